@@ -1,0 +1,308 @@
+//! The two key-custody traits every shardkeep crate shares, and their
+//! in-memory implementations.
+//!
+//! - [`KeyEncryptionKey`]: wraps and unwraps per-envelope data keys. One
+//!   instance is one KEK; providers (`shardkeep-kms`: local key file, PKCS#11
+//!   HSM) hand out one per share slot, so destroying it crypto-shreds the slot.
+//! - [`Signer`]: ed25519 signatures for envelopes, receipts and audit
+//!   checkpoints; each purpose uses its own key.
+//!
+//! This crate does no I/O: the in-memory implementations here serve tests,
+//! examples and callers that keep keys elsewhere.
+
+use core::fmt;
+
+use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
+use aes_gcm_siv::{Aes256GcmSiv, Nonce};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use rand::TryRng;
+use rand_core::CryptoRng;
+use subtle::{Choice, ConstantTimeEq};
+use zeroize::{ZeroizeOnDrop, Zeroizing};
+
+use crate::ids::{KekId, SignerId};
+
+/// Length of a data key.
+pub const DATA_KEY_LEN: usize = 32;
+
+/// Longest wrapped data key accepted anywhere, in bytes (checked before
+/// allocating when decoding).
+pub const MAX_WRAPPED_KEY_LEN: usize = 512;
+
+/// Why a key-custody operation failed. Carried inside this crate's
+/// [`Error::Custody`](crate::Error::Custody); never contains key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CustodyError {
+    /// The key does not exist (never created, or destroyed: crypto-shredded).
+    #[error("key {0} not found")]
+    KeyNotFound(String),
+    /// Unwrapping failed: wrong KEK, or the wrapped key was altered.
+    /// Deliberately opaque.
+    #[error("data key unwrap failed")]
+    UnwrapFailed,
+    /// The wrapped data key has an impossible length.
+    #[error("wrapped data key has {0} bytes")]
+    WrappedKeyLength(usize),
+    /// The provider (file system, HSM) failed; the text names the operation
+    /// and the provider's error code, never key material.
+    #[error("key provider failure: {0}")]
+    Provider(String),
+}
+
+/// A 256-bit AES-GCM-SIV data key: one per envelope. Wiped on drop,
+/// redacted in `Debug`, no `Clone`.
+pub struct DataKey(Zeroizing<[u8; DATA_KEY_LEN]>);
+
+impl DataKey {
+    /// A fresh random data key.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut key = Zeroizing::new([0u8; DATA_KEY_LEN]);
+        rng.fill_bytes(key.as_mut_slice());
+        Self(key)
+    }
+
+    /// Wraps key bytes (for example, as unwrapped by an HSM). The caller
+    /// should wipe its copy.
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8; DATA_KEY_LEN]) -> Self {
+        Self(Zeroizing::new(*bytes))
+    }
+
+    /// The key bytes.
+    #[must_use]
+    pub fn expose(&self) -> &[u8; DATA_KEY_LEN] {
+        &self.0
+    }
+}
+
+impl ConstantTimeEq for DataKey {
+    fn ct_eq(&self, other: &Self) -> Choice {
+        self.0.as_slice().ct_eq(other.0.as_slice())
+    }
+}
+
+impl ZeroizeOnDrop for DataKey {}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DataKey(<redacted>)")
+    }
+}
+
+/// A data key wrapped by a [`KeyEncryptionKey`]: opaque ciphertext, public.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WrappedKey(Vec<u8>);
+
+impl WrappedKey {
+    /// Wraps ciphertext bytes.
+    ///
+    /// # Errors
+    /// [`CustodyError::WrappedKeyLength`] when empty or longer than
+    /// [`MAX_WRAPPED_KEY_LEN`].
+    pub fn new(bytes: Vec<u8>) -> Result<Self, CustodyError> {
+        if bytes.is_empty() || bytes.len() > MAX_WRAPPED_KEY_LEN {
+            return Err(CustodyError::WrappedKeyLength(bytes.len()));
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The ciphertext.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for WrappedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WrappedKey({} bytes)", self.0.len())
+    }
+}
+
+/// A key-encryption key: wraps and unwraps data keys. The wrapped form is
+/// stored beside the sealed share, outside the signed envelope bytes, so a
+/// share can be re-wrapped under a new KEK without re-signing.
+pub trait KeyEncryptionKey: Send + Sync {
+    /// Which KEK this is; stored beside the wrapped key.
+    fn kek_id(&self) -> &KekId;
+
+    /// Wraps a data key.
+    ///
+    /// # Errors
+    /// [`CustodyError`] when the provider fails.
+    fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, CustodyError>;
+
+    /// Unwraps a data key.
+    ///
+    /// # Errors
+    /// [`CustodyError::UnwrapFailed`] for a wrong KEK or altered input,
+    /// [`CustodyError::KeyNotFound`] when the KEK is gone, or a provider
+    /// failure.
+    fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, CustodyError>;
+}
+
+/// An ed25519 signing key held by a custody provider.
+///
+/// Callers pass the complete message, which begins with its own domain tag
+/// (`shardkeep/<purpose>/v1`); each purpose uses its own key.
+pub trait Signer: Send + Sync {
+    /// Which key this is; written beside every signature it makes.
+    fn signer_id(&self) -> &SignerId;
+
+    /// The public key that verifies this signer's signatures.
+    fn verifying_key(&self) -> VerifyingKey;
+
+    /// Signs `message` (pure Ed25519, RFC 8032).
+    ///
+    /// # Errors
+    /// [`CustodyError`] when the provider fails.
+    fn sign(&self, message: &[u8]) -> Result<Signature, CustodyError>;
+}
+
+/// Domain tag of the in-memory KEK's wrapping AAD.
+const IN_MEMORY_WRAP_TAG: &[u8] = b"shardkeep/in-memory-kek/v1";
+
+/// A KEK held in process memory: AES-256-GCM-SIV, random nonce, AAD = tag
+/// and KEK id. For tests, examples and embedders with their own key store.
+pub struct InMemoryKek {
+    id: KekId,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl InMemoryKek {
+    /// A fresh random KEK.
+    pub fn generate<R: CryptoRng + ?Sized>(id: KekId, rng: &mut R) -> Self {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(key.as_mut_slice());
+        Self { id, key }
+    }
+
+    /// A KEK from existing key bytes; the caller should wipe its copy.
+    #[must_use]
+    pub fn from_bytes(id: KekId, key: &[u8; 32]) -> Self {
+        Self {
+            id,
+            key: Zeroizing::new(*key),
+        }
+    }
+
+    fn aad(&self) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(IN_MEMORY_WRAP_TAG.len() + 1 + self.id.as_str().len());
+        aad.extend_from_slice(IN_MEMORY_WRAP_TAG);
+        // Names are at most 64 bytes, so the length fits one byte.
+        aad.push(u8::try_from(self.id.as_str().len()).unwrap_or(u8::MAX));
+        aad.extend_from_slice(self.id.as_str().as_bytes());
+        aad
+    }
+}
+
+impl fmt::Debug for InMemoryKek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryKek")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyEncryptionKey for InMemoryKek {
+    fn kek_id(&self) -> &KekId {
+        &self.id
+    }
+
+    fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, CustodyError> {
+        let cipher = Aes256GcmSiv::new((&*self.key).into());
+        let mut nonce = [0u8; 12];
+        rand::rngs::SysRng.try_fill_bytes(&mut nonce).map_err(|_| {
+            CustodyError::Provider("operating system randomness unavailable".into())
+        })?;
+        let sealed = cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: data_key.expose(),
+                    aad: &self.aad(),
+                },
+            )
+            .map_err(|_| CustodyError::Provider("AES-GCM-SIV wrap failed".into()))?;
+        let mut out = Vec::with_capacity(12 + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        WrappedKey::new(out)
+    }
+
+    fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, CustodyError> {
+        let bytes = wrapped.as_bytes();
+        if bytes.len() != 12 + DATA_KEY_LEN + 16 {
+            return Err(CustodyError::UnwrapFailed);
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| CustodyError::UnwrapFailed)?;
+        let cipher = Aes256GcmSiv::new((&*self.key).into());
+        let plain = Zeroizing::new(
+            cipher
+                .decrypt(
+                    &Nonce::from(nonce),
+                    Payload {
+                        msg: sealed,
+                        aad: &self.aad(),
+                    },
+                )
+                .map_err(|_| CustodyError::UnwrapFailed)?,
+        );
+        let key: &[u8; DATA_KEY_LEN] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| CustodyError::UnwrapFailed)?;
+        Ok(DataKey::from_bytes(key))
+    }
+}
+
+/// An ed25519 signing key held in process memory.
+pub struct InMemorySigner {
+    id: SignerId,
+    key: SigningKey,
+}
+
+impl InMemorySigner {
+    /// A fresh random signing key.
+    pub fn generate<R: CryptoRng + ?Sized>(id: SignerId, rng: &mut R) -> Self {
+        Self {
+            id,
+            key: SigningKey::generate(rng),
+        }
+    }
+
+    /// A signer from a 32-byte ed25519 seed; the caller should wipe its copy.
+    #[must_use]
+    pub fn from_seed(id: SignerId, seed: &[u8; 32]) -> Self {
+        Self {
+            id,
+            key: SigningKey::from_bytes(seed),
+        }
+    }
+}
+
+impl fmt::Debug for InMemorySigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemorySigner")
+            .field("id", &self.id)
+            .field("verifying_key", &self.key.verifying_key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer for InMemorySigner {
+    fn signer_id(&self) -> &SignerId {
+        &self.id
+    }
+
+    fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Signature, CustodyError> {
+        use ed25519_dalek::Signer as _;
+        Ok(self.key.sign(message))
+    }
+}

@@ -1,0 +1,89 @@
+//! secp256k1 through k256.
+
+use ff::PrimeField;
+use group::{Group, GroupEncoding};
+use k256::elliptic_curve::bigint::U512;
+use k256::elliptic_curve::ops::{LinearCombination, Reduce};
+use k256::elliptic_curve::sec1::FromSec1Point;
+use k256::{ProjectivePoint, Scalar, Sec1Point};
+use zeroize::Zeroizing;
+
+use super::{Curve, CurveId, point_repr, private, widen_be};
+use crate::error::{Error, Result};
+
+/// secp256k1, the curve of tss-lib's ECDSA keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Secp256k1;
+
+impl private::Sealed for Secp256k1 {}
+
+impl Curve for Secp256k1 {
+    const ID: CurveId = CurveId::Secp256k1;
+    const POINT_LEN: usize = 33;
+
+    type Scalar = Scalar;
+    type Point = ProjectivePoint;
+
+    fn scalar_from_be_bytes(bytes: &[u8; 32]) -> Option<Scalar> {
+        // k256's canonical repr is big-endian; `from_repr` rejects values >= n.
+        Scalar::from_repr((*bytes).into()).into()
+    }
+
+    fn scalar_to_be_bytes(scalar: &Scalar) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        let mut repr = scalar.to_repr();
+        out.copy_from_slice(&repr);
+        zeroize::Zeroize::zeroize(repr.as_mut_slice());
+        out
+    }
+
+    fn scalar_reduce_be_vartime(bytes: &[u8]) -> Result<Scalar> {
+        let wide = widen_be(bytes)?;
+        Ok(<Scalar as Reduce<U512>>::reduce(&U512::from_be_slice(
+            &wide,
+        )))
+    }
+
+    fn mul_base(scalar: &Scalar) -> ProjectivePoint {
+        ProjectivePoint::mul_by_generator(scalar)
+    }
+
+    fn multiscalar_mul_vartime(scalars: &[Scalar], points: &[ProjectivePoint]) -> ProjectivePoint {
+        // Variable time (GLV + wNAF): callers pass public scalars and points only.
+        let terms: Vec<(ProjectivePoint, Scalar)> = points
+            .iter()
+            .copied()
+            .zip(scalars.iter().copied())
+            .collect();
+        ProjectivePoint::lincomb_vartime(terms.as_slice())
+    }
+
+    fn invert_vartime(value: &Scalar) -> Option<Scalar> {
+        // Bernstein-Yang in variable time: callers invert public values only.
+        value.invert_vartime().into()
+    }
+
+    fn decode_point(bytes: &[u8]) -> Result<ProjectivePoint> {
+        let repr = point_repr::<ProjectivePoint>(bytes, Self::POINT_LEN)?;
+        let point: Option<ProjectivePoint> = ProjectivePoint::from_bytes(&repr).into();
+        let point = point.ok_or(Error::InvalidPoint)?;
+        if bool::from(point.is_identity()) {
+            return Err(Error::IdentityPoint);
+        }
+        // Only one encoding per point: re-encode and compare (catches x >= p).
+        if point.to_bytes().as_slice() != bytes {
+            return Err(Error::InvalidPoint);
+        }
+        Ok(point)
+    }
+
+    fn point_from_affine_be(x: &[u8; 32], y: &[u8; 32]) -> Result<ProjectivePoint> {
+        let sec1 = Sec1Point::from_affine_coordinates(x.into(), y.into(), false);
+        let point: Option<k256::AffinePoint> = k256::AffinePoint::from_sec1_point(&sec1).into();
+        let point = ProjectivePoint::from(point.ok_or(Error::InvalidPoint)?);
+        if bool::from(point.is_identity()) {
+            return Err(Error::IdentityPoint);
+        }
+        Ok(point)
+    }
+}

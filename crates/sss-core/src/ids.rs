@@ -1,0 +1,364 @@
+//! Threshold parameters and the two kinds of public x-coordinate: backup
+//! share indices and tss-lib party ids. They are different things and never
+//! mix; both can be interpolated over.
+
+use core::fmt;
+use core::num::NonZeroU8;
+
+use ff::Field;
+use subtle::ConstantTimeEq;
+
+use crate::curve::Curve;
+use crate::error::{Error, Result};
+
+/// `t`-of-`n`: any `t` of the `n` shares recover the secret, fewer reveal
+/// nothing. `2 <= t <= n <= 255`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Threshold {
+    t: u8,
+    n: u8,
+}
+
+impl Threshold {
+    /// `t` shares out of `n` recover.
+    ///
+    /// # Errors
+    /// [`Error::InvalidThreshold`] unless `2 <= t <= n <= 255`.
+    pub fn new(t: usize, n: usize) -> Result<Self> {
+        match (u8::try_from(t), u8::try_from(n)) {
+            (Ok(t8), Ok(n8)) if 2 <= t8 && t8 <= n8 => Ok(Self { t: t8, n: n8 }),
+            _ => Err(Error::InvalidThreshold { t, n }),
+        }
+    }
+
+    /// Converts tss-lib's `threshold`, which is the **degree** of the sharing
+    /// polynomial (`degree + 1` parties sign), for a group of `parties`.
+    ///
+    /// ```
+    /// # use shardkeep_sss_core::Threshold;
+    /// // tss-lib's test fixtures: threshold 2 among 5 parties, 3 sign.
+    /// let t = Threshold::from_tss_lib(2, 5)?;
+    /// assert_eq!((t.t(), t.n()), (3, 5));
+    /// assert_eq!(t.tss_lib_degree(), 2);
+    /// # Ok::<(), shardkeep_sss_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidThreshold`] when the result is not a valid threshold.
+    pub fn from_tss_lib(degree: usize, parties: usize) -> Result<Self> {
+        let t = degree.checked_add(1).ok_or(Error::InvalidThreshold {
+            t: degree,
+            n: parties,
+        })?;
+        Self::new(t, parties)
+    }
+
+    /// The inverse of [`Threshold::from_tss_lib`]: tss-lib's `threshold`
+    /// (polynomial degree), `t - 1`.
+    #[must_use]
+    pub fn tss_lib_degree(self) -> usize {
+        usize::from(self.t) - 1
+    }
+
+    /// Shares needed to recover.
+    #[must_use]
+    pub fn t(self) -> u8 {
+        self.t
+    }
+
+    /// Shares in total.
+    #[must_use]
+    pub fn n(self) -> u8 {
+        self.n
+    }
+
+    /// Validates a share index against this threshold: `1..=n`.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`].
+    pub fn share_index(self, index: u8) -> Result<ShareIndex> {
+        match NonZeroU8::new(index) {
+            Some(i) if index <= self.n => Ok(ShareIndex(i)),
+            _ => Err(Error::IndexOutOfRange { index, n: self.n }),
+        }
+    }
+
+    /// All share indices `1..=n`, in order.
+    pub fn indices(self) -> impl Iterator<Item = ShareIndex> {
+        (1..=self.n).filter_map(ShareIndex::new)
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-of-{}", self.t, self.n)
+    }
+}
+
+/// A backup share's x-coordinate, `1..=n`. Not a tss-lib party id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShareIndex(NonZeroU8);
+
+impl ShareIndex {
+    /// A non-zero index; `None` for 0. Use [`Threshold::share_index`] to also
+    /// check the upper bound.
+    #[must_use]
+    pub const fn new(index: u8) -> Option<Self> {
+        match NonZeroU8::new(index) {
+            Some(i) => Some(Self(i)),
+            None => None,
+        }
+    }
+
+    /// The index as a number.
+    #[must_use]
+    pub const fn get(self) -> u8 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for ShareIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A tss-lib party id (`ShareID`, an entry of `Ks`) reduced modulo the group
+/// order, non-zero. Not a backup share index.
+///
+/// tss-lib draws party ids as arbitrary big integers (its EdDSA fixtures use
+/// ids above the ed25519 order) and reduces them before interpolating; so
+/// does this type.
+pub struct PartyId<C: Curve> {
+    scalar: C::Scalar,
+}
+
+impl<C: Curve> PartyId<C> {
+    /// Reduces a big-endian integer (tss-lib's `big.Int` bytes, at most 64
+    /// bytes) modulo the group order.
+    ///
+    /// # Errors
+    /// [`Error::PartyIdTooLong`], or [`Error::ZeroPartyId`] when the id is a
+    /// multiple of the order.
+    pub fn from_be_bytes(bytes: &[u8]) -> Result<Self> {
+        let scalar = C::scalar_reduce_be_vartime(bytes)?;
+        if bool::from(scalar.is_zero()) {
+            return Err(Error::ZeroPartyId);
+        }
+        Ok(Self { scalar })
+    }
+
+    /// The reduced id as a scalar.
+    #[must_use]
+    pub fn to_scalar(&self) -> C::Scalar {
+        self.scalar
+    }
+}
+
+impl<C: Curve> Clone for PartyId<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<C: Curve> Copy for PartyId<C> {}
+
+impl<C: Curve> PartialEq for PartyId<C> {
+    fn eq(&self, other: &Self) -> bool {
+        // Party ids are public; the constant-time comparison is just the
+        // one the scalar type offers.
+        self.scalar.ct_eq(&other.scalar).into()
+    }
+}
+impl<C: Curve> Eq for PartyId<C> {}
+
+impl<C: Curve> fmt::Debug for PartyId<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = C::scalar_to_be_bytes(&self.scalar);
+        write!(f, "PartyId({})", Hex(bytes.as_slice()))
+    }
+}
+
+/// The party ids of one tss-lib group, in `Ks` order, pairwise distinct.
+pub struct PartyIdSet<C: Curve> {
+    ids: Vec<PartyId<C>>,
+}
+
+impl<C: Curve> PartyIdSet<C> {
+    /// Builds the set, refusing duplicates (after reduction).
+    ///
+    /// # Errors
+    /// [`Error::DuplicatePartyId`] naming both positions.
+    pub fn new(ids: Vec<PartyId<C>>) -> Result<Self> {
+        for (second, id) in ids.iter().enumerate() {
+            if let Some(first) = ids[..second].iter().position(|other| other == id) {
+                return Err(Error::DuplicatePartyId { first, second });
+            }
+        }
+        Ok(Self { ids })
+    }
+
+    /// The ids in their original order.
+    #[must_use]
+    pub fn as_slice(&self) -> &[PartyId<C>] {
+        &self.ids
+    }
+
+    /// Number of parties.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the set is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Position of `id` in the set.
+    #[must_use]
+    pub fn position(&self, id: &PartyId<C>) -> Option<usize> {
+        self.ids.iter().position(|other| other == id)
+    }
+}
+
+impl<C: Curve> fmt::Debug for PartyIdSet<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.ids).finish()
+    }
+}
+
+/// A public x-coordinate that Lagrange interpolation can run over: a
+/// [`ShareIndex`] or a [`PartyId`].
+pub trait InterpolationPoint<C: Curve> {
+    /// The x-coordinate as a scalar.
+    fn x(&self) -> C::Scalar;
+}
+
+impl<C: Curve> InterpolationPoint<C> for ShareIndex {
+    fn x(&self) -> C::Scalar {
+        C::Scalar::from(u64::from(self.get()))
+    }
+}
+
+impl<C: Curve> InterpolationPoint<C> for PartyId<C> {
+    fn x(&self) -> C::Scalar {
+        self.scalar
+    }
+}
+
+/// Lagrange coefficients at 0 over distinct, non-zero public x-coordinates:
+/// `f(0) = sum coefficients[i] * f(x_i)` for any polynomial of degree below
+/// `points.len()`.
+///
+/// ```
+/// # use shardkeep_sss_core::{lagrange_at_zero, Secp256k1, Threshold};
+/// let t = Threshold::new(2, 3)?;
+/// let idx = [t.share_index(1)?, t.share_index(2)?];
+/// let l = lagrange_at_zero::<Secp256k1, _>(&idx)?;
+/// // f(x) = 5 + 7x: f(1) = 12, f(2) = 19, f(0) = 5
+/// let f0 = l[0] * k256::Scalar::from(12u64) + l[1] * k256::Scalar::from(19u64);
+/// assert_eq!(f0, k256::Scalar::from(5u64));
+/// # Ok::<(), shardkeep_sss_core::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidInterpolationSet`] for an empty set, a zero or a repeated
+/// x-coordinate.
+pub fn lagrange_at_zero<C: Curve, P: InterpolationPoint<C>>(
+    points: &[P],
+) -> Result<Vec<C::Scalar>> {
+    let xs: Vec<C::Scalar> = points.iter().map(InterpolationPoint::x).collect();
+    let mut out = vec![C::Scalar::ZERO; xs.len()];
+    lagrange_at_zero_into::<C>(&xs, &mut out)?;
+    Ok(out)
+}
+
+/// Lagrange coefficients at an arbitrary public `at`: `f(at) = sum
+/// coefficients[i] * f(x_i)`. Used to check that further points lie on the
+/// polynomial a quorum defines.
+///
+/// # Errors
+/// [`Error::InvalidInterpolationSet`] for an empty set or a repeated
+/// x-coordinate.
+pub fn lagrange_at<C: Curve, P: InterpolationPoint<C>>(
+    points: &[P],
+    at: &C::Scalar,
+) -> Result<Vec<C::Scalar>> {
+    let xs: Vec<C::Scalar> = points.iter().map(InterpolationPoint::x).collect();
+    if xs.is_empty() {
+        return Err(Error::InvalidInterpolationSet);
+    }
+    // numerators[i] = prod_{j != i} (at - x_j), from prefix and suffix products.
+    let m = xs.len();
+    let mut numerators = vec![C::Scalar::ONE; m];
+    let mut acc = C::Scalar::ONE;
+    for i in 0..m {
+        numerators[i] = acc;
+        acc *= *at - xs[i];
+    }
+    acc = C::Scalar::ONE;
+    for i in (0..m).rev() {
+        numerators[i] *= acc;
+        acc *= *at - xs[i];
+    }
+    // denominators[i] = prod_{j != i} (x_i - x_j); zero iff two x coincide.
+    let mut denominators: Vec<C::Scalar> = (0..m)
+        .map(|i| {
+            xs.iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .fold(C::Scalar::ONE, |d, (_, xj)| d * (xs[i] - xj))
+        })
+        .collect();
+    C::batch_invert_vartime(&mut denominators)?;
+    Ok(numerators
+        .iter()
+        .zip(&denominators)
+        .map(|(n, d)| *n * d)
+        .collect())
+}
+
+/// The interpolation kernel of the combine path, allocation-free given
+/// `out`: `out[i] = prod_{j != i} x_j / (x_j - x_i)`, computed as
+/// `P / (x_i * prod_{j != i} (x_j - x_i))` with `P = prod x_j`, so that one
+/// batched inversion serves every coefficient.
+///
+/// Variable time: the x-coordinates are public (share indices, party ids).
+pub(crate) fn lagrange_at_zero_into<C: Curve>(
+    xs: &[C::Scalar],
+    out: &mut [C::Scalar],
+) -> Result<()> {
+    if xs.is_empty() || xs.len() != out.len() {
+        return Err(Error::InvalidInterpolationSet);
+    }
+    let mut product = C::Scalar::ONE;
+    for (i, (xi, slot)) in xs.iter().zip(out.iter_mut()).enumerate() {
+        product *= xi;
+        let mut denominator = *xi;
+        for (j, xj) in xs.iter().enumerate() {
+            if j != i {
+                denominator *= *xj - xi;
+            }
+        }
+        *slot = denominator;
+    }
+    // A zero or repeated x makes some denominator, hence the batch, zero.
+    C::batch_invert_vartime(out)?;
+    for slot in out.iter_mut() {
+        *slot *= product;
+    }
+    Ok(())
+}
+
+/// Lower-case hex of public bytes, for `Debug` output.
+pub(crate) struct Hex<'a>(pub(crate) &'a [u8]);
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,32 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod combine;
+mod curve;
+mod error;
+mod ids;
+mod secret;
+mod share;
+mod split;
+
+pub use combine::{Recovery, combine, combine_verified};
+#[cfg(feature = "ed25519")]
+pub use curve::Ed25519;
+#[cfg(feature = "secp256k1")]
+pub use curve::Secp256k1;
+pub use curve::{Curve, CurveId};
+pub use error::{Error, Result};
+pub use ids::{
+    InterpolationPoint, PartyId, PartyIdSet, ShareIndex, Threshold, lagrange_at, lagrange_at_zero,
+};
+pub use secret::Secret;
+pub use share::{Commitments, SHARE_LEN, SPLIT_ID_TAG, Share, SplitId};
+pub use split::{Split, split};
+
+/// The curve crates, re-exported so that callers name the same versions.
+pub mod curves {
+    #[cfg(feature = "ed25519")]
+    pub use curve25519_dalek;
+    #[cfg(feature = "secp256k1")]
+    pub use k256;
+}
