@@ -18,6 +18,9 @@ pub enum Error {
         /// Its length in bytes.
         len: usize,
     },
+    /// A party id has leading zero bytes (its encoding must be minimal).
+    #[error("party id is not minimally encoded")]
+    NonCanonicalPartyId,
     /// A key-custody provider failed.
     #[error("key custody: {0}")]
     Custody(#[from] CustodyError),

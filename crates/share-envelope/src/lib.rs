@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod binding;
 mod custody;
 mod error;
 mod ids;
 
+pub use binding::{ARCHIVE_HASH_TAG, Binding, MAX_PARTY_ID_LEN, archive_hash};
 pub use custody::{
     CustodyError, DATA_KEY_LEN, DataKey, InMemoryKek, InMemorySigner, KeyEncryptionKey,
     MAX_WRAPPED_KEY_LEN, Signer, WrappedKey,
