@@ -362,3 +362,134 @@ impl fmt::Display for Hex<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Secp256k1;
+    use k256::Scalar;
+
+    #[test]
+    fn threshold_bounds() {
+        assert!(Threshold::new(2, 2).is_ok());
+        assert!(Threshold::new(255, 255).is_ok());
+        for (t, n) in [
+            (0, 5),
+            (1, 5),
+            (6, 5),
+            (2, 256),
+            (256, 256),
+            (usize::MAX, 3),
+        ] {
+            assert_eq!(Threshold::new(t, n), Err(Error::InvalidThreshold { t, n }));
+        }
+    }
+
+    #[test]
+    fn tss_lib_degree_round_trips() {
+        for degree in 1..20 {
+            let t = Threshold::from_tss_lib(degree, 20).unwrap();
+            assert_eq!(usize::from(t.t()), degree + 1);
+            assert_eq!(t.tss_lib_degree(), degree);
+        }
+        assert!(
+            Threshold::from_tss_lib(0, 5).is_err(),
+            "degree 0 is one signer"
+        );
+        assert!(
+            Threshold::from_tss_lib(5, 5).is_err(),
+            "degree n needs n+1 parties"
+        );
+        assert!(Threshold::from_tss_lib(usize::MAX, 5).is_err());
+    }
+
+    #[test]
+    fn share_index_range() {
+        let t = Threshold::new(3, 5).unwrap();
+        assert_eq!(t.share_index(1).unwrap().get(), 1);
+        assert_eq!(t.share_index(5).unwrap().get(), 5);
+        assert_eq!(
+            t.share_index(0),
+            Err(Error::IndexOutOfRange { index: 0, n: 5 })
+        );
+        assert_eq!(
+            t.share_index(6),
+            Err(Error::IndexOutOfRange { index: 6, n: 5 })
+        );
+        assert_eq!(
+            t.indices().map(ShareIndex::get).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        assert!(ShareIndex::new(0).is_none());
+    }
+
+    #[test]
+    fn party_ids_reduce_and_refuse_zero_and_duplicates() {
+        let order = hex::decode("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
+            .unwrap();
+        assert_eq!(
+            PartyId::<Secp256k1>::from_be_bytes(&order),
+            Err(Error::ZeroPartyId)
+        );
+        assert_eq!(
+            PartyId::<Secp256k1>::from_be_bytes(&[]),
+            Err(Error::ZeroPartyId)
+        );
+        assert_eq!(
+            PartyId::<Secp256k1>::from_be_bytes(&[1; 65]),
+            Err(Error::PartyIdTooLong { len: 65 })
+        );
+        // order + 7 reduces to 7.
+        let mut order_plus_7 = order.clone();
+        *order_plus_7.last_mut().unwrap() += 7;
+        let reduced = PartyId::<Secp256k1>::from_be_bytes(&order_plus_7).unwrap();
+        assert_eq!(reduced, PartyId::from_be_bytes(&[7]).unwrap());
+        let ids = vec![
+            PartyId::from_be_bytes(&[3]).unwrap(),
+            PartyId::from_be_bytes(&[7]).unwrap(),
+            reduced,
+        ];
+        assert_eq!(
+            PartyIdSet::<Secp256k1>::new(ids).unwrap_err(),
+            Error::DuplicatePartyId {
+                first: 1,
+                second: 2
+            }
+        );
+    }
+
+    #[test]
+    fn lagrange_refuses_zero_and_repeated_points() {
+        let t = Threshold::new(2, 3).unwrap();
+        let one = t.share_index(1).unwrap();
+        assert_eq!(
+            lagrange_at_zero::<Secp256k1, _>(&[one, one]),
+            Err(Error::InvalidInterpolationSet)
+        );
+        assert_eq!(
+            lagrange_at_zero::<Secp256k1, ShareIndex>(&[]),
+            Err(Error::InvalidInterpolationSet)
+        );
+        assert_eq!(
+            lagrange_at::<Secp256k1, _>(&[one, one], &Scalar::from(9u64)),
+            Err(Error::InvalidInterpolationSet)
+        );
+    }
+
+    #[test]
+    fn lagrange_at_zero_agrees_with_lagrange_at() {
+        let ids: Vec<PartyId<Secp256k1>> = [5u8, 9, 200, 77]
+            .iter()
+            .map(|b| PartyId::from_be_bytes(&[*b]).unwrap())
+            .collect();
+        let at_zero = lagrange_at_zero::<Secp256k1, _>(&ids).unwrap();
+        let general = lagrange_at::<Secp256k1, _>(&ids, &Scalar::ZERO).unwrap();
+        assert_eq!(at_zero, general);
+        // Interpolating at one of the points picks that point.
+        let at_third = lagrange_at::<Secp256k1, _>(&ids, &ids[2].to_scalar()).unwrap();
+        assert_eq!(
+            at_third,
+            [Scalar::ZERO, Scalar::ZERO, Scalar::ONE, Scalar::ZERO]
+        );
+    }
+}
