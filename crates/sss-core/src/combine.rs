@@ -150,15 +150,15 @@ fn batch_verify<C: Curve>(
     commitments: &Commitments<C>,
 ) -> Result<bool> {
     let t = commitments.points().len();
-    let secret_weight = random_weight::<C>()?;
+    let mut weights = random_weights::<C>(shares.len() + 1)?.into_iter();
+    let secret_weight = weights.next().ok_or(Error::RandomnessUnavailable)?;
 
     // Secret side: k = r_0*secret + sum r_i*s_i. Constant time.
     let mut k = secret_weight * secret.expose_scalar();
     // Public side: coefficient of C_j is sum_i r_i*x_i^j (+ r_0 for j = 0).
     let mut coefficients = vec![C::Scalar::ZERO; t];
     coefficients[0] = secret_weight;
-    for share in shares {
-        let weight = random_weight::<C>()?;
+    for (share, weight) in shares.iter().zip(weights) {
         k += weight * share.value();
         let x = C::Scalar::from(u64::from(share.index().get()));
         let mut power = weight;
@@ -173,14 +173,23 @@ fn batch_verify<C: Curve>(
     Ok(lhs.ct_eq(&rhs).into())
 }
 
-/// A fresh uniformly random weight of [`WEIGHT_BITS`] bits from the OS.
-fn random_weight<C: Curve>() -> Result<C::Scalar> {
-    let mut bytes = [0u8; 32];
+/// `count` fresh uniformly random weights of [`WEIGHT_BITS`] bits each, from
+/// one read of the operating system's generator.
+fn random_weights<C: Curve>(count: usize) -> Result<Vec<C::Scalar>> {
+    const WEIGHT_BYTES: usize = WEIGHT_BITS / 8;
+    let mut bytes = vec![0u8; count * WEIGHT_BYTES];
     SysRng
-        .try_fill_bytes(&mut bytes[32 - WEIGHT_BITS / 8..])
+        .try_fill_bytes(&mut bytes)
         .map_err(|_| Error::RandomnessUnavailable)?;
-    // Below 2^128, hence below the group order: always canonical.
-    C::scalar_from_be_bytes(&bytes).ok_or(Error::RandomnessUnavailable)
+    bytes
+        .chunks_exact(WEIGHT_BYTES)
+        .map(|chunk| {
+            let mut wide = [0u8; 32];
+            wide[32 - WEIGHT_BYTES..].copy_from_slice(chunk);
+            // Below 2^128, hence below the group order: always canonical.
+            C::scalar_from_be_bytes(&wide).ok_or(Error::RandomnessUnavailable)
+        })
+        .collect()
 }
 
 /// Structural checks shared by both combines; returns the common parameters.

@@ -213,6 +213,9 @@ impl<C: Curve> fmt::Debug for Share<C> {
 pub struct Commitments<C: Curve> {
     threshold: Threshold,
     points: Vec<C::Point>,
+    /// The canonical encoding, kept because encoding a projective point costs
+    /// a field inversion and the split id hashes it on every verification.
+    encoded: Vec<u8>,
 }
 
 impl<C: Curve> Commitments<C> {
@@ -226,7 +229,15 @@ impl<C: Curve> Commitments<C> {
         if points.iter().any(|p| bool::from(p.is_identity())) {
             return Err(Error::IdentityPoint);
         }
-        Ok(Self { threshold, points })
+        let mut encoded = Vec::with_capacity(points.len() * C::POINT_LEN);
+        for p in &points {
+            C::encode_point(p, &mut encoded);
+        }
+        Ok(Self {
+            threshold,
+            points,
+            encoded,
+        })
     }
 
     /// Decodes `t` concatenated compressed points ([`Curve::POINT_LEN`] bytes
@@ -261,11 +272,13 @@ impl<C: Curve> Commitments<C> {
     /// Canonical encoding: `C_0 || ... || C_{t-1}`, compressed points.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.points.len() * C::POINT_LEN);
-        for p in &self.points {
-            C::encode_point(p, &mut out);
-        }
-        out
+        self.encoded.clone()
+    }
+
+    /// The canonical encoding, borrowed.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.encoded
     }
 
     /// The `(t, n)` of the split.
@@ -294,12 +307,7 @@ impl<C: Curve> Commitments<C> {
         let mut hasher = Sha256::new();
         hasher.update(SPLIT_ID_TAG);
         hasher.update([C::ID.to_u8(), self.threshold.t(), self.threshold.n()]);
-        let mut buf = Vec::with_capacity(C::POINT_LEN);
-        for p in &self.points {
-            buf.clear();
-            C::encode_point(p, &mut buf);
-            hasher.update(&buf);
-        }
+        hasher.update(&self.encoded);
         SplitId(hasher.finalize().into())
     }
 
@@ -375,7 +383,7 @@ impl<C: Curve> fmt::Debug for Commitments<C> {
 impl<C: Curve> PartialEq for Commitments<C> {
     fn eq(&self, other: &Self) -> bool {
         // Public values: a plain comparison of the encodings.
-        self.threshold == other.threshold && self.to_bytes() == other.to_bytes()
+        self.threshold == other.threshold && self.encoded == other.encoded
     }
 }
 
@@ -386,6 +394,7 @@ impl<C: Curve> Clone for Commitments<C> {
         Self {
             threshold: self.threshold,
             points: self.points.clone(),
+            encoded: self.encoded.clone(),
         }
     }
 }
