@@ -63,13 +63,13 @@ impl<C: Curve> fmt::Debug for Split<C> {
 /// recover it, with Feldman commitments to the polynomial.
 ///
 /// ```
-/// use shardkeep_sss_core::{split, combine, Secp256k1, Secret, Threshold};
+/// use rand::{SeedableRng, rngs::ChaCha20Rng};
+/// use shardkeep_sss_core::{combine, split, Secp256k1, Secret, Threshold};
 /// use subtle::ConstantTimeEq;
 ///
-/// let mut rng = rand::rngs::SysRng;
-/// let secret = Secret::<Secp256k1>::random(&mut rand::rngs::ChaCha20Rng::from_seed([7; 32]));
-/// # use rand::SeedableRng;
-/// let split = split(&secret, Threshold::new(3, 5)?, &mut rand::rngs::ChaCha20Rng::from_seed([9; 32]))?;
+/// let mut rng = ChaCha20Rng::from_seed([7; 32]);
+/// let secret = Secret::<Secp256k1>::random(&mut rng);
+/// let split = split(&secret, Threshold::new(3, 5)?, &mut rng)?;
 /// for share in split.shares() {
 ///     split.commitments().verify(share)?;
 /// }
@@ -77,7 +77,6 @@ impl<C: Curve> fmt::Debug for Split<C> {
 /// shares.truncate(3);
 /// let recovered = combine(shares)?;
 /// assert!(bool::from(recovered.ct_eq(&secret)));
-/// # let _ = &mut rng;
 /// # Ok::<(), shardkeep_sss_core::Error>(())
 /// ```
 ///
