@@ -1,0 +1,290 @@
+//! The one error type of this crate, and its mapping onto the envelope
+//! crate's [`CustodyError`].
+
+use core::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use shardkeep_envelope::{CustodyError, KekId, ShareSlot, SignerId};
+
+/// Everything that can go wrong while opening, creating or destroying keys.
+///
+/// Variants name files, token labels and key ids, never key material or PINs.
+/// The [`KeyEncryptionKey`](shardkeep_envelope::KeyEncryptionKey) and
+/// [`Signer`](shardkeep_envelope::Signer) methods return
+/// [`CustodyError`] instead (see `From<Error> for CustodyError`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file system call failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// What was being done ("open", "read", "create", "fsync", ...).
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A key file is a symbolic link; key files must be regular files so that
+    /// nobody can point the store at a file they control.
+    #[error("{path} is a symbolic link; a key file must be a regular file")]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// A key file is a directory, device, FIFO or socket.
+    #[error("{path} is not a regular file")]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A key directory is not a directory.
+    #[error("{path} is not a directory")]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A key file or key directory belongs to another user.
+    #[error("{path} is owned by uid {owner}, but this process runs as uid {expected}")]
+    WrongOwner {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The effective uid of this process.
+        expected: u32,
+    },
+    /// A key file can be read or written by group or others.
+    #[error(
+        "{path} has mode {mode:04o}; group and others must have no access to a key file (chmod 600)"
+    )]
+    InsecurePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A key directory can be written by group or others, who could then
+    /// replace or delete key files.
+    #[error(
+        "{path} has mode {mode:04o}; group and others must not write to a key directory (chmod 700)"
+    )]
+    InsecureDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Refused to overwrite an existing key file.
+    #[error("{path} already exists; refusing to overwrite a key")]
+    AlreadyExists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// A key file does not parse.
+    #[error("{path}: {source}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: KeyFileError,
+    },
+    /// The store's master key file is gone while slot records remain: the
+    /// store will not silently create a new master key that cannot open them.
+    #[error("master key file {path} is missing but the store holds slot key records")]
+    MasterKeyMissing {
+        /// Where the master key file should be.
+        path: PathBuf,
+    },
+    /// A slot record was wrapped under another master key.
+    #[error("{path} is wrapped under master key {found}; this store's master key is {expected}")]
+    MasterKeyMismatch {
+        /// The slot record.
+        path: PathBuf,
+        /// This store's master key id.
+        expected: KekId,
+        /// The master key id in the record.
+        found: KekId,
+    },
+    /// A slot record names another share slot than the one it is filed
+    /// under (a renamed or copied file).
+    #[error("{path} holds the key of another share slot")]
+    SlotMismatch {
+        /// The slot record.
+        path: PathBuf,
+    },
+    /// A slot record did not open under the master key: altered, or written
+    /// under another master key with the same id. Deliberately opaque.
+    #[error("{path} does not open under the master key")]
+    SlotRecordUnwrapFailed {
+        /// The slot record.
+        path: PathBuf,
+    },
+    /// The KEK of a share slot does not exist: never created, or destroyed
+    /// (crypto-shredded).
+    #[error("no KEK {kek_id} for share slot {slot}")]
+    SlotKekNotFound {
+        /// The share slot.
+        slot: ShareSlot,
+        /// The KEK id the slot would have.
+        kek_id: KekId,
+    },
+    /// No signing key with this id exists.
+    #[error("signer {0} not found")]
+    SignerNotFound(SignerId),
+    /// A signing key with this id already exists.
+    #[error("signer {0} already exists")]
+    SignerExists(SignerId),
+    /// AES-GCM-SIV refused to seal a new slot KEK under the master key
+    /// (cannot happen for 32-byte keys; reported rather than unwrapped).
+    #[error("sealing a new slot KEK failed")]
+    SealFailed,
+    /// The operating system's random number generator failed.
+    #[error("operating system randomness unavailable")]
+    Randomness,
+    /// The PKCS#11 module (shared library) could not be loaded.
+    #[error("cannot load PKCS#11 module {path}: {reason}")]
+    ModuleLoad {
+        /// The module path.
+        path: PathBuf,
+        /// The loader's message.
+        reason: String,
+    },
+    /// No initialised token carries this label.
+    #[error("no initialised PKCS#11 token is labelled {0:?}")]
+    TokenNotFound(String),
+    /// Several tokens carry this label; refusing to guess.
+    #[error("{count} PKCS#11 tokens are labelled {label:?}")]
+    TokenAmbiguous {
+        /// The label.
+        label: String,
+        /// How many tokens carry it.
+        count: usize,
+    },
+    /// The token refused the user PIN.
+    #[error("the token refused the user PIN")]
+    PinIncorrect,
+    /// The token's user PIN is locked after too many failures.
+    #[error("the token's user PIN is locked")]
+    PinLocked,
+    /// The token lacks a mechanism this provider needs.
+    #[error("the token does not offer {0}")]
+    MechanismUnsupported(&'static str),
+    /// Several token objects carry a label that must be unique; the provider
+    /// refuses to guess which key is meant.
+    #[error("{count} token objects are labelled {label:?}")]
+    DuplicateObjects {
+        /// The label.
+        label: String,
+        /// How many objects carry it.
+        count: usize,
+    },
+    /// A token object found under a shardkeep label could leave the token or
+    /// be used beyond its purpose (for example a KEK that is extractable or
+    /// allowed to decrypt): refused rather than used.
+    #[error("token object {label:?} is unsafe to use: {reason}")]
+    UnsafeKeyObject {
+        /// The object's label.
+        label: String,
+        /// Which attribute is wrong.
+        reason: &'static str,
+    },
+    /// The token's ed25519 public key is malformed or not on the curve.
+    #[error("the token returned a malformed ed25519 public key")]
+    InvalidPublicKey,
+    /// A signature made by the token did not verify under its public key.
+    #[error("a signature made by the token did not verify")]
+    TokenSignatureInvalid,
+    /// Another PKCS#11 call failed.
+    #[error("PKCS#11 {function} failed: {reason}")]
+    Pkcs11 {
+        /// The PKCS#11 function (`C_WrapKey`, ...).
+        function: &'static str,
+        /// The return value or library error.
+        reason: String,
+    },
+}
+
+impl From<Error> for CustodyError {
+    /// A missing slot KEK or signer becomes [`CustodyError::KeyNotFound`];
+    /// everything else a [`CustodyError::Provider`] carrying the message
+    /// (which names files and ids, never key material).
+    fn from(error: Error) -> Self {
+        match error {
+            Error::SlotKekNotFound { kek_id, .. } => Self::KeyNotFound(kek_id.to_string()),
+            Error::SignerNotFound(id) => Self::KeyNotFound(id.to_string()),
+            other => Self::Provider(other.to_string()),
+        }
+    }
+}
+
+/// The kinds of key file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// A local store's master KEK (raw 256-bit AES key).
+    MasterKek,
+    /// An ed25519 signing key seed.
+    Ed25519Seed,
+    /// A share slot's KEK, wrapped under the master KEK.
+    SlotKek,
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::MasterKek => "master KEK",
+            Self::Ed25519Seed => "ed25519 seed",
+            Self::SlotKek => "slot KEK",
+        })
+    }
+}
+
+/// Why a key file does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    /// Longer than any key file can be (checked before reading it).
+    #[error("key file has {len} bytes, at most {max} allowed")]
+    TooLarge {
+        /// Its length.
+        len: u64,
+        /// The cap.
+        max: usize,
+    },
+    /// Ends before its last field.
+    #[error("key file is truncated")]
+    Truncated,
+    /// Has bytes after its checksum.
+    #[error("key file has {0} trailing bytes")]
+    TrailingBytes(usize),
+    /// Does not start with the key-file magic.
+    #[error("not a shardkeep key file (bad magic)")]
+    BadMagic,
+    /// A format version this build does not read.
+    #[error("unsupported key file version {0}")]
+    UnsupportedVersion(u8),
+    /// A key kind this build does not know.
+    #[error("unknown key kind {0}")]
+    UnknownKind(u8),
+    /// Holds another kind of key than the one asked for.
+    #[error("holds a {found} key, expected a {expected} key")]
+    WrongKind {
+        /// The kind asked for.
+        expected: KeyKind,
+        /// The kind in the file.
+        found: KeyKind,
+    },
+    /// A name field breaks the name rule (1-64 bytes of `[A-Za-z0-9._:-]`).
+    #[error("invalid {0} in key file")]
+    InvalidName(&'static str),
+    /// The share index is zero.
+    #[error("share index 0 in key file")]
+    ZeroShareIndex,
+    /// The checksum does not match: the file was altered or damaged.
+    #[error("key file checksum mismatch")]
+    ChecksumMismatch,
+}

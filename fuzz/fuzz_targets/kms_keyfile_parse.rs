@@ -1,0 +1,7 @@
+//! Key-file parsing never panics, and whatever parses re-encodes to the
+//! same bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| shardkeep_kms::fuzzing::keyfile_parse(data));
