@@ -60,8 +60,27 @@ impl Binding {
         public_share: Vec<u8>,
         archive_hash: [u8; 32],
     ) -> Result<Self, Error> {
-        check_point(curve, &group_public_key)?;
         check_point(curve, &public_share)?;
+        Self::with_checked_public_share(
+            curve,
+            group_public_key,
+            party_id,
+            public_share,
+            archive_hash,
+        )
+    }
+
+    /// As [`Binding::new`], for a public share the caller has already
+    /// decoded and validated (the envelope decoder: it is byte-equal to the
+    /// decoded commitment `C_0`), so the point is not decoded twice.
+    pub(crate) fn with_checked_public_share(
+        curve: CurveId,
+        group_public_key: Vec<u8>,
+        party_id: Vec<u8>,
+        public_share: Vec<u8>,
+        archive_hash: [u8; 32],
+    ) -> Result<Self, Error> {
+        check_point(curve, &group_public_key)?;
         check_party_id(curve, &party_id)?;
         Ok(Self {
             curve,

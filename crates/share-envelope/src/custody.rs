@@ -195,6 +195,29 @@ impl InMemoryKek {
         aad.extend_from_slice(self.id.as_str().as_bytes());
         aad
     }
+
+    /// Wraps under a given nonce. `wrap` draws the nonce from the operating
+    /// system; golden-vector tests draw it from a seeded generator.
+    pub(crate) fn wrap_with_nonce(
+        &self,
+        data_key: &DataKey,
+        nonce: [u8; 12],
+    ) -> Result<WrappedKey, CustodyError> {
+        let cipher = Aes256GcmSiv::new((&*self.key).into());
+        let sealed = cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: data_key.expose(),
+                    aad: &self.aad(),
+                },
+            )
+            .map_err(|_| CustodyError::Provider("AES-GCM-SIV wrap failed".into()))?;
+        let mut out = Vec::with_capacity(12 + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        WrappedKey::new(out)
+    }
 }
 
 impl fmt::Debug for InMemoryKek {
@@ -211,24 +234,11 @@ impl KeyEncryptionKey for InMemoryKek {
     }
 
     fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, CustodyError> {
-        let cipher = Aes256GcmSiv::new((&*self.key).into());
         let mut nonce = [0u8; 12];
         rand::rngs::SysRng.try_fill_bytes(&mut nonce).map_err(|_| {
             CustodyError::Provider("operating system randomness unavailable".into())
         })?;
-        let sealed = cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: data_key.expose(),
-                    aad: &self.aad(),
-                },
-            )
-            .map_err(|_| CustodyError::Provider("AES-GCM-SIV wrap failed".into()))?;
-        let mut out = Vec::with_capacity(12 + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        WrappedKey::new(out)
+        self.wrap_with_nonce(data_key, nonce)
     }
 
     fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, CustodyError> {

@@ -1,11 +1,17 @@
 //! The one error type of this crate.
 
+use shardkeep_sss_core::{CurveId, ShareIndex};
+
 use crate::custody::CustodyError;
+use crate::envelope::{EnvelopeId, PayloadKind};
+use crate::ids::{CustodianId, KekId, SignerId};
 
 /// Everything that can go wrong while building, decoding, verifying, sealing
 /// or opening envelopes, containers and receipts.
 ///
-/// Variants never carry secret material (share values, data keys, plaintext).
+/// Variants never carry secret material (share values, data keys, plaintext,
+/// passphrases). Decryption and signature failures are deliberately opaque:
+/// [`Error::DecryptionFailed`], [`Error::BadSignature`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -24,7 +30,196 @@ pub enum Error {
     /// A key-custody provider failed.
     #[error("key custody: {0}")]
     Custody(#[from] CustodyError),
-    /// A share-level rule failed (threshold, index, point, Feldman check).
+    /// A share-level rule failed (threshold, index, commitment count, point,
+    /// scalar, split id, Feldman check).
     #[error("share: {0}")]
     Share(#[from] shardkeep_sss_core::Error),
+
+    /// The input is longer than the format's documented cap; refused before
+    /// parsing.
+    #[error("{what} is {len} bytes, over the {max}-byte cap")]
+    TooLarge {
+        /// What was being decoded.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The input does not start with the format's magic bytes.
+    #[error("not a shardkeep {what}: wrong magic bytes")]
+    BadMagic {
+        /// Which format was expected.
+        what: &'static str,
+    },
+    /// The format version byte is not one this build reads.
+    #[error("unsupported {what} format version {version}")]
+    UnsupportedVersion {
+        /// Which format.
+        what: &'static str,
+        /// The version byte found.
+        version: u8,
+    },
+    /// The input ends inside a field.
+    #[error("truncated input: {field} is cut short")]
+    Truncated {
+        /// The field that could not be read.
+        field: &'static str,
+    },
+    /// Bytes remain after the last field.
+    #[error("{len} trailing bytes after the {what}")]
+    TrailingData {
+        /// Which format or section.
+        what: &'static str,
+        /// How many bytes remain.
+        len: usize,
+    },
+    /// A length prefix is outside the field's documented bounds (checked
+    /// before anything is allocated).
+    #[error("{field} has length {len}, outside {min}..={max}")]
+    FieldLength {
+        /// The field.
+        field: &'static str,
+        /// The declared length.
+        len: usize,
+        /// Smallest accepted length.
+        min: usize,
+        /// Largest accepted length.
+        max: usize,
+    },
+    /// The curve byte names no known curve.
+    #[error("unknown curve byte {0}")]
+    UnknownCurve(u8),
+    /// The payload-kind byte is neither plain (1) nor sealed (2).
+    #[error("unknown payload kind {0}")]
+    UnknownPayloadKind(u8),
+    /// The receipt-status byte is neither received (1) nor failed (2).
+    #[error("unknown receipt status {0}")]
+    UnknownReceiptStatus(u8),
+    /// A field has a value the format allows only one way to write, written
+    /// another way (for example a reason on a "received" receipt).
+    #[error("{field} is not canonically encoded")]
+    NonCanonical {
+        /// The field.
+        field: &'static str,
+    },
+    /// The envelope's checksum does not match its signed bytes: the bytes
+    /// were corrupted (or edited without re-signing).
+    #[error("envelope checksum mismatch")]
+    ChecksumMismatch,
+    /// The envelope names a signer that is not in the caller's trusted set.
+    #[error("signer {0} is not trusted")]
+    UntrustedSigner(SignerId),
+    /// The ed25519 signature does not verify (strict verification).
+    /// Deliberately opaque.
+    #[error("signature verification failed")]
+    BadSignature,
+    /// A verifying key is refused: small order, a torsion component, or a
+    /// non-canonical encoding.
+    #[error("{what}'s verifying key is weak or non-canonical")]
+    WeakKey {
+        /// Whose key.
+        what: String,
+    },
+    /// A signer id was added twice to a trusted set.
+    #[error("signer {0} is already trusted")]
+    DuplicateSigner(SignerId),
+    /// Commitment `C_0` differs from the bound public share `BigXj[self]`.
+    #[error("commitment C0 does not match the bound public share")]
+    PublicShareMismatch,
+    /// Values of two different curves were combined.
+    #[error("curve mismatch: expected {expected}, got {got}")]
+    WrongCurve {
+        /// The curve required.
+        expected: CurveId,
+        /// The curve found.
+        got: CurveId,
+    },
+    /// The operation needs the other payload kind (for example `open` on a
+    /// plain envelope, or a container around a sealed one).
+    #[error("envelope payload is {got:?}, this needs {expected:?}")]
+    WrongPayloadKind {
+        /// The kind required.
+        expected: PayloadKind,
+        /// The kind found.
+        got: PayloadKind,
+    },
+    /// The data key was wrapped by another KEK than the one supplied.
+    #[error("data key is wrapped by KEK {expected}, not {got}")]
+    KekMismatch {
+        /// The KEK named by the envelope.
+        expected: KekId,
+        /// The KEK supplied.
+        got: KekId,
+    },
+    /// The sealed share does not decrypt: wrong data key, or the envelope
+    /// (header or payload) was moved or altered. Deliberately opaque.
+    #[error("sealed share decryption failed")]
+    DecryptionFailed,
+    /// The operating system's random number generator failed.
+    #[error("operating system randomness unavailable")]
+    RandomnessUnavailable,
+    /// A custodian container could not be made or opened.
+    #[error("custodian container: {0}")]
+    Container(#[from] ContainerError),
+    /// The protocol archive in a container does not hash to the value the
+    /// envelope's binding signs.
+    #[error("protocol archive does not match the envelope's signed archive hash")]
+    ArchiveMismatch,
+    /// A receipt names a custodian that the custodian set does not know.
+    #[error("custodian {0} is not in the custodian set")]
+    UnknownCustodian(CustodianId),
+    /// A share index is mapped twice in a custodian set.
+    #[error("share index {0} is already mapped to a custodian")]
+    IndexAlreadyMapped(ShareIndex),
+    /// A custodian appears twice in a custodian set: custodians must be
+    /// distinct.
+    #[error("custodian {0} already holds another share index")]
+    DuplicateCustodian(CustodianId),
+    /// Two custodians of a set share one verifying key: they would not be
+    /// distinct.
+    #[error("custodian {0} has the same verifying key as another custodian")]
+    DuplicateCustodianKey(CustodianId),
+    /// The deliveries and the custodian set disagree on the external share
+    /// indices.
+    #[error("share index {0} is in only one of the deliveries and the custodian set")]
+    CustodianSetMismatch(ShareIndex),
+    /// The same envelope is listed for two deliveries.
+    #[error("envelope {0} is listed for two share indices")]
+    DuplicateDelivery(EnvelopeId),
+}
+
+/// Why a custodian container could not be made or opened. Carried inside
+/// [`Error::Container`]; never contains key material or passphrases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContainerError {
+    /// No X25519 recipient was given, or more than the cap.
+    #[error("a container needs 1..={max} X25519 recipients, got {got}")]
+    RecipientCount {
+        /// Recipients supplied.
+        got: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The requested scrypt work factor is outside the accepted range.
+    #[error("scrypt work factor 2^{0} is outside the accepted range")]
+    WorkFactor(u8),
+    /// age refused to encrypt, or writing the container failed.
+    #[error("age encryption failed")]
+    Encrypt,
+    /// None of the supplied identities (or the passphrase) opens the
+    /// container.
+    #[error("no supplied identity opens this container")]
+    NoMatchingIdentity,
+    /// The container's scrypt work factor is above the accepted maximum.
+    #[error("container demands excessive scrypt work")]
+    ExcessiveWork,
+    /// The bytes are not a well-formed age file (header, armor).
+    #[error("not a well-formed age container")]
+    Malformed,
+    /// The container's header MAC or payload does not authenticate.
+    /// Deliberately opaque.
+    #[error("container decryption failed")]
+    DecryptionFailed,
 }

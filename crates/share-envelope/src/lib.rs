@@ -1,15 +1,54 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod aead;
 mod binding;
+mod codec;
+mod container;
 mod custody;
+mod envelope;
 mod error;
 mod ids;
+mod receipt;
+mod trust;
+
+#[doc(hidden)]
+pub mod internal;
+
+#[cfg(test)]
+mod golden;
+#[cfg(test)]
+mod published_vectors;
 
 pub use binding::{ARCHIVE_HASH_TAG, Binding, MAX_PARTY_ID_LEN, archive_hash};
+pub use container::{
+    Armor, CONTAINER_MAGIC, CONTAINER_VERSION, ContainerIdentity, ContainerRecipients,
+    MAX_ARCHIVE_LEN, MAX_CONTAINER_CONTENTS_LEN, MAX_CONTAINER_LEN, MAX_CONTAINER_RECIPIENTS,
+    MAX_SCRYPT_WORK_FACTOR, MIN_SCRYPT_WORK_FACTOR, OpenedContainer, encode_container_contents,
+    open_container, seal_container,
+};
 pub use custody::{
     CustodyError, DATA_KEY_LEN, DataKey, InMemoryKek, InMemorySigner, KeyEncryptionKey,
     MAX_WRAPPED_KEY_LEN, Signer, WrappedKey,
 };
-pub use error::Error;
+pub use envelope::{
+    CurveCommitments, CurveShare, ENVELOPE_CHECKSUM_TAG, ENVELOPE_ID_TAG, ENVELOPE_MAGIC,
+    ENVELOPE_SIGNATURE_TAG, ENVELOPE_VERSION, EncodedEnvelope, EnvelopeHeader, EnvelopeId,
+    EnvelopeParams, MAX_ENVELOPE_LEN, PayloadKind, Timestamp, VerifiedEnvelope,
+};
+pub use error::{ContainerError, Error};
 pub use ids::{CustodianId, KekId, KeyId, KeyVersion, MAX_NAME_LEN, NodeId, ShareSlot, SignerId};
+pub use receipt::{
+    Custodian, CustodianSet, DeliveryCertificate, DeliveryEntry, DeliveryState, FailureReason,
+    IgnoredReason, IgnoredReceipt, MAX_FAILURE_REASON_LEN, MAX_RECEIPT_LEN, RECEIPT_MAGIC,
+    RECEIPT_SIGNATURE_TAG, RECEIPT_VERSION, Receipt, ReceiptStatus, VerifiedReceipt,
+};
+pub use trust::TrustedSigners;
+
+/// The crates whose types appear in this crate's API, re-exported so that
+/// callers name the same versions.
+pub mod deps {
+    pub use age;
+    pub use ed25519_dalek;
+    pub use shardkeep_sss_core;
+}

@@ -1,0 +1,412 @@
+//! Custodian containers: an age file (X25519 recipients or one passphrase,
+//! binary or ASCII armor) that a custodian opens with any age
+//! implementation, holding the signed plain envelope and a copy of the
+//! sealed protocol archive in a small versioned layout (the "contents",
+//! documented in the crate README).
+
+use core::fmt;
+use std::io::{BufRead, Read, Write};
+
+use age::armor::{ArmoredReader, ArmoredWriter, Format};
+use age::secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::binding::archive_hash;
+use crate::codec::{check_total_len, put_prefixed_u16, put_prefixed_u32};
+use crate::envelope::{EncodedEnvelope, MAX_ENVELOPE_LEN, PayloadKind, VerifiedEnvelope};
+use crate::error::{ContainerError, Error};
+use crate::trust::TrustedSigners;
+
+/// First bytes of the container contents (the age plaintext).
+pub const CONTAINER_MAGIC: &[u8; 8] = b"shkp-ctr";
+/// The contents format version this build writes and reads.
+pub const CONTAINER_VERSION: u8 = 1;
+/// Longest sealed protocol archive a container carries, in bytes.
+pub const MAX_ARCHIVE_LEN: usize = 4 * 1024 * 1024;
+/// Longest container contents, in bytes.
+pub const MAX_CONTAINER_CONTENTS_LEN: usize = 8 + 1 + 2 + MAX_ENVELOPE_LEN + 4 + MAX_ARCHIVE_LEN;
+/// Longest container (age file, armored or not) accepted by
+/// [`open_container`], in bytes (checked before parsing).
+pub const MAX_CONTAINER_LEN: usize = 8 * 1024 * 1024;
+/// Most X25519 recipients of one container.
+pub const MAX_CONTAINER_RECIPIENTS: usize = 16;
+/// Smallest scrypt work factor (log2 N) accepted for a passphrase
+/// container.
+pub const MIN_SCRYPT_WORK_FACTOR: u8 = 15;
+/// Largest scrypt work factor (log2 N) made or accepted: bounds the time
+/// and memory an attacker-supplied container can demand (2^22: ~4 GiB-seconds).
+pub const MAX_SCRYPT_WORK_FACTOR: u8 = 22;
+
+/// Binary age or ASCII armor (PEM-like, `-----BEGIN AGE ENCRYPTED FILE-----`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Armor {
+    /// The binary age format.
+    Binary,
+    /// ASCII armor, safe for e-mail and paper.
+    Ascii,
+}
+
+/// Who can open a container: X25519 recipients, or exactly one passphrase
+/// (age allows a passphrase stanza only alone).
+pub struct ContainerRecipients {
+    kind: RecipientsKind,
+}
+
+enum RecipientsKind {
+    X25519(Vec<age::x25519::Recipient>),
+    Passphrase {
+        passphrase: SecretString,
+        work_factor: Option<u8>,
+    },
+}
+
+impl ContainerRecipients {
+    /// One or more X25519 recipients (`age1...`).
+    ///
+    /// # Errors
+    /// [`ContainerError::RecipientCount`] for none or more than
+    /// [`MAX_CONTAINER_RECIPIENTS`].
+    pub fn x25519(recipients: Vec<age::x25519::Recipient>) -> Result<Self, Error> {
+        if recipients.is_empty() || recipients.len() > MAX_CONTAINER_RECIPIENTS {
+            return Err(ContainerError::RecipientCount {
+                got: recipients.len(),
+                max: MAX_CONTAINER_RECIPIENTS,
+            }
+            .into());
+        }
+        Ok(Self {
+            kind: RecipientsKind::X25519(recipients),
+        })
+    }
+
+    /// One passphrase, with age's default scrypt work factor (tuned to about
+    /// one second on this machine).
+    #[must_use]
+    pub fn passphrase(passphrase: SecretString) -> Self {
+        Self {
+            kind: RecipientsKind::Passphrase {
+                passphrase,
+                work_factor: None,
+            },
+        }
+    }
+
+    /// One passphrase with an explicit scrypt work factor `N = 2^log_n`.
+    ///
+    /// # Errors
+    /// [`ContainerError::WorkFactor`] outside
+    /// [`MIN_SCRYPT_WORK_FACTOR`]`..=`[`MAX_SCRYPT_WORK_FACTOR`].
+    pub fn passphrase_with_work_factor(passphrase: SecretString, log_n: u8) -> Result<Self, Error> {
+        if !(MIN_SCRYPT_WORK_FACTOR..=MAX_SCRYPT_WORK_FACTOR).contains(&log_n) {
+            return Err(ContainerError::WorkFactor(log_n).into());
+        }
+        Ok(Self {
+            kind: RecipientsKind::Passphrase {
+                passphrase,
+                work_factor: Some(log_n),
+            },
+        })
+    }
+
+    fn encryptor(&self) -> Result<age::Encryptor, Error> {
+        let encryptor = match &self.kind {
+            RecipientsKind::X25519(recipients) => {
+                age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            }
+            RecipientsKind::Passphrase {
+                passphrase,
+                work_factor,
+            } => {
+                let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
+                if let Some(log_n) = work_factor {
+                    // Within 15..=22, checked on construction: cannot panic.
+                    recipient.set_work_factor(*log_n);
+                }
+                age::Encryptor::with_recipients(core::iter::once(&recipient as &dyn age::Recipient))
+            }
+        };
+        encryptor.map_err(|_| ContainerError::Encrypt.into())
+    }
+}
+
+impl fmt::Debug for ContainerRecipients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            RecipientsKind::X25519(recipients) => f
+                .debug_tuple("ContainerRecipients::X25519")
+                .field(recipients)
+                .finish(),
+            RecipientsKind::Passphrase { work_factor, .. } => f
+                .debug_struct("ContainerRecipients::Passphrase")
+                .field("passphrase", &"<redacted>")
+                .field("work_factor", work_factor)
+                .finish(),
+        }
+    }
+}
+
+/// What opens a container: X25519 identities (`AGE-SECRET-KEY-1...`) or
+/// the passphrase.
+#[derive(Clone, Copy)]
+pub enum ContainerIdentity<'a> {
+    /// Any of these identities.
+    X25519(&'a [age::x25519::Identity]),
+    /// The container's passphrase.
+    Passphrase(&'a SecretString),
+}
+
+impl fmt::Debug for ContainerIdentity<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::X25519(ids) => write!(f, "ContainerIdentity::X25519({} identities)", ids.len()),
+            Self::Passphrase(_) => f.write_str("ContainerIdentity::Passphrase(<redacted>)"),
+        }
+    }
+}
+
+/// Encodes the container contents (the age plaintext): magic, version, the
+/// plain envelope and the sealed protocol archive, each length-prefixed.
+/// The result holds the share value: it is wiped on drop.
+///
+/// # Errors
+/// [`Error::WrongPayloadKind`] for a sealed envelope, [`Error::FieldLength`]
+/// for an empty or oversized archive.
+pub fn encode_container_contents(
+    envelope: &EncodedEnvelope,
+    sealed_archive: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if envelope.kind() != PayloadKind::Plain {
+        return Err(Error::WrongPayloadKind {
+            expected: PayloadKind::Plain,
+            got: envelope.kind(),
+        });
+    }
+    check_len("archive", sealed_archive.len(), MAX_ARCHIVE_LEN)?;
+    let mut out = Zeroizing::new(Vec::with_capacity(
+        8 + 1 + 2 + envelope.as_bytes().len() + 4 + sealed_archive.len(),
+    ));
+    out.extend_from_slice(CONTAINER_MAGIC);
+    out.push(CONTAINER_VERSION);
+    put_prefixed_u16(&mut out, "envelope", envelope.as_bytes())?;
+    put_prefixed_u32(&mut out, "archive", sealed_archive)?;
+    Ok(out)
+}
+
+/// Seals a plain envelope and a copy of the sealed protocol archive into an
+/// age container for a custodian.
+///
+/// # Errors
+/// As [`encode_container_contents`], and [`ContainerError::Encrypt`] when
+/// age fails.
+pub fn seal_container(
+    envelope: &EncodedEnvelope,
+    sealed_archive: &[u8],
+    recipients: &ContainerRecipients,
+    armor: Armor,
+) -> Result<Vec<u8>, Error> {
+    let contents = encode_container_contents(envelope, sealed_archive)?;
+    let encryptor = recipients.encryptor()?;
+    let format = match armor {
+        Armor::Binary => Format::Binary,
+        Armor::Ascii => Format::AsciiArmor,
+    };
+    let encrypt = || -> std::io::Result<Vec<u8>> {
+        let output = ArmoredWriter::wrap_output(Vec::new(), format)?;
+        let mut writer = encryptor.wrap_output(output)?;
+        writer.write_all(&contents)?;
+        writer.finish()?.finish()
+    };
+    encrypt().map_err(|_| ContainerError::Encrypt.into())
+}
+
+/// A container's verified contents: the plain envelope (signature, share
+/// rules and Feldman check passed) and the protocol archive, which hashes to
+/// the envelope's signed archive hash.
+#[derive(Debug)]
+pub struct OpenedContainer {
+    envelope: VerifiedEnvelope,
+    archive: Vec<u8>,
+}
+
+impl OpenedContainer {
+    /// Decodes and verifies container contents, for example the output of
+    /// `age -d` run by a custodian.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`], [`Error::BadMagic`], [`Error::UnsupportedVersion`],
+    /// [`Error::FieldLength`], [`Error::Truncated`], [`Error::TrailingData`];
+    /// every error of [`VerifiedEnvelope::decode_verify`];
+    /// [`Error::WrongPayloadKind`] for a sealed envelope;
+    /// [`Error::ArchiveMismatch`].
+    pub fn decode_verify(contents: &[u8], trusted: &TrustedSigners) -> Result<Self, Error> {
+        check_total_len(
+            "container contents",
+            contents.len(),
+            MAX_CONTAINER_CONTENTS_LEN,
+        )?;
+        let (envelope, archive) = read_contents(contents)?;
+        Self::verify(&envelope, archive, trusted)
+    }
+
+    fn verify(envelope: &[u8], archive: Vec<u8>, trusted: &TrustedSigners) -> Result<Self, Error> {
+        let envelope = VerifiedEnvelope::decode_verify(envelope, trusted)?;
+        if envelope.payload_kind() != PayloadKind::Plain {
+            return Err(Error::WrongPayloadKind {
+                expected: PayloadKind::Plain,
+                got: envelope.payload_kind(),
+            });
+        }
+        // Public hashes: a plain comparison.
+        if archive_hash(&archive) != *envelope.header().binding().archive_hash() {
+            return Err(Error::ArchiveMismatch);
+        }
+        Ok(Self { envelope, archive })
+    }
+
+    /// The verified plain envelope.
+    #[must_use]
+    pub fn envelope(&self) -> &VerifiedEnvelope {
+        &self.envelope
+    }
+
+    /// The sealed protocol archive.
+    #[must_use]
+    pub fn archive(&self) -> &[u8] {
+        &self.archive
+    }
+
+    /// The envelope and the archive.
+    #[must_use]
+    pub fn into_parts(self) -> (VerifiedEnvelope, Vec<u8>) {
+        (self.envelope, self.archive)
+    }
+}
+
+/// Opens an age container (binary or armored, detected) with `identity`
+/// and verifies its contents.
+///
+/// # Errors
+/// [`Error::TooLarge`] over [`MAX_CONTAINER_LEN`];
+/// [`ContainerError::Malformed`], [`ContainerError::NoMatchingIdentity`],
+/// [`ContainerError::ExcessiveWork`], [`ContainerError::DecryptionFailed`];
+/// then every error of [`OpenedContainer::decode_verify`].
+pub fn open_container(
+    container: &[u8],
+    identity: ContainerIdentity<'_>,
+    trusted: &TrustedSigners,
+) -> Result<OpenedContainer, Error> {
+    check_total_len("container", container.len(), MAX_CONTAINER_LEN)?;
+    // age's own armor detection compares exactly this prefix; going around
+    // `ArmoredReader` for binary files saves its byte-wise buffering.
+    let (envelope, archive) = if container.starts_with(ARMOR_BEGIN_MARKER) {
+        decrypt(ArmoredReader::new(container), identity)?
+    } else {
+        decrypt(container, identity)?
+    };
+    OpenedContainer::verify(&envelope, archive, trusted)
+}
+
+/// The first line of an armored age file.
+const ARMOR_BEGIN_MARKER: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
+
+/// Decrypts an age file and reads the contents layout from the plaintext
+/// stream (see [`read_contents`]).
+fn decrypt<R: BufRead>(
+    input: R,
+    identity: ContainerIdentity<'_>,
+) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), Error> {
+    let decryptor = age::Decryptor::new_buffered(input).map_err(|e| map_decrypt_error(&e))?;
+    let stream = match identity {
+        ContainerIdentity::X25519(identities) => {
+            decryptor.decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+        }
+        ContainerIdentity::Passphrase(passphrase) => {
+            let mut scrypt = age::scrypt::Identity::new(SecretString::from(
+                passphrase.expose_secret().to_owned(),
+            ));
+            scrypt.set_max_work_factor(MAX_SCRYPT_WORK_FACTOR);
+            decryptor.decrypt(core::iter::once(&scrypt as &dyn age::Identity))
+        }
+    }
+    .map_err(|e| map_decrypt_error(&e))?;
+    read_contents(stream)
+}
+
+/// Reads the contents layout field by field: the plain envelope (secret)
+/// into a buffer of its exact size that is wiped on drop, the sealed archive
+/// (ciphertext) into a plain one. Every length is checked against its cap
+/// before its buffer is allocated. A read error other than end of input can
+/// only come from age's authenticated stream: it is a decryption failure.
+fn read_contents<R: Read>(mut input: R) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), Error> {
+    let mut magic = [0u8; 8];
+    read_field(&mut input, &mut magic, "magic")?;
+    if &magic != CONTAINER_MAGIC {
+        return Err(Error::BadMagic {
+            what: "container contents",
+        });
+    }
+    let mut version = [0u8; 1];
+    read_field(&mut input, &mut version, "version")?;
+    if version[0] != CONTAINER_VERSION {
+        return Err(Error::UnsupportedVersion {
+            what: "container contents",
+            version: version[0],
+        });
+    }
+    let mut len = [0u8; 2];
+    read_field(&mut input, &mut len, "envelope")?;
+    let envelope_len = check_len(
+        "envelope",
+        usize::from(u16::from_be_bytes(len)),
+        MAX_ENVELOPE_LEN,
+    )?;
+    let mut envelope = Zeroizing::new(vec![0u8; envelope_len]);
+    read_field(&mut input, &mut envelope, "envelope")?;
+    let mut len = [0u8; 4];
+    read_field(&mut input, &mut len, "archive")?;
+    let archive_len = usize::try_from(u32::from_be_bytes(len)).unwrap_or(usize::MAX);
+    let archive_len = check_len("archive", archive_len, MAX_ARCHIVE_LEN)?;
+    let mut archive = vec![0u8; archive_len];
+    read_field(&mut input, &mut archive, "archive")?;
+    let limit = u64::try_from(MAX_CONTAINER_LEN).unwrap_or(u64::MAX);
+    let trailing = std::io::copy(&mut input.take(limit), &mut std::io::sink())
+        .map_err(|_| ContainerError::DecryptionFailed)?;
+    if trailing > 0 {
+        return Err(Error::TrailingData {
+            what: "container contents",
+            len: usize::try_from(trailing).unwrap_or(usize::MAX),
+        });
+    }
+    Ok((envelope, archive))
+}
+
+fn read_field<R: Read>(input: &mut R, buf: &mut [u8], field: &'static str) -> Result<(), Error> {
+    input.read_exact(buf).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => Error::Truncated { field },
+        _ => ContainerError::DecryptionFailed.into(),
+    })
+}
+
+fn check_len(field: &'static str, len: usize, max: usize) -> Result<usize, Error> {
+    if len == 0 || len > max {
+        return Err(Error::FieldLength {
+            field,
+            len,
+            min: 1,
+            max,
+        });
+    }
+    Ok(len)
+}
+
+fn map_decrypt_error(error: &age::DecryptError) -> Error {
+    match error {
+        age::DecryptError::NoMatchingKeys => ContainerError::NoMatchingIdentity,
+        age::DecryptError::ExcessiveWork { .. } => ContainerError::ExcessiveWork,
+        age::DecryptError::DecryptionFailed
+        | age::DecryptError::InvalidMac
+        | age::DecryptError::KeyDecryptionFailed => ContainerError::DecryptionFailed,
+        _ => ContainerError::Malformed,
+    }
+    .into()
+}

@@ -1,0 +1,300 @@
+//! Envelope round trips and tamper resistance through the public API.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failed unwrap is a failed test.
+
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
+use shardkeep_envelope::{
+    Binding, CurveShare, EncodedEnvelope, EnvelopeParams, Error, InMemoryKek, InMemorySigner,
+    KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, PayloadKind, SignerId, Timestamp,
+    TrustedSigners, VerifiedEnvelope, archive_hash,
+};
+use shardkeep_sss_core::{
+    Commitments, Curve, CurveId, Ed25519, Secp256k1, Secret, Share, Threshold, split,
+};
+use subtle::ConstantTimeEq;
+
+struct Setup<C: Curve> {
+    params: EnvelopeParams,
+    commitments: Commitments<C>,
+    shares: Vec<Share<C>>,
+    signer: InMemorySigner,
+    trusted: TrustedSigners,
+    kek: InMemoryKek,
+    rng: ChaCha20Rng,
+}
+
+fn setup<C: Curve>(seed: u64, t: usize, n: usize) -> Setup<C> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let secret = Secret::<C>::random(&mut rng);
+    let (commitments, shares) = split(&secret, Threshold::new(t, n).unwrap(), &mut rng)
+        .unwrap()
+        .into_parts();
+    let mut group_key = Vec::new();
+    C::encode_point(
+        &Secret::<C>::random(&mut rng).public_point(),
+        &mut group_key,
+    );
+    let binding = Binding::new(
+        C::ID,
+        group_key,
+        vec![0x2a, u8::try_from(seed % 200).unwrap() + 1],
+        commitments.to_bytes()[..C::POINT_LEN].to_vec(),
+        archive_hash(b"archive"),
+    )
+    .unwrap();
+    let signer = InMemorySigner::generate(SignerId::new("server-1").unwrap(), &mut rng);
+    let mut trusted = TrustedSigners::new();
+    trusted.add_signer(&signer).unwrap();
+    let kek = InMemoryKek::generate(KekId::new("kek-a").unwrap(), &mut rng);
+    Setup {
+        params: EnvelopeParams {
+            key_id: KeyId::new(format!("key-{seed}")).unwrap(),
+            node_id: NodeId::new("node:1").unwrap(),
+            version: KeyVersion::new(u32::try_from(seed % 7).unwrap()),
+            created_at: Timestamp::from_unix_seconds(1_700_000_000 + seed),
+            binding,
+        },
+        commitments,
+        shares,
+        signer,
+        trusted,
+        kek,
+        rng,
+    }
+}
+
+impl<C: Curve> Setup<C> {
+    fn envelope(&mut self, position: usize, kind: PayloadKind) -> EncodedEnvelope {
+        let share = &self.shares[position];
+        match kind {
+            PayloadKind::Plain => self
+                .params
+                .plain(&self.commitments, share, &self.signer)
+                .unwrap(),
+            PayloadKind::Sealed => self
+                .params
+                .seal(
+                    &self.commitments,
+                    share,
+                    &self.signer,
+                    &self.kek,
+                    &mut self.rng,
+                )
+                .unwrap(),
+        }
+    }
+
+    /// Decodes and, for sealed envelopes, opens.
+    fn decode_open(&self, bytes: &[u8]) -> Result<CurveShare, Error> {
+        let envelope = VerifiedEnvelope::decode_verify(bytes, &self.trusted)?;
+        match envelope.payload_kind() {
+            PayloadKind::Sealed => envelope.open(&self.kek),
+            PayloadKind::Plain => envelope.into_plain_share(),
+        }
+    }
+}
+
+fn same_share<C: Curve>(got: CurveShare, want: &Share<C>) -> bool
+where
+    Share<C>: TryFrom<CurveShare, Error = Error>,
+{
+    let got = Share::<C>::try_from(got).unwrap();
+    bool::from(got.ct_eq(want))
+}
+
+fn round_trip<C: Curve>(seed: u64, t: usize, n: usize, position: usize, kind: PayloadKind)
+where
+    Share<C>: TryFrom<CurveShare, Error = Error>,
+{
+    let mut s = setup::<C>(seed, t, n);
+    let position = position % n;
+    let encoded = s.envelope(position, kind);
+    let envelope = VerifiedEnvelope::decode_verify(encoded.as_bytes(), &s.trusted).unwrap();
+    let header = envelope.header();
+    assert_eq!(envelope.id(), encoded.id());
+    assert_eq!(header.key_id(), &s.params.key_id);
+    assert_eq!(header.node_id(), &s.params.node_id);
+    assert_eq!(header.version(), s.params.version);
+    assert_eq!(header.created_at(), s.params.created_at);
+    assert_eq!(header.binding(), &s.params.binding);
+    assert_eq!(header.curve(), C::ID);
+    assert_eq!(header.threshold(), s.commitments.threshold());
+    assert_eq!(header.index(), s.shares[position].index());
+    assert_eq!(header.split_id(), s.commitments.split_id());
+    assert_eq!(header.payload_kind(), kind);
+    assert_eq!(envelope.signer_id().as_str(), "server-1");
+    let share = s.decode_open(encoded.as_bytes()).unwrap();
+    assert!(same_share(share, &s.shares[position]));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn encode_decode_round_trip(
+        seed in any::<u64>(),
+        t in 2usize..6,
+        extra in 0usize..4,
+        position in 0usize..16,
+        sealed in any::<bool>(),
+        ed25519 in any::<bool>(),
+    ) {
+        let kind = if sealed { PayloadKind::Sealed } else { PayloadKind::Plain };
+        if ed25519 {
+            round_trip::<Ed25519>(seed, t, t + extra, position, kind);
+        } else {
+            round_trip::<Secp256k1>(seed, t, t + extra, position, kind);
+        }
+    }
+
+    /// A flip anywhere is refused by decode_verify, or (only in the
+    /// unsigned key-wrap trailer of a sealed envelope) by open.
+    #[test]
+    fn any_single_bit_flip_is_rejected(seed in any::<u64>(), sealed in any::<bool>(), bit in any::<prop::sample::Index>()) {
+        let mut s = setup::<Secp256k1>(seed, 3, 5);
+        let kind = if sealed { PayloadKind::Sealed } else { PayloadKind::Plain };
+        let mut bytes = s.envelope(1, kind).into_bytes().to_vec();
+        let bit = bit.index(bytes.len() * 8);
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        prop_assert!(s.decode_open(&bytes).is_err());
+    }
+
+    #[test]
+    fn any_truncation_is_rejected(seed in any::<u64>(), sealed in any::<bool>(), cut in any::<prop::sample::Index>()) {
+        let mut s = setup::<Ed25519>(seed, 2, 3);
+        let kind = if sealed { PayloadKind::Sealed } else { PayloadKind::Plain };
+        let bytes = s.envelope(0, kind).into_bytes();
+        let len = cut.index(bytes.len());
+        prop_assert!(VerifiedEnvelope::decode_verify(&bytes[..len], &s.trusted).is_err());
+    }
+
+    /// Re-wrapping the data key under another KEK keeps the id, the signed
+    /// bytes and the signature; only the new KEK opens it.
+    #[test]
+    fn rewrap_keeps_the_envelope_valid(seed in any::<u64>(), ed25519 in any::<bool>()) {
+        if ed25519 { rewrap::<Ed25519>(seed) } else { rewrap::<Secp256k1>(seed) }
+    }
+}
+
+fn rewrap<C: Curve>(seed: u64)
+where
+    Share<C>: TryFrom<CurveShare, Error = Error>,
+{
+    let mut s = setup::<C>(seed, 3, 5);
+    let original = s.envelope(2, PayloadKind::Sealed);
+    let verified = VerifiedEnvelope::decode_verify(original.as_bytes(), &s.trusted).unwrap();
+    let new_kek = InMemoryKek::generate(KekId::new("kek-b").unwrap(), &mut s.rng);
+    let rewrapped = verified.rewrap(&s.kek, &new_kek).unwrap();
+    assert_eq!(rewrapped.id(), original.id());
+    let trailer = |e: &VerifiedEnvelope| {
+        1 + e.kek_id().unwrap().as_str().len() + 2 + e.wrapped_key().unwrap().as_bytes().len()
+    };
+    let kept = original.as_bytes().len() - trailer(&verified);
+    assert_eq!(rewrapped.as_bytes()[..kept], original.as_bytes()[..kept]);
+
+    let again = VerifiedEnvelope::decode_verify(rewrapped.as_bytes(), &s.trusted).unwrap();
+    assert_eq!(again.id(), original.id());
+    assert_eq!(again.kek_id(), Some(new_kek.kek_id()));
+    assert!(same_share(again.open(&new_kek).unwrap(), &s.shares[2]));
+    assert!(matches!(again.open(&s.kek), Err(Error::KekMismatch { .. })));
+    // A KEK that does not hold the data key is refused before re-wrapping.
+    let impostor = InMemoryKek::generate(KekId::new("kek-b").unwrap(), &mut s.rng);
+    assert!(matches!(
+        again.rewrap(&impostor, &s.kek),
+        Err(Error::Custody(
+            shardkeep_envelope::CustodyError::UnwrapFailed
+        ))
+    ));
+}
+
+/// Exhaustive versions of the properties on one envelope of each kind.
+#[test]
+fn every_bit_flip_and_every_truncation_is_rejected() {
+    let mut s = setup::<Secp256k1>(7, 3, 5);
+    for kind in [PayloadKind::Plain, PayloadKind::Sealed] {
+        let bytes = s.envelope(4, kind).into_bytes().to_vec();
+        for bit in 0..bytes.len() * 8 {
+            let mut flipped = bytes.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(s.decode_open(&flipped).is_err(), "{kind:?} bit {bit}");
+        }
+        for len in 0..bytes.len() {
+            assert!(
+                s.decode_open(&bytes[..len]).is_err(),
+                "{kind:?} cut at {len}"
+            );
+        }
+        assert!(s.decode_open(&bytes).is_ok());
+    }
+}
+
+#[test]
+fn builder_refuses_what_decode_would_refuse() {
+    let mut s = setup::<Secp256k1>(3, 3, 5);
+    let other = setup::<Secp256k1>(4, 3, 5);
+    // A share of another split.
+    assert!(matches!(
+        s.params.plain(&s.commitments, &other.shares[0], &s.signer),
+        Err(Error::Share(_))
+    ));
+    // Commitments whose C0 is not the bound public share.
+    let mut params = s.params.clone();
+    params.binding = other.params.binding.clone();
+    assert_eq!(
+        params
+            .plain(&s.commitments, &s.shares[0], &s.signer)
+            .unwrap_err(),
+        Error::PublicShareMismatch
+    );
+    // A binding on the other curve.
+    let ed = setup::<Ed25519>(5, 3, 5);
+    let mut params = s.params.clone();
+    params.binding = ed.params.binding.clone();
+    assert_eq!(
+        params
+            .seal(&s.commitments, &s.shares[0], &s.signer, &s.kek, &mut s.rng)
+            .unwrap_err(),
+        Error::WrongCurve {
+            expected: CurveId::Ed25519,
+            got: CurveId::Secp256k1
+        }
+    );
+}
+
+#[test]
+fn plain_and_sealed_refuse_the_other_operation() {
+    let mut s = setup::<Secp256k1>(9, 2, 2);
+    let plain = s.envelope(0, PayloadKind::Plain);
+    let plain = VerifiedEnvelope::decode_verify(plain.as_bytes(), &s.trusted).unwrap();
+    assert_eq!(plain.kek_id(), None);
+    assert!(matches!(
+        plain.open(&s.kek),
+        Err(Error::WrongPayloadKind {
+            expected: PayloadKind::Sealed,
+            ..
+        })
+    ));
+    let sealed = s.envelope(1, PayloadKind::Sealed);
+    let sealed = VerifiedEnvelope::decode_verify(sealed.as_bytes(), &s.trusted).unwrap();
+    assert!(matches!(
+        sealed.into_plain_share(),
+        Err(Error::WrongPayloadKind {
+            expected: PayloadKind::Plain,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn debug_output_never_shows_the_share() {
+    let mut s = setup::<Secp256k1>(11, 3, 5);
+    let value = hex::encode(s.shares[0].value_be_bytes().as_slice());
+    let encoded = s.envelope(0, PayloadKind::Plain);
+    let verified = VerifiedEnvelope::decode_verify(encoded.as_bytes(), &s.trusted).unwrap();
+    for text in [format!("{encoded:?}"), format!("{verified:?}")] {
+        assert!(!text.contains(&value), "{text}");
+    }
+    let share = verified.into_plain_share().unwrap();
+    assert!(format!("{share:?}").contains("redacted"));
+}
