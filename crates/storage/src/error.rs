@@ -1,0 +1,290 @@
+//! The one error type of this crate.
+
+use shardkeep_envelope::{CustodianId, KekId, ShareSlot};
+
+use crate::records::ApprovalNonce;
+use crate::types::{ActorId, NodeVersion, Timestamp};
+
+/// Everything a storage operation can refuse or fail with.
+///
+/// Each missing, duplicate or conflicting record has its own variant, so the
+/// service can audit and answer precisely. A failed write aborts the
+/// transaction it came from: nothing it wrote is committed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ----- input -----
+    /// An actor id or label breaks its naming rule.
+    #[error("invalid {what}: {len} bytes, or a byte outside its alphabet")]
+    InvalidName {
+        /// Which kind of name.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Free text is empty, too long, or holds a control character.
+    #[error("invalid {field}: {len} bytes, empty, too long or with a control character")]
+    InvalidText {
+        /// Which field.
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// An opaque blob is shorter or longer than its field allows.
+    #[error("{field} has {len} bytes; allowed {min}..={max}")]
+    BlobLength {
+        /// Which field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// Shortest allowed.
+        min: usize,
+        /// Longest allowed.
+        max: usize,
+    },
+    /// A time beyond `i64::MAX` milliseconds.
+    #[error("timestamp {0} ms is out of range")]
+    TimestampOutOfRange(u64),
+    /// Two times of one record are in the wrong order (e.g. an expiry before
+    /// the issue time, a cooldown that ends before it starts).
+    #[error("{field} is earlier than the time it must follow")]
+    TimesOutOfOrder {
+        /// The field that is too early.
+        field: &'static str,
+    },
+    /// Drill share indices are not strictly increasing.
+    #[error("drill share indices must be strictly increasing")]
+    UnorderedShareIndices,
+
+    // ----- key versions -----
+    /// No such key version.
+    #[error("key version {0} not found")]
+    KeyVersionNotFound(NodeVersion),
+    /// The key version already exists.
+    #[error("key version {0} already exists")]
+    KeyVersionExists(NodeVersion),
+    /// Another version of the node is active; one at a time.
+    #[error("key version {active} is already active")]
+    ActiveVersionExists {
+        /// The version that is active.
+        active: NodeVersion,
+    },
+    /// The key version is not in the state the operation needs.
+    #[error("key version {version} is {found}, the operation needs {expected}")]
+    KeyVersionState {
+        /// The version.
+        version: NodeVersion,
+        /// The state the operation needs.
+        expected: &'static str,
+        /// The state it is in.
+        found: &'static str,
+    },
+    /// The key version's retirement cooldown has not ended.
+    #[error("key version {version} is in cooldown until {until}")]
+    KeyVersionCooldown {
+        /// The version.
+        version: NodeVersion,
+        /// When the cooldown ends.
+        until: Timestamp,
+    },
+    /// The share index is above the version's share count.
+    #[error("share slot {slot} is beyond the version's {total} shares")]
+    ShareIndexOutOfRange {
+        /// The slot.
+        slot: ShareSlot,
+        /// The version's share count.
+        total: u8,
+    },
+
+    // ----- server-held share slots -----
+    /// No sealed share in this slot.
+    #[error("no sealed share in slot {0}")]
+    SealedShareNotFound(ShareSlot),
+    /// The slot already holds a sealed share (or once did).
+    #[error("slot {0} already holds a sealed share")]
+    SealedShareExists(ShareSlot),
+    /// The slot is mapped to an external custodian, so the server cannot
+    /// hold it.
+    #[error("slot {0} belongs to an external custodian")]
+    SlotHeldByCustodian(ShareSlot),
+    /// The slot is held by the server, so it cannot go to a custodian.
+    #[error("slot {0} is held by the server")]
+    SlotHeldByServer(ShareSlot),
+    /// The slot is soft-deleted: unreadable until rolled back.
+    #[error("slot {slot} is soft-deleted (cooldown until {cooldown_until})")]
+    SlotSoftDeleted {
+        /// The slot.
+        slot: ShareSlot,
+        /// When its cooldown ends.
+        cooldown_until: Timestamp,
+    },
+    /// The slot is hard-deleted: gone for good.
+    #[error("slot {0} is hard-deleted")]
+    SlotHardDeleted(ShareSlot),
+    /// The operation needs a soft-deleted slot and this one is active.
+    #[error("slot {0} is not soft-deleted")]
+    SlotNotSoftDeleted(ShareSlot),
+    /// The slot's deletion cooldown has not ended.
+    #[error("slot {slot} is in cooldown until {until}")]
+    SlotCooldown {
+        /// The slot.
+        slot: ShareSlot,
+        /// When the cooldown ends.
+        until: Timestamp,
+    },
+    /// A re-wrap named a KEK other than the stored one.
+    #[error("slot {slot} is wrapped under {stored}, not the KEK named")]
+    KekMismatch {
+        /// The slot.
+        slot: ShareSlot,
+        /// The KEK actually stored.
+        stored: KekId,
+    },
+
+    // ----- custody map and receipts -----
+    /// No custodian is mapped to the slot.
+    #[error("no custodian mapped to slot {0}")]
+    CustodyEntryNotFound(ShareSlot),
+    /// A custodian is already mapped to the slot.
+    #[error("a custodian is already mapped to slot {0}")]
+    CustodyEntryExists(ShareSlot),
+    /// The delivery names a custodian other than the mapped one.
+    #[error("slot {slot} is mapped to custodian {mapped}")]
+    CustodianMismatch {
+        /// The slot.
+        slot: ShareSlot,
+        /// The custodian in the map.
+        mapped: CustodianId,
+    },
+    /// The slot already has a confirmed delivery receipt.
+    #[error("slot {0} already has a delivery receipt")]
+    ReceiptExists(ShareSlot),
+
+    // ----- approvals -----
+    /// No approval request with this nonce.
+    #[error("approval request {0} not found")]
+    ApprovalRequestNotFound(ApprovalNonce),
+    /// The nonce was already issued.
+    #[error("approval request {0} already exists")]
+    ApprovalRequestExists(ApprovalNonce),
+    /// The request was already consumed by an operation.
+    #[error("approval request {0} was already consumed")]
+    ApprovalRequestConsumed(ApprovalNonce),
+    /// The request lapsed.
+    #[error("approval request {nonce} expired at {expired_at}")]
+    ApprovalRequestExpired {
+        /// The nonce.
+        nonce: ApprovalNonce,
+        /// When it expired.
+        expired_at: Timestamp,
+    },
+    /// An approval, or the operation consuming the request, does not match
+    /// the request in this field.
+    #[error("approval for {nonce} does not match the request's {field}")]
+    ApprovalMismatch {
+        /// The nonce.
+        nonce: ApprovalNonce,
+        /// The first field that differs.
+        field: &'static str,
+    },
+    /// This approver already approved the request.
+    #[error("{approver} already approved request {nonce}")]
+    ApprovalExists {
+        /// The nonce.
+        nonce: ApprovalNonce,
+        /// The approver.
+        approver: ActorId,
+    },
+    /// The approver is the requester.
+    #[error("{0} cannot approve their own request")]
+    ApproverIsRequester(ActorId),
+
+    // ----- drills -----
+    /// A drill report for this version and start time exists.
+    #[error("a drill report for {target} started at {started_at} already exists")]
+    DrillReportExists {
+        /// The version drilled.
+        target: NodeVersion,
+        /// When it started.
+        started_at: Timestamp,
+    },
+
+    // ----- audit -----
+    /// A transaction may append at most
+    /// [`MAX_AUDIT_APPENDS_PER_TRANSACTION`](crate::MAX_AUDIT_APPENDS_PER_TRANSACTION)
+    /// audit records.
+    #[error("a transaction may append at most {max} audit records")]
+    AuditBatchFull {
+        /// The limit.
+        max: usize,
+    },
+    /// The audit log has reached the largest sequence number.
+    #[error("the audit log is full")]
+    AuditSequenceExhausted,
+    /// A checkpoint for this sequence is already stored.
+    #[error("a checkpoint for audit sequence {0} already exists")]
+    CheckpointExists(u64),
+    /// A checkpoint names a sequence beyond the head of the log.
+    #[error("checkpoint sequence {sequence} is beyond the audit head {head}")]
+    CheckpointAhead {
+        /// The checkpoint's sequence.
+        sequence: u64,
+        /// The head's sequence.
+        head: u64,
+    },
+
+    // ----- transactions and backends -----
+    /// A write in a read-only transaction.
+    #[error("write refused: the transaction is read-only")]
+    ReadOnlyTransaction,
+    /// An earlier operation in this transaction failed; it can only be
+    /// rolled back (or dropped).
+    #[error("the transaction is aborted by an earlier error; roll it back")]
+    TransactionAborted,
+    /// A row changed under a write that held the write lock: something
+    /// outside this crate wrote to the database.
+    #[error("concurrent change to {table} outside the write lock")]
+    WriteConflict {
+        /// The table.
+        table: &'static str,
+    },
+    /// The database failed or refused the statement.
+    #[error("database error during {operation}: {source}")]
+    Database {
+        /// What storage was doing.
+        operation: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Applying or checking the schema migrations failed.
+    #[error("schema migration failed: {0}")]
+    Migration(#[source] sqlx::migrate::MigrateError),
+    /// The database schema is not at the version this build needs (run the
+    /// migrations as the owner role).
+    #[error("database schema is at migration {found:?}, this build needs {expected}")]
+    SchemaOutdated {
+        /// The latest applied migration, if any.
+        found: Option<i64>,
+        /// The latest migration this build ships.
+        expected: i64,
+    },
+    /// A stored row does not decode: the database was changed outside
+    /// this crate.
+    #[error("corrupt row in {table}: bad {column}")]
+    CorruptRow {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+    },
+    /// Creating or opening the database file failed.
+    #[error("database file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    pub(crate) fn database(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Database { operation, source }
+    }
+}

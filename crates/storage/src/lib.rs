@@ -1,0 +1,41 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod error;
+mod postgres;
+mod records;
+mod sql;
+mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+mod traits;
+mod types;
+
+pub use error::Error;
+pub use postgres::{Postgres, PostgresStorage};
+pub use records::{
+    Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditRow, CustodyEntry,
+    DIGEST_LEN, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport, KeyVersionRecord,
+    KeyVersionState, MAX_CONTACT_LEN, MAX_CUSTODIAN_KEY_LEN, MAX_DRILL_REPORT_LEN,
+    MAX_ENVELOPE_LEN, MAX_EVIDENCE_LEN, MAX_REASON_LEN, MAX_RECEIPT_LEN, SIGNATURE_LEN,
+    SealedShare, ShareAccess, SlotFilter, SlotState, SlotSummary, StoredCheckpoint,
+};
+pub use sql::{Backend, SqlStorage, SqlTransaction};
+pub use sqlite::{Sqlite, SqliteStorage};
+pub use traits::{
+    ApprovalStore, AuditStore, CustodyStore, DrillStore, KeyVersionStore, ReceiptStore,
+    SealedShareStore, ShareAccessLog, SlotDeletionStore, Storage, Transaction,
+};
+pub use types::{ActorId, Label, MAX_LABEL_LEN, NodeVersion, Timestamp};
+
+/// Longest audit record, in bytes.
+pub const MAX_AUDIT_RECORD_LEN: usize = 64 * 1024;
+
+/// Most audit records one transaction may append (a grouped commit).
+pub const MAX_AUDIT_APPENDS_PER_TRANSACTION: usize = 64;
+
+/// Longest stored checkpoint, in bytes.
+pub const MAX_CHECKPOINT_LEN: usize = 4096;
+
+/// Most rows one page of a listing returns.
+pub const MAX_PAGE_ROWS: u32 = 10_000;

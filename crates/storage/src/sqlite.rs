@@ -1,0 +1,134 @@
+//! The embedded default: one SQLite file, created on first use.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::Row as _;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use crate::error::Error;
+use crate::sql::{Arg, SqlStorage, sealed};
+
+/// The SQLite backend (marker type; see [`SqliteStorage`]).
+#[derive(Debug)]
+pub enum Sqlite {}
+
+/// Storage in one SQLite file: WAL journal, `synchronous=FULL`, foreign
+/// keys on, `secure_delete` on (erased bytes are overwritten), migrations
+/// applied on open.
+pub type SqliteStorage = SqlStorage<Sqlite>;
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How long a writer waits for the write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections per pool: writers serialise anyway; readers run beside them
+/// in WAL mode.
+const MAX_CONNECTIONS: u32 = 4;
+
+impl SqlStorage<Sqlite> {
+    /// Opens the database file at `path`, creating it (mode 0600) and its
+    /// schema on first use and applying any newer migrations.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be created, [`Error::Database`]
+    /// when it cannot be opened, [`Error::Migration`] when the schema
+    /// cannot be brought up to date.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        create_private_file(path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("secure_delete", "ON");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(Error::database("open"))?;
+        MIGRATOR.run(&pool).await.map_err(Error::Migration)?;
+        Ok(Self::from_pool(pool))
+    }
+}
+
+/// Creates the file readable by its owner only, unless it exists. The
+/// sealed shares in it are encrypted, but the custody map and the audit log
+/// are nobody else's business either.
+fn create_private_file(path: &Path) -> Result<(), Error> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(Error::Io(error)),
+    }
+}
+
+type Query = sqlx::query::Query<'static, sqlx::Sqlite, SqliteArguments>;
+
+fn bind(sql: &'static str, args: Vec<Arg>) -> Query {
+    args.into_iter()
+        .fold(sqlx::query(sql), |query, arg| match arg {
+            Arg::Int(value) => query.bind(value),
+            Arg::Text(value) => query.bind(value),
+            Arg::Blob(value) => query.bind(value),
+        })
+}
+
+impl sealed::Backend for Sqlite {
+    type Db = sqlx::Sqlite;
+
+    async fn begin_write(
+        pool: &sqlx::Pool<sqlx::Sqlite>,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        // IMMEDIATE takes the write lock at BEGIN, so a transaction never
+        // reads a state that another writer changes before it writes.
+        pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    async fn begin_read(
+        pool: &sqlx::Pool<sqlx::Sqlite>,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        // DEFERRED: a WAL snapshot from the first read, no lock on writers.
+        pool.begin_with("BEGIN DEFERRED").await
+    }
+
+    async fn execute(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        sql: &'static str,
+        args: Vec<Arg>,
+    ) -> Result<u64, sqlx::Error> {
+        Ok(bind(sql, args).execute(&mut **tx).await?.rows_affected())
+    }
+
+    async fn fetch(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        sql: &'static str,
+        args: Vec<Arg>,
+    ) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        bind(sql, args).fetch_all(&mut **tx).await
+    }
+
+    fn int(row: &SqliteRow, index: usize) -> Result<Option<i64>, sqlx::Error> {
+        row.try_get(index)
+    }
+
+    fn text(row: &SqliteRow, index: usize) -> Result<Option<String>, sqlx::Error> {
+        row.try_get(index)
+    }
+
+    fn blob(row: &SqliteRow, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        row.try_get(index)
+    }
+}

@@ -1,0 +1,481 @@
+//! The storage traits. Upper layers are generic over [`Storage`] and never
+//! name a backend.
+//!
+//! Every operation runs inside a [`Transaction`]; one transaction is one unit
+//! of work, so an operation's state change, the approvals it consumes and the
+//! audit record it appends commit together or not at all.
+
+use core::future::Future;
+
+use shardkeep_envelope::{KekId, KeyId, NodeId, ShareSlot, WrappedKey};
+use shardkeep_sss_core::Threshold;
+
+use crate::error::Error;
+use crate::records::{
+    Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditRow, CustodyEntry,
+    DeliveryRecord, DrillReport, KeyVersionRecord, SealedShare, ShareAccess, SlotFilter, SlotState,
+    SlotSummary, StoredCheckpoint,
+};
+use crate::types::{ActorId, Label, NodeVersion, Timestamp};
+
+/// A storage backend: hands out transactions.
+///
+/// Write transactions are serialised: at most one is open at a time across
+/// every process sharing the database (SQLite: `BEGIN IMMEDIATE`;
+/// PostgreSQL: a transaction advisory lock taken at `BEGIN`). Read-only
+/// transactions see a consistent snapshot and never wait for writers.
+pub trait Storage: Send + Sync {
+    /// The transaction type.
+    type Transaction: Transaction;
+
+    /// Starts a write transaction, waiting for the writer before it.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the database is unreachable or busy past its
+    /// timeout.
+    fn begin(&self) -> impl Future<Output = Result<Self::Transaction, Error>> + Send;
+
+    /// Starts a read-only transaction on a consistent snapshot; writes in it
+    /// fail with [`Error::ReadOnlyTransaction`].
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the database is unreachable.
+    fn begin_read_only(&self) -> impl Future<Output = Result<Self::Transaction, Error>> + Send;
+}
+
+/// One unit of work over every record kind.
+///
+/// A failed write (or a database failure) aborts the transaction: it is
+/// rolled back at once, later calls fail with [`Error::TransactionAborted`]
+/// and [`commit`](Self::commit) refuses, so a half-done operation can never
+/// be committed. A read's refusal (not found, soft-deleted...) changes
+/// nothing and leaves the transaction usable, e.g. to audit the refusal.
+/// Dropping a transaction rolls it back.
+pub trait Transaction:
+    KeyVersionStore
+    + SealedShareStore
+    + SlotDeletionStore
+    + CustodyStore
+    + ReceiptStore
+    + ApprovalStore
+    + DrillStore
+    + ShareAccessLog
+    + AuditStore
+    + Send
+{
+    /// Commits everything written in the transaction.
+    ///
+    /// # Errors
+    /// [`Error::TransactionAborted`] after an earlier error (nothing is
+    /// committed), or [`Error::Database`].
+    fn commit(self) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Discards everything written in the transaction.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the database fails.
+    fn rollback(self) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Key versions: one split of one node's share, `active` -> `retiring`
+/// (cooldown, can be rolled back) -> `retired`. At most one version of a
+/// node is active.
+pub trait KeyVersionStore {
+    /// Registers a new, active key version.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionExists`], [`Error::ActiveVersionExists`].
+    fn create_key_version(
+        &mut self,
+        version: &NodeVersion,
+        threshold: Threshold,
+        created_at: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Reads one key version.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`].
+    fn key_version(
+        &mut self,
+        version: &NodeVersion,
+    ) -> impl Future<Output = Result<KeyVersionRecord, Error>> + Send;
+
+    /// Every version of one node, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn key_versions(
+        &mut self,
+        key_id: &KeyId,
+        node_id: &NodeId,
+    ) -> impl Future<Output = Result<Vec<KeyVersionRecord>, Error>> + Send;
+
+    /// Starts retiring an active version: it enters its cooldown.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::KeyVersionState`],
+    /// [`Error::TimesOutOfOrder`] when the cooldown ends before `at`.
+    fn begin_key_retirement(
+        &mut self,
+        version: &NodeVersion,
+        at: Timestamp,
+        cooldown_until: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Rolls a retiring version back to active.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::KeyVersionState`],
+    /// [`Error::ActiveVersionExists`].
+    fn rollback_key_retirement(
+        &mut self,
+        version: &NodeVersion,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Retires a retiring version whose cooldown has ended.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::KeyVersionState`],
+    /// [`Error::KeyVersionCooldown`].
+    fn retire_key_version(
+        &mut self,
+        version: &NodeVersion,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Sealed shares the server holds, one per slot.
+pub trait SealedShareStore {
+    /// Stores a sealed share in an empty slot of an active version.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::KeyVersionState`] (not
+    /// active), [`Error::ShareIndexOutOfRange`], [`Error::SealedShareExists`],
+    /// [`Error::SlotHeldByCustodian`], [`Error::BlobLength`].
+    fn store_sealed_share(
+        &mut self,
+        share: &SealedShare,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Loads an active sealed share. Callers record the read with
+    /// [`ShareAccessLog::record_share_access`] in the same transaction.
+    ///
+    /// # Errors
+    /// [`Error::SealedShareNotFound`], [`Error::SlotSoftDeleted`],
+    /// [`Error::SlotHardDeleted`].
+    fn load_sealed_share(
+        &mut self,
+        slot: &ShareSlot,
+    ) -> impl Future<Output = Result<SealedShare, Error>> + Send;
+
+    /// Replaces the wrapped data key of an active share (KEK rotation),
+    /// if it is still wrapped under `current_kek`.
+    ///
+    /// # Errors
+    /// [`Error::SealedShareNotFound`], [`Error::SlotSoftDeleted`],
+    /// [`Error::SlotHardDeleted`], [`Error::KekMismatch`].
+    fn rewrap_sealed_share(
+        &mut self,
+        slot: &ShareSlot,
+        current_kek: &KekId,
+        new_kek: &KekId,
+        wrapped_key: &WrappedKey,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Lists server-held slots (any state) matching `filter`, ordered by
+    /// key, node, version and index.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn list_slots(
+        &mut self,
+        filter: &SlotFilter,
+    ) -> impl Future<Output = Result<Vec<SlotSummary>, Error>> + Send;
+}
+
+/// Deletion state per server-held slot: active -> soft-deleted (cooldown,
+/// rollback possible) -> hard-deleted (bytes erased, evidence kept).
+pub trait SlotDeletionStore {
+    /// The slot's deletion state.
+    ///
+    /// # Errors
+    /// [`Error::SealedShareNotFound`].
+    fn slot_state(
+        &mut self,
+        slot: &ShareSlot,
+    ) -> impl Future<Output = Result<SlotState, Error>> + Send;
+
+    /// Registers the deletion of an active slot.
+    ///
+    /// # Errors
+    /// [`Error::SealedShareNotFound`], [`Error::SlotSoftDeleted`],
+    /// [`Error::SlotHardDeleted`], [`Error::TimesOutOfOrder`].
+    fn soft_delete_slot(
+        &mut self,
+        slot: &ShareSlot,
+        by: &ActorId,
+        at: Timestamp,
+        cooldown_until: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Rolls a soft-deleted slot back to active.
+    ///
+    /// # Errors
+    /// [`Error::SealedShareNotFound`], [`Error::SlotNotSoftDeleted`],
+    /// [`Error::SlotHardDeleted`].
+    fn rollback_slot_deletion(
+        &mut self,
+        slot: &ShareSlot,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Hard-deletes a soft-deleted slot whose cooldown has ended: erases the
+    /// envelope and the wrapped key and keeps `evidence`. The caller destroys
+    /// the slot's KEK (crypto-shredding) in the same unit of work.
+    ///
+    /// # Errors
+    /// [`Error::SealedShareNotFound`], [`Error::SlotNotSoftDeleted`],
+    /// [`Error::SlotHardDeleted`], [`Error::SlotCooldown`],
+    /// [`Error::BlobLength`].
+    fn hard_delete_slot(
+        &mut self,
+        slot: &ShareSlot,
+        now: Timestamp,
+        evidence: &[u8],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// The custody map: external share slot -> custodian entity, contact and
+/// public key.
+pub trait CustodyStore {
+    /// Maps a slot of an existing version to a custodian.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::ShareIndexOutOfRange`],
+    /// [`Error::CustodyEntryExists`], [`Error::SlotHeldByServer`],
+    /// [`Error::InvalidText`], [`Error::BlobLength`].
+    fn assign_custodian(
+        &mut self,
+        entry: &CustodyEntry,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Replaces the custodian, contact and key of a mapped slot (the
+    /// confirmation time is reset to `entry.confirmed_at`).
+    ///
+    /// # Errors
+    /// [`Error::CustodyEntryNotFound`], [`Error::InvalidText`],
+    /// [`Error::BlobLength`].
+    fn update_custodian(
+        &mut self,
+        entry: &CustodyEntry,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Records an inventory confirmation: the custodian still holds the
+    /// share and its container opens.
+    ///
+    /// # Errors
+    /// [`Error::CustodyEntryNotFound`].
+    fn confirm_custody(
+        &mut self,
+        slot: &ShareSlot,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The custodian of one slot.
+    ///
+    /// # Errors
+    /// [`Error::CustodyEntryNotFound`].
+    fn custody_entry(
+        &mut self,
+        slot: &ShareSlot,
+    ) -> impl Future<Output = Result<CustodyEntry, Error>> + Send;
+
+    /// The custody map of one version, by share index.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn custody_map(
+        &mut self,
+        version: &NodeVersion,
+    ) -> impl Future<Output = Result<Vec<CustodyEntry>, Error>> + Send;
+}
+
+/// Delivery records: receipts and failures, append-only.
+pub trait ReceiptStore {
+    /// Records a delivery attempt to the mapped custodian. Failures may
+    /// repeat; a slot has at most one confirmed receipt.
+    ///
+    /// # Errors
+    /// [`Error::CustodyEntryNotFound`], [`Error::CustodianMismatch`],
+    /// [`Error::ReceiptExists`], [`Error::InvalidText`],
+    /// [`Error::BlobLength`].
+    fn record_delivery(
+        &mut self,
+        delivery: &DeliveryRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Every delivery record of one version, in recording order.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn deliveries(
+        &mut self,
+        version: &NodeVersion,
+    ) -> impl Future<Output = Result<Vec<DeliveryRecord>, Error>> + Send;
+}
+
+/// Approval requests and signed approvals. A request is consumed once, in the
+/// transaction of the operation it authorises.
+pub trait ApprovalStore {
+    /// Records a freshly issued request.
+    ///
+    /// # Errors
+    /// [`Error::ApprovalRequestExists`], [`Error::TimesOutOfOrder`].
+    fn issue_approval_request(
+        &mut self,
+        request: &ApprovalRequest,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Records one approver's approval of an open request. The caller has
+    /// verified the signature and the approver's registration.
+    ///
+    /// # Errors
+    /// [`Error::ApprovalRequestNotFound`], [`Error::ApprovalRequestConsumed`],
+    /// [`Error::ApprovalMismatch`], [`Error::ApproverIsRequester`],
+    /// [`Error::ApprovalExists`].
+    fn record_approval(
+        &mut self,
+        approval: &Approval,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// A request and its approvals (in recording order), consumed or not.
+    ///
+    /// # Errors
+    /// [`Error::ApprovalRequestNotFound`].
+    fn approval_request(
+        &mut self,
+        nonce: &ApprovalNonce,
+    ) -> impl Future<Output = Result<(ApprovalRequest, Vec<Approval>), Error>> + Send;
+
+    /// Consumes an open, unexpired request for `operation` on exactly
+    /// `request_hash`, and returns its approvals that are still valid at
+    /// `now`. The caller checks them against policy before committing.
+    ///
+    /// # Errors
+    /// [`Error::ApprovalRequestNotFound`], [`Error::ApprovalRequestConsumed`],
+    /// [`Error::ApprovalRequestExpired`], [`Error::ApprovalMismatch`].
+    fn consume_approval_request(
+        &mut self,
+        nonce: &ApprovalNonce,
+        operation: &Label,
+        request_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Approval>, Error>> + Send;
+}
+
+/// Recovery drill reports, append-only.
+pub trait DrillStore {
+    /// Records a drill report of an existing version.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::DrillReportExists`],
+    /// [`Error::TimesOutOfOrder`], [`Error::UnorderedShareIndices`],
+    /// [`Error::InvalidText`], [`Error::BlobLength`].
+    fn record_drill(
+        &mut self,
+        report: &DrillReport,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The drill reports of one version, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn drill_reports(
+        &mut self,
+        version: &NodeVersion,
+    ) -> impl Future<Output = Result<Vec<DrillReport>, Error>> + Send;
+}
+
+/// Who read which sealed share, when: append-only.
+pub trait ShareAccessLog {
+    /// Records a read of a stored slot.
+    ///
+    /// # Errors
+    /// [`Error::SealedShareNotFound`].
+    fn record_share_access(
+        &mut self,
+        access: &ShareAccess,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The reads of one slot, in recording order.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn share_accesses(
+        &mut self,
+        slot: &ShareSlot,
+    ) -> impl Future<Output = Result<Vec<ShareAccess>, Error>> + Send;
+
+    /// Every read at or after `since`, oldest first, at most `limit` rows
+    /// (capped at [`MAX_PAGE_ROWS`](crate::MAX_PAGE_ROWS)).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn share_accesses_since(
+        &mut self,
+        since: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<ShareAccess>, Error>> + Send;
+}
+
+/// The raw append-only audit table. Storage knows nothing of hashing: it
+/// hands the head to the audit crate's builder under the head lock and
+/// stores what comes back with `sequence = head + 1`, `prev_hash = head`.
+pub trait AuditStore {
+    /// Appends one row. `build` runs under the head lock (the write
+    /// transaction) and receives the current head. Several appends in one
+    /// transaction (at most
+    /// [`MAX_AUDIT_APPENDS_PER_TRANSACTION`](crate::MAX_AUDIT_APPENDS_PER_TRANSACTION))
+    /// form a grouped commit.
+    ///
+    /// # Errors
+    /// [`Error::AuditBatchFull`], [`Error::BlobLength`] for a record over
+    /// [`MAX_AUDIT_RECORD_LEN`](crate::MAX_AUDIT_RECORD_LEN),
+    /// [`Error::AuditSequenceExhausted`], [`Error::ReadOnlyTransaction`].
+    fn append_audit<F>(&mut self, build: F) -> impl Future<Output = Result<AuditRow, Error>> + Send
+    where
+        F: FnOnce(&AuditHead) -> AuditEntry + Send;
+
+    /// The current head ([`AuditHead::GENESIS`] for an empty log).
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::CorruptRow`].
+    fn audit_head(&mut self) -> impl Future<Output = Result<AuditHead, Error>> + Send;
+
+    /// Rows with `sequence >= from`, in order, at most `limit` (capped at
+    /// [`MAX_PAGE_ROWS`](crate::MAX_PAGE_ROWS)).
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::CorruptRow`].
+    fn read_audit(
+        &mut self,
+        from: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AuditRow>, Error>> + Send;
+
+    /// Stores a signed checkpoint of a sequence at or below the head.
+    ///
+    /// # Errors
+    /// [`Error::CheckpointExists`], [`Error::CheckpointAhead`],
+    /// [`Error::BlobLength`].
+    fn store_checkpoint(
+        &mut self,
+        checkpoint: &StoredCheckpoint,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The stored checkpoints, by sequence.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn checkpoints(&mut self) -> impl Future<Output = Result<Vec<StoredCheckpoint>, Error>> + Send;
+}

@@ -1,0 +1,153 @@
+//! The conformance suite on a real PostgreSQL server, run as the
+//! least-privileged service role, plus the privilege and trigger checks only
+//! PostgreSQL has. Each test starts its own throwaway cluster (feature
+//! `test-support`) and stops it when it ends, also on panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail by panicking.
+#![allow(clippy::print_stderr)] // Per-case progress, like libtest's own lines.
+
+mod conformance;
+
+use shardkeep_storage::test_support::{OWNER_ROLE, PostgresCluster, SERVICE_ROLE};
+use shardkeep_storage::{
+    AuditStore, Error, PostgresStorage, Storage, StoredCheckpoint, Transaction,
+};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn conformance_on_postgres() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let failures = runtime().block_on(async {
+        let mut failures = Vec::new();
+        macro_rules! postgres_cases {
+            ($($case:ident),* $(,)?) => {
+                $(
+                    let database = cluster.create_database(stringify!($case)).await.unwrap();
+                    let storage = PostgresStorage::connect(&database.service_url).await.unwrap();
+                    // A panicking case fails its task, not the whole run.
+                    let outcome = tokio::spawn(conformance::$case(storage.clone())).await;
+                    storage.close().await;
+                    if outcome.is_ok() {
+                        eprintln!("postgres conformance {} ... ok", stringify!($case));
+                    } else {
+                        eprintln!("postgres conformance {} ... FAILED", stringify!($case));
+                        failures.push(stringify!($case));
+                    }
+                )*
+            };
+        }
+        for_each_case!(postgres_cases);
+        failures
+    });
+    assert!(
+        failures.is_empty(),
+        "conformance cases failed on PostgreSQL: {failures:?}"
+    );
+}
+
+#[test]
+fn postgres_refuses_changes_and_unmigrated_schemas() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    runtime().block_on(async {
+        // The service never migrates: an empty database is refused.
+        cluster
+            .psql(
+                "postgres",
+                &format!("CREATE DATABASE empty OWNER {OWNER_ROLE}"),
+            )
+            .unwrap();
+        assert!(matches!(
+            PostgresStorage::connect(&cluster.url(SERVICE_ROLE, "empty")).await,
+            Err(Error::SchemaOutdated {
+                found: None,
+                expected: 1
+            })
+        ));
+        // ...and the service role cannot migrate it either.
+        assert!(matches!(
+            PostgresStorage::migrate(&cluster.url(SERVICE_ROLE, "empty")).await,
+            Err(Error::Migration(_))
+        ));
+
+        let database = cluster.create_database("evidence").await.unwrap();
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        let mut tx = storage.begin().await.unwrap();
+        for i in 0..3u8 {
+            tx.append_audit(conformance::chained(vec![i]))
+                .await
+                .unwrap();
+        }
+        tx.store_checkpoint(&StoredCheckpoint {
+            sequence: 3,
+            checkpoint: b"signed".to_vec(),
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        storage.close().await;
+    });
+    let db = "evidence";
+    let snapshot = || {
+        cluster
+            .psql(db, "SELECT string_agg(sequence || ':' || encode(record, 'hex'), ',' ORDER BY sequence) FROM audit_log")
+            .unwrap()
+    };
+    let before = snapshot();
+    assert_eq!(before, "1:00,2:01,3:02");
+
+    // The service role: no UPDATE, DELETE or TRUNCATE at all.
+    for sql in [
+        "UPDATE audit_log SET record = '\\x00' WHERE sequence = 2",
+        "DELETE FROM audit_log WHERE sequence = 3",
+        "TRUNCATE audit_log",
+        "UPDATE audit_checkpoints SET checkpoint = '\\x00'",
+        "DELETE FROM audit_checkpoints",
+        "DELETE FROM share_slots",
+        "DELETE FROM key_versions",
+        "UPDATE share_slots SET envelope_id = '\\x00'",
+        "SELECT shardkeep_grant_service('shardkeep_service')",
+    ] {
+        let error = cluster
+            .psql_as(SERVICE_ROLE, db, sql)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("permission denied"), "{sql}: {error}");
+    }
+    // The owner holds the privileges, but the triggers refuse.
+    for sql in [
+        "UPDATE audit_log SET record = '\\x00' WHERE sequence = 2",
+        "DELETE FROM audit_log WHERE sequence = 3",
+        "TRUNCATE audit_log",
+        "UPDATE audit_checkpoints SET checkpoint = '\\x00'",
+        "TRUNCATE audit_checkpoints",
+    ] {
+        let error = cluster
+            .psql_as(OWNER_ROLE, db, sql)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("append-only"), "{sql}: {error}");
+    }
+    // Nobody inserts around the chain: a gap, a fork, a wrong link.
+    for sql in [
+        "INSERT INTO audit_log VALUES (5, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'), '\\x01')",
+        "INSERT INTO audit_log VALUES (3, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'), '\\x01')",
+        "INSERT INTO audit_log VALUES (4, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'), '\\x01')",
+    ] {
+        for role in [SERVICE_ROLE, OWNER_ROLE] {
+            let error = cluster.psql_as(role, db, sql).unwrap_err().to_string();
+            assert!(
+                error.contains("does not extend head"),
+                "{role} {sql}: {error}"
+            );
+        }
+    }
+    assert_eq!(snapshot(), before);
+}
