@@ -1,0 +1,373 @@
+//! Signed checkpoints of the chain head, and the witness file they are also
+//! written to, outside the database.
+//!
+//! A witness is a text file with one checkpoint per line:
+//!
+//! ```text
+//! shardkeep-checkpoint-v1 <sequence> <head hash> <signed at> <signer id> <signature>\n
+//! ```
+//!
+//! `sequence` and `signed at` (milliseconds since the Unix epoch) are
+//! decimal without sign or leading zeros; the head hash (32 bytes) and the
+//! ed25519 signature (64 bytes) are lowercase hex; the signer id follows the
+//! name rule. Fields are separated by exactly one space and every line,
+//! the last included, ends with `\n`. The signature covers
+//! `"shardkeep/checkpoint/v1" || u8 len(signer id) || signer id ||
+//! sequence (u64 BE) || head hash || signed at (u64 BE)`.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::Path;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use shardkeep_envelope::{Signer, SignerId};
+use shardkeep_storage::{AuditHead, Timestamp};
+
+use crate::error::{Error, WitnessError};
+
+/// Domain tag of checkpoint signatures.
+pub const CHECKPOINT_TAG: &[u8] = b"shardkeep/checkpoint/v1";
+
+/// The first field of every witness line.
+const LINE_PREFIX: &str = "shardkeep-checkpoint-v1";
+
+/// Longest witness line, newline excluded.
+pub const MAX_WITNESS_LINE_LEN: usize = 512;
+
+/// Largest witness file the verifier reads.
+pub const MAX_WITNESS_FILE_LEN: usize = 256 * 1024 * 1024;
+
+/// A signed statement that the chain's head at `sequence` is `head_hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The head's sequence (0 for an empty log).
+    pub sequence: u64,
+    /// The head's hash.
+    pub head_hash: [u8; 32],
+    /// When it was signed.
+    pub signed_at: Timestamp,
+    /// Which key signed it.
+    pub signer_id: SignerId,
+    /// The ed25519 signature.
+    pub signature: [u8; 64],
+}
+
+impl Checkpoint {
+    /// Signs the head.
+    ///
+    /// # Errors
+    /// [`Error::Signer`] when the signer fails.
+    pub fn sign<S: Signer + ?Sized>(
+        head: &AuditHead,
+        signed_at: Timestamp,
+        signer: &S,
+    ) -> Result<Self, Error> {
+        let message = signed_message(head.sequence, &head.hash, signed_at, signer.signer_id());
+        let signature = signer.sign(&message).map_err(Error::Signer)?;
+        Ok(Self {
+            sequence: head.sequence,
+            head_hash: head.hash,
+            signed_at,
+            signer_id: signer.signer_id().clone(),
+            signature: signature.to_bytes(),
+        })
+    }
+
+    /// Whether the signature verifies (strictly) under `key`.
+    #[must_use]
+    pub fn verifies(&self, key: &VerifyingKey) -> bool {
+        let message = signed_message(
+            self.sequence,
+            &self.head_hash,
+            self.signed_at,
+            &self.signer_id,
+        );
+        key.verify_strict(&message, &Signature::from_bytes(&self.signature))
+            .is_ok()
+    }
+
+    /// The witness line, without its newline.
+    #[must_use]
+    pub fn to_line(&self) -> String {
+        format!(
+            "{LINE_PREFIX} {} {} {} {} {}",
+            self.sequence,
+            hex::encode(self.head_hash),
+            self.signed_at.as_unix_millis(),
+            self.signer_id,
+            hex::encode(self.signature)
+        )
+    }
+
+    /// Parses one witness line (without its newline).
+    ///
+    /// # Errors
+    /// [`WitnessError`] for anything but the canonical form.
+    pub fn parse_line(line: &[u8]) -> Result<Self, WitnessError> {
+        if line.len() > MAX_WITNESS_LINE_LEN {
+            return Err(WitnessError::TooLong);
+        }
+        let line = core::str::from_utf8(line).map_err(|_| WitnessError::UnknownFormat)?;
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [prefix, sequence, head_hash, signed_at, signer_id, signature] = fields[..] else {
+            return if line.starts_with(LINE_PREFIX) {
+                Err(WitnessError::FieldCount)
+            } else {
+                Err(WitnessError::UnknownFormat)
+            };
+        };
+        if prefix != LINE_PREFIX {
+            return Err(WitnessError::UnknownFormat);
+        }
+        let signed_at = Timestamp::from_unix_millis(parse_decimal(signed_at, "signed_at")?)
+            .map_err(|_| WitnessError::BadNumber("signed_at"))?;
+        Ok(Self {
+            sequence: parse_decimal(sequence, "sequence")?,
+            head_hash: parse_hex(head_hash, "head hash")?,
+            signed_at,
+            signer_id: SignerId::new(signer_id).map_err(|_| WitnessError::BadSignerId)?,
+            signature: parse_hex(signature, "signature")?,
+        })
+    }
+}
+
+/// The bytes a checkpoint signature covers.
+fn signed_message(
+    sequence: u64,
+    head_hash: &[u8; 32],
+    signed_at: Timestamp,
+    signer_id: &SignerId,
+) -> Vec<u8> {
+    let id = signer_id.as_str().as_bytes();
+    let mut message = Vec::with_capacity(CHECKPOINT_TAG.len() + 1 + id.len() + 8 + 32 + 8);
+    message.extend_from_slice(CHECKPOINT_TAG);
+    // Signer ids are at most 64 bytes.
+    message.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
+    message.extend_from_slice(id);
+    message.extend_from_slice(&sequence.to_be_bytes());
+    message.extend_from_slice(head_hash);
+    message.extend_from_slice(&signed_at.as_unix_millis().to_be_bytes());
+    message
+}
+
+/// A canonical decimal: digits only, no leading zero unless it is "0".
+fn parse_decimal(field: &str, name: &'static str) -> Result<u64, WitnessError> {
+    let canonical = !field.is_empty()
+        && field.bytes().all(|b| b.is_ascii_digit())
+        && (field == "0" || !field.starts_with('0'));
+    if !canonical {
+        return Err(WitnessError::BadNumber(name));
+    }
+    field.parse().map_err(|_| WitnessError::BadNumber(name))
+}
+
+/// Lowercase hex of exactly `N` bytes.
+fn parse_hex<const N: usize>(field: &str, name: &'static str) -> Result<[u8; N], WitnessError> {
+    if field.len() != 2 * N
+        || !field
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(WitnessError::BadHex(name));
+    }
+    let mut out = [0; N];
+    hex::decode_to_slice(field, &mut out).map_err(|_| WitnessError::BadHex(name))?;
+    Ok(out)
+}
+
+/// Parses a whole witness file.
+///
+/// # Errors
+/// [`Error::Witness`] naming the first bad line (an incomplete last line is
+/// [`WitnessError::IncompleteLine`]).
+pub fn parse_witness(bytes: &[u8]) -> Result<Vec<Checkpoint>, Error> {
+    if bytes.len() > MAX_WITNESS_FILE_LEN {
+        return Err(Error::Witness {
+            line: 0,
+            error: WitnessError::FileTooLarge,
+        });
+    }
+    let mut checkpoints = Vec::new();
+    let mut rest = bytes;
+    let mut line = 0;
+    while !rest.is_empty() {
+        line += 1;
+        let Some(end) = rest.iter().position(|b| *b == b'\n') else {
+            return Err(Error::Witness {
+                line,
+                error: WitnessError::IncompleteLine,
+            });
+        };
+        let checkpoint =
+            Checkpoint::parse_line(&rest[..end]).map_err(|error| Error::Witness { line, error })?;
+        checkpoints.push(checkpoint);
+        rest = &rest[end + 1..];
+    }
+    Ok(checkpoints)
+}
+
+/// Reads and parses a witness file.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Witness`].
+pub fn read_witness(path: impl AsRef<Path>) -> Result<Vec<Checkpoint>, Error> {
+    let file = File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    if len > MAX_WITNESS_FILE_LEN {
+        return Err(Error::Witness {
+            line: 0,
+            error: WitnessError::FileTooLarge,
+        });
+    }
+    let mut bytes = Vec::with_capacity(len);
+    std::io::Read::read_to_end(&mut std::io::BufReader::new(file), &mut bytes)?;
+    parse_witness(&bytes)
+}
+
+/// An append-only witness file: opened with `O_APPEND`, created with mode
+/// 0600, each checkpoint flushed to disk before [`append`](Self::append)
+/// returns. Keep it outside the database's reach (another disk, another
+/// host, a WORM mount).
+#[derive(Debug)]
+pub struct Witness {
+    file: File,
+}
+
+impl Witness {
+    /// Opens (or creates) the witness file for appending.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let mut options = OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        Ok(Self {
+            file: options.open(path)?,
+        })
+    }
+
+    /// Appends one checkpoint line and waits for it to reach the disk.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn append(&mut self, checkpoint: &Checkpoint) -> Result<(), Error> {
+        let mut line = checkpoint.to_line();
+        line.push('\n');
+        // One write call: with O_APPEND the line lands whole at the end.
+        self.file.write_all(line.as_bytes())?;
+        self.file.sync_data()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shardkeep_envelope::InMemorySigner;
+
+    use super::*;
+
+    fn signer() -> InMemorySigner {
+        InMemorySigner::from_seed(SignerId::new("audit-1").unwrap(), &[3; 32])
+    }
+
+    fn checkpoint() -> Checkpoint {
+        let head = AuditHead {
+            sequence: 42,
+            hash: [0xab; 32],
+        };
+        Checkpoint::sign(
+            &head,
+            Timestamp::from_unix_millis(1_000).unwrap(),
+            &signer(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn lines_round_trip_and_verify() {
+        let checkpoint = checkpoint();
+        let line = checkpoint.to_line();
+        assert!(line.starts_with("shardkeep-checkpoint-v1 42 abab"));
+        let parsed = Checkpoint::parse_line(line.as_bytes()).unwrap();
+        assert_eq!(parsed, checkpoint);
+        assert!(parsed.verifies(&signer().verifying_key()));
+        let other = InMemorySigner::from_seed(SignerId::new("audit-1").unwrap(), &[4; 32]);
+        assert!(!parsed.verifies(&other.verifying_key()));
+        let mut moved = parsed;
+        moved.sequence = 43;
+        assert!(!moved.verifies(&signer().verifying_key()));
+    }
+
+    #[test]
+    fn refuses_non_canonical_lines() {
+        let line = checkpoint().to_line();
+        let bad = [
+            (
+                line.replacen(" 42 ", " 042 ", 1),
+                WitnessError::BadNumber("sequence"),
+            ),
+            (
+                line.replacen(" 42 ", " +42 ", 1),
+                WitnessError::BadNumber("sequence"),
+            ),
+            (line.replacen(" 42 ", "  42 ", 1), WitnessError::FieldCount),
+            (
+                line.replacen("abab", "ABAB", 1),
+                WitnessError::BadHex("head hash"),
+            ),
+            (
+                line.replacen(" 1000 ", " 01000 ", 1),
+                WitnessError::BadNumber("signed_at"),
+            ),
+            (
+                line.replacen("audit-1", "audit/1", 1),
+                WitnessError::BadSignerId,
+            ),
+            (line.replacen("v1", "v2", 1), WitnessError::UnknownFormat),
+            (format!("{line} extra"), WitnessError::FieldCount),
+            (
+                line[..line.len() - 2].to_owned(),
+                WitnessError::BadHex("signature"),
+            ),
+        ];
+        for (text, expected) in bad {
+            assert_eq!(
+                Checkpoint::parse_line(text.as_bytes()),
+                Err(expected),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            Checkpoint::parse_line(&[b'a'; MAX_WITNESS_LINE_LEN + 1]),
+            Err(WitnessError::TooLong)
+        );
+    }
+
+    #[test]
+    fn witness_files_append_and_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("witness");
+        let mut witness = Witness::open(&path).unwrap();
+        witness.append(&checkpoint()).unwrap();
+        drop(witness);
+        Witness::open(&path).unwrap().append(&checkpoint()).unwrap();
+        assert_eq!(read_witness(&path).unwrap(), [checkpoint(), checkpoint()]);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+
+        let mut torn = std::fs::read(&path).unwrap();
+        torn.truncate(torn.len() - 1);
+        assert!(matches!(
+            parse_witness(&torn),
+            Err(Error::Witness {
+                line: 2,
+                error: WitnessError::IncompleteLine
+            })
+        ));
+        assert!(parse_witness(b"").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,256 @@
+//! The one error type of this crate, with nested detail enums.
+
+use std::sync::Arc;
+
+/// Everything that can go wrong writing, exporting or verifying the audit
+/// log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A record cannot be encoded: a field breaks its rule.
+    #[error("audit record: {0}")]
+    Encode(#[from] EncodeError),
+    /// Record bytes do not decode.
+    #[error("audit record: {0}")]
+    Decode(#[from] DecodeError),
+    /// An export file does not parse.
+    #[error("audit export, byte {offset}: {error}")]
+    Export {
+        /// Where the problem starts.
+        offset: usize,
+        /// What is wrong.
+        error: DecodeError,
+    },
+    /// A witness file does not parse.
+    #[error("witness line {line}: {error}")]
+    Witness {
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong.
+        error: WitnessError,
+    },
+    /// The log does not verify: the first thing found wrong.
+    #[error("audit log does not verify: {0}")]
+    Tampered(Finding),
+    /// The storage backend failed.
+    #[error("storage: {0}")]
+    Storage(#[from] shardkeep_storage::Error),
+    /// A grouped commit failed; every record of the group was rolled back.
+    #[error("grouped audit commit failed: {0}")]
+    GroupCommit(Arc<shardkeep_storage::Error>),
+    /// The group committer has stopped.
+    #[error("the audit group committer has stopped")]
+    CommitterStopped,
+    /// The checkpoint signer failed.
+    #[error("checkpoint signer: {0}")]
+    Signer(#[source] shardkeep_envelope::CustodyError),
+    /// Reading or writing a file failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// Writing JSON failed.
+    #[error("JSON export: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Why a record cannot be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// Free text is empty, too long, or holds a control character.
+    #[error("{field}: {len} bytes, empty, too long or with a control character")]
+    InvalidText {
+        /// Which field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// More approvers than a record holds.
+    #[error("{0} approvers; at most {max}", max = crate::record::MAX_APPROVERS)]
+    TooManyApprovers(usize),
+}
+
+/// Why bytes do not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ends inside a field.
+    #[error("truncated")]
+    Truncated,
+    /// Bytes remain after the last field.
+    #[error("{0} trailing bytes")]
+    TrailingBytes(usize),
+    /// The input is longer than the format allows.
+    #[error("{len} bytes; at most {max}")]
+    TooLong {
+        /// Its length.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// An unknown format version.
+    #[error("unknown format version {0}")]
+    UnknownVersion(u8),
+    /// An unknown event type code.
+    #[error("unknown event type {0}")]
+    UnknownEvent(u8),
+    /// A presence flag or outcome byte other than 0 or 1.
+    #[error("flag byte {0} is neither 0 nor 1")]
+    BadFlag(u8),
+    /// A name breaks its rule.
+    #[error("invalid {0}")]
+    InvalidName(&'static str),
+    /// Free text breaks its rule (empty, too long, control character, not
+    /// UTF-8).
+    #[error("invalid {0}")]
+    InvalidText(&'static str),
+    /// Approvers are not in strictly increasing order (each list has one
+    /// encoding).
+    #[error("approvers are not strictly increasing")]
+    UnorderedApprovers,
+    /// More approvers than a record holds.
+    #[error("too many approvers")]
+    TooManyApprovers,
+    /// Share index 0.
+    #[error("share index 0")]
+    ZeroShareIndex,
+    /// An impossible threshold.
+    #[error("invalid threshold")]
+    InvalidThreshold,
+    /// A timestamp beyond `i64::MAX` milliseconds.
+    #[error("timestamp out of range")]
+    InvalidTimestamp,
+    /// A length field out of its range.
+    #[error("invalid length")]
+    InvalidLength,
+    /// The file does not start with the export header.
+    #[error("not a shardkeep audit export")]
+    BadHeader,
+}
+
+/// Why a witness line does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WitnessError {
+    /// The line does not start with `shardkeep-checkpoint-v1 `.
+    #[error("not a shardkeep-checkpoint-v1 line")]
+    UnknownFormat,
+    /// The last line has no newline: the write that added it was cut short.
+    #[error("incomplete last line")]
+    IncompleteLine,
+    /// Longer than a checkpoint line can be.
+    #[error("line too long")]
+    TooLong,
+    /// Not exactly six fields separated by single spaces.
+    #[error("expected 6 space-separated fields")]
+    FieldCount,
+    /// A number with a sign, leading zeros, non-digits or out of range.
+    #[error("non-canonical {0}")]
+    BadNumber(&'static str),
+    /// Hex that is not lowercase or of the wrong length.
+    #[error("non-canonical {0}")]
+    BadHex(&'static str),
+    /// The signer id breaks the name rule.
+    #[error("invalid signer id")]
+    BadSignerId,
+    /// The file is larger than a witness can be.
+    #[error("witness file too large")]
+    FileTooLarge,
+}
+
+/// The first thing the verifier found wrong with an exported log. Row
+/// findings name the row's `position` in the export (0-based) and the
+/// sequence concerned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Finding {
+    /// The row's content no longer matches its hash: the record was changed.
+    #[error("record {sequence} (row {position}) was changed")]
+    Changed {
+        /// The sequence of the changed record.
+        sequence: u64,
+        /// Its row in the export.
+        position: usize,
+    },
+    /// The row's hash matches but its record is not a canonical record: it
+    /// was written by something other than this crate.
+    #[error("record {sequence} (row {position}) is malformed: {error}")]
+    Malformed {
+        /// The sequence.
+        sequence: u64,
+        /// Its row in the export.
+        position: usize,
+        /// Why it does not decode.
+        error: DecodeError,
+    },
+    /// The row does not link to the row before it: one of the two was
+    /// replaced.
+    #[error("record {sequence} (row {position}) does not link to its predecessor")]
+    Relinked {
+        /// The sequence of the row whose link breaks.
+        sequence: u64,
+        /// Its row in the export.
+        position: usize,
+    },
+    /// Records from `sequence` are missing (later records remain).
+    #[error("record {sequence} was removed (found {found} at row {position})")]
+    Removed {
+        /// The first missing sequence.
+        sequence: u64,
+        /// The row where it should be.
+        position: usize,
+        /// The sequence found there instead.
+        found: u64,
+    },
+    /// Record `sequence` appears out of order.
+    #[error("record {sequence} is out of order (found {found} at row {position})")]
+    Reordered {
+        /// The sequence expected at `position`.
+        sequence: u64,
+        /// The row where it should be.
+        position: usize,
+        /// The sequence found there instead.
+        found: u64,
+    },
+    /// A row that does not belong: a repeated or forged sequence.
+    #[error("row {position} (sequence {sequence}) was inserted")]
+    Inserted {
+        /// The sequence the inserted row claims.
+        sequence: u64,
+        /// Its row in the export.
+        position: usize,
+    },
+    /// The log ends before the latest witnessed checkpoint: records were
+    /// cut off.
+    #[error("log truncated: it ends at {present}, the witness saw {witnessed}")]
+    Truncated {
+        /// The latest witnessed sequence.
+        witnessed: u64,
+        /// The last sequence present.
+        present: u64,
+    },
+    /// The chain up to a witnessed checkpoint hashes differently: records
+    /// after `after` and up to `sequence` were rewritten (hashes and all).
+    #[error(
+        "records up to {sequence} were rewritten{}",
+        after.map_or_else(String::new, |after| format!(" (after checkpoint {after}, which matches)"))
+    )]
+    CheckpointMismatch {
+        /// The checkpoint's sequence.
+        sequence: u64,
+        /// The latest checkpoint before it that matched, if any.
+        after: Option<u64>,
+    },
+    /// A witness checkpoint's signature does not verify under the given key.
+    #[error("witness line {line}: checkpoint signature does not verify")]
+    BadCheckpointSignature {
+        /// The 1-based witness line.
+        line: usize,
+    },
+    /// The witness contradicts itself: a checkpoint goes backwards, or two
+    /// checkpoints of one sequence name different heads.
+    #[error("witness line {line} contradicts an earlier checkpoint")]
+    WitnessInconsistent {
+        /// The 1-based witness line.
+        line: usize,
+    },
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod chain;
+mod checkpoint;
+mod codec;
+mod error;
+mod export;
+#[doc(hidden)]
+pub mod fuzzing;
+mod json;
+mod log;
+mod record;
+mod verify;
+
+pub use chain::{AUDIT_TAG, chain_hash, link};
+pub use checkpoint::{
+    CHECKPOINT_TAG, Checkpoint, MAX_WITNESS_FILE_LEN, MAX_WITNESS_LINE_LEN, Witness, parse_witness,
+    read_witness,
+};
+pub use error::{DecodeError, EncodeError, Error, Finding, WitnessError};
+pub use export::{EXPORT_HEADER, encode_export, encode_row, parse_export};
+pub use log::{
+    Appended, GroupCommitPolicy, GroupCommitter, append, checkpoint, export, export_json_lines,
+};
+pub use record::{
+    AuditRecord, EventType, MAX_APPROVERS, MAX_DETAIL_LEN, MAX_REASON_LEN, MAX_RECORD_LEN,
+    MAX_TARGET_LEN, Outcome, RECORD_FORMAT_VERSION,
+};
+pub use verify::{VerifiedLog, verify};

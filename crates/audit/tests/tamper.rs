@@ -1,0 +1,408 @@
+//! Random logs, random single edits: the verifier catches every one and
+//! names where it happened; an untouched log verifies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail by panicking.
+
+use std::collections::BTreeSet;
+
+use ed25519_dalek::VerifyingKey;
+use proptest::prelude::*;
+use shardkeep_audit::{
+    AuditRecord, Checkpoint, Error, EventType, Finding, Outcome, chain_hash, encode_export,
+    parse_export, verify,
+};
+use shardkeep_envelope::{InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId};
+use shardkeep_sss_core::{ShareIndex, Threshold};
+use shardkeep_storage::{ActorId, AuditHead, AuditRow, Timestamp};
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9.@-]{0,11}"
+}
+
+fn text(max: usize) -> impl Strategy<Value = String> {
+    proptest::string::string_regex(&format!("[ -~\u{e9}\u{4e2d}]{{1,{max}}}")).unwrap()
+}
+
+prop_compose! {
+    fn record()(
+        event in proptest::sample::select(EventType::ALL),
+        millis in 0u64..4_000_000_000_000,
+        operator in name(),
+        approvers in proptest::collection::btree_set(name(), 0..3),
+        key_id in proptest::option::of("[a-z0-9-]{1,12}"),
+        node_id in proptest::option::of("[a-z0-9-]{1,12}"),
+        version in proptest::option::of(any::<u32>()),
+        share_index in proptest::option::of(1u8..=255),
+        envelope_id in proptest::option::of(any::<[u8; 32]>()),
+        signature in proptest::option::weighted(0.3, proptest::collection::vec(any::<u8>(), 64)),
+        target in proptest::option::of(text(24)),
+        threshold in proptest::option::of((2u8..=5, 0u8..=3)),
+        failure in proptest::option::of(text(40)),
+        detail in proptest::option::of(text(60)),
+    ) -> AuditRecord {
+        let mut record = AuditRecord::new(
+            event,
+            Timestamp::from_unix_millis(millis).unwrap(),
+            ActorId::new(operator).unwrap(),
+        );
+        record.approvers = approvers.into_iter().map(|a| ActorId::new(a).unwrap()).collect::<BTreeSet<_>>();
+        record.key_id = key_id.map(|k| KeyId::new(k).unwrap());
+        record.node_id = node_id.map(|n| NodeId::new(n).unwrap());
+        record.version = version.map(KeyVersion::new);
+        record.share_index = share_index.and_then(ShareIndex::new);
+        record.envelope_id = envelope_id;
+        record.signature = signature.map(|s| s.try_into().unwrap());
+        record.target = target;
+        record.threshold = threshold.map(|(t, extra)| {
+            Threshold::new(usize::from(t), usize::from(t + extra)).unwrap()
+        });
+        record.outcome = failure.map_or(Outcome::Success, |reason| Outcome::Failure { reason });
+        record.detail = detail;
+        record
+    }
+}
+
+fn signer() -> InMemorySigner {
+    InMemorySigner::from_seed(SignerId::new("audit-checkpoints").unwrap(), &[9; 32])
+}
+
+/// Chains `records` into rows from `head`.
+fn chain_from(head: AuditHead, records: &[Vec<u8>]) -> Vec<AuditRow> {
+    let mut head = head;
+    records
+        .iter()
+        .map(|record| {
+            let sequence = head.sequence + 1;
+            let hash = chain_hash(sequence, &head.hash, record);
+            let row = AuditRow {
+                sequence,
+                prev_hash: head.hash,
+                hash,
+                record: record.clone(),
+            };
+            head = AuditHead { sequence, hash };
+            row
+        })
+        .collect()
+}
+
+fn head_at(rows: &[AuditRow], sequence: u64) -> AuditHead {
+    if sequence == 0 {
+        return AuditHead::GENESIS;
+    }
+    let row = &rows[usize::try_from(sequence - 1).unwrap()];
+    AuditHead {
+        sequence,
+        hash: row.hash,
+    }
+}
+
+/// A witness with checkpoints at `every`-th sequences and at the end.
+fn witness(rows: &[AuditRow], every: u64) -> Vec<Checkpoint> {
+    let n = rows.len() as u64;
+    let mut sequences: Vec<u64> = (1..=n).filter(|s| s % every == 0).collect();
+    sequences.push(n);
+    sequences.dedup();
+    sequences
+        .into_iter()
+        .map(|s| {
+            Checkpoint::sign(
+                &head_at(rows, s),
+                Timestamp::from_unix_millis(s).unwrap(),
+                &signer(),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+fn key() -> VerifyingKey {
+    signer().verifying_key()
+}
+
+fn finding(rows: &[AuditRow], witness: &[Checkpoint]) -> Finding {
+    // The export format round-trips, so edits survive export and import.
+    let rows = parse_export(&encode_export(rows)).unwrap();
+    match verify(&rows, witness, &key()) {
+        Err(Error::Tampered(finding)) => finding,
+        other => panic!("edit not detected: {other:?}"),
+    }
+}
+
+/// Changes one field of a record, by `selector`.
+fn change_field(record: &mut AuditRecord, selector: u8) {
+    match selector % 7 {
+        0 => {
+            record.timestamp =
+                Timestamp::from_unix_millis(record.timestamp.as_unix_millis() ^ 1).unwrap();
+        }
+        1 => {
+            record.operator = ActorId::new(format!("{}x", &record.operator.as_str()[..1])).unwrap();
+        }
+        2 => {
+            let next = EventType::ALL.iter().find(|e| **e != record.event).unwrap();
+            record.event = *next;
+        }
+        3 => {
+            record.outcome = match record.outcome {
+                Outcome::Success => Outcome::Failure {
+                    reason: "forged".into(),
+                },
+                Outcome::Failure { .. } => Outcome::Success,
+            };
+        }
+        4 => {
+            record.share_index =
+                ShareIndex::new(record.share_index.map_or(1, |i| i.get() % 255 + 1));
+        }
+        5 => {
+            if record.approvers.insert(ActorId::new("zz.forged").unwrap()) {
+                return;
+            }
+            record.approvers.clear();
+        }
+        _ => {
+            record.detail = match record.detail {
+                None => Some("added later".into()),
+                Some(_) => None,
+            };
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Edit {
+    Change { row: usize, selector: u8 },
+    Drop { row: usize },
+    Swap { row: usize },
+    InsertReplay { at: usize, from: usize },
+    InsertForged { at: usize },
+    Truncate { keep: usize },
+    Rewrite { row: usize, selector: u8 },
+}
+
+fn edit(n: usize) -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (0..n, any::<u8>()).prop_map(|(row, selector)| Edit::Change { row, selector }),
+        (0..n).prop_map(|row| Edit::Drop { row }),
+        (0..n - 1).prop_map(|row| Edit::Swap { row }),
+        (0..=n, 0..n).prop_map(|(at, from)| Edit::InsertReplay { at, from }),
+        (0..n - 1).prop_map(|at| Edit::InsertForged { at }),
+        (0..n).prop_map(|keep| Edit::Truncate { keep }),
+        (0..n, any::<u8>()).prop_map(|(row, selector)| Edit::Rewrite { row, selector }),
+    ]
+}
+
+fn log_and_edit() -> impl Strategy<Value = (Vec<AuditRecord>, u64, Edit)> {
+    (proptest::collection::vec(record(), 2..24), 1u64..8).prop_flat_map(|(records, every)| {
+        let n = records.len();
+        (Just(records), Just(every), edit(n))
+    })
+}
+
+fn seq(row: usize) -> u64 {
+    row as u64 + 1
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn records_round_trip(record in record()) {
+        let bytes = record.encode().unwrap();
+        prop_assert_eq!(AuditRecord::decode(&bytes).unwrap(), record);
+    }
+
+    #[test]
+    fn every_single_edit_is_caught_and_placed((records, every, edit) in log_and_edit()) {
+        let encoded: Vec<Vec<u8>> = records.iter().map(|r| r.encode().unwrap()).collect();
+        let rows = chain_from(AuditHead::GENESIS, &encoded);
+        let witness = witness(&rows, every);
+        let n = rows.len();
+        let witnessed: BTreeSet<u64> = witness.iter().map(|c| c.sequence).collect();
+
+        // Untouched, the log verifies.
+        let verified = verify(&rows, &witness, &key()).unwrap();
+        prop_assert_eq!(verified.records, n as u64);
+        prop_assert_eq!(verified.unwitnessed, 0);
+
+        let mut edited = rows.clone();
+        let expected = match edit {
+            Edit::Change { row, selector } => {
+                let mut record = records[row].clone();
+                change_field(&mut record, selector);
+                let bytes = record.encode().unwrap();
+                prop_assume!(bytes != edited[row].record);
+                edited[row].record = bytes;
+                vec![Finding::Changed { sequence: seq(row), position: row }]
+            }
+            Edit::Drop { row } => {
+                edited.remove(row);
+                if row == n - 1 {
+                    vec![Finding::Truncated { witnessed: n as u64, present: n as u64 - 1 }]
+                } else {
+                    vec![Finding::Removed { sequence: seq(row), position: row, found: seq(row + 1) }]
+                }
+            }
+            Edit::Swap { row } => {
+                edited.swap(row, row + 1);
+                vec![Finding::Reordered { sequence: seq(row), position: row, found: seq(row + 1) }]
+            }
+            Edit::InsertReplay { at, from } => {
+                edited.insert(at, rows[from].clone());
+                if from == at {
+                    // An identical copy next to its original: either is "the" copy.
+                    vec![
+                        Finding::Inserted { sequence: seq(from), position: at },
+                        Finding::Inserted { sequence: seq(from), position: at + 1 },
+                    ]
+                } else {
+                    vec![Finding::Inserted { sequence: seq(from), position: at }]
+                }
+            }
+            Edit::InsertForged { at } => {
+                // A forger who knows the chain: a consistent row claiming the
+                // next sequence, placed before the real one.
+                let head = head_at(&rows, at as u64);
+                let mut forged_record = records[at].clone();
+                forged_record.detail = Some("forged".into());
+                let forged = chain_from(head, &[forged_record.encode().unwrap()]).remove(0);
+                prop_assume!(forged.hash != rows[at].hash);
+                edited.insert(at, forged);
+                if witnessed.contains(&seq(at)) {
+                    vec![Finding::CheckpointMismatch {
+                        sequence: seq(at),
+                        after: witnessed.range(..seq(at)).next_back().copied(),
+                    }]
+                } else {
+                    vec![Finding::Inserted { sequence: seq(at), position: at }]
+                }
+            }
+            Edit::Truncate { keep } => {
+                edited.truncate(keep);
+                vec![Finding::Truncated { witnessed: n as u64, present: keep as u64 }]
+            }
+            Edit::Rewrite { row, selector } => {
+                // The whole chain recomputed after the change: only the
+                // witness can tell.
+                let mut changed = encoded.clone();
+                let mut record = records[row].clone();
+                change_field(&mut record, selector);
+                changed[row] = record.encode().unwrap();
+                prop_assume!(changed[row] != encoded[row]);
+                edited = chain_from(AuditHead::GENESIS, &changed);
+                let first = *witnessed.range(seq(row)..).next().unwrap();
+                vec![Finding::CheckpointMismatch {
+                    sequence: first,
+                    after: witnessed.range(..seq(row)).next_back().copied(),
+                }]
+            }
+        };
+        let found = finding(&edited, &witness);
+        prop_assert!(expected.contains(&found), "edit {:?}: expected {:?}, found {:?}", edit, expected, found);
+    }
+
+    #[test]
+    fn the_witness_must_verify_under_the_key((records, every, _edit) in log_and_edit(), line in any::<prop::sample::Index>(), bit in 0usize..512) {
+        let encoded: Vec<Vec<u8>> = records.iter().map(|r| r.encode().unwrap()).collect();
+        let rows = chain_from(AuditHead::GENESIS, &encoded);
+        let mut witness = witness(&rows, every);
+        let target = line.index(witness.len());
+        witness[target].signature[bit / 8] ^= 1 << (bit % 8);
+        prop_assert_eq!(
+            finding(&rows, &witness),
+            Finding::BadCheckpointSignature { line: target + 1 }
+        );
+    }
+}
+
+#[test]
+fn appends_after_the_latest_checkpoint_are_reported_unwitnessed() {
+    let records: Vec<Vec<u8>> = (0..5)
+        .map(|i| {
+            AuditRecord::new(
+                EventType::Inspect,
+                Timestamp::from_unix_millis(i).unwrap(),
+                ActorId::new("ops").unwrap(),
+            )
+            .encode()
+            .unwrap()
+        })
+        .collect();
+    let rows = chain_from(AuditHead::GENESIS, &records);
+    let witness = witness(&rows[..3], 10);
+    let verified = verify(&rows, &witness, &key()).unwrap();
+    assert_eq!(verified.latest_checkpoint, Some(3));
+    assert_eq!(verified.unwitnessed, 2);
+    // Dropping unwitnessed records cannot be seen yet; dropping witnessed
+    // ones can.
+    assert!(verify(&rows[..3], &witness, &key()).is_ok());
+    assert!(matches!(
+        verify(&rows[..2], &witness, &key()),
+        Err(Error::Tampered(Finding::Truncated {
+            witnessed: 3,
+            present: 2
+        }))
+    ));
+}
+
+#[test]
+fn a_witness_that_contradicts_itself_is_refused() {
+    let records: Vec<Vec<u8>> = (0..4)
+        .map(|i| {
+            AuditRecord::new(
+                EventType::Drill,
+                Timestamp::from_unix_millis(i).unwrap(),
+                ActorId::new("ops").unwrap(),
+            )
+            .encode()
+            .unwrap()
+        })
+        .collect();
+    let rows = chain_from(AuditHead::GENESIS, &records);
+    let sign = |head: AuditHead| Checkpoint::sign(&head, Timestamp::EPOCH, &signer()).unwrap();
+    let backwards = [sign(head_at(&rows, 3)), sign(head_at(&rows, 2))];
+    assert!(matches!(
+        verify(&rows, &backwards, &key()),
+        Err(Error::Tampered(Finding::WitnessInconsistent { line: 2 }))
+    ));
+    let forked = [
+        sign(head_at(&rows, 2)),
+        sign(AuditHead {
+            sequence: 2,
+            hash: [1; 32],
+        }),
+    ];
+    assert!(matches!(
+        verify(&rows, &forked, &key()),
+        Err(Error::Tampered(Finding::WitnessInconsistent { line: 2 }))
+    ));
+    let wrong_key = InMemorySigner::from_seed(SignerId::new("other").unwrap(), &[1; 32]);
+    let witness = [sign(head_at(&rows, 4))];
+    assert!(matches!(
+        verify(&rows, &witness, &wrong_key.verifying_key()),
+        Err(Error::Tampered(Finding::BadCheckpointSignature { line: 1 }))
+    ));
+    // A record that hashes right but is not canonical was written around
+    // this crate.
+    let mut odd = records.clone();
+    odd[1].push(0);
+    let rows = chain_from(AuditHead::GENESIS, &odd);
+    assert!(matches!(
+        verify(&rows, &[], &key()),
+        Err(Error::Tampered(Finding::Malformed {
+            sequence: 2,
+            position: 1,
+            ..
+        }))
+    ));
+    // A row replaced by one with another history breaks the next link.
+    let mut relinked = chain_from(AuditHead::GENESIS, &records);
+    relinked[2].prev_hash = [7; 32];
+    assert!(matches!(
+        verify(&relinked, &[], &key()),
+        Err(Error::Tampered(Finding::Relinked {
+            sequence: 3,
+            position: 2
+        }))
+    ));
+}

@@ -1,0 +1,575 @@
+//! Golden vectors in `test-vectors/audit/{pass,fail}/`: one file per case,
+//! named for what it shows, with its expected outcome. A format change that
+//! moves a byte fails here.
+//!
+//! File format: `# comment` lines, then `key: value` lines (`expect`, `hex`,
+//! and for chains `key`, `witness`, `head`). Regenerate after a deliberate
+//! format change (then bump the format version) with
+//! `SHARDKEEP_WRITE_VECTORS=1 cargo test -p shardkeep-audit --test vectors`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail by panicking.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::VerifyingKey;
+use shardkeep_audit::{
+    AuditRecord, Checkpoint, Error, EventType, Outcome, chain_hash, encode_export, parse_export,
+    parse_witness, verify,
+};
+use shardkeep_envelope::{InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId};
+use shardkeep_sss_core::{ShareIndex, Threshold};
+use shardkeep_storage::{ActorId, AuditHead, AuditRow, Timestamp};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-vectors/audit")
+}
+
+fn full_record() -> AuditRecord {
+    let mut record = AuditRecord::new(
+        EventType::Recover,
+        Timestamp::from_unix_millis(1_790_000_000_000).unwrap(),
+        ActorId::new("ops.alice").unwrap(),
+    );
+    record.approvers = ["biz.dave", "sec.bob"]
+        .into_iter()
+        .map(|a| ActorId::new(a).unwrap())
+        .collect();
+    record.key_id = Some(KeyId::new("wallet-1").unwrap());
+    record.node_id = Some(NodeId::new("node-a").unwrap());
+    record.version = Some(KeyVersion::new(2));
+    record.share_index = ShareIndex::new(3);
+    record.envelope_id = Some([0xe1; 32]);
+    record.signature = Some([0x5e; 64]);
+    record.target = Some("custodian escrow-co".into());
+    record.threshold = Some(Threshold::new(3, 5).unwrap());
+    record.outcome = Outcome::Failure {
+        reason: "share 4 failed its Feldman check".into(),
+    };
+    record.detail = Some("ticket INC-1234; sources 1,3,5".into());
+    record
+}
+
+fn minimal_record() -> AuditRecord {
+    AuditRecord::new(
+        EventType::Inspect,
+        Timestamp::EPOCH,
+        ActorId::new("a").unwrap(),
+    )
+}
+
+fn signer() -> InMemorySigner {
+    InMemorySigner::from_seed(SignerId::new("audit-checkpoints").unwrap(), &[0x42; 32])
+}
+
+fn chain(records: &[AuditRecord]) -> Vec<AuditRow> {
+    let mut head = AuditHead::GENESIS;
+    records
+        .iter()
+        .map(|record| {
+            let bytes = record.encode().unwrap();
+            let sequence = head.sequence + 1;
+            let hash = chain_hash(sequence, &head.hash, &bytes);
+            let row = AuditRow {
+                sequence,
+                prev_hash: head.hash,
+                hash,
+                record: bytes,
+            };
+            head = AuditHead { sequence, hash };
+            row
+        })
+        .collect()
+}
+
+fn chain_records() -> Vec<AuditRecord> {
+    let mut second = minimal_record();
+    second.event = EventType::Generate;
+    second.timestamp = Timestamp::from_unix_millis(1_790_000_000_001).unwrap();
+    vec![minimal_record(), second, full_record()]
+}
+
+fn witness_text(rows: &[AuditRow], at: &[u64]) -> String {
+    at.iter()
+        .map(|sequence| {
+            let row = &rows[usize::try_from(*sequence).unwrap() - 1];
+            let head = AuditHead {
+                sequence: *sequence,
+                hash: row.hash,
+            };
+            Checkpoint::sign(
+                &head,
+                Timestamp::from_unix_millis(1_790_000_100_000).unwrap(),
+                &signer(),
+            )
+            .unwrap()
+            .to_line()
+                + "\n"
+        })
+        .collect()
+}
+
+/// One vector: its path under `test-vectors/audit`, its comment, its fields.
+type Vector = (String, &'static str, Vec<(&'static str, String)>);
+
+/// Every vector this file knows how to build.
+fn vectors() -> Vec<Vector> {
+    let mut out = Vec::new();
+    let record = |name: &str, comment, record: &AuditRecord| {
+        let bytes = record.encode().unwrap();
+        (
+            format!("pass/{name}.txt"),
+            comment,
+            vec![
+                ("expect", "ok".to_owned()),
+                ("debug", format!("{record:?}")),
+                ("hex", hex::encode(bytes)),
+            ],
+        )
+    };
+    out.push(record(
+        "record_every_field",
+        "A recover event with every field set.",
+        &full_record(),
+    ));
+    out.push(record(
+        "record_minimal",
+        "An inspect event with no optional field.",
+        &minimal_record(),
+    ));
+
+    let full = full_record().encode().unwrap();
+    let minimal = minimal_record().encode().unwrap();
+    let edit = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut bytes = minimal.clone();
+        edit(&mut bytes);
+        hex::encode(bytes)
+    };
+    // Offsets in the minimal record: 0 version, 1 event, 2..10 timestamp,
+    // 10 operator length, 11 operator, 12 approver count, 13.. six
+    // absent-flags (key, node, version, index, envelope id, signature),
+    // 19 target flag, 20 threshold flag, 21 outcome, 22 detail flag.
+    let failures: Vec<(&str, &str, String, String)> = vec![
+        (
+            "record_truncated",
+            "The last byte is missing.",
+            hex::encode(&full[..full.len() - 1]),
+            "truncated".into(),
+        ),
+        (
+            "record_trailing_byte",
+            "One byte after the last field.",
+            edit(&|b| b.push(0)),
+            "1 trailing bytes".into(),
+        ),
+        (
+            "record_unknown_version",
+            "Format version 2 does not exist yet.",
+            edit(&|b| b[0] = 2),
+            "unknown format version 2".into(),
+        ),
+        (
+            "record_unknown_event",
+            "Event code 200 is not assigned.",
+            edit(&|b| b[1] = 200),
+            "unknown event type 200".into(),
+        ),
+        (
+            "record_zero_event",
+            "Event code 0 is never assigned.",
+            edit(&|b| b[1] = 0),
+            "unknown event type 0".into(),
+        ),
+        (
+            "record_timestamp_out_of_range",
+            "A timestamp above i64::MAX ms.",
+            edit(&|b| b[2] = 0x80),
+            "timestamp out of range".into(),
+        ),
+        (
+            "record_bad_presence_flag",
+            "A presence flag of 2.",
+            edit(&|b| b[13] = 2),
+            "flag byte 2 is neither 0 nor 1".into(),
+        ),
+        (
+            "record_bad_outcome",
+            "An outcome byte of 2.",
+            edit(&|b| b[21] = 2),
+            "flag byte 2 is neither 0 nor 1".into(),
+        ),
+        (
+            "record_empty_operator",
+            "An operator of zero bytes.",
+            edit(&|b| {
+                b[10] = 0;
+                b.remove(11);
+            }),
+            "invalid operator".into(),
+        ),
+        (
+            "record_operator_bad_byte",
+            "An operator with a slash.",
+            edit(&|b| b[11] = b'/'),
+            "invalid operator".into(),
+        ),
+        (
+            "record_too_many_approvers",
+            "An approver count of 17.",
+            edit(&|b| b[12] = 17),
+            "too many approvers".into(),
+        ),
+        (
+            "record_unordered_approvers",
+            "Approvers b, a: not strictly increasing.",
+            edit(&|b| {
+                b[12] = 2;
+                b.splice(13..13, [1, b'b', 1, b'a']);
+            }),
+            "approvers are not strictly increasing".into(),
+        ),
+        (
+            "record_duplicate_approvers",
+            "Approver a twice.",
+            edit(&|b| {
+                b[12] = 2;
+                b.splice(13..13, [1, b'a', 1, b'a']);
+            }),
+            "approvers are not strictly increasing".into(),
+        ),
+        (
+            "record_zero_share_index",
+            "Share index 0.",
+            edit(&|b| {
+                b[16] = 1;
+                b.insert(17, 0);
+            }),
+            "share index 0".into(),
+        ),
+        (
+            "record_invalid_threshold",
+            "Threshold 1-of-5.",
+            edit(&|b| {
+                b[20] = 1;
+                b.insert(21, 5);
+                b.insert(21, 1);
+            }),
+            "invalid threshold".into(),
+        ),
+        (
+            "record_empty_detail",
+            "A present detail of zero bytes.",
+            edit(&|b| {
+                b[22] = 1;
+                b.extend_from_slice(&[0, 0]);
+            }),
+            "invalid detail".into(),
+        ),
+        (
+            "record_control_character",
+            "A detail holding an escape character.",
+            edit(&|b| {
+                b[22] = 1;
+                b.extend_from_slice(&[0, 1, 0x1b]);
+            }),
+            "invalid detail".into(),
+        ),
+        (
+            "record_invalid_utf8",
+            "A detail that is not UTF-8.",
+            edit(&|b| {
+                b[22] = 1;
+                b.extend_from_slice(&[0, 1, 0xff]);
+            }),
+            "invalid detail".into(),
+        ),
+        (
+            "record_overlong_target",
+            "A target of 257 bytes.",
+            edit(&|b| {
+                b[19] = 1;
+                let tail = b.split_off(20);
+                b.extend_from_slice(&257u16.to_be_bytes());
+                b.extend(std::iter::repeat_n(b'x', 257));
+                b.extend(tail);
+            }),
+            "invalid target".into(),
+        ),
+    ];
+    for (name, comment, hex, expect) in failures {
+        out.push((
+            format!("fail/{name}.txt"),
+            comment,
+            vec![("expect", expect), ("hex", hex)],
+        ));
+    }
+
+    // A three-record chain with a checkpoint at 2 and 3.
+    let rows = chain(&chain_records());
+    let key = hex::encode(signer().verifying_key().to_bytes());
+    let witness = witness_text(&rows, &[2, 3]);
+    out.push((
+        "pass/chain_three_records.txt".into(),
+        "Three records and a witness with checkpoints at 2 and 3: verifies to this head.",
+        vec![
+            ("expect", "ok".into()),
+            ("head", hex::encode(rows[2].hash)),
+            ("key", key.clone()),
+            ("witness", hex::encode(&witness)),
+            ("hex", hex::encode(encode_export(&rows))),
+        ],
+    ));
+    let mut tampered: Vec<(&str, &str, Vec<AuditRow>, String)> = Vec::new();
+    let mut changed = rows.clone();
+    changed[1].record[2] ^= 1;
+    tampered.push((
+        "chain_changed_record",
+        "Record 2's timestamp was edited.",
+        changed,
+        "record 2 (row 1) was changed".into(),
+    ));
+    let mut removed = rows.clone();
+    removed.remove(0);
+    tampered.push((
+        "chain_removed_record",
+        "Record 1 was deleted.",
+        removed,
+        "record 1 was removed (found 2 at row 0)".into(),
+    ));
+    let mut swapped = rows.clone();
+    swapped.swap(0, 1);
+    tampered.push((
+        "chain_reordered_records",
+        "Records 1 and 2 were swapped.",
+        swapped,
+        "record 1 is out of order (found 2 at row 0)".into(),
+    ));
+    let mut inserted = rows.clone();
+    inserted.insert(3, rows[0].clone());
+    tampered.push((
+        "chain_inserted_record",
+        "A copy of record 1 was appended.",
+        inserted,
+        "row 3 (sequence 1) was inserted".into(),
+    ));
+    tampered.push((
+        "chain_truncated",
+        "Record 3 was cut off behind the checkpoint at 3.",
+        rows[..2].to_vec(),
+        "log truncated: it ends at 2, the witness saw 3".into(),
+    ));
+    let mut rewritten_records = chain_records();
+    rewritten_records[0].operator = ActorId::new("b").unwrap();
+    tampered.push((
+        "chain_rewritten",
+        "Record 1 changed and every hash recomputed.",
+        chain(&rewritten_records),
+        "records up to 2 were rewritten".into(),
+    ));
+    for (name, comment, rows, expect) in tampered {
+        out.push((
+            format!("fail/{name}.txt"),
+            comment,
+            vec![
+                ("expect", format!("audit log does not verify: {expect}")),
+                ("key", key.clone()),
+                ("witness", hex::encode(&witness)),
+                ("hex", hex::encode(encode_export(&rows))),
+            ],
+        ));
+    }
+
+    let line = witness.lines().next().unwrap().to_owned();
+    let witness_failures: Vec<(&str, &str, String, &str)> = vec![
+        (
+            "witness_incomplete_line",
+            "The last line lacks its newline.",
+            line.clone(),
+            "witness line 1: incomplete last line",
+        ),
+        (
+            "witness_leading_zero",
+            "A sequence with a leading zero.",
+            line.replacen(" 2 ", " 02 ", 1) + "\n",
+            "witness line 1: non-canonical sequence",
+        ),
+        (
+            "witness_uppercase_hex",
+            "A head hash in uppercase hex.",
+            line.replacen(&line[26..90], &line[26..90].to_uppercase(), 1) + "\n",
+            "witness line 1: non-canonical head hash",
+        ),
+        (
+            "witness_double_space",
+            "Two spaces between fields.",
+            line.replacen(" 2 ", "  2 ", 1) + "\n",
+            "witness line 1: expected 6 space-separated fields",
+        ),
+        (
+            "witness_unknown_format",
+            "A v2 line.",
+            line.replacen("v1", "v2", 1) + "\n",
+            "witness line 1: not a shardkeep-checkpoint-v1 line",
+        ),
+    ];
+    for (name, comment, text, expect) in witness_failures {
+        out.push((
+            format!("fail/{name}.txt"),
+            comment,
+            vec![("expect", expect.into()), ("witness", hex::encode(text))],
+        ));
+    }
+    let export = encode_export(&rows);
+    let export_failures: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "export_bad_header",
+            "Not an export.",
+            b"shardkeep/audit-export/v2\n".to_vec(),
+            "audit export, byte 0: not a shardkeep audit export",
+        ),
+        (
+            "export_truncated_row",
+            "The last row is cut short.",
+            export[..export.len() - 3].to_vec(),
+            "truncated",
+        ),
+        (
+            "export_zero_length_record",
+            "A row with an empty record.",
+            {
+                let mut e = encode_export(&rows[..1]);
+                let at = 26 + 72;
+                e[at..at + 4].copy_from_slice(&0u32.to_be_bytes());
+                e.truncate(at + 4);
+                e
+            },
+            "audit export, byte 26: invalid length",
+        ),
+    ];
+    for (name, comment, bytes, expect) in export_failures {
+        out.push((
+            format!("fail/{name}.txt"),
+            comment,
+            vec![("expect", expect.into()), ("hex", hex::encode(bytes))],
+        ));
+    }
+    out
+}
+
+fn parse_vector(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (key, value) = line.split_once(": ").expect("key: value");
+            (key.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+fn field(vector: &BTreeMap<String, String>, key: &str) -> Vec<u8> {
+    hex::decode(&vector[key]).unwrap()
+}
+
+/// Runs one vector; returns the outcome to compare with `expect`.
+fn outcome(name: &str, vector: &BTreeMap<String, String>) -> String {
+    if name.starts_with("record_") {
+        return match AuditRecord::decode(&field(vector, "hex")) {
+            Ok(record) => {
+                assert_eq!(
+                    format!("{record:?}"),
+                    vector["debug"],
+                    "{name}: decoded fields"
+                );
+                assert_eq!(
+                    record.encode().unwrap(),
+                    field(vector, "hex"),
+                    "{name}: re-encoding"
+                );
+                "ok".into()
+            }
+            Err(error) => error.to_string(),
+        };
+    }
+    if name.starts_with("witness_") {
+        return match parse_witness(&field(vector, "witness")) {
+            Ok(_) => "ok".into(),
+            Err(error) => error.to_string(),
+        };
+    }
+    if name.starts_with("export_") {
+        return match parse_export(&field(vector, "hex")) {
+            Ok(_) => "ok".into(),
+            Err(Error::Export { error, offset }) if name == "export_truncated_row" => {
+                assert_eq!(offset, 26 + 2 * (72 + 4) + rows_len(2));
+                error.to_string()
+            }
+            Err(error) => error.to_string(),
+        };
+    }
+    let key = VerifyingKey::from_bytes(&field(vector, "key").try_into().unwrap()).unwrap();
+    let rows = parse_export(&field(vector, "hex")).unwrap();
+    let witness = parse_witness(&field(vector, "witness")).unwrap();
+    match verify(&rows, &witness, &key) {
+        Ok(verified) => {
+            assert_eq!(
+                hex::encode(verified.head.hash),
+                vector["head"],
+                "{name}: head"
+            );
+            "ok".into()
+        }
+        Err(error) => error.to_string(),
+    }
+}
+
+/// Bytes of the first `n` records of the chain vector.
+fn rows_len(n: usize) -> usize {
+    chain(&chain_records())[..n]
+        .iter()
+        .map(|row| row.record.len())
+        .sum()
+}
+
+#[test]
+fn golden_vectors() {
+    let root = dir();
+    if std::env::var_os("SHARDKEEP_WRITE_VECTORS").is_some() {
+        for sub in ["pass", "fail"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        for (path, comment, fields) in vectors() {
+            let mut text = format!("# {comment}\n");
+            for (key, value) in fields {
+                text.push_str(&format!("{key}: {value}\n"));
+            }
+            std::fs::write(root.join(path), text).unwrap();
+        }
+    }
+    let mut checked = 0;
+    for sub in ["pass", "fail"] {
+        let mut entries: Vec<_> = std::fs::read_dir(root.join(sub))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+            let vector = parse_vector(&std::fs::read_to_string(&path).unwrap());
+            let found = outcome(&name, &vector);
+            assert_eq!(found, vector["expect"], "{}", path.display());
+            if sub == "pass" {
+                assert_eq!(found, "ok");
+            } else {
+                assert_ne!(found, "ok", "{} must fail", path.display());
+            }
+            checked += 1;
+        }
+    }
+    // Every vector built here exists on disk, and nothing else does.
+    assert_eq!(checked, vectors().len());
+    for (path, _, fields) in vectors() {
+        let on_disk = parse_vector(&std::fs::read_to_string(root.join(&path)).unwrap());
+        for (key, value) in fields {
+            assert_eq!(on_disk[key], value, "{path}: {key} drifted");
+        }
+    }
+}
