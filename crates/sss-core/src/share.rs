@@ -266,7 +266,14 @@ impl<C: Curve> Commitments<C> {
             .chunks_exact(C::POINT_LEN)
             .map(C::decode_point)
             .collect::<Result<Vec<_>>>()?;
-        Self::from_points(threshold, points)
+        // `decode_point` accepts canonical encodings only (and never the
+        // identity), so the input is the encoding: keep it rather than pay a
+        // field inversion per point to re-encode.
+        Ok(Self {
+            threshold,
+            points,
+            encoded: bytes.to_vec(),
+        })
     }
 
     /// Canonical encoding: `C_0 || ... || C_{t-1}`, compressed points.

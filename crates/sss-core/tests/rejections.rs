@@ -495,3 +495,42 @@ fn debug_output_redacts_secrets() {
     let errors = format!("{:?}", combine(pick(&shares, &[0])).unwrap_err());
     assert!(!errors.contains(&value_hex[..16]));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+    /// Whatever decodes is the canonical encoding of its point: one point,
+    /// one encoding (the decoders check bytes instead of re-encoding).
+    #[test]
+    fn decoded_points_are_canonical(bytes in proptest::array::uniform32(proptest::prelude::any::<u8>()), prefix in 0u8..=4) {
+        if let Ok(point) = Ed25519::decode_point(&bytes) {
+            proptest::prop_assert_eq!(point.compress().to_bytes(), bytes);
+        }
+        // Small-order y values with the sign bit flipped, and y >= p, must
+        // never decode (they would be second encodings).
+        let mut secp = [0u8; 33];
+        secp[0] = prefix;
+        secp[1..].copy_from_slice(&bytes);
+        if let Ok(point) = Secp256k1::decode_point(&secp) {
+            use group::GroupEncoding;
+            let encoded = point.to_bytes();
+            proptest::prop_assert_eq!(encoded.as_slice(), &secp[..]);
+        }
+    }
+
+    /// Points of the group always decode from their encoding.
+    #[test]
+    fn encoded_points_decode(scalar_bytes in proptest::array::uniform32(proptest::prelude::any::<u8>())) {
+        use group::GroupEncoding;
+        let mut seed = scalar_bytes;
+        seed[0] &= 0x0f;
+        if let Ok(secret) = Secret::<Ed25519>::from_be_bytes(&seed) {
+            let p = secret.public_point();
+            proptest::prop_assert_eq!(Ed25519::decode_point(&p.to_bytes()).unwrap(), p);
+        }
+        if let Ok(secret) = Secret::<Secp256k1>::from_be_bytes(&scalar_bytes) {
+            let p = secret.public_point();
+            proptest::prop_assert_eq!(Secp256k1::decode_point(p.to_bytes().as_slice()).unwrap(), p);
+        }
+    }
+}

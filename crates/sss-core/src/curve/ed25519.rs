@@ -74,13 +74,22 @@ impl Curve for Ed25519 {
             expected: Self::POINT_LEN,
             got: bytes.len(),
         })?;
-        let compressed = CompressedEdwardsY(array);
-        let point = compressed.decompress().ok_or(Error::InvalidPoint)?;
-        // decompress() accepts y >= p and a set sign bit on x = 0; only the
-        // canonical encoding round-trips.
-        if point.compress() != compressed {
+        // Two encodings decompress() accepts are not canonical: y >= p (it
+        // reduces y modulo p), and a set sign bit with x = 0, which happens
+        // for y = 1 and y = -1 only. Checking the bytes is far cheaper than
+        // re-compressing, which costs a field inversion.
+        let mut y_be = array;
+        y_be[31] &= 0x7f;
+        y_be.reverse();
+        let y = U256::from_be_slice(&y_be);
+        let sign_bit = array[31] & 0x80 != 0;
+        let x_is_zero = y == U256::ONE || y == FIELD_MODULUS.wrapping_sub(&U256::ONE);
+        if y >= FIELD_MODULUS || (sign_bit && x_is_zero) {
             return Err(Error::InvalidPoint);
         }
+        let point = CompressedEdwardsY(array)
+            .decompress()
+            .ok_or(Error::InvalidPoint)?;
         validate(point)
     }
 

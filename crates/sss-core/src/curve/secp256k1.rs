@@ -1,11 +1,11 @@
 //! secp256k1 through k256.
 
 use ff::PrimeField;
-use group::{Group, GroupEncoding};
+use group::{CurveAffine, Group, GroupEncoding};
 use k256::elliptic_curve::bigint::U512;
 use k256::elliptic_curve::ops::Reduce;
 use k256::elliptic_curve::sec1::FromSec1Point;
-use k256::{ProjectivePoint, Scalar, Sec1Point};
+use k256::{AffinePoint, ProjectivePoint, Scalar, Sec1Point};
 use wnaf::array::typenum::U5;
 use wnaf::{WnafBase, WnafScalar};
 use zeroize::Zeroizing;
@@ -67,22 +67,23 @@ impl Curve for Secp256k1 {
     }
 
     fn decode_point(bytes: &[u8]) -> Result<ProjectivePoint> {
-        let repr = point_repr::<ProjectivePoint>(bytes, Self::POINT_LEN)?;
-        let point: Option<ProjectivePoint> = ProjectivePoint::from_bytes(&repr).into();
+        let repr = point_repr::<AffinePoint>(bytes, Self::POINT_LEN)?;
+        let point: Option<AffinePoint> = AffinePoint::from_bytes(&repr).into();
         let point = point.ok_or(Error::InvalidPoint)?;
         if bool::from(point.is_identity()) {
             return Err(Error::IdentityPoint);
         }
         // Only one encoding per point: re-encode and compare (catches x >= p).
+        // Affine, so re-encoding costs no field inversion.
         if point.to_bytes().as_slice() != bytes {
             return Err(Error::InvalidPoint);
         }
-        Ok(point)
+        Ok(ProjectivePoint::from(point))
     }
 
     fn point_from_affine_be(x: &[u8; 32], y: &[u8; 32]) -> Result<ProjectivePoint> {
         let sec1 = Sec1Point::from_affine_coordinates(x.into(), y.into(), false);
-        let point: Option<k256::AffinePoint> = k256::AffinePoint::from_sec1_point(&sec1).into();
+        let point: Option<AffinePoint> = AffinePoint::from_sec1_point(&sec1).into();
         let point = ProjectivePoint::from(point.ok_or(Error::InvalidPoint)?);
         if bool::from(point.is_identity()) {
             return Err(Error::IdentityPoint);
