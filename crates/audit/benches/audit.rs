@@ -2,18 +2,20 @@
 //! and grouped commits of at most 64 records or 10 ms), and verification.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A failed bench setup should stop loudly.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shardkeep_audit::{
-    AuditRecord, Checkpoint, EventType, GroupCommitPolicy, GroupCommitter, append, chain_hash,
-    verify,
+    AuditRecord, Checkpoint, EventType, GroupCommitPolicy, GroupCommitter, append, verify,
 };
-use shardkeep_envelope::{InMemorySigner, KeyId, NodeId, Signer, SignerId};
-use shardkeep_storage::{
-    ActorId, AuditHead, AuditRow, SqliteStorage, Storage, Timestamp, Transaction,
-};
+use shardkeep_envelope::{ActorId, InMemorySigner, KeyId, NodeId, Signer, SignerId, Timestamp};
+use shardkeep_storage::{AuditHead, SqliteStorage, Storage, Transaction};
+
+use common::chain_from;
 
 /// A typical record: a share read with key, node, index, envelope id.
 fn record(i: u64) -> AuditRecord {
@@ -93,22 +95,8 @@ fn append_benches(c: &mut Criterion) {
 
 fn verify_bench(c: &mut Criterion) {
     const RECORDS: u64 = 10_000;
-    let mut head = AuditHead::GENESIS;
-    let rows: Vec<AuditRow> = (0..RECORDS)
-        .map(|i| {
-            let bytes = record(i).encode().unwrap();
-            let sequence = head.sequence + 1;
-            let hash = chain_hash(sequence, &head.hash, &bytes);
-            let row = AuditRow {
-                sequence,
-                prev_hash: head.hash,
-                hash,
-                record: bytes,
-            };
-            head = AuditHead { sequence, hash };
-            row
-        })
-        .collect();
+    let records: Vec<Vec<u8>> = (0..RECORDS).map(|i| record(i).encode().unwrap()).collect();
+    let rows = chain_from(AuditHead::GENESIS, &records);
     let signer = InMemorySigner::from_seed(SignerId::new("audit").unwrap(), &[1; 32]);
     let witness: Vec<Checkpoint> = rows
         .iter()

@@ -12,8 +12,8 @@ use shardkeep_audit::{
     AuditRecord, Error, EventType, GroupCommitPolicy, GroupCommitter, Outcome, Witness, append,
     checkpoint, export, export_json_lines, parse_export, read_witness, verify,
 };
-use shardkeep_envelope::{InMemorySigner, KeyId, NodeId, Signer, SignerId};
-use shardkeep_storage::{ActorId, SqliteStorage, Storage, Timestamp, Transaction};
+use shardkeep_envelope::{ActorId, InMemorySigner, KeyId, NodeId, Signer, SignerId, Timestamp};
+use shardkeep_storage::{SqliteStorage, Storage, Transaction};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

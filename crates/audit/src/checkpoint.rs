@@ -20,8 +20,8 @@ use std::io::Write as _;
 use std::path::Path;
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use shardkeep_envelope::{Signer, SignerId};
-use shardkeep_storage::{AuditHead, Timestamp};
+use shardkeep_envelope::{Signer, SignerId, Timestamp};
+use shardkeep_storage::AuditHead;
 
 use crate::error::{Error, WitnessError};
 

@@ -11,8 +11,8 @@
 //! it recomputes every hash itself.
 
 use shardkeep_storage::{AuditRow, MAX_AUDIT_RECORD_LEN};
+use shardkeep_wire::Reader;
 
-use crate::codec::Reader;
 use crate::error::{DecodeError, Error};
 
 /// The first bytes of every export.
@@ -51,13 +51,13 @@ pub fn parse_export(bytes: &[u8]) -> Result<Vec<AuditRow>, Error> {
     let mut reader = Reader::new(bytes);
     let fail = |offset, error| Error::Export { offset, error };
     let header = reader
-        .take(EXPORT_HEADER.len())
+        .take(EXPORT_HEADER.len(), "header")
         .map_err(|_| fail(0, DecodeError::BadHeader))?;
     if header != EXPORT_HEADER {
         return Err(fail(0, DecodeError::BadHeader));
     }
     let mut rows = Vec::new();
-    while !reader.is_empty() {
+    while reader.remaining() > 0 {
         let start = reader.offset();
         let row = read_row(&mut reader).map_err(|error| fail(start, error))?;
         rows.push(row);
@@ -66,19 +66,16 @@ pub fn parse_export(bytes: &[u8]) -> Result<Vec<AuditRow>, Error> {
 }
 
 fn read_row(reader: &mut Reader<'_>) -> Result<AuditRow, DecodeError> {
-    let sequence = reader.u64()?;
-    let prev_hash = reader.array()?;
-    let hash = reader.array()?;
-    let len = usize::try_from(reader.u32()?).map_err(|_| DecodeError::InvalidLength)?;
+    let sequence = reader.u64("sequence")?;
+    let prev_hash = *reader.array("prev hash")?;
+    let hash = *reader.array("hash")?;
     // The cap is checked before the record is copied.
-    if len == 0 || len > MAX_AUDIT_RECORD_LEN {
-        return Err(DecodeError::InvalidLength);
-    }
+    let record = reader.prefixed_u32("record", 1, MAX_AUDIT_RECORD_LEN)?;
     Ok(AuditRow {
         sequence,
         prev_hash,
         hash,
-        record: reader.take(len)?.to_vec(),
+        record: record.to_vec(),
     })
 }
 

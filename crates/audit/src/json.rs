@@ -2,8 +2,8 @@
 //! chain; nothing reads this form back.
 
 use serde::Serialize;
-use shardkeep_envelope::{KeyId, NodeId};
-use shardkeep_storage::{ActorId, AuditRow};
+use shardkeep_envelope::{ActorId, KeyId, NodeId};
+use shardkeep_storage::AuditRow;
 
 use crate::error::Error;
 use crate::record::{AuditRecord, Outcome};
@@ -103,7 +103,7 @@ pub(crate) fn json_line(row: &AuditRow) -> Result<String, Error> {
 
 #[cfg(test)]
 mod tests {
-    use shardkeep_storage::Timestamp;
+    use shardkeep_envelope::Timestamp;
 
     use super::*;
     use crate::record::EventType;

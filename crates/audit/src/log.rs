@@ -5,10 +5,10 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shardkeep_envelope::Signer;
+use shardkeep_envelope::{Signer, Timestamp};
 use shardkeep_storage::{
     AuditRow, AuditStore, MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_PAGE_ROWS, Storage,
-    StoredCheckpoint, Timestamp, Transaction,
+    StoredCheckpoint, Transaction,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;

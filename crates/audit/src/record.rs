@@ -26,11 +26,11 @@
 
 use std::collections::BTreeSet;
 
-use shardkeep_envelope::{KeyId, KeyVersion, NodeId};
+use shardkeep_envelope::{ActorId, KeyId, KeyVersion, NodeId, Timestamp};
 use shardkeep_sss_core::{ShareIndex, Threshold};
-use shardkeep_storage::{ActorId, Timestamp};
+use shardkeep_wire::{Reader, WireError};
 
-use crate::codec::Reader;
+use crate::codec::read_flag;
 use crate::error::{DecodeError, EncodeError};
 
 /// The record format version this crate writes and reads.
@@ -270,16 +270,16 @@ impl AuditRecord {
             });
         }
         let mut reader = Reader::new(bytes);
-        let version = reader.u8()?;
+        let version = reader.u8("version")?;
         if version != RECORD_FORMAT_VERSION {
             return Err(DecodeError::UnknownVersion(version));
         }
-        let code = reader.u8()?;
+        let code = reader.u8("event type")?;
         let event = EventType::from_code(code).ok_or(DecodeError::UnknownEvent(code))?;
-        let timestamp = Timestamp::from_unix_millis(reader.u64()?)
+        let timestamp = Timestamp::from_unix_millis(reader.u64("timestamp")?)
             .map_err(|_| DecodeError::InvalidTimestamp)?;
         let operator = read_actor(&mut reader, "operator")?;
-        let count = usize::from(reader.u8()?);
+        let count = usize::from(reader.u8("approver count")?);
         if count > MAX_APPROVERS {
             return Err(DecodeError::TooManyApprovers);
         }
@@ -297,25 +297,27 @@ impl AuditRecord {
             approvers.insert(approver);
         }
         let key_id = read_opt(&mut reader, |r| {
-            KeyId::from_bytes(read_name_bytes(r)?).map_err(|_| DecodeError::InvalidName("key_id"))
+            KeyId::from_bytes(read_name_bytes(r, "key_id")?)
+                .map_err(|_| DecodeError::InvalidName("key_id"))
         })?;
         let node_id = read_opt(&mut reader, |r| {
-            NodeId::from_bytes(read_name_bytes(r)?).map_err(|_| DecodeError::InvalidName("node_id"))
+            NodeId::from_bytes(read_name_bytes(r, "node_id")?)
+                .map_err(|_| DecodeError::InvalidName("node_id"))
         })?;
-        let version = read_opt(&mut reader, |r| Ok(KeyVersion::new(r.u32()?)))?;
+        let version = read_opt(&mut reader, |r| Ok(KeyVersion::new(r.u32("version")?)))?;
         let share_index = read_opt(&mut reader, |r| {
-            ShareIndex::new(r.u8()?).ok_or(DecodeError::ZeroShareIndex)
+            ShareIndex::new(r.u8("share index")?).ok_or(DecodeError::ZeroShareIndex)
         })?;
-        let envelope_id = read_opt(&mut reader, Reader::array::<32>)?;
-        let signature = read_opt(&mut reader, Reader::array::<64>)?;
+        let envelope_id = read_opt(&mut reader, |r| Ok(*r.array::<32>("envelope id")?))?;
+        let signature = read_opt(&mut reader, |r| Ok(*r.array::<64>("signature")?))?;
         let target = read_opt(&mut reader, |r| read_text(r, "target", MAX_TARGET_LEN))?;
         let threshold = read_opt(&mut reader, |r| {
-            let t = r.u8()?;
-            let n = r.u8()?;
+            let t = r.u8("t")?;
+            let n = r.u8("n")?;
             Threshold::new(usize::from(t), usize::from(n))
                 .map_err(|_| DecodeError::InvalidThreshold)
         })?;
-        let outcome = if reader.flag()? {
+        let outcome = if read_flag(&mut reader, "outcome")? {
             Outcome::Failure {
                 reason: read_text(&mut reader, "failure reason", MAX_REASON_LEN)?,
             }
@@ -323,7 +325,7 @@ impl AuditRecord {
             Outcome::Success
         };
         let detail = read_opt(&mut reader, |r| read_text(r, "detail", MAX_DETAIL_LEN))?;
-        reader.finish()?;
+        reader.finish("record")?;
         Ok(Self {
             event,
             timestamp,
@@ -379,20 +381,25 @@ fn read_opt<'a, T>(
     reader: &mut Reader<'a>,
     read: impl FnOnce(&mut Reader<'a>) -> Result<T, DecodeError>,
 ) -> Result<Option<T>, DecodeError> {
-    if reader.flag()? {
+    if read_flag(reader, "presence")? {
         read(reader).map(Some)
     } else {
         Ok(None)
     }
 }
 
-fn read_name_bytes<'a>(reader: &mut Reader<'a>) -> Result<&'a [u8], DecodeError> {
-    let len = usize::from(reader.u8()?);
-    reader.take(len)
+/// A name's bytes: any length the prefix states (the name's type then
+/// refuses what breaks its rule).
+fn read_name_bytes<'a>(
+    reader: &mut Reader<'a>,
+    field: &'static str,
+) -> Result<&'a [u8], DecodeError> {
+    let len = usize::from(reader.u8(field)?);
+    Ok(reader.take(len, field)?)
 }
 
 fn read_actor(reader: &mut Reader<'_>, field: &'static str) -> Result<ActorId, DecodeError> {
-    let bytes = read_name_bytes(reader)?;
+    let bytes = read_name_bytes(reader, field)?;
     let name = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidName(field))?;
     ActorId::new(name).map_err(|_| DecodeError::InvalidName(field))
 }
@@ -402,13 +409,14 @@ fn read_text(
     field: &'static str,
     max: usize,
 ) -> Result<String, DecodeError> {
-    let len = usize::from(reader.u16()?);
     // The cap is checked before the bytes are taken.
-    if len == 0 || len > max {
-        return Err(DecodeError::InvalidText(field));
-    }
-    let text =
-        core::str::from_utf8(reader.take(len)?).map_err(|_| DecodeError::InvalidText(field))?;
+    let bytes = reader
+        .prefixed_u16(field, 1, max)
+        .map_err(|error| match error {
+            WireError::LengthOutOfRange { .. } => DecodeError::InvalidText(field),
+            other => other.into(),
+        })?;
+    let text = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidText(field))?;
     if text.chars().any(char::is_control) {
         return Err(DecodeError::InvalidText(field));
     }

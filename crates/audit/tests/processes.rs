@@ -16,11 +16,9 @@ use std::time::Duration;
 use shardkeep_audit::{
     AuditRecord, EventType, Witness, append, checkpoint, export, parse_export, read_witness, verify,
 };
-use shardkeep_envelope::{InMemorySigner, Signer, SignerId};
+use shardkeep_envelope::{ActorId, InMemorySigner, Signer, SignerId, Timestamp};
 use shardkeep_storage::test_support::PostgresCluster;
-use shardkeep_storage::{
-    ActorId, AuditStore, PostgresStorage, SqliteStorage, Storage, Timestamp, Transaction,
-};
+use shardkeep_storage::{AuditStore, PostgresStorage, SqliteStorage, Storage, Transaction};
 
 const BACKEND: &str = "SHARDKEEP_AUDIT_WRITER_BACKEND";
 const TARGET: &str = "SHARDKEEP_AUDIT_WRITER_TARGET";

@@ -7,12 +7,17 @@ use std::collections::BTreeSet;
 use ed25519_dalek::VerifyingKey;
 use proptest::prelude::*;
 use shardkeep_audit::{
-    AuditRecord, Checkpoint, Error, EventType, Finding, Outcome, chain_hash, encode_export,
-    parse_export, verify,
+    AuditRecord, Checkpoint, Error, EventType, Finding, Outcome, encode_export, parse_export,
+    verify,
 };
-use shardkeep_envelope::{InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId};
+use shardkeep_envelope::{
+    ActorId, InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId, Timestamp,
+};
 use shardkeep_sss_core::{ShareIndex, Threshold};
-use shardkeep_storage::{ActorId, AuditHead, AuditRow, Timestamp};
+use shardkeep_storage::{AuditHead, AuditRow};
+
+mod common;
+use common::{chain_from, head_at, minimal_records};
 
 fn name() -> impl Strategy<Value = String> {
     "[a-z][a-z0-9.@-]{0,11}"
@@ -63,37 +68,6 @@ prop_compose! {
 
 fn signer() -> InMemorySigner {
     InMemorySigner::from_seed(SignerId::new("audit-checkpoints").unwrap(), &[9; 32])
-}
-
-/// Chains `records` into rows from `head`.
-fn chain_from(head: AuditHead, records: &[Vec<u8>]) -> Vec<AuditRow> {
-    let mut head = head;
-    records
-        .iter()
-        .map(|record| {
-            let sequence = head.sequence + 1;
-            let hash = chain_hash(sequence, &head.hash, record);
-            let row = AuditRow {
-                sequence,
-                prev_hash: head.hash,
-                hash,
-                record: record.clone(),
-            };
-            head = AuditHead { sequence, hash };
-            row
-        })
-        .collect()
-}
-
-fn head_at(rows: &[AuditRow], sequence: u64) -> AuditHead {
-    if sequence == 0 {
-        return AuditHead::GENESIS;
-    }
-    let row = &rows[usize::try_from(sequence - 1).unwrap()];
-    AuditHead {
-        sequence,
-        hash: row.hash,
-    }
 }
 
 /// A witness with checkpoints at `every`-th sequences and at the end.
@@ -317,17 +291,7 @@ proptest! {
 
 #[test]
 fn appends_after_the_latest_checkpoint_are_reported_unwitnessed() {
-    let records: Vec<Vec<u8>> = (0..5)
-        .map(|i| {
-            AuditRecord::new(
-                EventType::Inspect,
-                Timestamp::from_unix_millis(i).unwrap(),
-                ActorId::new("ops").unwrap(),
-            )
-            .encode()
-            .unwrap()
-        })
-        .collect();
+    let records = minimal_records(EventType::Inspect, 5);
     let rows = chain_from(AuditHead::GENESIS, &records);
     let witness = witness(&rows[..3], 10);
     let verified = verify(&rows, &witness, &key()).unwrap();
@@ -347,17 +311,7 @@ fn appends_after_the_latest_checkpoint_are_reported_unwitnessed() {
 
 #[test]
 fn a_witness_that_contradicts_itself_is_refused() {
-    let records: Vec<Vec<u8>> = (0..4)
-        .map(|i| {
-            AuditRecord::new(
-                EventType::Drill,
-                Timestamp::from_unix_millis(i).unwrap(),
-                ActorId::new("ops").unwrap(),
-            )
-            .encode()
-            .unwrap()
-        })
-        .collect();
+    let records = minimal_records(EventType::Drill, 4);
     let rows = chain_from(AuditHead::GENESIS, &records);
     let sign = |head: AuditHead| Checkpoint::sign(&head, Timestamp::EPOCH, &signer()).unwrap();
     let backwards = [sign(head_at(&rows, 3)), sign(head_at(&rows, 2))];

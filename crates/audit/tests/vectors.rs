@@ -13,12 +13,17 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
 use shardkeep_audit::{
-    AuditRecord, Checkpoint, Error, EventType, Outcome, chain_hash, encode_export, parse_export,
-    parse_witness, verify,
+    AuditRecord, Checkpoint, Error, EventType, Outcome, encode_export, parse_export, parse_witness,
+    verify,
 };
-use shardkeep_envelope::{InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId};
+use shardkeep_envelope::{
+    ActorId, InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId, Timestamp,
+};
 use shardkeep_sss_core::{ShareIndex, Threshold};
-use shardkeep_storage::{ActorId, AuditHead, AuditRow, Timestamp};
+use shardkeep_storage::{AuditHead, AuditRow};
+
+mod common;
+use common::{chain_from, head_at};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-vectors/audit")
@@ -62,23 +67,8 @@ fn signer() -> InMemorySigner {
 }
 
 fn chain(records: &[AuditRecord]) -> Vec<AuditRow> {
-    let mut head = AuditHead::GENESIS;
-    records
-        .iter()
-        .map(|record| {
-            let bytes = record.encode().unwrap();
-            let sequence = head.sequence + 1;
-            let hash = chain_hash(sequence, &head.hash, &bytes);
-            let row = AuditRow {
-                sequence,
-                prev_hash: head.hash,
-                hash,
-                record: bytes,
-            };
-            head = AuditHead { sequence, hash };
-            row
-        })
-        .collect()
+    let encoded: Vec<Vec<u8>> = records.iter().map(|r| r.encode().unwrap()).collect();
+    chain_from(AuditHead::GENESIS, &encoded)
 }
 
 fn chain_records() -> Vec<AuditRecord> {
@@ -91,13 +81,8 @@ fn chain_records() -> Vec<AuditRecord> {
 fn witness_text(rows: &[AuditRow], at: &[u64]) -> String {
     at.iter()
         .map(|sequence| {
-            let row = &rows[usize::try_from(*sequence).unwrap() - 1];
-            let head = AuditHead {
-                sequence: *sequence,
-                hash: row.hash,
-            };
             Checkpoint::sign(
-                &head,
+                &head_at(rows, *sequence),
                 Timestamp::from_unix_millis(1_790_000_100_000).unwrap(),
                 &signer(),
             )

@@ -4,9 +4,12 @@
 
 use std::process::Command;
 
-use shardkeep_audit::{AuditRecord, Checkpoint, EventType, chain_hash, encode_export};
-use shardkeep_envelope::{InMemorySigner, Signer, SignerId};
-use shardkeep_storage::{ActorId, AuditHead, AuditRow, Timestamp};
+use shardkeep_audit::{Checkpoint, EventType, encode_export};
+use shardkeep_envelope::{InMemorySigner, Signer, SignerId, Timestamp};
+use shardkeep_storage::AuditHead;
+
+mod common;
+use common::{chain_from, head_at, minimal_records};
 
 fn run(export: &[u8], witness: &str, key: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -29,27 +32,8 @@ fn run(export: &[u8], witness: &str, key: &str) -> (i32, String) {
 fn verifies_reports_and_refuses() {
     let signer = InMemorySigner::from_seed(SignerId::new("audit").unwrap(), &[8; 32]);
     let key = hex::encode(signer.verifying_key().to_bytes());
-    let mut head = AuditHead::GENESIS;
-    let mut rows = Vec::new();
-    for i in 0..5 {
-        let record = AuditRecord::new(
-            EventType::Confirm,
-            Timestamp::from_unix_millis(i).unwrap(),
-            ActorId::new("ops").unwrap(),
-        )
-        .encode()
-        .unwrap();
-        let sequence = head.sequence + 1;
-        let hash = chain_hash(sequence, &head.hash, &record);
-        rows.push(AuditRow {
-            sequence,
-            prev_hash: head.hash,
-            hash,
-            record,
-        });
-        head = AuditHead { sequence, hash };
-    }
-    let witness = Checkpoint::sign(&head, Timestamp::EPOCH, &signer)
+    let rows = chain_from(AuditHead::GENESIS, &minimal_records(EventType::Confirm, 5));
+    let witness = Checkpoint::sign(&head_at(&rows, 5), Timestamp::EPOCH, &signer)
         .unwrap()
         .to_line()
         + "\n";

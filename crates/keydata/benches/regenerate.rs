@@ -9,10 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use shardkeep_envelope::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId};
+use shardkeep_envelope::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId, NodeVersion};
 use shardkeep_keydata::{
-    InProcessPeers, KekKeystoreCodec, KeydataId, LocalPartySaveData, WriteMode, keystore_path,
-    load_keystore, regenerate, write_keystore,
+    InProcessPeers, KekKeystoreCodec, LocalPartySaveData, WriteMode, keystore_path, load_keystore,
+    regenerate, write_keystore,
 };
 use shardkeep_sss_core::{Secp256k1, Threshold};
 
@@ -24,8 +24,8 @@ fn fixture(protocol: &str, party: usize) -> LocalPartySaveData {
     LocalPartySaveData::from_json(&zeroize::Zeroizing::new(std::fs::read(path).unwrap())).unwrap()
 }
 
-fn id() -> KeydataId {
-    KeydataId {
+fn id() -> NodeVersion {
+    NodeVersion {
         key_id: KeyId::new("key-1").unwrap(),
         node_id: NodeId::new("node-0").unwrap(),
         version: KeyVersion::new(1),

@@ -24,12 +24,12 @@ use rand::SeedableRng;
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{
     Armor, ContainerIdentity, ContainerRecipients, EnvelopeParams, InMemoryKek, InMemorySigner,
-    KekId, KeyId, KeyVersion, NodeId, SignerId, Timestamp, TrustedSigners, open_container,
-    seal_container,
+    KekId, KeyId, KeyVersion, NodeId, NodeVersion, SignerId, Timestamp, TrustedSigners,
+    open_container, seal_container,
 };
 use shardkeep_keydata::{
-    InProcessPeers, KekKeystoreCodec, KeydataId, LocalPartySaveData, SealedArchive, WriteMode,
-    load_keystore, regenerate, write_keystore,
+    InProcessPeers, KekKeystoreCodec, LocalPartySaveData, SealedArchive, WriteMode, load_keystore,
+    regenerate, write_keystore,
 };
 use shardkeep_sss_core::{Commitments, Secp256k1, Share, Threshold, combine_verified, split};
 use subtle::ConstantTimeEq;
@@ -47,7 +47,7 @@ fn fixture(party: usize) -> LocalPartySaveData {
 fn main() {
     let started = Instant::now();
     let mut rng = rand::rngs::ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng).unwrap();
-    let id = KeydataId {
+    let id = NodeVersion {
         key_id: KeyId::new("demo-key").unwrap(),
         node_id: NodeId::new("node-0").unwrap(),
         version: KeyVersion::new(1),
@@ -66,9 +66,7 @@ fn main() {
             .into_parts();
         let archive = data.seal_archive(&id).unwrap();
         let params = EnvelopeParams {
-            key_id: id.key_id.clone(),
-            node_id: id.node_id.clone(),
-            version: id.version,
+            node_version: id.clone(),
             created_at: Timestamp::now(),
             binding: data.binding(&archive).unwrap(),
         };

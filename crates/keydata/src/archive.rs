@@ -27,11 +27,12 @@ use core::fmt;
 
 use hkdf::Hkdf;
 use sha2::Sha256;
-use shardkeep_envelope::{MAX_ARCHIVE_LEN, archive_hash};
+use shardkeep_envelope::{MAX_ARCHIVE_LEN, NodeVersion, archive_hash};
 use shardkeep_sss_core::{Curve, CurveId, Secret};
+use shardkeep_wire::Reader;
 use zeroize::Zeroizing;
 
-use crate::codec::{self, KeydataId, LengthWidth, NONCE_LEN, Reader, TAG_LEN};
+use crate::codec::{self, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, FormatError, Result};
 use crate::json::{self, Value};
 use crate::save_data::{Inner, LocalPartySaveData, XI_KEY, xi_digits};
@@ -109,7 +110,7 @@ impl SealedArchive {
     pub(crate) fn open<C: Curve>(
         &self,
         xi: &Secret<C>,
-        id: &KeydataId,
+        id: &NodeVersion,
     ) -> Result<Zeroizing<Vec<u8>>> {
         let header = parse_header(&self.bytes).map_err(Error::Archive)?;
         if header.curve != C::ID {
@@ -118,7 +119,7 @@ impl SealedArchive {
                 got: C::ID,
             });
         }
-        let key = derive_key::<C>(xi, &header.salt, id);
+        let key = derive_key::<C>(xi, &header.salt, id)?;
         codec::open(
             &key.key,
             &key.nonce,
@@ -145,7 +146,7 @@ struct Header {
 
 fn parse_header(bytes: &[u8]) -> Result<Header, FormatError> {
     let mut reader = Reader::new(bytes);
-    if reader.array::<8>("magic")? != ARCHIVE_MAGIC {
+    if *reader.array::<8>("magic")? != ARCHIVE_MAGIC {
         return Err(FormatError::BadMagic);
     }
     let version = reader.u8("version")?;
@@ -158,11 +159,10 @@ fn parse_header(bytes: &[u8]) -> Result<Header, FormatError> {
     }
     let curve_byte = reader.u8("curve")?;
     let curve = CurveId::from_u8(curve_byte).map_err(|_| FormatError::UnknownCurve(curve_byte))?;
-    let salt = reader.array::<SALT_LEN>("salt")?;
-    let body_len = reader.length("body", LengthWidth::U32, TAG_LEN + 1, MAX_BODY_LEN)?;
-    debug_assert_eq!(reader.position(), HEADER_LEN);
-    reader.take(body_len, "body")?;
-    reader.finish()?;
+    let salt = *reader.array::<SALT_LEN>("salt")?;
+    let body = reader.prefixed_u32("body", TAG_LEN + 1, MAX_BODY_LEN)?;
+    debug_assert_eq!(reader.offset() - body.len(), HEADER_LEN);
+    reader.finish("archive")?;
     Ok(Header { curve, salt })
 }
 
@@ -177,11 +177,15 @@ struct ArchiveKey {
 const _: () = assert!(32 + NONCE_LEN <= 255 * 32);
 
 /// HKDF-SHA256 as documented in the module.
-fn derive_key<C: Curve>(xi: &Secret<C>, salt: &[u8; SALT_LEN], id: &KeydataId) -> ArchiveKey {
+fn derive_key<C: Curve>(
+    xi: &Secret<C>,
+    salt: &[u8; SALT_LEN],
+    id: &NodeVersion,
+) -> Result<ArchiveKey> {
     let mut info = Vec::with_capacity(ARCHIVE_KEY_TAG.len() + 1 + 2 * 65 + 4);
     info.extend_from_slice(ARCHIVE_KEY_TAG);
     info.push(C::ID.to_u8());
-    id.encode(&mut info);
+    codec::put_node_version(&mut info, id).map_err(Error::Archive)?;
     let ikm = xi.to_be_bytes();
     let hkdf = Hkdf::<Sha256>::new(Some(salt), ikm.as_slice());
     let mut okm = Zeroizing::new([0u8; 32 + NONCE_LEN]);
@@ -191,13 +195,13 @@ fn derive_key<C: Curve>(xi: &Secret<C>, salt: &[u8; SALT_LEN], id: &KeydataId) -
     key.copy_from_slice(&okm[..32]);
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&okm[32..]);
-    ArchiveKey { key, nonce }
+    Ok(ArchiveKey { key, nonce })
 }
 
 /// Seals `plaintext` (the JSON without `Xi`) under `xi`, `id` and `salt`.
 pub(crate) fn seal<C: Curve>(
     xi: &Secret<C>,
-    id: &KeydataId,
+    id: &NodeVersion,
     salt: [u8; SALT_LEN],
     plaintext: &[u8],
 ) -> Result<SealedArchive> {
@@ -215,7 +219,7 @@ pub(crate) fn seal<C: Curve>(
     out.extend_from_slice(&salt);
     // body_len <= MAX_BODY_LEN < 2^32.
     out.extend_from_slice(&u32::try_from(body_len).unwrap_or(u32::MAX).to_be_bytes());
-    let key = derive_key::<C>(xi, &salt, id);
+    let key = derive_key::<C>(xi, &salt, id)?;
     let header = out.clone();
     if !codec::seal_into(&key.key, &key.nonce, &header, plaintext, &mut out) {
         return Err(bad_length());
@@ -232,7 +236,7 @@ impl LocalPartySaveData {
     ///
     /// # Errors
     /// [`Error::RandomnessUnavailable`].
-    pub fn seal_archive(&self, id: &KeydataId) -> Result<SealedArchive> {
+    pub fn seal_archive(&self, id: &NodeVersion) -> Result<SealedArchive> {
         let mut salt = [0u8; SALT_LEN];
         codec::os_random(&mut salt)?;
         self.seal_archive_with_salt(id, salt)
@@ -240,7 +244,7 @@ impl LocalPartySaveData {
 
     pub(crate) fn seal_archive_with_salt(
         &self,
-        id: &KeydataId,
+        id: &NodeVersion,
         salt: [u8; SALT_LEN],
     ) -> Result<SealedArchive> {
         let Value::Object(mut members) = self.to_value() else {
@@ -261,7 +265,7 @@ impl LocalPartySaveData {
 pub(crate) fn open_save_data<C: Curve>(
     xi: &Secret<C>,
     archive: &SealedArchive,
-    id: &KeydataId,
+    id: &NodeVersion,
 ) -> Result<LocalPartySaveData> {
     let plaintext = archive.open(xi, id)?;
     let Value::Object(mut members) = json::parse(&plaintext)? else {

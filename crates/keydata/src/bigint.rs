@@ -178,14 +178,11 @@ impl PublicInt {
 
 impl fmt::Debug for PublicInt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("0x")?;
         if self.0.is_empty() {
-            f.write_str("0")?;
+            f.write_str("0x0")
+        } else {
+            write!(f, "0x{}", hex::encode(&self.0))
         }
-        for b in &self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
     }
 }
 

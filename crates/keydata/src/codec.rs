@@ -1,11 +1,13 @@
 //! The pieces the two binary formats (sealed archive, keystore file) share:
-//! a bounds-checked reader, the AES-256-GCM-SIV calls that never leave a
-//! plaintext copy behind, and the operating system's randomness.
+//! names and the key version on the wire (through [`shardkeep_wire`], its
+//! errors mapped onto [`FormatError`]), the AES-256-GCM-SIV calls that never
+//! leave a plaintext copy behind, and the operating system's randomness.
 
 use aes_gcm_siv::aead::{AeadInOut, KeyInit};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce, Tag};
 use rand::TryRng;
-use shardkeep_envelope::{KeyId, KeyVersion, NodeId};
+use shardkeep_envelope::{KeyId, KeyVersion, MAX_NAME_LEN, NodeId, NodeVersion};
+use shardkeep_wire::{Reader, WireError, put_prefixed_u8};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, FormatError, Result};
@@ -15,150 +17,70 @@ pub(crate) const TAG_LEN: usize = 16;
 /// Length of an AES-256-GCM-SIV nonce.
 pub(crate) const NONCE_LEN: usize = 12;
 
-/// A borrowed byte slice read front to back. Every read checks the length
-/// first; [`Reader::finish`] refuses leftovers.
-pub(crate) struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
-    }
-
-    pub(crate) fn position(&self) -> usize {
-        self.pos
-    }
-
-    pub(crate) fn take(
-        &mut self,
-        len: usize,
-        field: &'static str,
-    ) -> Result<&'a [u8], FormatError> {
-        let rest = self.bytes.len() - self.pos;
-        if rest < len {
-            return Err(FormatError::Truncated {
-                field,
-                needed: len - rest,
-            });
-        }
-        let out = &self.bytes[self.pos..self.pos + len];
-        self.pos += len;
-        Ok(out)
-    }
-
-    pub(crate) fn array<const N: usize>(
-        &mut self,
-        field: &'static str,
-    ) -> Result<[u8; N], FormatError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, field)?);
-        Ok(out)
-    }
-
-    pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, FormatError> {
-        Ok(self.array::<1>(field)?[0])
-    }
-
-    pub(crate) fn u16(&mut self, field: &'static str) -> Result<u16, FormatError> {
-        Ok(u16::from_be_bytes(self.array(field)?))
-    }
-
-    pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, FormatError> {
-        Ok(u32::from_be_bytes(self.array(field)?))
-    }
-
-    /// A length read as `width` bytes, checked against `min..=max`
-    /// before anything is allocated for it.
-    pub(crate) fn length(
-        &mut self,
-        field: &'static str,
-        width: LengthWidth,
-        min: usize,
-        max: usize,
-    ) -> Result<usize, FormatError> {
-        let len = match width {
-            LengthWidth::U8 => usize::from(self.u8(field)?),
-            LengthWidth::U16 => usize::from(self.u16(field)?),
-            LengthWidth::U32 => usize::try_from(self.u32(field)?).unwrap_or(usize::MAX),
-        };
-        if len < min || len > max {
-            return Err(FormatError::Length {
+impl From<WireError> for FormatError {
+    fn from(error: WireError) -> Self {
+        match error {
+            WireError::Truncated { field, needed } => Self::Truncated { field, needed },
+            WireError::LengthOutOfRange {
                 field,
                 len,
                 min,
                 max,
-            });
-        }
-        Ok(len)
-    }
-
-    /// A name (key, node or KEK id): one length byte, then the name.
-    pub(crate) fn name(&mut self, field: &'static str) -> Result<&'a [u8], FormatError> {
-        let len = self.length(field, LengthWidth::U8, 1, shardkeep_envelope::MAX_NAME_LEN)?;
-        self.take(len, field)
-    }
-
-    pub(crate) fn finish(&self) -> Result<(), FormatError> {
-        match self.bytes.len() - self.pos {
-            0 => Ok(()),
-            extra => Err(FormatError::TrailingData(extra)),
+            } => Self::Length {
+                field,
+                len,
+                min,
+                max,
+            },
+            WireError::TrailingBytes { len, .. } => Self::TrailingData(len),
+            // A wire error this build does not know yet: still a refusal.
+            _ => Self::Truncated {
+                field: "input",
+                needed: 0,
+            },
         }
     }
 }
 
-/// Width of a length prefix.
-#[derive(Clone, Copy)]
-pub(crate) enum LengthWidth {
-    U8,
-    U16,
-    U32,
+/// A name (key, node or KEK id): one length byte, then 1-64 bytes.
+pub(crate) fn read_name<'a>(
+    reader: &mut Reader<'a>,
+    field: &'static str,
+) -> Result<&'a [u8], FormatError> {
+    Ok(reader.prefixed_u8(field, 1, MAX_NAME_LEN)?)
 }
 
-/// Appends `u8 length || name`; names are at most 64 bytes.
-pub(crate) fn put_name(out: &mut Vec<u8>, name: &str) {
-    out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
-    out.extend_from_slice(name.as_bytes());
+/// Appends a name (key, node or KEK id) with its one-byte length.
+pub(crate) fn put_name(
+    out: &mut Vec<u8>,
+    field: &'static str,
+    name: &str,
+) -> Result<(), FormatError> {
+    Ok(put_prefixed_u8(out, field, name.as_bytes(), MAX_NAME_LEN)?)
 }
 
-/// Lower-case hex of public bytes, for messages and file names.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Appends the canonical encoding of a key version: `u8 len || key_id ||
+/// u8 len || node_id || version (u32 big-endian)`. What the archive key and
+/// the keystore file are bound to.
+pub(crate) fn put_node_version(out: &mut Vec<u8>, id: &NodeVersion) -> Result<(), FormatError> {
+    put_name(out, "key_id", id.key_id.as_str())?;
+    put_name(out, "node_id", id.node_id.as_str())?;
+    out.extend_from_slice(&id.version.get().to_be_bytes());
+    Ok(())
 }
 
-/// One node's keydata at one key version: what the archive key and the
-/// keystore file are bound to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct KeydataId {
-    /// The MPC group key.
-    pub key_id: KeyId,
-    /// The node holding the share.
-    pub node_id: NodeId,
-    /// The rotation epoch.
-    pub version: KeyVersion,
-}
-
-impl KeydataId {
-    /// `u8 len || key_id || u8 len || node_id || version (u32 big-endian)`.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        put_name(out, self.key_id.as_str());
-        put_name(out, self.node_id.as_str());
-        out.extend_from_slice(&self.version.get().to_be_bytes());
-    }
-
-    pub(crate) fn decode(reader: &mut Reader<'_>) -> Result<Self, FormatError> {
-        let key_id = KeyId::from_bytes(reader.name("key_id")?)
-            .map_err(|_| FormatError::InvalidName("key_id"))?;
-        let node_id = NodeId::from_bytes(reader.name("node_id")?)
-            .map_err(|_| FormatError::InvalidName("node_id"))?;
-        let version = KeyVersion::new(reader.u32("version")?);
-        Ok(Self {
-            key_id,
-            node_id,
-            version,
-        })
-    }
+/// Reads what [`put_node_version`] writes.
+pub(crate) fn read_node_version(reader: &mut Reader<'_>) -> Result<NodeVersion, FormatError> {
+    let key_id = KeyId::from_bytes(read_name(reader, "key_id")?)
+        .map_err(|_| FormatError::InvalidName("key_id"))?;
+    let node_id = NodeId::from_bytes(read_name(reader, "node_id")?)
+        .map_err(|_| FormatError::InvalidName("node_id"))?;
+    let version = KeyVersion::new(reader.u32("version")?);
+    Ok(NodeVersion {
+        key_id,
+        node_id,
+        version,
+    })
 }
 
 /// The error for a plaintext that gives a body outside `TAG_LEN + 1 ..=
@@ -239,21 +161,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reader_refuses_short_long_and_trailing_input() {
+    fn wire_errors_keep_their_variants() {
         let mut r = Reader::new(&[0, 5, 1, 2]);
         assert_eq!(r.u16("a").unwrap(), 5);
         assert_eq!(
-            r.u32("b").unwrap_err(),
+            FormatError::from(r.u32("b").unwrap_err()),
             FormatError::Truncated {
                 field: "b",
                 needed: 2
             }
         );
-        assert_eq!(r.finish().unwrap_err(), FormatError::TrailingData(2));
+        assert_eq!(
+            FormatError::from(r.finish("file").unwrap_err()),
+            FormatError::TrailingData(2)
+        );
         let mut r = Reader::new(&[9]);
         assert!(matches!(
-            r.length("len", LengthWidth::U8, 1, 8),
+            r.prefixed_u8("len", 1, 8).map_err(FormatError::from),
             Err(FormatError::Length { len: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn node_version_round_trips_and_names_are_bounded() {
+        let id = NodeVersion {
+            key_id: KeyId::new("key-1").unwrap(),
+            node_id: NodeId::new("node-a").unwrap(),
+            version: KeyVersion::new(3),
+        };
+        let mut out = Vec::new();
+        put_node_version(&mut out, &id).unwrap();
+        assert_eq!(hex::encode(&out), "056b65792d31066e6f64652d6100000003");
+        let mut r = Reader::new(&out);
+        assert_eq!(read_node_version(&mut r).unwrap(), id);
+        r.finish("id").unwrap();
+        assert!(matches!(
+            read_name(&mut Reader::new(&[0]), "key_id"),
+            Err(FormatError::Length { len: 0, .. })
+        ));
+        assert!(matches!(
+            read_name(&mut Reader::new(&[65]), "key_id"),
+            Err(FormatError::Length { len: 65, .. })
         ));
     }
 

@@ -3,18 +3,17 @@
 //! Not part of the stable API.
 
 use shardkeep_envelope::{
-    DataKey, InMemoryKek, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId,
+    DataKey, InMemoryKek, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion,
 };
 use shardkeep_sss_core::{Curve, Ed25519, Secp256k1, Secret};
 use subtle::ConstantTimeEq;
 
 use crate::archive::{SealedArchive, open_save_data, seal};
-use crate::codec::KeydataId;
 use crate::keystore::{KekKeystoreCodec, KeystoreCodec};
 use crate::save_data::LocalPartySaveData;
 
-fn fuzz_id() -> Option<KeydataId> {
-    Some(KeydataId {
+fn fuzz_id() -> Option<NodeVersion> {
+    Some(NodeVersion {
         key_id: KeyId::new("fuzz-key").ok()?,
         node_id: NodeId::new("fuzz-node").ok()?,
         version: KeyVersion::new(1),
@@ -75,7 +74,7 @@ pub fn archive_open(data: &[u8]) {
     }
 }
 
-fn open_both<C: Curve>(archive: &SealedArchive, id: &KeydataId) {
+fn open_both<C: Curve>(archive: &SealedArchive, id: &NodeVersion) {
     if let Some(xi) = fuzz_xi::<C>()
         && let Ok(data) = open_save_data(&xi, archive, id)
     {
@@ -83,7 +82,7 @@ fn open_both<C: Curve>(archive: &SealedArchive, id: &KeydataId) {
     }
 }
 
-fn seal_and_open<C: Curve>(plaintext: &[u8], id: &KeydataId) {
+fn seal_and_open<C: Curve>(plaintext: &[u8], id: &NodeVersion) {
     let Some(xi) = fuzz_xi::<C>() else { return };
     let Ok(archive) = seal(&xi, id, [7; 32], plaintext) else {
         return;

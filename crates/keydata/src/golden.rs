@@ -8,11 +8,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use shardkeep_envelope::{DataKey, InMemoryKek, KekId, KeyEncryptionKey};
+use shardkeep_envelope::{DataKey, InMemoryKek, KekId, KeyEncryptionKey, NodeVersion};
 use shardkeep_sss_core::Secp256k1;
 
 use crate::archive::SealedArchive;
-use crate::codec::KeydataId;
 use crate::keystore::{KekKeystoreCodec, parse_keystore};
 use crate::save_data::LocalPartySaveData;
 use crate::test_support::{fixture, id, vectors_dir};
@@ -336,7 +335,7 @@ fn keystore_header(protocol: &str, party: usize, node: &str) -> Vec<(&'static st
     ]
 }
 
-fn encode_fixed(data_json: &[u8], id: &KeydataId) -> Vec<u8> {
+fn encode_fixed(data_json: &[u8], id: &NodeVersion) -> Vec<u8> {
     let codec = KekKeystoreCodec::new(kek("kek-1"));
     let data_key = DataKey::from_bytes(&DATA_KEY);
     let wrapped = kek("kek-1").wrap(&data_key).unwrap();

@@ -31,10 +31,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use shardkeep_envelope::{DataKey, KekId, KeyEncryptionKey, MAX_WRAPPED_KEY_LEN, WrappedKey};
+use shardkeep_envelope::{
+    DataKey, KekId, KeyEncryptionKey, MAX_WRAPPED_KEY_LEN, NodeVersion, WrappedKey,
+};
+use shardkeep_wire::{Reader, put_prefixed_u16};
 use zeroize::Zeroizing;
 
-use crate::codec::{self, KeydataId, LengthWidth, NONCE_LEN, Reader, TAG_LEN, hex};
+use crate::codec::{self, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, FormatError, Result};
 use crate::json::MAX_JSON_LEN;
 use crate::save_data::LocalPartySaveData;
@@ -65,14 +68,14 @@ pub trait KeystoreCodec {
     /// # Errors
     /// Whatever the encryption fails with; map foreign errors into
     /// [`Error::Codec`].
-    fn encode(&self, id: &KeydataId, json: &[u8]) -> Result<Vec<u8>>;
+    fn encode(&self, id: &NodeVersion, json: &[u8]) -> Result<Vec<u8>>;
 
     /// Decrypts a keystore file written for `id`, into a wiped buffer.
     ///
     /// # Errors
     /// A typed error for malformed files, files of another `id`, and
     /// decryption failures.
-    fn decode(&self, id: &KeydataId, file: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    fn decode(&self, id: &NodeVersion, file: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
 }
 
 /// The default keystore codec: format v1 (see the module documentation),
@@ -89,7 +92,7 @@ impl<K: KeyEncryptionKey> KekKeystoreCodec<K> {
 
     pub(crate) fn encode_with(
         &self,
-        id: &KeydataId,
+        id: &NodeVersion,
         json: &[u8],
         data_key: &DataKey,
         wrapped: &WrappedKey,
@@ -104,12 +107,16 @@ impl<K: KeyEncryptionKey> KekKeystoreCodec<K> {
         header.extend_from_slice(KEYSTORE_AAD_TAG);
         header.extend_from_slice(&KEYSTORE_MAGIC);
         header.push(KEYSTORE_VERSION);
-        id.encode(&mut header);
-        codec::put_name(&mut header, self.kek.kek_id().as_str());
-        // WrappedKey guarantees 1..=512 bytes.
-        let wrapped_len = u16::try_from(wrapped.as_bytes().len()).unwrap_or(u16::MAX);
-        header.extend_from_slice(&wrapped_len.to_be_bytes());
-        header.extend_from_slice(wrapped.as_bytes());
+        codec::put_node_version(&mut header, id).map_err(Error::Keystore)?;
+        codec::put_name(&mut header, "kek_id", self.kek.kek_id().as_str())
+            .map_err(Error::Keystore)?;
+        put_prefixed_u16(
+            &mut header,
+            "wrapped_key",
+            wrapped.as_bytes(),
+            MAX_WRAPPED_KEY_LEN,
+        )
+        .map_err(|e| Error::Keystore(e.into()))?;
         header.extend_from_slice(&nonce);
         let body_len = u32::try_from(json.len() + TAG_LEN).unwrap_or(u32::MAX);
         header.extend_from_slice(&body_len.to_be_bytes());
@@ -133,7 +140,7 @@ impl<K> fmt::Debug for KekKeystoreCodec<K> {
 
 /// A parsed v1 keystore header (everything before the body).
 pub(crate) struct KeystoreHeader<'a> {
-    pub(crate) id: KeydataId,
+    pub(crate) id: NodeVersion,
     pub(crate) kek_id: KekId,
     pub(crate) wrapped: WrappedKey,
     pub(crate) nonce: [u8; NONCE_LEN],
@@ -143,31 +150,27 @@ pub(crate) struct KeystoreHeader<'a> {
 
 pub(crate) fn parse_keystore(file: &[u8]) -> Result<KeystoreHeader<'_>, FormatError> {
     let mut reader = Reader::new(file);
-    if reader.array::<8>("magic")? != KEYSTORE_MAGIC {
+    if *reader.array::<8>("magic")? != KEYSTORE_MAGIC {
         return Err(FormatError::BadMagic);
     }
     let version = reader.u8("version")?;
     if version != KEYSTORE_VERSION {
         return Err(FormatError::UnsupportedVersion(version));
     }
-    let id = KeydataId::decode(&mut reader)?;
-    let kek_id = KekId::from_bytes(reader.name("kek_id")?)
+    let id = codec::read_node_version(&mut reader)?;
+    let kek_id = KekId::from_bytes(codec::read_name(&mut reader, "kek_id")?)
         .map_err(|_| FormatError::InvalidName("kek_id"))?;
-    let wrapped_len = reader.length("wrapped_key", LengthWidth::U16, 1, MAX_WRAPPED_KEY_LEN)?;
-    let wrapped =
-        WrappedKey::new(reader.take(wrapped_len, "wrapped_key")?.to_vec()).map_err(|_| {
-            FormatError::Length {
-                field: "wrapped_key",
-                len: wrapped_len,
-                min: 1,
-                max: MAX_WRAPPED_KEY_LEN,
-            }
-        })?;
-    let nonce = reader.array::<NONCE_LEN>("nonce")?;
-    let body_len = reader.length("body", LengthWidth::U32, TAG_LEN + 1, MAX_BODY_LEN)?;
-    let header_len = reader.position();
-    let body = reader.take(body_len, "body")?;
-    reader.finish()?;
+    let wrapped = reader.prefixed_u16("wrapped_key", 1, MAX_WRAPPED_KEY_LEN)?;
+    let wrapped = WrappedKey::new(wrapped.to_vec()).map_err(|_| FormatError::Length {
+        field: "wrapped_key",
+        len: wrapped.len(),
+        min: 1,
+        max: MAX_WRAPPED_KEY_LEN,
+    })?;
+    let nonce = *reader.array::<NONCE_LEN>("nonce")?;
+    let body = reader.prefixed_u32("body", TAG_LEN + 1, MAX_BODY_LEN)?;
+    let header_len = reader.offset() - body.len();
+    reader.finish("keystore file")?;
     Ok(KeystoreHeader {
         id,
         kek_id,
@@ -179,7 +182,7 @@ pub(crate) fn parse_keystore(file: &[u8]) -> Result<KeystoreHeader<'_>, FormatEr
 }
 
 impl<K: KeyEncryptionKey> KeystoreCodec for KekKeystoreCodec<K> {
-    fn encode(&self, id: &KeydataId, json: &[u8]) -> Result<Vec<u8>> {
+    fn encode(&self, id: &NodeVersion, json: &[u8]) -> Result<Vec<u8>> {
         let mut key = Zeroizing::new([0u8; 32]);
         codec::os_random(key.as_mut_slice())?;
         let data_key = DataKey::from_bytes(&key);
@@ -189,7 +192,7 @@ impl<K: KeyEncryptionKey> KeystoreCodec for KekKeystoreCodec<K> {
         self.encode_with(id, json, &data_key, &wrapped, nonce)
     }
 
-    fn decode(&self, id: &KeydataId, file: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn decode(&self, id: &NodeVersion, file: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let parsed = parse_keystore(file).map_err(Error::Keystore)?;
         if parsed.id != *id {
             return Err(Error::KeystoreIdMismatch);
@@ -223,7 +226,7 @@ pub enum WriteMode {
 /// `<key_id>+<node_id>+v<version>.keydata.enc`. `+` never occurs in a name,
 /// so distinct ids never share a file.
 #[must_use]
-pub fn keystore_path(dir: &Path, id: &KeydataId) -> PathBuf {
+pub fn keystore_path(dir: &Path, id: &NodeVersion) -> PathBuf {
     dir.join(format!(
         "{}+{}+v{}{KEYSTORE_SUFFIX}",
         id.key_id,
@@ -243,7 +246,7 @@ pub fn keystore_path(dir: &Path, id: &KeydataId) -> PathBuf {
 /// the new file is in place but may not survive a power loss.
 pub fn write_keystore(
     dir: &Path,
-    id: &KeydataId,
+    id: &NodeVersion,
     data: &LocalPartySaveData,
     codec: &dyn KeystoreCodec,
     mode: WriteMode,
@@ -266,7 +269,7 @@ pub fn write_keystore(
 /// codec's errors, the parse errors of [`LocalPartySaveData::from_json`].
 pub fn load_keystore(
     path: &Path,
-    id: &KeydataId,
+    id: &NodeVersion,
     codec: &dyn KeystoreCodec,
 ) -> Result<LocalPartySaveData> {
     let file = read_capped(path)?;
@@ -340,7 +343,7 @@ pub(crate) fn write_atomic(
         .unwrap_or_default();
     let mut suffix = [0u8; 8];
     codec::os_random(&mut suffix)?;
-    let temp = dir.join(format!(".{name}.{}.tmp", hex(&suffix)));
+    let temp = dir.join(format!(".{name}.{}.tmp", hex::encode(suffix)));
 
     let result = write_temp_and_commit(target, &temp, bytes, mode, hook);
     if result.is_err() {
@@ -612,12 +615,12 @@ mod tests {
     #[test]
     fn distinct_ids_never_share_a_file() {
         let dir = Path::new("/d");
-        let a = KeydataId {
+        let a = NodeVersion {
             key_id: "a".parse().unwrap(),
             node_id: "b.c".parse().unwrap(),
             version: shardkeep_envelope::KeyVersion::new(1),
         };
-        let b = KeydataId {
+        let b = NodeVersion {
             key_id: "a.b".parse().unwrap(),
             node_id: "c".parse().unwrap(),
             version: shardkeep_envelope::KeyVersion::new(1),
@@ -633,7 +636,7 @@ mod tests {
             node in "[A-Za-z0-9._:-]{1,64}",
             version in proptest::prelude::any::<u32>(),
         ) {
-            let ids = KeydataId {
+            let ids = NodeVersion {
                 key_id: key.parse().unwrap(),
                 node_id: node.parse().unwrap(),
                 version: shardkeep_envelope::KeyVersion::new(version),

@@ -27,7 +27,6 @@ mod test_support;
 pub use archive::{
     ARCHIVE_KDF_HKDF_SHA256, ARCHIVE_KEY_TAG, ARCHIVE_MAGIC, ARCHIVE_VERSION, SealedArchive,
 };
-pub use codec::KeydataId;
 pub use error::{BindingField, Error, FieldError, FormatError, JsonError, Result};
 pub use keystore::{
     KEYSTORE_AAD_TAG, KEYSTORE_MAGIC, KEYSTORE_SUFFIX, KEYSTORE_VERSION, KekKeystoreCodec,

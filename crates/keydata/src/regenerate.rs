@@ -2,12 +2,11 @@
 //! data from a recovered share, the sealed archive and that binding.
 
 use group::GroupEncoding;
-use shardkeep_envelope::Binding;
+use shardkeep_envelope::{Binding, NodeVersion};
 use shardkeep_sss_core::{Curve, Secret};
 use subtle::ConstantTimeEq;
 
 use crate::archive::{SealedArchive, open_save_data};
-use crate::codec::KeydataId;
 use crate::error::{BindingField, Error, Result};
 use crate::save_data::LocalPartySaveData;
 
@@ -61,7 +60,7 @@ pub fn regenerate<C: Curve>(
     xi: &Secret<C>,
     archive: &SealedArchive,
     binding: &Binding,
-    id: &KeydataId,
+    id: &NodeVersion,
 ) -> Result<LocalPartySaveData> {
     for curve in [binding.curve(), archive.curve()] {
         if curve != C::ID {
@@ -185,15 +184,15 @@ mod tests {
         ));
         // Other ids: the archive key differs.
         for other in [
-            KeydataId {
+            NodeVersion {
                 version: KeyVersion::new(2),
                 ..node.clone()
             },
-            KeydataId {
+            NodeVersion {
                 node_id: NodeId::new("node-1").unwrap(),
                 ..node.clone()
             },
-            KeydataId {
+            NodeVersion {
                 key_id: KeyId::new("key-2").unwrap(),
                 ..node.clone()
             },
@@ -268,7 +267,7 @@ mod tests {
             other_xi in any::<[u8; 32]>(),
         ) {
             let data = fixture("eddsa", 3);
-            let ids = KeydataId {
+            let ids = NodeVersion {
                 key_id: KeyId::new(key).unwrap(),
                 node_id: NodeId::new(node).unwrap(),
                 version: KeyVersion::new(version),
@@ -279,7 +278,7 @@ mod tests {
             prop_assert!(same(&opened, &data));
 
             if other_node != ids.node_id.as_str() {
-                let other = KeydataId { node_id: NodeId::new(other_node).unwrap(), ..ids.clone() };
+                let other = NodeVersion { node_id: NodeId::new(other_node).unwrap(), ..ids.clone() };
                 prop_assert!(matches!(archive.open(&xi, &other), Err(Error::ArchiveOpenFailed)));
             }
             if let Ok(wrong) = Secret::<Ed25519>::from_be_bytes(&other_xi)

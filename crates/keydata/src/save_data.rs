@@ -368,19 +368,11 @@ impl fmt::Debug for LocalPartySaveData {
             .field("protocol", &protocol)
             .field("parties", &ks)
             .field("share_id", share_id)
-            .field("group_public_key", &PublicHex(&self.group_public_key()))
+            .field(
+                "group_public_key",
+                &format_args!("{}", hex::encode(self.group_public_key())),
+            )
             .finish_non_exhaustive()
-    }
-}
-
-struct PublicHex<'a>(&'a [u8]);
-
-impl fmt::Debug for PublicHex<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
     }
 }
 

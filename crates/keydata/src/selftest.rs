@@ -10,7 +10,6 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::bigint::{INT_BITS, PublicInt, SecretInt};
-use crate::codec::hex;
 use crate::error::{Error, Result};
 use crate::save_data::{EcdsaExtra, Inner, KeyShare, LocalPartySaveData, Optional};
 use crate::signing::{
@@ -471,7 +470,7 @@ fn sign_round<C: Curve>(
                 (Some(c), None) => Ok(c.clone()),
                 _ => Err(format!(
                     "round 1: not exactly one commitment from party {}",
-                    hex(id)
+                    hex::encode(id)
                 )),
             }
         })
@@ -492,11 +491,15 @@ fn sign_round<C: Curve>(
         let (Some(share), None) = (matching.next(), matching.next()) else {
             return Err(format!(
                 "round 2: not exactly one signature share from party {}",
-                hex(id)
+                hex::encode(id)
             ));
         };
-        let z = C::scalar_from_be_bytes(&share.share)
-            .ok_or_else(|| format!("round 2: malformed signature share from party {}", hex(id)))?;
+        let z = C::scalar_from_be_bytes(&share.share).ok_or_else(|| {
+            format!(
+                "round 2: malformed signature share from party {}",
+                hex::encode(id)
+            )
+        })?;
         if !session.share_verifies(key, j, &z) {
             return Err(format!(
                 "signature share of Ks[{}] does not verify against its public share",

@@ -29,7 +29,6 @@ use shardkeep_sss_core::{Curve, CurveId, PartyId, lagrange_at_zero};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::codec::hex;
 use crate::error::{Error, Result};
 use crate::save_data::{Inner, KeyShare, LocalPartySaveData};
 
@@ -213,7 +212,7 @@ impl<'a> InProcessPeers<'a> {
         self.responders
             .iter_mut()
             .find(|r| r.party_id() == party_id)
-            .ok_or_else(|| Error::Peer(format!("no peer holds party {}", hex(party_id))))
+            .ok_or_else(|| Error::Peer(format!("no peer holds party {}", hex::encode(party_id))))
     }
 
     fn others<'r>(

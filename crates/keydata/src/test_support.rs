@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
-use shardkeep_envelope::{KeyId, KeyVersion, NodeId};
+use shardkeep_envelope::{KeyId, KeyVersion, NodeId, NodeVersion};
 use shardkeep_sss_core::Threshold;
 use zeroize::Zeroizing;
 
-use crate::codec::KeydataId;
 use crate::json::{self, Digits, Value};
 use crate::save_data::LocalPartySaveData;
 use crate::signing::InProcessPeers;
@@ -38,8 +37,8 @@ pub(crate) fn threshold() -> Threshold {
     Threshold::from_tss_lib(2, PARTIES).unwrap()
 }
 
-pub(crate) fn id(node: &str) -> KeydataId {
-    KeydataId {
+pub(crate) fn id(node: &str) -> NodeVersion {
+    NodeVersion {
         key_id: KeyId::new("key-1").unwrap(),
         node_id: NodeId::new(node).unwrap(),
         version: KeyVersion::new(1),

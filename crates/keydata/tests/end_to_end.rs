@@ -13,16 +13,16 @@
 
 mod common;
 
-use common::{Protocol, all_parties, fixture, group_threshold, keydata_id};
+use common::{Protocol, all_parties, fixture, group_threshold, keydata_id, peers_of};
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{
     Armor, Binding, ContainerIdentity, ContainerRecipients, EncodedEnvelope, EnvelopeParams,
-    InMemoryKek, InMemorySigner, KekId, SignerId, Timestamp, TrustedSigners, VerifiedEnvelope,
-    open_container, seal_container,
+    InMemoryKek, InMemorySigner, KekId, NodeVersion, SignerId, Timestamp, TrustedSigners,
+    VerifiedEnvelope, open_container, seal_container,
 };
 use shardkeep_keydata::{
-    Check, Error, InProcessPeers, KekKeystoreCodec, KeydataId, LocalPartySaveData, Outcome,
-    SealedArchive, WriteMode, load_keystore, regenerate, write_keystore,
+    Check, Error, KekKeystoreCodec, LocalPartySaveData, Outcome, SealedArchive, WriteMode,
+    load_keystore, regenerate, write_keystore,
 };
 use shardkeep_sss_core::{
     Commitments, Curve, Ed25519, Secp256k1, Share, Threshold, combine_verified, split,
@@ -38,7 +38,7 @@ struct Backup {
     custodians: Vec<age::x25519::Identity>,
 }
 
-fn generate<C: Curve>(data: &LocalPartySaveData, id: &KeydataId) -> Backup {
+fn generate<C: Curve>(data: &LocalPartySaveData, id: &NodeVersion) -> Backup {
     let mut rng =
         <rand::rngs::ChaCha20Rng as rand::SeedableRng>::try_from_rng(&mut rand::rngs::SysRng)
             .unwrap();
@@ -48,9 +48,7 @@ fn generate<C: Curve>(data: &LocalPartySaveData, id: &KeydataId) -> Backup {
         .into_parts();
     let archive = data.seal_archive(id).unwrap();
     let params = EnvelopeParams {
-        key_id: id.key_id.clone(),
-        node_id: id.node_id.clone(),
-        version: id.version,
+        node_version: id.clone(),
         created_at: Timestamp::now(),
         binding: data.binding(&archive).unwrap(),
     };
@@ -85,7 +83,7 @@ fn generate<C: Curve>(data: &LocalPartySaveData, id: &KeydataId) -> Backup {
 }
 
 /// Recovery from the external containers only (the quarterly drill).
-fn recover_external<C: Curve>(backup: &Backup, id: &KeydataId) -> LocalPartySaveData
+fn recover_external<C: Curve>(backup: &Backup, id: &NodeVersion) -> LocalPartySaveData
 where
     for<'a> &'a Commitments<C>:
         TryFrom<&'a shardkeep_envelope::CurveCommitments, Error = shardkeep_envelope::Error>,
@@ -118,10 +116,7 @@ where
     for envelope in &envelopes {
         assert_eq!(envelope.header().split_id(), header.split_id());
         assert_eq!(envelope.header().binding(), &binding);
-        assert_eq!(
-            (envelope.header().key_id(), envelope.header().node_id()),
-            (&id.key_id, &id.node_id)
-        );
+        assert_eq!(envelope.header().node_version(), id);
     }
     let archive = SealedArchive::from_bytes(archives[0].clone()).unwrap();
     let shares: Vec<Share<C>> = envelopes
@@ -173,13 +168,7 @@ where
     assert_eq!(loaded.to_json().as_slice(), original.to_json().as_slice());
 
     let parties = all_parties(protocol);
-    let mut peers = InProcessPeers::new(
-        parties
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != party)
-            .map(|(_, p)| p),
-    );
+    let mut peers = peers_of(&parties, party);
     let report = loaded.self_test(group_threshold(), &mut peers).unwrap();
     assert!(report.passed(), "{report}");
     assert_eq!(report.outcome(Check::SignAggregate), Some(&Outcome::Passed));

@@ -9,8 +9,8 @@
 
 mod common;
 
-use common::{PARTIES, Protocol, all_parties, compact, fixture_bytes, group_threshold};
-use shardkeep_keydata::{InProcessPeers, LocalPartySaveData};
+use common::{PARTIES, Protocol, all_parties, compact, fixture_bytes, group_threshold, peers_of};
+use shardkeep_keydata::LocalPartySaveData;
 use subtle::ConstantTimeEq;
 
 #[test]
@@ -37,13 +37,7 @@ fn every_fixture_passes_its_self_test() {
     for protocol in Protocol::ALL {
         let parties = all_parties(protocol);
         for (i, data) in parties.iter().enumerate() {
-            let mut peers = InProcessPeers::new(
-                parties
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, p)| p),
-            );
+            let mut peers = peers_of(&parties, i);
             let report = data.self_test(group_threshold(), &mut peers).unwrap();
             assert!(report.passed(), "{protocol:?} party {i}:\n{report}");
             println!("{protocol:?} party {i}:\n{report}");

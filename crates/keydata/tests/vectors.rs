@@ -14,11 +14,10 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
-use common::{compact, group_threshold, vectors_dir};
-use shardkeep_envelope::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId};
+use common::{compact, group_threshold, peers_of, vectors_dir};
+use shardkeep_envelope::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId, NodeVersion};
 use shardkeep_keydata::{
-    Error, InProcessPeers, KekKeystoreCodec, KeydataId, KeystoreCodec, LocalPartySaveData,
-    SealedArchive, regenerate,
+    Error, KekKeystoreCodec, KeystoreCodec, LocalPartySaveData, SealedArchive, regenerate,
 };
 use shardkeep_sss_core::{CurveId, Ed25519, Secp256k1};
 use subtle::ConstantTimeEq;
@@ -36,8 +35,8 @@ impl Vector {
             .unwrap_or_else(|| panic!("{}: no {key}", self.name))
     }
 
-    fn ids(&self) -> KeydataId {
-        KeydataId {
+    fn ids(&self) -> NodeVersion {
+        NodeVersion {
             key_id: KeyId::new(self.get("key-id")).unwrap(),
             node_id: NodeId::new(self.get("node-id")).unwrap(),
             version: KeyVersion::new(self.get("version").parse().unwrap()),
@@ -135,13 +134,7 @@ fn self_test_passes(data: &LocalPartySaveData) {
         .map(|i| fixture_at(&format!("tss-lib/{protocol}/keygen_data_{i}.json")))
         .collect();
     let me = data.self_index().unwrap();
-    let mut peers = InProcessPeers::new(
-        parties
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != me)
-            .map(|(_, p)| p),
-    );
+    let mut peers = peers_of(&parties, me);
     let report = data.self_test(group_threshold(), &mut peers).unwrap();
     assert!(report.passed(), "{report}");
 }

@@ -31,71 +31,89 @@ fn effective_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
+/// What a key path must be. Key files and key directories follow the same
+/// rules (right type, owned by this user, no dangerous permission bits for
+/// group and others) with their own bits and errors.
+#[derive(Clone, Copy)]
+enum KeyPath {
+    File,
+    Directory,
+}
+
+impl KeyPath {
+    fn has_type(self, meta: &fs::Metadata) -> bool {
+        match self {
+            Self::File => meta.file_type().is_file(),
+            Self::Directory => meta.is_dir(),
+        }
+    }
+
+    fn wrong_type(self, path: PathBuf) -> Error {
+        match self {
+            Self::File => Error::NotRegularFile { path },
+            Self::Directory => Error::NotADirectory { path },
+        }
+    }
+
+    /// Permission bits that group and others must not have.
+    fn forbidden_bits(self) -> u32 {
+        match self {
+            Self::File => FILE_FORBIDDEN_BITS,
+            Self::Directory => DIR_FORBIDDEN_BITS,
+        }
+    }
+
+    fn insecure(self, path: PathBuf, mode: u32) -> Error {
+        match self {
+            Self::File => Error::InsecurePermissions { path, mode },
+            Self::Directory => Error::InsecureDirectory { path, mode },
+        }
+    }
+
+    /// Checks type, owner and mode.
+    fn check(self, meta: &fs::Metadata, path: &Path) -> Result<(), Error> {
+        if !self.has_type(meta) {
+            return Err(self.wrong_type(path.to_path_buf()));
+        }
+        let expected = effective_uid();
+        if meta.uid() != expected {
+            return Err(Error::WrongOwner {
+                path: path.to_path_buf(),
+                owner: meta.uid(),
+                expected,
+            });
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & self.forbidden_bits() != 0 {
+            return Err(self.insecure(path.to_path_buf(), mode));
+        }
+        Ok(())
+    }
+}
+
 /// Checks owner and mode of an opened key file (on the descriptor, so the
 /// file checked is the file read).
 fn check_key_file(file: &File, path: &Path) -> Result<(), Error> {
     let meta = file.metadata().map_err(io_error("stat", path))?;
-    if !meta.file_type().is_file() {
-        return Err(Error::NotRegularFile {
-            path: path.to_path_buf(),
-        });
-    }
-    let expected = effective_uid();
-    if meta.uid() != expected {
-        return Err(Error::WrongOwner {
-            path: path.to_path_buf(),
-            owner: meta.uid(),
-            expected,
-        });
-    }
-    let mode = meta.mode() & 0o7777;
-    if mode & FILE_FORBIDDEN_BITS != 0 {
-        return Err(Error::InsecurePermissions {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    Ok(())
+    KeyPath::File.check(&meta, path)
 }
 
 /// Checks that `path` is a directory owned by this user that group and
 /// others cannot write to.
 pub(crate) fn check_key_dir(path: &Path) -> Result<(), Error> {
     let meta = fs::metadata(path).map_err(io_error("stat", path))?;
-    if !meta.is_dir() {
-        return Err(Error::NotADirectory {
-            path: path.to_path_buf(),
-        });
-    }
-    let expected = effective_uid();
-    if meta.uid() != expected {
-        return Err(Error::WrongOwner {
-            path: path.to_path_buf(),
-            owner: meta.uid(),
-            expected,
-        });
-    }
-    let mode = meta.mode() & 0o7777;
-    if mode & DIR_FORBIDDEN_BITS != 0 {
-        return Err(Error::InsecureDirectory {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    Ok(())
+    KeyPath::Directory.check(&meta, path)
 }
 
 /// Creates a key directory (and missing parents) with mode 0700, or checks
 /// an existing one.
 pub(crate) fn ensure_key_dir(path: &Path) -> Result<(), Error> {
-    match DirBuilder::new().recursive(true).mode(0o700).create(path) {
-        Ok(()) => check_key_dir(path),
-        Err(source) => Err(Error::Io {
-            op: "create directory",
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(io_error("create directory", path))?;
+    check_key_dir(path)
 }
 
 /// Opens without following a final symlink, and without blocking on a FIFO

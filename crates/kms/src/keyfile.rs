@@ -26,6 +26,7 @@
 use sha2::{Digest, Sha256};
 use shardkeep_envelope::{KekId, KeyId, KeyVersion, NodeId, ShareSlot, SignerId};
 use shardkeep_sss_core::ShareIndex;
+use shardkeep_wire::{Reader, WireError};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -169,32 +170,37 @@ impl KeyFile {
                 max: MAX_KEY_FILE_LEN,
             });
         }
-        let mut reader = Reader(bytes);
-        if reader.array::<8>().map_err(|_| KeyFileError::BadMagic)? != MAGIC {
+        let mut reader = Reader::new(bytes);
+        if *reader
+            .array::<8>("magic")
+            .map_err(|_| KeyFileError::BadMagic)?
+            != MAGIC
+        {
             return Err(KeyFileError::BadMagic);
         }
-        let version = reader.byte()?;
+        let version = reader.u8("version")?;
         if version != VERSION {
             return Err(KeyFileError::UnsupportedVersion(version));
         }
-        let code = reader.byte()?;
+        let code = reader.u8("kind")?;
         let kind = KeyKind::from_code(code).ok_or(KeyFileError::UnknownKind(code))?;
         let file = match kind {
             KeyKind::MasterKek => Self::MasterKek {
-                id: reader.name("kek_id", KekId::from_bytes)?,
-                key: reader.secret()?,
+                id: read_name(&mut reader, "kek_id", KekId::from_bytes)?,
+                key: read_secret(&mut reader, "key")?,
             },
             KeyKind::Ed25519Seed => Self::Ed25519Seed {
-                id: reader.name("signer_id", SignerId::from_bytes)?,
-                seed: reader.secret()?,
+                id: read_name(&mut reader, "signer_id", SignerId::from_bytes)?,
+                seed: read_secret(&mut reader, "seed")?,
             },
             KeyKind::SlotKek => {
-                let id = reader.name("kek_id", KekId::from_bytes)?;
-                let master_id = reader.name("master kek_id", KekId::from_bytes)?;
-                let key_id = reader.name("key_id", KeyId::from_bytes)?;
-                let node_id = reader.name("node_id", NodeId::from_bytes)?;
-                let version = KeyVersion::new(u32::from_be_bytes(reader.array()?));
-                let index = ShareIndex::new(reader.byte()?).ok_or(KeyFileError::ZeroShareIndex)?;
+                let id = read_name(&mut reader, "kek_id", KekId::from_bytes)?;
+                let master_id = read_name(&mut reader, "master kek_id", KekId::from_bytes)?;
+                let key_id = read_name(&mut reader, "key_id", KeyId::from_bytes)?;
+                let node_id = read_name(&mut reader, "node_id", NodeId::from_bytes)?;
+                let version = KeyVersion::new(reader.u32("version")?);
+                let index =
+                    ShareIndex::new(reader.u8("index")?).ok_or(KeyFileError::ZeroShareIndex)?;
                 Self::SlotKek(SlotRecord {
                     id,
                     master_id,
@@ -204,16 +210,14 @@ impl KeyFile {
                         version,
                         index,
                     },
-                    nonce: reader.array()?,
-                    sealed: reader.array()?,
+                    nonce: *reader.array("nonce")?,
+                    sealed: *reader.array("sealed")?,
                 })
             }
         };
-        let body_len = bytes.len() - reader.0.len();
-        let stored: [u8; CHECKSUM_LEN] = reader.array()?;
-        if !reader.0.is_empty() {
-            return Err(KeyFileError::TrailingBytes(reader.0.len()));
-        }
+        let body_len = reader.offset();
+        let stored: [u8; CHECKSUM_LEN] = *reader.array("checksum")?;
+        reader.finish("key file")?;
         // The body holds secrets, so compare in constant time.
         if !bool::from(checksum(&bytes[..body_len]).ct_eq(&stored)) {
             return Err(KeyFileError::ChecksumMismatch);
@@ -230,46 +234,38 @@ fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
         .into()
 }
 
-/// A cursor over the input: every read fails with `Truncated` when too few
-/// bytes remain, so no read can run past the end.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, len: usize) -> Result<&[u8], KeyFileError> {
-        if self.0.len() < len {
-            return Err(KeyFileError::Truncated);
+impl From<WireError> for KeyFileError {
+    fn from(error: WireError) -> Self {
+        match error {
+            WireError::TrailingBytes { len, .. } => Self::TrailingBytes(len),
+            // `WireError::Truncated` (the parser declares no length bounds of
+            // its own: names are checked by their types), and any wire error
+            // this build does not know yet: still a refusal.
+            _ => Self::Truncated,
         }
-        let (head, rest) = self.0.split_at(len);
-        self.0 = rest;
-        Ok(head)
     }
+}
 
-    fn byte(&mut self) -> Result<u8, KeyFileError> {
-        Ok(self.take(1)?[0])
-    }
+/// A secret (master KEK, ed25519 seed), copied straight into a buffer wiped
+/// on drop.
+fn read_secret(
+    reader: &mut Reader<'_>,
+    field: &'static str,
+) -> Result<Zeroizing<[u8; SECRET_LEN]>, KeyFileError> {
+    let mut out = Zeroizing::new([0u8; SECRET_LEN]);
+    out.copy_from_slice(reader.array::<SECRET_LEN>(field)?);
+    Ok(out)
+}
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], KeyFileError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn secret(&mut self) -> Result<Zeroizing<[u8; SECRET_LEN]>, KeyFileError> {
-        let mut out = Zeroizing::new([0u8; SECRET_LEN]);
-        out.copy_from_slice(self.take(SECRET_LEN)?);
-        Ok(out)
-    }
-
-    /// A one-byte length then that many bytes, validated by `make` (the
-    /// names' own constructors enforce 1-64 bytes of the name alphabet).
-    fn name<T, E>(
-        &mut self,
-        what: &'static str,
-        make: impl FnOnce(&[u8]) -> Result<T, E>,
-    ) -> Result<T, KeyFileError> {
-        let len = usize::from(self.byte()?);
-        make(self.take(len)?).map_err(|_| KeyFileError::InvalidName(what))
-    }
+/// A one-byte length then that many bytes, validated by `make` (the names'
+/// own constructors enforce 1-64 bytes of the name alphabet).
+fn read_name<T, E>(
+    reader: &mut Reader<'_>,
+    what: &'static str,
+    make: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Result<T, KeyFileError> {
+    let len = usize::from(reader.u8(what)?);
+    make(reader.take(len, what)?).map_err(|_| KeyFileError::InvalidName(what))
 }
 
 /// Fuzzing entry point: parses, and checks that whatever parses re-encodes

@@ -7,44 +7,25 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::sync::Arc;
 
-use aes_gcm_siv::aead::{Aead, KeyInit};
-use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{
-    CustodyError, DataKey, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, ShareSlot, Signer,
-    SignerId, WrappedKey,
+    CustodyError, DataKey, KekId, KeyEncryptionKey, ShareSlot, Signer, SignerId, WrappedKey,
 };
 use shardkeep_kms::{
     DestroyOutcome, Error, KeyFileError, KeyFileSigner, KeyKind, LocalKeyStore, SlotKekProvider,
 };
-use shardkeep_sss_core::ShareIndex;
-use subtle::ConstantTimeEq;
 use tempfile::TempDir;
 
-fn slot(key: &str, node: &str, version: u32, index: u8) -> ShareSlot {
-    ShareSlot {
-        key_id: KeyId::new(key).unwrap(),
-        node_id: NodeId::new(node).unwrap(),
-        version: KeyVersion::new(version),
-        index: ShareIndex::new(index).unwrap(),
-    }
-}
+mod common;
+use common::{data_key, open, same_key, seal, slot};
 
 fn store() -> (TempDir, LocalKeyStore) {
     let dir = tempfile::tempdir().unwrap();
     let store =
         LocalKeyStore::create(dir.path().join("kms"), KekId::new("master-1").unwrap()).unwrap();
     (dir, store)
-}
-
-fn data_key(seed: u8) -> DataKey {
-    DataKey::generate(&mut ChaCha20Rng::from_seed([seed; 32]))
-}
-
-fn same_key(a: &DataKey, b: &DataKey) -> bool {
-    bool::from(a.ct_eq(b))
 }
 
 fn mode(path: &Path) -> u32 {
@@ -120,23 +101,8 @@ fn crypto_shredding_a_slot_leaves_the_others_alone() {
     // Seal a "share" the way the envelope does: AES-256-GCM-SIV under a
     // fresh data key, the data key wrapped under the slot's KEK.
     let share = b"a backup share of Xi";
-    let seal = |kek: &dyn KeyEncryptionKey| {
-        let key = data_key(3);
-        let sealed = Aes256GcmSiv::new(key.expose().into())
-            .encrypt(&Nonce::from([0; 12]), &share[..])
-            .unwrap();
-        (kek.wrap(&key).unwrap(), sealed)
-    };
-    let open = |kek: &dyn KeyEncryptionKey, (wrapped, sealed): &(WrappedKey, Vec<u8>)| {
-        let key = kek.unwrap(wrapped)?;
-        Ok::<_, CustodyError>(
-            Aes256GcmSiv::new(key.expose().into())
-                .decrypt(&Nonce::from([0; 12]), &sealed[..])
-                .unwrap(),
-        )
-    };
-    let doomed_share = seal(&doomed_kek);
-    let kept_share = seal(&kept_kek);
+    let doomed_share = seal(&doomed_kek, share, 3);
+    let kept_share = seal(&kept_kek, share, 3);
     assert_eq!(open(&doomed_kek, &doomed_share).unwrap(), share);
 
     let record = slot_record(&store, &doomed);
@@ -517,9 +483,7 @@ fn the_provider_trait_is_object_safe_and_shared_across_threads() {
         provider.destroy_slot_kek(&s).unwrap(),
         DestroyOutcome::Destroyed
     );
-    let Err(missing) = provider.open_slot_kek(&s) else {
-        panic!("a destroyed slot KEK opened")
-    };
+    let missing = provider.open_slot_kek(&s).unwrap_err();
     assert_eq!(
         CustodyError::from(missing),
         CustodyError::KeyNotFound(provider.slot_kek_id(&s).to_string())
@@ -568,11 +532,7 @@ fn key_file_signer_signs_verifiably_and_checks_its_file() {
 }
 
 fn hex_of_file(path: &Path) -> String {
-    fs::read(path)
-        .unwrap()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(fs::read(path).unwrap())
 }
 
 #[test]

@@ -5,10 +5,11 @@
 #[path = "support/softhsm.rs"]
 mod softhsm;
 
+mod common;
+
 use std::sync::Arc;
 
-use aes_gcm_siv::aead::{Aead, KeyInit};
-use aes_gcm_siv::{Aes256GcmSiv, Nonce};
+use common::{data_key, open, same_key, seal, slot};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
@@ -19,17 +20,12 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
-use shardkeep_envelope::{
-    CustodyError, DataKey, KeyEncryptionKey, KeyId, KeyVersion, NodeId, ShareSlot, Signer,
-    SignerId, WrappedKey,
-};
+use shardkeep_envelope::{CustodyError, DataKey, KeyEncryptionKey, Signer, SignerId, WrappedKey};
 use shardkeep_kms::{
     DestroyOutcome, Error, Pin, Pkcs11Config, Pkcs11Signer, Pkcs11SlotKek, Pkcs11Token,
     SlotKekProvider,
 };
-use shardkeep_sss_core::ShareIndex;
 use softhsm::{TOKEN_LABEL, USER_PIN, config, module, open_token};
-use subtle::ConstantTimeEq;
 
 /// Declares tests that each run against a fresh SoftHSM2 token.
 macro_rules! softhsm_tests {
@@ -42,23 +38,6 @@ macro_rules! softhsm_tests {
             }
         )*
     };
-}
-
-fn slot(key: &str, node: &str, version: u32, index: u8) -> ShareSlot {
-    ShareSlot {
-        key_id: KeyId::new(key).unwrap(),
-        node_id: NodeId::new(node).unwrap(),
-        version: KeyVersion::new(version),
-        index: ShareIndex::new(index).unwrap(),
-    }
-}
-
-fn data_key(seed: u8) -> DataKey {
-    DataKey::generate(&mut ChaCha20Rng::from_seed([seed; 32]))
-}
-
-fn same_key(a: &DataKey, b: &DataKey) -> bool {
-    bool::from(a.ct_eq(b))
 }
 
 /// A session of our own on the test token, beside the provider's, to look
@@ -98,24 +77,6 @@ fn rv(error: &CkError) -> RvError {
 
 /// Seals a "share" as the envelope does: AES-256-GCM-SIV under a fresh data
 /// key, the data key wrapped under the slot's KEK.
-fn seal(kek: &dyn KeyEncryptionKey, share: &[u8], seed: u8) -> (WrappedKey, Vec<u8>) {
-    let key = data_key(seed);
-    let sealed = Aes256GcmSiv::new(key.expose().into())
-        .encrypt(&Nonce::from([0; 12]), share)
-        .unwrap();
-    (kek.wrap(&key).unwrap(), sealed)
-}
-
-fn open(
-    kek: &dyn KeyEncryptionKey,
-    (wrapped, sealed): &(WrappedKey, Vec<u8>),
-) -> Result<Vec<u8>, CustodyError> {
-    let key = kek.unwrap(wrapped)?;
-    Ok(Aes256GcmSiv::new(key.expose().into())
-        .decrypt(&Nonce::from([0; 12]), &sealed[..])
-        .unwrap())
-}
-
 #[test]
 fn handles_are_send_and_sync() {
     fn check<T: Send + Sync>() {}

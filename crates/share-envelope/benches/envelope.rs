@@ -19,7 +19,7 @@ use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::internal::{EnvelopeView, envelope_view, parse_and_hash};
 use shardkeep_envelope::{
     Armor, Binding, ContainerIdentity, ContainerRecipients, EncodedEnvelope, EnvelopeParams,
-    InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId,
+    InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion,
     OpenedContainer, Signer, SignerId, Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
     encode_container_contents, open_container, seal_container,
 };
@@ -53,10 +53,12 @@ fn fixture() -> Fixture {
         &mut group,
     );
     let params = EnvelopeParams {
-        key_id: KeyId::new("key-0001").unwrap(),
-        node_id: NodeId::new("node-a").unwrap(),
-        version: KeyVersion::new(1),
-        created_at: Timestamp::from_unix_seconds(1_764_000_000),
+        node_version: NodeVersion {
+            key_id: KeyId::new("key-0001").unwrap(),
+            node_id: NodeId::new("node-a").unwrap(),
+            version: KeyVersion::new(1),
+        },
+        created_at: Timestamp::from_unix_millis(1_764_000_000_000).unwrap(),
         binding: Binding::new(
             Secp256k1::ID,
             group,

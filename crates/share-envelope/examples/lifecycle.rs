@@ -12,8 +12,9 @@ use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{
     Armor, Binding, ContainerIdentity, ContainerRecipients, CustodianId, CustodianSet,
     DeliveryCertificate, EnvelopeParams, Error, InMemoryKek, InMemorySigner, KekId, KeyId,
-    KeyVersion, NodeId, Receipt, ReceiptStatus, Signer, SignerId, Timestamp, TrustedSigners,
-    VerifiedEnvelope, VerifiedReceipt, archive_hash, open_container, seal_container,
+    KeyVersion, NodeId, NodeVersion, Receipt, ReceiptStatus, Signer, SignerId, Timestamp,
+    TrustedSigners, VerifiedEnvelope, VerifiedReceipt, archive_hash, open_container,
+    seal_container,
 };
 use shardkeep_sss_core::{Curve, Secp256k1, Secret, Share, Threshold, combine_verified, split};
 use subtle::ConstantTimeEq;
@@ -37,9 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. Generate: split 3-of-5 and bind every envelope to the node.
     let (commitments, shares) = split(&xi, Threshold::new(3, 5)?, &mut rng)?.into_parts();
     let params = EnvelopeParams {
-        key_id: KeyId::new("wallet-key-7")?,
-        node_id: NodeId::new("mpc-node-2")?,
-        version: KeyVersion::new(1),
+        node_version: NodeVersion {
+            key_id: KeyId::new("wallet-key-7")?,
+            node_id: NodeId::new("mpc-node-2")?,
+            version: KeyVersion::new(1),
+        },
         created_at: Timestamp::now(),
         binding: Binding::new(
             Secp256k1::ID,

@@ -9,10 +9,11 @@ use std::io::{BufRead, Read, Write};
 
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::secrecy::{ExposeSecret, SecretString};
+use shardkeep_wire::{put_prefixed_u16, put_prefixed_u32};
 use zeroize::Zeroizing;
 
 use crate::binding::archive_hash;
-use crate::codec::{check_total_len, put_prefixed_u16, put_prefixed_u32};
+use crate::codec::check_total_len;
 use crate::envelope::{EncodedEnvelope, MAX_ENVELOPE_LEN, PayloadKind, VerifiedEnvelope};
 use crate::error::{ContainerError, Error};
 use crate::trust::TrustedSigners;
@@ -187,8 +188,8 @@ pub fn encode_container_contents(
     ));
     out.extend_from_slice(CONTAINER_MAGIC);
     out.push(CONTAINER_VERSION);
-    put_prefixed_u16(&mut out, "envelope", envelope.as_bytes())?;
-    put_prefixed_u32(&mut out, "archive", sealed_archive)?;
+    put_prefixed_u16(&mut out, "envelope", envelope.as_bytes(), MAX_ENVELOPE_LEN)?;
+    put_prefixed_u32(&mut out, "archive", sealed_archive, MAX_ARCHIVE_LEN)?;
     Ok(out)
 }
 

@@ -123,7 +123,10 @@ impl fmt::Debug for WrappedKey {
 /// A key-encryption key: wraps and unwraps data keys. The wrapped form is
 /// stored beside the sealed share, outside the signed envelope bytes, so a
 /// share can be re-wrapped under a new KEK without re-signing.
-pub trait KeyEncryptionKey: Send + Sync {
+///
+/// `Debug` is a supertrait so that boxed providers can be printed; an
+/// implementation prints its id, never key material.
+pub trait KeyEncryptionKey: fmt::Debug + Send + Sync {
     /// Which KEK this is; stored beside the wrapped key.
     fn kek_id(&self) -> &KekId;
 
@@ -146,7 +149,10 @@ pub trait KeyEncryptionKey: Send + Sync {
 ///
 /// Callers pass the complete message, which begins with its own domain tag
 /// (`shardkeep/<purpose>/v1`); each purpose uses its own key.
-pub trait Signer: Send + Sync {
+///
+/// `Debug` is a supertrait so that boxed signers can be printed; an
+/// implementation prints its id and public key, never the private key.
+pub trait Signer: fmt::Debug + Send + Sync {
     /// Which key this is; written beside every signature it makes.
     fn signer_id(&self) -> &SignerId;
 
@@ -314,5 +320,28 @@ impl Signer for InMemorySigner {
     fn sign(&self, message: &[u8]) -> Result<Signature, CustodyError> {
         use ed25519_dalek::Signer as _;
         Ok(self.key.sign(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boxed_providers_debug_print_their_ids_only() {
+        let kek: Box<dyn KeyEncryptionKey> = Box::new(InMemoryKek::from_bytes(
+            KekId::new("kek-1").unwrap(),
+            &[0x4b; 32],
+        ));
+        let signer: Box<dyn Signer> = Box::new(InMemorySigner::from_seed(
+            SignerId::new("signer-1").unwrap(),
+            &[7; 32],
+        ));
+        let printed = format!("{kek:?} {signer:?}");
+        assert!(printed.contains("kek-1"), "{printed}");
+        assert!(printed.contains("signer-1"), "{printed}");
+        assert!(!printed.contains("75, 75, 75"), "{printed}");
+        assert!(!printed.contains("4b4b4b"), "{printed}");
+        assert!(!printed.contains("7, 7, 7, 7"), "{printed}");
     }
 }

@@ -10,7 +10,6 @@
 //! Feldman check). Authentication comes before any curve arithmetic.
 
 use core::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
@@ -18,14 +17,17 @@ use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Ed25519, SPLIT_ID_TAG, Secp256k1, Share, ShareIndex, SplitId,
     Threshold,
 };
+use shardkeep_wire::{Reader, put_prefixed_u8, put_prefixed_u16};
 use zeroize::Zeroizing;
 
 use crate::aead::{self, NONCE_LEN, TAG_LEN};
 use crate::binding::{Binding, MAX_PARTY_ID_LEN};
-use crate::codec::{Hex, Reader, check_total_len, put_prefixed_u8, put_prefixed_u16};
+use crate::codec::check_total_len;
 use crate::custody::{DataKey, KeyEncryptionKey, MAX_WRAPPED_KEY_LEN, Signer, WrappedKey};
 use crate::error::Error;
-use crate::ids::{KekId, KeyId, KeyVersion, MAX_NAME_LEN, NodeId, ShareSlot, SignerId};
+use crate::ids::{
+    KekId, KeyId, KeyVersion, MAX_NAME_LEN, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
+};
 use crate::trust::{TrustedSigners, sign_tagged, verify_tagged};
 
 /// First bytes of every envelope.
@@ -48,41 +50,6 @@ const PLAIN_PAYLOAD_LEN: usize = SHARE_VALUE_LEN;
 const SEALED_PAYLOAD_LEN: usize = NONCE_LEN + SHARE_VALUE_LEN + TAG_LEN;
 const HASH_LEN: usize = 32;
 const SIGNATURE_LEN: usize = 64;
-
-/// A point in time, in whole seconds since the Unix epoch (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(u64);
-
-impl Timestamp {
-    /// Wraps a number of seconds since the Unix epoch.
-    #[must_use]
-    pub const fn from_unix_seconds(seconds: u64) -> Self {
-        Self(seconds)
-    }
-
-    /// Seconds since the Unix epoch.
-    #[must_use]
-    pub const fn unix_seconds(self) -> u64 {
-        self.0
-    }
-
-    /// The current time of the system clock (the epoch if the clock is set
-    /// before it).
-    #[must_use]
-    pub fn now() -> Self {
-        Self(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |elapsed| elapsed.as_secs()),
-        )
-    }
-}
-
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
 
 /// The id of an envelope, used in receipts and audit records:
 /// `SHA-256("shardkeep/envelope-id/v1" || signed bytes)`. The signed bytes
@@ -107,13 +74,13 @@ impl EnvelopeId {
 
 impl fmt::Debug for EnvelopeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EnvelopeId({})", Hex(&self.0))
+        write!(f, "EnvelopeId({})", hex::encode(self.0))
     }
 }
 
 impl fmt::Display for EnvelopeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Hex(&self.0).fmt(f)
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -257,12 +224,9 @@ curve_conversions!(Ed25519);
 /// The public inputs of an envelope besides the split itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeParams {
-    /// The group key.
-    pub key_id: KeyId,
-    /// The node whose share was split.
-    pub node_id: NodeId,
-    /// The rotation epoch.
-    pub version: KeyVersion,
+    /// The group key, the node whose share was split, and the rotation
+    /// epoch.
+    pub node_version: NodeVersion,
     /// When the envelope was made.
     pub created_at: Timestamp,
     /// What the share is bound to (group key, party id, `BigXj[self]`,
@@ -346,15 +310,15 @@ impl EnvelopeParams {
         let threshold = commitments.threshold();
         let fields = HeaderFields {
             format_version: ENVELOPE_VERSION,
-            key_id: self.key_id.as_str().as_bytes(),
-            node_id: self.node_id.as_str().as_bytes(),
+            key_id: self.node_version.key_id.as_str().as_bytes(),
+            node_id: self.node_version.node_id.as_str().as_bytes(),
             curve: C::ID.to_u8(),
-            key_version: self.version.get(),
+            key_version: self.node_version.version.get(),
             index: share.index().get(),
             t: threshold.t(),
             n: threshold.n(),
             split_id: *share.split_id().as_bytes(),
-            created_at: self.created_at.unix_seconds(),
+            created_at: self.created_at.as_unix_millis(),
             commitment_count: threshold.t(),
             commitments: &commitment_bytes,
             group_public_key: self.binding.group_public_key(),
@@ -445,8 +409,10 @@ impl HeaderFields<'_> {
     pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.extend_from_slice(ENVELOPE_MAGIC);
         out.push(self.format_version);
-        put_prefixed_u8(out, "key_id", self.key_id)?;
-        put_prefixed_u8(out, "node_id", self.node_id)?;
+        // Raw values, not yet checked against their caps (the golden fail
+        // vectors write over-cap fields): only the prefix width limits them.
+        put_prefixed_u8(out, "key_id", self.key_id, usize::MAX)?;
+        put_prefixed_u8(out, "node_id", self.node_id, usize::MAX)?;
         out.push(self.curve);
         out.extend_from_slice(&self.key_version.to_be_bytes());
         out.extend_from_slice(&[self.index, self.t, self.n]);
@@ -455,7 +421,7 @@ impl HeaderFields<'_> {
         out.push(self.commitment_count);
         out.extend_from_slice(self.commitments);
         out.extend_from_slice(self.group_public_key);
-        put_prefixed_u8(out, "party_id", self.party_id)?;
+        put_prefixed_u8(out, "party_id", self.party_id, usize::MAX)?;
         out.extend_from_slice(self.public_share);
         out.extend_from_slice(&self.archive_hash);
         out.push(self.payload_kind);
@@ -487,6 +453,7 @@ pub(crate) fn finish(
         &mut bytes,
         "signer_id",
         signer.signer_id().as_str().as_bytes(),
+        MAX_NAME_LEN,
     )?;
     bytes.extend_from_slice(&signature);
     if let Some((kek_id, wrapped)) = wrap {
@@ -497,8 +464,9 @@ pub(crate) fn finish(
 }
 
 fn put_wrap_trailer(out: &mut Vec<u8>, kek_id: &KekId, wrapped: &WrappedKey) -> Result<(), Error> {
-    put_prefixed_u8(out, "kek_id", kek_id.as_str().as_bytes())?;
-    put_prefixed_u16(out, "wrapped_key", wrapped.as_bytes())
+    put_prefixed_u8(out, "kek_id", kek_id.as_str().as_bytes(), MAX_NAME_LEN)?;
+    put_prefixed_u16(out, "wrapped_key", wrapped.as_bytes(), MAX_WRAPPED_KEY_LEN)?;
+    Ok(())
 }
 
 /// Length of a compressed point on `curve`.
@@ -517,15 +485,13 @@ pub(crate) struct RawEnvelope<'a> {
     pub(crate) header: &'a [u8],
     /// Header and payload: what the checksum, id and signature cover.
     pub(crate) signed: &'a [u8],
-    pub(crate) key_id: KeyId,
-    pub(crate) node_id: NodeId,
+    pub(crate) node_version: NodeVersion,
     pub(crate) curve: CurveId,
-    pub(crate) key_version: KeyVersion,
     pub(crate) index: u8,
     pub(crate) t: u8,
     pub(crate) n: u8,
     pub(crate) split_id: [u8; 32],
-    pub(crate) created_at: u64,
+    pub(crate) created_at: Timestamp,
     pub(crate) commitment_count: u8,
     pub(crate) commitments: &'a [u8],
     pub(crate) group_public_key: &'a [u8],
@@ -563,8 +529,8 @@ impl<'a> RawEnvelope<'a> {
         let index = r.u8("index")?;
         let t = r.u8("t")?;
         let n = r.u8("n")?;
-        let split_id = *r.take_array("split_id")?;
-        let created_at = r.u64("created_at")?;
+        let split_id = *r.array("split_id")?;
+        let created_at = Timestamp::from_unix_millis(r.u64("created_at")?)?;
         let commitment_count = r.u8("commitment_count")?;
         let point_len = point_len(curve);
         // At most 255 points of 33 bytes: bounded by the u8 count.
@@ -572,14 +538,14 @@ impl<'a> RawEnvelope<'a> {
         let group_public_key = r.take(point_len, "group_public_key")?;
         let party_id = r.prefixed_u8("party_id", 1, MAX_PARTY_ID_LEN)?;
         let public_share = r.take(point_len, "public_share")?;
-        let archive_hash = *r.take_array("archive_hash")?;
+        let archive_hash = *r.array("archive_hash")?;
         let kind = PayloadKind::from_u8(r.u8("payload_kind")?)?;
         let header_len = r.offset();
         let payload = r.take(kind.payload_len(), "payload")?;
         let signed_len = r.offset();
-        let checksum = r.take_array("checksum")?;
+        let checksum = r.array("checksum")?;
         let signer_id = SignerId::from_bytes(r.prefixed_u8("signer_id", 1, MAX_NAME_LEN)?)?;
-        let signature = r.take_array("signature")?;
+        let signature = r.array("signature")?;
         let wrap = match kind {
             PayloadKind::Plain => None,
             PayloadKind::Sealed => {
@@ -592,10 +558,12 @@ impl<'a> RawEnvelope<'a> {
         Ok(Self {
             header: &bytes[..header_len],
             signed: &bytes[..signed_len],
-            key_id,
-            node_id,
+            node_version: NodeVersion {
+                key_id,
+                node_id,
+                version: key_version,
+            },
             curve,
-            key_version,
             index,
             t,
             n,
@@ -620,15 +588,15 @@ impl<'a> RawEnvelope<'a> {
     pub(crate) fn header_fields(&self) -> HeaderFields<'_> {
         HeaderFields {
             format_version: ENVELOPE_VERSION,
-            key_id: self.key_id.as_str().as_bytes(),
-            node_id: self.node_id.as_str().as_bytes(),
+            key_id: self.node_version.key_id.as_str().as_bytes(),
+            node_id: self.node_version.node_id.as_str().as_bytes(),
             curve: self.curve.to_u8(),
-            key_version: self.key_version.get(),
+            key_version: self.node_version.version.get(),
             index: self.index,
             t: self.t,
             n: self.n,
             split_id: self.split_id,
-            created_at: self.created_at,
+            created_at: self.created_at.as_unix_millis(),
             commitment_count: self.commitment_count,
             commitments: self.commitments,
             group_public_key: self.group_public_key,
@@ -645,7 +613,12 @@ impl<'a> RawEnvelope<'a> {
         self.header_fields().encode(&mut out)?;
         out.extend_from_slice(self.payload);
         out.extend_from_slice(self.checksum);
-        put_prefixed_u8(&mut out, "signer_id", self.signer_id.as_str().as_bytes())?;
+        put_prefixed_u8(
+            &mut out,
+            "signer_id",
+            self.signer_id.as_str().as_bytes(),
+            MAX_NAME_LEN,
+        )?;
         out.extend_from_slice(self.signature);
         if let Some((kek_id, wrapped)) = &self.wrap {
             put_wrap_trailer(&mut out, kek_id, wrapped)?;
@@ -728,13 +701,11 @@ impl<'a> RawEnvelope<'a> {
             PayloadKind::Sealed => None,
         };
         let header = EnvelopeHeader {
-            key_id: self.key_id.clone(),
-            node_id: self.node_id.clone(),
-            version: self.key_version,
+            node_version: self.node_version.clone(),
             threshold,
             index,
             split_id,
-            created_at: Timestamp(self.created_at),
+            created_at: self.created_at,
             commitments: commitments.into(),
             binding,
             payload_kind: self.kind,
@@ -757,9 +728,7 @@ fn split_id_of_raw(curve: CurveId, threshold: Threshold, commitments: &[u8]) -> 
 /// The signed header of a verified envelope. Public values only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeHeader {
-    key_id: KeyId,
-    node_id: NodeId,
-    version: KeyVersion,
+    node_version: NodeVersion,
     threshold: Threshold,
     index: ShareIndex,
     split_id: SplitId,
@@ -770,22 +739,11 @@ pub struct EnvelopeHeader {
 }
 
 impl EnvelopeHeader {
-    /// The group key.
+    /// The group key, the node whose share was split, and the rotation
+    /// epoch.
     #[must_use]
-    pub fn key_id(&self) -> &KeyId {
-        &self.key_id
-    }
-
-    /// The node whose share was split.
-    #[must_use]
-    pub fn node_id(&self) -> &NodeId {
-        &self.node_id
-    }
-
-    /// The rotation epoch.
-    #[must_use]
-    pub fn version(&self) -> KeyVersion {
-        self.version
+    pub fn node_version(&self) -> &NodeVersion {
+        &self.node_version
     }
 
     /// The curve.
@@ -839,12 +797,7 @@ impl EnvelopeHeader {
     /// The share slot `(key_id, node_id, version, index)`.
     #[must_use]
     pub fn slot(&self) -> ShareSlot {
-        ShareSlot {
-            key_id: self.key_id.clone(),
-            node_id: self.node_id.clone(),
-            version: self.version,
-            index: self.index,
-        }
+        self.node_version.slot(self.index)
     }
 }
 
@@ -877,8 +830,9 @@ impl VerifiedEnvelope {
     /// Decodes and verifies an envelope; needs no secret.
     ///
     /// Checks, in order: length cap, magic, version, every length prefix
-    /// against its cap, names, curve and payload-kind bytes, no truncated or
-    /// trailing bytes; the checksum; the signer is in `trusted` and the
+    /// against its cap, names, curve byte, `created_at` within `i64::MAX`
+    /// milliseconds, payload-kind byte, no truncated or trailing bytes; the
+    /// checksum; the signer is in `trusted` and the
     /// ed25519 signature verifies strictly; `2 <= t <= n`, index in `1..=n`,
     /// `t` commitments, all points canonical and valid, the split id matches
     /// the commitments, the binding is valid, `C_0` equals the bound public
@@ -890,7 +844,8 @@ impl VerifiedEnvelope {
     /// [`Error::BadMagic`], [`Error::UnsupportedVersion`],
     /// [`Error::FieldLength`], [`Error::Truncated`], [`Error::TrailingData`],
     /// [`Error::InvalidName`], [`Error::UnknownCurve`],
-    /// [`Error::UnknownPayloadKind`], [`Error::ChecksumMismatch`],
+    /// [`Error::TimestampOutOfRange`], [`Error::UnknownPayloadKind`],
+    /// [`Error::ChecksumMismatch`],
     /// [`Error::UntrustedSigner`], [`Error::BadSignature`],
     /// [`Error::NonCanonicalPartyId`], [`Error::PublicShareMismatch`], and
     /// [`Error::Share`] for threshold, index, commitment count, point,

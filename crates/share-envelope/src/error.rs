@@ -15,15 +15,19 @@ use crate::ids::{CustodianId, KekId, SignerId};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A name (key id, node id, signer id, ...) breaks the rule: 1-64 bytes
-    /// of `[A-Za-z0-9._:-]`.
-    #[error("invalid {what}: {len} bytes, or a byte outside [A-Za-z0-9._:-]")]
+    /// A name (key id, node id, signer id, actor id, label, ...) breaks the
+    /// rule: 1-64 bytes of its alphabet (`[A-Za-z0-9._:-]`; actor ids also
+    /// allow `@`).
+    #[error("invalid {what}: {len} bytes, or a byte outside its alphabet")]
     InvalidName {
         /// Which kind of name.
         what: &'static str,
         /// Its length in bytes.
         len: usize,
     },
+    /// A time beyond `i64::MAX` milliseconds since the Unix epoch.
+    #[error("timestamp {0} ms is out of range")]
+    TimestampOutOfRange(u64),
     /// A party id has leading zero bytes (its encoding must be minimal).
     #[error("party id is not minimally encoded")]
     NonCanonicalPartyId,

@@ -24,6 +24,7 @@ use rand_core::Rng;
 use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Ed25519, Secp256k1, Secret, Share, Threshold, split,
 };
+use shardkeep_wire::{put_prefixed_u8, put_prefixed_u16, put_prefixed_u32};
 use zeroize::Zeroizing;
 
 use crate::aead;
@@ -31,11 +32,11 @@ use crate::binding::{Binding, archive_hash};
 use crate::container::{Armor, ContainerIdentity, ContainerRecipients, OpenedContainer};
 use crate::custody::{DataKey, InMemoryKek, InMemorySigner, KeyEncryptionKey, Signer, WrappedKey};
 use crate::envelope::{
-    CurveShare, EncodedEnvelope, EnvelopeParams, HeaderFields, PayloadKind, Timestamp,
-    VerifiedEnvelope, finish,
+    CurveShare, EncodedEnvelope, EnvelopeParams, HeaderFields, PayloadKind, VerifiedEnvelope,
+    finish,
 };
 use crate::error::Error;
-use crate::ids::{CustodianId, KekId, KeyId, KeyVersion, NodeId, SignerId};
+use crate::ids::{CustodianId, KekId, KeyId, KeyVersion, NodeId, NodeVersion, SignerId, Timestamp};
 use crate::internal::{
     FUZZ_AGE_IDENTITY, FUZZ_CUSTODIAN_ID, FUZZ_CUSTODIAN_SEED, FUZZ_SIGNER_ID, FUZZ_SIGNER_SEED,
 };
@@ -52,7 +53,10 @@ const ARCHIVE: &[u8] = b"shardkeep golden-vector stand-in for a sealed protocol 
 const KEY_ID: &str = "key-0001";
 const NODE_ID: &str = "node-a";
 const VERSION: u32 = 3;
-const CREATED_AT: u64 = 1_764_000_000;
+/// Milliseconds since the Unix epoch: 2025-11-24T16:00:00.000Z.
+const CREATED_AT: u64 = 1_764_000_000_000;
+/// One hour, in the wire unit of timestamps (milliseconds).
+const ONE_HOUR: u64 = 3_600_000;
 const PARTY_ID: [u8; 3] = [0x01, 0x5e, 0xa7];
 const CUSTODIAN_INDEX: u8 = 4;
 
@@ -125,6 +129,14 @@ struct SeededKek {
     rng: Mutex<ChaCha20Rng>,
 }
 
+impl core::fmt::Debug for SeededKek {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SeededKek")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
 impl KeyEncryptionKey for SeededKek {
     fn kek_id(&self) -> &KekId {
         self.inner.kek_id()
@@ -193,10 +205,12 @@ fn fixture<C: Curve>(seed: u8) -> Fixture<C> {
     Fixture {
         seed,
         params: EnvelopeParams {
-            key_id: KeyId::new(KEY_ID).unwrap(),
-            node_id: NodeId::new(NODE_ID).unwrap(),
-            version: KeyVersion::new(VERSION),
-            created_at: Timestamp::from_unix_seconds(CREATED_AT),
+            node_version: NodeVersion {
+                key_id: KeyId::new(KEY_ID).unwrap(),
+                node_id: NodeId::new(NODE_ID).unwrap(),
+                version: KeyVersion::new(VERSION),
+            },
+            created_at: Timestamp::from_unix_millis(CREATED_AT).unwrap(),
             binding,
         },
         commitments,
@@ -512,6 +526,13 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
     );
     fail_envelope(
         out,
+        "created_at_out_of_range",
+        &format!("{d} TimestampOutOfRange"),
+        "created_at of 2^63 ms, above i64::MAX",
+        |fx| plain_with(fx, |f| f.created_at = 1 << 63),
+    );
+    fail_envelope(
+        out,
         "party_id_over_cap",
         &format!("{d} FieldLength"),
         "party id of 65 bytes",
@@ -548,8 +569,8 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
             let raw = crate::envelope::RawEnvelope::parse(&bytes).unwrap();
             let trailer = 1 + KEK_ID.len() + 2 + raw.wrap.as_ref().unwrap().1.as_bytes().len();
             let mut bytes = bytes[..bytes.len() - trailer].to_vec();
-            crate::codec::put_prefixed_u8(&mut bytes, "kek_id", KEK_ID.as_bytes()).unwrap();
-            crate::codec::put_prefixed_u16(&mut bytes, "wrapped_key", &[0x5a; 513]).unwrap();
+            put_prefixed_u8(&mut bytes, "kek_id", KEK_ID.as_bytes(), usize::MAX).unwrap();
+            put_prefixed_u16(&mut bytes, "wrapped_key", &[0x5a; 513], usize::MAX).unwrap();
             bytes
         },
     );
@@ -849,17 +870,17 @@ impl ReceiptFields {
             envelope_id,
             status: 1,
             reason: Vec::new(),
-            timestamp: CREATED_AT + 3600,
+            timestamp: CREATED_AT + ONE_HOUR,
         }
     }
 
     fn sign(&self, signer: &dyn Signer) -> Vec<u8> {
         let mut out = self.magic.to_vec();
         out.push(self.version);
-        crate::codec::put_prefixed_u8(&mut out, "custodian_id", &self.custodian_id).unwrap();
+        put_prefixed_u8(&mut out, "custodian_id", &self.custodian_id, usize::MAX).unwrap();
         out.extend_from_slice(&self.envelope_id);
         out.push(self.status);
-        crate::codec::put_prefixed_u16(&mut out, "failure_reason", &self.reason).unwrap();
+        put_prefixed_u16(&mut out, "failure_reason", &self.reason, usize::MAX).unwrap();
         out.extend_from_slice(&self.timestamp.to_be_bytes());
         let signature = sign_tagged(signer, RECEIPT_SIGNATURE_TAG, &out).unwrap();
         out.extend_from_slice(&signature);
@@ -902,7 +923,7 @@ fn receipts(out: &mut Vec<Vector>) {
         custodian_id: CustodianId::new(FUZZ_CUSTODIAN_ID).unwrap(),
         envelope_id: crate::EnvelopeId::from_bytes(envelope_id),
         status: ReceiptStatus::Received,
-        timestamp: Timestamp::from_unix_seconds(base.timestamp),
+        timestamp: Timestamp::from_unix_millis(base.timestamp).unwrap(),
     };
     let bytes = received.sign(&custodian_signer()).unwrap();
     assert_eq!(bytes, base.sign(&custodian_signer()));
@@ -1043,6 +1064,16 @@ fn receipts(out: &mut Vec<Vector>) {
             },
         ),
         (
+            "receipt_timestamp_out_of_range",
+            "TimestampOutOfRange",
+            "timestamp of 2^63 ms, above i64::MAX",
+            {
+                let mut f = ReceiptFields::received(envelope_id);
+                f.timestamp = 1 << 63;
+                f.sign(&custodian_signer())
+            },
+        ),
+        (
             "receipt_unknown_custodian",
             "UnknownCustodian",
             "custodian-b is not in the set",
@@ -1131,8 +1162,8 @@ fn container_contents(out: &mut Vec<Vector>) {
     let layout = |magic: &[u8], version: u8, envelope: &[u8], archive: &[u8]| {
         let mut b = magic.to_vec();
         b.push(version);
-        crate::codec::put_prefixed_u16(&mut b, "envelope", envelope).unwrap();
-        crate::codec::put_prefixed_u32(&mut b, "archive", archive).unwrap();
+        put_prefixed_u16(&mut b, "envelope", envelope, usize::MAX).unwrap();
+        put_prefixed_u32(&mut b, "archive", archive, usize::MAX).unwrap();
         b
     };
     assert_eq!(

@@ -1,11 +1,15 @@
-//! Names of things: keys, nodes, signers, key-encryption keys, custodians.
+//! The shared vocabulary of names and times: keys, nodes, signers,
+//! key-encryption keys, custodians, actors and labels; key versions, share
+//! slots and the (key, node, version) triple; timestamps.
 //!
-//! Every name is 1-64 bytes of `[A-Za-z0-9._:-]`, so it can be length-prefixed
-//! into hashes and signatures, logged, used as a file or database key, and
-//! printed to an operator without escaping.
+//! Every name is 1-64 bytes of a small ASCII alphabet (`[A-Za-z0-9._:-]`;
+//! actor ids also allow `@`), so it can be length-prefixed into hashes and
+//! signatures, logged, used as a file or database key, and printed to an
+//! operator without escaping.
 
 use core::fmt;
 use core::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use shardkeep_sss_core::ShareIndex;
 
@@ -14,14 +18,21 @@ use crate::error::Error;
 /// Longest accepted name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
 
-/// Whether `byte` may appear in a name.
+/// Whether `byte` may appear in a name: `[A-Za-z0-9._:-]`.
 const fn is_name_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b':' | b'-')
 }
 
-/// Checks the name rule; `what` says which kind of name, for the error.
-pub(crate) fn check_name(what: &'static str, bytes: &[u8]) -> Result<(), Error> {
-    if bytes.is_empty() || bytes.len() > MAX_NAME_LEN || !bytes.iter().all(|b| is_name_byte(*b)) {
+/// Whether `byte` may appear in an actor id: a name byte or `@`, so that
+/// e-mail-like ids (`ops.alice@example.com`) fit.
+const fn is_actor_byte(byte: u8) -> bool {
+    is_name_byte(byte) || byte == b'@'
+}
+
+/// Checks the name rule: 1 to [`MAX_NAME_LEN`] bytes, each `allowed`;
+/// `what` says which kind of name, for the error.
+fn check_name(what: &'static str, bytes: &[u8], allowed: fn(u8) -> bool) -> Result<(), Error> {
+    if bytes.is_empty() || bytes.len() > MAX_NAME_LEN || !bytes.iter().all(|b| allowed(*b)) {
         return Err(Error::InvalidName {
             what,
             len: bytes.len(),
@@ -31,10 +42,10 @@ pub(crate) fn check_name(what: &'static str, bytes: &[u8]) -> Result<(), Error> 
 }
 
 macro_rules! name_type {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $allowed:expr, $alphabet:literal) => {
         $(#[$doc])*
         ///
-        /// 1-64 bytes of `[A-Za-z0-9._:-]`.
+        #[doc = concat!("1-64 bytes of `", $alphabet, "`.")]
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
 
@@ -45,7 +56,7 @@ macro_rules! name_type {
             /// [`Error::InvalidName`] when the name breaks the rule.
             pub fn new(name: impl Into<String>) -> Result<Self, Error> {
                 let name = name.into();
-                check_name($what, name.as_bytes())?;
+                check_name($what, name.as_bytes(), $allowed)?;
                 Ok(Self(name))
             }
 
@@ -54,7 +65,7 @@ macro_rules! name_type {
             /// # Errors
             /// [`Error::InvalidName`] when the bytes break the rule.
             pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-                check_name($what, bytes)?;
+                check_name($what, bytes, $allowed)?;
                 // Every allowed byte is ASCII, so this cannot fail.
                 let name = core::str::from_utf8(bytes).map_err(|_| Error::InvalidName {
                     what: $what,
@@ -101,28 +112,54 @@ macro_rules! name_type {
 name_type!(
     /// The MPC group key a share belongs to (`key_id`).
     KeyId,
-    "key_id"
+    "key_id",
+    is_name_byte,
+    "[A-Za-z0-9._:-]"
 );
 name_type!(
     /// The MPC node whose share is backed up (`node_id`).
     NodeId,
-    "node_id"
+    "node_id",
+    is_name_byte,
+    "[A-Za-z0-9._:-]"
 );
 name_type!(
     /// The id of a signing key: which key signed an envelope, a receipt or an
     /// audit checkpoint.
     SignerId,
-    "signer_id"
+    "signer_id",
+    is_name_byte,
+    "[A-Za-z0-9._:-]"
 );
 name_type!(
     /// The id of a key-encryption key (KEK) that wraps data keys.
     KekId,
-    "kek_id"
+    "kek_id",
+    is_name_byte,
+    "[A-Za-z0-9._:-]"
 );
 name_type!(
     /// An external custodian (the entity holding a share container).
     CustodianId,
-    "custodian_id"
+    "custodian_id",
+    is_name_byte,
+    "[A-Za-z0-9._:-]"
+);
+name_type!(
+    /// A person or service acting on the system: an operator, a requester,
+    /// an approver, a reader of a sealed share.
+    ActorId,
+    "actor_id",
+    is_actor_byte,
+    "[A-Za-z0-9._:@-]"
+);
+name_type!(
+    /// A short machine-readable word: an operation name, an approver role, a
+    /// ticket reference, the purpose of a share read.
+    Label,
+    "label",
+    is_name_byte,
+    "[A-Za-z0-9._:-]"
 );
 
 /// A key version: the rotation epoch of one `(key_id, node_id)`. Each
@@ -159,6 +196,44 @@ impl fmt::Display for KeyVersion {
     }
 }
 
+/// One rotation epoch of one node's share of one group key: the unit that
+/// key versions, custody maps, drills, approvals, the protocol archive and
+/// the keystore file refer to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeVersion {
+    /// The group key.
+    pub key_id: KeyId,
+    /// The node whose share is backed up.
+    pub node_id: NodeId,
+    /// The rotation epoch.
+    pub version: KeyVersion,
+}
+
+impl NodeVersion {
+    /// The share slot of `index` in this version.
+    #[must_use]
+    pub fn slot(&self, index: ShareIndex) -> ShareSlot {
+        ShareSlot {
+            key_id: self.key_id.clone(),
+            node_id: self.node_id.clone(),
+            version: self.version,
+            index,
+        }
+    }
+}
+
+impl From<&ShareSlot> for NodeVersion {
+    fn from(slot: &ShareSlot) -> Self {
+        slot.node_version()
+    }
+}
+
+impl fmt::Display for NodeVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.key_id, self.node_id, self.version)
+    }
+}
+
 /// One share slot: the unit that is stored, sealed under its own KEK,
 /// soft-deleted, rolled back and hard-deleted (crypto-shredded).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -173,6 +248,18 @@ pub struct ShareSlot {
     pub index: ShareIndex,
 }
 
+impl ShareSlot {
+    /// The key version this slot belongs to.
+    #[must_use]
+    pub fn node_version(&self) -> NodeVersion {
+        NodeVersion {
+            key_id: self.key_id.clone(),
+            node_id: self.node_id.clone(),
+            version: self.version,
+        }
+    }
+}
+
 impl fmt::Display for ShareSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -181,6 +268,86 @@ impl fmt::Display for ShareSlot {
             self.key_id, self.node_id, self.version, self.index
         )
     }
+}
+
+/// A point in time: milliseconds since the Unix epoch (UTC), at most
+/// `i64::MAX` so that every database stores it as a signed 64-bit integer.
+///
+/// On the wire (envelope `created_at`, receipt and audit timestamps) it is a
+/// big-endian u64 of milliseconds; decoders refuse values above `i64::MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// The Unix epoch.
+    pub const EPOCH: Self = Self(0);
+
+    /// Milliseconds since the Unix epoch.
+    ///
+    /// # Errors
+    /// [`Error::TimestampOutOfRange`] above `i64::MAX`.
+    pub fn from_unix_millis(millis: u64) -> Result<Self, Error> {
+        if i64::try_from(millis).is_err() {
+            return Err(Error::TimestampOutOfRange(millis));
+        }
+        Ok(Self(millis))
+    }
+
+    /// The current system time. A clock set before 1970 reads as the epoch.
+    #[must_use]
+    pub fn now() -> Self {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis());
+        Self(
+            u64::try_from(millis)
+                .unwrap_or(u64::MAX)
+                .min(i64::MAX.unsigned_abs()),
+        )
+    }
+
+    /// Milliseconds since the Unix epoch.
+    #[must_use]
+    pub const fn as_unix_millis(self) -> u64 {
+        self.0
+    }
+
+    /// This time plus `duration`, `None` past the representable range.
+    #[must_use]
+    pub fn checked_add(self, duration: Duration) -> Option<Self> {
+        let millis = u64::try_from(duration.as_millis()).ok()?;
+        Self::from_unix_millis(self.0.checked_add(millis)?).ok()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-05T03:14:15.926Z`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let millis = self.0 % 1000;
+        let seconds = self.0 / 1000;
+        let (hour, minute, second) = (seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
+        let (year, month, day) = civil_from_days(seconds / 86_400);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z"
+        )
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), after
+/// Howard Hinnant's `civil_from_days`, restricted to non-negative days.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 #[cfg(test)]
@@ -207,5 +374,73 @@ mod tests {
             );
         }
         assert!(NodeId::from_bytes(&[0xff]).is_err());
+    }
+
+    #[test]
+    fn names_follow_their_alphabet() {
+        assert!(ActorId::new("ops.alice@example.com").is_ok());
+        assert!(Label::new("ops.alice@example.com").is_err());
+        assert!(Label::new("INC-1234").is_ok());
+        for bad in ["", "a b", "é", &"a".repeat(65), "a\n"] {
+            assert!(ActorId::new(bad).is_err(), "{bad:?}");
+            assert!(Label::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(
+            ActorId::new("a b"),
+            Err(Error::InvalidName {
+                what: "actor_id",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Label::new(""),
+            Err(Error::InvalidName { what: "label", .. })
+        ));
+    }
+
+    #[test]
+    fn node_versions_and_slots_convert_both_ways() {
+        let version = NodeVersion {
+            key_id: KeyId::new("key-1").unwrap(),
+            node_id: NodeId::new("node-a").unwrap(),
+            version: KeyVersion::new(3),
+        };
+        let slot = version.slot(ShareIndex::new(2).unwrap());
+        assert_eq!(slot.to_string(), "key-1/node-a/v3/2");
+        assert_eq!(slot.node_version(), version);
+        assert_eq!(NodeVersion::from(&slot), version);
+        assert_eq!(version.to_string(), "key-1/node-a/v3");
+    }
+
+    #[test]
+    fn timestamps_print_as_rfc3339() {
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+            (1_762_312_455_926, "2025-11-05T03:14:15.926Z"),
+            (4_102_444_799_999, "2099-12-31T23:59:59.999Z"),
+        ];
+        for (millis, text) in cases {
+            assert_eq!(
+                Timestamp::from_unix_millis(millis).unwrap().to_string(),
+                text
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_stay_in_i64() {
+        assert!(Timestamp::from_unix_millis(i64::MAX.unsigned_abs()).is_ok());
+        assert!(matches!(
+            Timestamp::from_unix_millis(u64::MAX),
+            Err(Error::TimestampOutOfRange(u64::MAX))
+        ));
+        assert!(
+            Timestamp::from_unix_millis(i64::MAX.unsigned_abs())
+                .unwrap()
+                .checked_add(Duration::from_millis(1))
+                .is_none()
+        );
+        assert!(Timestamp::now() > Timestamp::from_unix_millis(1_700_000_000_000).unwrap());
     }
 }

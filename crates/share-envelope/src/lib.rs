@@ -34,10 +34,13 @@ pub use custody::{
 pub use envelope::{
     CurveCommitments, CurveShare, ENVELOPE_CHECKSUM_TAG, ENVELOPE_ID_TAG, ENVELOPE_MAGIC,
     ENVELOPE_SIGNATURE_TAG, ENVELOPE_VERSION, EncodedEnvelope, EnvelopeHeader, EnvelopeId,
-    EnvelopeParams, MAX_ENVELOPE_LEN, PayloadKind, Timestamp, VerifiedEnvelope,
+    EnvelopeParams, MAX_ENVELOPE_LEN, PayloadKind, VerifiedEnvelope,
 };
 pub use error::{ContainerError, Error};
-pub use ids::{CustodianId, KekId, KeyId, KeyVersion, MAX_NAME_LEN, NodeId, ShareSlot, SignerId};
+pub use ids::{
+    ActorId, CustodianId, KekId, KeyId, KeyVersion, Label, MAX_NAME_LEN, NodeId, NodeVersion,
+    ShareSlot, SignerId, Timestamp,
+};
 pub use receipt::{
     Custodian, CustodianSet, DeliveryCertificate, DeliveryEntry, DeliveryState, FailureReason,
     IgnoredReason, IgnoredReceipt, MAX_FAILURE_REASON_LEN, MAX_RECEIPT_LEN, RECEIPT_MAGIC,

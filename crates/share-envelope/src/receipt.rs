@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::VerifyingKey;
 use shardkeep_sss_core::ShareIndex;
+use shardkeep_wire::{Reader, put_prefixed_u8, put_prefixed_u16};
 
-use crate::codec::{Reader, check_total_len, put_prefixed_u8, put_prefixed_u16};
+use crate::codec::check_total_len;
 use crate::custody::Signer;
-use crate::envelope::{EnvelopeId, Timestamp};
+use crate::envelope::EnvelopeId;
 use crate::error::Error;
-use crate::ids::{CustodianId, MAX_NAME_LEN};
+use crate::ids::{CustodianId, MAX_NAME_LEN, Timestamp};
 use crate::trust::{admit_key, sign_tagged, verify_tagged};
 
 /// First bytes of every receipt.
@@ -121,19 +122,29 @@ impl Receipt {
     pub(crate) fn encode_signed(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.extend_from_slice(RECEIPT_MAGIC);
         out.push(RECEIPT_VERSION);
-        put_prefixed_u8(out, "custodian_id", self.custodian_id.as_str().as_bytes())?;
+        put_prefixed_u8(
+            out,
+            "custodian_id",
+            self.custodian_id.as_str().as_bytes(),
+            MAX_NAME_LEN,
+        )?;
         out.extend_from_slice(self.envelope_id.as_bytes());
         match &self.status {
             ReceiptStatus::Received => {
                 out.push(STATUS_RECEIVED);
-                put_prefixed_u16(out, "failure_reason", &[])?;
+                put_prefixed_u16(out, "failure_reason", &[], MAX_FAILURE_REASON_LEN)?;
             }
             ReceiptStatus::Failed(reason) => {
                 out.push(STATUS_FAILED);
-                put_prefixed_u16(out, "failure_reason", reason.as_str().as_bytes())?;
+                put_prefixed_u16(
+                    out,
+                    "failure_reason",
+                    reason.as_str().as_bytes(),
+                    MAX_FAILURE_REASON_LEN,
+                )?;
             }
         }
-        out.extend_from_slice(&self.timestamp.unix_seconds().to_be_bytes());
+        out.extend_from_slice(&self.timestamp.as_unix_millis().to_be_bytes());
         Ok(())
     }
 
@@ -153,7 +164,7 @@ impl Receipt {
         }
         let custodian_id =
             CustodianId::from_bytes(r.prefixed_u8("custodian_id", 1, MAX_NAME_LEN)?)?;
-        let envelope_id = EnvelopeId::from_bytes(*r.take_array("envelope_id")?);
+        let envelope_id = EnvelopeId::from_bytes(*r.array("envelope_id")?);
         let status_byte = r.u8("status")?;
         let reason = r.prefixed_u16("failure_reason", 0, MAX_FAILURE_REASON_LEN)?;
         let status = match status_byte {
@@ -166,9 +177,9 @@ impl Receipt {
             STATUS_FAILED => ReceiptStatus::Failed(FailureReason(check_reason(reason)?.to_owned())),
             other => return Err(Error::UnknownReceiptStatus(other)),
         };
-        let timestamp = Timestamp::from_unix_seconds(r.u64("timestamp")?);
+        let timestamp = Timestamp::from_unix_millis(r.u64("timestamp")?)?;
         let signed_len = r.offset();
-        let signature = r.take_array("signature")?;
+        let signature = r.array("signature")?;
         r.finish("receipt")?;
         Ok((
             Self {
@@ -201,7 +212,8 @@ impl VerifiedReceipt {
     /// [`Error::TooLarge`], [`Error::BadMagic`], [`Error::UnsupportedVersion`],
     /// [`Error::Truncated`], [`Error::TrailingData`], [`Error::FieldLength`],
     /// [`Error::InvalidName`], [`Error::UnknownReceiptStatus`],
-    /// [`Error::NonCanonical`], [`Error::UnknownCustodian`],
+    /// [`Error::NonCanonical`], [`Error::TimestampOutOfRange`],
+    /// [`Error::UnknownCustodian`],
     /// [`Error::BadSignature`].
     pub fn decode_verify(bytes: &[u8], custodians: &CustodianSet) -> Result<Self, Error> {
         let (receipt, signed, signature) = Receipt::parse(bytes)?;

@@ -6,19 +6,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failed unwrap is a failed test.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use age::secrecy::SecretString;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{
-    Armor, Binding, ContainerError, ContainerIdentity, ContainerRecipients, EncodedEnvelope,
-    EnvelopeParams, Error, InMemorySigner, KeyId, KeyVersion, NodeId, OpenedContainer, SignerId,
-    Timestamp, TrustedSigners, archive_hash, encode_container_contents, open_container,
-    seal_container,
+    Armor, Binding, ContainerIdentity, ContainerRecipients, EncodedEnvelope, EnvelopeParams,
+    InMemorySigner, KeyId, KeyVersion, NodeId, NodeVersion, OpenedContainer, SignerId, Timestamp,
+    TrustedSigners, archive_hash, encode_container_contents, open_container, seal_container,
 };
 use shardkeep_sss_core::{Curve, Secp256k1, Secret, Threshold, split};
+
+mod common;
+use common::{assert_not_opened_by, open_x25519};
 
 const ARCHIVE: &[u8] = b"sealed protocol archive stand-in";
 const PASSPHRASE: &str = "correct horse battery staple 42";
@@ -64,6 +66,20 @@ fn run_in_pty(age_args: &str, typed: &str) {
     );
 }
 
+/// Writes the container contents of `envelope` (the age plaintext) to
+/// `contents.bin` in `dir`.
+fn write_contents(dir: &Path, envelope: &EncodedEnvelope) -> PathBuf {
+    let plain = dir.join("contents.bin");
+    std::fs::write(
+        &plain,
+        encode_container_contents(envelope, ARCHIVE)
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
+    plain
+}
+
 fn fixture() -> (EncodedEnvelope, TrustedSigners) {
     let mut rng = ChaCha20Rng::from_seed([5; 32]);
     let secret = Secret::<Secp256k1>::random(&mut rng);
@@ -76,10 +92,12 @@ fn fixture() -> (EncodedEnvelope, TrustedSigners) {
         &mut group,
     );
     let params = EnvelopeParams {
-        key_id: KeyId::new("key-1").unwrap(),
-        node_id: NodeId::new("node-1").unwrap(),
-        version: KeyVersion::new(1),
-        created_at: Timestamp::from_unix_seconds(1_764_000_000),
+        node_version: NodeVersion {
+            key_id: KeyId::new("key-1").unwrap(),
+            node_id: NodeId::new("node-1").unwrap(),
+            version: KeyVersion::new(1),
+        },
+        created_at: Timestamp::from_unix_millis(1_764_000_000_000).unwrap(),
         binding: Binding::new(
             Secp256k1::ID,
             group,
@@ -149,14 +167,7 @@ fn shardkeep_opens_age_cli_x25519_containers() {
     let (envelope, trusted) = fixture();
     let identity = age::x25519::Identity::generate();
     let dir = tempfile::tempdir().unwrap();
-    let plain = dir.path().join("contents.bin");
-    std::fs::write(
-        &plain,
-        encode_container_contents(&envelope, ARCHIVE)
-            .unwrap()
-            .as_slice(),
-    )
-    .unwrap();
+    let plain = write_contents(dir.path(), &envelope);
     for armor in [false, true] {
         let sealed = dir.path().join("share.age");
         let mut command = Command::new("age");
@@ -167,25 +178,12 @@ fn shardkeep_opens_age_cli_x25519_containers() {
         run(command.arg("-o").arg(&sealed).arg(&plain), b"");
         let container = std::fs::read(&sealed).unwrap();
         assert_eq!(container.starts_with(b"-----BEGIN AGE"), armor);
-        let opened = open_container(
-            &container,
-            ContainerIdentity::X25519(std::slice::from_ref(&identity)),
-            &trusted,
-        )
-        .unwrap();
+        let opened = open_x25519(&container, &identity, &trusted).unwrap();
         assert_eq!(opened.envelope().id(), envelope.id());
         assert_eq!(opened.archive(), ARCHIVE);
         // Another identity does not open it.
         let stranger = age::x25519::Identity::generate();
-        assert_eq!(
-            open_container(
-                &container,
-                ContainerIdentity::X25519(std::slice::from_ref(&stranger)),
-                &trusted
-            )
-            .unwrap_err(),
-            Error::Container(ContainerError::NoMatchingIdentity)
-        );
+        assert_not_opened_by(&container, &stranger, &trusted);
     }
 }
 
@@ -215,15 +213,8 @@ fn shardkeep_opens_age_cli_passphrase_containers_made_under_a_pty() {
     require("age");
     let (envelope, trusted) = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let plain = dir.path().join("contents.bin");
+    let plain = write_contents(dir.path(), &envelope);
     let sealed = dir.path().join("share.age");
-    std::fs::write(
-        &plain,
-        encode_container_contents(&envelope, ARCHIVE)
-            .unwrap()
-            .as_slice(),
-    )
-    .unwrap();
     run_in_pty(
         &format!("-p -o {} {}", sealed.display(), plain.display()),
         &format!("{PASSPHRASE}\n{PASSPHRASE}\n"),

@@ -6,8 +6,8 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{
     Binding, CurveShare, EncodedEnvelope, EnvelopeParams, Error, InMemoryKek, InMemorySigner,
-    KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, PayloadKind, SignerId, Timestamp,
-    TrustedSigners, VerifiedEnvelope, archive_hash,
+    KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion, PayloadKind, SignerId,
+    Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
 };
 use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Ed25519, Secp256k1, Secret, Share, Threshold, split,
@@ -49,10 +49,13 @@ fn setup<C: Curve>(seed: u64, t: usize, n: usize) -> Setup<C> {
     let kek = InMemoryKek::generate(KekId::new("kek-a").unwrap(), &mut rng);
     Setup {
         params: EnvelopeParams {
-            key_id: KeyId::new(format!("key-{seed}")).unwrap(),
-            node_id: NodeId::new("node:1").unwrap(),
-            version: KeyVersion::new(u32::try_from(seed % 7).unwrap()),
-            created_at: Timestamp::from_unix_seconds(1_700_000_000 + seed),
+            node_version: NodeVersion {
+                key_id: KeyId::new(format!("key-{seed}")).unwrap(),
+                node_id: NodeId::new("node:1").unwrap(),
+                version: KeyVersion::new(u32::try_from(seed % 7).unwrap()),
+            },
+            // Any time up to 2^62 ms past 2023-11: within the i64 range.
+            created_at: Timestamp::from_unix_millis(1_700_000_000_000 + seed % (1 << 62)).unwrap(),
             binding,
         },
         commitments,
@@ -113,9 +116,7 @@ where
     let envelope = VerifiedEnvelope::decode_verify(encoded.as_bytes(), &s.trusted).unwrap();
     let header = envelope.header();
     assert_eq!(envelope.id(), encoded.id());
-    assert_eq!(header.key_id(), &s.params.key_id);
-    assert_eq!(header.node_id(), &s.params.node_id);
-    assert_eq!(header.version(), s.params.version);
+    assert_eq!(header.node_version(), &s.params.node_version);
     assert_eq!(header.created_at(), s.params.created_at);
     assert_eq!(header.binding(), &s.params.binding);
     assert_eq!(header.curve(), C::ID);

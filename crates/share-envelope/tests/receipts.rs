@@ -61,7 +61,7 @@ impl World {
             custodian_id: id.clone(),
             envelope_id: envelope,
             status,
-            timestamp: Timestamp::from_unix_seconds(at),
+            timestamp: Timestamp::from_unix_millis(at).unwrap(),
         }
         .sign(signer)
         .unwrap();
@@ -186,7 +186,7 @@ fn receipts_verify_only_under_the_registered_key() {
         custodian_id: id.clone(),
         envelope_id: EnvelopeId::from_bytes([3; 32]),
         status: ReceiptStatus::Received,
-        timestamp: Timestamp::from_unix_seconds(1),
+        timestamp: Timestamp::from_unix_millis(1).unwrap(),
     }
     .sign(&impostor)
     .unwrap();
@@ -198,7 +198,7 @@ fn receipts_verify_only_under_the_registered_key() {
         custodian_id: CustodianId::new("stranger").unwrap(),
         envelope_id: EnvelopeId::from_bytes([3; 32]),
         status: ReceiptStatus::Received,
-        timestamp: Timestamp::from_unix_seconds(1),
+        timestamp: Timestamp::from_unix_millis(1).unwrap(),
     }
     .sign(&impostor)
     .unwrap();
@@ -263,14 +263,14 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn receipt_round_trip_and_tampering(seed in any::<u64>(), failed in any::<bool>(), at in any::<u64>(), bit in any::<prop::sample::Index>(), cut in any::<prop::sample::Index>()) {
+    fn receipt_round_trip_and_tampering(seed in any::<u64>(), failed in any::<bool>(), at in 0..=i64::MAX.unsigned_abs(), bit in any::<prop::sample::Index>(), cut in any::<prop::sample::Index>()) {
         let w = world(seed);
         let (_, id, signer) = &w.custodians[1];
         let receipt = Receipt {
             custodian_id: id.clone(),
             envelope_id: EnvelopeId::from_bytes([9; 32]),
             status: if failed { ReceiptStatus::Failed(FailureReason::new("bad").unwrap()) } else { ReceiptStatus::Received },
-            timestamp: Timestamp::from_unix_seconds(at),
+            timestamp: Timestamp::from_unix_millis(at).unwrap(),
         };
         let bytes = receipt.sign(signer).unwrap();
         let verified = VerifiedReceipt::decode_verify(&bytes, &w.set).unwrap();

@@ -3,11 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A failed bench setup should stop loudly.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use shardkeep_envelope::{KekId, KeyId, KeyVersion, NodeId, WrappedKey};
+use shardkeep_envelope::{
+    ActorId, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion, Timestamp, WrappedKey,
+};
 use shardkeep_sss_core::{ShareIndex, Threshold};
 use shardkeep_storage::{
-    ActorId, KeyVersionStore, Label, NodeVersion, SealedShare, SealedShareStore, ShareAccess,
-    ShareAccessLog, SqliteStorage, Storage, Timestamp, Transaction,
+    KeyVersionStore, SealedShare, SealedShareStore, ShareAccess, ShareAccessLog, SqliteStorage,
+    Storage, Transaction,
 };
 
 fn version(node: u64) -> NodeVersion {

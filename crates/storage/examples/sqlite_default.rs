@@ -5,13 +5,15 @@
 //! Run: `cargo run -p shardkeep-storage --example sqlite_default`
 #![allow(clippy::print_stdout)] // An example shows its results.
 
-use shardkeep_envelope::{CustodianId, KekId, KeyId, KeyVersion, NodeId, WrappedKey};
+use shardkeep_envelope::{
+    ActorId, CustodianId, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion, Timestamp,
+    WrappedKey,
+};
 use shardkeep_sss_core::Threshold;
 use shardkeep_storage::{
-    ActorId, Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditStore,
-    CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, KeyVersionStore, Label,
-    NodeVersion, ReceiptStore, SealedShare, SealedShareStore, SlotDeletionStore, SlotFilter,
-    SqliteStorage, Storage, Timestamp, Transaction,
+    Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditStore, CustodyEntry,
+    CustodyStore, DeliveryOutcome, DeliveryRecord, KeyVersionStore, ReceiptStore, SealedShare,
+    SealedShareStore, SlotDeletionStore, SlotFilter, SqliteStorage, Storage, Transaction,
 };
 
 /// Stands in for the audit crate's chained hash (this crate never hashes).

@@ -1,9 +1,8 @@
 //! The one error type of this crate.
 
-use shardkeep_envelope::{CustodianId, KekId, ShareSlot};
+use shardkeep_envelope::{ActorId, CustodianId, KekId, NodeVersion, ShareSlot, Timestamp};
 
 use crate::records::ApprovalNonce;
-use crate::types::{ActorId, NodeVersion, Timestamp};
 
 /// Everything a storage operation can refuse or fail with.
 ///
@@ -14,14 +13,6 @@ use crate::types::{ActorId, NodeVersion, Timestamp};
 #[non_exhaustive]
 pub enum Error {
     // ----- input -----
-    /// An actor id or label breaks its naming rule.
-    #[error("invalid {what}: {len} bytes, or a byte outside its alphabet")]
-    InvalidName {
-        /// Which kind of name.
-        what: &'static str,
-        /// Its length in bytes.
-        len: usize,
-    },
     /// Free text is empty, too long, or holds a control character.
     #[error("invalid {field}: {len} bytes, empty, too long or with a control character")]
     InvalidText {
@@ -42,9 +33,6 @@ pub enum Error {
         /// Longest allowed.
         max: usize,
     },
-    /// A time beyond `i64::MAX` milliseconds.
-    #[error("timestamp {0} ms is out of range")]
-    TimestampOutOfRange(u64),
     /// Two times of one record are in the wrong order (e.g. an expiry before
     /// the issue time, a cooldown that ends before it starts).
     #[error("{field} is earlier than the time it must follow")]

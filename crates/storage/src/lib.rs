@@ -26,7 +26,6 @@ pub use traits::{
     ApprovalStore, AuditStore, CustodyStore, DrillStore, KeyVersionStore, ReceiptStore,
     SealedShareStore, ShareAccessLog, SlotDeletionStore, Storage, Transaction,
 };
-pub use types::{ActorId, Label, MAX_LABEL_LEN, NodeVersion, Timestamp};
 
 /// Longest audit record, in bytes.
 pub const MAX_AUDIT_RECORD_LEN: usize = 64 * 1024;

@@ -8,12 +8,11 @@
 
 use std::str::FromStr;
 
-use sqlx::Row as _;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
 
 use crate::error::Error;
-use crate::sql::{Arg, SqlStorage, sealed};
+use crate::sql::{SqlStorage, sealed};
 
 /// The PostgreSQL backend (marker type; see [`PostgresStorage`]).
 #[derive(Debug)]
@@ -126,17 +125,6 @@ async fn applied_migration(pool: &sqlx::PgPool) -> Result<Option<i64>, Error> {
         .map_err(Error::database("check schema version"))
 }
 
-type Query = sqlx::query::Query<'static, sqlx::Postgres, PgArguments>;
-
-fn bind(sql: &'static str, args: Vec<Arg>) -> Query {
-    args.into_iter()
-        .fold(sqlx::query(sql), |query, arg| match arg {
-            Arg::Int(value) => query.bind(value),
-            Arg::Text(value) => query.bind(value),
-            Arg::Blob(value) => query.bind(value),
-        })
-}
-
 impl sealed::Backend for Postgres {
     type Db = sqlx::Postgres;
 
@@ -163,31 +151,7 @@ impl sealed::Backend for Postgres {
             .await
     }
 
-    async fn execute(
-        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-        sql: &'static str,
-        args: Vec<Arg>,
-    ) -> Result<u64, sqlx::Error> {
-        Ok(bind(sql, args).execute(&mut **tx).await?.rows_affected())
-    }
-
-    async fn fetch(
-        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-        sql: &'static str,
-        args: Vec<Arg>,
-    ) -> Result<Vec<PgRow>, sqlx::Error> {
-        bind(sql, args).fetch_all(&mut **tx).await
-    }
-
-    fn int(row: &PgRow, index: usize) -> Result<Option<i64>, sqlx::Error> {
-        row.try_get(index)
-    }
-
-    fn text(row: &PgRow, index: usize) -> Result<Option<String>, sqlx::Error> {
-        row.try_get(index)
-    }
-
-    fn blob(row: &PgRow, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        row.try_get(index)
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
     }
 }

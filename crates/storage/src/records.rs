@@ -3,10 +3,11 @@
 
 use core::fmt;
 
-use shardkeep_envelope::{CustodianId, KekId, KeyId, NodeId, ShareSlot, WrappedKey};
+use shardkeep_envelope::{
+    ActorId, CustodianId, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp,
+    WrappedKey,
+};
 use shardkeep_sss_core::{ShareIndex, Threshold};
-
-use crate::types::{ActorId, Label, NodeVersion, Timestamp};
 
 /// Longest stored envelope, in bytes (a signed, sealed share envelope is a
 /// few kilobytes even with 255 Feldman commitments).

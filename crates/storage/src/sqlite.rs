@@ -3,15 +3,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::Row as _;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
 };
 
 use crate::error::Error;
-use crate::sql::{Arg, SqlStorage, sealed};
+use crate::sql::{SqlStorage, sealed};
 
 /// The SQLite backend (marker type; see [`SqliteStorage`]).
 #[derive(Debug)]
@@ -75,17 +74,6 @@ fn create_private_file(path: &Path) -> Result<(), Error> {
     }
 }
 
-type Query = sqlx::query::Query<'static, sqlx::Sqlite, SqliteArguments>;
-
-fn bind(sql: &'static str, args: Vec<Arg>) -> Query {
-    args.into_iter()
-        .fold(sqlx::query(sql), |query, arg| match arg {
-            Arg::Int(value) => query.bind(value),
-            Arg::Text(value) => query.bind(value),
-            Arg::Blob(value) => query.bind(value),
-        })
-}
-
 impl sealed::Backend for Sqlite {
     type Db = sqlx::Sqlite;
 
@@ -104,31 +92,7 @@ impl sealed::Backend for Sqlite {
         pool.begin_with("BEGIN DEFERRED").await
     }
 
-    async fn execute(
-        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-        sql: &'static str,
-        args: Vec<Arg>,
-    ) -> Result<u64, sqlx::Error> {
-        Ok(bind(sql, args).execute(&mut **tx).await?.rows_affected())
-    }
-
-    async fn fetch(
-        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-        sql: &'static str,
-        args: Vec<Arg>,
-    ) -> Result<Vec<SqliteRow>, sqlx::Error> {
-        bind(sql, args).fetch_all(&mut **tx).await
-    }
-
-    fn int(row: &SqliteRow, index: usize) -> Result<Option<i64>, sqlx::Error> {
-        row.try_get(index)
-    }
-
-    fn text(row: &SqliteRow, index: usize) -> Result<Option<String>, sqlx::Error> {
-        row.try_get(index)
-    }
-
-    fn blob(row: &SqliteRow, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        row.try_get(index)
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
     }
 }

@@ -7,7 +7,9 @@
 
 use core::future::Future;
 
-use shardkeep_envelope::{KekId, KeyId, NodeId, ShareSlot, WrappedKey};
+use shardkeep_envelope::{
+    ActorId, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp, WrappedKey,
+};
 use shardkeep_sss_core::Threshold;
 
 use crate::error::Error;
@@ -16,7 +18,6 @@ use crate::records::{
     DeliveryRecord, DrillReport, KeyVersionRecord, SealedShare, ShareAccess, SlotFilter, SlotState,
     SlotSummary, StoredCheckpoint,
 };
-use crate::types::{ActorId, Label, NodeVersion, Timestamp};
 
 /// A storage backend: hands out transactions.
 ///

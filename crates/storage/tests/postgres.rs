@@ -8,9 +8,7 @@
 mod conformance;
 
 use shardkeep_storage::test_support::{OWNER_ROLE, PostgresCluster, SERVICE_ROLE};
-use shardkeep_storage::{
-    AuditStore, Error, PostgresStorage, Storage, StoredCheckpoint, Transaction,
-};
+use shardkeep_storage::{Error, PostgresStorage};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -79,19 +77,7 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
         let storage = PostgresStorage::connect(&database.service_url)
             .await
             .unwrap();
-        let mut tx = storage.begin().await.unwrap();
-        for i in 0..3u8 {
-            tx.append_audit(conformance::chained(vec![i]))
-                .await
-                .unwrap();
-        }
-        tx.store_checkpoint(&StoredCheckpoint {
-            sequence: 3,
-            checkpoint: b"signed".to_vec(),
-        })
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        conformance::with_three_audit_records(&storage).await;
         storage.close().await;
     });
     let db = "evidence";

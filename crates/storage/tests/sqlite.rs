@@ -72,19 +72,7 @@ async fn the_file_is_private_durable_and_migrated_once() {
 #[tokio::test]
 async fn the_database_refuses_changes_to_the_audit_table() {
     let (dir, storage) = fresh().await;
-    let mut tx = storage.begin().await.unwrap();
-    for i in 0..3u8 {
-        tx.append_audit(conformance::chained(vec![i]))
-            .await
-            .unwrap();
-    }
-    tx.store_checkpoint(&shardkeep_storage::StoredCheckpoint {
-        sequence: 3,
-        checkpoint: b"signed".to_vec(),
-    })
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    conformance::with_three_audit_records(&storage).await;
 
     let mut conn = raw(&dir).await;
     for sql in [

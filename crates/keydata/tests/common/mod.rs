@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use shardkeep_envelope::{KeyId, KeyVersion, NodeId};
-use shardkeep_keydata::{KeydataId, LocalPartySaveData};
+use shardkeep_envelope::{KeyId, KeyVersion, NodeId, NodeVersion};
+use shardkeep_keydata::{InProcessPeers, LocalPartySaveData};
 use shardkeep_sss_core::Threshold;
 use zeroize::Zeroizing;
 
@@ -66,10 +66,21 @@ pub(crate) fn compact(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Ids used across the tests.
-pub(crate) fn keydata_id(node: &str) -> KeydataId {
-    KeydataId {
+pub(crate) fn keydata_id(node: &str) -> NodeVersion {
+    NodeVersion {
         key_id: KeyId::new("key-1").unwrap(),
         node_id: NodeId::new(node).unwrap(),
         version: KeyVersion::new(1),
     }
+}
+
+/// Self-test peers for `party`: every other party of the set.
+pub(crate) fn peers_of(parties: &[LocalPartySaveData], party: usize) -> InProcessPeers<'_> {
+    InProcessPeers::new(
+        parties
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != party)
+            .map(|(_, p)| p),
+    )
 }

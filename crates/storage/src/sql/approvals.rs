@@ -1,11 +1,13 @@
 //! Approval requests (server-issued nonces) and the signed approvals of
 //! them. A request is consumed once, in the transaction of its operation.
 
+use shardkeep_envelope::{ActorId, Label, Timestamp};
+
 use super::{Backend, Columns, SqlTransaction, args, guarded, node_version, version_args, with};
 use crate::error::Error;
 use crate::records::{Approval, ApprovalNonce, ApprovalRequest};
 use crate::traits::ApprovalStore;
-use crate::types::{ActorId, Label, Timestamp};
+use crate::types::timestamp_to_db;
 
 const REQUESTS: &str = "approval_requests";
 const APPROVALS: &str = "approvals";
@@ -107,8 +109,8 @@ async fn issue<B: Backend>(
                 request.request_hash.as_slice(),
                 request.requester.as_str(),
                 request.ticket.as_str(),
-                request.issued_at.to_db(),
-                request.expires_at.to_db(),
+                timestamp_to_db(request.issued_at),
+                timestamp_to_db(request.expires_at),
             ],
         ),
     )
@@ -179,10 +181,10 @@ async fn record<B: Backend>(tx: &mut SqlTransaction<B>, approval: &Approval) -> 
                 approval.requester.as_str(),
                 approval.ticket.as_str(),
                 approval.role.as_str(),
-                approval.expires_at.to_db(),
+                timestamp_to_db(approval.expires_at),
                 approval.approver.as_str(),
                 approval.signature.as_slice(),
-                approval.recorded_at.to_db(),
+                timestamp_to_db(approval.recorded_at),
             ],
         ),
     )
@@ -231,7 +233,7 @@ async fn consume<B: Backend>(
     tx.update_one(
         REQUESTS,
         "UPDATE approval_requests SET consumed_at = $2 WHERE nonce = $1 AND consumed_at IS NULL",
-        args![nonce.0.as_slice(), now.to_db()],
+        args![nonce.0.as_slice(), timestamp_to_db(now)],
     )
     .await?;
     let mut approvals = approvals_of(tx, nonce).await?;

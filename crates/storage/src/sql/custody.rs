@@ -1,15 +1,17 @@
 //! The custody map and the delivery records of external shares.
 
-use shardkeep_envelope::{CustodianId, ShareSlot};
+use shardkeep_envelope::{CustodianId, NodeVersion, ShareSlot, Timestamp};
 
-use super::{Backend, Columns, SqlTransaction, args, guarded, share_slot, slot_args, slots, with};
+use super::{
+    Arg, Backend, Columns, SqlTransaction, args, guarded, share_slot, slot_args, slots, with,
+};
 use crate::error::Error;
 use crate::records::{
     CustodyEntry, DeliveryOutcome, DeliveryRecord, MAX_CONTACT_LEN, MAX_CUSTODIAN_KEY_LEN,
     MAX_REASON_LEN, MAX_RECEIPT_LEN,
 };
 use crate::traits::{CustodyStore, ReceiptStore};
-use crate::types::{NodeVersion, Timestamp, check_blob, check_text};
+use crate::types::{check_blob, check_text, timestamp_to_db};
 
 const TABLE: &str = "custody_map";
 const DELIVERIES: &str = "deliveries";
@@ -49,6 +51,21 @@ fn check_entry(entry: &CustodyEntry) -> Result<(), Error> {
     )
 }
 
+/// The bound parameters of an entry: its slot (`$1`-`$4`), then custodian,
+/// contact, public key, updated and confirmed times (`$5`-`$9`).
+fn entry_args(entry: &CustodyEntry) -> Vec<Arg> {
+    with(
+        slot_args(&entry.slot),
+        args![
+            entry.custodian.as_str(),
+            entry.contact.as_str(),
+            entry.public_key.as_slice(),
+            timestamp_to_db(entry.updated_at),
+            entry.confirmed_at.map(timestamp_to_db),
+        ],
+    )
+}
+
 /// Whether a custodian is mapped to this slot.
 pub(super) async fn exists<B: Backend>(
     tx: &mut SqlTransaction<B>,
@@ -85,16 +102,7 @@ async fn assign<B: Backend>(tx: &mut SqlTransaction<B>, entry: &CustodyEntry) ->
         TABLE,
         "INSERT INTO custody_map (key_id, node_id, version, share_index, custodian_id, contact, \
          public_key, updated_at, confirmed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        with(
-            slot_args(slot),
-            args![
-                entry.custodian.as_str(),
-                entry.contact.as_str(),
-                entry.public_key.as_slice(),
-                entry.updated_at.to_db(),
-                entry.confirmed_at.map(Timestamp::to_db),
-            ],
-        ),
+        entry_args(entry),
     )
     .await?;
     Ok(())
@@ -108,16 +116,7 @@ async fn update<B: Backend>(tx: &mut SqlTransaction<B>, entry: &CustodyEntry) ->
         "UPDATE custody_map SET custodian_id = $5, contact = $6, public_key = $7, \
          updated_at = $8, confirmed_at = $9 \
          WHERE key_id = $1 AND node_id = $2 AND version = $3 AND share_index = $4",
-        with(
-            slot_args(&entry.slot),
-            args![
-                entry.custodian.as_str(),
-                entry.contact.as_str(),
-                entry.public_key.as_slice(),
-                entry.updated_at.to_db(),
-                entry.confirmed_at.map(Timestamp::to_db),
-            ],
-        ),
+        entry_args(entry),
     )
     .await
 }
@@ -132,7 +131,7 @@ async fn confirm<B: Backend>(
         TABLE,
         "UPDATE custody_map SET confirmed_at = $5 \
          WHERE key_id = $1 AND node_id = $2 AND version = $3 AND share_index = $4",
-        with(slot_args(slot), args![at.to_db()]),
+        with(slot_args(slot), args![timestamp_to_db(at)]),
     )
     .await
 }
@@ -198,7 +197,7 @@ async fn record_delivery<B: Backend>(
                 outcome,
                 reason,
                 receipt,
-                delivery.recorded_at.to_db(),
+                timestamp_to_db(delivery.recorded_at),
             ],
         ),
     )

@@ -1,12 +1,13 @@
 //! Recovery drill reports.
 
+use shardkeep_envelope::{ActorId, NodeVersion};
 use shardkeep_sss_core::ShareIndex;
 
 use super::{Backend, Columns, SqlTransaction, args, guarded, key_versions, node_version, with};
 use crate::error::Error;
 use crate::records::{DrillOutcome, DrillReport, MAX_DRILL_REPORT_LEN, MAX_REASON_LEN};
 use crate::traits::DrillStore;
-use crate::types::{ActorId, NodeVersion, check_blob, check_text};
+use crate::types::{check_blob, check_text, timestamp_to_db};
 
 const TABLE: &str = "drill_reports";
 
@@ -40,7 +41,7 @@ async fn record<B: Backend>(tx: &mut SqlTransaction<B>, report: &DrillReport) ->
              WHERE key_id = $1 AND node_id = $2 AND version = $3 AND started_at = $4",
             with(
                 super::version_args(&report.target),
-                args![report.started_at.to_db()],
+                args![timestamp_to_db(report.started_at)],
             ),
         )
         .await?
@@ -59,8 +60,8 @@ async fn record<B: Backend>(tx: &mut SqlTransaction<B>, report: &DrillReport) ->
         with(
             super::version_args(&report.target),
             args![
-                report.started_at.to_db(),
-                report.finished_at.to_db(),
+                timestamp_to_db(report.started_at),
+                timestamp_to_db(report.finished_at),
                 report.operator.as_str(),
                 encode_indices(&report.shares_used).as_slice(),
                 outcome,

@@ -1,13 +1,13 @@
 //! Key versions: active -> retiring -> retired.
 
-use shardkeep_envelope::{KeyId, NodeId};
+use shardkeep_envelope::{KeyId, NodeId, NodeVersion, Timestamp};
 use shardkeep_sss_core::Threshold;
 
 use super::{Backend, Columns, SqlTransaction, args, guarded, node_version, version_args, with};
 use crate::error::Error;
 use crate::records::{KeyVersionRecord, KeyVersionState};
 use crate::traits::KeyVersionStore;
-use crate::types::{NodeVersion, Timestamp};
+use crate::types::timestamp_to_db;
 
 const TABLE: &str = "key_versions";
 
@@ -122,7 +122,7 @@ async fn create<B: Backend>(
             args![
                 i64::from(threshold.t()),
                 i64::from(threshold.n()),
-                created_at.to_db()
+                timestamp_to_db(created_at)
             ],
         ),
     )
@@ -164,7 +164,7 @@ async fn begin_retirement<B: Backend>(
          WHERE key_id = $1 AND node_id = $2 AND version = $3 AND state = 'active'",
         with(
             version_args(version),
-            args![at.to_db(), cooldown_until.to_db()],
+            args![timestamp_to_db(at), timestamp_to_db(cooldown_until)],
         ),
     )
     .await
@@ -209,7 +209,7 @@ async fn retire<B: Backend>(
         TABLE,
         "UPDATE key_versions SET state = 'retired', retired_at = $4 \
          WHERE key_id = $1 AND node_id = $2 AND version = $3 AND state = 'retiring'",
-        with(version_args(version), args![now.to_db()]),
+        with(version_args(version), args![timestamp_to_db(now)]),
     )
     .await
 }

@@ -1,6 +1,8 @@
-//! The SQL machinery both backends share: the sealed [`Backend`] trait (how
-//! to begin, run a statement, read a column), the generic storage and
-//! transaction types, and the record logic written once over them.
+//! The SQL machinery both backends share: the sealed [`Backend`] trait (what
+//! differs: how a transaction begins, how rows-affected is reported), the
+//! driver-generic statement and column code written once for both sqlx
+//! drivers, the generic storage and transaction types, and the record logic
+//! written once over them.
 //!
 //! Statements use `$1`-style placeholders, which SQLite and PostgreSQL both
 //! accept, and only three column types (64-bit integer, text, blob), so the
@@ -82,7 +84,8 @@ pub(crate) use sealed::Arg;
 pub(crate) mod sealed {
     use core::future::Future;
 
-    use sqlx::{Database, Pool};
+    use sqlx::database::Database;
+    use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Row as _, Type};
 
     /// One bound parameter. Nulls carry their type because PostgreSQL types
     /// every parameter.
@@ -97,11 +100,12 @@ pub(crate) mod sealed {
         Blob(Option<Vec<u8>>),
     }
 
-    /// How one database runs the shared SQL.
+    /// What differs between the databases: how a transaction begins, and
+    /// how a driver reports the rows a statement changed.
     #[allow(unreachable_pub)] // Sealed-trait pattern: public inside a private module so no other crate can implement `Backend`.
     pub trait Backend: Send + Sync + 'static {
         /// The sqlx driver.
-        type Db: Database;
+        type Db: Driver;
 
         /// Begins a write transaction holding the database-wide write lock.
         fn begin_write(
@@ -113,35 +117,95 @@ pub(crate) mod sealed {
             pool: &Pool<Self::Db>,
         ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
 
-        /// Runs a statement, returning the number of rows it changed.
-        fn execute(
-            tx: &mut sqlx::Transaction<'static, Self::Db>,
+        /// How many rows a statement changed.
+        fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+    }
+
+    /// What is the same for every driver: binding the three parameter
+    /// types, running a statement, and reading the three column types.
+    /// Implemented once, for each sqlx driver that supports them.
+    #[allow(unreachable_pub)] // Named by the sealed trait above; unreachable outside the crate.
+    pub trait Driver: Database {
+        /// Runs a statement.
+        fn execute<'t>(
+            tx: &'t mut sqlx::Transaction<'static, Self>,
             sql: &'static str,
             args: Vec<Arg>,
-        ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+        ) -> impl Future<Output = Result<Self::QueryResult, sqlx::Error>> + Send + 't;
 
         /// Runs a query, returning its rows.
-        fn fetch(
-            tx: &mut sqlx::Transaction<'static, Self::Db>,
+        fn fetch<'t>(
+            tx: &'t mut sqlx::Transaction<'static, Self>,
             sql: &'static str,
             args: Vec<Arg>,
-        ) -> impl Future<Output = Result<Vec<<Self::Db as Database>::Row>, sqlx::Error>> + Send;
+        ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 't;
 
         /// Reads an integer column.
-        fn int(row: &<Self::Db as Database>::Row, index: usize)
-        -> Result<Option<i64>, sqlx::Error>;
+        fn int(row: &Self::Row, index: usize) -> Result<Option<i64>, sqlx::Error>;
 
         /// Reads a text column.
-        fn text(
-            row: &<Self::Db as Database>::Row,
-            index: usize,
-        ) -> Result<Option<String>, sqlx::Error>;
+        fn text(row: &Self::Row, index: usize) -> Result<Option<String>, sqlx::Error>;
 
         /// Reads a blob column.
-        fn blob(
-            row: &<Self::Db as Database>::Row,
-            index: usize,
-        ) -> Result<Option<Vec<u8>>, sqlx::Error>;
+        fn blob(row: &Self::Row, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error>;
+    }
+
+    impl<DB> Driver for DB
+    where
+        DB: Database,
+        DB::Arguments: IntoArguments<DB>,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        Option<i64>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+        Option<String>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+        Option<Vec<u8>>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+        usize: ColumnIndex<DB::Row>,
+    {
+        fn execute<'t>(
+            tx: &'t mut sqlx::Transaction<'static, Self>,
+            sql: &'static str,
+            args: Vec<Arg>,
+        ) -> impl Future<Output = Result<Self::QueryResult, sqlx::Error>> + Send + 't {
+            bind::<DB>(sql, args).execute(&mut **tx)
+        }
+
+        fn fetch<'t>(
+            tx: &'t mut sqlx::Transaction<'static, Self>,
+            sql: &'static str,
+            args: Vec<Arg>,
+        ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 't {
+            bind::<DB>(sql, args).fetch_all(&mut **tx)
+        }
+
+        fn int(row: &Self::Row, index: usize) -> Result<Option<i64>, sqlx::Error> {
+            row.try_get(index)
+        }
+
+        fn text(row: &Self::Row, index: usize) -> Result<Option<String>, sqlx::Error> {
+            row.try_get(index)
+        }
+
+        fn blob(row: &Self::Row, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
+            row.try_get(index)
+        }
+    }
+
+    /// `sql` with `args` bound in order.
+    fn bind<DB>(
+        sql: &'static str,
+        args: Vec<Arg>,
+    ) -> sqlx::query::Query<'static, DB, <DB as Database>::Arguments>
+    where
+        DB: Database,
+        Option<i64>: for<'q> Encode<'q, DB> + Type<DB>,
+        Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
+        Option<Vec<u8>>: for<'q> Encode<'q, DB> + Type<DB>,
+    {
+        args.into_iter()
+            .fold(sqlx::query(sql), |query, arg| match arg {
+                Arg::Int(value) => query.bind(value),
+                Arg::Text(value) => query.bind(value),
+                Arg::Blob(value) => query.bind(value),
+            })
     }
 }
 
@@ -297,9 +361,10 @@ impl<B: Backend> SqlTransaction<B> {
         sql: &'static str,
         args: Vec<Arg>,
     ) -> Result<u64, Error> {
-        B::execute(self.live()?, sql, args)
+        let result = <B::Db as sealed::Driver>::execute(self.live()?, sql, args)
             .await
-            .map_err(Error::database(operation))
+            .map_err(Error::database(operation))?;
+        Ok(B::rows_affected(&result))
     }
 
     /// Runs an `UPDATE` that must change exactly one row.
@@ -321,7 +386,7 @@ impl<B: Backend> SqlTransaction<B> {
         sql: &'static str,
         args: Vec<Arg>,
     ) -> Result<Vec<<B::Db as Database>::Row>, Error> {
-        B::fetch(self.live()?, sql, args)
+        <B::Db as sealed::Driver>::fetch(self.live()?, sql, args)
             .await
             .map_err(Error::database(operation))
     }
@@ -374,7 +439,7 @@ impl<'r, B: Backend> Columns<'r, B> {
     }
 
     pub(crate) fn opt_int(&self, index: usize, column: &'static str) -> Result<Option<i64>, Error> {
-        B::int(self.row, index).map_err(|_| self.corrupt(column))
+        <B::Db as sealed::Driver>::int(self.row, index).map_err(|_| self.corrupt(column))
     }
 
     pub(crate) fn int(&self, index: usize, column: &'static str) -> Result<i64, Error> {
@@ -387,7 +452,7 @@ impl<'r, B: Backend> Columns<'r, B> {
         index: usize,
         column: &'static str,
     ) -> Result<Option<String>, Error> {
-        B::text(self.row, index).map_err(|_| self.corrupt(column))
+        <B::Db as sealed::Driver>::text(self.row, index).map_err(|_| self.corrupt(column))
     }
 
     pub(crate) fn text(&self, index: usize, column: &'static str) -> Result<String, Error> {
@@ -400,7 +465,7 @@ impl<'r, B: Backend> Columns<'r, B> {
         index: usize,
         column: &'static str,
     ) -> Result<Option<Vec<u8>>, Error> {
-        B::blob(self.row, index).map_err(|_| self.corrupt(column))
+        <B::Db as sealed::Driver>::blob(self.row, index).map_err(|_| self.corrupt(column))
     }
 
     pub(crate) fn blob(&self, index: usize, column: &'static str) -> Result<Vec<u8>, Error> {
@@ -422,17 +487,18 @@ impl<'r, B: Backend> Columns<'r, B> {
         &self,
         index: usize,
         column: &'static str,
-    ) -> Result<crate::Timestamp, Error> {
-        crate::Timestamp::from_db(self.int(index, column)?).ok_or_else(|| self.corrupt(column))
+    ) -> Result<shardkeep_envelope::Timestamp, Error> {
+        crate::types::timestamp_from_db(self.int(index, column)?)
+            .ok_or_else(|| self.corrupt(column))
     }
 
     pub(crate) fn opt_timestamp(
         &self,
         index: usize,
         column: &'static str,
-    ) -> Result<Option<crate::Timestamp>, Error> {
+    ) -> Result<Option<shardkeep_envelope::Timestamp>, Error> {
         self.opt_int(index, column)?
-            .map(|value| crate::Timestamp::from_db(value).ok_or_else(|| self.corrupt(column)))
+            .map(|value| crate::types::timestamp_from_db(value).ok_or_else(|| self.corrupt(column)))
             .transpose()
     }
 
@@ -458,12 +524,12 @@ pub(crate) fn db_int(value: u64) -> i64 {
 pub(crate) fn node_version<B: Backend>(
     cols: &Columns<'_, B>,
     first: usize,
-) -> Result<crate::NodeVersion, Error> {
+) -> Result<shardkeep_envelope::NodeVersion, Error> {
     let key_id = cols.parse(first, "key_id", shardkeep_envelope::KeyId::new)?;
     let node_id = cols.parse(first + 1, "node_id", shardkeep_envelope::NodeId::new)?;
     let version =
         u32::try_from(cols.int(first + 2, "version")?).map_err(|_| cols.corrupt("version"))?;
-    Ok(crate::NodeVersion {
+    Ok(shardkeep_envelope::NodeVersion {
         key_id,
         node_id,
         version: shardkeep_envelope::KeyVersion::new(version),
@@ -484,7 +550,7 @@ pub(crate) fn share_slot<B: Backend>(
 }
 
 /// The bound parameters `key_id, node_id, version` of a key version.
-pub(crate) fn version_args(version: &crate::NodeVersion) -> Vec<Arg> {
+pub(crate) fn version_args(version: &shardkeep_envelope::NodeVersion) -> Vec<Arg> {
     args![
         version.key_id.as_str(),
         version.node_id.as_str(),

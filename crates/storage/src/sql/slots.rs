@@ -1,7 +1,7 @@
 //! Server-held share slots: sealed shares, their deletion state, and the log
 //! of who read them.
 
-use shardkeep_envelope::{KekId, KeyId, NodeId, ShareSlot, WrappedKey};
+use shardkeep_envelope::{ActorId, KekId, KeyId, Label, NodeId, ShareSlot, Timestamp, WrappedKey};
 
 use super::{
     Backend, Columns, SqlTransaction, args, guarded, key_versions, share_slot, slot_args, with,
@@ -12,7 +12,7 @@ use crate::records::{
     SlotState, SlotSummary,
 };
 use crate::traits::{SealedShareStore, ShareAccessLog, SlotDeletionStore};
-use crate::types::{ActorId, Label, NodeVersion, Timestamp, check_blob};
+use crate::types::{check_blob, timestamp_to_db};
 
 const TABLE: &str = "share_slots";
 const ACCESS_TABLE: &str = "share_access_log";
@@ -123,7 +123,7 @@ pub(super) async fn check_slot_in_version<B: Backend>(
     tx: &mut SqlTransaction<B>,
     slot: &ShareSlot,
 ) -> Result<KeyVersionState, Error> {
-    let record = key_versions::load(tx, &NodeVersion::from(slot)).await?;
+    let record = key_versions::load(tx, &slot.node_version()).await?;
     if slot.index.get() > record.threshold.n() {
         return Err(Error::ShareIndexOutOfRange {
             slot: slot.clone(),
@@ -139,7 +139,7 @@ async fn store<B: Backend>(tx: &mut SqlTransaction<B>, share: &SealedShare) -> R
     let state = check_slot_in_version(tx, slot).await?;
     if state != KeyVersionState::Active {
         return Err(Error::KeyVersionState {
-            version: NodeVersion::from(slot),
+            version: slot.node_version(),
             expected: "active",
             found: state.name(),
         });
@@ -162,7 +162,7 @@ async fn store<B: Backend>(tx: &mut SqlTransaction<B>, share: &SealedShare) -> R
                 share.wrapped_key.as_bytes(),
                 share.envelope.as_slice(),
                 share.envelope_id.as_slice(),
-                share.stored_at.to_db(),
+                timestamp_to_db(share.stored_at),
             ],
         ),
     )
@@ -277,7 +277,11 @@ async fn soft_delete<B: Backend>(
          AND state = 'active'",
         with(
             slot_args(slot),
-            args![at.to_db(), by.as_str(), cooldown_until.to_db()],
+            args![
+                timestamp_to_db(at),
+                by.as_str(),
+                timestamp_to_db(cooldown_until)
+            ],
         ),
     )
     .await
@@ -328,7 +332,7 @@ async fn hard_delete<B: Backend>(
          envelope = NULL, wrapped_key = NULL \
          WHERE key_id = $1 AND node_id = $2 AND version = $3 AND share_index = $4 \
          AND state = 'soft_deleted'",
-        with(slot_args(slot), args![now.to_db(), evidence]),
+        with(slot_args(slot), args![timestamp_to_db(now), evidence]),
     )
     .await
 }
@@ -349,7 +353,7 @@ async fn record_access<B: Backend>(
             args![
                 access.accessor.as_str(),
                 access.purpose.as_str(),
-                access.at.to_db()
+                timestamp_to_db(access.at)
             ],
         ),
     )
@@ -393,7 +397,10 @@ async fn accesses_since<B: Backend>(
         ACCESS_TABLE,
         "SELECT key_id, node_id, version, share_index, accessor, purpose, accessed_at \
          FROM share_access_log WHERE accessed_at >= $1 ORDER BY accessed_at, id LIMIT $2",
-        args![since.to_db(), i64::from(limit.min(crate::MAX_PAGE_ROWS))],
+        args![
+            timestamp_to_db(since),
+            i64::from(limit.min(crate::MAX_PAGE_ROWS))
+        ],
     )
     .await?
     .iter()

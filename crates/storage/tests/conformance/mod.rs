@@ -9,15 +9,18 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use shardkeep_envelope::{CustodianId, KekId, KeyId, KeyVersion, NodeId, ShareSlot, WrappedKey};
+use shardkeep_envelope::{
+    ActorId, CustodianId, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot,
+    Timestamp, WrappedKey,
+};
 use shardkeep_sss_core::{ShareIndex, Threshold};
 use shardkeep_storage::{
-    ActorId, Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditHead,
-    AuditRow, AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord,
-    DrillOutcome, DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore, Label,
-    MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_ENVELOPE_LEN, NodeVersion,
-    ReceiptStore, SealedShare, SealedShareStore, ShareAccess, ShareAccessLog, SlotDeletionStore,
-    SlotFilter, SlotState, Storage, StoredCheckpoint, Timestamp, Transaction,
+    Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditHead, AuditRow,
+    AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DrillOutcome,
+    DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
+    MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_ENVELOPE_LEN, ReceiptStore,
+    SealedShare, SealedShareStore, ShareAccess, ShareAccessLog, SlotDeletionStore, SlotFilter,
+    SlotState, Storage, StoredCheckpoint, Transaction,
 };
 
 /// What the suite needs of a backend: a storage that can be shared with
@@ -205,6 +208,23 @@ pub(crate) async fn with_shares<S: Store>(storage: &S) {
             .await
             .unwrap();
     }
+    tx.commit().await.unwrap();
+}
+
+/// Appends the records `[0]`, `[1]`, `[2]` and a checkpoint at 3, committed:
+/// the audit tables the backend tests then try to change behind storage's
+/// back.
+pub(crate) async fn with_three_audit_records<S: Storage>(storage: &S) {
+    let mut tx = storage.begin().await.unwrap();
+    for i in 0..3u8 {
+        tx.append_audit(chained(vec![i])).await.unwrap();
+    }
+    tx.store_checkpoint(&StoredCheckpoint {
+        sequence: 3,
+        checkpoint: b"signed".to_vec(),
+    })
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 }
 

@@ -1,0 +1,55 @@
+//! Helpers shared by the integration tests and the bench: building hash
+//! chains of records the way storage appends them.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use shardkeep_audit::{AuditRecord, EventType, chain_hash};
+use shardkeep_envelope::{ActorId, Timestamp};
+use shardkeep_storage::{AuditHead, AuditRow};
+
+/// Chains encoded `records` into rows, starting after `head`.
+pub(crate) fn chain_from(head: AuditHead, records: &[Vec<u8>]) -> Vec<AuditRow> {
+    let mut head = head;
+    records
+        .iter()
+        .map(|record| {
+            let sequence = head.sequence + 1;
+            let hash = chain_hash(sequence, &head.hash, record);
+            let row = AuditRow {
+                sequence,
+                prev_hash: head.hash,
+                hash,
+                record: record.clone(),
+            };
+            head = AuditHead { sequence, hash };
+            row
+        })
+        .collect()
+}
+
+/// The head of the chain `rows` at `sequence` (genesis at 0).
+pub(crate) fn head_at(rows: &[AuditRow], sequence: u64) -> AuditHead {
+    if sequence == 0 {
+        return AuditHead::GENESIS;
+    }
+    let row = &rows[usize::try_from(sequence - 1).unwrap()];
+    AuditHead {
+        sequence,
+        hash: row.hash,
+    }
+}
+
+/// `count` minimal records of `event` by operator `ops`, at 0, 1, 2, ... ms,
+/// encoded.
+pub(crate) fn minimal_records(event: EventType, count: u64) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| {
+            AuditRecord::new(
+                event,
+                Timestamp::from_unix_millis(i).unwrap(),
+                ActorId::new("ops").unwrap(),
+            )
+            .encode()
+            .unwrap()
+        })
+        .collect()
+}

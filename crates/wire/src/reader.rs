@@ -1,0 +1,311 @@
+//! A cursor over borrowed input.
+
+use crate::error::WireError;
+
+/// Reads borrowed input front to back.
+///
+/// Integers are fixed-width big-endian. Every read checks the remaining
+/// length first and consumes nothing when it fails; a length prefix is
+/// checked against the field's bounds before its bytes are taken.
+#[derive(Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    offset: usize,
+}
+
+/// Shows the position only: the input may hold secrets (key files,
+/// keystores), so its bytes are never printed.
+impl core::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Reader")
+            .field("offset", &self.offset)
+            .field("len", &self.buf.len())
+            .finish()
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`.
+    #[must_use]
+    pub const fn new(buf: &'a [u8]) -> Self {
+        Self { buf, offset: 0 }
+    }
+
+    /// Bytes consumed so far.
+    #[must_use]
+    pub const fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Bytes not yet consumed.
+    #[must_use]
+    pub const fn remaining(&self) -> usize {
+        self.buf.len() - self.offset
+    }
+
+    /// The next `len` bytes.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`] naming `field` when fewer remain.
+    pub fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], WireError> {
+        let remaining = self.remaining();
+        if len > remaining {
+            return Err(WireError::Truncated {
+                field,
+                needed: len - remaining,
+            });
+        }
+        let (taken, _) = self.buf[self.offset..].split_at(len);
+        self.offset += len;
+        Ok(taken)
+    }
+
+    /// The next `N` bytes as an array.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`] naming `field` when fewer remain.
+    pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<&'a [u8; N], WireError> {
+        let bytes = self.take(N, field)?;
+        // `take` returned exactly N bytes.
+        bytes
+            .try_into()
+            .map_err(|_| WireError::Truncated { field, needed: N })
+    }
+
+    /// One byte.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`] at the end of the input.
+    pub fn u8(&mut self, field: &'static str) -> Result<u8, WireError> {
+        let [byte] = *self.array(field)?;
+        Ok(byte)
+    }
+
+    /// A big-endian `u16`.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`] when fewer than 2 bytes remain.
+    pub fn u16(&mut self, field: &'static str) -> Result<u16, WireError> {
+        Ok(u16::from_be_bytes(*self.array(field)?))
+    }
+
+    /// A big-endian `u32`.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`] when fewer than 4 bytes remain.
+    pub fn u32(&mut self, field: &'static str) -> Result<u32, WireError> {
+        Ok(u32::from_be_bytes(*self.array(field)?))
+    }
+
+    /// A big-endian `u64`.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`] when fewer than 8 bytes remain.
+    pub fn u64(&mut self, field: &'static str) -> Result<u64, WireError> {
+        Ok(u64::from_be_bytes(*self.array(field)?))
+    }
+
+    /// A field with a one-byte length prefix in `min..=max`.
+    ///
+    /// # Errors
+    /// [`WireError::LengthOutOfRange`] when the declared length is outside
+    /// the bounds (checked before any of the field is taken),
+    /// [`WireError::Truncated`] when the prefix or the field is cut short.
+    pub fn prefixed_u8(
+        &mut self,
+        field: &'static str,
+        min: usize,
+        max: usize,
+    ) -> Result<&'a [u8], WireError> {
+        let len = usize::from(self.u8(field)?);
+        self.bounded(field, len, min, max)
+    }
+
+    /// A field with a two-byte big-endian length prefix in `min..=max`.
+    ///
+    /// # Errors
+    /// As [`Reader::prefixed_u8`].
+    pub fn prefixed_u16(
+        &mut self,
+        field: &'static str,
+        min: usize,
+        max: usize,
+    ) -> Result<&'a [u8], WireError> {
+        let len = usize::from(self.u16(field)?);
+        self.bounded(field, len, min, max)
+    }
+
+    /// A field with a four-byte big-endian length prefix in `min..=max`.
+    ///
+    /// # Errors
+    /// As [`Reader::prefixed_u8`].
+    pub fn prefixed_u32(
+        &mut self,
+        field: &'static str,
+        min: usize,
+        max: usize,
+    ) -> Result<&'a [u8], WireError> {
+        // A length beyond the address space is beyond any bound.
+        let len = usize::try_from(self.u32(field)?).unwrap_or(usize::MAX);
+        self.bounded(field, len, min, max)
+    }
+
+    fn bounded(
+        &mut self,
+        field: &'static str,
+        len: usize,
+        min: usize,
+        max: usize,
+    ) -> Result<&'a [u8], WireError> {
+        if len < min || len > max {
+            return Err(WireError::LengthOutOfRange {
+                field,
+                len,
+                min,
+                max,
+            });
+        }
+        self.take(len, field)
+    }
+
+    /// Succeeds only when every byte was consumed; `what` names the format
+    /// (or section) for the error.
+    ///
+    /// # Errors
+    /// [`WireError::TrailingBytes`] with the number of bytes left.
+    pub fn finish(self, what: &'static str) -> Result<(), WireError> {
+        match self.remaining() {
+            0 => Ok(()),
+            len => Err(WireError::TrailingBytes { what, len }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_integers_big_endian_and_refuses_short_input() {
+        let mut r = Reader::new(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+        assert_eq!(r.u8("a").unwrap(), 1);
+        assert_eq!(r.u16("b").unwrap(), 0x0203);
+        assert_eq!(r.u32("c").unwrap(), 0x0405_0607);
+        assert_eq!(r.u64("d").unwrap(), 0x0809_0a0b_0c0d_0e0f);
+        assert_eq!(r.offset(), 15);
+        assert_eq!(r.remaining(), 0);
+        assert_eq!(
+            r.u8("e"),
+            Err(WireError::Truncated {
+                field: "e",
+                needed: 1
+            })
+        );
+        r.finish("all").unwrap();
+    }
+
+    #[test]
+    fn a_failed_read_consumes_nothing() {
+        let mut r = Reader::new(&[0, 1, 2, 3, 4]);
+        assert_eq!(r.u16("a").unwrap(), 1);
+        assert_eq!(
+            r.take(4, "b"),
+            Err(WireError::Truncated {
+                field: "b",
+                needed: 1
+            })
+        );
+        assert_eq!(r.offset(), 2);
+        assert_eq!(
+            r.take(usize::MAX, "huge"),
+            Err(WireError::Truncated {
+                field: "huge",
+                needed: usize::MAX - 3
+            })
+        );
+        assert!(matches!(
+            r.u64("c"),
+            Err(WireError::Truncated { needed: 5, .. })
+        ));
+        assert_eq!(r.offset(), 2);
+        assert_eq!(r.array::<3>("rest").unwrap(), &[2, 3, 4]);
+        assert_eq!(r.take(0, "empty").unwrap(), &[] as &[u8]);
+        r.finish("all").unwrap();
+    }
+
+    #[test]
+    fn debug_shows_the_position_not_the_bytes() {
+        let mut r = Reader::new(&[0xde, 0xad, 0xbe, 0xef]);
+        r.u8("a").unwrap();
+        assert_eq!(format!("{r:?}"), "Reader { offset: 1, len: 4 }");
+    }
+
+    #[test]
+    fn finish_refuses_trailing_bytes() {
+        let mut r = Reader::new(&[1, 2, 3]);
+        r.u8("a").unwrap();
+        assert_eq!(
+            r.finish("record"),
+            Err(WireError::TrailingBytes {
+                what: "record",
+                len: 2
+            })
+        );
+        assert_eq!(
+            Reader::new(&[]).finish("empty"),
+            Ok(()),
+            "empty input with nothing expected is complete"
+        );
+    }
+
+    #[test]
+    fn length_prefix_is_bounded_before_taking() {
+        // Declares 200 bytes but only 1 follows: the bound check fires first,
+        // and only the prefix is consumed.
+        let mut r = Reader::new(&[200, 0]);
+        assert_eq!(
+            r.prefixed_u8("name", 1, 64),
+            Err(WireError::LengthOutOfRange {
+                field: "name",
+                len: 200,
+                min: 1,
+                max: 64
+            })
+        );
+        assert_eq!(r.offset(), 1);
+        let mut r = Reader::new(&[0, 0, 0]);
+        assert!(matches!(
+            r.prefixed_u16("blob", 1, 10),
+            Err(WireError::LengthOutOfRange { len: 0, .. })
+        ));
+        let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff]);
+        assert!(matches!(
+            r.prefixed_u32("body", 1, 1 << 20),
+            Err(WireError::LengthOutOfRange {
+                len: 0xffff_ffff,
+                ..
+            })
+        ));
+        // In bounds but cut short.
+        let mut r = Reader::new(&[0, 3, 7, 8]);
+        assert_eq!(
+            r.prefixed_u16("two", 1, 3),
+            Err(WireError::Truncated {
+                field: "two",
+                needed: 1
+            })
+        );
+        let mut r = Reader::new(&[0, 2, 7, 8]);
+        assert_eq!(r.prefixed_u16("two", 1, 2).unwrap(), &[7, 8]);
+        let mut r = Reader::new(&[0, 0, 0, 1, 9]);
+        assert_eq!(r.prefixed_u32("one", 0, 1).unwrap(), &[9]);
+        // A prefix that is itself cut short names the field.
+        assert_eq!(
+            Reader::new(&[0]).prefixed_u16("len", 0, 1),
+            Err(WireError::Truncated {
+                field: "len",
+                needed: 1
+            })
+        );
+    }
+}
