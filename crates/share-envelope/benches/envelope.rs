@@ -58,7 +58,7 @@ fn fixture() -> Fixture {
             node_id: NodeId::new("node-a").unwrap(),
             version: KeyVersion::new(1),
         },
-        created_at: Timestamp::from_unix_millis(1_764_000_000_000).unwrap(),
+        created_at: Timestamp::from_unix_seconds(1_764_000_000).unwrap(),
         binding: Binding::new(
             Secp256k1::ID,
             group,

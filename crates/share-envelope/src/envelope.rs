@@ -227,7 +227,8 @@ pub struct EnvelopeParams {
     /// The group key, the node whose share was split, and the rotation
     /// epoch.
     pub node_version: NodeVersion,
-    /// When the envelope was made.
+    /// When the envelope was made. The envelope records whole UTC seconds:
+    /// the milliseconds are dropped when it is encoded.
     pub created_at: Timestamp,
     /// What the share is bound to (group key, party id, `BigXj[self]`,
     /// archive hash).
@@ -318,7 +319,7 @@ impl EnvelopeParams {
             t: threshold.t(),
             n: threshold.n(),
             split_id: *share.split_id().as_bytes(),
-            created_at: self.created_at.as_unix_millis(),
+            created_at: self.created_at.as_unix_seconds(),
             commitment_count: threshold.t(),
             commitments: &commitment_bytes,
             group_public_key: self.binding.group_public_key(),
@@ -530,7 +531,7 @@ impl<'a> RawEnvelope<'a> {
         let t = r.u8("t")?;
         let n = r.u8("n")?;
         let split_id = *r.array("split_id")?;
-        let created_at = Timestamp::from_unix_millis(r.u64("created_at")?)?;
+        let created_at = Timestamp::from_unix_seconds(r.u64("created_at")?)?;
         let commitment_count = r.u8("commitment_count")?;
         let point_len = point_len(curve);
         // At most 255 points of 33 bytes: bounded by the u8 count.
@@ -596,7 +597,7 @@ impl<'a> RawEnvelope<'a> {
             t: self.t,
             n: self.n,
             split_id: self.split_id,
-            created_at: self.created_at.as_unix_millis(),
+            created_at: self.created_at.as_unix_seconds(),
             commitment_count: self.commitment_count,
             commitments: self.commitments,
             group_public_key: self.group_public_key,
@@ -830,8 +831,8 @@ impl VerifiedEnvelope {
     /// Decodes and verifies an envelope; needs no secret.
     ///
     /// Checks, in order: length cap, magic, version, every length prefix
-    /// against its cap, names, curve byte, `created_at` within `i64::MAX`
-    /// milliseconds, payload-kind byte, no truncated or trailing bytes; the
+    /// against its cap, names, curve byte, `created_at` (seconds) within
+    /// `i64::MAX` milliseconds, payload-kind byte, no truncated or trailing bytes; the
     /// checksum; the signer is in `trusted` and the
     /// ed25519 signature verifies strictly; `2 <= t <= n`, index in `1..=n`,
     /// `t` commitments, all points canonical and valid, the split id matches

@@ -53,8 +53,8 @@ const ARCHIVE: &[u8] = b"shardkeep golden-vector stand-in for a sealed protocol 
 const KEY_ID: &str = "key-0001";
 const NODE_ID: &str = "node-a";
 const VERSION: u32 = 3;
-/// Milliseconds since the Unix epoch: 2025-11-24T16:00:00.000Z.
-const CREATED_AT: u64 = 1_764_000_000_000;
+/// Envelope `created_at`, in seconds since the Unix epoch: 2025-11-24T16:00:00Z.
+const CREATED_AT: u64 = 1_764_000_000;
 /// One hour, in the wire unit of timestamps (milliseconds).
 const ONE_HOUR: u64 = 3_600_000;
 const PARTY_ID: [u8; 3] = [0x01, 0x5e, 0xa7];
@@ -210,7 +210,7 @@ fn fixture<C: Curve>(seed: u8) -> Fixture<C> {
                 node_id: NodeId::new(NODE_ID).unwrap(),
                 version: KeyVersion::new(VERSION),
             },
-            created_at: Timestamp::from_unix_millis(CREATED_AT).unwrap(),
+            created_at: Timestamp::from_unix_seconds(CREATED_AT).unwrap(),
             binding,
         },
         commitments,
@@ -528,7 +528,7 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
         out,
         "created_at_out_of_range",
         &format!("{d} TimestampOutOfRange"),
-        "created_at of 2^63 ms, above i64::MAX",
+        "created_at of 2^63 s, above i64::MAX ms",
         |fx| plain_with(fx, |f| f.created_at = 1 << 63),
     );
     fail_envelope(
@@ -870,7 +870,7 @@ impl ReceiptFields {
             envelope_id,
             status: 1,
             reason: Vec::new(),
-            timestamp: CREATED_AT + ONE_HOUR,
+            timestamp: CREATED_AT * 1000 + ONE_HOUR,
         }
     }
 

@@ -273,8 +273,9 @@ impl fmt::Display for ShareSlot {
 /// A point in time: milliseconds since the Unix epoch (UTC), at most
 /// `i64::MAX` so that every database stores it as a signed 64-bit integer.
 ///
-/// On the wire (envelope `created_at`, receipt and audit timestamps) it is a
-/// big-endian u64 of milliseconds; decoders refuse values above `i64::MAX`.
+/// On the wire receipt and audit timestamps are a big-endian u64 of
+/// milliseconds, and decoders refuse values above `i64::MAX`; the envelope's
+/// `created_at` is whole UTC seconds (see [`Timestamp::from_unix_seconds`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(u64);
 
@@ -291,6 +292,18 @@ impl Timestamp {
             return Err(Error::TimestampOutOfRange(millis));
         }
         Ok(Self(millis))
+    }
+
+    /// Whole seconds since the Unix epoch.
+    ///
+    /// # Errors
+    /// [`Error::TimestampOutOfRange`] when the time in milliseconds would be
+    /// above `i64::MAX`.
+    pub fn from_unix_seconds(seconds: u64) -> Result<Self, Error> {
+        let millis = seconds
+            .checked_mul(1000)
+            .ok_or(Error::TimestampOutOfRange(seconds))?;
+        Self::from_unix_millis(millis).map_err(|_| Error::TimestampOutOfRange(seconds))
     }
 
     /// The current system time. A clock set before 1970 reads as the epoch.
@@ -310,6 +323,12 @@ impl Timestamp {
     #[must_use]
     pub const fn as_unix_millis(self) -> u64 {
         self.0
+    }
+
+    /// Whole seconds since the Unix epoch, the milliseconds dropped.
+    #[must_use]
+    pub const fn as_unix_seconds(self) -> u64 {
+        self.0 / 1000
     }
 
     /// This time plus `duration`, `None` past the representable range.
@@ -442,5 +461,28 @@ mod tests {
                 .is_none()
         );
         assert!(Timestamp::now() > Timestamp::from_unix_millis(1_700_000_000_000).unwrap());
+    }
+
+    /// The last whole second whose milliseconds fit in an `i64`.
+    const MAX_SECONDS: u64 = 9_223_372_036_854_775;
+
+    proptest::proptest! {
+        #[test]
+        fn whole_seconds_round_trip_and_stay_in_i64_millis(
+            seconds in proptest::prop_oneof![0..=MAX_SECONDS, MAX_SECONDS + 1..=u64::MAX]
+        ) {
+            let max_seconds = MAX_SECONDS;
+            match Timestamp::from_unix_seconds(seconds) {
+                Ok(time) => {
+                    proptest::prop_assert!(seconds <= max_seconds);
+                    proptest::prop_assert_eq!(time.as_unix_seconds(), seconds);
+                    proptest::prop_assert_eq!(time.as_unix_millis(), seconds * 1000);
+                }
+                Err(error) => {
+                    proptest::prop_assert!(seconds > max_seconds);
+                    proptest::prop_assert!(matches!(error, Error::TimestampOutOfRange(s) if s == seconds));
+                }
+            }
+        }
     }
 }

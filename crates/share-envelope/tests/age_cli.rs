@@ -97,7 +97,7 @@ fn fixture() -> (EncodedEnvelope, TrustedSigners) {
             node_id: NodeId::new("node-1").unwrap(),
             version: KeyVersion::new(1),
         },
-        created_at: Timestamp::from_unix_millis(1_764_000_000_000).unwrap(),
+        created_at: Timestamp::from_unix_seconds(1_764_000_000).unwrap(),
         binding: Binding::new(
             Secp256k1::ID,
             group,

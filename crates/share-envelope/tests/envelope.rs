@@ -55,7 +55,7 @@ fn setup<C: Curve>(seed: u64, t: usize, n: usize) -> Setup<C> {
                 version: KeyVersion::new(u32::try_from(seed % 7).unwrap()),
             },
             // Any time up to 2^62 ms past 2023-11: within the i64 range.
-            created_at: Timestamp::from_unix_millis(1_700_000_000_000 + seed % (1 << 62)).unwrap(),
+            created_at: Timestamp::from_unix_seconds(1_700_000_000 + seed % (1 << 50)).unwrap(),
             binding,
         },
         commitments,
