@@ -808,6 +808,7 @@ pub struct VerifiedEnvelope {
     id: EnvelopeId,
     header: EnvelopeHeader,
     signer_id: SignerId,
+    signature: [u8; SIGNATURE_LEN],
     body: Body,
 }
 
@@ -874,6 +875,7 @@ impl VerifiedEnvelope {
             id: EnvelopeId(tagged_hash(ENVELOPE_ID_TAG, raw.signed)),
             header,
             signer_id: raw.signer_id,
+            signature: *raw.signature,
             body,
         })
     }
@@ -894,6 +896,13 @@ impl VerifiedEnvelope {
     #[must_use]
     pub fn signer_id(&self) -> &SignerId {
         &self.signer_id
+    }
+
+    /// The verified ed25519 signature, e.g. for the audit record of the
+    /// step that made or moved this envelope.
+    #[must_use]
+    pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
+        &self.signature
     }
 
     /// Plain or sealed.

@@ -201,6 +201,7 @@ pub struct VerifiedReceipt {
     receipt: Receipt,
     index: ShareIndex,
     key: [u8; 32],
+    signature: [u8; 64],
 }
 
 impl VerifiedReceipt {
@@ -225,6 +226,7 @@ impl VerifiedReceipt {
             receipt,
             index,
             key: custodian.key.to_bytes(),
+            signature: *signature,
         })
     }
 
@@ -239,6 +241,13 @@ impl VerifiedReceipt {
     #[must_use]
     pub fn index(&self) -> ShareIndex {
         self.index
+    }
+
+    /// The custodian's verified ed25519 signature, e.g. for the audit
+    /// record of the confirmation.
+    #[must_use]
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
     }
 }
 

@@ -116,6 +116,13 @@ where
     let envelope = VerifiedEnvelope::decode_verify(encoded.as_bytes(), &s.trusted).unwrap();
     let header = envelope.header();
     assert_eq!(envelope.id(), encoded.id());
+    // The signature sits before the (sealed-only) wrap trailer.
+    assert!(
+        encoded
+            .as_bytes()
+            .windows(64)
+            .any(|window| window == envelope.signature())
+    );
     assert_eq!(header.node_version(), &s.params.node_version);
     assert_eq!(header.created_at(), s.params.created_at);
     assert_eq!(header.binding(), &s.params.binding);

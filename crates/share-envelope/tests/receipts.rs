@@ -65,7 +65,10 @@ impl World {
         }
         .sign(signer)
         .unwrap();
-        VerifiedReceipt::decode_verify(&bytes, &self.set).unwrap()
+        let verified = VerifiedReceipt::decode_verify(&bytes, &self.set).unwrap();
+        // Receipt v1 ends with its signature.
+        assert_eq!(verified.signature(), bytes.last_chunk::<64>().unwrap());
+        verified
     }
 
     fn received(&self, who: usize, at: u64) -> VerifiedReceipt {
