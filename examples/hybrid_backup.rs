@@ -1,52 +1,708 @@
-//! Hybrid-mode backup of one MPC key share, end to end: split 3-of-5 with
-//! Feldman commitments, verify every share, then recover from the three
-//! external shares alone while one of them has been tampered with... and
-//! from three good ones.
-#![allow(clippy::print_stdout)] // an example reports to its operator
+//! The main job on the embedded default, end to end, as the operating
+//! procedure runs it, with nothing to set up: a SQLite database, a local key
+//! store, key-file signers and an audit witness file in a fresh temporary
+//! working directory (removed at exit).
+//!
+//! 1. **Generate** (SOP 1): read an MPC node's tss-lib keystore (the real
+//!    ECDSA keygen fixture of party 0), split its share `Xi` 3-of-5 with
+//!    Feldman commitments, seal the protocol archive; shares 1-2 go into
+//!    server envelopes sealed under their slot's own KEK and stored in
+//!    SQLite, shares 3-5 into signed plain envelopes inside `age` containers
+//!    for three custodians (written to `outbox/`).
+//! 2. **Deliver and confirm** (SOP 2): each custodian opens its container,
+//!    checks the envelope and signs a receipt; the server verifies and
+//!    records the receipts, which form a complete delivery certificate.
+//! 3. **Inspect** (SOP 3): coverage of the node and the recoverable flag.
+//! 4. **Drill** (SOP 4): recover from the external containers alone,
+//!    regenerate `.keydata.enc` in a sandbox, load it, self-test it with a
+//!    threshold sign/aggregate round with the other four parties, and record
+//!    the drill report.
+//! 5. **Audit** (SOP 8): every step above appended a hash-chained record in
+//!    the same transaction as its change; a signed checkpoint goes to the
+//!    witness file, and the exported log is verified against it.
+//!
+//! Exits non-zero when any step fails, in particular a failed drill (which
+//! is still recorded, with its reason).
+//!
+//! Run: `cargo run --release --example hybrid_backup`
+#![allow(
+    clippy::print_stdout,
+    reason = "an example reports each step to its operator"
+)]
 
-use rand::rngs::SysRng;
-use rand::{SeedableRng, TryRng};
-use shardkeep_sss_core::{Secp256k1, Secret, Share, Threshold, combine_verified, split};
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::{ChaCha20Rng, SysRng};
+use shardkeep_audit::{
+    AuditRecord, EventType, Outcome, Witness, append, checkpoint, export, parse_export,
+    read_witness, verify,
+};
+use shardkeep_envelope::deps::age;
+use shardkeep_envelope::{
+    ActorId, Armor, ContainerIdentity, ContainerRecipients, CustodianId, CustodianSet,
+    DeliveryCertificate, DeliveryState, EnvelopeId, EnvelopeParams, InMemoryKek, InMemorySigner,
+    KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion, OpenedContainer, Receipt,
+    ReceiptStatus, Signer, SignerId, Timestamp, TrustedSigners, VerifiedEnvelope, VerifiedReceipt,
+    open_container, seal_container,
+};
+use shardkeep_keydata::{
+    InProcessPeers, KekKeystoreCodec, LocalPartySaveData, Outcome as CheckOutcome, SealedArchive,
+    SelfTestReport, WriteMode, load_keystore, regenerate, write_keystore,
+};
+use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
+use shardkeep_sss_core::{
+    Commitments, Secp256k1, Share, ShareIndex, Threshold, combine_verified, split,
+};
+use shardkeep_storage::{
+    CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
+    DrillStore, KeyVersionStore, ReceiptStore, SealedShare, SealedShareStore, SlotFilter,
+    SlotState, SqliteStorage, Storage, Transaction,
+};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut seed = [0u8; 32];
-    SysRng.try_fill_bytes(&mut seed)?;
-    let mut rng = rand::rngs::ChaCha20Rng::from_seed(seed);
+/// The tss-lib ECDSA keygen fixtures of one group: party 0 is the node being
+/// backed up, the others answer its self-test.
+const FIXTURES: [&[u8]; 5] = [
+    include_bytes!("../test-vectors/keydata/tss-lib/ecdsa/keygen_data_0.json"),
+    include_bytes!("../test-vectors/keydata/tss-lib/ecdsa/keygen_data_1.json"),
+    include_bytes!("../test-vectors/keydata/tss-lib/ecdsa/keygen_data_2.json"),
+    include_bytes!("../test-vectors/keydata/tss-lib/ecdsa/keygen_data_3.json"),
+    include_bytes!("../test-vectors/keydata/tss-lib/ecdsa/keygen_data_4.json"),
+];
 
-    // The node's MPC share Xi (here: a fresh one).
-    let xi = Secret::<Secp256k1>::random(&mut rng);
-    let threshold = Threshold::new(3, 5)?;
-    let (commitments, shares) = split(&xi, threshold, &mut rng)?.into_parts();
-    println!(
-        "split {threshold}: split id {}, commitment C0 = Xi*G",
-        commitments.split_id()
-    );
+/// The fixtures' signing group: tss-lib threshold (polynomial degree) 2 of 5
+/// parties. Not stored in a save data, and unrelated to the backup split.
+const GROUP_DEGREE: usize = 2;
 
-    for share in &shares {
-        commitments.verify(share)?;
+/// Hybrid mode: the first two shares stay on the server, the others go to
+/// one external custodian each.
+const SERVER_SHARES: usize = 2;
+const CUSTODIANS: [&str; 3] = ["customer-security", "escrow-co", "cold-backup"];
+
+/// An external custodian: who, its `age` identity and its receipt-signing
+/// key (both its own secrets in real life).
+struct ExternalCustodian {
+    id: CustodianId,
+    identity: age::x25519::Identity,
+    receipt_key: InMemorySigner,
+}
+
+/// What the steps share: one server's stores and keys, and the node backed
+/// up.
+struct Site {
+    work: PathBuf,
+    storage: SqliteStorage,
+    keys: LocalKeyStore,
+    envelope_signer: KeyFileSigner,
+    audit_signer: KeyFileSigner,
+    /// The envelope signers that custodians and the drill accept.
+    trusted: TrustedSigners,
+    operator: ActorId,
+    node: NodeVersion,
+    threshold: Threshold,
+    custodians: Vec<ExternalCustodian>,
+}
+
+impl Site {
+    fn outbox(&self) -> PathBuf {
+        self.work.join("outbox")
     }
-    println!("all {} shares verify against the commitments", shares.len());
 
-    // Hybrid mode: indices 1-2 stay on the server, 3-5 go to custodians.
-    let (server, external): (Vec<Share<Secp256k1>>, Vec<Share<Secp256k1>>) =
-        shares.into_iter().partition(|s| s.index().get() <= 2);
-    println!(
-        "server keeps {:?}, custodians get {:?}",
-        server.iter().map(|s| s.index().get()).collect::<Vec<_>>(),
-        external.iter().map(|s| s.index().get()).collect::<Vec<_>>()
-    );
-
-    // Drill: recover from the external shares only.
-    let recovery = combine_verified(external, &commitments)?;
-    let ok = bool::from(recovery.secret().ct_eq(&xi));
-    println!(
-        "drill from external shares only: recovered Xi matches: {ok}, rejected shares: {:?}",
-        recovery.rejected()
-    );
-    if !ok {
-        return Err("recovered secret differs".into());
+    fn witness_path(&self) -> PathBuf {
+        self.work.join("audit.witness")
     }
-    drop(server);
+
+    /// An audit record about this node, by this operator, now.
+    fn record(&self, event: EventType) -> AuditRecord {
+        let mut record = AuditRecord::new(event, Timestamp::now(), self.operator.clone());
+        record.key_id = Some(self.node.key_id.clone());
+        record.node_id = Some(self.node.node_id.clone());
+        record.version = Some(self.node.version);
+        record
+    }
+}
+
+/// What generation hands to delivery: the custodian map with the receipt
+/// keys, and the envelope each external index was given.
+struct Generated {
+    custodian_set: CustodianSet,
+    deliveries: BTreeMap<ShareIndex, EnvelopeId>,
+}
+
+/// A drill that ran to the end; it passed if the self-test passed and the
+/// regenerated save data equals the original.
+struct DrillRun {
+    shares_used: Vec<ShareIndex>,
+    rejected: Vec<ShareIndex>,
+    keystore: PathBuf,
+    matches_original: bool,
+    self_test: SelfTestReport,
+}
+
+impl DrillRun {
+    fn passed(&self) -> bool {
+        self.matches_original && self.self_test.passed()
+    }
+}
+
+fn load_party(json: &[u8]) -> Result<LocalPartySaveData, Box<dyn Error>> {
+    // The keystore holds Xi: keep the copy in a buffer wiped on drop.
+    Ok(LocalPartySaveData::from_json(&Zeroizing::new(
+        json.to_vec(),
+    ))?)
+}
+
+fn container_path(outbox: &Path, custodian: &ExternalCustodian) -> PathBuf {
+    outbox.join(format!("{}.age", custodian.id))
+}
+
+/// What a custodian does with its container: open it with its own identity
+/// (the `age` CLI works too) and verify the envelope against the server's
+/// signing key.
+fn open_as_custodian(
+    outbox: &Path,
+    custodian: &ExternalCustodian,
+    trusted: &TrustedSigners,
+) -> Result<OpenedContainer, Box<dyn Error>> {
+    let container = std::fs::read(container_path(outbox, custodian))?;
+    Ok(open_container(
+        &container,
+        ContainerIdentity::X25519(std::slice::from_ref(&custodian.identity)),
+        trusted,
+    )?)
+}
+
+/// A failure reason for the drill report and its audit record: printable
+/// (anything else becomes a space) and within both records' caps.
+fn reason_text(error: &dyn Error) -> String {
+    let cap = shardkeep_audit::MAX_REASON_LEN.min(shardkeep_storage::MAX_REASON_LEN);
+    let mut reason = String::new();
+    for c in error.to_string().chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if reason.len() + c.len_utf8() > cap {
+            break;
+        }
+        reason.push(c);
+    }
+    reason
+}
+
+fn indices(indices: &[ShareIndex]) -> String {
+    indices
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let started = Instant::now();
+    // Declared first so that it is removed last, after every file in it is
+    // closed.
+    let work = tempfile::Builder::new()
+        .prefix("shardkeep-hybrid-backup-")
+        .tempdir()?;
+    let mut rng = ChaCha20Rng::try_from_rng(&mut SysRng)?;
+    let site = set_up(work.path(), &mut rng).await?;
+    println!(
+        "working directory {} (removed at exit)",
+        work.path().display()
+    );
+
+    let generated = generate(&site, &mut rng).await?;
+    deliver_and_confirm(&site, &generated).await?;
+    inspect(&site).await?;
+    let drill_passed = drill(&site, &mut rng).await?;
+    audit(&site).await?;
+
+    println!(
+        "done in {} ms: drill {}",
+        started.elapsed().as_millis(),
+        if drill_passed { "PASSED" } else { "FAILED" }
+    );
+    if drill_passed {
+        Ok(())
+    } else {
+        Err("the recovery drill failed".into())
+    }
+}
+
+/// Key custody on one machine: a local key store (one KEK per share slot)
+/// and one key-file signer per purpose; SQLite; three custodians.
+async fn set_up(work: &Path, rng: &mut ChaCha20Rng) -> Result<Site, Box<dyn Error>> {
+    std::fs::create_dir(work.join("outbox"))?;
+    let keys = LocalKeyStore::create(work.join("keys"), KekId::new("master-1")?)?;
+    let envelope_signer = KeyFileSigner::create(
+        work.join("envelope-signer.key"),
+        SignerId::new("backup-envelopes")?,
+    )?;
+    let audit_signer = KeyFileSigner::create(
+        work.join("audit-signer.key"),
+        SignerId::new("audit-checkpoints")?,
+    )?;
+    let mut trusted = TrustedSigners::new();
+    trusted.add_signer(&envelope_signer)?;
+    let custodians = CUSTODIANS
+        .into_iter()
+        .map(|name| {
+            Ok(ExternalCustodian {
+                id: CustodianId::new(name)?,
+                identity: age::x25519::Identity::generate(),
+                receipt_key: InMemorySigner::generate(SignerId::new(name)?, rng),
+            })
+        })
+        .collect::<Result<Vec<_>, Box<dyn Error>>>()?;
+    Ok(Site {
+        work: work.to_path_buf(),
+        storage: SqliteStorage::open(work.join("shardkeep.db")).await?,
+        keys,
+        envelope_signer,
+        audit_signer,
+        trusted,
+        operator: ActorId::new("ops.alice")?,
+        node: NodeVersion {
+            key_id: KeyId::new("wallet-demo")?,
+            node_id: NodeId::new("mpc-node-0")?,
+            version: KeyVersion::new(1),
+        },
+        threshold: Threshold::new(3, 5)?,
+        custodians,
+    })
+}
+
+/// SOP 1, in one transaction: the key version, two sealed server shares,
+/// the custody map of the three external shares, and one audit record per
+/// share. The containers are written before the commit; if it fails they
+/// belong to no recorded version and are never sent.
+async fn generate(site: &Site, rng: &mut ChaCha20Rng) -> Result<Generated, Box<dyn Error>> {
+    let data = load_party(FIXTURES[0])?;
+    let xi = data.secret_share::<Secp256k1>()?;
+    let archive = data.seal_archive(&site.node)?;
+    let params = EnvelopeParams {
+        node_version: site.node.clone(),
+        created_at: Timestamp::now(),
+        binding: data.binding(&archive)?,
+    };
+    let (commitments, shares) = split(&xi, site.threshold, rng)?.into_parts();
+    // From here on the node's share exists only as shares.
+    drop(xi);
+    drop(data);
+    let (server_shares, external_shares) = shares
+        .split_at_checked(SERVER_SHARES)
+        .ok_or("fewer shares than server slots")?;
+    if external_shares.len() != site.custodians.len() {
+        return Err("one custodian per external share".into());
+    }
+
+    let mut custodian_set = CustodianSet::new();
+    let mut deliveries = BTreeMap::new();
+    let mut tx = site.storage.begin().await?;
+    tx.create_key_version(&site.node, site.threshold, Timestamp::now())
+        .await?;
+    for share in server_shares {
+        let slot = site.node.slot(share.index());
+        let kek = site.keys.slot_kek(&slot)?;
+        let envelope = params.seal(&commitments, share, &site.envelope_signer, &kek, rng)?;
+        // Read back what is about to be stored: the signature verifies and
+        // the wrapped data key (kept beside the envelope, for re-wrapping)
+        // comes out of the verified bytes.
+        let verified = VerifiedEnvelope::decode_verify(envelope.as_bytes(), &site.trusted)?;
+        let wrapped_key = verified
+            .wrapped_key()
+            .ok_or("sealed envelope without a wrapped key")?;
+        tx.store_sealed_share(&SealedShare {
+            slot: slot.clone(),
+            kek_id: kek.kek_id().clone(),
+            wrapped_key: wrapped_key.clone(),
+            envelope: envelope.as_bytes().to_vec(),
+            envelope_id: *envelope.id().as_bytes(),
+            stored_at: Timestamp::now(),
+        })
+        .await?;
+        let mut record = site.record(EventType::Generate);
+        record.share_index = Some(share.index());
+        record.threshold = Some(site.threshold);
+        record.envelope_id = Some(*envelope.id().as_bytes());
+        record.signature = Some(*verified.signature());
+        record.target = Some(format!("server, KEK {}", kek.kek_id()));
+        append(&mut tx, &record).await?;
+    }
+    for (share, custodian) in external_shares.iter().zip(&site.custodians) {
+        let slot = site.node.slot(share.index());
+        let envelope = params.plain(&commitments, share, &site.envelope_signer)?;
+        // Read back what is about to leave: the signature and the share's
+        // Feldman check verify before the custodian ever sees it.
+        let verified = VerifiedEnvelope::decode_verify(envelope.as_bytes(), &site.trusted)?;
+        let recipient = custodian.identity.to_public();
+        let recipients = ContainerRecipients::x25519(vec![recipient.clone()])?;
+        let container = seal_container(&envelope, archive.as_bytes(), &recipients, Armor::Ascii)?;
+        std::fs::write(container_path(&site.outbox(), custodian), &container)?;
+        custodian_set.insert(
+            share.index(),
+            custodian.id.clone(),
+            custodian.receipt_key.verifying_key(),
+        )?;
+        deliveries.insert(share.index(), envelope.id());
+        tx.assign_custodian(&CustodyEntry {
+            slot,
+            custodian: custodian.id.clone(),
+            contact: format!("security@{}.example", custodian.id),
+            public_key: recipient.to_string().into_bytes(),
+            updated_at: Timestamp::now(),
+            confirmed_at: None,
+        })
+        .await?;
+        let mut record = site.record(EventType::Generate);
+        record.share_index = Some(share.index());
+        record.threshold = Some(site.threshold);
+        record.envelope_id = Some(*envelope.id().as_bytes());
+        record.signature = Some(*verified.signature());
+        record.target = Some(format!("custodian {}, outbox", custodian.id));
+        append(&mut tx, &record).await?;
+    }
+    tx.commit().await?;
+
+    println!(
+        "1 generate: {} Xi split {} (split {}); shares {} sealed on the server, {} in outbox/ for {}",
+        site.node,
+        site.threshold,
+        commitments.split_id(),
+        indices(&server_shares.iter().map(Share::index).collect::<Vec<_>>()),
+        indices(&external_shares.iter().map(Share::index).collect::<Vec<_>>()),
+        CUSTODIANS.join(", ")
+    );
+    Ok(Generated {
+        custodian_set,
+        deliveries,
+    })
+}
+
+/// SOP 2: each custodian opens its container and signs a receipt; the
+/// server verifies each receipt against the custodian's registered key and
+/// records the delivery and the confirmation, audited, in one transaction.
+async fn deliver_and_confirm(site: &Site, generated: &Generated) -> Result<(), Box<dyn Error>> {
+    // The custodians' side.
+    let mut signed_receipts = Vec::new();
+    for custodian in &site.custodians {
+        let opened = open_as_custodian(&site.outbox(), custodian, &site.trusted)?;
+        let receipt = Receipt {
+            custodian_id: custodian.id.clone(),
+            envelope_id: opened.envelope().id(),
+            status: ReceiptStatus::Received,
+            timestamp: Timestamp::now(),
+        };
+        signed_receipts.push(receipt.sign(&custodian.receipt_key)?);
+    }
+
+    // The server's side.
+    let mut receipts = Vec::new();
+    let mut tx = site.storage.begin().await?;
+    for bytes in signed_receipts {
+        let verified = VerifiedReceipt::decode_verify(&bytes, &generated.custodian_set)?;
+        let receipt = verified.receipt();
+        let slot = site.node.slot(verified.index());
+        let (outcome, audit_outcome) = match &receipt.status {
+            ReceiptStatus::Received => (
+                DeliveryOutcome::Delivered {
+                    receipt: bytes.clone(),
+                },
+                Outcome::Success,
+            ),
+            ReceiptStatus::Failed(reason) => (
+                DeliveryOutcome::Failed {
+                    reason: reason.to_string(),
+                },
+                Outcome::Failure {
+                    reason: reason.to_string(),
+                },
+            ),
+        };
+        tx.record_delivery(&DeliveryRecord {
+            slot: slot.clone(),
+            custodian: receipt.custodian_id.clone(),
+            envelope_id: *receipt.envelope_id.as_bytes(),
+            outcome,
+            recorded_at: Timestamp::now(),
+        })
+        .await?;
+        let mut record = site.record(EventType::Deliver);
+        record.share_index = Some(verified.index());
+        record.envelope_id = Some(*receipt.envelope_id.as_bytes());
+        record.signature = Some(*verified.signature());
+        record.target = Some(format!("custodian {}", receipt.custodian_id));
+        record.outcome = audit_outcome;
+        append(&mut tx, &record).await?;
+        if matches!(receipt.status, ReceiptStatus::Received) {
+            tx.confirm_custody(&slot, receipt.timestamp).await?;
+            let mut record = site.record(EventType::Confirm);
+            record.share_index = Some(verified.index());
+            record.envelope_id = Some(*receipt.envelope_id.as_bytes());
+            record.target = Some(format!("custodian {}", receipt.custodian_id));
+            append(&mut tx, &record).await?;
+        }
+        receipts.push(verified);
+    }
+    tx.commit().await?;
+
+    let certificate =
+        DeliveryCertificate::assemble(&generated.custodian_set, &generated.deliveries, &receipts)?;
+    let received = certificate
+        .entries()
+        .iter()
+        .filter(|e| matches!(e.state, DeliveryState::Received { .. }))
+        .count();
+    println!(
+        "2 deliver & confirm: {received}/{} receipts verified and recorded; delivery certificate {}",
+        certificate.entries().len(),
+        if certificate.is_complete() {
+            "complete"
+        } else {
+            "INCOMPLETE"
+        }
+    );
+    if certificate.is_complete() {
+        Ok(())
+    } else {
+        Err("the delivery certificate is incomplete".into())
+    }
+}
+
+/// SOP 3: the node's coverage (active server shares and external shares
+/// whose custodian confirmed them) and the recoverable flag, audited.
+async fn inspect(site: &Site) -> Result<(), Box<dyn Error>> {
+    let mut tx = site.storage.begin().await?;
+    let filter = SlotFilter {
+        key_id: Some(site.node.key_id.clone()),
+        node_id: Some(site.node.node_id.clone()),
+        version: Some(site.node.version),
+    };
+    let server = tx
+        .list_slots(&filter)
+        .await?
+        .into_iter()
+        .filter(|s| s.state == SlotState::Active)
+        .count();
+    let external = tx
+        .custody_map(&site.node)
+        .await?
+        .into_iter()
+        .filter(|e| e.confirmed_at.is_some())
+        .count();
+    let valid = server + external;
+    let recoverable = valid >= usize::from(site.threshold.t());
+    let summary = format!(
+        "{server} server + {external} confirmed external shares = {valid}, t = {}: recoverable {recoverable}",
+        site.threshold.t()
+    );
+    let mut record = site.record(EventType::Inspect);
+    record.detail = Some(summary.clone());
+    append(&mut tx, &record).await?;
+    tx.commit().await?;
+    println!("3 inspect: {summary}");
+    Ok(())
+}
+
+/// SOP 4: the drill, on external shares only, recorded (passed or failed,
+/// with its duration) with its audit record. Returns whether it passed.
+async fn drill(site: &Site, rng: &mut ChaCha20Rng) -> Result<bool, Box<dyn Error>> {
+    let started_at = Timestamp::now();
+    let clock = Instant::now();
+    let sandbox = site.work.join("drill-sandbox");
+    std::fs::create_dir(&sandbox)?;
+    let run = recover_from_custodians(site, &sandbox, rng);
+    let elapsed = clock.elapsed().as_millis();
+
+    let (outcome, shares_used, report) = match &run {
+        Ok(run) if run.passed() => (
+            DrillOutcome::Passed,
+            run.shares_used.clone(),
+            run.self_test.to_string(),
+        ),
+        Ok(run) => (
+            DrillOutcome::Failed {
+                reason: if run.matches_original {
+                    "self-test failed".into()
+                } else {
+                    "regenerated save data differs from the original".into()
+                },
+            },
+            run.shares_used.clone(),
+            run.self_test.to_string(),
+        ),
+        Err(error) => (
+            DrillOutcome::Failed {
+                reason: reason_text(error.as_ref()),
+            },
+            Vec::new(),
+            String::new(),
+        ),
+    };
+    let mut tx = site.storage.begin().await?;
+    tx.record_drill(&DrillReport {
+        target: site.node.clone(),
+        started_at,
+        finished_at: Timestamp::now(),
+        operator: site.operator.clone(),
+        shares_used: shares_used.clone(),
+        outcome: outcome.clone(),
+        report: format!(
+            "external shares {}, {elapsed} ms\n{report}",
+            indices(&shares_used)
+        )
+        .into_bytes(),
+    })
+    .await?;
+    let mut record = site.record(EventType::Drill);
+    record.detail = Some(format!(
+        "external shares only: {}, {elapsed} ms",
+        indices(&shares_used)
+    ));
+    if let DrillOutcome::Failed { reason } = &outcome {
+        record.outcome = Outcome::Failure {
+            reason: reason.clone(),
+        };
+    }
+    append(&mut tx, &record).await?;
+    tx.commit().await?;
+
+    match run {
+        Ok(run) if run.passed() => {
+            let results = run.self_test.results();
+            let not_checkable = results
+                .iter()
+                .filter(|r| matches!(r.outcome, CheckOutcome::NotCheckable(_)))
+                .count();
+            let passed = results.len() - not_checkable;
+            println!(
+                "4 drill: PASSED in {elapsed} ms: Xi recovered from external shares {} ({} rejected), {} written and loaded, equals the original, self-test {passed} checks passed, {not_checkable} not checkable",
+                indices(&run.shares_used),
+                run.rejected.len(),
+                run.keystore
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy(),
+            );
+            Ok(true)
+        }
+        Ok(run) => {
+            println!(
+                "4 drill: FAILED in {elapsed} ms: equals the original: {}; self-test:\n{}",
+                run.matches_original, run.self_test
+            );
+            Ok(false)
+        }
+        Err(error) => {
+            println!("4 drill: FAILED in {elapsed} ms: {error}");
+            Ok(false)
+        }
+    }
+}
+
+/// The drill itself. Uses what the custodians hold and nothing of the
+/// server's: no sealed share, no slot KEK. The sandbox keystore gets its own
+/// node KEK (in memory here; the node's own key custody in production).
+fn recover_from_custodians(
+    site: &Site,
+    sandbox: &Path,
+    rng: &mut ChaCha20Rng,
+) -> Result<DrillRun, Box<dyn Error>> {
+    let mut shares = Vec::with_capacity(site.custodians.len());
+    let mut shares_used = Vec::with_capacity(site.custodians.len());
+    let mut first = None;
+    for custodian in &site.custodians {
+        let (envelope, archive) =
+            open_as_custodian(&site.outbox(), custodian, &site.trusted)?.into_parts();
+        let header = envelope.header().clone();
+        if header.node_version() != &site.node {
+            return Err(format!(
+                "the container of {} is for {}, not {}",
+                custodian.id,
+                header.node_version(),
+                site.node
+            )
+            .into());
+        }
+        shares_used.push(header.index());
+        shares.push(Share::<Secp256k1>::try_from(envelope.into_plain_share()?)?);
+        // The first container's header and archive; the others must come
+        // from the same split (combine_verified checks their shares against
+        // these commitments).
+        if first.is_none() {
+            first = Some((header, archive));
+        }
+    }
+    shares_used.sort_unstable();
+    let (header, archive) = first.ok_or("no custodian container")?;
+    let commitments = <&Commitments<Secp256k1>>::try_from(header.commitments())?;
+    let recovery = combine_verified(shares, commitments)?;
+    let rejected = recovery.rejected().to_vec();
+    let archive = SealedArchive::from_bytes(archive)?;
+    let recovered = regenerate(recovery.secret(), &archive, header.binding(), &site.node)?;
+    drop(recovery);
+
+    let codec = KekKeystoreCodec::new(InMemoryKek::generate(KekId::new("drill-node-kek")?, rng));
+    let keystore = write_keystore(
+        sandbox,
+        &site.node,
+        &recovered,
+        &codec,
+        WriteMode::CreateNew,
+    )?;
+    drop(recovered);
+    let loaded = load_keystore(&keystore, &site.node, &codec)?;
+
+    // The live keystore the drill must reproduce (here: the fixture).
+    let original = load_party(FIXTURES[0])?;
+    let matches_original = bool::from(loaded.ct_eq(&original));
+    drop(original);
+    let peers = FIXTURES
+        .iter()
+        .skip(1)
+        .map(|json| load_party(json))
+        .collect::<Result<Vec<_>, _>>()?;
+    let self_test = loaded.self_test(
+        Threshold::from_tss_lib(GROUP_DEGREE, FIXTURES.len())?,
+        &mut InProcessPeers::new(&peers),
+    )?;
+    Ok(DrillRun {
+        shares_used,
+        rejected,
+        keystore,
+        matches_original,
+        self_test,
+    })
+}
+
+/// SOP 8: sign the head into the witness, export the log, and verify the
+/// export against the witness with the audit signer's public key only.
+async fn audit(site: &Site) -> Result<(), Box<dyn Error>> {
+    let mut witness = Witness::open(site.witness_path())?;
+    let signed = checkpoint(
+        &site.storage,
+        &site.audit_signer,
+        &mut witness,
+        Timestamp::now(),
+    )
+    .await?;
+    let mut exported = Vec::new();
+    export(&site.storage, &mut exported).await?;
+    let verified = verify(
+        &parse_export(&exported)?,
+        &read_witness(site.witness_path())?,
+        &site.audit_signer.verifying_key(),
+    )?;
+    println!(
+        "5 audit: {} records verified against witness checkpoint #{} signed by {}; {} unwitnessed",
+        verified.records,
+        signed.sequence,
+        site.audit_signer.signer_id(),
+        verified.unwitnessed
+    );
     Ok(())
 }
