@@ -138,12 +138,10 @@ fn signed_message(
     signed_at: Timestamp,
     signer_id: &SignerId,
 ) -> Vec<u8> {
-    let id = signer_id.as_str().as_bytes();
-    let mut message = Vec::with_capacity(CHECKPOINT_TAG.len() + 1 + id.len() + 8 + 32 + 8);
+    let mut message =
+        Vec::with_capacity(CHECKPOINT_TAG.len() + 1 + signer_id.as_str().len() + 8 + 32 + 8);
     message.extend_from_slice(CHECKPOINT_TAG);
-    // Signer ids are at most 64 bytes.
-    message.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
-    message.extend_from_slice(id);
+    signer_id.encode_prefixed(&mut message);
     message.extend_from_slice(&sequence.to_be_bytes());
     message.extend_from_slice(head_hash);
     message.extend_from_slice(&signed_at.as_unix_millis().to_be_bytes());

@@ -206,17 +206,17 @@ impl AuditRecord {
         out.push(RECORD_FORMAT_VERSION);
         out.push(self.event.code());
         out.extend_from_slice(&self.timestamp.as_unix_millis().to_be_bytes());
-        put_name(&mut out, self.operator.as_str());
+        self.operator.encode_prefixed(&mut out);
         // At most MAX_APPROVERS (16), checked above.
         out.push(u8::try_from(self.approvers.len()).unwrap_or(u8::MAX));
         for approver in &self.approvers {
-            put_name(&mut out, approver.as_str());
+            approver.encode_prefixed(&mut out);
         }
         put_opt(&mut out, self.key_id.as_ref(), |out, id| {
-            put_name(out, id.as_str());
+            id.encode_prefixed(out);
         });
         put_opt(&mut out, self.node_id.as_ref(), |out, id| {
-            put_name(out, id.as_str());
+            id.encode_prefixed(out);
         });
         put_opt(&mut out, self.version, |out, version| {
             out.extend_from_slice(&version.get().to_be_bytes());
@@ -353,12 +353,6 @@ fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), EncodeE
         });
     }
     Ok(())
-}
-
-/// Names are validated by their types: at most 64 bytes.
-fn put_name(out: &mut Vec<u8>, name: &str) {
-    out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
-    out.extend_from_slice(name.as_bytes());
 }
 
 /// Texts are checked against their caps (all below `u16::MAX`) first.

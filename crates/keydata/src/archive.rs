@@ -119,7 +119,7 @@ impl SealedArchive {
                 got: C::ID,
             });
         }
-        let key = derive_key::<C>(xi, &header.salt, id)?;
+        let key = derive_key::<C>(xi, &header.salt, id);
         codec::open(
             &key.key,
             &key.nonce,
@@ -177,15 +177,11 @@ struct ArchiveKey {
 const _: () = assert!(32 + NONCE_LEN <= 255 * 32);
 
 /// HKDF-SHA256 as documented in the module.
-fn derive_key<C: Curve>(
-    xi: &Secret<C>,
-    salt: &[u8; SALT_LEN],
-    id: &NodeVersion,
-) -> Result<ArchiveKey> {
+fn derive_key<C: Curve>(xi: &Secret<C>, salt: &[u8; SALT_LEN], id: &NodeVersion) -> ArchiveKey {
     let mut info = Vec::with_capacity(ARCHIVE_KEY_TAG.len() + 1 + 2 * 65 + 4);
     info.extend_from_slice(ARCHIVE_KEY_TAG);
     info.push(C::ID.to_u8());
-    codec::put_node_version(&mut info, id).map_err(Error::Archive)?;
+    id.encode(&mut info);
     let ikm = xi.to_be_bytes();
     let hkdf = Hkdf::<Sha256>::new(Some(salt), ikm.as_slice());
     let mut okm = Zeroizing::new([0u8; 32 + NONCE_LEN]);
@@ -195,7 +191,7 @@ fn derive_key<C: Curve>(
     key.copy_from_slice(&okm[..32]);
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&okm[32..]);
-    Ok(ArchiveKey { key, nonce })
+    ArchiveKey { key, nonce }
 }
 
 /// Seals `plaintext` (the JSON without `Xi`) under `xi`, `id` and `salt`.
@@ -219,7 +215,7 @@ pub(crate) fn seal<C: Curve>(
     out.extend_from_slice(&salt);
     // body_len <= MAX_BODY_LEN < 2^32.
     out.extend_from_slice(&u32::try_from(body_len).unwrap_or(u32::MAX).to_be_bytes());
-    let key = derive_key::<C>(xi, &salt, id)?;
+    let key = derive_key::<C>(xi, &salt, id);
     let header = out.clone();
     if !codec::seal_into(&key.key, &key.nonce, &header, plaintext, &mut out) {
         return Err(bad_length());

@@ -7,7 +7,7 @@ use aes_gcm_siv::aead::{AeadInOut, KeyInit};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce, Tag};
 use rand::TryRng;
 use shardkeep_envelope::{KeyId, KeyVersion, MAX_NAME_LEN, NodeId, NodeVersion};
-use shardkeep_wire::{Reader, WireError, put_prefixed_u8};
+use shardkeep_wire::{Reader, WireError};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, FormatError, Result};
@@ -50,26 +50,8 @@ pub(crate) fn read_name<'a>(
     Ok(reader.prefixed_u8(field, 1, MAX_NAME_LEN)?)
 }
 
-/// Appends a name (key, node or KEK id) with its one-byte length.
-pub(crate) fn put_name(
-    out: &mut Vec<u8>,
-    field: &'static str,
-    name: &str,
-) -> Result<(), FormatError> {
-    Ok(put_prefixed_u8(out, field, name.as_bytes(), MAX_NAME_LEN)?)
-}
-
-/// Appends the canonical encoding of a key version: `u8 len || key_id ||
-/// u8 len || node_id || version (u32 big-endian)`. What the archive key and
-/// the keystore file are bound to.
-pub(crate) fn put_node_version(out: &mut Vec<u8>, id: &NodeVersion) -> Result<(), FormatError> {
-    put_name(out, "key_id", id.key_id.as_str())?;
-    put_name(out, "node_id", id.node_id.as_str())?;
-    out.extend_from_slice(&id.version.get().to_be_bytes());
-    Ok(())
-}
-
-/// Reads what [`put_node_version`] writes.
+/// Reads what [`NodeVersion::encode`] writes: the key version the archive
+/// key and the keystore file are bound to.
 pub(crate) fn read_node_version(reader: &mut Reader<'_>) -> Result<NodeVersion, FormatError> {
     let key_id = KeyId::from_bytes(read_name(reader, "key_id")?)
         .map_err(|_| FormatError::InvalidName("key_id"))?;
@@ -190,7 +172,7 @@ mod tests {
             version: KeyVersion::new(3),
         };
         let mut out = Vec::new();
-        put_node_version(&mut out, &id).unwrap();
+        id.encode(&mut out);
         assert_eq!(hex::encode(&out), "056b65792d31066e6f64652d6100000003");
         let mut r = Reader::new(&out);
         assert_eq!(read_node_version(&mut r).unwrap(), id);

@@ -107,9 +107,8 @@ impl<K: KeyEncryptionKey> KekKeystoreCodec<K> {
         header.extend_from_slice(KEYSTORE_AAD_TAG);
         header.extend_from_slice(&KEYSTORE_MAGIC);
         header.push(KEYSTORE_VERSION);
-        codec::put_node_version(&mut header, id).map_err(Error::Keystore)?;
-        codec::put_name(&mut header, "kek_id", self.kek.kek_id().as_str())
-            .map_err(Error::Keystore)?;
+        id.encode(&mut header);
+        self.kek.kek_id().encode_prefixed(&mut header);
         put_prefixed_u16(
             &mut header,
             "wrapped_key",

@@ -31,7 +31,6 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::error::{KeyFileError, KeyKind};
-use crate::slot::{encode_slot, push_name};
 
 /// First bytes of every key file.
 pub(crate) const MAGIC: [u8; 8] = *b"shardkey";
@@ -139,17 +138,17 @@ impl KeyFile {
         out.push(self.kind().code());
         match self {
             Self::MasterKek { id, key } => {
-                push_name(&mut out, id.as_str());
+                id.encode_prefixed(&mut out);
                 out.extend_from_slice(key.as_slice());
             }
             Self::Ed25519Seed { id, seed } => {
-                push_name(&mut out, id.as_str());
+                id.encode_prefixed(&mut out);
                 out.extend_from_slice(seed.as_slice());
             }
             Self::SlotKek(record) => {
-                push_name(&mut out, record.id.as_str());
-                push_name(&mut out, record.master_id.as_str());
-                encode_slot(&record.slot, &mut out);
+                record.id.encode_prefixed(&mut out);
+                record.master_id.encode_prefixed(&mut out);
+                record.slot.encode(&mut out);
                 out.extend_from_slice(&record.nonce);
                 out.extend_from_slice(&record.sealed);
             }

@@ -22,7 +22,7 @@ use crate::fsutil::{
 };
 use crate::keyfile::{KeyFile, NONCE_LEN, SEALED_LEN, SECRET_LEN, SlotRecord};
 use crate::provider::{DestroyOutcome, SlotKekProvider};
-use crate::slot::{encode_slot, push_name, slot_kek_id};
+use crate::slot::slot_kek_id;
 
 /// Name of the master KEK file inside a store directory.
 const MASTER_FILE: &str = "master.key";
@@ -307,9 +307,9 @@ impl LocalKeyStore {
 pub(crate) fn record_aad(master_id: &KekId, kek_id: &KekId, slot: &ShareSlot) -> Vec<u8> {
     let mut aad = Vec::with_capacity(SLOT_RECORD_TAG.len() + 4 * 65 + 5);
     aad.extend_from_slice(SLOT_RECORD_TAG);
-    push_name(&mut aad, master_id.as_str());
-    push_name(&mut aad, kek_id.as_str());
-    encode_slot(slot, &mut aad);
+    master_id.encode_prefixed(&mut aad);
+    kek_id.encode_prefixed(&mut aad);
+    slot.encode(&mut aad);
     aad
 }
 
@@ -317,8 +317,8 @@ pub(crate) fn record_aad(master_id: &KekId, kek_id: &KekId, slot: &ShareSlot) ->
 pub(crate) fn wrap_aad(kek_id: &KekId, slot: &ShareSlot) -> Vec<u8> {
     let mut aad = Vec::with_capacity(DATA_KEY_WRAP_TAG.len() + 3 * 65 + 5);
     aad.extend_from_slice(DATA_KEY_WRAP_TAG);
-    push_name(&mut aad, kek_id.as_str());
-    encode_slot(slot, &mut aad);
+    kek_id.encode_prefixed(&mut aad);
+    slot.encode(&mut aad);
     aad
 }
 

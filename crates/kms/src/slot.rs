@@ -11,27 +11,11 @@ const SLOT_DIGEST_TAG: &[u8] = b"shardkeep/slot-kek-id/v1";
 /// 64-byte name limit and collide only after about 2^96 slots).
 const KEK_ID_DIGEST_BYTES: usize = 24;
 
-/// Appends a name with its one-byte length. Names are 1-64 bytes (checked
-/// by their types), so the length always fits.
-pub(crate) fn push_name(out: &mut Vec<u8>, name: &str) {
-    out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
-    out.extend_from_slice(name.as_bytes());
-}
-
-/// The canonical encoding of a slot: length-prefixed key id and node id,
-/// big-endian version, share index. Injective, so it can go into AADs and
-/// digests as is.
-pub(crate) fn encode_slot(slot: &ShareSlot, out: &mut Vec<u8>) {
-    push_name(out, slot.key_id.as_str());
-    push_name(out, slot.node_id.as_str());
-    out.extend_from_slice(&slot.version.get().to_be_bytes());
-    out.push(slot.index.get());
-}
-
-/// SHA-256 over the tag and the slot encoding.
+/// SHA-256 over the tag and the slot's canonical encoding
+/// ([`ShareSlot::encode`]).
 pub(crate) fn slot_digest(slot: &ShareSlot) -> [u8; 32] {
     let mut encoded = Vec::with_capacity(2 * 65 + 5);
-    encode_slot(slot, &mut encoded);
+    slot.encode(&mut encoded);
     Sha256::new()
         .chain_update(SLOT_DIGEST_TAG)
         .chain_update(&encoded)
@@ -101,7 +85,7 @@ pub(crate) mod tests {
                 + &hex::encode(&slot_digest(&slot("key-1", "node-1", 1, 2))[..24])
         );
         let mut encoded = Vec::new();
-        encode_slot(&slot("key-1", "node-1", 1, 2), &mut encoded);
+        slot("key-1", "node-1", 1, 2).encode(&mut encoded);
         assert_eq!(
             hex::encode(&encoded),
             "056b65792d31066e6f64652d310000000102"
@@ -114,8 +98,8 @@ pub(crate) mod tests {
         #[test]
         fn encoding_is_injective(a in slot_strategy(), b in slot_strategy()) {
             let (mut ea, mut eb) = (Vec::new(), Vec::new());
-            encode_slot(&a, &mut ea);
-            encode_slot(&b, &mut eb);
+            a.encode(&mut ea);
+            b.encode(&mut eb);
             prop_assert_eq!(a == b, ea == eb);
             prop_assert_eq!(a == b, slot_kek_id("p11-slot-", &a) == slot_kek_id("p11-slot-", &b));
         }

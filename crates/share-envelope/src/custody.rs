@@ -196,9 +196,7 @@ impl InMemoryKek {
     fn aad(&self) -> Vec<u8> {
         let mut aad = Vec::with_capacity(IN_MEMORY_WRAP_TAG.len() + 1 + self.id.as_str().len());
         aad.extend_from_slice(IN_MEMORY_WRAP_TAG);
-        // Names are at most 64 bytes, so the length fits one byte.
-        aad.push(u8::try_from(self.id.as_str().len()).unwrap_or(u8::MAX));
-        aad.extend_from_slice(self.id.as_str().as_bytes());
+        self.id.encode_prefixed(&mut aad);
         aad
     }
 

@@ -79,6 +79,15 @@ macro_rules! name_type {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// Appends the name with its one-byte length: the canonical
+            /// encoding of a name in every shardkeep format, AAD and
+            /// signed message.
+            pub fn encode_prefixed(&self, out: &mut Vec<u8>) {
+                // 1-64 bytes, checked on construction: the length fits.
+                out.push(u8::try_from(self.0.len()).unwrap_or(u8::MAX));
+                out.extend_from_slice(self.0.as_bytes());
+            }
         }
 
         impl fmt::Debug for $name {
@@ -210,6 +219,15 @@ pub struct NodeVersion {
 }
 
 impl NodeVersion {
+    /// Appends the canonical encoding: `u8 len || key_id || u8 len ||
+    /// node_id || version (u32 big-endian)`. Injective, so it can go into
+    /// AADs, KDF infos and digests as is.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        self.key_id.encode_prefixed(out);
+        self.node_id.encode_prefixed(out);
+        out.extend_from_slice(&self.version.get().to_be_bytes());
+    }
+
     /// The share slot of `index` in this version.
     #[must_use]
     pub fn slot(&self, index: ShareIndex) -> ShareSlot {
@@ -249,6 +267,15 @@ pub struct ShareSlot {
 }
 
 impl ShareSlot {
+    /// Appends the canonical encoding: the [`NodeVersion::encode`] fields,
+    /// then the share index byte. Injective, like that one.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        self.key_id.encode_prefixed(out);
+        self.node_id.encode_prefixed(out);
+        out.extend_from_slice(&self.version.get().to_be_bytes());
+        out.push(self.index.get());
+    }
+
     /// The key version this slot belongs to.
     #[must_use]
     pub fn node_version(&self) -> NodeVersion {
@@ -429,6 +456,24 @@ mod tests {
         assert_eq!(slot.node_version(), version);
         assert_eq!(NodeVersion::from(&slot), version);
         assert_eq!(version.to_string(), "key-1/node-a/v3");
+    }
+
+    #[test]
+    fn canonical_encodings_are_pinned() {
+        let version = NodeVersion {
+            key_id: KeyId::new("key-1").unwrap(),
+            node_id: NodeId::new("node-a").unwrap(),
+            version: KeyVersion::new(3),
+        };
+        let mut encoded = Vec::new();
+        version.encode(&mut encoded);
+        assert_eq!(hex::encode(&encoded), "056b65792d31066e6f64652d6100000003");
+        let mut slot = Vec::new();
+        version.slot(ShareIndex::new(2).unwrap()).encode(&mut slot);
+        assert_eq!(hex::encode(&slot), "056b65792d31066e6f64652d610000000302");
+        let mut name = Vec::new();
+        SignerId::new("s").unwrap().encode_prefixed(&mut name);
+        assert_eq!(name, b"\x01s");
     }
 
     #[test]

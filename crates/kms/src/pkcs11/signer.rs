@@ -12,7 +12,6 @@ use shardkeep_envelope::{CustodyError, Signer, SignerId};
 
 use super::{Pkcs11Token, TokenInner, is_missing_object, lock, p11};
 use crate::error::Error;
-use crate::slot::push_name;
 
 /// Prefix of signer labels; the signer id follows.
 const LABEL_PREFIX: &str = "shardkeep/signer/v1/";
@@ -33,7 +32,7 @@ fn signer_label(id: &SignerId) -> String {
 
 fn signer_object_id(id: &SignerId) -> Vec<u8> {
     let mut encoded = Vec::with_capacity(65);
-    push_name(&mut encoded, id.as_str());
+    id.encode_prefixed(&mut encoded);
     Sha256::new()
         .chain_update(SIGNER_ID_TAG)
         .chain_update(&encoded)
@@ -161,7 +160,7 @@ impl Pkcs11Token {
         };
         let mut probe = Vec::with_capacity(SELF_TEST_TAG.len() + 65);
         probe.extend_from_slice(SELF_TEST_TAG);
-        push_name(&mut probe, id.as_str());
+        id.encode_prefixed(&mut probe);
         signer.sign_checked(&probe)?;
         Ok(signer)
     }
