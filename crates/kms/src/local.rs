@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
-use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 use rand::TryRng;
 use shardkeep_envelope::{
-    CustodyError, DATA_KEY_LEN, DataKey, KekId, KeyEncryptionKey, ShareSlot, Signer, SignerId,
-    WrappedKey,
+    CustodyError, DATA_KEY_LEN, DataKey, InMemorySigner, KekId, KeyEncryptionKey, ShareSlot,
+    Signer, SignerId, WrappedKey,
 };
 use zeroize::Zeroizing;
 
@@ -493,17 +493,17 @@ impl KeyEncryptionKey for LocalSlotKek {
 }
 
 /// An ed25519 signer whose seed lives in a key file (mode 0600, owned by
-/// this user, checked on every open).
+/// this user, checked on every open). Once loaded it signs like the
+/// envelope crate's in-memory signer, which it wraps.
 pub struct KeyFileSigner {
-    id: SignerId,
-    key: SigningKey,
+    signer: InMemorySigner,
 }
 
 impl fmt::Debug for KeyFileSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyFileSigner")
-            .field("id", &self.id)
-            .field("verifying_key", &self.key.verifying_key())
+            .field("id", self.signer.signer_id())
+            .field("verifying_key", &self.signer.verifying_key())
             .finish_non_exhaustive()
     }
 }
@@ -541,24 +541,22 @@ impl KeyFileSigner {
             return Err(wrong_kind(path, KeyKind::Ed25519Seed, &file));
         };
         Ok(Self {
-            id,
-            key: SigningKey::from_bytes(&seed),
+            signer: InMemorySigner::from_seed(id, &seed),
         })
     }
 }
 
 impl Signer for KeyFileSigner {
     fn signer_id(&self) -> &SignerId {
-        &self.id
+        self.signer.signer_id()
     }
 
     fn verifying_key(&self) -> VerifyingKey {
-        self.key.verifying_key()
+        self.signer.verifying_key()
     }
 
     fn sign(&self, message: &[u8]) -> Result<Signature, CustodyError> {
-        use ed25519_dalek::Signer as _;
-        Ok(self.key.sign(message))
+        self.signer.sign(message)
     }
 }
 
