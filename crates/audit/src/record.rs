@@ -26,7 +26,7 @@
 
 use std::collections::BTreeSet;
 
-use shardkeep_envelope::{ActorId, KeyId, KeyVersion, NodeId, Timestamp};
+use shardkeep_envelope::{ActorId, KeyId, KeyVersion, NodeId, Timestamp, is_free_text};
 use shardkeep_sss_core::{ShareIndex, Threshold};
 use shardkeep_wire::{Reader, WireError};
 
@@ -346,7 +346,7 @@ impl AuditRecord {
 }
 
 fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), EncodeError> {
-    if text.is_empty() || text.len() > max || text.chars().any(char::is_control) {
+    if !is_free_text(text, max) {
         return Err(EncodeError::InvalidText {
             field,
             len: text.len(),
@@ -411,7 +411,7 @@ fn read_text(
             other => other.into(),
         })?;
     let text = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidText(field))?;
-    if text.chars().any(char::is_control) {
+    if !is_free_text(text, max) {
         return Err(DecodeError::InvalidText(field));
     }
     Ok(text.to_owned())

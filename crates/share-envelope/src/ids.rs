@@ -41,6 +41,15 @@ fn check_name(what: &'static str, bytes: &[u8], allowed: fn(u8) -> bool) -> Resu
     Ok(())
 }
 
+/// The free-text rule (failure reasons, contacts, audit details): 1 to
+/// `max` bytes of UTF-8 with no control character, so that it prints safely
+/// in a terminal or a log line. Every format and table that stores free
+/// text applies this one rule, each with its own error.
+#[must_use]
+pub fn is_free_text(text: &str, max: usize) -> bool {
+    !text.is_empty() && text.len() <= max && !text.chars().any(char::is_control)
+}
+
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $what:literal, $allowed:expr, $alphabet:literal) => {
         $(#[$doc])*
@@ -456,6 +465,24 @@ mod tests {
         assert_eq!(slot.node_version(), version);
         assert_eq!(NodeVersion::from(&slot), version);
         assert_eq!(version.to_string(), "key-1/node-a/v3");
+    }
+
+    #[test]
+    fn free_text_is_non_empty_bounded_and_printable() {
+        assert!(is_free_text("disk full at escrow-co", 64));
+        assert!(is_free_text("müde, aber da", 64));
+        assert!(is_free_text(&"x".repeat(64), 64));
+        assert!(!is_free_text(&"x".repeat(65), 64));
+        assert!(!is_free_text("", 64));
+        for bad in [
+            "line\nbreak",
+            "tab\there",
+            "esc\u{1b}[31m",
+            "del\u{7f}",
+            "c1\u{85}",
+        ] {
+            assert!(!is_free_text(bad, 64), "{bad:?}");
+        }
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub use envelope::{
 pub use error::{ContainerError, Error};
 pub use ids::{
     ActorId, CustodianId, KekId, KeyId, KeyVersion, Label, MAX_NAME_LEN, NodeId, NodeVersion,
-    ShareSlot, SignerId, Timestamp,
+    ShareSlot, SignerId, Timestamp, is_free_text,
 };
 pub use receipt::{
     Custodian, CustodianSet, DeliveryCertificate, DeliveryEntry, DeliveryState, FailureReason,

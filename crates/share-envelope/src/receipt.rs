@@ -12,7 +12,7 @@ use crate::codec::check_total_len;
 use crate::custody::Signer;
 use crate::envelope::EnvelopeId;
 use crate::error::Error;
-use crate::ids::{CustodianId, MAX_NAME_LEN, Timestamp};
+use crate::ids::{CustodianId, MAX_NAME_LEN, Timestamp, is_free_text};
 use crate::trust::{admit_key, sign_tagged, verify_tagged};
 
 /// First bytes of every receipt.
@@ -73,7 +73,8 @@ fn check_reason(bytes: &[u8]) -> Result<&str, Error> {
     let text = core::str::from_utf8(bytes).map_err(|_| Error::NonCanonical {
         field: "failure_reason",
     })?;
-    if text.chars().any(char::is_control) {
+    // The length is within bounds: only a control character fails here.
+    if !is_free_text(text, MAX_FAILURE_REASON_LEN) {
         return Err(Error::NonCanonical {
             field: "failure_reason",
         });

@@ -2,7 +2,7 @@
 //! every record. The names and times themselves (`Timestamp`, `ActorId`,
 //! `Label`, `NodeVersion`) are `shardkeep_envelope`'s.
 
-use shardkeep_envelope::Timestamp;
+use shardkeep_envelope::{Timestamp, is_free_text};
 
 use crate::error::Error;
 
@@ -23,7 +23,7 @@ pub(crate) fn timestamp_from_db(value: i64) -> Option<Timestamp> {
 /// Checks free text (a contact, a failure reason): 1 to `max` bytes, no
 /// control characters, so it prints safely in a terminal or a log.
 pub(crate) fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), Error> {
-    if text.is_empty() || text.len() > max || text.chars().any(char::is_control) {
+    if !is_free_text(text, max) {
         return Err(Error::InvalidText {
             field,
             len: text.len(),
