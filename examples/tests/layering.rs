@@ -1,6 +1,8 @@
 //! The layering rule of the workspace, checked rather than hoped: a crate
 //! depends only on crates below it (as listed in the root `Cargo.toml`), so
-//! an embedder can take the bottom of the stack without the top.
+//! an embedder can take the bottom of the stack without the top. Test-only
+//! crates stand outside the layers: they depend on no crate of ours, and
+//! are only ever dev-dependencies.
 #![allow(clippy::unwrap_used, reason = "a test: a failure should panic")]
 
 use std::path::Path;
@@ -16,9 +18,20 @@ const LAYERS: [&str; 7] = [
     "shardkeep-kms",
 ];
 
+/// Crates for tests only, outside the layers.
+const TEST_ONLY: [&str; 1] = ["shardkeep-residue-alloc"];
+
+/// A `shardkeep-*` dependency of a manifest, and whether it is a
+/// dev-dependency.
+#[derive(Debug, PartialEq, Eq)]
+struct Dependency {
+    name: String,
+    dev: bool,
+}
+
 /// The package name and every `shardkeep-*` dependency (any section) of a
 /// crate manifest.
-fn package_and_dependencies(manifest: &str) -> (String, Vec<String>) {
+fn package_and_dependencies(manifest: &str) -> (String, Vec<Dependency>) {
     let mut name = None;
     let mut dependencies = Vec::new();
     let mut section = "";
@@ -29,7 +42,10 @@ fn package_and_dependencies(manifest: &str) -> (String, Vec<String>) {
             name = line.split('"').nth(1).map(str::to_owned);
         } else if section.contains("dependencies") && line.starts_with("shardkeep-") {
             let dependency = line.split(['.', ' ', '=']).next().unwrap();
-            dependencies.push(dependency.to_owned());
+            dependencies.push(Dependency {
+                name: dependency.to_owned(),
+                dev: section.contains("dev-dependencies"),
+            });
         }
     }
     (name.unwrap(), dependencies)
@@ -42,25 +58,45 @@ fn every_crate_depends_only_on_crates_below_it() {
     for entry in std::fs::read_dir(crates).unwrap() {
         let manifest = std::fs::read_to_string(entry.unwrap().path().join("Cargo.toml")).unwrap();
         let (package, dependencies) = package_and_dependencies(&manifest);
+        seen.push(package.clone());
+        if TEST_ONLY.contains(&package.as_str()) {
+            assert!(
+                dependencies.is_empty(),
+                "{package} is test-only and must depend on no crate of ours: {dependencies:?}"
+            );
+            continue;
+        }
         let layer = LAYERS
             .iter()
             .position(|name| *name == package)
-            .unwrap_or_else(|| panic!("{package} is not placed in LAYERS"));
+            .unwrap_or_else(|| panic!("{package} is not placed in LAYERS or TEST_ONLY"));
         for dependency in dependencies {
-            let below = LAYERS.iter().position(|name| *name == dependency);
+            if TEST_ONLY.contains(&dependency.name.as_str()) {
+                assert!(
+                    dependency.dev,
+                    "{package} depends on the test-only {} outside [dev-dependencies]",
+                    dependency.name
+                );
+                continue;
+            }
+            let below = LAYERS.iter().position(|name| *name == dependency.name);
             assert!(
                 below.is_some_and(|below| below < layer),
-                "{package} depends on {dependency}, which is not below it"
+                "{package} depends on {}, which is not below it",
+                dependency.name
             );
         }
-        seen.push(package);
     }
     seen.sort();
-    let mut all = LAYERS.map(str::to_owned).to_vec();
+    let mut all: Vec<String> = LAYERS
+        .iter()
+        .chain(&TEST_ONLY)
+        .map(|s| (*s).to_owned())
+        .collect();
     all.sort();
     assert_eq!(
         seen, all,
-        "every listed layer is a crate, and no crate is missing"
+        "every listed crate exists, and no crate is missing from the lists"
     );
 }
 
@@ -68,8 +104,20 @@ fn every_crate_depends_only_on_crates_below_it() {
 fn the_manifest_reader_sees_every_section() {
     let (package, dependencies) = package_and_dependencies(
         "[package]\nname = \"shardkeep-audit\"\n[dependencies]\nshardkeep-storage.workspace = true\n\
-         [dev-dependencies]\nshardkeep-kms = { workspace = true }\n",
+         [dev-dependencies]\nshardkeep-kms = { workspace = true }\n\
+         [target.'cfg(unix)'.dev-dependencies]\nshardkeep-residue-alloc.workspace = true\n",
     );
     assert_eq!(package, "shardkeep-audit");
-    assert_eq!(dependencies, ["shardkeep-storage", "shardkeep-kms"]);
+    let dependency = |name: &str, dev| Dependency {
+        name: name.to_owned(),
+        dev,
+    };
+    assert_eq!(
+        dependencies,
+        [
+            dependency("shardkeep-storage", false),
+            dependency("shardkeep-kms", true),
+            dependency("shardkeep-residue-alloc", true),
+        ]
+    );
 }

@@ -2,10 +2,12 @@
 //!
 //! Conversion between decimal digits and binary never branches on, or
 //! divides by, a digit or limb value: parsing is multiply-and-add on
-//! fixed-width limbs, printing divides by 10^9 with crypto-bigint's
-//! constant-time reciprocal division and splits each chunk into digits by
+//! fixed-width limbs, printing divides by 10^9 in place with crypto-bigint's
+//! constant-time single-limb division and splits each chunk into digits by
 //! multiplication. Only the number of digits (which the JSON text reveals
-//! anyway) shapes the work. Secret values stay in wiped buffers throughout.
+//! anyway) shapes the work. Secret values stay in wiped buffers throughout:
+//! no intermediate value is freed unwiped (`tests/residue.rs` checks the
+//! heap with a scanning allocator).
 
 use core::fmt;
 
@@ -24,11 +26,12 @@ const ACC_LIMBS: usize = INT_BYTES / 8 + 1;
 /// Digits per chunk: 10^9 fits one limb on every target.
 const CHUNK_DIGITS: usize = 9;
 const CHUNK: u32 = 1_000_000_000;
-/// Constant-time division by [`CHUNK`] (`NonZeroU32::MIN + (CHUNK - 1)` is
-/// how a const gets a non-zero 10^9 without unwrapping).
-const CHUNK_RECIPROCAL: Reciprocal = Reciprocal::new(NonZero::<Limb>::from_u32(
-    core::num::NonZeroU32::MIN.saturating_add(CHUNK - 1),
-));
+/// [`CHUNK`] as a divisor (`NonZeroU32::MIN + (CHUNK - 1)` is how a const
+/// gets a non-zero 10^9 without unwrapping).
+const CHUNK_DIVISOR: NonZero<Limb> =
+    NonZero::<Limb>::from_u32(core::num::NonZeroU32::MIN.saturating_add(CHUNK - 1));
+/// Constant-time remainder by [`CHUNK`].
+const CHUNK_RECIPROCAL: Reciprocal = Reciprocal::new(CHUNK_DIVISOR);
 
 /// Why digits do not make an accepted integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,14 +91,21 @@ pub(crate) fn parse_decimal(digits: &Digits) -> Result<Zeroizing<BoxedUint>, Int
 
 /// Prints an integer as canonical decimal digits. The number of division
 /// steps depends on the precision of `value` only.
+///
+/// The value is copied once, into a wiped buffer, and divided in place:
+/// crypto-bigint's `div_rem_limb*` would return every quotient in a fresh
+/// allocation, and each one replaced would be freed unwiped (the first of
+/// them a plain copy of the secret).
 pub(crate) fn format_decimal(value: &BoxedUint) -> Digits {
     // log10(2) < 0.30103: enough chunks for every value of this precision.
     let chunks = (value.bits_precision() as usize * 30_103).div_ceil(100_000 * CHUNK_DIGITS) + 1;
     let mut all = Zeroizing::new(vec![b'0'; chunks * CHUNK_DIGITS]);
     let mut rest = Zeroizing::new(value.clone());
     for slot in all.rchunks_exact_mut(CHUNK_DIGITS) {
-        let (quotient, remainder) = rest.div_rem_limb_with_reciprocal(&CHUNK_RECIPROCAL);
-        *rest = quotient;
+        // Both constant time, neither allocates: the remainder is read
+        // first, then the quotient replaces `rest` limb by limb.
+        let remainder = rest.rem_limb_with_reciprocal(&CHUNK_RECIPROCAL);
+        *rest /= CHUNK_DIVISOR;
         // A remainder below 10^9 fits in 32 bits on every target.
         let mut chunk = u32::try_from(remainder.0).unwrap_or(0);
         for digit in slot.iter_mut().rev() {

@@ -23,10 +23,16 @@
 //! created exclusively), written, fsynced, then renamed over the target (or
 //! hard-linked to it when the target must not exist yet), then the
 //! directory fsynced. A crash at any point leaves the old file or the new
-//! one, never a torn one; a crash may leave a `.…tmp` file behind, which
-//! holds only ciphertext and is never read.
+//! one, never a torn one; a crash may leave the temporary file
+//! (`.<file name>.<16 hex digits>.tmp`) behind, which holds only ciphertext
+//! and is never read. The next write of the same keystore removes such
+//! leftovers (regular files of exactly that name, nothing else), so one
+//! writer of a keystore at a time: a second, concurrent writer of the same
+//! keystore may lose its temporary file and fail with [`Error::Io`] (never
+//! a torn or lost keystore).
 
 use core::fmt;
+use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -235,7 +241,9 @@ pub fn keystore_path(dir: &Path, id: &NodeVersion) -> PathBuf {
 }
 
 /// Encrypts `data` with `codec` and writes it atomically to
-/// [`keystore_path`]`(dir, id)`; returns the path.
+/// [`keystore_path`]`(dir, id)`; returns the path. Temporary files that
+/// killed earlier writes of this keystore left behind are removed first
+/// (see the module documentation); nothing else in `dir` is touched.
 ///
 /// # Errors
 /// [`Error::KeystoreExists`] under [`WriteMode::CreateNew`] when the file
@@ -340,7 +348,8 @@ pub(crate) fn write_atomic(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut suffix = [0u8; 8];
+    remove_stale_temps(dir, &name);
+    let mut suffix = [0u8; TEMP_SUFFIX_LEN];
     codec::os_random(&mut suffix)?;
     let temp = dir.join(format!(".{name}.{}.tmp", hex::encode(suffix)));
 
@@ -355,6 +364,50 @@ pub(crate) fn write_atomic(
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_error("sync directory", dir))
+}
+
+/// Random bytes in a temporary file's name (hex-encoded: 16 digits).
+const TEMP_SUFFIX_LEN: usize = 8;
+
+/// Whether `file_name` is exactly what [`write_atomic`] names the temporary
+/// file of a write to `target_name`: `.<target_name>.<16 lowercase hex
+/// digits>.tmp`.
+fn is_temp_of(file_name: &OsStr, target_name: &str) -> bool {
+    let Some(random) = file_name
+        .to_str()
+        .and_then(|n| n.strip_prefix('.'))
+        .and_then(|n| n.strip_prefix(target_name))
+        .and_then(|n| n.strip_prefix('.'))
+        .and_then(|n| n.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    random.len() == 2 * TEMP_SUFFIX_LEN
+        && random
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Removes the temporary files that earlier writes to `target_name` left
+/// behind when they were killed (they hold ciphertext only, but pile up):
+/// regular files whose name is exactly that of such a file. Nothing else in
+/// the directory is touched: not another keystore's temporary files, not a
+/// look-alike name, not a symlink or directory of the exact name.
+///
+/// Best effort: a failure here leaves a stale file, which the write itself
+/// does not need gone.
+fn remove_stale_temps(dir: &Path, target_name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        // `DirEntry::file_type` does not follow symlinks.
+        if is_temp_of(&entry.file_name(), target_name)
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn write_temp_and_commit(
@@ -557,6 +610,80 @@ mod tests {
                 assert!(leftovers(dir.path()).is_empty(), "{mode:?} {failing:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_write_removes_its_own_stale_temporary_files_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = id("node-0");
+        let target = keystore_path(dir.path(), &node);
+        let name = target.file_name().unwrap().to_str().unwrap().to_owned();
+        // What a write killed after creating its temporary file leaves.
+        let stale = [
+            format!(".{name}.0123456789abcdef.tmp"),
+            format!(".{name}.fedcba9876543210.tmp"),
+        ];
+        let look_alikes = [
+            format!(".{name}.0123456789abcde.tmp"),
+            format!(".{name}.0123456789abcdef0.tmp"),
+            format!(".{name}.0123456789ABCDEF.tmp"),
+            format!(".{name}.0123456789abcdeg.tmp"),
+            format!("{name}.0123456789abcdef.tmp"),
+            format!(".{name}.0123456789abcdef.tmp.bak"),
+            format!(".{name}0123456789abcdef.tmp"),
+            // Another keystore's temporary file is that writer's business.
+            ".key-1+node-1+v1.keydata.enc.0123456789abcdef.tmp".to_owned(),
+            "unrelated.txt".to_owned(),
+        ];
+        for file in stale.iter().chain(&look_alikes) {
+            fs::write(dir.path().join(file), b"left behind").unwrap();
+        }
+        // A directory with the exact name is not a file this writer made.
+        let directory = format!(".{name}.00112233445566aa.tmp");
+        fs::create_dir(dir.path().join(&directory)).unwrap();
+
+        let data = fixture("eddsa", 0);
+        write_keystore(dir.path(), &node, &data, &codec(), WriteMode::CreateNew).unwrap();
+
+        for file in &stale {
+            assert!(!dir.path().join(file).exists(), "{file} is still there");
+        }
+        for file in &look_alikes {
+            assert_eq!(
+                fs::read(dir.path().join(file)).unwrap(),
+                b"left behind",
+                "{file} was touched"
+            );
+        }
+        assert!(dir.path().join(&directory).is_dir());
+        assert!(same(&load(&target), &data));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_named_like_a_stale_temporary_file_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = id("node-0");
+        let name = keystore_path(dir.path(), &node)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::write(&elsewhere, b"not ours").unwrap();
+        let link = dir.path().join(format!(".{name}.0123456789abcdef.tmp"));
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        write_keystore(
+            dir.path(),
+            &node,
+            &fixture("eddsa", 0),
+            &codec(),
+            WriteMode::CreateNew,
+        )
+        .unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(fs::read(&elsewhere).unwrap(), b"not ours");
     }
 
     #[test]

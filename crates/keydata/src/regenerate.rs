@@ -54,6 +54,16 @@ impl LocalPartySaveData {
 /// - an archive whose group key, `ShareID` or `BigXj[self]` differs from the
 ///   signed values ([`Error::BindingMismatch`]).
 ///
+/// **The caller checks that the key version is current.** This function
+/// does not know which version of the key is live: `id.version` only
+/// selects the archive key, so a share and archive of a retired version
+/// regenerate just as well as current ones. Before the result is written
+/// back (for example by [`write_keystore`](crate::write_keystore), which
+/// under [`WriteMode::Replace`](crate::WriteMode::Replace) overwrites the
+/// node's keystore), check that `id.version` (the version of the envelope
+/// the share came from) is the key's current version, so that a recovered
+/// share of a retired version is never put back into service by accident.
+///
 /// # Errors
 /// As listed, and the parse errors of [`LocalPartySaveData::from_json`].
 pub fn regenerate<C: Curve>(
@@ -208,6 +218,34 @@ mod tests {
         assert!(matches!(
             regenerate(&xi, &archive, &eddsa_binding, &node),
             Err(Error::CurveMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_retired_version_regenerates_so_the_caller_checks_the_version() {
+        // What the documentation warns about: nothing here knows that
+        // version 1 was retired when version 2 came; its share and archive
+        // regenerate as they always did. The version only selects the key.
+        let data = fixture("ecdsa", 3);
+        let retired = NodeVersion {
+            version: KeyVersion::new(1),
+            ..id("node-3")
+        };
+        let current = NodeVersion {
+            version: KeyVersion::new(2),
+            ..id("node-3")
+        };
+        let xi = data.secret_share::<Secp256k1>().unwrap();
+        let old_archive = data.seal_archive(&retired).unwrap();
+        let old_binding = data.binding(&old_archive).unwrap();
+        let _current_archive = data.seal_archive(&current).unwrap();
+        assert!(same(
+            &regenerate(&xi, &old_archive, &old_binding, &retired).unwrap(),
+            &data
+        ));
+        assert!(matches!(
+            regenerate(&xi, &old_archive, &old_binding, &current),
+            Err(Error::ArchiveOpenFailed)
         ));
     }
 

@@ -100,8 +100,21 @@ fn killed_writers_never_leave_a_torn_file() {
             last = now;
         }
     }
-    // Leftover temporary files are writes killed mid-way.
-    let interrupted = std::fs::read_dir(dir.path())
+    // A leftover temporary file is a write killed mid-way; each write
+    // removes the earlier ones, so only the last killed write's can remain.
+    let interrupted = temporary_files(dir.path());
+    println!(
+        "{changes} of {ROUNDS} rounds changed the keystore; {interrupted} write was killed mid-way"
+    );
+    assert!(interrupted <= 1, "{interrupted} stale temporary files");
+    // The children did write (and were killed mid-loop, not before starting).
+    assert!(changes > 0, "no child ever completed a write");
+    write_keystore(dir.path(), &id, &parties[1], &codec(), WriteMode::Replace).unwrap();
+    assert_eq!(temporary_files(dir.path()), 0);
+}
+
+fn temporary_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -110,10 +123,5 @@ fn killed_writers_never_leave_a_torn_file() {
                 .to_string_lossy()
                 .ends_with(".tmp")
         })
-        .count();
-    println!(
-        "{changes} of {ROUNDS} rounds changed the keystore; {interrupted} writes were killed mid-way"
-    );
-    // The children did write (and were killed mid-loop, not before starting).
-    assert!(changes > 0, "no child ever completed a write");
+        .count()
 }
