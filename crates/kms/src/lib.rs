@@ -30,3 +30,33 @@ pub mod fuzzing {
         crate::keyfile::parse_and_reencode(data);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Keys live in this crate: the master and slot KEKs are expanded by
+    /// AES-GCM-SIV and hashed into fingerprints. Wiping those states on drop
+    /// must not depend on some other crate of the build enabling the
+    /// `zeroize` features.
+    #[test]
+    fn hash_states_that_see_keys_are_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<sha2::Sha256>();
+    }
+
+    /// AES-GCM-SIV's `zeroize` feature (wiping the per-message keys it
+    /// derives) adds no trait to check at compile time; check the manifest.
+    #[test]
+    fn the_manifest_enables_zeroize_for_crypto_that_sees_keys() {
+        let manifest = include_str!("../Cargo.toml");
+        for dependency in ["aes-gcm-siv", "sha2"] {
+            let line = manifest
+                .lines()
+                .find(|line| line.starts_with(&format!("{dependency} =")))
+                .unwrap_or_default();
+            assert!(
+                line.contains("features = [\"zeroize\"]"),
+                "{dependency} is used without its zeroize feature: {line:?}"
+            );
+        }
+    }
+}
