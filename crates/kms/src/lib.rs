@@ -19,7 +19,7 @@ pub use local::{KeyFileSigner, LocalKeyStore, LocalSlotKek};
 pub use pkcs11::{
     DEBIAN_SOFTHSM2_MODULE, Pin, Pkcs11Config, Pkcs11Signer, Pkcs11SlotKek, Pkcs11Token,
 };
-pub use provider::{DestroyOutcome, SlotKekProvider};
+pub use provider::{DestroyOutcome, DestroyReport, FINGERPRINT_LEN, KekPin, SlotKekProvider};
 
 /// Entry points for `cargo fuzz` (built with `--cfg fuzzing` only).
 #[cfg(fuzzing)]
