@@ -307,7 +307,9 @@ async fn generate(site: &Site, rng: &mut ChaCha20Rng) -> Result<Generated, Box<d
         .await?;
     for share in server_shares {
         let slot = site.node.slot(share.index());
-        let kek = site.keys.slot_kek(&slot)?;
+        // A new KEK for the slot; its pin (kek.pin()) names it for opening
+        // and destroying it later.
+        let kek = site.keys.create_slot_kek(&slot)?;
         let envelope = params.seal(&commitments, share, &site.envelope_signer, &kek, rng)?;
         // Read back what is about to be stored: the signature verifies and
         // the wrapped data key (kept beside the envelope, for re-wrapping)

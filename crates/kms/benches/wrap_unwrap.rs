@@ -39,7 +39,7 @@ fn local(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store =
         LocalKeyStore::create(dir.path().join("kms"), KekId::new("bench").unwrap()).unwrap();
-    let kek = store.slot_kek(&slot()).unwrap();
+    let kek = store.create_slot_kek(&slot()).unwrap();
     let signer =
         KeyFileSigner::create(dir.path().join("signer.key"), SignerId::new("s").unwrap()).unwrap();
     let data_key = DataKey::generate(&mut ChaCha20Rng::from_seed([1; 32]));
@@ -56,7 +56,7 @@ fn local(c: &mut Criterion) {
 #[cfg(feature = "pkcs11")]
 fn softhsm2(c: &mut Criterion) {
     let token = softhsm::open_token();
-    let kek = token.slot_kek(&slot()).unwrap();
+    let kek = token.create_slot_kek(&slot()).unwrap();
     let signer = token.generate_signer(SignerId::new("s").unwrap()).unwrap();
     let data_key = DataKey::generate(&mut ChaCha20Rng::from_seed([1; 32]));
     c.benchmark_group("wrap_unwrap")

@@ -32,19 +32,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         version: KeyVersion::new(1),
         index: ShareIndex::new(4).ok_or("share index 0")?,
     };
-    let kek = store.slot_kek(&slot)?;
-    println!("slot {slot} -> KEK {}", kek.kek_id());
+    // A new KEK; its pin (KEK id and fingerprint) is what a service records
+    // beside the share, and the only way to open or destroy the KEK later.
+    let kek = store.create_slot_kek(&slot)?;
+    let pin = kek.pin().clone();
+    println!(
+        "slot {slot} -> KEK {} (fingerprint {})",
+        kek.kek_id(),
+        hex::encode(pin.fingerprint)
+    );
 
     let mut rng = ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng)?;
     let data_key = DataKey::generate(&mut rng);
     let wrapped = kek.wrap(&data_key)?;
     println!("wrapped a data key: {} bytes", wrapped.as_bytes().len());
-    let unwrapped = store.open_slot_kek(&slot)?.unwrap(&wrapped)?;
+    let unwrapped = store.open_slot_kek(&slot, &pin)?.unwrap(&wrapped)?;
     assert!(bool::from(unwrapped.ct_eq(&data_key)));
     println!("unwrapped it again");
 
     // Hard delete: the slot's KEK is destroyed, so its data key is gone.
-    store.destroy_slot_kek(&slot)?;
+    store.destroy_slot_kek(&slot, &pin)?;
     match kek.unwrap(&wrapped) {
         Err(CustodyError::KeyNotFound(id)) => {
             println!("after crypto-shredding: KEK {id} not found");

@@ -16,12 +16,14 @@
 //! ```
 //!
 //! `SHARDKEEP_PKCS11_MODULE` overrides the module path (default: Debian's
-//! `/usr/lib/softhsm/libsofthsm2.so`). Run it twice: the second run finds
-//! the signer the first one generated.
+//! `/usr/lib/softhsm/libsofthsm2.so`). The first run generates a signer and
+//! prints its public key, which is the signer's pin; run it again with
+//! `SHARDKEEP_SIGNER_PUBLIC_KEY=<that hex>` to open that signer by its pin.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // an example talks to its reader
 
 use std::process::ExitCode;
 
+use ed25519_dalek::VerifyingKey;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{
@@ -63,11 +65,15 @@ fn run(config: Pkcs11Config) -> Result<(), Box<dyn std::error::Error>> {
         version: KeyVersion::new(1),
         index: ShareIndex::new(4).ok_or("share index 0")?,
     };
-    let kek = token.slot_kek(&slot)?;
+    // A new KEK; its pin (KEK id and fingerprint) is what a service records
+    // beside the share, and the only way to open or destroy the KEK later.
+    let kek = token.create_slot_kek(&slot)?;
+    let pin = kek.pin().clone();
     println!(
-        "slot {slot} -> KEK {} (label {:?})",
+        "slot {slot} -> KEK {} (label {:?}, fingerprint {})",
         kek.kek_id(),
-        kek.label()
+        kek.label(),
+        hex::encode(pin.fingerprint)
     );
 
     let data_key = DataKey::generate(&mut ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng)?);
@@ -76,11 +82,15 @@ fn run(config: Pkcs11Config) -> Result<(), Box<dyn std::error::Error>> {
         "wrapped a data key inside the token: {} bytes",
         wrapped.as_bytes().len()
     );
-    let unwrapped = token.open_slot_kek(&slot)?.unwrap(&wrapped)?;
+    let unwrapped = token.open_slot_kek(&slot, &pin)?.unwrap(&wrapped)?;
     assert!(bool::from(unwrapped.ct_eq(&data_key)));
     println!("unwrapped it again");
 
-    token.destroy_slot_kek(&slot)?;
+    let report = token.destroy_slot_kek(&slot, &pin)?;
+    println!(
+        "destroyed: {:?} ({} look-alikes under the slot's name left alone)",
+        report.outcome, report.look_alikes
+    );
     match kek.unwrap(&wrapped) {
         Err(CustodyError::KeyNotFound(id)) => {
             println!("after crypto-shredding: KEK {id} not found");
@@ -89,9 +99,23 @@ fn run(config: Pkcs11Config) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let id = SignerId::new("example-signer")?;
-    let signer = match token.open_signer(&id) {
-        Err(Error::SignerNotFound(_)) => token.generate_signer(id)?,
-        other => other?,
+    let signer = match std::env::var("SHARDKEEP_SIGNER_PUBLIC_KEY") {
+        Ok(pinned) => {
+            let pinned: [u8; 32] = hex::decode(pinned.trim())?
+                .try_into()
+                .map_err(|_| "SHARDKEEP_SIGNER_PUBLIC_KEY must be 32 bytes of hex")?;
+            token.open_signer(&id, &VerifyingKey::from_bytes(&pinned)?)?
+        }
+        Err(_) => match token.generate_signer(id) {
+            Err(Error::SignerExists(id)) => {
+                return Err(format!(
+                    "signer {id} exists: set SHARDKEEP_SIGNER_PUBLIC_KEY to the public key \
+                     the run that generated it printed"
+                )
+                .into());
+            }
+            other => other?,
+        },
     };
     let message = b"shardkeep/checkpoint/v1 example";
     let signature = signer.sign(message)?;

@@ -46,6 +46,20 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// A directory on the way to a key directory (or a symbolic link among
+    /// them) belongs to another user than root or this process's: that user
+    /// could swap the key directory for one of their own.
+    #[error(
+        "{path} is owned by uid {owner}; parents of a key directory must belong to root or uid {expected}"
+    )]
+    UntrustedParent {
+        /// The directory or link.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The effective uid of this process.
+        expected: u32,
+    },
     /// A key file or key directory belongs to another user.
     #[error("{path} is owned by uid {owner}, but this process runs as uid {expected}")]
     WrongOwner {
@@ -66,10 +80,11 @@ pub enum Error {
         /// Its permission bits.
         mode: u32,
     },
-    /// A key directory can be written by group or others, who could then
-    /// replace or delete key files.
+    /// A key directory, or a parent of one without the sticky bit, can be
+    /// written by group or others, who could then replace or delete key
+    /// files (or the key directory itself).
     #[error(
-        "{path} has mode {mode:04o}; group and others must not write to a key directory (chmod 700)"
+        "{path} has mode {mode:04o}; group and others must not write to a key directory or its parents (chmod go-w)"
     )]
     InsecureDirectory {
         /// The directory.
@@ -132,12 +147,45 @@ pub enum Error {
         /// The KEK id the slot would have.
         kek_id: KekId,
     },
+    /// A [`KekPin`](crate::KekPin) names another KEK id than the one this
+    /// provider gives the slot (a pin of another slot or provider).
+    #[error("the pin names KEK {found}, but share slot {slot} has KEK {expected} here")]
+    KekPinIdMismatch {
+        /// The share slot.
+        slot: ShareSlot,
+        /// The KEK id the slot has in this provider.
+        expected: KekId,
+        /// The KEK id in the pin.
+        found: KekId,
+    },
+    /// The slot has a KEK, but not the pinned one: a wrong pin, a key planted
+    /// under the slot's name, or a record replaced since the pin was taken.
+    /// The key found is not used.
+    #[error("no KEK {kek_id} of share slot {slot} matches the pinned fingerprint")]
+    KekPinMismatch {
+        /// The share slot.
+        slot: ShareSlot,
+        /// The KEK id.
+        kek_id: KekId,
+    },
+    /// The pinned KEK was still there after it was destroyed.
+    #[error("KEK {kek_id} of share slot {slot} survived destruction")]
+    DestroyIncomplete {
+        /// The share slot.
+        slot: ShareSlot,
+        /// The KEK id.
+        kek_id: KekId,
+    },
     /// No signing key with this id exists.
     #[error("signer {0} not found")]
     SignerNotFound(SignerId),
     /// A signing key with this id already exists.
     #[error("signer {0} already exists")]
     SignerExists(SignerId),
+    /// Signing keys with this id exist, but none whose signatures verify
+    /// under the pinned public key: a wrong pin, or a planted key.
+    #[error("no signing key of signer {0} matches the pinned public key")]
+    SignerPinMismatch(SignerId),
     /// AES-GCM-SIV refused to seal a new slot KEK under the master key
     /// (cannot happen for 32-byte keys; reported rather than unwrapped).
     #[error("sealing a new slot KEK failed")]
@@ -173,18 +221,11 @@ pub enum Error {
     /// The token lacks a mechanism this provider needs.
     #[error("the token does not offer {0}")]
     MechanismUnsupported(&'static str),
-    /// Several token objects carry a label that must be unique; the provider
-    /// refuses to guess which key is meant.
-    #[error("{count} token objects are labelled {label:?}")]
-    DuplicateObjects {
-        /// The label.
-        label: String,
-        /// How many objects carry it.
-        count: usize,
-    },
-    /// A token object found under a shardkeep label could leave the token or
-    /// be used beyond its purpose (for example a KEK that is extractable or
-    /// allowed to decrypt): refused rather than used.
+    /// A key the token just generated does not have the attributes asked
+    /// for (for example it is extractable, or allowed to decrypt): the
+    /// token ignored part of the template. The key is destroyed, not used.
+    /// (Existing objects with wrong attributes are never errors: they are
+    /// not this provider's keys and are ignored.)
     #[error("token object {label:?} is unsafe to use: {reason}")]
     UnsafeKeyObject {
         /// The object's label.

@@ -19,7 +19,7 @@ pub use local::{KeyFileSigner, LocalKeyStore, LocalSlotKek};
 pub use pkcs11::{
     DEBIAN_SOFTHSM2_MODULE, Pin, Pkcs11Config, Pkcs11Signer, Pkcs11SlotKek, Pkcs11Token,
 };
-pub use provider::{DestroyOutcome, SlotKekProvider};
+pub use provider::{DestroyOutcome, DestroyReport, FINGERPRINT_LEN, KekPin, SlotKekProvider};
 
 /// Entry points for `cargo fuzz` (built with `--cfg fuzzing` only).
 #[cfg(fuzzing)]
@@ -28,5 +28,35 @@ pub mod fuzzing {
     /// Parses a key file; whatever parses must re-encode to the same bytes.
     pub fn keyfile_parse(data: &[u8]) {
         crate::keyfile::parse_and_reencode(data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Keys live in this crate: the master and slot KEKs are expanded by
+    /// AES-GCM-SIV and hashed into fingerprints. Wiping those states on drop
+    /// must not depend on some other crate of the build enabling the
+    /// `zeroize` features.
+    #[test]
+    fn hash_states_that_see_keys_are_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<sha2::Sha256>();
+    }
+
+    /// AES-GCM-SIV's `zeroize` feature (wiping the per-message keys it
+    /// derives) adds no trait to check at compile time; check the manifest.
+    #[test]
+    fn the_manifest_enables_zeroize_for_crypto_that_sees_keys() {
+        let manifest = include_str!("../Cargo.toml");
+        for dependency in ["aes-gcm-siv", "sha2"] {
+            let line = manifest
+                .lines()
+                .find(|line| line.starts_with(&format!("{dependency} =")))
+                .unwrap_or_default();
+            assert!(
+                line.contains("features = [\"zeroize\"]"),
+                "{dependency} is used without its zeroize feature: {line:?}"
+            );
+        }
     }
 }

@@ -16,12 +16,11 @@ use shardkeep_envelope::{
 use zeroize::Zeroizing;
 
 use crate::error::{Error, KeyFileError, KeyKind};
-use crate::fsutil::{
-    TEMP_PREFIX, check_key_dir, create_key_file, ensure_key_dir, io_error, overwrite_and_remove,
-    read_key_file, remove_temp_files,
-};
+use crate::fsutil::{KeyDir, TEMP_PREFIX, io_error, key_file_location};
 use crate::keyfile::{KeyFile, NONCE_LEN, SEALED_LEN, SECRET_LEN, SlotRecord};
-use crate::provider::{DestroyOutcome, SlotKekProvider};
+use crate::provider::{
+    DestroyOutcome, DestroyReport, FINGERPRINT_LEN, KekPin, SlotKekProvider, fingerprint,
+};
 use crate::slot::slot_kek_id;
 
 /// Name of the master KEK file inside a store directory.
@@ -49,21 +48,21 @@ fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>, Error> {
     Ok(out)
 }
 
-fn read_existing(path: &Path) -> Result<Option<KeyFile>, Error> {
-    let Some(bytes) = read_key_file(path)? else {
+fn read_existing(dir: &KeyDir, name: &str) -> Result<Option<KeyFile>, Error> {
+    let Some(bytes) = dir.read_key_file(name)? else {
         return Ok(None);
     };
     KeyFile::parse(&bytes)
         .map(Some)
         .map_err(|source| Error::KeyFile {
-            path: path.to_path_buf(),
+            path: dir.entry_path(name),
             source,
         })
 }
 
-fn wrong_kind(path: &Path, expected: KeyKind, found: &KeyFile) -> Error {
+fn wrong_kind(path: PathBuf, expected: KeyKind, found: &KeyFile) -> Error {
     Error::KeyFile {
-        path: path.to_path_buf(),
+        path,
         source: KeyFileError::WrongKind {
             expected,
             found: found.kind(),
@@ -71,15 +70,46 @@ fn wrong_kind(path: &Path, expected: KeyKind, found: &KeyFile) -> Error {
     }
 }
 
+/// Writes a new random master KEK into a store directory.
+fn write_master(root: &KeyDir, master_id: KekId) -> Result<(), Error> {
+    let master = KeyFile::MasterKek {
+        id: master_id,
+        key: random_bytes()?,
+    };
+    root.create_key_file(MASTER_FILE, &master.encode())
+}
+
+/// The fingerprint of a local slot KEK: the KEK bytes themselves are the
+/// check (a SHA-256 preimage of 256 random bits gives nothing away).
+fn local_fingerprint(
+    kek_id: &KekId,
+    slot: &ShareSlot,
+    key: &[u8; SECRET_LEN],
+) -> [u8; FINGERPRINT_LEN] {
+    fingerprint(kek_id, slot, key)
+}
+
+/// The file name of the slot record a pin names:
+/// `<kek id>.<fingerprint, 64 hex digits>.kek`.
+fn record_name(pin: &KekPin) -> String {
+    format!(
+        "{}.{}.{SLOT_EXTENSION}",
+        pin.kek_id,
+        hex::encode(pin.fingerprint)
+    )
+}
+
 /// A directory of KEKs for one machine: a master KEK (`master.key`) and, for
 /// every share slot, its own KEK wrapped under the master KEK
-/// (`slots/<kek id>.kek`). Destroying a slot's KEK makes every data key
-/// wrapped under it unrecoverable (subject to the limits of file deletion
-/// described in the crate documentation).
+/// (`slots/<kek id>.<fingerprint>.kek`). Destroying a slot's KEK makes every
+/// data key wrapped under it unrecoverable (subject to the limits of file
+/// deletion described in the crate documentation).
 ///
 /// The directory must belong to this user and be closed to writes by group
-/// and others; every key file must belong to this user and be closed to
-/// group and others entirely. Cheap to clone; `Send + Sync`.
+/// and others, and so must its parents (unless sticky, like `/tmp`); every
+/// key file must belong to this user and be closed to group and others
+/// entirely. The store keeps the directories open and works through those
+/// handles only. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct LocalKeyStore {
     inner: Arc<StoreInner>,
@@ -87,7 +117,7 @@ pub struct LocalKeyStore {
 
 struct StoreInner {
     dir: PathBuf,
-    slots_dir: PathBuf,
+    slots: KeyDir,
     master_id: KekId,
     master_key: Zeroizing<[u8; SECRET_LEN]>,
 }
@@ -107,47 +137,50 @@ impl LocalKeyStore {
     ///
     /// # Errors
     /// [`Error::AlreadyExists`] when the directory already has a master key;
-    /// [`Error::InsecureDirectory`] / [`Error::WrongOwner`] for an unsafe
-    /// existing directory; I/O and randomness failures.
+    /// [`Error::InsecureDirectory`], [`Error::WrongOwner`],
+    /// [`Error::UntrustedParent`] or [`Error::Symlink`] for an unsafe
+    /// existing directory or parent; I/O and randomness failures.
     pub fn create(dir: impl AsRef<Path>, master_id: KekId) -> Result<Self, Error> {
         let dir = dir.as_ref();
-        ensure_key_dir(dir)?;
-        let slots_dir = dir.join(SLOTS_DIR);
-        ensure_key_dir(&slots_dir)?;
-        let master = KeyFile::MasterKek {
-            id: master_id,
-            key: random_bytes()?,
-        };
-        create_key_file(&dir.join(MASTER_FILE), &master.encode())?;
-        Self::open(dir)
+        let root = KeyDir::create(dir)?;
+        let slots = root.subdir(SLOTS_DIR, true)?;
+        write_master(&root, master_id)?;
+        Self::from_dirs(dir, &root, slots)
     }
 
     /// Opens an existing store.
     ///
     /// # Errors
-    /// Permission and ownership errors for the directory or master key
-    /// file, [`Error::KeyFile`] when the master key file does not parse, and
-    /// I/O errors (`NotFound` when there is no master key file).
+    /// Permission and ownership errors for the directory, its parents or
+    /// the master key file, [`Error::KeyFile`] when the master key file
+    /// does not parse, and I/O errors (`NotFound` when there is no master
+    /// key file).
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, Error> {
         let dir = dir.as_ref();
-        check_key_dir(dir)?;
-        let slots_dir = dir.join(SLOTS_DIR);
-        check_key_dir(&slots_dir)?;
-        let master_path = dir.join(MASTER_FILE);
-        let Some(file) = read_existing(&master_path)? else {
+        let root = KeyDir::open(dir)?;
+        let slots = root.subdir(SLOTS_DIR, false)?;
+        Self::from_dirs(dir, &root, slots)
+    }
+
+    fn from_dirs(dir: &Path, root: &KeyDir, slots: KeyDir) -> Result<Self, Error> {
+        let Some(file) = read_existing(root, MASTER_FILE)? else {
             return Err(Error::Io {
                 op: "open",
-                path: master_path,
+                path: root.entry_path(MASTER_FILE),
                 source: std::io::ErrorKind::NotFound.into(),
             });
         };
         let KeyFile::MasterKek { id, key } = file else {
-            return Err(wrong_kind(&master_path, KeyKind::MasterKek, &file));
+            return Err(wrong_kind(
+                root.entry_path(MASTER_FILE),
+                KeyKind::MasterKek,
+                &file,
+            ));
         };
         Ok(Self {
             inner: Arc::new(StoreInner {
                 dir: dir.to_path_buf(),
-                slots_dir,
+                slots,
                 master_id: id,
                 master_key: key,
             }),
@@ -163,35 +196,30 @@ impl LocalKeyStore {
     /// [`Error::MasterKeyMissing`].
     pub fn open_or_create(dir: impl AsRef<Path>, master_id: KekId) -> Result<Self, Error> {
         let dir = dir.as_ref();
-        let master_path = dir.join(MASTER_FILE);
-        match std::fs::symlink_metadata(&master_path) {
-            Ok(_) => return Self::open(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(Error::Io {
-                    op: "stat",
-                    path: master_path,
-                    source,
-                });
-            }
+        let root = KeyDir::create(dir)?;
+        let slots = root.subdir(SLOTS_DIR, true)?;
+        if root.contains(MASTER_FILE)? {
+            return Self::from_dirs(dir, &root, slots);
         }
-        let slots_dir = dir.join(SLOTS_DIR);
-        if let Ok(mut entries) = std::fs::read_dir(&slots_dir) {
-            let has_records = entries.any(|e| {
-                e.is_ok_and(|e| !e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
+        let has_records = slots.names()?.iter().any(|name| {
+            !name
+                .to_str()
+                .is_some_and(|name| name.starts_with(TEMP_PREFIX))
+        });
+        if has_records {
+            return Err(Error::MasterKeyMissing {
+                path: root.entry_path(MASTER_FILE),
             });
-            if has_records {
-                return Err(Error::MasterKeyMissing { path: master_path });
-            }
         }
-        match Self::create(dir, master_id) {
+        match write_master(&root, master_id) {
             // Another process created it between our look and our create.
-            Err(Error::AlreadyExists { .. }) => Self::open(dir),
-            other => other,
+            Ok(()) | Err(Error::AlreadyExists { .. }) => Self::from_dirs(dir, &root, slots),
+            Err(error) => Err(error),
         }
     }
 
-    /// The store directory.
+    /// The store directory (as given when opened; the store never opens it
+    /// by path again).
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.inner.dir
@@ -210,25 +238,14 @@ impl LocalKeyStore {
         slot_kek_id(KEK_ID_PREFIX, slot)
     }
 
-    fn record_path(&self, kek_id: &KekId) -> PathBuf {
-        self.inner
-            .slots_dir
-            .join(format!("{kek_id}.{SLOT_EXTENSION}"))
-    }
-
-    /// The KEK of `slot`, created on first use. Safe against concurrent
-    /// callers in this and other processes: exactly one KEK is ever created
-    /// per slot.
+    /// Creates a new KEK for `slot`, sealed under the master KEK in a record
+    /// of its own, and returns it; [`LocalSlotKek::pin`] is what to record.
+    /// Every call creates a new KEK (see [`SlotKekProvider::create_slot_kek`]).
     ///
     /// # Errors
-    /// As [`open_slot_kek`](Self::open_slot_kek), and I/O or randomness
-    /// failures while creating.
-    pub fn slot_kek(&self, slot: &ShareSlot) -> Result<LocalSlotKek, Error> {
-        match self.open_slot_kek(slot) {
-            Err(Error::SlotKekNotFound { .. }) => {}
-            other => return other,
-        }
-        let kek = self.handle(slot);
+    /// Permission, I/O and randomness failures.
+    pub fn create_slot_kek(&self, slot: &ShareSlot) -> Result<LocalSlotKek, Error> {
+        let kek_id = Self::slot_kek_id(slot);
         let secret = random_bytes::<SECRET_LEN>()?;
         let nonce = random_bytes::<NONCE_LEN>()?;
         let cipher = Aes256GcmSiv::new((&*self.inner.master_key).into());
@@ -237,66 +254,92 @@ impl LocalKeyStore {
                 &Nonce::from(*nonce),
                 Payload {
                     msg: secret.as_slice(),
-                    aad: &record_aad(&self.inner.master_id, &kek.id, slot),
+                    aad: &record_aad(&self.inner.master_id, &kek_id, slot),
                 },
             )
             .map_err(|_| Error::SealFailed)?;
         let sealed: [u8; SEALED_LEN] = sealed.try_into().map_err(|_| Error::SealFailed)?;
+        let pin = KekPin {
+            fingerprint: local_fingerprint(&kek_id, slot, &secret),
+            kek_id: kek_id.clone(),
+        };
         let record = KeyFile::SlotKek(SlotRecord {
-            id: kek.id.clone(),
+            id: kek_id,
             master_id: self.inner.master_id.clone(),
             slot: slot.clone(),
             nonce: *nonce,
             sealed,
         });
-        match create_key_file(&kek.path, &record.encode()) {
-            // Lost a race with another creator: theirs is the slot's KEK.
-            Ok(()) | Err(Error::AlreadyExists { .. }) => self.open_slot_kek(slot),
-            Err(error) => Err(error),
-        }
-    }
-
-    /// The KEK of `slot` if it exists; opening a share never creates one.
-    ///
-    /// # Errors
-    /// [`Error::SlotKekNotFound`] when it does not exist (never created, or
-    /// destroyed); permission, format and integrity errors for its record
-    /// ([`Error::SlotMismatch`], [`Error::MasterKeyMismatch`],
-    /// [`Error::SlotRecordUnwrapFailed`]).
-    pub fn open_slot_kek(&self, slot: &ShareSlot) -> Result<LocalSlotKek, Error> {
-        let kek = self.handle(slot);
+        let kek = self.handle(slot, pin);
+        self.inner
+            .slots
+            .create_key_file(&kek.record, &record.encode())?;
+        // Read back what was written, through the same checks as every use.
         kek.load()?;
         Ok(kek)
     }
 
-    /// Destroys the KEK of `slot`: overwrites its record with zeros, fsyncs,
-    /// unlinks it and fsyncs the directory (also for temporary copies an
-    /// interrupted create may have left). Afterwards every data key wrapped
-    /// under it fails to unwrap with [`CustodyError::KeyNotFound`].
+    /// The pinned KEK of `slot`; opening a share never creates one.
+    ///
+    /// # Errors
+    /// [`Error::KekPinIdMismatch`] for a pin of another KEK id;
+    /// [`Error::SlotKekNotFound`] when the pinned KEK does not exist (never
+    /// created, or destroyed); [`Error::KekPinMismatch`] when its record
+    /// holds another key (replaced or renamed); permission, format and
+    /// integrity errors for its record ([`Error::SlotMismatch`],
+    /// [`Error::MasterKeyMismatch`], [`Error::SlotRecordUnwrapFailed`]).
+    pub fn open_slot_kek(&self, slot: &ShareSlot, pin: &KekPin) -> Result<LocalSlotKek, Error> {
+        pin.check_id(slot, &Self::slot_kek_id(slot))?;
+        let kek = self.handle(slot, pin.clone());
+        kek.load()?;
+        Ok(kek)
+    }
+
+    /// Destroys the pinned KEK of `slot`: overwrites its record with zeros,
+    /// fsyncs, unlinks it and fsyncs the directory (also for temporary
+    /// copies an interrupted create may have left), then checks that it is
+    /// gone. Afterwards every data key wrapped under it fails to unwrap
+    /// with [`CustodyError::KeyNotFound`]. Other records of the slot (KEKs
+    /// created but never pinned) are left alone and counted as look-alikes.
     /// Idempotent.
     ///
     /// # Errors
-    /// Permission and I/O errors; the record is left in place when they
+    /// [`Error::KekPinIdMismatch`], [`Error::DestroyIncomplete`], and
+    /// permission and I/O errors; the record is left in place when they
     /// occur before the unlink.
-    pub fn destroy_slot_kek(&self, slot: &ShareSlot) -> Result<DestroyOutcome, Error> {
-        let kek = self.handle(slot);
-        let removed = overwrite_and_remove(&kek.path)?;
-        remove_temp_files(
-            &self.inner.slots_dir,
-            &format!("{}.{SLOT_EXTENSION}", kek.id),
-        )?;
-        Ok(if removed {
-            DestroyOutcome::Destroyed
-        } else {
-            DestroyOutcome::AlreadyAbsent
+    pub fn destroy_slot_kek(&self, slot: &ShareSlot, pin: &KekPin) -> Result<DestroyReport, Error> {
+        pin.check_id(slot, &Self::slot_kek_id(slot))?;
+        let slots = &self.inner.slots;
+        let name = record_name(pin);
+        let removed = slots.erase(&name)?;
+        slots.remove_temp_files(&name)?;
+        if slots.contains(&name)? {
+            return Err(Error::DestroyIncomplete {
+                slot: slot.clone(),
+                kek_id: pin.kek_id.clone(),
+            });
+        }
+        let prefix = format!("{}.", pin.kek_id);
+        let look_alikes = slots
+            .names()?
+            .iter()
+            .filter_map(|name| name.to_str())
+            .filter(|name| name.starts_with(&prefix))
+            .count();
+        Ok(DestroyReport {
+            outcome: if removed {
+                DestroyOutcome::Destroyed
+            } else {
+                DestroyOutcome::AlreadyAbsent
+            },
+            look_alikes,
         })
     }
 
-    fn handle(&self, slot: &ShareSlot) -> LocalSlotKek {
-        let id = Self::slot_kek_id(slot);
+    fn handle(&self, slot: &ShareSlot, pin: KekPin) -> LocalSlotKek {
         LocalSlotKek {
-            path: self.record_path(&id),
-            id,
+            record: record_name(&pin),
+            pin,
             slot: slot.clone(),
             store: Arc::clone(&self.inner),
         }
@@ -327,74 +370,84 @@ impl SlotKekProvider for LocalKeyStore {
         Self::slot_kek_id(slot)
     }
 
-    fn slot_kek(&self, slot: &ShareSlot) -> Result<Box<dyn KeyEncryptionKey>, Error> {
-        Ok(Box::new(LocalKeyStore::slot_kek(self, slot)?))
+    fn create_slot_kek(
+        &self,
+        slot: &ShareSlot,
+    ) -> Result<(Box<dyn KeyEncryptionKey>, KekPin), Error> {
+        let kek = LocalKeyStore::create_slot_kek(self, slot)?;
+        let pin = kek.pin().clone();
+        Ok((Box::new(kek), pin))
     }
 
-    fn open_slot_kek(&self, slot: &ShareSlot) -> Result<Box<dyn KeyEncryptionKey>, Error> {
-        Ok(Box::new(LocalKeyStore::open_slot_kek(self, slot)?))
+    fn open_slot_kek(
+        &self,
+        slot: &ShareSlot,
+        pin: &KekPin,
+    ) -> Result<Box<dyn KeyEncryptionKey>, Error> {
+        Ok(Box::new(LocalKeyStore::open_slot_kek(self, slot, pin)?))
     }
 
-    fn destroy_slot_kek(&self, slot: &ShareSlot) -> Result<DestroyOutcome, Error> {
-        LocalKeyStore::destroy_slot_kek(self, slot)
+    fn destroy_slot_kek(&self, slot: &ShareSlot, pin: &KekPin) -> Result<DestroyReport, Error> {
+        LocalKeyStore::destroy_slot_kek(self, slot, pin)
     }
 }
 
-/// The KEK of one share slot in a [`LocalKeyStore`].
+/// The pinned KEK of one share slot in a [`LocalKeyStore`].
 ///
-/// A handle, not a copy of the key: every wrap and unwrap reads the slot's
-/// record from disk, so once the slot is destroyed (by this or any other
-/// process) both fail with [`CustodyError::KeyNotFound`], as with the HSM
-/// provider. If the slot's KEK is later created anew, the handle uses the
-/// new key, under which data keys wrapped by the old one fail with
-/// [`CustodyError::UnwrapFailed`].
+/// A handle, not a copy of the key: every wrap and unwrap reads the pinned
+/// record from disk and checks the key's fingerprint against the pin, so
+/// once the KEK is destroyed (by this or any other process) both fail with
+/// [`CustodyError::KeyNotFound`], as with the HSM provider, and a record
+/// replaced under the pinned name is refused.
 ///
 /// Wrapped data keys are `0x01 || nonce (12) || AES-256-GCM-SIV(slot KEK,
 /// data key) (48)`, 61 bytes, with AAD `"shardkeep/kms-local-wrap/v1" ||
 /// len || kek id || slot`, so a wrapped key moved to another slot's record
 /// does not open.
 pub struct LocalSlotKek {
-    id: KekId,
+    pin: KekPin,
     slot: ShareSlot,
-    path: PathBuf,
+    /// The record's file name in the store's slots directory.
+    record: String,
     store: Arc<StoreInner>,
 }
 
 impl fmt::Debug for LocalSlotKek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalSlotKek")
-            .field("id", &self.id)
+            .field("pin", &self.pin)
             .field("slot", &self.slot)
             .finish_non_exhaustive()
     }
 }
 
 impl LocalSlotKek {
-    /// The share slot this KEK belongs to.
+    /// The pin of this KEK: what to record, and what opens or destroys it.
     #[must_use]
-    pub fn slot(&self) -> &ShareSlot {
-        &self.slot
+    pub fn pin(&self) -> &KekPin {
+        &self.pin
     }
 
-    /// Reads and opens the slot's record: the slot KEK bytes.
+    /// Reads and opens the pinned record: the slot KEK bytes, after checking
+    /// them against the pin.
     fn load(&self) -> Result<Zeroizing<[u8; SECRET_LEN]>, Error> {
-        let Some(file) = read_existing(&self.path)? else {
+        let slots = &self.store.slots;
+        let path = || slots.entry_path(&self.record);
+        let Some(file) = read_existing(slots, &self.record)? else {
             return Err(Error::SlotKekNotFound {
                 slot: self.slot.clone(),
-                kek_id: self.id.clone(),
+                kek_id: self.pin.kek_id.clone(),
             });
         };
         let KeyFile::SlotKek(record) = file else {
-            return Err(wrong_kind(&self.path, KeyKind::SlotKek, &file));
+            return Err(wrong_kind(path(), KeyKind::SlotKek, &file));
         };
-        if record.id != self.id || record.slot != self.slot {
-            return Err(Error::SlotMismatch {
-                path: self.path.clone(),
-            });
+        if record.id != self.pin.kek_id || record.slot != self.slot {
+            return Err(Error::SlotMismatch { path: path() });
         }
         if record.master_id != self.store.master_id {
             return Err(Error::MasterKeyMismatch {
-                path: self.path.clone(),
+                path: path(),
                 expected: self.store.master_id.clone(),
                 found: record.master_id,
             });
@@ -406,20 +459,25 @@ impl LocalSlotKek {
                     &Nonce::from(record.nonce),
                     Payload {
                         msg: &record.sealed,
-                        aad: &record_aad(&self.store.master_id, &self.id, &self.slot),
+                        aad: &record_aad(&self.store.master_id, &self.pin.kek_id, &self.slot),
                     },
                 )
-                .map_err(|_| Error::SlotRecordUnwrapFailed {
-                    path: self.path.clone(),
-                })?,
+                .map_err(|_| Error::SlotRecordUnwrapFailed { path: path() })?,
         );
         let mut key = Zeroizing::new([0u8; SECRET_LEN]);
         if opened.len() != SECRET_LEN {
-            return Err(Error::SlotRecordUnwrapFailed {
-                path: self.path.clone(),
-            });
+            return Err(Error::SlotRecordUnwrapFailed { path: path() });
         }
         key.copy_from_slice(&opened);
+        if !self
+            .pin
+            .matches(&local_fingerprint(&self.pin.kek_id, &self.slot, &key))
+        {
+            return Err(Error::KekPinMismatch {
+                slot: self.slot.clone(),
+                kek_id: self.pin.kek_id.clone(),
+            });
+        }
         Ok(key)
     }
 }
@@ -477,18 +535,27 @@ pub(crate) fn unwrap_with(
 
 impl KeyEncryptionKey for LocalSlotKek {
     fn kek_id(&self) -> &KekId {
-        &self.id
+        &self.pin.kek_id
+    }
+
+    fn slot(&self) -> Option<&ShareSlot> {
+        Some(&self.slot)
     }
 
     fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, CustodyError> {
         let kek = self.load()?;
         let nonce = random_bytes::<NONCE_LEN>()?;
-        wrap_with(&kek, *nonce, data_key, &wrap_aad(&self.id, &self.slot))
+        wrap_with(
+            &kek,
+            *nonce,
+            data_key,
+            &wrap_aad(&self.pin.kek_id, &self.slot),
+        )
     }
 
     fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, CustodyError> {
         let kek = self.load()?;
-        unwrap_with(&kek, wrapped, &wrap_aad(&self.id, &self.slot))
+        unwrap_with(&kek, wrapped, &wrap_aad(&self.pin.kek_id, &self.slot))
     }
 }
 
@@ -513,32 +580,47 @@ impl KeyFileSigner {
     /// (atomically, mode 0600, never overwriting).
     ///
     /// # Errors
-    /// [`Error::AlreadyExists`] when `path` exists; I/O and randomness
-    /// failures.
+    /// [`Error::AlreadyExists`] when `path` exists; the directory checks of
+    /// [`open`](Self::open); I/O and randomness failures.
     pub fn create(path: impl AsRef<Path>, id: SignerId) -> Result<Self, Error> {
-        let path = path.as_ref();
+        let (dir, name) = key_file_location(path.as_ref())?;
         let file = KeyFile::Ed25519Seed {
             id,
             seed: random_bytes()?,
         };
-        create_key_file(path, &file.encode())?;
-        Self::open(path)
+        dir.create_key_file(&name, &file.encode())?;
+        Self::open_in(&dir, &name)
     }
 
-    /// Opens a signer key file.
+    /// Opens a signer key file. Its directory must pass the key-directory
+    /// checks (see [`LocalKeyStore`]): whoever can write to it could swap
+    /// the key file.
     ///
     /// # Errors
-    /// Permission and ownership errors ([`Error::InsecurePermissions`],
-    /// [`Error::WrongOwner`], [`Error::Symlink`], [`Error::NotRegularFile`]),
+    /// Permission and ownership errors for the file, its directory and
+    /// their parents ([`Error::InsecurePermissions`],
+    /// [`Error::InsecureDirectory`], [`Error::WrongOwner`],
+    /// [`Error::UntrustedParent`], [`Error::Symlink`],
+    /// [`Error::NotRegularFile`]),
     /// [`Error::KeyFile`] when it does not parse or holds another kind of
     /// key, and I/O errors.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
-        let Some(file) = read_existing(path)? else {
-            return Err(io_error("open", path)(std::io::ErrorKind::NotFound.into()));
+        let (dir, name) = key_file_location(path.as_ref())?;
+        Self::open_in(&dir, &name)
+    }
+
+    fn open_in(dir: &KeyDir, name: &str) -> Result<Self, Error> {
+        let Some(file) = read_existing(dir, name)? else {
+            return Err(io_error("open", &dir.entry_path(name))(
+                std::io::ErrorKind::NotFound.into(),
+            ));
         };
         let KeyFile::Ed25519Seed { id, seed } = file else {
-            return Err(wrong_kind(path, KeyKind::Ed25519Seed, &file));
+            return Err(wrong_kind(
+                dir.entry_path(name),
+                KeyKind::Ed25519Seed,
+                &file,
+            ));
         };
         Ok(Self {
             signer: InMemorySigner::from_seed(id, &seed),

@@ -20,7 +20,7 @@ use rand_core::CryptoRng;
 use subtle::{Choice, ConstantTimeEq};
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
-use crate::ids::{KekId, SignerId};
+use crate::ids::{KekId, ShareSlot, SignerId};
 
 /// Length of a data key.
 pub const DATA_KEY_LEN: usize = 32;
@@ -129,6 +129,13 @@ impl fmt::Debug for WrappedKey {
 pub trait KeyEncryptionKey: fmt::Debug + Send + Sync {
     /// Which KEK this is; stored beside the wrapped key.
     fn kek_id(&self) -> &KekId;
+
+    /// The share slot this KEK is dedicated to, if it is a per-slot KEK.
+    /// Sealing and re-wrapping refuse a KEK that is not for the envelope's own
+    /// slot, so per-slot crypto-shredding cannot be defeated by accident.
+    fn slot(&self) -> Option<&ShareSlot> {
+        None
+    }
 
     /// Wraps a data key.
     ///

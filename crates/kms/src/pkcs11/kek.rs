@@ -9,14 +9,17 @@ use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
+use sha2::{Digest, Sha256};
 use shardkeep_envelope::{
     CustodyError, DATA_KEY_LEN, DataKey, KekId, KeyEncryptionKey, ShareSlot, WrappedKey,
 };
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{Pkcs11Token, TokenInner, is_missing_object, lock, p11};
+use super::{KEY_REQUIREMENTS, Pkcs11Token, Requirement, TokenInner, is_missing_object, lock, p11};
 use crate::error::Error;
-use crate::provider::{DestroyOutcome, SlotKekProvider};
+use crate::provider::{
+    DestroyOutcome, DestroyReport, FINGERPRINT_LEN, KekPin, SlotKekProvider, fingerprint,
+};
 use crate::slot::{slot_digest, slot_kek_id};
 
 /// Prefix of this provider's slot KEK ids.
@@ -28,10 +31,29 @@ const LABEL_PREFIX: &str = "shardkeep/slot-kek/v1/";
 const WRAPPED_LEN: usize = DATA_KEY_LEN + 8;
 /// AES-256.
 const KEK_LEN: u64 = 32;
+/// Domain tag behind the fixed, public check key whose RFC 3394 wrap under
+/// a KEK is that KEK's fingerprint check.
+const CHECK_KEY_TAG: &[u8] = b"shardkeep/kek-check-key/v1";
+
+/// What a slot KEK must be, besides [`KEY_REQUIREMENTS`]: destroyable (so a
+/// hard delete cannot be refused), able to wrap and unwrap, and unable to
+/// encrypt or decrypt (so it is no general-purpose cipher, and no check
+/// value can be had from it but by wrapping).
+const KEK_REQUIREMENTS: [Requirement; 5] = [
+    Requirement::new(
+        AttributeType::Destroyable,
+        true,
+        "CKA_DESTROYABLE is not true",
+    ),
+    Requirement::new(AttributeType::Wrap, true, "CKA_WRAP is not true"),
+    Requirement::new(AttributeType::Unwrap, true, "CKA_UNWRAP is not true"),
+    Requirement::new(AttributeType::Encrypt, false, "CKA_ENCRYPT is not false"),
+    Requirement::new(AttributeType::Decrypt, false, "CKA_DECRYPT is not false"),
+];
 
 /// The `CKA_LABEL` of a slot's KEK. Spelled out here rather than through
-/// `ShareSlot`'s `Display`, which may change: a changed label would orphan
-/// every KEK already in a token.
+/// `ShareSlot`'s `Display`, which may change. Informational only: keys are
+/// found by `CKA_ID` and pin, never by label.
 fn slot_label(slot: &ShareSlot) -> String {
     format!(
         "{LABEL_PREFIX}{}/{}/v{}/{}",
@@ -42,18 +64,22 @@ fn slot_label(slot: &ShareSlot) -> String {
     )
 }
 
-/// Finds a slot's KEK: a token AES key with the slot's label.
-fn find_template(label: &str) -> Vec<Attribute> {
+/// What may be a slot's KEK: private token AES keys with the slot's
+/// `CKA_ID`. Public objects (which anyone can create without the PIN) are
+/// never even considered.
+fn candidates_template(slot: &ShareSlot) -> Vec<Attribute> {
     vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(KeyType::AES),
         Attribute::Token(true),
-        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Private(true),
+        Attribute::Id(slot_digest(slot).to_vec()),
     ]
 }
 
 /// A slot KEK: a private token object that never leaves the token in
-/// plaintext (sensitive, not extractable) and can only wrap and unwrap.
+/// plaintext (sensitive, not extractable, not copyable) and can only wrap
+/// and unwrap.
 fn kek_template(label: &str, slot: &ShareSlot) -> Vec<Attribute> {
     vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
@@ -71,6 +97,7 @@ fn kek_template(label: &str, slot: &ShareSlot) -> Vec<Attribute> {
         Attribute::Verify(false),
         Attribute::Derive(false),
         Attribute::Modifiable(false),
+        Attribute::Copyable(false),
         Attribute::Destroyable(true),
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(slot_digest(slot).to_vec()),
@@ -104,6 +131,93 @@ impl Drop for WipedAttributes {
     }
 }
 
+/// The fingerprint of the KEK object `kek`: a fixed, public check key
+/// (`SHA-256("shardkeep/kek-check-key/v1")`) is imported as a session
+/// object, wrapped under the KEK with `CKM_AES_KEY_WRAP` (deterministic:
+/// RFC 3394 with its default IV) and destroyed; the 40-byte wrap is the
+/// check hashed into the pin's fingerprint. Only wrapping is needed, so the
+/// KEK never gets `CKA_ENCRYPT`; and only the hash leaves this function.
+fn fingerprint_of(
+    session: &Session,
+    kek: ObjectHandle,
+    kek_id: &KekId,
+    slot: &ShareSlot,
+) -> Result<[u8; FINGERPRINT_LEN], CkError> {
+    let check_key: [u8; DATA_KEY_LEN] = Sha256::digest(CHECK_KEY_TAG).into();
+    let mut template = data_key_template();
+    template.push(Attribute::Value(check_key.to_vec()));
+    let check = session.create_object(&template)?;
+    let wrapped = session.wrap_key(&Mechanism::AesKeyWrap, kek, check);
+    let destroyed = session.destroy_object(check);
+    let wrapped = wrapped?;
+    destroyed?;
+    Ok(fingerprint(kek_id, slot, &wrapped))
+}
+
+/// The first requirement a slot KEK object does not meet.
+fn unmet_kek_requirement(
+    token: &TokenInner,
+    object: ObjectHandle,
+) -> Result<Option<&'static str>, CkError> {
+    match token.unmet(object, &KEY_REQUIREMENTS)? {
+        Some(reason) => Ok(Some(reason)),
+        None => token.unmet(object, &KEK_REQUIREMENTS),
+    }
+}
+
+/// What the token holds for a slot and a pin.
+struct Search {
+    /// Objects that are the pinned KEK: candidates (private, the slot's
+    /// `CKA_ID`) that meet every requirement and whose fingerprint matches.
+    /// One, normally; the key cannot be copied, but if it was, every copy
+    /// is listed (and destroyed together).
+    pinned: Vec<ObjectHandle>,
+    /// Candidates that are not the pinned KEK.
+    other_candidates: usize,
+    /// Every token object under the slot's `CKA_ID` or label that is not
+    /// the pinned KEK (candidates or not, public or private).
+    look_alikes: usize,
+}
+
+/// Looks for the pinned KEK of `slot`, and counts what else carries the
+/// slot's name.
+fn search(token: &TokenInner, slot: &ShareSlot, pin: &KekPin) -> Result<Search, Error> {
+    let candidates = token.find(&candidates_template(slot))?;
+    let mut pinned = Vec::new();
+    for &candidate in &candidates {
+        let is_pinned = unmet_kek_requirement(token, candidate).and_then(|unmet| {
+            if unmet.is_some() {
+                return Ok(false);
+            }
+            let found = token.with_session(|s| fingerprint_of(s, candidate, &pin.kek_id, slot))?;
+            Ok(pin.matches(&found))
+        });
+        match is_pinned {
+            Ok(true) => pinned.push(candidate),
+            Ok(false) => {}
+            // Destroyed since it was found: neither pinned nor a look-alike.
+            Err(e) if is_missing_object(&e) => {}
+            Err(e) => return Err(p11("C_WrapKey")(e)),
+        }
+    }
+    let mut others: Vec<ObjectHandle> = Vec::new();
+    for name in [
+        Attribute::Id(slot_digest(slot).to_vec()),
+        Attribute::Label(slot_label(slot).into_bytes()),
+    ] {
+        for object in token.find(&[Attribute::Token(true), name])? {
+            if !pinned.contains(&object) && !others.contains(&object) {
+                others.push(object);
+            }
+        }
+    }
+    Ok(Search {
+        other_candidates: candidates.len() - pinned.len(),
+        pinned,
+        look_alikes: others.len(),
+    })
+}
+
 impl Pkcs11Token {
     /// The KEK id of `slot` in this provider (`p11-slot-` and 48 hex digits
     /// of a digest of the slot). Computed, never looked up.
@@ -112,110 +226,120 @@ impl Pkcs11Token {
         slot_kek_id(KEK_ID_PREFIX, slot)
     }
 
-    /// The KEK of `slot`, generated inside the token on first use. Safe
-    /// against concurrent callers in this and other processes (see the
-    /// crate documentation): all of them end up with the same single key.
+    /// Generates a new KEK for `slot` inside the token and returns it;
+    /// [`Pkcs11SlotKek::pin`] is what to record. Every call generates a new
+    /// key (see [`SlotKekProvider::create_slot_kek`]); objects already under
+    /// the slot's name are neither used nor touched.
     ///
     /// # Errors
-    /// [`Error::UnsafeKeyObject`] when an existing object under the slot's
-    /// label could leave the token, [`Error::DuplicateObjects`] when
-    /// concurrent creators keep colliding, or [`Error::Pkcs11`].
-    pub fn slot_kek(&self, slot: &ShareSlot) -> Result<Pkcs11SlotKek, Error> {
+    /// [`Error::UnsafeKeyObject`] when the token generated a key without the
+    /// attributes asked for (it is destroyed again), or [`Error::Pkcs11`].
+    pub fn create_slot_kek(&self, slot: &ShareSlot) -> Result<Pkcs11SlotKek, Error> {
         let label = slot_label(slot);
+        let kek_id = Self::slot_kek_id(slot);
         let template = kek_template(&label, slot);
-        let handle = self.inner.find_or_create(
-            &find_template(&label),
-            &label,
-            |s| s.generate_key(&Mechanism::AesKeyGen, &template),
-            "C_GenerateKey",
-        )?;
-        self.kek_handle(slot, label, handle)
-    }
-
-    /// The KEK of `slot` if it exists; opening a share never creates one.
-    ///
-    /// # Errors
-    /// [`Error::SlotKekNotFound`] when it was never created or has been
-    /// destroyed, [`Error::DuplicateObjects`], [`Error::UnsafeKeyObject`],
-    /// or [`Error::Pkcs11`].
-    pub fn open_slot_kek(&self, slot: &ShareSlot) -> Result<Pkcs11SlotKek, Error> {
-        let label = slot_label(slot);
-        match self.inner.find_unique(&find_template(&label), &label)? {
-            Some(handle) => self.kek_handle(slot, label, handle),
-            None => Err(Error::SlotKekNotFound {
-                slot: slot.clone(),
-                kek_id: Self::slot_kek_id(slot),
-            }),
-        }
-    }
-
-    /// Destroys the KEK of `slot` inside the token (every object under its
-    /// label), then checks that none is left. Every data key wrapped under
-    /// it can no longer be unwrapped: crypto-shredding. Idempotent.
-    ///
-    /// # Errors
-    /// [`Error::Pkcs11`], including when an object survives destruction.
-    pub fn destroy_slot_kek(&self, slot: &ShareSlot) -> Result<DestroyOutcome, Error> {
-        let label = slot_label(slot);
-        let template = find_template(&label);
-        let mut destroyed = false;
-        for handle in self.inner.find(&template)? {
-            destroyed |= self.inner.destroy(handle)?;
-        }
-        let left = self.inner.find(&template)?.len();
-        if left != 0 {
-            return Err(Error::Pkcs11 {
-                function: "C_DestroyObject",
-                reason: format!("{left} objects labelled {label:?} survived destruction"),
+        let handle = self
+            .inner
+            .with_session(|s| s.generate_key(&Mechanism::AesKeyGen, &template))
+            .map_err(p11("C_GenerateKey"))?;
+        let checked = unmet_kek_requirement(&self.inner, handle)
+            .map_err(p11("C_GetAttributeValue"))
+            .and_then(|unmet| match unmet {
+                Some(reason) => Err(Error::UnsafeKeyObject {
+                    label: label.clone(),
+                    reason,
+                }),
+                None => self
+                    .inner
+                    .with_session(|s| fingerprint_of(s, handle, &kek_id, slot))
+                    .map_err(p11("C_WrapKey")),
             });
-        }
-        Ok(if destroyed {
-            DestroyOutcome::Destroyed
-        } else {
-            DestroyOutcome::AlreadyAbsent
-        })
-    }
-
-    fn kek_handle(
-        &self,
-        slot: &ShareSlot,
-        label: String,
-        handle: ObjectHandle,
-    ) -> Result<Pkcs11SlotKek, Error> {
-        check_kek_object(&self.inner, handle, &label)?;
+        let fingerprint = match checked {
+            Ok(fingerprint) => fingerprint,
+            Err(error) => {
+                // Nobody can have pinned the new key yet; remove it. The
+                // first error is the one worth reporting.
+                drop(self.inner.destroy(handle));
+                return Err(error);
+            }
+        };
         Ok(Pkcs11SlotKek {
             token: Arc::clone(&self.inner),
-            id: Self::slot_kek_id(slot),
+            pin: KekPin {
+                kek_id,
+                fingerprint,
+            },
             slot: slot.clone(),
             label,
             handle: Mutex::new(handle),
         })
     }
-}
 
-/// Refuses a KEK object that could leave the token or do more than wrap.
-fn check_kek_object(token: &TokenInner, handle: ObjectHandle, label: &str) -> Result<(), Error> {
-    let values = token
-        .bool_attributes(
-            handle,
-            &[
-                AttributeType::Extractable,
-                AttributeType::Sensitive,
-                AttributeType::Encrypt,
-                AttributeType::Decrypt,
-            ],
-        )
-        .map_err(p11("C_GetAttributeValue"))?;
-    let reason = match values.as_slice() {
-        [Some(false), Some(true), Some(false), Some(false)] => return Ok(()),
-        [extractable, ..] if *extractable != Some(false) => "CKA_EXTRACTABLE is not false",
-        [_, sensitive, ..] if *sensitive != Some(true) => "CKA_SENSITIVE is not true",
-        _ => "CKA_ENCRYPT or CKA_DECRYPT is not false",
-    };
-    Err(Error::UnsafeKeyObject {
-        label: label.to_owned(),
-        reason,
-    })
+    /// The pinned KEK of `slot`; opening a share never creates one. Only a
+    /// private token AES key with the slot's `CKA_ID` that was generated in
+    /// the token, is sensitive, non-extractable, not modifiable, not
+    /// copyable, destroyable, wrap/unwrap-only and whose fingerprint matches
+    /// the pin is accepted; anything else under the slot's name is ignored.
+    ///
+    /// # Errors
+    /// [`Error::KekPinIdMismatch`] for a pin of another KEK id;
+    /// [`Error::SlotKekNotFound`] when no private key has the slot's
+    /// `CKA_ID`; [`Error::KekPinMismatch`] when some do but none is the
+    /// pinned KEK; or [`Error::Pkcs11`].
+    pub fn open_slot_kek(&self, slot: &ShareSlot, pin: &KekPin) -> Result<Pkcs11SlotKek, Error> {
+        pin.check_id(slot, &Self::slot_kek_id(slot))?;
+        let found = search(&self.inner, slot, pin)?;
+        match found.pinned.first() {
+            Some(&handle) => Ok(Pkcs11SlotKek {
+                token: Arc::clone(&self.inner),
+                pin: pin.clone(),
+                slot: slot.clone(),
+                label: slot_label(slot),
+                handle: Mutex::new(handle),
+            }),
+            None if found.other_candidates > 0 => Err(Error::KekPinMismatch {
+                slot: slot.clone(),
+                kek_id: pin.kek_id.clone(),
+            }),
+            None => Err(Error::SlotKekNotFound {
+                slot: slot.clone(),
+                kek_id: pin.kek_id.clone(),
+            }),
+        }
+    }
+
+    /// Destroys the pinned KEK of `slot` inside the token, then searches
+    /// again to confirm that it is gone. Every data key wrapped under it can
+    /// no longer be unwrapped: crypto-shredding. Other objects under the
+    /// slot's `CKA_ID` or label (planted, or left by an interrupted
+    /// creation) are left alone, whether destroyable or not, and counted in
+    /// the report. Idempotent.
+    ///
+    /// # Errors
+    /// [`Error::KekPinIdMismatch`], [`Error::DestroyIncomplete`] when the
+    /// pinned KEK is still found afterwards, or [`Error::Pkcs11`].
+    pub fn destroy_slot_kek(&self, slot: &ShareSlot, pin: &KekPin) -> Result<DestroyReport, Error> {
+        pin.check_id(slot, &Self::slot_kek_id(slot))?;
+        let mut destroyed = false;
+        for handle in search(&self.inner, slot, pin)?.pinned {
+            destroyed |= self.inner.destroy(handle)?;
+        }
+        let after = search(&self.inner, slot, pin)?;
+        if !after.pinned.is_empty() {
+            return Err(Error::DestroyIncomplete {
+                slot: slot.clone(),
+                kek_id: pin.kek_id.clone(),
+            });
+        }
+        Ok(DestroyReport {
+            outcome: if destroyed {
+                DestroyOutcome::Destroyed
+            } else {
+                DestroyOutcome::AlreadyAbsent
+            },
+            look_alikes: after.look_alikes,
+        })
+    }
 }
 
 impl SlotKekProvider for Pkcs11Token {
@@ -223,33 +347,40 @@ impl SlotKekProvider for Pkcs11Token {
         Self::slot_kek_id(slot)
     }
 
-    fn slot_kek(&self, slot: &ShareSlot) -> Result<Box<dyn KeyEncryptionKey>, Error> {
-        Ok(Box::new(Pkcs11Token::slot_kek(self, slot)?))
+    fn create_slot_kek(
+        &self,
+        slot: &ShareSlot,
+    ) -> Result<(Box<dyn KeyEncryptionKey>, KekPin), Error> {
+        let kek = Pkcs11Token::create_slot_kek(self, slot)?;
+        let pin = kek.pin().clone();
+        Ok((Box::new(kek), pin))
     }
 
-    fn open_slot_kek(&self, slot: &ShareSlot) -> Result<Box<dyn KeyEncryptionKey>, Error> {
-        Ok(Box::new(Pkcs11Token::open_slot_kek(self, slot)?))
+    fn open_slot_kek(
+        &self,
+        slot: &ShareSlot,
+        pin: &KekPin,
+    ) -> Result<Box<dyn KeyEncryptionKey>, Error> {
+        Ok(Box::new(Pkcs11Token::open_slot_kek(self, slot, pin)?))
     }
 
-    fn destroy_slot_kek(&self, slot: &ShareSlot) -> Result<DestroyOutcome, Error> {
-        Pkcs11Token::destroy_slot_kek(self, slot)
+    fn destroy_slot_kek(&self, slot: &ShareSlot, pin: &KekPin) -> Result<DestroyReport, Error> {
+        Pkcs11Token::destroy_slot_kek(self, slot, pin)
     }
 }
 
-/// The KEK of one share slot inside a [`Pkcs11Token`].
+/// The pinned KEK of one share slot inside a [`Pkcs11Token`].
 ///
-/// Wrapped data keys are plain RFC 3394 output (40 bytes). Once the slot's
-/// KEK is destroyed, by this or any other handle or process, wrap and unwrap
-/// fail with [`CustodyError::KeyNotFound`]. The handle names the slot, not
-/// one key object: if the slot's KEK is later created anew, the handle uses
-/// the new key, under which data keys wrapped by the old one fail with
-/// [`CustodyError::UnwrapFailed`].
+/// Wrapped data keys are plain RFC 3394 output (40 bytes). Once the KEK is
+/// destroyed, by this or any other handle or process, wrap and unwrap fail
+/// with [`CustodyError::KeyNotFound`]; a KEK created anew for the slot has
+/// another pin and is never used by this handle.
 pub struct Pkcs11SlotKek {
     token: Arc<TokenInner>,
-    id: KekId,
+    pin: KekPin,
     slot: ShareSlot,
     label: String,
-    /// Re-resolved by label when the token invalidates it (see `with_kek`).
+    /// Re-resolved by pin when the token invalidates it (see `with_kek`).
     handle: Mutex<ObjectHandle>,
 }
 
@@ -266,20 +397,21 @@ enum KekCallError {
 impl fmt::Debug for Pkcs11SlotKek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pkcs11SlotKek")
-            .field("id", &self.id)
+            .field("pin", &self.pin)
             .field("label", &self.label)
             .finish_non_exhaustive()
     }
 }
 
 impl Pkcs11SlotKek {
-    /// The share slot this KEK belongs to.
+    /// The pin of this KEK: what to record, and what opens or destroys it.
     #[must_use]
-    pub fn slot(&self) -> &ShareSlot {
-        &self.slot
+    pub fn pin(&self) -> &KekPin {
+        &self.pin
     }
 
-    /// The KEK object's `CKA_LABEL`.
+    /// The KEK object's `CKA_LABEL` (informational: keys are never found
+    /// by label).
     #[must_use]
     pub fn label(&self) -> &str {
         &self.label
@@ -289,7 +421,7 @@ impl Pkcs11SlotKek {
     /// their object's visibility: SoftHSM2 drops the handles of private
     /// objects when the application is logged out, and the provider logs
     /// in again; so on "invalid handle" the KEK is looked up once more by
-    /// label. Not found then means destroyed.
+    /// its pin. Not found then means destroyed.
     fn with_kek<T>(
         &self,
         op: impl Fn(&Session, ObjectHandle) -> Result<T, CkError>,
@@ -299,14 +431,10 @@ impl Pkcs11SlotKek {
             Err(e) if is_missing_object(&e) => {}
             other => return other.map_err(KekCallError::Call),
         }
-        let found = self
-            .token
-            .find_unique(&find_template(&self.label), &self.label)
-            .map_err(KekCallError::Lookup)?;
-        let Some(found) = found else {
+        let found = search(&self.token, &self.slot, &self.pin).map_err(KekCallError::Lookup)?;
+        let Some(&found) = found.pinned.first() else {
             return Err(KekCallError::Missing);
         };
-        check_kek_object(&self.token, found, &self.label).map_err(KekCallError::Lookup)?;
         *lock(&self.handle) = found;
         self.token.with_session(|s| op(s, found)).map_err(|e| {
             if is_missing_object(&e) {
@@ -319,7 +447,7 @@ impl Pkcs11SlotKek {
 
     fn custody_error(&self, function: &'static str, error: KekCallError) -> CustodyError {
         match error {
-            KekCallError::Missing => CustodyError::KeyNotFound(self.id.to_string()),
+            KekCallError::Missing => CustodyError::KeyNotFound(self.pin.kek_id.to_string()),
             KekCallError::Lookup(error) => error.into(),
             KekCallError::Call(error) => {
                 CustodyError::Provider(format!("PKCS#11 {function} failed: {error}"))
@@ -347,7 +475,11 @@ fn is_unwrap_rejection(error: &CkError) -> bool {
 
 impl KeyEncryptionKey for Pkcs11SlotKek {
     fn kek_id(&self) -> &KekId {
-        &self.id
+        &self.pin.kek_id
+    }
+
+    fn slot(&self) -> Option<&ShareSlot> {
+        Some(&self.slot)
     }
 
     fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, CustodyError> {

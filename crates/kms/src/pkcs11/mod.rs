@@ -7,16 +7,14 @@ mod signer;
 use core::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::{MechanismInfo, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use rand::TryRng;
 use zeroize::Zeroizing;
 
 pub use kek::Pkcs11SlotKek;
@@ -30,9 +28,6 @@ pub const DEBIAN_SOFTHSM2_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 /// Idle sessions kept open for reuse; more are opened under load and closed
 /// when returned to a full pool.
 const MAX_IDLE_SESSIONS: usize = 8;
-
-/// How often a find-or-create retries when it meets a concurrent creator.
-const MAX_CREATE_ATTEMPTS: u32 = 6;
 
 /// A token user PIN: wiped on drop, redacted in `Debug`, never logged.
 pub struct Pin(Zeroizing<String>);
@@ -104,8 +99,8 @@ pub(crate) struct TokenInner {
     /// Holds the login; only used to log in again.
     login: Mutex<Session>,
     idle: Mutex<Vec<Session>>,
-    /// Serialises find-or-create within this process (other processes are
-    /// handled by the create-then-check protocol).
+    /// Serialises signer generation within this process (other processes
+    /// are handled by the generate-then-check protocol).
     create: Mutex<()>,
 }
 
@@ -351,26 +346,24 @@ impl TokenInner {
         }
     }
 
-    /// Token objects matching `template`.
+    /// Token objects matching `template`. A logged-out application sees
+    /// public objects only, so an empty answer would pass a private key off
+    /// as absent (and a hard delete as done): a search made while logged
+    /// out counts as failed with `CKR_USER_NOT_LOGGED_IN`, which makes
+    /// [`with_session`](Self::with_session) log in again and search again.
     pub(crate) fn find(&self, template: &[Attribute]) -> Result<Vec<ObjectHandle>, Error> {
-        self.with_session(|s| s.find_objects(template))
-            .map_err(p11("C_FindObjects"))
-    }
-
-    /// The single object matching `template`, `None` when there is none.
-    pub(crate) fn find_unique(
-        &self,
-        template: &[Attribute],
-        label: &str,
-    ) -> Result<Option<ObjectHandle>, Error> {
-        match self.find(template)?.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(*one)),
-            more => Err(Error::DuplicateObjects {
-                label: label.to_owned(),
-                count: more.len(),
-            }),
-        }
+        self.with_session(|s| {
+            let found = s.find_objects(template)?;
+            let state = s.get_session_info()?.session_state();
+            if matches!(state, SessionState::RoPublic | SessionState::RwPublic) {
+                return Err(CkError::Pkcs11(
+                    RvError::UserNotLoggedIn,
+                    Function::FindObjects,
+                ));
+            }
+            Ok(found)
+        })
+        .map_err(p11("C_FindObjects"))
     }
 
     /// Destroys `object`; `Ok(false)` when it was already gone.
@@ -400,50 +393,89 @@ impl TokenInner {
             .collect())
     }
 
-    /// Find-or-create under the create-then-check protocol: look; if absent,
-    /// create, then look again; if anyone else's object appeared meanwhile,
-    /// destroy ours and start over after a random pause. Every creator
-    /// therefore ends up using the single surviving object, in this and in
-    /// other processes, and no caller uses an object before it has checked
-    /// that it is alone.
-    pub(crate) fn find_or_create(
+    /// The reason of the first requirement `object` does not meet, `None`
+    /// when it meets them all. An attribute the token does not report
+    /// fails its requirement.
+    pub(crate) fn unmet(
         &self,
-        find_template: &[Attribute],
-        label: &str,
-        create: impl Fn(&Session) -> Result<ObjectHandle, CkError>,
-        create_function: &'static str,
-    ) -> Result<ObjectHandle, Error> {
-        let _serialised = lock(&self.create);
-        for attempt in 0..MAX_CREATE_ATTEMPTS {
-            match self.find(find_template)?.as_slice() {
-                [one] => return Ok(*one),
-                [] => {}
-                // A concurrent creator has not yet withdrawn its object.
-                _ => {
-                    pause(attempt)?;
-                    continue;
-                }
-            }
-            let mine = self.with_session(&create).map_err(p11(create_function))?;
-            let found = self.find(find_template)?;
-            if found == [mine] {
-                return Ok(mine);
-            }
-            self.destroy(mine)?;
-            pause(attempt)?;
-        }
-        let count = self.find(find_template)?.len();
-        Err(Error::DuplicateObjects {
-            label: label.to_owned(),
-            count,
-        })
+        object: ObjectHandle,
+        requirements: &[Requirement],
+    ) -> Result<Option<&'static str>, CkError> {
+        let types: Vec<AttributeType> = requirements.iter().map(|r| r.attribute).collect();
+        let values = self.bool_attributes(object, &types)?;
+        Ok(requirements
+            .iter()
+            .zip(values)
+            .find(|(requirement, value)| *value != Some(requirement.value))
+            .map(|(requirement, _)| requirement.reason))
     }
 }
+
+/// A boolean attribute a key object must carry, with a given value, for
+/// this provider to use it.
+pub(crate) struct Requirement {
+    pub(crate) attribute: AttributeType,
+    pub(crate) value: bool,
+    /// Why an object without it is refused.
+    pub(crate) reason: &'static str,
+}
+
+impl Requirement {
+    pub(crate) const fn new(attribute: AttributeType, value: bool, reason: &'static str) -> Self {
+        Self {
+            attribute,
+            value,
+            reason,
+        }
+    }
+}
+
+/// What every key this provider uses must be, whatever its kind: a private
+/// token object (invisible without the PIN), generated inside the token
+/// (`CKA_LOCAL`: its value was never known outside), sensitive and never
+/// extractable since its creation, and frozen (not modifiable, not
+/// copyable into an object with other attributes).
+pub(crate) const KEY_REQUIREMENTS: [Requirement; 7] = [
+    Requirement::new(AttributeType::Private, true, "CKA_PRIVATE is not true"),
+    Requirement::new(
+        AttributeType::Local,
+        true,
+        "CKA_LOCAL is not true (not generated in the token)",
+    ),
+    Requirement::new(
+        AttributeType::AlwaysSensitive,
+        true,
+        "CKA_ALWAYS_SENSITIVE is not true",
+    ),
+    Requirement::new(
+        AttributeType::NeverExtractable,
+        true,
+        "CKA_NEVER_EXTRACTABLE is not true",
+    ),
+    Requirement::new(
+        AttributeType::Extractable,
+        false,
+        "CKA_EXTRACTABLE is not false",
+    ),
+    Requirement::new(
+        AttributeType::Modifiable,
+        false,
+        "CKA_MODIFIABLE is not false",
+    ),
+    Requirement::new(AttributeType::Copyable, false, "CKA_COPYABLE is not false"),
+];
 
 fn bool_value(attribute: &Attribute) -> Option<bool> {
     match attribute {
         Attribute::Extractable(v)
         | Attribute::Sensitive(v)
+        | Attribute::AlwaysSensitive(v)
+        | Attribute::NeverExtractable(v)
+        | Attribute::Local(v)
+        | Attribute::Modifiable(v)
+        | Attribute::Copyable(v)
+        | Attribute::Destroyable(v)
+        | Attribute::Derive(v)
         | Attribute::Encrypt(v)
         | Attribute::Decrypt(v)
         | Attribute::Wrap(v)
@@ -453,17 +485,4 @@ fn bool_value(attribute: &Attribute) -> Option<bool> {
         | Attribute::Private(v) => Some(*v),
         _ => None,
     }
-}
-
-/// A random pause of up to 2^attempt * 8 ms, so that two creators racing
-/// for the same label do not keep colliding.
-fn pause(attempt: u32) -> Result<(), Error> {
-    let mut jitter = [0u8; 2];
-    rand::rngs::SysRng
-        .try_fill_bytes(&mut jitter)
-        .map_err(|_| Error::Randomness)?;
-    let ceiling_ms = 8u64 << attempt.min(6);
-    let ms = u64::from(u16::from_le_bytes(jitter)) % ceiling_ms + 1;
-    std::thread::sleep(Duration::from_millis(ms));
-    Ok(())
 }

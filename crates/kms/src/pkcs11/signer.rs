@@ -10,21 +10,30 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use shardkeep_envelope::{CustodyError, Signer, SignerId};
 
-use super::{Pkcs11Token, TokenInner, is_missing_object, lock, p11};
+use super::{KEY_REQUIREMENTS, Pkcs11Token, Requirement, TokenInner, is_missing_object, lock, p11};
 use crate::error::Error;
 
 /// Prefix of signer labels; the signer id follows.
 const LABEL_PREFIX: &str = "shardkeep/signer/v1/";
 /// Domain tag of the signer objects' `CKA_ID`.
 const SIGNER_ID_TAG: &[u8] = b"shardkeep/kms-signer-id/v1";
-/// Domain tag of the message signed once on open to prove that the public
-/// key read from the token matches its private key. No shardkeep message
-/// begins with this tag, so the signature is useless for anything else.
+/// Domain tag of the message signed to prove that a private key belongs to
+/// the expected public key. No shardkeep message begins with this tag, so
+/// the signature is useless for anything else.
 const SELF_TEST_TAG: &[u8] = b"shardkeep/kms-signer-self-test/v1";
 /// `CKA_EC_PARAMS` for ed25519: the DER OID 1.3.101.112 (RFC 8410).
 const ED25519_OID: [u8; 5] = [0x06, 0x03, 0x2b, 0x65, 0x70];
 /// `CKA_EC_PARAMS` for ed25519 in the `PrintableString` form some tokens use.
 const ED25519_CURVE_NAME: &[u8] = b"\x13\x0cedwards25519";
+
+/// What a signing key must be, besides [`KEY_REQUIREMENTS`]: able to sign
+/// and nothing else.
+const SIGNER_REQUIREMENTS: [Requirement; 4] = [
+    Requirement::new(AttributeType::Sign, true, "CKA_SIGN is not true"),
+    Requirement::new(AttributeType::Decrypt, false, "CKA_DECRYPT is not false"),
+    Requirement::new(AttributeType::Unwrap, false, "CKA_UNWRAP is not false"),
+    Requirement::new(AttributeType::Derive, false, "CKA_DERIVE is not false"),
+];
 
 fn signer_label(id: &SignerId) -> String {
     format!("{LABEL_PREFIX}{id}")
@@ -40,13 +49,78 @@ fn signer_object_id(id: &SignerId) -> Vec<u8> {
         .to_vec()
 }
 
-fn key_template(class: ObjectClass, label: &str) -> Vec<Attribute> {
+/// What may be a signer's private key: private token ed25519 keys with the
+/// signer's `CKA_ID` (public objects are never considered).
+fn private_key_candidates(id: &SignerId) -> Vec<Attribute> {
     vec![
-        Attribute::Class(class),
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
         Attribute::KeyType(KeyType::EC_EDWARDS),
         Attribute::Token(true),
-        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Private(true),
+        Attribute::Id(signer_object_id(id)),
     ]
+}
+
+/// The candidates that meet every requirement: keys this provider could
+/// have generated. Which one is the signer's is decided by its public key.
+fn genuine_private_keys(token: &TokenInner, id: &SignerId) -> Result<Vec<ObjectHandle>, Error> {
+    let mut genuine = Vec::new();
+    for candidate in token.find(&private_key_candidates(id))? {
+        let unmet = token
+            .unmet(candidate, &KEY_REQUIREMENTS)
+            .and_then(|unmet| match unmet {
+                Some(reason) => Ok(Some(reason)),
+                None => token.unmet(candidate, &SIGNER_REQUIREMENTS),
+            });
+        match unmet {
+            Ok(None) => genuine.push(candidate),
+            Ok(Some(_)) => {}
+            Err(e) if is_missing_object(&e) => {}
+            Err(e) => return Err(p11("C_GetAttributeValue")(e)),
+        }
+    }
+    Ok(genuine)
+}
+
+/// The message a signer's key signs to prove it belongs to a public key.
+fn self_test_message(id: &SignerId) -> Vec<u8> {
+    let mut probe = Vec::with_capacity(SELF_TEST_TAG.len() + 65);
+    probe.extend_from_slice(SELF_TEST_TAG);
+    id.encode_prefixed(&mut probe);
+    probe
+}
+
+fn eddsa() -> Mechanism<'static> {
+    Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure))
+}
+
+/// The private key of signer `id` whose signatures verify under
+/// `expected`: the pinned key. Keys under the signer's name that fail the
+/// requirements or sign for another public key are ignored.
+fn find_pinned_private_key(
+    token: &TokenInner,
+    id: &SignerId,
+    expected: &VerifyingKey,
+) -> Result<ObjectHandle, Error> {
+    let genuine = genuine_private_keys(token, id)?;
+    if genuine.is_empty() {
+        return Err(Error::SignerNotFound(id.clone()));
+    }
+    let probe = self_test_message(id);
+    for candidate in genuine {
+        match token.with_session(|s| s.sign(&eddsa(), candidate, &probe)) {
+            Ok(bytes) => {
+                let verifies = Signature::from_slice(&bytes)
+                    .is_ok_and(|signature| expected.verify_strict(&probe, &signature).is_ok());
+                if verifies {
+                    return Ok(candidate);
+                }
+            }
+            Err(e) if is_missing_object(&e) => {}
+            Err(e) => return Err(p11("C_Sign")(e)),
+        }
+    }
+    Err(Error::SignerPinMismatch(id.clone()))
 }
 
 /// The public key from `CKA_EC_POINT`: PKCS#11 specifies a DER OCTET
@@ -76,115 +150,116 @@ impl Pkcs11Token {
     }
 
     /// Generates an ed25519 key pair inside the token (the private key
-    /// sensitive and not extractable) labelled for `id`.
+    /// sensitive, not extractable, not copyable, sign-only) for `id`. The
+    /// returned signer's [`verifying_key`](Signer::verifying_key) is its
+    /// pin: record it, and pass it to [`open_signer`](Self::open_signer).
     ///
     /// # Errors
-    /// [`Error::SignerExists`], [`Error::MechanismUnsupported`], or
-    /// [`Error::Pkcs11`].
+    /// [`Error::SignerExists`] when the token already holds a private key
+    /// that could be the signer's (objects planted without the PIN, or
+    /// otherwise not meeting the requirements, do not count),
+    /// [`Error::UnsafeKeyObject`] when the token ignored part of the
+    /// template, [`Error::MechanismUnsupported`], or [`Error::Pkcs11`].
     pub fn generate_signer(&self, id: SignerId) -> Result<Pkcs11Signer, Error> {
         self.require_eddsa()?;
         let label = signer_label(&id);
-        let label_only = [Attribute::Label(label.as_bytes().to_vec())];
-        {
-            let _serialised = lock(&self.inner.create);
-            if !self.inner.find(&label_only)?.is_empty() {
-                return Err(Error::SignerExists(id));
-            }
-            let object_id = signer_object_id(&id);
-            let public = [
-                Attribute::Token(true),
-                Attribute::Private(false),
-                Attribute::Verify(true),
-                Attribute::Encrypt(false),
-                Attribute::Wrap(false),
-                Attribute::Derive(false),
-                Attribute::Modifiable(false),
-                Attribute::EcParams(ED25519_OID.to_vec()),
-                Attribute::Label(label.as_bytes().to_vec()),
-                Attribute::Id(object_id.clone()),
-            ];
-            let private = [
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Sign(true),
-                Attribute::Decrypt(false),
-                Attribute::Unwrap(false),
-                Attribute::Derive(false),
-                Attribute::Modifiable(false),
-                Attribute::Label(label.as_bytes().to_vec()),
-                Attribute::Id(object_id),
-            ];
-            let (public, private) = self
-                .inner
-                .with_session(|s| {
-                    s.generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &public, &private)
-                })
-                .map_err(p11("C_GenerateKeyPair"))?;
-            // Another process generated the same signer concurrently:
-            // withdraw ours rather than leave two keys under one name.
-            if self.inner.find(&label_only)?.len() != 2 {
-                self.inner.destroy(public)?;
-                self.inner.destroy(private)?;
-                return Err(Error::SignerExists(id));
-            }
+        let _serialised = lock(&self.inner.create);
+        if !genuine_private_keys(&self.inner, &id)?.is_empty() {
+            return Err(Error::SignerExists(id));
         }
-        self.open_signer(&id)
-    }
-
-    /// Opens the ed25519 signer labelled for `id`: checks that its private
-    /// key cannot leave the token, reads its public key from `CKA_EC_POINT`,
-    /// and signs a self-test message to prove that the two belong together.
-    ///
-    /// # Errors
-    /// [`Error::SignerNotFound`], [`Error::DuplicateObjects`],
-    /// [`Error::UnsafeKeyObject`], [`Error::InvalidPublicKey`],
-    /// [`Error::TokenSignatureInvalid`], or [`Error::Pkcs11`].
-    pub fn open_signer(&self, id: &SignerId) -> Result<Pkcs11Signer, Error> {
-        self.require_eddsa()?;
-        let label = signer_label(id);
-        let not_found = || Error::SignerNotFound(id.clone());
-        let private = find_private_key(&self.inner, &label)?.ok_or_else(not_found)?;
-        let public = self
+        let object_id = signer_object_id(&id);
+        let public = [
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::Encrypt(false),
+            Attribute::Wrap(false),
+            Attribute::Derive(false),
+            Attribute::Modifiable(false),
+            Attribute::EcParams(ED25519_OID.to_vec()),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(object_id.clone()),
+        ];
+        let private = [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
+            Attribute::Modifiable(false),
+            Attribute::Copyable(false),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(object_id),
+        ];
+        let (public, private) = self
             .inner
-            .find_unique(&key_template(ObjectClass::PUBLIC_KEY, &label), &label)?
-            .ok_or_else(not_found)?;
-        let verifying_key = read_public_key(&self.inner, public)?;
+            .with_session(|s| {
+                s.generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &public, &private)
+            })
+            .map_err(p11("C_GenerateKeyPair"))?;
+        let withdraw = |error: Error| {
+            // Nobody can have pinned the new pair yet; remove it. The first
+            // error is the one worth reporting.
+            drop(self.inner.destroy(public));
+            drop(self.inner.destroy(private));
+            error
+        };
+        let genuine = genuine_private_keys(&self.inner, &id).map_err(withdraw)?;
+        if !genuine.contains(&private) {
+            return Err(withdraw(Error::UnsafeKeyObject {
+                label,
+                reason: "the token generated a signing key without the attributes asked for",
+            }));
+        }
+        // Another process generated the same signer concurrently: withdraw
+        // ours rather than leave two keys under one name.
+        if genuine.len() != 1 {
+            return Err(withdraw(Error::SignerExists(id)));
+        }
+        let verifying_key = read_public_key(&self.inner, public).map_err(withdraw)?;
         let signer = Pkcs11Signer {
             token: Arc::clone(&self.inner),
-            id: id.clone(),
+            id,
             label,
             private: Mutex::new(private),
             verifying_key,
         };
-        let mut probe = Vec::with_capacity(SELF_TEST_TAG.len() + 65);
-        probe.extend_from_slice(SELF_TEST_TAG);
-        id.encode_prefixed(&mut probe);
-        signer.sign_checked(&probe)?;
+        // Proves that the public key read belongs to the private key.
+        signer
+            .sign_checked(&self_test_message(&signer.id))
+            .map_err(withdraw)?;
         Ok(signer)
     }
-}
 
-/// The private key labelled `label`, refused if it could leave the token.
-fn find_private_key(token: &TokenInner, label: &str) -> Result<Option<ObjectHandle>, Error> {
-    let Some(private) = token.find_unique(&key_template(ObjectClass::PRIVATE_KEY, label), label)?
-    else {
-        return Ok(None);
-    };
-    let flags = token
-        .bool_attributes(
-            private,
-            &[AttributeType::Extractable, AttributeType::Sensitive],
-        )
-        .map_err(p11("C_GetAttributeValue"))?;
-    if flags != [Some(false), Some(true)] {
-        return Err(Error::UnsafeKeyObject {
-            label: label.to_owned(),
-            reason: "the private key is extractable or not sensitive",
-        });
+    /// Opens the ed25519 signer `id` by its pinned public key (as returned
+    /// by [`generate_signer`](Self::generate_signer)): among the private
+    /// token keys with the signer's `CKA_ID` that were generated in the
+    /// token and can never leave it, the one whose signature of a self-test
+    /// message verifies under `expected`. A key planted under the signer's
+    /// label or id, with another public key, is never used.
+    ///
+    /// # Errors
+    /// [`Error::SignerNotFound`] when no such key exists,
+    /// [`Error::SignerPinMismatch`] when some do but none signs for
+    /// `expected`, [`Error::MechanismUnsupported`], or [`Error::Pkcs11`].
+    pub fn open_signer(
+        &self,
+        id: &SignerId,
+        expected: &VerifyingKey,
+    ) -> Result<Pkcs11Signer, Error> {
+        self.require_eddsa()?;
+        let private = find_pinned_private_key(&self.inner, id, expected)?;
+        Ok(Pkcs11Signer {
+            token: Arc::clone(&self.inner),
+            id: id.clone(),
+            label: signer_label(id),
+            private: Mutex::new(private),
+            verifying_key: *expected,
+        })
     }
-    Ok(Some(private))
 }
 
 fn read_public_key(token: &TokenInner, public: ObjectHandle) -> Result<VerifyingKey, Error> {
@@ -217,8 +292,8 @@ pub struct Pkcs11Signer {
     token: Arc<TokenInner>,
     id: SignerId,
     label: String,
-    /// Re-resolved by label when the token invalidates it (handles of
-    /// private objects die with a logout on SoftHSM2).
+    /// Re-resolved by the pinned public key when the token invalidates it
+    /// (handles of private objects die with a logout on SoftHSM2).
     private: Mutex<ObjectHandle>,
     verifying_key: VerifyingKey,
 }
@@ -241,7 +316,7 @@ impl Pkcs11Signer {
     }
 
     fn sign_checked(&self, message: &[u8]) -> Result<Signature, Error> {
-        let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+        let mechanism = eddsa();
         let sign_with = |private: ObjectHandle| {
             self.token
                 .with_session(|s| s.sign(&mechanism, private, message))
@@ -250,7 +325,11 @@ impl Pkcs11Signer {
         let private = *lock(&self.private);
         let bytes = match sign_with(private) {
             Err(e) if is_missing_object(&e) => {
-                let private = find_private_key(&self.token, &self.label)?.ok_or_else(not_found)?;
+                let private = find_pinned_private_key(&self.token, &self.id, &self.verifying_key)
+                    .map_err(|error| match error {
+                    Error::SignerPinMismatch(_) => not_found(),
+                    other => other,
+                })?;
                 *lock(&self.private) = private;
                 sign_with(private)
             }
