@@ -236,6 +236,27 @@ pub enum Error {
         /// The table.
         table: &'static str,
     },
+    /// No database connection within the acquire timeout: the database is
+    /// down or unreachable, or every connection of the pool stayed busy.
+    /// Nothing was done; retry later.
+    #[error("database unavailable during {operation}: {source}")]
+    DatabaseUnavailable {
+        /// What storage was doing.
+        operation: &'static str,
+        /// The driver's error (a pool timeout or an I/O error).
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The PostgreSQL server runs with a setting that can lose committed
+    /// transactions after a crash (`fsync` or `synchronous_commit` off), so
+    /// a recorded operation, approval or audit record could vanish.
+    #[error("PostgreSQL setting {setting} = {value} can lose committed transactions")]
+    NotDurable {
+        /// The setting.
+        setting: &'static str,
+        /// Its value on the server.
+        value: String,
+    },
     /// The database failed or refused the statement.
     #[error("database error during {operation}: {source}")]
     Database {
@@ -272,7 +293,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Maps a driver error: [`Error::DatabaseUnavailable`] when no
+    /// connection could be had (pool timeout, I/O error), else
+    /// [`Error::Database`].
     pub(crate) fn database(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
-        move |source| Self::Database { operation, source }
+        move |source| match source {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+                Self::DatabaseUnavailable { operation, source }
+            }
+            source => Self::Database { operation, source },
+        }
     }
 }

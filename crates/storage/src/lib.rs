@@ -12,7 +12,10 @@ mod traits;
 mod types;
 
 pub use error::Error;
-pub use postgres::{Postgres, PostgresStorage};
+pub use postgres::{
+    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DurabilityPolicy, Postgres, PostgresOptions,
+    PostgresStorage,
+};
 pub use records::{
     Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditRow, CustodyEntry,
     DIGEST_LEN, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport, KeyVersionRecord,

@@ -32,15 +32,18 @@ pub trait Storage: Send + Sync {
     /// Starts a write transaction, waiting for the writer before it.
     ///
     /// # Errors
-    /// [`Error::Database`] when the database is unreachable or busy past its
-    /// timeout.
+    /// [`Error::DatabaseUnavailable`] when no connection is had within the
+    /// acquire timeout (the database is down or unreachable),
+    /// [`Error::Database`] when the database refuses or the writer before
+    /// holds the lock past its timeout.
     fn begin(&self) -> impl Future<Output = Result<Self::Transaction, Error>> + Send;
 
     /// Starts a read-only transaction on a consistent snapshot; writes in it
     /// fail with [`Error::ReadOnlyTransaction`].
     ///
     /// # Errors
-    /// [`Error::Database`] when the database is unreachable.
+    /// [`Error::DatabaseUnavailable`] when no connection is had within the
+    /// acquire timeout, [`Error::Database`] when the database refuses.
     fn begin_read_only(&self) -> impl Future<Output = Result<Self::Transaction, Error>> + Send;
 }
 

@@ -8,13 +8,31 @@
 mod conformance;
 
 use shardkeep_storage::test_support::{OWNER_ROLE, PostgresCluster, SERVICE_ROLE};
-use shardkeep_storage::{Error, PostgresStorage};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use shardkeep_storage::{
+    DEFAULT_ACQUIRE_TIMEOUT, DurabilityPolicy, Error, PostgresOptions, PostgresStorage, Storage,
+    Transaction,
+};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
+        .unwrap()
+}
+
+/// The number of the newest migration file: the version `connect` needs.
+fn latest_migration() -> i64 {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            name.split('_').next().unwrap().parse::<i64>().unwrap()
+        })
+        .max()
         .unwrap()
 }
 
@@ -64,8 +82,8 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
             PostgresStorage::connect(&cluster.url(SERVICE_ROLE, "empty")).await,
             Err(Error::SchemaOutdated {
                 found: None,
-                expected: 1
-            })
+                expected,
+            }) if expected == latest_migration()
         ));
         // ...and the service role cannot migrate it either.
         assert!(matches!(
@@ -136,4 +154,106 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
         }
     }
     assert_eq!(snapshot(), before);
+}
+
+/// With the database down, `begin` fails within the acquire timeout with a
+/// typed error (the driver's default made it hang for 30 s), and so does a
+/// new connection.
+#[test]
+fn begin_fails_fast_while_the_database_is_down() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    runtime().block_on(async {
+        let database = cluster.create_database("down").await.unwrap();
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        storage.begin().await.unwrap().commit().await.unwrap();
+        cluster.stop().unwrap();
+
+        let deadline = DEFAULT_ACQUIRE_TIMEOUT + Duration::from_secs(3);
+        for read_only in [false, true] {
+            let started = Instant::now();
+            let result = if read_only {
+                storage.begin_read_only().await
+            } else {
+                storage.begin().await
+            };
+            let waited = started.elapsed();
+            let error = result.unwrap_err();
+            assert!(
+                matches!(error, Error::DatabaseUnavailable { .. }),
+                "{error:?}"
+            );
+            assert!(waited < deadline, "waited {waited:?} before {error:?}");
+        }
+
+        let mut options = PostgresOptions::default();
+        options.acquire_timeout = Duration::from_millis(500);
+        let started = Instant::now();
+        let error = PostgresStorage::connect_with(&database.service_url, &options)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::DatabaseUnavailable { .. }),
+            "{error:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+    });
+}
+
+/// A server with `fsync` or `synchronous_commit` off can lose committed
+/// transactions in a crash: the service refuses it, or only warns when
+/// configured to.
+#[test]
+fn connect_refuses_a_server_that_may_lose_commits() {
+    static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    fn warn(error: &Error) {
+        WARNINGS.lock().unwrap().push(error.to_string());
+    }
+
+    let cluster = PostgresCluster::start_with_settings(&[("fsync", "off")])
+        .expect("start a throwaway PostgreSQL cluster");
+    runtime().block_on(async {
+        let database = cluster.create_database("fsync_off").await.unwrap();
+        let error = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::NotDurable { setting: "fsync", value } if value == "off"),
+            "{error:?}"
+        );
+
+        // synchronous_commit, set for the service role alone.
+        cluster
+            .psql(
+                "postgres",
+                &format!("ALTER ROLE {SERVICE_ROLE} SET synchronous_commit = off"),
+            )
+            .unwrap();
+        let mut options = PostgresOptions::default();
+        options.durability = DurabilityPolicy::Warn(warn);
+        let storage = PostgresStorage::connect_with(&database.service_url, &options)
+            .await
+            .unwrap();
+        storage.begin().await.unwrap().commit().await.unwrap();
+        storage.close().await;
+        assert_eq!(
+            *WARNINGS.lock().unwrap(),
+            [
+                "PostgreSQL setting fsync = off can lose committed transactions",
+                "PostgreSQL setting synchronous_commit = off can lose committed transactions"
+            ]
+        );
+    });
+
+    // The test cluster itself runs durable, as production must.
+    let durable = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let settings = durable
+        .psql(
+            "postgres",
+            "SELECT current_setting('fsync') || ',' || current_setting('synchronous_commit') \
+             || ',' || current_setting('full_page_writes')",
+        )
+        .unwrap();
+    assert_eq!(settings, "on,on,on");
 }

@@ -337,7 +337,10 @@ impl<B: Backend> SqlTransaction<B> {
         if let Err(error) = &result {
             let database_failed = matches!(
                 error,
-                Error::Database { .. } | Error::CorruptRow { .. } | Error::WriteConflict { .. }
+                Error::Database { .. }
+                    | Error::DatabaseUnavailable { .. }
+                    | Error::CorruptRow { .. }
+                    | Error::WriteConflict { .. }
             );
             if access == Access::Write || database_failed {
                 self.aborted = true;
