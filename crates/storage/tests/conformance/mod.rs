@@ -5,15 +5,22 @@
 //! Add a case: write `pub async fn name<S: Store>(storage: S)` and list it
 //! in [`for_each_case`].
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::sync::Mutex;
 use std::time::Duration;
 
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use shardkeep_envelope::{
-    ActorId, CustodianId, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot,
-    Timestamp, WrappedKey,
+    ActorId, Binding, CustodianId, EncodedEnvelope, EnvelopeParams, InMemoryKek, InMemorySigner,
+    KekId, KeyEncryptionKey, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId,
+    Timestamp, TrustedSigners, VerifiedEnvelope, WrappedKey, archive_hash,
 };
-use shardkeep_sss_core::{ShareIndex, Threshold};
+use shardkeep_sss_core::{
+    Commitments, Curve, CurveId, Secp256k1, Secret, Share, ShareIndex, Threshold, split,
+};
 use shardkeep_storage::{
     Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditHead, AuditRow,
     AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DrillOutcome,
@@ -96,13 +103,88 @@ pub(crate) fn label(name: &str) -> Label {
     Label::new(name).unwrap()
 }
 
+/// The signer of every fixture envelope.
+fn envelope_signer() -> InMemorySigner {
+    InMemorySigner::from_seed(SignerId::new("server-signer").unwrap(), &[3; 32])
+}
+
+/// The signers a reader of the fixture envelopes trusts.
+pub(crate) fn trusted() -> TrustedSigners {
+    let mut trusted = TrustedSigners::new();
+    trusted.add_signer(&envelope_signer()).unwrap();
+    trusted
+}
+
+/// KEK `name` of `slot` (id `<name>-<index>`), the same key on every call.
+pub(crate) fn kek(slot: &ShareSlot, name: &str) -> InMemoryKek {
+    let key: [u8; 32] = Sha256::digest(format!("{name} {slot}")).into();
+    InMemoryKek::from_bytes(KekId::new(format!("{name}-{}", slot.index)).unwrap(), &key)
+}
+
+/// The KEK the fixture shares are sealed under.
+pub(crate) fn fixture_kek(slot: &ShareSlot) -> InMemoryKek {
+    kek(slot, "kek")
+}
+
+/// The split `slot`'s share comes from: secp256k1, 3-of-max(5, index),
+/// drawn from a generator seeded by the slot, so every call returns the
+/// same split.
+fn fixture_split(slot: &ShareSlot) -> (Commitments<Secp256k1>, Vec<Share<Secp256k1>>, ChaCha20Rng) {
+    let mut rng = ChaCha20Rng::from_seed(Sha256::digest(slot.to_string()).into());
+    let secret = Secret::<Secp256k1>::random(&mut rng);
+    let threshold = Threshold::new(3, usize::from(slot.index.get().max(5))).unwrap();
+    let (commitments, shares) = split(&secret, threshold, &mut rng).unwrap().into_parts();
+    (commitments, shares, rng)
+}
+
+/// A real, signed envelope of `slot`'s share, sealed under `kek`; the same
+/// bytes on every call with the same KEK (the KEK wraps with a fresh nonce,
+/// so the first envelope is kept).
+pub(crate) fn seal(slot: &ShareSlot, kek: &InMemoryKek) -> Vec<u8> {
+    static SEALED: Mutex<BTreeMap<String, Vec<u8>>> = Mutex::new(BTreeMap::new());
+    SEALED
+        .lock()
+        .unwrap()
+        .entry(format!("{slot} {}", kek.kek_id()))
+        .or_insert_with(|| seal_fresh(slot, kek).as_bytes().to_vec())
+        .clone()
+}
+
+fn seal_fresh(slot: &ShareSlot, kek: &InMemoryKek) -> EncodedEnvelope {
+    let (commitments, shares, mut rng) = fixture_split(slot);
+    let mut group_key = Vec::new();
+    Secp256k1::encode_point(commitments.public_key(), &mut group_key);
+    let params = EnvelopeParams {
+        node_version: slot.node_version(),
+        created_at: Timestamp::from_unix_seconds(1_800_000_000).unwrap(),
+        binding: Binding::new(
+            CurveId::Secp256k1,
+            group_key,
+            vec![slot.index.get()],
+            commitments.to_bytes()[..Secp256k1::POINT_LEN].to_vec(),
+            archive_hash(b"archive"),
+        )
+        .unwrap(),
+    };
+    let share = &shares[usize::from(slot.index.get()) - 1];
+    params
+        .seal(&commitments, share, &envelope_signer(), kek, &mut rng)
+        .unwrap()
+}
+
 pub(crate) fn sealed(slot: &ShareSlot) -> SealedShare {
+    sealed_under(slot, &fixture_kek(slot))
+}
+
+pub(crate) fn sealed_under(slot: &ShareSlot, kek: &InMemoryKek) -> SealedShare {
+    let envelope = seal(slot, kek);
+    let verified = VerifiedEnvelope::decode_verify(&envelope, &trusted()).unwrap();
     SealedShare {
         slot: slot.clone(),
-        kek_id: KekId::new(format!("kek-{}", slot.index)).unwrap(),
-        wrapped_key: WrappedKey::new(vec![0xa5; 60]).unwrap(),
-        envelope: format!("envelope of {slot}").into_bytes(),
-        envelope_id: Sha256::digest(slot.to_string()).into(),
+        kek_id: kek.kek_id().clone(),
+        wrapped_key: verified.wrapped_key().unwrap().clone(),
+        envelope_id: *verified.id().as_bytes(),
+        envelope,
         stored_at: at(10),
     }
 }
