@@ -129,6 +129,18 @@ pub enum Error {
         stored: KekId,
     },
 
+    // ----- slot KEKs -----
+    /// The slot already has a live KEK; destroy it (and record that) first.
+    #[error("slot {0} already has a live KEK")]
+    SlotKekExists(ShareSlot),
+    /// The KEK id was already recorded (for this slot or another): a KEK
+    /// seals one slot, once.
+    #[error("KEK {0} is already recorded")]
+    KekIdInUse(KekId),
+    /// The slot has no live KEK.
+    #[error("slot {0} has no live KEK")]
+    SlotKekNotFound(ShareSlot),
+
     // ----- custody map and receipts -----
     /// No custodian is mapped to the slot.
     #[error("no custodian mapped to slot {0}")]

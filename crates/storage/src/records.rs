@@ -174,6 +174,38 @@ pub struct SlotFilter {
     pub version: Option<shardkeep_envelope::KeyVersion>,
 }
 
+/// The KEK dedicated to one server-held slot, as the key store pinned it
+/// when it created the key: its id and the fingerprint of the key itself,
+/// which the key store checks before it opens or destroys the key. Records
+/// are never removed: a destroyed KEK's record is the evidence of its
+/// destruction.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SlotKekRecord {
+    /// The slot the KEK seals.
+    pub slot: ShareSlot,
+    /// The KEK's id.
+    pub kek_id: KekId,
+    /// The key store's fingerprint of the key (public: it identifies the
+    /// key, it does not reveal it).
+    pub fingerprint: [u8; DIGEST_LEN],
+    /// When the KEK was created.
+    pub created_at: Timestamp,
+    /// When it was destroyed, if it was.
+    pub destroyed_at: Option<Timestamp>,
+}
+
+impl fmt::Debug for SlotKekRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotKekRecord")
+            .field("slot", &self.slot)
+            .field("kek_id", &self.kek_id)
+            .field("fingerprint", &hex::encode(self.fingerprint))
+            .field("created_at", &self.created_at)
+            .field("destroyed_at", &self.destroyed_at)
+            .finish()
+    }
+}
+
 /// Who holds an external share, and how to reach them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustodyEntry {

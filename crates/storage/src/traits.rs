@@ -15,8 +15,8 @@ use shardkeep_sss_core::Threshold;
 use crate::error::Error;
 use crate::records::{
     Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditRow, CustodyEntry,
-    DeliveryRecord, DrillReport, KeyVersionRecord, SealedShare, ShareAccess, SlotFilter, SlotState,
-    SlotSummary, StoredCheckpoint,
+    DeliveryRecord, DrillReport, KeyVersionRecord, SealedShare, ShareAccess, SlotFilter,
+    SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
 };
 
 /// A storage backend: hands out transactions.
@@ -64,6 +64,7 @@ pub trait Transaction:
     + ApprovalStore
     + DrillStore
     + ShareAccessLog
+    + SlotKekStore
     + AuditStore
     + Send
 {
@@ -246,6 +247,46 @@ pub trait SlotDeletionStore {
         slot: &ShareSlot,
         now: Timestamp,
         evidence: &[u8],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// The KEK of each server-held slot: id and key fingerprint, as pinned by
+/// the key store, and when the key was destroyed. A slot has at most one
+/// live (not destroyed) KEK; a KEK id belongs to one slot, once.
+pub trait SlotKekStore {
+    /// Records the KEK just created for a slot of an existing version.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::ShareIndexOutOfRange`],
+    /// [`Error::SlotHeldByCustodian`], [`Error::SlotKekExists`] when the
+    /// slot has a live KEK, [`Error::KekIdInUse`] when the id was ever
+    /// recorded, [`Error::TimesOutOfOrder`] when it is destroyed before it
+    /// was created.
+    fn record_slot_kek(
+        &mut self,
+        record: &SlotKekRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The slot's live KEK or, when it has none, the one destroyed last;
+    /// `None` when no KEK was ever recorded for the slot.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn slot_kek(
+        &mut self,
+        slot: &ShareSlot,
+    ) -> impl Future<Output = Result<Option<SlotKekRecord>, Error>> + Send;
+
+    /// Records that the slot's live KEK was destroyed at `at`. The record
+    /// stays, as evidence.
+    ///
+    /// # Errors
+    /// [`Error::SlotKekNotFound`] when the slot has no live KEK,
+    /// [`Error::TimesOutOfOrder`] when `at` is before its creation.
+    fn mark_slot_kek_destroyed(
+        &mut self,
+        slot: &ShareSlot,
+        at: Timestamp,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 

@@ -96,6 +96,7 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
             .await
             .unwrap();
         conformance::with_three_audit_records(&storage).await;
+        conformance::with_destroyed_slot_kek(&storage).await;
         storage.close().await;
     });
     let db = "evidence";
@@ -117,6 +118,10 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
         "DELETE FROM share_slots",
         "DELETE FROM key_versions",
         "UPDATE share_slots SET envelope_id = '\\x00'",
+        "DELETE FROM slot_keks",
+        "TRUNCATE slot_keks",
+        "UPDATE slot_keks SET kek_id = 'kek-b'",
+        "UPDATE slot_keks SET fingerprint = '\\x00'",
         "SELECT shardkeep_grant_service('shardkeep_service')",
     ] {
         let error = cluster
@@ -139,6 +144,32 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
             .to_string();
         assert!(error.contains("append-only"), "{sql}: {error}");
     }
+    // A destroyed KEK stays destroyed, and its record stays.
+    for sql in [
+        "UPDATE slot_keks SET destroyed_at = NULL",
+        "UPDATE slot_keks SET destroyed_at = destroyed_at + 1",
+    ] {
+        for role in [SERVICE_ROLE, OWNER_ROLE] {
+            let error = cluster.psql_as(role, db, sql).unwrap_err().to_string();
+            assert!(
+                error.contains("only a live KEK may be marked destroyed"),
+                "{role} {sql}: {error}"
+            );
+        }
+    }
+    for sql in ["DELETE FROM slot_keks", "TRUNCATE slot_keks"] {
+        let error = cluster
+            .psql_as(OWNER_ROLE, db, sql)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is refused"), "{sql}: {error}");
+    }
+    assert_eq!(
+        cluster
+            .psql(db, "SELECT kek_id || ':' || destroyed_at FROM slot_keks")
+            .unwrap(),
+        "kek-a:1800000000002"
+    );
     // Nobody inserts around the chain: a gap, a fork, a wrong link.
     for sql in [
         "INSERT INTO audit_log VALUES (5, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'), '\\x01')",

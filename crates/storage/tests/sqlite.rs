@@ -104,3 +104,26 @@ async fn the_database_refuses_changes_to_the_audit_table() {
     let records: Vec<(i64, Vec<u8>)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
     assert_eq!(records, [(1, vec![0]), (2, vec![1]), (3, vec![2])]);
 }
+
+#[tokio::test]
+async fn the_database_keeps_slot_kek_evidence() {
+    let (dir, storage) = fresh().await;
+    conformance::with_destroyed_slot_kek(&storage).await;
+
+    let mut conn = raw(&dir).await;
+    for sql in [
+        "DELETE FROM slot_keks",
+        "UPDATE slot_keks SET destroyed_at = NULL",
+        "UPDATE slot_keks SET destroyed_at = destroyed_at + 1",
+        "UPDATE slot_keks SET fingerprint = zeroblob(32)",
+        "UPDATE slot_keks SET kek_id = 'kek-b'",
+    ] {
+        let error = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
+        assert!(error.to_string().contains("slot_keks"), "{sql}: {error}");
+    }
+    let row: (String, i64) = sqlx::query_as("SELECT kek_id, destroyed_at FROM slot_keks")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(row, ("kek-a".to_owned(), 1_800_000_000_002));
+}

@@ -13,6 +13,7 @@ mod audit;
 mod custody;
 mod drills;
 mod key_versions;
+mod slot_keks;
 mod slots;
 
 use core::marker::PhantomData;

@@ -27,7 +27,7 @@ use shardkeep_storage::{
     DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
     MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_ENVELOPE_LEN, ReceiptStore,
     SealedShare, SealedShareStore, ShareAccess, ShareAccessLog, SlotDeletionStore, SlotFilter,
-    SlotState, Storage, StoredCheckpoint, Transaction,
+    SlotKekRecord, SlotKekStore, SlotState, Storage, StoredCheckpoint, Transaction,
 };
 
 /// What the suite needs of a backend: a storage that can be shared with
@@ -48,6 +48,8 @@ macro_rules! for_each_case {
             rewrap_checks_the_current_kek,
             slot_deletion_lifecycle,
             slot_deletion_conflicts,
+            slot_keks_keep_one_live_kek_per_slot,
+            slot_kek_conflicts,
             custody_map_round_trip,
             custody_map_conflicts,
             deliveries_keep_one_receipt_per_slot,
@@ -189,6 +191,17 @@ pub(crate) fn sealed_under(slot: &ShareSlot, kek: &InMemoryKek) -> SealedShare {
     }
 }
 
+/// A live KEK record for `slot`, created at `at(created)`.
+pub(crate) fn slot_kek(slot: &ShareSlot, kek_id: &str, created: u64) -> SlotKekRecord {
+    SlotKekRecord {
+        slot: slot.clone(),
+        kek_id: KekId::new(kek_id).unwrap(),
+        fingerprint: Sha256::digest(kek_id).into(),
+        created_at: at(created),
+        destroyed_at: None,
+    }
+}
+
 pub(crate) fn custody(slot: &ShareSlot, custodian: &str) -> CustodyEntry {
     CustodyEntry {
         slot: slot.clone(),
@@ -307,6 +320,22 @@ pub(crate) async fn with_three_audit_records<S: Storage>(storage: &S) {
     })
     .await
     .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Records KEK `kek-a` of slot `node-a/1/1` and its destruction, committed:
+/// the evidence the backend tests then try to change behind storage's back.
+pub(crate) async fn with_destroyed_slot_kek<S: Storage>(storage: &S) {
+    let mut tx = storage.begin().await.unwrap();
+    tx.create_key_version(&version("node-a", 1), Threshold::new(3, 5).unwrap(), at(0))
+        .await
+        .unwrap();
+    tx.record_slot_kek(&slot_kek(&slot("node-a", 1, 1), "kek-a", 1))
+        .await
+        .unwrap();
+    tx.mark_slot_kek_destroyed(&slot("node-a", 1, 1), at(2))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -640,6 +669,157 @@ pub(crate) async fn rewrap_checks_the_current_kek<S: Store>(storage: S) {
     // The signed envelope is untouched by re-wrapping.
     assert_eq!(share.envelope, sealed(&target).envelope);
     assert_eq!(share.envelope_id, sealed(&target).envelope_id);
+}
+
+// ----- slot KEKs -----
+
+pub(crate) async fn slot_keks_keep_one_live_kek_per_slot<S: Store>(storage: S) {
+    with_version(&storage, "node-a", 1).await;
+    let target = slot("node-a", 1, 1);
+    let first = slot_kek(&target, "kek-a", 1);
+
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.slot_kek(&target).await.unwrap(), None);
+    tx.record_slot_kek(&first).await.unwrap();
+    tx.record_slot_kek(&slot_kek(&slot("node-a", 1, 2), "kek-other", 1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(tx.slot_kek(&target).await.unwrap(), Some(first.clone()));
+    drop(tx);
+
+    // A KEK migration: A is destroyed (and recorded so), then B recorded.
+    let mut tx = storage.begin().await.unwrap();
+    tx.mark_slot_kek_destroyed(&target, at(50)).await.unwrap();
+    let destroyed_a = SlotKekRecord {
+        destroyed_at: Some(at(50)),
+        ..first.clone()
+    };
+    // The record survives its key, as evidence.
+    assert_eq!(
+        tx.slot_kek(&target).await.unwrap(),
+        Some(destroyed_a.clone())
+    );
+    let second = slot_kek(&target, "kek-b", 40);
+    tx.record_slot_kek(&second).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.slot_kek(&target).await.unwrap(), Some(second.clone()));
+    tx.mark_slot_kek_destroyed(&target, at(60)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.slot_kek(&target).await.unwrap(),
+        Some(SlotKekRecord {
+            destroyed_at: Some(at(60)),
+            ..second
+        })
+    );
+    // The other slot's KEK never moved.
+    assert_eq!(
+        tx.slot_kek(&slot("node-a", 1, 2)).await.unwrap(),
+        Some(slot_kek(&slot("node-a", 1, 2), "kek-other", 1))
+    );
+}
+
+pub(crate) async fn slot_kek_conflicts<S: Store>(storage: S) {
+    type Expected = fn(&Error) -> bool;
+    with_version(&storage, "node-a", 1).await;
+    let target = slot("node-a", 1, 1);
+    let mut tx = storage.begin().await.unwrap();
+    tx.record_slot_kek(&slot_kek(&target, "kek-a", 10))
+        .await
+        .unwrap();
+    tx.assign_custodian(&custody(&slot("node-a", 1, 3), "escrow-co"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let refusals: [(SlotKekRecord, Expected); 6] = [
+        // A second live KEK for the slot.
+        (
+            slot_kek(&target, "kek-b", 11),
+            |error| matches!(error, Error::SlotKekExists(s) if *s == slot("node-a", 1, 1)),
+        ),
+        // The same KEK id for another slot (or again for this one).
+        (
+            slot_kek(&slot("node-a", 1, 2), "kek-a", 11),
+            |error| matches!(error, Error::KekIdInUse(id) if id.as_str() == "kek-a"),
+        ),
+        (slot_kek(&slot("node-z", 1, 1), "kek-z", 11), |error| {
+            matches!(error, Error::KeyVersionNotFound(_))
+        }),
+        (slot_kek(&slot("node-a", 1, 6), "kek-6", 11), |error| {
+            matches!(error, Error::ShareIndexOutOfRange { total: 5, .. })
+        }),
+        (slot_kek(&slot("node-a", 1, 3), "kek-3", 11), |error| {
+            matches!(error, Error::SlotHeldByCustodian(_))
+        }),
+        (
+            SlotKekRecord {
+                destroyed_at: Some(at(10)),
+                ..slot_kek(&slot("node-a", 1, 2), "kek-2", 11)
+            },
+            |error| {
+                matches!(
+                    error,
+                    Error::TimesOutOfOrder {
+                        field: "destroyed_at"
+                    }
+                )
+            },
+        ),
+    ];
+    for (record, expected) in refusals {
+        let mut tx = storage.begin().await.unwrap();
+        let error = refused(tx.record_slot_kek(&record).await);
+        assert!(expected(&error), "{record:?}: {error:?}");
+    }
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.mark_slot_kek_destroyed(&target, at(9)).await),
+        Error::TimesOutOfOrder {
+            field: "destroyed_at"
+        }
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(
+            tx.mark_slot_kek_destroyed(&slot("node-a", 1, 2), at(20))
+                .await
+        ),
+        Error::SlotKekNotFound(_)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    tx.mark_slot_kek_destroyed(&target, at(20)).await.unwrap();
+    tx.commit().await.unwrap();
+    // Destroyed once; its id stays taken.
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.mark_slot_kek_destroyed(&target, at(30)).await),
+        Error::SlotKekNotFound(_)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.record_slot_kek(&slot_kek(&target, "kek-a", 30)).await),
+        Error::KekIdInUse(_)
+    ));
+    // Nothing above changed what is stored.
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.slot_kek(&target).await.unwrap(),
+        Some(SlotKekRecord {
+            destroyed_at: Some(at(20)),
+            ..slot_kek(&target, "kek-a", 10)
+        })
+    );
+    for other in [slot("node-a", 1, 2), slot("node-a", 1, 3)] {
+        assert_eq!(tx.slot_kek(&other).await.unwrap(), None);
+    }
 }
 
 // ----- deletion state -----
@@ -1608,7 +1788,7 @@ pub(crate) async fn operation_approval_and_audit_commit_together<S: Store>(stora
 
 pub(crate) async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
     with_shares(&storage).await;
-    for case in 0..8 {
+    for case in 0..10 {
         let mut tx = storage.begin_read_only().await.unwrap();
         let result = match case {
             0 => {
@@ -1634,6 +1814,14 @@ pub(crate) async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
                     at: at(0),
                 })
                 .await
+            }
+            7 => {
+                tx.record_slot_kek(&slot_kek(&slot("node-a", 1, 3), "kek-3", 0))
+                    .await
+            }
+            8 => {
+                tx.mark_slot_kek_destroyed(&slot("node-a", 1, 1), at(5))
+                    .await
             }
             _ => {
                 tx.store_checkpoint(&StoredCheckpoint {
