@@ -36,6 +36,7 @@ use crate::envelope::{
     finish,
 };
 use crate::error::Error;
+use crate::frame::SealedEnvelopeFrame;
 use crate::ids::{CustodianId, KekId, KeyId, KeyVersion, NodeId, NodeVersion, SignerId, Timestamp};
 use crate::internal::{
     FUZZ_AGE_IDENTITY, FUZZ_CUSTODIAN_ID, FUZZ_CUSTODIAN_SEED, FUZZ_SIGNER_ID, FUZZ_SIGNER_SEED,
@@ -1356,6 +1357,68 @@ fn stored_golden_vectors_decode_as_expected() {
         }
     }
     assert!(checked >= 60, "only {checked} vectors found");
+}
+
+/// Every stored envelope vector through [`SealedEnvelopeFrame::parse`]: a
+/// structural refusal of `decode_verify` is the frame's refusal too, a
+/// plain envelope is not a frame, and a sealed one that verifies has the
+/// frame's id, slot, KEK id and wrapped key.
+#[test]
+fn stored_envelope_vectors_frame_as_expected() {
+    const STRUCTURAL: &[&str] = &[
+        "TooLarge",
+        "BadMagic",
+        "UnsupportedVersion",
+        "FieldLength",
+        "Truncated",
+        "TrailingData",
+        "InvalidName",
+        "UnknownCurve",
+        "TimestampOutOfRange",
+        "UnknownPayloadKind",
+        "ChecksumMismatch",
+    ];
+    let mut framed = 0;
+    for dir in ["pass", "fail"] {
+        for entry in std::fs::read_dir(vectors_dir().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let (lines, bytes) = parse_vector(&std::fs::read_to_string(&path).unwrap());
+            if lines["kind"] != "envelope" {
+                continue;
+            }
+            let frame = SealedEnvelopeFrame::parse(&bytes);
+            let expect = lines["expect"].as_str();
+            let structural = expect
+                .strip_prefix("decode_error ")
+                .filter(|variant| STRUCTURAL.contains(variant));
+            match (structural, &frame) {
+                (Some(variant), Err(error)) => {
+                    assert_eq!(variant_name(error), variant, "{}", path.display());
+                }
+                (Some(_), Ok(_)) => panic!("{}: framed", path.display()),
+                (None, Err(Error::WrongPayloadKind { .. })) => {}
+                (None, Err(error)) => {
+                    // The index rule is part of the frame.
+                    assert!(
+                        expect.ends_with("Share::InvalidThreshold")
+                            || expect.ends_with("Share::IndexOutOfRange"),
+                        "{}: {error:?}",
+                        path.display()
+                    );
+                }
+                (None, Ok(frame)) => {
+                    framed += 1;
+                    if let Ok(verified) = VerifiedEnvelope::decode_verify(&bytes, &trusted()) {
+                        assert_eq!(frame.id(), verified.id());
+                        assert_eq!(frame.slot(), verified.header().slot());
+                        assert_eq!(Some(frame.kek_id()), verified.kek_id());
+                        assert_eq!(Some(frame.wrapped_key()), verified.wrapped_key());
+                    }
+                }
+            }
+        }
+    }
+    assert!(framed >= 6, "only {framed} sealed vectors framed");
 }
 
 /// The age container vectors (decode-only: age draws its own randomness).

@@ -8,6 +8,7 @@ mod container;
 mod custody;
 mod envelope;
 mod error;
+mod frame;
 mod ids;
 mod receipt;
 mod trust;
@@ -37,6 +38,7 @@ pub use envelope::{
     EnvelopeParams, MAX_ENVELOPE_LEN, PayloadKind, VerifiedEnvelope,
 };
 pub use error::{ContainerError, Error};
+pub use frame::SealedEnvelopeFrame;
 pub use ids::{
     ActorId, CustodianId, KekId, KeyId, KeyVersion, Label, MAX_NAME_LEN, NodeId, NodeVersion,
     ShareSlot, SignerId, Timestamp, is_free_text,
