@@ -242,9 +242,14 @@ impl EnvelopeParams {
     /// the data key and the nonce.
     ///
     /// Refuses to sign anything [`VerifiedEnvelope::decode_verify`] and
-    /// [`VerifiedEnvelope::open`] would refuse.
+    /// [`VerifiedEnvelope::open`] would refuse, and refuses a `kek` that is
+    /// not dedicated to the envelope's share slot
+    /// ([`KeyEncryptionKey::slot`]): a KEK of another slot, or one bound to
+    /// no slot. Each server share lives under its own slot's KEK, so that
+    /// destroying that KEK crypto-shreds exactly that share.
     ///
     /// # Errors
+    /// [`Error::KekNotForSlot`] for a KEK not dedicated to the slot,
     /// [`Error::WrongCurve`] when the binding is on another curve,
     /// [`Error::Share`] when the share fails against the commitments,
     /// [`Error::PublicShareMismatch`] when `C_0` is not the bound public
@@ -257,6 +262,7 @@ impl EnvelopeParams {
         kek: &dyn KeyEncryptionKey,
         rng: &mut R,
     ) -> Result<EncodedEnvelope, Error> {
+        check_kek_slot(kek, &self.node_version.slot(share.index()))?;
         let mut bytes = self.header_bytes(commitments, share, PayloadKind::Sealed)?;
         let data_key = DataKey::generate(rng);
         let mut nonce = [0u8; NONCE_LEN];
@@ -966,14 +972,22 @@ impl VerifiedEnvelope {
     /// Feldman-checked first, so a key that does not open the envelope is
     /// never re-wrapped.
     ///
+    /// `to` must be dedicated to this envelope's share slot
+    /// ([`KeyEncryptionKey::slot`]): a share re-wrapped under another
+    /// slot's KEK (or a KEK of no slot) would outlive the crypto-shredding
+    /// of its own slot. `from` may be any KEK that opens the envelope.
+    ///
     /// # Errors
-    /// As [`VerifiedEnvelope::open`] with `from`, and [`Error::Custody`]
-    /// when `to` fails to wrap.
+    /// [`Error::KekNotForSlot`] when `to` is not dedicated to the slot
+    /// (checked first), as [`VerifiedEnvelope::open`] with `from`, and
+    /// [`Error::Custody`] when `to` fails to wrap.
     pub fn rewrap(
         &self,
         from: &dyn KeyEncryptionKey,
         to: &dyn KeyEncryptionKey,
     ) -> Result<EncodedEnvelope, Error> {
+        self.sealed()?;
+        check_kek_slot(to, &self.header.slot())?;
         let (share, data_key) = self.open_with_key(from)?;
         drop(share);
         let sealed = self.sealed()?;
@@ -1030,6 +1044,19 @@ impl SealedBody {
             CurveCommitments::Secp256k1(c) => checked_share(c, header, value).map(CurveShare::from),
             CurveCommitments::Ed25519(c) => checked_share(c, header, value).map(CurveShare::from),
         }
+    }
+}
+
+/// Refuses a KEK that is not dedicated to `slot`. Slots and KEK ids are
+/// public: a plain comparison.
+fn check_kek_slot(kek: &dyn KeyEncryptionKey, slot: &ShareSlot) -> Result<(), Error> {
+    if kek.slot() == Some(slot) {
+        Ok(())
+    } else {
+        Err(Error::KekNotForSlot {
+            kek: kek.kek_id().clone(),
+            slot: slot.clone(),
+        })
     }
 }
 

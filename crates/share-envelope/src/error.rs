@@ -4,7 +4,7 @@ use shardkeep_sss_core::{CurveId, ShareIndex};
 
 use crate::custody::CustodyError;
 use crate::envelope::{EnvelopeId, PayloadKind};
-use crate::ids::{CustodianId, KekId, SignerId};
+use crate::ids::{CustodianId, KekId, ShareSlot, SignerId};
 
 /// Everything that can go wrong while building, decoding, verifying, sealing
 /// or opening envelopes, containers and receipts.
@@ -155,6 +155,17 @@ pub enum Error {
         expected: KekId,
         /// The KEK supplied.
         got: KekId,
+    },
+    /// A KEK that is not dedicated to the envelope's own share slot (another
+    /// slot's, or one bound to no slot) was given to seal or re-wrap a
+    /// server envelope: the share would not be crypto-shredded with its
+    /// slot.
+    #[error("KEK {kek} is not dedicated to share slot {slot}")]
+    KekNotForSlot {
+        /// The KEK supplied.
+        kek: KekId,
+        /// The envelope's share slot.
+        slot: ShareSlot,
     },
     /// The sealed share does not decrypt: wrong data key, or the envelope
     /// (header or payload) was moved or altered. Deliberately opaque.

@@ -44,7 +44,8 @@ fn envelopes() -> (EncodedEnvelope, EncodedEnvelope, TrustedSigners) {
     let signer = InMemorySigner::generate(SignerId::new("s").unwrap(), &mut rng);
     let mut trusted = TrustedSigners::new();
     trusted.add_signer(&signer).unwrap();
-    let kek = InMemoryKek::generate(KekId::new("kek").unwrap(), &mut rng);
+    let slot = params.node_version.slot(shares[0].index());
+    let kek = InMemoryKek::for_slot(KekId::new("kek").unwrap(), slot, &mut rng);
     let plain = params.plain(&commitments, &shares[1], &signer).unwrap();
     let sealed = params
         .seal(&commitments, &shares[0], &signer, &kek, &mut rng)
