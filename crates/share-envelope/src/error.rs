@@ -230,6 +230,19 @@ pub enum ContainerError {
     /// The container's scrypt work factor is above the accepted maximum.
     #[error("container demands excessive scrypt work")]
     ExcessiveWork,
+    /// The container's age header has more recipient stanzas than the cap;
+    /// refused before any of them is tried.
+    #[error("container has {got} recipient stanzas, over the cap of {max}")]
+    TooManyStanzas {
+        /// Stanzas found.
+        got: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// A passphrase (scrypt) container was given to an opener that accepts
+    /// X25519 containers only.
+    #[error("passphrase containers are not accepted here")]
+    PassphraseNotAccepted,
     /// The bytes are not a well-formed age file (header, armor).
     #[error("not a well-formed age container")]
     Malformed,
