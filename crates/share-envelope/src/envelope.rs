@@ -24,7 +24,7 @@ use crate::aead::{self, NONCE_LEN, TAG_LEN};
 use crate::binding::{Binding, MAX_PARTY_ID_LEN};
 use crate::codec::check_total_len;
 use crate::custody::{DataKey, KeyEncryptionKey, MAX_WRAPPED_KEY_LEN, Signer, WrappedKey};
-use crate::error::Error;
+use crate::error::{BindingField, Error};
 use crate::ids::{
     KekId, KeyId, KeyVersion, MAX_NAME_LEN, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
 };
@@ -884,6 +884,69 @@ impl VerifiedEnvelope {
             signature: *raw.signature,
             body,
         })
+    }
+
+    /// [`VerifiedEnvelope::decode_verify`], then
+    /// [`VerifiedEnvelope::check_bound_to`]: the envelope must be about
+    /// exactly this share slot and this binding.
+    ///
+    /// # Errors
+    /// Every error of `decode_verify`, then [`Error::BindingMismatch`]
+    /// naming the first field that differs.
+    pub fn decode_verify_bound(
+        bytes: &[u8],
+        trusted: &TrustedSigners,
+        slot: &ShareSlot,
+        binding: &Binding,
+    ) -> Result<Self, Error> {
+        let envelope = Self::decode_verify(bytes, trusted)?;
+        envelope.check_bound_to(slot, binding)?;
+        Ok(envelope)
+    }
+
+    /// Checks that this envelope is about `slot` (key id, node id, version,
+    /// share index) and `binding` (curve, group public key, party id,
+    /// public share, archive hash), which the caller knows from elsewhere
+    /// (its custody map, the key version it recorded at generate time).
+    /// A correct signature alone only says a trusted signer made the
+    /// envelope, not that it is the one the caller asked for.
+    ///
+    /// # Errors
+    /// [`Error::BindingMismatch`] naming the first field that differs, in
+    /// the order above.
+    pub fn check_bound_to(&self, slot: &ShareSlot, binding: &Binding) -> Result<(), Error> {
+        let node = &self.header.node_version;
+        let signed = &self.header.binding;
+        // Public values: plain comparisons. Points are compared in their
+        // canonical encoding (validated on both sides), so byte equality is
+        // point equality.
+        let fields = [
+            (node.key_id == slot.key_id, BindingField::KeyId),
+            (node.node_id == slot.node_id, BindingField::NodeId),
+            (node.version == slot.version, BindingField::Version),
+            (self.header.index == slot.index, BindingField::Index),
+            (signed.curve() == binding.curve(), BindingField::Curve),
+            (
+                signed.group_public_key() == binding.group_public_key(),
+                BindingField::GroupPublicKey,
+            ),
+            (
+                signed.party_id() == binding.party_id(),
+                BindingField::PartyId,
+            ),
+            (
+                signed.public_share() == binding.public_share(),
+                BindingField::PublicShare,
+            ),
+            (
+                signed.archive_hash() == binding.archive_hash(),
+                BindingField::ArchiveHash,
+            ),
+        ];
+        match fields.into_iter().find(|(equal, _)| !equal) {
+            Some((_, field)) => Err(Error::BindingMismatch(field)),
+            None => Ok(()),
+        }
     }
 
     /// The envelope id.

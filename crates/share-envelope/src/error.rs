@@ -167,6 +167,10 @@ pub enum Error {
         /// The envelope's share slot.
         slot: ShareSlot,
     },
+    /// A verified envelope is not about what the caller expected: the named
+    /// field of its signed slot or binding differs.
+    #[error("envelope's {0} differs from the expected one")]
+    BindingMismatch(BindingField),
     /// The sealed share does not decrypt: wrong data key, or the envelope
     /// (header or payload) was moved or altered. Deliberately opaque.
     #[error("sealed share decryption failed")]
@@ -202,6 +206,47 @@ pub enum Error {
     /// The same envelope is listed for two deliveries.
     #[error("envelope {0} is listed for two share indices")]
     DuplicateDelivery(EnvelopeId),
+}
+
+/// A field of an envelope's signed slot or binding, named by
+/// [`Error::BindingMismatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BindingField {
+    /// The group key's id.
+    KeyId,
+    /// The node whose share it is.
+    NodeId,
+    /// The key version (rotation epoch).
+    Version,
+    /// The share index.
+    Index,
+    /// The curve.
+    Curve,
+    /// The group public key.
+    GroupPublicKey,
+    /// The node's tss-lib party id.
+    PartyId,
+    /// The node's public share `BigXj[self]`.
+    PublicShare,
+    /// The hash of the sealed protocol archive.
+    ArchiveHash,
+}
+
+impl core::fmt::Display for BindingField {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::KeyId => "key id",
+            Self::NodeId => "node id",
+            Self::Version => "key version",
+            Self::Index => "share index",
+            Self::Curve => "curve",
+            Self::GroupPublicKey => "group public key",
+            Self::PartyId => "party id",
+            Self::PublicShare => "public share",
+            Self::ArchiveHash => "archive hash",
+        })
+    }
 }
 
 /// Why a custodian container could not be made or opened. Carried inside

@@ -37,7 +37,7 @@ pub use envelope::{
     ENVELOPE_SIGNATURE_TAG, ENVELOPE_VERSION, EncodedEnvelope, EnvelopeHeader, EnvelopeId,
     EnvelopeParams, MAX_ENVELOPE_LEN, PayloadKind, VerifiedEnvelope,
 };
-pub use error::{ContainerError, Error};
+pub use error::{BindingField, ContainerError, Error};
 pub use frame::SealedEnvelopeFrame;
 pub use ids::{
     ActorId, CustodianId, KekId, KeyId, KeyVersion, Label, MAX_NAME_LEN, NodeId, NodeVersion,

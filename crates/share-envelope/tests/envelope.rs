@@ -6,9 +6,9 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use rand_core::Rng;
 use shardkeep_envelope::{
-    Binding, CurveShare, EncodedEnvelope, EnvelopeParams, Error, InMemoryKek, InMemorySigner,
-    KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion, PayloadKind, ShareSlot,
-    SignerId, Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
+    Binding, BindingField, CurveShare, EncodedEnvelope, EnvelopeParams, Error, InMemoryKek,
+    InMemorySigner, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion, PayloadKind,
+    ShareSlot, SignerId, Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
 };
 use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Ed25519, Secp256k1, Secret, Share, Threshold, split,
@@ -295,6 +295,125 @@ fn seal_refuses_a_kek_of_another_slot_or_of_none() {
             }
         );
     }
+}
+
+/// Finding: binding was the caller's job. An envelope correctly signed by
+/// the trusted signer, but for another key, node, version, index or
+/// binding, is refused by `decode_verify_bound`, naming the field.
+#[test]
+fn decode_verify_bound_names_the_first_field_that_differs() {
+    let mut s = setup::<Secp256k1>(31, 3, 5);
+    let other = setup::<Secp256k1>(32, 3, 5);
+    let encoded = s.envelope(1, PayloadKind::Sealed);
+    let bytes = encoded.as_bytes();
+    let slot = s.slot(1);
+    let binding = s.params.binding.clone();
+    let verified =
+        VerifiedEnvelope::decode_verify_bound(bytes, &s.trusted, &slot, &binding).unwrap();
+    assert_eq!(verified.id(), encoded.id());
+
+    let with_slot = |edit: &dyn Fn(&mut ShareSlot)| {
+        let mut slot = slot.clone();
+        edit(&mut slot);
+        slot
+    };
+    let b = &binding;
+    let rebind = |group: &[u8], party: &[u8], public: &[u8], archive: [u8; 32]| {
+        Binding::new(
+            b.curve(),
+            group.to_vec(),
+            party.to_vec(),
+            public.to_vec(),
+            archive,
+        )
+        .unwrap()
+    };
+    let ob = &other.params.binding;
+    let ed = setup::<Ed25519>(33, 3, 5);
+    let cases = [
+        (
+            with_slot(&|s| s.key_id = KeyId::new("another-key").unwrap()),
+            binding.clone(),
+            BindingField::KeyId,
+        ),
+        (
+            with_slot(&|s| s.node_id = NodeId::new("another-node").unwrap()),
+            binding.clone(),
+            BindingField::NodeId,
+        ),
+        (
+            with_slot(&|s| s.version = KeyVersion::new(s.version.get() + 1)),
+            binding.clone(),
+            BindingField::Version,
+        ),
+        (s.slot(2), binding.clone(), BindingField::Index),
+        (slot.clone(), ed.params.binding.clone(), BindingField::Curve),
+        (
+            slot.clone(),
+            rebind(
+                ob.group_public_key(),
+                b.party_id(),
+                b.public_share(),
+                *b.archive_hash(),
+            ),
+            BindingField::GroupPublicKey,
+        ),
+        (
+            slot.clone(),
+            rebind(
+                b.group_public_key(),
+                &[0x77],
+                b.public_share(),
+                *b.archive_hash(),
+            ),
+            BindingField::PartyId,
+        ),
+        (
+            slot.clone(),
+            rebind(
+                b.group_public_key(),
+                b.party_id(),
+                ob.public_share(),
+                *b.archive_hash(),
+            ),
+            BindingField::PublicShare,
+        ),
+        (
+            slot.clone(),
+            rebind(
+                b.group_public_key(),
+                b.party_id(),
+                b.public_share(),
+                archive_hash(b"x"),
+            ),
+            BindingField::ArchiveHash,
+        ),
+    ];
+    for (slot, binding, field) in cases {
+        assert_eq!(
+            VerifiedEnvelope::decode_verify_bound(bytes, &s.trusted, &slot, &binding).unwrap_err(),
+            Error::BindingMismatch(field),
+            "{field:?}"
+        );
+        assert_eq!(
+            verified.check_bound_to(&slot, &binding),
+            Err(Error::BindingMismatch(field))
+        );
+    }
+
+    // The attack: the trusted signer's envelope for an unrelated group key
+    // and node, handed in where this node's envelope is expected.
+    let mut unrelated = other.params.clone();
+    unrelated.node_version.node_id = NodeId::new("node:9").unwrap();
+    let foreign = unrelated
+        .plain(&other.commitments, &other.shares[1], &s.signer)
+        .unwrap();
+    VerifiedEnvelope::decode_verify(foreign.as_bytes(), &s.trusted).unwrap();
+    assert_eq!(
+        VerifiedEnvelope::decode_verify_bound(foreign.as_bytes(), &s.trusted, &slot, &binding)
+            .unwrap_err(),
+        Error::BindingMismatch(BindingField::KeyId)
+    );
 }
 
 /// Exhaustive versions of the properties on one envelope of each kind.
