@@ -480,6 +480,10 @@ impl KeyEncryptionKey for LocalSlotKek {
         &self.id
     }
 
+    fn slot(&self) -> Option<&ShareSlot> {
+        Some(&self.slot)
+    }
+
     fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, CustodyError> {
         let kek = self.load()?;
         let nonce = random_bytes::<NONCE_LEN>()?;
