@@ -120,6 +120,24 @@ pub enum Error {
         /// When the cooldown ends.
         until: Timestamp,
     },
+    /// The bytes given as a sealed envelope are not a well-formed sealed
+    /// envelope (structure, caps, checksum; a plain envelope is refused).
+    #[error("not a well-formed sealed envelope: {0}")]
+    InvalidEnvelope(#[source] shardkeep_envelope::Error),
+    /// The envelope's header names another slot than the one it is stored
+    /// or re-wrapped in: filed there it would be recovered, deleted and
+    /// audited as another share.
+    #[error("the envelope for slot {slot} is the envelope of {envelope_slot}")]
+    EnvelopeSlotMismatch {
+        /// The slot of the row.
+        slot: ShareSlot,
+        /// The slot the envelope's header names.
+        envelope_slot: ShareSlot,
+    },
+    /// A re-wrapped envelope is not the stored envelope (its signed bytes,
+    /// hence its id, differ): a re-wrap only replaces the key-wrap trailer.
+    #[error("the re-wrapped envelope for slot {0} is not the stored envelope")]
+    EnvelopeIdMismatch(ShareSlot),
     /// A re-wrap named a KEK other than the stored one.
     #[error("slot {slot} is wrapped under {stored}, not the KEK named")]
     KekMismatch {

@@ -7,9 +7,7 @@
 
 use core::future::Future;
 
-use shardkeep_envelope::{
-    ActorId, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp, WrappedKey,
-};
+use shardkeep_envelope::{ActorId, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp};
 use shardkeep_sss_core::Threshold;
 
 use crate::error::Error;
@@ -152,40 +150,52 @@ pub trait KeyVersionStore {
 
 /// Sealed shares the server holds, one per slot.
 pub trait SealedShareStore {
-    /// Stores a sealed share in an empty slot of an active version.
+    /// Stores a sealed share in an empty slot of an active version. The
+    /// envelope must be a well-formed sealed envelope of `share.slot`; its
+    /// KEK id and envelope id are taken from the bytes.
     ///
     /// # Errors
-    /// [`Error::KeyVersionNotFound`], [`Error::KeyVersionState`] (not
-    /// active), [`Error::ShareIndexOutOfRange`], [`Error::SealedShareExists`],
-    /// [`Error::SlotHeldByCustodian`], [`Error::BlobLength`].
+    /// [`Error::BlobLength`], [`Error::InvalidEnvelope`],
+    /// [`Error::EnvelopeSlotMismatch`], [`Error::KeyVersionNotFound`],
+    /// [`Error::KeyVersionState`] (not active),
+    /// [`Error::ShareIndexOutOfRange`], [`Error::SealedShareExists`],
+    /// [`Error::SlotHeldByCustodian`].
     fn store_sealed_share(
         &mut self,
         share: &SealedShare,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Loads an active sealed share. Callers record the read with
-    /// [`ShareAccessLog::record_share_access`] in the same transaction.
+    /// [`ShareAccessLog::record_share_access`] in the same transaction, and
+    /// verify the envelope before they open it.
     ///
     /// # Errors
     /// [`Error::SealedShareNotFound`], [`Error::SlotSoftDeleted`],
-    /// [`Error::SlotHardDeleted`].
+    /// [`Error::SlotHardDeleted`]; [`Error::CorruptRow`] when the stored
+    /// envelope is not a sealed envelope of the slot or disagrees with the
+    /// row's KEK id or envelope id.
     fn load_sealed_share(
         &mut self,
         slot: &ShareSlot,
     ) -> impl Future<Output = Result<SealedShare, Error>> + Send;
 
-    /// Replaces the wrapped data key of an active share (KEK rotation),
-    /// if it is still wrapped under `current_kek`.
+    /// Stores the re-wrapped envelope of an active share (KEK migration:
+    /// the envelope crate's `VerifiedEnvelope::rewrap`), if the share is
+    /// still wrapped under `current_kek`. The new envelope must be the
+    /// stored one with another key-wrap trailer: same slot, same envelope
+    /// id. Its trailer's KEK becomes the slot's KEK; once this commits,
+    /// `current_kek` may be destroyed.
     ///
     /// # Errors
-    /// [`Error::SealedShareNotFound`], [`Error::SlotSoftDeleted`],
-    /// [`Error::SlotHardDeleted`], [`Error::KekMismatch`].
+    /// [`Error::BlobLength`], [`Error::InvalidEnvelope`],
+    /// [`Error::EnvelopeSlotMismatch`], [`Error::SealedShareNotFound`],
+    /// [`Error::SlotSoftDeleted`], [`Error::SlotHardDeleted`],
+    /// [`Error::KekMismatch`], [`Error::EnvelopeIdMismatch`].
     fn rewrap_sealed_share(
         &mut self,
         slot: &ShareSlot,
         current_kek: &KekId,
-        new_kek: &KekId,
-        wrapped_key: &WrappedKey,
+        envelope: &[u8],
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Lists server-held slots (any state) matching `filter`, ordered by

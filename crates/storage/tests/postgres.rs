@@ -9,11 +9,14 @@ mod conformance;
 
 use shardkeep_storage::test_support::{OWNER_ROLE, PostgresCluster, SERVICE_ROLE};
 use std::sync::Mutex;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
 use std::time::{Duration, Instant};
 
 use shardkeep_storage::{
-    DEFAULT_ACQUIRE_TIMEOUT, DurabilityPolicy, Error, PostgresOptions, PostgresStorage, Storage,
-    Transaction,
+    DEFAULT_ACQUIRE_TIMEOUT, DurabilityPolicy, Error, PostgresOptions, PostgresStorage,
+    SealedShareStore, Storage, Transaction,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -287,4 +290,167 @@ fn connect_refuses_a_server_that_may_lose_commits() {
         )
         .unwrap();
     assert_eq!(settings, "on,on,on");
+}
+
+/// Storage refuses a row whose columns and envelope disagree (changed by
+/// the owner behind its back), rather than hand out a share the columns
+/// misdescribe.
+#[test]
+fn load_refuses_a_row_whose_columns_and_envelope_disagree() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    runtime().block_on(async {
+        let database = cluster.create_database("tampered").await.unwrap();
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        conformance::with_shares(&storage).await;
+        cluster
+            .psql_as(
+                OWNER_ROLE,
+                "tampered",
+                "CREATE TABLE share_slots_copy AS SELECT * FROM share_slots WHERE share_index = 1",
+            )
+            .unwrap();
+        for (tamper, column) in [
+            (
+                "UPDATE share_slots SET kek_id = 'kek-other' WHERE share_index = 1",
+                "kek_id",
+            ),
+            (
+                "UPDATE share_slots SET envelope_id = \
+                 (SELECT envelope_id FROM share_slots WHERE share_index = 2) WHERE share_index = 1",
+                "envelope_id",
+            ),
+            (
+                "UPDATE share_slots SET envelope = \
+                 (SELECT envelope FROM share_slots WHERE share_index = 2) WHERE share_index = 1",
+                "envelope",
+            ),
+            (
+                "UPDATE share_slots SET envelope = substring(envelope FROM 2) \
+                 WHERE share_index = 1",
+                "envelope",
+            ),
+        ] {
+            cluster.psql_as(OWNER_ROLE, "tampered", tamper).unwrap();
+            conformance::assert_load_refuses_row(&storage, column).await;
+            cluster
+                .psql_as(
+                    OWNER_ROLE,
+                    "tampered",
+                    "UPDATE share_slots SET (kek_id, envelope, envelope_id) = \
+                     (SELECT kek_id, envelope, envelope_id FROM share_slots_copy) \
+                     WHERE share_index = 1",
+                )
+                .unwrap();
+            let mut tx = storage.begin_read_only().await.unwrap();
+            assert_eq!(
+                tx.load_sealed_share(&conformance::slot("node-a", 1, 1))
+                    .await
+                    .unwrap(),
+                conformance::sealed(&conformance::slot("node-a", 1, 1))
+            );
+        }
+        storage.close().await;
+    });
+}
+
+/// Upgrading a version 1 database (shares with a `wrapped_key` column)
+/// keeps its shares and their access log, and refuses to run while a row
+/// re-wrapped by a version 1 build holds the only copy of its wrapped key in
+/// the column that goes away.
+#[test]
+fn upgrade_keeps_shares_and_refuses_to_strand_a_wrapped_key() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    runtime().block_on(async {
+        for stranded in [false, true] {
+            let name = if stranded { "stranded" } else { "intact" };
+            cluster
+                .psql(
+                    "postgres",
+                    &format!("CREATE DATABASE {name} OWNER {OWNER_ROLE}"),
+                )
+                .unwrap();
+            let owner_url = cluster.url(OWNER_ROLE, name);
+            let pool = PgPool::connect(&owner_url).await.unwrap();
+            let version_1 = tempfile::tempdir().unwrap();
+            std::fs::copy(
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/migrations/postgres/0001_initial.sql"
+                ),
+                version_1.path().join("0001_initial.sql"),
+            )
+            .unwrap();
+            Migrator::new(version_1.path())
+                .await
+                .unwrap()
+                .run(&pool)
+                .await
+                .unwrap();
+            let (kek_id, wrapped_key, envelope, envelope_id) = conformance::version_1_row(stranded);
+            sqlx::query(
+                "INSERT INTO key_versions VALUES ('wallet-1', 'node-a', 1, 3, 5, 0, 'active', \
+                 NULL, NULL, NULL)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO share_slots (key_id, node_id, version, share_index, kek_id, \
+                 wrapped_key, envelope, envelope_id, stored_at, state) \
+                 VALUES ('wallet-1', 'node-a', 1, 1, $1, $2, $3, $4, 1800000000010, 'active')",
+            )
+            .bind(kek_id)
+            .bind(wrapped_key.clone())
+            .bind(envelope)
+            .bind(envelope_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO share_access_log (key_id, node_id, version, share_index, accessor, \
+                 purpose, accessed_at) VALUES ('wallet-1', 'node-a', 1, 1, 'ops.alice', \
+                 'recover', 1)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+
+            let result = PostgresStorage::migrate(&owner_url).await;
+            if stranded {
+                let error = result.unwrap_err();
+                assert!(
+                    matches!(error, Error::Migration(_))
+                        && error
+                            .to_string()
+                            .contains("re-wrapped by a version 1 build"),
+                    "{error}"
+                );
+                // Nothing was lost: the column still holds the wrapped key.
+                assert_eq!(
+                    cluster
+                        .psql(name, "SELECT encode(wrapped_key, 'hex') FROM share_slots")
+                        .unwrap(),
+                    hex::encode(&wrapped_key)
+                );
+            } else {
+                result.unwrap();
+                PostgresStorage::grant_service_role(&owner_url, SERVICE_ROLE)
+                    .await
+                    .unwrap();
+                let storage = PostgresStorage::connect(&cluster.url(SERVICE_ROLE, name))
+                    .await
+                    .unwrap();
+                conformance::assert_version_1_share_migrated(&storage).await;
+                storage.close().await;
+                assert!(
+                    cluster
+                        .psql(name, "SELECT wrapped_key FROM share_slots")
+                        .is_err()
+                );
+            }
+        }
+    });
 }

@@ -7,16 +7,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use sha2::{Digest, Sha256};
+use shardkeep_envelope::Error as EnvelopeError;
 use shardkeep_envelope::{
-    ActorId, Binding, CustodianId, EncodedEnvelope, EnvelopeParams, InMemoryKek, InMemorySigner,
-    KekId, KeyEncryptionKey, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId,
-    Timestamp, TrustedSigners, VerifiedEnvelope, WrappedKey, archive_hash,
+    ActorId, Binding, CurveShare, CustodianId, EnvelopeParams, InMemoryKek, InMemorySigner, KekId,
+    KeyEncryptionKey, KeyId, KeyVersion, Label, NodeId, NodeVersion, SealedEnvelopeFrame,
+    ShareSlot, SignerId, Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
 };
 use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Secp256k1, Secret, Share, ShareIndex, Threshold, split,
@@ -46,6 +47,8 @@ macro_rules! for_each_case {
             sealed_share_round_trip,
             sealed_share_conflicts,
             rewrap_checks_the_current_kek,
+            rewrapped_share_opens_after_the_old_kek_is_destroyed,
+            store_refuses_an_envelope_of_another_slot,
             slot_deletion_lifecycle,
             slot_deletion_conflicts,
             slot_keks_keep_one_live_kek_per_slot,
@@ -117,10 +120,15 @@ pub(crate) fn trusted() -> TrustedSigners {
     trusted
 }
 
-/// KEK `name` of `slot` (id `<name>-<index>`), the same key on every call.
+/// KEK `name` of `slot` (id `<name>-<index>`, bound to the slot), the same
+/// key on every call.
 pub(crate) fn kek(slot: &ShareSlot, name: &str) -> InMemoryKek {
     let key: [u8; 32] = Sha256::digest(format!("{name} {slot}")).into();
-    InMemoryKek::from_bytes(KekId::new(format!("{name}-{}", slot.index)).unwrap(), &key)
+    InMemoryKek::from_bytes_for_slot(
+        KekId::new(format!("{name}-{}", slot.index)).unwrap(),
+        slot.clone(),
+        &key,
+    )
 }
 
 /// The KEK the fixture shares are sealed under.
@@ -128,35 +136,82 @@ pub(crate) fn fixture_kek(slot: &ShareSlot) -> InMemoryKek {
     kek(slot, "kek")
 }
 
-/// The split `slot`'s share comes from: secp256k1, 3-of-max(5, index),
-/// drawn from a generator seeded by the slot, so every call returns the
-/// same split.
-fn fixture_split(slot: &ShareSlot) -> (Commitments<Secp256k1>, Vec<Share<Secp256k1>>, ChaCha20Rng) {
-    let mut rng = ChaCha20Rng::from_seed(Sha256::digest(slot.to_string()).into());
+/// Split `generation` of `slot`'s share: secp256k1, 3-of-max(5, index),
+/// drawn from a generator seeded by both, so every call returns the same
+/// split.
+fn fixture_split(
+    slot: &ShareSlot,
+    generation: u8,
+) -> (Commitments<Secp256k1>, Vec<Share<Secp256k1>>, ChaCha20Rng) {
+    let seed = Sha256::digest(format!("{slot} {generation}"));
+    let mut rng = ChaCha20Rng::from_seed(seed.into());
     let secret = Secret::<Secp256k1>::random(&mut rng);
     let threshold = Threshold::new(3, usize::from(slot.index.get().max(5))).unwrap();
     let (commitments, shares) = split(&secret, threshold, &mut rng).unwrap().into_parts();
     (commitments, shares, rng)
 }
 
+/// The share value of `slot`'s fixture envelope, to compare with what an
+/// envelope opens to.
+pub(crate) fn fixture_share_bytes(slot: &ShareSlot) -> Vec<u8> {
+    let (_, shares, _) = fixture_split(slot, 0);
+    shares[usize::from(slot.index.get()) - 1]
+        .to_bytes()
+        .to_vec()
+}
+
 /// A real, signed envelope of `slot`'s share, sealed under `kek`; the same
 /// bytes on every call with the same KEK (the KEK wraps with a fresh nonce,
 /// so the first envelope is kept).
 pub(crate) fn seal(slot: &ShareSlot, kek: &InMemoryKek) -> Vec<u8> {
+    seal_generation(slot, kek, 0)
+}
+
+/// As [`seal`], of split `generation`: another generation is another
+/// envelope of the same slot (another envelope id).
+pub(crate) fn seal_generation(slot: &ShareSlot, kek: &InMemoryKek, generation: u8) -> Vec<u8> {
     static SEALED: Mutex<BTreeMap<String, Vec<u8>>> = Mutex::new(BTreeMap::new());
+    // A case that panics while sealing must not fail the others.
     SEALED
         .lock()
-        .unwrap()
-        .entry(format!("{slot} {}", kek.kek_id()))
-        .or_insert_with(|| seal_fresh(slot, kek).as_bytes().to_vec())
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(format!("{slot} {} {generation}", kek.kek_id()))
+        .or_insert_with(|| {
+            let (commitments, share, mut rng) = fixture_parts(slot, generation);
+            fixture_params(slot, &commitments)
+                .seal(&commitments, &share, &envelope_signer(), kek, &mut rng)
+                .unwrap()
+                .as_bytes()
+                .to_vec()
+        })
         .clone()
 }
 
-fn seal_fresh(slot: &ShareSlot, kek: &InMemoryKek) -> EncodedEnvelope {
-    let (commitments, shares, mut rng) = fixture_split(slot);
+/// A plain (custodian) envelope of `slot`'s share: never a sealed share.
+pub(crate) fn plain_envelope(slot: &ShareSlot) -> Vec<u8> {
+    let (commitments, share, _) = fixture_parts(slot, 0);
+    fixture_params(slot, &commitments)
+        .plain(&commitments, &share, &envelope_signer())
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+/// The commitments and `slot`'s share of split `generation`, and the
+/// generator to seal with.
+fn fixture_parts(
+    slot: &ShareSlot,
+    generation: u8,
+) -> (Commitments<Secp256k1>, Share<Secp256k1>, ChaCha20Rng) {
+    let (commitments, mut shares, rng) = fixture_split(slot, generation);
+    let share = shares.swap_remove(usize::from(slot.index.get()) - 1);
+    (commitments, share, rng)
+}
+
+fn fixture_params(slot: &ShareSlot, commitments: &Commitments<Secp256k1>) -> EnvelopeParams {
     let mut group_key = Vec::new();
     Secp256k1::encode_point(commitments.public_key(), &mut group_key);
-    let params = EnvelopeParams {
+    EnvelopeParams {
         node_version: slot.node_version(),
         created_at: Timestamp::from_unix_seconds(1_800_000_000).unwrap(),
         binding: Binding::new(
@@ -167,11 +222,16 @@ fn seal_fresh(slot: &ShareSlot, kek: &InMemoryKek) -> EncodedEnvelope {
             archive_hash(b"archive"),
         )
         .unwrap(),
-    };
-    let share = &shares[usize::from(slot.index.get()) - 1];
-    params
-        .seal(&commitments, share, &envelope_signer(), kek, &mut rng)
-        .unwrap()
+    }
+}
+
+/// Opens a stored envelope the way a reader does: verify, then unseal with
+/// `kek`; returns the share's bytes.
+pub(crate) fn open(envelope: &[u8], kek: &InMemoryKek) -> Result<Vec<u8>, EnvelopeError> {
+    match VerifiedEnvelope::decode_verify(envelope, &trusted())?.open(kek)? {
+        CurveShare::Secp256k1(share) => Ok(share.to_bytes().to_vec()),
+        CurveShare::Ed25519(share) => Ok(share.to_bytes().to_vec()),
+    }
 }
 
 pub(crate) fn sealed(slot: &ShareSlot) -> SealedShare {
@@ -179,16 +239,16 @@ pub(crate) fn sealed(slot: &ShareSlot) -> SealedShare {
 }
 
 pub(crate) fn sealed_under(slot: &ShareSlot, kek: &InMemoryKek) -> SealedShare {
-    let envelope = seal(slot, kek);
-    let verified = VerifiedEnvelope::decode_verify(&envelope, &trusted()).unwrap();
     SealedShare {
         slot: slot.clone(),
-        kek_id: kek.kek_id().clone(),
-        wrapped_key: verified.wrapped_key().unwrap().clone(),
-        envelope_id: *verified.id().as_bytes(),
-        envelope,
+        envelope: seal(slot, kek),
         stored_at: at(10),
     }
+}
+
+/// The envelope id of a fixture share.
+pub(crate) fn envelope_id(share: &SealedShare) -> [u8; 32] {
+    *share.frame().unwrap().id().as_bytes()
 }
 
 /// A live KEK record for `slot`, created at `at(created)`.
@@ -286,7 +346,7 @@ pub(crate) fn refused<T: Debug>(result: Result<T, Error>) -> Error {
 }
 
 /// Creates key version `number` of `node` (3-of-5) and commits.
-pub(crate) async fn with_version<S: Store>(storage: &S, node: &str, number: u32) {
+pub(crate) async fn with_version<S: Storage>(storage: &S, node: &str, number: u32) {
     let mut tx = storage.begin().await.unwrap();
     tx.create_key_version(&version(node, number), Threshold::new(3, 5).unwrap(), at(0))
         .await
@@ -295,7 +355,7 @@ pub(crate) async fn with_version<S: Store>(storage: &S, node: &str, number: u32)
 }
 
 /// Creates version 1 of `node-a` holding sealed shares 1 and 2.
-pub(crate) async fn with_shares<S: Store>(storage: &S) {
+pub(crate) async fn with_shares<S: Storage>(storage: &S) {
     with_version(storage, "node-a", 1).await;
     let mut tx = storage.begin().await.unwrap();
     for i in [1, 2] {
@@ -321,6 +381,62 @@ pub(crate) async fn with_three_audit_records<S: Storage>(storage: &S) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
+}
+
+/// The columns a version 1 (`0001_initial`) row of share `node-a/1/1`
+/// held: KEK id, wrapped key, envelope, envelope id. `stranded`: as a
+/// version 1 re-wrap to another KEK left them, with the new KEK and wrapped
+/// key in the columns and the old ones still in the envelope.
+pub(crate) fn version_1_row(stranded: bool) -> (String, Vec<u8>, Vec<u8>, Vec<u8>) {
+    let target = slot("node-a", 1, 1);
+    let kek_a = fixture_kek(&target);
+    let envelope = seal(&target, &kek_a);
+    let frame = SealedEnvelopeFrame::parse(&envelope).unwrap();
+    let (kek_id, wrapped) = if stranded {
+        let rewrapped = VerifiedEnvelope::decode_verify(&envelope, &trusted())
+            .unwrap()
+            .rewrap(&kek_a, &kek(&target, "kek-migrated"))
+            .unwrap();
+        let frame = SealedEnvelopeFrame::parse(rewrapped.as_bytes()).unwrap();
+        (frame.kek_id().clone(), frame.wrapped_key().clone())
+    } else {
+        (frame.kek_id().clone(), frame.wrapped_key().clone())
+    };
+    (
+        kek_id.as_str().to_owned(),
+        wrapped.as_bytes().to_vec(),
+        envelope,
+        frame.id().as_bytes().to_vec(),
+    )
+}
+
+/// After the migration of a version 1 database holding [`version_1_row`]
+/// (not stranded) and one read of it: the share is intact, opens with its
+/// KEK, and its access log survived.
+pub(crate) async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
+    let target = slot("node-a", 1, 1);
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let share = tx.load_sealed_share(&target).await.unwrap();
+    assert_eq!(share, sealed(&target));
+    assert_eq!(
+        open(&share.envelope, &fixture_kek(&target)).unwrap(),
+        fixture_share_bytes(&target)
+    );
+    assert_eq!(tx.share_accesses(&target).await.unwrap().len(), 1);
+    let listed = tx.list_slots(&SlotFilter::default()).await.unwrap();
+    assert_eq!(&listed[0].kek_id, fixture_kek(&target).kek_id());
+}
+
+/// Expects the load of share `node-a/1/1` to be refused as a corrupt row,
+/// naming `column`: the backend tests change the row behind storage's back
+/// so that its columns and its envelope disagree.
+pub(crate) async fn assert_load_refuses_row<S: Storage>(storage: &S, column: &str) {
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let error = refused(tx.load_sealed_share(&slot("node-a", 1, 1)).await);
+    assert!(
+        matches!(&error, Error::CorruptRow { table: "share_slots", column: c } if *c == column),
+        "{column}: {error:?}"
+    );
 }
 
 /// Records KEK `kek-a` of slot `node-a/1/1` and its destruction, committed:
@@ -537,10 +653,10 @@ pub(crate) async fn sealed_share_round_trip<S: Store>(storage: S) {
         ]
     );
     assert!(all.iter().all(|summary| summary.state == SlotState::Active));
-    assert_eq!(all[2].kek_id, sealed(&slot("node-b", 1, 2)).kek_id);
+    assert_eq!(&all[2].kek_id, fixture_kek(&slot("node-b", 1, 2)).kek_id());
     assert_eq!(
         all[2].envelope_id,
-        sealed(&slot("node-b", 1, 2)).envelope_id
+        envelope_id(&sealed(&slot("node-b", 1, 2)))
     );
     assert_eq!(all[2].stored_at, at(10));
 
@@ -575,8 +691,10 @@ pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
         Error::ShareIndexOutOfRange { total: 5, .. }
     ));
     let mut tx = storage.begin().await.unwrap();
-    let mut duplicate = sealed(&slot("node-a", 1, 1));
-    duplicate.envelope = b"another envelope".to_vec();
+    let duplicate = sealed_under(
+        &slot("node-a", 1, 1),
+        &kek(&slot("node-a", 1, 1), "kek-2nd"),
+    );
     assert!(matches!(
         refused(tx.store_sealed_share(&duplicate).await),
         Error::SealedShareExists(s) if s == slot("node-a", 1, 1)
@@ -591,6 +709,30 @@ pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
                 field: "envelope",
                 ..
             }
+        ));
+    }
+    // Only a well-formed sealed envelope is a sealed share: not a plain
+    // (custodian) envelope, not a truncated or extended one, not one with a
+    // flipped byte.
+    let target = slot("node-a", 1, 3);
+    let envelope = sealed(&target).envelope;
+    let mut flipped = envelope.clone();
+    flipped[40] ^= 1;
+    for bad in [
+        plain_envelope(&target),
+        envelope[..envelope.len() - 1].to_vec(),
+        [envelope.as_slice(), &[0]].concat(),
+        flipped,
+        b"envelope of node-a/1/3".to_vec(),
+    ] {
+        let mut tx = storage.begin().await.unwrap();
+        let share = SealedShare {
+            envelope: bad,
+            ..sealed(&target)
+        };
+        assert!(matches!(
+            refused(tx.store_sealed_share(&share).await),
+            Error::InvalidEnvelope(_)
         ));
     }
     let mut tx = storage.begin_read_only().await.unwrap();
@@ -639,36 +781,170 @@ pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
 pub(crate) async fn rewrap_checks_the_current_kek<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
-    let old_kek = sealed(&target).kek_id;
-    let new_kek = KekId::new("kek-rotated").unwrap();
-    let new_wrapped = WrappedKey::new(vec![0x3c; 40]).unwrap();
+    let old_kek = fixture_kek(&target);
+    let new_kek = kek(&target, "kek-rotated");
+    let rewrapped = seal(&target, &new_kek);
 
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
-        refused(tx.rewrap_sealed_share(&target, &new_kek, &new_kek, &new_wrapped).await),
-        Error::KekMismatch { stored, .. } if stored == old_kek
+        refused(tx.rewrap_sealed_share(&target, new_kek.kek_id(), &rewrapped).await),
+        Error::KekMismatch { stored, .. } if &stored == old_kek.kek_id()
+    ));
+    let missing = slot("node-a", 1, 5);
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(
+            tx.rewrap_sealed_share(
+                &missing,
+                old_kek.kek_id(),
+                &seal(&missing, &kek(&missing, "kek-rotated"))
+            )
+            .await
+        ),
+        Error::SealedShareNotFound(_)
+    ));
+    // The new envelope must be the stored one with a new trailer: not
+    // another slot's, not another envelope of the slot, not garbage.
+    let other = slot("node-a", 1, 2);
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.rewrap_sealed_share(&target, old_kek.kek_id(), &seal(&other, &kek(&other, "kek-rotated"))).await),
+        Error::EnvelopeSlotMismatch { slot, envelope_slot } if slot == target && envelope_slot == other
     ));
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
         refused(
-            tx.rewrap_sealed_share(&slot("node-a", 1, 5), &old_kek, &new_kek, &new_wrapped)
-                .await
+            tx.rewrap_sealed_share(
+                &target,
+                old_kek.kek_id(),
+                &seal_generation(&target, &new_kek, 1)
+            )
+            .await
         ),
-        Error::SealedShareNotFound(_)
+        Error::EnvelopeIdMismatch(s) if s == target
     ));
     let mut tx = storage.begin().await.unwrap();
-    tx.rewrap_sealed_share(&target, &old_kek, &new_kek, &new_wrapped)
+    assert!(matches!(
+        refused(
+            tx.rewrap_sealed_share(&target, old_kek.kek_id(), &rewrapped[1..])
+                .await
+        ),
+        Error::InvalidEnvelope(_)
+    ));
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.load_sealed_share(&target).await.unwrap(),
+        sealed(&target)
+    );
+    drop(tx);
+
+    let mut tx = storage.begin().await.unwrap();
+    tx.rewrap_sealed_share(&target, old_kek.kek_id(), &rewrapped)
         .await
         .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = storage.begin_read_only().await.unwrap();
     let share = tx.load_sealed_share(&target).await.unwrap();
-    assert_eq!(share.kek_id, new_kek);
-    assert_eq!(share.wrapped_key, new_wrapped);
-    // The signed envelope is untouched by re-wrapping.
-    assert_eq!(share.envelope, sealed(&target).envelope);
-    assert_eq!(share.envelope_id, sealed(&target).envelope_id);
+    // The stored bytes are the re-wrapped envelope: same id, new KEK.
+    assert_eq!(share.envelope, rewrapped);
+    assert_eq!(share.frame().unwrap().kek_id(), new_kek.kek_id());
+    assert_eq!(envelope_id(&share), envelope_id(&sealed(&target)));
+    let listed = tx.list_slots(&SlotFilter::default()).await.unwrap();
+    assert_eq!(&listed[0].kek_id, new_kek.kek_id());
+    assert_eq!(listed[0].envelope_id, envelope_id(&sealed(&target)));
+    drop(tx);
+    // The old KEK no longer names the share.
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.rewrap_sealed_share(&target, old_kek.kek_id(), &rewrapped).await),
+        Error::KekMismatch { stored, .. } if &stored == new_kek.kek_id()
+    ));
+}
+
+/// A KEK migration through storage: seal under A, re-wrap to B, destroy A;
+/// the stored share must still open with B.
+pub(crate) async fn rewrapped_share_opens_after_the_old_kek_is_destroyed<S: Store>(storage: S) {
+    with_shares(&storage).await;
+    let target = slot("node-a", 1, 1);
+    let kek_a = fixture_kek(&target);
+    let kek_b = kek(&target, "kek-migrated");
+    let mut tx = storage.begin().await.unwrap();
+    tx.record_slot_kek(&slot_kek(&target, kek_a.kek_id().as_str(), 1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // The migration, one unit of work: read, re-wrap A -> B with the
+    // envelope crate, store; A is destroyed and B recorded as the slot's
+    // KEK.
+    let mut tx = storage.begin().await.unwrap();
+    let stored = tx.load_sealed_share(&target).await.unwrap();
+    let rewrapped = VerifiedEnvelope::decode_verify(&stored.envelope, &trusted())
+        .unwrap()
+        .rewrap(&kek_a, &kek_b)
+        .unwrap();
+    tx.rewrap_sealed_share(&target, kek_a.kek_id(), rewrapped.as_bytes())
+        .await
+        .unwrap();
+    // Crypto-shredding of A: its key bytes are gone.
+    drop(kek_a);
+    tx.mark_slot_kek_destroyed(&target, at(20)).await.unwrap();
+    tx.record_slot_kek(&slot_kek(&target, kek_b.kek_id().as_str(), 20))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let share = tx.load_sealed_share(&target).await.unwrap();
+    assert_eq!(
+        open(&share.envelope, &kek_b).expect("the re-wrapped share opens with the new KEK"),
+        fixture_share_bytes(&target)
+    );
+    assert_eq!(
+        tx.slot_kek(&target).await.unwrap().unwrap().kek_id,
+        *kek_b.kek_id()
+    );
+}
+
+/// A share whose envelope header names another slot is refused: filed under
+/// the wrong slot it would be recovered, deleted and audited as another
+/// node's (or version's, or index's) share.
+pub(crate) async fn store_refuses_an_envelope_of_another_slot<S: Store>(storage: S) {
+    with_version(&storage, "node-a", 1).await;
+    with_version(&storage, "node-b", 1).await;
+    let target = slot("node-a", 1, 1);
+    let elsewhere = [
+        slot("node-a", 1, 2),
+        slot("node-b", 1, 1),
+        version("node-a", 2).slot(index(1)),
+        NodeVersion {
+            key_id: KeyId::new("wallet-2").unwrap(),
+            ..version("node-a", 1)
+        }
+        .slot(index(1)),
+    ];
+    for other in elsewhere {
+        let mut misfiled = sealed(&other);
+        misfiled.slot = target.clone();
+        let mut tx = storage.begin().await.unwrap();
+        let error = refused(tx.store_sealed_share(&misfiled).await);
+        assert!(
+            matches!(
+                &error,
+                Error::EnvelopeSlotMismatch { slot, envelope_slot }
+                    if *slot == target && *envelope_slot == other
+            ),
+            "{other}: {error:?}"
+        );
+    }
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert!(
+        tx.list_slots(&SlotFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 // ----- slot KEKs -----
