@@ -311,19 +311,12 @@ async fn generate(site: &Site, rng: &mut ChaCha20Rng) -> Result<Generated, Box<d
         // and destroying it later.
         let kek = site.keys.create_slot_kek(&slot)?;
         let envelope = params.seal(&commitments, share, &site.envelope_signer, &kek, rng)?;
-        // Read back what is about to be stored: the signature verifies and
-        // the wrapped data key (kept beside the envelope, for re-wrapping)
-        // comes out of the verified bytes.
+        // Read back what is about to be stored: the signature verifies.
+        // Storage takes the KEK id and envelope id from the bytes.
         let verified = VerifiedEnvelope::decode_verify(envelope.as_bytes(), &site.trusted)?;
-        let wrapped_key = verified
-            .wrapped_key()
-            .ok_or("sealed envelope without a wrapped key")?;
         tx.store_sealed_share(&SealedShare {
             slot: slot.clone(),
-            kek_id: kek.kek_id().clone(),
-            wrapped_key: wrapped_key.clone(),
             envelope: envelope.as_bytes().to_vec(),
-            envelope_id: *envelope.id().as_bytes(),
             stored_at: Timestamp::now(),
         })
         .await?;

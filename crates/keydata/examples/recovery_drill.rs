@@ -53,7 +53,6 @@ fn main() {
         version: KeyVersion::new(1),
     };
     let signer = InMemorySigner::generate(SignerId::new("envelope-signer").unwrap(), &mut rng);
-    let server_kek = InMemoryKek::generate(KekId::new("server-kek").unwrap(), &mut rng);
     let custodians: Vec<_> = (0..3).map(|_| age::x25519::Identity::generate()).collect();
 
     // 1. Generate.
@@ -78,9 +77,12 @@ fn main() {
         let mut containers = Vec::new();
         for share in &shares {
             if share.index().get() <= 2 {
+                // Each server share under its own slot's KEK.
+                let kek_id = KekId::new(format!("server-kek-{}", share.index())).unwrap();
+                let kek = InMemoryKek::for_slot(kek_id, id.slot(share.index()), &mut rng);
                 server.push(
                     params
-                        .seal(&commitments, share, &signer, &server_kek, &mut rng)
+                        .seal(&commitments, share, &signer, &kek, &mut rng)
                         .unwrap(),
                 );
             } else {

@@ -34,7 +34,8 @@ struct Backup {
     server: Vec<EncodedEnvelope>,
     containers: Vec<Vec<u8>>,
     signer: InMemorySigner,
-    server_kek: InMemoryKek,
+    /// One KEK per server share slot, in share order.
+    server_keks: Vec<InMemoryKek>,
     custodians: Vec<age::x25519::Identity>,
 }
 
@@ -53,17 +54,20 @@ fn generate<C: Curve>(data: &LocalPartySaveData, id: &NodeVersion) -> Backup {
         binding: data.binding(&archive).unwrap(),
     };
     let signer = InMemorySigner::generate(SignerId::new("envelope-signer").unwrap(), &mut rng);
-    let server_kek = InMemoryKek::generate(KekId::new("server-kek").unwrap(), &mut rng);
+    let mut server_keks = Vec::new();
     let custodians: Vec<_> = (0..3).map(|_| age::x25519::Identity::generate()).collect();
     let mut server = Vec::new();
     let mut containers = Vec::new();
     for share in &shares {
         if share.index().get() <= 2 {
+            let kek_id = KekId::new(format!("server-kek-{}", share.index())).unwrap();
+            let kek = InMemoryKek::for_slot(kek_id, id.slot(share.index()), &mut rng);
             server.push(
                 params
-                    .seal(&commitments, share, &signer, &server_kek, &mut rng)
+                    .seal(&commitments, share, &signer, &kek, &mut rng)
                     .unwrap(),
             );
+            server_keks.push(kek);
         } else {
             let envelope = params.plain(&commitments, share, &signer).unwrap();
             let recipient = custodians[usize::from(share.index().get()) - 3].to_public();
@@ -77,7 +81,7 @@ fn generate<C: Curve>(data: &LocalPartySaveData, id: &NodeVersion) -> Backup {
         server,
         containers,
         signer,
-        server_kek,
+        server_keks,
         custodians,
     }
 }
@@ -215,7 +219,8 @@ fn server_shares_open_with_the_server_kek_and_mix_with_external_ones() {
     let archive = SealedArchive::from_bytes(opened.archive().to_vec()).unwrap();
     let mut shares: Vec<Share<Secp256k1>> = server
         .iter()
-        .map(|e| Share::try_from(e.open(&backup.server_kek).unwrap()).unwrap())
+        .zip(&backup.server_keks)
+        .map(|(e, kek)| Share::try_from(e.open(kek).unwrap()).unwrap())
         .collect();
     shares.push(Share::try_from(opened.into_parts().0.into_plain_share().unwrap()).unwrap());
     let xi = combine_verified(shares, &commitments)

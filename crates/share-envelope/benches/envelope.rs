@@ -71,7 +71,8 @@ fn fixture() -> Fixture {
     let signer = InMemorySigner::generate(SignerId::new("server-1").unwrap(), &mut rng);
     let mut trusted = TrustedSigners::new();
     trusted.add_signer(&signer).unwrap();
-    let kek = InMemoryKek::generate(KekId::new("kek-1").unwrap(), &mut rng);
+    let slot = params.node_version.slot(shares[0].index());
+    let kek = InMemoryKek::for_slot(KekId::new("kek-1").unwrap(), slot, &mut rng);
     let sealed = params
         .seal(&commitments, &shares[0], &signer, &kek, &mut rng)
         .unwrap()

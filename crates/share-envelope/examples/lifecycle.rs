@@ -57,8 +57,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     trusted.add_signer(&server)?;
 
     // Two server envelopes, each under its own slot KEK.
-    let keks: Vec<InMemoryKek> = (1..=2)
-        .map(|i| KekId::new(format!("kek-slot-{i}")).map(|id| InMemoryKek::generate(id, &mut rng)))
+    let keks: Vec<InMemoryKek> = shares[..2]
+        .iter()
+        .map(|share| {
+            let slot = params.node_version.slot(share.index());
+            KekId::new(format!("kek-slot-{}", share.index()))
+                .map(|id| InMemoryKek::for_slot(id, slot, &mut rng))
+        })
         .collect::<Result<_, Error>>()?;
     let mut server_envelopes = Vec::new();
     for (share, kek) in shares[..2].iter().zip(&keks) {

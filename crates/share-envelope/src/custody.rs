@@ -173,37 +173,82 @@ pub trait Signer: fmt::Debug + Send + Sync {
     fn sign(&self, message: &[u8]) -> Result<Signature, CustodyError>;
 }
 
-/// Domain tag of the in-memory KEK's wrapping AAD.
+/// Domain tag of the wrapping AAD of an in-memory KEK bound to no slot.
 const IN_MEMORY_WRAP_TAG: &[u8] = b"shardkeep/in-memory-kek/v1";
+/// Domain tag of the wrapping AAD of an in-memory KEK bound to a slot.
+const IN_MEMORY_SLOT_WRAP_TAG: &[u8] = b"shardkeep/in-memory-slot-kek/v1";
 
-/// A KEK held in process memory: AES-256-GCM-SIV, random nonce, AAD = tag
-/// and KEK id. For tests, examples and embedders with their own key store.
+/// A KEK held in process memory: AES-256-GCM-SIV, random nonce. For tests,
+/// examples and embedders with their own key store.
+///
+/// A KEK made by [`InMemoryKek::for_slot`] or
+/// [`InMemoryKek::from_bytes_for_slot`] is dedicated to one [`ShareSlot`]:
+/// [`KeyEncryptionKey::slot`] names it, sealing and re-wrapping a server
+/// envelope accept it for that slot only, and its wrapping AAD is
+/// `"shardkeep/in-memory-slot-kek/v1" || kek id || slot` (each name with its
+/// length byte), so a wrapped key moved to another slot's KEK of the same
+/// bytes does not unwrap. One made by [`InMemoryKek::generate`] or
+/// [`InMemoryKek::from_bytes`] is bound to no slot (AAD
+/// `"shardkeep/in-memory-kek/v1" || kek id`): it wraps other data keys (a
+/// keystore file), never a server envelope.
 pub struct InMemoryKek {
     id: KekId,
+    slot: Option<ShareSlot>,
     key: Zeroizing<[u8; 32]>,
 }
 
 impl InMemoryKek {
-    /// A fresh random KEK.
+    /// A fresh random KEK bound to no slot.
     pub fn generate<R: CryptoRng + ?Sized>(id: KekId, rng: &mut R) -> Self {
-        let mut key = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(key.as_mut_slice());
-        Self { id, key }
+        Self::random(id, None, rng)
     }
 
-    /// A KEK from existing key bytes; the caller should wipe its copy.
+    /// A fresh random KEK dedicated to `slot`.
+    pub fn for_slot<R: CryptoRng + ?Sized>(id: KekId, slot: ShareSlot, rng: &mut R) -> Self {
+        Self::random(id, Some(slot), rng)
+    }
+
+    /// A KEK bound to no slot, from existing key bytes; the caller should
+    /// wipe its copy.
     #[must_use]
     pub fn from_bytes(id: KekId, key: &[u8; 32]) -> Self {
         Self {
             id,
+            slot: None,
             key: Zeroizing::new(*key),
         }
     }
 
+    /// A KEK dedicated to `slot`, from existing key bytes; the caller should
+    /// wipe its copy.
+    #[must_use]
+    pub fn from_bytes_for_slot(id: KekId, slot: ShareSlot, key: &[u8; 32]) -> Self {
+        Self {
+            id,
+            slot: Some(slot),
+            key: Zeroizing::new(*key),
+        }
+    }
+
+    fn random<R: CryptoRng + ?Sized>(id: KekId, slot: Option<ShareSlot>, rng: &mut R) -> Self {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(key.as_mut_slice());
+        Self { id, slot, key }
+    }
+
     fn aad(&self) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(IN_MEMORY_WRAP_TAG.len() + 1 + self.id.as_str().len());
-        aad.extend_from_slice(IN_MEMORY_WRAP_TAG);
-        self.id.encode_prefixed(&mut aad);
+        let mut aad = Vec::with_capacity(IN_MEMORY_SLOT_WRAP_TAG.len() + 2 * (1 + 64) + 5);
+        match &self.slot {
+            None => {
+                aad.extend_from_slice(IN_MEMORY_WRAP_TAG);
+                self.id.encode_prefixed(&mut aad);
+            }
+            Some(slot) => {
+                aad.extend_from_slice(IN_MEMORY_SLOT_WRAP_TAG);
+                self.id.encode_prefixed(&mut aad);
+                slot.encode(&mut aad);
+            }
+        }
         aad
     }
 
@@ -235,6 +280,7 @@ impl fmt::Debug for InMemoryKek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InMemoryKek")
             .field("id", &self.id)
+            .field("slot", &self.slot)
             .finish_non_exhaustive()
     }
 }
@@ -242,6 +288,10 @@ impl fmt::Debug for InMemoryKek {
 impl KeyEncryptionKey for InMemoryKek {
     fn kek_id(&self) -> &KekId {
         &self.id
+    }
+
+    fn slot(&self) -> Option<&ShareSlot> {
+        self.slot.as_ref()
     }
 
     fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, CustodyError> {
@@ -330,6 +380,8 @@ impl Signer for InMemorySigner {
 
 #[cfg(test)]
 mod tests {
+    use rand::SeedableRng;
+
     use super::*;
 
     #[test]
@@ -348,5 +400,49 @@ mod tests {
         assert!(!printed.contains("75, 75, 75"), "{printed}");
         assert!(!printed.contains("4b4b4b"), "{printed}");
         assert!(!printed.contains("7, 7, 7, 7"), "{printed}");
+    }
+
+    fn slot(index: u8) -> ShareSlot {
+        ShareSlot {
+            key_id: crate::ids::KeyId::new("key-1").unwrap(),
+            node_id: crate::ids::NodeId::new("node-a").unwrap(),
+            version: crate::ids::KeyVersion::new(1),
+            index: shardkeep_sss_core::ShareIndex::new(index).unwrap(),
+        }
+    }
+
+    #[test]
+    fn slot_bound_keks_name_their_slot_and_wrap_for_it_only() {
+        let id = KekId::new("kek-1").unwrap();
+        let unbound = InMemoryKek::from_bytes(id.clone(), &[0x4b; 32]);
+        let for_one = InMemoryKek::from_bytes_for_slot(id.clone(), slot(1), &[0x4b; 32]);
+        let for_two = InMemoryKek::from_bytes_for_slot(id.clone(), slot(2), &[0x4b; 32]);
+        assert_eq!(unbound.slot(), None);
+        assert_eq!(for_one.slot(), Some(&slot(1)));
+        let generated = InMemoryKek::for_slot(
+            id,
+            slot(2),
+            &mut rand::rngs::ChaCha20Rng::from_seed([1; 32]),
+        );
+        assert_eq!(generated.slot(), Some(&slot(2)));
+        assert!(format!("{generated:?}").contains("node-a"));
+
+        let data_key = DataKey::from_bytes(&[0x11; DATA_KEY_LEN]);
+        let wrapped = for_one.wrap(&data_key).unwrap();
+        assert!(bool::from(
+            for_one.unwrap(&wrapped).unwrap().ct_eq(&data_key)
+        ));
+        // Same key bytes, another slot or no slot: the AAD differs.
+        for other in [&for_two, &unbound] {
+            assert_eq!(
+                other.unwrap(&wrapped).unwrap_err(),
+                CustodyError::UnwrapFailed
+            );
+        }
+        let wrapped = unbound.wrap(&data_key).unwrap();
+        assert_eq!(
+            for_one.unwrap(&wrapped).unwrap_err(),
+            CustodyError::UnwrapFailed
+        );
     }
 }

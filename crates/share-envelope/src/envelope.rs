@@ -24,7 +24,7 @@ use crate::aead::{self, NONCE_LEN, TAG_LEN};
 use crate::binding::{Binding, MAX_PARTY_ID_LEN};
 use crate::codec::check_total_len;
 use crate::custody::{DataKey, KeyEncryptionKey, MAX_WRAPPED_KEY_LEN, Signer, WrappedKey};
-use crate::error::Error;
+use crate::error::{BindingField, Error};
 use crate::ids::{
     KekId, KeyId, KeyVersion, MAX_NAME_LEN, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
 };
@@ -242,9 +242,14 @@ impl EnvelopeParams {
     /// the data key and the nonce.
     ///
     /// Refuses to sign anything [`VerifiedEnvelope::decode_verify`] and
-    /// [`VerifiedEnvelope::open`] would refuse.
+    /// [`VerifiedEnvelope::open`] would refuse, and refuses a `kek` that is
+    /// not dedicated to the envelope's share slot
+    /// ([`KeyEncryptionKey::slot`]): a KEK of another slot, or one bound to
+    /// no slot. Each server share lives under its own slot's KEK, so that
+    /// destroying that KEK crypto-shreds exactly that share.
     ///
     /// # Errors
+    /// [`Error::KekNotForSlot`] for a KEK not dedicated to the slot,
     /// [`Error::WrongCurve`] when the binding is on another curve,
     /// [`Error::Share`] when the share fails against the commitments,
     /// [`Error::PublicShareMismatch`] when `C_0` is not the bound public
@@ -257,6 +262,7 @@ impl EnvelopeParams {
         kek: &dyn KeyEncryptionKey,
         rng: &mut R,
     ) -> Result<EncodedEnvelope, Error> {
+        check_kek_slot(kek, &self.node_version.slot(share.index()))?;
         let mut bytes = self.header_bytes(commitments, share, PayloadKind::Sealed)?;
         let data_key = DataKey::generate(rng);
         let mut nonce = [0u8; NONCE_LEN];
@@ -880,6 +886,69 @@ impl VerifiedEnvelope {
         })
     }
 
+    /// [`VerifiedEnvelope::decode_verify`], then
+    /// [`VerifiedEnvelope::check_bound_to`]: the envelope must be about
+    /// exactly this share slot and this binding.
+    ///
+    /// # Errors
+    /// Every error of `decode_verify`, then [`Error::BindingMismatch`]
+    /// naming the first field that differs.
+    pub fn decode_verify_bound(
+        bytes: &[u8],
+        trusted: &TrustedSigners,
+        slot: &ShareSlot,
+        binding: &Binding,
+    ) -> Result<Self, Error> {
+        let envelope = Self::decode_verify(bytes, trusted)?;
+        envelope.check_bound_to(slot, binding)?;
+        Ok(envelope)
+    }
+
+    /// Checks that this envelope is about `slot` (key id, node id, version,
+    /// share index) and `binding` (curve, group public key, party id,
+    /// public share, archive hash), which the caller knows from elsewhere
+    /// (its custody map, the key version it recorded at generate time).
+    /// A correct signature alone only says a trusted signer made the
+    /// envelope, not that it is the one the caller asked for.
+    ///
+    /// # Errors
+    /// [`Error::BindingMismatch`] naming the first field that differs, in
+    /// the order above.
+    pub fn check_bound_to(&self, slot: &ShareSlot, binding: &Binding) -> Result<(), Error> {
+        let node = &self.header.node_version;
+        let signed = &self.header.binding;
+        // Public values: plain comparisons. Points are compared in their
+        // canonical encoding (validated on both sides), so byte equality is
+        // point equality.
+        let fields = [
+            (node.key_id == slot.key_id, BindingField::KeyId),
+            (node.node_id == slot.node_id, BindingField::NodeId),
+            (node.version == slot.version, BindingField::Version),
+            (self.header.index == slot.index, BindingField::Index),
+            (signed.curve() == binding.curve(), BindingField::Curve),
+            (
+                signed.group_public_key() == binding.group_public_key(),
+                BindingField::GroupPublicKey,
+            ),
+            (
+                signed.party_id() == binding.party_id(),
+                BindingField::PartyId,
+            ),
+            (
+                signed.public_share() == binding.public_share(),
+                BindingField::PublicShare,
+            ),
+            (
+                signed.archive_hash() == binding.archive_hash(),
+                BindingField::ArchiveHash,
+            ),
+        ];
+        match fields.into_iter().find(|(equal, _)| !equal) {
+            Some((_, field)) => Err(Error::BindingMismatch(field)),
+            None => Ok(()),
+        }
+    }
+
     /// The envelope id.
     #[must_use]
     pub fn id(&self) -> EnvelopeId {
@@ -966,14 +1035,22 @@ impl VerifiedEnvelope {
     /// Feldman-checked first, so a key that does not open the envelope is
     /// never re-wrapped.
     ///
+    /// `to` must be dedicated to this envelope's share slot
+    /// ([`KeyEncryptionKey::slot`]): a share re-wrapped under another
+    /// slot's KEK (or a KEK of no slot) would outlive the crypto-shredding
+    /// of its own slot. `from` may be any KEK that opens the envelope.
+    ///
     /// # Errors
-    /// As [`VerifiedEnvelope::open`] with `from`, and [`Error::Custody`]
-    /// when `to` fails to wrap.
+    /// [`Error::KekNotForSlot`] when `to` is not dedicated to the slot
+    /// (checked first), as [`VerifiedEnvelope::open`] with `from`, and
+    /// [`Error::Custody`] when `to` fails to wrap.
     pub fn rewrap(
         &self,
         from: &dyn KeyEncryptionKey,
         to: &dyn KeyEncryptionKey,
     ) -> Result<EncodedEnvelope, Error> {
+        self.sealed()?;
+        check_kek_slot(to, &self.header.slot())?;
         let (share, data_key) = self.open_with_key(from)?;
         drop(share);
         let sealed = self.sealed()?;
@@ -1030,6 +1107,19 @@ impl SealedBody {
             CurveCommitments::Secp256k1(c) => checked_share(c, header, value).map(CurveShare::from),
             CurveCommitments::Ed25519(c) => checked_share(c, header, value).map(CurveShare::from),
         }
+    }
+}
+
+/// Refuses a KEK that is not dedicated to `slot`. Slots and KEK ids are
+/// public: a plain comparison.
+fn check_kek_slot(kek: &dyn KeyEncryptionKey, slot: &ShareSlot) -> Result<(), Error> {
+    if kek.slot() == Some(slot) {
+        Ok(())
+    } else {
+        Err(Error::KekNotForSlot {
+            kek: kek.kek_id().clone(),
+            slot: slot.clone(),
+        })
     }
 }
 

@@ -4,7 +4,7 @@ use shardkeep_sss_core::{CurveId, ShareIndex};
 
 use crate::custody::CustodyError;
 use crate::envelope::{EnvelopeId, PayloadKind};
-use crate::ids::{CustodianId, KekId, SignerId};
+use crate::ids::{CustodianId, KekId, ShareSlot, SignerId};
 
 /// Everything that can go wrong while building, decoding, verifying, sealing
 /// or opening envelopes, containers and receipts.
@@ -156,6 +156,21 @@ pub enum Error {
         /// The KEK supplied.
         got: KekId,
     },
+    /// A KEK that is not dedicated to the envelope's own share slot (another
+    /// slot's, or one bound to no slot) was given to seal or re-wrap a
+    /// server envelope: the share would not be crypto-shredded with its
+    /// slot.
+    #[error("KEK {kek} is not dedicated to share slot {slot}")]
+    KekNotForSlot {
+        /// The KEK supplied.
+        kek: KekId,
+        /// The envelope's share slot.
+        slot: ShareSlot,
+    },
+    /// A verified envelope is not about what the caller expected: the named
+    /// field of its signed slot or binding differs.
+    #[error("envelope's {0} differs from the expected one")]
+    BindingMismatch(BindingField),
     /// The sealed share does not decrypt: wrong data key, or the envelope
     /// (header or payload) was moved or altered. Deliberately opaque.
     #[error("sealed share decryption failed")]
@@ -193,6 +208,47 @@ pub enum Error {
     DuplicateDelivery(EnvelopeId),
 }
 
+/// A field of an envelope's signed slot or binding, named by
+/// [`Error::BindingMismatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BindingField {
+    /// The group key's id.
+    KeyId,
+    /// The node whose share it is.
+    NodeId,
+    /// The key version (rotation epoch).
+    Version,
+    /// The share index.
+    Index,
+    /// The curve.
+    Curve,
+    /// The group public key.
+    GroupPublicKey,
+    /// The node's tss-lib party id.
+    PartyId,
+    /// The node's public share `BigXj[self]`.
+    PublicShare,
+    /// The hash of the sealed protocol archive.
+    ArchiveHash,
+}
+
+impl core::fmt::Display for BindingField {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::KeyId => "key id",
+            Self::NodeId => "node id",
+            Self::Version => "key version",
+            Self::Index => "share index",
+            Self::Curve => "curve",
+            Self::GroupPublicKey => "group public key",
+            Self::PartyId => "party id",
+            Self::PublicShare => "public share",
+            Self::ArchiveHash => "archive hash",
+        })
+    }
+}
+
 /// Why a custodian container could not be made or opened. Carried inside
 /// [`Error::Container`]; never contains key material or passphrases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -219,6 +275,19 @@ pub enum ContainerError {
     /// The container's scrypt work factor is above the accepted maximum.
     #[error("container demands excessive scrypt work")]
     ExcessiveWork,
+    /// The container's age header has more recipient stanzas than the cap;
+    /// refused before any of them is tried.
+    #[error("container has {got} recipient stanzas, over the cap of {max}")]
+    TooManyStanzas {
+        /// Stanzas found.
+        got: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// A passphrase (scrypt) container was given to an opener that accepts
+    /// X25519 containers only.
+    #[error("passphrase containers are not accepted here")]
+    PassphraseNotAccepted,
     /// The bytes are not a well-formed age file (header, armor).
     #[error("not a well-formed age container")]
     Malformed,

@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use rand_core::Rng;
 use shardkeep_sss_core::{
-    Commitments, Curve, CurveId, Ed25519, Secp256k1, Secret, Share, Threshold, split,
+    Commitments, Curve, CurveId, Ed25519, Secp256k1, Secret, Share, ShareIndex, Threshold, split,
 };
 use shardkeep_wire::{put_prefixed_u8, put_prefixed_u16, put_prefixed_u32};
 use zeroize::Zeroizing;
@@ -36,7 +36,10 @@ use crate::envelope::{
     finish,
 };
 use crate::error::Error;
-use crate::ids::{CustodianId, KekId, KeyId, KeyVersion, NodeId, NodeVersion, SignerId, Timestamp};
+use crate::frame::SealedEnvelopeFrame;
+use crate::ids::{
+    CustodianId, KekId, KeyId, KeyVersion, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
+};
 use crate::internal::{
     FUZZ_AGE_IDENTITY, FUZZ_CUSTODIAN_ID, FUZZ_CUSTODIAN_SEED, FUZZ_SIGNER_ID, FUZZ_SIGNER_SEED,
 };
@@ -123,7 +126,8 @@ fn variant_name(error: &Error) -> String {
 
 /// A KEK that wraps exactly like [`InMemoryKek`] but draws its nonces from
 /// a seeded generator, so sealed vectors are reproducible. The stored
-/// vectors open with a plain `InMemoryKek` holding the same key.
+/// vectors open with an `InMemoryKek` holding the same key, bound to the
+/// same slot.
 struct SeededKek {
     inner: InMemoryKek,
     rng: Mutex<ChaCha20Rng>,
@@ -142,6 +146,10 @@ impl KeyEncryptionKey for SeededKek {
         self.inner.kek_id()
     }
 
+    fn slot(&self) -> Option<&ShareSlot> {
+        self.inner.slot()
+    }
+
     fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, crate::CustodyError> {
         let mut nonce = [0u8; 12];
         self.rng.lock().unwrap().fill_bytes(&mut nonce);
@@ -153,13 +161,20 @@ impl KeyEncryptionKey for SeededKek {
     }
 }
 
-fn kek() -> InMemoryKek {
-    InMemoryKek::from_bytes(KekId::new(KEK_ID).unwrap(), &KEK_KEY)
+/// The share slot of share `index` of the vectors' key version.
+fn slot(index: u8) -> ShareSlot {
+    ShareSlot {
+        key_id: KeyId::new(KEY_ID).unwrap(),
+        node_id: NodeId::new(NODE_ID).unwrap(),
+        version: KeyVersion::new(VERSION),
+        index: ShareIndex::new(index).unwrap(),
+    }
 }
 
-fn seeded_kek(seed: u8) -> SeededKek {
+/// The vectors' KEK (one key), dedicated to share `index`'s slot.
+fn seeded_kek(seed: u8, index: u8) -> SeededKek {
     SeededKek {
-        inner: kek(),
+        inner: InMemoryKek::from_bytes_for_slot(KekId::new(KEK_ID).unwrap(), slot(index), &KEK_KEY),
         rng: Mutex::new(ChaCha20Rng::from_seed([seed ^ 0xff; 32])),
     }
 }
@@ -362,6 +377,7 @@ fn envelope_lines<C: Curve>(
         ),
         ("kek_id", KEK_ID.into()),
         ("kek_key", hex::encode(KEK_KEY)),
+        ("kek_slot", format!("{KEY_ID}/{NODE_ID}/v{VERSION}/{index}")),
         ("share_value", share_value),
     ]
 }
@@ -397,7 +413,7 @@ fn pass_envelopes<C: Curve>(seed: u8, out: &mut Vec<Vector>) {
         plain.as_bytes().to_vec(),
     ));
 
-    let kek = seeded_kek(seed);
+    let kek = seeded_kek(seed, 1);
     let sealed = fx
         .params
         .seal(&fx.commitments, &fx.shares[0], &signer(), &kek, &mut fx.rng)
@@ -421,9 +437,21 @@ fn fail_envelope(
     description: &str,
     build: impl FnOnce(&mut Fixture<Secp256k1>) -> Vec<u8>,
 ) {
+    fail_envelope_at(out, 4, name, expect, description, build);
+}
+
+/// As [`fail_envelope`], for an envelope whose header names share `index`.
+fn fail_envelope_at(
+    out: &mut Vec<Vector>,
+    index: u8,
+    name: &str,
+    expect: &str,
+    description: &str,
+    build: impl FnOnce(&mut Fixture<Secp256k1>) -> Vec<u8>,
+) {
     let mut fx = fixture::<Secp256k1>(1);
     let bytes = build(&mut fx);
-    let lines = envelope_lines(&fx, 4, expect.into(), description);
+    let lines = envelope_lines(&fx, index, expect.into(), description);
     out.push(vector(name, false, lines, bytes));
 }
 
@@ -557,15 +585,16 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
             bytes
         },
     );
-    fail_envelope(
+    fail_envelope_at(
         out,
+        1,
         "wrapped_key_over_cap",
         &format!("{d} FieldLength"),
         "sealed envelope whose wrapped key declares 513 bytes",
         |fx| {
             let fields = Fields::of(fx, 1, PayloadKind::Sealed);
             let value = fx.shares[0].value_be_bytes();
-            let bytes = fields.sealed(fx, &value[..], None, &seeded_kek(1));
+            let bytes = fields.sealed(fx, &value[..], None, &seeded_kek(1, 1));
             let raw = crate::envelope::RawEnvelope::parse(&bytes).unwrap();
             let trailer = 1 + KEK_ID.len() + 2 + raw.wrap.as_ref().unwrap().1.as_bytes().len();
             let mut bytes = bytes[..bytes.len() - trailer].to_vec();
@@ -727,8 +756,9 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
     );
 
     let o = "open_error";
-    fail_envelope(
+    fail_envelope_at(
         out,
+        2,
         "sealed_moved_to_other_slot",
         &format!("{o} DecryptionFailed"),
         "share 1 sealed under share 2's header (AAD), signed as share 2",
@@ -736,28 +766,34 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
             let original = Fields::of(fx, 1, PayloadKind::Sealed).header();
             let moved = Fields::of(fx, 2, PayloadKind::Sealed);
             let value = fx.shares[0].value_be_bytes();
-            moved.sealed(fx, &value[..], Some(&original), &seeded_kek(1))
+            moved.sealed(fx, &value[..], Some(&original), &seeded_kek(1, 2))
         },
     );
-    fail_envelope(
+    fail_envelope_at(
         out,
+        1,
         "sealed_feldman_fail",
         &format!("{o} Share::ShareVerification"),
         "share 2's value sealed in share 1's envelope",
         |fx| {
             let fields = Fields::of(fx, 1, PayloadKind::Sealed);
             let value = fx.shares[1].value_be_bytes();
-            fields.sealed(fx, &value[..], None, &seeded_kek(1))
+            fields.sealed(fx, &value[..], None, &seeded_kek(1, 1))
         },
     );
-    fail_envelope(
+    fail_envelope_at(
         out,
+        1,
         "sealed_kek_mismatch",
         &format!("{o} KekMismatch"),
         "data key wrapped by kek-slot-2; opened with kek-slot-1",
         |fx| {
             let other = SeededKek {
-                inner: InMemoryKek::from_bytes(KekId::new("kek-slot-2").unwrap(), &[0x4c; 32]),
+                inner: InMemoryKek::from_bytes_for_slot(
+                    KekId::new("kek-slot-2").unwrap(),
+                    slot(1),
+                    &[0x4c; 32],
+                ),
                 rng: Mutex::new(ChaCha20Rng::from_seed([2; 32])),
             };
             let fields = Fields::of(fx, 1, PayloadKind::Sealed);
@@ -765,15 +801,16 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
             fields.sealed(fx, &value[..], None, &other)
         },
     );
-    fail_envelope(
+    fail_envelope_at(
         out,
+        1,
         "sealed_wrapped_key_tampered",
         &format!("{o} Custody::UnwrapFailed"),
         "last wrapped-key byte flipped (outside the signature)",
         |fx| {
             let fields = Fields::of(fx, 1, PayloadKind::Sealed);
             let value = fx.shares[0].value_be_bytes();
-            let mut bytes = fields.sealed(fx, &value[..], None, &seeded_kek(1));
+            let mut bytes = fields.sealed(fx, &value[..], None, &seeded_kek(1, 1));
             let last = bytes.len() - 1;
             bytes[last] ^= 0x80;
             bytes
@@ -1154,7 +1191,7 @@ fn container_contents(out: &mut Vec<Vector>) {
     let d = "decode_error";
     let sealed = {
         let mut fx = fixture::<Secp256k1>(1);
-        let kek = seeded_kek(1);
+        let kek = seeded_kek(1, 1);
         fx.params
             .seal(&fx.commitments, &fx.shares[0], &signer(), &kek, &mut fx.rng)
             .unwrap()
@@ -1300,8 +1337,11 @@ fn check_stored(lines: &BTreeMap<String, String>, bytes: &[u8]) -> Result<(), (S
             }
             let share = match envelope.payload_kind() {
                 PayloadKind::Sealed => {
-                    let kek = InMemoryKek::from_bytes(
+                    let slot = envelope.header().slot();
+                    assert_eq!(slot.to_string(), lines["kek_slot"]);
+                    let kek = InMemoryKek::from_bytes_for_slot(
                         KekId::new(lines["kek_id"].clone()).unwrap(),
+                        slot,
                         &hex::decode(&lines["kek_key"]).unwrap().try_into().unwrap(),
                     );
                     envelope.open(&kek).map_err(|e| ("open_error".into(), e))?
@@ -1356,6 +1396,68 @@ fn stored_golden_vectors_decode_as_expected() {
         }
     }
     assert!(checked >= 60, "only {checked} vectors found");
+}
+
+/// Every stored envelope vector through [`SealedEnvelopeFrame::parse`]: a
+/// structural refusal of `decode_verify` is the frame's refusal too, a
+/// plain envelope is not a frame, and a sealed one that verifies has the
+/// frame's id, slot, KEK id and wrapped key.
+#[test]
+fn stored_envelope_vectors_frame_as_expected() {
+    const STRUCTURAL: &[&str] = &[
+        "TooLarge",
+        "BadMagic",
+        "UnsupportedVersion",
+        "FieldLength",
+        "Truncated",
+        "TrailingData",
+        "InvalidName",
+        "UnknownCurve",
+        "TimestampOutOfRange",
+        "UnknownPayloadKind",
+        "ChecksumMismatch",
+    ];
+    let mut framed = 0;
+    for dir in ["pass", "fail"] {
+        for entry in std::fs::read_dir(vectors_dir().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let (lines, bytes) = parse_vector(&std::fs::read_to_string(&path).unwrap());
+            if lines["kind"] != "envelope" {
+                continue;
+            }
+            let frame = SealedEnvelopeFrame::parse(&bytes);
+            let expect = lines["expect"].as_str();
+            let structural = expect
+                .strip_prefix("decode_error ")
+                .filter(|variant| STRUCTURAL.contains(variant));
+            match (structural, &frame) {
+                (Some(variant), Err(error)) => {
+                    assert_eq!(variant_name(error), variant, "{}", path.display());
+                }
+                (Some(_), Ok(_)) => panic!("{}: framed", path.display()),
+                (None, Err(Error::WrongPayloadKind { .. })) => {}
+                (None, Err(error)) => {
+                    // The index rule is part of the frame.
+                    assert!(
+                        expect.ends_with("Share::InvalidThreshold")
+                            || expect.ends_with("Share::IndexOutOfRange"),
+                        "{}: {error:?}",
+                        path.display()
+                    );
+                }
+                (None, Ok(frame)) => {
+                    framed += 1;
+                    if let Ok(verified) = VerifiedEnvelope::decode_verify(&bytes, &trusted()) {
+                        assert_eq!(frame.id(), verified.id());
+                        assert_eq!(frame.slot(), verified.header().slot());
+                        assert_eq!(Some(frame.kek_id()), verified.kek_id());
+                        assert_eq!(Some(frame.wrapped_key()), verified.wrapped_key());
+                    }
+                }
+            }
+        }
+    }
+    assert!(framed >= 6, "only {framed} sealed vectors framed");
 }
 
 /// The age container vectors (decode-only: age draws its own randomness).

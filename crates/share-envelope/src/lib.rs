@@ -8,6 +8,7 @@ mod container;
 mod custody;
 mod envelope;
 mod error;
+mod frame;
 mod ids;
 mod receipt;
 mod trust;
@@ -24,8 +25,8 @@ pub use binding::{ARCHIVE_HASH_TAG, Binding, MAX_PARTY_ID_LEN, archive_hash};
 pub use container::{
     Armor, CONTAINER_MAGIC, CONTAINER_VERSION, ContainerIdentity, ContainerRecipients,
     MAX_ARCHIVE_LEN, MAX_CONTAINER_CONTENTS_LEN, MAX_CONTAINER_LEN, MAX_CONTAINER_RECIPIENTS,
-    MAX_SCRYPT_WORK_FACTOR, MIN_SCRYPT_WORK_FACTOR, OpenedContainer, encode_container_contents,
-    open_container, seal_container,
+    MAX_CONTAINER_STANZAS, MAX_SCRYPT_WORK_FACTOR, MIN_SCRYPT_WORK_FACTOR, OpenedContainer,
+    encode_container_contents, open_container, open_x25519_container, seal_container,
 };
 pub use custody::{
     CustodyError, DATA_KEY_LEN, DataKey, InMemoryKek, InMemorySigner, KeyEncryptionKey,
@@ -36,7 +37,8 @@ pub use envelope::{
     ENVELOPE_SIGNATURE_TAG, ENVELOPE_VERSION, EncodedEnvelope, EnvelopeHeader, EnvelopeId,
     EnvelopeParams, MAX_ENVELOPE_LEN, PayloadKind, VerifiedEnvelope,
 };
-pub use error::{ContainerError, Error};
+pub use error::{BindingField, ContainerError, Error};
+pub use frame::SealedEnvelopeFrame;
 pub use ids::{
     ActorId, CustodianId, KekId, KeyId, KeyVersion, Label, MAX_NAME_LEN, NodeId, NodeVersion,
     ShareSlot, SignerId, Timestamp, is_free_text,

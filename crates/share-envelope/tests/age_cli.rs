@@ -14,13 +14,14 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{
     Armor, Binding, ContainerIdentity, ContainerRecipients, EncodedEnvelope, EnvelopeParams,
-    InMemorySigner, KeyId, KeyVersion, NodeId, NodeVersion, OpenedContainer, SignerId, Timestamp,
-    TrustedSigners, archive_hash, encode_container_contents, open_container, seal_container,
+    InMemorySigner, KeyId, KeyVersion, MAX_SCRYPT_WORK_FACTOR, NodeId, NodeVersion,
+    OpenedContainer, SignerId, Timestamp, TrustedSigners, archive_hash, encode_container_contents,
+    open_container, seal_container,
 };
 use shardkeep_sss_core::{Curve, Secp256k1, Secret, Threshold, split};
 
 mod common;
-use common::{assert_not_opened_by, open_x25519};
+use common::{assert_not_opened_by, open_x25519, scrypt_work_factor};
 
 const ARCHIVE: &[u8] = b"sealed protocol archive stand-in";
 const PASSPHRASE: &str = "correct horse battery staple 42";
@@ -220,6 +221,8 @@ fn shardkeep_opens_age_cli_passphrase_containers_made_under_a_pty() {
         &format!("{PASSPHRASE}\n{PASSPHRASE}\n"),
     );
     let container = std::fs::read(&sealed).unwrap();
+    // What `age -p` writes is within the cap (it is the cap).
+    assert!(scrypt_work_factor(&container) <= MAX_SCRYPT_WORK_FACTOR);
     let passphrase = SecretString::from(PASSPHRASE.to_owned());
     let opened = open_container(
         &container,

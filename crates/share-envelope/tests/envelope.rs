@@ -4,10 +4,11 @@
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
+use rand_core::Rng;
 use shardkeep_envelope::{
-    Binding, CurveShare, EncodedEnvelope, EnvelopeParams, Error, InMemoryKek, InMemorySigner,
-    KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion, PayloadKind, SignerId,
-    Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
+    Binding, BindingField, CurveShare, EncodedEnvelope, EnvelopeParams, Error, InMemoryKek,
+    InMemorySigner, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion, PayloadKind,
+    ShareSlot, SignerId, Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
 };
 use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Ed25519, Secp256k1, Secret, Share, Threshold, split,
@@ -20,7 +21,8 @@ struct Setup<C: Curve> {
     shares: Vec<Share<C>>,
     signer: InMemorySigner,
     trusted: TrustedSigners,
-    kek: InMemoryKek,
+    /// Key bytes of every slot's KEK (one KEK per slot, as in production).
+    kek_key: [u8; 32],
     rng: ChaCha20Rng,
 }
 
@@ -46,7 +48,8 @@ fn setup<C: Curve>(seed: u64, t: usize, n: usize) -> Setup<C> {
     let signer = InMemorySigner::generate(SignerId::new("server-1").unwrap(), &mut rng);
     let mut trusted = TrustedSigners::new();
     trusted.add_signer(&signer).unwrap();
-    let kek = InMemoryKek::generate(KekId::new("kek-a").unwrap(), &mut rng);
+    let mut kek_key = [0u8; 32];
+    rng.fill_bytes(&mut kek_key);
     Setup {
         params: EnvelopeParams {
             node_version: NodeVersion {
@@ -62,12 +65,23 @@ fn setup<C: Curve>(seed: u64, t: usize, n: usize) -> Setup<C> {
         shares,
         signer,
         trusted,
-        kek,
+        kek_key,
         rng,
     }
 }
 
 impl<C: Curve> Setup<C> {
+    /// The share slot of the share at `position`.
+    fn slot(&self, position: usize) -> ShareSlot {
+        self.params.node_version.slot(self.shares[position].index())
+    }
+
+    /// The KEK dedicated to `slot`.
+    fn kek_for(&self, slot: &ShareSlot) -> InMemoryKek {
+        let id = KekId::new(format!("kek-{}", slot.index)).unwrap();
+        InMemoryKek::from_bytes_for_slot(id, slot.clone(), &self.kek_key)
+    }
+
     fn envelope(&mut self, position: usize, kind: PayloadKind) -> EncodedEnvelope {
         let share = &self.shares[position];
         match kind {
@@ -75,24 +89,21 @@ impl<C: Curve> Setup<C> {
                 .params
                 .plain(&self.commitments, share, &self.signer)
                 .unwrap(),
-            PayloadKind::Sealed => self
-                .params
-                .seal(
-                    &self.commitments,
-                    share,
-                    &self.signer,
-                    &self.kek,
-                    &mut self.rng,
-                )
-                .unwrap(),
+            PayloadKind::Sealed => {
+                let kek = self.kek_for(&self.slot(position));
+                self.params
+                    .seal(&self.commitments, share, &self.signer, &kek, &mut self.rng)
+                    .unwrap()
+            }
         }
     }
 
-    /// Decodes and, for sealed envelopes, opens.
+    /// Decodes and, for sealed envelopes, opens with the KEK of the slot
+    /// the header names.
     fn decode_open(&self, bytes: &[u8]) -> Result<CurveShare, Error> {
         let envelope = VerifiedEnvelope::decode_verify(bytes, &self.trusted)?;
         match envelope.payload_kind() {
-            PayloadKind::Sealed => envelope.open(&self.kek),
+            PayloadKind::Sealed => envelope.open(&self.kek_for(&envelope.header().slot())),
             PayloadKind::Plain => envelope.into_plain_share(),
         }
     }
@@ -192,8 +203,10 @@ where
     let mut s = setup::<C>(seed, 3, 5);
     let original = s.envelope(2, PayloadKind::Sealed);
     let verified = VerifiedEnvelope::decode_verify(original.as_bytes(), &s.trusted).unwrap();
-    let new_kek = InMemoryKek::generate(KekId::new("kek-b").unwrap(), &mut s.rng);
-    let rewrapped = verified.rewrap(&s.kek, &new_kek).unwrap();
+    let slot = s.slot(2);
+    let old_kek = s.kek_for(&slot);
+    let new_kek = InMemoryKek::for_slot(KekId::new("kek-b").unwrap(), slot.clone(), &mut s.rng);
+    let rewrapped = verified.rewrap(&old_kek, &new_kek).unwrap();
     assert_eq!(rewrapped.id(), original.id());
     let trailer = |e: &VerifiedEnvelope| {
         1 + e.kek_id().unwrap().as_str().len() + 2 + e.wrapped_key().unwrap().as_bytes().len()
@@ -205,15 +218,202 @@ where
     assert_eq!(again.id(), original.id());
     assert_eq!(again.kek_id(), Some(new_kek.kek_id()));
     assert!(same_share(again.open(&new_kek).unwrap(), &s.shares[2]));
-    assert!(matches!(again.open(&s.kek), Err(Error::KekMismatch { .. })));
-    // A KEK that does not hold the data key is refused before re-wrapping.
-    let impostor = InMemoryKek::generate(KekId::new("kek-b").unwrap(), &mut s.rng);
     assert!(matches!(
-        again.rewrap(&impostor, &s.kek),
+        again.open(&old_kek),
+        Err(Error::KekMismatch { .. })
+    ));
+    // A KEK that does not hold the data key is refused before re-wrapping.
+    let impostor = InMemoryKek::for_slot(KekId::new("kek-b").unwrap(), slot, &mut s.rng);
+    assert!(matches!(
+        again.rewrap(&impostor, &old_kek),
         Err(Error::Custody(
             shardkeep_envelope::CustodyError::UnwrapFailed
         ))
     ));
+}
+
+/// Finding: re-wrapping strands server shares. A share of slot 2 re-wrapped
+/// under slot 3's KEK survives the crypto-shredding of slot 2 (and dies with
+/// slot 3): `rewrap` refuses a target KEK that is not dedicated to the
+/// envelope's own slot, or bound to no slot.
+#[test]
+fn rewrap_refuses_a_kek_of_another_slot_or_of_none() {
+    let mut s = setup::<Secp256k1>(21, 3, 5);
+    let sealed = s.envelope(1, PayloadKind::Sealed);
+    let verified = VerifiedEnvelope::decode_verify(sealed.as_bytes(), &s.trusted).unwrap();
+    let own_slot = s.slot(1);
+    let own_kek = s.kek_for(&own_slot);
+    let other_kek = s.kek_for(&s.slot(2));
+    match verified.rewrap(&own_kek, &other_kek) {
+        Err(Error::KekNotForSlot { kek, slot }) => {
+            assert_eq!(&kek, other_kek.kek_id());
+            assert_eq!(slot, own_slot);
+        }
+        Ok(moved) => {
+            // The attack succeeded: shred slot 2 (its KEK is gone) and the
+            // share still opens, under slot 3's KEK.
+            drop(own_kek);
+            let moved = VerifiedEnvelope::decode_verify(moved.as_bytes(), &s.trusted).unwrap();
+            let opens = moved.open(&other_kek).is_ok();
+            panic!(
+                "slot {own_slot}'s share was re-wrapped under slot {}'s KEK; \
+                 after slot {own_slot}'s KEK is destroyed it still opens: {opens}",
+                s.slot(2)
+            );
+        }
+        Err(other) => panic!("unexpected {other:?}"),
+    }
+    let unbound = InMemoryKek::generate(KekId::new("kek-any").unwrap(), &mut s.rng);
+    assert_eq!(
+        verified.rewrap(&own_kek, &unbound).unwrap_err(),
+        Error::KekNotForSlot {
+            kek: unbound.kek_id().clone(),
+            slot: own_slot.clone(),
+        }
+    );
+    // The slot's own new KEK is accepted.
+    let fresh = InMemoryKek::for_slot(KekId::new("kek-2-new").unwrap(), own_slot, &mut s.rng);
+    verified.rewrap(&own_kek, &fresh).unwrap();
+}
+
+/// Sealing refuses a KEK for another slot, or bound to no slot: a server
+/// share is born under its own slot's KEK.
+#[test]
+fn seal_refuses_a_kek_of_another_slot_or_of_none() {
+    let mut s = setup::<Ed25519>(22, 3, 5);
+    let other_kek = s.kek_for(&s.slot(1));
+    let unbound = InMemoryKek::generate(KekId::new("kek-any").unwrap(), &mut s.rng);
+    for kek in [&other_kek, &unbound] {
+        let sealed = s
+            .params
+            .seal(&s.commitments, &s.shares[0], &s.signer, kek, &mut s.rng);
+        assert_eq!(
+            sealed.unwrap_err(),
+            Error::KekNotForSlot {
+                kek: kek.kek_id().clone(),
+                slot: s.slot(0),
+            }
+        );
+    }
+}
+
+/// Finding: binding was the caller's job. An envelope correctly signed by
+/// the trusted signer, but for another key, node, version, index or
+/// binding, is refused by `decode_verify_bound`, naming the field.
+#[test]
+fn decode_verify_bound_names_the_first_field_that_differs() {
+    let mut s = setup::<Secp256k1>(31, 3, 5);
+    let other = setup::<Secp256k1>(32, 3, 5);
+    let encoded = s.envelope(1, PayloadKind::Sealed);
+    let bytes = encoded.as_bytes();
+    let slot = s.slot(1);
+    let binding = s.params.binding.clone();
+    let verified =
+        VerifiedEnvelope::decode_verify_bound(bytes, &s.trusted, &slot, &binding).unwrap();
+    assert_eq!(verified.id(), encoded.id());
+
+    let with_slot = |edit: &dyn Fn(&mut ShareSlot)| {
+        let mut slot = slot.clone();
+        edit(&mut slot);
+        slot
+    };
+    let b = &binding;
+    let rebind = |group: &[u8], party: &[u8], public: &[u8], archive: [u8; 32]| {
+        Binding::new(
+            b.curve(),
+            group.to_vec(),
+            party.to_vec(),
+            public.to_vec(),
+            archive,
+        )
+        .unwrap()
+    };
+    let ob = &other.params.binding;
+    let ed = setup::<Ed25519>(33, 3, 5);
+    let cases = [
+        (
+            with_slot(&|s| s.key_id = KeyId::new("another-key").unwrap()),
+            binding.clone(),
+            BindingField::KeyId,
+        ),
+        (
+            with_slot(&|s| s.node_id = NodeId::new("another-node").unwrap()),
+            binding.clone(),
+            BindingField::NodeId,
+        ),
+        (
+            with_slot(&|s| s.version = KeyVersion::new(s.version.get() + 1)),
+            binding.clone(),
+            BindingField::Version,
+        ),
+        (s.slot(2), binding.clone(), BindingField::Index),
+        (slot.clone(), ed.params.binding.clone(), BindingField::Curve),
+        (
+            slot.clone(),
+            rebind(
+                ob.group_public_key(),
+                b.party_id(),
+                b.public_share(),
+                *b.archive_hash(),
+            ),
+            BindingField::GroupPublicKey,
+        ),
+        (
+            slot.clone(),
+            rebind(
+                b.group_public_key(),
+                &[0x77],
+                b.public_share(),
+                *b.archive_hash(),
+            ),
+            BindingField::PartyId,
+        ),
+        (
+            slot.clone(),
+            rebind(
+                b.group_public_key(),
+                b.party_id(),
+                ob.public_share(),
+                *b.archive_hash(),
+            ),
+            BindingField::PublicShare,
+        ),
+        (
+            slot.clone(),
+            rebind(
+                b.group_public_key(),
+                b.party_id(),
+                b.public_share(),
+                archive_hash(b"x"),
+            ),
+            BindingField::ArchiveHash,
+        ),
+    ];
+    for (slot, binding, field) in cases {
+        assert_eq!(
+            VerifiedEnvelope::decode_verify_bound(bytes, &s.trusted, &slot, &binding).unwrap_err(),
+            Error::BindingMismatch(field),
+            "{field:?}"
+        );
+        assert_eq!(
+            verified.check_bound_to(&slot, &binding),
+            Err(Error::BindingMismatch(field))
+        );
+    }
+
+    // The attack: the trusted signer's envelope for an unrelated group key
+    // and node, handed in where this node's envelope is expected.
+    let mut unrelated = other.params.clone();
+    unrelated.node_version.node_id = NodeId::new("node:9").unwrap();
+    let foreign = unrelated
+        .plain(&other.commitments, &other.shares[1], &s.signer)
+        .unwrap();
+    VerifiedEnvelope::decode_verify(foreign.as_bytes(), &s.trusted).unwrap();
+    assert_eq!(
+        VerifiedEnvelope::decode_verify_bound(foreign.as_bytes(), &s.trusted, &slot, &binding)
+            .unwrap_err(),
+        Error::BindingMismatch(BindingField::KeyId)
+    );
 }
 
 /// Exhaustive versions of the properties on one envelope of each kind.
@@ -259,9 +459,10 @@ fn builder_refuses_what_decode_would_refuse() {
     let ed = setup::<Ed25519>(5, 3, 5);
     let mut params = s.params.clone();
     params.binding = ed.params.binding.clone();
+    let kek = s.kek_for(&s.slot(0));
     assert_eq!(
         params
-            .seal(&s.commitments, &s.shares[0], &s.signer, &s.kek, &mut s.rng)
+            .seal(&s.commitments, &s.shares[0], &s.signer, &kek, &mut s.rng)
             .unwrap_err(),
         Error::WrongCurve {
             expected: CurveId::Ed25519,
@@ -277,7 +478,7 @@ fn plain_and_sealed_refuse_the_other_operation() {
     let plain = VerifiedEnvelope::decode_verify(plain.as_bytes(), &s.trusted).unwrap();
     assert_eq!(plain.kek_id(), None);
     assert!(matches!(
-        plain.open(&s.kek),
+        plain.open(&s.kek_for(&s.slot(0))),
         Err(Error::WrongPayloadKind {
             expected: PayloadKind::Sealed,
             ..

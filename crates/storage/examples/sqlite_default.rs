@@ -1,19 +1,24 @@
 //! The embedded default with no set-up: a SQLite file in a temporary
-//! directory, one key version through backup, delivery, an approved soft
-//! delete and its audit records, each step one unit of work.
+//! directory, one key version through backup (real sealed envelopes under
+//! per-slot KEKs), delivery, a KEK migration, an approved soft delete and
+//! their audit records, each step one unit of work.
 //!
 //! Run: `cargo run -p shardkeep-storage --example sqlite_default`
 #![allow(clippy::print_stdout)] // An example shows its results.
 
+use rand::SeedableRng;
+use rand::rngs::{ChaCha20Rng, SysRng};
 use shardkeep_envelope::{
-    ActorId, CustodianId, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion, Timestamp,
-    WrappedKey,
+    ActorId, Binding, CustodianId, EnvelopeParams, InMemoryKek, InMemorySigner, KekId,
+    KeyEncryptionKey, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId,
+    Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
 };
-use shardkeep_sss_core::Threshold;
+use shardkeep_sss_core::{Curve, CurveId, Secp256k1, Secret, ShareIndex, Threshold, split};
 use shardkeep_storage::{
     Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditStore, CustodyEntry,
     CustodyStore, DeliveryOutcome, DeliveryRecord, KeyVersionStore, ReceiptStore, SealedShare,
-    SealedShareStore, SlotDeletionStore, SlotFilter, SqliteStorage, Storage, Transaction,
+    SealedShareStore, SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SqliteStorage,
+    Storage, Transaction,
 };
 
 /// Stands in for the audit crate's chained hash (this crate never hashes).
@@ -22,6 +27,32 @@ fn entry(record: &str) -> impl FnOnce(&shardkeep_storage::AuditHead) -> AuditEnt
     move |head| AuditEntry {
         record,
         hash: [u8::try_from(head.sequence % 251).unwrap_or(0) + 1; 32],
+    }
+}
+
+/// A KEK dedicated to `slot`, named after it and its generation.
+fn slot_kek(
+    slot: &ShareSlot,
+    generation: u8,
+    rng: &mut ChaCha20Rng,
+) -> Result<InMemoryKek, Box<dyn std::error::Error>> {
+    let id = KekId::new(format!("kek-{}-{}-g{generation}", slot.node_id, slot.index))?;
+    Ok(InMemoryKek::for_slot(id, slot.clone(), rng))
+}
+
+/// The key store's record of a KEK it just created (a real key store
+/// fingerprints the key; this stand-in hashes the id).
+fn record_of(kek: &InMemoryKek, slot: &ShareSlot, created_at: Timestamp) -> SlotKekRecord {
+    let mut fingerprint = [0u8; 32];
+    for (i, byte) in kek.kek_id().as_str().bytes().enumerate() {
+        fingerprint[i % 32] ^= byte;
+    }
+    SlotKekRecord {
+        slot: slot.clone(),
+        kek_id: kek.kek_id().clone(),
+        fingerprint,
+        created_at,
+        destroyed_at: None,
     }
 }
 
@@ -41,30 +72,66 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         version: KeyVersion::new(1),
     };
     let now = Timestamp::now();
-    let slot = |i: u8| -> Result<shardkeep_envelope::ShareSlot, &'static str> {
-        Ok(version.slot(shardkeep_sss_core::ShareIndex::new(i).ok_or("index 0")?))
+    let slot = |i: u8| -> Result<ShareSlot, &'static str> {
+        Ok(version.slot(ShareIndex::new(i).ok_or("index 0")?))
     };
 
-    // Generate: the version, two server shares, three custodians.
+    // The node's share, split 3-of-5 (a random stand-in here), and what
+    // every envelope of the split is bound to.
+    let mut rng = ChaCha20Rng::try_from_rng(&mut SysRng)?;
+    let (commitments, shares) = split(
+        &Secret::<Secp256k1>::random(&mut rng),
+        Threshold::new(3, 5)?,
+        &mut rng,
+    )?
+    .into_parts();
+    let mut group_key = Vec::new();
+    Secp256k1::encode_point(
+        &Secret::<Secp256k1>::random(&mut rng).public_point(),
+        &mut group_key,
+    );
+    let params = EnvelopeParams {
+        node_version: version.clone(),
+        created_at: now,
+        binding: Binding::new(
+            CurveId::Secp256k1,
+            group_key,
+            vec![1],
+            commitments.to_bytes()[..Secp256k1::POINT_LEN].to_vec(),
+            archive_hash(b"sealed protocol archive"),
+        )?,
+    };
+    let signer = InMemorySigner::generate(SignerId::new("server-signer")?, &mut rng);
+    let mut trusted = TrustedSigners::new();
+    trusted.add_signer(&signer)?;
+
+    // Generate: the version, two server shares sealed under their slots'
+    // own KEKs (recorded as the slots' KEKs), three custodians.
+    let mut keks = Vec::new();
     let mut tx = storage.begin().await?;
     tx.create_key_version(&version, Threshold::new(3, 5)?, now)
         .await?;
-    for i in 1..=2 {
+    for share in &shares[..2] {
+        let slot = version.slot(share.index());
+        let kek = slot_kek(&slot, 1, &mut rng)?;
+        let envelope = params.seal(&commitments, share, &signer, &kek, &mut rng)?;
         tx.store_sealed_share(&SealedShare {
-            slot: slot(i)?,
-            kek_id: KekId::new(format!("kek-wallet-1-node-a-v1-{i}"))?,
-            wrapped_key: WrappedKey::new(vec![0xa5; 60])?,
-            envelope: format!("sealed envelope {i}").into_bytes(),
-            envelope_id: [i; 32],
+            slot: slot.clone(),
+            envelope: envelope.as_bytes().to_vec(),
             stored_at: now,
         })
         .await?;
+        tx.record_slot_kek(&record_of(&kek, &slot, now)).await?;
+        keks.push(kek);
     }
-    for (i, custodian) in [
-        (3, "customer-security"),
-        (4, "escrow-co"),
-        (5, "cold-backup"),
-    ] {
+    for (share, custodian) in
+        shares[2..]
+            .iter()
+            .zip(["customer-security", "escrow-co", "cold-backup"])
+    {
+        let i = share.index().get();
+        // The custodian gets the plain envelope, inside an age container.
+        let envelope = params.plain(&commitments, share, &signer)?;
         tx.assign_custodian(&CustodyEntry {
             slot: slot(i)?,
             custodian: CustodianId::new(custodian)?,
@@ -77,7 +144,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tx.record_delivery(&DeliveryRecord {
             slot: slot(i)?,
             custodian: CustodianId::new(custodian)?,
-            envelope_id: [i; 32],
+            envelope_id: *envelope.id().as_bytes(),
             outcome: DeliveryOutcome::Delivered {
                 receipt: b"signed receipt".to_vec(),
             },
@@ -91,6 +158,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tx.commit().await?;
     println!(
         "generated: 2 sealed shares, 3 custodians; audit #{}",
+        row.sequence
+    );
+
+    // A KEK migration of slot 1, in one unit of work: the envelope is
+    // re-wrapped from the old KEK to a new one and stored whole (same
+    // envelope id), the old KEK destroyed and recorded so. The stored bytes
+    // open with the new KEK alone.
+    let migrated = slot(1)?;
+    let old_kek = keks.swap_remove(0);
+    let new_kek = slot_kek(&migrated, 2, &mut rng)?;
+    let mut tx = storage.begin().await?;
+    let stored = tx.load_sealed_share(&migrated).await?;
+    let rewrapped =
+        VerifiedEnvelope::decode_verify(&stored.envelope, &trusted)?.rewrap(&old_kek, &new_kek)?;
+    tx.rewrap_sealed_share(&migrated, old_kek.kek_id(), rewrapped.as_bytes())
+        .await?;
+    drop(old_kek);
+    tx.mark_slot_kek_destroyed(&migrated, now).await?;
+    tx.record_slot_kek(&record_of(&new_kek, &migrated, now))
+        .await?;
+    let row = tx.append_audit(entry("kek-migrate slot 1")).await?;
+    tx.commit().await?;
+    let mut read = storage.begin_read_only().await?;
+    let share = read.load_sealed_share(&migrated).await?;
+    let opened = VerifiedEnvelope::decode_verify(&share.envelope, &trusted)?.open(&new_kek)?;
+    drop(read);
+    println!(
+        "migrated slot 1 to {}: opens to share {}; audit #{}",
+        new_kek.kek_id(),
+        opened.index(),
         row.sequence
     );
 

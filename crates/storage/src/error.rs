@@ -120,6 +120,24 @@ pub enum Error {
         /// When the cooldown ends.
         until: Timestamp,
     },
+    /// The bytes given as a sealed envelope are not a well-formed sealed
+    /// envelope (structure, caps, checksum; a plain envelope is refused).
+    #[error("not a well-formed sealed envelope: {0}")]
+    InvalidEnvelope(#[source] shardkeep_envelope::Error),
+    /// The envelope's header names another slot than the one it is stored
+    /// or re-wrapped in: filed there it would be recovered, deleted and
+    /// audited as another share.
+    #[error("the envelope for slot {slot} is the envelope of {envelope_slot}")]
+    EnvelopeSlotMismatch {
+        /// The slot of the row.
+        slot: ShareSlot,
+        /// The slot the envelope's header names.
+        envelope_slot: ShareSlot,
+    },
+    /// A re-wrapped envelope is not the stored envelope (its signed bytes,
+    /// hence its id, differ): a re-wrap only replaces the key-wrap trailer.
+    #[error("the re-wrapped envelope for slot {0} is not the stored envelope")]
+    EnvelopeIdMismatch(ShareSlot),
     /// A re-wrap named a KEK other than the stored one.
     #[error("slot {slot} is wrapped under {stored}, not the KEK named")]
     KekMismatch {
@@ -128,6 +146,18 @@ pub enum Error {
         /// The KEK actually stored.
         stored: KekId,
     },
+
+    // ----- slot KEKs -----
+    /// The slot already has a live KEK; destroy it (and record that) first.
+    #[error("slot {0} already has a live KEK")]
+    SlotKekExists(ShareSlot),
+    /// The KEK id was already recorded (for this slot or another): a KEK
+    /// seals one slot, once.
+    #[error("KEK {0} is already recorded")]
+    KekIdInUse(KekId),
+    /// The slot has no live KEK.
+    #[error("slot {0} has no live KEK")]
+    SlotKekNotFound(ShareSlot),
 
     // ----- custody map and receipts -----
     /// No custodian is mapped to the slot.
@@ -236,6 +266,27 @@ pub enum Error {
         /// The table.
         table: &'static str,
     },
+    /// No database connection within the acquire timeout: the database is
+    /// down or unreachable, or every connection of the pool stayed busy.
+    /// Nothing was done; retry later.
+    #[error("database unavailable during {operation}: {source}")]
+    DatabaseUnavailable {
+        /// What storage was doing.
+        operation: &'static str,
+        /// The driver's error (a pool timeout or an I/O error).
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The PostgreSQL server runs with a setting that can lose committed
+    /// transactions after a crash (`fsync` or `synchronous_commit` off), so
+    /// a recorded operation, approval or audit record could vanish.
+    #[error("PostgreSQL setting {setting} = {value} can lose committed transactions")]
+    NotDurable {
+        /// The setting.
+        setting: &'static str,
+        /// Its value on the server.
+        value: String,
+    },
     /// The database failed or refused the statement.
     #[error("database error during {operation}: {source}")]
     Database {
@@ -272,7 +323,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Maps a driver error: [`Error::DatabaseUnavailable`] when no
+    /// connection could be had (pool timeout, I/O error), else
+    /// [`Error::Database`].
     pub(crate) fn database(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
-        move |source| Self::Database { operation, source }
+        move |source| match source {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+                Self::DatabaseUnavailable { operation, source }
+            }
+            source => Self::Database { operation, source },
+        }
     }
 }

@@ -12,19 +12,22 @@ mod traits;
 mod types;
 
 pub use error::Error;
-pub use postgres::{Postgres, PostgresStorage};
+pub use postgres::{
+    DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DurabilityPolicy, Postgres, PostgresOptions,
+    PostgresStorage,
+};
 pub use records::{
     Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditRow, CustodyEntry,
     DIGEST_LEN, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport, KeyVersionRecord,
     KeyVersionState, MAX_CONTACT_LEN, MAX_CUSTODIAN_KEY_LEN, MAX_DRILL_REPORT_LEN,
     MAX_ENVELOPE_LEN, MAX_EVIDENCE_LEN, MAX_REASON_LEN, MAX_RECEIPT_LEN, SIGNATURE_LEN,
-    SealedShare, ShareAccess, SlotFilter, SlotState, SlotSummary, StoredCheckpoint,
+    SealedShare, ShareAccess, SlotFilter, SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
 };
 pub use sql::{Backend, SqlStorage, SqlTransaction};
 pub use sqlite::{Sqlite, SqliteStorage};
 pub use traits::{
     ApprovalStore, AuditStore, CustodyStore, DrillStore, KeyVersionStore, ReceiptStore,
-    SealedShareStore, ShareAccessLog, SlotDeletionStore, Storage, Transaction,
+    SealedShareStore, ShareAccessLog, SlotDeletionStore, SlotKekStore, Storage, Transaction,
 };
 
 /// Longest audit record, in bytes.

@@ -7,6 +7,7 @@
 //! DELETE or TRUNCATE.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
@@ -29,21 +30,78 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 /// race.
 const WRITE_LOCK_KEY: i64 = 0x7368_6b70_7772_6974;
 
-/// Connections per replica.
-const MAX_CONNECTIONS: u32 = 8;
+/// How long [`PostgresOptions::default`] lets a caller wait for a
+/// connection before [`Error::DatabaseUnavailable`]: long enough for a
+/// connection to be opened (or for a busy pool to free one), short enough
+/// that a request fails fast while the database is down instead of piling
+/// up behind the driver's 30 s default.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn options(url: &str) -> Result<PgConnectOptions, Error> {
+/// Connections per replica by default.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+
+/// What [`PostgresStorage::connect_with`] does when the server runs with
+/// `fsync` or `synchronous_commit` off: a crash could then lose committed
+/// transactions (a recorded hard delete, a consumed approval, audit
+/// records).
+#[derive(Debug, Clone, Copy)]
+pub enum DurabilityPolicy {
+    /// Refuse to connect with [`Error::NotDurable`] (the default).
+    Refuse,
+    /// Connect anyway, after calling the function with the
+    /// [`Error::NotDurable`] of each such setting, for the service to log
+    /// (e.g. a throwaway development database).
+    Warn(fn(&Error)),
+}
+
+/// How the service connects to PostgreSQL. [`Default`] is what a
+/// production service wants; change fields of a default value.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// How long `begin`, `begin_read_only` and `connect` wait for a
+    /// connection before failing with [`Error::DatabaseUnavailable`]
+    /// (default [`DEFAULT_ACQUIRE_TIMEOUT`]).
+    pub acquire_timeout: Duration,
+    /// Connections of this replica (default [`DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: u32,
+    /// What to do with a server that may lose commits (default
+    /// [`DurabilityPolicy::Refuse`]).
+    pub durability: DurabilityPolicy,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            durability: DurabilityPolicy::Refuse,
+        }
+    }
+}
+
+fn connect_options(url: &str) -> Result<PgConnectOptions, Error> {
     // The URL may hold a password: the driver's parse error names the
     // problem, never the URL.
     PgConnectOptions::from_str(url).map_err(Error::database("parse the database URL"))
 }
 
-async fn pool(url: &str, max_connections: u32) -> Result<sqlx::PgPool, Error> {
+async fn pool(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<sqlx::PgPool, Error> {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .connect_with(options(url)?)
+        .acquire_timeout(acquire_timeout)
+        .connect_with(connect_options(url)?)
         .await
         .map_err(Error::database("connect"))
+}
+
+/// A pool of one connection for the owner's one-off tasks.
+async fn owner_pool(url: &str) -> Result<sqlx::PgPool, Error> {
+    pool(url, 1, DEFAULT_ACQUIRE_TIMEOUT).await
 }
 
 /// The latest migration this build ships.
@@ -63,7 +121,7 @@ impl SqlStorage<Postgres> {
     /// [`Error::Database`] when the database is unreachable,
     /// [`Error::Migration`] when a migration fails.
     pub async fn migrate(owner_url: &str) -> Result<(), Error> {
-        let pool = pool(owner_url, 1).await?;
+        let pool = owner_pool(owner_url).await?;
         let result = MIGRATOR.run(&pool).await.map_err(Error::Migration);
         pool.close().await;
         result
@@ -76,7 +134,7 @@ impl SqlStorage<Postgres> {
     /// [`Error::Database`] when the role does not exist or the caller does
     /// not own the schema.
     pub async fn grant_service_role(owner_url: &str, service_role: &str) -> Result<(), Error> {
-        let pool = pool(owner_url, 1).await?;
+        let pool = owner_pool(owner_url).await?;
         let result = sqlx::query("SELECT shardkeep_grant_service($1)")
             .bind(service_role)
             .execute(&pool)
@@ -87,28 +145,68 @@ impl SqlStorage<Postgres> {
         result
     }
 
-    /// Connects as the service role. The schema must be at this build's
-    /// migration: the service never migrates, it has no right to.
+    /// Connects as the service role with [`PostgresOptions::default`]:
+    /// see [`connect_with`](Self::connect_with).
     ///
     /// # Errors
-    /// [`Error::Database`] when the database is unreachable,
-    /// [`Error::SchemaOutdated`] when the migrations have not been run.
+    /// As [`connect_with`](Self::connect_with).
     pub async fn connect(service_url: &str) -> Result<Self, Error> {
-        let pool = pool(service_url, MAX_CONNECTIONS).await?;
-        let expected = latest_migration();
-        let found = applied_migration(&pool).await;
-        match found {
-            Ok(Some(found)) if found == expected => Ok(Self::from_pool(pool)),
-            Ok(found) => {
-                pool.close().await;
-                Err(Error::SchemaOutdated { found, expected })
-            }
+        Self::connect_with(service_url, &PostgresOptions::default()).await
+    }
+
+    /// Connects as the service role. The schema must be at this build's
+    /// migration: the service never migrates, it has no right to. The
+    /// server must keep commits across a crash (`fsync` and
+    /// `synchronous_commit` on), unless `options.durability` says to only
+    /// warn.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseUnavailable`] when no connection is made within
+    /// `options.acquire_timeout`, [`Error::Database`] when the database
+    /// refuses it, [`Error::SchemaOutdated`] when the migrations have not
+    /// been run, [`Error::NotDurable`] under [`DurabilityPolicy::Refuse`].
+    pub async fn connect_with(service_url: &str, options: &PostgresOptions) -> Result<Self, Error> {
+        let pool = pool(
+            service_url,
+            options.max_connections,
+            options.acquire_timeout,
+        )
+        .await?;
+        match check_server(&pool, options.durability).await {
+            Ok(()) => Ok(Self::from_pool(pool)),
             Err(error) => {
                 pool.close().await;
                 Err(error)
             }
         }
     }
+}
+
+/// The schema is at this build's migration and the server is durable (or
+/// the policy only warns).
+async fn check_server(pool: &sqlx::PgPool, durability: DurabilityPolicy) -> Result<(), Error> {
+    let expected = latest_migration();
+    let found = applied_migration(pool).await?;
+    if found != Some(expected) {
+        return Err(Error::SchemaOutdated { found, expected });
+    }
+    for setting in ["fsync", "synchronous_commit"] {
+        let value: String = sqlx::query_scalar("SELECT current_setting($1)")
+            .bind(setting)
+            .fetch_one(pool)
+            .await
+            .map_err(Error::database("check durability settings"))?;
+        // `synchronous_commit` may also be `local`, `remote_write` or
+        // `remote_apply`: each waits for the local WAL flush.
+        if value == "off" {
+            let error = Error::NotDurable { setting, value };
+            match durability {
+                DurabilityPolicy::Refuse => return Err(error),
+                DurabilityPolicy::Warn(warn) => warn(&error),
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn applied_migration(pool: &sqlx::PgPool) -> Result<Option<i64>, Error> {

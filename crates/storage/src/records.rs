@@ -4,10 +4,13 @@
 use core::fmt;
 
 use shardkeep_envelope::{
-    ActorId, CustodianId, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp,
-    WrappedKey,
+    ActorId, CustodianId, KekId, KeyId, Label, NodeId, NodeVersion, SealedEnvelopeFrame, ShareSlot,
+    Timestamp,
 };
 use shardkeep_sss_core::{ShareIndex, Threshold};
+
+use crate::error::Error;
+use crate::types::check_blob;
 
 /// Longest stored envelope, in bytes (a signed, sealed share envelope is a
 /// few kilobytes even with 255 Feldman commitments).
@@ -76,33 +79,60 @@ pub struct KeyVersionRecord {
     pub state: KeyVersionState,
 }
 
-/// A share held by the server: the signed envelope with its sealed payload,
-/// and the data key wrapped by the slot's own KEK (outside the signed bytes,
-/// so re-wrapping never touches the envelope).
+/// A share held by the server: its signed, sealed envelope. The envelope's
+/// unsigned trailer names the slot's KEK and carries the data key it
+/// wrapped; a re-wrap replaces the trailer and keeps the signed bytes, so
+/// the envelope id stays.
+///
+/// The envelope bytes are the one source of the KEK id, the wrapped key and
+/// the envelope id ([`SealedShare::frame`]): what is stored is what a
+/// reader opens. Storage checks on every store, re-wrap and load that the
+/// envelope is a well-formed sealed envelope of [`slot`](Self::slot).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedShare {
-    /// The slot the share fills.
+    /// The slot the share fills: its envelope's header must name it.
     pub slot: ShareSlot,
-    /// The KEK that wrapped the data key.
-    pub kek_id: KekId,
-    /// The wrapped data key.
-    pub wrapped_key: WrappedKey,
-    /// The envelope bytes, opaque here (the envelope crate owns the format).
+    /// The sealed envelope (at most [`MAX_ENVELOPE_LEN`] bytes; the
+    /// envelope crate owns the format).
     pub envelope: Vec<u8>,
-    /// The envelope id, `SHA-256("shardkeep/envelope-id/v1" || signed bytes)`.
-    pub envelope_id: [u8; DIGEST_LEN],
     /// When the share was stored.
     pub stored_at: Timestamp,
+}
+
+impl SealedShare {
+    /// The envelope's frame (envelope id, slot, KEK id, wrapped key),
+    /// unauthenticated: readers still verify the envelope's signature.
+    ///
+    /// # Errors
+    /// [`Error::BlobLength`], [`Error::InvalidEnvelope`] when the bytes are
+    /// not a well-formed sealed envelope, [`Error::EnvelopeSlotMismatch`]
+    /// when its header names another slot.
+    pub fn frame(&self) -> Result<SealedEnvelopeFrame, Error> {
+        sealed_frame(&self.slot, &self.envelope)
+    }
+}
+
+/// The frame of `envelope`, which must be a sealed envelope of `slot`.
+pub(crate) fn sealed_frame(
+    slot: &ShareSlot,
+    envelope: &[u8],
+) -> Result<SealedEnvelopeFrame, Error> {
+    check_blob("envelope", envelope, 1, MAX_ENVELOPE_LEN)?;
+    let frame = SealedEnvelopeFrame::parse(envelope).map_err(Error::InvalidEnvelope)?;
+    if frame.slot() != *slot {
+        return Err(Error::EnvelopeSlotMismatch {
+            slot: slot.clone(),
+            envelope_slot: frame.slot(),
+        });
+    }
+    Ok(frame)
 }
 
 impl fmt::Debug for SealedShare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SealedShare")
             .field("slot", &self.slot)
-            .field("kek_id", &self.kek_id)
-            .field("wrapped_key", &self.wrapped_key)
             .field("envelope_len", &self.envelope.len())
-            .field("envelope_id", &hex::encode(self.envelope_id))
             .field("stored_at", &self.stored_at)
             .finish()
     }
@@ -172,6 +202,38 @@ pub struct SlotFilter {
     pub node_id: Option<NodeId>,
     /// Only this version (meaningful with a key and node).
     pub version: Option<shardkeep_envelope::KeyVersion>,
+}
+
+/// The KEK dedicated to one server-held slot, as the key store pinned it
+/// when it created the key: its id and the fingerprint of the key itself,
+/// which the key store checks before it opens or destroys the key. Records
+/// are never removed: a destroyed KEK's record is the evidence of its
+/// destruction.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SlotKekRecord {
+    /// The slot the KEK seals.
+    pub slot: ShareSlot,
+    /// The KEK's id.
+    pub kek_id: KekId,
+    /// The key store's fingerprint of the key (public: it identifies the
+    /// key, it does not reveal it).
+    pub fingerprint: [u8; DIGEST_LEN],
+    /// When the KEK was created.
+    pub created_at: Timestamp,
+    /// When it was destroyed, if it was.
+    pub destroyed_at: Option<Timestamp>,
+}
+
+impl fmt::Debug for SlotKekRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotKekRecord")
+            .field("slot", &self.slot)
+            .field("kek_id", &self.kek_id)
+            .field("fingerprint", &hex::encode(self.fingerprint))
+            .field("created_at", &self.created_at)
+            .field("destroyed_at", &self.destroyed_at)
+            .finish()
+    }
 }
 
 /// Who holds an external share, and how to reach them.

@@ -7,6 +7,13 @@
 //! Dropping the cluster stops the server (`pg_ctl stop -m immediate`) and
 //! removes the directory, also while a failing test unwinds.
 //!
+//! The server runs with PostgreSQL's durable defaults (`fsync`,
+//! `synchronous_commit`, `full_page_writes` on), as a production server
+//! must: [`PostgresStorage::connect`](crate::PostgresStorage::connect)
+//! refuses a server that may lose commits.
+//! [`PostgresCluster::start_with_settings`] starts one with other settings,
+//! e.g. to show that refusal.
+//!
 //! Binaries come from `$SHARDKEEP_PG_BIN`, else the newest
 //! `/usr/lib/postgresql/<version>/bin` (Debian's `postgresql-15` package),
 //! else `PATH`; a missing binary is an error naming it.
@@ -30,6 +37,8 @@ pub struct PostgresCluster {
     bin: PathBuf,
     port: u16,
     run_as_postgres: bool,
+    /// `-c name=value` server options beyond the defaults.
+    settings: String,
 }
 
 /// One database of a [`PostgresCluster`], owned by [`OWNER_ROLE`], with
@@ -45,13 +54,41 @@ pub struct TestDatabase {
 }
 
 impl PostgresCluster {
-    /// Initialises and starts a cluster, and creates the owner and service
-    /// roles.
+    /// Initialises and starts a cluster with PostgreSQL's durable defaults,
+    /// and creates the owner and service roles.
     ///
     /// # Errors
     /// An [`io::Error`] naming the missing binary or the failed command
     /// (with its output).
     pub fn start() -> io::Result<Self> {
+        Self::start_with_settings(&[])
+    }
+
+    /// As [`start`](Self::start), with server settings (`-c name=value`)
+    /// changed, e.g. `[("fsync", "off")]`. Names and values are limited to
+    /// ASCII letters, digits, `_` and `.` (they pass through `pg_ctl`'s
+    /// shell).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); [`io::ErrorKind::InvalidInput`] for a
+    /// name or value with another character.
+    pub fn start_with_settings(settings: &[(&str, &str)]) -> io::Result<Self> {
+        let mut options = String::new();
+        for (name, value) in settings {
+            let plain = |text: &str| {
+                !text.is_empty()
+                    && text
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            };
+            if !plain(name) || !plain(value) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("unsupported server setting {name:?} = {value:?}"),
+                ));
+            }
+            options.push_str(&format!(" -c {name}={value}"));
+        }
         let bin = find_bin_dir()?;
         let run_as_postgres = running_as_root()?;
         let dir = tempfile::Builder::new().prefix("shardkeep-pg-").tempdir()?;
@@ -64,6 +101,7 @@ impl PostgresCluster {
             bin,
             port: 0,
             run_as_postgres,
+            settings: options,
         };
         cluster.server_command(
             "initdb",
@@ -75,7 +113,6 @@ impl PostgresCluster {
                 OsStr::new("--auth=trust"),
                 OsStr::new("-E"),
                 OsStr::new("UTF8"),
-                OsStr::new("--no-sync"),
             ],
         )?;
         // Another process may take the free port between our probe and the
@@ -98,6 +135,16 @@ impl PostgresCluster {
             cluster.psql("postgres", &format!("CREATE ROLE {role} LOGIN"))?;
         }
         Ok(cluster)
+    }
+
+    /// Stops the server (fast shutdown: open sessions are ended), e.g. to
+    /// see how storage behaves with the database down. Dropping the cluster
+    /// afterwards is fine.
+    ///
+    /// # Errors
+    /// An [`io::Error`] carrying `pg_ctl`'s output when it fails.
+    pub fn stop(&self) -> io::Result<()> {
+        self.pg_ctl_stop("fast")
     }
 
     /// The server's TCP port on 127.0.0.1.
@@ -189,10 +236,10 @@ impl PostgresCluster {
 
     fn pg_ctl_start(&self) -> io::Result<()> {
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off",
+            "-c listen_addresses=127.0.0.1 -p {} -k {}{}",
             self.port,
-            self.socket_dir().display()
+            self.socket_dir().display(),
+            self.settings
         );
         let log = self.dir.path().join("server.log");
         self.server_command(
@@ -214,6 +261,21 @@ impl PostgresCluster {
             let log = std::fs::read_to_string(&log).unwrap_or_default();
             io::Error::new(error.kind(), format!("{error}\nserver log:\n{log}"))
         })
+    }
+
+    fn pg_ctl_stop(&self, mode: &str) -> io::Result<()> {
+        let data_dir = self.data_dir();
+        self.server_command(
+            "pg_ctl",
+            [
+                OsStr::new("-D"),
+                data_dir.as_os_str(),
+                OsStr::new("-m"),
+                OsStr::new(mode),
+                OsStr::new("-w"),
+                OsStr::new("stop"),
+            ],
+        )
     }
 
     /// Runs a server binary, as the `postgres` user when we are root.
@@ -244,20 +306,10 @@ impl PostgresCluster {
 
 impl Drop for PostgresCluster {
     fn drop(&mut self) {
-        // Best effort while dropping (maybe during a panic): an error here
-        // has nowhere to go, and the directory is removed next anyway.
-        let data_dir = self.data_dir();
-        let _ = self.server_command(
-            "pg_ctl",
-            [
-                OsStr::new("-D"),
-                data_dir.as_os_str(),
-                OsStr::new("-m"),
-                OsStr::new("immediate"),
-                OsStr::new("-w"),
-                OsStr::new("stop"),
-            ],
-        );
+        // Best effort while dropping (maybe during a panic, maybe already
+        // stopped): an error here has nowhere to go, and the directory is
+        // removed next anyway.
+        let _ = self.pg_ctl_stop("immediate");
     }
 }
 

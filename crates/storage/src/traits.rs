@@ -7,16 +7,14 @@
 
 use core::future::Future;
 
-use shardkeep_envelope::{
-    ActorId, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp, WrappedKey,
-};
+use shardkeep_envelope::{ActorId, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp};
 use shardkeep_sss_core::Threshold;
 
 use crate::error::Error;
 use crate::records::{
     Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditRow, CustodyEntry,
-    DeliveryRecord, DrillReport, KeyVersionRecord, SealedShare, ShareAccess, SlotFilter, SlotState,
-    SlotSummary, StoredCheckpoint,
+    DeliveryRecord, DrillReport, KeyVersionRecord, SealedShare, ShareAccess, SlotFilter,
+    SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
 };
 
 /// A storage backend: hands out transactions.
@@ -32,15 +30,18 @@ pub trait Storage: Send + Sync {
     /// Starts a write transaction, waiting for the writer before it.
     ///
     /// # Errors
-    /// [`Error::Database`] when the database is unreachable or busy past its
-    /// timeout.
+    /// [`Error::DatabaseUnavailable`] when no connection is had within the
+    /// acquire timeout (the database is down or unreachable),
+    /// [`Error::Database`] when the database refuses or the writer before
+    /// holds the lock past its timeout.
     fn begin(&self) -> impl Future<Output = Result<Self::Transaction, Error>> + Send;
 
     /// Starts a read-only transaction on a consistent snapshot; writes in it
     /// fail with [`Error::ReadOnlyTransaction`].
     ///
     /// # Errors
-    /// [`Error::Database`] when the database is unreachable.
+    /// [`Error::DatabaseUnavailable`] when no connection is had within the
+    /// acquire timeout, [`Error::Database`] when the database refuses.
     fn begin_read_only(&self) -> impl Future<Output = Result<Self::Transaction, Error>> + Send;
 }
 
@@ -61,6 +62,7 @@ pub trait Transaction:
     + ApprovalStore
     + DrillStore
     + ShareAccessLog
+    + SlotKekStore
     + AuditStore
     + Send
 {
@@ -148,40 +150,52 @@ pub trait KeyVersionStore {
 
 /// Sealed shares the server holds, one per slot.
 pub trait SealedShareStore {
-    /// Stores a sealed share in an empty slot of an active version.
+    /// Stores a sealed share in an empty slot of an active version. The
+    /// envelope must be a well-formed sealed envelope of `share.slot`; its
+    /// KEK id and envelope id are taken from the bytes.
     ///
     /// # Errors
-    /// [`Error::KeyVersionNotFound`], [`Error::KeyVersionState`] (not
-    /// active), [`Error::ShareIndexOutOfRange`], [`Error::SealedShareExists`],
-    /// [`Error::SlotHeldByCustodian`], [`Error::BlobLength`].
+    /// [`Error::BlobLength`], [`Error::InvalidEnvelope`],
+    /// [`Error::EnvelopeSlotMismatch`], [`Error::KeyVersionNotFound`],
+    /// [`Error::KeyVersionState`] (not active),
+    /// [`Error::ShareIndexOutOfRange`], [`Error::SealedShareExists`],
+    /// [`Error::SlotHeldByCustodian`].
     fn store_sealed_share(
         &mut self,
         share: &SealedShare,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Loads an active sealed share. Callers record the read with
-    /// [`ShareAccessLog::record_share_access`] in the same transaction.
+    /// [`ShareAccessLog::record_share_access`] in the same transaction, and
+    /// verify the envelope before they open it.
     ///
     /// # Errors
     /// [`Error::SealedShareNotFound`], [`Error::SlotSoftDeleted`],
-    /// [`Error::SlotHardDeleted`].
+    /// [`Error::SlotHardDeleted`]; [`Error::CorruptRow`] when the stored
+    /// envelope is not a sealed envelope of the slot or disagrees with the
+    /// row's KEK id or envelope id.
     fn load_sealed_share(
         &mut self,
         slot: &ShareSlot,
     ) -> impl Future<Output = Result<SealedShare, Error>> + Send;
 
-    /// Replaces the wrapped data key of an active share (KEK rotation),
-    /// if it is still wrapped under `current_kek`.
+    /// Stores the re-wrapped envelope of an active share (KEK migration:
+    /// the envelope crate's `VerifiedEnvelope::rewrap`), if the share is
+    /// still wrapped under `current_kek`. The new envelope must be the
+    /// stored one with another key-wrap trailer: same slot, same envelope
+    /// id. Its trailer's KEK becomes the slot's KEK; once this commits,
+    /// `current_kek` may be destroyed.
     ///
     /// # Errors
-    /// [`Error::SealedShareNotFound`], [`Error::SlotSoftDeleted`],
-    /// [`Error::SlotHardDeleted`], [`Error::KekMismatch`].
+    /// [`Error::BlobLength`], [`Error::InvalidEnvelope`],
+    /// [`Error::EnvelopeSlotMismatch`], [`Error::SealedShareNotFound`],
+    /// [`Error::SlotSoftDeleted`], [`Error::SlotHardDeleted`],
+    /// [`Error::KekMismatch`], [`Error::EnvelopeIdMismatch`].
     fn rewrap_sealed_share(
         &mut self,
         slot: &ShareSlot,
         current_kek: &KekId,
-        new_kek: &KekId,
-        wrapped_key: &WrappedKey,
+        envelope: &[u8],
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Lists server-held slots (any state) matching `filter`, ordered by
@@ -243,6 +257,46 @@ pub trait SlotDeletionStore {
         slot: &ShareSlot,
         now: Timestamp,
         evidence: &[u8],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// The KEK of each server-held slot: id and key fingerprint, as pinned by
+/// the key store, and when the key was destroyed. A slot has at most one
+/// live (not destroyed) KEK; a KEK id belongs to one slot, once.
+pub trait SlotKekStore {
+    /// Records the KEK just created for a slot of an existing version.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::ShareIndexOutOfRange`],
+    /// [`Error::SlotHeldByCustodian`], [`Error::SlotKekExists`] when the
+    /// slot has a live KEK, [`Error::KekIdInUse`] when the id was ever
+    /// recorded, [`Error::TimesOutOfOrder`] when it is destroyed before it
+    /// was created.
+    fn record_slot_kek(
+        &mut self,
+        record: &SlotKekRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The slot's live KEK or, when it has none, the one destroyed last;
+    /// `None` when no KEK was ever recorded for the slot.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn slot_kek(
+        &mut self,
+        slot: &ShareSlot,
+    ) -> impl Future<Output = Result<Option<SlotKekRecord>, Error>> + Send;
+
+    /// Records that the slot's live KEK was destroyed at `at`. The record
+    /// stays, as evidence.
+    ///
+    /// # Errors
+    /// [`Error::SlotKekNotFound`] when the slot has no live KEK,
+    /// [`Error::TimesOutOfOrder`] when `at` is before its creation.
+    fn mark_slot_kek_destroyed(
+        &mut self,
+        slot: &ShareSlot,
+        at: Timestamp,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 

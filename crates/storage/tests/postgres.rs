@@ -8,13 +8,34 @@
 mod conformance;
 
 use shardkeep_storage::test_support::{OWNER_ROLE, PostgresCluster, SERVICE_ROLE};
-use shardkeep_storage::{Error, PostgresStorage};
+use std::sync::Mutex;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use std::time::{Duration, Instant};
+
+use shardkeep_storage::{
+    DEFAULT_ACQUIRE_TIMEOUT, DurabilityPolicy, Error, PostgresOptions, PostgresStorage,
+    SealedShareStore, Storage, Transaction,
+};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
+        .unwrap()
+}
+
+/// The number of the newest migration file: the version `connect` needs.
+fn latest_migration() -> i64 {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            name.split('_').next().unwrap().parse::<i64>().unwrap()
+        })
+        .max()
         .unwrap()
 }
 
@@ -64,8 +85,8 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
             PostgresStorage::connect(&cluster.url(SERVICE_ROLE, "empty")).await,
             Err(Error::SchemaOutdated {
                 found: None,
-                expected: 1
-            })
+                expected,
+            }) if expected == latest_migration()
         ));
         // ...and the service role cannot migrate it either.
         assert!(matches!(
@@ -78,6 +99,7 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
             .await
             .unwrap();
         conformance::with_three_audit_records(&storage).await;
+        conformance::with_destroyed_slot_kek(&storage).await;
         storage.close().await;
     });
     let db = "evidence";
@@ -99,6 +121,10 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
         "DELETE FROM share_slots",
         "DELETE FROM key_versions",
         "UPDATE share_slots SET envelope_id = '\\x00'",
+        "DELETE FROM slot_keks",
+        "TRUNCATE slot_keks",
+        "UPDATE slot_keks SET kek_id = 'kek-b'",
+        "UPDATE slot_keks SET fingerprint = '\\x00'",
         "SELECT shardkeep_grant_service('shardkeep_service')",
     ] {
         let error = cluster
@@ -121,6 +147,32 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
             .to_string();
         assert!(error.contains("append-only"), "{sql}: {error}");
     }
+    // A destroyed KEK stays destroyed, and its record stays.
+    for sql in [
+        "UPDATE slot_keks SET destroyed_at = NULL",
+        "UPDATE slot_keks SET destroyed_at = destroyed_at + 1",
+    ] {
+        for role in [SERVICE_ROLE, OWNER_ROLE] {
+            let error = cluster.psql_as(role, db, sql).unwrap_err().to_string();
+            assert!(
+                error.contains("only a live KEK may be marked destroyed"),
+                "{role} {sql}: {error}"
+            );
+        }
+    }
+    for sql in ["DELETE FROM slot_keks", "TRUNCATE slot_keks"] {
+        let error = cluster
+            .psql_as(OWNER_ROLE, db, sql)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is refused"), "{sql}: {error}");
+    }
+    assert_eq!(
+        cluster
+            .psql(db, "SELECT kek_id || ':' || destroyed_at FROM slot_keks")
+            .unwrap(),
+        "kek-a:1800000000002"
+    );
     // Nobody inserts around the chain: a gap, a fork, a wrong link.
     for sql in [
         "INSERT INTO audit_log VALUES (5, decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex'), '\\x01')",
@@ -136,4 +188,269 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
         }
     }
     assert_eq!(snapshot(), before);
+}
+
+/// With the database down, `begin` fails within the acquire timeout with a
+/// typed error (the driver's default made it hang for 30 s), and so does a
+/// new connection.
+#[test]
+fn begin_fails_fast_while_the_database_is_down() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    runtime().block_on(async {
+        let database = cluster.create_database("down").await.unwrap();
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        storage.begin().await.unwrap().commit().await.unwrap();
+        cluster.stop().unwrap();
+
+        let deadline = DEFAULT_ACQUIRE_TIMEOUT + Duration::from_secs(3);
+        for read_only in [false, true] {
+            let started = Instant::now();
+            let result = if read_only {
+                storage.begin_read_only().await
+            } else {
+                storage.begin().await
+            };
+            let waited = started.elapsed();
+            let error = result.unwrap_err();
+            assert!(
+                matches!(error, Error::DatabaseUnavailable { .. }),
+                "{error:?}"
+            );
+            assert!(waited < deadline, "waited {waited:?} before {error:?}");
+        }
+
+        let mut options = PostgresOptions::default();
+        options.acquire_timeout = Duration::from_millis(500);
+        let started = Instant::now();
+        let error = PostgresStorage::connect_with(&database.service_url, &options)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::DatabaseUnavailable { .. }),
+            "{error:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+    });
+}
+
+/// A server with `fsync` or `synchronous_commit` off can lose committed
+/// transactions in a crash: the service refuses it, or only warns when
+/// configured to.
+#[test]
+fn connect_refuses_a_server_that_may_lose_commits() {
+    static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    fn warn(error: &Error) {
+        WARNINGS.lock().unwrap().push(error.to_string());
+    }
+
+    let cluster = PostgresCluster::start_with_settings(&[("fsync", "off")])
+        .expect("start a throwaway PostgreSQL cluster");
+    runtime().block_on(async {
+        let database = cluster.create_database("fsync_off").await.unwrap();
+        let error = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::NotDurable { setting: "fsync", value } if value == "off"),
+            "{error:?}"
+        );
+
+        // synchronous_commit, set for the service role alone.
+        cluster
+            .psql(
+                "postgres",
+                &format!("ALTER ROLE {SERVICE_ROLE} SET synchronous_commit = off"),
+            )
+            .unwrap();
+        let mut options = PostgresOptions::default();
+        options.durability = DurabilityPolicy::Warn(warn);
+        let storage = PostgresStorage::connect_with(&database.service_url, &options)
+            .await
+            .unwrap();
+        storage.begin().await.unwrap().commit().await.unwrap();
+        storage.close().await;
+        assert_eq!(
+            *WARNINGS.lock().unwrap(),
+            [
+                "PostgreSQL setting fsync = off can lose committed transactions",
+                "PostgreSQL setting synchronous_commit = off can lose committed transactions"
+            ]
+        );
+    });
+
+    // The test cluster itself runs durable, as production must.
+    let durable = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let settings = durable
+        .psql(
+            "postgres",
+            "SELECT current_setting('fsync') || ',' || current_setting('synchronous_commit') \
+             || ',' || current_setting('full_page_writes')",
+        )
+        .unwrap();
+    assert_eq!(settings, "on,on,on");
+}
+
+/// Storage refuses a row whose columns and envelope disagree (changed by
+/// the owner behind its back), rather than hand out a share the columns
+/// misdescribe.
+#[test]
+fn load_refuses_a_row_whose_columns_and_envelope_disagree() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    runtime().block_on(async {
+        let database = cluster.create_database("tampered").await.unwrap();
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        conformance::with_shares(&storage).await;
+        cluster
+            .psql_as(
+                OWNER_ROLE,
+                "tampered",
+                "CREATE TABLE share_slots_copy AS SELECT * FROM share_slots WHERE share_index = 1",
+            )
+            .unwrap();
+        for (tamper, column) in [
+            (
+                "UPDATE share_slots SET kek_id = 'kek-other' WHERE share_index = 1",
+                "kek_id",
+            ),
+            (
+                "UPDATE share_slots SET envelope_id = \
+                 (SELECT envelope_id FROM share_slots WHERE share_index = 2) WHERE share_index = 1",
+                "envelope_id",
+            ),
+            (
+                "UPDATE share_slots SET envelope = \
+                 (SELECT envelope FROM share_slots WHERE share_index = 2) WHERE share_index = 1",
+                "envelope",
+            ),
+            (
+                "UPDATE share_slots SET envelope = substring(envelope FROM 2) \
+                 WHERE share_index = 1",
+                "envelope",
+            ),
+        ] {
+            cluster.psql_as(OWNER_ROLE, "tampered", tamper).unwrap();
+            conformance::assert_load_refuses_row(&storage, column).await;
+            cluster
+                .psql_as(
+                    OWNER_ROLE,
+                    "tampered",
+                    "UPDATE share_slots SET (kek_id, envelope, envelope_id) = \
+                     (SELECT kek_id, envelope, envelope_id FROM share_slots_copy) \
+                     WHERE share_index = 1",
+                )
+                .unwrap();
+            let mut tx = storage.begin_read_only().await.unwrap();
+            assert_eq!(
+                tx.load_sealed_share(&conformance::slot("node-a", 1, 1))
+                    .await
+                    .unwrap(),
+                conformance::sealed(&conformance::slot("node-a", 1, 1))
+            );
+        }
+        storage.close().await;
+    });
+}
+
+/// Upgrading a version 1 database (shares with a `wrapped_key` column)
+/// keeps its shares and their access log, and refuses to run while a row
+/// re-wrapped by a version 1 build holds the only copy of its wrapped key in
+/// the column that goes away.
+#[test]
+fn upgrade_keeps_shares_and_refuses_to_strand_a_wrapped_key() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    runtime().block_on(async {
+        for stranded in [false, true] {
+            let name = if stranded { "stranded" } else { "intact" };
+            cluster
+                .psql(
+                    "postgres",
+                    &format!("CREATE DATABASE {name} OWNER {OWNER_ROLE}"),
+                )
+                .unwrap();
+            let owner_url = cluster.url(OWNER_ROLE, name);
+            let pool = PgPool::connect(&owner_url).await.unwrap();
+            let version_1 = tempfile::tempdir().unwrap();
+            std::fs::copy(
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/migrations/postgres/0001_initial.sql"
+                ),
+                version_1.path().join("0001_initial.sql"),
+            )
+            .unwrap();
+            Migrator::new(version_1.path())
+                .await
+                .unwrap()
+                .run(&pool)
+                .await
+                .unwrap();
+            let (kek_id, wrapped_key, envelope, envelope_id) = conformance::version_1_row(stranded);
+            sqlx::query(
+                "INSERT INTO key_versions VALUES ('wallet-1', 'node-a', 1, 3, 5, 0, 'active', \
+                 NULL, NULL, NULL)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO share_slots (key_id, node_id, version, share_index, kek_id, \
+                 wrapped_key, envelope, envelope_id, stored_at, state) \
+                 VALUES ('wallet-1', 'node-a', 1, 1, $1, $2, $3, $4, 1800000000010, 'active')",
+            )
+            .bind(kek_id)
+            .bind(wrapped_key.clone())
+            .bind(envelope)
+            .bind(envelope_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO share_access_log (key_id, node_id, version, share_index, accessor, \
+                 purpose, accessed_at) VALUES ('wallet-1', 'node-a', 1, 1, 'ops.alice', \
+                 'recover', 1)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+
+            let result = PostgresStorage::migrate(&owner_url).await;
+            if stranded {
+                let error = result.unwrap_err();
+                assert!(
+                    matches!(error, Error::Migration(_))
+                        && error
+                            .to_string()
+                            .contains("re-wrapped by a version 1 build"),
+                    "{error}"
+                );
+                // Nothing was lost: the column still holds the wrapped key.
+                assert_eq!(
+                    cluster
+                        .psql(name, "SELECT encode(wrapped_key, 'hex') FROM share_slots")
+                        .unwrap(),
+                    hex::encode(&wrapped_key)
+                );
+            } else {
+                result.unwrap();
+                PostgresStorage::grant_service_role(&owner_url, SERVICE_ROLE)
+                    .await
+                    .unwrap();
+                let storage = PostgresStorage::connect(&cluster.url(SERVICE_ROLE, name))
+                    .await
+                    .unwrap();
+                conformance::assert_version_1_share_migrated(&storage).await;
+                storage.close().await;
+                assert!(
+                    cluster
+                        .psql(name, "SELECT wrapped_key FROM share_slots")
+                        .is_err()
+                );
+            }
+        }
+    });
 }

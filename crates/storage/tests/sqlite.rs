@@ -5,7 +5,10 @@
 
 mod conformance;
 
-use shardkeep_storage::{AuditStore, SqliteStorage, Storage, Transaction};
+use shardkeep_storage::Error;
+use shardkeep_storage::{AuditStore, SealedShareStore, SqliteStorage, Storage, Transaction};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Connection, Row, SqliteConnection};
 
 async fn fresh() -> (tempfile::TempDir, SqliteStorage) {
@@ -66,7 +69,10 @@ async fn the_file_is_private_durable_and_migrated_once() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(migrations, 1);
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .count();
+    assert_eq!(usize::try_from(migrations).unwrap(), shipped);
 }
 
 #[tokio::test]
@@ -100,4 +106,193 @@ async fn the_database_refuses_changes_to_the_audit_table() {
         .unwrap();
     let records: Vec<(i64, Vec<u8>)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
     assert_eq!(records, [(1, vec![0]), (2, vec![1]), (3, vec![2])]);
+}
+
+#[tokio::test]
+async fn the_database_keeps_slot_kek_evidence() {
+    let (dir, storage) = fresh().await;
+    conformance::with_destroyed_slot_kek(&storage).await;
+
+    let mut conn = raw(&dir).await;
+    for sql in [
+        "DELETE FROM slot_keks",
+        "UPDATE slot_keks SET destroyed_at = NULL",
+        "UPDATE slot_keks SET destroyed_at = destroyed_at + 1",
+        "UPDATE slot_keks SET fingerprint = zeroblob(32)",
+        "UPDATE slot_keks SET kek_id = 'kek-b'",
+    ] {
+        let error = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
+        assert!(error.to_string().contains("slot_keks"), "{sql}: {error}");
+    }
+    let row: (String, i64) = sqlx::query_as("SELECT kek_id, destroyed_at FROM slot_keks")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(row, ("kek-a".to_owned(), 1_800_000_000_002));
+}
+
+/// Storage refuses a row whose columns and envelope disagree (changed
+/// behind its back), rather than hand out a share the columns misdescribe.
+#[tokio::test]
+async fn load_refuses_a_row_whose_columns_and_envelope_disagree() {
+    let (dir, storage) = fresh().await;
+    conformance::with_shares(&storage).await;
+    let mut conn = raw(&dir).await;
+    for (tamper, restore, column) in [
+        (
+            "UPDATE share_slots SET kek_id = 'kek-other' WHERE share_index = 1",
+            "UPDATE share_slots SET kek_id = 'kek-1' WHERE share_index = 1",
+            "kek_id",
+        ),
+        (
+            "UPDATE share_slots SET envelope_id = \
+             (SELECT envelope_id FROM share_slots WHERE share_index = 2) WHERE share_index = 1",
+            "UPDATE share_slots SET envelope_id = (SELECT envelope_id FROM share_slots_copy) \
+             WHERE share_index = 1",
+            "envelope_id",
+        ),
+        (
+            "UPDATE share_slots SET envelope = \
+             (SELECT envelope FROM share_slots WHERE share_index = 2) WHERE share_index = 1",
+            "UPDATE share_slots SET envelope = (SELECT envelope FROM share_slots_copy) \
+             WHERE share_index = 1",
+            "envelope",
+        ),
+        (
+            "UPDATE share_slots SET envelope = substr(envelope, 2) WHERE share_index = 1",
+            "UPDATE share_slots SET envelope = (SELECT envelope FROM share_slots_copy) \
+             WHERE share_index = 1",
+            "envelope",
+        ),
+    ] {
+        sqlx::query(
+            "CREATE TEMP TABLE IF NOT EXISTS share_slots_copy AS \
+             SELECT * FROM share_slots WHERE share_index = 1",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query(tamper).execute(&mut conn).await.unwrap();
+        conformance::assert_load_refuses_row(&storage, column).await;
+        sqlx::query(restore).execute(&mut conn).await.unwrap();
+        let mut tx = storage.begin_read_only().await.unwrap();
+        assert_eq!(
+            tx.load_sealed_share(&conformance::slot("node-a", 1, 1))
+                .await
+                .unwrap(),
+            conformance::sealed(&conformance::slot("node-a", 1, 1))
+        );
+    }
+}
+
+/// Upgrading a version 1 database (shares with a `wrapped_key` column)
+/// keeps its shares and their access log, and refuses to run while a row
+/// re-wrapped by a version 1 build holds the only copy of its wrapped key in
+/// the column that goes away.
+#[tokio::test]
+async fn upgrade_keeps_shares_and_refuses_to_strand_a_wrapped_key() {
+    for stranded in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shardkeep.db");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true)
+                    .foreign_keys(true),
+            )
+            .await
+            .unwrap();
+        let version_1 = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/sqlite/0001_initial.sql"
+            ),
+            version_1.path().join("0001_initial.sql"),
+        )
+        .unwrap();
+        Migrator::new(version_1.path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        let (kek_id, wrapped_key, envelope, envelope_id) = conformance::version_1_row(stranded);
+        for (sql, args) in [
+            (
+                "INSERT INTO key_versions VALUES ('wallet-1', 'node-a', 1, 3, 5, 0, 'active', \
+                 NULL, NULL, NULL)",
+                vec![],
+            ),
+            (
+                "INSERT INTO share_slots (key_id, node_id, version, share_index, kek_id, \
+                 wrapped_key, envelope, envelope_id, stored_at, state) \
+                 VALUES ('wallet-1', 'node-a', 1, 1, ?, ?, ?, ?, 1800000000010, 'active')",
+                vec![
+                    kek_id.into_bytes(),
+                    wrapped_key.clone(),
+                    envelope,
+                    envelope_id,
+                ],
+            ),
+            (
+                "INSERT INTO share_access_log (key_id, node_id, version, share_index, accessor, \
+                 purpose, accessed_at) VALUES ('wallet-1', 'node-a', 1, 1, 'ops.alice', 'recover', 1)",
+                vec![],
+            ),
+        ] {
+            let mut query = sqlx::query(sql);
+            for (i, arg) in args.into_iter().enumerate() {
+                // The KEK id is text; the rest are blobs.
+                query = if i == 0 {
+                    query.bind(String::from_utf8(arg).unwrap())
+                } else {
+                    query.bind(arg)
+                };
+            }
+            query.execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let result = SqliteStorage::open(&path).await;
+        let mut conn = raw(&dir).await;
+        if stranded {
+            let error = result.unwrap_err();
+            assert!(
+                matches!(error, Error::Migration(_))
+                    && error
+                        .to_string()
+                        .contains("re-wrapped by a version 1 build"),
+                "{error}"
+            );
+            // Nothing was lost: the column still holds the wrapped key.
+            let kept: Vec<u8> = sqlx::query_scalar("SELECT wrapped_key FROM share_slots")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(kept, wrapped_key);
+        } else {
+            let storage = result.unwrap();
+            conformance::assert_version_1_share_migrated(&storage).await;
+            assert!(
+                sqlx::query("SELECT wrapped_key FROM share_slots")
+                    .fetch_all(&mut conn)
+                    .await
+                    .is_err()
+            );
+            let violations = sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            assert!(violations.is_empty());
+            // The rebuilt table still refuses deletes.
+            let error = sqlx::query("DELETE FROM share_slots")
+                .execute(&mut conn)
+                .await
+                .unwrap_err();
+            assert!(error.to_string().contains("never deleted"), "{error}");
+        }
+    }
 }

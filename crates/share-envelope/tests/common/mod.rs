@@ -30,3 +30,14 @@ pub(crate) fn assert_not_opened_by(
         Error::Container(ContainerError::NoMatchingIdentity)
     );
 }
+
+/// The work factor (log2 N) written in a binary passphrase container's
+/// scrypt stanza (`-> scrypt <salt> <log_n>`).
+pub(crate) fn scrypt_work_factor(container: &[u8]) -> u8 {
+    let header = String::from_utf8_lossy(&container[..container.len().min(200)]).into_owned();
+    let line = header
+        .lines()
+        .find(|line| line.starts_with("-> scrypt "))
+        .unwrap();
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}

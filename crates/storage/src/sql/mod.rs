@@ -13,6 +13,7 @@ mod audit;
 mod custody;
 mod drills;
 mod key_versions;
+mod slot_keks;
 mod slots;
 
 use core::marker::PhantomData;
@@ -337,7 +338,10 @@ impl<B: Backend> SqlTransaction<B> {
         if let Err(error) = &result {
             let database_failed = matches!(
                 error,
-                Error::Database { .. } | Error::CorruptRow { .. } | Error::WriteConflict { .. }
+                Error::Database { .. }
+                    | Error::DatabaseUnavailable { .. }
+                    | Error::CorruptRow { .. }
+                    | Error::WriteConflict { .. }
             );
             if access == Access::Write || database_failed {
                 self.aborted = true;

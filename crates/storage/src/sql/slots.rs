@@ -1,15 +1,17 @@
 //! Server-held share slots: sealed shares, their deletion state, and the log
 //! of who read them.
 
-use shardkeep_envelope::{ActorId, KekId, KeyId, Label, NodeId, ShareSlot, Timestamp, WrappedKey};
+use shardkeep_envelope::{
+    ActorId, KekId, KeyId, Label, NodeId, SealedEnvelopeFrame, ShareSlot, Timestamp,
+};
 
 use super::{
     Backend, Columns, SqlTransaction, args, guarded, key_versions, share_slot, slot_args, with,
 };
 use crate::error::Error;
 use crate::records::{
-    KeyVersionState, MAX_ENVELOPE_LEN, MAX_EVIDENCE_LEN, SealedShare, ShareAccess, SlotFilter,
-    SlotState, SlotSummary,
+    KeyVersionState, MAX_EVIDENCE_LEN, SealedShare, ShareAccess, SlotFilter, SlotState,
+    SlotSummary, sealed_frame,
 };
 use crate::traits::{SealedShareStore, ShareAccessLog, SlotDeletionStore};
 use crate::types::{check_blob, timestamp_to_db};
@@ -31,7 +33,7 @@ macro_rules! select {
 }
 
 const SELECT_SHARE: &str = select!(
-    "kek_id, wrapped_key, envelope, envelope_id, stored_at",
+    "kek_id, envelope, envelope_id, stored_at",
     "WHERE key_id = $1 AND node_id = $2 AND version = $3 AND share_index = $4"
 );
 const SELECT_STATE: &str = select!(
@@ -134,7 +136,7 @@ pub(super) async fn check_slot_in_version<B: Backend>(
 }
 
 async fn store<B: Backend>(tx: &mut SqlTransaction<B>, share: &SealedShare) -> Result<(), Error> {
-    check_blob("envelope", &share.envelope, 1, MAX_ENVELOPE_LEN)?;
+    let frame = share.frame()?;
     let slot = &share.slot;
     let state = check_slot_in_version(tx, slot).await?;
     if state != KeyVersionState::Active {
@@ -152,16 +154,14 @@ async fn store<B: Backend>(tx: &mut SqlTransaction<B>, share: &SealedShare) -> R
     }
     tx.execute(
         TABLE,
-        "INSERT INTO share_slots (key_id, node_id, version, share_index, kek_id, wrapped_key, \
-         envelope, envelope_id, stored_at, state) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active')",
+        "INSERT INTO share_slots (key_id, node_id, version, share_index, kek_id, envelope, \
+         envelope_id, stored_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active')",
         with(
             slot_args(slot),
             args![
-                share.kek_id.as_str(),
-                share.wrapped_key.as_bytes(),
+                frame.kek_id().as_str(),
                 share.envelope.as_slice(),
-                share.envelope_id.as_slice(),
+                frame.id().as_bytes().as_slice(),
                 timestamp_to_db(share.stored_at),
             ],
         ),
@@ -170,52 +170,70 @@ async fn store<B: Backend>(tx: &mut SqlTransaction<B>, share: &SealedShare) -> R
     Ok(())
 }
 
-async fn load<B: Backend>(
+/// An active share and its envelope's frame, checked against the row: the
+/// envelope is a sealed envelope of the row's slot, with the row's KEK id
+/// and envelope id ([`Error::CorruptRow`] otherwise).
+async fn load_framed<B: Backend>(
     tx: &mut SqlTransaction<B>,
     slot: &ShareSlot,
-) -> Result<SealedShare, Error> {
+) -> Result<(SealedShare, SealedEnvelopeFrame), Error> {
     let row = tx
         .fetch_optional(TABLE, SELECT_SHARE, slot_args(slot))
         .await?
         .ok_or_else(|| Error::SealedShareNotFound(slot.clone()))?;
     let cols = Columns::<B>::new(&row, TABLE);
     require_active(slot, &decode_state(&cols)?)?;
-    Ok(SealedShare {
+    let share = SealedShare {
         slot: share_slot(&cols, 0)?,
-        kek_id: cols.parse(10, "kek_id", KekId::new)?,
-        wrapped_key: WrappedKey::new(cols.blob(11, "wrapped_key")?)
-            .map_err(|_| cols.corrupt("wrapped_key"))?,
-        envelope: cols.blob(12, "envelope")?,
-        envelope_id: cols.digest(13, "envelope_id")?,
-        stored_at: cols.timestamp(14, "stored_at")?,
-    })
+        envelope: cols.blob(11, "envelope")?,
+        stored_at: cols.timestamp(13, "stored_at")?,
+    };
+    let frame = share.frame().map_err(|_| cols.corrupt("envelope"))?;
+    if frame.kek_id() != &cols.parse(10, "kek_id", KekId::new)? {
+        return Err(cols.corrupt("kek_id"));
+    }
+    if frame.id().as_bytes() != &cols.digest(12, "envelope_id")? {
+        return Err(cols.corrupt("envelope_id"));
+    }
+    Ok((share, frame))
+}
+
+async fn load<B: Backend>(
+    tx: &mut SqlTransaction<B>,
+    slot: &ShareSlot,
+) -> Result<SealedShare, Error> {
+    Ok(load_framed(tx, slot).await?.0)
 }
 
 async fn rewrap<B: Backend>(
     tx: &mut SqlTransaction<B>,
     slot: &ShareSlot,
     current_kek: &KekId,
-    new_kek: &KekId,
-    wrapped_key: &WrappedKey,
+    envelope: &[u8],
 ) -> Result<(), Error> {
-    let share = load(tx, slot).await?;
-    if &share.kek_id != current_kek {
+    let rewrapped = sealed_frame(slot, envelope)?;
+    let (_, stored) = load_framed(tx, slot).await?;
+    if stored.kek_id() != current_kek {
         return Err(Error::KekMismatch {
             slot: slot.clone(),
-            stored: share.kek_id,
+            stored: stored.kek_id().clone(),
         });
+    }
+    if rewrapped.id() != stored.id() {
+        return Err(Error::EnvelopeIdMismatch(slot.clone()));
     }
     tx.update_one(
         TABLE,
-        "UPDATE share_slots SET kek_id = $5, wrapped_key = $6 \
+        "UPDATE share_slots SET kek_id = $5, envelope = $6 \
          WHERE key_id = $1 AND node_id = $2 AND version = $3 AND share_index = $4 \
-         AND state = 'active' AND kek_id = $7",
+         AND state = 'active' AND kek_id = $7 AND envelope_id = $8",
         with(
             slot_args(slot),
             args![
-                new_kek.as_str(),
-                wrapped_key.as_bytes(),
-                current_kek.as_str()
+                rewrapped.kek_id().as_str(),
+                envelope,
+                current_kek.as_str(),
+                stored.id().as_bytes().as_slice(),
             ],
         ),
     )
@@ -329,7 +347,7 @@ async fn hard_delete<B: Backend>(
     tx.update_one(
         TABLE,
         "UPDATE share_slots SET state = 'hard_deleted', hard_deleted_at = $5, evidence = $6, \
-         envelope = NULL, wrapped_key = NULL \
+         envelope = NULL \
          WHERE key_id = $1 AND node_id = $2 AND version = $3 AND share_index = $4 \
          AND state = 'soft_deleted'",
         with(slot_args(slot), args![timestamp_to_db(now), evidence]),
@@ -421,14 +439,9 @@ impl<B: Backend> SealedShareStore for SqlTransaction<B> {
         &mut self,
         slot: &ShareSlot,
         current_kek: &KekId,
-        new_kek: &KekId,
-        wrapped_key: &WrappedKey,
+        envelope: &[u8],
     ) -> Result<(), Error> {
-        guarded!(
-            self,
-            Write,
-            rewrap(self, slot, current_kek, new_kek, wrapped_key)
-        )
+        guarded!(self, Write, rewrap(self, slot, current_kek, envelope))
     }
 
     async fn list_slots(&mut self, filter: &SlotFilter) -> Result<Vec<SlotSummary>, Error> {

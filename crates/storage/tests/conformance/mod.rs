@@ -5,22 +5,30 @@
 //! Add a case: write `pub async fn name<S: Store>(storage: S)` and list it
 //! in [`for_each_case`].
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
 use sha2::{Digest, Sha256};
+use shardkeep_envelope::Error as EnvelopeError;
 use shardkeep_envelope::{
-    ActorId, CustodianId, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot,
-    Timestamp, WrappedKey,
+    ActorId, Binding, CurveShare, CustodianId, EnvelopeParams, InMemoryKek, InMemorySigner, KekId,
+    KeyEncryptionKey, KeyId, KeyVersion, Label, NodeId, NodeVersion, SealedEnvelopeFrame,
+    ShareSlot, SignerId, Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
 };
-use shardkeep_sss_core::{ShareIndex, Threshold};
+use shardkeep_sss_core::{
+    Commitments, Curve, CurveId, Secp256k1, Secret, Share, ShareIndex, Threshold, split,
+};
 use shardkeep_storage::{
     Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditHead, AuditRow,
     AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DrillOutcome,
     DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
     MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_ENVELOPE_LEN, ReceiptStore,
     SealedShare, SealedShareStore, ShareAccess, ShareAccessLog, SlotDeletionStore, SlotFilter,
-    SlotState, Storage, StoredCheckpoint, Transaction,
+    SlotKekRecord, SlotKekStore, SlotState, Storage, StoredCheckpoint, Transaction,
 };
 
 /// What the suite needs of a backend: a storage that can be shared with
@@ -39,8 +47,12 @@ macro_rules! for_each_case {
             sealed_share_round_trip,
             sealed_share_conflicts,
             rewrap_checks_the_current_kek,
+            rewrapped_share_opens_after_the_old_kek_is_destroyed,
+            store_refuses_an_envelope_of_another_slot,
             slot_deletion_lifecycle,
             slot_deletion_conflicts,
+            slot_keks_keep_one_live_kek_per_slot,
+            slot_kek_conflicts,
             custody_map_round_trip,
             custody_map_conflicts,
             deliveries_keep_one_receipt_per_slot,
@@ -96,14 +108,157 @@ pub(crate) fn label(name: &str) -> Label {
     Label::new(name).unwrap()
 }
 
+/// The signer of every fixture envelope.
+fn envelope_signer() -> InMemorySigner {
+    InMemorySigner::from_seed(SignerId::new("server-signer").unwrap(), &[3; 32])
+}
+
+/// The signers a reader of the fixture envelopes trusts.
+pub(crate) fn trusted() -> TrustedSigners {
+    let mut trusted = TrustedSigners::new();
+    trusted.add_signer(&envelope_signer()).unwrap();
+    trusted
+}
+
+/// KEK `name` of `slot` (id `<name>-<index>`, bound to the slot), the same
+/// key on every call.
+pub(crate) fn kek(slot: &ShareSlot, name: &str) -> InMemoryKek {
+    let key: [u8; 32] = Sha256::digest(format!("{name} {slot}")).into();
+    InMemoryKek::from_bytes_for_slot(
+        KekId::new(format!("{name}-{}", slot.index)).unwrap(),
+        slot.clone(),
+        &key,
+    )
+}
+
+/// The KEK the fixture shares are sealed under.
+pub(crate) fn fixture_kek(slot: &ShareSlot) -> InMemoryKek {
+    kek(slot, "kek")
+}
+
+/// Split `generation` of `slot`'s share: secp256k1, 3-of-max(5, index),
+/// drawn from a generator seeded by both, so every call returns the same
+/// split.
+fn fixture_split(
+    slot: &ShareSlot,
+    generation: u8,
+) -> (Commitments<Secp256k1>, Vec<Share<Secp256k1>>, ChaCha20Rng) {
+    let seed = Sha256::digest(format!("{slot} {generation}"));
+    let mut rng = ChaCha20Rng::from_seed(seed.into());
+    let secret = Secret::<Secp256k1>::random(&mut rng);
+    let threshold = Threshold::new(3, usize::from(slot.index.get().max(5))).unwrap();
+    let (commitments, shares) = split(&secret, threshold, &mut rng).unwrap().into_parts();
+    (commitments, shares, rng)
+}
+
+/// The share value of `slot`'s fixture envelope, to compare with what an
+/// envelope opens to.
+pub(crate) fn fixture_share_bytes(slot: &ShareSlot) -> Vec<u8> {
+    let (_, shares, _) = fixture_split(slot, 0);
+    shares[usize::from(slot.index.get()) - 1]
+        .to_bytes()
+        .to_vec()
+}
+
+/// A real, signed envelope of `slot`'s share, sealed under `kek`; the same
+/// bytes on every call with the same KEK (the KEK wraps with a fresh nonce,
+/// so the first envelope is kept).
+pub(crate) fn seal(slot: &ShareSlot, kek: &InMemoryKek) -> Vec<u8> {
+    seal_generation(slot, kek, 0)
+}
+
+/// As [`seal`], of split `generation`: another generation is another
+/// envelope of the same slot (another envelope id).
+pub(crate) fn seal_generation(slot: &ShareSlot, kek: &InMemoryKek, generation: u8) -> Vec<u8> {
+    static SEALED: Mutex<BTreeMap<String, Vec<u8>>> = Mutex::new(BTreeMap::new());
+    // A case that panics while sealing must not fail the others.
+    SEALED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(format!("{slot} {} {generation}", kek.kek_id()))
+        .or_insert_with(|| {
+            let (commitments, share, mut rng) = fixture_parts(slot, generation);
+            fixture_params(slot, &commitments)
+                .seal(&commitments, &share, &envelope_signer(), kek, &mut rng)
+                .unwrap()
+                .as_bytes()
+                .to_vec()
+        })
+        .clone()
+}
+
+/// A plain (custodian) envelope of `slot`'s share: never a sealed share.
+pub(crate) fn plain_envelope(slot: &ShareSlot) -> Vec<u8> {
+    let (commitments, share, _) = fixture_parts(slot, 0);
+    fixture_params(slot, &commitments)
+        .plain(&commitments, &share, &envelope_signer())
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+/// The commitments and `slot`'s share of split `generation`, and the
+/// generator to seal with.
+fn fixture_parts(
+    slot: &ShareSlot,
+    generation: u8,
+) -> (Commitments<Secp256k1>, Share<Secp256k1>, ChaCha20Rng) {
+    let (commitments, mut shares, rng) = fixture_split(slot, generation);
+    let share = shares.swap_remove(usize::from(slot.index.get()) - 1);
+    (commitments, share, rng)
+}
+
+fn fixture_params(slot: &ShareSlot, commitments: &Commitments<Secp256k1>) -> EnvelopeParams {
+    let mut group_key = Vec::new();
+    Secp256k1::encode_point(commitments.public_key(), &mut group_key);
+    EnvelopeParams {
+        node_version: slot.node_version(),
+        created_at: Timestamp::from_unix_seconds(1_800_000_000).unwrap(),
+        binding: Binding::new(
+            CurveId::Secp256k1,
+            group_key,
+            vec![slot.index.get()],
+            commitments.to_bytes()[..Secp256k1::POINT_LEN].to_vec(),
+            archive_hash(b"archive"),
+        )
+        .unwrap(),
+    }
+}
+
+/// Opens a stored envelope the way a reader does: verify, then unseal with
+/// `kek`; returns the share's bytes.
+pub(crate) fn open(envelope: &[u8], kek: &InMemoryKek) -> Result<Vec<u8>, EnvelopeError> {
+    match VerifiedEnvelope::decode_verify(envelope, &trusted())?.open(kek)? {
+        CurveShare::Secp256k1(share) => Ok(share.to_bytes().to_vec()),
+        CurveShare::Ed25519(share) => Ok(share.to_bytes().to_vec()),
+    }
+}
+
 pub(crate) fn sealed(slot: &ShareSlot) -> SealedShare {
+    sealed_under(slot, &fixture_kek(slot))
+}
+
+pub(crate) fn sealed_under(slot: &ShareSlot, kek: &InMemoryKek) -> SealedShare {
     SealedShare {
         slot: slot.clone(),
-        kek_id: KekId::new(format!("kek-{}", slot.index)).unwrap(),
-        wrapped_key: WrappedKey::new(vec![0xa5; 60]).unwrap(),
-        envelope: format!("envelope of {slot}").into_bytes(),
-        envelope_id: Sha256::digest(slot.to_string()).into(),
+        envelope: seal(slot, kek),
         stored_at: at(10),
+    }
+}
+
+/// The envelope id of a fixture share.
+pub(crate) fn envelope_id(share: &SealedShare) -> [u8; 32] {
+    *share.frame().unwrap().id().as_bytes()
+}
+
+/// A live KEK record for `slot`, created at `at(created)`.
+pub(crate) fn slot_kek(slot: &ShareSlot, kek_id: &str, created: u64) -> SlotKekRecord {
+    SlotKekRecord {
+        slot: slot.clone(),
+        kek_id: KekId::new(kek_id).unwrap(),
+        fingerprint: Sha256::digest(kek_id).into(),
+        created_at: at(created),
+        destroyed_at: None,
     }
 }
 
@@ -191,7 +346,7 @@ pub(crate) fn refused<T: Debug>(result: Result<T, Error>) -> Error {
 }
 
 /// Creates key version `number` of `node` (3-of-5) and commits.
-pub(crate) async fn with_version<S: Store>(storage: &S, node: &str, number: u32) {
+pub(crate) async fn with_version<S: Storage>(storage: &S, node: &str, number: u32) {
     let mut tx = storage.begin().await.unwrap();
     tx.create_key_version(&version(node, number), Threshold::new(3, 5).unwrap(), at(0))
         .await
@@ -200,7 +355,7 @@ pub(crate) async fn with_version<S: Store>(storage: &S, node: &str, number: u32)
 }
 
 /// Creates version 1 of `node-a` holding sealed shares 1 and 2.
-pub(crate) async fn with_shares<S: Store>(storage: &S) {
+pub(crate) async fn with_shares<S: Storage>(storage: &S) {
     with_version(storage, "node-a", 1).await;
     let mut tx = storage.begin().await.unwrap();
     for i in [1, 2] {
@@ -225,6 +380,78 @@ pub(crate) async fn with_three_audit_records<S: Storage>(storage: &S) {
     })
     .await
     .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The columns a version 1 (`0001_initial`) row of share `node-a/1/1`
+/// held: KEK id, wrapped key, envelope, envelope id. `stranded`: as a
+/// version 1 re-wrap to another KEK left them, with the new KEK and wrapped
+/// key in the columns and the old ones still in the envelope.
+pub(crate) fn version_1_row(stranded: bool) -> (String, Vec<u8>, Vec<u8>, Vec<u8>) {
+    let target = slot("node-a", 1, 1);
+    let kek_a = fixture_kek(&target);
+    let envelope = seal(&target, &kek_a);
+    let frame = SealedEnvelopeFrame::parse(&envelope).unwrap();
+    let (kek_id, wrapped) = if stranded {
+        let rewrapped = VerifiedEnvelope::decode_verify(&envelope, &trusted())
+            .unwrap()
+            .rewrap(&kek_a, &kek(&target, "kek-migrated"))
+            .unwrap();
+        let frame = SealedEnvelopeFrame::parse(rewrapped.as_bytes()).unwrap();
+        (frame.kek_id().clone(), frame.wrapped_key().clone())
+    } else {
+        (frame.kek_id().clone(), frame.wrapped_key().clone())
+    };
+    (
+        kek_id.as_str().to_owned(),
+        wrapped.as_bytes().to_vec(),
+        envelope,
+        frame.id().as_bytes().to_vec(),
+    )
+}
+
+/// After the migration of a version 1 database holding [`version_1_row`]
+/// (not stranded) and one read of it: the share is intact, opens with its
+/// KEK, and its access log survived.
+pub(crate) async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
+    let target = slot("node-a", 1, 1);
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let share = tx.load_sealed_share(&target).await.unwrap();
+    assert_eq!(share, sealed(&target));
+    assert_eq!(
+        open(&share.envelope, &fixture_kek(&target)).unwrap(),
+        fixture_share_bytes(&target)
+    );
+    assert_eq!(tx.share_accesses(&target).await.unwrap().len(), 1);
+    let listed = tx.list_slots(&SlotFilter::default()).await.unwrap();
+    assert_eq!(&listed[0].kek_id, fixture_kek(&target).kek_id());
+}
+
+/// Expects the load of share `node-a/1/1` to be refused as a corrupt row,
+/// naming `column`: the backend tests change the row behind storage's back
+/// so that its columns and its envelope disagree.
+pub(crate) async fn assert_load_refuses_row<S: Storage>(storage: &S, column: &str) {
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let error = refused(tx.load_sealed_share(&slot("node-a", 1, 1)).await);
+    assert!(
+        matches!(&error, Error::CorruptRow { table: "share_slots", column: c } if *c == column),
+        "{column}: {error:?}"
+    );
+}
+
+/// Records KEK `kek-a` of slot `node-a/1/1` and its destruction, committed:
+/// the evidence the backend tests then try to change behind storage's back.
+pub(crate) async fn with_destroyed_slot_kek<S: Storage>(storage: &S) {
+    let mut tx = storage.begin().await.unwrap();
+    tx.create_key_version(&version("node-a", 1), Threshold::new(3, 5).unwrap(), at(0))
+        .await
+        .unwrap();
+    tx.record_slot_kek(&slot_kek(&slot("node-a", 1, 1), "kek-a", 1))
+        .await
+        .unwrap();
+    tx.mark_slot_kek_destroyed(&slot("node-a", 1, 1), at(2))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -426,10 +653,10 @@ pub(crate) async fn sealed_share_round_trip<S: Store>(storage: S) {
         ]
     );
     assert!(all.iter().all(|summary| summary.state == SlotState::Active));
-    assert_eq!(all[2].kek_id, sealed(&slot("node-b", 1, 2)).kek_id);
+    assert_eq!(&all[2].kek_id, fixture_kek(&slot("node-b", 1, 2)).kek_id());
     assert_eq!(
         all[2].envelope_id,
-        sealed(&slot("node-b", 1, 2)).envelope_id
+        envelope_id(&sealed(&slot("node-b", 1, 2)))
     );
     assert_eq!(all[2].stored_at, at(10));
 
@@ -464,8 +691,10 @@ pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
         Error::ShareIndexOutOfRange { total: 5, .. }
     ));
     let mut tx = storage.begin().await.unwrap();
-    let mut duplicate = sealed(&slot("node-a", 1, 1));
-    duplicate.envelope = b"another envelope".to_vec();
+    let duplicate = sealed_under(
+        &slot("node-a", 1, 1),
+        &kek(&slot("node-a", 1, 1), "kek-2nd"),
+    );
     assert!(matches!(
         refused(tx.store_sealed_share(&duplicate).await),
         Error::SealedShareExists(s) if s == slot("node-a", 1, 1)
@@ -480,6 +709,30 @@ pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
                 field: "envelope",
                 ..
             }
+        ));
+    }
+    // Only a well-formed sealed envelope is a sealed share: not a plain
+    // (custodian) envelope, not a truncated or extended one, not one with a
+    // flipped byte.
+    let target = slot("node-a", 1, 3);
+    let envelope = sealed(&target).envelope;
+    let mut flipped = envelope.clone();
+    flipped[40] ^= 1;
+    for bad in [
+        plain_envelope(&target),
+        envelope[..envelope.len() - 1].to_vec(),
+        [envelope.as_slice(), &[0]].concat(),
+        flipped,
+        b"envelope of node-a/1/3".to_vec(),
+    ] {
+        let mut tx = storage.begin().await.unwrap();
+        let share = SealedShare {
+            envelope: bad,
+            ..sealed(&target)
+        };
+        assert!(matches!(
+            refused(tx.store_sealed_share(&share).await),
+            Error::InvalidEnvelope(_)
         ));
     }
     let mut tx = storage.begin_read_only().await.unwrap();
@@ -528,36 +781,321 @@ pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
 pub(crate) async fn rewrap_checks_the_current_kek<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
-    let old_kek = sealed(&target).kek_id;
-    let new_kek = KekId::new("kek-rotated").unwrap();
-    let new_wrapped = WrappedKey::new(vec![0x3c; 40]).unwrap();
+    let old_kek = fixture_kek(&target);
+    let new_kek = kek(&target, "kek-rotated");
+    let rewrapped = seal(&target, &new_kek);
 
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
-        refused(tx.rewrap_sealed_share(&target, &new_kek, &new_kek, &new_wrapped).await),
-        Error::KekMismatch { stored, .. } if stored == old_kek
+        refused(tx.rewrap_sealed_share(&target, new_kek.kek_id(), &rewrapped).await),
+        Error::KekMismatch { stored, .. } if &stored == old_kek.kek_id()
+    ));
+    let missing = slot("node-a", 1, 5);
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(
+            tx.rewrap_sealed_share(
+                &missing,
+                old_kek.kek_id(),
+                &seal(&missing, &kek(&missing, "kek-rotated"))
+            )
+            .await
+        ),
+        Error::SealedShareNotFound(_)
+    ));
+    // The new envelope must be the stored one with a new trailer: not
+    // another slot's, not another envelope of the slot, not garbage.
+    let other = slot("node-a", 1, 2);
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.rewrap_sealed_share(&target, old_kek.kek_id(), &seal(&other, &kek(&other, "kek-rotated"))).await),
+        Error::EnvelopeSlotMismatch { slot, envelope_slot } if slot == target && envelope_slot == other
     ));
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
         refused(
-            tx.rewrap_sealed_share(&slot("node-a", 1, 5), &old_kek, &new_kek, &new_wrapped)
-                .await
+            tx.rewrap_sealed_share(
+                &target,
+                old_kek.kek_id(),
+                &seal_generation(&target, &new_kek, 1)
+            )
+            .await
         ),
-        Error::SealedShareNotFound(_)
+        Error::EnvelopeIdMismatch(s) if s == target
     ));
     let mut tx = storage.begin().await.unwrap();
-    tx.rewrap_sealed_share(&target, &old_kek, &new_kek, &new_wrapped)
+    assert!(matches!(
+        refused(
+            tx.rewrap_sealed_share(&target, old_kek.kek_id(), &rewrapped[1..])
+                .await
+        ),
+        Error::InvalidEnvelope(_)
+    ));
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.load_sealed_share(&target).await.unwrap(),
+        sealed(&target)
+    );
+    drop(tx);
+
+    let mut tx = storage.begin().await.unwrap();
+    tx.rewrap_sealed_share(&target, old_kek.kek_id(), &rewrapped)
         .await
         .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = storage.begin_read_only().await.unwrap();
     let share = tx.load_sealed_share(&target).await.unwrap();
-    assert_eq!(share.kek_id, new_kek);
-    assert_eq!(share.wrapped_key, new_wrapped);
-    // The signed envelope is untouched by re-wrapping.
-    assert_eq!(share.envelope, sealed(&target).envelope);
-    assert_eq!(share.envelope_id, sealed(&target).envelope_id);
+    // The stored bytes are the re-wrapped envelope: same id, new KEK.
+    assert_eq!(share.envelope, rewrapped);
+    assert_eq!(share.frame().unwrap().kek_id(), new_kek.kek_id());
+    assert_eq!(envelope_id(&share), envelope_id(&sealed(&target)));
+    let listed = tx.list_slots(&SlotFilter::default()).await.unwrap();
+    assert_eq!(&listed[0].kek_id, new_kek.kek_id());
+    assert_eq!(listed[0].envelope_id, envelope_id(&sealed(&target)));
+    drop(tx);
+    // The old KEK no longer names the share.
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.rewrap_sealed_share(&target, old_kek.kek_id(), &rewrapped).await),
+        Error::KekMismatch { stored, .. } if &stored == new_kek.kek_id()
+    ));
+}
+
+/// A KEK migration through storage: seal under A, re-wrap to B, destroy A;
+/// the stored share must still open with B.
+pub(crate) async fn rewrapped_share_opens_after_the_old_kek_is_destroyed<S: Store>(storage: S) {
+    with_shares(&storage).await;
+    let target = slot("node-a", 1, 1);
+    let kek_a = fixture_kek(&target);
+    let kek_b = kek(&target, "kek-migrated");
+    let mut tx = storage.begin().await.unwrap();
+    tx.record_slot_kek(&slot_kek(&target, kek_a.kek_id().as_str(), 1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // The migration, one unit of work: read, re-wrap A -> B with the
+    // envelope crate, store; A is destroyed and B recorded as the slot's
+    // KEK.
+    let mut tx = storage.begin().await.unwrap();
+    let stored = tx.load_sealed_share(&target).await.unwrap();
+    let rewrapped = VerifiedEnvelope::decode_verify(&stored.envelope, &trusted())
+        .unwrap()
+        .rewrap(&kek_a, &kek_b)
+        .unwrap();
+    tx.rewrap_sealed_share(&target, kek_a.kek_id(), rewrapped.as_bytes())
+        .await
+        .unwrap();
+    // Crypto-shredding of A: its key bytes are gone.
+    drop(kek_a);
+    tx.mark_slot_kek_destroyed(&target, at(20)).await.unwrap();
+    tx.record_slot_kek(&slot_kek(&target, kek_b.kek_id().as_str(), 20))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let share = tx.load_sealed_share(&target).await.unwrap();
+    assert_eq!(
+        open(&share.envelope, &kek_b).expect("the re-wrapped share opens with the new KEK"),
+        fixture_share_bytes(&target)
+    );
+    assert_eq!(
+        tx.slot_kek(&target).await.unwrap().unwrap().kek_id,
+        *kek_b.kek_id()
+    );
+}
+
+/// A share whose envelope header names another slot is refused: filed under
+/// the wrong slot it would be recovered, deleted and audited as another
+/// node's (or version's, or index's) share.
+pub(crate) async fn store_refuses_an_envelope_of_another_slot<S: Store>(storage: S) {
+    with_version(&storage, "node-a", 1).await;
+    with_version(&storage, "node-b", 1).await;
+    let target = slot("node-a", 1, 1);
+    let elsewhere = [
+        slot("node-a", 1, 2),
+        slot("node-b", 1, 1),
+        version("node-a", 2).slot(index(1)),
+        NodeVersion {
+            key_id: KeyId::new("wallet-2").unwrap(),
+            ..version("node-a", 1)
+        }
+        .slot(index(1)),
+    ];
+    for other in elsewhere {
+        let mut misfiled = sealed(&other);
+        misfiled.slot = target.clone();
+        let mut tx = storage.begin().await.unwrap();
+        let error = refused(tx.store_sealed_share(&misfiled).await);
+        assert!(
+            matches!(
+                &error,
+                Error::EnvelopeSlotMismatch { slot, envelope_slot }
+                    if *slot == target && *envelope_slot == other
+            ),
+            "{other}: {error:?}"
+        );
+    }
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert!(
+        tx.list_slots(&SlotFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ----- slot KEKs -----
+
+pub(crate) async fn slot_keks_keep_one_live_kek_per_slot<S: Store>(storage: S) {
+    with_version(&storage, "node-a", 1).await;
+    let target = slot("node-a", 1, 1);
+    let first = slot_kek(&target, "kek-a", 1);
+
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.slot_kek(&target).await.unwrap(), None);
+    tx.record_slot_kek(&first).await.unwrap();
+    tx.record_slot_kek(&slot_kek(&slot("node-a", 1, 2), "kek-other", 1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(tx.slot_kek(&target).await.unwrap(), Some(first.clone()));
+    drop(tx);
+
+    // A KEK migration: A is destroyed (and recorded so), then B recorded.
+    let mut tx = storage.begin().await.unwrap();
+    tx.mark_slot_kek_destroyed(&target, at(50)).await.unwrap();
+    let destroyed_a = SlotKekRecord {
+        destroyed_at: Some(at(50)),
+        ..first.clone()
+    };
+    // The record survives its key, as evidence.
+    assert_eq!(
+        tx.slot_kek(&target).await.unwrap(),
+        Some(destroyed_a.clone())
+    );
+    let second = slot_kek(&target, "kek-b", 40);
+    tx.record_slot_kek(&second).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.slot_kek(&target).await.unwrap(), Some(second.clone()));
+    tx.mark_slot_kek_destroyed(&target, at(60)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.slot_kek(&target).await.unwrap(),
+        Some(SlotKekRecord {
+            destroyed_at: Some(at(60)),
+            ..second
+        })
+    );
+    // The other slot's KEK never moved.
+    assert_eq!(
+        tx.slot_kek(&slot("node-a", 1, 2)).await.unwrap(),
+        Some(slot_kek(&slot("node-a", 1, 2), "kek-other", 1))
+    );
+}
+
+pub(crate) async fn slot_kek_conflicts<S: Store>(storage: S) {
+    type Expected = fn(&Error) -> bool;
+    with_version(&storage, "node-a", 1).await;
+    let target = slot("node-a", 1, 1);
+    let mut tx = storage.begin().await.unwrap();
+    tx.record_slot_kek(&slot_kek(&target, "kek-a", 10))
+        .await
+        .unwrap();
+    tx.assign_custodian(&custody(&slot("node-a", 1, 3), "escrow-co"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let refusals: [(SlotKekRecord, Expected); 6] = [
+        // A second live KEK for the slot.
+        (
+            slot_kek(&target, "kek-b", 11),
+            |error| matches!(error, Error::SlotKekExists(s) if *s == slot("node-a", 1, 1)),
+        ),
+        // The same KEK id for another slot (or again for this one).
+        (
+            slot_kek(&slot("node-a", 1, 2), "kek-a", 11),
+            |error| matches!(error, Error::KekIdInUse(id) if id.as_str() == "kek-a"),
+        ),
+        (slot_kek(&slot("node-z", 1, 1), "kek-z", 11), |error| {
+            matches!(error, Error::KeyVersionNotFound(_))
+        }),
+        (slot_kek(&slot("node-a", 1, 6), "kek-6", 11), |error| {
+            matches!(error, Error::ShareIndexOutOfRange { total: 5, .. })
+        }),
+        (slot_kek(&slot("node-a", 1, 3), "kek-3", 11), |error| {
+            matches!(error, Error::SlotHeldByCustodian(_))
+        }),
+        (
+            SlotKekRecord {
+                destroyed_at: Some(at(10)),
+                ..slot_kek(&slot("node-a", 1, 2), "kek-2", 11)
+            },
+            |error| {
+                matches!(
+                    error,
+                    Error::TimesOutOfOrder {
+                        field: "destroyed_at"
+                    }
+                )
+            },
+        ),
+    ];
+    for (record, expected) in refusals {
+        let mut tx = storage.begin().await.unwrap();
+        let error = refused(tx.record_slot_kek(&record).await);
+        assert!(expected(&error), "{record:?}: {error:?}");
+    }
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.mark_slot_kek_destroyed(&target, at(9)).await),
+        Error::TimesOutOfOrder {
+            field: "destroyed_at"
+        }
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(
+            tx.mark_slot_kek_destroyed(&slot("node-a", 1, 2), at(20))
+                .await
+        ),
+        Error::SlotKekNotFound(_)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    tx.mark_slot_kek_destroyed(&target, at(20)).await.unwrap();
+    tx.commit().await.unwrap();
+    // Destroyed once; its id stays taken.
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.mark_slot_kek_destroyed(&target, at(30)).await),
+        Error::SlotKekNotFound(_)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.record_slot_kek(&slot_kek(&target, "kek-a", 30)).await),
+        Error::KekIdInUse(_)
+    ));
+    // Nothing above changed what is stored.
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.slot_kek(&target).await.unwrap(),
+        Some(SlotKekRecord {
+            destroyed_at: Some(at(20)),
+            ..slot_kek(&target, "kek-a", 10)
+        })
+    );
+    for other in [slot("node-a", 1, 2), slot("node-a", 1, 3)] {
+        assert_eq!(tx.slot_kek(&other).await.unwrap(), None);
+    }
 }
 
 // ----- deletion state -----
@@ -1526,7 +2064,7 @@ pub(crate) async fn operation_approval_and_audit_commit_together<S: Store>(stora
 
 pub(crate) async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
     with_shares(&storage).await;
-    for case in 0..8 {
+    for case in 0..10 {
         let mut tx = storage.begin_read_only().await.unwrap();
         let result = match case {
             0 => {
@@ -1552,6 +2090,14 @@ pub(crate) async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
                     at: at(0),
                 })
                 .await
+            }
+            7 => {
+                tx.record_slot_kek(&slot_kek(&slot("node-a", 1, 3), "kek-3", 0))
+                    .await
+            }
+            8 => {
+                tx.mark_slot_kek_destroyed(&slot("node-a", 1, 1), at(5))
+                    .await
             }
             _ => {
                 tx.store_checkpoint(&StoredCheckpoint {
