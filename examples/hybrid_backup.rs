@@ -38,8 +38,8 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::rngs::{ChaCha20Rng, SysRng};
 use shardkeep_audit::{
-    AuditRecord, EventType, Outcome, Witness, append, checkpoint, export, parse_export,
-    read_witness, verify,
+    AuditRecord, EventType, FileWitness, Outcome, Witness, append, checkpoint, export,
+    parse_export, verify,
 };
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{
@@ -677,7 +677,7 @@ fn recover_from_custodians(
 /// SOP 8: sign the head into the witness, export the log, and verify the
 /// export against the witness with the audit signer's public key only.
 async fn audit(site: &Site) -> Result<(), Box<dyn Error>> {
-    let mut witness = Witness::open(site.witness_path())?;
+    let mut witness = FileWitness::open(site.witness_path())?;
     let signed = checkpoint(
         &site.storage,
         &site.audit_signer,
@@ -687,9 +687,10 @@ async fn audit(site: &Site) -> Result<(), Box<dyn Error>> {
     .await?;
     let mut exported = Vec::new();
     export(&site.storage, &mut exported).await?;
+    let log = parse_export(&exported)?;
     let verified = verify(
-        &parse_export(&exported)?,
-        &read_witness(site.witness_path())?,
+        &log,
+        &witness.read(&log.log_id).await?,
         &site.audit_signer.verifying_key(),
     )?;
     println!(

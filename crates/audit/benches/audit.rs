@@ -15,7 +15,7 @@ use shardkeep_audit::{
 use shardkeep_envelope::{ActorId, InMemorySigner, KeyId, NodeId, Signer, SignerId, Timestamp};
 use shardkeep_storage::{AuditHead, SqliteStorage, Storage, Transaction};
 
-use common::chain_from;
+use common::{LOG, chain_from, export_of};
 
 /// A typical record: a share read with key, node, index, envelope id.
 fn record(i: u64) -> AuditRecord {
@@ -103,6 +103,7 @@ fn verify_bench(c: &mut Criterion) {
         .filter(|row| row.sequence % 1000 == 0)
         .map(|row| {
             Checkpoint::sign(
+                LOG,
                 &AuditHead {
                     sequence: row.sequence,
                     hash: row.hash,
@@ -114,11 +115,12 @@ fn verify_bench(c: &mut Criterion) {
         })
         .collect();
     let key = signer.verifying_key();
+    let export = export_of(&rows);
     let mut group = c.benchmark_group("audit_verify");
     group.throughput(Throughput::Elements(RECORDS));
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("10k records, 10 checkpoints", |b| {
-        b.iter(|| verify(&rows, &witness, &key).unwrap());
+        b.iter(|| verify(&export, &witness, &key).unwrap());
     });
     group.finish();
 }

@@ -1,7 +1,9 @@
 //! The audit log on the embedded SQLite default, with no set-up: records
 //! appended in units of work and through the group committer, a signed
 //! checkpoint to a witness file, exports, verification, and what the
-//! verifier says about an edited export.
+//! verifier says about an edited or cut export, and about one with no
+//! witness. (In production the witness is a `PostgresWitness` or a file the
+//! service can only append to; see the README.)
 //!
 //! Run: `cargo run -p shardkeep-audit --example audit_log`
 #![allow(clippy::print_stdout)] // An example shows its results.
@@ -9,8 +11,8 @@
 use std::sync::Arc;
 
 use shardkeep_audit::{
-    AuditRecord, Error, EventType, GroupCommitPolicy, GroupCommitter, Outcome, Witness, append,
-    checkpoint, export, export_json_lines, parse_export, read_witness, verify,
+    AuditRecord, Error, EventType, Export, FileWitness, GroupCommitPolicy, GroupCommitter, Outcome,
+    Witness, append, checkpoint, export, export_json_lines, parse_export, verify,
 };
 use shardkeep_envelope::{ActorId, InMemorySigner, KeyId, NodeId, Signer, SignerId, Timestamp};
 use shardkeep_storage::{SqliteStorage, Storage, Transaction};
@@ -59,8 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("100 more records through the group committer");
 
-    let witness_path = dir.path().join("witness");
-    let mut witness = Witness::open(&witness_path)?;
+    let mut witness = FileWitness::open(dir.path().join("witness"))?;
     let signed = checkpoint(&storage, &signer, &mut witness, Timestamp::now()).await?;
     println!("witness: {}", signed.to_line());
 
@@ -73,32 +74,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         String::from_utf8_lossy(json.split(|b| *b == b'\n').next().unwrap_or_default())
     );
 
-    let rows = parse_export(&exported)?;
-    let checkpoints = read_witness(&witness_path)?;
-    let verified = verify(&rows, &checkpoints, &signer.verifying_key())?;
+    let log = parse_export(&exported)?;
+    let checkpoints = witness.read(&log.log_id).await?;
+    let verified = verify(&log, &checkpoints, &signer.verifying_key())?;
     println!(
-        "verified {} records up to head {}",
+        "verified {} records of log {} up to head {}",
         verified.records,
+        verified.log_id,
         hex::encode(verified.head.hash)
     );
 
     // Someone edits record 42 in the export (or the database).
-    let mut edited = rows.clone();
-    if let Some(byte) = edited[41].record.last_mut() {
+    let mut edited = log.clone();
+    if let Some(byte) = edited.rows[41].record.last_mut() {
         *byte ^= 1;
     }
-    match verify(&edited, &checkpoints, &signer.verifying_key()) {
-        Err(Error::Tampered(finding)) => println!("edited export: {finding}"),
-        other => println!("edited export unexpectedly: {other:?}"),
-    }
     // Someone cuts the last 10 records off.
-    match verify(
-        &rows[..rows.len() - 10],
-        &checkpoints,
-        &signer.verifying_key(),
-    ) {
-        Err(Error::Tampered(finding)) => println!("truncated export: {finding}"),
-        other => println!("truncated export unexpectedly: {other:?}"),
+    let mut cut = log.clone();
+    cut.rows.truncate(cut.rows.len() - 10);
+    let attempts: [(&str, &Export, &[_]); 3] = [
+        ("edited export", &edited, &checkpoints),
+        ("truncated export", &cut, &checkpoints),
+        ("truncated export, no witness", &cut, &[]),
+    ];
+    for (what, export, witnessed) in attempts {
+        match verify(export, witnessed, &signer.verifying_key()) {
+            Err(Error::Tampered(finding)) => println!("{what}: {finding}"),
+            other => println!("{what} unexpectedly: {other:?}"),
+        }
     }
     if let Ok(committer) = Arc::try_unwrap(committer) {
         committer.shutdown().await;

@@ -1,50 +1,64 @@
-//! Signed checkpoints of the chain head, and the witness file they are also
-//! written to, outside the database.
+//! Signed checkpoints of the chain head (format v2), their witness lines,
+//! and the file witness.
 //!
-//! A witness is a text file with one checkpoint per line:
+//! A witness line holds one checkpoint:
 //!
 //! ```text
-//! shardkeep-checkpoint-v1 <sequence> <head hash> <signed at> <signer id> <signature>\n
+//! shardkeep-checkpoint-v2 <log id> <sequence> <head hash> <signed at> <signer id> <signature>\n
 //! ```
 //!
-//! `sequence` and `signed at` (milliseconds since the Unix epoch) are
-//! decimal without sign or leading zeros; the head hash (32 bytes) and the
-//! ed25519 signature (64 bytes) are lowercase hex; the signer id follows the
-//! name rule. Fields are separated by exactly one space and every line,
+//! The log id (16 bytes), head hash (32) and ed25519 signature (64) are
+//! lowercase hex; `sequence` and `signed at` (milliseconds since the Unix
+//! epoch) are decimal without sign or leading zeros; the signer id follows
+//! the name rule. Fields are separated by exactly one space and every line,
 //! the last included, ends with `\n`. The signature covers
-//! `"shardkeep/checkpoint/v1" || u8 len(signer id) || signer id ||
+//! `"shardkeep/checkpoint/v2" || log id || u8 len(signer id) || signer id ||
 //! sequence (u64 BE) || head hash || signed at (u64 BE)`.
+//!
+//! Version 1 lines (`shardkeep-checkpoint-v1`, no log id) are refused with
+//! [`WitnessError::RetiredFormat`]: a checkpoint that names no log could be
+//! replayed against another log with the same first records.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use shardkeep_envelope::{Signer, SignerId, Timestamp};
-use shardkeep_storage::AuditHead;
+use shardkeep_storage::{AUDIT_LOG_ID_LEN, AuditHead, AuditLogId};
 
 use crate::error::{Error, WitnessError};
+use crate::witness::Witness;
 
 /// Domain tag of checkpoint signatures.
-pub const CHECKPOINT_TAG: &[u8] = b"shardkeep/checkpoint/v1";
+pub const CHECKPOINT_TAG: &[u8] = b"shardkeep/checkpoint/v2";
+
+/// The checkpoint format this crate writes and reads.
+pub const CHECKPOINT_FORMAT_VERSION: u8 = 2;
 
 /// The first field of every witness line.
-const LINE_PREFIX: &str = "shardkeep-checkpoint-v1";
+const LINE_PREFIX: &str = "shardkeep-checkpoint-v2";
+
+/// The first field of a retired version 1 line.
+const V1_LINE_PREFIX: &str = "shardkeep-checkpoint-v1";
 
 /// Longest witness line, newline excluded.
 pub const MAX_WITNESS_LINE_LEN: usize = 512;
 
-/// Largest witness file the verifier reads.
+/// Largest witness the verifier reads, in bytes of lines.
 pub const MAX_WITNESS_FILE_LEN: usize = 256 * 1024 * 1024;
 
-/// A signed statement that the chain's head at `sequence` is `head_hash`.
+/// A signed statement that the head of log `log_id` at `sequence` is
+/// `head_hash`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The log, fixed when it was created.
+    pub log_id: AuditLogId,
     /// The head's sequence (0 for an empty log).
     pub sequence: u64,
     /// The head's hash.
     pub head_hash: [u8; 32],
-    /// When it was signed.
+    /// When it was signed (the signer's clock).
     pub signed_at: Timestamp,
     /// Which key signed it.
     pub signer_id: SignerId,
@@ -53,18 +67,26 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Signs the head.
+    /// Signs the head of log `log_id`.
     ///
     /// # Errors
     /// [`Error::Signer`] when the signer fails.
     pub fn sign<S: Signer + ?Sized>(
+        log_id: AuditLogId,
         head: &AuditHead,
         signed_at: Timestamp,
         signer: &S,
     ) -> Result<Self, Error> {
-        let message = signed_message(head.sequence, &head.hash, signed_at, signer.signer_id());
+        let message = signed_message(
+            &log_id,
+            head.sequence,
+            &head.hash,
+            signed_at,
+            signer.signer_id(),
+        );
         let signature = signer.sign(&message).map_err(Error::Signer)?;
         Ok(Self {
+            log_id,
             sequence: head.sequence,
             head_hash: head.hash,
             signed_at,
@@ -77,6 +99,7 @@ impl Checkpoint {
     #[must_use]
     pub fn verifies(&self, key: &VerifyingKey) -> bool {
         let message = signed_message(
+            &self.log_id,
             self.sequence,
             &self.head_hash,
             self.signed_at,
@@ -86,11 +109,21 @@ impl Checkpoint {
             .is_ok()
     }
 
+    /// The head this checkpoint names.
+    #[must_use]
+    pub fn head(&self) -> AuditHead {
+        AuditHead {
+            sequence: self.sequence,
+            hash: self.head_hash,
+        }
+    }
+
     /// The witness line, without its newline.
     #[must_use]
     pub fn to_line(&self) -> String {
         format!(
-            "{LINE_PREFIX} {} {} {} {} {}",
+            "{LINE_PREFIX} {} {} {} {} {} {}",
+            self.log_id,
             self.sequence,
             hex::encode(self.head_hash),
             self.signed_at.as_unix_millis(),
@@ -102,26 +135,37 @@ impl Checkpoint {
     /// Parses one witness line (without its newline).
     ///
     /// # Errors
-    /// [`WitnessError`] for anything but the canonical form.
+    /// [`WitnessError`] for anything but the canonical v2 form;
+    /// [`WitnessError::RetiredFormat`] for a v1 line.
     pub fn parse_line(line: &[u8]) -> Result<Self, WitnessError> {
         if line.len() > MAX_WITNESS_LINE_LEN {
             return Err(WitnessError::TooLong);
         }
         let line = core::str::from_utf8(line).map_err(|_| WitnessError::UnknownFormat)?;
-        let fields: Vec<&str> = line.split(' ').collect();
-        let [prefix, sequence, head_hash, signed_at, signer_id, signature] = fields[..] else {
-            return if line.starts_with(LINE_PREFIX) {
-                Err(WitnessError::FieldCount)
-            } else {
-                Err(WitnessError::UnknownFormat)
-            };
-        };
+        let prefix = line.split(' ').next().unwrap_or_default();
+        if prefix == V1_LINE_PREFIX {
+            return Err(WitnessError::RetiredFormat);
+        }
         if prefix != LINE_PREFIX {
             return Err(WitnessError::UnknownFormat);
         }
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [
+            _,
+            log_id,
+            sequence,
+            head_hash,
+            signed_at,
+            signer_id,
+            signature,
+        ] = fields[..]
+        else {
+            return Err(WitnessError::FieldCount);
+        };
         let signed_at = Timestamp::from_unix_millis(parse_decimal(signed_at, "signed_at")?)
             .map_err(|_| WitnessError::BadNumber("signed_at"))?;
         Ok(Self {
+            log_id: AuditLogId(parse_hex::<AUDIT_LOG_ID_LEN>(log_id, "log id")?),
             sequence: parse_decimal(sequence, "sequence")?,
             head_hash: parse_hex(head_hash, "head hash")?,
             signed_at,
@@ -133,14 +177,17 @@ impl Checkpoint {
 
 /// The bytes a checkpoint signature covers.
 fn signed_message(
+    log_id: &AuditLogId,
     sequence: u64,
     head_hash: &[u8; 32],
     signed_at: Timestamp,
     signer_id: &SignerId,
 ) -> Vec<u8> {
-    let mut message =
-        Vec::with_capacity(CHECKPOINT_TAG.len() + 1 + signer_id.as_str().len() + 8 + 32 + 8);
+    let mut message = Vec::with_capacity(
+        CHECKPOINT_TAG.len() + AUDIT_LOG_ID_LEN + 1 + signer_id.as_str().len() + 8 + 32 + 8,
+    );
     message.extend_from_slice(CHECKPOINT_TAG);
+    message.extend_from_slice(&log_id.0);
     signer_id.encode_prefixed(&mut message);
     message.extend_from_slice(&sequence.to_be_bytes());
     message.extend_from_slice(head_hash);
@@ -222,16 +269,21 @@ pub fn read_witness(path: impl AsRef<Path>) -> Result<Vec<Checkpoint>, Error> {
     parse_witness(&bytes)
 }
 
-/// An append-only witness file: opened with `O_APPEND`, created with mode
-/// 0600, each checkpoint flushed to disk before [`append`](Self::append)
-/// returns. Keep it outside the database's reach (another disk, another
-/// host, a WORM mount).
+/// A witness file: opened with `O_APPEND`, created with mode 0600, each
+/// checkpoint flushed to disk before [`append`](Witness::append) returns.
+///
+/// The service can rewrite a file it can append to, so on its own this is
+/// an anchor only when the file lives out of the service's reach for
+/// anything but appending: a `chattr +a` file, a write-once mount, a log
+/// shipper that copies each line away. Otherwise pair it with (or use
+/// instead) a [`PostgresWitness`](crate::PostgresWitness).
 #[derive(Debug)]
-pub struct Witness {
+pub struct FileWitness {
+    path: PathBuf,
     file: File,
 }
 
-impl Witness {
+impl FileWitness {
     /// Opens (or creates) the witness file for appending.
     ///
     /// # Errors
@@ -242,21 +294,42 @@ impl Witness {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         Ok(Self {
+            path: path.as_ref().to_path_buf(),
             file: options.open(path)?,
         })
     }
 
-    /// Appends one checkpoint line and waits for it to reach the disk.
-    ///
-    /// # Errors
-    /// [`Error::Io`].
-    pub fn append(&mut self, checkpoint: &Checkpoint) -> Result<(), Error> {
+    /// The file's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Witness for FileWitness {
+    async fn append(&mut self, checkpoint: &Checkpoint) -> Result<(), Error> {
         let mut line = checkpoint.to_line();
         line.push('\n');
-        // One write call: with O_APPEND the line lands whole at the end.
-        self.file.write_all(line.as_bytes())?;
-        self.file.sync_data()?;
+        let mut file = self.file.try_clone()?;
+        // The write and the fsync block: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            // One write call: with O_APPEND the line lands whole at the end,
+            // also beside other writers of the same file.
+            file.write_all(line.as_bytes())?;
+            file.sync_data()
+        })
+        .await
+        .map_err(|_| Error::Io(std::io::Error::other("the witness write task failed")))??;
         Ok(())
+    }
+
+    async fn read(&mut self, _log: &AuditLogId) -> Result<Vec<Checkpoint>, Error> {
+        // Every line: a file is the witness of one log, and the verifier
+        // refuses a line of another.
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || read_witness(path))
+            .await
+            .map_err(|_| Error::Io(std::io::Error::other("the witness read task failed")))?
     }
 }
 
@@ -265,6 +338,8 @@ mod tests {
     use shardkeep_envelope::InMemorySigner;
 
     use super::*;
+
+    const LOG: AuditLogId = AuditLogId([0x1d; AUDIT_LOG_ID_LEN]);
 
     fn signer() -> InMemorySigner {
         InMemorySigner::from_seed(SignerId::new("audit-1").unwrap(), &[3; 32])
@@ -276,6 +351,7 @@ mod tests {
             hash: [0xab; 32],
         };
         Checkpoint::sign(
+            LOG,
             &head,
             Timestamp::from_unix_millis(1_000).unwrap(),
             &signer(),
@@ -287,20 +363,34 @@ mod tests {
     fn lines_round_trip_and_verify() {
         let checkpoint = checkpoint();
         let line = checkpoint.to_line();
-        assert!(line.starts_with("shardkeep-checkpoint-v1 42 abab"));
+        assert!(line.starts_with(&format!(
+            "shardkeep-checkpoint-v2 {} 42 abab",
+            "1d".repeat(16)
+        )));
         let parsed = Checkpoint::parse_line(line.as_bytes()).unwrap();
         assert_eq!(parsed, checkpoint);
         assert!(parsed.verifies(&signer().verifying_key()));
         let other = InMemorySigner::from_seed(SignerId::new("audit-1").unwrap(), &[4; 32]);
         assert!(!parsed.verifies(&other.verifying_key()));
-        let mut moved = parsed;
+        // Every signed field is bound: moving any one breaks the signature.
+        let mut moved = parsed.clone();
         moved.sequence = 43;
         assert!(!moved.verifies(&signer().verifying_key()));
+        let mut other_log = parsed.clone();
+        other_log.log_id = AuditLogId([0x1e; AUDIT_LOG_ID_LEN]);
+        assert!(!other_log.verifies(&signer().verifying_key()));
+        let mut renamed = parsed.clone();
+        renamed.signer_id = SignerId::new("audit-2").unwrap();
+        assert!(!renamed.verifies(&signer().verifying_key()));
+        let mut rehashed = parsed;
+        rehashed.head_hash[0] ^= 1;
+        assert!(!rehashed.verifies(&signer().verifying_key()));
     }
 
     #[test]
     fn refuses_non_canonical_lines() {
         let line = checkpoint().to_line();
+        let log = "1d".repeat(16);
         let bad = [
             (
                 line.replacen(" 42 ", " 042 ", 1),
@@ -316,6 +406,10 @@ mod tests {
                 WitnessError::BadHex("head hash"),
             ),
             (
+                line.replacen(&log, &log[2..], 1),
+                WitnessError::BadHex("log id"),
+            ),
+            (
                 line.replacen(" 1000 ", " 01000 ", 1),
                 WitnessError::BadNumber("signed_at"),
             ),
@@ -323,7 +417,8 @@ mod tests {
                 line.replacen("audit-1", "audit/1", 1),
                 WitnessError::BadSignerId,
             ),
-            (line.replacen("v1", "v2", 1), WitnessError::UnknownFormat),
+            (line.replacen("v2", "v3", 1), WitnessError::UnknownFormat),
+            (line.replacen("v2", "v1", 1), WitnessError::RetiredFormat),
             (format!("{line} extra"), WitnessError::FieldCount),
             (
                 line[..line.len() - 2].to_owned(),
@@ -343,15 +438,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn witness_files_append_and_parse() {
+    #[tokio::test]
+    async fn witness_files_append_and_parse() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("witness");
-        let mut witness = Witness::open(&path).unwrap();
-        witness.append(&checkpoint()).unwrap();
+        let mut witness = FileWitness::open(&path).unwrap();
+        witness.append(&checkpoint()).await.unwrap();
         drop(witness);
-        Witness::open(&path).unwrap().append(&checkpoint()).unwrap();
-        assert_eq!(read_witness(&path).unwrap(), [checkpoint(), checkpoint()]);
+        let mut witness = FileWitness::open(&path).unwrap();
+        witness.append(&checkpoint()).await.unwrap();
+        assert_eq!(
+            witness.read(&LOG).await.unwrap(),
+            [checkpoint(), checkpoint()]
+        );
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(&path).unwrap().permissions(),
         );

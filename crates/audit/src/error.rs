@@ -21,10 +21,10 @@ pub enum Error {
         /// What is wrong.
         error: DecodeError,
     },
-    /// A witness file does not parse.
+    /// A witness line does not parse.
     #[error("witness line {line}: {error}")]
     Witness {
-        /// The 1-based line number.
+        /// The 1-based line number (0: the witness as a whole).
         line: usize,
         /// What is wrong.
         error: WitnessError,
@@ -44,7 +44,27 @@ pub enum Error {
     /// The checkpoint signer failed.
     #[error("checkpoint signer: {0}")]
     Signer(#[source] shardkeep_envelope::CustodyError),
-    /// Reading or writing a file failed.
+    /// The checkpoint signer returned a signature that does not verify
+    /// under its own public key: nothing was witnessed or stored.
+    #[error("the checkpoint signer's signature does not verify under its public key")]
+    CheckpointSignature,
+    /// The witness database failed or refused the statement.
+    #[error("witness database error during {operation}: {source}")]
+    WitnessDatabase {
+        /// What the witness was doing.
+        operation: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Applying the witness schema failed.
+    #[error("witness schema: {0}")]
+    WitnessMigration(#[source] sqlx::migrate::MigrateError),
+    /// The witness database holds no witness table (run
+    /// `PostgresWitness::install` as its owner).
+    #[error("the witness database is not set up")]
+    WitnessNotInstalled,
+    /// Reading or writing a file (an export, a witness file) failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
     /// Writing JSON failed.
@@ -125,23 +145,31 @@ pub enum DecodeError {
     /// The file does not start with the export header.
     #[error("not a shardkeep audit export")]
     BadHeader,
+    /// An export of format v1, which names no log: export it again with
+    /// this version.
+    #[error("an audit export of format v1, which names no log; export it again")]
+    RetiredExportFormat,
 }
 
 /// Why a witness line does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WitnessError {
-    /// The line does not start with `shardkeep-checkpoint-v1 `.
-    #[error("not a shardkeep-checkpoint-v1 line")]
+    /// The line does not start with `shardkeep-checkpoint-v2 `.
+    #[error("not a shardkeep-checkpoint-v2 line")]
     UnknownFormat,
+    /// A `shardkeep-checkpoint-v1` line: that format names no log, so it
+    /// could be a checkpoint of another log, and is no longer accepted.
+    #[error("a shardkeep-checkpoint-v1 line names no log and is refused; checkpoint again")]
+    RetiredFormat,
     /// The last line has no newline: the write that added it was cut short.
     #[error("incomplete last line")]
     IncompleteLine,
     /// Longer than a checkpoint line can be.
     #[error("line too long")]
     TooLong,
-    /// Not exactly six fields separated by single spaces.
-    #[error("expected 6 space-separated fields")]
+    /// Not exactly seven fields separated by single spaces.
+    #[error("expected 7 space-separated fields")]
     FieldCount,
     /// A number with a sign, leading zeros, non-digits or out of range.
     #[error("non-canonical {0}")]
@@ -152,14 +180,15 @@ pub enum WitnessError {
     /// The signer id breaks the name rule.
     #[error("invalid signer id")]
     BadSignerId,
-    /// The file is larger than a witness can be.
-    #[error("witness file too large")]
+    /// The witness is larger than the verifier reads.
+    #[error("witness too large")]
     FileTooLarge,
 }
 
 /// The first thing the verifier found wrong with an exported log. Row
 /// findings name the row's `position` in the export (0-based) and the
-/// sequence concerned.
+/// sequence concerned; witness findings the checkpoint's 1-based position
+/// in the witness handed to the verifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Finding {
@@ -219,11 +248,11 @@ pub enum Finding {
         /// Its row in the export.
         position: usize,
     },
-    /// The log ends before the latest witnessed checkpoint: records were
-    /// cut off.
+    /// The log ends before the highest witnessed head: records were cut
+    /// off.
     #[error("log truncated: it ends at {present}, the witness saw {witnessed}")]
     Truncated {
-        /// The latest witnessed sequence.
+        /// The highest witnessed sequence.
         witnessed: u64,
         /// The last sequence present.
         present: u64,
@@ -243,14 +272,39 @@ pub enum Finding {
     /// A witness checkpoint's signature does not verify under the given key.
     #[error("witness line {line}: checkpoint signature does not verify")]
     BadCheckpointSignature {
-        /// The 1-based witness line.
+        /// The 1-based position in the witness (its line in one file).
         line: usize,
     },
-    /// The witness contradicts itself: a checkpoint goes backwards, or two
-    /// checkpoints of one sequence name different heads.
-    #[error("witness line {line} contradicts an earlier checkpoint")]
-    WitnessInconsistent {
-        /// The 1-based witness line.
+    /// The witness names two different heads at one sequence: two
+    /// histories were checkpointed, so one of them was rewritten.
+    #[error("witness line {line} names another head at sequence {sequence}: the log forked")]
+    WitnessFork {
+        /// The sequence with two heads.
+        sequence: u64,
+        /// The 1-based position of the second head in the witness.
         line: usize,
     },
+    /// A checkpoint of another log: the witness is not this log's, or the
+    /// log's identity was replaced.
+    #[error(
+        "witness line {line} is a checkpoint of log {witnessed}, not of the exported log {exported}"
+    )]
+    OtherLog {
+        /// The 1-based position in the witness.
+        line: usize,
+        /// The log it names.
+        witnessed: shardkeep_storage::AuditLogId,
+        /// The log the export names.
+        exported: shardkeep_storage::AuditLogId,
+    },
+    /// No witnessed checkpoint: nothing outside the audited database
+    /// anchors the log, so a cut or a rewrite of it cannot show.
+    #[error("no witnessed checkpoint: the log is not anchored")]
+    NoWitness,
+}
+
+impl Error {
+    pub(crate) fn witness_database(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::WitnessDatabase { operation, source }
+    }
 }

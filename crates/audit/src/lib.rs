@@ -12,14 +12,15 @@ mod json;
 mod log;
 mod record;
 mod verify;
+mod witness;
 
 pub use chain::{AUDIT_TAG, chain_hash, link};
 pub use checkpoint::{
-    CHECKPOINT_TAG, Checkpoint, MAX_WITNESS_FILE_LEN, MAX_WITNESS_LINE_LEN, Witness, parse_witness,
-    read_witness,
+    CHECKPOINT_FORMAT_VERSION, CHECKPOINT_TAG, Checkpoint, FileWitness, MAX_WITNESS_FILE_LEN,
+    MAX_WITNESS_LINE_LEN, parse_witness, read_witness,
 };
 pub use error::{DecodeError, EncodeError, Error, Finding, WitnessError};
-pub use export::{EXPORT_HEADER, encode_export, encode_row, parse_export};
+pub use export::{EXPORT_HEADER, Export, encode_export, encode_row, parse_export};
 pub use log::{
     Appended, GroupCommitPolicy, GroupCommitter, append, checkpoint, export, export_json_lines,
 };
@@ -27,4 +28,6 @@ pub use record::{
     AuditRecord, EventType, MAX_APPROVERS, MAX_DETAIL_LEN, MAX_REASON_LEN, MAX_RECORD_LEN,
     MAX_TARGET_LEN, Outcome, RECORD_FORMAT_VERSION,
 };
+pub use shardkeep_storage::{AUDIT_LOG_ID_LEN, AuditLogId};
 pub use verify::{VerifiedLog, verify};
+pub use witness::{PostgresWitness, Witness};

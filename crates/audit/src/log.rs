@@ -1,5 +1,5 @@
 //! Writing the log: appends inside the caller's unit of work, grouped
-//! commits for throughput, checkpoints, and exports.
+//! commits for throughput, checkpoints to a witness, and exports.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -7,18 +7,19 @@ use std::time::Duration;
 
 use shardkeep_envelope::{Signer, Timestamp};
 use shardkeep_storage::{
-    AuditRow, AuditStore, MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_PAGE_ROWS, Storage,
+    AuditLogId, AuditRow, AuditStore, MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_PAGE_ROWS, Storage,
     StoredCheckpoint, Transaction,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::chain::link;
-use crate::checkpoint::{Checkpoint, Witness};
+use crate::checkpoint::Checkpoint;
 use crate::error::Error;
-use crate::export::{EXPORT_HEADER, encode_row};
+use crate::export::{encode_header, encode_row};
 use crate::json::json_line;
 use crate::record::AuditRecord;
+use crate::witness::Witness;
 
 /// Where an appended record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,39 +180,48 @@ async fn commit_group<S: Storage>(
     Ok(rows)
 }
 
-/// Signs the current head, appends the checkpoint to the witness (flushed
-/// to disk) and then stores it beside the audit table. If the head is
-/// already checkpointed in the database, returns that checkpoint and writes
-/// nothing.
+/// Checkpoints the log: signs its committed head (naming the log and the
+/// signer), checks the signature under the signer's own public key, appends
+/// the checkpoint to `witness` (durable before this returns) and then
+/// stores a copy beside the audit table. Every call does all of this, also
+/// when the head has not moved since the last checkpoint: nothing stored in
+/// the database is ever returned or trusted here.
+///
+/// The head is read from a committed snapshot, so what is signed is on the
+/// chain whatever else runs meanwhile; checkpointers running side by side
+/// may witness their heads out of order, which the verifier accepts.
 ///
 /// # Errors
-/// [`Error::Storage`], [`Error::Signer`], [`Error::Io`] (witness), or
-/// [`Error::Witness`] when the stored checkpoint does not parse.
-pub async fn checkpoint<S, K>(
+/// [`Error::Storage`], [`Error::Signer`], [`Error::CheckpointSignature`]
+/// (nothing witnessed or stored), or the witness's error (nothing stored).
+/// A storage error after the witness took the checkpoint leaves it
+/// witnessed, which is harmless: it names a committed head.
+pub async fn checkpoint<S, K, W>(
     storage: &S,
     signer: &K,
-    witness: &mut Witness,
+    witness: &mut W,
     now: Timestamp,
 ) -> Result<Checkpoint, Error>
 where
     S: Storage,
     K: Signer + ?Sized,
+    W: Witness,
 {
     let mut read = storage.begin_read_only().await?;
+    let log_id = read.audit_log_id().await?;
     let head = read.audit_head().await?;
-    let stored = read.checkpoints().await?;
     read.rollback().await?;
-    if let Some(latest) = stored.last()
-        && latest.sequence == head.sequence
-    {
-        return Checkpoint::parse_line(&latest.checkpoint)
-            .map_err(|error| Error::Witness { line: 0, error });
+
+    let checkpoint = Checkpoint::sign(log_id, &head, now, signer)?;
+    if !checkpoint.verifies(&signer.verifying_key()) {
+        return Err(Error::CheckpointSignature);
     }
-    let checkpoint = Checkpoint::sign(&head, now, signer)?;
-    witness.append(&checkpoint)?;
+    witness.append(&checkpoint).await?;
+
     let mut tx = storage.begin().await?;
     tx.store_checkpoint(&StoredCheckpoint {
         sequence: checkpoint.sequence,
+        head_hash: checkpoint.head_hash,
         checkpoint: checkpoint.to_line().into_bytes(),
     })
     .await?;
@@ -219,17 +229,19 @@ where
     Ok(checkpoint)
 }
 
-/// Writes every row, from one consistent snapshot, in the export format
-/// the verifier reads. Returns the number of rows.
+/// Writes the log's identity and every row, from one consistent snapshot,
+/// in the export format the verifier reads. Returns the number of rows.
 ///
 /// # Errors
 /// [`Error::Storage`] or [`Error::Io`].
 pub async fn export<S: Storage, W: Write>(storage: &S, mut out: W) -> Result<u64, Error> {
-    out.write_all(EXPORT_HEADER)?;
     let mut buffer = Vec::new();
-    let count = for_each_row(storage, |row| {
+    let count = for_each_row(storage, |item| {
         buffer.clear();
-        encode_row(&mut buffer, row);
+        match item {
+            Snapshot::Log(log_id) => encode_header(&mut buffer, log_id),
+            Snapshot::Row(row) => encode_row(&mut buffer, row),
+        }
         out.write_all(&buffer).map_err(Error::from)
     })
     .await?;
@@ -247,7 +259,10 @@ pub async fn export_json_lines<S: Storage, W: Write>(
     storage: &S,
     mut out: W,
 ) -> Result<u64, Error> {
-    let count = for_each_row(storage, |row| {
+    let count = for_each_row(storage, |item| {
+        let Snapshot::Row(row) = item else {
+            return Ok(());
+        };
         let line = json_line(row)?;
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n").map_err(Error::from)
@@ -257,11 +272,21 @@ pub async fn export_json_lines<S: Storage, W: Write>(
     Ok(count)
 }
 
+/// What [`for_each_row`] hands its visitor: first the log's identity, then
+/// every row.
+enum Snapshot<'a> {
+    Log(&'a AuditLogId),
+    Row(&'a AuditRow),
+}
+
+/// Visits the log's identity, then every row, from one snapshot; returns
+/// the number of rows.
 async fn for_each_row<S: Storage>(
     storage: &S,
-    mut visit: impl FnMut(&AuditRow) -> Result<(), Error>,
+    mut visit: impl FnMut(Snapshot<'_>) -> Result<(), Error>,
 ) -> Result<u64, Error> {
     let mut tx = storage.begin_read_only().await?;
+    visit(Snapshot::Log(&tx.audit_log_id().await?))?;
     let mut next = 1;
     let mut count = 0;
     loop {
@@ -269,7 +294,7 @@ async fn for_each_row<S: Storage>(
         let Some(last) = page.last() else { break };
         next = last.sequence.saturating_add(1);
         for row in &page {
-            visit(row)?;
+            visit(Snapshot::Row(row))?;
             count += 1;
         }
     }

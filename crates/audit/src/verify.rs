@@ -1,57 +1,67 @@
-//! The independent verifier: given an exported log, the witness and the
-//! checkpoint signer's public key, it recomputes the chain and reports the
-//! first record changed, removed, reordered or inserted, any rewrite behind
-//! a witnessed checkpoint, and any truncation behind the latest one.
+//! The independent verifier: given an exported log, the witnessed
+//! checkpoints (read from outside the audited database) and the checkpoint
+//! signer's public key, it recomputes the chain and reports the first record
+//! changed, removed, reordered or inserted, any rewrite behind a witnessed
+//! checkpoint, a fork in the witness, a witness of another log, and any
+//! truncation behind the highest witnessed head.
 //!
 //! It needs no database and trusts nothing in the export: not the stored
 //! hashes (it recomputes them), not the order (it checks sequences), not the
-//! record bytes (it decodes them canonically).
+//! record bytes (it decodes them canonically). Without a witness it
+//! verifies nothing: a log whose only anchor is itself can be cut at will.
 
 use std::collections::{BTreeMap, HashMap};
 
 use ed25519_dalek::VerifyingKey;
-use shardkeep_storage::{AuditHead, AuditRow};
+use shardkeep_storage::{AuditHead, AuditLogId, AuditRow};
 
 use crate::chain::chain_hash;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Finding};
+use crate::export::Export;
 use crate::record::AuditRecord;
 
 /// What a successful verification establishes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedLog {
+    /// The log verified.
+    pub log_id: AuditLogId,
     /// Records checked.
     pub records: u64,
     /// The recomputed head.
     pub head: AuditHead,
-    /// Witness checkpoints checked.
+    /// Witnessed checkpoints checked.
     pub checkpoints: usize,
-    /// The latest witnessed sequence, if the witness is not empty.
-    pub latest_checkpoint: Option<u64>,
-    /// Records after the latest checkpoint: not yet covered by a signature,
-    /// so their removal would not show until the next checkpoint.
+    /// The highest witnessed sequence: everything up to it is anchored.
+    pub latest_checkpoint: u64,
+    /// Records after the highest witnessed checkpoint: not yet anchored, so
+    /// their removal would not show until a later checkpoint covers them.
     pub unwitnessed: u64,
 }
 
-/// Verifies an exported log against a witness.
+/// Verifies an exported log against the checkpoints of its witness (in any
+/// order; one witness or several merged).
 ///
 /// # Errors
-/// [`Error::Tampered`] with the first [`Finding`].
+/// [`Error::Tampered`] with the first [`Finding`]; among them
+/// [`Finding::NoWitness`] when `witness` is empty and
+/// [`Finding::Truncated`] when the log ends before the highest witnessed
+/// head.
 pub fn verify(
-    rows: &[AuditRow],
+    export: &Export,
     witness: &[Checkpoint],
     key: &VerifyingKey,
 ) -> Result<VerifiedLog, Error> {
-    verify_inner(rows, witness, key).map_err(Error::Tampered)
+    verify_inner(export, witness, key).map_err(Error::Tampered)
 }
 
 fn verify_inner(
-    rows: &[AuditRow],
+    export: &Export,
     witness: &[Checkpoint],
     key: &VerifyingKey,
 ) -> Result<VerifiedLog, Finding> {
-    let witnessed = check_witness(witness, key)?;
-    let latest_checkpoint = witnessed.keys().next_back().copied();
+    let witnessed = check_witness(&export.log_id, witness, key)?;
+    let rows = &export.rows;
 
     let mut counts: HashMap<u64, usize> = HashMap::with_capacity(rows.len());
     for row in rows {
@@ -108,45 +118,59 @@ fn verify_inner(
             last_matching = Some(row.sequence);
         }
     }
-    if let Some(latest) = latest_checkpoint
-        && latest > head.sequence
-    {
+    // What the rows show is reported first; without a witness nothing
+    // outside the database says where the log should end.
+    let Some(&highest) = witnessed.keys().next_back() else {
+        return Err(Finding::NoWitness);
+    };
+    if highest > head.sequence {
         return Err(Finding::Truncated {
-            witnessed: latest,
+            witnessed: highest,
             present: head.sequence,
         });
     }
     Ok(VerifiedLog {
+        log_id: export.log_id,
         records: head.sequence,
         head,
         checkpoints: witness.len(),
-        latest_checkpoint,
-        unwitnessed: head.sequence - latest_checkpoint.unwrap_or(0),
+        latest_checkpoint: highest,
+        unwitnessed: head.sequence - highest,
     })
 }
 
-/// Checks every witness signature and that the witness never goes back or
-/// contradicts itself; returns the witnessed head per sequence.
+/// Checks that every checkpoint is of this log and signed by `key`, and
+/// that no two name different heads at one sequence; returns the witnessed
+/// head per sequence. Order does not matter: checkpointers running side by
+/// side may witness a lower head after a higher one, and both lie on the
+/// one chain.
 fn check_witness(
+    log_id: &AuditLogId,
     witness: &[Checkpoint],
     key: &VerifyingKey,
 ) -> Result<BTreeMap<u64, [u8; 32]>, Finding> {
     let mut witnessed = BTreeMap::new();
-    let mut latest = 0;
     for (index, checkpoint) in witness.iter().enumerate() {
         let line = index + 1;
+        if checkpoint.log_id != *log_id {
+            return Err(Finding::OtherLog {
+                line,
+                witnessed: checkpoint.log_id,
+                exported: *log_id,
+            });
+        }
         if !checkpoint.verifies(key) {
             return Err(Finding::BadCheckpointSignature { line });
         }
-        let contradicts = checkpoint.sequence < latest
-            || witnessed
-                .get(&checkpoint.sequence)
-                .is_some_and(|hash| *hash != checkpoint.head_hash);
-        if contradicts {
-            return Err(Finding::WitnessInconsistent { line });
+        let earlier = *witnessed
+            .entry(checkpoint.sequence)
+            .or_insert(checkpoint.head_hash);
+        if earlier != checkpoint.head_hash {
+            return Err(Finding::WitnessFork {
+                sequence: checkpoint.sequence,
+                line,
+            });
         }
-        latest = checkpoint.sequence;
-        witnessed.insert(checkpoint.sequence, checkpoint.head_hash);
     }
     Ok(witnessed)
 }

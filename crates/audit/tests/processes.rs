@@ -1,7 +1,8 @@
 //! Writers as separate processes: a writer killed with SIGKILL in the middle
 //! of a transaction leaves the database consistent and the chain verifying
 //! (SQLite and PostgreSQL), and two writer processes appending to one
-//! PostgreSQL database never fork the chain.
+//! PostgreSQL database and checkpointing into one witness never fork the
+//! chain nor leave a witness the verifier refuses.
 //!
 //! The writers are this test binary run again with the ignored test
 //! `writer_process` selected and its orders in environment variables.
@@ -14,7 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use shardkeep_audit::{
-    AuditRecord, EventType, Witness, append, checkpoint, export, parse_export, read_witness, verify,
+    AuditRecord, EventType, FileWitness, append, checkpoint, export, parse_export, read_witness,
+    verify,
 };
 use shardkeep_envelope::{ActorId, InMemorySigner, Signer, SignerId, Timestamp};
 use shardkeep_storage::test_support::PostgresCluster;
@@ -24,6 +26,7 @@ const BACKEND: &str = "SHARDKEEP_AUDIT_WRITER_BACKEND";
 const TARGET: &str = "SHARDKEEP_AUDIT_WRITER_TARGET";
 const MODE: &str = "SHARDKEEP_AUDIT_WRITER_MODE";
 const NAME: &str = "SHARDKEEP_AUDIT_WRITER_NAME";
+const WITNESS: &str = "SHARDKEEP_AUDIT_WRITER_WITNESS";
 
 /// Records per committed group in the writer.
 const GROUP: usize = 5;
@@ -42,10 +45,11 @@ fn record(name: &str, i: usize) -> AuditRecord {
     record
 }
 
-/// The writer process: `append:<groups>` commits that many groups;
-/// `hang` commits two groups, then opens a transaction, appends, says so
-/// and waits to be killed.
-async fn writer<S: Storage>(storage: S, mode: &str, name: &str) {
+/// The writer process: `append:<groups>` commits that many groups, each
+/// followed by a checkpoint into the witness file `witness`; `hang` commits
+/// two groups, then opens a transaction, appends, says so and waits to be
+/// killed.
+async fn writer<S: Storage>(storage: S, mode: &str, name: &str, witness: &str) {
     let groups = match mode.strip_prefix("append:") {
         Some(groups) => groups.parse().unwrap(),
         None => 2,
@@ -60,6 +64,12 @@ async fn writer<S: Storage>(storage: S, mode: &str, name: &str) {
         }
         tx.commit().await.unwrap();
         println!("WRITER committed {last}");
+        if !witness.is_empty() {
+            let mut witness = FileWitness::open(witness).unwrap();
+            checkpoint(&storage, &signer(), &mut witness, Timestamp::now())
+                .await
+                .unwrap();
+        }
     }
     if mode == "hang" {
         let mut tx = storage.begin().await.unwrap();
@@ -80,26 +90,26 @@ fn writer_process() {
     let target = std::env::var(TARGET).unwrap();
     let mode = std::env::var(MODE).unwrap();
     let name = std::env::var(NAME).unwrap();
+    let witness = std::env::var(WITNESS).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
         match backend.as_str() {
-            "sqlite" => writer(SqliteStorage::open(&target).await.unwrap(), &mode, &name).await,
+            "sqlite" => {
+                let storage = SqliteStorage::open(&target).await.unwrap();
+                writer(storage, &mode, &name, &witness).await;
+            }
             _ => {
-                writer(
-                    PostgresStorage::connect(&target).await.unwrap(),
-                    &mode,
-                    &name,
-                )
-                .await;
+                let storage = PostgresStorage::connect(&target).await.unwrap();
+                writer(storage, &mode, &name, &witness).await;
             }
         }
     });
 }
 
-fn spawn_writer(backend: &str, target: &str, mode: &str, name: &str) -> Child {
+fn spawn_writer(backend: &str, target: &str, mode: &str, name: &str, witness: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -112,6 +122,7 @@ fn spawn_writer(backend: &str, target: &str, mode: &str, name: &str) -> Child {
         .env(TARGET, target)
         .env(MODE, mode)
         .env(NAME, name)
+        .env(WITNESS, witness)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -137,11 +148,12 @@ fn wait_until_in_transaction(child: &mut Child) -> u64 {
     );
 }
 
-/// Exports, checkpoints and verifies the whole log; returns its length.
+/// Checkpoints into the witness file in `dir` (beside whatever is there),
+/// exports and verifies the whole log; returns its length.
 async fn verify_log<S: Storage>(storage: &S, dir: &Path) -> u64 {
     let signer = signer();
     let witness_path = dir.join("witness");
-    let mut witness = Witness::open(&witness_path).unwrap();
+    let mut witness = FileWitness::open(&witness_path).unwrap();
     checkpoint(storage, &signer, &mut witness, Timestamp::now())
         .await
         .unwrap();
@@ -153,6 +165,7 @@ async fn verify_log<S: Storage>(storage: &S, dir: &Path) -> u64 {
         &signer.verifying_key(),
     )
     .unwrap();
+    assert_eq!(verified.unwitnessed, 0);
     verified.records
 }
 
@@ -163,7 +176,7 @@ async fn killed_writer_leaves_a_consistent_log<S: Storage>(
     reopen: impl AsyncFnOnce() -> S,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn_writer(backend, target, "hang", "killed.writer");
+    let mut child = spawn_writer(backend, target, "hang", "killed.writer", "");
     let committed = wait_until_in_transaction(&mut child);
     assert_eq!(committed, 2 * GROUP as u64);
     // Child::kill sends SIGKILL: no destructor, no rollback, no goodbye.
@@ -211,9 +224,12 @@ fn sqlite_writer_killed_mid_transaction() {
 fn postgres_writer_processes() {
     let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
     runtime().block_on(async {
-        // Two processes appending at once: one chain, no fork, no gap.
+        // Two processes appending and checkpointing at once: one chain, no
+        // fork, no gap, and a witness that verifies.
         let database = cluster.create_database("two_writers").await.unwrap();
-        let groups = 20;
+        let dir = tempfile::tempdir().unwrap();
+        let witness = dir.path().join("witness");
+        let groups: u64 = 20;
         let mut writers: Vec<Child> = ["writer.one", "writer.two"]
             .into_iter()
             .map(|name| {
@@ -222,16 +238,17 @@ fn postgres_writer_processes() {
                     &database.service_url,
                     &format!("append:{groups}"),
                     name,
+                    witness.to_str().unwrap(),
                 )
             })
             .collect();
         for writer in &mut writers {
             assert!(writer.wait().unwrap().success());
         }
+        assert_eq!(read_witness(&witness).unwrap().len() as u64, 2 * groups);
         let storage = PostgresStorage::connect(&database.service_url)
             .await
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
         assert_eq!(
             verify_log(&storage, dir.path()).await,
             2 * groups * GROUP as u64

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use ed25519_dalek::VerifyingKey;
 use proptest::prelude::*;
 use shardkeep_audit::{
-    AuditRecord, Checkpoint, Error, EventType, Finding, Outcome, encode_export, parse_export,
-    verify,
+    AuditLogId, AuditRecord, Checkpoint, Error, EventType, Finding, Outcome, encode_export,
+    parse_export, verify,
 };
 use shardkeep_envelope::{
     ActorId, InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId, Timestamp,
@@ -17,7 +17,7 @@ use shardkeep_sss_core::{ShareIndex, Threshold};
 use shardkeep_storage::{AuditHead, AuditRow};
 
 mod common;
-use common::{chain_from, head_at, minimal_records};
+use common::{LOG, chain_from, export_of, head_at, minimal_records};
 
 fn name() -> impl Strategy<Value = String> {
     "[a-z][a-z0-9.@-]{0,11}"
@@ -80,6 +80,7 @@ fn witness(rows: &[AuditRow], every: u64) -> Vec<Checkpoint> {
         .into_iter()
         .map(|s| {
             Checkpoint::sign(
+                LOG,
                 &head_at(rows, s),
                 Timestamp::from_unix_millis(s).unwrap(),
                 &signer(),
@@ -95,8 +96,8 @@ fn key() -> VerifyingKey {
 
 fn finding(rows: &[AuditRow], witness: &[Checkpoint]) -> Finding {
     // The export format round-trips, so edits survive export and import.
-    let rows = parse_export(&encode_export(rows)).unwrap();
-    match verify(&rows, witness, &key()) {
+    let export = parse_export(&encode_export(&LOG, rows)).unwrap();
+    match verify(&export, witness, &key()) {
         Err(Error::Tampered(finding)) => finding,
         other => panic!("edit not detected: {other:?}"),
     }
@@ -194,10 +195,14 @@ proptest! {
         let n = rows.len();
         let witnessed: BTreeSet<u64> = witness.iter().map(|c| c.sequence).collect();
 
-        // Untouched, the log verifies.
-        let verified = verify(&rows, &witness, &key()).unwrap();
+        // Untouched, the log verifies, whatever order the checkpoints were
+        // witnessed in.
+        let verified = verify(&export_of(&rows), &witness, &key()).unwrap();
         prop_assert_eq!(verified.records, n as u64);
         prop_assert_eq!(verified.unwitnessed, 0);
+        let mut reversed = witness.clone();
+        reversed.reverse();
+        prop_assert_eq!(verify(&export_of(&rows), &reversed, &key()).unwrap(), verified);
 
         let mut edited = rows.clone();
         let expected = match edit {
@@ -289,19 +294,24 @@ proptest! {
     }
 }
 
+fn sign(head: AuditHead) -> Checkpoint {
+    Checkpoint::sign(LOG, &head, Timestamp::EPOCH, &signer()).unwrap()
+}
+
 #[test]
 fn appends_after_the_latest_checkpoint_are_reported_unwitnessed() {
     let records = minimal_records(EventType::Inspect, 5);
     let rows = chain_from(AuditHead::GENESIS, &records);
     let witness = witness(&rows[..3], 10);
-    let verified = verify(&rows, &witness, &key()).unwrap();
-    assert_eq!(verified.latest_checkpoint, Some(3));
+    let verified = verify(&export_of(&rows), &witness, &key()).unwrap();
+    assert_eq!(verified.log_id, LOG);
+    assert_eq!(verified.latest_checkpoint, 3);
     assert_eq!(verified.unwitnessed, 2);
     // Dropping unwitnessed records cannot be seen yet; dropping witnessed
     // ones can.
-    assert!(verify(&rows[..3], &witness, &key()).is_ok());
+    assert!(verify(&export_of(&rows[..3]), &witness, &key()).is_ok());
     assert!(matches!(
-        verify(&rows[..2], &witness, &key()),
+        verify(&export_of(&rows[..2]), &witness, &key()),
         Err(Error::Tampered(Finding::Truncated {
             witnessed: 3,
             present: 2
@@ -310,15 +320,76 @@ fn appends_after_the_latest_checkpoint_are_reported_unwitnessed() {
 }
 
 #[test]
+fn the_highest_witnessed_head_bounds_the_log_whatever_the_order() {
+    let rows = chain_from(AuditHead::GENESIS, &minimal_records(EventType::Inspect, 6));
+    // Two checkpointers side by side: the lower head arrived last.
+    let witness = [sign(head_at(&rows, 5)), sign(head_at(&rows, 2))];
+    let verified = verify(&export_of(&rows), &witness, &key()).unwrap();
+    assert_eq!(verified.latest_checkpoint, 5);
+    assert_eq!(verified.unwitnessed, 1);
+    assert!(matches!(
+        verify(&export_of(&rows[..4]), &witness, &key()),
+        Err(Error::Tampered(Finding::Truncated {
+            witnessed: 5,
+            present: 4
+        }))
+    ));
+}
+
+/// The attack the witness exists for: a log cut back (all of it, or to
+/// before a witnessed head) verifies against nothing but itself.
+#[test]
+fn a_log_without_a_witness_is_not_verified() {
+    let rows = chain_from(
+        AuditHead::GENESIS,
+        &minimal_records(EventType::HardDelete, 4),
+    );
+    for kept in [4, 1, 0] {
+        assert!(matches!(
+            verify(&export_of(&rows[..kept]), &[], &key()),
+            Err(Error::Tampered(Finding::NoWitness))
+        ));
+    }
+}
+
+#[test]
+fn a_witness_of_another_log_is_refused() {
+    // Two logs whose first records are the same have the same first hashes:
+    // only the log id in the signed checkpoint tells their witnesses apart.
+    let rows = chain_from(AuditHead::GENESIS, &minimal_records(EventType::Generate, 3));
+    let other = AuditLogId([0xa5; 16]);
+    let theirs = Checkpoint::sign(other, &head_at(&rows, 2), Timestamp::EPOCH, &signer()).unwrap();
+    assert!(theirs.verifies(&key()));
+    assert_eq!(
+        verify(
+            &export_of(&rows[..2]),
+            std::slice::from_ref(&theirs),
+            &key()
+        )
+        .unwrap_err()
+        .to_string(),
+        format!(
+            "audit log does not verify: witness line 1 is a checkpoint of log {other}, \
+             not of the exported log {LOG}"
+        )
+    );
+    let mixed = [sign(head_at(&rows, 1)), theirs];
+    assert!(matches!(
+        verify(&export_of(&rows), &mixed, &key()),
+        Err(Error::Tampered(Finding::OtherLog {
+            line: 2,
+            witnessed,
+            exported: LOG,
+        })) if witnessed == other
+    ));
+}
+
+#[test]
 fn a_witness_that_contradicts_itself_is_refused() {
     let records = minimal_records(EventType::Drill, 4);
     let rows = chain_from(AuditHead::GENESIS, &records);
-    let sign = |head: AuditHead| Checkpoint::sign(&head, Timestamp::EPOCH, &signer()).unwrap();
-    let backwards = [sign(head_at(&rows, 3)), sign(head_at(&rows, 2))];
-    assert!(matches!(
-        verify(&rows, &backwards, &key()),
-        Err(Error::Tampered(Finding::WitnessInconsistent { line: 2 }))
-    ));
+    // A fork: two heads at one sequence. Only one can be on the exported
+    // chain, and which one does not matter: two histories were signed.
     let forked = [
         sign(head_at(&rows, 2)),
         sign(AuditHead {
@@ -327,22 +398,25 @@ fn a_witness_that_contradicts_itself_is_refused() {
         }),
     ];
     assert!(matches!(
-        verify(&rows, &forked, &key()),
-        Err(Error::Tampered(Finding::WitnessInconsistent { line: 2 }))
+        verify(&export_of(&rows), &forked, &key()),
+        Err(Error::Tampered(Finding::WitnessFork {
+            sequence: 2,
+            line: 2
+        }))
     ));
     let wrong_key = InMemorySigner::from_seed(SignerId::new("other").unwrap(), &[1; 32]);
     let witness = [sign(head_at(&rows, 4))];
     assert!(matches!(
-        verify(&rows, &witness, &wrong_key.verifying_key()),
+        verify(&export_of(&rows), &witness, &wrong_key.verifying_key()),
         Err(Error::Tampered(Finding::BadCheckpointSignature { line: 1 }))
     ));
     // A record that hashes right but is not canonical was written around
-    // this crate.
+    // this crate: found from the rows alone, before asking for a witness.
     let mut odd = records.clone();
     odd[1].push(0);
     let rows = chain_from(AuditHead::GENESIS, &odd);
     assert!(matches!(
-        verify(&rows, &[], &key()),
+        verify(&export_of(&rows), &[], &key()),
         Err(Error::Tampered(Finding::Malformed {
             sequence: 2,
             position: 1,
@@ -353,7 +427,7 @@ fn a_witness_that_contradicts_itself_is_refused() {
     let mut relinked = chain_from(AuditHead::GENESIS, &records);
     relinked[2].prev_hash = [7; 32];
     assert!(matches!(
-        verify(&relinked, &[], &key()),
+        verify(&export_of(&relinked), &witness, &key()),
         Err(Error::Tampered(Finding::Relinked {
             sequence: 3,
             position: 2

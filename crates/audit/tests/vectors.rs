@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
 use shardkeep_audit::{
-    AuditRecord, Checkpoint, Error, EventType, Outcome, encode_export, parse_export, parse_witness,
-    verify,
+    AuditLogId, AuditRecord, Checkpoint, Error, EventType, Outcome, encode_export, parse_export,
+    parse_witness, verify,
 };
 use shardkeep_envelope::{
     ActorId, InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId, Timestamp,
@@ -62,6 +62,16 @@ fn minimal_record() -> AuditRecord {
     )
 }
 
+/// The log of the chain vectors.
+const LOG: AuditLogId = AuditLogId(*b"shardkeep-vector");
+
+/// A witness line of the retired format v1 (no log id), as version 1 of
+/// this crate wrote it for the chain vector's checkpoint at 2.
+const V1_LINE: &str = "shardkeep-checkpoint-v1 2 \
+    a59cd8d52f727e841207ce3615b5bbc9ee94e864902d25fd1ececc89c55a0c19 1790000100000 \
+    audit-checkpoints 66497655f0f005289defb93ba372b97434cb5837329d692ca0aa42cc439e7d87\
+    eb543e316d5f188f4fe3175a6c62a5e956ba1a73a9221bdfece735b9f7f88c07";
+
 fn signer() -> InMemorySigner {
     InMemorySigner::from_seed(SignerId::new("audit-checkpoints").unwrap(), &[0x42; 32])
 }
@@ -78,10 +88,11 @@ fn chain_records() -> Vec<AuditRecord> {
     vec![minimal_record(), second, full_record()]
 }
 
-fn witness_text(rows: &[AuditRow], at: &[u64]) -> String {
+fn witness_text(log: AuditLogId, rows: &[AuditRow], at: &[u64]) -> String {
     at.iter()
         .map(|sequence| {
             Checkpoint::sign(
+                log,
                 &head_at(rows, *sequence),
                 Timestamp::from_unix_millis(1_790_000_100_000).unwrap(),
                 &signer(),
@@ -291,7 +302,7 @@ fn vectors() -> Vec<Vector> {
     // A three-record chain with a checkpoint at 2 and 3.
     let rows = chain(&chain_records());
     let key = hex::encode(signer().verifying_key().to_bytes());
-    let witness = witness_text(&rows, &[2, 3]);
+    let witness = witness_text(LOG, &rows, &[2, 3]);
     out.push((
         "pass/chain_three_records.txt".into(),
         "Three records and a witness with checkpoints at 2 and 3: verifies to this head.",
@@ -300,7 +311,7 @@ fn vectors() -> Vec<Vector> {
             ("head", hex::encode(rows[2].hash)),
             ("key", key.clone()),
             ("witness", hex::encode(&witness)),
-            ("hex", hex::encode(encode_export(&rows))),
+            ("hex", hex::encode(encode_export(&LOG, &rows))),
         ],
     ));
     let mut tampered: Vec<(&str, &str, Vec<AuditRow>, String)> = Vec::new();
@@ -358,12 +369,54 @@ fn vectors() -> Vec<Vector> {
                 ("expect", format!("audit log does not verify: {expect}")),
                 ("key", key.clone()),
                 ("witness", hex::encode(&witness)),
-                ("hex", hex::encode(encode_export(&rows))),
+                ("hex", hex::encode(encode_export(&LOG, &rows))),
+            ],
+        ));
+    }
+    // The log untouched, but its anchor missing, forked or another log's.
+    let other_log = AuditLogId(*b"another-log-0001");
+    let forked = {
+        let mut rewritten_records = chain_records();
+        rewritten_records[2] = minimal_record();
+        witness.clone() + &witness_text(LOG, &chain(&rewritten_records), &[3])
+    };
+    let witness_failures: Vec<(&str, &str, String, String)> = vec![
+        (
+            "chain_no_witness",
+            "The log as it is, but no witnessed checkpoint: nothing anchors it.",
+            String::new(),
+            "no witnessed checkpoint: the log is not anchored".into(),
+        ),
+        (
+            "chain_witness_of_another_log",
+            "A witness of another log, signed by the same key, with heads that lie on this chain.",
+            witness_text(other_log, &rows, &[2, 3]),
+            format!(
+                "witness line 1 is a checkpoint of log {other_log}, not of the exported log {LOG}"
+            ),
+        ),
+        (
+            "chain_witness_fork",
+            "The witness holds two heads at 3: record 3 was rewritten after a checkpoint.",
+            forked,
+            "witness line 3 names another head at sequence 3: the log forked".into(),
+        ),
+    ];
+    for (name, comment, witness, expect) in witness_failures {
+        out.push((
+            format!("fail/{name}.txt"),
+            comment,
+            vec![
+                ("expect", format!("audit log does not verify: {expect}")),
+                ("key", key.clone()),
+                ("witness", hex::encode(witness)),
+                ("hex", hex::encode(encode_export(&LOG, &rows))),
             ],
         ));
     }
 
     let line = witness.lines().next().unwrap().to_owned();
+    let head_hash = line.split(' ').nth(3).unwrap();
     let witness_failures: Vec<(&str, &str, String, &str)> = vec![
         (
             "witness_incomplete_line",
@@ -380,20 +433,32 @@ fn vectors() -> Vec<Vector> {
         (
             "witness_uppercase_hex",
             "A head hash in uppercase hex.",
-            line.replacen(&line[26..90], &line[26..90].to_uppercase(), 1) + "\n",
+            line.replacen(head_hash, &head_hash.to_uppercase(), 1) + "\n",
             "witness line 1: non-canonical head hash",
+        ),
+        (
+            "witness_short_log_id",
+            "A log id of 15 bytes.",
+            line.replacen(&LOG.to_string(), &LOG.to_string()[2..], 1) + "\n",
+            "witness line 1: non-canonical log id",
         ),
         (
             "witness_double_space",
             "Two spaces between fields.",
             line.replacen(" 2 ", "  2 ", 1) + "\n",
-            "witness line 1: expected 6 space-separated fields",
+            "witness line 1: expected 7 space-separated fields",
         ),
         (
             "witness_unknown_format",
-            "A v2 line.",
-            line.replacen("v1", "v2", 1) + "\n",
-            "witness line 1: not a shardkeep-checkpoint-v1 line",
+            "A v3 line.",
+            line.replacen("v2", "v3", 1) + "\n",
+            "witness line 1: not a shardkeep-checkpoint-v2 line",
+        ),
+        (
+            "witness_v1_line",
+            "A line of the retired format v1, which names no log (the chain vector's checkpoint at 2 as version 1 wrote it).",
+            V1_LINE.to_owned() + "\n",
+            "witness line 1: a shardkeep-checkpoint-v1 line names no log and is refused; checkpoint again",
         ),
     ];
     for (name, comment, text, expect) in witness_failures {
@@ -403,13 +468,24 @@ fn vectors() -> Vec<Vector> {
             vec![("expect", expect.into()), ("witness", hex::encode(text))],
         ));
     }
-    let export = encode_export(&rows);
+    let export = encode_export(&LOG, &rows);
+    let first_row = 26 + 16;
     let export_failures: Vec<(&str, &str, Vec<u8>, &str)> = vec![
         (
             "export_bad_header",
             "Not an export.",
-            b"shardkeep/audit-export/v2\n".to_vec(),
+            b"shardkeep/audit-export/v3\n".to_vec(),
             "audit export, byte 0: not a shardkeep audit export",
+        ),
+        (
+            "export_v1",
+            "An export of the retired format v1, which names no log.",
+            {
+                let mut e = b"shardkeep/audit-export/v1\n".to_vec();
+                e.extend_from_slice(&export[first_row..]);
+                e
+            },
+            "audit export, byte 0: an audit export of format v1, which names no log; export it again",
         ),
         (
             "export_truncated_row",
@@ -421,13 +497,13 @@ fn vectors() -> Vec<Vector> {
             "export_zero_length_record",
             "A row with an empty record.",
             {
-                let mut e = encode_export(&rows[..1]);
-                let at = 26 + 72;
+                let mut e = encode_export(&LOG, &rows[..1]);
+                let at = first_row + 72;
                 e[at..at + 4].copy_from_slice(&0u32.to_be_bytes());
                 e.truncate(at + 4);
                 e
             },
-            "audit export, byte 26: invalid length",
+            "audit export, byte 42: invalid length",
         ),
     ];
     for (name, comment, bytes, expect) in export_failures {
@@ -484,16 +560,16 @@ fn outcome(name: &str, vector: &BTreeMap<String, String>) -> String {
         return match parse_export(&field(vector, "hex")) {
             Ok(_) => "ok".into(),
             Err(Error::Export { error, offset }) if name == "export_truncated_row" => {
-                assert_eq!(offset, 26 + 2 * (72 + 4) + rows_len(2));
+                assert_eq!(offset, 26 + 16 + 2 * (72 + 4) + rows_len(2));
                 error.to_string()
             }
             Err(error) => error.to_string(),
         };
     }
     let key = VerifyingKey::from_bytes(&field(vector, "key").try_into().unwrap()).unwrap();
-    let rows = parse_export(&field(vector, "hex")).unwrap();
+    let export = parse_export(&field(vector, "hex")).unwrap();
     let witness = parse_witness(&field(vector, "witness")).unwrap();
-    match verify(&rows, &witness, &key) {
+    match verify(&export, &witness, &key) {
         Ok(verified) => {
             assert_eq!(
                 hex::encode(verified.head.hash),

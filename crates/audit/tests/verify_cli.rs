@@ -1,26 +1,31 @@
-//! The `shardkeep-audit-verify` binary: exit 0 for a log that verifies, 1
-//! with the finding for a tampered one, 2 for unusable input.
+//! The `shardkeep-audit-verify` binary and its documented exit codes: 0 a
+//! log that verifies, 1 a tampered one, 2 unusable input, 3 a log that is
+//! not anchored (no witness, or shorter than a witnessed head).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
+use std::path::Path;
 use std::process::Command;
 
-use shardkeep_audit::{Checkpoint, EventType, encode_export};
+use shardkeep_audit::{AuditLogId, Checkpoint, EventType, encode_export};
 use shardkeep_envelope::{InMemorySigner, Signer, SignerId, Timestamp};
-use shardkeep_storage::AuditHead;
+use shardkeep_storage::{AuditHead, AuditRow};
 
 mod common;
-use common::{chain_from, head_at, minimal_records};
+use common::{LOG, chain_from, head_at, minimal_records};
 
-fn run(export: &[u8], witness: &str, key: &str) -> (i32, String) {
+/// Runs the verifier with `args` (`{dir}` replaced by a directory holding
+/// `files`); returns the exit code and everything it printed.
+fn run(files: &[(&str, &[u8])], args: &[&str]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
-    let export_path = dir.path().join("audit.export");
-    let witness_path = dir.path().join("witness");
-    std::fs::write(&export_path, export).unwrap();
-    std::fs::write(&witness_path, witness).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let args: Vec<String> = args
+        .iter()
+        .map(|arg| arg.replace("{dir}", &dir.path().display().to_string()))
+        .collect();
     let output = Command::new(env!("CARGO_BIN_EXE_shardkeep-audit-verify"))
-        .arg(&export_path)
-        .arg(&witness_path)
-        .arg(key)
+        .args(&args)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout).into_owned()
@@ -28,47 +33,228 @@ fn run(export: &[u8], witness: &str, key: &str) -> (i32, String) {
     (output.status.code().unwrap(), text)
 }
 
+struct Case {
+    key: String,
+    rows: Vec<AuditRow>,
+    signer: InMemorySigner,
+}
+
+impl Case {
+    fn new() -> Self {
+        let signer = InMemorySigner::from_seed(SignerId::new("audit").unwrap(), &[8; 32]);
+        Self {
+            key: hex::encode(signer.verifying_key().to_bytes()),
+            rows: chain_from(AuditHead::GENESIS, &minimal_records(EventType::Confirm, 5)),
+            signer,
+        }
+    }
+
+    fn line(&self, log: AuditLogId, head: AuditHead) -> String {
+        Checkpoint::sign(log, &head, Timestamp::EPOCH, &self.signer)
+            .unwrap()
+            .to_line()
+            + "\n"
+    }
+
+    fn witness(&self, at: &[u64]) -> String {
+        at.iter()
+            .map(|sequence| self.line(LOG, head_at(&self.rows, *sequence)))
+            .collect()
+    }
+
+    /// Verifies `rows` against witness files holding `witnesses`.
+    fn verify(&self, rows: &[AuditRow], witnesses: &[&str]) -> (i32, String) {
+        let export = encode_export(&LOG, rows);
+        let names: Vec<String> = (0..witnesses.len()).map(|i| format!("w{i}")).collect();
+        let mut files: Vec<(&str, &[u8])> = vec![("export", &export)];
+        let mut args = vec!["--key", &self.key];
+        let paths: Vec<String> = names.iter().map(|name| format!("{{dir}}/{name}")).collect();
+        for ((name, witness), path) in names.iter().zip(witnesses).zip(&paths) {
+            files.push((name, witness.as_bytes()));
+            args.extend(["--witness", path]);
+        }
+        args.push("{dir}/export");
+        run(&files, &args)
+    }
+}
+
 #[test]
-fn verifies_reports_and_refuses() {
-    let signer = InMemorySigner::from_seed(SignerId::new("audit").unwrap(), &[8; 32]);
-    let key = hex::encode(signer.verifying_key().to_bytes());
-    let rows = chain_from(AuditHead::GENESIS, &minimal_records(EventType::Confirm, 5));
-    let witness = Checkpoint::sign(&head_at(&rows, 5), Timestamp::EPOCH, &signer)
-        .unwrap()
-        .to_line()
-        + "\n";
-
-    let (code, text) = run(&encode_export(&rows), &witness, &key);
+fn exit_0_for_a_log_that_verifies() {
+    let case = Case::new();
+    let (code, text) = case.verify(&case.rows, &[&case.witness(&[2, 5])]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.starts_with("ok: 5 records"), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "ok: log {LOG}, 5 records, head 5 {}, 2 witnessed checkpoints (highest 5), 0 records after it unwitnessed",
+            hex::encode(case.rows[4].hash)
+        )),
+        "{text}"
+    );
+    // Several witnesses are merged, whatever order their lines are in.
+    let (code, text) = case.verify(&case.rows, &[&case.witness(&[4]), &case.witness(&[1, 3])]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("(highest 4), 1 records after it"), "{text}");
+}
 
-    let (code, text) = run(&encode_export(&rows[..4]), &witness, &key);
+#[test]
+fn exit_1_for_a_tampered_log() {
+    let case = Case::new();
+    let witness = case.witness(&[5]);
+    let mut changed = case.rows.clone();
+    changed[2].record[3] ^= 1;
+    let (code, text) = case.verify(&changed, &[&witness]);
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("TAMPERED: log truncated: it ends at 4, the witness saw 5"),
+        text.contains("TAMPERED: record 3 (row 2) was changed"),
         "{text}"
     );
 
-    let mut changed = rows.clone();
-    changed[2].record[3] ^= 1;
-    let (code, text) = run(&encode_export(&changed), &witness, &key);
+    let other = AuditLogId([0xee; 16]);
+    let (code, text) = case.verify(&case.rows, &[&case.line(other, head_at(&case.rows, 5))]);
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("record 3 (row 2) was changed"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "TAMPERED: witness line 1 is a checkpoint of log {other}"
+        )),
+        "{text}"
+    );
 
-    let other = hex::encode(
+    let fork = case.line(
+        LOG,
+        AuditHead {
+            sequence: 5,
+            hash: [9; 32],
+        },
+    );
+    let (code, text) = case.verify(&case.rows, &[&witness, &fork]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("TAMPERED: witness line 2 names another head at sequence 5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("witness lines 2..=2: "),
+        "the finding's source is named: {text}"
+    );
+
+    let export = encode_export(&LOG, &case.rows);
+    let stranger = hex::encode(
         InMemorySigner::from_seed(SignerId::new("x").unwrap(), &[1; 32])
             .verifying_key()
             .to_bytes(),
     );
-    let (code, text) = run(&encode_export(&rows), &witness, &other);
+    let (code, text) = run(
+        &[("export", &export), ("w", witness.as_bytes())],
+        &["--key", &stranger, "--witness", "{dir}/w", "{dir}/export"],
+    );
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("signature does not verify"), "{text}");
+}
 
-    let (code, text) = run(b"not an export", &witness, &key);
-    assert_eq!(code, 2, "{text}");
-    let (code, text) = run(&encode_export(&rows), "torn line", &key);
-    assert_eq!(code, 2, "{text}");
-    assert!(text.contains("incomplete last line"), "{text}");
-    let (code, _) = run(&encode_export(&rows), &witness, "abc");
-    assert_eq!(code, 2);
+#[test]
+fn exit_2_for_unusable_input() {
+    let case = Case::new();
+    let export = encode_export(&LOG, &case.rows);
+    let witness = case.witness(&[5]);
+    let files: [(&str, &[u8]); 3] = [
+        ("export", &export),
+        ("w", witness.as_bytes()),
+        ("junk", b"not an export"),
+    ];
+    let v1 = "shardkeep-checkpoint-v1 5 ".to_owned()
+        + &"ab".repeat(32)
+        + " 0 audit "
+        + &"cd".repeat(64)
+        + "\n";
+    let key = case.key.as_str();
+    for (args, says) in [
+        (
+            vec!["--key", key, "--witness", "{dir}/w", "{dir}/junk"],
+            "not a shardkeep audit export",
+        ),
+        (
+            vec!["--key", key, "--witness", "{dir}/missing", "{dir}/export"],
+            "I/O",
+        ),
+        (
+            vec!["--key", "abc", "--witness", "{dir}/w", "{dir}/export"],
+            "expected 64 hex digits",
+        ),
+        (
+            vec!["--witness", "{dir}/w", "{dir}/export"],
+            "--key is required",
+        ),
+        (
+            vec!["--key", key, "--witness", "{dir}/w"],
+            "no export given",
+        ),
+        (
+            vec!["--key", key, "--frobnicate", "{dir}/export"],
+            "unknown option --frobnicate",
+        ),
+        (vec!["--key", key, "--witness"], "--witness needs a value"),
+    ] {
+        let (code, text) = run(&files, &args);
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+    }
+    for (witness, says) in [
+        ("torn line", "incomplete last line"),
+        (
+            v1.as_str(),
+            "a shardkeep-checkpoint-v1 line names no log and is refused",
+        ),
+    ] {
+        let (code, text) = case.verify(&case.rows, &[witness]);
+        assert_eq!(code, 2, "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+}
+
+#[test]
+fn exit_3_for_a_log_that_is_not_anchored() {
+    let case = Case::new();
+    // The truncation the witness exists to catch: records 4 and 5 cut off
+    // behind the checkpoint at 5.
+    let (code, text) = case.verify(&case.rows[..3], &[&case.witness(&[2, 5])]);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("NOT ANCHORED: log truncated: it ends at 3, the witness saw 5"),
+        "{text}"
+    );
+    // No witness given at all: the same log, cut or not, proves nothing.
+    let (code, text) = case.verify(&case.rows[..3], &[]);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("NOT ANCHORED: no witness given"), "{text}");
+    // A witness holding no checkpoint.
+    let (code, text) = case.verify(&case.rows, &[""]);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("NOT ANCHORED: no witnessed checkpoint"),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_documents_every_exit_code() {
+    for flag in ["--help", "-h"] {
+        let (code, text) = run(&[], &[flag]);
+        assert_eq!(code, 0, "{text}");
+        assert!(
+            text.starts_with("usage: shardkeep-audit-verify --key"),
+            "{text}"
+        );
+        for status in ["  0  ", "  1  ", "  2  ", "  3  "] {
+            assert!(
+                text.contains(status),
+                "exit status {status} undocumented: {text}"
+            );
+        }
+    }
+    // The README documents the same codes.
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for status in ["| 0 |", "| 1 |", "| 2 |", "| 3 |"] {
+        assert!(readme.contains(status), "README lacks exit status {status}");
+    }
 }

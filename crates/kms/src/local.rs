@@ -542,10 +542,6 @@ impl KeyEncryptionKey for LocalSlotKek {
         Some(&self.slot)
     }
 
-    fn slot(&self) -> Option<&ShareSlot> {
-        Some(&self.slot)
-    }
-
     fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, CustodyError> {
         let kek = self.load()?;
         let nonce = random_bytes::<NONCE_LEN>()?;

@@ -239,9 +239,6 @@ pub enum Error {
     /// The audit log has reached the largest sequence number.
     #[error("the audit log is full")]
     AuditSequenceExhausted,
-    /// A checkpoint for this sequence is already stored.
-    #[error("a checkpoint for audit sequence {0} already exists")]
-    CheckpointExists(u64),
     /// A checkpoint names a sequence beyond the head of the log.
     #[error("checkpoint sequence {sequence} is beyond the audit head {head}")]
     CheckpointAhead {
@@ -250,6 +247,10 @@ pub enum Error {
         /// The head's sequence.
         head: u64,
     },
+    /// A checkpoint's head hash is not the log's hash at its sequence: it
+    /// names a head that is not on this chain.
+    #[error("checkpoint of audit sequence {0} names a hash that is not the log's")]
+    CheckpointOffChain(u64),
 
     // ----- transactions and backends -----
     /// A write in a read-only transaction.

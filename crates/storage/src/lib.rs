@@ -17,11 +17,11 @@ pub use postgres::{
     PostgresStorage,
 };
 pub use records::{
-    Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditRow, CustodyEntry,
-    DIGEST_LEN, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport, KeyVersionRecord,
-    KeyVersionState, MAX_CONTACT_LEN, MAX_CUSTODIAN_KEY_LEN, MAX_DRILL_REPORT_LEN,
-    MAX_ENVELOPE_LEN, MAX_EVIDENCE_LEN, MAX_REASON_LEN, MAX_RECEIPT_LEN, SIGNATURE_LEN,
-    SealedShare, ShareAccess, SlotFilter, SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
+    AUDIT_LOG_ID_LEN, Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditLogId,
+    AuditRow, CustodyEntry, DIGEST_LEN, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
+    KeyVersionRecord, KeyVersionState, MAX_CONTACT_LEN, MAX_CUSTODIAN_KEY_LEN,
+    MAX_DRILL_REPORT_LEN, MAX_ENVELOPE_LEN, MAX_EVIDENCE_LEN, MAX_REASON_LEN, MAX_RECEIPT_LEN,
+    SIGNATURE_LEN, SealedShare, ShareAccess, SlotFilter, SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
 };
 pub use sql::{Backend, SqlStorage, SqlTransaction};
 pub use sqlite::{Sqlite, SqliteStorage};

@@ -135,12 +135,22 @@ impl SqlStorage<Postgres> {
     /// not own the schema.
     pub async fn grant_service_role(owner_url: &str, service_role: &str) -> Result<(), Error> {
         let pool = owner_pool(owner_url).await?;
-        let result = sqlx::query("SELECT shardkeep_grant_service($1)")
-            .bind(service_role)
-            .execute(&pool)
-            .await
-            .map(drop)
-            .map_err(Error::database("grant service privileges"));
+        let mut result = Ok(());
+        // Each migration that adds tables ships the function granting them.
+        for sql in [
+            "SELECT shardkeep_grant_service($1)",
+            "SELECT shardkeep_grant_audit_checkpoints($1)",
+        ] {
+            result = sqlx::query(sql)
+                .bind(service_role)
+                .execute(&pool)
+                .await
+                .map(drop)
+                .map_err(Error::database("grant service privileges"));
+            if result.is_err() {
+                break;
+            }
+        }
         pool.close().await;
         result
     }

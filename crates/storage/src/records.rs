@@ -438,12 +438,38 @@ pub struct AuditRow {
     pub record: Vec<u8>,
 }
 
-/// A signed checkpoint as stored beside the audit table: its sequence and
-/// its bytes (opaque here; the audit crate owns the format).
+/// Bytes of an [`AuditLogId`].
+pub const AUDIT_LOG_ID_LEN: usize = 16;
+
+/// The identity of an audit log: random bytes fixed when the log is created
+/// (its database schema migrated), stored beside the log and never changed.
+/// Every checkpoint signs it, so a witness of one log is never taken for
+/// another's. Displayed as lowercase hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AuditLogId(pub [u8; AUDIT_LOG_ID_LEN]);
+
+impl fmt::Display for AuditLogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for AuditLogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AuditLogId({self})")
+    }
+}
+
+/// A signed checkpoint as stored beside the audit table: the head it names
+/// and its bytes (opaque here; the audit crate owns the format). A copy for
+/// the record: the anchor is the audit crate's witness, outside the
+/// database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
     /// The audit sequence the checkpoint covers.
     pub sequence: u64,
+    /// The log's hash at that sequence (all zeros for sequence 0).
+    pub head_hash: [u8; DIGEST_LEN],
     /// The encoded, signed checkpoint.
     pub checkpoint: Vec<u8>,
 }

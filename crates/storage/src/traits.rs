@@ -12,9 +12,9 @@ use shardkeep_sss_core::Threshold;
 
 use crate::error::Error;
 use crate::records::{
-    Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditRow, CustodyEntry,
-    DeliveryRecord, DrillReport, KeyVersionRecord, SealedShare, ShareAccess, SlotFilter,
-    SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
+    Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditLogId, AuditRow,
+    CustodyEntry, DeliveryRecord, DrillReport, KeyVersionRecord, SealedShare, ShareAccess,
+    SlotFilter, SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
 };
 
 /// A storage backend: hands out transactions.
@@ -518,19 +518,31 @@ pub trait AuditStore {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<AuditRow>, Error>> + Send;
 
-    /// Stores a signed checkpoint of a sequence at or below the head.
+    /// The log's identity, fixed when the log was created.
     ///
     /// # Errors
-    /// [`Error::CheckpointExists`], [`Error::CheckpointAhead`],
-    /// [`Error::BlobLength`].
+    /// [`Error::Database`], [`Error::CorruptRow`] when the identity row is
+    /// missing or malformed.
+    fn audit_log_id(&mut self) -> impl Future<Output = Result<AuditLogId, Error>> + Send;
+
+    /// Stores a signed checkpoint of a head on the chain: its sequence at
+    /// or below the head, its hash the log's hash at that sequence. Several
+    /// checkpoints of one sequence are all kept. A database trigger checks
+    /// the same rule again.
+    ///
+    /// # Errors
+    /// [`Error::CheckpointAhead`], [`Error::CheckpointOffChain`],
+    /// [`Error::BlobLength`], [`Error::ReadOnlyTransaction`].
     fn store_checkpoint(
         &mut self,
         checkpoint: &StoredCheckpoint,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// The stored checkpoints, by sequence.
+    /// The checkpoint stored last, if any.
     ///
     /// # Errors
-    /// [`Error::Database`].
-    fn checkpoints(&mut self) -> impl Future<Output = Result<Vec<StoredCheckpoint>, Error>> + Send;
+    /// [`Error::Database`], [`Error::CorruptRow`].
+    fn latest_checkpoint(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<StoredCheckpoint>, Error>> + Send;
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use shardkeep_storage::{
     DEFAULT_ACQUIRE_TIMEOUT, DurabilityPolicy, Error, PostgresOptions, PostgresStorage,
-    SealedShareStore, Storage, Transaction,
+    AuditStore, SealedShareStore, Storage, Transaction,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -116,8 +116,15 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
         "UPDATE audit_log SET record = '\\x00' WHERE sequence = 2",
         "DELETE FROM audit_log WHERE sequence = 3",
         "TRUNCATE audit_log",
-        "UPDATE audit_checkpoints SET checkpoint = '\\x00'",
-        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_checkpoints_v2 SET checkpoint = '\\x00'",
+        "DELETE FROM audit_checkpoints_v2",
+        "TRUNCATE audit_checkpoints_v2",
+        "UPDATE audit_log_identity SET log_id = '\\x00'",
+        "DELETE FROM audit_log_identity",
+        "INSERT INTO audit_log_identity VALUES (false, '\\x00')",
+        "INSERT INTO audit_checkpoints_v2 (id, sequence, head_hash, checkpoint) \
+         OVERRIDING SYSTEM VALUE SELECT 100, 3, hash, '\\x01' FROM audit_log WHERE sequence = 3",
+        "SELECT shardkeep_grant_audit_checkpoints('shardkeep_service')",
         "DELETE FROM share_slots",
         "DELETE FROM key_versions",
         "UPDATE share_slots SET envelope_id = '\\x00'",
@@ -138,8 +145,13 @@ fn postgres_refuses_changes_and_unmigrated_schemas() {
         "UPDATE audit_log SET record = '\\x00' WHERE sequence = 2",
         "DELETE FROM audit_log WHERE sequence = 3",
         "TRUNCATE audit_log",
-        "UPDATE audit_checkpoints SET checkpoint = '\\x00'",
         "TRUNCATE audit_checkpoints",
+        "UPDATE audit_checkpoints_v2 SET checkpoint = '\\x00'",
+        "DELETE FROM audit_checkpoints_v2",
+        "TRUNCATE audit_checkpoints_v2",
+        "UPDATE audit_log_identity SET log_id = '\\x00'",
+        "DELETE FROM audit_log_identity",
+        "TRUNCATE audit_log_identity",
     ] {
         let error = cluster
             .psql_as(OWNER_ROLE, db, sql)
@@ -453,4 +465,73 @@ fn upgrade_keeps_shares_and_refuses_to_strand_a_wrapped_key() {
             }
         }
     });
+}
+
+#[test]
+fn postgres_refuses_checkpoints_off_the_chain() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let db = "anchored";
+    let log_id = runtime().block_on(async {
+        let database = cluster.create_database(db).await.unwrap();
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        conformance::with_three_audit_records(&storage).await;
+        let mut tx = storage.begin_read_only().await.unwrap();
+        let log_id = tx.audit_log_id().await.unwrap();
+        drop(tx);
+        storage.close().await;
+        log_id
+    });
+    let count = || {
+        cluster
+            .psql(db, "SELECT count(*) FROM audit_checkpoints_v2")
+            .unwrap()
+    };
+    assert_eq!(count(), "1");
+    // Both roles may insert checkpoint rows; the trigger takes only rows
+    // naming a head on the chain, and the v1 table takes none.
+    for role in [SERVICE_ROLE, OWNER_ROLE] {
+        for (sql, refusal) in [
+            (
+                "INSERT INTO audit_checkpoints_v2 (sequence, head_hash, checkpoint) \
+                 SELECT 9, hash, '\\x01' FROM audit_log WHERE sequence = 3",
+                "beyond the audit head",
+            ),
+            (
+                "INSERT INTO audit_checkpoints_v2 (sequence, head_hash, checkpoint) \
+                 VALUES (2, decode(repeat('00', 32), 'hex'), '\\x01')",
+                "not the audit hash",
+            ),
+            (
+                "INSERT INTO audit_checkpoints_v2 (sequence, head_hash, checkpoint) \
+                 SELECT 0, hash, '\\x01' FROM audit_log WHERE sequence = 1",
+                "not the audit hash",
+            ),
+            (
+                "INSERT INTO audit_checkpoints VALUES (2, '\\x01')",
+                "v1 checkpoints only",
+            ),
+        ] {
+            let error = cluster.psql_as(role, db, sql).unwrap_err().to_string();
+            assert!(error.contains(refusal), "{role} {sql}: {error}");
+        }
+    }
+    assert_eq!(count(), "1");
+    // A row on the chain goes in, beside another of the same sequence.
+    cluster
+        .psql_as(
+            SERVICE_ROLE,
+            db,
+            "INSERT INTO audit_checkpoints_v2 (sequence, head_hash, checkpoint) \
+             SELECT 3, hash, '\\x02' FROM audit_log WHERE sequence = 3",
+        )
+        .unwrap();
+    assert_eq!(count(), "2");
+    assert_eq!(
+        cluster
+            .psql(db, "SELECT encode(log_id, 'hex') FROM audit_log_identity")
+            .unwrap(),
+        log_id.to_string()
+    );
 }

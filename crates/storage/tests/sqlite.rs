@@ -85,8 +85,8 @@ async fn the_database_refuses_changes_to_the_audit_table() {
         "UPDATE audit_log SET record = x'00' WHERE sequence = 2",
         "DELETE FROM audit_log WHERE sequence = 3",
         "DELETE FROM audit_log",
-        "UPDATE audit_checkpoints SET checkpoint = x'00'",
-        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_checkpoints_v2 SET checkpoint = x'00'",
+        "DELETE FROM audit_checkpoints_v2",
         // Inserting around the chain: a gap, a fork, a wrong link.
         "INSERT INTO audit_log VALUES (5, zeroblob(32), zeroblob(32), x'01')",
         "INSERT INTO audit_log VALUES (3, zeroblob(32), zeroblob(32), x'01')",
@@ -295,4 +295,87 @@ async fn upgrade_keeps_shares_and_refuses_to_strand_a_wrapped_key() {
             assert!(error.to_string().contains("never deleted"), "{error}");
         }
     }
+}
+
+/// Rows written around storage: every checkpoint row must name a head on
+/// the chain, and the log's identity never changes.
+#[tokio::test]
+async fn the_database_refuses_checkpoints_off_the_chain_and_a_new_identity() {
+    let (dir, storage) = fresh().await;
+    conformance::with_three_audit_records(&storage).await;
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let log_id = tx.audit_log_id().await.unwrap();
+    let latest = tx.latest_checkpoint().await.unwrap();
+    drop(tx);
+
+    let mut conn = raw(&dir).await;
+    let count = "SELECT count(*) FROM audit_checkpoints_v2";
+    let before: i64 = sqlx::query_scalar(count)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    for (sql, refusal) in [
+        (
+            "INSERT INTO audit_checkpoints_v2 (sequence, head_hash, checkpoint) \
+             SELECT 9, hash, x'01' FROM audit_log WHERE sequence = 3",
+            "beyond the audit head",
+        ),
+        (
+            "INSERT INTO audit_checkpoints_v2 (sequence, head_hash, checkpoint) \
+             VALUES (2, zeroblob(32), x'01')",
+            "not the audit hash",
+        ),
+        (
+            "INSERT INTO audit_checkpoints_v2 (sequence, head_hash, checkpoint) \
+             SELECT 0, hash, x'01' FROM audit_log WHERE sequence = 1",
+            "not the audit hash",
+        ),
+        (
+            "INSERT INTO audit_checkpoints (sequence, checkpoint) VALUES (2, x'01')",
+            "v1 checkpoints only",
+        ),
+        (
+            "UPDATE audit_checkpoints_v2 SET checkpoint = x'00'",
+            "append-only",
+        ),
+        ("DELETE FROM audit_checkpoints_v2", "append-only"),
+        (
+            "UPDATE audit_log_identity SET log_id = zeroblob(16)",
+            "fixed when the log is created",
+        ),
+        (
+            "DELETE FROM audit_log_identity",
+            "fixed when the log is created",
+        ),
+        (
+            "INSERT INTO audit_log_identity VALUES (2, zeroblob(16))",
+            "CHECK constraint failed",
+        ),
+        (
+            "INSERT INTO audit_log_identity VALUES (1, zeroblob(16))",
+            "UNIQUE constraint failed",
+        ),
+    ] {
+        let error = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
+        assert!(error.to_string().contains(refusal), "{sql}: {error}");
+    }
+    let after: i64 = sqlx::query_scalar(count)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    // The guard is not a blanket refusal: a row naming a head on the chain
+    // goes in, even beside another of the same sequence.
+    sqlx::query(
+        "INSERT INTO audit_checkpoints_v2 (sequence, head_hash, checkpoint) \
+         SELECT 3, hash, x'02' FROM audit_log WHERE sequence = 3",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(tx.audit_log_id().await.unwrap(), log_id);
+    let newest = tx.latest_checkpoint().await.unwrap().unwrap();
+    assert_eq!(newest.checkpoint, [2]);
+    assert_eq!(newest.head_hash, latest.unwrap().head_hash);
 }

@@ -1,78 +1,212 @@
-//! `shardkeep-audit-verify EXPORT WITNESS PUBLIC-KEY-HEX`
-//!
-//! Verifies an exported audit log (the binary export of
-//! `shardkeep_audit::export`) against a checkpoint witness file and the
-//! checkpoint signer's ed25519 public key (64 hex digits). Needs no database.
-//!
-//! Exit status: 0 the log verifies; 1 it does not (the first finding is
-//! printed); 2 usage, unreadable or malformed input.
+//! `shardkeep-audit-verify` - verifies an exported audit log against the
+//! checkpoints of its witness, read from outside the audited database.
+//! Needs no access to that database. See `--help`.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line tool reports on its streams.
 
 use std::process::ExitCode;
 
 use ed25519_dalek::VerifyingKey;
-use shardkeep_audit::{Error, parse_export, read_witness, verify};
+use shardkeep_audit::{
+    Checkpoint, Error, Finding, PostgresWitness, Witness, parse_export, read_witness, verify,
+};
 
-const USAGE: &str = "usage: shardkeep-audit-verify EXPORT WITNESS PUBLIC-KEY-HEX";
+const HELP: &str = "\
+usage: shardkeep-audit-verify --key PUBLIC-KEY-HEX [--witness FILE]... [--witness-db URL]... EXPORT
+
+Verifies EXPORT (written by shardkeep_audit::export) against the signed
+checkpoints of its witness and the checkpoint signer's ed25519 public key
+(64 hex digits). Give every witness you hold: witness files (--witness) and
+PostgreSQL witness databases (--witness-db, connecting as a reader role; the
+URL is never printed). Their checkpoints are merged: each must be of the
+exported log and signed by the key, all must lie on the one chain, and the
+log must reach the highest of them.
+
+exit status:
+  0  the log verifies up to its head; the records after the highest
+     witnessed checkpoint are reported as unwitnessed
+  1  tampered: a record changed, removed, reordered, inserted, relinked or
+     malformed; a rewrite behind a witnessed checkpoint; a fork in the
+     witness; a checkpoint not signed by the key or of another log
+  2  bad input: usage, an unreadable or malformed export or witness
+     (a retired v1 checkpoint line included), a bad key, a witness database
+     that cannot be read
+  3  not anchored: no witness given or no checkpoint in it, or the log
+     ends before a witnessed head (records were cut off)
+";
+
+/// Exit status for a log that verifies.
+const VERIFIED: u8 = 0;
+/// Exit status for a tampered log.
+const TAMPERED: u8 = 1;
+/// Exit status for unusable input.
+const BAD_INPUT: u8 = 2;
+/// Exit status for a log with no witness, or shorter than a witnessed head.
+const NOT_ANCHORED: u8 = 3;
+
+/// What the command line asks for.
+struct Request {
+    key: VerifyingKey,
+    witness_files: Vec<String>,
+    witness_databases: Vec<String>,
+    export: String,
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [export, witness, key] = args.as_slice() else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    };
-    let key = match parse_key(key) {
-        Ok(key) => key,
+    let request = match parse_args(&args) {
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::from(VERIFIED);
+        }
+        Ok(Some(request)) => request,
         Err(message) => {
-            eprintln!("public key: {message}\n{USAGE}");
-            return ExitCode::from(2);
+            eprintln!("{message}\n{}", HELP.lines().next().unwrap_or_default());
+            return ExitCode::from(BAD_INPUT);
         }
     };
-    let rows = match std::fs::read(export)
+    ExitCode::from(run(&request))
+}
+
+/// The request, or `None` when help was asked for.
+fn parse_args(args: &[String]) -> Result<Option<Request>, String> {
+    let mut key = None;
+    let mut witness_files = Vec::new();
+    let mut witness_databases = Vec::new();
+    let mut export = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--key" => key = Some(parse_key(&value("--key")?)?),
+            "--witness" => witness_files.push(value("--witness")?),
+            "--witness-db" => witness_databases.push(value("--witness-db")?),
+            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
+            path if export.is_none() => export = Some(path.to_owned()),
+            _ => return Err("more than one export given".to_owned()),
+        }
+    }
+    Ok(Some(Request {
+        key: key.ok_or("--key is required")?,
+        witness_files,
+        witness_databases,
+        export: export.ok_or("no export given")?,
+    }))
+}
+
+fn parse_key(text: &str) -> Result<VerifyingKey, String> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut bytes)
+        .map_err(|_| "--key: expected 64 hex digits".to_owned())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| "--key: not an ed25519 public key".to_owned())
+}
+
+fn run(request: &Request) -> u8 {
+    let export = match std::fs::read(&request.export)
         .map_err(Error::from)
         .and_then(|bytes| parse_export(&bytes))
     {
-        Ok(rows) => rows,
+        Ok(export) => export,
         Err(error) => {
-            eprintln!("{export}: {error}");
-            return ExitCode::from(2);
+            eprintln!("{}: {error}", request.export);
+            return BAD_INPUT;
         }
     };
-    let checkpoints = match read_witness(witness) {
-        Ok(checkpoints) => checkpoints,
-        Err(error) => {
-            eprintln!("{witness}: {error}");
-            return ExitCode::from(2);
+    // Every source's checkpoints, merged in the order given; each source's
+    // range is kept to name a line in a finding.
+    let mut witness: Vec<Checkpoint> = Vec::new();
+    let mut sources: Vec<(String, usize)> = Vec::new();
+    for path in &request.witness_files {
+        match read_witness(path) {
+            Ok(checkpoints) => {
+                sources.push((path.clone(), checkpoints.len()));
+                witness.extend(checkpoints);
+            }
+            Err(error) => {
+                eprintln!("{path}: {error}");
+                return BAD_INPUT;
+            }
         }
-    };
-    match verify(&rows, &checkpoints, &key) {
+    }
+    for (index, url) in request.witness_databases.iter().enumerate() {
+        let name = format!("witness database #{}", index + 1);
+        match read_witness_database(url, &export.log_id) {
+            Ok(checkpoints) => {
+                sources.push((name, checkpoints.len()));
+                witness.extend(checkpoints);
+            }
+            Err(error) => {
+                eprintln!("{name}: {error}");
+                return BAD_INPUT;
+            }
+        }
+    }
+    if sources.is_empty() {
+        eprintln!(
+            "NOT ANCHORED: no witness given; an audit log verified against itself proves nothing"
+        );
+        return NOT_ANCHORED;
+    }
+    match verify(&export, &witness, &request.key) {
         Ok(verified) => {
             println!(
-                "ok: {} records, head {} {}, {} checkpoints (latest {}), {} records after the latest checkpoint",
+                "ok: log {}, {} records, head {} {}, {} witnessed checkpoints (highest {}), {} records after it unwitnessed",
+                verified.log_id,
                 verified.records,
                 verified.head.sequence,
                 hex::encode(verified.head.hash),
                 verified.checkpoints,
-                verified
-                    .latest_checkpoint
-                    .map_or_else(|| "none".to_owned(), |sequence| sequence.to_string()),
+                verified.latest_checkpoint,
                 verified.unwitnessed
             );
-            ExitCode::SUCCESS
+            VERIFIED
         }
         Err(Error::Tampered(finding)) => {
-            println!("TAMPERED: {finding}");
-            ExitCode::from(1)
+            let status = match finding {
+                Finding::NoWitness | Finding::Truncated { .. } => {
+                    println!("NOT ANCHORED: {finding}");
+                    NOT_ANCHORED
+                }
+                _ => {
+                    println!("TAMPERED: {finding}");
+                    TAMPERED
+                }
+            };
+            if sources.len() > 1 {
+                let mut first = 1;
+                for (name, count) in &sources {
+                    match count {
+                        0 => println!("  no witness lines: {name}"),
+                        _ => println!("  witness lines {first}..={}: {name}", first + count - 1),
+                    }
+                    first += count;
+                }
+            }
+            status
         }
         Err(error) => {
             eprintln!("{error}");
-            ExitCode::from(2)
+            BAD_INPUT
         }
     }
 }
 
-fn parse_key(text: &str) -> Result<VerifyingKey, &'static str> {
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| "expected 64 hex digits")?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| "not an ed25519 public key")
+/// Reads the checkpoints of `log` from a PostgreSQL witness.
+fn read_witness_database(
+    url: &str,
+    log: &shardkeep_audit::AuditLogId,
+) -> Result<Vec<Checkpoint>, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut witness = PostgresWitness::connect(url).await?;
+        let checkpoints = witness.read(log).await;
+        witness.close().await;
+        checkpoints
+    })
 }

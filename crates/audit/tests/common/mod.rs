@@ -1,10 +1,13 @@
 //! Helpers shared by the integration tests and the bench: building hash
-//! chains of records the way storage appends them.
+//! chains of records the way storage appends them, and their exports.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use shardkeep_audit::{AuditRecord, EventType, chain_hash};
+use shardkeep_audit::{AuditLogId, AuditRecord, EventType, Export, chain_hash};
 use shardkeep_envelope::{ActorId, Timestamp};
 use shardkeep_storage::{AuditHead, AuditRow};
+
+/// The log the built chains belong to.
+pub(crate) const LOG: AuditLogId = AuditLogId([0x5a; 16]);
 
 /// Chains encoded `records` into rows, starting after `head`.
 pub(crate) fn chain_from(head: AuditHead, records: &[Vec<u8>]) -> Vec<AuditRow> {
@@ -24,6 +27,14 @@ pub(crate) fn chain_from(head: AuditHead, records: &[Vec<u8>]) -> Vec<AuditRow> 
             row
         })
         .collect()
+}
+
+/// An export of `rows` of [`LOG`].
+pub(crate) fn export_of(rows: &[AuditRow]) -> Export {
+    Export {
+        log_id: LOG,
+        rows: rows.to_vec(),
+    }
 }
 
 /// The head of the chain `rows` at `sequence` (genesis at 0).

@@ -482,10 +482,6 @@ impl KeyEncryptionKey for Pkcs11SlotKek {
         Some(&self.slot)
     }
 
-    fn slot(&self) -> Option<&ShareSlot> {
-        Some(&self.slot)
-    }
-
     fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, CustodyError> {
         let wrapped = self.with_kek(|s, kek| {
             let mut template = WipedAttributes(data_key_template());

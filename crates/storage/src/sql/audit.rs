@@ -1,13 +1,14 @@
-//! The raw append-only audit table and its checkpoints.
+//! The raw append-only audit table, its identity and its checkpoints.
 //!
 //! Appends run in write transactions, which hold the database-wide write
 //! lock from `BEGIN` to the end: the head read here cannot move until the
 //! transaction ends, so `sequence = head + 1` never forks and never gaps.
-//! The database checks the same rule again in a `BEFORE INSERT` trigger.
+//! The database checks the same rule again in a `BEFORE INSERT` trigger,
+//! and another refuses a checkpoint row that names a head off the chain.
 
 use super::{Backend, Columns, SqlTransaction, args, db_int, guarded};
 use crate::error::Error;
-use crate::records::{AuditEntry, AuditHead, AuditRow, StoredCheckpoint};
+use crate::records::{AuditEntry, AuditHead, AuditLogId, AuditRow, DIGEST_LEN, StoredCheckpoint};
 use crate::traits::AuditStore;
 use crate::types::check_blob;
 use crate::{
@@ -15,7 +16,8 @@ use crate::{
 };
 
 const TABLE: &str = "audit_log";
-const CHECKPOINTS: &str = "audit_checkpoints";
+const IDENTITY: &str = "audit_log_identity";
+const CHECKPOINTS: &str = "audit_checkpoints_v2";
 
 /// The largest sequence: the databases store it as a signed 64-bit integer.
 const MAX_SEQUENCE: u64 = i64::MAX.unsigned_abs();
@@ -112,6 +114,44 @@ async fn read<B: Backend>(
         .collect()
 }
 
+async fn log_id<B: Backend>(tx: &mut SqlTransaction<B>) -> Result<AuditLogId, Error> {
+    let row = tx
+        .fetch_optional(
+            IDENTITY,
+            "SELECT log_id FROM audit_log_identity",
+            Vec::new(),
+        )
+        .await?;
+    let row = row.ok_or(Error::CorruptRow {
+        table: IDENTITY,
+        column: "log_id",
+    })?;
+    let cols = Columns::<B>::new(&row, IDENTITY);
+    let bytes = cols.blob(0, "log_id")?;
+    Ok(AuditLogId(
+        bytes.try_into().map_err(|_| cols.corrupt("log_id"))?,
+    ))
+}
+
+/// The log's hash at `sequence` (at or below the head): all zeros for 0.
+async fn hash_at<B: Backend>(
+    tx: &mut SqlTransaction<B>,
+    sequence: u64,
+) -> Result<Option<[u8; DIGEST_LEN]>, Error> {
+    if sequence == 0 {
+        return Ok(Some(AuditHead::GENESIS.hash));
+    }
+    let row = tx
+        .fetch_optional(
+            TABLE,
+            "SELECT hash FROM audit_log WHERE sequence = $1",
+            args![db_int(sequence)],
+        )
+        .await?;
+    row.map(|row| Columns::<B>::new(&row, TABLE).digest(0, "hash"))
+        .transpose()
+}
+
 async fn store_checkpoint<B: Backend>(
     tx: &mut SqlTransaction<B>,
     checkpoint: &StoredCheckpoint,
@@ -124,22 +164,16 @@ async fn store_checkpoint<B: Backend>(
             head: head.sequence,
         });
     }
-    if tx
-        .fetch_optional(
-            CHECKPOINTS,
-            "SELECT 1 FROM audit_checkpoints WHERE sequence = $1",
-            args![db_int(checkpoint.sequence)],
-        )
-        .await?
-        .is_some()
-    {
-        return Err(Error::CheckpointExists(checkpoint.sequence));
+    // Variable-time comparison: hashes of the public log.
+    if hash_at(tx, checkpoint.sequence).await? != Some(checkpoint.head_hash) {
+        return Err(Error::CheckpointOffChain(checkpoint.sequence));
     }
     tx.execute(
         CHECKPOINTS,
-        "INSERT INTO audit_checkpoints (sequence, checkpoint) VALUES ($1, $2)",
+        "INSERT INTO audit_checkpoints_v2 (sequence, head_hash, checkpoint) VALUES ($1, $2, $3)",
         args![
             db_int(checkpoint.sequence),
+            checkpoint.head_hash.as_slice(),
             checkpoint.checkpoint.as_slice()
         ],
     )
@@ -147,25 +181,26 @@ async fn store_checkpoint<B: Backend>(
     Ok(())
 }
 
-async fn checkpoints<B: Backend>(
+async fn latest_checkpoint<B: Backend>(
     tx: &mut SqlTransaction<B>,
-) -> Result<Vec<StoredCheckpoint>, Error> {
-    let rows = tx
-        .fetch(
+) -> Result<Option<StoredCheckpoint>, Error> {
+    let row = tx
+        .fetch_optional(
             CHECKPOINTS,
-            "SELECT sequence, checkpoint FROM audit_checkpoints ORDER BY sequence",
+            "SELECT sequence, head_hash, checkpoint FROM audit_checkpoints_v2 \
+             ORDER BY id DESC LIMIT 1",
             Vec::new(),
         )
         .await?;
-    rows.iter()
-        .map(|row| {
-            let cols = Columns::<B>::new(row, CHECKPOINTS);
-            Ok(StoredCheckpoint {
-                sequence: cols.u64(0, "sequence")?,
-                checkpoint: cols.blob(1, "checkpoint")?,
-            })
+    row.map(|row| {
+        let cols = Columns::<B>::new(&row, CHECKPOINTS);
+        Ok(StoredCheckpoint {
+            sequence: cols.u64(0, "sequence")?,
+            head_hash: cols.digest(1, "head_hash")?,
+            checkpoint: cols.blob(2, "checkpoint")?,
         })
-        .collect()
+    })
+    .transpose()
 }
 
 impl<B: Backend> AuditStore for SqlTransaction<B> {
@@ -184,11 +219,15 @@ impl<B: Backend> AuditStore for SqlTransaction<B> {
         guarded!(self, Read, read(self, from, limit))
     }
 
+    async fn audit_log_id(&mut self) -> Result<AuditLogId, Error> {
+        guarded!(self, Read, log_id(self))
+    }
+
     async fn store_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), Error> {
         guarded!(self, Write, store_checkpoint(self, checkpoint))
     }
 
-    async fn checkpoints(&mut self) -> Result<Vec<StoredCheckpoint>, Error> {
-        guarded!(self, Read, checkpoints(self))
+    async fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, Error> {
+        guarded!(self, Read, latest_checkpoint(self))
     }
 }

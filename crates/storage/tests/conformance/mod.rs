@@ -23,9 +23,9 @@ use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Secp256k1, Secret, Share, ShareIndex, Threshold, split,
 };
 use shardkeep_storage::{
-    Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditHead, AuditRow,
-    AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DrillOutcome,
-    DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
+    AUDIT_LOG_ID_LEN, Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry,
+    AuditHead, AuditLogId, AuditRow, AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome,
+    DeliveryRecord, DrillOutcome, DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
     MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_ENVELOPE_LEN, ReceiptStore,
     SealedShare, SealedShareStore, ShareAccess, ShareAccessLog, SlotDeletionStore, SlotFilter,
     SlotKekRecord, SlotKekStore, SlotState, Storage, StoredCheckpoint, Transaction,
@@ -64,6 +64,7 @@ macro_rules! for_each_case {
             audit_grouped_commit_is_capped,
             audit_record_length_is_capped,
             checkpoints_follow_the_log,
+            the_log_id_is_fixed,
             rollback_leaves_nothing,
             errors_abort_the_transaction,
             refused_reads_keep_the_transaction,
@@ -374,8 +375,10 @@ pub(crate) async fn with_three_audit_records<S: Storage>(storage: &S) {
     for i in 0..3u8 {
         tx.append_audit(chained(vec![i])).await.unwrap();
     }
+    let head = tx.audit_head().await.unwrap();
     tx.store_checkpoint(&StoredCheckpoint {
         sequence: 3,
+        head_hash: head.hash,
         checkpoint: b"signed".to_vec(),
     })
     .await
@@ -1836,56 +1839,110 @@ pub(crate) async fn audit_record_length_is_capped<S: Store>(storage: S) {
     assert_eq!(rows[0].record.len(), MAX_AUDIT_RECORD_LEN);
 }
 
-pub(crate) async fn checkpoints_follow_the_log<S: Store>(storage: S) {
-    let checkpoint = |sequence| StoredCheckpoint {
-        sequence,
-        checkpoint: format!("checkpoint {sequence}").into_bytes(),
+/// A checkpoint row of the head `rows` reach at `sequence`.
+fn stored_checkpoint(rows: &[AuditRow], sequence: u64, bytes: &str) -> StoredCheckpoint {
+    let head_hash = match sequence {
+        0 => AuditHead::GENESIS.hash,
+        _ => rows[usize::try_from(sequence - 1).unwrap()].hash,
     };
+    StoredCheckpoint {
+        sequence,
+        head_hash,
+        checkpoint: bytes.as_bytes().to_vec(),
+    }
+}
+
+pub(crate) async fn checkpoints_follow_the_log<S: Store>(storage: S) {
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(tx.latest_checkpoint().await.unwrap(), None);
     let mut tx = storage.begin().await.unwrap();
+    let mut ahead = stored_checkpoint(&[], 0, "x");
+    ahead.sequence = 1;
     assert!(matches!(
-        refused(tx.store_checkpoint(&checkpoint(1)).await),
+        refused(tx.store_checkpoint(&ahead).await),
         Error::CheckpointAhead {
             sequence: 1,
             head: 0
         }
     ));
+    // The empty log's head can be checkpointed: sequence 0, all zeros.
     let mut tx = storage.begin().await.unwrap();
+    tx.store_checkpoint(&stored_checkpoint(&[], 0, "genesis"))
+        .await
+        .unwrap();
     for i in 0..3u8 {
         tx.append_audit(chained(vec![i])).await.unwrap();
     }
-    tx.store_checkpoint(&checkpoint(2)).await.unwrap();
-    tx.store_checkpoint(&checkpoint(3)).await.unwrap();
     tx.commit().await.unwrap();
+    let rows = read_all_audit(&storage).await;
 
+    // Every checkpoint is kept, several of one sequence too: a row someone
+    // else stored first never blocks the next checkpoint.
     let mut tx = storage.begin().await.unwrap();
-    assert!(matches!(
-        refused(tx.store_checkpoint(&checkpoint(3)).await),
-        Error::CheckpointExists(3)
-    ));
+    for (sequence, bytes) in [(2, "first at 2"), (3, "first at 3"), (3, "second at 3")] {
+        tx.store_checkpoint(&stored_checkpoint(&rows, sequence, bytes))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.latest_checkpoint().await.unwrap(),
+        Some(stored_checkpoint(&rows, 3, "second at 3"))
+    );
+
+    // A head beyond the log, and heads that are not on the chain.
     let mut tx = storage.begin().await.unwrap();
+    let mut ahead = stored_checkpoint(&rows, 3, "ahead");
+    ahead.sequence = 4;
     assert!(matches!(
-        refused(tx.store_checkpoint(&checkpoint(4)).await),
+        refused(tx.store_checkpoint(&ahead).await),
         Error::CheckpointAhead {
             sequence: 4,
             head: 3
         }
     ));
+    for (sequence, hash) in [(2, rows[2].hash), (3, [0; 32]), (0, rows[0].hash)] {
+        let mut tx = storage.begin().await.unwrap();
+        let off_chain = StoredCheckpoint {
+            sequence,
+            head_hash: hash,
+            checkpoint: b"off the chain".to_vec(),
+        };
+        assert!(
+            matches!(
+                refused(tx.store_checkpoint(&off_chain).await),
+                Error::CheckpointOffChain(s) if s == sequence
+            ),
+            "sequence {sequence}"
+        );
+    }
     let mut tx = storage.begin().await.unwrap();
+    let mut empty = stored_checkpoint(&rows, 1, "x");
+    empty.checkpoint.clear();
     assert!(matches!(
-        refused(
-            tx.store_checkpoint(&StoredCheckpoint {
-                sequence: 1,
-                checkpoint: Vec::new()
-            })
-            .await
-        ),
+        refused(tx.store_checkpoint(&empty).await),
         Error::BlobLength { .. }
     ));
+    // Nothing refused was kept.
     let mut tx = storage.begin_read_only().await.unwrap();
     assert_eq!(
-        tx.checkpoints().await.unwrap(),
-        [checkpoint(2), checkpoint(3)]
+        tx.latest_checkpoint().await.unwrap(),
+        Some(stored_checkpoint(&rows, 3, "second at 3"))
     );
+}
+
+pub(crate) async fn the_log_id_is_fixed<S: Store>(storage: S) {
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let id = tx.audit_log_id().await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_ne!(id, AuditLogId([0; AUDIT_LOG_ID_LEN]), "a random identity");
+    assert_eq!(id.to_string().len(), 2 * AUDIT_LOG_ID_LEN);
+    // Appends and checkpoints leave it as it is; a write transaction reads
+    // the same.
+    with_three_audit_records(&storage).await;
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.audit_log_id().await.unwrap(), id);
 }
 
 // ----- transactions -----
@@ -2102,6 +2159,7 @@ pub(crate) async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
             _ => {
                 tx.store_checkpoint(&StoredCheckpoint {
                     sequence: 0,
+                    head_hash: AuditHead::GENESIS.hash,
                     checkpoint: vec![1],
                 })
                 .await
