@@ -21,7 +21,8 @@ pub use records::{
     AuditRow, CustodyEntry, DIGEST_LEN, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
     KeyVersionRecord, KeyVersionState, MAX_CONTACT_LEN, MAX_CUSTODIAN_KEY_LEN,
     MAX_DRILL_REPORT_LEN, MAX_ENVELOPE_LEN, MAX_EVIDENCE_LEN, MAX_REASON_LEN, MAX_RECEIPT_LEN,
-    SIGNATURE_LEN, SealedShare, ShareAccess, SlotFilter, SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
+    SIGNATURE_LEN, SealedShare, ShareAccess, SlotFilter, SlotKekRecord, SlotState, SlotSummary,
+    StoredCheckpoint,
 };
 pub use sql::{Backend, SqlStorage, SqlTransaction};
 pub use sqlite::{Sqlite, SqliteStorage};

@@ -15,8 +15,8 @@ use sqlx::migrate::Migrator;
 use std::time::{Duration, Instant};
 
 use shardkeep_storage::{
-    DEFAULT_ACQUIRE_TIMEOUT, DurabilityPolicy, Error, PostgresOptions, PostgresStorage,
-    AuditStore, SealedShareStore, Storage, Transaction,
+    AuditStore, DEFAULT_ACQUIRE_TIMEOUT, DurabilityPolicy, Error, PostgresOptions, PostgresStorage,
+    SealedShareStore, Storage, Transaction,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
