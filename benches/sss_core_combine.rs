@@ -7,6 +7,8 @@
 //! (c) floor: Lagrange at 0 over 3 scalars with one batched variable-time
 //!     inversion (indices are public)
 //! (d) shardkeep `combine_verified` (batch verification + combine + C0 check)
+//! (d) the same with a fourth share whose value is forged: the batch check
+//!     fails, every share is checked alone, the forged one is named
 //! (e) bare vsss-rs `verify_share` x3 + `combine`
 //! (f) split 3-of-5 with commitments, shardkeep and bare vsss-rs
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benches: a panic is a setup bug
@@ -97,6 +99,25 @@ fn combine_path(c: &mut Criterion) {
         b.iter_batched(
             three,
             |s| combine_verified(black_box(s), black_box(&commitments)).unwrap(),
+            BatchSize::SmallInput,
+        );
+    });
+    // Share 4 with one bit of its value flipped, handed in first.
+    let mut forged = shares[3].to_bytes();
+    forged[67] ^= 1;
+    let three_and_forged = || -> Vec<Share<Secp256k1>> {
+        let mut set = vec![Share::from_bytes(forged.as_slice()).unwrap()];
+        set.extend(three());
+        set
+    };
+    group.bench_function("d_shardkeep_combine_verified_one_forged", |b| {
+        b.iter_batched(
+            three_and_forged,
+            |s| {
+                let recovery = combine_verified(black_box(s), black_box(&commitments)).unwrap();
+                assert_eq!(recovery.rejected().len(), 1);
+                recovery
+            },
             BatchSize::SmallInput,
         );
     });

@@ -55,7 +55,7 @@ use shardkeep_keydata::{
 };
 use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
 use shardkeep_sss_core::{
-    Commitments, Secp256k1, Share, ShareIndex, Threshold, combine_verified, split,
+    Commitments, RejectedShare, Secp256k1, Share, ShareIndex, Threshold, combine_verified, split,
 };
 use shardkeep_storage::{
     CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
@@ -138,7 +138,7 @@ struct Generated {
 /// regenerated save data equals the original.
 struct DrillRun {
     shares_used: Vec<ShareIndex>,
-    rejected: Vec<ShareIndex>,
+    rejected: Vec<RejectedShare>,
     keystore: PathBuf,
     matches_original: bool,
     self_test: SelfTestReport,

@@ -1,11 +1,12 @@
-//! Share and commitment decoding, verification and both combines, on both
-//! curves, never panic on arbitrary input.
+//! Share and commitment decoding, verification and the combines, on both
+//! curves, never panic on arbitrary input; the robust combine names every
+//! share it leaves out, once, and never returns a secret off `C_0`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use shardkeep_sss_core::{
-    Commitments, Curve, Ed25519, SHARE_LEN, Secp256k1, Share, Threshold, combine,
-    combine_verified,
+    Commitments, Curve, Ed25519, Error, RejectedShare, SHARE_LEN, Secp256k1, Share, Threshold,
+    combine, combine_verified, combine_verified_encoded,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -41,7 +42,15 @@ fn exercise<C: Curve>(data: &[u8]) {
         for share in decode() {
             let _ = commitments.verify(&share);
         }
-        let _ = combine_verified(decode(), commitments);
+        let decoded = decode();
+        let count = decoded.len();
+        check_robust(combine_verified(decoded, commitments), commitments, count);
+        let chunks: Vec<&[u8]> = share_bytes.chunks(SHARE_LEN).collect();
+        check_robust(
+            combine_verified_encoded(&chunks, commitments),
+            commitments,
+            chunks.len(),
+        );
         // Round trip: what decodes re-encodes to the same bytes.
         let again = Commitments::<C>::from_bytes(threshold, &commitments.to_bytes());
         assert!(again.is_ok_and(|c| &c == commitments));
@@ -52,4 +61,36 @@ fn exercise<C: Curve>(data: &[u8]) {
         assert_eq!(again.to_bytes().as_slice(), bytes.as_slice());
     }
     let _ = combine(decode());
+}
+
+/// What the robust combine promises for any input of `count` shares.
+fn check_robust<C: Curve>(
+    result: Result<shardkeep_sss_core::Recovery<C>, Error>,
+    commitments: &Commitments<C>,
+    count: usize,
+) {
+    let t = usize::from(commitments.threshold().t());
+    let named_once = |rejected: &[RejectedShare]| {
+        rejected.windows(2).all(|w| w[0].position < w[1].position)
+            && rejected.iter().all(|r| r.position < count)
+    };
+    match result {
+        Ok(recovery) => {
+            assert!(count >= t);
+            assert!(named_once(recovery.rejected()));
+            assert!(count - recovery.rejected().len() >= t);
+            // Public points: a plain comparison.
+            assert_eq!(recovery.secret().public_point(), *commitments.public_key());
+        }
+        Err(Error::TooFewShares { got, needed }) => assert!(got == count && needed == t && got < t),
+        Err(Error::TooFewValidShares {
+            rejected,
+            valid,
+            needed,
+        }) => {
+            assert!(named_once(&rejected) && needed == t && valid < t);
+            assert!(valid + rejected.len() <= count);
+        }
+        Err(other) => panic!("unexpected error from the robust combine: {other:?}"),
+    }
 }

@@ -1,6 +1,7 @@
 //! The one error type of this crate.
 
 use crate::ShareIndex;
+use crate::combine::{RejectedList, RejectedShare};
 use crate::curve::CurveId;
 
 /// Everything that can go wrong while splitting, decoding, verifying or
@@ -47,7 +48,8 @@ pub enum Error {
     /// A Lagrange set contains the same x-coordinate twice or a zero one.
     #[error("interpolation points must be distinct and non-zero")]
     InvalidInterpolationSet,
-    /// Two shares carry the same index.
+    /// Two shares carry the same index (plain combine: without commitments
+    /// there is no telling which one is right).
     #[error("duplicate share index {0}")]
     DuplicateIndex(ShareIndex),
     /// Fewer shares than the threshold were supplied.
@@ -58,8 +60,10 @@ pub enum Error {
         /// Threshold `t`.
         needed: usize,
     },
-    /// Shares (or shares and commitments) come from different splits or
-    /// carry different `(t, n)`.
+    /// Shares (or a share and commitments) come from different splits or
+    /// carry different `(t, n)`. Only the plain combine and single-share
+    /// verification refuse this way; the verified combine rejects the odd
+    /// share alone.
     #[error("shares belong to different splits or parameters")]
     MixedSplits,
     /// Commitments and the share they were asked to verify disagree on the
@@ -114,12 +118,12 @@ pub enum Error {
         /// Index of the bad share.
         index: ShareIndex,
     },
-    /// A verified combine found bad shares and fewer than `t` good ones remain.
-    #[error("shares {bad:?} fail verification; {valid} valid, {needed} needed")]
+    /// A verified combine rejected shares and fewer than `t` good ones remain.
+    #[error("{valid} valid shares, {needed} needed; rejected: {}", RejectedList(.rejected))]
     TooFewValidShares {
-        /// Indices of the shares that failed their Feldman check.
-        bad: Vec<ShareIndex>,
-        /// Shares that passed.
+        /// Every share left out, in input order, with its reason.
+        rejected: Vec<RejectedShare>,
+        /// Distinct shares that passed every check.
         valid: usize,
         /// Threshold `t`.
         needed: usize,

@@ -9,7 +9,9 @@ mod secret;
 mod share;
 mod split;
 
-pub use combine::{Recovery, combine, combine_verified};
+pub use combine::{
+    Recovery, RejectReason, RejectedShare, combine, combine_verified, combine_verified_encoded,
+};
 #[cfg(feature = "ed25519")]
 pub use curve::Ed25519;
 #[cfg(feature = "secp256k1")]

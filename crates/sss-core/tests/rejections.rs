@@ -8,8 +8,8 @@ use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_sss_core::{
-    Commitments, Curve, Ed25519, Error, SHARE_LEN, Secp256k1, Secret, Share, ShareIndex, Threshold,
-    combine, combine_verified, split,
+    Commitments, Curve, Ed25519, Error, RejectReason, RejectedShare, SHARE_LEN, Secp256k1, Secret,
+    Share, ShareIndex, Threshold, combine, combine_verified, split,
 };
 use subtle::ConstantTimeEq;
 
@@ -42,6 +42,14 @@ fn tampered<C: Curve>(share: &Share<C>) -> Share<C> {
     Share::from_parts(share.threshold(), share.index(), share.split_id(), &value).unwrap()
 }
 
+fn rejected(position: usize, index: u8, reason: RejectReason) -> RejectedShare {
+    RejectedShare {
+        position,
+        index: ShareIndex::new(index),
+        reason,
+    }
+}
+
 fn arr32(hex_str: &str) -> [u8; 32] {
     hex::decode(hex_str).unwrap().try_into().unwrap()
 }
@@ -65,15 +73,25 @@ fn too_few_shares() {
 
 #[test]
 fn duplicate_index() {
-    let (_, commitments, shares) = setup::<Secp256k1>(2, 3, 5);
+    let (secret, commitments, shares) = setup::<Secp256k1>(2, 3, 5);
     let duplicate = pick(&shares, &[0, 2, 2]);
     assert_eq!(
         combine(duplicate).unwrap_err(),
         Error::DuplicateIndex(ShareIndex::new(3).unwrap())
     );
+    // With commitments, two copies that both verify are one share: kept
+    // once, nothing rejected.
+    let recovery = combine_verified(pick(&shares, &[4, 0, 4, 1]), &commitments).unwrap();
+    assert!(bool::from(recovery.secret().ct_eq(&secret)));
+    assert!(recovery.rejected().is_empty());
+    // Copies alone do not make up the threshold.
     assert_eq!(
-        combine_verified(pick(&shares, &[4, 0, 4, 1]), &commitments).unwrap_err(),
-        Error::DuplicateIndex(ShareIndex::new(5).unwrap())
+        combine_verified(pick(&shares, &[4, 0, 4]), &commitments).unwrap_err(),
+        Error::TooFewValidShares {
+            rejected: vec![],
+            valid: 2,
+            needed: 3
+        }
     );
 }
 
@@ -137,9 +155,14 @@ fn mixed_splits() {
     assert_eq!(combine(mixed).unwrap_err(), Error::MixedSplits);
     let mut mixed = pick(&a, &[0, 1]);
     mixed.push(copy(&b[2]));
+    // With commitments, only the foreign share is refused.
     assert_eq!(
         combine_verified(mixed, &commitments_a).unwrap_err(),
-        Error::MixedSplits
+        Error::TooFewValidShares {
+            rejected: vec![rejected(2, 3, RejectReason::WrongSplitId)],
+            valid: 2,
+            needed: 3
+        }
     );
 }
 
@@ -167,16 +190,29 @@ fn shares_of_another_split_than_the_commitments() {
     );
     assert_eq!(
         combine_verified(pick(&c, &[0, 1, 2]), &commitments_a).unwrap_err(),
-        Error::SplitIdMismatch {
-            index: ShareIndex::new(1).unwrap()
+        Error::TooFewValidShares {
+            rejected: (0..3u8)
+                .map(|i| rejected(usize::from(i), i + 1, RejectReason::WrongSplitId))
+                .collect(),
+            valid: 0,
+            needed: 3
         }
     );
     // Other parameters entirely.
     let (_, _, d) = setup::<Secp256k1>(11, 2, 5);
     assert_eq!(commitments_c.verify(&d[0]).unwrap_err(), Error::MixedSplits);
+    let wrong_threshold = RejectReason::WrongThreshold { t: 2, n: 5 };
     assert_eq!(
-        combine_verified(pick(&d, &[0, 1]), &commitments_c).unwrap_err(),
-        Error::MixedSplits
+        combine_verified(pick(&d, &[0, 1, 2]), &commitments_c).unwrap_err(),
+        Error::TooFewValidShares {
+            rejected: vec![
+                rejected(0, 1, wrong_threshold),
+                rejected(1, 2, wrong_threshold),
+                rejected(2, 3, wrong_threshold),
+            ],
+            valid: 0,
+            needed: 3
+        }
     );
 }
 
@@ -449,7 +485,10 @@ fn robust_combine_names_bad_shares<C: Curve>() {
     four.insert(1, tampered(&shares[4]));
     let recovery = combine_verified(four, &commitments).unwrap();
     assert!(bool::from(recovery.secret().ct_eq(&secret)));
-    assert_eq!(recovery.rejected(), [ShareIndex::new(5).unwrap()]);
+    assert_eq!(
+        recovery.rejected(),
+        [rejected(1, 5, RejectReason::FeldmanCheckFailed)]
+    );
 
     // Plain combine of the same set silently yields a wrong secret; that is
     // why combine_verified exists.
@@ -467,7 +506,10 @@ fn robust_combine_names_bad_shares<C: Curve>() {
     assert_eq!(
         combine_verified(five, &commitments).unwrap_err(),
         Error::TooFewValidShares {
-            bad: vec![ShareIndex::new(2).unwrap(), ShareIndex::new(4).unwrap()],
+            rejected: vec![
+                rejected(1, 2, RejectReason::FeldmanCheckFailed),
+                rejected(3, 4, RejectReason::FeldmanCheckFailed),
+            ],
             valid: 2,
             needed: 3
         }

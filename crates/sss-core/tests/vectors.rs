@@ -1,8 +1,11 @@
 //! Known-answer vectors: `test-vectors/sss-core/pass/` pins the split (seed ->
 //! secret, commitments, split id, shares) and the encodings;
+//! `test-vectors/sss-core/robust/` pins recoveries from sets with forged
+//! shares (the secret, and every rejected share with its reason);
 //! `test-vectors/sss-core/fail/` holds one file per rejection rule with the
-//! error it must produce. Both sets are regenerated here and compared with
-//! the files, so any drift in encoding or arithmetic fails this test.
+//! error it must produce (and, for a verified combine, every rejected share).
+//! All sets are regenerated here and compared with the files, so any drift in
+//! encoding, arithmetic or rejection rules fails this test.
 //!
 //! To rewrite the files after a deliberate format change:
 //! `SHARDKEEP_REGENERATE_VECTORS=1 cargo test -p shardkeep-sss-core --all-features --test vectors`
@@ -17,8 +20,8 @@ use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_sss_core::{
-    Commitments, Curve, CurveId, Ed25519, Error, Secp256k1, Secret, Share, Threshold, combine,
-    combine_verified, split,
+    Commitments, Curve, CurveId, Ed25519, Error, Recovery, RejectedShare, SHARE_LEN, Secp256k1,
+    Secret, Share, Threshold, combine, combine_verified, combine_verified_encoded, split,
 };
 use subtle::ConstantTimeEq;
 
@@ -28,11 +31,12 @@ fn vector_dir(kind: &str) -> PathBuf {
         .join(kind)
 }
 
-/// A vector file: `key: value` lines; `share` may repeat.
+/// A vector file: `key: value` lines; `share` and `rejected` may repeat.
 #[derive(Debug, Default)]
 struct Vector {
     fields: BTreeMap<String, String>,
     shares: Vec<String>,
+    rejected: Vec<String>,
 }
 
 impl Vector {
@@ -45,6 +49,8 @@ impl Vector {
             let (key, value) = line.split_once(": ").expect("key: value");
             if key == "share" {
                 v.shares.push(value.to_owned());
+            } else if key == "rejected" {
+                v.rejected.push(value.to_owned());
             } else {
                 assert!(
                     v.fields.insert(key.to_owned(), value.to_owned()).is_none(),
@@ -172,6 +178,133 @@ fn pass_vectors() {
     }
 }
 
+// -------------------------------------------------------------- robust ----
+
+/// Recoveries from sets with forged shares: name, curve, operation, seed.
+const ROBUST: [(&str, CurveId, &str, u8); 2] = [
+    (
+        "secp256k1_3of5_forged_headers",
+        CurveId::Secp256k1,
+        "combine_verified",
+        0x20,
+    ),
+    (
+        "ed25519_3of5_undecodable",
+        CurveId::Ed25519,
+        "combine_verified_encoded",
+        0x21,
+    ),
+];
+
+fn generate_robust<C: Curve>(operation: &str, seed: [u8; 32]) -> String {
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    let secret = Secret::<C>::random(&mut rng);
+    let (commitments, shares) = split(&secret, Threshold::new(3, 5).unwrap(), &mut rng)
+        .unwrap()
+        .into_parts();
+    let s: Vec<Vec<u8>> = shares.iter().map(|s| s.to_bytes().to_vec()).collect();
+    let with = |share: &[u8], at: usize, byte: u8| {
+        let mut v = share.to_vec();
+        v[at] = byte;
+        v
+    };
+    // Each share with the rejection the rules demand (`index reason`), or
+    // `None` for a share that must be used.
+    let set: Vec<(Vec<u8>, Option<&str>)> = if operation == "combine_verified" {
+        vec![
+            // Split id byte flipped, handed in first.
+            (with(&s[4], 4, s[4][4] ^ 1), Some("5 WrongSplitId")),
+            (s[0].clone(), None),
+            (with(&s[3], 2, 6), Some("4 WrongThreshold { t: 3, n: 6 }")),
+            (s[1].clone(), None),
+            // Index 5's value under index 2, which a good share holds.
+            (with(&s[4], 3, 2), Some("2 DuplicateIndex")),
+            // A verified copy: kept once, not rejected.
+            (s[0].clone(), None),
+            (flip_value(&s[3]), Some("4 FeldmanCheckFailed")),
+            (s[2].clone(), None),
+        ]
+    } else {
+        let mut non_canonical = s[4].clone();
+        non_canonical[36..].fill(0xff);
+        vec![
+            (
+                with(&s[0], 0, CurveId::Secp256k1.to_u8()),
+                Some("1 WrongCurve { got: 1 }"),
+            ),
+            (s[0].clone(), None),
+            (with(&s[1], 3, 9), Some("9 IndexOutOfRange")),
+            (s[1].clone(), None),
+            (
+                s[3][..SHARE_LEN - 1].to_vec(),
+                Some("4 WrongLength { got: 67 }"),
+            ),
+            (non_canonical, Some("5 InvalidValue")),
+            (s[3].clone(), None),
+        ]
+    };
+    let mut out = String::new();
+    writeln!(
+        out,
+        "# seed -> ChaCha20Rng; secret = Secret::random(rng); split(secret, 3-of-5, rng);"
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "# the operation recovers the secret from the shares, rejecting exactly these"
+    )
+    .unwrap();
+    writeln!(out, "curve: {}", C::ID).unwrap();
+    writeln!(out, "t: 3").unwrap();
+    writeln!(out, "n: 5").unwrap();
+    writeln!(out, "operation: {operation}").unwrap();
+    writeln!(out, "seed: {}", hex::encode(seed)).unwrap();
+    writeln!(
+        out,
+        "secret: {}",
+        hex::encode(secret.to_be_bytes().as_slice())
+    )
+    .unwrap();
+    writeln!(out, "commitments: {}", hex::encode(commitments.to_bytes())).unwrap();
+    for (share, _) in &set {
+        writeln!(out, "share: {}", hex::encode(share)).unwrap();
+    }
+    for (position, (_, rejection)) in set.iter().enumerate() {
+        if let Some(rejection) = rejection {
+            writeln!(out, "rejected: {position} {rejection}").unwrap();
+        }
+    }
+    out
+}
+
+/// Runs a stored robust vector: the secret is recovered, and exactly the
+/// listed shares are rejected.
+fn check_robust<C: Curve>(v: &Vector) {
+    let recovery = run_verified::<C>(v).unwrap();
+    let secret = Secret::<C>::from_be_bytes(&v.bytes("secret").try_into().unwrap()).unwrap();
+    assert!(bool::from(recovery.secret().ct_eq(&secret)));
+    let rejected: Vec<String> = recovery.rejected().iter().map(render_rejected).collect();
+    assert_eq!(rejected, v.rejected);
+    assert!(!v.rejected.is_empty());
+}
+
+#[test]
+fn robust_vectors() {
+    for (name, curve, operation, seed_byte) in ROBUST {
+        let path = vector_dir("robust").join(format!("{name}.txt"));
+        let text = match curve {
+            CurveId::Secp256k1 => generate_robust::<Secp256k1>(operation, [seed_byte; 32]),
+            CurveId::Ed25519 => generate_robust::<Ed25519>(operation, [seed_byte; 32]),
+        };
+        check_or_write(&path, &text);
+        let stored = Vector::parse(&std::fs::read_to_string(&path).unwrap());
+        match curve {
+            CurveId::Secp256k1 => check_robust::<Secp256k1>(&stored),
+            CurveId::Ed25519 => check_robust::<Ed25519>(&stored),
+        }
+    }
+}
+
 // ---------------------------------------------------------------- fail ----
 
 /// One failure case: which operation, the expected error variant, inputs.
@@ -184,6 +317,17 @@ struct FailCase {
     n: usize,
     commitments: Option<Vec<u8>>,
     shares: Vec<Vec<u8>>,
+    /// For `TooFewValidShares`: every rejected share, as [`render_rejected`]
+    /// writes it.
+    rejected: Vec<&'static str>,
+}
+
+/// `position index reason`, the index `-` when the share claims none.
+fn render_rejected(rejected: &RejectedShare) -> String {
+    let index = rejected
+        .index
+        .map_or_else(|| "-".to_owned(), |i| i.to_string());
+    format!("{} {index} {:?}", rejected.position, rejected.reason)
 }
 
 impl FailCase {
@@ -199,6 +343,9 @@ impl FailCase {
         }
         for s in &self.shares {
             writeln!(out, "share: {}", hex::encode(s)).unwrap();
+        }
+        for r in &self.rejected {
+            writeln!(out, "rejected: {r}").unwrap();
         }
         out
     }
@@ -246,6 +393,7 @@ fn fail_cases() -> Vec<FailCase> {
                 n: 5,
                 commitments,
                 shares,
+                rejected: vec![],
             }
         };
     let with = |share: &[u8], at: usize, bytes: &[u8]| {
@@ -328,14 +476,67 @@ fn fail_cases() -> Vec<FailCase> {
             None,
             vec![s[0].clone(), s[1].clone(), secp_2of5.shares[2].clone()],
         ),
-        case(
-            "shares_of_another_split",
-            "SplitIdMismatch",
-            "combine_verified",
-            CurveId::Secp256k1,
-            Some(secp_c.clone()),
-            secp_other.shares[..3].to_vec(),
-        ),
+        FailCase {
+            rejected: vec!["0 1 WrongSplitId", "1 2 WrongSplitId", "2 3 WrongSplitId"],
+            ..case(
+                "shares_of_another_split",
+                "TooFewValidShares",
+                "combine_verified",
+                CurveId::Secp256k1,
+                Some(secp_c.clone()),
+                secp_other.shares[..3].to_vec(),
+            )
+        },
+        // One good share, the others forged in their headers or as a copy
+        // of the good one's index: each named, none trusted.
+        FailCase {
+            rejected: vec![
+                "1 2 WrongSplitId",
+                "2 3 WrongThreshold { t: 3, n: 6 }",
+                "3 1 DuplicateIndex",
+                "4 5 WrongThreshold { t: 2, n: 5 }",
+            ],
+            ..case(
+                "forged_headers_leave_too_few",
+                "TooFewValidShares",
+                "combine_verified",
+                CurveId::Secp256k1,
+                Some(secp_c.clone()),
+                vec![
+                    s[0].clone(),
+                    with(&s[1], 4, &[s[1][4] ^ 1]),
+                    with(&s[2], 2, &[6]),
+                    with(&s[3], 3, &[1]),
+                    with(&s[4], 1, &[2]),
+                ],
+            )
+        },
+        // Encodings that do not decode under the commitments' parameters,
+        // straight from the wire.
+        FailCase {
+            rejected: vec![
+                "0 1 WrongCurve { got: 2 }",
+                "1 - IndexOutOfRange",
+                "2 6 IndexOutOfRange",
+                "3 4 WrongLength { got: 67 }",
+                "4 5 InvalidValue",
+            ],
+            ..case(
+                "undecodable_encodings_leave_too_few",
+                "TooFewValidShares",
+                "combine_verified_encoded",
+                CurveId::Secp256k1,
+                Some(secp_c.clone()),
+                vec![
+                    with(&s[0], 0, &[2]),
+                    with(&s[1], 3, &[0]),
+                    with(&s[2], 3, &[6]),
+                    s[3][..67].to_vec(),
+                    with(&s[4], 36, &secp_order),
+                    s[2].clone(),
+                ],
+            )
+        },
         case(
             "tampered_share",
             "ShareVerification",
@@ -344,19 +545,22 @@ fn fail_cases() -> Vec<FailCase> {
             Some(secp_c.clone()),
             vec![flip_value(&s[1])],
         ),
-        case(
-            "too_many_bad_shares",
-            "TooFewValidShares",
-            "combine_verified",
-            CurveId::Secp256k1,
-            Some(secp_c.clone()),
-            vec![
-                s[0].clone(),
-                flip_value(&s[1]),
-                s[2].clone(),
-                flip_value(&s[3]),
-            ],
-        ),
+        FailCase {
+            rejected: vec!["1 2 FeldmanCheckFailed", "3 4 FeldmanCheckFailed"],
+            ..case(
+                "too_many_bad_shares",
+                "TooFewValidShares",
+                "combine_verified",
+                CurveId::Secp256k1,
+                Some(secp_c.clone()),
+                vec![
+                    s[0].clone(),
+                    flip_value(&s[1]),
+                    s[2].clone(),
+                    flip_value(&s[3]),
+                ],
+            )
+        },
         case(
             "non_canonical_scalar",
             "NonCanonicalScalar",
@@ -473,6 +677,24 @@ fn variant(error: &Error) -> String {
         .to_owned()
 }
 
+/// Runs the verified combine a vector names (`combine_verified` over decoded
+/// shares, or `combine_verified_encoded` over the raw encodings).
+fn run_verified<C: Curve>(v: &Vector) -> Result<Recovery<C>, Error> {
+    let commitments = Commitments::<C>::from_bytes(v.threshold(), &v.bytes("commitments")).unwrap();
+    let encoded: Vec<Vec<u8>> = v.shares.iter().map(|s| hex::decode(s).unwrap()).collect();
+    match v.get("operation") {
+        "combine_verified" => combine_verified(
+            encoded
+                .iter()
+                .map(|bytes| Share::from_bytes(bytes).unwrap())
+                .collect(),
+            &commitments,
+        ),
+        "combine_verified_encoded" => combine_verified_encoded(&encoded, &commitments),
+        other => panic!("not a verified combine: {other}"),
+    }
+}
+
 /// Runs the operation a fail vector names; returns the error it produced.
 fn run_fail<C: Curve>(v: &Vector) -> Error {
     let shares = || -> Result<Vec<Share<C>>, Error> {
@@ -487,9 +709,7 @@ fn run_fail<C: Curve>(v: &Vector) -> Error {
         "decode_commitments" => commitments().map(drop),
         "verify" => commitments().unwrap().verify(&shares().unwrap()[0]),
         "combine" => combine(shares().unwrap()).map(drop),
-        "combine_verified" => {
-            combine_verified(shares().unwrap(), &commitments().unwrap()).map(drop)
-        }
+        "combine_verified" | "combine_verified_encoded" => run_verified::<C>(v).map(drop),
         other => panic!("unknown operation {other}"),
     };
     result.expect_err("a fail vector must fail")
@@ -520,6 +740,14 @@ fn fail_vectors() {
             "{}: {error}",
             path.display()
         );
+        // A verified combine that gives up names every share it rejected.
+        let rejected: Vec<String> = match &error {
+            Error::TooFewValidShares { rejected, .. } => {
+                rejected.iter().map(render_rejected).collect()
+            }
+            _ => Vec::new(),
+        };
+        assert_eq!(rejected, v.rejected, "{}", path.display());
         seen += 1;
     }
     assert_eq!(seen, cases.len(), "stray or missing files in fail/");
