@@ -1090,6 +1090,17 @@ fn receipts(out: &mut Vec<Vector>) {
             },
         ),
         (
+            "receipt_reason_format_character",
+            "NonCanonical",
+            "failure reason with a right-to-left override (U+202E, category Cf)",
+            {
+                let mut f = ReceiptFields::received(envelope_id);
+                f.status = 2;
+                f.reason = "lost \u{202e}deviecer".as_bytes().to_vec();
+                f.sign(&custodian_signer())
+            },
+        ),
+        (
             "receipt_reason_invalid_utf8",
             "NonCanonical",
             "failure reason not UTF-8",

@@ -256,6 +256,8 @@ fn failure_reasons_are_bounded_printable_text() {
     assert!(FailureReason::new("").is_err());
     assert!(FailureReason::new("x".repeat(257)).is_err());
     assert!(FailureReason::new("line\nbreak").is_err());
+    // A right-to-left override would make the operator read another reason.
+    assert!(FailureReason::new("lost \u{202e}deviecer").is_err());
     assert_eq!(
         FailureReason::new("é".repeat(128)).unwrap().as_str().len(),
         256
