@@ -31,6 +31,7 @@ use crate::aead;
 use crate::binding::{Binding, archive_hash};
 use crate::container::{Armor, ContainerIdentity, ContainerRecipients, OpenedContainer};
 use crate::custody::{DataKey, InMemoryKek, InMemorySigner, KeyEncryptionKey, Signer, WrappedKey};
+use crate::envelope::ENVELOPE_VERSION;
 use crate::envelope::{
     CurveShare, EncodedEnvelope, EnvelopeParams, HeaderFields, PayloadKind, VerifiedEnvelope,
     finish,
@@ -260,7 +261,7 @@ impl Fields {
     fn of<C: Curve>(fx: &Fixture<C>, index: u8, kind: PayloadKind) -> Self {
         let b = &fx.params.binding;
         Self {
-            format_version: 1,
+            format_version: ENVELOPE_VERSION,
             key_id: KEY_ID.into(),
             node_id: NODE_ID.into(),
             curve: C::ID.to_u8(),
@@ -310,10 +311,26 @@ impl Fields {
     fn plain(&self, value: &[u8], signer: &dyn Signer) -> Vec<u8> {
         let mut bytes = self.header();
         bytes.extend_from_slice(value);
-        finish(bytes, PayloadKind::Plain, signer, None)
-            .unwrap()
-            .into_bytes()
-            .to_vec()
+        self.finish(bytes, PayloadKind::Plain, signer, None)
+    }
+
+    /// The trailer of this header's format version: version 1's
+    /// ([`finish_v1`]) for version 1, the crate's ([`finish`]) otherwise.
+    fn finish(
+        &self,
+        bytes: Zeroizing<Vec<u8>>,
+        kind: PayloadKind,
+        signer: &dyn Signer,
+        wrap: Option<(&KekId, &WrappedKey)>,
+    ) -> Vec<u8> {
+        if self.format_version == 1 {
+            finish_v1(bytes, signer, wrap)
+        } else {
+            finish(bytes, kind, signer, wrap)
+                .unwrap()
+                .into_bytes()
+                .to_vec()
+        }
     }
 
     /// A sealed envelope with this header; `value` is sealed with `aad`
@@ -333,16 +350,34 @@ impl Fields {
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&ciphertext);
         let wrapped = kek.wrap(&data_key).unwrap();
-        finish(
+        self.finish(
             bytes,
             PayloadKind::Sealed,
             &signer(),
             Some((kek.kek_id(), &wrapped)),
         )
-        .unwrap()
-        .into_bytes()
-        .to_vec()
     }
+}
+
+/// The trailer of envelope format v1, which this build refuses: checksum,
+/// signer id and signature after the header and payload, the signature
+/// (and checksum and id) over header and payload only, so the signer id
+/// was not signed.
+fn finish_v1(
+    mut bytes: Zeroizing<Vec<u8>>,
+    signer: &dyn Signer,
+    wrap: Option<(&KekId, &WrappedKey)>,
+) -> Vec<u8> {
+    let checksum = crate::envelope::tagged_hash(crate::ENVELOPE_CHECKSUM_TAG, &bytes);
+    let signature = sign_tagged(signer, crate::ENVELOPE_SIGNATURE_TAG, &bytes).unwrap();
+    bytes.extend_from_slice(&checksum);
+    signer.signer_id().encode_prefixed(&mut bytes);
+    bytes.extend_from_slice(&signature);
+    if let Some((kek_id, wrapped)) = wrap {
+        kek_id.encode_prefixed(&mut bytes);
+        put_prefixed_u16(&mut bytes, "wrapped_key", wrapped.as_bytes(), usize::MAX).unwrap();
+    }
+    bytes.to_vec()
 }
 
 fn envelope_lines<C: Curve>(
@@ -499,8 +534,8 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
         out,
         "unsupported_version",
         &format!("{d} UnsupportedVersion"),
-        "format version 2",
-        |fx| plain_with(fx, |f| f.format_version = 2),
+        "format version 3",
+        |fx| plain_with(fx, |f| f.format_version = 3),
     );
     fail_envelope(
         out,
@@ -580,7 +615,8 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
         "signer id byte replaced by a space",
         |fx| {
             let mut bytes = plain_with(fx, |_| {});
-            let at = signed_len(&bytes) + 32 + 1;
+            // The signer id ends the signed bytes.
+            let at = signed_len(&bytes) - FUZZ_SIGNER_ID.len();
             bytes[at] = b' ';
             bytes
         },
@@ -1281,11 +1317,44 @@ fn container_contents(out: &mut Vec<Vector>) {
     }
 }
 
+/// The pass envelopes of `pass_envelopes`, in format v1 (signer id not
+/// signed): refused since format v2 as an unsupported version. Same inputs,
+/// same bytes as the v1 pass vectors were.
+fn v1_envelopes<C: Curve>(seed: u8, out: &mut Vec<Vector>) {
+    let curve = C::ID.name();
+    let mut fx = fixture::<C>(seed);
+    let expect = "decode_error UnsupportedVersion".to_owned();
+    let mut fields = Fields::of(&fx, 4, PayloadKind::Plain);
+    fields.format_version = 1;
+    let plain = fields.plain(&fx.shares[3].value_be_bytes()[..], &signer());
+    let lines = envelope_lines(
+        &fx,
+        4,
+        expect.clone(),
+        "custodian envelope, share 4, format v1 (signer id outside the signature)",
+    );
+    out.push(vector(&format!("v1_plain_{curve}"), false, lines, plain));
+
+    let mut fields = Fields::of(&fx, 1, PayloadKind::Sealed);
+    fields.format_version = 1;
+    let value = fx.shares[0].value_be_bytes();
+    let sealed = fields.sealed(&mut fx, &value[..], None, &seeded_kek(seed, 1));
+    let lines = envelope_lines(
+        &fx,
+        1,
+        expect,
+        "server envelope, share 1, format v1 (signer id outside the signature)",
+    );
+    out.push(vector(&format!("v1_sealed_{curve}"), false, lines, sealed));
+}
+
 /// Every deterministic vector.
 fn all_vectors() -> Vec<Vector> {
     let mut out = Vec::new();
     pass_envelopes::<Secp256k1>(1, &mut out);
     pass_envelopes::<Ed25519>(2, &mut out);
+    v1_envelopes::<Secp256k1>(1, &mut out);
+    v1_envelopes::<Ed25519>(2, &mut out);
     fail_envelopes(&mut out);
     receipts(&mut out);
     container_contents(&mut out);
