@@ -148,8 +148,7 @@ impl CurveCommitments {
 }
 
 /// A share on the envelope's curve. Secret: wiped on drop, value redacted in
-/// `Debug`, no `Clone`.
-#[derive(Debug)]
+/// `Debug` (curve, index and split id only), no `Clone`.
 pub enum CurveShare {
     /// secp256k1 (tss-lib ECDSA).
     Secp256k1(Share<Secp256k1>),
@@ -174,6 +173,21 @@ impl CurveShare {
             Self::Secp256k1(s) => s.index(),
             Self::Ed25519(s) => s.index(),
         }
+    }
+}
+
+impl fmt::Debug for CurveShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let split_id = match self {
+            Self::Secp256k1(s) => s.split_id(),
+            Self::Ed25519(s) => s.split_id(),
+        };
+        f.debug_struct("CurveShare")
+            .field("curve", &self.curve())
+            .field("index", &self.index())
+            .field("split_id", &split_id)
+            .field("value", &"<redacted>")
+            .finish()
     }
 }
 
@@ -597,6 +611,7 @@ impl<'a> RawEnvelope<'a> {
     }
 
     /// The header's wire values, for re-encoding (fuzzing round trip).
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn header_fields(&self) -> HeaderFields<'_> {
         HeaderFields {
             format_version: ENVELOPE_VERSION,
@@ -620,6 +635,7 @@ impl<'a> RawEnvelope<'a> {
     }
 
     /// Re-encodes every field (fuzzing: the result must equal the input).
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn reencode(&self) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(MAX_ENVELOPE_LEN);
         self.header_fields().encode(&mut out)?;

@@ -37,12 +37,12 @@ use crate::envelope::{
     finish,
 };
 use crate::error::Error;
+use crate::fixtures::{
+    FUZZ_AGE_IDENTITY, FUZZ_CUSTODIAN_ID, FUZZ_CUSTODIAN_SEED, FUZZ_SIGNER_ID, FUZZ_SIGNER_SEED,
+};
 use crate::frame::SealedEnvelopeFrame;
 use crate::ids::{
     CustodianId, KekId, KeyId, KeyVersion, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
-};
-use crate::internal::{
-    FUZZ_AGE_IDENTITY, FUZZ_CUSTODIAN_ID, FUZZ_CUSTODIAN_SEED, FUZZ_SIGNER_ID, FUZZ_SIGNER_SEED,
 };
 use crate::receipt::{
     CustodianSet, FailureReason, RECEIPT_SIGNATURE_TAG, Receipt, ReceiptStatus, VerifiedReceipt,
@@ -53,6 +53,9 @@ use crate::{encode_container_contents, open_container, seal_container};
 const KEK_ID: &str = "kek-slot-1";
 const KEK_KEY: [u8; 32] = [0x4b; 32];
 const ROGUE_SEED: [u8; 32] = [9; 32];
+/// The envelope signing key's seed when format v1 was current: the
+/// `fail/v1_*` vectors are the v1 pass vectors of then, byte for byte.
+const V1_SIGNER_SEED: [u8; 32] = [7; 32];
 const ARCHIVE: &[u8] = b"shardkeep golden-vector stand-in for a sealed protocol archive";
 const KEY_ID: &str = "key-0001";
 const NODE_ID: &str = "node-a";
@@ -342,6 +345,18 @@ impl Fields {
         aad: Option<&[u8]>,
         kek: &dyn KeyEncryptionKey,
     ) -> Vec<u8> {
+        self.sealed_by(fx, value, aad, kek, &signer())
+    }
+
+    /// As [`Fields::sealed`], signed by `signer`.
+    fn sealed_by<C: Curve>(
+        &self,
+        fx: &mut Fixture<C>,
+        value: &[u8],
+        aad: Option<&[u8]>,
+        kek: &dyn KeyEncryptionKey,
+        signer: &dyn Signer,
+    ) -> Vec<u8> {
         let mut bytes = self.header();
         let data_key = DataKey::generate(&mut fx.rng);
         let mut nonce = [0u8; 12];
@@ -353,7 +368,7 @@ impl Fields {
         self.finish(
             bytes,
             PayloadKind::Sealed,
-            &signer(),
+            signer,
             Some((kek.kek_id(), &wrapped)),
         )
     }
@@ -1324,27 +1339,40 @@ fn v1_envelopes<C: Curve>(seed: u8, out: &mut Vec<Vector>) {
     let curve = C::ID.name();
     let mut fx = fixture::<C>(seed);
     let expect = "decode_error UnsupportedVersion".to_owned();
+    let v1_signer =
+        InMemorySigner::from_seed(SignerId::new(FUZZ_SIGNER_ID).unwrap(), &V1_SIGNER_SEED);
+    let with_v1_signer = |mut lines: Vec<(&'static str, String)>| {
+        for (key, value) in &mut lines {
+            match *key {
+                "signer_seed" => *value = hex::encode(V1_SIGNER_SEED),
+                "signer_public" => *value = hex::encode(v1_signer.verifying_key().as_bytes()),
+                _ => {}
+            }
+        }
+        lines
+    };
     let mut fields = Fields::of(&fx, 4, PayloadKind::Plain);
     fields.format_version = 1;
-    let plain = fields.plain(&fx.shares[3].value_be_bytes()[..], &signer());
-    let lines = envelope_lines(
+    let plain = fields.plain(&fx.shares[3].value_be_bytes()[..], &v1_signer);
+    let lines = with_v1_signer(envelope_lines(
         &fx,
         4,
         expect.clone(),
         "custodian envelope, share 4, format v1 (signer id outside the signature)",
-    );
+    ));
     out.push(vector(&format!("v1_plain_{curve}"), false, lines, plain));
 
     let mut fields = Fields::of(&fx, 1, PayloadKind::Sealed);
     fields.format_version = 1;
     let value = fx.shares[0].value_be_bytes();
-    let sealed = fields.sealed(&mut fx, &value[..], None, &seeded_kek(seed, 1));
-    let lines = envelope_lines(
+    let kek = seeded_kek(seed, 1);
+    let sealed = fields.sealed_by(&mut fx, &value[..], None, &kek, &v1_signer);
+    let lines = with_v1_signer(envelope_lines(
         &fx,
         1,
         expect,
         "server envelope, share 1, format v1 (signer id outside the signature)",
-    );
+    ));
     out.push(vector(&format!("v1_sealed_{curve}"), false, lines, sealed));
 }
 
@@ -1538,6 +1566,27 @@ fn stored_envelope_vectors_frame_as_expected() {
         }
     }
     assert!(framed >= 6, "only {framed} sealed vectors framed");
+}
+
+/// Every stored envelope that parses re-encodes to its own bytes (the
+/// round trip the `envelope_decode` fuzz target asserts on any input).
+#[test]
+fn parsed_envelope_vectors_reencode_to_themselves() {
+    let mut parsed = 0;
+    for dir in ["pass", "fail"] {
+        for entry in std::fs::read_dir(vectors_dir().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let (lines, bytes) = parse_vector(&std::fs::read_to_string(&path).unwrap());
+            if lines["kind"] != "envelope" {
+                continue;
+            }
+            if let Ok(raw) = crate::envelope::RawEnvelope::parse(&bytes) {
+                assert_eq!(raw.reencode().unwrap(), bytes, "{}", path.display());
+                parsed += 1;
+            }
+        }
+    }
+    assert!(parsed >= 25, "only {parsed} envelope vectors parsed");
 }
 
 /// The age container vectors (decode-only: age draws its own randomness).
