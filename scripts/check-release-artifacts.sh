@@ -5,16 +5,28 @@
 # age X25519 secret key at all. Such fixtures belong in `#[cfg(test)]` or
 # `#[cfg(fuzzing)]` code only; this check keeps them out of what ships.
 #
-# Usage: scripts/check-release-artifacts.sh            (build, then scan)
-#        SKIP_BUILD=1 scripts/check-release-artifacts.sh   (scan the last build)
+# Usage: scripts/check-release-artifacts.sh   (needs jq: Debian package jq)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-target_dir="${CARGO_TARGET_DIR:-target}"
-release_dir="$target_dir/release"
 
-if [[ "${SKIP_BUILD:-}" != 1 ]]; then
-    cargo build --release --workspace --all-features --locked --lib --bins --examples
+# Exactly the artefacts this build produces (fresh or rebuilt), from cargo's
+# JSON messages: rlibs, static and shared libraries, and executables
+# (binaries, examples). Build scripts are build-time tools and left out;
+# stale files of earlier builds in target/ are not looked at.
+messages="$(mktemp)"
+trap 'rm -f "$messages"' EXIT
+cargo build --release --workspace --all-features --locked --lib --bins --examples \
+    --message-format=json-render-diagnostics >"$messages"
+mapfile -t artefacts < <(
+    jq -r 'select(.reason == "compiler-artifact")
+        | select(.target.kind != ["custom-build"])
+        | (.filenames[] | select(test("\\.(rlib|a|so)$"))), (.executable // empty)' \
+        "$messages" | sort -u
+)
+if ((${#artefacts[@]} == 0)); then
+    echo "the release build reported no artefacts" >&2
+    exit 2
 fi
 
 # Each needle: "name|scope|PCRE" (bytes, C locale); scope "all" scans every
@@ -32,18 +44,6 @@ needles=(
     'former envelope fuzz signer seed [7; 32]|workspace|\x07{32}'
     'former envelope fuzz custodian seed [8; 32]|workspace|\x08{32}'
 )
-
-# Everything a release build produces that ships or links into what ships:
-# rlibs, static and shared libraries, and executables (binaries, examples).
-# Build-script outputs (build/) are build-time tools and are left out.
-mapfile -d '' artefacts < <(
-    find "$release_dir" -path "$release_dir/build" -prune -o -type f \
-        \( -name '*.rlib' -o -name '*.a' -o -name '*.so' -o -perm -u+x \) -print0
-)
-if ((${#artefacts[@]} == 0)); then
-    echo "no release artefacts under $release_dir" >&2
-    exit 2
-fi
 
 found=0
 for needle in "${needles[@]}"; do
