@@ -238,10 +238,21 @@ pub fn seal_container(
 /// A container's verified contents: the plain envelope (signature, share
 /// rules and Feldman check passed) and the protocol archive, which hashes to
 /// the envelope's signed archive hash.
-#[derive(Debug)]
+///
+/// The envelope holds the share: `Debug` prints the envelope's public
+/// header and the archive's length, never the share or the archive bytes.
 pub struct OpenedContainer {
     envelope: VerifiedEnvelope,
     archive: Vec<u8>,
+}
+
+impl fmt::Debug for OpenedContainer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenedContainer")
+            .field("envelope", &self.envelope)
+            .field("archive_len", &self.archive.len())
+            .finish()
+    }
 }
 
 impl OpenedContainer {

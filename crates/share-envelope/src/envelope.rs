@@ -1,5 +1,6 @@
-//! Envelope v1: the signed, versioned wrapper of one share (format in the
-//! crate README, byte by byte).
+//! Envelope v2: the signed, versioned wrapper of one share (format in the
+//! crate README, byte by byte). Version 1 (the signer id outside the signed
+//! bytes) is refused as [`Error::UnsupportedVersion`].
 //!
 //! Encoding goes through [`HeaderFields`] (raw wire values) so that the
 //! format is written in exactly one place; decoding goes through
@@ -32,10 +33,12 @@ use crate::trust::{TrustedSigners, sign_tagged, verify_tagged};
 
 /// First bytes of every envelope.
 pub const ENVELOPE_MAGIC: &[u8; 8] = b"shkp-env";
-/// The envelope format version this build writes and reads.
-pub const ENVELOPE_VERSION: u8 = 1;
+/// The envelope format version this build writes and reads. Version 2
+/// signs the signer id (version 1 left it outside the signed bytes, so an
+/// envelope verified under any id its key was trusted under).
+pub const ENVELOPE_VERSION: u8 = 2;
 /// Longest accepted envelope, in bytes (checked before parsing). The
-/// largest well-formed v1 envelope (t = 255 on secp256k1, every name 64
+/// largest well-formed v2 envelope (t = 255 on secp256k1, every name 64
 /// bytes, a 512-byte wrapped key) is 9 567 bytes.
 pub const MAX_ENVELOPE_LEN: usize = 16 * 1024;
 /// Domain tag prefixed to the signed bytes for the ed25519 signature.
@@ -53,8 +56,8 @@ const SIGNATURE_LEN: usize = 64;
 
 /// The id of an envelope, used in receipts and audit records:
 /// `SHA-256("shardkeep/envelope-id/v1" || signed bytes)`. The signed bytes
-/// exclude the KEK id and the wrapped data key, so re-wrapping under a new
-/// KEK keeps the id.
+/// (header, payload, signer id) exclude the KEK id and the wrapped data
+/// key, so re-wrapping under a new KEK keeps the id.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EnvelopeId([u8; 32]);
 
@@ -145,8 +148,7 @@ impl CurveCommitments {
 }
 
 /// A share on the envelope's curve. Secret: wiped on drop, value redacted in
-/// `Debug`, no `Clone`.
-#[derive(Debug)]
+/// `Debug` (curve, index and split id only), no `Clone`.
 pub enum CurveShare {
     /// secp256k1 (tss-lib ECDSA).
     Secp256k1(Share<Secp256k1>),
@@ -171,6 +173,21 @@ impl CurveShare {
             Self::Secp256k1(s) => s.index(),
             Self::Ed25519(s) => s.index(),
         }
+    }
+}
+
+impl fmt::Debug for CurveShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let split_id = match self {
+            Self::Secp256k1(s) => s.split_id(),
+            Self::Ed25519(s) => s.split_id(),
+        };
+        f.debug_struct("CurveShare")
+            .field("curve", &self.curve())
+            .field("index", &self.index())
+            .field("split_id", &split_id)
+            .field("value", &"<redacted>")
+            .finish()
     }
 }
 
@@ -444,24 +461,25 @@ pub(crate) fn tagged_hash(tag: &[u8], bytes: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Appends checksum, signer id, signature and (sealed) the key-wrap trailer
-/// to the signed bytes.
+/// Appends the signer id to the header and payload (completing the signed
+/// bytes), then the checksum, the signature and (sealed) the key-wrap
+/// trailer.
 pub(crate) fn finish(
     mut bytes: Zeroizing<Vec<u8>>,
     kind: PayloadKind,
     signer: &dyn Signer,
     wrap: Option<(&KekId, &WrappedKey)>,
 ) -> Result<EncodedEnvelope, Error> {
-    let checksum = tagged_hash(ENVELOPE_CHECKSUM_TAG, &bytes);
-    let id = EnvelopeId(tagged_hash(ENVELOPE_ID_TAG, &bytes));
-    let signature = sign_tagged(signer, ENVELOPE_SIGNATURE_TAG, &bytes)?;
-    bytes.extend_from_slice(&checksum);
     put_prefixed_u8(
         &mut bytes,
         "signer_id",
         signer.signer_id().as_str().as_bytes(),
         MAX_NAME_LEN,
     )?;
+    let checksum = tagged_hash(ENVELOPE_CHECKSUM_TAG, &bytes);
+    let id = EnvelopeId(tagged_hash(ENVELOPE_ID_TAG, &bytes));
+    let signature = sign_tagged(signer, ENVELOPE_SIGNATURE_TAG, &bytes)?;
+    bytes.extend_from_slice(&checksum);
     bytes.extend_from_slice(&signature);
     if let Some((kek_id, wrapped)) = wrap {
         put_wrap_trailer(&mut bytes, kek_id, wrapped)?;
@@ -490,7 +508,8 @@ const fn point_len(curve: CurveId) -> usize {
 pub(crate) struct RawEnvelope<'a> {
     /// Magic through payload kind: the AEAD's associated data.
     pub(crate) header: &'a [u8],
-    /// Header and payload: what the checksum, id and signature cover.
+    /// Header, payload and signer id: what the checksum, id and signature
+    /// cover.
     pub(crate) signed: &'a [u8],
     pub(crate) node_version: NodeVersion,
     pub(crate) curve: CurveId,
@@ -549,9 +568,9 @@ impl<'a> RawEnvelope<'a> {
         let kind = PayloadKind::from_u8(r.u8("payload_kind")?)?;
         let header_len = r.offset();
         let payload = r.take(kind.payload_len(), "payload")?;
+        let signer_id = SignerId::from_bytes(r.prefixed_u8("signer_id", 1, MAX_NAME_LEN)?)?;
         let signed_len = r.offset();
         let checksum = r.array("checksum")?;
-        let signer_id = SignerId::from_bytes(r.prefixed_u8("signer_id", 1, MAX_NAME_LEN)?)?;
         let signature = r.array("signature")?;
         let wrap = match kind {
             PayloadKind::Plain => None,
@@ -592,6 +611,7 @@ impl<'a> RawEnvelope<'a> {
     }
 
     /// The header's wire values, for re-encoding (fuzzing round trip).
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn header_fields(&self) -> HeaderFields<'_> {
         HeaderFields {
             format_version: ENVELOPE_VERSION,
@@ -615,17 +635,18 @@ impl<'a> RawEnvelope<'a> {
     }
 
     /// Re-encodes every field (fuzzing: the result must equal the input).
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn reencode(&self) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(MAX_ENVELOPE_LEN);
         self.header_fields().encode(&mut out)?;
         out.extend_from_slice(self.payload);
-        out.extend_from_slice(self.checksum);
         put_prefixed_u8(
             &mut out,
             "signer_id",
             self.signer_id.as_str().as_bytes(),
             MAX_NAME_LEN,
         )?;
+        out.extend_from_slice(self.checksum);
         out.extend_from_slice(self.signature);
         if let Some((kek_id, wrapped)) = &self.wrap {
             put_wrap_trailer(&mut out, kek_id, wrapped)?;
@@ -825,11 +846,11 @@ enum Body {
 }
 
 struct SealedBody {
-    /// Signed bytes, checksum, signer id, signature: kept verbatim so a
-    /// re-wrap only replaces the trailer.
+    /// Signed bytes (header, payload, signer id), checksum, signature: kept
+    /// verbatim so a re-wrap only replaces the trailer.
     authenticated: Vec<u8>,
     header_len: usize,
-    signed_len: usize,
+    payload_end: usize,
     kek_id: KekId,
     wrapped_key: WrappedKey,
 }
@@ -869,7 +890,7 @@ impl VerifiedEnvelope {
                 authenticated: bytes[..bytes.len() - wrap_trailer_len(&kek_id, &wrapped_key)]
                     .to_vec(),
                 header_len: raw.header.len(),
-                signed_len: raw.signed.len(),
+                payload_end: raw.header.len() + raw.payload.len(),
                 kek_id,
                 wrapped_key,
             }),
@@ -1093,7 +1114,7 @@ impl VerifiedEnvelope {
 impl SealedBody {
     fn unseal(&self, data_key: &DataKey, header: &EnvelopeHeader) -> Result<CurveShare, Error> {
         let aad = &self.authenticated[..self.header_len];
-        let payload = &self.authenticated[self.header_len..self.signed_len];
+        let payload = &self.authenticated[self.header_len..self.payload_end];
         let (nonce, ciphertext) = payload.split_at(NONCE_LEN);
         let nonce: &[u8; NONCE_LEN] = nonce
             .try_into()

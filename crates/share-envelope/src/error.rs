@@ -128,6 +128,10 @@ pub enum Error {
     /// A signer id was added twice to a trusted set.
     #[error("signer {0} is already trusted")]
     DuplicateSigner(SignerId),
+    /// A verifying key was added to a trusted set under a second signer id:
+    /// one key, one id.
+    #[error("signer {0}'s verifying key is already trusted under another id")]
+    DuplicateSignerKey(SignerId),
     /// Commitment `C_0` differs from the bound public share `BigXj[self]`.
     #[error("commitment C0 does not match the bound public share")]
     PublicShareMismatch,

@@ -31,17 +31,18 @@ use crate::aead;
 use crate::binding::{Binding, archive_hash};
 use crate::container::{Armor, ContainerIdentity, ContainerRecipients, OpenedContainer};
 use crate::custody::{DataKey, InMemoryKek, InMemorySigner, KeyEncryptionKey, Signer, WrappedKey};
+use crate::envelope::ENVELOPE_VERSION;
 use crate::envelope::{
     CurveShare, EncodedEnvelope, EnvelopeParams, HeaderFields, PayloadKind, VerifiedEnvelope,
     finish,
 };
 use crate::error::Error;
+use crate::fixtures::{
+    FUZZ_AGE_IDENTITY, FUZZ_CUSTODIAN_ID, FUZZ_CUSTODIAN_SEED, FUZZ_SIGNER_ID, FUZZ_SIGNER_SEED,
+};
 use crate::frame::SealedEnvelopeFrame;
 use crate::ids::{
     CustodianId, KekId, KeyId, KeyVersion, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
-};
-use crate::internal::{
-    FUZZ_AGE_IDENTITY, FUZZ_CUSTODIAN_ID, FUZZ_CUSTODIAN_SEED, FUZZ_SIGNER_ID, FUZZ_SIGNER_SEED,
 };
 use crate::receipt::{
     CustodianSet, FailureReason, RECEIPT_SIGNATURE_TAG, Receipt, ReceiptStatus, VerifiedReceipt,
@@ -52,6 +53,9 @@ use crate::{encode_container_contents, open_container, seal_container};
 const KEK_ID: &str = "kek-slot-1";
 const KEK_KEY: [u8; 32] = [0x4b; 32];
 const ROGUE_SEED: [u8; 32] = [9; 32];
+/// The envelope signing key's seed when format v1 was current: the
+/// `fail/v1_*` vectors are the v1 pass vectors of then, byte for byte.
+const V1_SIGNER_SEED: [u8; 32] = [7; 32];
 const ARCHIVE: &[u8] = b"shardkeep golden-vector stand-in for a sealed protocol archive";
 const KEY_ID: &str = "key-0001";
 const NODE_ID: &str = "node-a";
@@ -260,7 +264,7 @@ impl Fields {
     fn of<C: Curve>(fx: &Fixture<C>, index: u8, kind: PayloadKind) -> Self {
         let b = &fx.params.binding;
         Self {
-            format_version: 1,
+            format_version: ENVELOPE_VERSION,
             key_id: KEY_ID.into(),
             node_id: NODE_ID.into(),
             curve: C::ID.to_u8(),
@@ -310,10 +314,26 @@ impl Fields {
     fn plain(&self, value: &[u8], signer: &dyn Signer) -> Vec<u8> {
         let mut bytes = self.header();
         bytes.extend_from_slice(value);
-        finish(bytes, PayloadKind::Plain, signer, None)
-            .unwrap()
-            .into_bytes()
-            .to_vec()
+        self.finish(bytes, PayloadKind::Plain, signer, None)
+    }
+
+    /// The trailer of this header's format version: version 1's
+    /// ([`finish_v1`]) for version 1, the crate's ([`finish`]) otherwise.
+    fn finish(
+        &self,
+        bytes: Zeroizing<Vec<u8>>,
+        kind: PayloadKind,
+        signer: &dyn Signer,
+        wrap: Option<(&KekId, &WrappedKey)>,
+    ) -> Vec<u8> {
+        if self.format_version == 1 {
+            finish_v1(bytes, signer, wrap)
+        } else {
+            finish(bytes, kind, signer, wrap)
+                .unwrap()
+                .into_bytes()
+                .to_vec()
+        }
     }
 
     /// A sealed envelope with this header; `value` is sealed with `aad`
@@ -325,6 +345,18 @@ impl Fields {
         aad: Option<&[u8]>,
         kek: &dyn KeyEncryptionKey,
     ) -> Vec<u8> {
+        self.sealed_by(fx, value, aad, kek, &signer())
+    }
+
+    /// As [`Fields::sealed`], signed by `signer`.
+    fn sealed_by<C: Curve>(
+        &self,
+        fx: &mut Fixture<C>,
+        value: &[u8],
+        aad: Option<&[u8]>,
+        kek: &dyn KeyEncryptionKey,
+        signer: &dyn Signer,
+    ) -> Vec<u8> {
         let mut bytes = self.header();
         let data_key = DataKey::generate(&mut fx.rng);
         let mut nonce = [0u8; 12];
@@ -333,16 +365,34 @@ impl Fields {
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&ciphertext);
         let wrapped = kek.wrap(&data_key).unwrap();
-        finish(
+        self.finish(
             bytes,
             PayloadKind::Sealed,
-            &signer(),
+            signer,
             Some((kek.kek_id(), &wrapped)),
         )
-        .unwrap()
-        .into_bytes()
-        .to_vec()
     }
+}
+
+/// The trailer of envelope format v1, which this build refuses: checksum,
+/// signer id and signature after the header and payload, the signature
+/// (and checksum and id) over header and payload only, so the signer id
+/// was not signed.
+fn finish_v1(
+    mut bytes: Zeroizing<Vec<u8>>,
+    signer: &dyn Signer,
+    wrap: Option<(&KekId, &WrappedKey)>,
+) -> Vec<u8> {
+    let checksum = crate::envelope::tagged_hash(crate::ENVELOPE_CHECKSUM_TAG, &bytes);
+    let signature = sign_tagged(signer, crate::ENVELOPE_SIGNATURE_TAG, &bytes).unwrap();
+    bytes.extend_from_slice(&checksum);
+    signer.signer_id().encode_prefixed(&mut bytes);
+    bytes.extend_from_slice(&signature);
+    if let Some((kek_id, wrapped)) = wrap {
+        kek_id.encode_prefixed(&mut bytes);
+        put_prefixed_u16(&mut bytes, "wrapped_key", wrapped.as_bytes(), usize::MAX).unwrap();
+    }
+    bytes.to_vec()
 }
 
 fn envelope_lines<C: Curve>(
@@ -499,8 +549,8 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
         out,
         "unsupported_version",
         &format!("{d} UnsupportedVersion"),
-        "format version 2",
-        |fx| plain_with(fx, |f| f.format_version = 2),
+        "format version 3",
+        |fx| plain_with(fx, |f| f.format_version = 3),
     );
     fail_envelope(
         out,
@@ -580,7 +630,8 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
         "signer id byte replaced by a space",
         |fx| {
             let mut bytes = plain_with(fx, |_| {});
-            let at = signed_len(&bytes) + 32 + 1;
+            // The signer id ends the signed bytes.
+            let at = signed_len(&bytes) - FUZZ_SIGNER_ID.len();
             bytes[at] = b' ';
             bytes
         },
@@ -1090,6 +1141,17 @@ fn receipts(out: &mut Vec<Vector>) {
             },
         ),
         (
+            "receipt_reason_format_character",
+            "NonCanonical",
+            "failure reason with a right-to-left override (U+202E, category Cf)",
+            {
+                let mut f = ReceiptFields::received(envelope_id);
+                f.status = 2;
+                f.reason = "lost \u{202e}deviecer".as_bytes().to_vec();
+                f.sign(&custodian_signer())
+            },
+        ),
+        (
             "receipt_reason_invalid_utf8",
             "NonCanonical",
             "failure reason not UTF-8",
@@ -1270,11 +1332,57 @@ fn container_contents(out: &mut Vec<Vector>) {
     }
 }
 
+/// The pass envelopes of `pass_envelopes`, in format v1 (signer id not
+/// signed): refused since format v2 as an unsupported version. Same inputs,
+/// same bytes as the v1 pass vectors were.
+fn v1_envelopes<C: Curve>(seed: u8, out: &mut Vec<Vector>) {
+    let curve = C::ID.name();
+    let mut fx = fixture::<C>(seed);
+    let expect = "decode_error UnsupportedVersion".to_owned();
+    let v1_signer =
+        InMemorySigner::from_seed(SignerId::new(FUZZ_SIGNER_ID).unwrap(), &V1_SIGNER_SEED);
+    let with_v1_signer = |mut lines: Vec<(&'static str, String)>| {
+        for (key, value) in &mut lines {
+            match *key {
+                "signer_seed" => *value = hex::encode(V1_SIGNER_SEED),
+                "signer_public" => *value = hex::encode(v1_signer.verifying_key().as_bytes()),
+                _ => {}
+            }
+        }
+        lines
+    };
+    let mut fields = Fields::of(&fx, 4, PayloadKind::Plain);
+    fields.format_version = 1;
+    let plain = fields.plain(&fx.shares[3].value_be_bytes()[..], &v1_signer);
+    let lines = with_v1_signer(envelope_lines(
+        &fx,
+        4,
+        expect.clone(),
+        "custodian envelope, share 4, format v1 (signer id outside the signature)",
+    ));
+    out.push(vector(&format!("v1_plain_{curve}"), false, lines, plain));
+
+    let mut fields = Fields::of(&fx, 1, PayloadKind::Sealed);
+    fields.format_version = 1;
+    let value = fx.shares[0].value_be_bytes();
+    let kek = seeded_kek(seed, 1);
+    let sealed = fields.sealed_by(&mut fx, &value[..], None, &kek, &v1_signer);
+    let lines = with_v1_signer(envelope_lines(
+        &fx,
+        1,
+        expect,
+        "server envelope, share 1, format v1 (signer id outside the signature)",
+    ));
+    out.push(vector(&format!("v1_sealed_{curve}"), false, lines, sealed));
+}
+
 /// Every deterministic vector.
 fn all_vectors() -> Vec<Vector> {
     let mut out = Vec::new();
     pass_envelopes::<Secp256k1>(1, &mut out);
     pass_envelopes::<Ed25519>(2, &mut out);
+    v1_envelopes::<Secp256k1>(1, &mut out);
+    v1_envelopes::<Ed25519>(2, &mut out);
     fail_envelopes(&mut out);
     receipts(&mut out);
     container_contents(&mut out);
@@ -1458,6 +1566,27 @@ fn stored_envelope_vectors_frame_as_expected() {
         }
     }
     assert!(framed >= 6, "only {framed} sealed vectors framed");
+}
+
+/// Every stored envelope that parses re-encodes to its own bytes (the
+/// round trip the `envelope_decode` fuzz target asserts on any input).
+#[test]
+fn parsed_envelope_vectors_reencode_to_themselves() {
+    let mut parsed = 0;
+    for dir in ["pass", "fail"] {
+        for entry in std::fs::read_dir(vectors_dir().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let (lines, bytes) = parse_vector(&std::fs::read_to_string(&path).unwrap());
+            if lines["kind"] != "envelope" {
+                continue;
+            }
+            if let Ok(raw) = crate::envelope::RawEnvelope::parse(&bytes) {
+                assert_eq!(raw.reencode().unwrap(), bytes, "{}", path.display());
+                parsed += 1;
+            }
+        }
+    }
+    assert!(parsed >= 25, "only {parsed} envelope vectors parsed");
 }
 
 /// The age container vectors (decode-only: age draws its own randomness).

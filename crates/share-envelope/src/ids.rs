@@ -42,12 +42,47 @@ fn check_name(what: &'static str, bytes: &[u8], allowed: fn(u8) -> bool) -> Resu
 }
 
 /// The free-text rule (failure reasons, contacts, audit details): 1 to
-/// `max` bytes of UTF-8 with no control character, so that it prints safely
-/// in a terminal or a log line. Every format and table that stores free
-/// text applies this one rule, each with its own error.
+/// `max` bytes of UTF-8 in which every character is visible or a plain
+/// space, so that it prints as what it is in a terminal, a log line or an
+/// operator's screen. Every format and table that stores free text applies
+/// this one rule, each with its own error.
+///
+/// Refused, by Unicode general category (tables of the `unicode-properties`
+/// crate, Unicode 18):
+///
+/// - `Cc` controls (newlines, escapes, C1 codes): they forge log lines and
+///   drive terminals;
+/// - `Cf` format characters: bidirectional overrides and isolates (U+202E
+///   makes `exe.pdf` print as `fdp.exe`), zero-width space, joiners and
+///   non-joiners, the byte-order mark, soft hyphen, tag characters: they
+///   make two different strings print alike;
+/// - `Zl` and `Zp`, U+2028 and U+2029: line breaks to many viewers;
+/// - `Co` private use, whose rendering is anyone's guess, and `Cn`
+///   unassigned code points and noncharacters, which a later Unicode may
+///   make format characters (refusing them now means a new Unicode version
+///   can only widen the rule, never invalidate stored text).
+///
+/// Everything else (letters, marks, numbers, punctuation, symbols including
+/// emoji, `Zs` spaces) is accepted. Emoji sequences joined by U+200D are
+/// therefore refused; free text here is for operators, not for chat.
 #[must_use]
 pub fn is_free_text(text: &str, max: usize) -> bool {
-    !text.is_empty() && text.len() <= max && !text.chars().any(char::is_control)
+    !text.is_empty() && text.len() <= max && text.chars().all(is_visible)
+}
+
+/// Whether `c` may appear in free text (see [`is_free_text`]).
+fn is_visible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    !matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+            | GeneralCategory::PrivateUse
+            | GeneralCategory::Unassigned
+            | GeneralCategory::Surrogate
+    )
 }
 
 macro_rules! name_type {
@@ -482,6 +517,59 @@ mod tests {
             "c1\u{85}",
         ] {
             assert!(!is_free_text(bad, 64), "{bad:?}");
+        }
+    }
+
+    /// Finding: free text admitted Unicode format characters. A right-to-
+    /// left override, zero-width characters, line and paragraph separators
+    /// and a byte-order mark make one string print as another (or split a
+    /// log line): refused, as the controls are.
+    #[test]
+    fn free_text_refuses_format_and_separator_characters() {
+        for bad in [
+            "invoice \u{202e}fdp.exe",   // RIGHT-TO-LEFT OVERRIDE (Cf)
+            "custodian\u{200b}-a",       // ZERO WIDTH SPACE (Cf)
+            "zero\u{200d}joiner",        // ZERO WIDTH JOINER (Cf)
+            "\u{feff}bom first",         // BYTE ORDER MARK (Cf)
+            "soft\u{ad}hyphen",          // SOFT HYPHEN (Cf)
+            "isolate \u{2066}x\u{2069}", // LEFT-TO-RIGHT ISOLATE, POP (Cf)
+            "tag \u{e0041}",             // TAG LATIN CAPITAL LETTER A (Cf)
+            "line\u{2028}separator",     // LINE SEPARATOR (Zl)
+            "para\u{2029}separator",     // PARAGRAPH SEPARATOR (Zp)
+            "private \u{e000} use",      // private use (Co)
+            "unassigned \u{378}",        // unassigned (Cn)
+        ] {
+            assert!(!is_free_text(bad, 64), "{bad:?}");
+        }
+        for good in [
+            "Zürich, 3 Tage zu spät",
+            "東京 – 配送失敗",
+            "emoji ok \u{1f4e6}",
+            "non\u{a0}breaking space",
+            "accent e\u{301}",
+        ] {
+            assert!(is_free_text(good, 64), "{good:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Printable text (letters, marks, numbers, punctuation, symbols,
+        /// spaces) is free text; putting one control, format or separator
+        /// character anywhere into it makes it not.
+        #[test]
+        fn one_invisible_character_anywhere_refuses_the_text(
+            text in proptest::string::string_regex(
+                "[\\p{L}\\p{M}\\p{N}\\p{P}\\p{S}\\p{Zs}]{1,40}"
+            ).unwrap(),
+            bad in proptest::string::string_regex("[\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}]").unwrap(),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            proptest::prop_assert!(is_free_text(&text, 4 * 40));
+            let mut chars: Vec<char> = text.chars().collect();
+            let at = at.index(chars.len() + 1);
+            chars.splice(at..at, bad.chars());
+            let spoiled: String = chars.into_iter().collect();
+            proptest::prop_assert!(!is_free_text(&spoiled, 4 * 41), "{:?}", spoiled);
         }
     }
 

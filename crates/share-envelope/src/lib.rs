@@ -13,6 +13,11 @@ mod ids;
 mod receipt;
 mod trust;
 
+#[cfg(any(test, fuzzing))]
+mod fixtures;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 #[doc(hidden)]
 pub mod internal;
 

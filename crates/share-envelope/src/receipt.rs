@@ -31,7 +31,8 @@ const STATUS_RECEIVED: u8 = 1;
 const STATUS_FAILED: u8 = 2;
 
 /// Why a delivery failed, as the custodian states it: 1 to
-/// [`MAX_FAILURE_REASON_LEN`] bytes of UTF-8 without control characters, so
+/// [`MAX_FAILURE_REASON_LEN`] bytes of UTF-8 free text ([`is_free_text`]:
+/// no control, format, separator, private-use or unassigned character), so
 /// it can be shown to an operator and stored in audit records as is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FailureReason(String);
@@ -41,7 +42,7 @@ impl FailureReason {
     ///
     /// # Errors
     /// [`Error::FieldLength`] for an empty or too long reason,
-    /// [`Error::NonCanonical`] for control characters.
+    /// [`Error::NonCanonical`] for a character the free-text rule refuses.
     pub fn new(reason: impl Into<String>) -> Result<Self, Error> {
         let reason = reason.into();
         check_reason(reason.as_bytes())?;
@@ -73,7 +74,7 @@ fn check_reason(bytes: &[u8]) -> Result<&str, Error> {
     let text = core::str::from_utf8(bytes).map_err(|_| Error::NonCanonical {
         field: "failure_reason",
     })?;
-    // The length is within bounds: only a control character fails here.
+    // The length is within bounds: only a refused character fails here.
     if !is_free_text(text, MAX_FAILURE_REASON_LEN) {
         return Err(Error::NonCanonical {
             field: "failure_reason",

@@ -17,6 +17,10 @@ use crate::ids::SignerId;
 /// Weak keys (small order), keys with a torsion component and non-canonical
 /// encodings are refused when added, so no signature can verify under a key
 /// that an honest signer could not have produced.
+///
+/// One id, one key: neither an id nor a key is added twice. (The envelope
+/// also signs its signer id since format v2, so a relabelled envelope does
+/// not verify either way.)
 #[derive(Debug, Clone, Default)]
 pub struct TrustedSigners {
     keys: BTreeMap<SignerId, VerifyingKey>,
@@ -33,11 +37,16 @@ impl TrustedSigners {
     ///
     /// # Errors
     /// [`Error::WeakKey`] for an unacceptable key, [`Error::DuplicateSigner`]
-    /// when `id` is already trusted.
+    /// when `id` is already trusted, [`Error::DuplicateSignerKey`] when
+    /// `key` is already trusted under another id.
     pub fn add(&mut self, id: SignerId, key: VerifyingKey) -> Result<(), Error> {
         admit_key(id.as_str(), &key)?;
         if self.keys.contains_key(&id) {
             return Err(Error::DuplicateSigner(id));
+        }
+        // Public keys: a plain comparison.
+        if self.keys.values().any(|trusted| *trusted == key) {
+            return Err(Error::DuplicateSignerKey(id));
         }
         self.keys.insert(id, key);
         Ok(())
@@ -160,6 +169,20 @@ mod tests {
         ));
         set.add(id.clone(), good).unwrap();
         assert_eq!(set.add(id.clone(), good), Err(Error::DuplicateSigner(id)));
+        assert_eq!(set.len(), 1);
+    }
+
+    /// Finding: one key under two ids made one envelope verify under both.
+    #[test]
+    fn one_key_is_trusted_under_one_id_only() {
+        let mut set = TrustedSigners::new();
+        let key = SigningKey::from_bytes(&[9; 32]).verifying_key();
+        set.add(SignerId::new("server-1").unwrap(), key).unwrap();
+        let second = SignerId::new("drill-1").unwrap();
+        assert_eq!(
+            set.add(second.clone(), key),
+            Err(Error::DuplicateSignerKey(second))
+        );
         assert_eq!(set.len(), 1);
     }
 

@@ -6,8 +6,8 @@ use age::secrecy::SecretString;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{
-    Armor, Binding, ContainerError, ContainerIdentity, ContainerRecipients, EncodedEnvelope,
-    EnvelopeParams, Error, InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion,
+    Armor, Binding, ContainerError, ContainerIdentity, ContainerRecipients, CurveShare,
+    EncodedEnvelope, EnvelopeParams, Error, InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion,
     MAX_CONTAINER_LEN, MAX_CONTAINER_STANZAS, MAX_SCRYPT_WORK_FACTOR, NodeId, NodeVersion,
     PayloadKind, SignerId, Timestamp, TrustedSigners, archive_hash, encode_container_contents,
     open_container, open_x25519_container, seal_container,
@@ -266,4 +266,35 @@ fn x25519_only_opening_refuses_passphrase_containers() {
     let opened =
         open_x25519_container(&container, std::slice::from_ref(&identity), &trusted).unwrap();
     assert_eq!(opened.archive(), ARCHIVE);
+}
+
+/// An opened container holds the share and the archive: `Debug` shows
+/// neither (nor does the share's own `Debug`).
+#[test]
+fn opened_containers_print_no_share_and_no_archive() {
+    let (plain, _, trusted) = envelopes();
+    let identity = age::x25519::Identity::generate();
+    let recipients = ContainerRecipients::x25519(vec![identity.to_public()]).unwrap();
+    let container = seal_container(&plain, ARCHIVE, &recipients, Armor::Binary).unwrap();
+    let opened = open_x25519(&container, &identity, &trusted).unwrap();
+    let printed = format!("{opened:?}");
+    let (envelope, _) = opened.into_parts();
+    let share = envelope.into_plain_share().unwrap();
+    let printed_share = format!("{share:?}");
+    let value = match &share {
+        CurveShare::Ed25519(s) => s.value_be_bytes().to_vec(),
+        CurveShare::Secp256k1(s) => s.value_be_bytes().to_vec(),
+    };
+    let as_list = format!("{:?}", &value[..4]);
+    let as_list = as_list.trim_end_matches(']');
+    let archive_list = format!("{:?}", &ARCHIVE[..4]);
+    let archive_list = archive_list.trim_end_matches(']');
+    for text in [&printed, &printed_share] {
+        assert!(!text.contains(&hex::encode(&value)), "{text}");
+        assert!(!text.contains(as_list), "{text}");
+        assert!(!text.contains(archive_list), "{text}");
+        assert!(!text.contains("archive\""), "{text}");
+    }
+    assert!(printed.contains("archive_len: 7"), "{printed}");
+    assert!(printed_share.contains("<redacted>"), "{printed_share}");
 }

@@ -5,10 +5,12 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use rand_core::Rng;
+use sha2::{Digest, Sha256};
 use shardkeep_envelope::{
-    Binding, BindingField, CurveShare, EncodedEnvelope, EnvelopeParams, Error, InMemoryKek,
-    InMemorySigner, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion, PayloadKind,
-    ShareSlot, SignerId, Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
+    Binding, BindingField, CurveShare, ENVELOPE_CHECKSUM_TAG, EncodedEnvelope, EnvelopeParams,
+    Error, InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId,
+    NodeVersion, PayloadKind, ShareSlot, Signer, SignerId, Timestamp, TrustedSigners,
+    VerifiedEnvelope, archive_hash,
 };
 use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Ed25519, Secp256k1, Secret, Share, Threshold, split,
@@ -414,6 +416,47 @@ fn decode_verify_bound_names_the_first_field_that_differs() {
             .unwrap_err(),
         Error::BindingMismatch(BindingField::KeyId)
     );
+}
+
+/// Finding: the signer id was outside the signature. An envelope signed as
+/// `signer-a`, relabelled `signer-b` (checksum recomputed: it is not a
+/// MAC), must not verify as `signer-b`'s even where `signer-b` is trusted
+/// with the same key.
+#[test]
+fn relabelled_signer_id_does_not_verify() {
+    let mut s = setup::<Secp256k1>(41, 3, 5);
+    let signer = InMemorySigner::generate(SignerId::new("signer-a").unwrap(), &mut s.rng);
+    s.signer = signer;
+    let encoded = s.envelope(0, PayloadKind::Plain);
+    let mut relabelled = encoded.as_bytes().to_vec();
+    let at = relabelled
+        .windows(8)
+        .position(|w| w == b"signer-a")
+        .unwrap();
+    relabelled[at + 7] = b'b';
+    let mut trusted = TrustedSigners::new();
+    trusted
+        .add(SignerId::new("signer-b").unwrap(), s.signer.verifying_key())
+        .unwrap();
+    let mut outcome = VerifiedEnvelope::decode_verify(&relabelled, &trusted);
+    if matches!(outcome, Err(Error::ChecksumMismatch)) {
+        // The checksum covers the signer id: recompute it, as anyone can.
+        let end = at + 8;
+        let checksum: [u8; 32] = Sha256::new()
+            .chain_update(ENVELOPE_CHECKSUM_TAG)
+            .chain_update(&relabelled[..end])
+            .finalize()
+            .into();
+        relabelled[end..end + 32].copy_from_slice(&checksum);
+        outcome = VerifiedEnvelope::decode_verify(&relabelled, &trusted);
+    }
+    match outcome {
+        Err(error) => assert_eq!(error, Error::BadSignature),
+        Ok(envelope) => panic!(
+            "an envelope signed as signer-a verified as {}'s",
+            envelope.signer_id()
+        ),
+    }
 }
 
 /// Exhaustive versions of the properties on one envelope of each kind.

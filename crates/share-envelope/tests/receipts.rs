@@ -211,6 +211,42 @@ fn receipts_verify_only_under_the_registered_key() {
     ));
 }
 
+/// Unlike the envelope's signer id before format v2, a receipt's custodian
+/// id is inside its signed bytes: a receipt relabelled to another custodian
+/// does not verify, and no key can be registered for two custodians (see
+/// below), so one receipt never counts for two.
+#[test]
+fn relabelled_receipts_do_not_verify() {
+    let w = world(7);
+    // "cold-backup" and "coldXbackup": same length, so only the label moves.
+    let (index, _, signer) = &w.custodians[2];
+    let bytes = Receipt {
+        custodian_id: CustodianId::new("cold-backup").unwrap(),
+        envelope_id: w.deliveries[index],
+        status: ReceiptStatus::Received,
+        timestamp: Timestamp::from_unix_millis(5).unwrap(),
+    }
+    .sign(signer)
+    .unwrap();
+    let mut set = CustodianSet::new();
+    set.insert(
+        *index,
+        CustodianId::new("coldXbackup").unwrap(),
+        signer.verifying_key(),
+    )
+    .unwrap();
+    let mut relabelled = bytes.clone();
+    let at = relabelled
+        .windows(11)
+        .position(|w| w == b"cold-backup")
+        .unwrap();
+    relabelled[at + 4] = b'X';
+    assert_eq!(
+        VerifiedReceipt::decode_verify(&relabelled, &set),
+        Err(Error::BadSignature)
+    );
+}
+
 #[test]
 fn custodian_sets_are_distinct_and_refuse_weak_keys() {
     let w = world(6);
@@ -256,6 +292,8 @@ fn failure_reasons_are_bounded_printable_text() {
     assert!(FailureReason::new("").is_err());
     assert!(FailureReason::new("x".repeat(257)).is_err());
     assert!(FailureReason::new("line\nbreak").is_err());
+    // A right-to-left override would make the operator read another reason.
+    assert!(FailureReason::new("lost \u{202e}deviecer").is_err());
     assert_eq!(
         FailureReason::new("é".repeat(128)).unwrap().as_str().len(),
         256
