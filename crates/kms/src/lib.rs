@@ -41,14 +41,20 @@ mod tests {
     fn hash_states_that_see_keys_are_wiped_on_drop() {
         fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
         wiped_on_drop::<sha2::Sha256>();
+        // The AES key schedule and POLYVAL key inside each AES-GCM-SIV
+        // instance (the master and slot KEKs are expanded into them).
+        wiped_on_drop::<aes::Aes256>();
+        // polyval's `zeroize` feature wipes it in `Drop` without the
+        // marker trait, so the manifest is what shows it is on.
     }
 
-    /// AES-GCM-SIV's `zeroize` feature (wiping the per-message keys it
-    /// derives) adds no trait to check at compile time; check the manifest.
+    /// AES-GCM-SIV's and POLYVAL's `zeroize` features (wiping the keys
+    /// they derive or hold) add no trait to check at compile time; check
+    /// the manifest.
     #[test]
     fn the_manifest_enables_zeroize_for_crypto_that_sees_keys() {
         let manifest = include_str!("../Cargo.toml");
-        for dependency in ["aes-gcm-siv", "sha2"] {
+        for dependency in ["aes-gcm-siv", "aes", "polyval", "sha2"] {
             let line = manifest
                 .lines()
                 .find(|line| line.starts_with(&format!("{dependency} =")))

@@ -51,3 +51,18 @@ pub(crate) fn open(
         .map(Zeroizing::new)
         .map_err(|_| Error::DecryptionFailed)
 }
+
+#[cfg(test)]
+mod zeroize_tests {
+    /// The hash states and cipher instances that see data keys are wiped
+    /// when dropped; checked here, so that this crate does not depend on
+    /// another crate of the build enabling the `zeroize` features.
+    #[test]
+    fn cipher_and_hash_states_that_see_keys_are_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<sha2::Sha256>();
+        wiped_on_drop::<aes::Aes256>();
+        // polyval's `zeroize` feature wipes it in `Drop` without the
+        // marker trait, so the manifest is what shows it is on.
+    }
+}
