@@ -131,6 +131,28 @@ pub enum Error {
     /// The recovered secret does not match commitment 0 (`secret*G != C0`).
     #[error("recovered secret does not match commitment 0")]
     SecretCommitmentMismatch,
+    /// The commitments evaluate to the identity at this index, so the public
+    /// share `Y_i` proves nothing (commitments built to do so).
+    #[error("public share {index} is the identity point")]
+    IdentityPublicShare {
+        /// The index whose public share is the identity.
+        index: ShareIndex,
+    },
+    /// The context of a proof of possession is longer than the cap.
+    #[error("proof context is {len} bytes long (at most {max})")]
+    ContextTooLong {
+        /// Length of the context.
+        len: usize,
+        /// The cap, `MAX_INVENTORY_CONTEXT_LEN`.
+        max: usize,
+    },
+    /// A proof of possession does not verify for these commitments, index
+    /// and context: made for another statement, altered, or forged.
+    #[error("proof of possession of share {index} does not verify")]
+    PossessionProofRejected {
+        /// The index the proof was checked for.
+        index: ShareIndex,
+    },
     /// The operating system's random number generator failed.
     #[error("operating system randomness unavailable")]
     RandomnessUnavailable,

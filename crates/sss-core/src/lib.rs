@@ -5,6 +5,7 @@ mod combine;
 mod curve;
 mod error;
 mod ids;
+mod possession;
 mod secret;
 mod share;
 mod split;
@@ -20,6 +21,10 @@ pub use curve::{Curve, CurveId};
 pub use error::{Error, Result};
 pub use ids::{
     InterpolationPoint, PartyId, PartyIdSet, ShareIndex, Threshold, lagrange_at, lagrange_at_zero,
+};
+pub use possession::{
+    INVENTORY_NONCE_TAG, INVENTORY_PROOF_TAG, MAX_INVENTORY_CONTEXT_LEN, PossessionProof,
+    prove_possession, verify_possession,
 };
 pub use secret::Secret;
 pub use share::{Commitments, SHARE_LEN, SPLIT_ID_TAG, Share, SplitId};
