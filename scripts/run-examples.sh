@@ -26,7 +26,7 @@ for source in examples/*.rs crates/*/examples/*.rs; do
 done
 
 # The PKCS#11 example against a throwaway SoftHSM2 token of its own, run
-# twice: the second run finds the signer the first one generated.
+# twice: the second run opens the signer the first one generated.
 hsm=$(mktemp -d)
 trap 'rm -rf "$hsm"' EXIT
 mkdir "$hsm/tokens"
@@ -34,5 +34,13 @@ echo "directories.tokendir = $hsm/tokens" >"$hsm/softhsm2.conf"
 export SOFTHSM2_CONF=$hsm/softhsm2.conf
 softhsm2-util --init-token --free --label shardkeep-demo --so-pin 87654321 --pin 12345678 >/dev/null
 export SHARDKEEP_PKCS11_TOKEN=shardkeep-demo SHARDKEEP_PKCS11_PIN=12345678
-run softhsm
+run softhsm | tee "$hsm/first-run"
+# The second run opens the signer the first one generated, pinned by the
+# public key it printed (a key is never found by its label alone).
+SHARDKEEP_SIGNER_PUBLIC_KEY=$(sed -n 's/^token signer .* public key \([0-9a-f]\{64\}\)$/\1/p' "$hsm/first-run")
+export SHARDKEEP_SIGNER_PUBLIC_KEY
+[ -n "$SHARDKEEP_SIGNER_PUBLIC_KEY" ] || {
+    echo "the softhsm example printed no signer public key" >&2
+    exit 1
+}
 run softhsm

@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let signer = KeyFileSigner::create(dir.path().join("audit.key"), SignerId::new("audit-1")?)?;
-    let message = b"shardkeep/checkpoint/v1 example";
+    let message = b"shardkeep/kms-example/v1 a message to sign";
     let signature = signer.sign(message)?;
     signer.verifying_key().verify_strict(message, &signature)?;
     println!(

@@ -117,7 +117,7 @@ fn run(config: Pkcs11Config) -> Result<(), Box<dyn std::error::Error>> {
             other => other?,
         },
     };
-    let message = b"shardkeep/checkpoint/v1 example";
+    let message = b"shardkeep/kms-example/v1 a message to sign";
     let signature = signer.sign(message)?;
     signer.verifying_key().verify_strict(message, &signature)?;
     println!(
