@@ -1,16 +1,16 @@
 //! How the binary formats (records, exports) use [`shardkeep_wire`]: its
 //! errors as [`DecodeError`] variants, and the presence flag.
 
-use shardkeep_wire::{Reader, WireError};
+use shardkeep_wire::{Reader, FramingError};
 
 use crate::error::DecodeError;
 
-impl From<WireError> for DecodeError {
-    fn from(error: WireError) -> Self {
+impl From<FramingError> for DecodeError {
+    fn from(error: FramingError) -> Self {
         match error {
-            WireError::LengthOutOfRange { .. } => Self::InvalidLength,
-            WireError::TrailingBytes { len, .. } => Self::TrailingBytes(len),
-            // `WireError::Truncated`, and any wire error this build does not
+            FramingError::LengthOutOfRange { .. } => Self::InvalidLength,
+            FramingError::TrailingBytes { len, .. } => Self::TrailingBytes(len),
+            // `FramingError::Truncated`, and any wire error this build does not
             // know yet: still a refusal.
             _ => Self::Truncated,
         }

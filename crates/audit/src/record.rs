@@ -28,7 +28,7 @@ use std::collections::BTreeSet;
 
 use shardkeep_envelope::{ActorId, KeyId, KeyVersion, NodeId, Timestamp, is_free_text};
 use shardkeep_sss_core::{ShareIndex, Threshold};
-use shardkeep_wire::{Reader, WireError};
+use shardkeep_wire::{Reader, FramingError};
 
 use crate::codec::read_flag;
 use crate::error::{DecodeError, EncodeError};
@@ -407,7 +407,7 @@ fn read_text(
     let bytes = reader
         .prefixed_u16(field, 1, max)
         .map_err(|error| match error {
-            WireError::LengthOutOfRange { .. } => DecodeError::InvalidText(field),
+            FramingError::LengthOutOfRange { .. } => DecodeError::InvalidText(field),
             other => other.into(),
         })?;
     let text = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidText(field))?;

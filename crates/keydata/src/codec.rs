@@ -7,7 +7,7 @@ use aes_gcm_siv::aead::{AeadInOut, KeyInit};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce, Tag};
 use rand::TryRng;
 use shardkeep_envelope::{KeyId, KeyVersion, MAX_NAME_LEN, NodeId, NodeVersion};
-use shardkeep_wire::{Reader, WireError};
+use shardkeep_wire::{Reader, FramingError};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, FormatError, Result};
@@ -17,11 +17,11 @@ pub(crate) const TAG_LEN: usize = 16;
 /// Length of an AES-256-GCM-SIV nonce.
 pub(crate) const NONCE_LEN: usize = 12;
 
-impl From<WireError> for FormatError {
-    fn from(error: WireError) -> Self {
+impl From<FramingError> for FormatError {
+    fn from(error: FramingError) -> Self {
         match error {
-            WireError::Truncated { field, needed } => Self::Truncated { field, needed },
-            WireError::LengthOutOfRange {
+            FramingError::Truncated { field, needed } => Self::Truncated { field, needed },
+            FramingError::LengthOutOfRange {
                 field,
                 len,
                 min,
@@ -32,7 +32,7 @@ impl From<WireError> for FormatError {
                 min,
                 max,
             },
-            WireError::TrailingBytes { len, .. } => Self::TrailingData(len),
+            FramingError::TrailingBytes { len, .. } => Self::TrailingData(len),
             // A wire error this build does not know yet: still a refusal.
             _ => Self::Truncated {
                 field: "input",

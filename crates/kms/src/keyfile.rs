@@ -26,7 +26,7 @@
 use sha2::{Digest, Sha256};
 use shardkeep_envelope::{KekId, KeyId, KeyVersion, NodeId, ShareSlot, SignerId};
 use shardkeep_sss_core::ShareIndex;
-use shardkeep_wire::{Reader, WireError};
+use shardkeep_wire::{Reader, FramingError};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -233,11 +233,11 @@ fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
         .into()
 }
 
-impl From<WireError> for KeyFileError {
-    fn from(error: WireError) -> Self {
+impl From<FramingError> for KeyFileError {
+    fn from(error: FramingError) -> Self {
         match error {
-            WireError::TrailingBytes { len, .. } => Self::TrailingBytes(len),
-            // `WireError::Truncated` (the parser declares no length bounds of
+            FramingError::TrailingBytes { len, .. } => Self::TrailingBytes(len),
+            // `FramingError::Truncated` (the parser declares no length bounds of
             // its own: names are checked by their types), and any wire error
             // this build does not know yet: still a refusal.
             _ => Self::Truncated,

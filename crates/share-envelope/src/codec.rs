@@ -2,15 +2,15 @@
 //! [`shardkeep_wire`]: its errors as this crate's [`Error`] variants, and
 //! the whole-input cap checked before any parsing.
 
-use shardkeep_wire::WireError;
+use shardkeep_wire::FramingError;
 
 use crate::error::Error;
 
-impl From<WireError> for Error {
-    fn from(error: WireError) -> Self {
+impl From<FramingError> for Error {
+    fn from(error: FramingError) -> Self {
         match error {
-            WireError::Truncated { field, .. } => Self::Truncated { field },
-            WireError::LengthOutOfRange {
+            FramingError::Truncated { field, .. } => Self::Truncated { field },
+            FramingError::LengthOutOfRange {
                 field,
                 len,
                 min,
@@ -21,7 +21,7 @@ impl From<WireError> for Error {
                 min,
                 max,
             },
-            WireError::TrailingBytes { what, len } => Self::TrailingData { what, len },
+            FramingError::TrailingBytes { what, len } => Self::TrailingData { what, len },
             // A wire error this build does not know yet: still a refusal.
             _ => Self::NonCanonical { field: "input" },
         }
