@@ -43,11 +43,9 @@ use shardkeep_audit::{
 };
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{
-    ActorId, Armor, ContainerIdentity, ContainerRecipients, CustodianId, CustodianSet,
-    DeliveryCertificate, DeliveryState, EnvelopeId, EnvelopeParams, InMemoryKek, InMemorySigner,
-    KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion, OpenedContainer, Receipt,
-    ReceiptStatus, Signer, SignerId, Timestamp, TrustedSigners, VerifiedEnvelope, VerifiedReceipt,
-    open_container, seal_container,
+    Armor, ContainerIdentity, ContainerRecipients, CustodianSet, DeliveryCertificate,
+    DeliveryState, EnvelopeParams, OpenedContainer, Receipt, ReceiptStatus, TrustedSigners,
+    VerifiedEnvelope, VerifiedReceipt, open_container, seal_container,
 };
 use shardkeep_keydata::{
     InProcessPeers, KekKeystoreCodec, LocalPartySaveData, Outcome as CheckOutcome, SealedArchive,
@@ -61,6 +59,10 @@ use shardkeep_storage::{
     CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
     DrillStore, KeyVersionStore, ReceiptStore, SealedShare, SealedShareStore, SlotFilter,
     SlotState, SqliteStorage, Storage, Transaction,
+};
+use shardkeep_types::{
+    ActorId, CustodianId, EnvelopeId, FreeText, InMemoryKek, InMemorySigner, KekId,
+    KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion, Signer, SignerId, Timestamp,
 };
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -175,21 +177,6 @@ fn open_as_custodian(
         ContainerIdentity::X25519(std::slice::from_ref(&custodian.identity)),
         trusted,
     )?)
-}
-
-/// A failure reason for the drill report and its audit record: printable
-/// (anything else becomes a space) and within both records' caps.
-fn reason_text(error: &dyn Error) -> String {
-    let cap = shardkeep_audit::MAX_REASON_LEN.min(shardkeep_storage::MAX_REASON_LEN);
-    let mut reason = String::new();
-    for c in error.to_string().chars() {
-        let c = if c.is_control() { ' ' } else { c };
-        if reason.len() + c.len_utf8() > cap {
-            break;
-        }
-        reason.push(c);
-    }
-    reason
 }
 
 fn indices(indices: &[ShareIndex]) -> String {
@@ -325,7 +312,7 @@ async fn generate(site: &Site, rng: &mut ChaCha20Rng) -> Result<Generated, Box<d
         record.threshold = Some(site.threshold);
         record.envelope_id = Some(*envelope.id().as_bytes());
         record.signature = Some(*verified.signature());
-        record.target = Some(format!("server, KEK {}", kek.kek_id()));
+        record.target = Some(FreeText::new(format!("server, KEK {}", kek.kek_id()))?);
         append(&mut tx, &record).await?;
     }
     for (share, custodian) in external_shares.iter().zip(&site.custodians) {
@@ -347,7 +334,7 @@ async fn generate(site: &Site, rng: &mut ChaCha20Rng) -> Result<Generated, Box<d
         tx.assign_custodian(&CustodyEntry {
             slot,
             custodian: custodian.id.clone(),
-            contact: format!("security@{}.example", custodian.id),
+            contact: FreeText::new(format!("security@{}.example", custodian.id))?,
             public_key: recipient.to_string().into_bytes(),
             updated_at: Timestamp::now(),
             confirmed_at: None,
@@ -358,7 +345,10 @@ async fn generate(site: &Site, rng: &mut ChaCha20Rng) -> Result<Generated, Box<d
         record.threshold = Some(site.threshold);
         record.envelope_id = Some(*envelope.id().as_bytes());
         record.signature = Some(*verified.signature());
-        record.target = Some(format!("custodian {}, outbox", custodian.id));
+        record.target = Some(FreeText::new(format!(
+            "custodian {}, outbox",
+            custodian.id
+        ))?);
         append(&mut tx, &record).await?;
     }
     tx.commit().await?;
@@ -411,10 +401,10 @@ async fn deliver_and_confirm(site: &Site, generated: &Generated) -> Result<(), B
             ),
             ReceiptStatus::Failed(reason) => (
                 DeliveryOutcome::Failed {
-                    reason: reason.to_string(),
+                    reason: FreeText::new(reason.as_str())?,
                 },
                 Outcome::Failure {
-                    reason: reason.to_string(),
+                    reason: FreeText::new(reason.as_str())?,
                 },
             ),
         };
@@ -430,7 +420,10 @@ async fn deliver_and_confirm(site: &Site, generated: &Generated) -> Result<(), B
         record.share_index = Some(verified.index());
         record.envelope_id = Some(*receipt.envelope_id.as_bytes());
         record.signature = Some(*verified.signature());
-        record.target = Some(format!("custodian {}", receipt.custodian_id));
+        record.target = Some(FreeText::new(format!(
+            "custodian {}",
+            receipt.custodian_id
+        ))?);
         record.outcome = audit_outcome;
         append(&mut tx, &record).await?;
         if matches!(receipt.status, ReceiptStatus::Received) {
@@ -438,7 +431,10 @@ async fn deliver_and_confirm(site: &Site, generated: &Generated) -> Result<(), B
             let mut record = site.record(EventType::Confirm);
             record.share_index = Some(verified.index());
             record.envelope_id = Some(*receipt.envelope_id.as_bytes());
-            record.target = Some(format!("custodian {}", receipt.custodian_id));
+            record.target = Some(FreeText::new(format!(
+                "custodian {}",
+                receipt.custodian_id
+            ))?);
             append(&mut tx, &record).await?;
         }
         receipts.push(verified);
@@ -496,7 +492,7 @@ async fn inspect(site: &Site) -> Result<(), Box<dyn Error>> {
         site.threshold.t()
     );
     let mut record = site.record(EventType::Inspect);
-    record.detail = Some(summary.clone());
+    record.detail = Some(FreeText::new(summary.clone())?);
     append(&mut tx, &record).await?;
     tx.commit().await?;
     println!("3 inspect: {summary}");
@@ -521,18 +517,19 @@ async fn drill(site: &Site, rng: &mut ChaCha20Rng) -> Result<bool, Box<dyn Error
         ),
         Ok(run) => (
             DrillOutcome::Failed {
-                reason: if run.matches_original {
-                    "self-test failed".into()
+                reason: FreeText::new(if run.matches_original {
+                    "self-test failed"
                 } else {
-                    "regenerated save data differs from the original".into()
-                },
+                    "regenerated save data differs from the original"
+                })?,
             },
             run.shares_used.clone(),
             run.self_test.to_string(),
         ),
         Err(error) => (
             DrillOutcome::Failed {
-                reason: reason_text(error.as_ref()),
+                // An error message, made fit to store and show.
+                reason: FreeText::sanitized(&error.to_string())?,
             },
             Vec::new(),
             String::new(),
@@ -554,13 +551,13 @@ async fn drill(site: &Site, rng: &mut ChaCha20Rng) -> Result<bool, Box<dyn Error
     })
     .await?;
     let mut record = site.record(EventType::Drill);
-    record.detail = Some(format!(
+    record.detail = Some(FreeText::new(format!(
         "external shares only: {}, {elapsed} ms",
         indices(&shares_used)
-    ));
+    ))?);
     if let DrillOutcome::Failed { reason } = &outcome {
         record.outcome = Outcome::Failure {
-            reason: reason.clone(),
+            reason: FreeText::new(reason.as_str())?,
         };
     }
     append(&mut tx, &record).await?;

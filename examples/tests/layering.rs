@@ -8,8 +8,9 @@
 use std::path::Path;
 
 /// Bottom to top; the same order as the root `Cargo.toml` comment.
-const LAYERS: [&str; 7] = [
+const LAYERS: [&str; 8] = [
     "shardkeep-wire",
+    "shardkeep-types",
     "shardkeep-sss-core",
     "shardkeep-envelope",
     "shardkeep-keydata",

@@ -12,8 +12,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shardkeep_audit::{
     AuditRecord, Checkpoint, EventType, GroupCommitPolicy, GroupCommitter, append, verify,
 };
-use shardkeep_envelope::{ActorId, InMemorySigner, KeyId, NodeId, Signer, SignerId, Timestamp};
 use shardkeep_storage::{AuditHead, SqliteStorage, Storage, Transaction};
+use shardkeep_types::{
+    ActorId, FreeText, InMemorySigner, KeyId, NodeId, Signer, SignerId, Timestamp,
+};
 
 use common::{LOG, chain_from, export_of};
 
@@ -26,9 +28,9 @@ fn record(i: u64) -> AuditRecord {
     );
     record.key_id = Some(KeyId::new("wallet-1").unwrap());
     record.node_id = Some(NodeId::new("node-a").unwrap());
-    record.share_index = shardkeep_sss_core::ShareIndex::new(2);
+    record.share_index = shardkeep_types::ShareIndex::new(2);
     record.envelope_id = Some([0xee; 32]);
-    record.detail = Some(format!("purpose recover, ticket INC-{i}"));
+    record.detail = Some(FreeText::new(format!("purpose recover, ticket INC-{i}")).unwrap());
     record
 }
 

@@ -14,8 +14,10 @@ use shardkeep_audit::{
     AuditRecord, Error, EventType, Export, FileWitness, GroupCommitPolicy, GroupCommitter, Outcome,
     Witness, append, checkpoint, export, export_json_lines, parse_export, verify,
 };
-use shardkeep_envelope::{ActorId, InMemorySigner, KeyId, NodeId, Signer, SignerId, Timestamp};
 use shardkeep_storage::{SqliteStorage, Storage, Transaction};
+use shardkeep_types::{
+    ActorId, FreeText, InMemorySigner, KeyId, NodeId, Signer, SignerId, Timestamp,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut record = AuditRecord::new(EventType::Generate, Timestamp::now(), operator.clone());
     record.key_id = Some(KeyId::new("wallet-1")?);
     record.node_id = Some(NodeId::new("node-a")?);
-    record.threshold = Some(shardkeep_sss_core::Threshold::new(3, 5)?);
+    record.threshold = Some(shardkeep_types::Threshold::new(3, 5)?);
     let mut tx = storage.begin().await?;
     let first = append(&mut tx, &record).await?;
     tx.commit().await?;
@@ -40,17 +42,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         storage.clone(),
         GroupCommitPolicy::default(),
     ));
+    let denied = FreeText::new("no approval for share read")?;
     let tasks: Vec<_> = (0..100)
         .map(|i| {
             let committer = Arc::clone(&committer);
             let operator = operator.clone();
+            let denied = denied.clone();
             tokio::spawn(async move {
                 let mut record = AuditRecord::new(EventType::Inspect, Timestamp::now(), operator);
                 if i % 10 == 0 {
                     record.event = EventType::AccessDenied;
-                    record.outcome = Outcome::Failure {
-                        reason: "no approval for share read".into(),
-                    };
+                    record.outcome = Outcome::Failure { reason: denied };
                 }
                 committer.append(&record).await
             })

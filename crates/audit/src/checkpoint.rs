@@ -24,8 +24,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use shardkeep_envelope::{Signer, SignerId, Timestamp};
 use shardkeep_storage::{AUDIT_LOG_ID_LEN, AuditHead, AuditLogId};
+use shardkeep_types::{Signer, SignerId, Timestamp};
+use shardkeep_wire::{FramingError, check_total_len};
 
 use crate::error::{Error, WitnessError};
 use crate::witness::Witness;
@@ -138,16 +139,18 @@ impl Checkpoint {
     /// [`WitnessError`] for anything but the canonical v2 form;
     /// [`WitnessError::RetiredFormat`] for a v1 line.
     pub fn parse_line(line: &[u8]) -> Result<Self, WitnessError> {
-        if line.len() > MAX_WITNESS_LINE_LEN {
-            return Err(WitnessError::TooLong);
-        }
-        let line = core::str::from_utf8(line).map_err(|_| WitnessError::UnknownFormat)?;
+        check_total_len("checkpoint line", line.len(), MAX_WITNESS_LINE_LEN)?;
+        // The prefix is the line's magic and version.
+        let not_a_checkpoint = FramingError::BadMagic {
+            format: "checkpoint line",
+        };
+        let line = core::str::from_utf8(line).map_err(|_| not_a_checkpoint.clone())?;
         let prefix = line.split(' ').next().unwrap_or_default();
         if prefix == V1_LINE_PREFIX {
             return Err(WitnessError::RetiredFormat);
         }
         if prefix != LINE_PREFIX {
-            return Err(WitnessError::UnknownFormat);
+            return Err(not_a_checkpoint.into());
         }
         let fields: Vec<&str> = line.split(' ').collect();
         let [
@@ -220,18 +223,22 @@ fn parse_hex<const N: usize>(field: &str, name: &'static str) -> Result<[u8; N],
     Ok(out)
 }
 
+/// Refuses a witness of `len` bytes when it is larger than the verifier
+/// reads.
+pub(crate) fn check_witness_len(len: usize) -> Result<(), Error> {
+    check_total_len("witness", len, MAX_WITNESS_FILE_LEN).map_err(|error| Error::Witness {
+        line: 0,
+        error: error.into(),
+    })
+}
+
 /// Parses a whole witness file.
 ///
 /// # Errors
 /// [`Error::Witness`] naming the first bad line (an incomplete last line is
 /// [`WitnessError::IncompleteLine`]).
 pub fn parse_witness(bytes: &[u8]) -> Result<Vec<Checkpoint>, Error> {
-    if bytes.len() > MAX_WITNESS_FILE_LEN {
-        return Err(Error::Witness {
-            line: 0,
-            error: WitnessError::FileTooLarge,
-        });
-    }
+    check_witness_len(bytes.len())?;
     let mut checkpoints = Vec::new();
     let mut rest = bytes;
     let mut line = 0;
@@ -258,12 +265,7 @@ pub fn parse_witness(bytes: &[u8]) -> Result<Vec<Checkpoint>, Error> {
 pub fn read_witness(path: impl AsRef<Path>) -> Result<Vec<Checkpoint>, Error> {
     let file = File::open(path)?;
     let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    if len > MAX_WITNESS_FILE_LEN {
-        return Err(Error::Witness {
-            line: 0,
-            error: WitnessError::FileTooLarge,
-        });
-    }
+    check_witness_len(len)?;
     let mut bytes = Vec::with_capacity(len);
     std::io::Read::read_to_end(&mut std::io::BufReader::new(file), &mut bytes)?;
     parse_witness(&bytes)
@@ -335,7 +337,7 @@ impl Witness for FileWitness {
 
 #[cfg(test)]
 mod tests {
-    use shardkeep_envelope::InMemorySigner;
+    use shardkeep_types::InMemorySigner;
 
     use super::*;
 
@@ -417,7 +419,12 @@ mod tests {
                 line.replacen("audit-1", "audit/1", 1),
                 WitnessError::BadSignerId,
             ),
-            (line.replacen("v2", "v3", 1), WitnessError::UnknownFormat),
+            (
+                line.replacen("v2", "v3", 1),
+                WitnessError::Framing(FramingError::BadMagic {
+                    format: "checkpoint line",
+                }),
+            ),
             (line.replacen("v2", "v1", 1), WitnessError::RetiredFormat),
             (format!("{line} extra"), WitnessError::FieldCount),
             (
@@ -434,7 +441,11 @@ mod tests {
         }
         assert_eq!(
             Checkpoint::parse_line(&[b'a'; MAX_WITNESS_LINE_LEN + 1]),
-            Err(WitnessError::TooLong)
+            Err(WitnessError::Framing(FramingError::TooLarge {
+                format: "checkpoint line",
+                len: MAX_WITNESS_LINE_LEN + 1,
+                max: MAX_WITNESS_LINE_LEN
+            }))
         );
     }
 

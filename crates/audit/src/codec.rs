@@ -1,21 +1,9 @@
 //! How the binary formats (records, exports) use [`shardkeep_wire`]: its
-//! errors as [`DecodeError`] variants, and the presence flag.
+//! errors are [`DecodeError::Framing`]; and the presence flag.
 
-use shardkeep_wire::{Reader, WireError};
+use shardkeep_wire::Reader;
 
 use crate::error::DecodeError;
-
-impl From<WireError> for DecodeError {
-    fn from(error: WireError) -> Self {
-        match error {
-            WireError::LengthOutOfRange { .. } => Self::InvalidLength,
-            WireError::TrailingBytes { len, .. } => Self::TrailingBytes(len),
-            // `WireError::Truncated`, and any wire error this build does not
-            // know yet: still a refusal.
-            _ => Self::Truncated,
-        }
-    }
-}
 
 /// A presence flag: exactly 0 or 1.
 pub(crate) fn read_flag(reader: &mut Reader<'_>, field: &'static str) -> Result<bool, DecodeError> {
@@ -28,6 +16,8 @@ pub(crate) fn read_flag(reader: &mut Reader<'_>, field: &'static str) -> Result<
 
 #[cfg(test)]
 mod tests {
+    use shardkeep_wire::FramingError;
+
     use super::*;
 
     #[test]
@@ -37,30 +27,36 @@ mod tests {
         assert_eq!(reader.offset(), 2);
         assert_eq!(
             reader.take(4, "b").map_err(DecodeError::from),
-            Err(DecodeError::Truncated)
+            Err(DecodeError::Framing(FramingError::Truncated {
+                field: "b",
+                needed: 1
+            }))
         );
         // A failed read consumes nothing.
         assert_eq!(reader.offset(), 2);
         assert_eq!(
             reader.clone().finish("record").map_err(DecodeError::from),
-            Err(DecodeError::TrailingBytes(3))
+            Err(DecodeError::Framing(FramingError::TrailingBytes {
+                what: "record",
+                len: 3
+            }))
         );
         assert_eq!(read_flag(&mut reader, "flag"), Err(DecodeError::BadFlag(2)));
-        assert_eq!(
+        assert!(matches!(
             reader.take(usize::MAX, "c").map_err(DecodeError::from),
-            Err(DecodeError::Truncated)
-        );
+            Err(DecodeError::Framing(FramingError::Truncated { .. }))
+        ));
         assert_eq!(reader.u16("d").unwrap(), 0x0304);
         assert!(reader.clone().finish("record").is_ok());
-        assert_eq!(
+        assert!(matches!(
             reader.u8("e").map_err(DecodeError::from),
-            Err(DecodeError::Truncated)
-        );
-        assert_eq!(
+            Err(DecodeError::Framing(FramingError::Truncated { .. }))
+        ));
+        assert!(matches!(
             Reader::new(&[0, 0, 0, 0])
                 .prefixed_u32("record", 1, 8)
                 .map_err(DecodeError::from),
-            Err(DecodeError::InvalidLength)
-        );
+            Err(DecodeError::Framing(FramingError::LengthOutOfRange { .. }))
+        ));
     }
 }

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use shardkeep_wire::FramingError;
+
 /// Everything that can go wrong writing, exporting or verifying the audit
 /// log.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +45,7 @@ pub enum Error {
     CommitterStopped,
     /// The checkpoint signer failed.
     #[error("checkpoint signer: {0}")]
-    Signer(#[source] shardkeep_envelope::CustodyError),
+    Signer(#[source] shardkeep_types::CustodyError),
     /// The checkpoint signer returned a signature that does not verify
     /// under its own public key: nothing was witnessed or stored.
     #[error("the checkpoint signer's signature does not verify under its public key")]
@@ -76,14 +78,6 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
-    /// Free text is empty, too long, or holds a control character.
-    #[error("{field}: {len} bytes, empty, too long or with a control character")]
-    InvalidText {
-        /// Which field.
-        field: &'static str,
-        /// Its length.
-        len: usize,
-    },
     /// More approvers than a record holds.
     #[error("{0} approvers; at most {max}", max = crate::record::MAX_APPROVERS)]
     TooManyApprovers(usize),
@@ -93,23 +87,11 @@ pub enum EncodeError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// The input ends inside a field.
-    #[error("truncated")]
-    Truncated,
-    /// Bytes remain after the last field.
-    #[error("{0} trailing bytes")]
-    TrailingBytes(usize),
-    /// The input is longer than the format allows.
-    #[error("{len} bytes; at most {max}")]
-    TooLong {
-        /// Its length.
-        len: usize,
-        /// The cap.
-        max: usize,
-    },
-    /// An unknown format version.
-    #[error("unknown format version {0}")]
-    UnknownVersion(u8),
+    /// The bytes are not framed as the format says: an export without the
+    /// export header, an unknown record version, input over the cap, cut
+    /// short, a length field out of its range, or trailing bytes.
+    #[error(transparent)]
+    Framing(#[from] FramingError),
     /// An unknown event type code.
     #[error("unknown event type {0}")]
     UnknownEvent(u8),
@@ -119,7 +101,7 @@ pub enum DecodeError {
     /// A name breaks its rule.
     #[error("invalid {0}")]
     InvalidName(&'static str),
-    /// Free text breaks its rule (empty, too long, control character, not
+    /// Free text breaks its rule (empty, too long, a refused character, not
     /// UTF-8).
     #[error("invalid {0}")]
     InvalidText(&'static str),
@@ -139,12 +121,6 @@ pub enum DecodeError {
     /// A timestamp beyond `i64::MAX` milliseconds.
     #[error("timestamp out of range")]
     InvalidTimestamp,
-    /// A length field out of its range.
-    #[error("invalid length")]
-    InvalidLength,
-    /// The file does not start with the export header.
-    #[error("not a shardkeep audit export")]
-    BadHeader,
     /// An export of format v1, which names no log: export it again with
     /// this version.
     #[error("an audit export of format v1, which names no log; export it again")]
@@ -155,9 +131,11 @@ pub enum DecodeError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WitnessError {
-    /// The line does not start with `shardkeep-checkpoint-v2 `.
-    #[error("not a shardkeep-checkpoint-v2 line")]
-    UnknownFormat,
+    /// A line that does not start with `shardkeep-checkpoint-v2 ` (its
+    /// magic), a line longer than a checkpoint line can be, or a witness
+    /// larger than the verifier reads.
+    #[error(transparent)]
+    Framing(#[from] FramingError),
     /// A `shardkeep-checkpoint-v1` line: that format names no log, so it
     /// could be a checkpoint of another log, and is no longer accepted.
     #[error("a shardkeep-checkpoint-v1 line names no log and is refused; checkpoint again")]
@@ -165,9 +143,6 @@ pub enum WitnessError {
     /// The last line has no newline: the write that added it was cut short.
     #[error("incomplete last line")]
     IncompleteLine,
-    /// Longer than a checkpoint line can be.
-    #[error("line too long")]
-    TooLong,
     /// Not exactly seven fields separated by single spaces.
     #[error("expected 7 space-separated fields")]
     FieldCount,
@@ -180,9 +155,6 @@ pub enum WitnessError {
     /// The signer id breaks the name rule.
     #[error("invalid signer id")]
     BadSignerId,
-    /// The witness is larger than the verifier reads.
-    #[error("witness too large")]
-    FileTooLarge,
 }
 
 /// The first thing the verifier found wrong with an exported log. Row

@@ -13,7 +13,7 @@
 //! [`DecodeError::RetiredExportFormat`].
 
 use shardkeep_storage::{AUDIT_LOG_ID_LEN, AuditLogId, AuditRow, MAX_AUDIT_RECORD_LEN};
-use shardkeep_wire::Reader;
+use shardkeep_wire::{FramingError, Reader};
 
 use crate::error::{DecodeError, Error};
 
@@ -71,14 +71,25 @@ pub fn encode_export(log_id: &AuditLogId, rows: &[AuditRow]) -> Vec<u8> {
 pub fn parse_export(bytes: &[u8]) -> Result<Export, Error> {
     let mut reader = Reader::new(bytes);
     let fail = |offset, error| Error::Export { offset, error };
+    // The header is the export's magic and version in one line: input too
+    // short to hold it is not an export either.
+    let not_an_export = || {
+        fail(
+            0,
+            FramingError::BadMagic {
+                format: "audit export",
+            }
+            .into(),
+        )
+    };
     let header = reader
         .take(EXPORT_HEADER.len(), "header")
-        .map_err(|_| fail(0, DecodeError::BadHeader))?;
+        .map_err(|_| not_an_export())?;
     if header == V1_EXPORT_HEADER {
         return Err(fail(0, DecodeError::RetiredExportFormat));
     }
     if header != EXPORT_HEADER {
-        return Err(fail(0, DecodeError::BadHeader));
+        return Err(not_an_export());
     }
     let log_id = AuditLogId(
         *reader
@@ -147,7 +158,7 @@ mod tests {
         assert!(matches!(
             cut,
             Error::Export {
-                error: DecodeError::Truncated,
+                error: DecodeError::Framing(FramingError::Truncated { .. }),
                 ..
             }
         ));
@@ -156,7 +167,10 @@ mod tests {
             parse_export(EXPORT_HEADER),
             Err(Error::Export {
                 offset: 26,
-                error: DecodeError::Truncated
+                error: DecodeError::Framing(FramingError::Truncated {
+                    field: "log id",
+                    ..
+                })
             })
         ));
         let mut wrong_header = bytes.clone();
@@ -165,7 +179,9 @@ mod tests {
             parse_export(&wrong_header),
             Err(Error::Export {
                 offset: 0,
-                error: DecodeError::BadHeader
+                error: DecodeError::Framing(FramingError::BadMagic {
+                    format: "audit export"
+                })
             })
         ));
         let mut v1 = V1_EXPORT_HEADER.to_vec();
@@ -181,7 +197,10 @@ mod tests {
         zero_len[first_row + 72..first_row + 76].copy_from_slice(&0u32.to_be_bytes());
         assert!(matches!(
             parse_export(&zero_len),
-            Err(Error::Export { offset, error: DecodeError::InvalidLength }) if offset == first_row
+            Err(Error::Export {
+                offset,
+                error: DecodeError::Framing(FramingError::LengthOutOfRange { len: 0, .. }),
+            }) if offset == first_row
         ));
     }
 }

@@ -2,8 +2,8 @@
 //! chain; nothing reads this form back.
 
 use serde::Serialize;
-use shardkeep_envelope::{ActorId, KeyId, NodeId};
 use shardkeep_storage::AuditRow;
+use shardkeep_types::{ActorId, FreeText, KeyId, NodeId};
 
 use crate::error::Error;
 use crate::record::{AuditRecord, Outcome};
@@ -70,16 +70,16 @@ impl<'a> JsonRecord<'a> {
             approvers: record.approvers.iter().map(ActorId::as_str).collect(),
             key_id: record.key_id.as_ref().map(KeyId::as_str),
             node_id: record.node_id.as_ref().map(NodeId::as_str),
-            version: record.version.map(shardkeep_envelope::KeyVersion::get),
-            share_index: record.share_index.map(shardkeep_sss_core::ShareIndex::get),
+            version: record.version.map(shardkeep_types::KeyVersion::get),
+            share_index: record.share_index.map(shardkeep_types::ShareIndex::get),
             envelope_id: record.envelope_id.map(hex::encode),
             signature: record.signature.map(hex::encode),
-            target: record.target.as_deref(),
-            threshold: record.threshold.map(shardkeep_sss_core::Threshold::t),
-            total: record.threshold.map(shardkeep_sss_core::Threshold::n),
+            target: record.target.as_ref().map(FreeText::as_str),
+            threshold: record.threshold.map(shardkeep_types::Threshold::t),
+            total: record.threshold.map(shardkeep_types::Threshold::n),
             result,
             failure_reason,
-            detail: record.detail.as_deref(),
+            detail: record.detail.as_ref().map(FreeText::as_str),
         }
     }
 }
@@ -103,7 +103,7 @@ pub(crate) fn json_line(row: &AuditRow) -> Result<String, Error> {
 
 #[cfg(test)]
 mod tests {
-    use shardkeep_envelope::Timestamp;
+    use shardkeep_types::Timestamp;
 
     use super::*;
     use crate::record::EventType;
@@ -116,7 +116,7 @@ mod tests {
             ActorId::new("ops.mallory").unwrap(),
         );
         record.outcome = Outcome::Failure {
-            reason: "no approval".into(),
+            reason: FreeText::new("no approval").unwrap(),
         };
         let row = AuditRow {
             sequence: 7,
@@ -138,6 +138,6 @@ mod tests {
             ..row
         };
         let value: serde_json::Value = serde_json::from_str(&json_line(&damaged).unwrap()).unwrap();
-        assert_eq!(value["error"], "unknown format version 9");
+        assert_eq!(value["error"], "unsupported audit record format version 9");
     }
 }

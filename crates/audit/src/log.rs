@@ -5,11 +5,11 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shardkeep_envelope::{Signer, Timestamp};
 use shardkeep_storage::{
     AuditLogId, AuditRow, AuditStore, MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_PAGE_ROWS, Storage,
     StoredCheckpoint, Transaction,
 };
+use shardkeep_types::{Signer, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 

@@ -19,16 +19,16 @@
 //! ```
 //!
 //! Integers are big-endian. `name` = u8 length (1..=64) + bytes of the
-//! name's alphabet; `text` = u16 length (1..=cap) + UTF-8 without control
-//! characters; `opt` = a flag byte 0 (absent) or 1 (present, then the
+//! name's alphabet; `text` = u16 length (1..=cap) + UTF-8 free text (see
+//! [`FreeText`]); `opt` = a flag byte 0 (absent) or 1 (present, then the
 //! value). Every value has exactly one encoding; trailing bytes, unknown
 //! versions or codes and non-canonical forms are refused.
 
 use std::collections::BTreeSet;
 
-use shardkeep_envelope::{ActorId, KeyId, KeyVersion, NodeId, Timestamp, is_free_text};
-use shardkeep_sss_core::{ShareIndex, Threshold};
-use shardkeep_wire::{Reader, WireError};
+use shardkeep_types::{ActorId, FreeText, KeyId, KeyVersion, NodeId, Timestamp};
+use shardkeep_types::{ShareIndex, Threshold};
+use shardkeep_wire::{FramingError, Reader, check_total_len};
 
 use crate::codec::read_flag;
 use crate::error::{DecodeError, EncodeError};
@@ -131,8 +131,8 @@ pub enum Outcome {
     Success,
     /// It failed.
     Failure {
-        /// Why (at most [`MAX_REASON_LEN`] bytes, no control characters).
-        reason: String,
+        /// Why (at most [`MAX_REASON_LEN`] bytes of free text).
+        reason: FreeText<MAX_REASON_LEN>,
     },
 }
 
@@ -160,15 +160,15 @@ pub struct AuditRecord {
     /// The envelope's or receipt's signature.
     pub signature: Option<[u8; 64]>,
     /// The target entity (custodian, node, file...), at most
-    /// [`MAX_TARGET_LEN`] bytes.
-    pub target: Option<String>,
+    /// [`MAX_TARGET_LEN`] bytes of free text.
+    pub target: Option<FreeText<MAX_TARGET_LEN>>,
     /// Threshold and total, for generate and rotate.
     pub threshold: Option<Threshold>,
     /// The result, with the failure reason.
     pub outcome: Outcome,
     /// Anything else for people (sources, counts, ticket), at most
-    /// [`MAX_DETAIL_LEN`] bytes.
-    pub detail: Option<String>,
+    /// [`MAX_DETAIL_LEN`] bytes of free text.
+    pub detail: Option<FreeText<MAX_DETAIL_LEN>>,
 }
 
 impl AuditRecord {
@@ -196,8 +196,8 @@ impl AuditRecord {
     /// The canonical encoding.
     ///
     /// # Errors
-    /// [`EncodeError`] when a text field breaks its rule or there are too
-    /// many approvers.
+    /// [`EncodeError::TooManyApprovers`] (text fields are [`FreeText`]:
+    /// checked when they were made).
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         if self.approvers.len() > MAX_APPROVERS {
             return Err(EncodeError::TooManyApprovers(self.approvers.len()));
@@ -230,11 +230,8 @@ impl AuditRecord {
         put_opt(&mut out, self.signature.as_ref(), |out, signature| {
             out.extend_from_slice(signature);
         });
-        if let Some(target) = &self.target {
-            check_text("target", target, MAX_TARGET_LEN)?;
-        }
         put_opt(&mut out, self.target.as_ref(), |out, target| {
-            put_text(out, target);
+            put_text(out, target.as_str());
         });
         put_opt(&mut out, self.threshold, |out, threshold| {
             out.push(threshold.t());
@@ -243,16 +240,12 @@ impl AuditRecord {
         match &self.outcome {
             Outcome::Success => out.push(0),
             Outcome::Failure { reason } => {
-                check_text("failure reason", reason, MAX_REASON_LEN)?;
                 out.push(1);
-                put_text(&mut out, reason);
+                put_text(&mut out, reason.as_str());
             }
         }
-        if let Some(detail) = &self.detail {
-            check_text("detail", detail, MAX_DETAIL_LEN)?;
-        }
         put_opt(&mut out, self.detail.as_ref(), |out, detail| {
-            put_text(out, detail);
+            put_text(out, detail.as_str());
         });
         Ok(out)
     }
@@ -263,16 +256,16 @@ impl AuditRecord {
     /// [`DecodeError`] for truncated, trailing, oversized, unknown or
     /// non-canonical input.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if bytes.len() > MAX_RECORD_LEN {
-            return Err(DecodeError::TooLong {
-                len: bytes.len(),
-                max: MAX_RECORD_LEN,
-            });
-        }
+        check_total_len("audit record", bytes.len(), MAX_RECORD_LEN)?;
         let mut reader = Reader::new(bytes);
+        // Records have no magic: they live in the audit table, never alone.
         let version = reader.u8("version")?;
         if version != RECORD_FORMAT_VERSION {
-            return Err(DecodeError::UnknownVersion(version));
+            return Err(FramingError::UnsupportedVersion {
+                format: "audit record",
+                version,
+            }
+            .into());
         }
         let code = reader.u8("event type")?;
         let event = EventType::from_code(code).ok_or(DecodeError::UnknownEvent(code))?;
@@ -310,7 +303,7 @@ impl AuditRecord {
         })?;
         let envelope_id = read_opt(&mut reader, |r| Ok(*r.array::<32>("envelope id")?))?;
         let signature = read_opt(&mut reader, |r| Ok(*r.array::<64>("signature")?))?;
-        let target = read_opt(&mut reader, |r| read_text(r, "target", MAX_TARGET_LEN))?;
+        let target = read_opt(&mut reader, |r| read_text(r, "target"))?;
         let threshold = read_opt(&mut reader, |r| {
             let t = r.u8("t")?;
             let n = r.u8("n")?;
@@ -319,12 +312,12 @@ impl AuditRecord {
         })?;
         let outcome = if read_flag(&mut reader, "outcome")? {
             Outcome::Failure {
-                reason: read_text(&mut reader, "failure reason", MAX_REASON_LEN)?,
+                reason: read_text(&mut reader, "failure reason")?,
             }
         } else {
             Outcome::Success
         };
-        let detail = read_opt(&mut reader, |r| read_text(r, "detail", MAX_DETAIL_LEN))?;
+        let detail = read_opt(&mut reader, |r| read_text(r, "detail"))?;
         reader.finish("record")?;
         Ok(Self {
             event,
@@ -345,17 +338,7 @@ impl AuditRecord {
     }
 }
 
-fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), EncodeError> {
-    if !is_free_text(text, max) {
-        return Err(EncodeError::InvalidText {
-            field,
-            len: text.len(),
-        });
-    }
-    Ok(())
-}
-
-/// Texts are checked against their caps (all below `u16::MAX`) first.
+/// Texts are `FreeText` within their caps, all below `u16::MAX`.
 fn put_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(&u16::try_from(text.len()).unwrap_or(u16::MAX).to_be_bytes());
     out.extend_from_slice(text.as_bytes());
@@ -398,23 +381,18 @@ fn read_actor(reader: &mut Reader<'_>, field: &'static str) -> Result<ActorId, D
     ActorId::new(name).map_err(|_| DecodeError::InvalidName(field))
 }
 
-fn read_text(
+fn read_text<const MAX: usize>(
     reader: &mut Reader<'_>,
     field: &'static str,
-    max: usize,
-) -> Result<String, DecodeError> {
+) -> Result<FreeText<MAX>, DecodeError> {
     // The cap is checked before the bytes are taken.
     let bytes = reader
-        .prefixed_u16(field, 1, max)
+        .prefixed_u16(field, 1, MAX)
         .map_err(|error| match error {
-            WireError::LengthOutOfRange { .. } => DecodeError::InvalidText(field),
+            FramingError::LengthOutOfRange { .. } => DecodeError::InvalidText(field),
             other => other.into(),
         })?;
-    let text = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidText(field))?;
-    if !is_free_text(text, max) {
-        return Err(DecodeError::InvalidText(field));
-    }
-    Ok(text.to_owned())
+    FreeText::from_utf8(bytes).map_err(|_| DecodeError::InvalidText(field))
 }
 
 #[cfg(test)]
@@ -437,12 +415,12 @@ mod tests {
         record.share_index = ShareIndex::new(2);
         record.envelope_id = Some([0xee; 32]);
         record.signature = Some([0x51; 64]);
-        record.target = Some("custodian escrow-co".into());
+        record.target = Some(FreeText::new("custodian escrow-co").unwrap());
         record.threshold = Some(Threshold::new(3, 5).unwrap());
         record.outcome = Outcome::Failure {
-            reason: "share 4 failed its Feldman check".into(),
+            reason: FreeText::new("share 4 failed its Feldman check").unwrap(),
         };
-        record.detail = Some("ticket INC-1234; sources 1,3,4".into());
+        record.detail = Some(FreeText::new("ticket INC-1234; sources 1,3,4").unwrap());
         record
     }
 
@@ -472,24 +450,11 @@ mod tests {
     }
 
     #[test]
-    fn refuses_bad_text_on_encode() {
-        let mut record = full();
-        record.target = Some("a\u{1b}[2J".into());
-        assert!(matches!(
-            record.encode(),
-            Err(EncodeError::InvalidText {
-                field: "target",
-                ..
-            })
-        ));
-        let mut record = full();
-        record.outcome = Outcome::Failure {
-            reason: String::new(),
-        };
-        assert!(record.encode().is_err());
-        let mut record = full();
-        record.detail = Some("x".repeat(MAX_DETAIL_LEN + 1));
-        assert!(record.encode().is_err());
+    fn refuses_bad_text_and_too_many_approvers() {
+        // Text fields are `FreeText`: bad text cannot be put into a record.
+        assert!(FreeText::<MAX_TARGET_LEN>::new("a\u{1b}[2J").is_err());
+        assert!(FreeText::<MAX_REASON_LEN>::new("").is_err());
+        assert!(FreeText::<MAX_DETAIL_LEN>::new("x".repeat(MAX_DETAIL_LEN + 1)).is_err());
         let mut record = full();
         record.approvers = (0..=MAX_APPROVERS)
             .map(|i| ActorId::new(format!("a{i}")).unwrap())
@@ -507,7 +472,10 @@ mod tests {
         long.push(0);
         assert_eq!(
             AuditRecord::decode(&long),
-            Err(DecodeError::TrailingBytes(1))
+            Err(DecodeError::Framing(FramingError::TrailingBytes {
+                what: "record",
+                len: 1
+            }))
         );
     }
 }

@@ -9,7 +9,7 @@ use shardkeep_storage::AuditLogId;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::checkpoint::{Checkpoint, MAX_WITNESS_FILE_LEN};
+use crate::checkpoint::{Checkpoint, check_witness_len};
 use crate::error::{Error, WitnessError};
 
 /// An append-only store of checkpoints that the service writing the audit
@@ -189,12 +189,7 @@ impl Witness for PostgresWitness {
             after = *last;
             for (_, line) in rows {
                 bytes = bytes.saturating_add(line.len() + 1);
-                if bytes > MAX_WITNESS_FILE_LEN {
-                    return Err(Error::Witness {
-                        line: 0,
-                        error: WitnessError::FileTooLarge,
-                    });
-                }
+                check_witness_len(bytes)?;
                 let number = checkpoints.len() + 1;
                 let checkpoint =
                     Checkpoint::parse_line(line.as_bytes()).map_err(|error| Error::Witness {

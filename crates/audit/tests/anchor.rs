@@ -13,10 +13,12 @@ use shardkeep_audit::{
     AuditLogId, AuditRecord, Checkpoint, Error, EventType, FileWitness, Finding, PostgresWitness,
     Witness, append, checkpoint, export, parse_export, read_witness, verify,
 };
-use shardkeep_envelope::{ActorId, CustodyError, InMemorySigner, Signer, SignerId, Timestamp};
 use shardkeep_storage::test_support::{OWNER_ROLE, PostgresCluster, SERVICE_ROLE};
 use shardkeep_storage::{
     AuditStore, PostgresStorage, SqliteStorage, Storage, StoredCheckpoint, Transaction,
+};
+use shardkeep_types::{
+    ActorId, CustodyError, FreeText, InMemorySigner, Signer, SignerId, Timestamp,
 };
 
 fn signer() -> InMemorySigner {
@@ -29,7 +31,7 @@ fn record(name: &str, i: usize) -> AuditRecord {
         Timestamp::from_unix_millis(u64::try_from(i).unwrap()).unwrap(),
         ActorId::new(name).unwrap(),
     );
-    record.detail = Some(format!("{name} record {i}"));
+    record.detail = Some(FreeText::new(format!("{name} record {i}")).unwrap());
     record
 }
 

@@ -18,9 +18,9 @@ use shardkeep_audit::{
     AuditRecord, EventType, FileWitness, append, checkpoint, export, parse_export, read_witness,
     verify,
 };
-use shardkeep_envelope::{ActorId, InMemorySigner, Signer, SignerId, Timestamp};
 use shardkeep_storage::test_support::PostgresCluster;
 use shardkeep_storage::{AuditStore, PostgresStorage, SqliteStorage, Storage, Transaction};
+use shardkeep_types::{ActorId, FreeText, InMemorySigner, Signer, SignerId, Timestamp};
 
 const BACKEND: &str = "SHARDKEEP_AUDIT_WRITER_BACKEND";
 const TARGET: &str = "SHARDKEEP_AUDIT_WRITER_TARGET";
@@ -41,7 +41,7 @@ fn record(name: &str, i: usize) -> AuditRecord {
         Timestamp::now(),
         ActorId::new(name).unwrap(),
     );
-    record.detail = Some(format!("{name} record {i}"));
+    record.detail = Some(FreeText::new(format!("{name} record {i}")).unwrap());
     record
 }
 

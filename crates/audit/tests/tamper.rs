@@ -10,11 +10,11 @@ use shardkeep_audit::{
     AuditLogId, AuditRecord, Checkpoint, Error, EventType, Finding, Outcome, encode_export,
     parse_export, verify,
 };
-use shardkeep_envelope::{
-    ActorId, InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId, Timestamp,
-};
-use shardkeep_sss_core::{ShareIndex, Threshold};
 use shardkeep_storage::{AuditHead, AuditRow};
+use shardkeep_types::{
+    ActorId, FreeText, InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId, Timestamp,
+};
+use shardkeep_types::{ShareIndex, Threshold};
 
 mod common;
 use common::{LOG, chain_from, export_of, head_at, minimal_records};
@@ -56,12 +56,12 @@ prop_compose! {
         record.share_index = share_index.and_then(ShareIndex::new);
         record.envelope_id = envelope_id;
         record.signature = signature.map(|s| s.try_into().unwrap());
-        record.target = target;
+        record.target = target.map(|t| FreeText::new(t).unwrap());
         record.threshold = threshold.map(|(t, extra)| {
             Threshold::new(usize::from(t), usize::from(t + extra)).unwrap()
         });
-        record.outcome = failure.map_or(Outcome::Success, |reason| Outcome::Failure { reason });
-        record.detail = detail;
+        record.outcome = failure.map_or(Outcome::Success, |reason| Outcome::Failure { reason: FreeText::new(reason).unwrap() });
+        record.detail = detail.map(|d| FreeText::new(d).unwrap());
         record
     }
 }
@@ -120,7 +120,7 @@ fn change_field(record: &mut AuditRecord, selector: u8) {
         3 => {
             record.outcome = match record.outcome {
                 Outcome::Success => Outcome::Failure {
-                    reason: "forged".into(),
+                    reason: FreeText::new("forged").unwrap(),
                 },
                 Outcome::Failure { .. } => Outcome::Success,
             };
@@ -137,7 +137,7 @@ fn change_field(record: &mut AuditRecord, selector: u8) {
         }
         _ => {
             record.detail = match record.detail {
-                None => Some("added later".into()),
+                None => Some(FreeText::new("added later").unwrap()),
                 Some(_) => None,
             };
         }
@@ -243,7 +243,7 @@ proptest! {
                 // next sequence, placed before the real one.
                 let head = head_at(&rows, at as u64);
                 let mut forged_record = records[at].clone();
-                forged_record.detail = Some("forged".into());
+                forged_record.detail = Some(FreeText::new("forged").unwrap());
                 let forged = chain_from(head, &[forged_record.encode().unwrap()]).remove(0);
                 prop_assume!(forged.hash != rows[at].hash);
                 edited.insert(at, forged);

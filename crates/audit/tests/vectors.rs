@@ -16,11 +16,11 @@ use shardkeep_audit::{
     AuditLogId, AuditRecord, Checkpoint, Error, EventType, Outcome, encode_export, parse_export,
     parse_witness, verify,
 };
-use shardkeep_envelope::{
-    ActorId, InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId, Timestamp,
-};
-use shardkeep_sss_core::{ShareIndex, Threshold};
 use shardkeep_storage::{AuditHead, AuditRow};
+use shardkeep_types::{
+    ActorId, FreeText, InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId, Timestamp,
+};
+use shardkeep_types::{ShareIndex, Threshold};
 
 mod common;
 use common::{chain_from, head_at};
@@ -45,12 +45,12 @@ fn full_record() -> AuditRecord {
     record.share_index = ShareIndex::new(3);
     record.envelope_id = Some([0xe1; 32]);
     record.signature = Some([0x5e; 64]);
-    record.target = Some("custodian escrow-co".into());
+    record.target = Some(FreeText::new("custodian escrow-co").unwrap());
     record.threshold = Some(Threshold::new(3, 5).unwrap());
     record.outcome = Outcome::Failure {
-        reason: "share 4 failed its Feldman check".into(),
+        reason: FreeText::new("share 4 failed its Feldman check").unwrap(),
     };
-    record.detail = Some("ticket INC-1234; sources 1,3,5".into());
+    record.detail = Some(FreeText::new("ticket INC-1234; sources 1,3,5").unwrap());
     record
 }
 
@@ -149,19 +149,19 @@ fn vectors() -> Vec<Vector> {
             "record_truncated",
             "The last byte is missing.",
             hex::encode(&full[..full.len() - 1]),
-            "truncated".into(),
+            "truncated input: detail needs 1 more bytes".into(),
         ),
         (
             "record_trailing_byte",
             "One byte after the last field.",
             edit(&|b| b.push(0)),
-            "1 trailing bytes".into(),
+            "1 trailing bytes after the record".into(),
         ),
         (
             "record_unknown_version",
             "Format version 2 does not exist yet.",
             edit(&|b| b[0] = 2),
-            "unknown format version 2".into(),
+            "unsupported audit record format version 2".into(),
         ),
         (
             "record_unknown_event",
@@ -452,7 +452,7 @@ fn vectors() -> Vec<Vector> {
             "witness_unknown_format",
             "A v3 line.",
             line.replacen("v2", "v3", 1) + "\n",
-            "witness line 1: not a shardkeep-checkpoint-v2 line",
+            "witness line 1: not a shardkeep checkpoint line: wrong magic bytes",
         ),
         (
             "witness_v1_line",
@@ -475,7 +475,7 @@ fn vectors() -> Vec<Vector> {
             "export_bad_header",
             "Not an export.",
             b"shardkeep/audit-export/v3\n".to_vec(),
-            "audit export, byte 0: not a shardkeep audit export",
+            "audit export, byte 0: not a shardkeep audit export: wrong magic bytes",
         ),
         (
             "export_v1",
@@ -491,7 +491,7 @@ fn vectors() -> Vec<Vector> {
             "export_truncated_row",
             "The last row is cut short.",
             export[..export.len() - 3].to_vec(),
-            "truncated",
+            "truncated input: record needs 3 more bytes",
         ),
         (
             "export_zero_length_record",
@@ -503,7 +503,7 @@ fn vectors() -> Vec<Vector> {
                 e.truncate(at + 4);
                 e
             },
-            "audit export, byte 42: invalid length",
+            "audit export, byte 42: record has length 0, outside 1..=65536",
         ),
     ];
     for (name, comment, bytes, expect) in export_failures {

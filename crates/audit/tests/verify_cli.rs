@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use shardkeep_audit::{AuditLogId, Checkpoint, EventType, encode_export};
-use shardkeep_envelope::{InMemorySigner, Signer, SignerId, Timestamp};
 use shardkeep_storage::{AuditHead, AuditRow};
+use shardkeep_types::{InMemorySigner, Signer, SignerId, Timestamp};
 
 mod common;
 use common::{LOG, chain_from, head_at, minimal_records};

@@ -9,12 +9,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use shardkeep_envelope::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId, NodeVersion};
 use shardkeep_keydata::{
     InProcessPeers, KekKeystoreCodec, LocalPartySaveData, WriteMode, keystore_path, load_keystore,
     regenerate, write_keystore,
 };
 use shardkeep_sss_core::{Secp256k1, Threshold};
+use shardkeep_types::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId, NodeVersion};
 
 fn fixture(protocol: &str, party: usize) -> LocalPartySaveData {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

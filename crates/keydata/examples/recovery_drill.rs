@@ -23,15 +23,17 @@ use std::time::Instant;
 use rand::SeedableRng;
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{
-    Armor, ContainerIdentity, ContainerRecipients, EnvelopeParams, InMemoryKek, InMemorySigner,
-    KekId, KeyId, KeyVersion, NodeId, NodeVersion, SignerId, Timestamp, TrustedSigners,
-    open_container, seal_container,
+    Armor, ContainerIdentity, ContainerRecipients, EnvelopeParams, TrustedSigners, open_container,
+    seal_container,
 };
 use shardkeep_keydata::{
     InProcessPeers, KekKeystoreCodec, LocalPartySaveData, SealedArchive, WriteMode, load_keystore,
     regenerate, write_keystore,
 };
 use shardkeep_sss_core::{Commitments, Secp256k1, Share, Threshold, combine_verified, split};
+use shardkeep_types::{
+    InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion, NodeId, NodeVersion, SignerId, Timestamp,
+};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 

@@ -27,8 +27,9 @@ use core::fmt;
 
 use hkdf::Hkdf;
 use sha2::Sha256;
-use shardkeep_envelope::{MAX_ARCHIVE_LEN, NodeVersion, archive_hash};
+use shardkeep_envelope::{MAX_ARCHIVE_LEN, archive_hash};
 use shardkeep_sss_core::{Curve, CurveId, Secret};
+use shardkeep_types::NodeVersion;
 use shardkeep_wire::Reader;
 use zeroize::Zeroizing;
 
@@ -146,13 +147,7 @@ struct Header {
 
 fn parse_header(bytes: &[u8]) -> Result<Header, FormatError> {
     let mut reader = Reader::new(bytes);
-    if *reader.array::<8>("magic")? != ARCHIVE_MAGIC {
-        return Err(FormatError::BadMagic);
-    }
-    let version = reader.u8("version")?;
-    if version != ARCHIVE_VERSION {
-        return Err(FormatError::UnsupportedVersion(version));
-    }
+    reader.magic_and_version("protocol archive", &ARCHIVE_MAGIC, ARCHIVE_VERSION)?;
     let kdf = reader.u8("kdf")?;
     if kdf != ARCHIVE_KDF_HKDF_SHA256 {
         return Err(FormatError::UnsupportedKdf(kdf));

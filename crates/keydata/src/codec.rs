@@ -1,13 +1,13 @@
 //! The pieces the two binary formats (sealed archive, keystore file) share:
 //! names and the key version on the wire (through [`shardkeep_wire`], its
-//! errors mapped onto [`FormatError`]), the AES-256-GCM-SIV calls that never
+//! errors carried as [`FormatError::Framing`]), the AES-256-GCM-SIV calls that never
 //! leave a plaintext copy behind, and the operating system's randomness.
 
 use aes_gcm_siv::aead::{AeadInOut, KeyInit};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce, Tag};
 use rand::TryRng;
-use shardkeep_envelope::{KeyId, KeyVersion, MAX_NAME_LEN, NodeId, NodeVersion};
-use shardkeep_wire::{Reader, WireError};
+use shardkeep_types::{KeyId, KeyVersion, MAX_NAME_LEN, NodeId, NodeVersion};
+use shardkeep_wire::{FramingError, Reader};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, FormatError, Result};
@@ -16,31 +16,6 @@ use crate::error::{Error, FormatError, Result};
 pub(crate) const TAG_LEN: usize = 16;
 /// Length of an AES-256-GCM-SIV nonce.
 pub(crate) const NONCE_LEN: usize = 12;
-
-impl From<WireError> for FormatError {
-    fn from(error: WireError) -> Self {
-        match error {
-            WireError::Truncated { field, needed } => Self::Truncated { field, needed },
-            WireError::LengthOutOfRange {
-                field,
-                len,
-                min,
-                max,
-            } => Self::Length {
-                field,
-                len,
-                min,
-                max,
-            },
-            WireError::TrailingBytes { len, .. } => Self::TrailingData(len),
-            // A wire error this build does not know yet: still a refusal.
-            _ => Self::Truncated {
-                field: "input",
-                needed: 0,
-            },
-        }
-    }
-}
 
 /// A name (key, node or KEK id): one length byte, then 1-64 bytes.
 pub(crate) fn read_name<'a>(
@@ -68,12 +43,13 @@ pub(crate) fn read_node_version(reader: &mut Reader<'_>) -> Result<NodeVersion, 
 /// The error for a plaintext that gives a body outside `TAG_LEN + 1 ..=
 /// max_body`.
 pub(crate) fn body_length_error(plaintext_len: usize, max_body: usize) -> FormatError {
-    FormatError::Length {
+    FramingError::LengthOutOfRange {
         field: "body",
         len: plaintext_len.saturating_add(TAG_LEN),
         min: TAG_LEN + 1,
         max: max_body,
     }
+    .into()
 }
 
 /// Encrypts `plaintext` into `out` (appended: ciphertext, then tag). `out`
@@ -143,28 +119,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wire_errors_keep_their_variants() {
-        let mut r = Reader::new(&[0, 5, 1, 2]);
-        assert_eq!(r.u16("a").unwrap(), 5);
-        assert_eq!(
-            FormatError::from(r.u32("b").unwrap_err()),
-            FormatError::Truncated {
-                field: "b",
-                needed: 2
-            }
-        );
-        assert_eq!(
-            FormatError::from(r.finish("file").unwrap_err()),
-            FormatError::TrailingData(2)
-        );
-        let mut r = Reader::new(&[9]);
-        assert!(matches!(
-            r.prefixed_u8("len", 1, 8).map_err(FormatError::from),
-            Err(FormatError::Length { len: 9, .. })
-        ));
-    }
-
-    #[test]
     fn node_version_round_trips_and_names_are_bounded() {
         let id = NodeVersion {
             key_id: KeyId::new("key-1").unwrap(),
@@ -179,11 +133,17 @@ mod tests {
         r.finish("id").unwrap();
         assert!(matches!(
             read_name(&mut Reader::new(&[0]), "key_id"),
-            Err(FormatError::Length { len: 0, .. })
+            Err(FormatError::Framing(FramingError::LengthOutOfRange {
+                len: 0,
+                ..
+            }))
         ));
         assert!(matches!(
             read_name(&mut Reader::new(&[65]), "key_id"),
-            Err(FormatError::Length { len: 65, .. })
+            Err(FormatError::Framing(FramingError::LengthOutOfRange {
+                len: 65,
+                ..
+            }))
         ));
     }
 

@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 
-use shardkeep_envelope::{CustodyError, KekId};
 use shardkeep_sss_core::CurveId;
+use shardkeep_types::{CustodyError, FramingError, KekId};
 
 /// Everything that can go wrong while loading, sealing, regenerating,
 /// storing or self-testing a save data.
@@ -296,44 +296,20 @@ pub enum FieldError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FormatError {
-    /// The bytes end before the field that was being read.
-    #[error("truncated: {field} needs {needed} more bytes")]
-    Truncated {
-        /// The field being read.
-        field: &'static str,
-        /// Bytes missing.
-        needed: usize,
-    },
-    /// The bytes do not start with the format's magic.
-    #[error("not this format (bad magic)")]
-    BadMagic,
-    /// A format version this build does not read.
-    #[error("unsupported format version {0}")]
-    UnsupportedVersion(u8),
+    /// The bytes are not framed as the format says: wrong magic,
+    /// unsupported version, a file over the cap, cut short, a length field
+    /// outside its range, or trailing bytes.
+    #[error(transparent)]
+    Framing(#[from] FramingError),
     /// A key-derivation function id this build does not know.
     #[error("unsupported KDF id {0}")]
     UnsupportedKdf(u8),
     /// A curve byte that names no curve.
     #[error("unknown curve byte {0}")]
     UnknownCurve(u8),
-    /// A length field outside its allowed range.
-    #[error("{field} length {len} outside {min}..={max}")]
-    Length {
-        /// The field.
-        field: &'static str,
-        /// The length found.
-        len: usize,
-        /// Smallest allowed.
-        min: usize,
-        /// Largest allowed.
-        max: usize,
-    },
     /// A name (key, node or KEK id) breaks the naming rule.
     #[error("invalid {0}")]
     InvalidName(&'static str),
-    /// Bytes after the end of the format.
-    #[error("{0} trailing bytes")]
-    TrailingData(usize),
 }
 
 /// Which signed value an opened archive disagrees with.

@@ -2,10 +2,10 @@
 //! bytes, must never panic, and asserts the round trips that must hold.
 //! Not part of the stable API.
 
-use shardkeep_envelope::{
+use shardkeep_sss_core::{Curve, Ed25519, Secp256k1, Secret};
+use shardkeep_types::{
     DataKey, InMemoryKek, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion,
 };
-use shardkeep_sss_core::{Curve, Ed25519, Secp256k1, Secret};
 use subtle::ConstantTimeEq;
 
 use crate::archive::{SealedArchive, open_save_data, seal};

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use shardkeep_envelope::{DataKey, InMemoryKek, KekId, KeyEncryptionKey, NodeVersion};
 use shardkeep_sss_core::Secp256k1;
+use shardkeep_types::{DataKey, InMemoryKek, KekId, KeyEncryptionKey, NodeVersion};
 
 use crate::archive::SealedArchive;
 use crate::keystore::{KekKeystoreCodec, parse_keystore};
@@ -165,13 +165,13 @@ fn generate_archives() {
         (
             "bad_magic",
             flip(b, 0),
-            "archive: BadMagic",
+            "archive: Framing(BadMagic)",
             "first magic byte altered",
         ),
         (
             "unsupported_version",
             set(b, 8, &[2]),
-            "archive: UnsupportedVersion",
+            "archive: Framing(UnsupportedVersion)",
             "format version 2",
         ),
         (
@@ -195,31 +195,31 @@ fn generate_archives() {
         (
             "truncated_header",
             b[..20].to_vec(),
-            "archive: Truncated",
+            "archive: Framing(Truncated)",
             "cut inside the salt",
         ),
         (
             "truncated_body",
             b[..b.len() - 1].to_vec(),
-            "archive: Truncated",
+            "archive: Framing(Truncated)",
             "one body byte missing",
         ),
         (
             "trailing_byte",
             [b, &[0]].concat(),
-            "archive: TrailingData",
+            "archive: Framing(TrailingBytes)",
             "one byte after the body",
         ),
         (
             "body_length_zero",
             set(b, body_len_at, &0u32.to_be_bytes()),
-            "archive: Length",
+            "archive: Framing(LengthOutOfRange)",
             "body length 0",
         ),
         (
             "body_length_over_cap",
             set(b, body_len_at, &u32::MAX.to_be_bytes()),
-            "archive: Length",
+            "archive: Framing(LengthOutOfRange)",
             "body length 2^32 - 1, refused before allocating",
         ),
         (
@@ -387,13 +387,13 @@ fn generate_keystores() {
         (
             "bad_magic",
             flip(b, 0),
-            "keystore: BadMagic",
+            "keystore: Framing(BadMagic)",
             "first magic byte altered",
         ),
         (
             "unsupported_version",
             set(b, 8, &[2]),
-            "keystore: UnsupportedVersion",
+            "keystore: Framing(UnsupportedVersion)",
             "format version 2",
         ),
         (
@@ -405,13 +405,13 @@ fn generate_keystores() {
         (
             "empty_key_id",
             set(b, key_id_at, &[0]),
-            "keystore: Length",
+            "keystore: Framing(LengthOutOfRange)",
             "key id length 0",
         ),
         (
             "wrapped_key_too_long",
             set(b, wrapped_len_at, &513u16.to_be_bytes()),
-            "keystore: Length",
+            "keystore: Framing(LengthOutOfRange)",
             "wrapped key length 513",
         ),
         (
@@ -435,19 +435,19 @@ fn generate_keystores() {
         (
             "body_length_too_small",
             set(b, body_len_at, &16u32.to_be_bytes()),
-            "keystore: Length",
+            "keystore: Framing(LengthOutOfRange)",
             "a body of just a tag",
         ),
         (
             "truncated",
             b[..b.len() - 1].to_vec(),
-            "keystore: Truncated",
+            "keystore: Framing(Truncated)",
             "one byte missing",
         ),
         (
             "trailing_byte",
             [b, &[0]].concat(),
-            "keystore: TrailingData",
+            "keystore: Framing(TrailingBytes)",
             "one byte after the body",
         ),
     ];

@@ -37,8 +37,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use shardkeep_envelope::{
-    DataKey, KekId, KeyEncryptionKey, MAX_WRAPPED_KEY_LEN, NodeVersion, WrappedKey,
+use shardkeep_types::{
+    DataKey, FramingError, KekId, KeyEncryptionKey, MAX_WRAPPED_KEY_LEN, NodeVersion, WrappedKey,
 };
 use shardkeep_wire::{Reader, put_prefixed_u16};
 use zeroize::Zeroizing;
@@ -155,23 +155,18 @@ pub(crate) struct KeystoreHeader<'a> {
 
 pub(crate) fn parse_keystore(file: &[u8]) -> Result<KeystoreHeader<'_>, FormatError> {
     let mut reader = Reader::new(file);
-    if *reader.array::<8>("magic")? != KEYSTORE_MAGIC {
-        return Err(FormatError::BadMagic);
-    }
-    let version = reader.u8("version")?;
-    if version != KEYSTORE_VERSION {
-        return Err(FormatError::UnsupportedVersion(version));
-    }
+    reader.magic_and_version("keystore file", &KEYSTORE_MAGIC, KEYSTORE_VERSION)?;
     let id = codec::read_node_version(&mut reader)?;
     let kek_id = KekId::from_bytes(codec::read_name(&mut reader, "kek_id")?)
         .map_err(|_| FormatError::InvalidName("kek_id"))?;
     let wrapped = reader.prefixed_u16("wrapped_key", 1, MAX_WRAPPED_KEY_LEN)?;
-    let wrapped = WrappedKey::new(wrapped.to_vec()).map_err(|_| FormatError::Length {
-        field: "wrapped_key",
-        len: wrapped.len(),
-        min: 1,
-        max: MAX_WRAPPED_KEY_LEN,
-    })?;
+    let wrapped =
+        WrappedKey::new(wrapped.to_vec()).map_err(|_| FramingError::LengthOutOfRange {
+            field: "wrapped_key",
+            len: wrapped.len(),
+            min: 1,
+            max: MAX_WRAPPED_KEY_LEN,
+        })?;
     let nonce = *reader.array::<NONCE_LEN>("nonce")?;
     let body = reader.prefixed_u32("body", TAG_LEN + 1, MAX_BODY_LEN)?;
     let header_len = reader.offset() - body.len();
@@ -299,12 +294,14 @@ fn read_capped(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
     let len = file.metadata().map_err(io_error("stat", path))?.len();
     let len = usize::try_from(len).unwrap_or(usize::MAX);
     if len > MAX_KEYSTORE_LEN {
-        return Err(Error::Keystore(FormatError::Length {
-            field: "file",
-            len,
-            min: 0,
-            max: MAX_KEYSTORE_LEN,
-        }));
+        return Err(Error::Keystore(
+            FramingError::TooLarge {
+                format: "keystore file",
+                len,
+                max: MAX_KEYSTORE_LEN,
+            }
+            .into(),
+        ));
     }
     let mut buf = Zeroizing::new(Vec::with_capacity(len));
     let cap = u64::try_from(MAX_KEYSTORE_LEN).unwrap_or(u64::MAX) + 1;
@@ -313,12 +310,14 @@ fn read_capped(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
         .read_to_end(&mut buf)
         .map_err(io_error("read", path))?;
     if buf.len() > MAX_KEYSTORE_LEN {
-        return Err(Error::Keystore(FormatError::Length {
-            field: "file",
-            len: buf.len(),
-            min: 0,
-            max: MAX_KEYSTORE_LEN,
-        }));
+        return Err(Error::Keystore(
+            FramingError::TooLarge {
+                format: "keystore file",
+                len: buf.len(),
+                max: MAX_KEYSTORE_LEN,
+            }
+            .into(),
+        ));
     }
     Ok(buf)
 }
@@ -462,7 +461,7 @@ fn write_temp_and_commit(
 
 #[cfg(test)]
 mod tests {
-    use shardkeep_envelope::{InMemoryKek, KekId};
+    use shardkeep_types::{InMemoryKek, KekId};
 
     use super::*;
     use crate::test_support::{fixture, id};
@@ -697,7 +696,10 @@ mod tests {
         assert!(
             matches!(
                 err,
-                Error::Keystore(FormatError::Length { field: "file", .. })
+                Error::Keystore(FormatError::Framing(FramingError::TooLarge {
+                    format: "keystore file",
+                    ..
+                }))
             ),
             "{err}"
         );
@@ -734,7 +736,9 @@ mod tests {
         // a tag, which the parser (rightly) refuses.
         assert!(matches!(
             codec().encode(&id("node-0"), b""),
-            Err(Error::Keystore(FormatError::Length { field: "body", .. }))
+            Err(Error::Keystore(FormatError::Framing(
+                FramingError::LengthOutOfRange { field: "body", .. }
+            )))
         ));
     }
 
@@ -744,12 +748,12 @@ mod tests {
         let a = NodeVersion {
             key_id: "a".parse().unwrap(),
             node_id: "b.c".parse().unwrap(),
-            version: shardkeep_envelope::KeyVersion::new(1),
+            version: shardkeep_types::KeyVersion::new(1),
         };
         let b = NodeVersion {
             key_id: "a.b".parse().unwrap(),
             node_id: "c".parse().unwrap(),
-            version: shardkeep_envelope::KeyVersion::new(1),
+            version: shardkeep_types::KeyVersion::new(1),
         };
         assert_ne!(keystore_path(dir, &a), keystore_path(dir, &b));
     }
@@ -765,7 +769,7 @@ mod tests {
             let ids = NodeVersion {
                 key_id: key.parse().unwrap(),
                 node_id: node.parse().unwrap(),
-                version: shardkeep_envelope::KeyVersion::new(version),
+                version: shardkeep_types::KeyVersion::new(version),
             };
             let json = fixture("eddsa", 1).to_json();
             let file = codec().encode(&ids, &json).unwrap();

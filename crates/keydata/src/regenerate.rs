@@ -2,8 +2,9 @@
 //! data from a recovered share, the sealed archive and that binding.
 
 use group::GroupEncoding;
-use shardkeep_envelope::{Binding, NodeVersion};
+use shardkeep_envelope::Binding;
 use shardkeep_sss_core::{Curve, Secret};
+use shardkeep_types::NodeVersion;
 use subtle::ConstantTimeEq;
 
 use crate::archive::{SealedArchive, open_save_data};
@@ -105,8 +106,8 @@ pub fn regenerate<C: Curve>(
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use shardkeep_envelope::{KeyId, KeyVersion, NodeId};
     use shardkeep_sss_core::{Ed25519, Secp256k1};
+    use shardkeep_types::{KeyId, KeyVersion, NodeId};
 
     use super::*;
     use crate::test_support::{Step, at, copy, edited, fixture, id};
@@ -142,10 +143,9 @@ mod tests {
         let xi = fixture("eddsa", 0).secret_share::<Ed25519>().unwrap();
         assert!(matches!(
             crate::archive::seal(&xi, &id("node-0"), [0; 32], b""),
-            Err(Error::Archive(crate::FormatError::Length {
-                field: "body",
-                ..
-            }))
+            Err(Error::Archive(crate::FormatError::Framing(
+                shardkeep_types::FramingError::LengthOutOfRange { field: "body", .. }
+            )))
         ));
     }
 

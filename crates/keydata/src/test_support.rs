@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use shardkeep_envelope::{KeyId, KeyVersion, NodeId, NodeVersion};
 use shardkeep_sss_core::Threshold;
+use shardkeep_types::{KeyId, KeyVersion, NodeId, NodeVersion};
 use zeroize::Zeroizing;
 
 use crate::json::{self, Digits, Value};

@@ -19,10 +19,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Protocol, fixture, keydata_id};
-use shardkeep_envelope::{InMemoryKek, KekId};
 use shardkeep_keydata::{
     KekKeystoreCodec, WriteMode, keystore_path, load_keystore, write_keystore,
 };
+use shardkeep_types::{InMemoryKek, KekId};
 use subtle::ConstantTimeEq;
 
 const DIR_VAR: &str = "SHARDKEEP_KEYDATA_CRASH_DIR";

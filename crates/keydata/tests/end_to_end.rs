@@ -17,8 +17,7 @@ use common::{Protocol, all_parties, fixture, group_threshold, keydata_id, peers_
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{
     Armor, Binding, ContainerIdentity, ContainerRecipients, EncodedEnvelope, EnvelopeParams,
-    InMemoryKek, InMemorySigner, KekId, NodeVersion, SignerId, Timestamp, TrustedSigners,
-    VerifiedEnvelope, open_container, seal_container,
+    TrustedSigners, VerifiedEnvelope, open_container, seal_container,
 };
 use shardkeep_keydata::{
     Check, Error, KekKeystoreCodec, LocalPartySaveData, Outcome, SealedArchive, WriteMode,
@@ -27,6 +26,7 @@ use shardkeep_keydata::{
 use shardkeep_sss_core::{
     Commitments, Curve, Ed25519, Secp256k1, Share, Threshold, combine_verified, split,
 };
+use shardkeep_types::{InMemoryKek, InMemorySigner, KekId, NodeVersion, SignerId, Timestamp};
 use subtle::ConstantTimeEq;
 
 /// What leaves the node at generate time.

@@ -21,13 +21,13 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use common::{Protocol, all_parties, fixture_bytes, group_threshold, keydata_id, peers_of};
-use shardkeep_envelope::{InMemoryKek, KekId};
 use shardkeep_keydata::{
     KekKeystoreCodec, LocalPartySaveData, SealedArchive, WriteMode, load_keystore, regenerate,
     write_keystore,
 };
 use shardkeep_residue_alloc::{ResidueAlloc, finish, watch};
 use shardkeep_sss_core::{Curve, Ed25519, Secp256k1};
+use shardkeep_types::{InMemoryKek, KekId};
 
 #[global_allocator]
 static ALLOCATOR: ResidueAlloc = ResidueAlloc;

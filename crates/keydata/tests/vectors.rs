@@ -15,11 +15,11 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
 use common::{compact, group_threshold, peers_of, vectors_dir};
-use shardkeep_envelope::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId, NodeVersion};
 use shardkeep_keydata::{
     Error, KekKeystoreCodec, KeystoreCodec, LocalPartySaveData, SealedArchive, regenerate,
 };
 use shardkeep_sss_core::{CurveId, Ed25519, Secp256k1};
+use shardkeep_types::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId, NodeVersion};
 use subtle::ConstantTimeEq;
 
 struct Vector {

@@ -15,11 +15,11 @@ use std::hint::black_box;
 use criterion::Criterion;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
-use shardkeep_envelope::{
+use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
+use shardkeep_types::ShareIndex;
+use shardkeep_types::{
     DataKey, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, ShareSlot, Signer, SignerId,
 };
-use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
-use shardkeep_sss_core::ShareIndex;
 
 fn slot() -> ShareSlot {
     ShareSlot {

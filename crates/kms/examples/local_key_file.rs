@@ -8,12 +8,12 @@
 
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
-use shardkeep_envelope::{
+use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
+use shardkeep_types::ShareIndex;
+use shardkeep_types::{
     CustodyError, DataKey, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, ShareSlot, Signer,
     SignerId,
 };
-use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
-use shardkeep_sss_core::ShareIndex;
 use subtle::ConstantTimeEq;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

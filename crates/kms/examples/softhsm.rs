@@ -26,11 +26,11 @@ use std::process::ExitCode;
 use ed25519_dalek::VerifyingKey;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
-use shardkeep_envelope::{
+use shardkeep_kms::{DEBIAN_SOFTHSM2_MODULE, Error, Pin, Pkcs11Config, Pkcs11Token};
+use shardkeep_types::ShareIndex;
+use shardkeep_types::{
     CustodyError, DataKey, KeyEncryptionKey, KeyId, KeyVersion, NodeId, ShareSlot, Signer, SignerId,
 };
-use shardkeep_kms::{DEBIAN_SOFTHSM2_MODULE, Error, Pin, Pkcs11Config, Pkcs11Token};
-use shardkeep_sss_core::ShareIndex;
 use subtle::ConstantTimeEq;
 
 const SET_UP: &str = "set SHARDKEEP_PKCS11_TOKEN and SHARDKEEP_PKCS11_PIN (and SOFTHSM2_CONF); \

@@ -5,13 +5,13 @@ use core::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use shardkeep_envelope::{CustodyError, KekId, ShareSlot, SignerId};
+use shardkeep_types::{CustodyError, FramingError, KekId, ShareSlot, SignerId};
 
 /// Everything that can go wrong while opening, creating or destroying keys.
 ///
 /// Variants name files, token labels and key ids, never key material or PINs.
-/// The [`KeyEncryptionKey`](shardkeep_envelope::KeyEncryptionKey) and
-/// [`Signer`](shardkeep_envelope::Signer) methods return
+/// The [`KeyEncryptionKey`](shardkeep_types::KeyEncryptionKey) and
+/// [`Signer`](shardkeep_types::Signer) methods return
 /// [`CustodyError`] instead (see `From<Error> for CustodyError`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -288,26 +288,11 @@ impl fmt::Display for KeyKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyFileError {
-    /// Longer than any key file can be (checked before reading it).
-    #[error("key file has {len} bytes, at most {max} allowed")]
-    TooLarge {
-        /// Its length.
-        len: u64,
-        /// The cap.
-        max: usize,
-    },
-    /// Ends before its last field.
-    #[error("key file is truncated")]
-    Truncated,
-    /// Has bytes after its checksum.
-    #[error("key file has {0} trailing bytes")]
-    TrailingBytes(usize),
-    /// Does not start with the key-file magic.
-    #[error("not a shardkeep key file (bad magic)")]
-    BadMagic,
-    /// A format version this build does not read.
-    #[error("unsupported key file version {0}")]
-    UnsupportedVersion(u8),
+    /// Not framed as a key file: longer than any key file can be (checked
+    /// before reading it), wrong magic, unsupported version, truncated, or
+    /// with bytes after its checksum.
+    #[error(transparent)]
+    Framing(#[from] FramingError),
     /// A key kind this build does not know.
     #[error("unknown key kind {0}")]
     UnknownKind(u8),

@@ -23,9 +23,10 @@ use std::path::{Component, Path, PathBuf};
 use rand::TryRng;
 use rustix::fs::{AtFlags, CWD, Dir, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
+use shardkeep_types::FramingError;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, KeyFileError};
+use crate::error::Error;
 use crate::keyfile::MAX_KEY_FILE_LEN;
 
 /// Permission bits that group and others must not have on a key file.
@@ -410,10 +411,12 @@ impl KeyDir {
         check_key_file(&stat, &path)?;
         let too_large = |len| Error::KeyFile {
             path: path.clone(),
-            source: KeyFileError::TooLarge {
-                len,
+            source: FramingError::TooLarge {
+                format: "key file",
+                len: usize::try_from(len).unwrap_or(usize::MAX),
                 max: MAX_KEY_FILE_LEN,
-            },
+            }
+            .into(),
         };
         let len = u64::try_from(stat.st_size).unwrap_or(u64::MAX);
         if len > MAX_KEY_FILE_LEN as u64 {

@@ -24,9 +24,8 @@
 //! trailing input and checks the length cap before reading a file.
 
 use sha2::{Digest, Sha256};
-use shardkeep_envelope::{KekId, KeyId, KeyVersion, NodeId, ShareSlot, SignerId};
-use shardkeep_sss_core::ShareIndex;
-use shardkeep_wire::{Reader, WireError};
+use shardkeep_types::{KekId, KeyId, KeyVersion, NodeId, ShareIndex, ShareSlot, SignerId};
+use shardkeep_wire::{Reader, check_total_len};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -163,24 +162,9 @@ impl KeyFile {
     /// # Errors
     /// A [`KeyFileError`] naming the first defect found.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, KeyFileError> {
-        if bytes.len() > MAX_KEY_FILE_LEN {
-            return Err(KeyFileError::TooLarge {
-                len: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
-                max: MAX_KEY_FILE_LEN,
-            });
-        }
+        check_total_len("key file", bytes.len(), MAX_KEY_FILE_LEN)?;
         let mut reader = Reader::new(bytes);
-        if *reader
-            .array::<8>("magic")
-            .map_err(|_| KeyFileError::BadMagic)?
-            != MAGIC
-        {
-            return Err(KeyFileError::BadMagic);
-        }
-        let version = reader.u8("version")?;
-        if version != VERSION {
-            return Err(KeyFileError::UnsupportedVersion(version));
-        }
+        reader.magic_and_version("key file", &MAGIC, VERSION)?;
         let code = reader.u8("kind")?;
         let kind = KeyKind::from_code(code).ok_or(KeyFileError::UnknownKind(code))?;
         let file = match kind {
@@ -231,18 +215,6 @@ fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
         .chain_update(body)
         .finalize()
         .into()
-}
-
-impl From<WireError> for KeyFileError {
-    fn from(error: WireError) -> Self {
-        match error {
-            WireError::TrailingBytes { len, .. } => Self::TrailingBytes(len),
-            // `WireError::Truncated` (the parser declares no length bounds of
-            // its own: names are checked by their types), and any wire error
-            // this build does not know yet: still a refusal.
-            _ => Self::Truncated,
-        }
-    }
 }
 
 /// A secret (master KEK, ed25519 seed), copied straight into a buffer wiped
@@ -375,12 +347,17 @@ mod tests {
         bytes.push(0);
         assert_eq!(
             KeyFile::parse(&bytes).unwrap_err(),
-            KeyFileError::TrailingBytes(1)
+            KeyFileError::Framing(shardkeep_types::FramingError::TrailingBytes {
+                what: "key file",
+                len: 1
+            })
         );
         let big = vec![0u8; MAX_KEY_FILE_LEN + 1];
         assert!(matches!(
             KeyFile::parse(&big),
-            Err(KeyFileError::TooLarge { len: 513, .. })
+            Err(KeyFileError::Framing(
+                shardkeep_types::FramingError::TooLarge { len: 513, .. }
+            ))
         ));
     }
 }

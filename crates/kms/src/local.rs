@@ -9,7 +9,7 @@ use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use ed25519_dalek::{Signature, VerifyingKey};
 use rand::TryRng;
-use shardkeep_envelope::{
+use shardkeep_types::{
     CustodyError, DATA_KEY_LEN, DataKey, InMemorySigner, KekId, KeyEncryptionKey, ShareSlot,
     Signer, SignerId, WrappedKey,
 };

@@ -5,7 +5,7 @@
 use core::fmt;
 
 use sha2::{Digest, Sha256};
-use shardkeep_envelope::{KekId, KeyEncryptionKey, ShareSlot};
+use shardkeep_types::{KekId, KeyEncryptionKey, ShareSlot};
 use subtle::ConstantTimeEq;
 
 use crate::error::Error;

@@ -2,7 +2,7 @@
 //! the KEK id and token label derived from them.
 
 use sha2::{Digest, Sha256};
-use shardkeep_envelope::{KekId, ShareSlot};
+use shardkeep_types::{KekId, ShareSlot};
 
 /// Domain tag of the slot digest behind KEK ids and PKCS#11 `CKA_ID`s.
 const SLOT_DIGEST_TAG: &[u8] = b"shardkeep/slot-kek-id/v1";
@@ -38,8 +38,8 @@ pub(crate) fn slot_kek_id(prefix: &str, slot: &ShareSlot) -> KekId {
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
-    use shardkeep_envelope::{KeyId, KeyVersion, NodeId};
-    use shardkeep_sss_core::ShareIndex;
+    use shardkeep_types::ShareIndex;
+    use shardkeep_types::{KeyId, KeyVersion, NodeId};
 
     pub(crate) fn name_strategy() -> impl Strategy<Value = String> {
         "[A-Za-z0-9._:-]{1,64}"

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
-use shardkeep_envelope::{CustodyError, DataKey, KekId, ShareSlot, SignerId, WrappedKey};
+use shardkeep_types::{
+    CustodyError, DataKey, FramingError, KekId, ShareSlot, SignerId, WrappedKey,
+};
 use zeroize::Zeroizing;
 
 use crate::error::KeyFileError;
@@ -66,11 +68,15 @@ fn vectors(kind: &str) -> Vec<(String, Fields)> {
 
 fn error_code(error: &KeyFileError) -> &'static str {
     match error {
-        KeyFileError::TooLarge { .. } => "too-large",
-        KeyFileError::Truncated => "truncated",
-        KeyFileError::TrailingBytes(_) => "trailing-bytes",
-        KeyFileError::BadMagic => "bad-magic",
-        KeyFileError::UnsupportedVersion(_) => "unsupported-version",
+        KeyFileError::Framing(framing) => match framing {
+            FramingError::TooLarge { .. } => "framing/too-large",
+            FramingError::Truncated { .. } => "framing/truncated",
+            FramingError::TrailingBytes { .. } => "framing/trailing-bytes",
+            FramingError::BadMagic { .. } => "framing/bad-magic",
+            FramingError::UnsupportedVersion { .. } => "framing/unsupported-version",
+            FramingError::LengthOutOfRange { .. } => "framing/length-out-of-range",
+            _ => "framing/other",
+        },
         KeyFileError::UnknownKind(_) => "unknown-kind",
         KeyFileError::WrongKind { .. } => "wrong-kind",
         KeyFileError::InvalidName(_) => "invalid-name",
@@ -270,35 +276,40 @@ fn generate() {
             &[("expect", expect.into()), ("file", hex::encode(file))],
         );
     };
-    fail("keyfile_empty", "No bytes at all.", "bad-magic", &[]);
+    fail(
+        "keyfile_empty",
+        "No bytes at all.",
+        "framing/truncated",
+        &[],
+    );
     fail(
         "keyfile_truncated_checksum",
         "The last checksum byte missing.",
-        "truncated",
+        "framing/truncated",
         &master[..master.len() - 1],
     );
     fail(
         "keyfile_truncated_secret",
         "Cut inside the secret.",
-        "truncated",
+        "framing/truncated",
         &master[..30],
     );
     fail(
         "keyfile_trailing_byte",
         "One byte after the checksum.",
-        "trailing-bytes",
+        "framing/trailing-bytes",
         &[&master[..], &[0]].concat(),
     );
     fail(
         "keyfile_bad_magic",
         "Magic `shardkay`.",
-        "bad-magic",
+        "framing/bad-magic",
         &with_checksum(&[b"shardkay", &body[8..]].concat()),
     );
     fail(
         "keyfile_unsupported_version",
         "Format version 2.",
-        "unsupported-version",
+        "framing/unsupported-version",
         &with_checksum(&[&body[..8], &[2], &body[9..]].concat()),
     );
     fail(
@@ -347,7 +358,7 @@ fn generate() {
     fail(
         "keyfile_too_large",
         "One byte over the cap.",
-        "too-large",
+        "framing/too-large",
         &vec![0u8; MAX_KEY_FILE_LEN + 1],
     );
 }

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
-use shardkeep_envelope::{
-    CustodyError, DataKey, KekId, KeyEncryptionKey, ShareSlot, Signer, SignerId, WrappedKey,
-};
 use shardkeep_kms::{
     DestroyOutcome, Error, KekPin, KeyFileError, KeyFileSigner, KeyKind, LocalKeyStore,
     SlotKekProvider,
+};
+use shardkeep_types::{
+    CustodyError, DataKey, FramingError, KekId, KeyEncryptionKey, ShareSlot, Signer, SignerId,
+    WrappedKey,
 };
 use tempfile::TempDir;
 
@@ -475,7 +476,7 @@ fn truncated_and_padded_key_files_are_refused() {
     assert!(matches!(
         LocalKeyStore::open(store.dir()),
         Err(Error::KeyFile {
-            source: KeyFileError::Truncated,
+            source: KeyFileError::Framing(FramingError::Truncated { .. }),
             ..
         })
     ));
@@ -483,7 +484,7 @@ fn truncated_and_padded_key_files_are_refused() {
     assert!(matches!(
         LocalKeyStore::open(store.dir()),
         Err(Error::KeyFile {
-            source: KeyFileError::TrailingBytes(1),
+            source: KeyFileError::Framing(FramingError::TrailingBytes { len: 1, .. }),
             ..
         })
     ));
@@ -491,7 +492,7 @@ fn truncated_and_padded_key_files_are_refused() {
     assert!(matches!(
         LocalKeyStore::open(store.dir()),
         Err(Error::KeyFile {
-            source: KeyFileError::TooLarge { len: 4096, .. },
+            source: KeyFileError::Framing(FramingError::TooLarge { len: 4096, .. }),
             ..
         })
     ));

@@ -20,12 +20,12 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
-use shardkeep_envelope::{CustodyError, DataKey, KeyEncryptionKey, Signer, SignerId, WrappedKey};
-use shardkeep_envelope::{KekId, ShareSlot};
 use shardkeep_kms::{
     DestroyOutcome, Error, KekPin, Pin, Pkcs11Config, Pkcs11Signer, Pkcs11SlotKek, Pkcs11Token,
     SlotKekProvider,
 };
+use shardkeep_types::{CustodyError, DataKey, KeyEncryptionKey, Signer, SignerId, WrappedKey};
+use shardkeep_types::{KekId, ShareSlot};
 use softhsm::{TOKEN_LABEL, USER_PIN, config, module, open_token};
 
 /// Declares tests that each run against a fresh SoftHSM2 token.

@@ -19,11 +19,14 @@ use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::internal::{EnvelopeView, envelope_view, parse_and_hash};
 use shardkeep_envelope::{
     Armor, Binding, ContainerIdentity, ContainerRecipients, EncodedEnvelope, EnvelopeParams,
-    InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion,
-    OpenedContainer, Signer, SignerId, Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
-    encode_container_contents, open_container, seal_container,
+    OpenedContainer, TrustedSigners, VerifiedEnvelope, archive_hash, encode_container_contents,
+    open_container, seal_container,
 };
 use shardkeep_sss_core::{Commitments, Curve, PartyId, Secp256k1, Secret, Share, Threshold, split};
+use shardkeep_types::{
+    InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion,
+    Signer, SignerId, Timestamp,
+};
 
 /// A sealed protocol archive of a plausible size for a 5-party ECDSA key.
 const ARCHIVE_LEN: usize = 8 * 1024;

@@ -10,13 +10,15 @@ use std::io::Write;
 
 use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{
-    Armor, Binding, ContainerIdentity, ContainerRecipients, CustodianId, CustodianSet,
-    DeliveryCertificate, EnvelopeParams, Error, InMemoryKek, InMemorySigner, KekId, KeyId,
-    KeyVersion, NodeId, NodeVersion, Receipt, ReceiptStatus, Signer, SignerId, Timestamp,
-    TrustedSigners, VerifiedEnvelope, VerifiedReceipt, archive_hash, open_container,
-    seal_container,
+    Armor, Binding, ContainerIdentity, ContainerRecipients, CustodianSet, DeliveryCertificate,
+    EnvelopeParams, Receipt, ReceiptStatus, TrustedSigners, VerifiedEnvelope, VerifiedReceipt,
+    archive_hash, open_container, seal_container,
 };
 use shardkeep_sss_core::{Curve, Secp256k1, Secret, Share, Threshold, combine_verified, split};
+use shardkeep_types::{
+    CustodianId, InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion, NodeId, NodeVersion,
+    Signer, SignerId, Timestamp,
+};
 use subtle::ConstantTimeEq;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -64,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             KekId::new(format!("kek-slot-{}", share.index()))
                 .map(|id| InMemoryKek::for_slot(id, slot, &mut rng))
         })
-        .collect::<Result<_, Error>>()?;
+        .collect::<Result<_, shardkeep_types::Error>>()?;
     let mut server_envelopes = Vec::new();
     for (share, kek) in shares[..2].iter().zip(&keks) {
         server_envelopes.push(params.seal(&commitments, share, &server, kek, &mut rng)?);

@@ -5,8 +5,8 @@ use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use zeroize::Zeroizing;
 
-use crate::custody::DataKey;
 use crate::error::Error;
+use shardkeep_types::DataKey;
 
 /// Nonce length.
 pub(crate) const NONCE_LEN: usize = 12;

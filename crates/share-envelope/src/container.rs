@@ -9,11 +9,11 @@ use std::io::{Read, Write};
 
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::secrecy::{ExposeSecret, SecretString};
-use shardkeep_wire::{put_prefixed_u16, put_prefixed_u32};
+use shardkeep_types::FramingError;
+use shardkeep_wire::{Reader, check_total_len, put_prefixed_u16, put_prefixed_u32};
 use zeroize::Zeroizing;
 
 use crate::binding::archive_hash;
-use crate::codec::check_total_len;
 use crate::envelope::{EncodedEnvelope, MAX_ENVELOPE_LEN, PayloadKind, VerifiedEnvelope};
 use crate::error::{ContainerError, Error};
 use crate::trust::TrustedSigners;
@@ -185,7 +185,7 @@ impl fmt::Debug for ContainerIdentity<'_> {
 /// The result holds the share value: it is wiped on drop.
 ///
 /// # Errors
-/// [`Error::WrongPayloadKind`] for a sealed envelope, [`Error::FieldLength`]
+/// [`Error::WrongPayloadKind`] for a sealed envelope, [`Error::Framing`]
 /// for an empty or oversized archive.
 pub fn encode_container_contents(
     envelope: &EncodedEnvelope,
@@ -260,8 +260,8 @@ impl OpenedContainer {
     /// `age -d` run by a custodian.
     ///
     /// # Errors
-    /// [`Error::TooLarge`], [`Error::BadMagic`], [`Error::UnsupportedVersion`],
-    /// [`Error::FieldLength`], [`Error::Truncated`], [`Error::TrailingData`];
+    /// [`Error::Framing`] (cap, magic, version, lengths, truncation,
+    /// trailing bytes);
     /// every error of [`VerifiedEnvelope::decode_verify`];
     /// [`Error::WrongPayloadKind`] for a sealed envelope;
     /// [`Error::ArchiveMismatch`].
@@ -319,7 +319,7 @@ impl OpenedContainer {
 /// outside use [`open_x25519_container`] instead.
 ///
 /// # Errors
-/// [`Error::TooLarge`] over [`MAX_CONTAINER_LEN`];
+/// [`Error::Framing`] over [`MAX_CONTAINER_LEN`];
 /// [`ContainerError::Malformed`], [`ContainerError::TooManyStanzas`],
 /// [`ContainerError::NoMatchingIdentity`], [`ContainerError::ExcessiveWork`],
 /// [`ContainerError::DecryptionFailed`]; then every error of
@@ -443,21 +443,15 @@ fn decrypt(
 /// before its buffer is allocated. A read error other than end of input can
 /// only come from age's authenticated stream: it is a decryption failure.
 fn read_contents<R: Read>(mut input: R) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), Error> {
-    let mut magic = [0u8; 8];
-    read_field(&mut input, &mut magic, "magic")?;
-    if &magic != CONTAINER_MAGIC {
-        return Err(Error::BadMagic {
-            what: "container contents",
-        });
-    }
-    let mut version = [0u8; 1];
-    read_field(&mut input, &mut version, "version")?;
-    if version[0] != CONTAINER_VERSION {
-        return Err(Error::UnsupportedVersion {
-            what: "container contents",
-            version: version[0],
-        });
-    }
+    let mut header = [0u8; 9];
+    let (magic, version) = header.split_at_mut(8);
+    read_field(&mut input, magic, "magic")?;
+    read_field(&mut input, version, "version")?;
+    Reader::new(&header).magic_and_version(
+        "container contents",
+        CONTAINER_MAGIC,
+        CONTAINER_VERSION,
+    )?;
     let mut len = [0u8; 2];
     read_field(&mut input, &mut len, "envelope")?;
     let envelope_len = check_len(
@@ -477,29 +471,45 @@ fn read_contents<R: Read>(mut input: R) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>),
     let trailing = std::io::copy(&mut input.take(limit), &mut std::io::sink())
         .map_err(|_| ContainerError::DecryptionFailed)?;
     if trailing > 0 {
-        return Err(Error::TrailingData {
+        return Err(FramingError::TrailingBytes {
             what: "container contents",
             len: usize::try_from(trailing).unwrap_or(usize::MAX),
-        });
+        }
+        .into());
     }
     Ok((envelope, archive))
 }
 
+/// Fills `buf`; the end of input inside it is [`FramingError::Truncated`]
+/// with the bytes still missing.
 fn read_field<R: Read>(input: &mut R, buf: &mut [u8], field: &'static str) -> Result<(), Error> {
-    input.read_exact(buf).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => Error::Truncated { field },
-        _ => ContainerError::DecryptionFailed.into(),
-    })
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => {
+                return Err(FramingError::Truncated {
+                    field,
+                    needed: buf.len() - filled,
+                }
+                .into());
+            }
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(ContainerError::DecryptionFailed.into()),
+        }
+    }
+    Ok(())
 }
 
 fn check_len(field: &'static str, len: usize, max: usize) -> Result<usize, Error> {
     if len == 0 || len > max {
-        return Err(Error::FieldLength {
+        return Err(FramingError::LengthOutOfRange {
             field,
             len,
             min: 1,
             max,
-        });
+        }
+        .into());
     }
     Ok(len)
 }

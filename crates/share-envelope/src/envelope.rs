@@ -1,6 +1,6 @@
 //! Envelope v2: the signed, versioned wrapper of one share (format in the
 //! crate README, byte by byte). Version 1 (the signer id outside the signed
-//! bytes) is refused as [`Error::UnsupportedVersion`].
+//! bytes) is refused as [`FramingError::UnsupportedVersion`].
 //!
 //! Encoding goes through [`HeaderFields`] (raw wire values) so that the
 //! format is written in exactly one place; decoding goes through
@@ -18,17 +18,16 @@ use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Ed25519, SPLIT_ID_TAG, Secp256k1, Share, ShareIndex, SplitId,
     Threshold,
 };
-use shardkeep_wire::{Reader, put_prefixed_u8, put_prefixed_u16};
+use shardkeep_types::{
+    DataKey, EnvelopeId, FramingError, KekId, KeyEncryptionKey, KeyId, KeyVersion, MAX_NAME_LEN,
+    MAX_WRAPPED_KEY_LEN, NodeId, NodeVersion, ShareSlot, Signer, SignerId, Timestamp, WrappedKey,
+};
+use shardkeep_wire::{Reader, check_total_len, put_prefixed_u8, put_prefixed_u16};
 use zeroize::Zeroizing;
 
 use crate::aead::{self, NONCE_LEN, TAG_LEN};
 use crate::binding::{Binding, MAX_PARTY_ID_LEN};
-use crate::codec::check_total_len;
-use crate::custody::{DataKey, KeyEncryptionKey, MAX_WRAPPED_KEY_LEN, Signer, WrappedKey};
 use crate::error::{BindingField, Error};
-use crate::ids::{
-    KekId, KeyId, KeyVersion, MAX_NAME_LEN, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
-};
 use crate::trust::{TrustedSigners, sign_tagged, verify_tagged};
 
 /// First bytes of every envelope.
@@ -53,39 +52,6 @@ const PLAIN_PAYLOAD_LEN: usize = SHARE_VALUE_LEN;
 const SEALED_PAYLOAD_LEN: usize = NONCE_LEN + SHARE_VALUE_LEN + TAG_LEN;
 const HASH_LEN: usize = 32;
 const SIGNATURE_LEN: usize = 64;
-
-/// The id of an envelope, used in receipts and audit records:
-/// `SHA-256("shardkeep/envelope-id/v1" || signed bytes)`. The signed bytes
-/// (header, payload, signer id) exclude the KEK id and the wrapped data
-/// key, so re-wrapping under a new KEK keeps the id.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EnvelopeId([u8; 32]);
-
-impl EnvelopeId {
-    /// Wraps 32 bytes (for example, read from storage or a receipt).
-    #[must_use]
-    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// The 32 bytes.
-    #[must_use]
-    pub const fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for EnvelopeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EnvelopeId({})", hex::encode(self.0))
-    }
-}
-
-impl fmt::Display for EnvelopeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
 
 /// What an envelope's payload holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -477,7 +443,7 @@ pub(crate) fn finish(
         MAX_NAME_LEN,
     )?;
     let checksum = tagged_hash(ENVELOPE_CHECKSUM_TAG, &bytes);
-    let id = EnvelopeId(tagged_hash(ENVELOPE_ID_TAG, &bytes));
+    let id = EnvelopeId::from_bytes(tagged_hash(ENVELOPE_ID_TAG, &bytes));
     let signature = sign_tagged(signer, ENVELOPE_SIGNATURE_TAG, &bytes)?;
     bytes.extend_from_slice(&checksum);
     bytes.extend_from_slice(&signature);
@@ -537,16 +503,7 @@ impl<'a> RawEnvelope<'a> {
     pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         check_total_len("envelope", bytes.len(), MAX_ENVELOPE_LEN)?;
         let mut r = Reader::new(bytes);
-        if r.take(ENVELOPE_MAGIC.len(), "magic")? != ENVELOPE_MAGIC {
-            return Err(Error::BadMagic { what: "envelope" });
-        }
-        let version = r.u8("version")?;
-        if version != ENVELOPE_VERSION {
-            return Err(Error::UnsupportedVersion {
-                what: "envelope",
-                version,
-            });
-        }
+        r.magic_and_version("envelope", ENVELOPE_MAGIC, ENVELOPE_VERSION)?;
         let key_id = KeyId::from_bytes(r.prefixed_u8("key_id", 1, MAX_NAME_LEN)?)?;
         let node_id = NodeId::from_bytes(r.prefixed_u8("node_id", 1, MAX_NAME_LEN)?)?;
         let curve_byte = r.u8("curve")?;
@@ -656,7 +613,7 @@ impl<'a> RawEnvelope<'a> {
 
     /// The id over the signed bytes.
     pub(crate) fn id(&self) -> EnvelopeId {
-        EnvelopeId(tagged_hash(ENVELOPE_ID_TAG, self.signed))
+        EnvelopeId::from_bytes(tagged_hash(ENVELOPE_ID_TAG, self.signed))
     }
 
     /// Corruption check. The checksum is public, so a plain comparison.
@@ -718,10 +675,15 @@ impl<'a> RawEnvelope<'a> {
         let split_id = SplitId::from_bytes(self.split_id);
         let share = match self.kind {
             PayloadKind::Plain => {
-                let value: &[u8; SHARE_VALUE_LEN] = self
-                    .payload
-                    .try_into()
-                    .map_err(|_| Error::Truncated { field: "payload" })?;
+                let value: &[u8; SHARE_VALUE_LEN] =
+                    self.payload
+                        .try_into()
+                        .map_err(|_| FramingError::LengthOutOfRange {
+                            field: "payload",
+                            len: self.payload.len(),
+                            min: SHARE_VALUE_LEN,
+                            max: SHARE_VALUE_LEN,
+                        })?;
                 let share = Share::<C>::from_parts(threshold, index, split_id, value)?;
                 commitments.verify(&share)?;
                 Some(CurveShare::from(share))
@@ -869,11 +831,10 @@ impl VerifiedEnvelope {
     /// and passes its Feldman check.
     ///
     /// # Errors
-    /// A distinct [`Error`] per rule: [`Error::TooLarge`],
-    /// [`Error::BadMagic`], [`Error::UnsupportedVersion`],
-    /// [`Error::FieldLength`], [`Error::Truncated`], [`Error::TrailingData`],
-    /// [`Error::InvalidName`], [`Error::UnknownCurve`],
-    /// [`Error::TimestampOutOfRange`], [`Error::UnknownPayloadKind`],
+    /// A distinct [`Error`] per rule: [`Error::Framing`] (cap, magic,
+    /// version, length prefixes, truncated or trailing bytes),
+    /// [`Error::Types`] (names, `created_at`), [`Error::UnknownCurve`],
+    /// [`Error::UnknownPayloadKind`],
     /// [`Error::ChecksumMismatch`],
     /// [`Error::UntrustedSigner`], [`Error::BadSignature`],
     /// [`Error::NonCanonicalPartyId`], [`Error::PublicShareMismatch`], and
@@ -899,7 +860,7 @@ impl VerifiedEnvelope {
             _ => return Err(Error::NonCanonical { field: "payload" }),
         };
         Ok(Self {
-            id: EnvelopeId(tagged_hash(ENVELOPE_ID_TAG, raw.signed)),
+            id: EnvelopeId::from_bytes(tagged_hash(ENVELOPE_ID_TAG, raw.signed)),
             header,
             signer_id: raw.signer_id,
             signature: *raw.signature,
@@ -1116,9 +1077,15 @@ impl SealedBody {
         let aad = &self.authenticated[..self.header_len];
         let payload = &self.authenticated[self.header_len..self.payload_end];
         let (nonce, ciphertext) = payload.split_at(NONCE_LEN);
-        let nonce: &[u8; NONCE_LEN] = nonce
-            .try_into()
-            .map_err(|_| Error::Truncated { field: "payload" })?;
+        let nonce: &[u8; NONCE_LEN] =
+            nonce
+                .try_into()
+                .map_err(|_| FramingError::LengthOutOfRange {
+                    field: "payload",
+                    len: payload.len(),
+                    min: SEALED_PAYLOAD_LEN,
+                    max: SEALED_PAYLOAD_LEN,
+                })?;
         let value = aead::open(data_key, nonce, aad, ciphertext)?;
         let value: &[u8; SHARE_VALUE_LEN] = value
             .as_slice()

@@ -1,10 +1,12 @@
 //! The one error type of this crate.
 
-use shardkeep_sss_core::{CurveId, ShareIndex};
+use shardkeep_sss_core::CurveId;
+use shardkeep_types::{
+    CustodianId, CustodyError, EnvelopeId, FramingError, KekId, ShareIndex, ShareSlot, SignerId,
+    ThresholdError,
+};
 
-use crate::custody::CustodyError;
-use crate::envelope::{EnvelopeId, PayloadKind};
-use crate::ids::{CustodianId, KekId, ShareSlot, SignerId};
+use crate::envelope::PayloadKind;
 
 /// Everything that can go wrong while building, decoding, verifying, sealing
 /// or opening envelopes, containers and receipts.
@@ -15,19 +17,16 @@ use crate::ids::{CustodianId, KekId, ShareSlot, SignerId};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A name (key id, node id, signer id, actor id, label, ...) breaks the
-    /// rule: 1-64 bytes of its alphabet (`[A-Za-z0-9._:-]`; actor ids also
-    /// allow `@`).
-    #[error("invalid {what}: {len} bytes, or a byte outside its alphabet")]
-    InvalidName {
-        /// Which kind of name.
-        what: &'static str,
-        /// Its length in bytes.
-        len: usize,
-    },
-    /// A time beyond `i64::MAX` milliseconds since the Unix epoch.
-    #[error("timestamp {0} ms is out of range")]
-    TimestampOutOfRange(u64),
+    /// The bytes are not framed as their format says: wrong magic,
+    /// unsupported version, over the format's cap, cut short, a length
+    /// prefix outside its bounds, or trailing bytes.
+    #[error(transparent)]
+    Framing(#[from] FramingError),
+    /// A name, timestamp or free text breaks its rule (a name of the wrong
+    /// length or alphabet, a time beyond `i64::MAX` milliseconds, a failure
+    /// reason with a refused character).
+    #[error(transparent)]
+    Types(#[from] shardkeep_types::Error),
     /// A party id has leading zero bytes (its encoding must be minimal).
     #[error("party id is not minimally encoded")]
     NonCanonicalPartyId,
@@ -39,58 +38,6 @@ pub enum Error {
     #[error("share: {0}")]
     Share(#[from] shardkeep_sss_core::Error),
 
-    /// The input is longer than the format's documented cap; refused before
-    /// parsing.
-    #[error("{what} is {len} bytes, over the {max}-byte cap")]
-    TooLarge {
-        /// What was being decoded.
-        what: &'static str,
-        /// Its length.
-        len: usize,
-        /// The cap.
-        max: usize,
-    },
-    /// The input does not start with the format's magic bytes.
-    #[error("not a shardkeep {what}: wrong magic bytes")]
-    BadMagic {
-        /// Which format was expected.
-        what: &'static str,
-    },
-    /// The format version byte is not one this build reads.
-    #[error("unsupported {what} format version {version}")]
-    UnsupportedVersion {
-        /// Which format.
-        what: &'static str,
-        /// The version byte found.
-        version: u8,
-    },
-    /// The input ends inside a field.
-    #[error("truncated input: {field} is cut short")]
-    Truncated {
-        /// The field that could not be read.
-        field: &'static str,
-    },
-    /// Bytes remain after the last field.
-    #[error("{len} trailing bytes after the {what}")]
-    TrailingData {
-        /// Which format or section.
-        what: &'static str,
-        /// How many bytes remain.
-        len: usize,
-    },
-    /// A length prefix is outside the field's documented bounds (checked
-    /// before anything is allocated).
-    #[error("{field} has length {len}, outside {min}..={max}")]
-    FieldLength {
-        /// The field.
-        field: &'static str,
-        /// The declared length.
-        len: usize,
-        /// Smallest accepted length.
-        min: usize,
-        /// Largest accepted length.
-        max: usize,
-    },
     /// The curve byte names no known curve.
     #[error("unknown curve byte {0}")]
     UnknownCurve(u8),
@@ -183,10 +130,12 @@ pub enum Error {
     #[error("operating system randomness unavailable")]
     RandomnessUnavailable,
     /// A custodian container could not be made or opened.
+    #[cfg(feature = "containers")]
     #[error("custodian container: {0}")]
     Container(#[from] ContainerError),
     /// The protocol archive in a container does not hash to the value the
     /// envelope's binding signs.
+    #[cfg(feature = "containers")]
     #[error("protocol archive does not match the envelope's signed archive hash")]
     ArchiveMismatch,
     /// A receipt names a custodian that the custodian set does not know.
@@ -210,6 +159,14 @@ pub enum Error {
     /// The same envelope is listed for two deliveries.
     #[error("envelope {0} is listed for two share indices")]
     DuplicateDelivery(EnvelopeId),
+}
+
+/// Threshold rules come from `shardkeep-types`; an envelope reports them as
+/// the share-level errors they are ([`Error::Share`]).
+impl From<ThresholdError> for Error {
+    fn from(error: ThresholdError) -> Self {
+        Self::Share(error.into())
+    }
 }
 
 /// A field of an envelope's signed slot or binding, named by
@@ -255,6 +212,7 @@ impl core::fmt::Display for BindingField {
 
 /// Why a custodian container could not be made or opened. Carried inside
 /// [`Error::Container`]; never contains key material or passphrases.
+#[cfg(feature = "containers")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ContainerError {

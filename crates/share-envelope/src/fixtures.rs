@@ -20,5 +20,6 @@ pub(crate) const FUZZ_CUSTODIAN_ID: &str = "custodian-a";
 /// The X25519 identity of the golden container vectors and the container
 /// fuzz target (a throwaway key; its recipient is
 /// `age14kvhregdypuq89epl8x9lscjjfjmf8eyye69vev9dmjzfy0c04estv9kp8`).
+#[cfg(feature = "containers")]
 pub(crate) const FUZZ_AGE_IDENTITY: &str =
     "AGE-SECRET-KEY-1KJMS7CKLKSM0WE6248TCS29HTPLYU9AD80NPDNG8EJ7YZMLD6QLQ3LF27R";

@@ -1,12 +1,10 @@
 //! The unauthenticated frame of a sealed (server) envelope: what storage
 //! checks a row's columns against, without any key.
 
-use shardkeep_sss_core::Threshold;
+use shardkeep_types::{EnvelopeId, KekId, ShareSlot, Threshold, WrappedKey};
 
-use crate::custody::WrappedKey;
-use crate::envelope::{EnvelopeId, PayloadKind, RawEnvelope};
+use crate::envelope::{PayloadKind, RawEnvelope};
 use crate::error::Error;
-use crate::ids::{KekId, ShareSlot};
 
 /// The unauthenticated structure of a sealed (server) envelope: enough for
 /// storage to check a row's columns against the bytes it stores. No
@@ -33,10 +31,7 @@ impl SealedEnvelopeFrame {
     /// # Errors
     /// The structural errors of
     /// [`decode_verify`](crate::VerifiedEnvelope::decode_verify)
-    /// ([`Error::TooLarge`], [`Error::BadMagic`],
-    /// [`Error::UnsupportedVersion`], [`Error::FieldLength`],
-    /// [`Error::Truncated`], [`Error::TrailingData`], [`Error::InvalidName`],
-    /// [`Error::UnknownCurve`], [`Error::TimestampOutOfRange`],
+    /// ([`Error::Framing`], [`Error::Types`], [`Error::UnknownCurve`],
     /// [`Error::UnknownPayloadKind`]), [`Error::ChecksumMismatch`],
     /// [`Error::Share`] for a threshold or index out of range, and
     /// [`Error::WrongPayloadKind`] for a plain envelope.
@@ -96,10 +91,10 @@ mod tests {
 
     use super::*;
     use crate::binding::{Binding, archive_hash};
-    use crate::custody::{InMemoryKek, InMemorySigner, KeyEncryptionKey};
     use crate::envelope::{EncodedEnvelope, EnvelopeParams, VerifiedEnvelope};
-    use crate::ids::{KeyId, KeyVersion, NodeId, NodeVersion, SignerId, Timestamp};
     use crate::trust::TrustedSigners;
+    use shardkeep_types::{InMemoryKek, InMemorySigner, KeyEncryptionKey};
+    use shardkeep_types::{KeyId, KeyVersion, NodeId, NodeVersion, SignerId, Timestamp};
 
     /// A sealed envelope of share 2 and a plain one of share 3 (3-of-5), the
     /// KEK and the trust set.
@@ -171,7 +166,9 @@ mod tests {
         trailing.push(0);
         assert!(matches!(
             SealedEnvelopeFrame::parse(&trailing),
-            Err(Error::TrailingData { .. })
+            Err(Error::Framing(
+                shardkeep_types::FramingError::TrailingBytes { .. }
+            ))
         ));
         let bytes = sealed.as_bytes();
         for len in 0..bytes.len() {

@@ -8,16 +8,16 @@
 use std::sync::OnceLock;
 
 use ed25519_dalek::SigningKey;
-use shardkeep_sss_core::ShareIndex;
 
+#[cfg(feature = "containers")]
 use crate::container::{ContainerIdentity, OpenedContainer, open_container, open_x25519_container};
 use crate::envelope::{RawEnvelope, VerifiedEnvelope};
-use crate::fixtures::{
-    FUZZ_AGE_IDENTITY, FUZZ_CUSTODIAN_ID, FUZZ_CUSTODIAN_SEED, FUZZ_SIGNER_ID, FUZZ_SIGNER_SEED,
-};
-use crate::ids::{CustodianId, SignerId};
+#[cfg(feature = "containers")]
+use crate::fixtures::FUZZ_AGE_IDENTITY;
+use crate::fixtures::{FUZZ_CUSTODIAN_ID, FUZZ_CUSTODIAN_SEED, FUZZ_SIGNER_ID, FUZZ_SIGNER_SEED};
 use crate::receipt::{CustodianSet, Receipt, VerifiedReceipt};
 use crate::trust::TrustedSigners;
+use shardkeep_types::{CustodianId, ShareIndex, SignerId};
 
 fn fuzz_trust() -> &'static TrustedSigners {
     static TRUST: OnceLock<TrustedSigners> = OnceLock::new();
@@ -44,6 +44,7 @@ fn fuzz_custodians() -> &'static CustodianSet {
     })
 }
 
+#[cfg(feature = "containers")]
 fn fuzz_identity() -> &'static [age::x25519::Identity] {
     static IDENTITY: OnceLock<Vec<age::x25519::Identity>> = OnceLock::new();
     IDENTITY.get_or_init(|| FUZZ_AGE_IDENTITY.parse().into_iter().collect())
@@ -68,6 +69,7 @@ pub fn fuzz_envelope_decode(data: &[u8]) {
 
 /// Fuzz target `envelope_container_open`: the age container paths with a
 /// fixed identity (both openers), and the contents layout on the raw input.
+#[cfg(feature = "containers")]
 pub fn fuzz_container_open(data: &[u8]) {
     let any = open_container(
         data,

@@ -30,7 +30,6 @@ use zeroize::Zeroizing;
 use crate::aead;
 use crate::binding::{Binding, archive_hash};
 use crate::container::{Armor, ContainerIdentity, ContainerRecipients, OpenedContainer};
-use crate::custody::{DataKey, InMemoryKek, InMemorySigner, KeyEncryptionKey, Signer, WrappedKey};
 use crate::envelope::ENVELOPE_VERSION;
 use crate::envelope::{
     CurveShare, EncodedEnvelope, EnvelopeParams, HeaderFields, PayloadKind, VerifiedEnvelope,
@@ -41,14 +40,15 @@ use crate::fixtures::{
     FUZZ_AGE_IDENTITY, FUZZ_CUSTODIAN_ID, FUZZ_CUSTODIAN_SEED, FUZZ_SIGNER_ID, FUZZ_SIGNER_SEED,
 };
 use crate::frame::SealedEnvelopeFrame;
-use crate::ids::{
-    CustodianId, KekId, KeyId, KeyVersion, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
-};
 use crate::receipt::{
     CustodianSet, FailureReason, RECEIPT_SIGNATURE_TAG, Receipt, ReceiptStatus, VerifiedReceipt,
 };
 use crate::trust::{TrustedSigners, sign_tagged};
 use crate::{encode_container_contents, open_container, seal_container};
+use shardkeep_types::{
+    CustodianId, KekId, KeyId, KeyVersion, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
+};
+use shardkeep_types::{DataKey, InMemoryKek, InMemorySigner, KeyEncryptionKey, Signer, WrappedKey};
 
 const KEK_ID: &str = "kek-slot-1";
 const KEK_KEY: [u8; 32] = [0x4b; 32];
@@ -110,8 +110,9 @@ fn parse_vector(text: &str) -> (BTreeMap<String, String>, Vec<u8>) {
     (lines, bytes)
 }
 
-/// The error's variant name, nested one level for share, custody and
-/// container detail: `Share::IndexOutOfRange`.
+/// The error's variant name, nested one level for share, custody,
+/// container, framing and vocabulary detail: `Share::IndexOutOfRange`,
+/// `Framing::BadMagic`.
 fn variant_name(error: &Error) -> String {
     let debug = format!("{error:?}");
     let ident = |s: &str| -> String {
@@ -121,7 +122,7 @@ fn variant_name(error: &Error) -> String {
     };
     let outer = ident(&debug);
     match outer.as_str() {
-        "Share" | "Custody" | "Container" => {
+        "Share" | "Custody" | "Container" | "Framing" | "Types" => {
             format!("{outer}::{}", ident(&debug[outer.len() + 1..]))
         }
         _ => outer,
@@ -154,13 +155,13 @@ impl KeyEncryptionKey for SeededKek {
         self.inner.slot()
     }
 
-    fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, crate::CustodyError> {
+    fn wrap(&self, data_key: &DataKey) -> Result<WrappedKey, shardkeep_types::CustodyError> {
         let mut nonce = [0u8; 12];
         self.rng.lock().unwrap().fill_bytes(&mut nonce);
         self.inner.wrap_with_nonce(data_key, nonce)
     }
 
-    fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, crate::CustodyError> {
+    fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, shardkeep_types::CustodyError> {
         self.inner.unwrap(wrapped)
     }
 }
@@ -526,7 +527,7 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
     fail_envelope(
         out,
         "envelope_too_large",
-        &format!("{d} TooLarge"),
+        &format!("{d} Framing::TooLarge"),
         "a valid envelope padded past the 16 KiB cap",
         |fx| {
             let mut bytes = plain_with(fx, |_| {});
@@ -537,7 +538,7 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
     fail_envelope(
         out,
         "bad_magic",
-        &format!("{d} BadMagic"),
+        &format!("{d} Framing::BadMagic"),
         "first magic byte changed",
         |fx| {
             let mut bytes = plain_with(fx, |_| {});
@@ -548,14 +549,14 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
     fail_envelope(
         out,
         "unsupported_version",
-        &format!("{d} UnsupportedVersion"),
+        &format!("{d} Framing::UnsupportedVersion"),
         "format version 3",
         |fx| plain_with(fx, |f| f.format_version = 3),
     );
     fail_envelope(
         out,
         "truncated",
-        &format!("{d} Truncated"),
+        &format!("{d} Framing::Truncated"),
         "last 10 bytes (of the signature) cut",
         |fx| {
             let mut bytes = plain_with(fx, |_| {});
@@ -566,7 +567,7 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
     fail_envelope(
         out,
         "trailing_data",
-        &format!("{d} TrailingData"),
+        &format!("{d} Framing::TrailingBytes"),
         "one byte appended",
         |fx| {
             let mut bytes = plain_with(fx, |_| {});
@@ -577,21 +578,21 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
     fail_envelope(
         out,
         "key_id_over_cap",
-        &format!("{d} FieldLength"),
+        &format!("{d} Framing::LengthOutOfRange"),
         "key_id of 65 bytes",
         |fx| plain_with(fx, |f| f.key_id = vec![b'k'; 65]),
     );
     fail_envelope(
         out,
         "key_id_bad_byte",
-        &format!("{d} InvalidName"),
+        &format!("{d} Types::InvalidName"),
         "key_id with a '/'",
         |fx| plain_with(fx, |f| f.key_id = b"key/0001".to_vec()),
     );
     fail_envelope(
         out,
         "node_id_empty",
-        &format!("{d} FieldLength"),
+        &format!("{d} Framing::LengthOutOfRange"),
         "empty node_id",
         |fx| plain_with(fx, |f| f.node_id = Vec::new()),
     );
@@ -605,14 +606,14 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
     fail_envelope(
         out,
         "created_at_out_of_range",
-        &format!("{d} TimestampOutOfRange"),
+        &format!("{d} Types::TimestampOutOfRange"),
         "created_at of 2^63 s, above i64::MAX ms",
         |fx| plain_with(fx, |f| f.created_at = 1 << 63),
     );
     fail_envelope(
         out,
         "party_id_over_cap",
-        &format!("{d} FieldLength"),
+        &format!("{d} Framing::LengthOutOfRange"),
         "party id of 65 bytes",
         |fx| plain_with(fx, |f| f.party_id = vec![1; 65]),
     );
@@ -626,7 +627,7 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
     fail_envelope(
         out,
         "signer_id_bad_byte",
-        &format!("{d} InvalidName"),
+        &format!("{d} Types::InvalidName"),
         "signer id byte replaced by a space",
         |fx| {
             let mut bytes = plain_with(fx, |_| {});
@@ -640,7 +641,7 @@ fn fail_envelopes(out: &mut Vec<Vector>) {
         out,
         1,
         "wrapped_key_over_cap",
-        &format!("{d} FieldLength"),
+        &format!("{d} Framing::LengthOutOfRange"),
         "sealed envelope whose wrapped key declares 513 bytes",
         |fx| {
             let fields = Fields::of(fx, 1, PayloadKind::Sealed);
@@ -1009,7 +1010,7 @@ fn receipts(out: &mut Vec<Vector>) {
 
     let received = Receipt {
         custodian_id: CustodianId::new(FUZZ_CUSTODIAN_ID).unwrap(),
-        envelope_id: crate::EnvelopeId::from_bytes(envelope_id),
+        envelope_id: shardkeep_types::EnvelopeId::from_bytes(envelope_id),
         status: ReceiptStatus::Received,
         timestamp: Timestamp::from_unix_millis(base.timestamp).unwrap(),
     };
@@ -1040,7 +1041,7 @@ fn receipts(out: &mut Vec<Vector>) {
     let cases: Vec<(&str, &str, &str, Vec<u8>)> = vec![
         (
             "receipt_too_large",
-            "TooLarge",
+            "Framing::TooLarge",
             "a valid receipt padded past the cap",
             {
                 let mut b = base.sign(&custodian_signer());
@@ -1048,14 +1049,14 @@ fn receipts(out: &mut Vec<Vector>) {
                 b
             },
         ),
-        ("receipt_bad_magic", "BadMagic", "wrong magic", {
+        ("receipt_bad_magic", "Framing::BadMagic", "wrong magic", {
             let mut f = ReceiptFields::received(envelope_id);
             f.magic = *b"shkp-env";
             f.sign(&custodian_signer())
         }),
         (
             "receipt_unsupported_version",
-            "UnsupportedVersion",
+            "Framing::UnsupportedVersion",
             "version 2",
             {
                 let mut f = ReceiptFields::received(envelope_id);
@@ -1063,14 +1064,19 @@ fn receipts(out: &mut Vec<Vector>) {
                 f.sign(&custodian_signer())
             },
         ),
-        ("receipt_truncated", "Truncated", "last byte cut", {
-            let mut b = base.sign(&custodian_signer());
-            b.pop();
-            b
-        }),
+        (
+            "receipt_truncated",
+            "Framing::Truncated",
+            "last byte cut",
+            {
+                let mut b = base.sign(&custodian_signer());
+                b.pop();
+                b
+            },
+        ),
         (
             "receipt_trailing_data",
-            "TrailingData",
+            "Framing::TrailingBytes",
             "one byte appended",
             {
                 let mut b = base.sign(&custodian_signer());
@@ -1080,7 +1086,7 @@ fn receipts(out: &mut Vec<Vector>) {
         ),
         (
             "receipt_custodian_id_bad_byte",
-            "InvalidName",
+            "Types::InvalidName",
             "custodian id with a space",
             {
                 let mut f = ReceiptFields::received(envelope_id);
@@ -1110,7 +1116,7 @@ fn receipts(out: &mut Vec<Vector>) {
         ),
         (
             "receipt_failed_without_reason",
-            "FieldLength",
+            "Types::FreeTextLength",
             "failed, empty reason",
             {
                 let mut f = ReceiptFields::received(envelope_id);
@@ -1120,7 +1126,7 @@ fn receipts(out: &mut Vec<Vector>) {
         ),
         (
             "receipt_reason_over_cap",
-            "FieldLength",
+            "Framing::LengthOutOfRange",
             "failure reason of 257 bytes",
             {
                 let mut f = ReceiptFields::received(envelope_id);
@@ -1131,7 +1137,7 @@ fn receipts(out: &mut Vec<Vector>) {
         ),
         (
             "receipt_reason_control_character",
-            "NonCanonical",
+            "Types::FreeTextCharacter",
             "failure reason with a newline",
             {
                 let mut f = ReceiptFields::received(envelope_id);
@@ -1142,7 +1148,7 @@ fn receipts(out: &mut Vec<Vector>) {
         ),
         (
             "receipt_reason_format_character",
-            "NonCanonical",
+            "Types::FreeTextCharacter",
             "failure reason with a right-to-left override (U+202E, category Cf)",
             {
                 let mut f = ReceiptFields::received(envelope_id);
@@ -1153,7 +1159,7 @@ fn receipts(out: &mut Vec<Vector>) {
         ),
         (
             "receipt_reason_invalid_utf8",
-            "NonCanonical",
+            "Types::FreeTextCharacter",
             "failure reason not UTF-8",
             {
                 let mut f = ReceiptFields::received(envelope_id);
@@ -1164,7 +1170,7 @@ fn receipts(out: &mut Vec<Vector>) {
         ),
         (
             "receipt_timestamp_out_of_range",
-            "TimestampOutOfRange",
+            "Types::TimestampOutOfRange",
             "timestamp of 2^63 ms, above i64::MAX",
             {
                 let mut f = ReceiptFields::received(envelope_id);
@@ -1272,19 +1278,19 @@ fn container_contents(out: &mut Vec<Vector>) {
     let cases: Vec<(&str, &str, &str, Vec<u8>)> = vec![
         (
             "contents_bad_magic",
-            "BadMagic",
+            "Framing::BadMagic",
             "wrong magic",
             layout(b"shkp-ctx", 1, envelope.as_bytes(), ARCHIVE),
         ),
         (
             "contents_unsupported_version",
-            "UnsupportedVersion",
+            "Framing::UnsupportedVersion",
             "version 2",
             layout(crate::CONTAINER_MAGIC, 2, envelope.as_bytes(), ARCHIVE),
         ),
         (
             "contents_trailing_data",
-            "TrailingData",
+            "Framing::TrailingBytes",
             "one byte appended",
             {
                 let mut b = contents.clone();
@@ -1294,13 +1300,13 @@ fn container_contents(out: &mut Vec<Vector>) {
         ),
         (
             "contents_truncated",
-            "Truncated",
+            "Framing::Truncated",
             "last archive byte cut",
             contents[..contents.len() - 1].to_vec(),
         ),
         (
             "contents_empty_archive",
-            "FieldLength",
+            "Framing::LengthOutOfRange",
             "zero-length archive",
             layout(crate::CONTAINER_MAGIC, 1, envelope.as_bytes(), b""),
         ),
@@ -1338,7 +1344,7 @@ fn container_contents(out: &mut Vec<Vector>) {
 fn v1_envelopes<C: Curve>(seed: u8, out: &mut Vec<Vector>) {
     let curve = C::ID.name();
     let mut fx = fixture::<C>(seed);
-    let expect = "decode_error UnsupportedVersion".to_owned();
+    let expect = "decode_error Framing::UnsupportedVersion".to_owned();
     let v1_signer =
         InMemorySigner::from_seed(SignerId::new(FUZZ_SIGNER_ID).unwrap(), &V1_SIGNER_SEED);
     let with_v1_signer = |mut lines: Vec<(&'static str, String)>| {
@@ -1513,15 +1519,15 @@ fn stored_golden_vectors_decode_as_expected() {
 #[test]
 fn stored_envelope_vectors_frame_as_expected() {
     const STRUCTURAL: &[&str] = &[
-        "TooLarge",
-        "BadMagic",
-        "UnsupportedVersion",
-        "FieldLength",
-        "Truncated",
-        "TrailingData",
-        "InvalidName",
+        "Framing::TooLarge",
+        "Framing::BadMagic",
+        "Framing::UnsupportedVersion",
+        "Framing::LengthOutOfRange",
+        "Framing::Truncated",
+        "Framing::TrailingBytes",
+        "Types::InvalidName",
         "UnknownCurve",
-        "TimestampOutOfRange",
+        "Types::TimestampOutOfRange",
         "UnknownPayloadKind",
         "ChecksumMismatch",
     ];

@@ -7,9 +7,9 @@ use core::fmt;
 
 use shardkeep_sss_core::CurveId;
 
-use crate::custody::WrappedKey;
 use crate::envelope::{ENVELOPE_SIGNATURE_TAG, RawEnvelope};
 use crate::error::Error;
+use shardkeep_types::WrappedKey;
 
 /// The pieces of an envelope each verification primitive works on, so the
 /// bench can time the primitives alone on the exact inputs `decode_verify`

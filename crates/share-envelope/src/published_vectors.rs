@@ -10,9 +10,9 @@ use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
 use crate::aead;
-use crate::custody::DataKey;
-use crate::ids::SignerId;
 use crate::trust::{TrustedSigners, admit_key, verify_strict};
+use shardkeep_types::DataKey;
+use shardkeep_types::SignerId;
 
 fn load(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,18 +1,15 @@
 //! Custodian receipts, the custodian set they are checked against, and the
 //! delivery certificate they form.
 
-use core::fmt;
 use std::collections::BTreeMap;
 
 use ed25519_dalek::VerifyingKey;
-use shardkeep_sss_core::ShareIndex;
-use shardkeep_wire::{Reader, put_prefixed_u8, put_prefixed_u16};
+use shardkeep_types::{
+    CustodianId, EnvelopeId, FreeText, MAX_NAME_LEN, ShareIndex, Signer, Timestamp,
+};
+use shardkeep_wire::{Reader, check_total_len, put_prefixed_u8, put_prefixed_u16};
 
-use crate::codec::check_total_len;
-use crate::custody::Signer;
-use crate::envelope::EnvelopeId;
 use crate::error::Error;
-use crate::ids::{CustodianId, MAX_NAME_LEN, Timestamp, is_free_text};
 use crate::trust::{admit_key, sign_tagged, verify_tagged};
 
 /// First bytes of every receipt.
@@ -31,57 +28,12 @@ const STATUS_RECEIVED: u8 = 1;
 const STATUS_FAILED: u8 = 2;
 
 /// Why a delivery failed, as the custodian states it: 1 to
-/// [`MAX_FAILURE_REASON_LEN`] bytes of UTF-8 free text ([`is_free_text`]:
-/// no control, format, separator, private-use or unassigned character), so
-/// it can be shown to an operator and stored in audit records as is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FailureReason(String);
-
-impl FailureReason {
-    /// Validates a reason.
-    ///
-    /// # Errors
-    /// [`Error::FieldLength`] for an empty or too long reason,
-    /// [`Error::NonCanonical`] for a character the free-text rule refuses.
-    pub fn new(reason: impl Into<String>) -> Result<Self, Error> {
-        let reason = reason.into();
-        check_reason(reason.as_bytes())?;
-        Ok(Self(reason))
-    }
-
-    /// The reason.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for FailureReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn check_reason(bytes: &[u8]) -> Result<&str, Error> {
-    if bytes.is_empty() || bytes.len() > MAX_FAILURE_REASON_LEN {
-        return Err(Error::FieldLength {
-            field: "failure_reason",
-            len: bytes.len(),
-            min: 1,
-            max: MAX_FAILURE_REASON_LEN,
-        });
-    }
-    let text = core::str::from_utf8(bytes).map_err(|_| Error::NonCanonical {
-        field: "failure_reason",
-    })?;
-    // The length is within bounds: only a refused character fails here.
-    if !is_free_text(text, MAX_FAILURE_REASON_LEN) {
-        return Err(Error::NonCanonical {
-            field: "failure_reason",
-        });
-    }
-    Ok(text)
-}
+/// [`MAX_FAILURE_REASON_LEN`] bytes of UTF-8 free text (no control,
+/// format, separator, private-use or unassigned character; see
+/// [`FreeText`]), so it can be shown to an operator and stored in audit
+/// records as is. [`FailureReason::new`] checks it;
+/// [`FailureReason::sanitized`] makes one out of an error message.
+pub type FailureReason = FreeText<MAX_FAILURE_REASON_LEN>;
 
 /// What a custodian says about one envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -154,18 +106,8 @@ impl Receipt {
     pub(crate) fn parse(bytes: &[u8]) -> Result<(Self, &[u8], &[u8; 64]), Error> {
         check_total_len("receipt", bytes.len(), MAX_RECEIPT_LEN)?;
         let mut r = Reader::new(bytes);
-        if r.take(RECEIPT_MAGIC.len(), "magic")? != RECEIPT_MAGIC {
-            return Err(Error::BadMagic { what: "receipt" });
-        }
-        let version = r.u8("version")?;
-        if version != RECEIPT_VERSION {
-            return Err(Error::UnsupportedVersion {
-                what: "receipt",
-                version,
-            });
-        }
-        let custodian_id =
-            CustodianId::from_bytes(r.prefixed_u8("custodian_id", 1, MAX_NAME_LEN)?)?;
+        r.magic_and_version("receipt", RECEIPT_MAGIC, RECEIPT_VERSION)?;
+        let custodian_id = CustodianId::decode_prefixed(&mut r)?;
         let envelope_id = EnvelopeId::from_bytes(*r.array("envelope_id")?);
         let status_byte = r.u8("status")?;
         let reason = r.prefixed_u16("failure_reason", 0, MAX_FAILURE_REASON_LEN)?;
@@ -176,7 +118,7 @@ impl Receipt {
                     field: "failure_reason",
                 });
             }
-            STATUS_FAILED => ReceiptStatus::Failed(FailureReason(check_reason(reason)?.to_owned())),
+            STATUS_FAILED => ReceiptStatus::Failed(FailureReason::from_utf8(reason)?),
             other => return Err(Error::UnknownReceiptStatus(other)),
         };
         let timestamp = Timestamp::from_unix_millis(r.u64("timestamp")?)?;
@@ -212,11 +154,10 @@ impl VerifiedReceipt {
     /// verify under its registered key.
     ///
     /// # Errors
-    /// [`Error::TooLarge`], [`Error::BadMagic`], [`Error::UnsupportedVersion`],
-    /// [`Error::Truncated`], [`Error::TrailingData`], [`Error::FieldLength`],
-    /// [`Error::InvalidName`], [`Error::UnknownReceiptStatus`],
-    /// [`Error::NonCanonical`], [`Error::TimestampOutOfRange`],
-    /// [`Error::UnknownCustodian`],
+    /// [`Error::Framing`] (magic, version, cap, lengths, truncation,
+    /// trailing bytes), [`Error::Types`] (custodian id, failure reason,
+    /// timestamp), [`Error::UnknownReceiptStatus`], [`Error::NonCanonical`]
+    /// (a reason on a "received" receipt), [`Error::UnknownCustodian`],
     /// [`Error::BadSignature`].
     pub fn decode_verify(bytes: &[u8], custodians: &CustodianSet) -> Result<Self, Error> {
         let (receipt, signed, signature) = Receipt::parse(bytes)?;

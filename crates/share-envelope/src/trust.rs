@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use ed25519_dalek::{SIGNATURE_LENGTH, Signature, VerifyingKey};
 use zeroize::Zeroizing;
 
-use crate::custody::Signer;
 use crate::error::Error;
-use crate::ids::SignerId;
+use shardkeep_types::Signer;
+use shardkeep_types::SignerId;
 
 /// The envelope signers a caller trusts: [`SignerId`] -> ed25519 verifying
 /// key. Passed to [`decode_verify`](crate::VerifiedEnvelope::decode_verify);
@@ -143,7 +143,7 @@ mod tests {
     use rand::rngs::ChaCha20Rng;
 
     use super::*;
-    use crate::custody::InMemorySigner;
+    use shardkeep_types::InMemorySigner;
 
     #[test]
     fn refuses_weak_torsion_and_duplicate_keys() {

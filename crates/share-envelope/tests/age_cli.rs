@@ -14,11 +14,13 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{
     Armor, Binding, ContainerIdentity, ContainerRecipients, EncodedEnvelope, EnvelopeParams,
-    InMemorySigner, KeyId, KeyVersion, MAX_SCRYPT_WORK_FACTOR, NodeId, NodeVersion,
-    OpenedContainer, SignerId, Timestamp, TrustedSigners, archive_hash, encode_container_contents,
-    open_container, seal_container,
+    MAX_SCRYPT_WORK_FACTOR, OpenedContainer, TrustedSigners, archive_hash,
+    encode_container_contents, open_container, seal_container,
 };
 use shardkeep_sss_core::{Curve, Secp256k1, Secret, Threshold, split};
+use shardkeep_types::{
+    InMemorySigner, KeyId, KeyVersion, NodeId, NodeVersion, SignerId, Timestamp,
+};
 
 mod common;
 use common::{assert_not_opened_by, open_x25519, scrypt_work_factor};

@@ -7,12 +7,15 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{
     Armor, Binding, ContainerError, ContainerIdentity, ContainerRecipients, CurveShare,
-    EncodedEnvelope, EnvelopeParams, Error, InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion,
-    MAX_CONTAINER_LEN, MAX_CONTAINER_STANZAS, MAX_SCRYPT_WORK_FACTOR, NodeId, NodeVersion,
-    PayloadKind, SignerId, Timestamp, TrustedSigners, archive_hash, encode_container_contents,
+    EncodedEnvelope, EnvelopeParams, Error, MAX_CONTAINER_LEN, MAX_CONTAINER_STANZAS,
+    MAX_SCRYPT_WORK_FACTOR, PayloadKind, TrustedSigners, archive_hash, encode_container_contents,
     open_container, open_x25519_container, seal_container,
 };
 use shardkeep_sss_core::{Curve, Ed25519, Secret, Threshold, split};
+use shardkeep_types::{
+    FramingError, InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion, NodeId, NodeVersion,
+    SignerId, Timestamp,
+};
 
 mod common;
 use common::{assert_not_opened_by, open_x25519, scrypt_work_factor};
@@ -97,7 +100,7 @@ fn tampered_oversized_and_garbage_containers_are_refused() {
     }
     assert!(matches!(
         open(&vec![b'a'; MAX_CONTAINER_LEN + 1]),
-        Err(Error::TooLarge { .. })
+        Err(Error::Framing(FramingError::TooLarge { .. }))
     ));
     assert_eq!(
         open(b"not an age file").unwrap_err(),
@@ -137,7 +140,7 @@ fn passphrase_containers_and_their_limits() {
     ));
     assert!(matches!(
         seal_container(&plain, b"", &recipients, Armor::Binary),
-        Err(Error::FieldLength { .. })
+        Err(Error::Framing(FramingError::LengthOutOfRange { .. }))
     ));
     assert!(matches!(
         ContainerRecipients::x25519(Vec::new()),

@@ -8,12 +8,14 @@ use rand_core::Rng;
 use sha2::{Digest, Sha256};
 use shardkeep_envelope::{
     Binding, BindingField, CurveShare, ENVELOPE_CHECKSUM_TAG, EncodedEnvelope, EnvelopeParams,
-    Error, InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId,
-    NodeVersion, PayloadKind, ShareSlot, Signer, SignerId, Timestamp, TrustedSigners,
-    VerifiedEnvelope, archive_hash,
+    Error, PayloadKind, TrustedSigners, VerifiedEnvelope, archive_hash,
 };
 use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Ed25519, Secp256k1, Secret, Share, Threshold, split,
+};
+use shardkeep_types::{
+    InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion,
+    ShareSlot, Signer, SignerId, Timestamp,
 };
 use subtle::ConstantTimeEq;
 
@@ -228,9 +230,7 @@ where
     let impostor = InMemoryKek::for_slot(KekId::new("kek-b").unwrap(), slot, &mut s.rng);
     assert!(matches!(
         again.rewrap(&impostor, &old_kek),
-        Err(Error::Custody(
-            shardkeep_envelope::CustodyError::UnwrapFailed
-        ))
+        Err(Error::Custody(shardkeep_types::CustodyError::UnwrapFailed))
     ));
 }
 

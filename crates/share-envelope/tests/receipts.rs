@@ -7,11 +7,11 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{
-    CustodianId, CustodianSet, DeliveryCertificate, DeliveryState, EnvelopeId, Error,
-    FailureReason, IgnoredReason, InMemorySigner, Receipt, ReceiptStatus, Signer, SignerId,
-    Timestamp, VerifiedReceipt,
+    CustodianSet, DeliveryCertificate, DeliveryState, Error, FailureReason, IgnoredReason, Receipt,
+    ReceiptStatus, VerifiedReceipt,
 };
 use shardkeep_sss_core::{ShareIndex, Threshold};
+use shardkeep_types::{CustodianId, EnvelopeId, InMemorySigner, Signer, SignerId, Timestamp};
 
 fn index(i: u8) -> ShareIndex {
     Threshold::new(3, 5).unwrap().share_index(i).unwrap()

@@ -11,7 +11,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::curve::Curve;
 use crate::error::{Error, Result};
-use crate::ids::{ShareIndex, Threshold, lagrange_at_zero_into};
+use shardkeep_types::{ShareIndex, Threshold};
+
+use crate::ids::lagrange_at_zero_into;
 use crate::secret::Secret;
 use crate::share::{Commitments, SHARE_LEN, Share, SplitId};
 

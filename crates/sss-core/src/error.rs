@@ -1,6 +1,7 @@
 //! The one error type of this crate.
 
-use crate::ShareIndex;
+use shardkeep_types::{ShareIndex, ThresholdError};
+
 use crate::combine::{RejectedList, RejectedShare};
 use crate::curve::CurveId;
 
@@ -163,3 +164,14 @@ pub enum Error {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Threshold rules come from `shardkeep-types`; this crate reports them as
+/// its own variants of the same names.
+impl From<ThresholdError> for Error {
+    fn from(error: ThresholdError) -> Self {
+        match error {
+            ThresholdError::InvalidThreshold { t, n } => Self::InvalidThreshold { t, n },
+            ThresholdError::IndexOutOfRange { index, n } => Self::IndexOutOfRange { index, n },
+        }
+    }
+}

@@ -11,7 +11,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::curve::Curve;
 use crate::error::{Error, Result};
-use crate::ids::{Hex, ShareIndex, Threshold};
+use shardkeep_types::{ShareIndex, Threshold};
+
+use crate::ids::Hex;
 
 /// Domain tag of [`SplitId`].
 pub const SPLIT_ID_TAG: &[u8] = b"shardkeep/split-id/v1";

@@ -13,7 +13,8 @@ use zeroize::Zeroize;
 
 use crate::curve::Curve;
 use crate::error::{Error, Result};
-use crate::ids::{ShareIndex, Threshold};
+use shardkeep_types::{ShareIndex, Threshold};
+
 use crate::secret::Secret;
 use crate::share::{Commitments, Share};
 

@@ -5,14 +5,15 @@
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
-use shardkeep_envelope::{
-    ActorId, Binding, EnvelopeParams, InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion, Label,
-    NodeId, NodeVersion, SignerId, Timestamp, archive_hash,
-};
+use shardkeep_envelope::{Binding, EnvelopeParams, archive_hash};
 use shardkeep_sss_core::{Commitments, Curve, CurveId, Secp256k1, Secret, Share, Threshold, split};
 use shardkeep_storage::{
     KeyVersionStore, SealedShare, SealedShareStore, ShareAccess, ShareAccessLog, SqliteStorage,
     Storage, Transaction,
+};
+use shardkeep_types::{
+    ActorId, InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion,
+    SignerId, Timestamp,
 };
 
 fn version(node: u64) -> NodeVersion {

@@ -8,17 +8,17 @@
 
 use rand::SeedableRng;
 use rand::rngs::{ChaCha20Rng, SysRng};
-use shardkeep_envelope::{
-    ActorId, Binding, CustodianId, EnvelopeParams, InMemoryKek, InMemorySigner, KekId,
-    KeyEncryptionKey, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId,
-    Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
-};
+use shardkeep_envelope::{Binding, EnvelopeParams, TrustedSigners, VerifiedEnvelope, archive_hash};
 use shardkeep_sss_core::{Curve, CurveId, Secp256k1, Secret, ShareIndex, Threshold, split};
 use shardkeep_storage::{
     Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditStore, CustodyEntry,
     CustodyStore, DeliveryOutcome, DeliveryRecord, KeyVersionStore, ReceiptStore, SealedShare,
     SealedShareStore, SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SqliteStorage,
     Storage, Transaction,
+};
+use shardkeep_types::{
+    ActorId, CustodianId, FreeText, InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId,
+    KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
 };
 
 /// Stands in for the audit crate's chained hash (this crate never hashes).
@@ -135,7 +135,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tx.assign_custodian(&CustodyEntry {
             slot: slot(i)?,
             custodian: CustodianId::new(custodian)?,
-            contact: format!("security@{custodian}.example"),
+            contact: FreeText::new(format!("security@{custodian}.example"))?,
             public_key: b"age1...".to_vec(),
             updated_at: now,
             confirmed_at: None,

@@ -1,6 +1,6 @@
 //! The one error type of this crate.
 
-use shardkeep_envelope::{ActorId, CustodianId, KekId, NodeVersion, ShareSlot, Timestamp};
+use shardkeep_types::{ActorId, CustodianId, KekId, NodeVersion, ShareSlot, Timestamp};
 
 use crate::records::ApprovalNonce;
 
@@ -13,14 +13,6 @@ use crate::records::ApprovalNonce;
 #[non_exhaustive]
 pub enum Error {
     // ----- input -----
-    /// Free text is empty, too long, or holds a control character.
-    #[error("invalid {field}: {len} bytes, empty, too long or with a control character")]
-    InvalidText {
-        /// Which field.
-        field: &'static str,
-        /// Its length in bytes.
-        len: usize,
-    },
     /// An opaque blob is shorter or longer than its field allows.
     #[error("{field} has {len} bytes; allowed {min}..={max}")]
     BlobLength {

@@ -3,11 +3,12 @@
 
 use core::fmt;
 
-use shardkeep_envelope::{
-    ActorId, CustodianId, KekId, KeyId, Label, NodeId, NodeVersion, SealedEnvelopeFrame, ShareSlot,
-    Timestamp,
+use shardkeep_envelope::SealedEnvelopeFrame;
+
+use shardkeep_types::{
+    ActorId, CustodianId, FreeText, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp,
 };
-use shardkeep_sss_core::{ShareIndex, Threshold};
+use shardkeep_types::{ShareIndex, Threshold};
 
 use crate::error::Error;
 use crate::types::check_blob;
@@ -201,7 +202,7 @@ pub struct SlotFilter {
     /// Only this node.
     pub node_id: Option<NodeId>,
     /// Only this version (meaningful with a key and node).
-    pub version: Option<shardkeep_envelope::KeyVersion>,
+    pub version: Option<shardkeep_types::KeyVersion>,
 }
 
 /// The KEK dedicated to one server-held slot, as the key store pinned it
@@ -244,7 +245,7 @@ pub struct CustodyEntry {
     /// The custodian entity.
     pub custodian: CustodianId,
     /// How to reach them (free text, at most [`MAX_CONTACT_LEN`] bytes).
-    pub contact: String,
+    pub contact: FreeText<MAX_CONTACT_LEN>,
     /// Their public key (age recipient or receipt-signing key), opaque.
     pub public_key: Vec<u8>,
     /// When the entry was written or last changed.
@@ -264,7 +265,7 @@ pub enum DeliveryOutcome {
     /// The delivery failed.
     Failed {
         /// Why, for people (at most [`MAX_REASON_LEN`] bytes).
-        reason: String,
+        reason: FreeText<MAX_REASON_LEN>,
     },
 }
 
@@ -359,7 +360,7 @@ pub enum DrillOutcome {
     /// The drill failed.
     Failed {
         /// Why, for people (at most [`MAX_REASON_LEN`] bytes).
-        reason: String,
+        reason: FreeText<MAX_REASON_LEN>,
     },
 }
 

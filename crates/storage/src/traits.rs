@@ -7,8 +7,8 @@
 
 use core::future::Future;
 
-use shardkeep_envelope::{ActorId, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp};
-use shardkeep_sss_core::Threshold;
+use shardkeep_types::Threshold;
+use shardkeep_types::{ActorId, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp};
 
 use crate::error::Error;
 use crate::records::{
@@ -308,7 +308,7 @@ pub trait CustodyStore {
     /// # Errors
     /// [`Error::KeyVersionNotFound`], [`Error::ShareIndexOutOfRange`],
     /// [`Error::CustodyEntryExists`], [`Error::SlotHeldByServer`],
-    /// [`Error::InvalidText`], [`Error::BlobLength`].
+    /// [`Error::BlobLength`].
     fn assign_custodian(
         &mut self,
         entry: &CustodyEntry,
@@ -318,7 +318,7 @@ pub trait CustodyStore {
     /// confirmation time is reset to `entry.confirmed_at`).
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`], [`Error::InvalidText`],
+    /// [`Error::CustodyEntryNotFound`],
     /// [`Error::BlobLength`].
     fn update_custodian(
         &mut self,
@@ -362,7 +362,7 @@ pub trait ReceiptStore {
     ///
     /// # Errors
     /// [`Error::CustodyEntryNotFound`], [`Error::CustodianMismatch`],
-    /// [`Error::ReceiptExists`], [`Error::InvalidText`],
+    /// [`Error::ReceiptExists`],
     /// [`Error::BlobLength`].
     fn record_delivery(
         &mut self,
@@ -435,7 +435,7 @@ pub trait DrillStore {
     /// # Errors
     /// [`Error::KeyVersionNotFound`], [`Error::DrillReportExists`],
     /// [`Error::TimesOutOfOrder`], [`Error::UnorderedShareIndices`],
-    /// [`Error::InvalidText`], [`Error::BlobLength`].
+    /// [`Error::BlobLength`].
     fn record_drill(
         &mut self,
         report: &DrillReport,

@@ -1,8 +1,7 @@
-//! How times are stored, and the checks on free text and blobs shared by
-//! every record. The names and times themselves (`Timestamp`, `ActorId`,
-//! `Label`, `NodeVersion`) are `shardkeep_envelope`'s.
-
-use shardkeep_envelope::{Timestamp, is_free_text};
+//! How times are stored, and the check on blobs shared by every record.
+//! The names, times and free text themselves (`Timestamp`, `ActorId`,
+//! `Label`, `NodeVersion`, `FreeText`) are `shardkeep_types`'.
+use shardkeep_types::Timestamp;
 
 use crate::error::Error;
 
@@ -18,18 +17,6 @@ pub(crate) fn timestamp_from_db(value: i64) -> Option<Timestamp> {
     u64::try_from(value)
         .ok()
         .and_then(|millis| Timestamp::from_unix_millis(millis).ok())
-}
-
-/// Checks free text (a contact, a failure reason): 1 to `max` bytes, no
-/// control characters, so it prints safely in a terminal or a log.
-pub(crate) fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), Error> {
-    if !is_free_text(text, max) {
-        return Err(Error::InvalidText {
-            field,
-            len: text.len(),
-        });
-    }
-    Ok(())
 }
 
 /// Checks the length of an opaque blob against its cap.
@@ -62,13 +49,5 @@ mod tests {
         }
         assert_eq!(timestamp_from_db(-1), None);
         assert_eq!(timestamp_from_db(i64::MIN), None);
-    }
-
-    #[test]
-    fn text_refuses_control_characters() {
-        assert!(check_text("contact", "Alice <alice@example.com>", 64).is_ok());
-        assert!(check_text("contact", "", 64).is_err());
-        assert!(check_text("contact", "a\u{1b}[2J", 64).is_err());
-        assert!(check_text("contact", "abc", 2).is_err());
     }
 }

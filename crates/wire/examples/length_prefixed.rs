@@ -2,12 +2,12 @@
 //! the errors a truncated, over-long or padded input gets.
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
-use shardkeep_wire::{Reader, WireError, put_prefixed_u8, put_prefixed_u16};
+use shardkeep_wire::{FramingError, Reader, put_prefixed_u8, put_prefixed_u16};
 
 const MAX_NAME_LEN: usize = 64;
 const MAX_NOTE_LEN: usize = 1024;
 
-fn encode(name: &str, note: &str, counter: u32) -> Result<Vec<u8>, WireError> {
+fn encode(name: &str, note: &str, counter: u32) -> Result<Vec<u8>, FramingError> {
     let mut out = vec![1];
     put_prefixed_u8(&mut out, "name", name.as_bytes(), MAX_NAME_LEN)?;
     put_prefixed_u16(&mut out, "note", note.as_bytes(), MAX_NOTE_LEN)?;
@@ -15,7 +15,7 @@ fn encode(name: &str, note: &str, counter: u32) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
-fn decode(bytes: &[u8]) -> Result<(String, String, u32), WireError> {
+fn decode(bytes: &[u8]) -> Result<(String, String, u32), FramingError> {
     let mut r = Reader::new(bytes);
     let _version = r.u8("version")?;
     let name = r.prefixed_u8("name", 1, MAX_NAME_LEN)?;
@@ -29,7 +29,7 @@ fn decode(bytes: &[u8]) -> Result<(String, String, u32), WireError> {
     ))
 }
 
-fn main() -> Result<(), WireError> {
+fn main() -> Result<(), FramingError> {
     let bytes = encode("node-a", "rotated after drill", 7)?;
     println!("encoded {} bytes: {bytes:02x?}", bytes.len());
     println!("decoded: {:?}", decode(&bytes)?);

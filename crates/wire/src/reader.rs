@@ -1,6 +1,6 @@
 //! A cursor over borrowed input.
 
-use crate::error::WireError;
+use crate::framing::FramingError;
 
 /// Reads borrowed input front to back.
 ///
@@ -46,11 +46,11 @@ impl<'a> Reader<'a> {
     /// The next `len` bytes.
     ///
     /// # Errors
-    /// [`WireError::Truncated`] naming `field` when fewer remain.
-    pub fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], WireError> {
+    /// [`FramingError::Truncated`] naming `field` when fewer remain.
+    pub fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], FramingError> {
         let remaining = self.remaining();
         if len > remaining {
-            return Err(WireError::Truncated {
+            return Err(FramingError::Truncated {
                 field,
                 needed: len - remaining,
             });
@@ -63,20 +63,23 @@ impl<'a> Reader<'a> {
     /// The next `N` bytes as an array.
     ///
     /// # Errors
-    /// [`WireError::Truncated`] naming `field` when fewer remain.
-    pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<&'a [u8; N], WireError> {
+    /// [`FramingError::Truncated`] naming `field` when fewer remain.
+    pub fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<&'a [u8; N], FramingError> {
         let bytes = self.take(N, field)?;
         // `take` returned exactly N bytes.
         bytes
             .try_into()
-            .map_err(|_| WireError::Truncated { field, needed: N })
+            .map_err(|_| FramingError::Truncated { field, needed: N })
     }
 
     /// One byte.
     ///
     /// # Errors
-    /// [`WireError::Truncated`] at the end of the input.
-    pub fn u8(&mut self, field: &'static str) -> Result<u8, WireError> {
+    /// [`FramingError::Truncated`] at the end of the input.
+    pub fn u8(&mut self, field: &'static str) -> Result<u8, FramingError> {
         let [byte] = *self.array(field)?;
         Ok(byte)
     }
@@ -84,39 +87,39 @@ impl<'a> Reader<'a> {
     /// A big-endian `u16`.
     ///
     /// # Errors
-    /// [`WireError::Truncated`] when fewer than 2 bytes remain.
-    pub fn u16(&mut self, field: &'static str) -> Result<u16, WireError> {
+    /// [`FramingError::Truncated`] when fewer than 2 bytes remain.
+    pub fn u16(&mut self, field: &'static str) -> Result<u16, FramingError> {
         Ok(u16::from_be_bytes(*self.array(field)?))
     }
 
     /// A big-endian `u32`.
     ///
     /// # Errors
-    /// [`WireError::Truncated`] when fewer than 4 bytes remain.
-    pub fn u32(&mut self, field: &'static str) -> Result<u32, WireError> {
+    /// [`FramingError::Truncated`] when fewer than 4 bytes remain.
+    pub fn u32(&mut self, field: &'static str) -> Result<u32, FramingError> {
         Ok(u32::from_be_bytes(*self.array(field)?))
     }
 
     /// A big-endian `u64`.
     ///
     /// # Errors
-    /// [`WireError::Truncated`] when fewer than 8 bytes remain.
-    pub fn u64(&mut self, field: &'static str) -> Result<u64, WireError> {
+    /// [`FramingError::Truncated`] when fewer than 8 bytes remain.
+    pub fn u64(&mut self, field: &'static str) -> Result<u64, FramingError> {
         Ok(u64::from_be_bytes(*self.array(field)?))
     }
 
     /// A field with a one-byte length prefix in `min..=max`.
     ///
     /// # Errors
-    /// [`WireError::LengthOutOfRange`] when the declared length is outside
+    /// [`FramingError::LengthOutOfRange`] when the declared length is outside
     /// the bounds (checked before any of the field is taken),
-    /// [`WireError::Truncated`] when the prefix or the field is cut short.
+    /// [`FramingError::Truncated`] when the prefix or the field is cut short.
     pub fn prefixed_u8(
         &mut self,
         field: &'static str,
         min: usize,
         max: usize,
-    ) -> Result<&'a [u8], WireError> {
+    ) -> Result<&'a [u8], FramingError> {
         let len = usize::from(self.u8(field)?);
         self.bounded(field, len, min, max)
     }
@@ -130,7 +133,7 @@ impl<'a> Reader<'a> {
         field: &'static str,
         min: usize,
         max: usize,
-    ) -> Result<&'a [u8], WireError> {
+    ) -> Result<&'a [u8], FramingError> {
         let len = usize::from(self.u16(field)?);
         self.bounded(field, len, min, max)
     }
@@ -144,7 +147,7 @@ impl<'a> Reader<'a> {
         field: &'static str,
         min: usize,
         max: usize,
-    ) -> Result<&'a [u8], WireError> {
+    ) -> Result<&'a [u8], FramingError> {
         // A length beyond the address space is beyond any bound.
         let len = usize::try_from(self.u32(field)?).unwrap_or(usize::MAX);
         self.bounded(field, len, min, max)
@@ -156,9 +159,9 @@ impl<'a> Reader<'a> {
         len: usize,
         min: usize,
         max: usize,
-    ) -> Result<&'a [u8], WireError> {
+    ) -> Result<&'a [u8], FramingError> {
         if len < min || len > max {
-            return Err(WireError::LengthOutOfRange {
+            return Err(FramingError::LengthOutOfRange {
                 field,
                 len,
                 min,
@@ -168,15 +171,45 @@ impl<'a> Reader<'a> {
         self.take(len, field)
     }
 
+    /// Reads the 8-byte magic and the version byte that open every
+    /// shardkeep binary format, and checks them: the magic first (input that
+    /// is not this format is refused as such, whatever its version byte),
+    /// then the version. `format` names the format for the error.
+    ///
+    /// # Errors
+    /// [`FramingError::Truncated`] when fewer than 9 bytes remain (nothing is
+    /// consumed), [`FramingError::BadMagic`], or
+    /// [`FramingError::UnsupportedVersion`] with the version byte found.
+    pub fn magic_and_version(
+        &mut self,
+        format: &'static str,
+        magic: &[u8; 8],
+        version: u8,
+    ) -> Result<(), FramingError> {
+        let mut ahead = self.clone();
+        if ahead.array::<8>("magic")? != magic {
+            return Err(FramingError::BadMagic { format });
+        }
+        let found = ahead.u8("version")?;
+        if found != version {
+            return Err(FramingError::UnsupportedVersion {
+                format,
+                version: found,
+            });
+        }
+        *self = ahead;
+        Ok(())
+    }
+
     /// Succeeds only when every byte was consumed; `what` names the format
     /// (or section) for the error.
     ///
     /// # Errors
-    /// [`WireError::TrailingBytes`] with the number of bytes left.
-    pub fn finish(self, what: &'static str) -> Result<(), WireError> {
+    /// [`FramingError::TrailingBytes`] with the number of bytes left.
+    pub fn finish(self, what: &'static str) -> Result<(), FramingError> {
         match self.remaining() {
             0 => Ok(()),
-            len => Err(WireError::TrailingBytes { what, len }),
+            len => Err(FramingError::TrailingBytes { what, len }),
         }
     }
 }
@@ -196,7 +229,7 @@ mod tests {
         assert_eq!(r.remaining(), 0);
         assert_eq!(
             r.u8("e"),
-            Err(WireError::Truncated {
+            Err(FramingError::Truncated {
                 field: "e",
                 needed: 1
             })
@@ -210,7 +243,7 @@ mod tests {
         assert_eq!(r.u16("a").unwrap(), 1);
         assert_eq!(
             r.take(4, "b"),
-            Err(WireError::Truncated {
+            Err(FramingError::Truncated {
                 field: "b",
                 needed: 1
             })
@@ -218,14 +251,14 @@ mod tests {
         assert_eq!(r.offset(), 2);
         assert_eq!(
             r.take(usize::MAX, "huge"),
-            Err(WireError::Truncated {
+            Err(FramingError::Truncated {
                 field: "huge",
                 needed: usize::MAX - 3
             })
         );
         assert!(matches!(
             r.u64("c"),
-            Err(WireError::Truncated { needed: 5, .. })
+            Err(FramingError::Truncated { needed: 5, .. })
         ));
         assert_eq!(r.offset(), 2);
         assert_eq!(r.array::<3>("rest").unwrap(), &[2, 3, 4]);
@@ -241,12 +274,56 @@ mod tests {
     }
 
     #[test]
+    fn magic_and_version_are_checked_in_order() {
+        const MAGIC: &[u8; 8] = b"shkp-tst";
+        let mut good = MAGIC.to_vec();
+        good.extend_from_slice(&[3, 0xaa]);
+        let mut r = Reader::new(&good);
+        assert_eq!(r.magic_and_version("test", MAGIC, 3), Ok(()));
+        assert_eq!(r.offset(), 9);
+        assert_eq!(r.u8("rest").unwrap(), 0xaa);
+
+        let mut r = Reader::new(&good);
+        assert_eq!(
+            r.magic_and_version("test", MAGIC, 2),
+            Err(FramingError::UnsupportedVersion {
+                format: "test",
+                version: 3
+            })
+        );
+        assert_eq!(r.offset(), 0, "a refused header consumes nothing");
+
+        let mut other = good.clone();
+        other[7] ^= 1;
+        // A wrong magic is reported as such, whatever the version says.
+        other[8] = 9;
+        assert_eq!(
+            Reader::new(&other).magic_and_version("test", MAGIC, 3),
+            Err(FramingError::BadMagic { format: "test" })
+        );
+        assert_eq!(
+            Reader::new(&good[..5]).magic_and_version("test", MAGIC, 3),
+            Err(FramingError::Truncated {
+                field: "magic",
+                needed: 3
+            })
+        );
+        assert_eq!(
+            Reader::new(&good[..8]).magic_and_version("test", MAGIC, 3),
+            Err(FramingError::Truncated {
+                field: "version",
+                needed: 1
+            })
+        );
+    }
+
+    #[test]
     fn finish_refuses_trailing_bytes() {
         let mut r = Reader::new(&[1, 2, 3]);
         r.u8("a").unwrap();
         assert_eq!(
             r.finish("record"),
-            Err(WireError::TrailingBytes {
+            Err(FramingError::TrailingBytes {
                 what: "record",
                 len: 2
             })
@@ -265,7 +342,7 @@ mod tests {
         let mut r = Reader::new(&[200, 0]);
         assert_eq!(
             r.prefixed_u8("name", 1, 64),
-            Err(WireError::LengthOutOfRange {
+            Err(FramingError::LengthOutOfRange {
                 field: "name",
                 len: 200,
                 min: 1,
@@ -276,12 +353,12 @@ mod tests {
         let mut r = Reader::new(&[0, 0, 0]);
         assert!(matches!(
             r.prefixed_u16("blob", 1, 10),
-            Err(WireError::LengthOutOfRange { len: 0, .. })
+            Err(FramingError::LengthOutOfRange { len: 0, .. })
         ));
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff]);
         assert!(matches!(
             r.prefixed_u32("body", 1, 1 << 20),
-            Err(WireError::LengthOutOfRange {
+            Err(FramingError::LengthOutOfRange {
                 len: 0xffff_ffff,
                 ..
             })
@@ -290,7 +367,7 @@ mod tests {
         let mut r = Reader::new(&[0, 3, 7, 8]);
         assert_eq!(
             r.prefixed_u16("two", 1, 3),
-            Err(WireError::Truncated {
+            Err(FramingError::Truncated {
                 field: "two",
                 needed: 1
             })
@@ -302,7 +379,7 @@ mod tests {
         // A prefix that is itself cut short names the field.
         assert_eq!(
             Reader::new(&[0]).prefixed_u16("len", 0, 1),
-            Err(WireError::Truncated {
+            Err(FramingError::Truncated {
                 field: "len",
                 needed: 1
             })

@@ -1,10 +1,10 @@
 //! Appending length-prefixed fields.
 //!
 //! Each writer refuses a value longer than its prefix can state or than the
-//! caller's cap, with [`WireError::LengthOutOfRange`]: it never panics and
+//! caller's cap, with [`FramingError::LengthOutOfRange`]: it never panics and
 //! never writes a truncated length.
 
-use crate::error::WireError;
+use crate::framing::FramingError;
 
 /// Appends `bytes` with a one-byte length prefix.
 ///
@@ -12,13 +12,13 @@ use crate::error::WireError;
 /// `usize::MAX` for the prefix's own limit).
 ///
 /// # Errors
-/// [`WireError::LengthOutOfRange`] when `bytes` is longer than the cap.
+/// [`FramingError::LengthOutOfRange`] when `bytes` is longer than the cap.
 pub fn put_prefixed_u8(
     out: &mut Vec<u8>,
     field: &'static str,
     bytes: &[u8],
     max: usize,
-) -> Result<(), WireError> {
+) -> Result<(), FramingError> {
     let len: u8 = prefix(field, bytes.len(), max, usize::from(u8::MAX))?;
     out.push(len);
     out.extend_from_slice(bytes);
@@ -30,13 +30,13 @@ pub fn put_prefixed_u8(
 /// `max` is the field's cap; the prefix caps it at 65 535 too.
 ///
 /// # Errors
-/// [`WireError::LengthOutOfRange`] when `bytes` is longer than the cap.
+/// [`FramingError::LengthOutOfRange`] when `bytes` is longer than the cap.
 pub fn put_prefixed_u16(
     out: &mut Vec<u8>,
     field: &'static str,
     bytes: &[u8],
     max: usize,
-) -> Result<(), WireError> {
+) -> Result<(), FramingError> {
     let len: u16 = prefix(field, bytes.len(), max, usize::from(u16::MAX))?;
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(bytes);
@@ -48,13 +48,13 @@ pub fn put_prefixed_u16(
 /// `max` is the field's cap; the prefix caps it at `u32::MAX` too.
 ///
 /// # Errors
-/// [`WireError::LengthOutOfRange`] when `bytes` is longer than the cap.
+/// [`FramingError::LengthOutOfRange`] when `bytes` is longer than the cap.
 pub fn put_prefixed_u32(
     out: &mut Vec<u8>,
     field: &'static str,
     bytes: &[u8],
     max: usize,
-) -> Result<(), WireError> {
+) -> Result<(), FramingError> {
     // On a 16-bit target every slice length fits a u32 prefix.
     let len: u32 = prefix(
         field,
@@ -74,9 +74,9 @@ fn prefix<P: TryFrom<usize>>(
     len: usize,
     max: usize,
     prefix_max: usize,
-) -> Result<P, WireError> {
+) -> Result<P, FramingError> {
     let limit = max.min(prefix_max);
-    let refused = WireError::LengthOutOfRange {
+    let refused = FramingError::LengthOutOfRange {
         field,
         len,
         min: 0,
@@ -112,7 +112,7 @@ mod tests {
         let mut out = vec![9];
         assert_eq!(
             put_prefixed_u8(&mut out, "long", &[0; 256], usize::MAX),
-            Err(WireError::LengthOutOfRange {
+            Err(FramingError::LengthOutOfRange {
                 field: "long",
                 len: 256,
                 min: 0,
@@ -121,7 +121,7 @@ mod tests {
         );
         assert_eq!(
             put_prefixed_u16(&mut out, "long", &[0; 65_536], usize::MAX),
-            Err(WireError::LengthOutOfRange {
+            Err(FramingError::LengthOutOfRange {
                 field: "long",
                 len: 65_536,
                 min: 0,
@@ -130,7 +130,7 @@ mod tests {
         );
         assert_eq!(
             put_prefixed_u16(&mut out, "capped", &[0; 513], 512),
-            Err(WireError::LengthOutOfRange {
+            Err(FramingError::LengthOutOfRange {
                 field: "capped",
                 len: 513,
                 min: 0,

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 
 use proptest::prelude::*;
-use shardkeep_wire::{Reader, WireError, put_prefixed_u8, put_prefixed_u16, put_prefixed_u32};
+use shardkeep_wire::{FramingError, Reader, put_prefixed_u8, put_prefixed_u16, put_prefixed_u32};
 
 /// One field of a record: its prefix width and its bytes.
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ fn encode(fields: &[Field]) -> Vec<u8> {
 }
 
 /// Reads `fields`' shapes back from `bytes`, checking every value.
-fn decode(bytes: &[u8], fields: &[Field]) -> Result<(), WireError> {
+fn decode(bytes: &[u8], fields: &[Field]) -> Result<(), FramingError> {
     let mut r = Reader::new(bytes);
     for f in fields {
         match f {
@@ -66,7 +66,7 @@ proptest! {
         prop_assume!(!bytes.is_empty());
         let cut = cut.index(bytes.len());
         let refused = decode(&bytes[..cut], &fields).unwrap_err();
-        prop_assert!(matches!(refused, WireError::Truncated { .. }), "{refused:?}");
+        prop_assert!(matches!(refused, FramingError::Truncated { .. }), "{refused:?}");
     }
 
     #[test]
@@ -75,7 +75,7 @@ proptest! {
         bytes.extend_from_slice(&extra);
         prop_assert_eq!(
             decode(&bytes, &fields),
-            Err(WireError::TrailingBytes { what: "record", len: extra.len() })
+            Err(FramingError::TrailingBytes { what: "record", len: extra.len() })
         );
     }
 
@@ -86,10 +86,10 @@ proptest! {
         let mut r = Reader::new(&bytes);
         let read = r.prefixed_u8("f", min, max);
         if len < min || len > max {
-            prop_assert_eq!(read, Err(WireError::LengthOutOfRange { field: "f", len, min, max }));
+            prop_assert_eq!(read, Err(FramingError::LengthOutOfRange { field: "f", len, min, max }));
             prop_assert_eq!(r.offset(), 1);
         } else if len > body.len() {
-            prop_assert_eq!(read, Err(WireError::Truncated { field: "f", needed: len - body.len() }));
+            prop_assert_eq!(read, Err(FramingError::Truncated { field: "f", needed: len - body.len() }));
             prop_assert_eq!(r.offset(), 1);
         } else {
             prop_assert_eq!(read.unwrap(), &body[..len]);
@@ -102,7 +102,7 @@ proptest! {
         let mut out = Vec::new();
         let written = put_prefixed_u16(&mut out, "f", &bytes, cap);
         if len > cap {
-            prop_assert_eq!(written, Err(WireError::LengthOutOfRange { field: "f", len, min: 0, max: cap }));
+            prop_assert_eq!(written, Err(FramingError::LengthOutOfRange { field: "f", len, min: 0, max: cap }));
             prop_assert!(out.is_empty());
         } else {
             prop_assert_eq!(written, Ok(()));

@@ -3,8 +3,8 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use shardkeep_audit::{AuditLogId, AuditRecord, EventType, Export, chain_hash};
-use shardkeep_envelope::{ActorId, Timestamp};
 use shardkeep_storage::{AuditHead, AuditRow};
+use shardkeep_types::{ActorId, Timestamp};
 
 /// The log the built chains belong to.
 pub(crate) const LOG: AuditLogId = AuditLogId([0x5a; 16]);

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use shardkeep_envelope::{KeyId, KeyVersion, NodeId, NodeVersion};
 use shardkeep_keydata::{InProcessPeers, LocalPartySaveData};
 use shardkeep_sss_core::Threshold;
+use shardkeep_types::{KeyId, KeyVersion, NodeId, NodeVersion};
 use zeroize::Zeroizing;
 
 /// `test-vectors/keydata/`.

@@ -10,7 +10,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use sha2::{Digest, Sha256};
-use shardkeep_envelope::{
+use shardkeep_types::{
     CustodyError, DATA_KEY_LEN, DataKey, KekId, KeyEncryptionKey, ShareSlot, WrappedKey,
 };
 use zeroize::{Zeroize, Zeroizing};

@@ -8,7 +8,7 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
-use shardkeep_envelope::{CustodyError, Signer, SignerId};
+use shardkeep_types::{CustodyError, Signer, SignerId};
 
 use super::{KEY_REQUIREMENTS, Pkcs11Token, Requirement, TokenInner, is_missing_object, lock, p11};
 use crate::error::Error;

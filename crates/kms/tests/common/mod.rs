@@ -6,10 +6,10 @@ use aes_gcm_siv::aead::{Aead, KeyInit};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
-use shardkeep_envelope::{
+use shardkeep_types::ShareIndex;
+use shardkeep_types::{
     CustodyError, DataKey, KeyEncryptionKey, KeyId, KeyVersion, NodeId, ShareSlot, WrappedKey,
 };
-use shardkeep_sss_core::ShareIndex;
 use subtle::ConstantTimeEq;
 
 pub(crate) fn slot(key: &str, node: &str, version: u32, index: u8) -> ShareSlot {

@@ -1,7 +1,7 @@
 //! Approval requests (server-issued nonces) and the signed approvals of
 //! them. A request is consumed once, in the transaction of its operation.
 
-use shardkeep_envelope::{ActorId, Label, Timestamp};
+use shardkeep_types::{ActorId, Label, Timestamp};
 
 use super::{Backend, Columns, SqlTransaction, args, guarded, node_version, version_args, with};
 use crate::error::Error;

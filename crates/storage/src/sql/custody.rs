@@ -1,17 +1,16 @@
 //! The custody map and the delivery records of external shares.
 
-use shardkeep_envelope::{CustodianId, NodeVersion, ShareSlot, Timestamp};
+use shardkeep_types::{CustodianId, FreeText, NodeVersion, ShareSlot, Timestamp};
 
 use super::{
     Arg, Backend, Columns, SqlTransaction, args, guarded, share_slot, slot_args, slots, with,
 };
 use crate::error::Error;
 use crate::records::{
-    CustodyEntry, DeliveryOutcome, DeliveryRecord, MAX_CONTACT_LEN, MAX_CUSTODIAN_KEY_LEN,
-    MAX_REASON_LEN, MAX_RECEIPT_LEN,
+    CustodyEntry, DeliveryOutcome, DeliveryRecord, MAX_CUSTODIAN_KEY_LEN, MAX_RECEIPT_LEN,
 };
 use crate::traits::{CustodyStore, ReceiptStore};
-use crate::types::{check_blob, check_text, timestamp_to_db};
+use crate::types::{check_blob, timestamp_to_db};
 
 const TABLE: &str = "custody_map";
 const DELIVERIES: &str = "deliveries";
@@ -34,7 +33,7 @@ fn decode<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<CustodyEnt
     Ok(CustodyEntry {
         slot: share_slot(&cols, 0)?,
         custodian: cols.parse(4, "custodian_id", CustodianId::new)?,
-        contact: cols.text(5, "contact")?,
+        contact: cols.parse(5, "contact", FreeText::new)?,
         public_key: cols.blob(6, "public_key")?,
         updated_at: cols.timestamp(7, "updated_at")?,
         confirmed_at: cols.opt_timestamp(8, "confirmed_at")?,
@@ -42,7 +41,6 @@ fn decode<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<CustodyEnt
 }
 
 fn check_entry(entry: &CustodyEntry) -> Result<(), Error> {
-    check_text("contact", &entry.contact, MAX_CONTACT_LEN)?;
     check_blob(
         "custodian public key",
         &entry.public_key,
@@ -158,10 +156,7 @@ async fn record_delivery<B: Backend>(
             check_blob("receipt", receipt, 1, MAX_RECEIPT_LEN)?;
             ("delivered", None, Some(receipt.as_slice()))
         }
-        DeliveryOutcome::Failed { reason } => {
-            check_text("failure reason", reason, MAX_REASON_LEN)?;
-            ("failed", Some(reason.as_str()), None)
-        }
+        DeliveryOutcome::Failed { reason } => ("failed", Some(reason.as_str()), None),
     };
     let slot = &delivery.slot;
     let entry = load(tx, slot).await?;
@@ -227,7 +222,9 @@ async fn deliveries<B: Backend>(
                 cols.opt_blob(8, "receipt")?,
             ) {
                 ("delivered", None, Some(receipt)) => DeliveryOutcome::Delivered { receipt },
-                ("failed", Some(reason), None) => DeliveryOutcome::Failed { reason },
+                ("failed", Some(reason), None) => DeliveryOutcome::Failed {
+                    reason: FreeText::new(reason).map_err(|_| cols.corrupt("failure_reason"))?,
+                },
                 _ => return Err(cols.corrupt("outcome")),
             };
             Ok(DeliveryRecord {

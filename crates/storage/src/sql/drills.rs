@@ -1,13 +1,13 @@
 //! Recovery drill reports.
 
-use shardkeep_envelope::{ActorId, NodeVersion};
-use shardkeep_sss_core::ShareIndex;
+use shardkeep_types::ShareIndex;
+use shardkeep_types::{ActorId, FreeText, NodeVersion};
 
 use super::{Backend, Columns, SqlTransaction, args, guarded, key_versions, node_version, with};
 use crate::error::Error;
-use crate::records::{DrillOutcome, DrillReport, MAX_DRILL_REPORT_LEN, MAX_REASON_LEN};
+use crate::records::{DrillOutcome, DrillReport, MAX_DRILL_REPORT_LEN};
 use crate::traits::DrillStore;
-use crate::types::{check_blob, check_text, timestamp_to_db};
+use crate::types::{check_blob, timestamp_to_db};
 
 const TABLE: &str = "drill_reports";
 
@@ -27,10 +27,7 @@ async fn record<B: Backend>(tx: &mut SqlTransaction<B>, report: &DrillReport) ->
     }
     let (outcome, reason) = match &report.outcome {
         DrillOutcome::Passed => ("passed", None),
-        DrillOutcome::Failed { reason } => {
-            check_text("failure reason", reason, MAX_REASON_LEN)?;
-            ("failed", Some(reason.as_str()))
-        }
+        DrillOutcome::Failed { reason } => ("failed", Some(reason.as_str())),
     };
     check_blob("drill report", &report.report, 0, MAX_DRILL_REPORT_LEN)?;
     key_versions::load(tx, &report.target).await?;
@@ -100,7 +97,9 @@ async fn list<B: Backend>(
                 cols.opt_text(8, "failure_reason")?,
             ) {
                 ("passed", None) => DrillOutcome::Passed,
-                ("failed", Some(reason)) => DrillOutcome::Failed { reason },
+                ("failed", Some(reason)) => DrillOutcome::Failed {
+                    reason: FreeText::new(reason).map_err(|_| cols.corrupt("failure_reason"))?,
+                },
                 _ => return Err(cols.corrupt("outcome")),
             };
             Ok(DrillReport {

@@ -1,7 +1,7 @@
 //! Key versions: active -> retiring -> retired.
 
-use shardkeep_envelope::{KeyId, NodeId, NodeVersion, Timestamp};
-use shardkeep_sss_core::Threshold;
+use shardkeep_types::Threshold;
+use shardkeep_types::{KeyId, NodeId, NodeVersion, Timestamp};
 
 use super::{Backend, Columns, SqlTransaction, args, guarded, node_version, version_args, with};
 use crate::error::Error;

@@ -491,7 +491,7 @@ impl<'r, B: Backend> Columns<'r, B> {
         &self,
         index: usize,
         column: &'static str,
-    ) -> Result<shardkeep_envelope::Timestamp, Error> {
+    ) -> Result<shardkeep_types::Timestamp, Error> {
         crate::types::timestamp_from_db(self.int(index, column)?)
             .ok_or_else(|| self.corrupt(column))
     }
@@ -500,7 +500,7 @@ impl<'r, B: Backend> Columns<'r, B> {
         &self,
         index: usize,
         column: &'static str,
-    ) -> Result<Option<shardkeep_envelope::Timestamp>, Error> {
+    ) -> Result<Option<shardkeep_types::Timestamp>, Error> {
         self.opt_int(index, column)?
             .map(|value| crate::types::timestamp_from_db(value).ok_or_else(|| self.corrupt(column)))
             .transpose()
@@ -528,15 +528,15 @@ pub(crate) fn db_int(value: u64) -> i64 {
 pub(crate) fn node_version<B: Backend>(
     cols: &Columns<'_, B>,
     first: usize,
-) -> Result<shardkeep_envelope::NodeVersion, Error> {
-    let key_id = cols.parse(first, "key_id", shardkeep_envelope::KeyId::new)?;
-    let node_id = cols.parse(first + 1, "node_id", shardkeep_envelope::NodeId::new)?;
+) -> Result<shardkeep_types::NodeVersion, Error> {
+    let key_id = cols.parse(first, "key_id", shardkeep_types::KeyId::new)?;
+    let node_id = cols.parse(first + 1, "node_id", shardkeep_types::NodeId::new)?;
     let version =
         u32::try_from(cols.int(first + 2, "version")?).map_err(|_| cols.corrupt("version"))?;
-    Ok(shardkeep_envelope::NodeVersion {
+    Ok(shardkeep_types::NodeVersion {
         key_id,
         node_id,
-        version: shardkeep_envelope::KeyVersion::new(version),
+        version: shardkeep_types::KeyVersion::new(version),
     })
 }
 
@@ -544,17 +544,17 @@ pub(crate) fn node_version<B: Backend>(
 pub(crate) fn share_slot<B: Backend>(
     cols: &Columns<'_, B>,
     first: usize,
-) -> Result<shardkeep_envelope::ShareSlot, Error> {
+) -> Result<shardkeep_types::ShareSlot, Error> {
     let version = node_version(cols, first)?;
     let index = u8::try_from(cols.int(first + 3, "share_index")?)
         .ok()
-        .and_then(shardkeep_sss_core::ShareIndex::new)
+        .and_then(shardkeep_types::ShareIndex::new)
         .ok_or_else(|| cols.corrupt("share_index"))?;
     Ok(version.slot(index))
 }
 
 /// The bound parameters `key_id, node_id, version` of a key version.
-pub(crate) fn version_args(version: &shardkeep_envelope::NodeVersion) -> Vec<Arg> {
+pub(crate) fn version_args(version: &shardkeep_types::NodeVersion) -> Vec<Arg> {
     args![
         version.key_id.as_str(),
         version.node_id.as_str(),
@@ -563,7 +563,7 @@ pub(crate) fn version_args(version: &shardkeep_envelope::NodeVersion) -> Vec<Arg
 }
 
 /// The bound parameters `key_id, node_id, version, share_index` of a slot.
-pub(crate) fn slot_args(slot: &shardkeep_envelope::ShareSlot) -> Vec<Arg> {
+pub(crate) fn slot_args(slot: &shardkeep_types::ShareSlot) -> Vec<Arg> {
     args![
         slot.key_id.as_str(),
         slot.node_id.as_str(),

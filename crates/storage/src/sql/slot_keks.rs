@@ -1,6 +1,6 @@
 //! The KEK of each server-held slot, as pinned by the key store.
 
-use shardkeep_envelope::{KekId, ShareSlot, Timestamp};
+use shardkeep_types::{KekId, ShareSlot, Timestamp};
 
 use super::{Backend, Columns, SqlTransaction, args, guarded, share_slot, slot_args, slots, with};
 use crate::error::Error;

@@ -1,9 +1,9 @@
 //! Server-held share slots: sealed shares, their deletion state, and the log
 //! of who read them.
 
-use shardkeep_envelope::{
-    ActorId, KekId, KeyId, Label, NodeId, SealedEnvelopeFrame, ShareSlot, Timestamp,
-};
+use shardkeep_envelope::SealedEnvelopeFrame;
+
+use shardkeep_types::{ActorId, KekId, KeyId, Label, NodeId, ShareSlot, Timestamp};
 
 use super::{
     Backend, Columns, SqlTransaction, args, guarded, key_versions, share_slot, slot_args, with,

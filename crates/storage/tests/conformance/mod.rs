@@ -15,9 +15,8 @@ use rand::rngs::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use shardkeep_envelope::Error as EnvelopeError;
 use shardkeep_envelope::{
-    ActorId, Binding, CurveShare, CustodianId, EnvelopeParams, InMemoryKek, InMemorySigner, KekId,
-    KeyEncryptionKey, KeyId, KeyVersion, Label, NodeId, NodeVersion, SealedEnvelopeFrame,
-    ShareSlot, SignerId, Timestamp, TrustedSigners, VerifiedEnvelope, archive_hash,
+    Binding, CurveShare, EnvelopeParams, SealedEnvelopeFrame, TrustedSigners, VerifiedEnvelope,
+    archive_hash,
 };
 use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Secp256k1, Secret, Share, ShareIndex, Threshold, split,
@@ -26,9 +25,14 @@ use shardkeep_storage::{
     AUDIT_LOG_ID_LEN, Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry,
     AuditHead, AuditLogId, AuditRow, AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome,
     DeliveryRecord, DrillOutcome, DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
-    MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_ENVELOPE_LEN, ReceiptStore,
-    SealedShare, SealedShareStore, ShareAccess, ShareAccessLog, SlotDeletionStore, SlotFilter,
-    SlotKekRecord, SlotKekStore, SlotState, Storage, StoredCheckpoint, Transaction,
+    MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_CONTACT_LEN, MAX_ENVELOPE_LEN,
+    MAX_REASON_LEN, ReceiptStore, SealedShare, SealedShareStore, ShareAccess, ShareAccessLog,
+    SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SlotState, Storage,
+    StoredCheckpoint, Transaction,
+};
+use shardkeep_types::{
+    ActorId, CustodianId, FreeText, InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId,
+    KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
 };
 
 /// What the suite needs of a backend: a storage that can be shared with
@@ -267,7 +271,7 @@ pub(crate) fn custody(slot: &ShareSlot, custodian: &str) -> CustodyEntry {
     CustodyEntry {
         slot: slot.clone(),
         custodian: CustodianId::new(custodian).unwrap(),
-        contact: format!("{custodian} <security@{custodian}.example>"),
+        contact: FreeText::new(format!("{custodian} <security@{custodian}.example>")).unwrap(),
         public_key: b"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq".to_vec(),
         updated_at: at(20),
         confirmed_at: None,
@@ -1266,7 +1270,7 @@ pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
     );
     tx.confirm_custody(&target, at(500)).await.unwrap();
     let mut changed = custody(&target, "escrow-two");
-    changed.contact = "Escrow Two, +1 555 0100".into();
+    changed.contact = FreeText::new("Escrow Two, +1 555 0100").unwrap();
     changed.updated_at = at(600);
     tx.update_custodian(&changed).await.unwrap();
     tx.commit().await.unwrap();
@@ -1337,17 +1341,10 @@ pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
         };
         assert!(matches!(refused(result), Error::CustodyEntryNotFound(_)));
     }
+    // Contacts are `FreeText`: an empty one, or one with a line break,
+    // cannot even be built, so it never reaches a table.
     for bad_contact in ["", "line\nbreak"] {
-        let mut tx = storage.begin().await.unwrap();
-        let mut bad = custody(&missing, "escrow-co");
-        bad.contact = bad_contact.into();
-        assert!(matches!(
-            refused(tx.assign_custodian(&bad).await),
-            Error::InvalidText {
-                field: "contact",
-                ..
-            }
-        ));
+        assert!(FreeText::<MAX_CONTACT_LEN>::new(bad_contact).is_err());
     }
     let mut tx = storage.begin().await.unwrap();
     let mut bad = custody(&missing, "escrow-co");
@@ -1377,7 +1374,7 @@ pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
     let failed = |reason: &str, millis| {
         delivery(
             DeliveryOutcome::Failed {
-                reason: reason.into(),
+                reason: FreeText::new(reason).unwrap(),
             },
             millis,
         )
@@ -1417,11 +1414,9 @@ pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
         refused(tx.record_delivery(&unmapped).await),
         Error::CustodyEntryNotFound(_)
     ));
-    let mut tx = storage.begin().await.unwrap();
-    assert!(matches!(
-        refused(tx.record_delivery(&failed("bell\u{7}", 400)).await),
-        Error::InvalidText { .. }
-    ));
+    // Failure reasons are `FreeText`: one with a control character cannot
+    // be built.
+    assert!(FreeText::<MAX_REASON_LEN>::new("bell\u{7}").is_err());
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
         refused(
@@ -1651,7 +1646,7 @@ pub(crate) async fn drill_reports<S: Store>(storage: S) {
         finished_at: at(200),
         shares_used: vec![index(3)],
         outcome: DrillOutcome::Failed {
-            reason: "only one share arrived".into(),
+            reason: FreeText::new("only one share arrived").unwrap(),
         },
         report: Vec::new(),
         ..passed.clone()
