@@ -20,7 +20,7 @@ const LAYERS: [&str; 8] = [
 ];
 
 /// Crates for tests only, outside the layers.
-const TEST_ONLY: [&str; 1] = ["shardkeep-residue-alloc"];
+const TEST_ONLY: [&str; 2] = ["shardkeep-residue-alloc", "shardkeep-test-support"];
 
 /// A `shardkeep-*` dependency of a manifest, and whether it is a
 /// dev-dependency.

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod golden;
+#[cfg(feature = "runtime")]
+pub mod runtime;
+pub mod tss_lib;
+pub mod vector;
+
+pub use golden::{
+    GoldenDir, GoldenError, REGENERATE_COMMAND, REGENERATE_VAR, data_dir, regenerating,
+};
+pub use vector::{Problem, Vector, VectorError, read_dir};
