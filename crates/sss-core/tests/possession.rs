@@ -1,18 +1,18 @@
 //! Proofs of possession: what a proof is bound to, the attacks each part of
 //! the construction stops, and the known-answer vectors in
-//! `test-vectors/sss-core/possession/` (`pass/` pins proofs byte for byte,
-//! `fail/` holds one file per refusal with the error it must produce). The
-//! vectors are regenerated here and compared with the files, so any drift in
-//! the encoding, the hashes or the refusal rules fails this test.
+//! `tests/data/possession/` (`pass/` pins proofs byte for byte, `fail/` holds
+//! one file per refusal with the error it must produce; the body of each is
+//! the proof, the headers the statement it is checked against). The vectors
+//! are regenerated here and compared with the files, so any drift in the
+//! encoding, the hashes or the refusal rules fails this test.
 //!
-//! To rewrite the files after a deliberate format change:
-//! `SHARDKEEP_REGENERATE_VECTORS=1 cargo test -p shardkeep-sss-core --all-features --test possession`
+//! To rewrite the files after a deliberate format change, regenerate every
+//! vector of the workspace (see `crates/test-support/README.md`):
+//! `SHARDKEEP_REGENERATE_VECTORS=1 cargo test --workspace --all-features -- golden`
 #![cfg(all(feature = "secp256k1", feature = "ed25519"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a panic is the failure report
 
-use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
 
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use ff::Field;
@@ -26,6 +26,7 @@ use shardkeep_sss_core::{
     MAX_INVENTORY_CONTEXT_LEN, PossessionProof, Secp256k1, Secret, Share, ShareIndex, Threshold,
     prove_possession, split, verify_possession,
 };
+use shardkeep_test_support::{GoldenDir, Vector, data_dir, read_dir};
 
 const SECP_ORDER: &str = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
 const ED_ORDER: &str = "1000000000000000000000000000000014def9dea2f79cd65812631a5cf5d3ed";
@@ -616,72 +617,40 @@ proptest! {
 
 // ---------------------------------------------------------- vectors ----
 
-fn vector_dir(kind: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../test-vectors/sss-core/possession")
-        .join(kind)
+fn vector_dir(kind: &str) -> std::path::PathBuf {
+    data_dir(env!("CARGO_MANIFEST_DIR"), "possession").join(kind)
 }
 
-/// Writes `text` to `path` when regenerating, else asserts they agree.
-fn check_or_write(path: &Path, text: &str) {
-    if std::env::var_os("SHARDKEEP_REGENERATE_VECTORS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    } else {
-        let stored = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("{}: {e} (regenerate the vectors?)", path.display()));
-        assert_eq!(stored, text, "{} drifted from the code", path.display());
+/// Generates the vectors of `kind` (comparing them with the stored files,
+/// or rewriting those), then reads back what is stored.
+fn golden(kind: &str, vectors: impl IntoIterator<Item = (String, Vector)>) -> Vec<Vector> {
+    let mut dir = GoldenDir::new(vector_dir(kind));
+    for (name, vector) in vectors {
+        dir.add(&name, &vector);
     }
+    dir.finish().unwrap();
+    read_dir(&vector_dir(kind)).unwrap()
 }
 
-/// A vector file: `key: value` lines, `#` comments.
-struct Vector(BTreeMap<String, String>);
+/// Decodes a vector's commitments and checks its proof (the body) against
+/// them.
+fn check_vector<C: Curve>(v: &Vector) -> Result<(), Error> {
+    let threshold = Threshold::new(v.value("t").unwrap(), v.value("n").unwrap()).unwrap();
+    let commitments = Commitments::<C>::from_bytes(threshold, &v.hex_value("commitments").unwrap())
+        .expect("vector commitments decode");
+    check(
+        v.body_bytes(),
+        &commitments,
+        index(v.value("index").unwrap()),
+        &v.hex_value("context").unwrap(),
+    )
+}
 
-impl Vector {
-    fn read(path: &Path) -> Self {
-        let text = std::fs::read_to_string(path).unwrap();
-        let fields = text
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .map(|l| {
-                let (key, value) = l.split_once(": ").expect("key: value");
-                (key.to_owned(), value.to_owned())
-            })
-            .collect();
-        Self(fields)
-    }
-
-    fn get(&self, key: &str) -> &str {
-        self.0.get(key).unwrap_or_else(|| panic!("missing {key}"))
-    }
-
-    fn bytes(&self, key: &str) -> Vec<u8> {
-        hex::decode(self.get(key)).unwrap()
-    }
-
-    /// Decodes the commitments and checks the proof against them.
-    fn check<C: Curve>(&self) -> Result<(), Error> {
-        let threshold = Threshold::new(
-            self.get("t").parse().unwrap(),
-            self.get("n").parse().unwrap(),
-        )
-        .unwrap();
-        let commitments = Commitments::<C>::from_bytes(threshold, &self.bytes("commitments"))
-            .expect("vector commitments decode");
-        check(
-            &self.bytes("proof"),
-            &commitments,
-            index(self.get("index").parse().unwrap()),
-            &self.bytes("context"),
-        )
-    }
-
-    fn check_on_its_curve(&self) -> Result<(), Error> {
-        match self.get("curve") {
-            "secp256k1" => self.check::<Secp256k1>(),
-            "ed25519" => self.check::<Ed25519>(),
-            other => panic!("unknown curve {other}"),
-        }
+fn check_on_its_curve(v: &Vector) -> Result<(), Error> {
+    match v.get("curve").unwrap() {
+        "secp256k1" => check_vector::<Secp256k1>(v),
+        "ed25519" => check_vector::<Ed25519>(v),
+        other => panic!("unknown curve {other}"),
     }
 }
 
@@ -697,16 +666,17 @@ struct Case {
 }
 
 impl Case {
-    fn render(&self, header: &str) -> String {
-        let mut out = String::from(header);
-        writeln!(out, "curve: {}", self.curve).unwrap();
-        writeln!(out, "t: {}", self.t).unwrap();
-        writeln!(out, "n: {}", self.n).unwrap();
-        writeln!(out, "commitments: {}", hex::encode(&self.commitments)).unwrap();
-        writeln!(out, "index: {}", self.index).unwrap();
-        writeln!(out, "context: {}", hex::encode(&self.context)).unwrap();
-        writeln!(out, "proof: {}", hex::encode(&self.proof)).unwrap();
-        out
+    /// The vector: the statement in the headers after `start`'s, the proof
+    /// as the body.
+    fn render(&self, start: Vector) -> Vector {
+        start
+            .header("curve", self.curve)
+            .header("t", self.t)
+            .header("n", self.n)
+            .hex("commitments", &self.commitments)
+            .header("index", self.index)
+            .hex("context", &self.context)
+            .body(self.proof.clone())
     }
 }
 
@@ -732,23 +702,28 @@ fn base_case<C: Curve>(seed: u8) -> (Case, Commitments<C>) {
 const PASS_SEEDS: [(CurveId, u8); 2] = [(CurveId::Secp256k1, 0x40), (CurveId::Ed25519, 0x41)];
 
 #[test]
-fn pass_vectors() {
-    for (curve, seed) in PASS_SEEDS {
-        let case = match curve {
-            CurveId::Secp256k1 => base_case::<Secp256k1>(seed).0,
-            CurveId::Ed25519 => base_case::<Ed25519>(seed).0,
-        };
-        let header = format!(
-            "# seed {seed:#04x} -> ChaCha20Rng; secret = Secret::random(rng); split(secret, 3-of-5, rng);\n\
-             # proof = prove_possession(share 2, commitments, context, rng)\n"
-        );
-        let path = vector_dir("pass").join(format!("{curve}_3of5.txt"));
-        check_or_write(&path, &case.render(&header));
-        let stored = Vector::read(&path);
-        stored.check_on_its_curve().unwrap();
-        match curve {
-            CurveId::Secp256k1 => documented_equation_holds::<Secp256k1>(&stored),
-            CurveId::Ed25519 => documented_equation_holds::<Ed25519>(&stored),
+fn golden_possession_pass_vectors() {
+    let vectors = PASS_SEEDS
+        .iter()
+        .map(|&(curve, seed)| {
+            let case = match curve {
+                CurveId::Secp256k1 => base_case::<Secp256k1>(seed).0,
+                CurveId::Ed25519 => base_case::<Ed25519>(seed).0,
+            };
+            let start = Vector::new("ok")
+                .comment(format!(
+                    "seed {seed:#04x} -> ChaCha20Rng; secret = Secret::random(rng); split(secret, 3-of-5, rng)"
+                ))
+                .comment("proof (the body) = prove_possession(share 2, commitments, context, rng)");
+            (format!("{curve}_3of5"), case.render(start))
+        });
+    let stored = golden("pass", vectors);
+    assert_eq!(stored.len(), PASS_SEEDS.len());
+    for v in &stored {
+        check_on_its_curve(v).unwrap();
+        match v.get("curve").unwrap() {
+            "secp256k1" => documented_equation_holds::<Secp256k1>(v),
+            _ => documented_equation_holds::<Ed25519>(v),
         }
     }
 }
@@ -756,16 +731,23 @@ fn pass_vectors() {
 /// `z*G == R + e*Y_i` with every value decoded and `e` hashed here, from
 /// the documented layout, without the crate's verifier.
 fn documented_equation_holds<C: Curve>(v: &Vector) {
-    let commitments =
-        Commitments::<C>::from_bytes(Threshold::new(3, 5).unwrap(), &v.bytes("commitments"))
-            .unwrap();
-    let at = index(v.get("index").parse().unwrap());
-    let proof = v.bytes("proof");
+    let commitments = Commitments::<C>::from_bytes(
+        Threshold::new(3, 5).unwrap(),
+        &v.hex_value("commitments").unwrap(),
+    )
+    .unwrap();
+    let at = index(v.value("index").unwrap());
+    let proof = v.body_bytes();
     assert_eq!(proof[0], C::ID.to_u8());
     let (nonce_point_bytes, response) = proof[1..].split_at(C::POINT_LEN);
     let nonce_point = C::decode_point(nonce_point_bytes).unwrap();
     let response = C::scalar_from_be_bytes(response.try_into().unwrap()).unwrap();
-    let challenge = documented_challenge(&commitments, at, nonce_point_bytes, &v.bytes("context"));
+    let challenge = documented_challenge(
+        &commitments,
+        at,
+        nonce_point_bytes,
+        &v.hex_value("context").unwrap(),
+    );
     assert_eq!(
         C::mul_base(&response),
         nonce_point + public_share(&commitments, at) * challenge
@@ -1022,36 +1004,26 @@ fn fail_cases() -> Vec<(String, Error, Case)> {
 }
 
 #[test]
-fn fail_vectors() {
+fn golden_possession_fail_vectors() {
     let cases = fail_cases();
     let mut names = HashSet::new();
     for (name, error, case) in &cases {
         assert!(names.insert(name.clone()), "{name} twice");
-        let path = vector_dir("fail").join(format!("{name}.txt"));
-        check_or_write(
-            &path,
-            &case.render(&format!("expect: {}\n", variant(error))),
-        );
-        // The exact error, fields included...
-        let stored = Vector::read(&path);
-        assert_eq!(
-            stored.check_on_its_curve().as_ref(),
-            Err(error),
-            "{}",
-            path.display()
-        );
+        // The exact error, fields included.
+        let built = case.render(Vector::new(variant(error)));
+        let read = Vector::parse(name.as_str(), &built.to_bytes().unwrap()).unwrap();
+        assert_eq!(check_on_its_curve(&read).as_ref(), Err(error), "{name}");
     }
-    // ...and every stored file (including any added by hand) fails as it
-    // says.
-    let mut seen = 0;
-    for entry in std::fs::read_dir(vector_dir("fail")).unwrap() {
-        let path = entry.unwrap().path();
-        let stored = Vector::read(&path);
-        let error = stored
-            .check_on_its_curve()
-            .expect_err("a fail vector must fail");
-        assert_eq!(variant(&error), stored.get("expect"), "{}", path.display());
-        seen += 1;
+    let stored = golden(
+        "fail",
+        cases
+            .iter()
+            .map(|(name, error, case)| (name.clone(), case.render(Vector::new(variant(error))))),
+    );
+    // Every stored file fails as it says.
+    for v in &stored {
+        let error = check_on_its_curve(v).expect_err("a fail vector must fail");
+        assert_eq!(variant(&error), v.expect(), "{}", v.file());
     }
-    assert_eq!(seen, cases.len(), "stray or missing files in fail/");
+    assert_eq!(stored.len(), cases.len());
 }
