@@ -1,10 +1,13 @@
-//! Golden vectors: `test-vectors/share-envelope/{pass,fail}/`.
+//! Golden vectors: `tests/data/{pass,fail}/`, one `.vec` file per case (the
+//! bytes under test as the body, the expected outcome and every input as
+//! headers).
 //!
 //! Every vector is regenerated here from its stored inputs (a seeded
 //! `ChaCha20Rng`, fixed keys) and compared byte for byte with the file, and
 //! the stored bytes are decoded with the expected outcome. A format change
-//! fails these tests. To rewrite the files after a deliberate change:
-//! `SHARDKEEP_REGENERATE_VECTORS=1 cargo test -p shardkeep-envelope golden`.
+//! fails this test. To rewrite the files after a deliberate change,
+//! regenerate every vector of the workspace:
+//! `SHARDKEEP_REGENERATE_VECTORS=1 cargo test --workspace --all-features -- golden`.
 //!
 //! Fail vectors are built through the real encoder ([`HeaderFields`],
 //! [`finish`]) with one defect each, and re-signed where the defect must get
@@ -14,7 +17,6 @@
 //! vectors are decode-only; their decrypted contents are still regenerated
 //! and compared byte for byte.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -23,6 +25,9 @@ use rand::rngs::ChaCha20Rng;
 use rand_core::Rng;
 use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Ed25519, Secp256k1, Secret, Share, ShareIndex, Threshold, split,
+};
+use shardkeep_test_support::{
+    GoldenDir, Vector, data_dir, read_dir, regenerating, write_atomically,
 };
 use shardkeep_wire::{put_prefixed_u8, put_prefixed_u16, put_prefixed_u32};
 use zeroize::Zeroizing;
@@ -68,46 +73,42 @@ const PARTY_ID: [u8; 3] = [0x01, 0x5e, 0xa7];
 const CUSTODIAN_INDEX: u8 = 4;
 
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test-vectors/share-envelope")
+    data_dir(env!("CARGO_MANIFEST_DIR"), "")
 }
 
-/// One golden vector: where it lives, its inputs and expected outcome as
-/// `key: value` lines, and its bytes.
-struct Vector {
+/// One golden case: its name, whether it passes, its inputs and expected
+/// outcome as `key: value` lines, and its bytes.
+struct Golden {
     name: String,
     pass: bool,
     lines: Vec<(&'static str, String)>,
     bytes: Vec<u8>,
 }
 
-impl Vector {
-    fn path(&self) -> PathBuf {
-        vectors_dir()
-            .join(if self.pass { "pass" } else { "fail" })
-            .join(format!("{}.txt", self.name))
+impl Golden {
+    /// `pass/<name>` or `fail/<name>`.
+    fn relative(&self) -> String {
+        format!("{}/{}", if self.pass { "pass" } else { "fail" }, self.name)
     }
 
-    fn render(&self) -> String {
-        let mut out = String::from(
-            "# shardkeep-envelope golden vector; layout in crates/share-envelope/README.md\n",
-        );
+    /// The vector file: `expect` and the description (as the `comment`)
+    /// first, then the other lines in order (keys in kebab case, empty
+    /// values left out), the bytes as the body.
+    fn render(&self) -> Vector {
+        let line = |key: &str| {
+            self.lines
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or("", |(_, value)| value.as_str())
+        };
+        let mut vector = Vector::new(line("expect")).comment(line("description"));
         for (key, value) in &self.lines {
-            out.push_str(&format!("{key}: {value}\n"));
+            if !matches!(*key, "expect" | "description") && !value.is_empty() {
+                vector = vector.header(&key.replace('_', "-"), value);
+            }
         }
-        out.push_str(&format!("bytes: {}\n", hex::encode(&self.bytes)));
-        out
+        vector.body(self.bytes.clone())
     }
-}
-
-/// Parses a vector file into its lines and bytes.
-fn parse_vector(text: &str) -> (BTreeMap<String, String>, Vec<u8>) {
-    let mut lines = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let (key, value) = line.split_once(": ").unwrap();
-        lines.insert(key.to_owned(), value.to_owned());
-    }
-    let bytes = hex::decode(lines.remove("bytes").unwrap()).unwrap();
-    (lines, bytes)
 }
 
 /// The error's variant name, nested one level for share, custody,
@@ -433,8 +434,8 @@ fn envelope_lines<C: Curve>(
     ]
 }
 
-fn vector(name: &str, pass: bool, lines: Vec<(&'static str, String)>, bytes: Vec<u8>) -> Vector {
-    Vector {
+fn vector(name: &str, pass: bool, lines: Vec<(&'static str, String)>, bytes: Vec<u8>) -> Golden {
+    Golden {
         name: name.into(),
         pass,
         lines,
@@ -443,7 +444,7 @@ fn vector(name: &str, pass: bool, lines: Vec<(&'static str, String)>, bytes: Vec
 }
 
 /// The pass envelopes on curve `C`, through the public API.
-fn pass_envelopes<C: Curve>(seed: u8, out: &mut Vec<Vector>) {
+fn pass_envelopes<C: Curve>(seed: u8, out: &mut Vec<Golden>) {
     let curve = C::ID.name();
     let mut fx = fixture::<C>(seed);
     let plain = fx
@@ -482,7 +483,7 @@ fn pass_envelopes<C: Curve>(seed: u8, out: &mut Vec<Vector>) {
 /// Builds one fail envelope on secp256k1 (seed 1): the defect is applied to
 /// the wire fields, and the result re-signed.
 fn fail_envelope(
-    out: &mut Vec<Vector>,
+    out: &mut Vec<Golden>,
     name: &str,
     expect: &str,
     description: &str,
@@ -493,7 +494,7 @@ fn fail_envelope(
 
 /// As [`fail_envelope`], for an envelope whose header names share `index`.
 fn fail_envelope_at(
-    out: &mut Vec<Vector>,
+    out: &mut Vec<Golden>,
     index: u8,
     name: &str,
     expect: &str,
@@ -522,7 +523,7 @@ fn signed_len(bytes: &[u8]) -> usize {
 }
 
 #[allow(clippy::too_many_lines)] // One entry per rejection rule, in the order decode_verify checks them.
-fn fail_envelopes(out: &mut Vec<Vector>) {
+fn fail_envelopes(out: &mut Vec<Golden>) {
     let d = "decode_error";
     fail_envelope(
         out,
@@ -997,7 +998,7 @@ fn receipt_lines(
     ]
 }
 
-fn receipts(out: &mut Vec<Vector>) {
+fn receipts(out: &mut Vec<Golden>) {
     // About the plain secp256k1 pass envelope.
     let fx = fixture::<Secp256k1>(1);
     let envelope_id = *fx
@@ -1226,7 +1227,7 @@ fn contents_lines(expect: &str, description: &str) -> Vec<(&'static str, String)
         ("description", description.into()),
         (
             "envelope",
-            "plain_secp256k1 (pass/plain_secp256k1.txt)".into(),
+            "plain_secp256k1 (pass/plain_secp256k1.vec)".into(),
         ),
         ("archive", hex::encode(ARCHIVE)),
         ("signer_id", FUZZ_SIGNER_ID.into()),
@@ -1244,7 +1245,7 @@ fn plain_envelope() -> EncodedEnvelope {
         .unwrap()
 }
 
-fn container_contents(out: &mut Vec<Vector>) {
+fn container_contents(out: &mut Vec<Golden>) {
     let envelope = plain_envelope();
     let contents = encode_container_contents(&envelope, ARCHIVE)
         .unwrap()
@@ -1341,7 +1342,7 @@ fn container_contents(out: &mut Vec<Vector>) {
 /// The pass envelopes of `pass_envelopes`, in format v1 (signer id not
 /// signed): refused since format v2 as an unsupported version. Same inputs,
 /// same bytes as the v1 pass vectors were.
-fn v1_envelopes<C: Curve>(seed: u8, out: &mut Vec<Vector>) {
+fn v1_envelopes<C: Curve>(seed: u8, out: &mut Vec<Golden>) {
     let curve = C::ID.name();
     let mut fx = fixture::<C>(seed);
     let expect = "decode_error Framing::UnsupportedVersion".to_owned();
@@ -1383,7 +1384,7 @@ fn v1_envelopes<C: Curve>(seed: u8, out: &mut Vec<Vector>) {
 }
 
 /// Every deterministic vector.
-fn all_vectors() -> Vec<Vector> {
+fn all_vectors() -> Vec<Golden> {
     let mut out = Vec::new();
     pass_envelopes::<Secp256k1>(1, &mut out);
     pass_envelopes::<Ed25519>(2, &mut out);
@@ -1395,68 +1396,118 @@ fn all_vectors() -> Vec<Vector> {
     out
 }
 
-fn regenerate() -> bool {
-    std::env::var_os("SHARDKEEP_REGENERATE_VECTORS").is_some()
+/// The container vectors, kept by hand: age draws its own randomness, so
+/// no generator reproduces their bytes. When regenerating, a container is
+/// rewritten only if it is missing or no longer opens to today's contents.
+const CONTAINERS: [(&str, Armor); 2] = [
+    ("container_x25519", Armor::Binary),
+    ("container_x25519_armored", Armor::Ascii),
+];
+
+fn container_vector(name: &str, armor: Armor) -> Vector {
+    let identity: age::x25519::Identity = FUZZ_AGE_IDENTITY.parse().unwrap();
+    let recipient = identity.to_public();
+    let recipients = ContainerRecipients::x25519(vec![recipient.clone()]).unwrap();
+    let bytes = seal_container(&plain_envelope(), ARCHIVE, &recipients, armor).unwrap();
+    vector(
+        name,
+        true,
+        vec![
+            ("expect", "ok".into()),
+            (
+                "description",
+                "age X25519 container of pass/container_contents.vec (kept by hand: age randomness)"
+                    .into(),
+            ),
+            ("kind", "container".into()),
+            ("armor", format!("{armor:?}")),
+            ("identity", FUZZ_AGE_IDENTITY.into()),
+            ("recipient", recipient.to_string()),
+        ],
+        bytes,
+    )
+    .render()
 }
 
+/// The contents a stored container opens to, if it opens.
+fn container_plaintext(bytes: &[u8]) -> Option<Vec<u8>> {
+    let identity: age::x25519::Identity = FUZZ_AGE_IDENTITY.parse().unwrap();
+    let decryptor = age::Decryptor::new_buffered(age::armor::ArmoredReader::new(bytes)).ok()?;
+    let mut plaintext = Vec::new();
+    std::io::Read::read_to_end(
+        &mut decryptor
+            .decrypt(std::iter::once(&identity as &dyn age::Identity))
+            .ok()?,
+        &mut plaintext,
+    )
+    .ok()?;
+    Some(plaintext)
+}
+
+/// Regenerates every vector (or compares it with its file), then runs every
+/// check on the stored files, in one test so that no check reads a file
+/// while it is rewritten.
 #[test]
-fn golden_vectors_regenerate_byte_for_byte() {
+fn golden_vectors() {
     let vectors = all_vectors();
-    let mut names: Vec<&str> = vectors.iter().map(|v| v.name.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    assert_eq!(names.len(), vectors.len(), "vector names are unique");
+    let mut dir = GoldenDir::new(vectors_dir());
     for v in &vectors {
-        let path = v.path();
-        if regenerate() {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, v.render()).unwrap();
-        }
-        let stored =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(stored, v.render(), "{} drifted from the format", v.name);
+        dir.add(&v.relative(), &v.render());
     }
-    // No stale files: every stored vector is one this code generates.
-    for dir in ["pass", "fail"] {
-        for entry in std::fs::read_dir(vectors_dir().join(dir)).unwrap() {
-            let name = entry.unwrap().file_name().into_string().unwrap();
-            let stem = name.trim_end_matches(".txt");
-            assert!(
-                names.contains(&stem) || stem.starts_with("container_x25519"),
-                "{dir}/{name} is not generated by this test"
-            );
+    let expected_contents = encode_container_contents(&plain_envelope(), ARCHIVE).unwrap();
+    for (name, armor) in CONTAINERS {
+        let path = vectors_dir().join(format!("pass/{name}.vec"));
+        let opens = Vector::read(&path)
+            .ok()
+            .and_then(|stored| container_plaintext(stored.body_bytes()))
+            .is_some_and(|plaintext| plaintext == expected_contents.as_slice());
+        if regenerating() && !opens {
+            write_atomically(&path, &container_vector(name, armor).to_bytes().unwrap()).unwrap();
         }
+        dir.keep(&format!("pass/{name}"));
     }
+    dir.finish().unwrap();
+
+    let stored: Vec<Vector> = ["pass", "fail"]
+        .into_iter()
+        .flat_map(|kind| read_dir(&vectors_dir().join(kind)).unwrap())
+        .collect();
+    assert_eq!(stored.len(), vectors.len() + CONTAINERS.len());
+    stored_vectors_decode_as_expected(&stored);
+    stored_envelope_vectors_frame_as_expected(&stored);
+    parsed_envelope_vectors_reencode_to_themselves(&stored);
+    stored_container_vectors_open_with_the_stored_identity(&stored);
 }
 
-/// Decodes `bytes` per the vector's kind; `Ok(())` or the error (after
+/// Decodes the body per the vector's kind; `Ok(())` or the error (after
 /// decode, or after open for `open_error` vectors).
-fn check_stored(lines: &BTreeMap<String, String>, bytes: &[u8]) -> Result<(), (String, Error)> {
+fn check_stored(v: &Vector) -> Result<(), (String, Error)> {
+    let bytes = v.body_bytes();
     let mut trust = TrustedSigners::new();
-    if let Some(public) = lines.get("signer_public") {
+    if let Some(public) = v.optional("signer-public").unwrap() {
         let key: [u8; 32] = hex::decode(public).unwrap().try_into().unwrap();
         trust
             .add(
-                SignerId::new(lines["signer_id"].clone()).unwrap(),
+                SignerId::new(v.get("signer-id").unwrap()).unwrap(),
                 ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap(),
             )
             .unwrap();
     }
-    match lines["kind"].as_str() {
+    match v.get("kind").unwrap() {
         "envelope" => {
             let envelope = VerifiedEnvelope::decode_verify(bytes, &trust)
                 .map_err(|e| ("decode_error".into(), e))?;
-            if let Some(id) = lines.get("envelope_id") {
-                assert_eq!(&envelope.id().to_string(), id);
+            if let Some(id) = v.optional("envelope-id").unwrap() {
+                assert_eq!(envelope.id().to_string(), id);
             }
             let share = match envelope.payload_kind() {
                 PayloadKind::Sealed => {
                     let slot = envelope.header().slot();
-                    assert_eq!(slot.to_string(), lines["kek_slot"]);
+                    assert_eq!(slot.to_string(), v.get("kek-slot").unwrap());
                     let kek = InMemoryKek::from_bytes_for_slot(
-                        KekId::new(lines["kek_id"].clone()).unwrap(),
+                        KekId::new(v.get("kek-id").unwrap()).unwrap(),
                         slot,
-                        &hex::decode(&lines["kek_key"]).unwrap().try_into().unwrap(),
+                        &v.hex_array("kek-key").unwrap(),
                     );
                     envelope.open(&kek).map_err(|e| ("open_error".into(), e))?
                 }
@@ -1466,7 +1517,7 @@ fn check_stored(lines: &BTreeMap<String, String>, bytes: &[u8]) -> Result<(), (S
                 CurveShare::Secp256k1(s) => hex::encode(s.value_be_bytes().as_slice()),
                 CurveShare::Ed25519(s) => hex::encode(s.value_be_bytes().as_slice()),
             };
-            assert_eq!(value, lines["share_value"]);
+            assert_eq!(value, v.get("share-value").unwrap());
             Ok(())
         }
         "receipt" => VerifiedReceipt::decode_verify(bytes, &custodians())
@@ -1479,35 +1530,27 @@ fn check_stored(lines: &BTreeMap<String, String>, bytes: &[u8]) -> Result<(), (S
     }
 }
 
-#[test]
-fn stored_golden_vectors_decode_as_expected() {
+fn stored_vectors_decode_as_expected(stored: &[Vector]) {
     let mut checked = 0;
-    for dir in ["pass", "fail"] {
-        for entry in std::fs::read_dir(vectors_dir().join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            if path
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("container_x25519")
-            {
-                continue;
-            }
-            let (lines, bytes) = parse_vector(&std::fs::read_to_string(&path).unwrap());
-            let outcome = check_stored(&lines, &bytes);
-            let expect = &lines["expect"];
-            match outcome {
-                Ok(()) => assert_eq!(expect, "ok", "{}", path.display()),
-                Err((stage, error)) => assert_eq!(
-                    expect,
-                    &format!("{stage} {}", variant_name(&error)),
-                    "{}: {error:?}",
-                    path.display()
-                ),
-            }
-            assert_eq!(dir == "pass", expect == "ok", "{}", path.display());
-            checked += 1;
+    for v in stored {
+        if v.get("kind").unwrap() == "container" {
+            continue;
         }
+        let expect = v.expect();
+        match check_stored(v) {
+            Ok(()) => assert_eq!(expect, "ok", "{}", v.file()),
+            Err((stage, error)) => assert_eq!(
+                expect,
+                format!("{stage} {}", variant_name(&error)),
+                "{}: {error:?}",
+                v.file()
+            ),
+        }
+        let in_pass = std::path::Path::new(v.file())
+            .parent()
+            .is_some_and(|dir| dir.ends_with("pass"));
+        assert_eq!(in_pass, expect == "ok", "{}", v.file());
+        checked += 1;
     }
     assert!(checked >= 60, "only {checked} vectors found");
 }
@@ -1516,8 +1559,7 @@ fn stored_golden_vectors_decode_as_expected() {
 /// structural refusal of `decode_verify` is the frame's refusal too, a
 /// plain envelope is not a frame, and a sealed one that verifies has the
 /// frame's id, slot, KEK id and wrapped key.
-#[test]
-fn stored_envelope_vectors_frame_as_expected() {
+fn stored_envelope_vectors_frame_as_expected(stored: &[Vector]) {
     const STRUCTURAL: &[&str] = &[
         "Framing::TooLarge",
         "Framing::BadMagic",
@@ -1532,41 +1574,38 @@ fn stored_envelope_vectors_frame_as_expected() {
         "ChecksumMismatch",
     ];
     let mut framed = 0;
-    for dir in ["pass", "fail"] {
-        for entry in std::fs::read_dir(vectors_dir().join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            let (lines, bytes) = parse_vector(&std::fs::read_to_string(&path).unwrap());
-            if lines["kind"] != "envelope" {
-                continue;
+    for v in stored {
+        if v.get("kind").unwrap() != "envelope" {
+            continue;
+        }
+        let bytes = v.body_bytes();
+        let frame = SealedEnvelopeFrame::parse(bytes);
+        let expect = v.expect();
+        let structural = expect
+            .strip_prefix("decode_error ")
+            .filter(|variant| STRUCTURAL.contains(variant));
+        match (structural, &frame) {
+            (Some(variant), Err(error)) => {
+                assert_eq!(variant_name(error), variant, "{}", v.file());
             }
-            let frame = SealedEnvelopeFrame::parse(&bytes);
-            let expect = lines["expect"].as_str();
-            let structural = expect
-                .strip_prefix("decode_error ")
-                .filter(|variant| STRUCTURAL.contains(variant));
-            match (structural, &frame) {
-                (Some(variant), Err(error)) => {
-                    assert_eq!(variant_name(error), variant, "{}", path.display());
-                }
-                (Some(_), Ok(_)) => panic!("{}: framed", path.display()),
-                (None, Err(Error::WrongPayloadKind { .. })) => {}
-                (None, Err(error)) => {
-                    // The index rule is part of the frame.
-                    assert!(
-                        expect.ends_with("Share::InvalidThreshold")
-                            || expect.ends_with("Share::IndexOutOfRange"),
-                        "{}: {error:?}",
-                        path.display()
-                    );
-                }
-                (None, Ok(frame)) => {
-                    framed += 1;
-                    if let Ok(verified) = VerifiedEnvelope::decode_verify(&bytes, &trusted()) {
-                        assert_eq!(frame.id(), verified.id());
-                        assert_eq!(frame.slot(), verified.header().slot());
-                        assert_eq!(Some(frame.kek_id()), verified.kek_id());
-                        assert_eq!(Some(frame.wrapped_key()), verified.wrapped_key());
-                    }
+            (Some(_), Ok(_)) => panic!("{}: framed", v.file()),
+            (None, Err(Error::WrongPayloadKind { .. })) => {}
+            (None, Err(error)) => {
+                // The index rule is part of the frame.
+                assert!(
+                    expect.ends_with("Share::InvalidThreshold")
+                        || expect.ends_with("Share::IndexOutOfRange"),
+                    "{}: {error:?}",
+                    v.file()
+                );
+            }
+            (None, Ok(frame)) => {
+                framed += 1;
+                if let Ok(verified) = VerifiedEnvelope::decode_verify(bytes, &trusted()) {
+                    assert_eq!(frame.id(), verified.id());
+                    assert_eq!(frame.slot(), verified.header().slot());
+                    assert_eq!(Some(frame.kek_id()), verified.kek_id());
+                    assert_eq!(Some(frame.wrapped_key()), verified.wrapped_key());
                 }
             }
         }
@@ -1576,65 +1615,40 @@ fn stored_envelope_vectors_frame_as_expected() {
 
 /// Every stored envelope that parses re-encodes to its own bytes (the
 /// round trip the `envelope_decode` fuzz target asserts on any input).
-#[test]
-fn parsed_envelope_vectors_reencode_to_themselves() {
+fn parsed_envelope_vectors_reencode_to_themselves(stored: &[Vector]) {
     let mut parsed = 0;
-    for dir in ["pass", "fail"] {
-        for entry in std::fs::read_dir(vectors_dir().join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            let (lines, bytes) = parse_vector(&std::fs::read_to_string(&path).unwrap());
-            if lines["kind"] != "envelope" {
-                continue;
-            }
-            if let Ok(raw) = crate::envelope::RawEnvelope::parse(&bytes) {
-                assert_eq!(raw.reencode().unwrap(), bytes, "{}", path.display());
-                parsed += 1;
-            }
+    for v in stored {
+        if v.get("kind").unwrap() != "envelope" {
+            continue;
+        }
+        if let Ok(raw) = crate::envelope::RawEnvelope::parse(v.body_bytes()) {
+            assert_eq!(raw.reencode().unwrap(), v.body_bytes(), "{}", v.file());
+            parsed += 1;
         }
     }
     assert!(parsed >= 25, "only {parsed} envelope vectors parsed");
 }
 
 /// The age container vectors (decode-only: age draws its own randomness).
-#[test]
-fn stored_container_vectors_open_with_the_stored_identity() {
+fn stored_container_vectors_open_with_the_stored_identity(stored: &[Vector]) {
     let identity: age::x25519::Identity = FUZZ_AGE_IDENTITY.parse().unwrap();
-    let recipient = identity.to_public();
     let expected_contents = encode_container_contents(&plain_envelope(), ARCHIVE).unwrap();
-    for (name, armor) in [
-        ("container_x25519", Armor::Binary),
-        ("container_x25519_armored", Armor::Ascii),
-    ] {
-        let path = vectors_dir().join("pass").join(format!("{name}.txt"));
-        if regenerate() {
-            let recipients = ContainerRecipients::x25519(vec![recipient.clone()]).unwrap();
-            let bytes = seal_container(&plain_envelope(), ARCHIVE, &recipients, armor).unwrap();
-            let v = vector(name, true, vec![
-                ("kind", "container".into()),
-                ("expect", "ok".into()),
-                ("description", "age X25519 container of pass/container_contents.txt (decode-only: age randomness)".into()),
-                ("armor", format!("{armor:?}")),
-                ("identity", FUZZ_AGE_IDENTITY.into()),
-                ("recipient", recipient.to_string()),
-            ], bytes);
-            std::fs::write(&path, v.render()).unwrap();
-        }
-        let (lines, bytes) = parse_vector(&std::fs::read_to_string(&path).unwrap());
-        assert_eq!(lines["identity"], FUZZ_AGE_IDENTITY);
+    let containers: Vec<&Vector> = stored
+        .iter()
+        .filter(|v| v.get("kind").unwrap() == "container")
+        .collect();
+    assert_eq!(containers.len(), CONTAINERS.len());
+    for v in containers {
+        assert_eq!(v.get("identity").unwrap(), FUZZ_AGE_IDENTITY);
         // The decrypted contents are exactly today's encoding.
-        let decryptor =
-            age::Decryptor::new_buffered(age::armor::ArmoredReader::new(&bytes[..])).unwrap();
-        let mut plaintext = Vec::new();
-        std::io::Read::read_to_end(
-            &mut decryptor
-                .decrypt(std::iter::once(&identity as &dyn age::Identity))
-                .unwrap(),
-            &mut plaintext,
-        )
-        .unwrap();
-        assert_eq!(plaintext, expected_contents.as_slice(), "{name}");
+        assert_eq!(
+            container_plaintext(v.body_bytes()).as_deref(),
+            Some(expected_contents.as_slice()),
+            "{}",
+            v.file()
+        );
         let opened = open_container(
-            &bytes,
+            v.body_bytes(),
             ContainerIdentity::X25519(std::slice::from_ref(&identity)),
             &trusted(),
         )

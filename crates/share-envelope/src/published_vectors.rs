@@ -1,8 +1,9 @@
 //! Published vectors against the primitives as this crate uses them:
 //! Wycheproof AES-GCM-SIV (through `aead::open`/`aead::seal`), Wycheproof
 //! Ed25519 and the CCTV Ed25519 edge cases (through `trust::verify_strict`
-//! and the key admission of `TrustedSigners`). Copies live in
-//! `test-vectors/share-envelope/` with their licences.
+//! and the key admission of `TrustedSigners`). Unmodified copies live in
+//! `tests/data/wycheproof/` and `tests/data/cctv-ed25519/`, each with its
+//! licence (`tests/data/README.md` names their sources).
 
 use std::path::PathBuf;
 
@@ -16,7 +17,7 @@ use shardkeep_types::SignerId;
 
 fn load(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../test-vectors/share-envelope")
+        .join("tests/data")
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
@@ -29,7 +30,7 @@ fn bytes(v: &Value) -> Vec<u8> {
 /// AES-256; 128-bit-key groups exercise a key size this crate never uses).
 #[test]
 fn wycheproof_aes_gcm_siv_256() {
-    let file = load("aes_gcm_siv_test.json");
+    let file = load("wycheproof/aes_gcm_siv_test.json");
     let (mut valid, mut invalid) = (0, 0);
     for group in file["testGroups"].as_array().unwrap() {
         if group["keySize"] != 256 || group["ivSize"] != 96 {
@@ -70,7 +71,7 @@ fn wycheproof_aes_gcm_siv_256() {
 
 #[test]
 fn wycheproof_ed25519_verify_strict() {
-    let file = load("ed25519_test.json");
+    let file = load("wycheproof/ed25519_test.json");
     let (mut valid, mut invalid) = (0, 0);
     for group in file["testGroups"].as_array().unwrap() {
         let pk: [u8; 32] = bytes(&group["publicKey"]["pk"]).try_into().unwrap();

@@ -226,11 +226,7 @@ impl GoldenDir {
                 continue;
             }
             if regenerate {
-                let written = path
-                    .parent()
-                    .map_or(Ok(()), std::fs::create_dir_all)
-                    .and_then(|()| std::fs::write(&path, bytes));
-                if let Err(error) = written {
+                if let Err(error) = write_atomically(&path, bytes) {
                     problems.push(format!("{relative}: {error}"));
                 }
             } else if let Some(on_disk) = on_disk {
@@ -268,6 +264,22 @@ impl GoldenDir {
             })
         }
     }
+}
+
+/// Writes `bytes` to `path` through a hidden temporary file beside it, so
+/// that a reader sees the old file or the new one, never a part.
+///
+/// # Errors
+/// The I/O error.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+    let temporary = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
 }
 
 /// The directory `path` below the calling crate's `tests/data`: pass

@@ -9,5 +9,6 @@ pub mod vector;
 
 pub use golden::{
     GoldenDir, GoldenError, REGENERATE_COMMAND, REGENERATE_VAR, data_dir, regenerating,
+    write_atomically,
 };
 pub use vector::{Problem, Vector, VectorError, read_dir};

@@ -483,8 +483,9 @@ impl Vector {
 }
 
 /// Every `.vec` file directly in `dir`, parsed, in file-name order.
-/// Subdirectories are skipped; any other file is an error, so a stray
-/// `.txt` vector cannot go unread.
+/// Subdirectories and hidden files (a generator's temporary file) are
+/// skipped; any other file is an error, so a stray `.txt` vector cannot go
+/// unread.
 ///
 /// # Errors
 /// The first [`VectorError`]: the directory cannot be read, a file is not a
@@ -498,7 +499,8 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Vector>, VectorError> {
     let mut paths: Vec<PathBuf> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
-        if !entry.file_type().map_err(io)?.is_dir() {
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !hidden && !entry.file_type().map_err(io)?.is_dir() {
             paths.push(entry.path());
         }
     }
@@ -631,6 +633,7 @@ mod tests {
         std::fs::write(dir.path().join("b.vec"), b"expect: ok\n\nB").unwrap();
         std::fs::write(dir.path().join("a.vec"), b"expect: ok\n\nA").unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join(".a.vec.tmp"), b"partial").unwrap();
         let read = read_dir(dir.path()).unwrap();
         assert_eq!(
             read.iter().map(Vector::name).collect::<Vec<_>>(),
