@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
 
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -14,14 +13,11 @@ use shardkeep_keydata::{
     regenerate, write_keystore,
 };
 use shardkeep_sss_core::{Secp256k1, Threshold};
+use shardkeep_test_support::tss_lib::{self, Protocol};
 use shardkeep_types::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId, NodeVersion};
 
-fn fixture(protocol: &str, party: usize) -> LocalPartySaveData {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../test-vectors/keydata/tss-lib")
-        .join(protocol)
-        .join(format!("keygen_data_{party}.json"));
-    LocalPartySaveData::from_json(&zeroize::Zeroizing::new(std::fs::read(path).unwrap())).unwrap()
+fn fixture(protocol: Protocol, party: usize) -> LocalPartySaveData {
+    LocalPartySaveData::from_json(&tss_lib::fixture_bytes(protocol, party).unwrap()).unwrap()
 }
 
 fn id() -> NodeVersion {
@@ -33,14 +29,18 @@ fn id() -> NodeVersion {
 }
 
 fn recovery(c: &mut Criterion) {
-    let parties: Vec<_> = (0..5).map(|i| fixture("ecdsa", i)).collect();
-    let eddsa: Vec<_> = (0..5).map(|i| fixture("eddsa", i)).collect();
+    let parties: Vec<_> = (0..tss_lib::PARTIES)
+        .map(|i| fixture(Protocol::Ecdsa, i))
+        .collect();
+    let eddsa: Vec<_> = (0..tss_lib::PARTIES)
+        .map(|i| fixture(Protocol::Eddsa, i))
+        .collect();
     let data = &parties[0];
     let id = id();
     let xi = data.secret_share::<Secp256k1>().unwrap();
     let archive = data.seal_archive(&id).unwrap();
     let binding = data.binding(&archive).unwrap();
-    let threshold = Threshold::from_tss_lib(2, 5).unwrap();
+    let threshold = Threshold::from_tss_lib(tss_lib::TSS_LIB_THRESHOLD, tss_lib::PARTIES).unwrap();
     let codec = KekKeystoreCodec::new(InMemoryKek::from_bytes(
         KekId::new("kek-1").unwrap(),
         &[1; 32],

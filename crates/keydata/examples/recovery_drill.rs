@@ -1,5 +1,6 @@
 //! A recovery drill on real tss-lib keygen output (the ECDSA fixture of
-//! party 0), as the SOP runs it:
+//! party 0, in `tests/data/tss-lib/`), as the backup procedure
+//! (`docs/procedure.md`) runs it:
 //!
 //! 1. generate: split `Xi` 3-of-5, seal the protocol archive, sign the
 //!    envelopes (2 sealed for the server, 3 plain in custodian containers
@@ -39,7 +40,7 @@ use zeroize::Zeroizing;
 
 fn fixture(party: usize) -> LocalPartySaveData {
     let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../test-vectors/keydata/tss-lib/ecdsa")
+        .join("tests/data/tss-lib/ecdsa")
         .join(format!("keygen_data_{party}.json"));
     // The file holds Xi: read it into a buffer that is wiped on drop.
     let json = Zeroizing::new(std::fs::read(&path).unwrap());

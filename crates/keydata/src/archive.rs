@@ -2,23 +2,12 @@
 //! a key derived from `Xi`, so that a copy can sit beside every share and a
 //! rebuilt node recovers fully from external shares alone.
 //!
-//! Format v1 (all integers big-endian):
-//!
-//! | offset | size | field |
-//! |---|---|---|
-//! | 0 | 8 | magic `SKARCHIV` |
-//! | 8 | 1 | format version, `1` |
-//! | 9 | 1 | KDF id, `1` = HKDF-SHA256 as below |
-//! | 10 | 1 | curve (sss-core `CurveId`: 1 secp256k1, 2 ed25519) |
-//! | 11 | 32 | salt, random per archive |
-//! | 43 | 4 | body length, `17..=4 MiB - 47` (the whole archive fits a custodian container) |
-//! | 47 | body length | AES-256-GCM-SIV ciphertext and tag; AAD = bytes `0..47` |
-//!
-//! Key and nonce: `HKDF-SHA256(ikm = Xi (32 bytes, big-endian), salt,
-//! info = "shardkeep/archive-key/v1" || curve (1) || u8 len || key_id ||
-//! u8 len || node_id || version (u32))`, 44 bytes of output: the AES-256 key,
-//! then the 12-byte nonce. The salt makes every archive's key fresh, so the
-//! nonce needs no storage.
+//! The byte layout of format v1 (magic `shkp-arc`) and its key derivation
+//! are in the repository's `docs/formats.md`, section "Protocol archive v1".
+//! In short: a header (magic, version, KDF id, curve, a random salt, the
+//! body length) is the AAD of an AES-256-GCM-SIV body whose key and nonce
+//! HKDF-SHA256 derives from `Xi`, the salt and the node's ids; the salt
+//! makes every archive's key fresh, so the nonce needs no storage.
 //!
 //! Plaintext: the save data's JSON exactly as [`LocalPartySaveData::to_json`]
 //! writes it, without the `Xi` member.
@@ -39,11 +28,11 @@ use crate::json::{self, Value};
 use crate::save_data::{Inner, LocalPartySaveData, XI_KEY, xi_digits};
 
 /// Magic bytes at the start of every sealed archive.
-pub const ARCHIVE_MAGIC: [u8; 8] = *b"SKARCHIV";
+pub const ARCHIVE_MAGIC: [u8; 8] = *b"shkp-arc";
 /// The archive format version this build writes and reads.
 pub const ARCHIVE_VERSION: u8 = 1;
-/// KDF id 1: HKDF-SHA256 over `Xi` with the info described in the module
-/// documentation.
+/// KDF id 1: HKDF-SHA256 over `Xi`, with the salt and the info that
+/// `docs/formats.md` ("Protocol archive v1") describes.
 pub const ARCHIVE_KDF_HKDF_SHA256: u8 = 1;
 /// Domain tag at the start of the archive key derivation's info.
 pub const ARCHIVE_KEY_TAG: &[u8] = b"shardkeep/archive-key/v1";
@@ -171,7 +160,7 @@ struct ArchiveKey {
 /// so `expand` cannot fail.
 const _: () = assert!(32 + NONCE_LEN <= 255 * 32);
 
-/// HKDF-SHA256 as documented in the module.
+/// HKDF-SHA256 over `Xi`, the salt and the node's ids (`docs/formats.md`).
 fn derive_key<C: Curve>(xi: &Secret<C>, salt: &[u8; SALT_LEN], id: &NodeVersion) -> ArchiveKey {
     let mut info = Vec::with_capacity(ARCHIVE_KEY_TAG.len() + 1 + 2 * 65 + 4);
     info.extend_from_slice(ARCHIVE_KEY_TAG);

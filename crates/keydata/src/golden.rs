@@ -1,56 +1,65 @@
-//! Golden vectors of the two binary formats: drift tests (re-encoding the
-//! stored inputs gives the stored bytes) and, behind `--ignored`, the
-//! generator that wrote them.
+//! Golden vectors of keydata's formats, in `tests/data/{pass,fail}/`: the
+//! sealed protocol archive (`archive_*`), the `.keydata.enc` keystore
+//! (`keystore_*`) and tss-lib's save-data JSON (`json_*`, in
+//! `golden/json_vectors.rs`), each built here from the tss-lib fixtures with
+//! fixed salts, keys and nonces (the KEK's wrap nonces from a seeded
+//! `ChaCha20Rng`), and compared byte for byte with the stored files; with
+//! `SHARDKEEP_REGENERATE_VECTORS=1` they are rewritten instead.
 //!
-//! The pass/fail expectations of every vector are checked by the
-//! integration test `tests/vectors.rs` through the public API.
+//! The pass/fail expectation of every vector is checked by the integration
+//! test `tests/vectors.rs` through the public API.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod json_vectors;
 
+use std::path::PathBuf;
+
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
+use rand_core::Rng;
 use shardkeep_sss_core::Secp256k1;
-use shardkeep_types::{DataKey, InMemoryKek, KekId, KeyEncryptionKey, NodeVersion};
+use shardkeep_test_support::tss_lib::{Protocol, fixture_name};
+use shardkeep_test_support::{GoldenDir, Vector, data_dir};
+use shardkeep_types::{DataKey, InMemoryKek, KekId, NodeVersion};
 
 use crate::archive::SealedArchive;
-use crate::keystore::{KekKeystoreCodec, parse_keystore};
+use crate::keystore::KekKeystoreCodec;
 use crate::save_data::LocalPartySaveData;
-use crate::test_support::{fixture, id, vectors_dir};
+use crate::test_support::{fixture, id};
 
 const SALT: [u8; 32] = *b"shardkeep archive golden salt 01";
 const KEK_KEY: [u8; 32] = [0x4b; 32];
 const DATA_KEY: [u8; 32] = [0x44; 32];
 const NONCE: [u8; 12] = [0x4e; 12];
+/// The seed of the `ChaCha20Rng` the KEK draws its wrap nonces from.
+const WRAP_NONCE_SEED: [u8; 32] = [0x57; 32];
+/// The magics of the development builds, before `shkp-arc` and `shkp-kst`.
+const FORMER_ARCHIVE_MAGIC: &[u8; 8] = b"SKARCHIV";
+const FORMER_KEYSTORE_MAGIC: &[u8; 8] = b"SKKEYDAT";
 
-struct Vector {
-    header: BTreeMap<String, String>,
-    payload: Vec<u8>,
+fn vectors_dir() -> PathBuf {
+    data_dir(env!("CARGO_MANIFEST_DIR"), "")
 }
 
-fn read_vector(path: &Path) -> Vector {
-    let bytes = std::fs::read(path).unwrap();
-    let split = bytes.windows(2).position(|w| w == b"\n\n").unwrap();
-    let header = std::str::from_utf8(&bytes[..split])
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let (k, v) = line.split_once(": ").unwrap();
-            (k.to_owned(), v.to_owned())
+/// A vector from header lines (`expect` first, in file order) and a body.
+fn vector(header: &[(&str, String)], body: &[u8]) -> Vector {
+    let (expect, rest) = header.split_first().unwrap();
+    assert_eq!(expect.0, "expect");
+    rest.iter()
+        .fold(Vector::new(&expect.1), |v, (key, value)| {
+            v.header(key, value)
         })
-        .collect();
-    Vector {
-        header,
-        payload: bytes[split + 2..].to_vec(),
-    }
+        .body(body.to_vec())
 }
 
-fn write_vector(kind: &str, name: &str, header: &[(&str, String)], payload: &[u8]) {
-    let mut out = Vec::new();
-    for (k, v) in header {
-        out.extend_from_slice(format!("{k}: {v}\n").as_bytes());
-    }
-    out.push(b'\n');
-    out.extend_from_slice(payload);
-    std::fs::write(vectors_dir().join(kind).join(format!("{name}.vec")), out).unwrap();
+/// Every vector of the crate: generated, then compared with the stored
+/// files (or written over them).
+#[test]
+fn golden_vectors() {
+    let mut dir = GoldenDir::new(vectors_dir());
+    generate_archives(&mut dir);
+    generate_keystores(&mut dir);
+    json_vectors::generate(&mut dir);
+    dir.finish().unwrap();
 }
 
 fn kek(kek_id: &str) -> InMemoryKek {
@@ -59,46 +68,6 @@ fn kek(kek_id: &str) -> InMemoryKek {
 
 fn seal_fixed(data: &LocalPartySaveData, node: &str) -> SealedArchive {
     data.seal_archive_with_salt(&id(node), SALT).unwrap()
-}
-
-#[test]
-fn archive_vectors_have_not_drifted() {
-    for (name, protocol, party) in [
-        ("archive_ecdsa_party0", "ecdsa", 0),
-        ("archive_eddsa_party1", "eddsa", 1),
-    ] {
-        let vector = read_vector(&vectors_dir().join("pass").join(format!("{name}.vec")));
-        let data = fixture(protocol, party);
-        let resealed = seal_fixed(&data, &vector.header["node-id"]);
-        assert_eq!(
-            resealed.as_bytes(),
-            vector.payload,
-            "{name}: the archive format drifted"
-        );
-    }
-}
-
-#[test]
-fn keystore_vectors_have_not_drifted() {
-    for (name, protocol, party) in [
-        ("keystore_ecdsa_party0", "ecdsa", 0),
-        ("keystore_eddsa_party1", "eddsa", 1),
-    ] {
-        let vector = read_vector(&vectors_dir().join("pass").join(format!("{name}.vec")));
-        let parsed = parse_keystore(&vector.payload).unwrap();
-        let codec = KekKeystoreCodec::new(kek(&vector.header["kek-id"]));
-        let data = fixture(protocol, party);
-        let again = codec
-            .encode_with(
-                &parsed.id,
-                &data.to_json(),
-                &DataKey::from_bytes(&DATA_KEY),
-                &parsed.wrapped,
-                parsed.nonce,
-            )
-            .unwrap();
-        assert_eq!(again, vector.payload, "{name}: the keystore format drifted");
-    }
 }
 
 fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
@@ -113,32 +82,20 @@ fn set(bytes: &[u8], at: usize, value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Writes every binary vector. Run after a deliberate format change:
-/// `cargo test -p shardkeep-keydata --lib golden::generate -- --ignored`.
-#[test]
-#[ignore = "writes test-vectors/keydata; run by hand after a deliberate format change"]
-fn generate() {
-    generate_archives();
-    generate_keystores();
-}
-
-fn archive_header(protocol: &str, party: usize, node: &str) -> Vec<(&'static str, String)> {
+fn archive_header(protocol: Protocol, party: usize, node: &str) -> Vec<(&'static str, String)> {
     vec![
-        (
-            "xi-from",
-            format!("tss-lib/{protocol}/keygen_data_{party}.json"),
-        ),
+        ("xi-from", fixture_name(protocol, party)),
         ("key-id", "key-1".to_owned()),
         ("node-id", node.to_owned()),
         ("version", "1".to_owned()),
     ]
 }
 
-fn generate_archives() {
+fn generate_archives(dir: &mut GoldenDir) {
     let ecdsa = fixture("ecdsa", 0);
     let base = seal_fixed(&ecdsa, "node-0");
     let header = |expect: &str, comment: &str| {
-        let mut h = archive_header("ecdsa", 0, "node-0");
+        let mut h = archive_header(Protocol::Ecdsa, 0, "node-0");
         h.insert(0, ("expect", expect.to_owned()));
         h.push(("comment", comment.to_owned()));
         h
@@ -147,16 +104,14 @@ fn generate_archives() {
         "ok",
         "ECDSA party 0, salt \"shardkeep archive golden salt 01\"",
     );
-    write_vector("pass", "archive_ecdsa_party0", &pass, base.as_bytes());
+    dir.add("pass/archive_ecdsa_party0", &vector(&pass, base.as_bytes()));
     let eddsa = fixture("eddsa", 1);
-    pass = archive_header("eddsa", 1, "node-1");
+    pass = archive_header(Protocol::Eddsa, 1, "node-1");
     pass.insert(0, ("expect", "ok".to_owned()));
     pass.push(("comment", "EdDSA party 1, same salt".to_owned()));
-    write_vector(
-        "pass",
-        "archive_eddsa_party1",
-        &pass,
-        seal_fixed(&eddsa, "node-1").as_bytes(),
+    dir.add(
+        "pass/archive_eddsa_party1",
+        &vector(&pass, seal_fixed(&eddsa, "node-1").as_bytes()),
     );
 
     let b = base.as_bytes();
@@ -167,6 +122,12 @@ fn generate_archives() {
             flip(b, 0),
             "archive: Framing(BadMagic)",
             "first magic byte altered",
+        ),
+        (
+            "former_magic",
+            set(b, 0, FORMER_ARCHIVE_MAGIC),
+            "archive: Framing(BadMagic)",
+            "the magic of the development builds, SKARCHIV, before shkp-arc",
         ),
         (
             "unsupported_version",
@@ -242,11 +203,9 @@ fn generate_archives() {
         ),
     ];
     for (name, payload, expect, comment) in cases {
-        write_vector(
-            "fail",
-            &format!("archive_{name}"),
-            &header(expect, comment),
-            &payload,
+        dir.add(
+            &format!("fail/archive_{name}"),
+            &vector(&header(expect, comment), &payload),
         );
     }
     let mut other_node = header(
@@ -258,14 +217,14 @@ fn generate_archives() {
         .find(|(k, _)| *k == "node-id")
         .unwrap()
         .1 = "node-9".to_owned();
-    write_vector("fail", "archive_other_node_id", &other_node, b);
+    dir.add("fail/archive_other_node_id", &vector(&other_node, b));
     let mut other_version = header("ArchiveOpenFailed", "opened as key version 2");
     other_version
         .iter_mut()
         .find(|(k, _)| *k == "version")
         .unwrap()
         .1 = "2".to_owned();
-    write_vector("fail", "archive_other_key_version", &other_version, b);
+    dir.add("fail/archive_other_key_version", &vector(&other_version, b));
     let mut other_share = header(
         "NotThisNodesShare",
         "party 1's recovered share against party 0's binding",
@@ -274,35 +233,37 @@ fn generate_archives() {
         .iter_mut()
         .find(|(k, _)| *k == "xi-from")
         .unwrap()
-        .1 = "tss-lib/ecdsa/keygen_data_1.json".to_owned();
-    other_share.push((
-        "binding-from",
-        "tss-lib/ecdsa/keygen_data_0.json".to_owned(),
-    ));
-    write_vector("fail", "archive_share_of_another_node", &other_share, b);
+        .1 = fixture_name(Protocol::Ecdsa, 1);
+    other_share.push(("binding-from", fixture_name(Protocol::Ecdsa, 0)));
+    dir.add(
+        "fail/archive_share_of_another_node",
+        &vector(&other_share, b),
+    );
 
     // Well-sealed archives whose plaintext is wrong.
     let xi = ecdsa.secret_share::<Secp256k1>().unwrap();
     let seal_plain =
         |plaintext: &[u8]| crate::archive::seal(&xi, &id("node-0"), SALT, plaintext).unwrap();
     let full = ecdsa.to_json();
-    write_vector(
-        "fail",
-        "archive_contains_xi",
-        &header(
-            "field Xi: Unknown",
-            "the plaintext still holds Xi: not written by shardkeep",
+    dir.add(
+        "fail/archive_contains_xi",
+        &vector(
+            &header(
+                "field Xi: Unknown",
+                "the plaintext still holds Xi: not written by shardkeep",
+            ),
+            seal_plain(&full).as_bytes(),
         ),
-        seal_plain(&full).as_bytes(),
     );
-    write_vector(
-        "fail",
-        "archive_plaintext_not_json",
-        &header(
-            "json: Unexpected",
-            "sealed correctly, but the plaintext is not JSON",
+    dir.add(
+        "fail/archive_plaintext_not_json",
+        &vector(
+            &header(
+                "json: Unexpected",
+                "sealed correctly, but the plaintext is not JSON",
+            ),
+            seal_plain(b"not json").as_bytes(),
         ),
-        seal_plain(b"not json").as_bytes(),
     );
     let other_group_key = crate::test_support::edited(&ecdsa, |v| {
         use crate::test_support::{Step, at, copy};
@@ -310,23 +271,21 @@ fn generate_archives() {
         *at(v, &[Step::Key("ECDSAPub")]) = other;
     })
     .unwrap();
-    write_vector(
-        "fail",
-        "archive_group_key_differs_from_binding",
-        &header(
-            "BindingMismatch(GroupKey)",
-            "sealed with party 0's Xi but another ECDSAPub than the binding signs",
+    dir.add(
+        "fail/archive_group_key_differs_from_binding",
+        &vector(
+            &header(
+                "BindingMismatch(GroupKey)",
+                "sealed with party 0's Xi but another ECDSAPub than the binding signs",
+            ),
+            seal_fixed(&other_group_key, "node-0").as_bytes(),
         ),
-        seal_fixed(&other_group_key, "node-0").as_bytes(),
     );
 }
 
-fn keystore_header(protocol: &str, party: usize, node: &str) -> Vec<(&'static str, String)> {
+fn keystore_header(protocol: Protocol, party: usize, node: &str) -> Vec<(&'static str, String)> {
     vec![
-        (
-            "party",
-            format!("tss-lib/{protocol}/keygen_data_{party}.json"),
-        ),
+        ("party", fixture_name(protocol, party)),
         ("key-id", "key-1".to_owned()),
         ("node-id", node.to_owned()),
         ("version", "1".to_owned()),
@@ -335,39 +294,49 @@ fn keystore_header(protocol: &str, party: usize, node: &str) -> Vec<(&'static st
     ]
 }
 
-fn encode_fixed(data_json: &[u8], id: &NodeVersion) -> Vec<u8> {
+/// A keystore file of `data_json` under the fixed data key and nonce, the
+/// data key wrapped under the next nonce of `wrap_nonces`.
+fn encode_fixed(data_json: &[u8], id: &NodeVersion, wrap_nonces: &mut ChaCha20Rng) -> Vec<u8> {
     let codec = KekKeystoreCodec::new(kek("kek-1"));
     let data_key = DataKey::from_bytes(&DATA_KEY);
-    let wrapped = kek("kek-1").wrap(&data_key).unwrap();
+    let mut wrap_nonce = [0u8; 12];
+    wrap_nonces.fill_bytes(&mut wrap_nonce);
+    let wrapped = kek("kek-1").wrap_with_nonce(&data_key, wrap_nonce).unwrap();
     codec
         .encode_with(id, data_json, &data_key, &wrapped, NONCE)
         .unwrap()
 }
 
-fn generate_keystores() {
+fn generate_keystores(dir: &mut GoldenDir) {
+    let mut wrap_nonces = ChaCha20Rng::from_seed(WRAP_NONCE_SEED);
     let ecdsa = fixture("ecdsa", 0);
-    let base = encode_fixed(&ecdsa.to_json(), &id("node-0"));
+    let base = encode_fixed(&ecdsa.to_json(), &id("node-0"), &mut wrap_nonces);
     let header = |expect: &str, comment: &str| {
-        let mut h = keystore_header("ecdsa", 0, "node-0");
+        let mut h = keystore_header(Protocol::Ecdsa, 0, "node-0");
         h.insert(0, ("expect", expect.to_owned()));
         h.push(("comment", comment.to_owned()));
         h
     };
-    write_vector(
-        "pass",
-        "keystore_ecdsa_party0",
-        &header("ok", "ECDSA party 0; data key 0x44.., nonce 0x4e.."),
-        &base,
+    dir.add(
+        "pass/keystore_ecdsa_party0",
+        &vector(
+            &header(
+                "ok",
+                "ECDSA party 0; data key 0x44.., nonce 0x4e.., wrap nonce from ChaCha20Rng seed 0x57..",
+            ),
+            &base,
+        ),
     );
     let eddsa = fixture("eddsa", 1);
-    let mut pass = keystore_header("eddsa", 1, "node-1");
+    let mut pass = keystore_header(Protocol::Eddsa, 1, "node-1");
     pass.insert(0, ("expect", "ok".to_owned()));
     pass.push(("comment", "EdDSA party 1".to_owned()));
-    write_vector(
-        "pass",
-        "keystore_eddsa_party1",
-        &pass,
-        &encode_fixed(&eddsa.to_json(), &id("node-1")),
+    dir.add(
+        "pass/keystore_eddsa_party1",
+        &vector(
+            &pass,
+            &encode_fixed(&eddsa.to_json(), &id("node-1"), &mut wrap_nonces),
+        ),
     );
 
     // Offsets in the base file: magic 8, version 1, key_id 1+5, node_id 1+6,
@@ -389,6 +358,12 @@ fn generate_keystores() {
             flip(b, 0),
             "keystore: Framing(BadMagic)",
             "first magic byte altered",
+        ),
+        (
+            "former_magic",
+            set(b, 0, FORMER_KEYSTORE_MAGIC),
+            "keystore: Framing(BadMagic)",
+            "the magic of the development builds, SKKEYDAT, before shkp-kst",
         ),
         (
             "unsupported_version",
@@ -452,11 +427,9 @@ fn generate_keystores() {
         ),
     ];
     for (name, payload, expect, comment) in cases {
-        write_vector(
-            "fail",
-            &format!("keystore_{name}"),
-            &header(expect, comment),
-            &payload,
+        dir.add(
+            &format!("fail/keystore_{name}"),
+            &vector(&header(expect, comment), &payload),
         );
     }
     let mut other_node = header("KeystoreIdMismatch", "loaded as node-7's keystore");
@@ -465,32 +438,36 @@ fn generate_keystores() {
         .find(|(k, _)| *k == "node-id")
         .unwrap()
         .1 = "node-7".to_owned();
-    write_vector("fail", "keystore_other_node_id", &other_node, b);
+    dir.add("fail/keystore_other_node_id", &vector(&other_node, b));
     let mut other_version = header("KeystoreIdMismatch", "loaded as key version 2");
     other_version
         .iter_mut()
         .find(|(k, _)| *k == "version")
         .unwrap()
         .1 = "2".to_owned();
-    write_vector("fail", "keystore_other_key_version", &other_version, b);
+    dir.add(
+        "fail/keystore_other_key_version",
+        &vector(&other_version, b),
+    );
     let mut other_kek = header("KekMismatch", "the codec holds kek-2");
     other_kek
         .iter_mut()
         .find(|(k, _)| *k == "kek-id")
         .unwrap()
         .1 = "kek-2".to_owned();
-    write_vector("fail", "keystore_other_kek", &other_kek, b);
+    dir.add("fail/keystore_other_kek", &vector(&other_kek, b));
     let mut wrong_key = header("Custody(UnwrapFailed)", "same KEK id, other key bytes");
     wrong_key
         .iter_mut()
         .find(|(k, _)| *k == "kek-key")
         .unwrap()
         .1 = hex::encode([0x4c; 32]);
-    write_vector("fail", "keystore_wrong_kek_key", &wrong_key, b);
-    write_vector(
-        "fail",
-        "keystore_plaintext_not_save_data",
-        &header("UnknownProtocol", "decrypts, but the JSON is no save data"),
-        &encode_fixed(b"{}", &id("node-0")),
+    dir.add("fail/keystore_wrong_kek_key", &vector(&wrong_key, b));
+    dir.add(
+        "fail/keystore_plaintext_not_save_data",
+        &vector(
+            &header("UnknownProtocol", "decrypts, but the JSON is no save data"),
+            &encode_fixed(b"{}", &id("node-0"), &mut wrap_nonces),
+        ),
     );
 }

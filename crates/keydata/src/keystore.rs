@@ -1,20 +1,11 @@
 //! `.keydata.enc`: the encrypted file an MPC node loads its save data from.
 //!
 //! The encryption is a [`KeystoreCodec`], so a node plugs in its own; the
-//! default, [`KekKeystoreCodec`], writes format v1 (integers big-endian):
-//!
-//! | size | field |
-//! |---|---|
-//! | 8 | magic `SKKEYDAT` |
-//! | 1 | format version, `1` |
-//! | 1 + n | `key_id` (u8 length, 1-64 bytes) |
-//! | 1 + n | `node_id` (u8 length, 1-64 bytes) |
-//! | 4 | key version |
-//! | 1 + n | KEK id (u8 length, 1-64 bytes) |
-//! | 2 + n | wrapped data key (u16 length, 1-512 bytes) |
-//! | 12 | nonce, random |
-//! | 4 | body length, `17..=MAX_JSON_LEN + 16` |
-//! | body length | AES-256-GCM-SIV(data key) of the save data's JSON; AAD = `"shardkeep/keystore/v1"` and every byte before the body |
+//! default, [`KekKeystoreCodec`], writes format v1 (magic `shkp-kst`), whose
+//! byte layout is in the repository's `docs/formats.md`, section
+//! "`.keydata.enc` keystore v1": the node's ids and the KEK id, a fresh data
+//! key wrapped by the KEK, and the AES-256-GCM-SIV body under the data key,
+//! every header byte in its AAD.
 //!
 //! The plaintext is the save data's JSON exactly as tss-lib's
 //! `json.Marshal` writes it, so a node decrypts and hands it to tss-lib.
@@ -49,7 +40,7 @@ use crate::json::MAX_JSON_LEN;
 use crate::save_data::LocalPartySaveData;
 
 /// Magic bytes at the start of a v1 keystore file.
-pub const KEYSTORE_MAGIC: [u8; 8] = *b"SKKEYDAT";
+pub const KEYSTORE_MAGIC: [u8; 8] = *b"shkp-kst";
 /// The keystore format version [`KekKeystoreCodec`] writes and reads.
 pub const KEYSTORE_VERSION: u8 = 1;
 /// Domain tag at the start of the keystore body's AAD.

@@ -323,7 +323,7 @@ impl LocalPartySaveData {
     /// # use shardkeep_keydata::LocalPartySaveData;
     /// # use shardkeep_sss_core::{Ed25519, Secp256k1};
     /// # let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"),
-    /// #     "/../../test-vectors/keydata/tss-lib/eddsa/keygen_data_0.json")).unwrap();
+    /// #     "/tests/data/tss-lib/eddsa/keygen_data_0.json")).unwrap();
     /// let data = LocalPartySaveData::from_json(&json)?;
     /// let xi = data.secret_share::<Ed25519>()?;
     /// assert_eq!(xi.public_point().compress().as_bytes().as_slice(), data.public_share()?);

@@ -1,8 +1,9 @@
-//! Fixtures and JSON surgery for the unit tests.
-
-use std::path::PathBuf;
+//! Fixtures and JSON surgery for the unit tests. The fixtures themselves
+//! are found through `shardkeep-test-support` (`tss_lib`), shared with the
+//! integration tests, benches and examples.
 
 use shardkeep_sss_core::Threshold;
+use shardkeep_test_support::tss_lib::{self, Protocol};
 use shardkeep_types::{KeyId, KeyVersion, NodeId, NodeVersion};
 use zeroize::Zeroizing;
 
@@ -10,18 +11,19 @@ use crate::json::{self, Digits, Value};
 use crate::save_data::LocalPartySaveData;
 use crate::signing::InProcessPeers;
 
-pub(crate) const PARTIES: usize = 5;
+pub(crate) const PARTIES: usize = tss_lib::PARTIES;
 
-pub(crate) fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test-vectors/keydata")
+/// The fixture group named `ecdsa` or `eddsa`.
+pub(crate) fn protocol(name: &str) -> Protocol {
+    match name {
+        "ecdsa" => Protocol::Ecdsa,
+        "eddsa" => Protocol::Eddsa,
+        other => panic!("no fixture group {other}"),
+    }
 }
 
 pub(crate) fn fixture_bytes(protocol: &str, party: usize) -> Zeroizing<Vec<u8>> {
-    let path = vectors_dir()
-        .join("tss-lib")
-        .join(protocol)
-        .join(format!("keygen_data_{party}.json"));
-    Zeroizing::new(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+    tss_lib::fixture_bytes(self::protocol(protocol), party).unwrap()
 }
 
 pub(crate) fn fixture(protocol: &str, party: usize) -> LocalPartySaveData {
@@ -34,7 +36,7 @@ pub(crate) fn all_parties(protocol: &str) -> Vec<LocalPartySaveData> {
 
 /// tss-lib threshold 2 of 5: 3 sign.
 pub(crate) fn threshold() -> Threshold {
-    Threshold::from_tss_lib(2, PARTIES).unwrap()
+    Threshold::from_tss_lib(tss_lib::TSS_LIB_THRESHOLD, PARTIES).unwrap()
 }
 
 pub(crate) fn id(node: &str) -> NodeVersion {

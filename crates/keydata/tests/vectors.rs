@@ -1,6 +1,8 @@
-//! Every vector under `test-vectors/keydata/{pass,fail}/` gives exactly its
-//! stored outcome. One file per case, named for the defect; the header's
-//! `expect:` line is the outcome (`ok` or an error class, see `classify`).
+//! Every vector under `tests/data/{pass,fail}/` gives exactly its stored
+//! outcome. One file per case, named for the defect; the header's `expect:`
+//! line is the outcome (`ok` or an error class, see `classify`). The
+//! vectors are written (and kept from drifting) by the unit test
+//! `golden::golden_vectors`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,72 +12,35 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::path::{Path, PathBuf};
 
 use common::{compact, group_threshold, peers_of, vectors_dir};
 use shardkeep_keydata::{
     Error, KekKeystoreCodec, KeystoreCodec, LocalPartySaveData, SealedArchive, regenerate,
 };
 use shardkeep_sss_core::{CurveId, Ed25519, Secp256k1};
+use shardkeep_test_support::{Vector, read_dir};
 use shardkeep_types::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId, NodeVersion};
 use subtle::ConstantTimeEq;
 
-struct Vector {
-    name: String,
-    header: BTreeMap<String, String>,
-    payload: Vec<u8>,
-}
-
-impl Vector {
-    fn get(&self, key: &str) -> &str {
-        self.header
-            .get(key)
-            .unwrap_or_else(|| panic!("{}: no {key}", self.name))
-    }
-
-    fn ids(&self) -> NodeVersion {
-        NodeVersion {
-            key_id: KeyId::new(self.get("key-id")).unwrap(),
-            node_id: NodeId::new(self.get("node-id")).unwrap(),
-            version: KeyVersion::new(self.get("version").parse().unwrap()),
-        }
+fn ids(vector: &Vector) -> NodeVersion {
+    NodeVersion {
+        key_id: KeyId::new(vector.get("key-id").unwrap()).unwrap(),
+        node_id: NodeId::new(vector.get("node-id").unwrap()).unwrap(),
+        version: KeyVersion::new(vector.value("version").unwrap()),
     }
 }
 
+/// The stored vectors of `kind` (`pass` or `fail`) whose names start with
+/// `prefix`.
 fn vectors(kind: &str, prefix: &str) -> Vec<Vector> {
-    let dir = vectors_dir().join(kind);
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let found: Vec<Vector> = read_dir(&vectors_dir().join(kind))
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+        .into_iter()
+        .filter(|v| v.name().starts_with(prefix))
         .collect();
-    paths.sort();
-    assert!(
-        !paths.is_empty(),
-        "no {prefix} vectors in {}",
-        dir.display()
-    );
-    paths.iter().map(|p| read(p)).collect()
-}
-
-fn read(path: &Path) -> Vector {
-    let bytes = std::fs::read(path).unwrap();
-    let split = bytes.windows(2).position(|w| w == b"\n\n").unwrap();
-    let header = std::str::from_utf8(&bytes[..split])
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once(": ").unwrap();
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
-    Vector {
-        name: path.file_name().unwrap().to_string_lossy().into_owned(),
-        header,
-        payload: bytes[split + 2..].to_vec(),
-    }
+    assert!(!found.is_empty(), "no {prefix} vectors in {kind}");
+    found
 }
 
 fn fixture_at(relative: &str) -> LocalPartySaveData {
@@ -112,14 +77,14 @@ fn variant(value: &dyn Debug) -> String {
 }
 
 fn check<T>(vector: &Vector, result: Result<T, Error>) -> Option<T> {
-    let expect = vector.get("expect");
+    let expect = vector.expect();
     match result {
         Ok(value) => {
-            assert_eq!(expect, "ok", "{} loaded but should fail", vector.name);
+            assert_eq!(expect, "ok", "{} loaded but should fail", vector.file());
             Some(value)
         }
         Err(e) => {
-            assert_eq!(classify(&e), expect, "{}: {e}", vector.name);
+            assert_eq!(classify(&e), expect, "{}: {e}", vector.file());
             None
         }
     }
@@ -127,11 +92,11 @@ fn check<T>(vector: &Vector, result: Result<T, Error>) -> Option<T> {
 
 fn self_test_passes(data: &LocalPartySaveData) {
     let protocol = match data.curve() {
-        CurveId::Secp256k1 => "ecdsa",
-        CurveId::Ed25519 => "eddsa",
+        CurveId::Secp256k1 => common::Protocol::Ecdsa,
+        CurveId::Ed25519 => common::Protocol::Eddsa,
     };
     let parties: Vec<_> = (0..common::PARTIES)
-        .map(|i| fixture_at(&format!("tss-lib/{protocol}/keygen_data_{i}.json")))
+        .map(|i| fixture_at(&shardkeep_test_support::tss_lib::fixture_name(protocol, i)))
         .collect();
     let me = data.self_index().unwrap();
     let mut peers = peers_of(&parties, me);
@@ -140,43 +105,45 @@ fn self_test_passes(data: &LocalPartySaveData) {
 }
 
 #[test]
-fn json_vectors() {
+fn golden_json_vectors() {
     for vector in vectors("pass", "json_")
         .into_iter()
         .chain(vectors("fail", "json_"))
     {
-        let Some(data) = check(&vector, LocalPartySaveData::from_json(&vector.payload)) else {
+        let Some(data) = check(&vector, LocalPartySaveData::from_json(vector.body_bytes())) else {
             continue;
         };
         let written = data.to_json();
-        match vector.get("writes") {
-            "same" => assert_eq!(written.as_slice(), vector.payload, "{}", vector.name),
+        match vector.get("writes").unwrap() {
+            "same" => assert_eq!(written.as_slice(), vector.body_bytes(), "{}", vector.file()),
             other => assert_eq!(
                 written.as_slice(),
-                compact(&std::fs::read(vectors_dir().join(other)).unwrap()),
+                compact(&std::fs::read(vectors_dir().join(other)).unwrap()).as_slice(),
                 "{}",
-                vector.name
+                vector.file()
             ),
         }
-        if vector.get("self-test") == "pass" {
+        if vector.get("self-test").unwrap() == "pass" {
             self_test_passes(&data);
         }
     }
 }
 
 #[test]
-fn archive_vectors() {
+fn golden_archive_vectors() {
     for vector in vectors("pass", "archive_")
         .into_iter()
         .chain(vectors("fail", "archive_"))
     {
-        let xi_from = fixture_at(vector.get("xi-from"));
-        let binding_from = vector
-            .header
-            .get("binding-from")
-            .map_or_else(|| fixture_at(vector.get("xi-from")), |p| fixture_at(p));
-        let id = vector.ids();
-        let result = SealedArchive::from_bytes(vector.payload.clone()).and_then(|archive| {
+        let xi_from = fixture_at(vector.get("xi-from").unwrap());
+        let binding_from = fixture_at(
+            vector
+                .optional("binding-from")
+                .unwrap()
+                .unwrap_or(vector.get("xi-from").unwrap()),
+        );
+        let id = ids(&vector);
+        let result = SealedArchive::from_bytes(vector.body_bytes().to_vec()).and_then(|archive| {
             let binding = binding_from.binding(&archive)?;
             match xi_from.curve() {
                 CurveId::Secp256k1 => regenerate(
@@ -191,33 +158,29 @@ fn archive_vectors() {
             }
         });
         if let Some(data) = check(&vector, result) {
-            assert!(bool::from(data.ct_eq(&xi_from)), "{}", vector.name);
+            assert!(bool::from(data.ct_eq(&xi_from)), "{}", vector.file());
         }
     }
 }
 
 #[test]
-fn keystore_vectors() {
+fn golden_keystore_vectors() {
     for vector in vectors("pass", "keystore_")
         .into_iter()
         .chain(vectors("fail", "keystore_"))
     {
-        let key: [u8; 32] = hex::decode(vector.get("kek-key"))
-            .unwrap()
-            .try_into()
-            .unwrap();
         let codec = KekKeystoreCodec::new(InMemoryKek::from_bytes(
-            KekId::new(vector.get("kek-id")).unwrap(),
-            &key,
+            KekId::new(vector.get("kek-id").unwrap()).unwrap(),
+            &vector.hex_array("kek-key").unwrap(),
         ));
         let result = codec
-            .decode(&vector.ids(), &vector.payload)
+            .decode(&ids(&vector), vector.body_bytes())
             .and_then(|json| LocalPartySaveData::from_json(&json));
         if let Some(data) = check(&vector, result) {
             assert!(
-                bool::from(data.ct_eq(&fixture_at(vector.get("party")))),
+                bool::from(data.ct_eq(&fixture_at(vector.get("party").unwrap()))),
                 "{}",
-                vector.name
+                vector.file()
             );
         }
     }

@@ -1,43 +1,29 @@
-//! Shared helpers of the integration tests: the tss-lib fixtures.
-#![allow(dead_code, reason = "each test binary uses a different subset")]
+//! Shared helpers of the integration tests: the tss-lib fixtures (found
+//! through `shardkeep-test-support`), parsed, and the ids and peers the
+//! tests use.
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses a different subset"
+)]
 
 use std::path::PathBuf;
 
 use shardkeep_keydata::{InProcessPeers, LocalPartySaveData};
 use shardkeep_sss_core::Threshold;
+use shardkeep_test_support::tss_lib::{self, TSS_LIB_THRESHOLD};
+pub(crate) use shardkeep_test_support::tss_lib::{PARTIES, Protocol, compact};
 use shardkeep_types::{KeyId, KeyVersion, NodeId, NodeVersion};
 use zeroize::Zeroizing;
 
-/// `test-vectors/keydata/`.
+/// `tests/data/`: the vectors, and the fixtures under `tss-lib/`.
 pub(crate) fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test-vectors/keydata")
-}
-
-/// Which fixture set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Protocol {
-    Ecdsa,
-    Eddsa,
-}
-
-impl Protocol {
-    pub(crate) const ALL: [Self; 2] = [Self::Ecdsa, Self::Eddsa];
-
-    pub(crate) fn dir(self) -> &'static str {
-        match self {
-            Self::Ecdsa => "ecdsa",
-            Self::Eddsa => "eddsa",
-        }
-    }
+    shardkeep_test_support::data_dir(env!("CARGO_MANIFEST_DIR"), "")
 }
 
 /// The raw bytes of fixture `party` (0..5), in a wiped buffer.
 pub(crate) fn fixture_bytes(protocol: Protocol, party: usize) -> Zeroizing<Vec<u8>> {
-    let path = vectors_dir()
-        .join("tss-lib")
-        .join(protocol.dir())
-        .join(format!("keygen_data_{party}.json"));
-    Zeroizing::new(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+    tss_lib::fixture_bytes(protocol, party).unwrap()
 }
 
 /// Fixture `party`, parsed.
@@ -51,18 +37,8 @@ pub(crate) fn all_parties(protocol: Protocol) -> Vec<LocalPartySaveData> {
 }
 
 /// The fixtures' group: tss-lib threshold (degree) 2 of 5, so 3 sign.
-pub(crate) const PARTIES: usize = 5;
 pub(crate) fn group_threshold() -> Threshold {
-    Threshold::from_tss_lib(2, PARTIES).unwrap()
-}
-
-/// Removes JSON whitespace (the fixtures' strings contain none).
-pub(crate) fn compact(bytes: &[u8]) -> Vec<u8> {
-    bytes
-        .iter()
-        .copied()
-        .filter(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
-        .collect()
+    Threshold::from_tss_lib(TSS_LIB_THRESHOLD, PARTIES).unwrap()
 }
 
 /// Ids used across the tests.
