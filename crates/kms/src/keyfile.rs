@@ -1,23 +1,7 @@
-//! The key-file format (version 1).
-//!
-//! ```text
-//! magic     8   "shardkey"
-//! version   1   0x01
-//! kind      1   0x01 master KEK | 0x02 ed25519 seed | 0x03 slot KEK
-//! id        1+n length-prefixed name (KEK id or signer id), 1 <= n <= 64
-//! body          by kind:
-//!   master KEK, ed25519 seed:
-//!     secret     32
-//!   slot KEK:
-//!     master id  1+n  the master KEK that wraps this one
-//!     key id     1+n  the share slot ...
-//!     node id    1+n
-//!     version    4    big-endian
-//!     index      1    1..=255
-//!     nonce      12   AES-256-GCM-SIV nonce
-//!     sealed     48   the slot KEK (32) and tag (16)
-//! checksum  32  SHA-256("shardkeep/kms-keyfile/v1" || every byte above)
-//! ```
+//! The key-file format (version 1, magic `shkp-key`): a master KEK, an
+//! ed25519 signing seed, or a slot KEK sealed under the master KEK, then a
+//! SHA-256 checksum. The byte layout is in the repository's
+//! `docs/formats.md`, section "KMS key file v1".
 //!
 //! Every field is fixed-width or length-prefixed and names are validated, so
 //! each key has exactly one encoding; the parser rejects short, long and
@@ -32,7 +16,7 @@ use zeroize::Zeroizing;
 use crate::error::{KeyFileError, KeyKind};
 
 /// First bytes of every key file.
-pub(crate) const MAGIC: [u8; 8] = *b"shardkey";
+pub(crate) const MAGIC: [u8; 8] = *b"shkp-key";
 /// The format version this build writes and reads.
 pub(crate) const VERSION: u8 = 1;
 /// Domain tag of the trailing checksum.

@@ -1,16 +1,15 @@
 //! Golden vectors for the key-file format and the local wrapped-key format,
-//! in `test-vectors/kms/{pass,fail}/`: one text file per case, `key: value`
-//! lines, the expected outcome stored as `expect:`. The format drifting
-//! fails these tests.
+//! in `tests/data/{pass,fail}/`: one `.vec` file per case, the key file (or
+//! wrapped key) as the body, the inputs and the expected outcome (`expect:`)
+//! as headers. The format drifting fails this test.
 //!
-//! `SHARDKEEP_REGENERATE_VECTORS=1 cargo test -p shardkeep-kms vectors`
-//! rewrites the files from the fixed inputs below (review the diff!).
-
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+//! `SHARDKEEP_REGENERATE_VECTORS=1 cargo test --workspace --all-features --
+//! golden` rewrites the files (of every crate) from the fixed inputs below
+//! (review the diff!).
 
 use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce};
+use shardkeep_test_support::{GoldenDir, Vector, data_dir, read_dir};
 use shardkeep_types::{
     CustodyError, DataKey, FramingError, KekId, ShareSlot, SignerId, WrappedKey,
 };
@@ -22,48 +21,16 @@ use crate::local::{record_aad, unwrap_with, wrap_aad, wrap_with};
 use crate::slot::slot_kek_id;
 use crate::slot::tests::slot;
 
-type Fields = BTreeMap<String, String>;
-
-fn dir(kind: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../test-vectors/kms")
-        .join(kind)
-}
-
-fn regenerate() -> bool {
-    std::env::var_os("SHARDKEEP_REGENERATE_VECTORS").is_some()
-}
-
-fn parse_vector(text: &str) -> Fields {
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-        .map(|line| {
-            let (key, value) = line.split_once(": ").expect("`key: value` line");
-            (key.to_owned(), value.to_owned())
-        })
-        .collect()
-}
-
-fn write_vector(kind: &str, name: &str, comment: &str, fields: &[(&str, String)]) {
-    let mut text = format!("# {comment}\n");
-    for (key, value) in fields {
-        text.push_str(&format!("{key}: {value}\n"));
-    }
-    std::fs::create_dir_all(dir(kind)).unwrap();
-    std::fs::write(dir(kind).join(format!("{name}.txt")), text).unwrap();
-}
-
-fn vectors(kind: &str) -> Vec<(String, Fields)> {
-    let mut out: Vec<_> = std::fs::read_dir(dir(kind))
-        .unwrap()
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            (name, parse_vector(&std::fs::read_to_string(&path).unwrap()))
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+/// A vector: `expect`, a comment, then the other headers, and the body.
+fn vector(comment: &str, headers: &[(&str, String)], body: &[u8]) -> Vector {
+    let (expect, rest) = headers.split_first().unwrap();
+    assert_eq!(expect.0, "expect");
+    rest.iter()
+        .fold(
+            Vector::new(&expect.1).comment(comment),
+            |v, (key, value)| v.header(key, value),
+        )
+        .body(body.to_vec())
 }
 
 fn error_code(error: &KeyFileError) -> &'static str {
@@ -83,14 +50,6 @@ fn error_code(error: &KeyFileError) -> &'static str {
         KeyFileError::ZeroShareIndex => "zero-share-index",
         KeyFileError::ChecksumMismatch => "checksum-mismatch",
     }
-}
-
-fn bytes(hex_text: &str) -> Vec<u8> {
-    hex::decode(hex_text).unwrap()
-}
-
-fn array<const N: usize>(hex_text: &str) -> [u8; N] {
-    bytes(hex_text).try_into().unwrap()
 }
 
 // Fixed inputs of the generated vectors.
@@ -147,65 +106,71 @@ fn with_checksum(body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn generate() {
+/// The magic of the development builds, before `shkp-key`.
+const FORMER_MAGIC: &[u8; 8] = b"shardkey";
+
+fn generate(dir: &mut GoldenDir) {
     let master = master_file().encode();
-    write_vector(
-        "pass",
-        "keyfile_master_kek",
-        "A master KEK key file.",
-        &[
-            ("expect", "ok".into()),
-            ("kind", "master-kek".into()),
-            ("id", "master-1".into()),
-            ("secret", hex::encode(MASTER_SECRET)),
-            ("file", hex::encode(&master)),
-        ],
+    dir.add(
+        "pass/keyfile_master_kek",
+        &vector(
+            "A master KEK key file.",
+            &[
+                ("expect", "ok".into()),
+                ("kind", "master-kek".into()),
+                ("id", "master-1".into()),
+                ("secret", hex::encode(MASTER_SECRET)),
+            ],
+            &master,
+        ),
     );
     let seed = KeyFile::Ed25519Seed {
         id: SignerId::new("audit-1").unwrap(),
         seed: Zeroizing::new(SEED),
     }
     .encode();
-    write_vector(
-        "pass",
-        "keyfile_ed25519_seed",
-        "An ed25519 signer key file.",
-        &[
-            ("expect", "ok".into()),
-            ("kind", "ed25519-seed".into()),
-            ("id", "audit-1".into()),
-            ("secret", hex::encode(SEED)),
-            (
-                "public-key",
-                hex::encode(
-                    ed25519_dalek::SigningKey::from_bytes(&SEED)
-                        .verifying_key()
-                        .as_bytes(),
+    dir.add(
+        "pass/keyfile_ed25519_seed",
+        &vector(
+            "An ed25519 signer key file.",
+            &[
+                ("expect", "ok".into()),
+                ("kind", "ed25519-seed".into()),
+                ("id", "audit-1".into()),
+                ("secret", hex::encode(SEED)),
+                (
+                    "public-key",
+                    hex::encode(
+                        ed25519_dalek::SigningKey::from_bytes(&SEED)
+                            .verifying_key()
+                            .as_bytes(),
+                    ),
                 ),
-            ),
-            ("file", hex::encode(&seed)),
-        ],
+            ],
+            &seed,
+        ),
     );
     let record = slot_record();
     let slot_file = KeyFile::SlotKek(record.clone()).encode();
-    write_vector(
-        "pass",
-        "keyfile_slot_kek",
-        "A slot KEK record, sealed under the master KEK of keyfile_master_kek.",
-        &[
-            ("expect", "ok".into()),
-            ("kind", "slot-kek".into()),
-            ("id", record.id.to_string()),
-            ("master-id", "master-1".into()),
-            ("master-secret", hex::encode(MASTER_SECRET)),
-            ("key-id", "wallet-7".into()),
-            ("node-id", "node-a".into()),
-            ("version", "1".into()),
-            ("index", "4".into()),
-            ("nonce", hex::encode(NONCE)),
-            ("slot-kek-secret", hex::encode(SLOT_KEK_SECRET)),
-            ("file", hex::encode(&slot_file)),
-        ],
+    dir.add(
+        "pass/keyfile_slot_kek",
+        &vector(
+            "A slot KEK record, sealed under the master KEK of keyfile_master_kek.",
+            &[
+                ("expect", "ok".into()),
+                ("kind", "slot-kek".into()),
+                ("id", record.id.to_string()),
+                ("master-id", "master-1".into()),
+                ("master-secret", hex::encode(MASTER_SECRET)),
+                ("key-id", "wallet-7".into()),
+                ("node-id", "node-a".into()),
+                ("version", "1".into()),
+                ("index", "4".into()),
+                ("nonce", hex::encode(NONCE)),
+                ("slot-kek-secret", hex::encode(SLOT_KEK_SECRET)),
+            ],
+            &slot_file,
+        ),
     );
     let wrapped = wrap_with(
         &SLOT_KEK_SECRET,
@@ -214,66 +179,73 @@ fn generate() {
         &wrap_aad(&record.id, &record.slot),
     )
     .unwrap();
-    let wrapped_fields = |expect: &str, index: &str, wrapped: &[u8]| {
-        vec![
-            ("expect", expect.to_owned()),
-            ("kek-id", record.id.to_string()),
-            ("slot-kek-secret", hex::encode(SLOT_KEK_SECRET)),
-            ("key-id", "wallet-7".into()),
-            ("node-id", "node-a".into()),
-            ("version", "1".into()),
-            ("index", index.to_owned()),
-            ("nonce", hex::encode(NONCE)),
-            ("data-key", hex::encode(DATA_KEY)),
-            ("wrapped", hex::encode(wrapped)),
-        ]
-    };
-    write_vector(
-        "pass",
+    let mut wrapped_vector =
+        |name: &str, comment: &str, expect: &str, index: &str, bytes: &[u8]| {
+            let kind = if expect == "ok" { "pass" } else { "fail" };
+            dir.add(
+                &format!("{kind}/{name}"),
+                &vector(
+                    comment,
+                    &[
+                        ("expect", expect.to_owned()),
+                        ("kek-id", record.id.to_string()),
+                        ("slot-kek-secret", hex::encode(SLOT_KEK_SECRET)),
+                        ("key-id", "wallet-7".into()),
+                        ("node-id", "node-a".into()),
+                        ("version", "1".into()),
+                        ("index", index.to_owned()),
+                        ("nonce", hex::encode(NONCE)),
+                        ("data-key", hex::encode(DATA_KEY)),
+                    ],
+                    bytes,
+                ),
+            );
+        };
+    wrapped_vector(
         "wrapped_data_key_local",
         "A data key wrapped by the local provider under the slot KEK of keyfile_slot_kek.",
-        &wrapped_fields("ok", "4", wrapped.as_bytes()),
+        "ok",
+        "4",
+        wrapped.as_bytes(),
     );
     let mut flipped_tag = wrapped.as_bytes().to_vec();
     *flipped_tag.last_mut().unwrap() ^= 1;
-    write_vector(
-        "fail",
+    wrapped_vector(
         "wrapped_data_key_tag_flipped",
         "The last tag bit flipped.",
-        &wrapped_fields("unwrap-failed", "4", &flipped_tag),
+        "unwrap-failed",
+        "4",
+        &flipped_tag,
     );
     let mut wrong_version = wrapped.as_bytes().to_vec();
     wrong_version[0] = 2;
-    write_vector(
-        "fail",
+    wrapped_vector(
         "wrapped_data_key_unknown_version",
         "Format byte 2 (only 1 exists).",
-        &wrapped_fields("unwrap-failed", "4", &wrong_version),
+        "unwrap-failed",
+        "4",
+        &wrong_version,
     );
-    write_vector(
-        "fail",
+    wrapped_vector(
         "wrapped_data_key_other_slot",
         "Valid for share index 4, presented for share index 5 (AAD mismatch).",
-        &wrapped_fields("unwrap-failed", "5", wrapped.as_bytes()),
+        "unwrap-failed",
+        "5",
+        wrapped.as_bytes(),
     );
-    write_vector(
-        "fail",
+    wrapped_vector(
         "wrapped_data_key_truncated",
         "Last byte missing.",
-        &wrapped_fields(
-            "unwrap-failed",
-            "4",
-            &wrapped.as_bytes()[..wrapped.as_bytes().len() - 1],
-        ),
+        "unwrap-failed",
+        "4",
+        &wrapped.as_bytes()[..wrapped.as_bytes().len() - 1],
     );
 
     let body = &master[..master.len() - 32];
-    let fail = |name: &str, comment: &str, expect: &str, file: &[u8]| {
-        write_vector(
-            "fail",
-            name,
-            comment,
-            &[("expect", expect.into()), ("file", hex::encode(file))],
+    let mut fail = |name: &str, comment: &str, expect: &str, file: &[u8]| {
+        dir.add(
+            &format!("fail/{name}"),
+            &vector(comment, &[("expect", expect.into())], file),
         );
     };
     fail(
@@ -302,9 +274,15 @@ fn generate() {
     );
     fail(
         "keyfile_bad_magic",
-        "Magic `shardkay`.",
+        "Magic `shkp-kez`: one letter off.",
         "framing/bad-magic",
-        &with_checksum(&[b"shardkay", &body[8..]].concat()),
+        &with_checksum(&[b"shkp-kez", &body[8..]].concat()),
+    );
+    fail(
+        "keyfile_former_magic",
+        "The magic of the development builds, `shardkey`, before `shkp-key`.",
+        "framing/bad-magic",
+        &with_checksum(&[FORMER_MAGIC, &body[8..]].concat()),
     );
     fail(
         "keyfile_unsupported_version",
@@ -365,70 +343,74 @@ fn generate() {
 
 #[test]
 fn golden_vectors() {
-    if regenerate() {
-        generate();
-    }
-    check_pass();
-    check_fail();
+    let dir_path = data_dir(env!("CARGO_MANIFEST_DIR"), "");
+    let mut dir = GoldenDir::new(&dir_path);
+    generate(&mut dir);
+    dir.finish().unwrap();
+    check_pass(&read_dir(&dir_path.join("pass")).unwrap());
+    check_fail(&read_dir(&dir_path.join("fail")).unwrap());
 }
 
-fn slot_of(fields: &Fields) -> ShareSlot {
+fn slot_of(v: &Vector) -> ShareSlot {
     slot(
-        &fields["key-id"],
-        &fields["node-id"],
-        fields["version"].parse().unwrap(),
-        fields["index"].parse().unwrap(),
+        v.get("key-id").unwrap(),
+        v.get("node-id").unwrap(),
+        v.value("version").unwrap(),
+        v.value("index").unwrap(),
     )
 }
 
-fn check_pass() {
-    let pass = vectors("pass");
+fn check_pass(pass: &[Vector]) {
     assert_eq!(
         pass.len(),
         4,
         "pass vectors: {:?}",
-        pass.iter().map(|v| &v.0).collect::<Vec<_>>()
+        pass.iter().map(Vector::name).collect::<Vec<_>>()
     );
-    for (name, fields) in pass {
-        assert_eq!(fields["expect"], "ok", "{name}");
-        if name.starts_with("wrapped") {
-            let slot = slot_of(&fields);
-            let kek_id = KekId::new(fields["kek-id"].clone()).unwrap();
+    for v in pass {
+        let name = v.file();
+        assert_eq!(v.expect(), "ok", "{name}");
+        if v.name().starts_with("wrapped") {
+            let slot = slot_of(v);
+            let kek_id = KekId::new(v.get("kek-id").unwrap()).unwrap();
             assert_eq!(kek_id, slot_kek_id("file-slot-", &slot), "{name}");
-            let kek: [u8; 32] = array(&fields["slot-kek-secret"]);
+            let kek: [u8; 32] = v.hex_array("slot-kek-secret").unwrap();
             let aad = wrap_aad(&kek_id, &slot);
-            let data_key = DataKey::from_bytes(&array(&fields["data-key"]));
-            let wrapped = WrappedKey::new(bytes(&fields["wrapped"])).unwrap();
-            let again = wrap_with(&kek, array(&fields["nonce"]), &data_key, &aad).unwrap();
+            let data_key = DataKey::from_bytes(&v.hex_array("data-key").unwrap());
+            let wrapped = WrappedKey::new(v.body_bytes().to_vec()).unwrap();
+            let again = wrap_with(&kek, v.hex_array("nonce").unwrap(), &data_key, &aad).unwrap();
             assert_eq!(again, wrapped, "{name}: wrapping drifted");
             let unwrapped = unwrap_with(&kek, &wrapped, &aad).unwrap();
             assert_eq!(unwrapped.expose(), data_key.expose(), "{name}");
             continue;
         }
-        let file = bytes(&fields["file"]);
-        let parsed = KeyFile::parse(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            parsed.encode().as_slice(),
-            &file[..],
-            "{name}: encoding drifted"
-        );
-        match (&fields["kind"][..], parsed) {
-            ("master-kek", KeyFile::MasterKek { id, key }) => {
-                assert_eq!(id.as_str(), fields["id"]);
-                assert_eq!(hex::encode(key.as_slice()), fields["secret"]);
+        let file = v.body_bytes();
+        let parsed = KeyFile::parse(file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(parsed.encode().as_slice(), file, "{name}: encoding drifted");
+        let id = v.get("id").unwrap();
+        match (v.get("kind").unwrap(), parsed) {
+            ("master-kek", KeyFile::MasterKek { id: parsed_id, key }) => {
+                assert_eq!(parsed_id.as_str(), id);
+                assert_eq!(hex::encode(key.as_slice()), v.get("secret").unwrap());
             }
-            ("ed25519-seed", KeyFile::Ed25519Seed { id, seed }) => {
-                assert_eq!(id.as_str(), fields["id"]);
-                assert_eq!(hex::encode(seed.as_slice()), fields["secret"]);
+            (
+                "ed25519-seed",
+                KeyFile::Ed25519Seed {
+                    id: parsed_id,
+                    seed,
+                },
+            ) => {
+                assert_eq!(parsed_id.as_str(), id);
+                assert_eq!(hex::encode(seed.as_slice()), v.get("secret").unwrap());
                 let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
-                assert_eq!(hex::encode(public.as_bytes()), fields["public-key"]);
+                assert_eq!(hex::encode(public.as_bytes()), v.get("public-key").unwrap());
             }
             ("slot-kek", KeyFile::SlotKek(record)) => {
-                assert_eq!(record.id.as_str(), fields["id"]);
-                assert_eq!(record.master_id.as_str(), fields["master-id"]);
-                assert_eq!(record.slot, slot_of(&fields));
+                assert_eq!(record.id.as_str(), id);
+                assert_eq!(record.master_id.as_str(), v.get("master-id").unwrap());
+                assert_eq!(record.slot, slot_of(v));
                 assert_eq!(record.id, slot_kek_id("file-slot-", &record.slot));
-                let master: [u8; 32] = array(&fields["master-secret"]);
+                let master: [u8; 32] = v.hex_array("master-secret").unwrap();
                 let opened = Aes256GcmSiv::new((&master).into())
                     .decrypt(
                         &Nonce::from(record.nonce),
@@ -438,28 +420,28 @@ fn check_pass() {
                         },
                     )
                     .unwrap();
-                assert_eq!(hex::encode(opened), fields["slot-kek-secret"]);
+                assert_eq!(hex::encode(opened), v.get("slot-kek-secret").unwrap());
             }
             (kind, parsed) => panic!("{name}: expected {kind}, parsed {parsed:?}"),
         }
     }
 }
 
-fn check_fail() {
-    let fail = vectors("fail");
+fn check_fail(fail: &[Vector]) {
     assert_eq!(
         fail.len(),
-        17,
+        18,
         "fail vectors: {:?}",
-        fail.iter().map(|v| &v.0).collect::<Vec<_>>()
+        fail.iter().map(Vector::name).collect::<Vec<_>>()
     );
-    for (name, fields) in fail {
-        if name.starts_with("wrapped") {
-            assert_eq!(fields["expect"], "unwrap-failed", "{name}");
-            let slot = slot_of(&fields);
-            let kek_id = KekId::new(fields["kek-id"].clone()).unwrap();
-            let kek: [u8; 32] = array(&fields["slot-kek-secret"]);
-            let wrapped = WrappedKey::new(bytes(&fields["wrapped"])).unwrap();
+    for v in fail {
+        let name = v.file();
+        if v.name().starts_with("wrapped") {
+            assert_eq!(v.expect(), "unwrap-failed", "{name}");
+            let slot = slot_of(v);
+            let kek_id = KekId::new(v.get("kek-id").unwrap()).unwrap();
+            let kek: [u8; 32] = v.hex_array("slot-kek-secret").unwrap();
+            let wrapped = WrappedKey::new(v.body_bytes().to_vec()).unwrap();
             assert_eq!(
                 unwrap_with(&kek, &wrapped, &wrap_aad(&kek_id, &slot)).unwrap_err(),
                 CustodyError::UnwrapFailed,
@@ -467,9 +449,9 @@ fn check_fail() {
             );
             continue;
         }
-        let error = KeyFile::parse(&bytes(&fields["file"]))
+        let error = KeyFile::parse(v.body_bytes())
             .err()
             .unwrap_or_else(|| panic!("{name}: parsed"));
-        assert_eq!(error_code(&error), fields["expect"], "{name}: {error}");
+        assert_eq!(error_code(&error), v.expect(), "{name}: {error}");
     }
 }
