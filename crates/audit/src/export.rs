@@ -1,27 +1,34 @@
 //! The export format the verifier reads: the log's identity and the raw
 //! rows, byte for byte.
 //!
-//! ```text
-//! "shardkeep/audit-export/v2\n" || [16] log id
-//! then per row: u64 sequence || [32] prev hash || [32] hash ||
-//!               u32 record length (1..=65536) || record
-//! ```
+//! Format v2: the magic `shkp-aex`, the version byte, the 16-byte log id,
+//! then the rows (sequence, previous hash, hash, length-prefixed record)
+//! until the end of the input, which ends exactly after a row. The byte
+//! layout is in the repository's `docs/formats.md`, section "Audit export
+//! v2". The stored hashes are carried so the verifier can name the first
+//! changed record; it recomputes every hash itself.
 //!
-//! Integers are big-endian; the file ends exactly after a row. The stored
-//! hashes are carried so the verifier can name the first changed record;
-//! it recomputes every hash itself. Version 1 (no log id) is refused with
-//! [`DecodeError::RetiredExportFormat`].
+//! Exports of development builds began with a text line instead of the
+//! magic: `shardkeep/audit-export/v1\n` (no log id), refused with
+//! [`DecodeError::RetiredExportFormat`], and `shardkeep/audit-export/v2\n`,
+//! refused as not an export (bad magic).
 
 use shardkeep_storage::{AUDIT_LOG_ID_LEN, AuditLogId, AuditRow, MAX_AUDIT_RECORD_LEN};
-use shardkeep_wire::{FramingError, Reader};
+use shardkeep_wire::Reader;
 
 use crate::error::{DecodeError, Error};
 
-/// The first bytes of every export.
-pub const EXPORT_HEADER: &[u8] = b"shardkeep/audit-export/v2\n";
+/// The magic bytes at the start of every export.
+pub const EXPORT_MAGIC: &[u8; 8] = b"shkp-aex";
 
-/// The first bytes of a retired version 1 export.
+/// The export format version this build writes and reads.
+pub const EXPORT_VERSION: u8 = 2;
+
+/// The text first line of a retired version 1 export (which names no log).
 const V1_EXPORT_HEADER: &[u8] = b"shardkeep/audit-export/v1\n";
+
+/// Where the log id starts: after the magic and the version byte.
+const LOG_ID_OFFSET: usize = EXPORT_MAGIC.len() + 1;
 
 /// A parsed export: which log, and its rows as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +39,10 @@ pub struct Export {
     pub rows: Vec<AuditRow>,
 }
 
-/// Appends the header naming `log_id` to `out`.
+/// Appends the header naming `log_id` to `out`: magic, version, log id.
 pub(crate) fn encode_header(out: &mut Vec<u8>, log_id: &AuditLogId) {
-    out.extend_from_slice(EXPORT_HEADER);
+    out.extend_from_slice(EXPORT_MAGIC);
+    out.push(EXPORT_VERSION);
     out.extend_from_slice(&log_id.0);
 }
 
@@ -66,35 +74,24 @@ pub fn encode_export(log_id: &AuditLogId, rows: &[AuditRow]) -> Vec<u8> {
 /// Parses an export.
 ///
 /// # Errors
-/// [`Error::Export`] with the offset of the first bad byte: a wrong or
-/// retired header, a truncated row, or a record length out of range.
+/// [`Error::Export`] with the offset of the first bad byte: a wrong magic,
+/// an unsupported or retired version, a truncated header or row, or a
+/// record length out of range.
 pub fn parse_export(bytes: &[u8]) -> Result<Export, Error> {
-    let mut reader = Reader::new(bytes);
     let fail = |offset, error| Error::Export { offset, error };
-    // The header is the export's magic and version in one line: input too
-    // short to hold it is not an export either.
-    let not_an_export = || {
-        fail(
-            0,
-            FramingError::BadMagic {
-                format: "audit export",
-            }
-            .into(),
-        )
-    };
-    let header = reader
-        .take(EXPORT_HEADER.len(), "header")
-        .map_err(|_| not_an_export())?;
-    if header == V1_EXPORT_HEADER {
+    // Told apart from other input so that the operator learns to export
+    // again rather than that the file is no export.
+    if bytes.starts_with(V1_EXPORT_HEADER) {
         return Err(fail(0, DecodeError::RetiredExportFormat));
     }
-    if header != EXPORT_HEADER {
-        return Err(not_an_export());
-    }
+    let mut reader = Reader::new(bytes);
+    reader
+        .magic_and_version("audit export", EXPORT_MAGIC, EXPORT_VERSION)
+        .map_err(|error| fail(0, error.into()))?;
     let log_id = AuditLogId(
         *reader
             .array::<AUDIT_LOG_ID_LEN>("log id")
-            .map_err(|error| fail(EXPORT_HEADER.len(), error.into()))?,
+            .map_err(|error| fail(LOG_ID_OFFSET, error.into()))?,
     );
     let mut rows = Vec::new();
     while reader.remaining() > 0 {
@@ -121,6 +118,8 @@ fn read_row(reader: &mut Reader<'_>) -> Result<AuditRow, DecodeError> {
 
 #[cfg(test)]
 mod tests {
+    use shardkeep_wire::FramingError;
+
     use super::*;
 
     const LOG: AuditLogId = AuditLogId([7; AUDIT_LOG_ID_LEN]);
@@ -152,7 +151,9 @@ mod tests {
                 .rows
                 .is_empty()
         );
-        let first_row = EXPORT_HEADER.len() + AUDIT_LOG_ID_LEN;
+        let first_row = LOG_ID_OFFSET + AUDIT_LOG_ID_LEN;
+        assert_eq!(first_row, 25);
+        assert_eq!(&bytes[..9], b"shkp-aex\x02");
         // Cut anywhere inside a row: the offset names that row's start.
         let cut = parse_export(&bytes[..bytes.len() - 1]).unwrap_err();
         assert!(matches!(
@@ -164,9 +165,9 @@ mod tests {
         ));
         // A header without its log id.
         assert!(matches!(
-            parse_export(EXPORT_HEADER),
+            parse_export(&bytes[..LOG_ID_OFFSET]),
             Err(Error::Export {
-                offset: 26,
+                offset: 9,
                 error: DecodeError::Framing(FramingError::Truncated {
                     field: "log id",
                     ..
@@ -184,8 +185,30 @@ mod tests {
                 })
             })
         ));
+        let mut v3 = bytes.clone();
+        v3[8] = 3;
+        assert!(matches!(
+            parse_export(&v3),
+            Err(Error::Export {
+                offset: 0,
+                error: DecodeError::Framing(FramingError::UnsupportedVersion {
+                    format: "audit export",
+                    version: 3
+                })
+            })
+        ));
+        // The text first line of the development builds' v2 is no magic.
+        let mut text_v2 = b"shardkeep/audit-export/v2\n".to_vec();
+        text_v2.extend_from_slice(&bytes[LOG_ID_OFFSET..]);
+        assert!(matches!(
+            parse_export(&text_v2),
+            Err(Error::Export {
+                offset: 0,
+                error: DecodeError::Framing(FramingError::BadMagic { .. })
+            })
+        ));
         let mut v1 = V1_EXPORT_HEADER.to_vec();
-        v1.extend_from_slice(&bytes[EXPORT_HEADER.len()..]);
+        v1.extend_from_slice(&bytes[first_row..]);
         assert!(matches!(
             parse_export(&v1),
             Err(Error::Export {

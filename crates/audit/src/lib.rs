@@ -20,7 +20,7 @@ pub use checkpoint::{
     MAX_WITNESS_LINE_LEN, parse_witness, read_witness,
 };
 pub use error::{DecodeError, EncodeError, Error, Finding, WitnessError};
-pub use export::{EXPORT_HEADER, Export, encode_export, encode_row, parse_export};
+pub use export::{EXPORT_MAGIC, EXPORT_VERSION, Export, encode_export, encode_row, parse_export};
 pub use log::{
     Appended, GroupCommitPolicy, GroupCommitter, append, checkpoint, export, export_json_lines,
 };

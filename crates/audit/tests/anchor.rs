@@ -17,6 +17,7 @@ use shardkeep_storage::test_support::{OWNER_ROLE, PostgresCluster, SERVICE_ROLE}
 use shardkeep_storage::{
     AuditStore, PostgresStorage, SqliteStorage, Storage, StoredCheckpoint, Transaction,
 };
+use shardkeep_test_support::runtime::multi_thread as runtime;
 use shardkeep_types::{
     ActorId, CustodyError, FreeText, InMemorySigner, Signer, SignerId, Timestamp,
 };
@@ -307,14 +308,6 @@ async fn witness_database(cluster: &PostgresCluster) {
     PostgresWitness::grant_reader(&owner_url, WITNESS_READER)
         .await
         .unwrap();
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn verify_cli(export: &[u8], key: &VerifyingKey, witness_url: &str) -> (i32, String) {

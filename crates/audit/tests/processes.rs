@@ -20,6 +20,7 @@ use shardkeep_audit::{
 };
 use shardkeep_storage::test_support::PostgresCluster;
 use shardkeep_storage::{AuditStore, PostgresStorage, SqliteStorage, Storage, Transaction};
+use shardkeep_test_support::runtime::{current_thread, multi_thread as runtime};
 use shardkeep_types::{ActorId, FreeText, InMemorySigner, Signer, SignerId, Timestamp};
 
 const BACKEND: &str = "SHARDKEEP_AUDIT_WRITER_BACKEND";
@@ -91,11 +92,7 @@ fn writer_process() {
     let mode = std::env::var(MODE).unwrap();
     let name = std::env::var(NAME).unwrap();
     let witness = std::env::var(WITNESS).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    current_thread().block_on(async {
         match backend.as_str() {
             "sqlite" => {
                 let storage = SqliteStorage::open(&target).await.unwrap();
@@ -195,14 +192,6 @@ async fn killed_writer_leaves_a_consistent_log<S: Storage>(
     assert_eq!(verify_log(&storage, dir.path()).await, committed + 1);
     let mut tx = storage.begin_read_only().await.unwrap();
     assert_eq!(tx.audit_head().await.unwrap().sequence, committed + 1);
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]

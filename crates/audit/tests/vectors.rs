@@ -1,22 +1,25 @@
-//! Golden vectors in `test-vectors/audit/{pass,fail}/`: one file per case,
-//! named for what it shows, with its expected outcome. A format change that
-//! moves a byte fails here.
+//! Golden vectors in `tests/data/{pass,fail}/`: one `.vec` file per case,
+//! named for what it shows, with its expected outcome (`expect`: `ok` or the
+//! error's message). The body is the bytes under test: a record
+//! (`record_*`), a witness file (`witness_*`), or an export (`export_*`,
+//! and `chain_*`, whose `witness` headers are the witness lines, one per
+//! line, with the checkpoint `key` and, passing, the verified `head`). A
+//! format change that moves a byte fails here.
 //!
-//! File format: `# comment` lines, then `key: value` lines (`expect`, `hex`,
-//! and for chains `key`, `witness`, `head`). Regenerate after a deliberate
-//! format change (then bump the format version) with
-//! `SHARDKEEP_WRITE_VECTORS=1 cargo test -p shardkeep-audit --test vectors`.
+//! Regenerate every vector of the workspace after a deliberate format
+//! change (then bump the format version):
+//! `SHARDKEEP_REGENERATE_VECTORS=1 cargo test --workspace --all-features -- golden`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail by panicking.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ed25519_dalek::VerifyingKey;
 use shardkeep_audit::{
-    AuditLogId, AuditRecord, Checkpoint, Error, EventType, Outcome, encode_export, parse_export,
-    parse_witness, verify,
+    AuditLogId, AuditRecord, Checkpoint, EXPORT_MAGIC, Error, EventType, Outcome, encode_export,
+    parse_export, parse_witness, verify,
 };
 use shardkeep_storage::{AuditHead, AuditRow};
+use shardkeep_test_support::{GoldenDir, Vector, data_dir, read_dir};
 use shardkeep_types::{
     ActorId, FreeText, InMemorySigner, KeyId, KeyVersion, NodeId, Signer, SignerId, Timestamp,
 };
@@ -26,8 +29,11 @@ mod common;
 use common::{chain_from, head_at};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-vectors/audit")
+    data_dir(env!("CARGO_MANIFEST_DIR"), "")
 }
+
+/// Where the rows of an export start: magic, version, log id.
+const FIRST_ROW: usize = 8 + 1 + 16;
 
 fn full_record() -> AuditRecord {
     let mut record = AuditRecord::new(
@@ -104,22 +110,29 @@ fn witness_text(log: AuditLogId, rows: &[AuditRow], at: &[u64]) -> String {
         .collect()
 }
 
-/// One vector: its path under `test-vectors/audit`, its comment, its fields.
-type Vector = (String, &'static str, Vec<(&'static str, String)>);
+/// A chain vector: the export as the body, the witness lines as headers.
+fn chain_vector(expect: &str, comment: &str, key: &str, witness: &str, export: Vec<u8>) -> Vector {
+    witness
+        .lines()
+        .fold(
+            Vector::new(expect).comment(comment).header("key", key),
+            |v, line| v.header("witness", line),
+        )
+        .body(export)
+}
 
-/// Every vector this file knows how to build.
-fn vectors() -> Vec<Vector> {
+/// Every vector this file knows how to build, by path below `tests/data`.
+#[allow(clippy::too_many_lines)] // One entry per case.
+fn vectors() -> Vec<(String, Vector)> {
     let mut out = Vec::new();
-    let record = |name: &str, comment, record: &AuditRecord| {
+    let record = |name: &str, comment: &str, record: &AuditRecord| {
         let bytes = record.encode().unwrap();
         (
-            format!("pass/{name}.txt"),
-            comment,
-            vec![
-                ("expect", "ok".to_owned()),
-                ("debug", format!("{record:?}")),
-                ("hex", hex::encode(bytes)),
-            ],
+            format!("pass/{name}"),
+            Vector::new("ok")
+                .comment(comment)
+                .header("debug", format!("{record:?}"))
+                .body(bytes),
         )
     };
     out.push(record(
@@ -138,17 +151,17 @@ fn vectors() -> Vec<Vector> {
     let edit = |edit: &dyn Fn(&mut Vec<u8>)| {
         let mut bytes = minimal.clone();
         edit(&mut bytes);
-        hex::encode(bytes)
+        bytes
     };
     // Offsets in the minimal record: 0 version, 1 event, 2..10 timestamp,
     // 10 operator length, 11 operator, 12 approver count, 13.. six
     // absent-flags (key, node, version, index, envelope id, signature),
     // 19 target flag, 20 threshold flag, 21 outcome, 22 detail flag.
-    let failures: Vec<(&str, &str, String, String)> = vec![
+    let failures: Vec<(&str, &str, Vec<u8>, String)> = vec![
         (
             "record_truncated",
             "The last byte is missing.",
-            hex::encode(&full[..full.len() - 1]),
+            full[..full.len() - 1].to_vec(),
             "truncated input: detail needs 1 more bytes".into(),
         ),
         (
@@ -291,11 +304,10 @@ fn vectors() -> Vec<Vector> {
             "invalid target".into(),
         ),
     ];
-    for (name, comment, hex, expect) in failures {
+    for (name, comment, bytes, expect) in failures {
         out.push((
-            format!("fail/{name}.txt"),
-            comment,
-            vec![("expect", expect), ("hex", hex)],
+            format!("fail/{name}"),
+            Vector::new(expect).comment(comment).body(bytes),
         ));
     }
 
@@ -304,15 +316,15 @@ fn vectors() -> Vec<Vector> {
     let key = hex::encode(signer().verifying_key().to_bytes());
     let witness = witness_text(LOG, &rows, &[2, 3]);
     out.push((
-        "pass/chain_three_records.txt".into(),
-        "Three records and a witness with checkpoints at 2 and 3: verifies to this head.",
-        vec![
-            ("expect", "ok".into()),
-            ("head", hex::encode(rows[2].hash)),
-            ("key", key.clone()),
-            ("witness", hex::encode(&witness)),
-            ("hex", hex::encode(encode_export(&LOG, &rows))),
-        ],
+        "pass/chain_three_records".into(),
+        chain_vector(
+            "ok",
+            "Three records and a witness with checkpoints at 2 and 3: verifies to this head.",
+            &key,
+            &witness,
+            encode_export(&LOG, &rows),
+        )
+        .hex("head", rows[2].hash),
     ));
     let mut tampered: Vec<(&str, &str, Vec<AuditRow>, String)> = Vec::new();
     let mut changed = rows.clone();
@@ -363,14 +375,14 @@ fn vectors() -> Vec<Vector> {
     ));
     for (name, comment, rows, expect) in tampered {
         out.push((
-            format!("fail/{name}.txt"),
-            comment,
-            vec![
-                ("expect", format!("audit log does not verify: {expect}")),
-                ("key", key.clone()),
-                ("witness", hex::encode(&witness)),
-                ("hex", hex::encode(encode_export(&LOG, &rows))),
-            ],
+            format!("fail/{name}"),
+            chain_vector(
+                &format!("audit log does not verify: {expect}"),
+                comment,
+                &key,
+                &witness,
+                encode_export(&LOG, &rows),
+            ),
         ));
     }
     // The log untouched, but its anchor missing, forked or another log's.
@@ -404,14 +416,14 @@ fn vectors() -> Vec<Vector> {
     ];
     for (name, comment, witness, expect) in witness_failures {
         out.push((
-            format!("fail/{name}.txt"),
-            comment,
-            vec![
-                ("expect", format!("audit log does not verify: {expect}")),
-                ("key", key.clone()),
-                ("witness", hex::encode(witness)),
-                ("hex", hex::encode(encode_export(&LOG, &rows))),
-            ],
+            format!("fail/{name}"),
+            chain_vector(
+                &format!("audit log does not verify: {expect}"),
+                comment,
+                &key,
+                &witness,
+                encode_export(&LOG, &rows),
+            ),
         ));
     }
 
@@ -463,29 +475,48 @@ fn vectors() -> Vec<Vector> {
     ];
     for (name, comment, text, expect) in witness_failures {
         out.push((
-            format!("fail/{name}.txt"),
-            comment,
-            vec![("expect", expect.into()), ("witness", hex::encode(text))],
+            format!("fail/{name}"),
+            Vector::new(expect).comment(comment).body(text),
         ));
     }
     let export = encode_export(&LOG, &rows);
-    let first_row = 26 + 16;
+    let with_header = |header: &[u8], from: usize| [header, &export[from..]].concat();
     let export_failures: Vec<(&str, &str, Vec<u8>, &str)> = vec![
         (
             "export_bad_header",
-            "Not an export.",
+            "Not an export: a text first line of an unknown version, as the development builds wrote.",
             b"shardkeep/audit-export/v3\n".to_vec(),
+            "audit export, byte 0: not a shardkeep audit export: wrong magic bytes",
+        ),
+        (
+            "export_bad_magic",
+            "The magic with its last letter changed.",
+            with_header(b"shkp-aey", EXPORT_MAGIC.len()),
+            "audit export, byte 0: not a shardkeep audit export: wrong magic bytes",
+        ),
+        (
+            "export_unsupported_version",
+            "Format version 3 does not exist yet.",
+            with_header(b"shkp-aex\x03", 9),
+            "audit export, byte 0: unsupported audit export format version 3",
+        ),
+        (
+            "export_former_text_v2",
+            "An export of the development builds' v2: the text line shardkeep/audit-export/v2 instead of the magic, then the log id and rows.",
+            with_header(b"shardkeep/audit-export/v2\n", 9),
             "audit export, byte 0: not a shardkeep audit export: wrong magic bytes",
         ),
         (
             "export_v1",
             "An export of the retired format v1, which names no log.",
-            {
-                let mut e = b"shardkeep/audit-export/v1\n".to_vec();
-                e.extend_from_slice(&export[first_row..]);
-                e
-            },
+            with_header(b"shardkeep/audit-export/v1\n", FIRST_ROW),
             "audit export, byte 0: an audit export of format v1, which names no log; export it again",
+        ),
+        (
+            "export_truncated_header",
+            "Cut inside the log id.",
+            export[..12].to_vec(),
+            "audit export, byte 9: truncated input: log id needs 13 more bytes",
         ),
         (
             "export_truncated_row",
@@ -498,82 +529,69 @@ fn vectors() -> Vec<Vector> {
             "A row with an empty record.",
             {
                 let mut e = encode_export(&LOG, &rows[..1]);
-                let at = first_row + 72;
+                let at = FIRST_ROW + 72;
                 e[at..at + 4].copy_from_slice(&0u32.to_be_bytes());
                 e.truncate(at + 4);
                 e
             },
-            "audit export, byte 42: record has length 0, outside 1..=65536",
+            "audit export, byte 25: record has length 0, outside 1..=65536",
         ),
     ];
     for (name, comment, bytes, expect) in export_failures {
         out.push((
-            format!("fail/{name}.txt"),
-            comment,
-            vec![("expect", expect.into()), ("hex", hex::encode(bytes))],
+            format!("fail/{name}"),
+            Vector::new(expect).comment(comment).body(bytes),
         ));
     }
     out
 }
 
-fn parse_vector(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            let (key, value) = line.split_once(": ").expect("key: value");
-            (key.to_owned(), value.to_owned())
-        })
-        .collect()
-}
-
-fn field(vector: &BTreeMap<String, String>, key: &str) -> Vec<u8> {
-    hex::decode(&vector[key]).unwrap()
-}
-
 /// Runs one vector; returns the outcome to compare with `expect`.
-fn outcome(name: &str, vector: &BTreeMap<String, String>) -> String {
+fn outcome(vector: &Vector) -> String {
+    let name = vector.name();
+    let body = vector.body_bytes();
     if name.starts_with("record_") {
-        return match AuditRecord::decode(&field(vector, "hex")) {
+        return match AuditRecord::decode(body) {
             Ok(record) => {
                 assert_eq!(
                     format!("{record:?}"),
-                    vector["debug"],
+                    vector.get("debug").unwrap(),
                     "{name}: decoded fields"
                 );
-                assert_eq!(
-                    record.encode().unwrap(),
-                    field(vector, "hex"),
-                    "{name}: re-encoding"
-                );
+                assert_eq!(record.encode().unwrap(), body, "{name}: re-encoding");
                 "ok".into()
             }
             Err(error) => error.to_string(),
         };
     }
     if name.starts_with("witness_") {
-        return match parse_witness(&field(vector, "witness")) {
+        return match parse_witness(body) {
             Ok(_) => "ok".into(),
             Err(error) => error.to_string(),
         };
     }
     if name.starts_with("export_") {
-        return match parse_export(&field(vector, "hex")) {
+        return match parse_export(body) {
             Ok(_) => "ok".into(),
             Err(Error::Export { error, offset }) if name == "export_truncated_row" => {
-                assert_eq!(offset, 26 + 16 + 2 * (72 + 4) + rows_len(2));
+                assert_eq!(offset, FIRST_ROW + 2 * (72 + 4) + rows_len(2));
                 error.to_string()
             }
             Err(error) => error.to_string(),
         };
     }
-    let key = VerifyingKey::from_bytes(&field(vector, "key").try_into().unwrap()).unwrap();
-    let export = parse_export(&field(vector, "hex")).unwrap();
-    let witness = parse_witness(&field(vector, "witness")).unwrap();
+    let key = VerifyingKey::from_bytes(&vector.hex_array("key").unwrap()).unwrap();
+    let export = parse_export(body).unwrap();
+    let witness_file: String = vector
+        .all("witness")
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let witness = parse_witness(witness_file.as_bytes()).unwrap();
     match verify(&export, &witness, &key) {
         Ok(verified) => {
             assert_eq!(
                 hex::encode(verified.head.hash),
-                vector["head"],
+                vector.get("head").unwrap(),
                 "{name}: head"
             );
             "ok".into()
@@ -592,45 +610,24 @@ fn rows_len(n: usize) -> usize {
 
 #[test]
 fn golden_vectors() {
-    let root = dir();
-    if std::env::var_os("SHARDKEEP_WRITE_VECTORS").is_some() {
-        for sub in ["pass", "fail"] {
-            std::fs::create_dir_all(root.join(sub)).unwrap();
-        }
-        for (path, comment, fields) in vectors() {
-            let mut text = format!("# {comment}\n");
-            for (key, value) in fields {
-                text.push_str(&format!("{key}: {value}\n"));
-            }
-            std::fs::write(root.join(path), text).unwrap();
-        }
+    let built = vectors();
+    let mut golden = GoldenDir::new(dir());
+    for (path, vector) in &built {
+        golden.add(path, vector);
     }
+    golden.finish().unwrap();
     let mut checked = 0;
     for sub in ["pass", "fail"] {
-        let mut entries: Vec<_> = std::fs::read_dir(root.join(sub))
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .collect();
-        entries.sort();
-        for path in entries {
-            let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
-            let vector = parse_vector(&std::fs::read_to_string(&path).unwrap());
-            let found = outcome(&name, &vector);
-            assert_eq!(found, vector["expect"], "{}", path.display());
+        for vector in read_dir(&dir().join(sub)).unwrap() {
+            let found = outcome(&vector);
+            assert_eq!(found, vector.expect(), "{}", vector.file());
             if sub == "pass" {
                 assert_eq!(found, "ok");
             } else {
-                assert_ne!(found, "ok", "{} must fail", path.display());
+                assert_ne!(found, "ok", "{} must fail", vector.file());
             }
             checked += 1;
         }
     }
-    // Every vector built here exists on disk, and nothing else does.
-    assert_eq!(checked, vectors().len());
-    for (path, _, fields) in vectors() {
-        let on_disk = parse_vector(&std::fs::read_to_string(root.join(&path)).unwrap());
-        for (key, value) in fields {
-            assert_eq!(on_disk[key], value, "{path}: {key} drifted");
-        }
-    }
+    assert_eq!(checked, built.len());
 }
