@@ -18,14 +18,7 @@ use shardkeep_storage::{
     AuditStore, DEFAULT_ACQUIRE_TIMEOUT, DurabilityPolicy, Error, PostgresOptions, PostgresStorage,
     SealedShareStore, Storage, Transaction,
 };
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use shardkeep_test_support::runtime::multi_thread as runtime;
 
 /// The number of the newest migration file: the version `connect` needs.
 fn latest_migration() -> i64 {
