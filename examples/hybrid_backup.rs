@@ -1,23 +1,24 @@
-//! The main job on the embedded default, end to end, as the operating
-//! procedure runs it, with nothing to set up: a SQLite database, a local key
-//! store, key-file signers and an audit witness file in a fresh temporary
-//! working directory (removed at exit).
+//! The main job on the embedded default, end to end, as the backup
+//! procedure (`docs/procedure.md`, whose numbered steps are cited below)
+//! runs it, with nothing to set up: a SQLite database, a local key store,
+//! key-file signers and an audit witness file in a fresh temporary working
+//! directory (removed at exit).
 //!
-//! 1. **Generate** (SOP 1): read an MPC node's tss-lib keystore (the real
+//! 1. **Generate** (step 1): read an MPC node's tss-lib keystore (the real
 //!    ECDSA keygen fixture of party 0), split its share `Xi` 3-of-5 with
 //!    Feldman commitments, seal the protocol archive; shares 1-2 go into
 //!    server envelopes sealed under their slot's own KEK and stored in
 //!    SQLite, shares 3-5 into signed plain envelopes inside `age` containers
 //!    for three custodians (written to `outbox/`).
-//! 2. **Deliver and confirm** (SOP 2): each custodian opens its container,
+//! 2. **Deliver and confirm** (step 2): each custodian opens its container,
 //!    checks the envelope and signs a receipt; the server verifies and
 //!    records the receipts, which form a complete delivery certificate.
-//! 3. **Inspect** (SOP 3): coverage of the node and the recoverable flag.
-//! 4. **Drill** (SOP 4): recover from the external containers alone,
+//! 3. **Inspect** (step 3): coverage of the node and the recoverable flag.
+//! 4. **Drill** (step 4): recover from the external containers alone,
 //!    regenerate `.keydata.enc` in a sandbox, load it, self-test it with a
 //!    threshold sign/aggregate round with the other four parties, and record
 //!    the drill report.
-//! 5. **Audit** (SOP 8): every step above appended a hash-chained record in
+//! 5. **Audit** (step 8): every step above appended a hash-chained record in
 //!    the same transaction as its change; a signed checkpoint goes to the
 //!    witness file, and the exported log is verified against it.
 //!
@@ -60,26 +61,16 @@ use shardkeep_storage::{
     DrillStore, KeyVersionStore, ReceiptStore, SealedShare, SealedShareStore, SlotFilter,
     SlotState, SqliteStorage, Storage, Transaction,
 };
+use shardkeep_test_support::tss_lib::{self, Protocol};
 use shardkeep_types::{
     ActorId, CustodianId, EnvelopeId, FreeText, InMemoryKek, InMemorySigner, KekId,
     KeyEncryptionKey, KeyId, KeyVersion, NodeId, NodeVersion, Signer, SignerId, Timestamp,
 };
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
-
-/// The tss-lib ECDSA keygen fixtures of one group: party 0 is the node being
-/// backed up, the others answer its self-test.
-const FIXTURES: [&[u8]; 5] = [
-    include_bytes!("../test-vectors/keydata/tss-lib/ecdsa/keygen_data_0.json"),
-    include_bytes!("../test-vectors/keydata/tss-lib/ecdsa/keygen_data_1.json"),
-    include_bytes!("../test-vectors/keydata/tss-lib/ecdsa/keygen_data_2.json"),
-    include_bytes!("../test-vectors/keydata/tss-lib/ecdsa/keygen_data_3.json"),
-    include_bytes!("../test-vectors/keydata/tss-lib/ecdsa/keygen_data_4.json"),
-];
 
 /// The fixtures' signing group: tss-lib threshold (polynomial degree) 2 of 5
 /// parties. Not stored in a save data, and unrelated to the backup split.
-const GROUP_DEGREE: usize = 2;
+const GROUP_DEGREE: usize = tss_lib::TSS_LIB_THRESHOLD;
 
 /// Hybrid mode: the first two shares stay on the server, the others go to
 /// one external custodian each.
@@ -152,11 +143,13 @@ impl DrillRun {
     }
 }
 
-fn load_party(json: &[u8]) -> Result<LocalPartySaveData, Box<dyn Error>> {
-    // The keystore holds Xi: keep the copy in a buffer wiped on drop.
-    Ok(LocalPartySaveData::from_json(&Zeroizing::new(
-        json.to_vec(),
-    ))?)
+/// Party `party` of the tss-lib ECDSA keygen fixtures of one group (read
+/// through `shardkeep-test-support`): party 0 is the node being backed up,
+/// the others answer its self-test.
+fn load_party(party: usize) -> Result<LocalPartySaveData, Box<dyn Error>> {
+    // The keystore holds Xi: the bytes are in a buffer wiped on drop.
+    let json = tss_lib::fixture_bytes(Protocol::Ecdsa, party)?;
+    Ok(LocalPartySaveData::from_json(&json)?)
 }
 
 fn container_path(outbox: &Path, custodian: &ExternalCustodian) -> PathBuf {
@@ -263,12 +256,12 @@ async fn set_up(work: &Path, rng: &mut ChaCha20Rng) -> Result<Site, Box<dyn Erro
     })
 }
 
-/// SOP 1, in one transaction: the key version, two sealed server shares,
+/// Step 1, in one transaction: the key version, two sealed server shares,
 /// the custody map of the three external shares, and one audit record per
 /// share. The containers are written before the commit; if it fails they
 /// belong to no recorded version and are never sent.
 async fn generate(site: &Site, rng: &mut ChaCha20Rng) -> Result<Generated, Box<dyn Error>> {
-    let data = load_party(FIXTURES[0])?;
+    let data = load_party(0)?;
     let xi = data.secret_share::<Secp256k1>()?;
     let archive = data.seal_archive(&site.node)?;
     let params = EnvelopeParams {
@@ -368,7 +361,7 @@ async fn generate(site: &Site, rng: &mut ChaCha20Rng) -> Result<Generated, Box<d
     })
 }
 
-/// SOP 2: each custodian opens its container and signs a receipt; the
+/// Step 2: each custodian opens its container and signs a receipt; the
 /// server verifies each receipt against the custodian's registered key and
 /// records the delivery and the confirmation, audited, in one transaction.
 async fn deliver_and_confirm(site: &Site, generated: &Generated) -> Result<(), Box<dyn Error>> {
@@ -464,7 +457,7 @@ async fn deliver_and_confirm(site: &Site, generated: &Generated) -> Result<(), B
     }
 }
 
-/// SOP 3: the node's coverage (active server shares and external shares
+/// Step 3: the node's coverage (active server shares and external shares
 /// whose custodian confirmed them) and the recoverable flag, audited.
 async fn inspect(site: &Site) -> Result<(), Box<dyn Error>> {
     let mut tx = site.storage.begin().await?;
@@ -499,7 +492,7 @@ async fn inspect(site: &Site) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// SOP 4: the drill, on external shares only, recorded (passed or failed,
+/// Step 4: the drill, on external shares only, recorded (passed or failed,
 /// with its duration) with its audit record. Returns whether it passed.
 async fn drill(site: &Site, rng: &mut ChaCha20Rng) -> Result<bool, Box<dyn Error>> {
     let started_at = Timestamp::now();
@@ -650,16 +643,14 @@ fn recover_from_custodians(
     let loaded = load_keystore(&keystore, &site.node, &codec)?;
 
     // The live keystore the drill must reproduce (here: the fixture).
-    let original = load_party(FIXTURES[0])?;
+    let original = load_party(0)?;
     let matches_original = bool::from(loaded.ct_eq(&original));
     drop(original);
-    let peers = FIXTURES
-        .iter()
-        .skip(1)
-        .map(|json| load_party(json))
+    let peers = (1..tss_lib::PARTIES)
+        .map(load_party)
         .collect::<Result<Vec<_>, _>>()?;
     let self_test = loaded.self_test(
-        Threshold::from_tss_lib(GROUP_DEGREE, FIXTURES.len())?,
+        Threshold::from_tss_lib(GROUP_DEGREE, tss_lib::PARTIES)?,
         &mut InProcessPeers::new(&peers),
     )?;
     Ok(DrillRun {
@@ -671,7 +662,7 @@ fn recover_from_custodians(
     })
 }
 
-/// SOP 8: sign the head into the witness, export the log, and verify the
+/// Step 8: sign the head into the witness, export the log, and verify the
 /// export against the witness with the audit signer's public key only.
 async fn audit(site: &Site) -> Result<(), Box<dyn Error>> {
     let mut witness = FileWitness::open(site.witness_path())?;
