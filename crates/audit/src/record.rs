@@ -48,7 +48,9 @@ pub const MAX_RECORD_LEN: usize = 8 * 1024;
 
 macro_rules! event_types {
     ($($(#[$doc:meta])* $variant:ident = $code:literal, $name:literal;)*) => {
-        /// What happened. Codes are part of the format and never reused.
+        /// What happened. Codes are part of the format and never reused;
+        /// "procedure step N" is step N of the backup procedure,
+        /// `docs/procedure.md`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[non_exhaustive]
         pub enum EventType {
@@ -88,27 +90,27 @@ macro_rules! event_types {
 }
 
 event_types! {
-    /// Shares were generated from a node's MPC share (SOP 1).
+    /// Shares were generated from a node's MPC share (procedure step 1).
     Generate = 1, "generate";
-    /// An external share was sent to a custodian (SOP 2).
+    /// An external share was sent to a custodian (procedure step 2).
     Deliver = 2, "deliver";
-    /// A custodian confirmed receipt or inventory (SOP 2, 3).
+    /// A custodian confirmed receipt or inventory (procedure steps 2, 3).
     Confirm = 3, "confirm";
-    /// Shares or status were inspected (SOP 3).
+    /// Shares or status were inspected (procedure step 3).
     Inspect = 4, "inspect";
-    /// A recovery drill ran (SOP 4).
+    /// A recovery drill ran (procedure step 4).
     Drill = 5, "drill";
-    /// A share was recovered (SOP 6).
+    /// A share was recovered (procedure step 6).
     Recover = 6, "recover";
-    /// A share slot was soft-deleted (SOP 7).
+    /// A share slot was soft-deleted (procedure step 7).
     SoftDelete = 7, "soft-delete";
-    /// A share slot was hard-deleted (SOP 7).
+    /// A share slot was hard-deleted (procedure step 7).
     HardDelete = 8, "hard-delete";
-    /// A soft delete or a retirement was rolled back (SOP 7).
+    /// A soft delete or a retirement was rolled back (procedure step 7).
     Rollback = 9, "rollback";
     /// An approver approved a request.
     Approve = 10, "approve";
-    /// A key version was rotated (SOP 5).
+    /// A key version was rotated (procedure step 5).
     Rotate = 11, "rotate";
     /// A request was refused for lack of rights or approvals.
     AccessDenied = 12, "access-denied";
@@ -120,7 +122,7 @@ event_types! {
     CustodyUpdate = 15, "custody-update";
     /// An approval request was issued.
     ApprovalRequest = 16, "approval-request";
-    /// A zero-retention confirmation was issued (SOP 7).
+    /// A zero-retention confirmation was issued (procedure step 7).
     ZeroRetention = 17, "zero-retention";
 }
 
@@ -136,7 +138,8 @@ pub enum Outcome {
     },
 }
 
-/// One audit event with the fields the SOP requires.
+/// One audit event with the fields the backup procedure requires
+/// (`docs/procedure.md`, step 8).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AuditRecord {
     /// What happened.
@@ -155,7 +158,7 @@ pub struct AuditRecord {
     pub version: Option<KeyVersion>,
     /// The share index.
     pub share_index: Option<ShareIndex>,
-    /// The envelope id (the SOP's envelope hash).
+    /// The envelope id (the procedure's envelope hash).
     pub envelope_id: Option<[u8; 32]>,
     /// The envelope's or receipt's signature.
     pub signature: Option<[u8; 64]>,

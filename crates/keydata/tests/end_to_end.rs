@@ -1,9 +1,10 @@
-//! The recovery drill of the SOP, end to end, on real tss-lib data: load a
-//! party's save data, split `Xi` 3-of-5, seal the protocol archive, build
-//! signed envelopes (two sealed for the server, three plain in custodian
-//! containers with a copy of the archive), drop everything, recover from
-//! the three external containers alone, regenerate, write `.keydata.enc`,
-//! load it, self-test and sign/aggregate with the other fixture parties.
+//! The recovery drill of the backup procedure (`docs/procedure.md`), end to
+//! end, on real tss-lib data: load a party's save data, split `Xi` 3-of-5,
+//! seal the protocol archive, build signed envelopes (two sealed for the
+//! server, three plain in custodian containers with a copy of the archive),
+//! drop everything, recover from the three external containers alone,
+//! regenerate, write `.keydata.enc`, load it, self-test and sign/aggregate
+//! with the other fixture parties.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
