@@ -2,8 +2,9 @@
 # Builds the workspace's release artefacts (libraries, binaries, examples,
 # every feature) and fails if any of them carries fixed test key material:
 # the seeds and age identity the fuzz targets and golden vectors use, or any
-# age X25519 secret key at all. Such fixtures belong in `#[cfg(test)]` or
-# `#[cfg(fuzzing)]` code only; this check keeps them out of what ships.
+# age X25519 secret key at all; or a fuzz helper (a crate's `fuzzing`
+# module). Such code belongs in `#[cfg(test)]` or `#[cfg(fuzzing)]` builds
+# only; this check keeps it out of what ships.
 #
 # Usage: scripts/check-release-artifacts.sh   (needs jq: Debian package jq)
 set -euo pipefail
@@ -43,6 +44,7 @@ needles=(
     'envelope fixture names|all|FUZZ_(SIGNER_SEED|CUSTODIAN_SEED|AGE_IDENTITY)'
     'former envelope fuzz signer seed [7; 32]|workspace|\x07{32}'
     'former envelope fuzz custodian seed [8; 32]|workspace|\x08{32}'
+    'a fuzz helper (symbol of a shardkeep_*::fuzzing function)|all|shardkeep_[a-z_]+7fuzzing[0-9]'
 )
 
 found=0

@@ -1,4 +1,4 @@
-//! tss-lib LocalPartySaveData JSON: never panics; what parses writes back
+//! tss-lib `LocalPartySaveData` JSON: never panics; what parses writes back
 //! to JSON that parses to equal data.
 #![no_main]
 

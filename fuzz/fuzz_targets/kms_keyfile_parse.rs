@@ -2,6 +2,4 @@
 //! same bytes.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| shardkeep_kms::fuzzing::keyfile_parse(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| shardkeep_kms::fuzzing::keyfile_parse(data));

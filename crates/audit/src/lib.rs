@@ -6,6 +6,7 @@ mod checkpoint;
 mod codec;
 mod error;
 mod export;
+#[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
 mod json;
@@ -31,3 +32,26 @@ pub use record::{
 pub use shardkeep_storage::{AUDIT_LOG_ID_LEN, AuditLogId};
 pub use verify::{VerifiedLog, verify};
 pub use witness::{PostgresWitness, Witness};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes that are no record, witness, checkpoint line or export (a
+    /// version 1 checkpoint line among them) are refused by every decoder
+    /// of this crate, none of which panics.
+    #[test]
+    fn every_decoder_refuses_what_is_not_its_format() {
+        for data in [
+            &b"\x01"[..],
+            b"\xff\xff",
+            b"shardkeep-checkpoint-v1 0\n",
+            b"shardkeep-checkpoint-v2 0\n",
+        ] {
+            assert!(AuditRecord::decode(data).is_err(), "{data:?}");
+            assert!(parse_witness(data).is_err(), "{data:?}");
+            assert!(Checkpoint::parse_line(data).is_err(), "{data:?}");
+            assert!(parse_export(data).is_err(), "{data:?}");
+        }
+    }
+}

@@ -5,13 +5,8 @@ mod archive;
 mod bigint;
 mod codec;
 mod error;
-#[cfg(any(fuzzing, test))]
+#[cfg(fuzzing)]
 #[doc(hidden)]
-#[allow(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "fuzz helpers assert their round trips: a panic is a finding"
-)]
 pub mod fuzzing;
 #[cfg(test)]
 mod golden;

@@ -3,6 +3,9 @@
 
 mod error;
 mod fsutil;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod keyfile;
 mod local;
 #[cfg(feature = "pkcs11")]
@@ -20,16 +23,6 @@ pub use pkcs11::{
     DEBIAN_SOFTHSM2_MODULE, Pin, Pkcs11Config, Pkcs11Signer, Pkcs11SlotKek, Pkcs11Token,
 };
 pub use provider::{DestroyOutcome, DestroyReport, FINGERPRINT_LEN, KekPin, SlotKekProvider};
-
-/// Entry points for `cargo fuzz` (built with `--cfg fuzzing` only).
-#[cfg(fuzzing)]
-#[doc(hidden)]
-pub mod fuzzing {
-    /// Parses a key file; whatever parses must re-encode to the same bytes.
-    pub fn keyfile_parse(data: &[u8]) {
-        crate::keyfile::parse_and_reencode(data);
-    }
-}
 
 #[cfg(test)]
 mod tests {

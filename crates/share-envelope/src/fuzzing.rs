@@ -1,9 +1,8 @@
-//! Entry points for the cargo-fuzz targets (`fuzz/fuzz_targets/envelope_*.rs`),
-//! compiled only with `--cfg fuzzing` (cargo-fuzz sets it): they hold fixed
-//! keys, which must never ship. Not part of the public API.
-//!
-//! The helpers assert format invariants (every accepted input re-encodes to
-//! itself); a failed assertion is a finding.
+//! Entry points of the cargo-fuzz targets in `fuzz/`, compiled only with
+//! `--cfg fuzzing` (cargo-fuzz sets it); not part of the API. One function
+//! per target: it parses arbitrary bytes, re-encodes what parses and
+//! asserts the round trip, so a panic is a finding. They trust fixed keys
+//! (`fixtures.rs`), which must never ship.
 
 use std::sync::OnceLock;
 
@@ -50,10 +49,13 @@ fn fuzz_identity() -> &'static [age::x25519::Identity] {
     IDENTITY.get_or_init(|| FUZZ_AGE_IDENTITY.parse().into_iter().collect())
 }
 
-/// Fuzz target `envelope_decode`: structural parse with a re-encoding round
+/// Target `envelope_decode`: structural parse with a re-encoding round
 /// trip, the share rules (reachable without a valid signature), and the
 /// full `decode_verify`.
-pub fn fuzz_envelope_decode(data: &[u8]) {
+///
+/// # Panics
+/// When a parsed envelope re-encodes differently.
+pub fn envelope_decode(data: &[u8]) {
     if let Ok(raw) = RawEnvelope::parse(data) {
         let reencoded = raw.reencode();
         assert_eq!(
@@ -67,10 +69,13 @@ pub fn fuzz_envelope_decode(data: &[u8]) {
     let _ = VerifiedEnvelope::decode_verify(data, fuzz_trust());
 }
 
-/// Fuzz target `envelope_container_open`: the age container paths with a
-/// fixed identity (both openers), and the contents layout on the raw input.
+/// Target `envelope_container_open`: the age container paths with a fixed
+/// identity (both openers), and the contents layout on the raw input.
+///
+/// # Panics
+/// When the two openers disagree.
 #[cfg(feature = "containers")]
-pub fn fuzz_container_open(data: &[u8]) {
+pub fn container_open(data: &[u8]) {
     let any = open_container(
         data,
         ContainerIdentity::X25519(fuzz_identity()),
@@ -89,9 +94,12 @@ pub fn fuzz_container_open(data: &[u8]) {
     let _ = OpenedContainer::decode_verify(data, fuzz_trust());
 }
 
-/// Fuzz target `envelope_receipt_decode`: structural parse with a
-/// re-encoding round trip, then verification against a fixed custodian set.
-pub fn fuzz_receipt_decode(data: &[u8]) {
+/// Target `envelope_receipt_decode`: structural parse with a re-encoding
+/// round trip, then verification against a fixed custodian set.
+///
+/// # Panics
+/// When a parsed receipt re-encodes differently.
+pub fn receipt_decode(data: &[u8]) {
     if let Ok((receipt, signed, signature)) = Receipt::parse(data) {
         let mut out = Vec::with_capacity(data.len());
         let encoded = receipt.encode_signed(&mut out);

@@ -108,7 +108,8 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(*self.array(field)?))
     }
 
-    /// A field with a one-byte length prefix in `min..=max`.
+    /// A field with a one-byte length prefix in `min..=max`. When it fails,
+    /// nothing is consumed, not even the prefix.
     ///
     /// # Errors
     /// [`FramingError::LengthOutOfRange`] when the declared length is outside
@@ -120,8 +121,10 @@ impl<'a> Reader<'a> {
         min: usize,
         max: usize,
     ) -> Result<&'a [u8], FramingError> {
-        let len = usize::from(self.u8(field)?);
-        self.bounded(field, len, min, max)
+        self.all_or_nothing(|r| {
+            let len = usize::from(r.u8(field)?);
+            r.bounded(field, len, min, max)
+        })
     }
 
     /// A field with a two-byte big-endian length prefix in `min..=max`.
@@ -134,8 +137,10 @@ impl<'a> Reader<'a> {
         min: usize,
         max: usize,
     ) -> Result<&'a [u8], FramingError> {
-        let len = usize::from(self.u16(field)?);
-        self.bounded(field, len, min, max)
+        self.all_or_nothing(|r| {
+            let len = usize::from(r.u16(field)?);
+            r.bounded(field, len, min, max)
+        })
     }
 
     /// A field with a four-byte big-endian length prefix in `min..=max`.
@@ -148,9 +153,24 @@ impl<'a> Reader<'a> {
         min: usize,
         max: usize,
     ) -> Result<&'a [u8], FramingError> {
-        // A length beyond the address space is beyond any bound.
-        let len = usize::try_from(self.u32(field)?).unwrap_or(usize::MAX);
-        self.bounded(field, len, min, max)
+        self.all_or_nothing(|r| {
+            // A length beyond the address space is beyond any bound.
+            let len = usize::try_from(r.u32(field)?).unwrap_or(usize::MAX);
+            r.bounded(field, len, min, max)
+        })
+    }
+
+    /// Runs a read of several parts (a prefix then its field, a magic then
+    /// its version) on a copy, and moves on only when all of it succeeds:
+    /// a failed read consumes nothing.
+    fn all_or_nothing<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<T, FramingError>,
+    ) -> Result<T, FramingError> {
+        let mut ahead = self.clone();
+        let value = read(&mut ahead)?;
+        *self = ahead;
+        Ok(value)
     }
 
     fn bounded(
@@ -186,19 +206,18 @@ impl<'a> Reader<'a> {
         magic: &[u8; 8],
         version: u8,
     ) -> Result<(), FramingError> {
-        let mut ahead = self.clone();
-        if ahead.array::<8>("magic")? != magic {
-            return Err(FramingError::BadMagic { format });
-        }
-        let found = ahead.u8("version")?;
-        if found != version {
-            return Err(FramingError::UnsupportedVersion {
-                format,
-                version: found,
-            });
-        }
-        *self = ahead;
-        Ok(())
+        self.all_or_nothing(|r| {
+            if r.array::<8>("magic")? != magic {
+                return Err(FramingError::BadMagic { format });
+            }
+            match r.u8("version")? {
+                found if found == version => Ok(()),
+                found => Err(FramingError::UnsupportedVersion {
+                    format,
+                    version: found,
+                }),
+            }
+        })
     }
 
     /// Succeeds only when every byte was consumed; `what` names the format
@@ -335,10 +354,46 @@ mod tests {
         );
     }
 
+    /// A length-prefixed read that fails (length out of bounds, or the
+    /// field cut short) leaves the reader where it was, like every other
+    /// read: the prefix is not consumed either.
+    #[test]
+    fn a_refused_length_prefix_consumes_nothing() {
+        let mut r = Reader::new(&[7, 200, 0, 0, 0, 1, 9]);
+        r.u8("lead").unwrap();
+        assert!(matches!(
+            r.prefixed_u8("out of bounds", 1, 64),
+            Err(FramingError::LengthOutOfRange { len: 200, .. })
+        ));
+        assert_eq!(r.offset(), 1);
+        // Declares 0xc800 bytes; 4 follow.
+        assert_eq!(
+            r.prefixed_u16("cut short", 0, usize::MAX),
+            Err(FramingError::Truncated {
+                field: "cut short",
+                needed: 0xc800 - 4
+            })
+        );
+        assert_eq!(r.offset(), 1);
+        // Declares 0xc800_0000 bytes; 2 follow.
+        assert_eq!(
+            r.prefixed_u32("cut short", 0, usize::MAX),
+            Err(FramingError::Truncated {
+                field: "cut short",
+                needed: 0xc800_0000 - 2
+            })
+        );
+        assert_eq!(r.offset(), 1);
+        // Still readable from where the refused reads started.
+        assert_eq!(r.u8("next").unwrap(), 200);
+        assert_eq!(r.prefixed_u32("nine", 1, 1).unwrap(), &[9]);
+        r.finish("all").unwrap();
+    }
+
     #[test]
     fn length_prefix_is_bounded_before_taking() {
         // Declares 200 bytes but only 1 follows: the bound check fires first,
-        // and only the prefix is consumed.
+        // and nothing is consumed.
         let mut r = Reader::new(&[200, 0]);
         assert_eq!(
             r.prefixed_u8("name", 1, 64),
@@ -349,7 +404,7 @@ mod tests {
                 max: 64
             })
         );
-        assert_eq!(r.offset(), 1);
+        assert_eq!(r.offset(), 0);
         let mut r = Reader::new(&[0, 0, 0]);
         assert!(matches!(
             r.prefixed_u16("blob", 1, 10),

@@ -87,10 +87,11 @@ proptest! {
         let read = r.prefixed_u8("f", min, max);
         if len < min || len > max {
             prop_assert_eq!(read, Err(FramingError::LengthOutOfRange { field: "f", len, min, max }));
-            prop_assert_eq!(r.offset(), 1);
+            // A failed read consumes nothing, not even the prefix.
+            prop_assert_eq!(r.offset(), 0);
         } else if len > body.len() {
             prop_assert_eq!(read, Err(FramingError::Truncated { field: "f", needed: len - body.len() }));
-            prop_assert_eq!(r.offset(), 1);
+            prop_assert_eq!(r.offset(), 0);
         } else {
             prop_assert_eq!(read.unwrap(), &body[..len]);
         }
