@@ -12,7 +12,7 @@
 //! it recomputes every hash itself. Version 1 (no log id) is refused with
 //! [`DecodeError::RetiredExportFormat`].
 
-use shardkeep_storage::{AUDIT_LOG_ID_LEN, AuditLogId, AuditRow, MAX_AUDIT_RECORD_LEN};
+use shardkeep_types::{AUDIT_LOG_ID_LEN, AuditLogId, AuditRow, MAX_AUDIT_RECORD_LEN};
 use shardkeep_wire::{FramingError, Reader};
 
 use crate::error::{DecodeError, Error};

@@ -60,6 +60,6 @@ mod tests {
             witness_parse(data);
             export_parse(data);
         }
-        export_parse(&encode_export(&shardkeep_storage::AuditLogId([1; 16]), &[]));
+        export_parse(&encode_export(&shardkeep_types::AuditLogId([1; 16]), &[]));
     }
 }
