@@ -24,7 +24,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use shardkeep_storage::{AUDIT_LOG_ID_LEN, AuditHead, AuditLogId};
+use shardkeep_types::{AUDIT_LOG_ID_LEN, AuditHead, AuditLogId};
 use shardkeep_types::{Signer, SignerId, Timestamp};
 use shardkeep_wire::{FramingError, check_total_len};
 

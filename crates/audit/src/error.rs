@@ -1,5 +1,6 @@
 //! The one error type of this crate, with nested detail enums.
 
+#[cfg(feature = "storage")]
 use std::sync::Arc;
 
 use shardkeep_wire::FramingError;
@@ -35,12 +36,15 @@ pub enum Error {
     #[error("audit log does not verify: {0}")]
     Tampered(Finding),
     /// The storage backend failed.
+    #[cfg(feature = "storage")]
     #[error("storage: {0}")]
     Storage(#[from] shardkeep_storage::Error),
     /// A grouped commit failed; every record of the group was rolled back.
+    #[cfg(feature = "storage")]
     #[error("grouped audit commit failed: {0}")]
     GroupCommit(Arc<shardkeep_storage::Error>),
     /// The group committer has stopped.
+    #[cfg(feature = "storage")]
     #[error("the audit group committer has stopped")]
     CommitterStopped,
     /// The checkpoint signer failed.
@@ -51,6 +55,7 @@ pub enum Error {
     #[error("the checkpoint signer's signature does not verify under its public key")]
     CheckpointSignature,
     /// The witness database failed or refused the statement.
+    #[cfg(feature = "postgres-witness")]
     #[error("witness database error during {operation}: {source}")]
     WitnessDatabase {
         /// What the witness was doing.
@@ -60,16 +65,19 @@ pub enum Error {
         source: sqlx::Error,
     },
     /// Applying the witness schema failed.
+    #[cfg(feature = "postgres-witness")]
     #[error("witness schema: {0}")]
     WitnessMigration(#[source] sqlx::migrate::MigrateError),
     /// The witness database holds no witness table (run
     /// `PostgresWitness::install` as its owner).
+    #[cfg(feature = "postgres-witness")]
     #[error("the witness database is not set up")]
     WitnessNotInstalled,
     /// Reading or writing a file (an export, a witness file) failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
     /// Writing JSON failed.
+    #[cfg(feature = "storage")]
     #[error("JSON export: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -265,9 +273,9 @@ pub enum Finding {
         /// The 1-based position in the witness.
         line: usize,
         /// The log it names.
-        witnessed: shardkeep_storage::AuditLogId,
+        witnessed: shardkeep_types::AuditLogId,
         /// The log the export names.
-        exported: shardkeep_storage::AuditLogId,
+        exported: shardkeep_types::AuditLogId,
     },
     /// No witnessed checkpoint: nothing outside the audited database
     /// anchors the log, so a cut or a rewrite of it cannot show.
@@ -275,6 +283,7 @@ pub enum Finding {
     NoWitness,
 }
 
+#[cfg(feature = "postgres-witness")]
 impl Error {
     pub(crate) fn witness_database(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
         move |source| Self::WitnessDatabase { operation, source }

@@ -13,7 +13,7 @@
 //! [`DecodeError::RetiredExportFormat`], and `shardkeep/audit-export/v2\n`,
 //! refused as not an export (bad magic).
 
-use shardkeep_storage::{AUDIT_LOG_ID_LEN, AuditLogId, AuditRow, MAX_AUDIT_RECORD_LEN};
+use shardkeep_types::{AUDIT_LOG_ID_LEN, AuditLogId, AuditRow, MAX_AUDIT_RECORD_LEN};
 use shardkeep_wire::Reader;
 
 use crate::error::{DecodeError, Error};

@@ -2,7 +2,7 @@
 //! chain; nothing reads this form back.
 
 use serde::Serialize;
-use shardkeep_storage::AuditRow;
+use shardkeep_types::AuditRow;
 use shardkeep_types::{ActorId, FreeText, KeyId, NodeId};
 
 use crate::error::Error;

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ed25519_dalek::VerifyingKey;
-use shardkeep_storage::{AuditHead, AuditLogId, AuditRow};
+use shardkeep_types::{AuditHead, AuditLogId, AuditRow};
 
 use crate::chain::chain_hash;
 use crate::checkpoint::Checkpoint;

@@ -258,3 +258,42 @@ fn help_documents_every_exit_code() {
         assert!(readme.contains(status), "README lacks exit status {status}");
     }
 }
+
+/// The default build reads files only: `--witness-db` is refused as bad
+/// input with a pointer to the file route, and the help does not offer it.
+#[cfg(not(feature = "postgres-witness"))]
+#[test]
+fn a_build_without_postgres_witness_reads_no_database() {
+    let (code, text) = run(&[], &["--help"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("--witness-db"), "{text}");
+    assert!(text.contains("reads no database"), "{text}");
+    let (code, text) = run(
+        &[],
+        &[
+            "--key",
+            &"00".repeat(32),
+            "--witness-db",
+            "postgres://x",
+            "e",
+        ],
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("export the witness lines to a file"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("postgres://x"),
+        "the URL is never printed: {text}"
+    );
+}
+
+/// The PostgreSQL build offers `--witness-db`.
+#[cfg(feature = "postgres-witness")]
+#[test]
+fn a_build_with_postgres_witness_offers_witness_db() {
+    let (code, text) = run(&[], &["--help"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("--witness-db URL"), "{text}");
+}

@@ -568,7 +568,7 @@ impl<'a> RawEnvelope<'a> {
     }
 
     /// The header's wire values, for re-encoding (fuzzing round trip).
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(all(test, feature = "containers"), fuzzing))]
     pub(crate) fn header_fields(&self) -> HeaderFields<'_> {
         HeaderFields {
             format_version: ENVELOPE_VERSION,
@@ -592,7 +592,7 @@ impl<'a> RawEnvelope<'a> {
     }
 
     /// Re-encodes every field (fuzzing: the result must equal the input).
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(all(test, feature = "containers"), fuzzing))]
     pub(crate) fn reencode(&self) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(MAX_ENVELOPE_LEN);
         self.header_fields().encode(&mut out)?;

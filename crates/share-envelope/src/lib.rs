@@ -11,7 +11,8 @@ mod frame;
 mod receipt;
 mod trust;
 
-#[cfg(any(test, fuzzing))]
+// The golden vectors (tests with `containers`) and the fuzz targets use it.
+#[cfg(any(all(test, feature = "containers"), fuzzing))]
 mod fixtures;
 #[cfg(fuzzing)]
 #[doc(hidden)]

@@ -192,6 +192,7 @@ pub(crate) fn point_repr<P: GroupEncoding>(bytes: &[u8], expected: usize) -> Res
 }
 
 /// Left-pads a big-endian integer of at most 64 bytes to 64 bytes.
+#[cfg(any(feature = "secp256k1", feature = "ed25519"))]
 pub(crate) fn widen_be(bytes: &[u8]) -> Result<[u8; 64]> {
     let mut wide = [0u8; 64];
     let start = 64usize

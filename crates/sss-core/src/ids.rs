@@ -252,7 +252,9 @@ impl fmt::Display for Hex<'_> {
     }
 }
 
+// The tests run on secp256k1 (whose order they spell out).
 #[cfg(test)]
+#[cfg(feature = "secp256k1")]
 mod tests {
     use super::*;
     use crate::{Secp256k1, Threshold};

@@ -262,6 +262,7 @@ pub enum Error {
     /// No database connection within the acquire timeout: the database is
     /// down or unreachable, or every connection of the pool stayed busy.
     /// Nothing was done; retry later.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("database unavailable during {operation}: {source}")]
     DatabaseUnavailable {
         /// What storage was doing.
@@ -281,6 +282,7 @@ pub enum Error {
         value: String,
     },
     /// The database failed or refused the statement.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("database error during {operation}: {source}")]
     Database {
         /// What storage was doing.
@@ -290,6 +292,7 @@ pub enum Error {
         source: sqlx::Error,
     },
     /// Applying or checking the schema migrations failed.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("schema migration failed: {0}")]
     Migration(#[source] sqlx::migrate::MigrateError),
     /// The database schema is not at the version this build needs (run the
@@ -315,6 +318,7 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl Error {
     /// Maps a driver error: [`Error::DatabaseUnavailable`] when no
     /// connection could be had (pool timeout, I/O error), else

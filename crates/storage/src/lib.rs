@@ -1,10 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod records;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -12,6 +16,7 @@ mod traits;
 mod types;
 
 pub use error::Error;
+#[cfg(feature = "postgres")]
 pub use postgres::{
     DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DurabilityPolicy, Postgres, PostgresOptions,
     PostgresStorage,
@@ -24,15 +29,16 @@ pub use records::{
     SIGNATURE_LEN, SealedShare, ShareAccess, SlotFilter, SlotKekRecord, SlotState, SlotSummary,
     StoredCheckpoint,
 };
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::{Backend, SqlStorage, SqlTransaction};
+#[cfg(feature = "sqlite")]
 pub use sqlite::{Sqlite, SqliteStorage};
 pub use traits::{
     ApprovalStore, AuditStore, CustodyStore, DrillStore, KeyVersionStore, ReceiptStore,
     SealedShareStore, ShareAccessLog, SlotDeletionStore, SlotKekStore, Storage, Transaction,
 };
 
-/// Longest audit record, in bytes.
-pub const MAX_AUDIT_RECORD_LEN: usize = 64 * 1024;
+pub use shardkeep_types::MAX_AUDIT_RECORD_LEN;
 
 /// Most audit records one transaction may append (a grouped commit).
 pub const MAX_AUDIT_APPENDS_PER_TRANSACTION: usize = 64;

@@ -9,6 +9,9 @@ use shardkeep_types::{
     ActorId, CustodianId, FreeText, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp,
 };
 use shardkeep_types::{ShareIndex, Threshold};
+// The audit chain's vocabulary lives below storage, so that the audit
+// verifier needs no storage crate; storage names it as its own.
+pub use shardkeep_types::{AUDIT_LOG_ID_LEN, AuditHead, AuditLogId, AuditRow};
 
 use crate::error::Error;
 use crate::types::check_blob;
@@ -396,25 +399,6 @@ pub struct ShareAccess {
     pub at: Timestamp,
 }
 
-/// The head of the audit chain: the last record's sequence and hash;
-/// [`AuditHead::GENESIS`] for an empty log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AuditHead {
-    /// Sequence of the last record, 0 for an empty log.
-    pub sequence: u64,
-    /// Hash of the last record, all zeros for an empty log.
-    pub hash: [u8; DIGEST_LEN],
-}
-
-impl AuditHead {
-    /// The head of an empty log: the first record has sequence 1 and links
-    /// to an all-zero hash.
-    pub const GENESIS: Self = Self {
-        sequence: 0,
-        hash: [0; DIGEST_LEN],
-    };
-}
-
 /// What the audit crate's builder returns under the head lock: the record's
 /// canonical bytes and the hash that chains it to the head it was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -424,41 +408,6 @@ pub struct AuditEntry {
     pub record: Vec<u8>,
     /// The record's chained hash.
     pub hash: [u8; DIGEST_LEN],
-}
-
-/// One stored row of the append-only audit table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRow {
-    /// 1, 2, 3...: previous + 1, computed under the head lock.
-    pub sequence: u64,
-    /// The previous row's hash (all zeros for sequence 1).
-    pub prev_hash: [u8; DIGEST_LEN],
-    /// This row's hash, as computed by the audit crate.
-    pub hash: [u8; DIGEST_LEN],
-    /// Canonical record bytes.
-    pub record: Vec<u8>,
-}
-
-/// Bytes of an [`AuditLogId`].
-pub const AUDIT_LOG_ID_LEN: usize = 16;
-
-/// The identity of an audit log: random bytes fixed when the log is created
-/// (its database schema migrated), stored beside the log and never changed.
-/// Every checkpoint signs it, so a witness of one log is never taken for
-/// another's. Displayed as lowercase hex.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AuditLogId(pub [u8; AUDIT_LOG_ID_LEN]);
-
-impl fmt::Display for AuditLogId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for AuditLogId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AuditLogId({self})")
-    }
 }
 
 /// A signed checkpoint as stored beside the audit table: the head it names

@@ -1,11 +1,13 @@
 //! How times are stored, and the check on blobs shared by every record.
 //! The names, times and free text themselves (`Timestamp`, `ActorId`,
 //! `Label`, `NodeVersion`, `FreeText`) are `shardkeep_types`'.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use shardkeep_types::Timestamp;
 
 use crate::error::Error;
 
 /// A timestamp as both databases store it: signed 64-bit milliseconds.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn timestamp_to_db(at: Timestamp) -> i64 {
     // `Timestamp` keeps the value at or below i64::MAX.
     i64::try_from(at.as_unix_millis()).unwrap_or(i64::MAX)
@@ -13,6 +15,7 @@ pub(crate) fn timestamp_to_db(at: Timestamp) -> i64 {
 
 /// A stored timestamp; `None` for a negative value (a row changed outside
 /// this crate).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn timestamp_from_db(value: i64) -> Option<Timestamp> {
     u64::try_from(value)
         .ok()
@@ -38,6 +41,7 @@ pub(crate) fn check_blob(
 }
 
 #[cfg(test)]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod tests {
     use super::*;
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod audit;
 mod custody;
 mod error;
 mod free_text;
@@ -11,6 +12,7 @@ mod names;
 mod threshold;
 mod time;
 
+pub use audit::{AUDIT_LOG_ID_LEN, AuditHead, AuditLogId, AuditRow, MAX_AUDIT_RECORD_LEN};
 pub use custody::{
     CustodyError, DATA_KEY_LEN, DataKey, KeyEncryptionKey, MAX_WRAPPED_KEY_LEN, Signer, WrappedKey,
 };

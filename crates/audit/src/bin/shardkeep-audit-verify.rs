@@ -6,11 +6,12 @@
 use std::process::ExitCode;
 
 use ed25519_dalek::VerifyingKey;
-use shardkeep_audit::{
-    Checkpoint, Error, Finding, PostgresWitness, Witness, parse_export, read_witness, verify,
-};
+use shardkeep_audit::{Checkpoint, Error, Finding, parse_export, read_witness, verify};
+#[cfg(feature = "postgres-witness")]
+use shardkeep_audit::{PostgresWitness, Witness};
 
-const HELP: &str = "\
+#[cfg(feature = "postgres-witness")]
+const USAGE_AND_SOURCES: &str = "\
 usage: shardkeep-audit-verify --key PUBLIC-KEY-HEX [--witness FILE]... [--witness-db URL]... EXPORT
 
 Verifies EXPORT (written by shardkeep_audit::export) against the signed
@@ -20,7 +21,23 @@ PostgreSQL witness databases (--witness-db, connecting as a reader role; the
 URL is never printed). Their checkpoints are merged: each must be of the
 exported log and signed by the key, all must lie on the one chain, and the
 log must reach the highest of them.
+";
 
+#[cfg(not(feature = "postgres-witness"))]
+const USAGE_AND_SOURCES: &str = "\
+usage: shardkeep-audit-verify --key PUBLIC-KEY-HEX [--witness FILE]... EXPORT
+
+Verifies EXPORT (written by shardkeep_audit::export) against the signed
+checkpoints of its witness and the checkpoint signer's ed25519 public key
+(64 hex digits). Give every witness file you hold (--witness); their
+checkpoints are merged: each must be of the exported log and signed by the
+key, all must lie on the one chain, and the log must reach the highest of
+them. This build reads no database: export the log's lines of a PostgreSQL
+witness to a file as its reader role (see the crate's README), or use a
+build with the postgres-witness feature, which reads it directly.
+";
+
+const EXIT_STATUS: &str = "
 exit status:
   0  the log verifies up to its head; the records after the highest
      witnessed checkpoint are reported as unwitnessed
@@ -47,6 +64,7 @@ const NOT_ANCHORED: u8 = 3;
 struct Request {
     key: VerifyingKey,
     witness_files: Vec<String>,
+    #[cfg(feature = "postgres-witness")]
     witness_databases: Vec<String>,
     export: String,
 }
@@ -55,12 +73,15 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let request = match parse_args(&args) {
         Ok(None) => {
-            print!("{HELP}");
+            print!("{USAGE_AND_SOURCES}{EXIT_STATUS}");
             return ExitCode::from(VERIFIED);
         }
         Ok(Some(request)) => request,
         Err(message) => {
-            eprintln!("{message}\n{}", HELP.lines().next().unwrap_or_default());
+            eprintln!(
+                "{message}\n{}",
+                USAGE_AND_SOURCES.lines().next().unwrap_or_default()
+            );
             return ExitCode::from(BAD_INPUT);
         }
     };
@@ -71,6 +92,7 @@ fn main() -> ExitCode {
 fn parse_args(args: &[String]) -> Result<Option<Request>, String> {
     let mut key = None;
     let mut witness_files = Vec::new();
+    #[cfg(feature = "postgres-witness")]
     let mut witness_databases = Vec::new();
     let mut export = None;
     let mut args = args.iter();
@@ -84,7 +106,15 @@ fn parse_args(args: &[String]) -> Result<Option<Request>, String> {
             "-h" | "--help" => return Ok(None),
             "--key" => key = Some(parse_key(&value("--key")?)?),
             "--witness" => witness_files.push(value("--witness")?),
+            #[cfg(feature = "postgres-witness")]
             "--witness-db" => witness_databases.push(value("--witness-db")?),
+            #[cfg(not(feature = "postgres-witness"))]
+            "--witness-db" => {
+                return Err("--witness-db: this build reads no database (feature \
+                            postgres-witness); export the witness lines to a file \
+                            and pass it with --witness"
+                    .to_owned());
+            }
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             path if export.is_none() => export = Some(path.to_owned()),
             _ => return Err("more than one export given".to_owned()),
@@ -93,6 +123,7 @@ fn parse_args(args: &[String]) -> Result<Option<Request>, String> {
     Ok(Some(Request {
         key: key.ok_or("--key is required")?,
         witness_files,
+        #[cfg(feature = "postgres-witness")]
         witness_databases,
         export: export.ok_or("no export given")?,
     }))
@@ -132,6 +163,7 @@ fn run(request: &Request) -> u8 {
             }
         }
     }
+    #[cfg(feature = "postgres-witness")]
     for (index, url) in request.witness_databases.iter().enumerate() {
         let name = format!("witness database #{}", index + 1);
         match read_witness_database(url, &export.log_id) {
@@ -196,6 +228,7 @@ fn run(request: &Request) -> u8 {
 }
 
 /// Reads the checkpoints of `log` from a PostgreSQL witness.
+#[cfg(feature = "postgres-witness")]
 fn read_witness_database(
     url: &str,
     log: &shardkeep_audit::AuditLogId,
