@@ -24,12 +24,24 @@ pub use records::{
     SIGNATURE_LEN, SealedShare, ShareAccess, SlotFilter, SlotKekRecord, SlotState, SlotSummary,
     StoredCheckpoint,
 };
+// Issue 12: registry, groups and policies, split references, inventory,
+// access control, status.
+pub use records::{
+    AnomalyRecord, DeliveryStats, DrillStats, DrillSummary, EntityRecord, EntityState, ExposureRow,
+    GroupRecord, InventoryChallenge, InventoryProofRecord, MAX_AGE_RECIPIENT_LEN,
+    MAX_ANOMALY_DETAIL_LEN, MAX_BINDING_LEN, MAX_COMMITMENTS_LEN, MAX_DISPLAY_NAME_LEN,
+    MAX_ENTITY_MEMBERS, MAX_FAILURE_REASONS, MAX_GROUP_KEY_LEN, MAX_INVENTORY_PROOF_LEN,
+    MAX_POLICY_LEN, MAX_REVOCATION_REASON_LEN, PUBLIC_KEY_LEN, PersonKeyEpoch, PersonKeys,
+    PersonRecord, PersonState, PolicyRecord, RecentDrill, Role, RoleSet, SplitReference,
+    SplitSummary, StatusFilter, StatusSummary, VersionStatusRow,
+};
 pub use sql::{Backend, SqlStorage, SqlTransaction};
 pub use sqlite::{Sqlite, SqliteStorage};
 pub use traits::{
     ApprovalStore, AuditStore, CustodyStore, DrillStore, KeyVersionStore, ReceiptStore,
     SealedShareStore, ShareAccessLog, SlotDeletionStore, SlotKekStore, Storage, Transaction,
 };
+pub use traits::{AccessControlStore, GroupStore, InventoryStore, RegistryStore, StatusStore};
 
 /// Longest audit record, in bytes.
 pub const MAX_AUDIT_RECORD_LEN: usize = 64 * 1024;
