@@ -40,7 +40,11 @@ impl Policy {
     /// [`Error::PolicyServerShares`] when the server would hold `t` or more
     /// shares, [`Error::PolicyExternalShares`] when the custodians would
     /// hold fewer than `t`.
-    pub fn new(threshold: Threshold, server_shares: u8, kek_provider: Label) -> Result<Self, Error> {
+    pub fn new(
+        threshold: Threshold,
+        server_shares: u8,
+        kek_provider: Label,
+    ) -> Result<Self, Error> {
         if server_shares >= threshold.t() {
             return Err(Error::PolicyServerShares {
                 server: server_shares,
@@ -84,7 +88,7 @@ impl Policy {
 
     /// How many shares go to external custodians.
     #[must_use]
-    pub const fn external_shares(&self) -> u8 {
+    pub fn external_shares(&self) -> u8 {
         self.threshold.n() - self.server_shares
     }
 

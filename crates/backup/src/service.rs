@@ -14,7 +14,7 @@ use rand_core::CryptoRng;
 use shardkeep_audit::{AuditRecord, EventType, Outcome, append};
 use shardkeep_envelope::TrustedSigners;
 use shardkeep_kms::SlotKekProvider;
-use shardkeep_storage::{PersonRecord, PersonState, Storage, Transaction};
+use shardkeep_storage::{PersonRecord, PersonState, RegistryStore, Storage, Transaction};
 use shardkeep_types::{ActorId, FreeText, NodeVersion, Signer, Timestamp};
 
 use crate::clock::Clock;
@@ -42,6 +42,16 @@ pub struct ServiceParts<S> {
     pub clock: Arc<dyn Clock>,
     /// Where randomness comes from.
     pub rng: ServiceRng,
+}
+
+impl<S> fmt::Debug for ServiceParts<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceParts")
+            .field("config", &self.config)
+            .field("envelope_signer", &self.envelope_signer)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S> ServiceParts<S> {
@@ -157,7 +167,11 @@ impl<S: Storage> BackupService<S> {
     /// held for `f` only: never call it across an `.await`.
     pub(crate) fn with_rng<T>(&self, f: impl FnOnce(&mut dyn CryptoRng) -> T) -> T {
         // A panic while drawing random bytes leaves the generator usable.
-        let mut rng = self.inner.rng.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut rng = self
+            .inner
+            .rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         f(rng.as_mut())
     }
 
@@ -186,7 +200,7 @@ impl<S: Storage> BackupService<S> {
     /// # Errors
     /// [`Error::UnknownPerson`], [`Error::PersonRevoked`],
     /// [`Error::MissingRole`].
-    pub(crate) async fn authorize<T: Transaction>(
+    pub(crate) async fn authorize<T: RegistryStore + Send>(
         tx: &mut T,
         actor: &ActorId,
         role: Role,
@@ -227,7 +241,10 @@ impl<S: Storage> BackupService<S> {
     }
 
     /// Appends `record` inside `tx`: it commits with the change it records.
-    pub(crate) async fn audit<T: Transaction>(tx: &mut T, record: &AuditRecord) -> Result<(), Error> {
+    pub(crate) async fn audit<T: Transaction>(
+        tx: &mut T,
+        record: &AuditRecord,
+    ) -> Result<(), Error> {
         append(tx, record).await?;
         Ok(())
     }
