@@ -37,11 +37,11 @@ pub use records::{
 };
 pub use sql::{Backend, SqlStorage, SqlTransaction};
 pub use sqlite::{Sqlite, SqliteStorage};
+pub use traits::{AccessControlStore, GroupStore, InventoryStore, RegistryStore, StatusStore};
 pub use traits::{
     ApprovalStore, AuditStore, CustodyStore, DrillStore, KeyVersionStore, ReceiptStore,
     SealedShareStore, ShareAccessLog, SlotDeletionStore, SlotKekStore, Storage, Transaction,
 };
-pub use traits::{AccessControlStore, GroupStore, InventoryStore, RegistryStore, StatusStore};
 
 /// Longest audit record, in bytes.
 pub const MAX_AUDIT_RECORD_LEN: usize = 64 * 1024;

@@ -78,6 +78,15 @@ pub struct KeyVersionRecord {
     pub created_at: Timestamp,
     /// Where it is in its life.
     pub state: KeyVersionState,
+    /// Who created it; `None` for a version created before creators were
+    /// recorded (schema version 6).
+    pub created_by: Option<ActorId>,
+    /// The last change that makes a drill due (`created` at creation, then
+    /// what [`record_version_change`](crate::KeyVersionStore::record_version_change)
+    /// recorded).
+    pub last_change: Label,
+    /// When it happened.
+    pub last_change_at: Timestamp,
 }
 
 /// A share held by the server: its signed, sealed envelope. The envelope's
@@ -586,7 +595,9 @@ impl RoleSet {
 
     /// The roles in the set, in [`Role::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Role> {
-        Role::ALL.into_iter().filter(move |role| self.contains(*role))
+        Role::ALL
+            .into_iter()
+            .filter(move |role| self.contains(*role))
     }
 
     /// The stored bit mask.

@@ -9,7 +9,8 @@ use core::future::Future;
 
 use shardkeep_types::Threshold;
 use shardkeep_types::{
-    ActorId, CustodianId, FreeText, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp,
+    ActorId, CustodianId, FreeText, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion,
+    ShareSlot, Timestamp,
 };
 
 use crate::error::Error;
@@ -19,7 +20,8 @@ use crate::records::{
     EntityRecord, ExposureRow, GroupRecord, InventoryChallenge, InventoryProofRecord,
     KeyVersionRecord, MAX_REVOCATION_REASON_LEN, PUBLIC_KEY_LEN, PersonKeyEpoch, PersonKeys,
     PersonRecord, PolicyRecord, RoleSet, SealedShare, ShareAccess, SlotFilter, SlotKekRecord,
-    SlotState, SlotSummary, StatusFilter, StatusSummary, StoredCheckpoint, VersionStatusRow,
+    SlotState, SlotSummary, SplitReference, StatusFilter, StatusSummary, StoredCheckpoint,
+    VersionStatusRow,
 };
 
 /// A storage backend: hands out transactions.
@@ -60,6 +62,8 @@ pub trait Storage: Send + Sync {
 /// Dropping a transaction rolls it back.
 pub trait Transaction:
     KeyVersionStore
+    + RegistryStore
+    + GroupStore
     + SealedShareStore
     + SlotDeletionStore
     + CustodyStore
@@ -89,15 +93,58 @@ pub trait Transaction:
 /// (cooldown, can be rolled back) -> `retired`. At most one version of a
 /// node is active.
 pub trait KeyVersionStore {
-    /// Registers a new, active key version.
+    /// Registers a new, active key version with its split reference, which
+    /// every later check of its shares uses. The version's group must be
+    /// registered (with the reference's curve) and the reference's policy
+    /// set; its last change is its creation.
     ///
     /// # Errors
-    /// [`Error::KeyVersionExists`], [`Error::ActiveVersionExists`].
+    /// [`Error::KeyVersionExists`], [`Error::ActiveVersionExists`],
+    /// [`Error::BlobLength`] (commitments, binding),
+    /// [`Error::ServerSharesOutOfRange`], [`Error::GroupNotFound`],
+    /// [`Error::CurveMismatch`], [`Error::PolicyNotFound`].
     fn create_key_version(
         &mut self,
         version: &NodeVersion,
         threshold: Threshold,
+        reference: &SplitReference,
+        created_by: &ActorId,
         created_at: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The split reference stored with a version.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::SplitReferenceNotFound`]
+    /// for a version created before references were stored.
+    fn split_reference(
+        &mut self,
+        version: &NodeVersion,
+    ) -> impl Future<Output = Result<SplitReference, Error>> + Send;
+
+    /// The number the node's next version gets: one more than its latest,
+    /// 1 for a node without versions.
+    ///
+    /// # Errors
+    /// [`Error::CounterExhausted`] after version `u32::MAX`.
+    fn next_key_version(
+        &mut self,
+        key_id: &KeyId,
+        node_id: &NodeId,
+    ) -> impl Future<Output = Result<KeyVersion, Error>> + Send;
+
+    /// Records a change that makes a drill of the version due (a custodian
+    /// change, a KEK migration...): `what` happened at `at`.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::KeyVersionState`] for a
+    /// retired version, [`Error::TimesOutOfOrder`] when `at` is before the
+    /// last change recorded.
+    fn record_version_change(
+        &mut self,
+        version: &NodeVersion,
+        what: &Label,
+        at: Timestamp,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Reads one key version.
