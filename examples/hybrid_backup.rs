@@ -58,8 +58,10 @@ use shardkeep_sss_core::{
 };
 use shardkeep_storage::{
     CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
-    DrillStore, GroupRecord, GroupStore, KeyVersionStore, PolicyRecord, ReceiptStore, SealedShare,
-    SealedShareStore, SlotFilter, SlotState, SplitReference, SqliteStorage, Storage, Transaction,
+    DrillStore, EntityRecord, EntityState, GroupRecord, GroupStore, KeyVersionStore, PersonKeys,
+    PersonRecord, PersonState, PolicyRecord, ReceiptStore, RegistryStore, Role, RoleSet,
+    SealedShare, SealedShareStore, SlotFilter, SlotState, SplitReference, SqliteStorage, Storage,
+    Transaction,
 };
 use shardkeep_types::{
     ActorId, CustodianId, EnvelopeId, FreeText, InMemoryKek, InMemorySigner, KekId,
@@ -377,11 +379,44 @@ async fn generate(site: &Site, rng: &mut ChaCha20Rng) -> Result<Generated, Box<d
             custodian.receipt_key.verifying_key(),
         )?;
         deliveries.insert(share.index(), envelope.id());
+        // The entity and the person acting for it are registered with
+        // every key that person uses; the container is sealed to that
+        // person's recipient.
+        let agent = ActorId::new(format!("agent@{}", custodian.id))?;
+        tx.register_person(&PersonRecord {
+            id: agent.clone(),
+            display_name: FreeText::new(format!("Custodian agent of {}", custodian.id))?,
+            roles: RoleSet::EMPTY.with(Role::Custodian),
+            keys: PersonKeys {
+                receipt_key: Some(custodian.receipt_key.verifying_key().to_bytes()),
+                approval_key: None,
+                age_recipient: Some(recipient.to_string()),
+                tls_fingerprint: None,
+            },
+            key_epoch: 1,
+            state: PersonState::Active,
+            registered_at: Timestamp::now(),
+            registered_by: site.operator.clone(),
+        })
+        .await?;
+        tx.register_entity(&EntityRecord {
+            id: custodian.id.clone(),
+            display_name: FreeText::new(custodian.id.as_str())?,
+            contact: FreeText::new(format!("security@{}.example", custodian.id))?,
+            members: vec![agent.clone()],
+            state: EntityState::Active,
+            registered_at: Timestamp::now(),
+        })
+        .await?;
         tx.assign_custodian(&CustodyEntry {
             slot,
             custodian: custodian.id.clone(),
-            contact: FreeText::new(format!("security@{}.example", custodian.id))?,
-            public_key: recipient.to_string().into_bytes(),
+            person: agent,
+            recipient: recipient.to_string(),
+            envelope_id: envelope.id(),
+            // The backup service records the container's tagged SHA-256;
+            // this example keeps a stand-in (it links no hash function).
+            container_hash: [share.index().get(); 32],
             updated_at: Timestamp::now(),
             confirmed_at: None,
         })

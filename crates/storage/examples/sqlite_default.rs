@@ -12,8 +12,9 @@ use shardkeep_envelope::{Binding, EnvelopeParams, TrustedSigners, VerifiedEnvelo
 use shardkeep_sss_core::{Curve, CurveId, Secp256k1, Secret, ShareIndex, Threshold, split};
 use shardkeep_storage::{
     Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditStore, CustodyEntry,
-    CustodyStore, DeliveryOutcome, DeliveryRecord, GroupRecord, GroupStore, KeyVersionStore,
-    PolicyRecord, ReceiptStore, SealedShare, SealedShareStore, SlotDeletionStore, SlotFilter,
+    CustodyStore, DeliveryOutcome, DeliveryRecord, EntityRecord, EntityState, GroupRecord,
+    GroupStore, KeyVersionStore, PersonKeys, PersonRecord, PersonState, PolicyRecord, ReceiptStore,
+    RegistryStore, Role, RoleSet, SealedShare, SealedShareStore, SlotDeletionStore, SlotFilter,
     SlotKekRecord, SlotKekStore, SplitReference, SqliteStorage, Storage, Transaction,
 };
 use shardkeep_types::{
@@ -158,13 +159,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .zip(["customer-security", "escrow-co", "cold-backup"])
     {
         let i = share.index().get();
-        // The custodian gets the plain envelope, inside an age container.
+        // Each custodian entity is registered with the person acting for
+        // it and every key that person uses (stand-ins here: a real
+        // recipient is an age X25519 recipient, a real receipt key an
+        // ed25519 public key).
+        let agent = ActorId::new(format!("agent@{custodian}"))?;
+        let recipient = format!("age1{custodian}");
+        tx.register_person(&PersonRecord {
+            id: agent.clone(),
+            display_name: FreeText::new(format!("Custodian agent of {custodian}"))?,
+            roles: RoleSet::EMPTY.with(Role::Custodian),
+            keys: PersonKeys {
+                receipt_key: Some([i; 32]),
+                approval_key: None,
+                age_recipient: Some(recipient.clone()),
+                tls_fingerprint: None,
+            },
+            key_epoch: 1,
+            state: PersonState::Active,
+            registered_at: now,
+            registered_by: operator.clone(),
+        })
+        .await?;
+        tx.register_entity(&EntityRecord {
+            id: CustodianId::new(custodian)?,
+            display_name: FreeText::new(custodian)?,
+            contact: FreeText::new(format!("security@{custodian}.example"))?,
+            members: vec![agent.clone()],
+            state: EntityState::Active,
+            registered_at: now,
+        })
+        .await?;
+        // The custodian gets the plain envelope, inside an age container
+        // sealed to its agent's recipient (not built here: the container
+        // hash is a stand-in).
         let envelope = params.plain(&commitments, share, &signer)?;
         tx.assign_custodian(&CustodyEntry {
             slot: slot(i)?,
             custodian: CustodianId::new(custodian)?,
-            contact: FreeText::new(format!("security@{custodian}.example"))?,
-            public_key: b"age1...".to_vec(),
+            person: agent,
+            recipient,
+            envelope_id: envelope.id(),
+            container_hash: [i; 32],
             updated_at: now,
             confirmed_at: None,
         })

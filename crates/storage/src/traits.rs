@@ -352,36 +352,45 @@ pub trait SlotKekStore {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
-/// The custody map: external share slot -> custodian entity, contact and
-/// public key.
+/// The custody map: external share slot -> custodian entity, the member
+/// the share was sealed to, the recipient, envelope and container
+/// delivered, and the last confirmation.
 pub trait CustodyStore {
-    /// Maps a slot of an existing version to a custodian.
+    /// Maps a slot of an existing version to a custodian: an active,
+    /// registered entity holding no other share of the version, one of its
+    /// active members, and that member's registered age recipient.
     ///
     /// # Errors
     /// [`Error::KeyVersionNotFound`], [`Error::ShareIndexOutOfRange`],
     /// [`Error::CustodyEntryExists`], [`Error::SlotHeldByServer`],
-    /// [`Error::BlobLength`].
+    /// [`Error::EntityNotFound`], [`Error::EntityRevoked`],
+    /// [`Error::PersonNotMember`], [`Error::PersonNotFound`],
+    /// [`Error::PersonRevoked`], [`Error::RecipientMismatch`],
+    /// [`Error::EntityHoldsShare`].
     fn assign_custodian(
         &mut self,
         entry: &CustodyEntry,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Replaces the custodian, contact and key of a mapped slot (the
-    /// confirmation time is reset to `entry.confirmed_at`).
+    /// Replaces the entry of a mapped slot (a custodian change; a legacy
+    /// entry becomes a full one), with the checks of
+    /// [`assign_custodian`](Self::assign_custodian). The confirmation time
+    /// becomes `entry.confirmed_at`.
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`],
-    /// [`Error::BlobLength`].
+    /// [`Error::CustodyEntryNotFound`], and the registry errors of
+    /// [`assign_custodian`](Self::assign_custodian).
     fn update_custodian(
         &mut self,
         entry: &CustodyEntry,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Records an inventory confirmation: the custodian still holds the
-    /// share and its container opens.
+    /// Records a confirmation that the custodian still holds the share:
+    /// the slot's confirmation time becomes `at` unless a later one is
+    /// recorded. Receipts and inventory proofs confirm on their own.
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`].
+    /// [`Error::CustodyEntryNotFound`], [`Error::LegacyCustodyEntry`].
     fn confirm_custody(
         &mut self,
         slot: &ShareSlot,
@@ -391,7 +400,8 @@ pub trait CustodyStore {
     /// The custodian of one slot.
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`].
+    /// [`Error::CustodyEntryNotFound`], [`Error::LegacyCustodyEntry`] for
+    /// an entry made before the registry.
     fn custody_entry(
         &mut self,
         slot: &ShareSlot,
@@ -400,7 +410,7 @@ pub trait CustodyStore {
     /// The custody map of one version, by share index.
     ///
     /// # Errors
-    /// [`Error::Database`].
+    /// [`Error::LegacyCustodyEntry`], [`Error::Database`].
     fn custody_map(
         &mut self,
         version: &NodeVersion,
@@ -409,13 +419,14 @@ pub trait CustodyStore {
 
 /// Delivery records: receipts and failures, append-only.
 pub trait ReceiptStore {
-    /// Records a delivery attempt to the mapped custodian. Failures may
-    /// repeat; a slot has at most one confirmed receipt.
+    /// Records a delivery attempt of the mapped custodian's envelope.
+    /// Failures may repeat; a slot has at most one confirmed receipt, which
+    /// also confirms the custody entry (at `recorded_at`).
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`], [`Error::CustodianMismatch`],
-    /// [`Error::ReceiptExists`],
-    /// [`Error::BlobLength`].
+    /// [`Error::CustodyEntryNotFound`], [`Error::LegacyCustodyEntry`],
+    /// [`Error::CustodianMismatch`], [`Error::DeliveryEnvelopeMismatch`],
+    /// [`Error::ReceiptExists`], [`Error::BlobLength`].
     fn record_delivery(
         &mut self,
         delivery: &DeliveryRecord,

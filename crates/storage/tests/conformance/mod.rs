@@ -39,8 +39,9 @@ use shardkeep_storage::{
     MAX_POLICY_LEN, PolicyRecord, SplitReference,
 };
 use shardkeep_types::{
-    ActorId, CustodianId, FreeText, InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId,
-    KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
+    ActorId, CustodianId, EnvelopeId, FreeText, InMemoryKek, InMemorySigner, KekId,
+    KeyEncryptionKey, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId,
+    Timestamp,
 };
 
 /// What the suite needs of a backend: a storage that can be shared with
@@ -285,16 +286,29 @@ pub(crate) fn slot_kek(slot: &ShareSlot, kek_id: &str, created: u64) -> SlotKekR
     }
 }
 
+/// The person acting for custodian entity `custodian` in the fixtures.
+pub(crate) fn agent(custodian: &str) -> ActorId {
+    actor(&format!("{custodian}.agent"))
+}
+
+/// The custody entry of `slot` at entity `custodian`: sealed to the
+/// entity's agent's registered recipient, updated at `at(20)`.
 pub(crate) fn custody(slot: &ShareSlot, custodian: &str) -> CustodyEntry {
+    let person = agent(custodian);
     CustodyEntry {
         slot: slot.clone(),
         custodian: CustodianId::new(custodian).unwrap(),
-        contact: FreeText::new(format!("{custodian} <security@{custodian}.example>")).unwrap(),
-        public_key: b"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq".to_vec(),
+        recipient: person_keys(person.as_str(), 0).age_recipient.unwrap(),
+        person,
+        envelope_id: EnvelopeId::from_bytes(derived(&slot.to_string(), "envelope")),
+        container_hash: derived(&slot.to_string(), "container"),
         updated_at: at(20),
         confirmed_at: None,
     }
 }
+
+/// Changes one field of a custody entry.
+type CustodyEdit = fn(&mut CustodyEntry);
 
 pub(crate) fn nonce(byte: u8) -> ApprovalNonce {
     ApprovalNonce([byte; 32])
@@ -433,6 +447,22 @@ pub(crate) fn entity(name: &str, members: &[&str]) -> EntityRecord {
         state: EntityState::Active,
         registered_at: at(2),
     }
+}
+
+/// Registers, for each name, the entity and its one member, its
+/// [`agent`]; committed.
+pub(crate) async fn with_custodians<S: Storage>(storage: &S, names: &[&str]) {
+    let mut tx = storage.begin().await.unwrap();
+    for name in names {
+        let member = agent(name);
+        tx.register_person(&person(member.as_str(), &[Role::Custodian]))
+            .await
+            .unwrap();
+        tx.register_entity(&entity(name, &[member.as_str()]))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
 }
 
 /// Registers persons `names` as custodians, committed.
@@ -584,6 +614,30 @@ pub(crate) async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
     assert_eq!(
         (record.last_change.as_str(), record.last_change_at),
         ("created", record.created_at)
+    );
+    // Its custody entry predates the registry: reported as legacy, with
+    // its delivery record kept, until the slot is reassigned.
+    let external = slot("node-a", 1, 3);
+    assert!(matches!(
+        refused(tx.custody_entry(&external).await),
+        Error::LegacyCustodyEntry(s) if s == external
+    ));
+    assert!(matches!(
+        refused(tx.custody_map(&old).await),
+        Error::LegacyCustodyEntry(_)
+    ));
+    assert_eq!(tx.deliveries(&old).await.unwrap().len(), 1);
+    drop(tx);
+    with_custodians(storage, &["escrow-co"]).await;
+    let mut tx = storage.begin().await.unwrap();
+    tx.update_custodian(&custody(&external, "escrow-co"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.custody_map(&old).await.unwrap(),
+        [custody(&external, "escrow-co")]
     );
 }
 
@@ -1711,6 +1765,7 @@ pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
         Error::SealedShareNotFound(_)
     ));
     // A slot mapped to a custodian cannot be held by the server.
+    with_custodians(&storage, &["custodian-x"]).await;
     let mut tx = storage.begin().await.unwrap();
     tx.assign_custodian(&custody(&slot("node-a", 1, 3), "custodian-x"))
         .await
@@ -1975,6 +2030,7 @@ pub(crate) async fn slot_keks_keep_one_live_kek_per_slot<S: Store>(storage: S) {
 pub(crate) async fn slot_kek_conflicts<S: Store>(storage: S) {
     type Expected = fn(&Error) -> bool;
     with_version(&storage, "node-a", 1).await;
+    with_custodians(&storage, &["escrow-co"]).await;
     let target = slot("node-a", 1, 1);
     let mut tx = storage.begin().await.unwrap();
     tx.record_slot_kek(&slot_kek(&target, "kek-a", 10))
@@ -2217,6 +2273,11 @@ pub(crate) async fn slot_deletion_conflicts<S: Store>(storage: S) {
 
 pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
+    with_custodians(
+        &storage,
+        &["cold-backup", "customer-sec", "escrow-co", "escrow-two"],
+    )
+    .await;
     let mut tx = storage.begin().await.unwrap();
     for (i, custodian) in [(5, "cold-backup"), (3, "customer-sec"), (4, "escrow-co")] {
         tx.assign_custodian(&custody(&slot("node-a", 1, i), custodian))
@@ -2232,8 +2293,9 @@ pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
         custody(&target, "escrow-co")
     );
     tx.confirm_custody(&target, at(500)).await.unwrap();
+    // A custodian change: another entity, person, recipient and container.
     let mut changed = custody(&target, "escrow-two");
-    changed.contact = FreeText::new("Escrow Two, +1 555 0100").unwrap();
+    changed.container_hash = derived("re-sealed", "container");
     changed.updated_at = at(600);
     tx.update_custodian(&changed).await.unwrap();
     tx.commit().await.unwrap();
@@ -2243,10 +2305,13 @@ pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
     let indices: Vec<u8> = map.iter().map(|entry| entry.slot.index.get()).collect();
     assert_eq!(indices, [3, 4, 5]);
     assert_eq!(map[1], changed);
+    assert_eq!(map[1].person.as_str(), "escrow-two.agent");
     assert_eq!(map[0].custodian.as_str(), "customer-sec");
 
+    // The confirmation time is the latest confirmation.
     let mut tx = storage.begin().await.unwrap();
     tx.confirm_custody(&target, at(700)).await.unwrap();
+    tx.confirm_custody(&target, at(650)).await.unwrap();
     assert_eq!(
         tx.custody_entry(&target).await.unwrap().confirmed_at,
         Some(at(700))
@@ -2255,25 +2320,30 @@ pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
 
 pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
     with_shares(&storage).await;
+    with_custodians(&storage, &["escrow-co", "escrow-two", "gone-co"]).await;
     let external = slot("node-a", 1, 3);
     let mut tx = storage.begin().await.unwrap();
     tx.assign_custodian(&custody(&external, "escrow-co"))
         .await
         .unwrap();
+    tx.revoke_entity(
+        &CustodianId::new("gone-co").unwrap(),
+        &actor("sec.bob"),
+        at(30),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
-        refused(
-            tx.assign_custodian(&custody(&external, "someone-else"))
-                .await
-        ),
+        refused(tx.assign_custodian(&custody(&external, "escrow-two")).await),
         Error::CustodyEntryExists(_)
     ));
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
         refused(
-            tx.assign_custodian(&custody(&slot("node-a", 1, 1), "escrow-co"))
+            tx.assign_custodian(&custody(&slot("node-a", 1, 1), "escrow-two"))
                 .await
         ),
         Error::SlotHeldByServer(_)
@@ -2281,7 +2351,7 @@ pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
         refused(
-            tx.assign_custodian(&custody(&slot("node-a", 1, 9), "escrow-co"))
+            tx.assign_custodian(&custody(&slot("node-a", 1, 9), "escrow-two"))
                 .await
         ),
         Error::ShareIndexOutOfRange { .. }
@@ -2289,7 +2359,7 @@ pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
         refused(
-            tx.assign_custodian(&custody(&slot("node-q", 1, 3), "escrow-co"))
+            tx.assign_custodian(&custody(&slot("node-q", 1, 3), "escrow-two"))
                 .await
         ),
         Error::KeyVersionNotFound(_)
@@ -2300,37 +2370,113 @@ pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
         let result = match case {
             0 => tx.custody_entry(&missing).await.map(drop),
             1 => tx.confirm_custody(&missing, at(1)).await,
-            _ => tx.update_custodian(&custody(&missing, "escrow-co")).await,
+            _ => tx.update_custodian(&custody(&missing, "escrow-two")).await,
         };
         assert!(matches!(refused(result), Error::CustodyEntryNotFound(_)));
     }
-    // Contacts are `FreeText`: an empty one, or one with a line break,
-    // cannot even be built, so it never reaches a table.
+
+    // The registry: an active entity, one of its active members, that
+    // member's registered recipient, and one share of a version per entity.
+    // Each check refuses assignment and update alike.
+    let cases: [(&str, CustodyEdit); 5] = [
+        ("unregistered entity", |e| {
+            e.custodian = CustodianId::new("unknown-co").unwrap();
+        }),
+        ("revoked entity", |e| {
+            e.custodian = CustodianId::new("gone-co").unwrap();
+            e.person = actor("gone-co.agent");
+        }),
+        ("person of another entity", |e| {
+            e.person = actor("escrow-co.agent");
+        }),
+        ("another recipient", |e| {
+            e.recipient = person_keys("escrow-co.agent", 0).age_recipient.unwrap();
+        }),
+        ("a second share of the version", |e| {
+            e.custodian = CustodianId::new("escrow-co").unwrap();
+            e.person = actor("escrow-co.agent");
+            e.recipient = person_keys("escrow-co.agent", 0).age_recipient.unwrap();
+        }),
+    ];
+    for (case, edit) in cases {
+        let mut entry = custody(&missing, "escrow-two");
+        edit(&mut entry);
+        for update in [false, true] {
+            let mut tx = storage.begin().await.unwrap();
+            let result = if update {
+                tx.assign_custodian(&custody(&missing, "escrow-two"))
+                    .await
+                    .unwrap();
+                tx.update_custodian(&entry).await
+            } else {
+                tx.assign_custodian(&entry).await
+            };
+            let error = refused(result);
+            let expected = match case {
+                "unregistered entity" => {
+                    matches!(&error, Error::EntityNotFound(id) if id.as_str() == "unknown-co")
+                }
+                "revoked entity" => {
+                    matches!(&error, Error::EntityRevoked(id) if id.as_str() == "gone-co")
+                }
+                "person of another entity" => matches!(
+                    &error,
+                    Error::PersonNotMember { person, entity }
+                        if person.as_str() == "escrow-co.agent" && entity.as_str() == "escrow-two"
+                ),
+                "another recipient" => {
+                    matches!(&error, Error::RecipientMismatch(s) if *s == missing)
+                }
+                _ => matches!(
+                    &error,
+                    Error::EntityHoldsShare { entity, slot }
+                        if entity.as_str() == "escrow-co" && *slot == external
+                ),
+            };
+            assert!(expected, "{case} (update: {update}): {error:?}");
+        }
+    }
+    // A revoked person is refused even while their entity stays active.
+    let mut tx = storage.begin().await.unwrap();
+    tx.revoke_person(
+        &actor("escrow-two.agent"),
+        &actor("sec.bob"),
+        &FreeText::new("left").unwrap(),
+        at(40),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        refused(tx.assign_custodian(&custody(&missing, "escrow-two")).await),
+        Error::PersonRevoked(id) if id.as_str() == "escrow-two.agent"
+    ));
+    // Updating an entry to what it already names is fine: the entity holds
+    // that very slot.
+    let mut tx = storage.begin().await.unwrap();
+    let mut same = custody(&external, "escrow-co");
+    same.updated_at = at(50);
+    tx.update_custodian(&same).await.unwrap();
+    assert_eq!(tx.custody_entry(&external).await.unwrap(), same);
+    // Entity contacts are `FreeText`: an empty one, or one with a line
+    // break, cannot even be built, so it never reaches a table.
     for bad_contact in ["", "line\nbreak"] {
         assert!(FreeText::<MAX_CONTACT_LEN>::new(bad_contact).is_err());
     }
-    let mut tx = storage.begin().await.unwrap();
-    let mut bad = custody(&missing, "escrow-co");
-    bad.public_key.clear();
-    assert!(matches!(
-        refused(tx.assign_custodian(&bad).await),
-        Error::BlobLength { .. }
-    ));
 }
 
 pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
+    with_custodians(&storage, &["escrow-co"]).await;
     let target = slot("node-a", 1, 3);
+    let entry = custody(&target, "escrow-co");
     let mut tx = storage.begin().await.unwrap();
-    tx.assign_custodian(&custody(&target, "escrow-co"))
-        .await
-        .unwrap();
+    tx.assign_custodian(&entry).await.unwrap();
     tx.commit().await.unwrap();
 
     let delivery = |outcome, millis| DeliveryRecord {
         slot: target.clone(),
         custodian: CustodianId::new("escrow-co").unwrap(),
-        envelope_id: [9; 32],
+        envelope_id: *entry.envelope_id.as_bytes(),
         outcome,
         recorded_at: at(millis),
     };
@@ -2355,7 +2501,13 @@ pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
     tx.record_delivery(&failed("courier lost the package", 200))
         .await
         .unwrap();
+    // A failure confirms nothing; the receipt does.
+    assert_eq!(tx.custody_entry(&target).await.unwrap().confirmed_at, None);
     tx.record_delivery(&delivered).await.unwrap();
+    assert_eq!(
+        tx.custody_entry(&target).await.unwrap().confirmed_at,
+        Some(at(300))
+    );
     tx.commit().await.unwrap();
 
     let mut tx = storage.begin().await.unwrap();
@@ -2370,6 +2522,16 @@ pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
         refused(tx.record_delivery(&wrong).await),
         Error::CustodianMismatch { mapped, .. } if mapped.as_str() == "escrow-co"
     ));
+    // A receipt (or a failure) for another envelope than the one in the
+    // slot's container is refused.
+    for mut other in [failed("x", 400), delivered.clone()] {
+        other.envelope_id[0] ^= 1;
+        let mut tx = storage.begin().await.unwrap();
+        assert!(matches!(
+            refused(tx.record_delivery(&other).await),
+            Error::DeliveryEnvelopeMismatch(s) if s == target
+        ));
+    }
     let mut tx = storage.begin().await.unwrap();
     let mut unmapped = failed("x", 400);
     unmapped.slot = slot("node-a", 1, 4);
@@ -3221,6 +3383,7 @@ pub(crate) async fn concurrent_consumers_never_double_spend<S: Store>(storage: S
 
 pub(crate) async fn concurrent_writers_never_lose_updates<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
+    with_custodians(&storage, &["escrow-co"]).await;
     // Each task reads the confirmation time and pushes it one step further:
     // a lost update would leave fewer steps than tasks ran.
     let target = slot("node-a", 1, 3);
