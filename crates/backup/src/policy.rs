@@ -11,10 +11,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
-use shardkeep_types::{CustodianId, KeyId, Label, NodeId, ShareIndex, Threshold};
+use shardkeep_audit::EventType;
+use shardkeep_storage::{
+    GroupStore, MAX_AUDIT_APPENDS_PER_TRANSACTION, PolicyRecord, Storage, Transaction,
+};
+use shardkeep_types::{
+    ActorId, CustodianId, FreeText, KeyId, Label, NodeId, ShareIndex, Threshold, Timestamp,
+};
 use shardkeep_wire::Reader;
 
 use crate::error::Error;
+use crate::registry::Role;
+use crate::service::BackupService;
 
 /// The policy encoding's magic.
 pub const POLICY_MAGIC: &[u8; 8] = b"shkp-pol";
@@ -233,6 +241,141 @@ pub fn check_exposure(key_id: &KeyId, tss_degree: u16, nodes: &[NodeCustody]) ->
             allowed: exposure.allowed,
         }),
     }
+}
+
+/// A policy as set: the validated policy, its hash, and who set it when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentPolicy {
+    /// The policy.
+    pub policy: Policy,
+    /// `SHA-256(POLICY_TAG || encoding)`, as key versions record it.
+    pub hash: [u8; 32],
+    /// When it was set.
+    pub set_at: Timestamp,
+    /// Who set it.
+    pub set_by: ActorId,
+}
+
+impl CurrentPolicy {
+    /// Decodes a stored policy and checks it against its stored hash.
+    ///
+    /// # Errors
+    /// [`Error::PolicyCorrupt`] when the encoding does not decode to a valid
+    /// policy or does not hash to the stored hash.
+    pub(crate) fn from_record(record: PolicyRecord) -> Result<Self, Error> {
+        let corrupt = || Error::PolicyCorrupt { hash: record.hash };
+        let policy = Policy::decode(&record.encoding).map_err(|_| corrupt())?;
+        // Public hashes: a plain comparison.
+        if policy.hash() != record.hash {
+            return Err(corrupt());
+        }
+        Ok(Self {
+            policy,
+            hash: record.hash,
+            set_at: record.set_at,
+            set_by: record.set_by,
+        })
+    }
+}
+
+/// The settings of a policy to set; [`BackupService::set_policy`]
+/// validates them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySettings {
+    /// t of n.
+    pub threshold: Threshold,
+    /// How many shares the server keeps (indices `1..=server_shares`).
+    pub server_shares: u8,
+    /// The KEK provider wrapping the server shares.
+    pub kek_provider: Label,
+}
+
+impl<S: Storage> BackupService<S> {
+    /// Sets the split policy in force (a security person does it). The
+    /// settings are validated here: the server never holds `t` shares, the
+    /// custodians always hold at least `t`, and one generate can audit every
+    /// share. The policy is stored with its hash and audited; versions made
+    /// under an older policy show it by their recorded hash.
+    ///
+    /// # Errors
+    /// The refusals of authorization (audited);
+    /// [`Error::PolicyServerShares`], [`Error::PolicyExternalShares`],
+    /// [`Error::PolicyTooManyShares`]; storage and audit errors.
+    pub async fn set_policy(
+        &self,
+        actor: &ActorId,
+        settings: PolicySettings,
+    ) -> Result<CurrentPolicy, Error> {
+        let now = self.now();
+        let tx = self.begin().await?;
+        let (mut tx, _) = self
+            .authorize_or_refuse(tx, actor, &[Role::Security], None)
+            .await?;
+        let policy = Policy::new(
+            settings.threshold,
+            settings.server_shares,
+            settings.kek_provider,
+        )?;
+        check_auditable(&policy)?;
+        let record = PolicyRecord {
+            hash: policy.hash(),
+            encoding: policy.encode(),
+            set_at: now,
+            set_by: actor.clone(),
+        };
+        tx.set_policy(&record).await?;
+        let mut audit = self.record(EventType::Policy, actor, None);
+        audit.threshold = Some(policy.threshold());
+        audit.detail = Some(FreeText::sanitized(&format!(
+            "policy {}: {} of {}, {} server share(s) under {}, {} external",
+            hex::encode(record.hash),
+            policy.threshold().t(),
+            policy.threshold().n(),
+            policy.server_shares(),
+            policy.kek_provider(),
+            policy.external_shares(),
+        ))?);
+        Self::audit(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(CurrentPolicy {
+            policy,
+            hash: record.hash,
+            set_at: record.set_at,
+            set_by: record.set_by,
+        })
+    }
+
+    /// The policy in force, checked against its stored hash; `None` before
+    /// one is set. Any registered, active person may read it.
+    ///
+    /// # Errors
+    /// The refusals of authorization (audited); [`Error::PolicyCorrupt`];
+    /// storage errors.
+    pub async fn current_policy(&self, actor: &ActorId) -> Result<Option<CurrentPolicy>, Error> {
+        let tx = self.begin_read_only().await?;
+        let (mut tx, _) = self
+            .authorize_or_refuse(tx, actor, &Role::ALL, None)
+            .await?;
+        let record = tx.current_policy().await?;
+        drop(tx);
+        record.map(CurrentPolicy::from_record).transpose()
+    }
+}
+
+/// Refuses a policy with more shares than one generate can audit: it
+/// appends one record per share in one transaction.
+///
+/// # Errors
+/// [`Error::PolicyTooManyShares`].
+pub(crate) fn check_auditable(policy: &Policy) -> Result<(), Error> {
+    let n = policy.threshold().n();
+    if usize::from(n) > MAX_AUDIT_APPENDS_PER_TRANSACTION {
+        return Err(Error::PolicyTooManyShares {
+            n,
+            max: MAX_AUDIT_APPENDS_PER_TRANSACTION,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

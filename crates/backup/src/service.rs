@@ -176,6 +176,10 @@ impl<S: Storage> BackupService<S> {
     }
 
     /// `N` fresh random bytes.
+    #[allow(
+        dead_code,
+        reason = "the inspect operations draw challenge nonces with it"
+    )]
     pub(crate) fn random_bytes<const N: usize>(&self) -> [u8; N] {
         self.with_rng(|rng| {
             let mut bytes = [0u8; N];
