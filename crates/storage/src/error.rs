@@ -367,6 +367,15 @@ pub enum Error {
     /// The recipient is not the person's registered age recipient.
     #[error("slot {0}: the recipient is not the person's registered age recipient")]
     RecipientMismatch(ShareSlot),
+    /// The entity already holds another share of the version: a custodian
+    /// never holds two shares of one node.
+    #[error("custodian entity {entity} already holds {slot}")]
+    EntityHoldsShare {
+        /// The entity.
+        entity: CustodianId,
+        /// The slot it holds.
+        slot: ShareSlot,
+    },
     /// The delivery names another envelope than the one in the slot's
     /// container.
     #[error("slot {0}: the delivery names another envelope than the custody map")]

@@ -19,10 +19,9 @@ pub use postgres::{
 pub use records::{
     AUDIT_LOG_ID_LEN, Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditLogId,
     AuditRow, CustodyEntry, DIGEST_LEN, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
-    KeyVersionRecord, KeyVersionState, MAX_CONTACT_LEN, MAX_CUSTODIAN_KEY_LEN,
-    MAX_DRILL_REPORT_LEN, MAX_ENVELOPE_LEN, MAX_EVIDENCE_LEN, MAX_REASON_LEN, MAX_RECEIPT_LEN,
-    SIGNATURE_LEN, SealedShare, ShareAccess, SlotFilter, SlotKekRecord, SlotState, SlotSummary,
-    StoredCheckpoint,
+    KeyVersionRecord, KeyVersionState, MAX_CONTACT_LEN, MAX_DRILL_REPORT_LEN, MAX_ENVELOPE_LEN,
+    MAX_EVIDENCE_LEN, MAX_REASON_LEN, MAX_RECEIPT_LEN, SIGNATURE_LEN, SealedShare, ShareAccess,
+    SlotFilter, SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
 };
 // Issue 12: registry, groups and policies, split references, inventory,
 // access control, status.

@@ -6,7 +6,8 @@ use core::fmt;
 use shardkeep_envelope::SealedEnvelopeFrame;
 
 use shardkeep_types::{
-    ActorId, CustodianId, FreeText, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp,
+    ActorId, CustodianId, EnvelopeId, FreeText, KekId, KeyId, Label, NodeId, NodeVersion,
+    ShareSlot, Timestamp,
 };
 use shardkeep_types::{ShareIndex, Threshold};
 
@@ -22,9 +23,6 @@ pub const MAX_EVIDENCE_LEN: usize = 64 * 1024;
 pub const MAX_RECEIPT_LEN: usize = 16 * 1024;
 /// Longest drill report body, in bytes.
 pub const MAX_DRILL_REPORT_LEN: usize = 64 * 1024;
-/// Longest custodian public key (an age recipient, an ed25519 key, an
-/// armored key), in bytes.
-pub const MAX_CUSTODIAN_KEY_LEN: usize = 4 * 1024;
 /// Longest custodian contact, in bytes.
 pub const MAX_CONTACT_LEN: usize = 512;
 /// Longest failure reason, in bytes.
@@ -78,6 +76,15 @@ pub struct KeyVersionRecord {
     pub created_at: Timestamp,
     /// Where it is in its life.
     pub state: KeyVersionState,
+    /// Who created it; `None` for a version created before creators were
+    /// recorded (schema version 6).
+    pub created_by: Option<ActorId>,
+    /// The last change that makes a drill due (`created` at creation, then
+    /// what [`record_version_change`](crate::KeyVersionStore::record_version_change)
+    /// recorded).
+    pub last_change: Label,
+    /// When it happened.
+    pub last_change_at: Timestamp,
 }
 
 /// A share held by the server: its signed, sealed envelope. The envelope's
@@ -237,21 +244,44 @@ impl fmt::Debug for SlotKekRecord {
     }
 }
 
-/// Who holds an external share, and how to reach them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who holds an external share: the custodian entity, the member the
+/// share was sealed to, and what was delivered.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CustodyEntry {
     /// The slot of the external share.
     pub slot: ShareSlot,
     /// The custodian entity.
     pub custodian: CustodianId,
-    /// How to reach them (free text, at most [`MAX_CONTACT_LEN`] bytes).
-    pub contact: FreeText<MAX_CONTACT_LEN>,
-    /// Their public key (age recipient or receipt-signing key), opaque.
-    pub public_key: Vec<u8>,
+    /// The entity's member whose age recipient the container was sealed to
+    /// and whose receipt key signs receipts and inventory proofs for it.
+    pub person: ActorId,
+    /// The age recipient the container was sealed to: the person's
+    /// registered recipient when the entry was written.
+    pub recipient: String,
+    /// The envelope inside the container.
+    pub envelope_id: EnvelopeId,
+    /// The tagged SHA-256 hash of the container as delivered.
+    pub container_hash: [u8; DIGEST_LEN],
     /// When the entry was written or last changed.
     pub updated_at: Timestamp,
-    /// When the custodian last confirmed the share is in place and opens.
+    /// The last receipt or inventory proof: when the custodian last showed
+    /// it holds the share.
     pub confirmed_at: Option<Timestamp>,
+}
+
+impl fmt::Debug for CustodyEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CustodyEntry")
+            .field("slot", &self.slot)
+            .field("custodian", &self.custodian)
+            .field("person", &self.person)
+            .field("recipient", &self.recipient)
+            .field("envelope_id", &self.envelope_id)
+            .field("container_hash", &hex::encode(self.container_hash))
+            .field("updated_at", &self.updated_at)
+            .field("confirmed_at", &self.confirmed_at)
+            .finish()
+    }
 }
 
 /// How a delivery ended.

@@ -9,7 +9,8 @@ use core::future::Future;
 
 use shardkeep_types::Threshold;
 use shardkeep_types::{
-    ActorId, CustodianId, FreeText, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp,
+    ActorId, CustodianId, FreeText, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion,
+    ShareSlot, Timestamp,
 };
 
 use crate::error::Error;
@@ -19,7 +20,8 @@ use crate::records::{
     EntityRecord, ExposureRow, GroupRecord, InventoryChallenge, InventoryProofRecord,
     KeyVersionRecord, MAX_REVOCATION_REASON_LEN, PUBLIC_KEY_LEN, PersonKeyEpoch, PersonKeys,
     PersonRecord, PolicyRecord, RoleSet, SealedShare, ShareAccess, SlotFilter, SlotKekRecord,
-    SlotState, SlotSummary, StatusFilter, StatusSummary, StoredCheckpoint, VersionStatusRow,
+    SlotState, SlotSummary, SplitReference, StatusFilter, StatusSummary, StoredCheckpoint,
+    VersionStatusRow,
 };
 
 /// A storage backend: hands out transactions.
@@ -60,6 +62,8 @@ pub trait Storage: Send + Sync {
 /// Dropping a transaction rolls it back.
 pub trait Transaction:
     KeyVersionStore
+    + RegistryStore
+    + GroupStore
     + SealedShareStore
     + SlotDeletionStore
     + CustodyStore
@@ -89,15 +93,58 @@ pub trait Transaction:
 /// (cooldown, can be rolled back) -> `retired`. At most one version of a
 /// node is active.
 pub trait KeyVersionStore {
-    /// Registers a new, active key version.
+    /// Registers a new, active key version with its split reference, which
+    /// every later check of its shares uses. The version's group must be
+    /// registered (with the reference's curve) and the reference's policy
+    /// set; its last change is its creation.
     ///
     /// # Errors
-    /// [`Error::KeyVersionExists`], [`Error::ActiveVersionExists`].
+    /// [`Error::KeyVersionExists`], [`Error::ActiveVersionExists`],
+    /// [`Error::BlobLength`] (commitments, binding),
+    /// [`Error::ServerSharesOutOfRange`], [`Error::GroupNotFound`],
+    /// [`Error::CurveMismatch`], [`Error::PolicyNotFound`].
     fn create_key_version(
         &mut self,
         version: &NodeVersion,
         threshold: Threshold,
+        reference: &SplitReference,
+        created_by: &ActorId,
         created_at: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The split reference stored with a version.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::SplitReferenceNotFound`]
+    /// for a version created before references were stored.
+    fn split_reference(
+        &mut self,
+        version: &NodeVersion,
+    ) -> impl Future<Output = Result<SplitReference, Error>> + Send;
+
+    /// The number the node's next version gets: one more than its latest,
+    /// 1 for a node without versions.
+    ///
+    /// # Errors
+    /// [`Error::CounterExhausted`] after version `u32::MAX`.
+    fn next_key_version(
+        &mut self,
+        key_id: &KeyId,
+        node_id: &NodeId,
+    ) -> impl Future<Output = Result<KeyVersion, Error>> + Send;
+
+    /// Records a change that makes a drill of the version due (a custodian
+    /// change, a KEK migration...): `what` happened at `at`.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::KeyVersionState`] for a
+    /// retired version, [`Error::TimesOutOfOrder`] when `at` is before the
+    /// last change recorded.
+    fn record_version_change(
+        &mut self,
+        version: &NodeVersion,
+        what: &Label,
+        at: Timestamp,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Reads one key version.
@@ -305,36 +352,45 @@ pub trait SlotKekStore {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
-/// The custody map: external share slot -> custodian entity, contact and
-/// public key.
+/// The custody map: external share slot -> custodian entity, the member
+/// the share was sealed to, the recipient, envelope and container
+/// delivered, and the last confirmation.
 pub trait CustodyStore {
-    /// Maps a slot of an existing version to a custodian.
+    /// Maps a slot of an existing version to a custodian: an active,
+    /// registered entity holding no other share of the version, one of its
+    /// active members, and that member's registered age recipient.
     ///
     /// # Errors
     /// [`Error::KeyVersionNotFound`], [`Error::ShareIndexOutOfRange`],
     /// [`Error::CustodyEntryExists`], [`Error::SlotHeldByServer`],
-    /// [`Error::BlobLength`].
+    /// [`Error::EntityNotFound`], [`Error::EntityRevoked`],
+    /// [`Error::PersonNotMember`], [`Error::PersonNotFound`],
+    /// [`Error::PersonRevoked`], [`Error::RecipientMismatch`],
+    /// [`Error::EntityHoldsShare`].
     fn assign_custodian(
         &mut self,
         entry: &CustodyEntry,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Replaces the custodian, contact and key of a mapped slot (the
-    /// confirmation time is reset to `entry.confirmed_at`).
+    /// Replaces the entry of a mapped slot (a custodian change; a legacy
+    /// entry becomes a full one), with the checks of
+    /// [`assign_custodian`](Self::assign_custodian). The confirmation time
+    /// becomes `entry.confirmed_at`.
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`],
-    /// [`Error::BlobLength`].
+    /// [`Error::CustodyEntryNotFound`], and the registry errors of
+    /// [`assign_custodian`](Self::assign_custodian).
     fn update_custodian(
         &mut self,
         entry: &CustodyEntry,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Records an inventory confirmation: the custodian still holds the
-    /// share and its container opens.
+    /// Records a confirmation that the custodian still holds the share:
+    /// the slot's confirmation time becomes `at` unless a later one is
+    /// recorded. Receipts and inventory proofs confirm on their own.
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`].
+    /// [`Error::CustodyEntryNotFound`], [`Error::LegacyCustodyEntry`].
     fn confirm_custody(
         &mut self,
         slot: &ShareSlot,
@@ -344,7 +400,8 @@ pub trait CustodyStore {
     /// The custodian of one slot.
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`].
+    /// [`Error::CustodyEntryNotFound`], [`Error::LegacyCustodyEntry`] for
+    /// an entry made before the registry.
     fn custody_entry(
         &mut self,
         slot: &ShareSlot,
@@ -353,7 +410,7 @@ pub trait CustodyStore {
     /// The custody map of one version, by share index.
     ///
     /// # Errors
-    /// [`Error::Database`].
+    /// [`Error::LegacyCustodyEntry`], [`Error::Database`].
     fn custody_map(
         &mut self,
         version: &NodeVersion,
@@ -362,13 +419,14 @@ pub trait CustodyStore {
 
 /// Delivery records: receipts and failures, append-only.
 pub trait ReceiptStore {
-    /// Records a delivery attempt to the mapped custodian. Failures may
-    /// repeat; a slot has at most one confirmed receipt.
+    /// Records a delivery attempt of the mapped custodian's envelope.
+    /// Failures may repeat; a slot has at most one confirmed receipt, which
+    /// also confirms the custody entry (at `recorded_at`).
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`], [`Error::CustodianMismatch`],
-    /// [`Error::ReceiptExists`],
-    /// [`Error::BlobLength`].
+    /// [`Error::CustodyEntryNotFound`], [`Error::LegacyCustodyEntry`],
+    /// [`Error::CustodianMismatch`], [`Error::DeliveryEnvelopeMismatch`],
+    /// [`Error::ReceiptExists`], [`Error::BlobLength`].
     fn record_delivery(
         &mut self,
         delivery: &DeliveryRecord,

@@ -420,14 +420,19 @@ fn upgrade_keeps_shares_and_refuses_to_strand_a_wrapped_key() {
             .execute(&pool)
             .await
             .unwrap();
-            sqlx::query(
+            for sql in [
                 "INSERT INTO share_access_log (key_id, node_id, version, share_index, accessor, \
                  purpose, accessed_at) VALUES ('wallet-1', 'node-a', 1, 1, 'ops.alice', \
                  'recover', 1)",
-            )
-            .execute(&pool)
-            .await
-            .unwrap();
+                "INSERT INTO custody_map VALUES ('wallet-1', 'node-a', 1, 3, 'escrow-co', \
+                 'Escrow <security@escrow-co.example>', '\\x01', 1800000000020, NULL)",
+                "INSERT INTO deliveries (key_id, node_id, version, share_index, custodian_id, \
+                 envelope_id, outcome, failure_reason, recorded_at) VALUES ('wallet-1', \
+                 'node-a', 1, 3, 'escrow-co', decode(repeat('00', 32), 'hex'), 'failed', \
+                 'courier lost it', 1800000000030)",
+            ] {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
             pool.close().await;
 
             let result = PostgresStorage::migrate(&owner_url).await;

@@ -242,6 +242,18 @@ async fn upgrade_keeps_shares_and_refuses_to_strand_a_wrapped_key() {
                  purpose, accessed_at) VALUES ('wallet-1', 'node-a', 1, 1, 'ops.alice', 'recover', 1)",
                 vec![],
             ),
+            (
+                "INSERT INTO custody_map VALUES ('wallet-1', 'node-a', 1, 3, 'escrow-co', \
+                 'Escrow <security@escrow-co.example>', x'01', 1800000000020, NULL)",
+                vec![],
+            ),
+            (
+                "INSERT INTO deliveries (key_id, node_id, version, share_index, custodian_id, \
+                 envelope_id, outcome, failure_reason, recorded_at) VALUES ('wallet-1', \
+                 'node-a', 1, 3, 'escrow-co', zeroblob(32), 'failed', 'courier lost it', \
+                 1800000000030)",
+                vec![],
+            ),
         ] {
             let mut query = sqlx::query(sql);
             for (i, arg) in args.into_iter().enumerate() {
