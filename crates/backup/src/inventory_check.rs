@@ -157,13 +157,17 @@ where
         let entry = match tx.custody_entry(slot).await {
             Ok(entry) => entry,
             Err(shardkeep_storage::Error::CustodyEntryNotFound(_)) => {
-                return Err(Error::NotInCustody(slot.clone()));
+                drop(tx);
+                let refusal = Error::NotInCustody(slot.clone());
+                return self.refuse_inspect(actor, "inventory challenge", refusal).await;
             }
             Err(other) => return Err(other.into()),
         };
         let entity = tx.entity(&entry.custodian).await?;
         if !matches!(entity.state, EntityState::Active) {
-            return Err(Error::CustodianRevoked(entry.custodian));
+            drop(tx);
+            let refusal = Error::CustodianRevoked(entry.custodian);
+            return self.refuse_inspect(actor, "inventory challenge", refusal).await;
         }
         let now = self.now();
         let expires_at = now

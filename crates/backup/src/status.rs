@@ -792,7 +792,7 @@ where
 
     /// Records a failed inspect call (audit `inspect`, failed) in a
     /// transaction of its own, and returns `error`.
-    async fn refuse_inspect<T>(
+    pub(crate) async fn refuse_inspect<T>(
         &self,
         actor: &ActorId,
         what: &str,
