@@ -51,6 +51,9 @@ pub struct ServiceConfig {
     /// Rejected shares from one person in one window before the rejection
     /// is also recorded as an anomaly.
     pub bad_share_anomaly_threshold: u32,
+    /// The window in which rejected shares and inventory proofs are
+    /// counted against `bad_share_anomaly_threshold`.
+    pub bad_share_window: Duration,
 }
 
 impl ServiceConfig {
@@ -78,6 +81,7 @@ impl ServiceConfig {
                 window: Duration::from_secs(60),
             },
             bad_share_anomaly_threshold: 3,
+            bad_share_window: Duration::from_secs(60 * 60),
         }
     }
 
@@ -97,6 +101,7 @@ impl ServiceConfig {
                 self.recovery_attempt_limit.window,
             ),
             ("inspect_limit.window", self.inspect_limit.window),
+            ("bad_share_window", self.bad_share_window),
         ];
         for (setting, value) in positive {
             if value.as_millis() == 0 {

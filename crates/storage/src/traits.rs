@@ -70,6 +70,8 @@ pub trait Transaction:
     + ReceiptStore
     + ApprovalStore
     + DrillStore
+    + InventoryStore
+    + AccessControlStore
     + ShareAccessLog
     + SlotKekStore
     + AuditStore

@@ -8,11 +8,13 @@
 //! accept, and only three column types (64-bit integer, text, blob), so the
 //! same SQL text runs on both; each backend keeps its own migrations.
 
+mod access;
 mod approvals;
 mod audit;
 mod custody;
 mod drills;
 mod groups;
+mod inventory;
 mod key_versions;
 mod registry;
 mod slot_keks;

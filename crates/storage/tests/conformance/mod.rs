@@ -31,6 +31,10 @@ use shardkeep_storage::{
     StoredCheckpoint, Transaction,
 };
 use shardkeep_storage::{
+    AccessControlStore, AnomalyRecord, InventoryChallenge, InventoryProofRecord, InventoryStore,
+    MAX_INVENTORY_PROOF_LEN,
+};
+use shardkeep_storage::{
     EntityRecord, EntityState, MAX_ENTITY_MEMBERS, PersonKeyEpoch, PersonKeys, PersonRecord,
     PersonState, RegistryStore, Role, RoleSet,
 };
@@ -98,6 +102,11 @@ macro_rules! for_each_case {
             versions_keep_their_split_reference,
             version_creation_checks_the_reference,
             version_changes_and_numbers,
+            inventory_challenges_are_single_use,
+            inventory_proofs_are_checked,
+            rate_counters_count_per_person_kind_and_window,
+            concurrent_rate_counters_never_lose_a_count,
+            anomalies_are_kept_and_counted,
         }
     };
 }
@@ -1489,6 +1498,465 @@ pub(crate) async fn registry_entity_refusals<S: Store>(storage: S) {
     ));
     let mut tx = storage.begin_read_only().await.unwrap();
     assert_eq!(tx.entities().await.unwrap().len(), 1);
+}
+
+// ----- inventory -----
+
+/// Challenge `byte` of `slot` for the fixture custodian `escrow-co`,
+/// issued at `at(issued)`, expiring at `at(expires)`.
+pub(crate) fn challenge(
+    byte: u8,
+    slot: &ShareSlot,
+    issued: u64,
+    expires: u64,
+) -> InventoryChallenge {
+    InventoryChallenge {
+        nonce: [byte; 32],
+        slot: slot.clone(),
+        custodian: CustodianId::new("escrow-co").unwrap(),
+        issued_at: at(issued),
+        expires_at: at(expires),
+    }
+}
+
+/// The proof of challenge `byte` by the agent of `escrow-co`, verified at
+/// `at(verified)`.
+pub(crate) fn inventory_proof(byte: u8, slot: &ShareSlot, verified: u64) -> InventoryProofRecord {
+    InventoryProofRecord {
+        nonce: [byte; 32],
+        slot: slot.clone(),
+        person: agent("escrow-co"),
+        proof: derived(&format!("proof {byte}"), "schnorr").repeat(3),
+        verified_at: at(verified),
+    }
+}
+
+/// Version 1 of `node-a` with slot 3 at `escrow-co` and slot 4 at
+/// `cold-backup`, committed.
+pub(crate) async fn with_external_slots<S: Storage>(storage: &S) {
+    with_version(storage, "node-a", 1).await;
+    with_custodians(storage, &["escrow-co", "cold-backup"]).await;
+    let mut tx = storage.begin().await.unwrap();
+    tx.assign_custodian(&custody(&slot("node-a", 1, 3), "escrow-co"))
+        .await
+        .unwrap();
+    tx.assign_custodian(&custody(&slot("node-a", 1, 4), "cold-backup"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Records one of every kind of backup evidence, committed, for the
+/// backend tests to try to change behind storage's back: a person with two
+/// key epochs, a revoked person, an entity, a group, two policies, a
+/// version with its split reference, a custody entry, a consumed challenge
+/// with its proof, a rate counter at 2 and an anomaly.
+pub(crate) async fn with_backup_evidence<S: Storage>(storage: &S) {
+    with_external_slots(storage).await;
+    let mut tx = storage.begin().await.unwrap();
+    let alice = person("ops.alice", &[Role::Operator]);
+    tx.register_person(&alice).await.unwrap();
+    tx.rotate_person_keys(&alice.id, &person_keys("ops.alice", 1), at(10))
+        .await
+        .unwrap();
+    tx.register_person(&person("ops.gone", &[])).await.unwrap();
+    tx.revoke_person(
+        &actor("ops.gone"),
+        &alice.id,
+        &FreeText::new("left").unwrap(),
+        at(11),
+    )
+    .await
+    .unwrap();
+    let mut second = policy();
+    second.hash = [0x71; 32];
+    second.set_at = at(12);
+    tx.set_policy(&second).await.unwrap();
+    let target = slot("node-a", 1, 3);
+    tx.issue_inventory_challenge(&challenge(1, &target, 100, 200))
+        .await
+        .unwrap();
+    tx.consume_inventory_challenge(&[1; 32], at(150))
+        .await
+        .unwrap();
+    tx.record_inventory_proof(&inventory_proof(1, &target, 160))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        tx.bump_rate_counter(&alice.id, &label("share-read"), at(0))
+            .await
+            .unwrap();
+    }
+    tx.record_anomaly(&AnomalyRecord {
+        kind: label("rate-limited"),
+        person: Some(alice.id.clone()),
+        slot: None,
+        at: at(170),
+        detail: FreeText::new("3 reads in a minute").unwrap(),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// What [`with_backup_evidence`] stored, read back through storage: the
+/// backend tests compare it before and after their attempts.
+pub(crate) async fn backup_evidence<S: Storage>(storage: &S) -> String {
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let v1 = version("node-a", 1);
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        tx.persons(None, 100).await.unwrap(),
+        tx.person_key_history(&actor("ops.alice")).await.unwrap(),
+        tx.entities().await.unwrap(),
+        tx.group(&v1.key_id).await.unwrap(),
+        (
+            tx.policy(&POLICY_HASH).await.unwrap(),
+            tx.current_policy().await.unwrap()
+        ),
+        (
+            tx.key_version(&v1).await.unwrap(),
+            tx.split_reference(&v1).await.unwrap()
+        ),
+        tx.custody_map(&v1).await.unwrap(),
+        tx.anomalies_since(at(0), 100).await.unwrap(),
+        tx.anomaly_counts().await.unwrap(),
+        tx.deliveries(&v1).await.unwrap(),
+    )
+}
+
+/// Whether an error is the one a case expects.
+type Expected = fn(&Error) -> bool;
+
+pub(crate) async fn inventory_challenges_are_single_use<S: Store>(storage: S) {
+    with_external_slots(&storage).await;
+    let target = slot("node-a", 1, 3);
+    let first = challenge(1, &target, 100, 200);
+    let mut tx = storage.begin().await.unwrap();
+    tx.issue_inventory_challenge(&first).await.unwrap();
+    tx.issue_inventory_challenge(&challenge(2, &target, 100, 300))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(
+        tx.consume_inventory_challenge(&first.nonce, at(150))
+            .await
+            .unwrap(),
+        first
+    );
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.consume_inventory_challenge(&first.nonce, at(160)).await),
+        Error::ChallengeConsumed(nonce) if nonce == first.nonce
+    ));
+    // Expired at its expiry time; the refusal consumes nothing.
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.consume_inventory_challenge(&[2; 32], at(300)).await),
+        Error::ChallengeExpired { nonce, expired_at } if nonce == [2; 32] && expired_at == at(300)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    tx.consume_inventory_challenge(&[2; 32], at(299))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.consume_inventory_challenge(&[9; 32], at(150)).await),
+        Error::ChallengeNotFound(nonce) if nonce == [9; 32]
+    ));
+
+    // Issue refusals.
+    let mut wrong_custodian = challenge(3, &target, 100, 200);
+    wrong_custodian.custodian = CustodianId::new("cold-backup").unwrap();
+    let cases: [(InventoryChallenge, Expected); 5] = [
+        (
+            first.clone(),
+            |e| matches!(e, Error::ChallengeExists(nonce) if *nonce == [1; 32]),
+        ),
+        (challenge(3, &slot("node-a", 1, 5), 100, 200), |e| {
+            matches!(e, Error::CustodyEntryNotFound(_))
+        }),
+        (
+            wrong_custodian,
+            |e| matches!(e, Error::CustodianMismatch { mapped, .. } if mapped.as_str() == "escrow-co"),
+        ),
+        (challenge(3, &target, 100, 100), |e| {
+            matches!(
+                e,
+                Error::TimesOutOfOrder {
+                    field: "expires_at"
+                }
+            )
+        }),
+        (challenge(3, &target, 100, 99), |e| {
+            matches!(
+                e,
+                Error::TimesOutOfOrder {
+                    field: "expires_at"
+                }
+            )
+        }),
+    ];
+    for (bad, expected) in cases {
+        let mut tx = storage.begin().await.unwrap();
+        let error = refused(tx.issue_inventory_challenge(&bad).await);
+        assert!(expected(&error), "{bad:?}: {error:?}");
+    }
+    // The other custodian's slot takes its own challenges.
+    let mut other = challenge(4, &slot("node-a", 1, 4), 100, 200);
+    other.custodian = CustodianId::new("cold-backup").unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    tx.issue_inventory_challenge(&other).await.unwrap();
+    assert_eq!(
+        tx.consume_inventory_challenge(&other.nonce, at(100))
+            .await
+            .unwrap(),
+        other
+    );
+}
+
+pub(crate) async fn inventory_proofs_are_checked<S: Store>(storage: S) {
+    with_external_slots(&storage).await;
+    let target = slot("node-a", 1, 3);
+    let mut tx = storage.begin().await.unwrap();
+    for byte in [1, 2] {
+        tx.issue_inventory_challenge(&challenge(byte, &target, 100, 200))
+            .await
+            .unwrap();
+    }
+    tx.consume_inventory_challenge(&[1; 32], at(150))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut other_slot = inventory_proof(1, &target, 160);
+    other_slot.slot = slot("node-a", 1, 4);
+    let mut other_person = inventory_proof(1, &target, 160);
+    other_person.person = agent("cold-backup");
+    let mut empty = inventory_proof(1, &target, 160);
+    empty.proof.clear();
+    let mut long = inventory_proof(1, &target, 160);
+    long.proof = vec![1; MAX_INVENTORY_PROOF_LEN + 1];
+    let cases: [(InventoryProofRecord, Expected); 7] = [
+        (
+            inventory_proof(9, &target, 160),
+            |e| matches!(e, Error::ChallengeNotFound(nonce) if *nonce == [9; 32]),
+        ),
+        (
+            inventory_proof(2, &target, 160),
+            |e| matches!(e, Error::ChallengeNotConsumed(nonce) if *nonce == [2; 32]),
+        ),
+        (
+            other_slot,
+            |e| matches!(e, Error::ChallengeSlotMismatch(nonce) if *nonce == [1; 32]),
+        ),
+        (other_person, |e| {
+            matches!(e, Error::CustodyPersonMismatch { expected, .. }
+                if *expected == agent("escrow-co"))
+        }),
+        (inventory_proof(1, &target, 99), |e| {
+            matches!(
+                e,
+                Error::TimesOutOfOrder {
+                    field: "verified_at"
+                }
+            )
+        }),
+        (empty, |e| {
+            matches!(
+                e,
+                Error::BlobLength {
+                    field: "inventory proof",
+                    ..
+                }
+            )
+        }),
+        (long, |e| {
+            matches!(
+                e,
+                Error::BlobLength {
+                    field: "inventory proof",
+                    ..
+                }
+            )
+        }),
+    ];
+    for (bad, expected) in cases {
+        let mut tx = storage.begin().await.unwrap();
+        let error = refused(tx.record_inventory_proof(&bad).await);
+        assert!(expected(&error), "{bad:?}: {error:?}");
+    }
+
+    // The proof confirms the slot; one proof per challenge.
+    let proof = inventory_proof(1, &target, 160);
+    let mut tx = storage.begin().await.unwrap();
+    tx.record_inventory_proof(&proof).await.unwrap();
+    assert_eq!(
+        tx.custody_entry(&target).await.unwrap().confirmed_at,
+        Some(at(160))
+    );
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.record_inventory_proof(&proof).await),
+        Error::InventoryProofExists(nonce) if nonce == [1; 32]
+    ));
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.custody_entry(&slot("node-a", 1, 4))
+            .await
+            .unwrap()
+            .confirmed_at,
+        None
+    );
+}
+
+// ----- rate counters and anomalies -----
+
+pub(crate) async fn rate_counters_count_per_person_kind_and_window<S: Store>(storage: S) {
+    let alice = actor("ops.alice");
+    let reads = label("share-read");
+    let mut tx = storage.begin().await.unwrap();
+    for expected in 1..=3 {
+        assert_eq!(
+            tx.bump_rate_counter(&alice, &reads, at(0)).await.unwrap(),
+            expected
+        );
+    }
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(
+        tx.bump_rate_counter(&alice, &reads, at(0)).await.unwrap(),
+        4
+    );
+    // Each person, kind and window counts on its own.
+    assert_eq!(
+        tx.bump_rate_counter(&alice, &label("recovery"), at(0))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tx.bump_rate_counter(&alice, &reads, at(60_000))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tx.bump_rate_counter(&actor("ops.bob"), &reads, at(0))
+            .await
+            .unwrap(),
+        1
+    );
+    // Rolled back: the counts go with the transaction.
+    tx.rollback().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(
+        tx.bump_rate_counter(&alice, &reads, at(0)).await.unwrap(),
+        4
+    );
+    assert_eq!(
+        tx.bump_rate_counter(&actor("ops.bob"), &reads, at(0))
+            .await
+            .unwrap(),
+        1
+    );
+    let mut read_only = storage.begin_read_only().await.unwrap();
+    assert!(matches!(
+        refused(read_only.bump_rate_counter(&alice, &reads, at(0)).await),
+        Error::ReadOnlyTransaction
+    ));
+}
+
+pub(crate) async fn concurrent_rate_counters_never_lose_a_count<S: Store>(storage: S) {
+    // Replicas share the counter: every bump is counted once.
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let storage = storage.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..STEPS {
+                    let mut tx = storage.begin().await?;
+                    seen.push(
+                        tx.bump_rate_counter(&actor("ops.alice"), &label("share-read"), at(0))
+                            .await?,
+                    );
+                    tx.commit().await?;
+                }
+                Ok::<_, Error>(seen)
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.extend(task.await.unwrap().unwrap());
+    }
+    seen.sort_unstable();
+    let total = u32::try_from(TASKS * STEPS).unwrap();
+    assert_eq!(seen, (1..=total).collect::<Vec<_>>());
+}
+
+pub(crate) async fn anomalies_are_kept_and_counted<S: Store>(storage: S) {
+    let anomaly =
+        |kind: &str, person: Option<&str>, slot: Option<ShareSlot>, millis| AnomalyRecord {
+            kind: label(kind),
+            person: person.map(actor),
+            slot,
+            at: at(millis),
+            detail: FreeText::new(format!("{kind} at {millis}")).unwrap(),
+        };
+    // The person and slot need not exist: an unregistered actor reading a
+    // slot that is not there is an anomaly too.
+    let recorded = [
+        anomaly("rate-limited", Some("ops.alice"), None, 30),
+        anomaly("privilege-violation", None, None, 10),
+        anomaly(
+            "read-outside-session",
+            Some("ghost"),
+            Some(slot("node-z", 9, 7)),
+            20,
+        ),
+        anomaly("rate-limited", Some("ops.bob"), None, 20),
+    ];
+    let mut tx = storage.begin().await.unwrap();
+    for record in &recorded {
+        tx.record_anomaly(record).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    // Oldest first; equal times in recording order.
+    assert_eq!(
+        tx.anomalies_since(at(0), 10).await.unwrap(),
+        [
+            recorded[1].clone(),
+            recorded[2].clone(),
+            recorded[3].clone(),
+            recorded[0].clone()
+        ]
+    );
+    assert_eq!(
+        tx.anomalies_since(at(20), 2).await.unwrap(),
+        [recorded[2].clone(), recorded[3].clone()]
+    );
+    assert!(tx.anomalies_since(at(31), 10).await.unwrap().is_empty());
+    assert_eq!(
+        tx.anomaly_counts().await.unwrap(),
+        [
+            (label("privilege-violation"), 1),
+            (label("rate-limited"), 2),
+            (label("read-outside-session"), 1)
+        ]
+    );
+    let mut read_only = storage.begin_read_only().await.unwrap();
+    assert!(matches!(
+        refused(read_only.record_anomaly(&recorded[0]).await),
+        Error::ReadOnlyTransaction
+    ));
 }
 
 // ----- key versions -----
