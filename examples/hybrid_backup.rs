@@ -54,12 +54,15 @@ use shardkeep_keydata::{
 };
 use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
 use shardkeep_sss_core::{
-    Commitments, RejectedShare, Secp256k1, Share, ShareIndex, Threshold, combine_verified, split,
+    Commitments, CurveId, RejectedShare, Secp256k1, Share, ShareIndex, Threshold, combine_verified,
+    split,
 };
 use shardkeep_storage::{
     CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
-    DrillStore, KeyVersionStore, ReceiptStore, SealedShare, SealedShareStore, SlotFilter,
-    SlotState, SqliteStorage, Storage, Transaction,
+    DrillStore, EntityRecord, EntityState, GroupRecord, GroupStore, KeyVersionStore, PersonKeys,
+    PersonRecord, PersonState, PolicyRecord, ReceiptStore, RegistryStore, Role, RoleSet,
+    SealedShare, SealedShareStore, SlotFilter, SlotState, SplitReference, SqliteStorage, Storage,
+    Transaction,
 };
 use shardkeep_test_support::tss_lib::{self, Protocol};
 use shardkeep_types::{
@@ -76,6 +79,10 @@ const GROUP_DEGREE: usize = tss_lib::TSS_LIB_THRESHOLD;
 /// one external custodian each.
 const SERVER_SHARES: usize = 2;
 const CUSTODIANS: [&str; 3] = ["customer-security", "escrow-co", "cold-backup"];
+
+/// The policy in force, as the backup crate would encode and hash it.
+const POLICY: &[u8] = b"3-of-5, 2 shares on the server, 3 at distinct custodians";
+const POLICY_HASH: [u8; 32] = [0x70; 32];
 
 /// An external custodian: who, its `age` identity and its receipt-signing
 /// key (both its own secrets in real life).
@@ -283,8 +290,49 @@ async fn generate(site: &Site, rng: &mut ChaCha20Rng) -> Result<Generated, Box<d
     let mut custodian_set = CustodianSet::new();
     let mut deliveries = BTreeMap::new();
     let mut tx = site.storage.begin().await?;
-    tx.create_key_version(&site.node, site.threshold, Timestamp::now())
+    // The version records its split reference: every later check of a
+    // share uses it. The group and the policy in force come first.
+    let curve = CurveId::Secp256k1.to_u8();
+    tx.register_group(&GroupRecord {
+        key_id: site.node.key_id.clone(),
+        curve,
+        group_public_key: params.binding.group_public_key().to_vec(),
+        tss_degree: u16::try_from(GROUP_DEGREE)?,
+        parties: u16::try_from(tss_lib::PARTIES)?,
+        registered_at: Timestamp::now(),
+    })
+    .await?;
+    if tx.current_policy().await?.is_none() {
+        tx.set_policy(&PolicyRecord {
+            hash: POLICY_HASH,
+            encoding: POLICY.to_vec(),
+            set_at: Timestamp::now(),
+            set_by: site.operator.clone(),
+        })
         .await?;
+    }
+    let reference = SplitReference {
+        curve,
+        split_id: *commitments.split_id().as_bytes(),
+        commitments: commitments.to_bytes(),
+        binding: [
+            params.binding.group_public_key(),
+            params.binding.party_id(),
+            params.binding.public_share(),
+            params.binding.archive_hash(),
+        ]
+        .concat(),
+        policy_hash: POLICY_HASH,
+        server_shares: u8::try_from(SERVER_SHARES)?,
+    };
+    tx.create_key_version(
+        &site.node,
+        site.threshold,
+        &reference,
+        &site.operator,
+        Timestamp::now(),
+    )
+    .await?;
     for share in server_shares {
         let slot = site.node.slot(share.index());
         // A new KEK for the slot; its pin (kek.pin()) names it for opening
@@ -324,11 +372,44 @@ async fn generate(site: &Site, rng: &mut ChaCha20Rng) -> Result<Generated, Box<d
             custodian.receipt_key.verifying_key(),
         )?;
         deliveries.insert(share.index(), envelope.id());
+        // The entity and the person acting for it are registered with
+        // every key that person uses; the container is sealed to that
+        // person's recipient.
+        let agent = ActorId::new(format!("agent@{}", custodian.id))?;
+        tx.register_person(&PersonRecord {
+            id: agent.clone(),
+            display_name: FreeText::new(format!("Custodian agent of {}", custodian.id))?,
+            roles: RoleSet::EMPTY.with(Role::Custodian),
+            keys: PersonKeys {
+                receipt_key: Some(custodian.receipt_key.verifying_key().to_bytes()),
+                approval_key: None,
+                age_recipient: Some(recipient.to_string()),
+                tls_fingerprint: None,
+            },
+            key_epoch: 1,
+            state: PersonState::Active,
+            registered_at: Timestamp::now(),
+            registered_by: site.operator.clone(),
+        })
+        .await?;
+        tx.register_entity(&EntityRecord {
+            id: custodian.id.clone(),
+            display_name: FreeText::new(custodian.id.as_str())?,
+            contact: FreeText::new(format!("security@{}.example", custodian.id))?,
+            members: vec![agent.clone()],
+            state: EntityState::Active,
+            registered_at: Timestamp::now(),
+        })
+        .await?;
         tx.assign_custodian(&CustodyEntry {
             slot,
             custodian: custodian.id.clone(),
-            contact: FreeText::new(format!("security@{}.example", custodian.id))?,
-            public_key: recipient.to_string().into_bytes(),
+            person: agent,
+            recipient: recipient.to_string(),
+            envelope_id: envelope.id(),
+            // The backup service records the container's tagged SHA-256;
+            // this example keeps a stand-in (it links no hash function).
+            container_hash: [share.index().get(); 32],
             updated_at: Timestamp::now(),
             confirmed_at: None,
         })

@@ -124,6 +124,16 @@ event_types! {
     ApprovalRequest = 16, "approval-request";
     /// A zero-retention confirmation was issued (procedure step 7).
     ZeroRetention = 17, "zero-retention";
+    /// A person or a custodian entity was registered.
+    Register = 18, "register";
+    /// A person or a custodian entity was revoked.
+    Revoke = 19, "revoke";
+    /// The split policy was set.
+    Policy = 20, "policy";
+    /// A person's keys were replaced (a new key epoch).
+    PersonKeys = 21, "person-keys";
+    /// A person's roles were changed.
+    Roles = 22, "roles";
 }
 
 /// How the event ended.

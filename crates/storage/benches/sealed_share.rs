@@ -8,13 +8,16 @@ use rand::rngs::ChaCha20Rng;
 use shardkeep_envelope::{Binding, EnvelopeParams, archive_hash};
 use shardkeep_sss_core::{Commitments, Curve, CurveId, Secp256k1, Secret, Share, Threshold, split};
 use shardkeep_storage::{
-    KeyVersionStore, SealedShare, SealedShareStore, ShareAccess, ShareAccessLog, SqliteStorage,
-    Storage, Transaction,
+    GroupRecord, GroupStore, KeyVersionStore, PolicyRecord, SealedShare, SealedShareStore,
+    ShareAccess, ShareAccessLog, SplitReference, SqliteStorage, Storage, Transaction,
 };
 use shardkeep_types::{
     ActorId, InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion,
     SignerId, Timestamp,
 };
+
+/// The hash of the policy every version of the bench is made under.
+const POLICY_HASH: [u8; 32] = [0x70; 32];
 
 fn version(node: u64) -> NodeVersion {
     NodeVersion {
@@ -45,6 +48,32 @@ impl Sealer {
             share: shares.swap_remove(0),
             signer: InMemorySigner::from_seed(SignerId::new("server-signer").unwrap(), &[3; 32]),
             rng,
+        }
+    }
+
+    /// The group every node of the bench belongs to.
+    fn group(&self) -> GroupRecord {
+        let mut group_public_key = Vec::new();
+        Secp256k1::encode_point(self.commitments.public_key(), &mut group_public_key);
+        GroupRecord {
+            key_id: KeyId::new("wallet-1").unwrap(),
+            curve: CurveId::Secp256k1.to_u8(),
+            group_public_key,
+            tss_degree: 2,
+            parties: 5,
+            registered_at: Timestamp::now(),
+        }
+    }
+
+    /// The split reference every version of the bench is created with.
+    fn reference(&self) -> SplitReference {
+        SplitReference {
+            curve: CurveId::Secp256k1.to_u8(),
+            split_id: *self.commitments.split_id().as_bytes(),
+            commitments: self.commitments.to_bytes(),
+            binding: b"binding".to_vec(),
+            policy_hash: POLICY_HASH,
+            server_shares: 2,
         }
     }
 
@@ -93,6 +122,21 @@ fn sealed_share(c: &mut Criterion) {
         .block_on(SqliteStorage::open(dir.path().join("bench.db")))
         .unwrap();
     let mut sealer = Sealer::new();
+    let creator = ActorId::new("ops.alice").unwrap();
+    runtime.block_on(async {
+        let mut tx = storage.begin().await.unwrap();
+        tx.register_group(&sealer.group()).await.unwrap();
+        tx.set_policy(&PolicyRecord {
+            hash: POLICY_HASH,
+            encoding: b"3-of-5, 2 on the server".to_vec(),
+            set_at: Timestamp::now(),
+            set_by: creator.clone(),
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    });
+    let reference = sealer.reference();
     let mut next = 0u64;
     let mut group = c.benchmark_group("sealed_share");
 
@@ -107,9 +151,12 @@ fn sealed_share(c: &mut Criterion) {
             |share| {
                 runtime.block_on(async {
                     let mut tx = storage.begin().await.unwrap();
+                    let threshold = Threshold::new(3, 5).unwrap();
                     tx.create_key_version(
                         &share.slot.node_version(),
-                        Threshold::new(3, 5).unwrap(),
+                        threshold,
+                        &reference,
+                        &creator,
                         Timestamp::now(),
                     )
                     .await

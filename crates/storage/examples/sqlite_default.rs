@@ -12,9 +12,10 @@ use shardkeep_envelope::{Binding, EnvelopeParams, TrustedSigners, VerifiedEnvelo
 use shardkeep_sss_core::{Curve, CurveId, Secp256k1, Secret, ShareIndex, Threshold, split};
 use shardkeep_storage::{
     Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditStore, CustodyEntry,
-    CustodyStore, DeliveryOutcome, DeliveryRecord, KeyVersionStore, ReceiptStore, SealedShare,
-    SealedShareStore, SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SqliteStorage,
-    Storage, Transaction,
+    CustodyStore, DeliveryOutcome, DeliveryRecord, EntityRecord, EntityState, GroupRecord,
+    GroupStore, KeyVersionStore, PersonKeys, PersonRecord, PersonState, PolicyRecord, ReceiptStore,
+    RegistryStore, Role, RoleSet, SealedShare, SealedShareStore, SlotDeletionStore, SlotFilter,
+    SlotKekRecord, SlotKekStore, SplitReference, SqliteStorage, Storage, Transaction,
 };
 use shardkeep_types::{
     ActorId, CustodianId, FreeText, InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId,
@@ -95,7 +96,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         created_at: now,
         binding: Binding::new(
             CurveId::Secp256k1,
-            group_key,
+            group_key.clone(),
             vec![1],
             commitments.to_bytes()[..Secp256k1::POINT_LEN].to_vec(),
             archive_hash(b"sealed protocol archive"),
@@ -109,7 +110,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // own KEKs (recorded as the slots' KEKs), three custodians.
     let mut keks = Vec::new();
     let mut tx = storage.begin().await?;
-    tx.create_key_version(&version, Threshold::new(3, 5)?, now)
+    // The group and the policy in force come first: the version records
+    // both in its split reference, which every later check uses.
+    let operator = ActorId::new("ops.alice")?;
+    tx.register_group(&GroupRecord {
+        key_id: version.key_id.clone(),
+        curve: CurveId::Secp256k1.to_u8(),
+        group_public_key: group_key,
+        tss_degree: 2,
+        parties: 5,
+        registered_at: now,
+    })
+    .await?;
+    let policy_hash = [0x70; 32]; // The backup crate hashes its policy.
+    tx.set_policy(&PolicyRecord {
+        hash: policy_hash,
+        encoding: b"3-of-5, 2 on the server".to_vec(),
+        set_at: now,
+        set_by: ActorId::new("sec.bob")?,
+    })
+    .await?;
+    let reference = SplitReference {
+        curve: CurveId::Secp256k1.to_u8(),
+        split_id: *commitments.split_id().as_bytes(),
+        commitments: commitments.to_bytes(),
+        binding: b"the encoded signed binding".to_vec(),
+        policy_hash,
+        server_shares: 2,
+    };
+    tx.create_key_version(&version, Threshold::new(3, 5)?, &reference, &operator, now)
         .await?;
     for share in &shares[..2] {
         let slot = version.slot(share.index());
@@ -130,13 +159,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .zip(["customer-security", "escrow-co", "cold-backup"])
     {
         let i = share.index().get();
-        // The custodian gets the plain envelope, inside an age container.
+        // Each custodian entity is registered with the person acting for
+        // it and every key that person uses (stand-ins here: a real
+        // recipient is an age X25519 recipient, a real receipt key an
+        // ed25519 public key).
+        let agent = ActorId::new(format!("agent@{custodian}"))?;
+        let recipient = format!("age1{custodian}");
+        tx.register_person(&PersonRecord {
+            id: agent.clone(),
+            display_name: FreeText::new(format!("Custodian agent of {custodian}"))?,
+            roles: RoleSet::EMPTY.with(Role::Custodian),
+            keys: PersonKeys {
+                receipt_key: Some([i; 32]),
+                approval_key: None,
+                age_recipient: Some(recipient.clone()),
+                tls_fingerprint: None,
+            },
+            key_epoch: 1,
+            state: PersonState::Active,
+            registered_at: now,
+            registered_by: operator.clone(),
+        })
+        .await?;
+        tx.register_entity(&EntityRecord {
+            id: CustodianId::new(custodian)?,
+            display_name: FreeText::new(custodian)?,
+            contact: FreeText::new(format!("security@{custodian}.example"))?,
+            members: vec![agent.clone()],
+            state: EntityState::Active,
+            registered_at: now,
+        })
+        .await?;
+        // The custodian gets the plain envelope, inside an age container
+        // sealed to its agent's recipient (not built here: the container
+        // hash is a stand-in).
         let envelope = params.plain(&commitments, share, &signer)?;
         tx.assign_custodian(&CustodyEntry {
             slot: slot(i)?,
             custodian: CustodianId::new(custodian)?,
-            contact: FreeText::new(format!("security@{custodian}.example"))?,
-            public_key: b"age1...".to_vec(),
+            person: agent,
+            recipient,
+            envelope_id: envelope.id(),
+            container_hash: [i; 32],
             updated_at: now,
             confirmed_at: None,
         })

@@ -1,6 +1,8 @@
 //! The one error type of this crate.
 
-use shardkeep_types::{ActorId, CustodianId, KekId, NodeVersion, ShareSlot, Timestamp};
+use shardkeep_types::{
+    ActorId, CustodianId, KekId, KeyId, NodeVersion, ShareSlot, Threshold, Timestamp,
+};
 
 use crate::records::ApprovalNonce;
 
@@ -244,6 +246,177 @@ pub enum Error {
     #[error("checkpoint of audit sequence {0} names a hash that is not the log's")]
     CheckpointOffChain(u64),
 
+    // ----- registry -----
+    /// No person with this id is registered.
+    #[error("person {0} is not registered")]
+    PersonNotFound(ActorId),
+    /// A person with this id is already registered.
+    #[error("person {0} is already registered")]
+    PersonExists(ActorId),
+    /// The person is revoked.
+    #[error("person {0} is revoked")]
+    PersonRevoked(ActorId),
+    /// A key or identity is (or was, in any key epoch) another person's:
+    /// keys are never shared, so a signature names one person.
+    #[error("the {kind} is registered to another person")]
+    KeyInUse {
+        /// Which key: `receipt key`, `approval key`, `age recipient` or
+        /// `TLS fingerprint`.
+        kind: &'static str,
+    },
+    /// An age recipient is empty, longer than
+    /// [`MAX_AGE_RECIPIENT_LEN`](crate::MAX_AGE_RECIPIENT_LEN) or not
+    /// printable ASCII.
+    #[error("an age recipient must be 1 to 128 printable ASCII characters")]
+    InvalidAgeRecipient,
+    /// A registration must be new: a person active at key epoch 1, an
+    /// entity active.
+    #[error("a new registration cannot have this {field}")]
+    InvalidRegistration {
+        /// The field: `key_epoch` or `state`.
+        field: &'static str,
+    },
+    /// No custodian entity with this id is registered.
+    #[error("custodian entity {0} is not registered")]
+    EntityNotFound(CustodianId),
+    /// A custodian entity with this id is already registered.
+    #[error("custodian entity {0} is already registered")]
+    EntityExists(CustodianId),
+    /// The custodian entity is revoked.
+    #[error("custodian entity {0} is revoked")]
+    EntityRevoked(CustodianId),
+    /// An entity's members must be sorted, without repeats, and 1 to
+    /// [`MAX_ENTITY_MEMBERS`](crate::MAX_ENTITY_MEMBERS).
+    #[error("entity members must be 1 to 64 persons, sorted, without repeats")]
+    InvalidMembers,
+    /// The person already acts for another active entity: one person, at
+    /// most one entity, so that distinct entities are distinct people.
+    #[error("{person} already acts for custodian entity {entity}")]
+    PersonInOtherEntity {
+        /// The person.
+        person: ActorId,
+        /// The active entity they act for.
+        entity: CustodianId,
+    },
+    /// The person does not act for the entity.
+    #[error("{person} does not act for custodian entity {entity}")]
+    PersonNotMember {
+        /// The person.
+        person: ActorId,
+        /// The entity.
+        entity: CustodianId,
+    },
+
+    // ----- groups, policies, split references -----
+    /// No group with this key id is registered.
+    #[error("group {0} is not registered")]
+    GroupNotFound(KeyId),
+    /// The group is registered with other values.
+    #[error("group {0} is registered with other values")]
+    GroupExists(KeyId),
+    /// A group's tss-lib degree must be at least 1 and below its party
+    /// count.
+    #[error("tss-lib degree {tss_degree} does not fit {parties} parties")]
+    InvalidGroupParameters {
+        /// The degree.
+        tss_degree: u16,
+        /// The party count.
+        parties: u16,
+    },
+    /// No policy with this hash was set.
+    #[error("policy {} was never set", hex::encode(.0))]
+    PolicyNotFound([u8; 32]),
+    /// A policy with this hash was set with another encoding.
+    #[error("policy {} was set with another encoding", hex::encode(.0))]
+    PolicyConflict([u8; 32]),
+    /// The version has no split reference (it was created before they were
+    /// stored).
+    #[error("key version {0} has no split reference")]
+    SplitReferenceNotFound(NodeVersion),
+    /// The split's server shares must be below `t`, and the external ones
+    /// at least `t`.
+    #[error("{server_shares} server shares do not fit a {threshold} split")]
+    ServerSharesOutOfRange {
+        /// The server shares asked for.
+        server_shares: u8,
+        /// The version's threshold.
+        threshold: Threshold,
+    },
+    /// The split reference names another curve than the group's.
+    #[error("the split is on curve {reference}, the group on curve {group}")]
+    CurveMismatch {
+        /// The group's curve byte.
+        group: u8,
+        /// The reference's curve byte.
+        reference: u8,
+    },
+    /// A counter (key version, key epoch, rate counter) reached its
+    /// largest value.
+    #[error("the {counter} counter is exhausted")]
+    CounterExhausted {
+        /// Which counter.
+        counter: &'static str,
+    },
+
+    // ----- custody (backup) -----
+    /// The slot's custody entry was made before the registry existed: it
+    /// names no person, recipient or container. Reassign the slot (or
+    /// regenerate the version).
+    #[error("slot {0} has a custody entry from before the registry")]
+    LegacyCustodyEntry(ShareSlot),
+    /// The recipient is not the person's registered age recipient.
+    #[error("slot {0}: the recipient is not the person's registered age recipient")]
+    RecipientMismatch(ShareSlot),
+    /// The entity already holds another share of the version: a custodian
+    /// never holds two shares of one node.
+    #[error("custodian entity {entity} already holds {slot}")]
+    EntityHoldsShare {
+        /// The entity.
+        entity: CustodianId,
+        /// The slot it holds.
+        slot: ShareSlot,
+    },
+    /// The delivery names another envelope than the one in the slot's
+    /// container.
+    #[error("slot {0}: the delivery names another envelope than the custody map")]
+    DeliveryEnvelopeMismatch(ShareSlot),
+
+    // ----- inventory -----
+    /// No inventory challenge with this nonce.
+    #[error("inventory challenge {} not found", hex::encode(.0))]
+    ChallengeNotFound([u8; 32]),
+    /// The nonce was already issued.
+    #[error("inventory challenge {} already exists", hex::encode(.0))]
+    ChallengeExists([u8; 32]),
+    /// The challenge was already used.
+    #[error("inventory challenge {} was already consumed", hex::encode(.0))]
+    ChallengeConsumed([u8; 32]),
+    /// The challenge lapsed.
+    #[error("inventory challenge {} expired at {expired_at}", hex::encode(.nonce))]
+    ChallengeExpired {
+        /// The nonce.
+        nonce: [u8; 32],
+        /// When it expired.
+        expired_at: Timestamp,
+    },
+    /// A proof can only be recorded for a consumed challenge.
+    #[error("inventory challenge {} is not consumed", hex::encode(.0))]
+    ChallengeNotConsumed([u8; 32]),
+    /// The proof names another slot than its challenge.
+    #[error("inventory challenge {} is for another slot", hex::encode(.0))]
+    ChallengeSlotMismatch([u8; 32]),
+    /// The challenge already has a proof.
+    #[error("inventory challenge {} already has a proof", hex::encode(.0))]
+    InventoryProofExists([u8; 32]),
+    /// The proof's signer is not the person the slot's share was sealed to.
+    #[error("slot {slot} is held by {expected}")]
+    CustodyPersonMismatch {
+        /// The slot.
+        slot: ShareSlot,
+        /// The person of its custody entry.
+        expected: ActorId,
+    },
+
     // ----- transactions and backends -----
     /// A write in a read-only transaction.
     #[error("write refused: the transaction is read-only")]
@@ -280,6 +453,18 @@ pub enum Error {
         setting: &'static str,
         /// Its value on the server.
         value: String,
+    },
+    /// The database refused the statement for lack of privilege
+    /// (PostgreSQL SQLSTATE 42501), or one of this crate's triggers refused
+    /// a change to evidence: something tried to write what the service may
+    /// not. The service records an anomaly.
+    #[error("privilege violation during {operation}: {source}")]
+    PrivilegeViolation {
+        /// What storage was doing.
+        operation: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
     },
     /// The database failed or refused the statement.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -328,7 +513,38 @@ impl Error {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
                 Self::DatabaseUnavailable { operation, source }
             }
+            source if is_privilege_violation(&source) => {
+                Self::PrivilegeViolation { operation, source }
+            }
             source => Self::Database { operation, source },
         }
     }
+}
+
+/// SQLSTATE `insufficient_privilege`: a missing grant, or a refusal of one
+/// of this crate's PostgreSQL triggers guarding evidence.
+const PG_INSUFFICIENT_PRIVILEGE: &str = "42501";
+/// SQLSTATE `integrity_constraint_violation`, bare: PostgreSQL raises its
+/// own constraint failures with a subclass (`23505`, `23514`...), so the
+/// bare class comes only from this crate's triggers (audit chain, single
+/// consumption, KEK destroyed once, checkpoints on the chain).
+const PG_TRIGGER_REFUSAL: &str = "23000";
+/// `SQLITE_CONSTRAINT_TRIGGER`: a `RAISE(ABORT, ...)` in a trigger; every
+/// trigger of this crate's SQLite schema refuses a change to evidence.
+const SQLITE_CONSTRAINT_TRIGGER: &str = "1811";
+
+/// Whether the database refused for lack of privilege or by one of this
+/// crate's guard triggers. The codes cannot be confused: PostgreSQL's are
+/// five-character SQLSTATEs, SQLite's are extended result codes, and
+/// neither `42501` nor `23000` is a SQLite extended code.
+fn is_privilege_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(sqlx::error::DatabaseError::code)
+        .is_some_and(|code| {
+            matches!(
+                code.as_ref(),
+                PG_INSUFFICIENT_PRIVILEGE | PG_TRIGGER_REFUSAL | SQLITE_CONSTRAINT_TRIGGER
+            )
+        })
 }

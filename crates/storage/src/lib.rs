@@ -24,15 +24,26 @@ pub use postgres::{
 pub use records::{
     AUDIT_LOG_ID_LEN, Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditLogId,
     AuditRow, CustodyEntry, DIGEST_LEN, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
-    KeyVersionRecord, KeyVersionState, MAX_CONTACT_LEN, MAX_CUSTODIAN_KEY_LEN,
-    MAX_DRILL_REPORT_LEN, MAX_ENVELOPE_LEN, MAX_EVIDENCE_LEN, MAX_REASON_LEN, MAX_RECEIPT_LEN,
-    SIGNATURE_LEN, SealedShare, ShareAccess, SlotFilter, SlotKekRecord, SlotState, SlotSummary,
-    StoredCheckpoint,
+    KeyVersionRecord, KeyVersionState, MAX_CONTACT_LEN, MAX_DRILL_REPORT_LEN, MAX_ENVELOPE_LEN,
+    MAX_EVIDENCE_LEN, MAX_REASON_LEN, MAX_RECEIPT_LEN, SIGNATURE_LEN, SealedShare, ShareAccess,
+    SlotFilter, SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
+};
+// Issue 12: registry, groups and policies, split references, inventory,
+// access control, status.
+pub use records::{
+    AnomalyRecord, DeliveryStats, DrillStats, DrillSummary, EntityRecord, EntityState, ExposureRow,
+    GroupRecord, InventoryChallenge, InventoryProofRecord, MAX_AGE_RECIPIENT_LEN,
+    MAX_ANOMALY_DETAIL_LEN, MAX_BINDING_LEN, MAX_COMMITMENTS_LEN, MAX_DISPLAY_NAME_LEN,
+    MAX_ENTITY_MEMBERS, MAX_FAILURE_REASONS, MAX_GROUP_KEY_LEN, MAX_INVENTORY_PROOF_LEN,
+    MAX_POLICY_LEN, MAX_REVOCATION_REASON_LEN, PUBLIC_KEY_LEN, PersonKeyEpoch, PersonKeys,
+    PersonRecord, PersonState, PolicyRecord, RecentDrill, Role, RoleSet, SplitReference,
+    SplitSummary, StatusFilter, StatusSummary, VersionStatusRow,
 };
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::{Backend, SqlStorage, SqlTransaction};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Sqlite, SqliteStorage};
+pub use traits::{AccessControlStore, GroupStore, InventoryStore, RegistryStore, StatusStore};
 pub use traits::{
     ApprovalStore, AuditStore, CustodyStore, DrillStore, KeyVersionStore, ReceiptStore,
     SealedShareStore, ShareAccessLog, SlotDeletionStore, SlotKekStore, Storage, Transaction,

@@ -140,6 +140,7 @@ impl SqlStorage<Postgres> {
         for sql in [
             "SELECT shardkeep_grant_service($1)",
             "SELECT shardkeep_grant_audit_checkpoints($1)",
+            "SELECT shardkeep_grant_backup($1)",
         ] {
             result = sqlx::query(sql)
                 .bind(service_role)

@@ -6,7 +6,8 @@ use core::fmt;
 use shardkeep_envelope::SealedEnvelopeFrame;
 
 use shardkeep_types::{
-    ActorId, CustodianId, FreeText, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp,
+    ActorId, CustodianId, EnvelopeId, FreeText, KekId, KeyId, Label, NodeId, NodeVersion,
+    ShareSlot, Timestamp,
 };
 use shardkeep_types::{ShareIndex, Threshold};
 // The audit chain's vocabulary lives below storage, so that the audit
@@ -25,9 +26,6 @@ pub const MAX_EVIDENCE_LEN: usize = 64 * 1024;
 pub const MAX_RECEIPT_LEN: usize = 16 * 1024;
 /// Longest drill report body, in bytes.
 pub const MAX_DRILL_REPORT_LEN: usize = 64 * 1024;
-/// Longest custodian public key (an age recipient, an ed25519 key, an
-/// armored key), in bytes.
-pub const MAX_CUSTODIAN_KEY_LEN: usize = 4 * 1024;
 /// Longest custodian contact, in bytes.
 pub const MAX_CONTACT_LEN: usize = 512;
 /// Longest failure reason, in bytes.
@@ -81,6 +79,15 @@ pub struct KeyVersionRecord {
     pub created_at: Timestamp,
     /// Where it is in its life.
     pub state: KeyVersionState,
+    /// Who created it; `None` for a version created before creators were
+    /// recorded (schema version 6).
+    pub created_by: Option<ActorId>,
+    /// The last change that makes a drill due (`created` at creation, then
+    /// what [`record_version_change`](crate::KeyVersionStore::record_version_change)
+    /// recorded).
+    pub last_change: Label,
+    /// When it happened.
+    pub last_change_at: Timestamp,
 }
 
 /// A share held by the server: its signed, sealed envelope. The envelope's
@@ -240,21 +247,44 @@ impl fmt::Debug for SlotKekRecord {
     }
 }
 
-/// Who holds an external share, and how to reach them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who holds an external share: the custodian entity, the member the
+/// share was sealed to, and what was delivered.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CustodyEntry {
     /// The slot of the external share.
     pub slot: ShareSlot,
     /// The custodian entity.
     pub custodian: CustodianId,
-    /// How to reach them (free text, at most [`MAX_CONTACT_LEN`] bytes).
-    pub contact: FreeText<MAX_CONTACT_LEN>,
-    /// Their public key (age recipient or receipt-signing key), opaque.
-    pub public_key: Vec<u8>,
+    /// The entity's member whose age recipient the container was sealed to
+    /// and whose receipt key signs receipts and inventory proofs for it.
+    pub person: ActorId,
+    /// The age recipient the container was sealed to: the person's
+    /// registered recipient when the entry was written.
+    pub recipient: String,
+    /// The envelope inside the container.
+    pub envelope_id: EnvelopeId,
+    /// The tagged SHA-256 hash of the container as delivered.
+    pub container_hash: [u8; DIGEST_LEN],
     /// When the entry was written or last changed.
     pub updated_at: Timestamp,
-    /// When the custodian last confirmed the share is in place and opens.
+    /// The last receipt or inventory proof: when the custodian last showed
+    /// it holds the share.
     pub confirmed_at: Option<Timestamp>,
+}
+
+impl fmt::Debug for CustodyEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CustodyEntry")
+            .field("slot", &self.slot)
+            .field("custodian", &self.custodian)
+            .field("person", &self.person)
+            .field("recipient", &self.recipient)
+            .field("envelope_id", &self.envelope_id)
+            .field("container_hash", &hex::encode(self.container_hash))
+            .field("updated_at", &self.updated_at)
+            .field("confirmed_at", &self.confirmed_at)
+            .finish()
+    }
 }
 
 /// How a delivery ended.
@@ -422,4 +452,611 @@ pub struct StoredCheckpoint {
     pub head_hash: [u8; DIGEST_LEN],
     /// The encoded, signed checkpoint.
     pub checkpoint: Vec<u8>,
+}
+
+// ----- registry: persons and custodian entities -----
+
+/// Longest display name of a person or a custodian entity, in bytes.
+pub const MAX_DISPLAY_NAME_LEN: usize = 128;
+/// Longest age recipient (`age1...`), in bytes.
+pub const MAX_AGE_RECIPIENT_LEN: usize = 128;
+/// Longest reason for revoking a person, in bytes.
+pub const MAX_REVOCATION_REASON_LEN: usize = 1024;
+/// Most persons acting for one custodian entity.
+pub const MAX_ENTITY_MEMBERS: usize = 64;
+/// Length of an ed25519 public key and of a TLS certificate fingerprint.
+pub const PUBLIC_KEY_LEN: usize = 32;
+
+/// What a registered person may do. Checks look the person's roles up at
+/// the time of use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Role {
+    /// Runs generate, deliver, inspect, drills, recovery, rotation, deletion.
+    Operator,
+    /// Approves recovery, deletion, drills, policy and approver-set changes.
+    Security,
+    /// Assesses risk and authorises recovery and deletion.
+    BusinessOwner,
+    /// Reviews evidence, signs off deletions, reviews the audit log.
+    Compliance,
+    /// Acts for a custodian entity: holds an external share offline.
+    Custodian,
+    /// Reads evidence and reports, changes nothing.
+    Auditor,
+}
+
+impl Role {
+    /// Every role, in the order of their bits in a [`RoleSet`].
+    pub const ALL: [Self; 6] = [
+        Self::Operator,
+        Self::Security,
+        Self::BusinessOwner,
+        Self::Compliance,
+        Self::Custodian,
+        Self::Auditor,
+    ];
+
+    /// The role's name, for reports and errors.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Security => "security",
+            Self::BusinessOwner => "business-owner",
+            Self::Compliance => "compliance",
+            Self::Custodian => "custodian",
+            Self::Auditor => "auditor",
+        }
+    }
+
+    /// The role's bit in a [`RoleSet`]: part of the stored format, never
+    /// renumbered.
+    const fn bit(self) -> u8 {
+        match self {
+            Self::Operator => 1,
+            Self::Security => 1 << 1,
+            Self::BusinessOwner => 1 << 2,
+            Self::Compliance => 1 << 3,
+            Self::Custodian => 1 << 4,
+            Self::Auditor => 1 << 5,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of [`Role`]s, stored as a bit mask (operator 1, security 2,
+/// business owner 4, compliance 8, custodian 16, auditor 32).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RoleSet(u8);
+
+impl RoleSet {
+    /// No role.
+    pub const EMPTY: Self = Self(0);
+
+    /// Whether the set holds `role`.
+    #[must_use]
+    pub const fn contains(self, role: Role) -> bool {
+        self.0 & role.bit() != 0
+    }
+
+    /// The set with `role` added.
+    #[must_use]
+    pub const fn with(self, role: Role) -> Self {
+        Self(self.0 | role.bit())
+    }
+
+    /// The set with `role` removed.
+    #[must_use]
+    pub const fn without(self, role: Role) -> Self {
+        Self(self.0 & !role.bit())
+    }
+
+    /// Whether the set is empty.
+    #[must_use]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The roles in the set, in [`Role::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Role> {
+        Role::ALL
+            .into_iter()
+            .filter(move |role| self.contains(*role))
+    }
+
+    /// The stored bit mask.
+    #[must_use]
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The set of a stored bit mask; `None` when it has a bit no role has.
+    #[must_use]
+    pub const fn from_bits(bits: u8) -> Option<Self> {
+        const KNOWN: u8 = (1 << Role::ALL.len()) - 1;
+        if bits & !KNOWN == 0 {
+            Some(Self(bits))
+        } else {
+            None
+        }
+    }
+}
+
+impl FromIterator<Role> for RoleSet {
+    fn from_iter<I: IntoIterator<Item = Role>>(roles: I) -> Self {
+        roles.into_iter().fold(Self::EMPTY, Self::with)
+    }
+}
+
+impl fmt::Debug for RoleSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter().map(Role::name)).finish()
+    }
+}
+
+/// Every key and identity one person uses. All public: what the person
+/// signs with, is sealed to and connects with, never a secret.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PersonKeys {
+    /// Ed25519 public key signing receipts, inventory proofs, recovery
+    /// submissions and destruction statements.
+    pub receipt_key: Option<[u8; PUBLIC_KEY_LEN]>,
+    /// Ed25519 public key signing approvals, audit reviews and compliance
+    /// sign-offs.
+    pub approval_key: Option<[u8; PUBLIC_KEY_LEN]>,
+    /// The age recipient (`age1...`) external shares are sealed to. The
+    /// backup crate parses it; storage checks 1 to
+    /// [`MAX_AGE_RECIPIENT_LEN`] printable ASCII characters.
+    pub age_recipient: Option<String>,
+    /// SHA-256 of the person's mTLS client certificate (DER).
+    pub tls_fingerprint: Option<[u8; PUBLIC_KEY_LEN]>,
+}
+
+impl fmt::Debug for PersonKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PersonKeys")
+            .field("receipt_key", &self.receipt_key.map(hex::encode))
+            .field("approval_key", &self.approval_key.map(hex::encode))
+            .field("age_recipient", &self.age_recipient)
+            .field("tls_fingerprint", &self.tls_fingerprint.map(hex::encode))
+            .finish()
+    }
+}
+
+/// Whether a person may act.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonState {
+    /// Registered and active.
+    Active,
+    /// Revoked: every check refuses the person from `at` on.
+    Revoked {
+        /// When.
+        at: Timestamp,
+        /// Who revoked them.
+        by: ActorId,
+        /// Why.
+        reason: FreeText<MAX_REVOCATION_REASON_LEN>,
+    },
+}
+
+/// A registered person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRecord {
+    /// Their actor id.
+    pub id: ActorId,
+    /// Their name, for people.
+    pub display_name: FreeText<MAX_DISPLAY_NAME_LEN>,
+    /// What they may do.
+    pub roles: RoleSet,
+    /// Their current keys.
+    pub keys: PersonKeys,
+    /// The epoch of the current keys: 1 at registration, +1 per rotation.
+    pub key_epoch: u32,
+    /// Active or revoked.
+    pub state: PersonState,
+    /// When they were registered.
+    pub registered_at: Timestamp,
+    /// Who registered them.
+    pub registered_by: ActorId,
+}
+
+/// One epoch of a person's keys: what a signature made in
+/// `valid_from..valid_until` is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonKeyEpoch {
+    /// The person.
+    pub person: ActorId,
+    /// The epoch, from 1.
+    pub epoch: u32,
+    /// The keys of the epoch.
+    pub keys: PersonKeys,
+    /// When the epoch began.
+    pub valid_from: Timestamp,
+    /// When it ended (the next rotation, or the person's revocation);
+    /// `None` while it is current.
+    pub valid_until: Option<Timestamp>,
+}
+
+/// Whether a custodian entity may hold shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntityState {
+    /// Registered and active.
+    Active,
+    /// Revoked: it receives no new share, its members are free to act for
+    /// another entity.
+    Revoked {
+        /// When.
+        at: Timestamp,
+        /// Who revoked it.
+        by: ActorId,
+    },
+}
+
+/// A custodian entity: the customer's security team, an escrow company,
+/// the company's cold backup. Distinctness rules (one share of a node per
+/// entity) are checked on entities, never on keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityRecord {
+    /// Its custodian id.
+    pub id: CustodianId,
+    /// Its name, for people.
+    pub display_name: FreeText<MAX_DISPLAY_NAME_LEN>,
+    /// How to reach it.
+    pub contact: FreeText<MAX_CONTACT_LEN>,
+    /// The registered persons acting for it: sorted, no repeats, 1 to
+    /// [`MAX_ENTITY_MEMBERS`].
+    pub members: Vec<ActorId>,
+    /// Active or revoked.
+    pub state: EntityState,
+    /// When it was registered.
+    pub registered_at: Timestamp,
+}
+
+// ----- groups, policies, split references -----
+
+/// Longest group public key (a compressed point), in bytes.
+pub const MAX_GROUP_KEY_LEN: usize = 64;
+/// Longest encoded policy, in bytes.
+pub const MAX_POLICY_LEN: usize = 4096;
+/// Longest encoded set of Feldman commitments, in bytes.
+pub const MAX_COMMITMENTS_LEN: usize = 16 * 1024;
+/// Longest encoded signed binding, in bytes.
+pub const MAX_BINDING_LEN: usize = 1024;
+
+/// One group key of the MPC network.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    /// The group key.
+    pub key_id: KeyId,
+    /// The curve (`shardkeep-sss-core`'s `CurveId` byte).
+    pub curve: u8,
+    /// The group public key, compressed (1 to [`MAX_GROUP_KEY_LEN`] bytes).
+    pub group_public_key: Vec<u8>,
+    /// The tss-lib threshold, the polynomial degree: `degree + 1` parties
+    /// sign. At least 1 and below `parties`.
+    pub tss_degree: u16,
+    /// How many parties hold a share of the group key.
+    pub parties: u16,
+    /// When the group was registered.
+    pub registered_at: Timestamp,
+}
+
+impl fmt::Debug for GroupRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupRecord")
+            .field("key_id", &self.key_id)
+            .field("curve", &self.curve)
+            .field("group_public_key", &hex::encode(&self.group_public_key))
+            .field("tss_degree", &self.tss_degree)
+            .field("parties", &self.parties)
+            .field("registered_at", &self.registered_at)
+            .finish()
+    }
+}
+
+/// A backup policy as set: its canonical encoding (opaque here; the backup
+/// crate owns the format and the hash) and who set it when. The latest set
+/// is the one in force.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PolicyRecord {
+    /// The policy's hash, as the backup crate computes it over `encoding`.
+    pub hash: [u8; DIGEST_LEN],
+    /// The canonical encoding (1 to [`MAX_POLICY_LEN`] bytes).
+    pub encoding: Vec<u8>,
+    /// When it was set.
+    pub set_at: Timestamp,
+    /// Who set it.
+    pub set_by: ActorId,
+}
+
+impl fmt::Debug for PolicyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyRecord")
+            .field("hash", &hex::encode(self.hash))
+            .field("encoding_len", &self.encoding.len())
+            .field("set_at", &self.set_at)
+            .field("set_by", &self.set_by)
+            .finish()
+    }
+}
+
+/// What a key version was split into, stored with the version when it is
+/// created: every later check (Feldman verification of a submitted share,
+/// the binding of a recovered share, the policy it was made under) uses
+/// this, never what a share brings with it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SplitReference {
+    /// The curve (`shardkeep-sss-core`'s `CurveId` byte); the group's curve.
+    pub curve: u8,
+    /// The split id: a hash of curve, t, n and the commitments.
+    pub split_id: [u8; DIGEST_LEN],
+    /// The split's encoded Feldman commitments (opaque here, 1 to
+    /// [`MAX_COMMITMENTS_LEN`] bytes).
+    pub commitments: Vec<u8>,
+    /// The encoded signed binding: group key, party id, public share,
+    /// archive hash (opaque here, 1 to [`MAX_BINDING_LEN`] bytes).
+    pub binding: Vec<u8>,
+    /// The hash of the policy in force when the version was made.
+    pub policy_hash: [u8; DIGEST_LEN],
+    /// How many shares the server holds: indices `1..=server_shares`.
+    /// Below the version's `t`, and `n - server_shares >= t`.
+    pub server_shares: u8,
+}
+
+impl fmt::Debug for SplitReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SplitReference")
+            .field("curve", &self.curve)
+            .field("split_id", &hex::encode(self.split_id))
+            .field("commitments_len", &self.commitments.len())
+            .field("binding_len", &self.binding.len())
+            .field("policy_hash", &hex::encode(self.policy_hash))
+            .field("server_shares", &self.server_shares)
+            .finish()
+    }
+}
+
+// ----- inventory challenges and proofs -----
+
+/// Longest inventory proof, in bytes.
+pub const MAX_INVENTORY_PROOF_LEN: usize = 4096;
+
+/// A single-use challenge for the custodian of one external slot: prove,
+/// from the container alone, that the share is still held.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InventoryChallenge {
+    /// The server-drawn nonce naming the challenge.
+    pub nonce: [u8; DIGEST_LEN],
+    /// The external slot.
+    pub slot: ShareSlot,
+    /// The custodian entity mapped to the slot.
+    pub custodian: CustodianId,
+    /// When it was issued.
+    pub issued_at: Timestamp,
+    /// When it lapses (after `issued_at`).
+    pub expires_at: Timestamp,
+}
+
+impl fmt::Debug for InventoryChallenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InventoryChallenge")
+            .field("nonce", &hex::encode(self.nonce))
+            .field("slot", &self.slot)
+            .field("custodian", &self.custodian)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A verified answer to an inventory challenge, kept as evidence.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InventoryProofRecord {
+    /// The challenge answered (consumed).
+    pub nonce: [u8; DIGEST_LEN],
+    /// Its slot.
+    pub slot: ShareSlot,
+    /// Who signed it: the person the slot's share was sealed to.
+    pub person: ActorId,
+    /// The signed proof, opaque (1 to [`MAX_INVENTORY_PROOF_LEN`] bytes).
+    pub proof: Vec<u8>,
+    /// When the backup crate verified it.
+    pub verified_at: Timestamp,
+}
+
+impl fmt::Debug for InventoryProofRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InventoryProofRecord")
+            .field("nonce", &hex::encode(self.nonce))
+            .field("slot", &self.slot)
+            .field("person", &self.person)
+            .field("proof_len", &self.proof.len())
+            .field("verified_at", &self.verified_at)
+            .finish()
+    }
+}
+
+// ----- rate limits and anomalies -----
+
+/// Longest anomaly detail, in bytes.
+pub const MAX_ANOMALY_DETAIL_LEN: usize = 1024;
+
+/// An access anomaly: a burst, a read outside an approved session, repeated
+/// bad shares, a privilege violation. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnomalyRecord {
+    /// What kind (e.g. `rate-limited`, `privilege-violation`).
+    pub kind: Label,
+    /// The person involved, if known.
+    pub person: Option<ActorId>,
+    /// The slot involved, if any.
+    pub slot: Option<ShareSlot>,
+    /// When.
+    pub at: Timestamp,
+    /// What happened, for people.
+    pub detail: FreeText<MAX_ANOMALY_DETAIL_LEN>,
+}
+
+// ----- status -----
+
+/// Which key versions a status query covers; the default is every
+/// version that is not retired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusFilter {
+    /// Only this group key.
+    pub key_id: Option<KeyId>,
+    /// Only nodes with this id.
+    pub node_id: Option<NodeId>,
+    /// Retired versions too.
+    pub include_retired: bool,
+}
+
+/// How one drill went, in short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrillSummary {
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub finished_at: Timestamp,
+    /// Whether it passed.
+    pub passed: bool,
+}
+
+/// What a status row shows of a version's split reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitSummary {
+    /// The curve byte.
+    pub curve: u8,
+    /// The policy the version was made under.
+    pub policy_hash: [u8; DIGEST_LEN],
+    /// How many shares the server holds (indices `1..=server_shares`).
+    pub server_shares: u8,
+}
+
+/// The state of one key version, from one query for a whole page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionStatusRow {
+    /// The version.
+    pub version: NodeVersion,
+    /// Its threshold and share count.
+    pub threshold: Threshold,
+    /// Where it is in its life.
+    pub state: KeyVersionState,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// Its split reference; `None` only for a version created before split
+    /// references were stored (it needs regeneration).
+    pub split: Option<SplitSummary>,
+    /// Server-held slots that are active.
+    pub server_active: u8,
+    /// Server-held slots that are soft-deleted.
+    pub server_soft_deleted: u8,
+    /// Server-held slots that are hard-deleted.
+    pub server_hard_deleted: u8,
+    /// External slots mapped to a custodian.
+    pub external_assigned: u8,
+    /// External slots with a confirmed delivery receipt.
+    pub external_confirmed: u8,
+    /// Failed delivery attempts.
+    pub deliveries_failed: u32,
+    /// The oldest confirmation (receipt or inventory proof) across the
+    /// version's external slots: how stale the least recently confirmed
+    /// share is. `None` while a mapped slot was never confirmed, or no slot
+    /// is mapped.
+    pub last_inventory_at: Option<Timestamp>,
+    /// The latest drill (by start time).
+    pub last_drill: Option<DrillSummary>,
+    /// When the latest passed drill ended.
+    pub last_passed_drill_at: Option<Timestamp>,
+    /// The last change that makes a drill due (creation, custodian change,
+    /// KEK migration...).
+    pub last_change_at: Timestamp,
+}
+
+/// Totals over the versions a [`StatusFilter`] selects, from one query.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusSummary {
+    /// Versions.
+    pub versions: u64,
+    /// Distinct (key, node) pairs.
+    pub nodes: u64,
+    /// Distinct group keys.
+    pub keys: u64,
+    /// Active server-held slots.
+    pub server_shares_active: u64,
+    /// External slots with a confirmed delivery receipt.
+    pub external_confirmed: u64,
+    /// External slots mapped to a custodian.
+    pub external_assigned: u64,
+    /// Failed delivery attempts.
+    pub deliveries_failed: u64,
+    /// Drill reports.
+    pub drills: u64,
+    /// Drill reports that passed.
+    pub drills_passed: u64,
+}
+
+/// How many shares of one active version one custodian entity holds, with
+/// what the server holds of it: the input of the exposure rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExposureRow {
+    /// The group key.
+    pub key_id: KeyId,
+    /// The node.
+    pub node_id: NodeId,
+    /// The active version.
+    pub version: shardkeep_types::KeyVersion,
+    /// The custodian entity.
+    pub custodian: CustodianId,
+    /// How many of the version's shares it holds.
+    pub shares: u8,
+    /// How many the server holds, active.
+    pub server_active: u8,
+    /// The version's threshold `t`.
+    pub t: u8,
+}
+
+/// Most failure reasons [`DeliveryStats`] lists.
+pub const MAX_FAILURE_REASONS: usize = 100;
+
+/// Delivery metrics over the versions that are not retired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryStats {
+    /// External slots mapped to a custodian.
+    pub assigned: u64,
+    /// Delivery attempts recorded (receipts and failures).
+    pub attempts: u64,
+    /// Slots with a confirmed receipt.
+    pub confirmed: u64,
+    /// Failed attempts.
+    pub failed: u64,
+    /// Failure reasons with their counts, most frequent first (at most
+    /// [`MAX_FAILURE_REASONS`]).
+    pub failure_reasons: Vec<(FreeText<MAX_REASON_LEN>, u64)>,
+}
+
+/// One recent drill, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentDrill {
+    /// The version drilled.
+    pub target: NodeVersion,
+    /// How it went.
+    pub summary: DrillSummary,
+}
+
+/// Drill metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillStats {
+    /// Drill reports.
+    pub drills: u64,
+    /// Drill reports that passed.
+    pub passed: u64,
+    /// The latest drills (by start time), newest first.
+    pub recent: Vec<RecentDrill>,
 }

@@ -8,13 +8,20 @@
 use core::future::Future;
 
 use shardkeep_types::Threshold;
-use shardkeep_types::{ActorId, KekId, KeyId, Label, NodeId, NodeVersion, ShareSlot, Timestamp};
+use shardkeep_types::{
+    ActorId, CustodianId, FreeText, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion,
+    ShareSlot, Timestamp,
+};
 
 use crate::error::Error;
 use crate::records::{
-    Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditLogId, AuditRow,
-    CustodyEntry, DeliveryRecord, DrillReport, KeyVersionRecord, SealedShare, ShareAccess,
-    SlotFilter, SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
+    AnomalyRecord, Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditLogId,
+    AuditRow, CustodyEntry, DIGEST_LEN, DeliveryRecord, DeliveryStats, DrillReport, DrillStats,
+    EntityRecord, ExposureRow, GroupRecord, InventoryChallenge, InventoryProofRecord,
+    KeyVersionRecord, MAX_REVOCATION_REASON_LEN, PUBLIC_KEY_LEN, PersonKeyEpoch, PersonKeys,
+    PersonRecord, PolicyRecord, RoleSet, SealedShare, ShareAccess, SlotFilter, SlotKekRecord,
+    SlotState, SlotSummary, SplitReference, StatusFilter, StatusSummary, StoredCheckpoint,
+    VersionStatusRow,
 };
 
 /// A storage backend: hands out transactions.
@@ -55,12 +62,16 @@ pub trait Storage: Send + Sync {
 /// Dropping a transaction rolls it back.
 pub trait Transaction:
     KeyVersionStore
+    + RegistryStore
+    + GroupStore
     + SealedShareStore
     + SlotDeletionStore
     + CustodyStore
     + ReceiptStore
     + ApprovalStore
     + DrillStore
+    + InventoryStore
+    + AccessControlStore
     + ShareAccessLog
     + SlotKekStore
     + AuditStore
@@ -84,15 +95,58 @@ pub trait Transaction:
 /// (cooldown, can be rolled back) -> `retired`. At most one version of a
 /// node is active.
 pub trait KeyVersionStore {
-    /// Registers a new, active key version.
+    /// Registers a new, active key version with its split reference, which
+    /// every later check of its shares uses. The version's group must be
+    /// registered (with the reference's curve) and the reference's policy
+    /// set; its last change is its creation.
     ///
     /// # Errors
-    /// [`Error::KeyVersionExists`], [`Error::ActiveVersionExists`].
+    /// [`Error::KeyVersionExists`], [`Error::ActiveVersionExists`],
+    /// [`Error::BlobLength`] (commitments, binding),
+    /// [`Error::ServerSharesOutOfRange`], [`Error::GroupNotFound`],
+    /// [`Error::CurveMismatch`], [`Error::PolicyNotFound`].
     fn create_key_version(
         &mut self,
         version: &NodeVersion,
         threshold: Threshold,
+        reference: &SplitReference,
+        created_by: &ActorId,
         created_at: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The split reference stored with a version.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::SplitReferenceNotFound`]
+    /// for a version created before references were stored.
+    fn split_reference(
+        &mut self,
+        version: &NodeVersion,
+    ) -> impl Future<Output = Result<SplitReference, Error>> + Send;
+
+    /// The number the node's next version gets: one more than its latest,
+    /// 1 for a node without versions.
+    ///
+    /// # Errors
+    /// [`Error::CounterExhausted`] after version `u32::MAX`.
+    fn next_key_version(
+        &mut self,
+        key_id: &KeyId,
+        node_id: &NodeId,
+    ) -> impl Future<Output = Result<KeyVersion, Error>> + Send;
+
+    /// Records a change that makes a drill of the version due (a custodian
+    /// change, a KEK migration...): `what` happened at `at`.
+    ///
+    /// # Errors
+    /// [`Error::KeyVersionNotFound`], [`Error::KeyVersionState`] for a
+    /// retired version, [`Error::TimesOutOfOrder`] when `at` is before the
+    /// last change recorded.
+    fn record_version_change(
+        &mut self,
+        version: &NodeVersion,
+        what: &Label,
+        at: Timestamp,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Reads one key version.
@@ -300,36 +354,45 @@ pub trait SlotKekStore {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
-/// The custody map: external share slot -> custodian entity, contact and
-/// public key.
+/// The custody map: external share slot -> custodian entity, the member
+/// the share was sealed to, the recipient, envelope and container
+/// delivered, and the last confirmation.
 pub trait CustodyStore {
-    /// Maps a slot of an existing version to a custodian.
+    /// Maps a slot of an existing version to a custodian: an active,
+    /// registered entity holding no other share of the version, one of its
+    /// active members, and that member's registered age recipient.
     ///
     /// # Errors
     /// [`Error::KeyVersionNotFound`], [`Error::ShareIndexOutOfRange`],
     /// [`Error::CustodyEntryExists`], [`Error::SlotHeldByServer`],
-    /// [`Error::BlobLength`].
+    /// [`Error::EntityNotFound`], [`Error::EntityRevoked`],
+    /// [`Error::PersonNotMember`], [`Error::PersonNotFound`],
+    /// [`Error::PersonRevoked`], [`Error::RecipientMismatch`],
+    /// [`Error::EntityHoldsShare`].
     fn assign_custodian(
         &mut self,
         entry: &CustodyEntry,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Replaces the custodian, contact and key of a mapped slot (the
-    /// confirmation time is reset to `entry.confirmed_at`).
+    /// Replaces the entry of a mapped slot (a custodian change; a legacy
+    /// entry becomes a full one), with the checks of
+    /// [`assign_custodian`](Self::assign_custodian). The confirmation time
+    /// becomes `entry.confirmed_at`.
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`],
-    /// [`Error::BlobLength`].
+    /// [`Error::CustodyEntryNotFound`], and the registry errors of
+    /// [`assign_custodian`](Self::assign_custodian).
     fn update_custodian(
         &mut self,
         entry: &CustodyEntry,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Records an inventory confirmation: the custodian still holds the
-    /// share and its container opens.
+    /// Records a confirmation that the custodian still holds the share:
+    /// the slot's confirmation time becomes `at` unless a later one is
+    /// recorded. Receipts and inventory proofs confirm on their own.
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`].
+    /// [`Error::CustodyEntryNotFound`], [`Error::LegacyCustodyEntry`].
     fn confirm_custody(
         &mut self,
         slot: &ShareSlot,
@@ -339,7 +402,8 @@ pub trait CustodyStore {
     /// The custodian of one slot.
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`].
+    /// [`Error::CustodyEntryNotFound`], [`Error::LegacyCustodyEntry`] for
+    /// an entry made before the registry.
     fn custody_entry(
         &mut self,
         slot: &ShareSlot,
@@ -348,7 +412,7 @@ pub trait CustodyStore {
     /// The custody map of one version, by share index.
     ///
     /// # Errors
-    /// [`Error::Database`].
+    /// [`Error::LegacyCustodyEntry`], [`Error::Database`].
     fn custody_map(
         &mut self,
         version: &NodeVersion,
@@ -357,13 +421,14 @@ pub trait CustodyStore {
 
 /// Delivery records: receipts and failures, append-only.
 pub trait ReceiptStore {
-    /// Records a delivery attempt to the mapped custodian. Failures may
-    /// repeat; a slot has at most one confirmed receipt.
+    /// Records a delivery attempt of the mapped custodian's envelope.
+    /// Failures may repeat; a slot has at most one confirmed receipt, which
+    /// also confirms the custody entry (at `recorded_at`).
     ///
     /// # Errors
-    /// [`Error::CustodyEntryNotFound`], [`Error::CustodianMismatch`],
-    /// [`Error::ReceiptExists`],
-    /// [`Error::BlobLength`].
+    /// [`Error::CustodyEntryNotFound`], [`Error::LegacyCustodyEntry`],
+    /// [`Error::CustodianMismatch`], [`Error::DeliveryEnvelopeMismatch`],
+    /// [`Error::ReceiptExists`], [`Error::BlobLength`].
     fn record_delivery(
         &mut self,
         delivery: &DeliveryRecord,
@@ -545,4 +610,322 @@ pub trait AuditStore {
     fn latest_checkpoint(
         &mut self,
     ) -> impl Future<Output = Result<Option<StoredCheckpoint>, Error>> + Send;
+}
+
+/// The registry: persons with every key and identity they use, and the
+/// custodian entities they act for. Checks look a person up at the time of
+/// use, so a revocation takes effect at once.
+pub trait RegistryStore {
+    /// Registers a new person: active, at key epoch 1 (the epoch's
+    /// validity starts at `registered_at`).
+    ///
+    /// # Errors
+    /// [`Error::PersonExists`], [`Error::InvalidRegistration`] (not active
+    /// or not epoch 1), [`Error::InvalidAgeRecipient`],
+    /// [`Error::KeyInUse`] when any key or fingerprint is, or was in any
+    /// epoch, another person's.
+    fn register_person(
+        &mut self,
+        person: &PersonRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// One person, revoked or not.
+    ///
+    /// # Errors
+    /// [`Error::PersonNotFound`].
+    fn person(&mut self, id: &ActorId) -> impl Future<Output = Result<PersonRecord, Error>> + Send;
+
+    /// The person whose current keys hold this mTLS certificate
+    /// fingerprint, revoked or not (the caller checks the state); `None`
+    /// when no person's current keys do.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn person_by_tls_fingerprint(
+        &mut self,
+        fingerprint: &[u8; PUBLIC_KEY_LEN],
+    ) -> impl Future<Output = Result<Option<PersonRecord>, Error>> + Send;
+
+    /// Persons ordered by id, after `after`, at most `limit` (capped at
+    /// [`MAX_PAGE_ROWS`](crate::MAX_PAGE_ROWS)).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn persons(
+        &mut self,
+        after: Option<&ActorId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PersonRecord>, Error>> + Send;
+
+    /// Replaces an active person's keys: a new epoch starts at `at`, the
+    /// current one ends there. Returns the new epoch.
+    ///
+    /// # Errors
+    /// [`Error::PersonNotFound`], [`Error::PersonRevoked`],
+    /// [`Error::InvalidAgeRecipient`], [`Error::KeyInUse`],
+    /// [`Error::TimesOutOfOrder`] when `at` is before the current epoch
+    /// began, [`Error::CounterExhausted`].
+    fn rotate_person_keys(
+        &mut self,
+        id: &ActorId,
+        keys: &PersonKeys,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<u32, Error>> + Send;
+
+    /// Replaces an active person's roles.
+    ///
+    /// # Errors
+    /// [`Error::PersonNotFound`], [`Error::PersonRevoked`].
+    fn set_person_roles(
+        &mut self,
+        id: &ActorId,
+        roles: RoleSet,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Revokes a person; their current key epoch ends at `at`.
+    ///
+    /// # Errors
+    /// [`Error::PersonNotFound`], [`Error::PersonRevoked`] when already
+    /// revoked, [`Error::TimesOutOfOrder`] when `at` is before the current
+    /// epoch began.
+    fn revoke_person(
+        &mut self,
+        id: &ActorId,
+        by: &ActorId,
+        reason: &FreeText<MAX_REVOCATION_REASON_LEN>,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Every key epoch of a person, oldest first. Append-only: the evidence
+    /// a past signature is checked against.
+    ///
+    /// # Errors
+    /// [`Error::PersonNotFound`].
+    fn person_key_history(
+        &mut self,
+        id: &ActorId,
+    ) -> impl Future<Output = Result<Vec<PersonKeyEpoch>, Error>> + Send;
+
+    /// Registers a new, active custodian entity.
+    ///
+    /// # Errors
+    /// [`Error::EntityExists`], [`Error::InvalidRegistration`] (not
+    /// active), [`Error::InvalidMembers`], [`Error::PersonNotFound`],
+    /// [`Error::PersonRevoked`], [`Error::PersonInOtherEntity`] (a person
+    /// acts for at most one active entity).
+    fn register_entity(
+        &mut self,
+        entity: &EntityRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// One entity, revoked or not.
+    ///
+    /// # Errors
+    /// [`Error::EntityNotFound`].
+    fn entity(
+        &mut self,
+        id: &CustodianId,
+    ) -> impl Future<Output = Result<EntityRecord, Error>> + Send;
+
+    /// Every entity, ordered by id.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn entities(&mut self) -> impl Future<Output = Result<Vec<EntityRecord>, Error>> + Send;
+
+    /// Revokes an entity: it gets no new share, and its members may act for
+    /// another entity.
+    ///
+    /// # Errors
+    /// [`Error::EntityNotFound`], [`Error::EntityRevoked`] when already
+    /// revoked.
+    fn revoke_entity(
+        &mut self,
+        id: &CustodianId,
+        by: &ActorId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Group keys of the MPC network and the backup policies in force.
+pub trait GroupStore {
+    /// Registers a group key; repeating it with the same values (any
+    /// registration time) changes nothing.
+    ///
+    /// # Errors
+    /// [`Error::GroupExists`] when the key id is registered with other
+    /// values, [`Error::InvalidGroupParameters`], [`Error::BlobLength`].
+    fn register_group(
+        &mut self,
+        group: &GroupRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// One group.
+    ///
+    /// # Errors
+    /// [`Error::GroupNotFound`].
+    fn group(&mut self, key_id: &KeyId) -> impl Future<Output = Result<GroupRecord, Error>> + Send;
+
+    /// Sets the policy in force (appends: every policy ever set is kept).
+    ///
+    /// # Errors
+    /// [`Error::BlobLength`], [`Error::PolicyConflict`] when the hash was
+    /// set with another encoding, [`Error::TimesOutOfOrder`] when `set_at`
+    /// is before the current policy's.
+    fn set_policy(
+        &mut self,
+        policy: &PolicyRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The policy set last, if any.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn current_policy(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<PolicyRecord>, Error>> + Send;
+
+    /// A policy by hash (as set first, if set several times).
+    ///
+    /// # Errors
+    /// [`Error::PolicyNotFound`].
+    fn policy(
+        &mut self,
+        hash: &[u8; DIGEST_LEN],
+    ) -> impl Future<Output = Result<PolicyRecord, Error>> + Send;
+}
+
+/// Single-use inventory challenges and the proofs that answer them.
+pub trait InventoryStore {
+    /// Records a freshly issued challenge for the custodian mapped to the
+    /// slot.
+    ///
+    /// # Errors
+    /// [`Error::ChallengeExists`], [`Error::CustodyEntryNotFound`],
+    /// [`Error::CustodianMismatch`], [`Error::TimesOutOfOrder`] when it
+    /// expires before it is issued.
+    fn issue_inventory_challenge(
+        &mut self,
+        challenge: &InventoryChallenge,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Consumes an open, unexpired challenge and returns it: single use.
+    ///
+    /// # Errors
+    /// [`Error::ChallengeNotFound`], [`Error::ChallengeConsumed`],
+    /// [`Error::ChallengeExpired`].
+    fn consume_inventory_challenge(
+        &mut self,
+        nonce: &[u8; DIGEST_LEN],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<InventoryChallenge, Error>> + Send;
+
+    /// Records the verified proof of a consumed challenge, and sets the
+    /// slot's confirmation time to `verified_at`.
+    ///
+    /// # Errors
+    /// [`Error::ChallengeNotFound`], [`Error::ChallengeNotConsumed`],
+    /// [`Error::ChallengeSlotMismatch`], [`Error::InventoryProofExists`],
+    /// [`Error::CustodyPersonMismatch`], [`Error::TimesOutOfOrder`] when
+    /// verified before the challenge was issued, [`Error::BlobLength`].
+    fn record_inventory_proof(
+        &mut self,
+        proof: &InventoryProofRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Rate counters and anomaly records, in the database so that every
+/// replica sees the same.
+pub trait AccessControlStore {
+    /// Adds one to the counter of (person, kind, window) and returns the
+    /// new count: an upsert, so replicas share it.
+    ///
+    /// # Errors
+    /// [`Error::CounterExhausted`], [`Error::Database`].
+    fn bump_rate_counter(
+        &mut self,
+        person: &ActorId,
+        kind: &Label,
+        window_start: Timestamp,
+    ) -> impl Future<Output = Result<u32, Error>> + Send;
+
+    /// Appends an anomaly.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn record_anomaly(
+        &mut self,
+        anomaly: &AnomalyRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Anomalies at or after `since`, oldest first, at most `limit` (capped
+    /// at [`MAX_PAGE_ROWS`](crate::MAX_PAGE_ROWS)).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn anomalies_since(
+        &mut self,
+        since: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AnomalyRecord>, Error>> + Send;
+
+    /// How many anomalies of each kind were recorded, by kind.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn anomaly_counts(&mut self) -> impl Future<Output = Result<Vec<(Label, u64)>, Error>> + Send;
+}
+
+/// Status and metrics: one query per page, never one per node.
+pub trait StatusStore {
+    /// The status of the versions `filter` selects, ordered by key, node
+    /// and version, after `after` (keyset pagination), at most `limit`
+    /// (capped at [`MAX_PAGE_ROWS`](crate::MAX_PAGE_ROWS)). One SQL query.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::CorruptRow`].
+    fn status_page(
+        &mut self,
+        filter: &StatusFilter,
+        after: Option<&NodeVersion>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<VersionStatusRow>, Error>> + Send;
+
+    /// Totals over the versions `filter` selects. One SQL query.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::CorruptRow`].
+    fn status_summary(
+        &mut self,
+        filter: &StatusFilter,
+    ) -> impl Future<Output = Result<StatusSummary, Error>> + Send;
+
+    /// The active versions of one group key with, per custodian entity, how
+    /// many of the version's shares it holds; ordered by node, version and
+    /// custodian.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::CorruptRow`].
+    fn exposure_rows(
+        &mut self,
+        key_id: &KeyId,
+    ) -> impl Future<Output = Result<Vec<ExposureRow>, Error>> + Send;
+
+    /// Delivery attempts, confirmations and failure reasons over the
+    /// versions that are not retired.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::CorruptRow`].
+    fn delivery_stats(&mut self) -> impl Future<Output = Result<DeliveryStats, Error>> + Send;
+
+    /// Drill counts and passes, and the latest `recent` drills (capped at
+    /// [`MAX_PAGE_ROWS`](crate::MAX_PAGE_ROWS)).
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::CorruptRow`].
+    fn drill_stats(
+        &mut self,
+        recent: u32,
+    ) -> impl Future<Output = Result<DrillStats, Error>> + Send;
 }

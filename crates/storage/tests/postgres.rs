@@ -15,10 +15,11 @@ use sqlx::migrate::Migrator;
 use std::time::{Duration, Instant};
 
 use shardkeep_storage::{
-    AuditStore, DEFAULT_ACQUIRE_TIMEOUT, DurabilityPolicy, Error, PostgresOptions, PostgresStorage,
-    SealedShareStore, Storage, Transaction,
+    AccessControlStore, AnomalyRecord, AuditStore, DEFAULT_ACQUIRE_TIMEOUT, DurabilityPolicy,
+    Error, GroupStore, PostgresOptions, PostgresStorage, SealedShareStore, Storage, Transaction,
 };
 use shardkeep_test_support::runtime::multi_thread as runtime;
+use shardkeep_types::FreeText;
 
 /// The number of the newest migration file: the version `connect` needs.
 fn latest_migration() -> i64 {
@@ -413,14 +414,19 @@ fn upgrade_keeps_shares_and_refuses_to_strand_a_wrapped_key() {
             .execute(&pool)
             .await
             .unwrap();
-            sqlx::query(
+            for sql in [
                 "INSERT INTO share_access_log (key_id, node_id, version, share_index, accessor, \
                  purpose, accessed_at) VALUES ('wallet-1', 'node-a', 1, 1, 'ops.alice', \
                  'recover', 1)",
-            )
-            .execute(&pool)
-            .await
-            .unwrap();
+                "INSERT INTO custody_map VALUES ('wallet-1', 'node-a', 1, 3, 'escrow-co', \
+                 'Escrow <security@escrow-co.example>', '\\x01', 1800000000020, NULL)",
+                "INSERT INTO deliveries (key_id, node_id, version, share_index, custodian_id, \
+                 envelope_id, outcome, failure_reason, recorded_at) VALUES ('wallet-1', \
+                 'node-a', 1, 3, 'escrow-co', decode(repeat('00', 32), 'hex'), 'failed', \
+                 'courier lost it', 1800000000030)",
+            ] {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
             pool.close().await;
 
             let result = PostgresStorage::migrate(&owner_url).await;
@@ -527,4 +533,216 @@ fn postgres_refuses_checkpoints_off_the_chain() {
             .unwrap(),
         log_id.to_string()
     );
+}
+
+/// The backup evidence (registry, policies, split references, custody,
+/// inventory proofs, anomalies): the service role may not delete or
+/// truncate it, nor update anything but state columns, and the guard
+/// triggers hold the owner to the same; rate counters only count up.
+#[test]
+fn postgres_keeps_backup_evidence() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let db = "backup_evidence";
+    let database = runtime().block_on(cluster.create_database(db)).unwrap();
+    let storage = || async {
+        PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap()
+    };
+    let before = runtime().block_on(async {
+        let storage = storage().await;
+        conformance::with_backup_evidence(&storage).await;
+        let before = conformance::backup_evidence(&storage).await;
+        storage.close().await;
+        before
+    });
+    // The service role: no DELETE, TRUNCATE, or UPDATE outside the state
+    // columns, no identity columns, no grant function.
+    for sql in [
+        "DELETE FROM persons",
+        "TRUNCATE persons",
+        "UPDATE persons SET display_name = 'x'",
+        "UPDATE persons SET registered_by = 'x'",
+        "DELETE FROM person_keys",
+        "UPDATE person_keys SET receipt_key = NULL",
+        "UPDATE entities SET contact = 'x'",
+        "DELETE FROM entities",
+        "DELETE FROM entity_members",
+        "UPDATE entity_members SET person_id = person_id",
+        "UPDATE groups SET parties = 9",
+        "DELETE FROM groups",
+        "UPDATE policies SET encoding = '\\x00'",
+        "DELETE FROM policies",
+        "INSERT INTO policies (id, hash, encoding, set_at, set_by) OVERRIDING SYSTEM VALUE \
+         SELECT 99, hash, encoding, set_at, set_by FROM policies LIMIT 1",
+        "UPDATE split_references SET server_shares = 0",
+        "DELETE FROM split_references",
+        "UPDATE key_versions SET threshold = 2",
+        "UPDATE key_versions SET created_by = 'x'",
+        "DELETE FROM custody_map",
+        "DELETE FROM inventory_challenges",
+        "UPDATE inventory_challenges SET expires_at = 0",
+        "UPDATE inventory_proofs SET proof = '\\x00'",
+        "DELETE FROM inventory_proofs",
+        "UPDATE anomalies SET detail = 'x'",
+        "DELETE FROM anomalies",
+        "TRUNCATE anomalies",
+        "DELETE FROM rate_counters",
+        "SELECT shardkeep_grant_backup('shardkeep_service')",
+    ] {
+        let error = cluster
+            .psql_as(SERVICE_ROLE, db, sql)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("permission denied"), "{sql}: {error}");
+    }
+    // What the service role may update, the triggers still hold to the
+    // rules: an ended key epoch stays ended, the key epoch only grows, a
+    // challenge is consumed once, a counter only counts up.
+    for (sql, refusal) in [
+        (
+            "UPDATE person_keys SET valid_until = NULL WHERE valid_until IS NOT NULL",
+            "append-only",
+        ),
+        ("UPDATE persons SET key_epoch = 1", "never change"),
+        (
+            "UPDATE persons SET state = 'active', revoked_at = NULL, revoked_by = NULL, \
+             revoke_reason = NULL WHERE state = 'revoked'",
+            "never change",
+        ),
+        (
+            "UPDATE inventory_challenges SET consumed_at = NULL",
+            "consumed, once",
+        ),
+        (
+            "UPDATE rate_counters SET count = count - 1",
+            "only count up",
+        ),
+    ] {
+        for role in [SERVICE_ROLE, OWNER_ROLE] {
+            let error = cluster.psql_as(role, db, sql).unwrap_err().to_string();
+            assert!(error.contains(refusal), "{role} {sql}: {error}");
+        }
+    }
+    // The owner holds the privileges, but the triggers refuse.
+    for (sql, refusal) in [
+        ("DELETE FROM persons", "is refused"),
+        ("TRUNCATE persons CASCADE", "is refused"),
+        ("UPDATE persons SET display_name = 'x'", "never change"),
+        ("DELETE FROM person_keys", "is refused"),
+        ("UPDATE person_keys SET receipt_key = NULL", "append-only"),
+        ("DELETE FROM entities", "is refused"),
+        ("UPDATE entities SET contact = 'x'", "never change"),
+        ("DELETE FROM entity_members", "is refused"),
+        ("UPDATE groups SET parties = 9", "is refused"),
+        ("TRUNCATE groups", "is refused"),
+        ("UPDATE policies SET encoding = '\\x00'", "is refused"),
+        ("DELETE FROM policies", "is refused"),
+        (
+            "UPDATE split_references SET server_shares = 0",
+            "is refused",
+        ),
+        ("UPDATE key_versions SET threshold = 2", "never change"),
+        ("DELETE FROM custody_map", "is refused"),
+        ("TRUNCATE inventory_challenges CASCADE", "is refused"),
+        ("UPDATE inventory_proofs SET proof = '\\x00'", "is refused"),
+        ("DELETE FROM anomalies", "is refused"),
+        ("TRUNCATE anomalies", "is refused"),
+    ] {
+        let error = cluster
+            .psql_as(OWNER_ROLE, db, sql)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(refusal), "{sql}: {error}");
+    }
+    let after = runtime().block_on(async {
+        let storage = storage().await;
+        let after = conformance::backup_evidence(&storage).await;
+        storage.close().await;
+        after
+    });
+    assert_eq!(after, before);
+}
+
+/// A missing privilege (SQLSTATE 42501) and a guard trigger's refusal
+/// reach the service as `Error::PrivilegeViolation` (so it can record an
+/// anomaly); a full rate counter as `Error::CounterExhausted`.
+#[test]
+fn privilege_violations_are_typed() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let db = "privileges";
+    let database = runtime().block_on(cluster.create_database(db)).unwrap();
+    for sql in [
+        // A grant the service lost...
+        format!("REVOKE INSERT ON anomalies FROM {SERVICE_ROLE}"),
+        // ...and a guard trigger on a table it may write.
+        "CREATE TRIGGER test_refuse_policies BEFORE INSERT ON policies \
+         FOR EACH ROW EXECUTE FUNCTION shardkeep_refuse_change()"
+            .to_owned(),
+    ] {
+        cluster.psql_as(OWNER_ROLE, db, &sql).unwrap();
+    }
+    runtime().block_on(async {
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        let mut tx = storage.begin().await.unwrap();
+        let error = tx
+            .record_anomaly(&AnomalyRecord {
+                kind: conformance::label("probe"),
+                person: None,
+                slot: None,
+                at: conformance::at(1),
+                detail: FreeText::new("x").unwrap(),
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::PrivilegeViolation {
+                    operation: "anomalies",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(matches!(tx.commit().await, Err(Error::TransactionAborted)));
+        let mut tx = storage.begin().await.unwrap();
+        let error = tx.set_policy(&conformance::policy()).await.unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::PrivilegeViolation {
+                    operation: "policies",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        drop(tx);
+
+        let alice = conformance::actor("ops.alice");
+        let reads = conformance::label("share-read");
+        let mut tx = storage.begin().await.unwrap();
+        tx.bump_rate_counter(&alice, &reads, conformance::at(0))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        cluster
+            .psql_as(
+                OWNER_ROLE,
+                db,
+                "UPDATE rate_counters SET count = 4294967295",
+            )
+            .unwrap();
+        let mut tx = storage.begin().await.unwrap();
+        assert!(matches!(
+            tx.bump_rate_counter(&alice, &reads, conformance::at(0))
+                .await,
+            Err(Error::CounterExhausted { counter: "rate" })
+        ));
+        drop(tx);
+        storage.close().await;
+    });
 }

@@ -6,7 +6,11 @@
 mod conformance;
 
 use shardkeep_storage::Error;
-use shardkeep_storage::{AuditStore, SealedShareStore, SqliteStorage, Storage, Transaction};
+use shardkeep_storage::{
+    AccessControlStore, AnomalyRecord, AuditStore, SealedShareStore, SqliteStorage, Storage,
+    Transaction,
+};
+use shardkeep_types::FreeText;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Connection, Row, SqliteConnection};
@@ -242,6 +246,18 @@ async fn upgrade_keeps_shares_and_refuses_to_strand_a_wrapped_key() {
                  purpose, accessed_at) VALUES ('wallet-1', 'node-a', 1, 1, 'ops.alice', 'recover', 1)",
                 vec![],
             ),
+            (
+                "INSERT INTO custody_map VALUES ('wallet-1', 'node-a', 1, 3, 'escrow-co', \
+                 'Escrow <security@escrow-co.example>', x'01', 1800000000020, NULL)",
+                vec![],
+            ),
+            (
+                "INSERT INTO deliveries (key_id, node_id, version, share_index, custodian_id, \
+                 envelope_id, outcome, failure_reason, recorded_at) VALUES ('wallet-1', \
+                 'node-a', 1, 3, 'escrow-co', zeroblob(32), 'failed', 'courier lost it', \
+                 1800000000030)",
+                vec![],
+            ),
         ] {
             let mut query = sqlx::query(sql);
             for (i, arg) in args.into_iter().enumerate() {
@@ -378,4 +394,131 @@ async fn the_database_refuses_checkpoints_off_the_chain_and_a_new_identity() {
     let newest = tx.latest_checkpoint().await.unwrap().unwrap();
     assert_eq!(newest.checkpoint, [2]);
     assert_eq!(newest.head_hash, latest.unwrap().head_hash);
+}
+
+/// The backup evidence (registry, policies, split references, custody,
+/// inventory proofs, anomalies) is never changed or removed behind
+/// storage's back; rate counters only count up.
+#[tokio::test]
+async fn the_database_keeps_backup_evidence() {
+    let (dir, storage) = fresh().await;
+    conformance::with_backup_evidence(&storage).await;
+    let before = conformance::backup_evidence(&storage).await;
+    let mut conn = raw(&dir).await;
+    for (sql, refusal) in [
+        ("DELETE FROM persons", "never deleted"),
+        ("UPDATE persons SET display_name = 'x'", "never change"),
+        ("UPDATE persons SET registered_by = 'x'", "never change"),
+        ("UPDATE persons SET key_epoch = 1", "never change"),
+        (
+            "UPDATE persons SET state = 'active', revoked_at = NULL, revoked_by = NULL, \
+             revoke_reason = NULL WHERE state = 'revoked'",
+            "never change",
+        ),
+        ("DELETE FROM person_keys", "append-only"),
+        (
+            "UPDATE person_keys SET receipt_key = zeroblob(32)",
+            "append-only",
+        ),
+        (
+            "UPDATE person_keys SET valid_until = NULL WHERE valid_until IS NOT NULL",
+            "append-only",
+        ),
+        (
+            "UPDATE person_keys SET valid_until = valid_until + 1 WHERE valid_until IS NOT NULL",
+            "append-only",
+        ),
+        ("DELETE FROM entities", "never deleted"),
+        ("UPDATE entities SET contact = 'x'", "never change"),
+        ("DELETE FROM entity_members", "append-only"),
+        (
+            "UPDATE entity_members SET person_id = person_id",
+            "append-only",
+        ),
+        ("UPDATE groups SET parties = 9", "append-only"),
+        ("DELETE FROM groups", "append-only"),
+        ("UPDATE policies SET encoding = x'00'", "append-only"),
+        ("DELETE FROM policies", "append-only"),
+        (
+            "UPDATE split_references SET server_shares = 0",
+            "append-only",
+        ),
+        ("DELETE FROM split_references", "append-only"),
+        ("UPDATE key_versions SET threshold = 2", "never change"),
+        ("UPDATE key_versions SET created_by = 'x'", "never change"),
+        ("DELETE FROM custody_map", "never deleted"),
+        ("DELETE FROM inventory_challenges", "never deleted"),
+        (
+            "UPDATE inventory_challenges SET consumed_at = NULL",
+            "consumed, once",
+        ),
+        (
+            "UPDATE inventory_challenges SET consumed_at = consumed_at + 1",
+            "consumed, once",
+        ),
+        ("UPDATE inventory_proofs SET proof = x'00'", "append-only"),
+        ("DELETE FROM inventory_proofs", "append-only"),
+        ("UPDATE anomalies SET detail = 'x'", "append-only"),
+        ("DELETE FROM anomalies", "append-only"),
+        (
+            "UPDATE rate_counters SET count = count - 1",
+            "only count up",
+        ),
+    ] {
+        let error = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
+        assert!(error.to_string().contains(refusal), "{sql}: {error}");
+    }
+    assert_eq!(conformance::backup_evidence(&storage).await, before);
+}
+
+/// A trigger's refusal reaches the service as `Error::PrivilegeViolation`
+/// (so it can record an anomaly); a full rate counter as
+/// `Error::CounterExhausted`.
+#[tokio::test]
+async fn trigger_refusals_are_privilege_violations() {
+    let (dir, storage) = fresh().await;
+    conformance::with_backup_evidence(&storage).await;
+    let mut conn = raw(&dir).await;
+    sqlx::query(
+        "CREATE TRIGGER test_refuse_anomalies BEFORE INSERT ON anomalies \
+         BEGIN SELECT RAISE(ABORT, 'refused by a guard'); END",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE rate_counters SET count = 4294967295")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let anomaly = AnomalyRecord {
+        kind: conformance::label("probe"),
+        person: None,
+        slot: None,
+        at: conformance::at(1),
+        detail: FreeText::new("x").unwrap(),
+    };
+    let mut tx = storage.begin().await.unwrap();
+    let error = tx.record_anomaly(&anomaly).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::PrivilegeViolation {
+                operation: "anomalies",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // The refusal aborted the transaction.
+    assert!(matches!(tx.commit().await, Err(Error::TransactionAborted)));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        tx.bump_rate_counter(
+            &conformance::actor("ops.alice"),
+            &conformance::label("share-read"),
+            conformance::at(0)
+        )
+        .await,
+        Err(Error::CounterExhausted { counter: "rate" })
+    ));
 }

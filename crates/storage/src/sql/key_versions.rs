@@ -1,11 +1,13 @@
 //! Key versions: active -> retiring -> retired.
 
 use shardkeep_types::Threshold;
-use shardkeep_types::{KeyId, NodeId, NodeVersion, Timestamp};
+use shardkeep_types::{ActorId, KeyId, KeyVersion, Label, NodeId, NodeVersion, Timestamp};
 
-use super::{Backend, Columns, SqlTransaction, args, guarded, node_version, version_args, with};
+use super::{
+    Backend, Columns, SqlTransaction, args, groups, guarded, node_version, version_args, with,
+};
 use crate::error::Error;
-use crate::records::{KeyVersionRecord, KeyVersionState};
+use crate::records::{KeyVersionRecord, KeyVersionState, SplitReference};
 use crate::traits::KeyVersionStore;
 use crate::types::timestamp_to_db;
 
@@ -16,7 +18,8 @@ macro_rules! select {
     ($tail:literal) => {
         concat!(
             "SELECT key_id, node_id, version, threshold, total, created_at, state, ",
-            "retiring_since, cooldown_until, retired_at FROM key_versions ",
+            "retiring_since, cooldown_until, retired_at, created_by, last_change_at, ",
+            "last_change FROM key_versions ",
             $tail
         )
     };
@@ -56,6 +59,12 @@ fn decode<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<KeyVersion
         threshold,
         created_at,
         state,
+        created_by: cols
+            .opt_text(10, "created_by")?
+            .map(|by| ActorId::new(by).map_err(|_| cols.corrupt("created_by")))
+            .transpose()?,
+        last_change_at: cols.timestamp(11, "last_change_at")?,
+        last_change: cols.parse(12, "last_change", Label::new)?,
     })
 }
 
@@ -97,10 +106,15 @@ fn wrong_state(version: &NodeVersion, expected: &'static str, found: &KeyVersion
     }
 }
 
+/// What [`KeyVersionRecord::last_change`] says of a new version.
+const CREATED: &str = "created";
+
 async fn create<B: Backend>(
     tx: &mut SqlTransaction<B>,
     version: &NodeVersion,
     threshold: Threshold,
+    reference: &SplitReference,
+    created_by: &ActorId,
     created_at: Timestamp,
 ) -> Result<(), Error> {
     if tx
@@ -113,21 +127,80 @@ async fn create<B: Backend>(
     if let Some(active) = active(tx, &version.key_id, &version.node_id).await? {
         return Err(Error::ActiveVersionExists { active });
     }
+    groups::check_reference(tx, version, threshold, reference).await?;
     tx.execute(
         TABLE,
-        "INSERT INTO key_versions (key_id, node_id, version, threshold, total, created_at, state) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'active')",
+        "INSERT INTO key_versions (key_id, node_id, version, threshold, total, created_at, state, \
+         created_by, last_change_at, last_change) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $6, $8)",
         with(
             version_args(version),
             args![
                 i64::from(threshold.t()),
                 i64::from(threshold.n()),
-                timestamp_to_db(created_at)
+                timestamp_to_db(created_at),
+                created_by.as_str(),
+                CREATED,
             ],
         ),
     )
     .await?;
-    Ok(())
+    groups::insert_reference(tx, version, reference).await
+}
+
+async fn next_version<B: Backend>(
+    tx: &mut SqlTransaction<B>,
+    key_id: &KeyId,
+    node_id: &NodeId,
+) -> Result<KeyVersion, Error> {
+    let row = tx
+        .fetch_optional(
+            TABLE,
+            "SELECT max(version) FROM key_versions WHERE key_id = $1 AND node_id = $2",
+            args![key_id.as_str(), node_id.as_str()],
+        )
+        .await?;
+    let latest = match &row {
+        Some(row) => Columns::<B>::new(row, TABLE).opt_int(0, "version")?,
+        None => None,
+    };
+    let Some(latest) = latest else {
+        return Ok(KeyVersion::new(1));
+    };
+    let latest = u32::try_from(latest).map_err(|_| Error::CorruptRow {
+        table: TABLE,
+        column: "version",
+    })?;
+    KeyVersion::new(latest)
+        .next()
+        .ok_or(Error::CounterExhausted {
+            counter: "key version",
+        })
+}
+
+async fn record_change<B: Backend>(
+    tx: &mut SqlTransaction<B>,
+    version: &NodeVersion,
+    what: &Label,
+    at: Timestamp,
+) -> Result<(), Error> {
+    let record = load(tx, version).await?;
+    if matches!(record.state, KeyVersionState::Retired { .. }) {
+        return Err(wrong_state(version, "active or retiring", &record.state));
+    }
+    if at < record.last_change_at {
+        return Err(Error::TimesOutOfOrder { field: "at" });
+    }
+    tx.update_one(
+        TABLE,
+        "UPDATE key_versions SET last_change_at = $4, last_change = $5 \
+         WHERE key_id = $1 AND node_id = $2 AND version = $3",
+        with(
+            version_args(version),
+            args![timestamp_to_db(at), what.as_str()],
+        ),
+    )
+    .await
 }
 
 async fn list<B: Backend>(
@@ -219,9 +292,36 @@ impl<B: Backend> KeyVersionStore for SqlTransaction<B> {
         &mut self,
         version: &NodeVersion,
         threshold: Threshold,
+        reference: &SplitReference,
+        created_by: &ActorId,
         created_at: Timestamp,
     ) -> Result<(), Error> {
-        guarded!(self, Write, create(self, version, threshold, created_at))
+        guarded!(
+            self,
+            Write,
+            create(self, version, threshold, reference, created_by, created_at)
+        )
+    }
+
+    async fn split_reference(&mut self, version: &NodeVersion) -> Result<SplitReference, Error> {
+        guarded!(self, Read, groups::load_reference(self, version))
+    }
+
+    async fn next_key_version(
+        &mut self,
+        key_id: &KeyId,
+        node_id: &NodeId,
+    ) -> Result<KeyVersion, Error> {
+        guarded!(self, Read, next_version(self, key_id, node_id))
+    }
+
+    async fn record_version_change(
+        &mut self,
+        version: &NodeVersion,
+        what: &Label,
+        at: Timestamp,
+    ) -> Result<(), Error> {
+        guarded!(self, Write, record_change(self, version, what, at))
     }
 
     async fn key_version(&mut self, version: &NodeVersion) -> Result<KeyVersionRecord, Error> {

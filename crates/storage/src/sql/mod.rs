@@ -8,11 +8,15 @@
 //! accept, and only three column types (64-bit integer, text, blob), so the
 //! same SQL text runs on both; each backend keeps its own migrations.
 
+mod access;
 mod approvals;
 mod audit;
 mod custody;
 mod drills;
+mod groups;
+mod inventory;
 mod key_versions;
+mod registry;
 mod slot_keks;
 mod slots;
 
@@ -340,6 +344,7 @@ impl<B: Backend> SqlTransaction<B> {
                 error,
                 Error::Database { .. }
                     | Error::DatabaseUnavailable { .. }
+                    | Error::PrivilegeViolation { .. }
                     | Error::CorruptRow { .. }
                     | Error::WriteConflict { .. }
             );
@@ -510,6 +515,26 @@ impl<'r, B: Backend> Columns<'r, B> {
         self.blob(index, column)?
             .try_into()
             .map_err(|_| self.corrupt(column))
+    }
+
+    pub(crate) fn opt_digest(
+        &self,
+        index: usize,
+        column: &'static str,
+    ) -> Result<Option<[u8; 32]>, Error> {
+        self.opt_blob(index, column)?
+            .map(|blob| blob.try_into().map_err(|_| self.corrupt(column)))
+            .transpose()
+    }
+
+    /// An integer column holding a value of type `T` (a count, an index, an
+    /// epoch...).
+    pub(crate) fn small<T: TryFrom<i64>>(
+        &self,
+        index: usize,
+        column: &'static str,
+    ) -> Result<T, Error> {
+        T::try_from(self.int(index, column)?).map_err(|_| self.corrupt(column))
     }
 
     pub(crate) fn u64(&self, index: usize, column: &'static str) -> Result<u64, Error> {

@@ -30,9 +30,22 @@ use shardkeep_storage::{
     SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SlotState, Storage,
     StoredCheckpoint, Transaction,
 };
+use shardkeep_storage::{
+    AccessControlStore, AnomalyRecord, InventoryChallenge, InventoryProofRecord, InventoryStore,
+    MAX_INVENTORY_PROOF_LEN,
+};
+use shardkeep_storage::{
+    EntityRecord, EntityState, MAX_ENTITY_MEMBERS, PersonKeyEpoch, PersonKeys, PersonRecord,
+    PersonState, RegistryStore, Role, RoleSet,
+};
+use shardkeep_storage::{
+    GroupRecord, GroupStore, MAX_BINDING_LEN, MAX_COMMITMENTS_LEN, MAX_GROUP_KEY_LEN,
+    MAX_POLICY_LEN, PolicyRecord, SplitReference,
+};
 use shardkeep_types::{
-    ActorId, CustodianId, FreeText, InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId,
-    KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
+    ActorId, CustodianId, EnvelopeId, FreeText, InMemoryKek, InMemorySigner, KekId,
+    KeyEncryptionKey, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId,
+    Timestamp,
 };
 
 /// What the suite needs of a backend: a storage that can be shared with
@@ -79,6 +92,21 @@ macro_rules! for_each_case {
             concurrent_consumers_never_double_spend,
             concurrent_writers_never_lose_updates,
             concurrent_audit_appends_never_fork,
+            registry_person_lifecycle,
+            registry_person_refusals,
+            registry_keys_belong_to_one_person,
+            registry_entities,
+            registry_entity_refusals,
+            groups_are_registered_once,
+            policies_append_and_the_latest_is_current,
+            versions_keep_their_split_reference,
+            version_creation_checks_the_reference,
+            version_changes_and_numbers,
+            inventory_challenges_are_single_use,
+            inventory_proofs_are_checked,
+            rate_counters_count_per_person_kind_and_window,
+            concurrent_rate_counters_never_lose_a_count,
+            anomalies_are_kept_and_counted,
         }
     };
 }
@@ -267,16 +295,29 @@ pub(crate) fn slot_kek(slot: &ShareSlot, kek_id: &str, created: u64) -> SlotKekR
     }
 }
 
+/// The person acting for custodian entity `custodian` in the fixtures.
+pub(crate) fn agent(custodian: &str) -> ActorId {
+    actor(&format!("{custodian}.agent"))
+}
+
+/// The custody entry of `slot` at entity `custodian`: sealed to the
+/// entity's agent's registered recipient, updated at `at(20)`.
 pub(crate) fn custody(slot: &ShareSlot, custodian: &str) -> CustodyEntry {
+    let person = agent(custodian);
     CustodyEntry {
         slot: slot.clone(),
         custodian: CustodianId::new(custodian).unwrap(),
-        contact: FreeText::new(format!("{custodian} <security@{custodian}.example>")).unwrap(),
-        public_key: b"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq".to_vec(),
+        recipient: person_keys(person.as_str(), 0).age_recipient.unwrap(),
+        person,
+        envelope_id: EnvelopeId::from_bytes(derived(&slot.to_string(), "envelope")),
+        container_hash: derived(&slot.to_string(), "container"),
         updated_at: at(20),
         confirmed_at: None,
     }
 }
+
+/// Changes one field of a custody entry.
+type CustodyEdit = fn(&mut CustodyEntry);
 
 pub(crate) fn nonce(byte: u8) -> ApprovalNonce {
     ApprovalNonce([byte; 32])
@@ -309,6 +350,139 @@ pub(crate) fn approval(request: &ApprovalRequest, approver: &str, role: &str) ->
         signature: [0x5a; 64],
         recorded_at: at(200),
     }
+}
+
+// ----- groups, policies and split references -----
+
+/// The hash of the fixture policy.
+pub(crate) const POLICY_HASH: [u8; 32] = [0x70; 32];
+
+/// The fixture policy, set at `at(0)`.
+pub(crate) fn policy() -> PolicyRecord {
+    PolicyRecord {
+        hash: POLICY_HASH,
+        encoding: b"3-of-5, 2 on the server".to_vec(),
+        set_at: at(0),
+        set_by: actor("sec.bob"),
+    }
+}
+
+/// Group `key_id`: secp256k1, 3 of 5 parties sign.
+pub(crate) fn group(key_id: &KeyId) -> GroupRecord {
+    GroupRecord {
+        key_id: key_id.clone(),
+        curve: CurveId::Secp256k1.to_u8(),
+        group_public_key: [&[2][..], &derived(key_id.as_str(), "group")].concat(),
+        tss_degree: 2,
+        parties: 5,
+        registered_at: at(0),
+    }
+}
+
+/// A split reference of `version`: secp256k1, under [`POLICY_HASH`], with
+/// as many server shares as `threshold` allows.
+pub(crate) fn reference(version: &NodeVersion, threshold: Threshold) -> SplitReference {
+    SplitReference {
+        curve: CurveId::Secp256k1.to_u8(),
+        split_id: derived(&version.to_string(), "split"),
+        commitments: derived(&version.to_string(), "commitments").repeat(3),
+        binding: derived(&version.to_string(), "binding").to_vec(),
+        policy_hash: POLICY_HASH,
+        server_shares: (threshold.t() - 1).min(threshold.n() - threshold.t()),
+    }
+}
+
+/// Creates `version` by `ops.alice` at `at(created)`, registering its
+/// group and setting the fixture policy first when needed.
+pub(crate) async fn create_version<T: Transaction>(
+    tx: &mut T,
+    version: &NodeVersion,
+    threshold: Threshold,
+    created: u64,
+) -> Result<(), Error> {
+    tx.register_group(&group(&version.key_id)).await?;
+    if tx.current_policy().await?.is_none() {
+        tx.set_policy(&policy()).await?;
+    }
+    tx.create_key_version(
+        version,
+        threshold,
+        &reference(version, threshold),
+        &actor("ops.alice"),
+        at(created),
+    )
+    .await
+}
+
+// ----- registry fixtures -----
+
+/// A 32-byte public value derived from a name and a purpose.
+pub(crate) fn derived(name: &str, purpose: &str) -> [u8; 32] {
+    Sha256::digest(format!("{name} {purpose}")).into()
+}
+
+/// Keys of `name` in key generation `generation`.
+pub(crate) fn person_keys(name: &str, generation: u8) -> PersonKeys {
+    let tag = format!("{name}#{generation}");
+    PersonKeys {
+        receipt_key: Some(derived(&tag, "receipt")),
+        approval_key: Some(derived(&tag, "approval")),
+        age_recipient: Some(format!("age1{}", hex::encode(&derived(&tag, "age")[..20]))),
+        tls_fingerprint: Some(derived(&tag, "tls")),
+    }
+}
+
+/// A new, active person `name` with `roles`, registered at `at(1)`.
+pub(crate) fn person(name: &str, roles: &[Role]) -> PersonRecord {
+    PersonRecord {
+        id: actor(name),
+        display_name: FreeText::new(format!("{name} (test)")).unwrap(),
+        roles: roles.iter().copied().collect(),
+        keys: person_keys(name, 0),
+        key_epoch: 1,
+        state: PersonState::Active,
+        registered_at: at(1),
+        registered_by: actor("admin.root"),
+    }
+}
+
+/// A new, active custodian entity with `members`, registered at `at(2)`.
+pub(crate) fn entity(name: &str, members: &[&str]) -> EntityRecord {
+    EntityRecord {
+        id: CustodianId::new(name).unwrap(),
+        display_name: FreeText::new(format!("{name} Ltd")).unwrap(),
+        contact: FreeText::new(format!("{name} <security@{name}.example>")).unwrap(),
+        members: members.iter().map(|member| actor(member)).collect(),
+        state: EntityState::Active,
+        registered_at: at(2),
+    }
+}
+
+/// Registers, for each name, the entity and its one member, its
+/// [`agent`]; committed.
+pub(crate) async fn with_custodians<S: Storage>(storage: &S, names: &[&str]) {
+    let mut tx = storage.begin().await.unwrap();
+    for name in names {
+        let member = agent(name);
+        tx.register_person(&person(member.as_str(), &[Role::Custodian]))
+            .await
+            .unwrap();
+        tx.register_entity(&entity(name, &[member.as_str()]))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// Registers persons `names` as custodians, committed.
+pub(crate) async fn with_persons<S: Storage>(storage: &S, names: &[&str]) {
+    let mut tx = storage.begin().await.unwrap();
+    for name in names {
+        tx.register_person(&person(name, &[Role::Custodian]))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
 }
 
 /// A stand-in for the audit crate's builder: SHA-256 over the sequence,
@@ -353,9 +527,14 @@ pub(crate) fn refused<T: Debug>(result: Result<T, Error>) -> Error {
 /// Creates key version `number` of `node` (3-of-5) and commits.
 pub(crate) async fn with_version<S: Storage>(storage: &S, node: &str, number: u32) {
     let mut tx = storage.begin().await.unwrap();
-    tx.create_key_version(&version(node, number), Threshold::new(3, 5).unwrap(), at(0))
-        .await
-        .unwrap();
+    create_version(
+        &mut tx,
+        &version(node, number),
+        Threshold::new(3, 5).unwrap(),
+        0,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -432,6 +611,43 @@ pub(crate) async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
     assert_eq!(tx.share_accesses(&target).await.unwrap().len(), 1);
     let listed = tx.list_slots(&SlotFilter::default()).await.unwrap();
     assert_eq!(&listed[0].kek_id, fixture_kek(&target).kek_id());
+    // The version predates split references and creators: it says so,
+    // and its last change is its creation.
+    let old = target.node_version();
+    assert!(matches!(
+        refused(tx.split_reference(&old).await),
+        Error::SplitReferenceNotFound(v) if v == old
+    ));
+    let record = tx.key_version(&old).await.unwrap();
+    assert_eq!(record.created_by, None);
+    assert_eq!(
+        (record.last_change.as_str(), record.last_change_at),
+        ("created", record.created_at)
+    );
+    // Its custody entry predates the registry: reported as legacy, with
+    // its delivery record kept, until the slot is reassigned.
+    let external = slot("node-a", 1, 3);
+    assert!(matches!(
+        refused(tx.custody_entry(&external).await),
+        Error::LegacyCustodyEntry(s) if s == external
+    ));
+    assert!(matches!(
+        refused(tx.custody_map(&old).await),
+        Error::LegacyCustodyEntry(_)
+    ));
+    assert_eq!(tx.deliveries(&old).await.unwrap().len(), 1);
+    drop(tx);
+    with_custodians(storage, &["escrow-co"]).await;
+    let mut tx = storage.begin().await.unwrap();
+    tx.update_custodian(&custody(&external, "escrow-co"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.custody_map(&old).await.unwrap(),
+        [custody(&external, "escrow-co")]
+    );
 }
 
 /// Expects the load of share `node-a/1/1` to be refused as a corrupt row,
@@ -450,9 +666,14 @@ pub(crate) async fn assert_load_refuses_row<S: Storage>(storage: &S, column: &st
 /// the evidence the backend tests then try to change behind storage's back.
 pub(crate) async fn with_destroyed_slot_kek<S: Storage>(storage: &S) {
     let mut tx = storage.begin().await.unwrap();
-    tx.create_key_version(&version("node-a", 1), Threshold::new(3, 5).unwrap(), at(0))
-        .await
-        .unwrap();
+    create_version(
+        &mut tx,
+        &version("node-a", 1),
+        Threshold::new(3, 5).unwrap(),
+        0,
+    )
+    .await
+    .unwrap();
     tx.record_slot_kek(&slot_kek(&slot("node-a", 1, 1), "kek-a", 1))
         .await
         .unwrap();
@@ -473,6 +694,1269 @@ async fn read_all_audit<S: Store>(storage: &S) -> Vec<AuditRow> {
         rows.extend(page);
     }
     rows
+}
+
+// ----- groups, policies, split references -----
+
+/// Changes one field of a group.
+type GroupEdit = fn(&mut GroupRecord);
+
+pub(crate) async fn groups_are_registered_once<S: Store>(storage: S) {
+    let wallet = group(&KeyId::new("wallet-1").unwrap());
+    let mut tx = storage.begin().await.unwrap();
+    tx.register_group(&wallet).await.unwrap();
+    // Repeating it with the same values changes nothing, whenever.
+    let mut again = wallet.clone();
+    again.registered_at = at(99);
+    tx.register_group(&again).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(tx.group(&wallet.key_id).await.unwrap(), wallet);
+    drop(tx);
+    let changes: [GroupEdit; 4] = [
+        |g| g.curve = CurveId::Ed25519.to_u8(),
+        |g| g.group_public_key[1] ^= 1,
+        |g| g.tss_degree = 3,
+        |g| g.parties = 6,
+    ];
+    for change in changes {
+        let mut other = wallet.clone();
+        change(&mut other);
+        let mut tx = storage.begin().await.unwrap();
+        assert!(matches!(
+            refused(tx.register_group(&other).await),
+            Error::GroupExists(id) if id == wallet.key_id
+        ));
+    }
+    let fresh = group(&KeyId::new("wallet-2").unwrap());
+    for (degree, parties) in [(0, 5), (5, 5), (6, 5), (1, 1)] {
+        let mut bad = fresh.clone();
+        bad.tss_degree = degree;
+        bad.parties = parties;
+        let mut tx = storage.begin().await.unwrap();
+        assert!(matches!(
+            refused(tx.register_group(&bad).await),
+            Error::InvalidGroupParameters { tss_degree, parties: p }
+                if tss_degree == degree && p == parties
+        ));
+    }
+    for len in [0, MAX_GROUP_KEY_LEN + 1] {
+        let mut bad = fresh.clone();
+        bad.group_public_key = vec![2; len];
+        let mut tx = storage.begin().await.unwrap();
+        assert!(matches!(
+            refused(tx.register_group(&bad).await),
+            Error::BlobLength {
+                field: "group public key",
+                ..
+            }
+        ));
+    }
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.group(&fresh.key_id).await),
+        Error::GroupNotFound(id) if id == fresh.key_id
+    ));
+    // A refused read leaves the transaction usable.
+    // The degree and party count may be anything tss-lib accepts.
+    let mut widest = fresh.clone();
+    (widest.tss_degree, widest.parties) = (u16::MAX - 1, u16::MAX);
+    tx.register_group(&widest).await.unwrap();
+    assert_eq!(tx.group(&fresh.key_id).await.unwrap(), widest);
+}
+
+pub(crate) async fn policies_append_and_the_latest_is_current<S: Store>(storage: S) {
+    let first = policy();
+    let second = PolicyRecord {
+        hash: [0x71; 32],
+        encoding: b"4-of-7, 3 on the server".to_vec(),
+        set_at: at(10),
+        set_by: actor("sec.erin"),
+    };
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.current_policy().await.unwrap(), None);
+    tx.set_policy(&first).await.unwrap();
+    assert_eq!(tx.current_policy().await.unwrap(), Some(first.clone()));
+    tx.set_policy(&second).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.current_policy().await.unwrap(), Some(second.clone()));
+    assert_eq!(tx.policy(&first.hash).await.unwrap(), first);
+    // Going back to an earlier policy makes it current again; looked up
+    // by hash it is the policy as first set.
+    let mut back = first.clone();
+    back.set_at = at(20);
+    tx.set_policy(&back).await.unwrap();
+    assert_eq!(tx.current_policy().await.unwrap(), Some(back));
+    assert_eq!(tx.policy(&first.hash).await.unwrap(), first);
+    tx.commit().await.unwrap();
+
+    let mut conflicting = first.clone();
+    conflicting.encoding = b"something else".to_vec();
+    conflicting.set_at = at(30);
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.set_policy(&conflicting).await),
+        Error::PolicyConflict(hash) if hash == first.hash
+    ));
+    let mut early = second.clone();
+    early.hash = [0x72; 32];
+    early.set_at = at(19);
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.set_policy(&early).await),
+        Error::TimesOutOfOrder { field: "set_at" }
+    ));
+    for len in [0, MAX_POLICY_LEN + 1] {
+        let mut bad = second.clone();
+        bad.hash = [0x73; 32];
+        bad.set_at = at(40);
+        bad.encoding = vec![1; len];
+        let mut tx = storage.begin().await.unwrap();
+        assert!(matches!(
+            refused(tx.set_policy(&bad).await),
+            Error::BlobLength {
+                field: "policy",
+                ..
+            }
+        ));
+    }
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert!(matches!(
+        refused(tx.policy(&[0x74; 32]).await),
+        Error::PolicyNotFound(hash) if hash == [0x74; 32]
+    ));
+    assert_eq!(tx.current_policy().await.unwrap().unwrap().set_at, at(20));
+}
+
+pub(crate) async fn versions_keep_their_split_reference<S: Store>(storage: S) {
+    let v1 = version("node-a", 1);
+    let t = Threshold::new(3, 5).unwrap();
+    with_version(&storage, "node-a", 1).await;
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(tx.split_reference(&v1).await.unwrap(), reference(&v1, t));
+    let record = tx.key_version(&v1).await.unwrap();
+    assert_eq!(record.created_by, Some(actor("ops.alice")));
+    assert_eq!(record.last_change.as_str(), "created");
+    assert_eq!(record.last_change_at, at(0));
+    let missing = version("node-z", 1);
+    assert!(matches!(
+        refused(tx.split_reference(&missing).await),
+        Error::KeyVersionNotFound(v) if v == missing
+    ));
+    // A 2-of-2 split keeps nothing on the server; a 2-of-3 one share.
+    drop(tx);
+    let mut tx = storage.begin().await.unwrap();
+    for (node, t, n, server) in [
+        ("node-b", 2, 2, 0),
+        ("node-c", 2, 3, 1),
+        ("node-d", 5, 9, 4),
+    ] {
+        let target = version(node, 1);
+        let threshold = Threshold::new(t, n).unwrap();
+        let mut split = reference(&target, threshold);
+        split.server_shares = server;
+        tx.create_key_version(&target, threshold, &split, &actor("ops.bob"), at(5))
+            .await
+            .unwrap();
+        assert_eq!(tx.split_reference(&target).await.unwrap(), split);
+    }
+}
+
+pub(crate) async fn version_creation_checks_the_reference<S: Store>(storage: S) {
+    with_version(&storage, "node-a", 1).await;
+    let target = version("node-b", 1);
+    let t = Threshold::new(3, 5).unwrap();
+    let ops = actor("ops.alice");
+    let create = |split: SplitReference, version: NodeVersion| {
+        let storage = storage.clone();
+        let ops = ops.clone();
+        async move {
+            let mut tx = storage.begin().await.unwrap();
+            refused(
+                tx.create_key_version(&version, t, &split, &ops, at(5))
+                    .await,
+            )
+        }
+    };
+    // The server alone never recovers; the custodians alone always can.
+    for server in [3, 4, 5, 6, 255] {
+        let mut split = reference(&target, t);
+        split.server_shares = server;
+        assert!(matches!(
+            create(split, target.clone()).await,
+            Error::ServerSharesOutOfRange { server_shares, threshold }
+                if server_shares == server && threshold == t
+        ));
+    }
+    let mut split = reference(&target, t);
+    split.curve = CurveId::Ed25519.to_u8();
+    assert!(matches!(
+        create(split, target.clone()).await,
+        Error::CurveMismatch {
+            group: 1,
+            reference: 2
+        }
+    ));
+    let mut split = reference(&target, t);
+    split.policy_hash = [0x55; 32];
+    assert!(matches!(
+        create(split, target.clone()).await,
+        Error::PolicyNotFound(hash) if hash == [0x55; 32]
+    ));
+    let unregistered = NodeVersion {
+        key_id: KeyId::new("wallet-9").unwrap(),
+        ..target.clone()
+    };
+    assert!(matches!(
+        create(reference(&unregistered, t), unregistered.clone()).await,
+        Error::GroupNotFound(id) if id == unregistered.key_id
+    ));
+    for (field, len) in [
+        ("commitments", 0),
+        ("commitments", MAX_COMMITMENTS_LEN + 1),
+        ("binding", 0),
+        ("binding", MAX_BINDING_LEN + 1),
+    ] {
+        let mut split = reference(&target, t);
+        if field == "commitments" {
+            split.commitments = vec![1; len];
+        } else {
+            split.binding = vec![1; len];
+        }
+        assert!(matches!(
+            create(split, target.clone()).await,
+            Error::BlobLength { field: f, .. } if f == field
+        ));
+    }
+    // Nothing refused was stored.
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert!(matches!(
+        refused(tx.key_version(&target).await),
+        Error::KeyVersionNotFound(_)
+    ));
+    // The largest blobs fit.
+    drop(tx);
+    let mut split = reference(&target, t);
+    split.commitments = vec![1; MAX_COMMITMENTS_LEN];
+    split.binding = vec![1; MAX_BINDING_LEN];
+    let mut tx = storage.begin().await.unwrap();
+    tx.create_key_version(&target, t, &split, &ops, at(5))
+        .await
+        .unwrap();
+    assert_eq!(tx.split_reference(&target).await.unwrap(), split);
+}
+
+pub(crate) async fn version_changes_and_numbers<S: Store>(storage: S) {
+    let key = KeyId::new("wallet-1").unwrap();
+    let node = NodeId::new("node-a").unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(
+        tx.next_key_version(&key, &node).await.unwrap(),
+        KeyVersion::new(1)
+    );
+    create_version(
+        &mut tx,
+        &version("node-a", 1),
+        Threshold::new(3, 5).unwrap(),
+        0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tx.next_key_version(&key, &node).await.unwrap(),
+        KeyVersion::new(2)
+    );
+    // Max + 1, not count + 1; other nodes and keys are separate.
+    tx.begin_key_retirement(&version("node-a", 1), at(1), at(2))
+        .await
+        .unwrap();
+    create_version(
+        &mut tx,
+        &version("node-a", 7),
+        Threshold::new(3, 5).unwrap(),
+        1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tx.next_key_version(&key, &node).await.unwrap(),
+        KeyVersion::new(8)
+    );
+    assert_eq!(
+        tx.next_key_version(&key, &NodeId::new("node-b").unwrap())
+            .await
+            .unwrap(),
+        KeyVersion::new(1)
+    );
+    assert_eq!(
+        tx.next_key_version(&KeyId::new("wallet-2").unwrap(), &node)
+            .await
+            .unwrap(),
+        KeyVersion::new(1)
+    );
+    let v7 = version("node-a", 7);
+    tx.record_version_change(&v7, &label("custodian-change"), at(50))
+        .await
+        .unwrap();
+    // A retiring version may still change.
+    tx.record_version_change(&version("node-a", 1), &label("kek-migration"), at(1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    let record = tx.key_version(&v7).await.unwrap();
+    assert_eq!(
+        (record.last_change.as_str(), record.last_change_at),
+        ("custodian-change", at(50))
+    );
+    assert!(matches!(
+        refused(
+            tx.record_version_change(&v7, &label("kek-migration"), at(49))
+                .await
+        ),
+        Error::TimesOutOfOrder { field: "at" }
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    let missing = version("node-z", 1);
+    assert!(matches!(
+        refused(tx.record_version_change(&missing, &label("x"), at(60)).await),
+        Error::KeyVersionNotFound(v) if v == missing
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    tx.retire_key_version(&version("node-a", 1), at(2))
+        .await
+        .unwrap();
+    assert!(matches!(
+        refused(
+            tx.record_version_change(&version("node-a", 1), &label("x"), at(60))
+                .await
+        ),
+        Error::KeyVersionState {
+            expected: "active or retiring",
+            found: "retired",
+            ..
+        }
+    ));
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.key_version(&version("node-a", 1))
+            .await
+            .unwrap()
+            .last_change_at,
+        at(1)
+    );
+}
+
+// ----- registry -----
+
+pub(crate) async fn registry_person_lifecycle<S: Store>(storage: S) {
+    let alice = person("ops.alice", &[Role::Operator]);
+    let bob = person("sec.bob", &[Role::Security, Role::Compliance]);
+    let mut tx = storage.begin().await.unwrap();
+    tx.register_person(&bob).await.unwrap();
+    tx.register_person(&alice).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.person(&alice.id).await.unwrap(), alice);
+    let fingerprint = alice.keys.tls_fingerprint.unwrap();
+    assert_eq!(
+        tx.person_by_tls_fingerprint(&fingerprint).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(tx.person_by_tls_fingerprint(&[0; 32]).await.unwrap(), None);
+    // Listed by id, a page at a time.
+    assert_eq!(
+        tx.persons(None, 10).await.unwrap(),
+        [alice.clone(), bob.clone()]
+    );
+    assert_eq!(
+        tx.persons(None, 1).await.unwrap(),
+        std::slice::from_ref(&alice)
+    );
+    assert_eq!(
+        tx.persons(Some(&alice.id), 10).await.unwrap(),
+        std::slice::from_ref(&bob)
+    );
+    assert!(tx.persons(Some(&bob.id), 10).await.unwrap().is_empty());
+
+    // Roles change; keys rotate into a new epoch.
+    let roles = RoleSet::EMPTY.with(Role::Operator).with(Role::Auditor);
+    tx.set_person_roles(&alice.id, roles, at(5)).await.unwrap();
+    let rotated = person_keys("ops.alice", 1);
+    assert_eq!(
+        tx.rotate_person_keys(&alice.id, &rotated, at(10))
+            .await
+            .unwrap(),
+        2
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    let current = tx.person(&alice.id).await.unwrap();
+    assert_eq!(current.roles, roles);
+    assert!(current.roles.contains(Role::Auditor) && !current.roles.contains(Role::Security));
+    assert_eq!(current.key_epoch, 2);
+    assert_eq!(current.keys, rotated);
+    // The fingerprint lookup follows the current keys only.
+    assert_eq!(
+        tx.person_by_tls_fingerprint(&fingerprint).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        tx.person_by_tls_fingerprint(&rotated.tls_fingerprint.unwrap())
+            .await
+            .unwrap(),
+        Some(current.clone())
+    );
+    // A person may rotate back to their own earlier keys, keep some and
+    // drop some.
+    let mut partial = rotated.clone();
+    partial.receipt_key = alice.keys.receipt_key;
+    partial.approval_key = None;
+    assert_eq!(
+        tx.rotate_person_keys(&alice.id, &partial, at(20))
+            .await
+            .unwrap(),
+        3
+    );
+    let reason = FreeText::new("left the company").unwrap();
+    tx.revoke_person(&alice.id, &bob.id, &reason, at(30))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let revoked = tx.person(&alice.id).await.unwrap();
+    assert_eq!(
+        revoked.state,
+        PersonState::Revoked {
+            at: at(30),
+            by: bob.id.clone(),
+            reason
+        }
+    );
+    assert_eq!(revoked.keys, partial);
+    // A revoked person is still found by their certificate: the caller
+    // sees the state and refuses.
+    assert_eq!(
+        tx.person_by_tls_fingerprint(&partial.tls_fingerprint.unwrap())
+            .await
+            .unwrap(),
+        Some(revoked.clone())
+    );
+    let epoch = |epoch, keys: &PersonKeys, from, until: Option<u64>| PersonKeyEpoch {
+        person: alice.id.clone(),
+        epoch,
+        keys: keys.clone(),
+        valid_from: at(from),
+        valid_until: until.map(at),
+    };
+    assert_eq!(
+        tx.person_key_history(&alice.id).await.unwrap(),
+        [
+            epoch(1, &alice.keys, 1, Some(10)),
+            epoch(2, &rotated, 10, Some(20)),
+            epoch(3, &partial, 20, Some(30)),
+        ]
+    );
+    assert_eq!(
+        tx.person_key_history(&bob.id).await.unwrap(),
+        [PersonKeyEpoch {
+            person: bob.id.clone(),
+            epoch: 1,
+            keys: bob.keys.clone(),
+            valid_from: at(1),
+            valid_until: None,
+        }]
+    );
+}
+
+pub(crate) async fn registry_person_refusals<S: Store>(storage: S) {
+    let alice = person("ops.alice", &[Role::Operator]);
+    let mut tx = storage.begin().await.unwrap();
+    tx.register_person(&alice).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.register_person(&alice).await),
+        Error::PersonExists(id) if id == alice.id
+    ));
+    let mut later_epoch = person("ops.carol", &[]);
+    later_epoch.key_epoch = 2;
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.register_person(&later_epoch).await),
+        Error::InvalidRegistration { field: "key_epoch" }
+    ));
+    let mut revoked = person("ops.carol", &[]);
+    revoked.state = PersonState::Revoked {
+        at: at(1),
+        by: actor("admin.root"),
+        reason: FreeText::new("never").unwrap(),
+    };
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.register_person(&revoked).await),
+        Error::InvalidRegistration { field: "state" }
+    ));
+    for recipient in [
+        String::new(),
+        "age1 space".into(),
+        "age1é".into(),
+        "a".repeat(129),
+    ] {
+        let mut bad = person("ops.carol", &[]);
+        bad.keys.age_recipient = Some(recipient.clone());
+        let mut tx = storage.begin().await.unwrap();
+        assert!(
+            matches!(
+                refused(tx.register_person(&bad).await),
+                Error::InvalidAgeRecipient
+            ),
+            "{recipient:?}"
+        );
+        let mut tx = storage.begin().await.unwrap();
+        assert!(matches!(
+            refused(tx.rotate_person_keys(&alice.id, &bad.keys, at(5)).await),
+            Error::InvalidAgeRecipient
+        ));
+    }
+    // The longest recipient and a person without any key are fine.
+    let mut longest = person("ops.carol", &[]);
+    longest.keys.age_recipient = Some("a".repeat(128));
+    let keyless = PersonRecord {
+        keys: PersonKeys::default(),
+        ..person("ops.dave", &[])
+    };
+    let mut tx = storage.begin().await.unwrap();
+    tx.register_person(&longest).await.unwrap();
+    tx.register_person(&keyless).await.unwrap();
+    assert_eq!(tx.person(&keyless.id).await.unwrap(), keyless);
+    tx.commit().await.unwrap();
+
+    let missing = actor("nobody");
+    for case in 0..5 {
+        let mut tx = storage.begin().await.unwrap();
+        let reason = FreeText::new("x").unwrap();
+        let result = match case {
+            0 => tx.person(&missing).await.map(drop),
+            1 => tx
+                .rotate_person_keys(&missing, &person_keys("nobody", 1), at(5))
+                .await
+                .map(drop),
+            2 => tx.set_person_roles(&missing, RoleSet::EMPTY, at(5)).await,
+            3 => tx.revoke_person(&missing, &alice.id, &reason, at(5)).await,
+            _ => tx.person_key_history(&missing).await.map(drop),
+        };
+        assert!(
+            matches!(refused(result), Error::PersonNotFound(id) if id == missing),
+            "case {case}"
+        );
+    }
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(
+            tx.rotate_person_keys(&alice.id, &person_keys("ops.alice", 1), at(0))
+                .await
+        ),
+        Error::TimesOutOfOrder { field: "at" }
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    let reason = FreeText::new("left").unwrap();
+    assert!(matches!(
+        refused(
+            tx.revoke_person(&alice.id, &keyless.id, &reason, at(0))
+                .await
+        ),
+        Error::TimesOutOfOrder { field: "at" }
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    tx.revoke_person(&alice.id, &keyless.id, &reason, at(3))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    for case in 0..3 {
+        let mut tx = storage.begin().await.unwrap();
+        let result = match case {
+            0 => tx
+                .rotate_person_keys(&alice.id, &person_keys("ops.alice", 1), at(5))
+                .await
+                .map(drop),
+            1 => tx.set_person_roles(&alice.id, RoleSet::EMPTY, at(5)).await,
+            _ => {
+                tx.revoke_person(&alice.id, &keyless.id, &reason, at(5))
+                    .await
+            }
+        };
+        assert!(
+            matches!(refused(result), Error::PersonRevoked(id) if id == alice.id),
+            "case {case}"
+        );
+    }
+    // Nothing refused changed anything.
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let stored = tx.person(&alice.id).await.unwrap();
+    assert_eq!((stored.key_epoch, stored.roles), (1, alice.roles));
+    assert_eq!(tx.person_key_history(&alice.id).await.unwrap().len(), 1);
+    assert_eq!(tx.persons(None, 10).await.unwrap().len(), 3);
+}
+
+/// Gives keys one key of another person's.
+type KeysEdit = fn(&mut PersonKeys, &PersonKeys);
+
+pub(crate) async fn registry_keys_belong_to_one_person<S: Store>(storage: S) {
+    let alice = person("ops.alice", &[Role::Operator]);
+    let mut tx = storage.begin().await.unwrap();
+    tx.register_person(&alice).await.unwrap();
+    // Alice's first keys go to history.
+    tx.rotate_person_keys(&alice.id, &person_keys("ops.alice", 1), at(10))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let old = person_keys("ops.alice", 0);
+    let current = person_keys("ops.alice", 1);
+    let fresh = person_keys("ops.carol", 0);
+    let cases: [(&str, &str, KeysEdit); 7] = [
+        ("current receipt key", "receipt key", |k, a| {
+            k.receipt_key = a.receipt_key;
+        }),
+        ("old receipt key", "receipt key", |k, a| {
+            k.receipt_key = a.receipt_key;
+        }),
+        // Receipt and approval keys are both signing keys: never crossed.
+        ("approval key as receipt key", "receipt key", |k, a| {
+            k.receipt_key = a.approval_key;
+        }),
+        ("receipt key as approval key", "approval key", |k, a| {
+            k.approval_key = a.receipt_key;
+        }),
+        ("old age recipient", "age recipient", |k, a| {
+            k.age_recipient.clone_from(&a.age_recipient);
+        }),
+        ("old TLS fingerprint", "TLS fingerprint", |k, a| {
+            k.tls_fingerprint = a.tls_fingerprint;
+        }),
+        ("current TLS fingerprint", "TLS fingerprint", |k, a| {
+            k.tls_fingerprint = a.tls_fingerprint;
+        }),
+    ];
+    for (case, expected, edit) in cases {
+        let source = if case.starts_with("old") {
+            &old
+        } else {
+            &current
+        };
+        let mut keys = fresh.clone();
+        edit(&mut keys, source);
+        let mut carol = person("ops.carol", &[]);
+        carol.keys = keys.clone();
+        let mut tx = storage.begin().await.unwrap();
+        assert!(
+            matches!(refused(tx.register_person(&carol).await), Error::KeyInUse { kind } if kind == expected),
+            "{case}"
+        );
+        // Rotation checks the same.
+        let mut tx = storage.begin().await.unwrap();
+        tx.register_person(&person("ops.carol", &[])).await.unwrap();
+        assert!(
+            matches!(
+                refused(tx.rotate_person_keys(&carol.id, &keys, at(20)).await),
+                Error::KeyInUse { kind } if kind == expected
+            ),
+            "rotate: {case}"
+        );
+    }
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let stored = tx.person(&alice.id).await.unwrap();
+    assert_eq!(tx.persons(None, 10).await.unwrap(), [stored]);
+}
+
+pub(crate) async fn registry_entities<S: Store>(storage: S) {
+    with_persons(&storage, &["cust.anna", "cust.ben", "cust.cleo"]).await;
+    let escrow = entity("escrow-co", &["cust.anna", "cust.ben"]);
+    let cold = entity("cold-backup", &["cust.cleo"]);
+    let mut tx = storage.begin().await.unwrap();
+    tx.register_entity(&escrow).await.unwrap();
+    tx.register_entity(&cold).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.entity(&escrow.id).await.unwrap(), escrow);
+    assert_eq!(tx.entities().await.unwrap(), [cold.clone(), escrow.clone()]);
+    tx.revoke_entity(&escrow.id, &actor("sec.bob"), at(50))
+        .await
+        .unwrap();
+    // Its members are free to act for another entity now.
+    let successor = entity("escrow-two", &["cust.ben"]);
+    tx.register_entity(&successor).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let revoked = tx.entity(&escrow.id).await.unwrap();
+    assert_eq!(
+        revoked.state,
+        EntityState::Revoked {
+            at: at(50),
+            by: actor("sec.bob")
+        }
+    );
+    assert_eq!(revoked.members, escrow.members);
+    assert_eq!(tx.entities().await.unwrap(), [cold, revoked, successor]);
+}
+
+pub(crate) async fn registry_entity_refusals<S: Store>(storage: S) {
+    with_persons(&storage, &["cust.anna", "cust.ben", "cust.cleo"]).await;
+    let escrow = entity("escrow-co", &["cust.anna"]);
+    let mut tx = storage.begin().await.unwrap();
+    tx.register_entity(&escrow).await.unwrap();
+    tx.revoke_person(
+        &actor("cust.cleo"),
+        &actor("sec.bob"),
+        &FreeText::new("left").unwrap(),
+        at(5),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.register_entity(&entity("escrow-co", &["cust.ben"])).await),
+        Error::EntityExists(id) if id == escrow.id
+    ));
+    let mut revoked = entity("other", &["cust.ben"]);
+    revoked.state = EntityState::Revoked {
+        at: at(1),
+        by: actor("sec.bob"),
+    };
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.register_entity(&revoked).await),
+        Error::InvalidRegistration { field: "state" }
+    ));
+    let too_many: Vec<String> = (0..=MAX_ENTITY_MEMBERS)
+        .map(|i| format!("p{i:03}"))
+        .collect();
+    let too_many: Vec<&str> = too_many.iter().map(String::as_str).collect();
+    for members in [
+        &[][..],
+        &["cust.ben", "cust.anna"][..],
+        &["cust.ben", "cust.ben"][..],
+        &too_many[..],
+    ] {
+        let mut tx = storage.begin().await.unwrap();
+        assert!(
+            matches!(
+                refused(tx.register_entity(&entity("other", members)).await),
+                Error::InvalidMembers
+            ),
+            "{members:?}"
+        );
+    }
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.register_entity(&entity("other", &["cust.ben", "nobody"])).await),
+        Error::PersonNotFound(id) if id.as_str() == "nobody"
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.register_entity(&entity("other", &["cust.ben", "cust.cleo"])).await),
+        Error::PersonRevoked(id) if id.as_str() == "cust.cleo"
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.register_entity(&entity("other", &["cust.anna", "cust.ben"])).await),
+        Error::PersonInOtherEntity { person, entity }
+            if person.as_str() == "cust.anna" && entity == escrow.id
+    ));
+    let missing = CustodianId::new("nowhere").unwrap();
+    for case in 0..2 {
+        let mut tx = storage.begin().await.unwrap();
+        let result = match case {
+            0 => tx.entity(&missing).await.map(drop),
+            _ => tx.revoke_entity(&missing, &actor("sec.bob"), at(9)).await,
+        };
+        assert!(matches!(refused(result), Error::EntityNotFound(id) if id == missing));
+    }
+    let mut tx = storage.begin().await.unwrap();
+    tx.revoke_entity(&escrow.id, &actor("sec.bob"), at(9))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.revoke_entity(&escrow.id, &actor("sec.bob"), at(10)).await),
+        Error::EntityRevoked(id) if id == escrow.id
+    ));
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(tx.entities().await.unwrap().len(), 1);
+}
+
+// ----- inventory -----
+
+/// Challenge `byte` of `slot` for the fixture custodian `escrow-co`,
+/// issued at `at(issued)`, expiring at `at(expires)`.
+pub(crate) fn challenge(
+    byte: u8,
+    slot: &ShareSlot,
+    issued: u64,
+    expires: u64,
+) -> InventoryChallenge {
+    InventoryChallenge {
+        nonce: [byte; 32],
+        slot: slot.clone(),
+        custodian: CustodianId::new("escrow-co").unwrap(),
+        issued_at: at(issued),
+        expires_at: at(expires),
+    }
+}
+
+/// The proof of challenge `byte` by the agent of `escrow-co`, verified at
+/// `at(verified)`.
+pub(crate) fn inventory_proof(byte: u8, slot: &ShareSlot, verified: u64) -> InventoryProofRecord {
+    InventoryProofRecord {
+        nonce: [byte; 32],
+        slot: slot.clone(),
+        person: agent("escrow-co"),
+        proof: derived(&format!("proof {byte}"), "schnorr").repeat(3),
+        verified_at: at(verified),
+    }
+}
+
+/// Version 1 of `node-a` with slot 3 at `escrow-co` and slot 4 at
+/// `cold-backup`, committed.
+pub(crate) async fn with_external_slots<S: Storage>(storage: &S) {
+    with_version(storage, "node-a", 1).await;
+    with_custodians(storage, &["escrow-co", "cold-backup"]).await;
+    let mut tx = storage.begin().await.unwrap();
+    tx.assign_custodian(&custody(&slot("node-a", 1, 3), "escrow-co"))
+        .await
+        .unwrap();
+    tx.assign_custodian(&custody(&slot("node-a", 1, 4), "cold-backup"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Records one of every kind of backup evidence, committed, for the
+/// backend tests to try to change behind storage's back: a person with two
+/// key epochs, a revoked person, an entity, a group, two policies, a
+/// version with its split reference, a custody entry, a consumed challenge
+/// with its proof, a rate counter at 2 and an anomaly.
+pub(crate) async fn with_backup_evidence<S: Storage>(storage: &S) {
+    with_external_slots(storage).await;
+    let mut tx = storage.begin().await.unwrap();
+    let alice = person("ops.alice", &[Role::Operator]);
+    tx.register_person(&alice).await.unwrap();
+    tx.rotate_person_keys(&alice.id, &person_keys("ops.alice", 1), at(10))
+        .await
+        .unwrap();
+    tx.register_person(&person("ops.gone", &[])).await.unwrap();
+    tx.revoke_person(
+        &actor("ops.gone"),
+        &alice.id,
+        &FreeText::new("left").unwrap(),
+        at(11),
+    )
+    .await
+    .unwrap();
+    let mut second = policy();
+    second.hash = [0x71; 32];
+    second.set_at = at(12);
+    tx.set_policy(&second).await.unwrap();
+    let target = slot("node-a", 1, 3);
+    tx.issue_inventory_challenge(&challenge(1, &target, 100, 200))
+        .await
+        .unwrap();
+    tx.consume_inventory_challenge(&[1; 32], at(150))
+        .await
+        .unwrap();
+    tx.record_inventory_proof(&inventory_proof(1, &target, 160))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        tx.bump_rate_counter(&alice.id, &label("share-read"), at(0))
+            .await
+            .unwrap();
+    }
+    tx.record_anomaly(&AnomalyRecord {
+        kind: label("rate-limited"),
+        person: Some(alice.id.clone()),
+        slot: None,
+        at: at(170),
+        detail: FreeText::new("3 reads in a minute").unwrap(),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// What [`with_backup_evidence`] stored, read back through storage: the
+/// backend tests compare it before and after their attempts.
+pub(crate) async fn backup_evidence<S: Storage>(storage: &S) -> String {
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let v1 = version("node-a", 1);
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        tx.persons(None, 100).await.unwrap(),
+        tx.person_key_history(&actor("ops.alice")).await.unwrap(),
+        tx.entities().await.unwrap(),
+        tx.group(&v1.key_id).await.unwrap(),
+        (
+            tx.policy(&POLICY_HASH).await.unwrap(),
+            tx.current_policy().await.unwrap()
+        ),
+        (
+            tx.key_version(&v1).await.unwrap(),
+            tx.split_reference(&v1).await.unwrap()
+        ),
+        tx.custody_map(&v1).await.unwrap(),
+        tx.anomalies_since(at(0), 100).await.unwrap(),
+        tx.anomaly_counts().await.unwrap(),
+        tx.deliveries(&v1).await.unwrap(),
+    )
+}
+
+/// Whether an error is the one a case expects.
+type Expected = fn(&Error) -> bool;
+
+pub(crate) async fn inventory_challenges_are_single_use<S: Store>(storage: S) {
+    with_external_slots(&storage).await;
+    let target = slot("node-a", 1, 3);
+    let first = challenge(1, &target, 100, 200);
+    let mut tx = storage.begin().await.unwrap();
+    tx.issue_inventory_challenge(&first).await.unwrap();
+    tx.issue_inventory_challenge(&challenge(2, &target, 100, 300))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(
+        tx.consume_inventory_challenge(&first.nonce, at(150))
+            .await
+            .unwrap(),
+        first
+    );
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.consume_inventory_challenge(&first.nonce, at(160)).await),
+        Error::ChallengeConsumed(nonce) if nonce == first.nonce
+    ));
+    // Expired at its expiry time; the refusal consumes nothing.
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.consume_inventory_challenge(&[2; 32], at(300)).await),
+        Error::ChallengeExpired { nonce, expired_at } if nonce == [2; 32] && expired_at == at(300)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    tx.consume_inventory_challenge(&[2; 32], at(299))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.consume_inventory_challenge(&[9; 32], at(150)).await),
+        Error::ChallengeNotFound(nonce) if nonce == [9; 32]
+    ));
+
+    // Issue refusals.
+    let mut wrong_custodian = challenge(3, &target, 100, 200);
+    wrong_custodian.custodian = CustodianId::new("cold-backup").unwrap();
+    let cases: [(InventoryChallenge, Expected); 5] = [
+        (
+            first.clone(),
+            |e| matches!(e, Error::ChallengeExists(nonce) if *nonce == [1; 32]),
+        ),
+        (challenge(3, &slot("node-a", 1, 5), 100, 200), |e| {
+            matches!(e, Error::CustodyEntryNotFound(_))
+        }),
+        (
+            wrong_custodian,
+            |e| matches!(e, Error::CustodianMismatch { mapped, .. } if mapped.as_str() == "escrow-co"),
+        ),
+        (challenge(3, &target, 100, 100), |e| {
+            matches!(
+                e,
+                Error::TimesOutOfOrder {
+                    field: "expires_at"
+                }
+            )
+        }),
+        (challenge(3, &target, 100, 99), |e| {
+            matches!(
+                e,
+                Error::TimesOutOfOrder {
+                    field: "expires_at"
+                }
+            )
+        }),
+    ];
+    for (bad, expected) in cases {
+        let mut tx = storage.begin().await.unwrap();
+        let error = refused(tx.issue_inventory_challenge(&bad).await);
+        assert!(expected(&error), "{bad:?}: {error:?}");
+    }
+    // The other custodian's slot takes its own challenges.
+    let mut other = challenge(4, &slot("node-a", 1, 4), 100, 200);
+    other.custodian = CustodianId::new("cold-backup").unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    tx.issue_inventory_challenge(&other).await.unwrap();
+    assert_eq!(
+        tx.consume_inventory_challenge(&other.nonce, at(100))
+            .await
+            .unwrap(),
+        other
+    );
+}
+
+pub(crate) async fn inventory_proofs_are_checked<S: Store>(storage: S) {
+    with_external_slots(&storage).await;
+    let target = slot("node-a", 1, 3);
+    let mut tx = storage.begin().await.unwrap();
+    for byte in [1, 2] {
+        tx.issue_inventory_challenge(&challenge(byte, &target, 100, 200))
+            .await
+            .unwrap();
+    }
+    tx.consume_inventory_challenge(&[1; 32], at(150))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut other_slot = inventory_proof(1, &target, 160);
+    other_slot.slot = slot("node-a", 1, 4);
+    let mut other_person = inventory_proof(1, &target, 160);
+    other_person.person = agent("cold-backup");
+    let mut empty = inventory_proof(1, &target, 160);
+    empty.proof.clear();
+    let mut long = inventory_proof(1, &target, 160);
+    long.proof = vec![1; MAX_INVENTORY_PROOF_LEN + 1];
+    let cases: [(InventoryProofRecord, Expected); 7] = [
+        (
+            inventory_proof(9, &target, 160),
+            |e| matches!(e, Error::ChallengeNotFound(nonce) if *nonce == [9; 32]),
+        ),
+        (
+            inventory_proof(2, &target, 160),
+            |e| matches!(e, Error::ChallengeNotConsumed(nonce) if *nonce == [2; 32]),
+        ),
+        (
+            other_slot,
+            |e| matches!(e, Error::ChallengeSlotMismatch(nonce) if *nonce == [1; 32]),
+        ),
+        (other_person, |e| {
+            matches!(e, Error::CustodyPersonMismatch { expected, .. }
+                if *expected == agent("escrow-co"))
+        }),
+        (inventory_proof(1, &target, 99), |e| {
+            matches!(
+                e,
+                Error::TimesOutOfOrder {
+                    field: "verified_at"
+                }
+            )
+        }),
+        (empty, |e| {
+            matches!(
+                e,
+                Error::BlobLength {
+                    field: "inventory proof",
+                    ..
+                }
+            )
+        }),
+        (long, |e| {
+            matches!(
+                e,
+                Error::BlobLength {
+                    field: "inventory proof",
+                    ..
+                }
+            )
+        }),
+    ];
+    for (bad, expected) in cases {
+        let mut tx = storage.begin().await.unwrap();
+        let error = refused(tx.record_inventory_proof(&bad).await);
+        assert!(expected(&error), "{bad:?}: {error:?}");
+    }
+
+    // The proof confirms the slot; one proof per challenge.
+    let proof = inventory_proof(1, &target, 160);
+    let mut tx = storage.begin().await.unwrap();
+    tx.record_inventory_proof(&proof).await.unwrap();
+    assert_eq!(
+        tx.custody_entry(&target).await.unwrap().confirmed_at,
+        Some(at(160))
+    );
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.record_inventory_proof(&proof).await),
+        Error::InventoryProofExists(nonce) if nonce == [1; 32]
+    ));
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.custody_entry(&slot("node-a", 1, 4))
+            .await
+            .unwrap()
+            .confirmed_at,
+        None
+    );
+}
+
+// ----- rate counters and anomalies -----
+
+pub(crate) async fn rate_counters_count_per_person_kind_and_window<S: Store>(storage: S) {
+    let alice = actor("ops.alice");
+    let reads = label("share-read");
+    let mut tx = storage.begin().await.unwrap();
+    for expected in 1..=3 {
+        assert_eq!(
+            tx.bump_rate_counter(&alice, &reads, at(0)).await.unwrap(),
+            expected
+        );
+    }
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(
+        tx.bump_rate_counter(&alice, &reads, at(0)).await.unwrap(),
+        4
+    );
+    // Each person, kind and window counts on its own.
+    assert_eq!(
+        tx.bump_rate_counter(&alice, &label("recovery"), at(0))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tx.bump_rate_counter(&alice, &reads, at(60_000))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tx.bump_rate_counter(&actor("ops.bob"), &reads, at(0))
+            .await
+            .unwrap(),
+        1
+    );
+    // Rolled back: the counts go with the transaction.
+    tx.rollback().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(
+        tx.bump_rate_counter(&alice, &reads, at(0)).await.unwrap(),
+        4
+    );
+    assert_eq!(
+        tx.bump_rate_counter(&actor("ops.bob"), &reads, at(0))
+            .await
+            .unwrap(),
+        1
+    );
+    let mut read_only = storage.begin_read_only().await.unwrap();
+    assert!(matches!(
+        refused(read_only.bump_rate_counter(&alice, &reads, at(0)).await),
+        Error::ReadOnlyTransaction
+    ));
+}
+
+pub(crate) async fn concurrent_rate_counters_never_lose_a_count<S: Store>(storage: S) {
+    // Replicas share the counter: every bump is counted once.
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let storage = storage.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..STEPS {
+                    let mut tx = storage.begin().await?;
+                    seen.push(
+                        tx.bump_rate_counter(&actor("ops.alice"), &label("share-read"), at(0))
+                            .await?,
+                    );
+                    tx.commit().await?;
+                }
+                Ok::<_, Error>(seen)
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.extend(task.await.unwrap().unwrap());
+    }
+    seen.sort_unstable();
+    let total = u32::try_from(TASKS * STEPS).unwrap();
+    assert_eq!(seen, (1..=total).collect::<Vec<_>>());
+}
+
+pub(crate) async fn anomalies_are_kept_and_counted<S: Store>(storage: S) {
+    let anomaly =
+        |kind: &str, person: Option<&str>, slot: Option<ShareSlot>, millis| AnomalyRecord {
+            kind: label(kind),
+            person: person.map(actor),
+            slot,
+            at: at(millis),
+            detail: FreeText::new(format!("{kind} at {millis}")).unwrap(),
+        };
+    // The person and slot need not exist: an unregistered actor reading a
+    // slot that is not there is an anomaly too.
+    let recorded = [
+        anomaly("rate-limited", Some("ops.alice"), None, 30),
+        anomaly("privilege-violation", None, None, 10),
+        anomaly(
+            "read-outside-session",
+            Some("ghost"),
+            Some(slot("node-z", 9, 7)),
+            20,
+        ),
+        anomaly("rate-limited", Some("ops.bob"), None, 20),
+    ];
+    let mut tx = storage.begin().await.unwrap();
+    for record in &recorded {
+        tx.record_anomaly(record).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    // Oldest first; equal times in recording order.
+    assert_eq!(
+        tx.anomalies_since(at(0), 10).await.unwrap(),
+        [
+            recorded[1].clone(),
+            recorded[2].clone(),
+            recorded[3].clone(),
+            recorded[0].clone()
+        ]
+    );
+    assert_eq!(
+        tx.anomalies_since(at(20), 2).await.unwrap(),
+        [recorded[2].clone(), recorded[3].clone()]
+    );
+    assert!(tx.anomalies_since(at(31), 10).await.unwrap().is_empty());
+    assert_eq!(
+        tx.anomaly_counts().await.unwrap(),
+        [
+            (label("privilege-violation"), 1),
+            (label("rate-limited"), 2),
+            (label("read-outside-session"), 1)
+        ]
+    );
+    let mut read_only = storage.begin_read_only().await.unwrap();
+    assert!(matches!(
+        refused(read_only.record_anomaly(&recorded[0]).await),
+        Error::ReadOnlyTransaction
+    ));
 }
 
 // ----- key versions -----
@@ -499,10 +1983,11 @@ pub(crate) async fn key_version_lifecycle<S: Store>(storage: S) {
         }
     );
     // Rotation: the new version becomes active while the old one cools down.
-    tx.create_key_version(
+    create_version(
+        &mut tx,
         &version("node-a", 2),
         Threshold::new(2, 3).unwrap(),
-        at(100),
+        100,
     )
     .await
     .unwrap();
@@ -549,11 +2034,11 @@ pub(crate) async fn key_version_conflicts<S: Store>(storage: S) {
 
     let mut tx = storage.begin().await.unwrap();
     assert!(
-        matches!(refused(tx.create_key_version(&v1, t, at(1)).await), Error::KeyVersionExists(v) if v == v1)
+        matches!(refused(create_version(&mut tx, &v1, t, 1).await), Error::KeyVersionExists(v) if v == v1)
     );
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
-        refused(tx.create_key_version(&v2, t, at(1)).await),
+        refused(create_version(&mut tx, &v2, t, 1).await),
         Error::ActiveVersionExists { active } if active == v1
     ));
     for case in 0..4 {
@@ -595,7 +2080,7 @@ pub(crate) async fn key_version_conflicts<S: Store>(storage: S) {
     // Retiring v1, activating v2: v1 cannot come back while v2 is active.
     let mut tx = storage.begin().await.unwrap();
     tx.begin_key_retirement(&v1, at(10), at(20)).await.unwrap();
-    tx.create_key_version(&v2, t, at(10)).await.unwrap();
+    create_version(&mut tx, &v2, t, 10).await.unwrap();
     tx.commit().await.unwrap();
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
@@ -748,6 +2233,7 @@ pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
         Error::SealedShareNotFound(_)
     ));
     // A slot mapped to a custodian cannot be held by the server.
+    with_custodians(&storage, &["custodian-x"]).await;
     let mut tx = storage.begin().await.unwrap();
     tx.assign_custodian(&custody(&slot("node-a", 1, 3), "custodian-x"))
         .await
@@ -1012,6 +2498,7 @@ pub(crate) async fn slot_keks_keep_one_live_kek_per_slot<S: Store>(storage: S) {
 pub(crate) async fn slot_kek_conflicts<S: Store>(storage: S) {
     type Expected = fn(&Error) -> bool;
     with_version(&storage, "node-a", 1).await;
+    with_custodians(&storage, &["escrow-co"]).await;
     let target = slot("node-a", 1, 1);
     let mut tx = storage.begin().await.unwrap();
     tx.record_slot_kek(&slot_kek(&target, "kek-a", 10))
@@ -1254,6 +2741,11 @@ pub(crate) async fn slot_deletion_conflicts<S: Store>(storage: S) {
 
 pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
+    with_custodians(
+        &storage,
+        &["cold-backup", "customer-sec", "escrow-co", "escrow-two"],
+    )
+    .await;
     let mut tx = storage.begin().await.unwrap();
     for (i, custodian) in [(5, "cold-backup"), (3, "customer-sec"), (4, "escrow-co")] {
         tx.assign_custodian(&custody(&slot("node-a", 1, i), custodian))
@@ -1269,8 +2761,9 @@ pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
         custody(&target, "escrow-co")
     );
     tx.confirm_custody(&target, at(500)).await.unwrap();
+    // A custodian change: another entity, person, recipient and container.
     let mut changed = custody(&target, "escrow-two");
-    changed.contact = FreeText::new("Escrow Two, +1 555 0100").unwrap();
+    changed.container_hash = derived("re-sealed", "container");
     changed.updated_at = at(600);
     tx.update_custodian(&changed).await.unwrap();
     tx.commit().await.unwrap();
@@ -1280,10 +2773,13 @@ pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
     let indices: Vec<u8> = map.iter().map(|entry| entry.slot.index.get()).collect();
     assert_eq!(indices, [3, 4, 5]);
     assert_eq!(map[1], changed);
+    assert_eq!(map[1].person.as_str(), "escrow-two.agent");
     assert_eq!(map[0].custodian.as_str(), "customer-sec");
 
+    // The confirmation time is the latest confirmation.
     let mut tx = storage.begin().await.unwrap();
     tx.confirm_custody(&target, at(700)).await.unwrap();
+    tx.confirm_custody(&target, at(650)).await.unwrap();
     assert_eq!(
         tx.custody_entry(&target).await.unwrap().confirmed_at,
         Some(at(700))
@@ -1292,25 +2788,30 @@ pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
 
 pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
     with_shares(&storage).await;
+    with_custodians(&storage, &["escrow-co", "escrow-two", "gone-co"]).await;
     let external = slot("node-a", 1, 3);
     let mut tx = storage.begin().await.unwrap();
     tx.assign_custodian(&custody(&external, "escrow-co"))
         .await
         .unwrap();
+    tx.revoke_entity(
+        &CustodianId::new("gone-co").unwrap(),
+        &actor("sec.bob"),
+        at(30),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
-        refused(
-            tx.assign_custodian(&custody(&external, "someone-else"))
-                .await
-        ),
+        refused(tx.assign_custodian(&custody(&external, "escrow-two")).await),
         Error::CustodyEntryExists(_)
     ));
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
         refused(
-            tx.assign_custodian(&custody(&slot("node-a", 1, 1), "escrow-co"))
+            tx.assign_custodian(&custody(&slot("node-a", 1, 1), "escrow-two"))
                 .await
         ),
         Error::SlotHeldByServer(_)
@@ -1318,7 +2819,7 @@ pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
         refused(
-            tx.assign_custodian(&custody(&slot("node-a", 1, 9), "escrow-co"))
+            tx.assign_custodian(&custody(&slot("node-a", 1, 9), "escrow-two"))
                 .await
         ),
         Error::ShareIndexOutOfRange { .. }
@@ -1326,7 +2827,7 @@ pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
         refused(
-            tx.assign_custodian(&custody(&slot("node-q", 1, 3), "escrow-co"))
+            tx.assign_custodian(&custody(&slot("node-q", 1, 3), "escrow-two"))
                 .await
         ),
         Error::KeyVersionNotFound(_)
@@ -1337,37 +2838,113 @@ pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
         let result = match case {
             0 => tx.custody_entry(&missing).await.map(drop),
             1 => tx.confirm_custody(&missing, at(1)).await,
-            _ => tx.update_custodian(&custody(&missing, "escrow-co")).await,
+            _ => tx.update_custodian(&custody(&missing, "escrow-two")).await,
         };
         assert!(matches!(refused(result), Error::CustodyEntryNotFound(_)));
     }
-    // Contacts are `FreeText`: an empty one, or one with a line break,
-    // cannot even be built, so it never reaches a table.
+
+    // The registry: an active entity, one of its active members, that
+    // member's registered recipient, and one share of a version per entity.
+    // Each check refuses assignment and update alike.
+    let cases: [(&str, CustodyEdit); 5] = [
+        ("unregistered entity", |e| {
+            e.custodian = CustodianId::new("unknown-co").unwrap();
+        }),
+        ("revoked entity", |e| {
+            e.custodian = CustodianId::new("gone-co").unwrap();
+            e.person = actor("gone-co.agent");
+        }),
+        ("person of another entity", |e| {
+            e.person = actor("escrow-co.agent");
+        }),
+        ("another recipient", |e| {
+            e.recipient = person_keys("escrow-co.agent", 0).age_recipient.unwrap();
+        }),
+        ("a second share of the version", |e| {
+            e.custodian = CustodianId::new("escrow-co").unwrap();
+            e.person = actor("escrow-co.agent");
+            e.recipient = person_keys("escrow-co.agent", 0).age_recipient.unwrap();
+        }),
+    ];
+    for (case, edit) in cases {
+        let mut entry = custody(&missing, "escrow-two");
+        edit(&mut entry);
+        for update in [false, true] {
+            let mut tx = storage.begin().await.unwrap();
+            let result = if update {
+                tx.assign_custodian(&custody(&missing, "escrow-two"))
+                    .await
+                    .unwrap();
+                tx.update_custodian(&entry).await
+            } else {
+                tx.assign_custodian(&entry).await
+            };
+            let error = refused(result);
+            let expected = match case {
+                "unregistered entity" => {
+                    matches!(&error, Error::EntityNotFound(id) if id.as_str() == "unknown-co")
+                }
+                "revoked entity" => {
+                    matches!(&error, Error::EntityRevoked(id) if id.as_str() == "gone-co")
+                }
+                "person of another entity" => matches!(
+                    &error,
+                    Error::PersonNotMember { person, entity }
+                        if person.as_str() == "escrow-co.agent" && entity.as_str() == "escrow-two"
+                ),
+                "another recipient" => {
+                    matches!(&error, Error::RecipientMismatch(s) if *s == missing)
+                }
+                _ => matches!(
+                    &error,
+                    Error::EntityHoldsShare { entity, slot }
+                        if entity.as_str() == "escrow-co" && *slot == external
+                ),
+            };
+            assert!(expected, "{case} (update: {update}): {error:?}");
+        }
+    }
+    // A revoked person is refused even while their entity stays active.
+    let mut tx = storage.begin().await.unwrap();
+    tx.revoke_person(
+        &actor("escrow-two.agent"),
+        &actor("sec.bob"),
+        &FreeText::new("left").unwrap(),
+        at(40),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        refused(tx.assign_custodian(&custody(&missing, "escrow-two")).await),
+        Error::PersonRevoked(id) if id.as_str() == "escrow-two.agent"
+    ));
+    // Updating an entry to what it already names is fine: the entity holds
+    // that very slot.
+    let mut tx = storage.begin().await.unwrap();
+    let mut same = custody(&external, "escrow-co");
+    same.updated_at = at(50);
+    tx.update_custodian(&same).await.unwrap();
+    assert_eq!(tx.custody_entry(&external).await.unwrap(), same);
+    // Entity contacts are `FreeText`: an empty one, or one with a line
+    // break, cannot even be built, so it never reaches a table.
     for bad_contact in ["", "line\nbreak"] {
         assert!(FreeText::<MAX_CONTACT_LEN>::new(bad_contact).is_err());
     }
-    let mut tx = storage.begin().await.unwrap();
-    let mut bad = custody(&missing, "escrow-co");
-    bad.public_key.clear();
-    assert!(matches!(
-        refused(tx.assign_custodian(&bad).await),
-        Error::BlobLength { .. }
-    ));
 }
 
 pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
+    with_custodians(&storage, &["escrow-co"]).await;
     let target = slot("node-a", 1, 3);
+    let entry = custody(&target, "escrow-co");
     let mut tx = storage.begin().await.unwrap();
-    tx.assign_custodian(&custody(&target, "escrow-co"))
-        .await
-        .unwrap();
+    tx.assign_custodian(&entry).await.unwrap();
     tx.commit().await.unwrap();
 
     let delivery = |outcome, millis| DeliveryRecord {
         slot: target.clone(),
         custodian: CustodianId::new("escrow-co").unwrap(),
-        envelope_id: [9; 32],
+        envelope_id: *entry.envelope_id.as_bytes(),
         outcome,
         recorded_at: at(millis),
     };
@@ -1392,7 +2969,13 @@ pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
     tx.record_delivery(&failed("courier lost the package", 200))
         .await
         .unwrap();
+    // A failure confirms nothing; the receipt does.
+    assert_eq!(tx.custody_entry(&target).await.unwrap().confirmed_at, None);
     tx.record_delivery(&delivered).await.unwrap();
+    assert_eq!(
+        tx.custody_entry(&target).await.unwrap().confirmed_at,
+        Some(at(300))
+    );
     tx.commit().await.unwrap();
 
     let mut tx = storage.begin().await.unwrap();
@@ -1407,6 +2990,16 @@ pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
         refused(tx.record_delivery(&wrong).await),
         Error::CustodianMismatch { mapped, .. } if mapped.as_str() == "escrow-co"
     ));
+    // A receipt (or a failure) for another envelope than the one in the
+    // slot's container is refused.
+    for mut other in [failed("x", 400), delivered.clone()] {
+        other.envelope_id[0] ^= 1;
+        let mut tx = storage.begin().await.unwrap();
+        assert!(matches!(
+            refused(tx.record_delivery(&other).await),
+            Error::DeliveryEnvelopeMismatch(s) if s == target
+        ));
+    }
     let mut tx = storage.begin().await.unwrap();
     let mut unmapped = failed("x", 400);
     unmapped.slot = slot("node-a", 1, 4);
@@ -1944,9 +3537,14 @@ pub(crate) async fn the_log_id_is_fixed<S: Store>(storage: S) {
 
 pub(crate) async fn rollback_leaves_nothing<S: Store>(storage: S) {
     let mut tx = storage.begin().await.unwrap();
-    tx.create_key_version(&version("node-a", 1), Threshold::new(3, 5).unwrap(), at(0))
-        .await
-        .unwrap();
+    create_version(
+        &mut tx,
+        &version("node-a", 1),
+        Threshold::new(3, 5).unwrap(),
+        0,
+    )
+    .await
+    .unwrap();
     tx.store_sealed_share(&sealed(&slot("node-a", 1, 1)))
         .await
         .unwrap();
@@ -2039,17 +3637,27 @@ pub(crate) async fn refused_reads_keep_the_transaction<S: Store>(storage: S) {
 pub(crate) async fn dropped_transaction_rolls_back<S: Store>(storage: S) {
     {
         let mut tx = storage.begin().await.unwrap();
-        tx.create_key_version(&version("node-a", 1), Threshold::new(3, 5).unwrap(), at(0))
-            .await
-            .unwrap();
+        create_version(
+            &mut tx,
+            &version("node-a", 1),
+            Threshold::new(3, 5).unwrap(),
+            0,
+        )
+        .await
+        .unwrap();
         tx.append_audit(chained(b"x".to_vec())).await.unwrap();
     }
     // The next writer gets the lock and sees nothing of the dropped one.
     let mut tx = storage.begin().await.unwrap();
     assert_eq!(tx.audit_head().await.unwrap(), AuditHead::GENESIS);
-    tx.create_key_version(&version("node-a", 1), Threshold::new(3, 5).unwrap(), at(0))
-        .await
-        .unwrap();
+    create_version(
+        &mut tx,
+        &version("node-a", 1),
+        Threshold::new(3, 5).unwrap(),
+        0,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -2120,8 +3728,13 @@ pub(crate) async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
         let mut tx = storage.begin_read_only().await.unwrap();
         let result = match case {
             0 => {
-                tx.create_key_version(&version("node-b", 1), Threshold::new(2, 3).unwrap(), at(0))
-                    .await
+                create_version(
+                    &mut tx,
+                    &version("node-b", 1),
+                    Threshold::new(2, 3).unwrap(),
+                    0,
+                )
+                .await
             }
             1 => tx.store_sealed_share(&sealed(&slot("node-a", 1, 3))).await,
             2 => {
@@ -2238,6 +3851,7 @@ pub(crate) async fn concurrent_consumers_never_double_spend<S: Store>(storage: S
 
 pub(crate) async fn concurrent_writers_never_lose_updates<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
+    with_custodians(&storage, &["escrow-co"]).await;
     // Each task reads the confirmation time and pushes it one step further:
     // a lost update would leave fewer steps than tasks ran.
     let target = slot("node-a", 1, 3);

@@ -1,0 +1,596 @@
+//! The one error type of this crate.
+//!
+//! Every refusal of the procedure has its own variant, so callers (the gRPC
+//! service, the CLI, tests) can tell them apart; lower crates' errors are
+//! wrapped with their source. Messages name ids, indices and settings, never
+//! key material, shares or passphrases.
+//!
+//! At a service boundary, decryption and signature failures must collapse to
+//! one opaque status for the caller (the detail goes to the audit record):
+//! [`Error::is_opaque_to_caller`] says which.
+
+use shardkeep_types::{
+    ActorId, CustodianId, CustodyError, FramingError, KekId, KeyId, NodeId, NodeVersion, ShareIndex,
+    ShareSlot, ThresholdError, Timestamp,
+};
+
+use crate::access::RateKind;
+use crate::registry::Role;
+
+/// Why an operation of the backup service was refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration setting cannot work.
+    #[error("invalid configuration: {setting} {why}")]
+    InvalidConfig {
+        /// The setting.
+        setting: &'static str,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// The policy would let the server alone recover a node.
+    #[error(
+        "policy refused: the server would hold {server} shares but t is {t}; the server must hold fewer than t"
+    )]
+    PolicyServerShares {
+        /// Server shares asked for.
+        server: u8,
+        /// The threshold.
+        t: u8,
+    },
+    /// The policy would not let the external custodians alone recover a
+    /// node (a drill from external shares could never pass).
+    #[error(
+        "policy refused: external custodians would hold {external} shares but t is {t}; they must hold at least t"
+    )]
+    PolicyExternalShares {
+        /// External shares.
+        external: u8,
+        /// The threshold.
+        t: u8,
+    },
+    /// The exposure rule: with the server's shares, one custodian entity
+    /// could rebuild more nodes' shares of a group key than its tss-lib
+    /// threshold allows.
+    #[error(
+        "exposure rule: custodian {custodian} with the server's shares could rebuild {nodes} nodes' shares of group key {key_id}, more than its tss-lib threshold {allowed}; give some nodes disjoint custodian sets, or delete the server shares of some nodes (zero retention)"
+    )]
+    Exposure {
+        /// The group key.
+        key_id: KeyId,
+        /// The custodian entity.
+        custodian: CustodianId,
+        /// Nodes it could rebuild with the server.
+        nodes: usize,
+        /// The group's tss-lib threshold (polynomial degree).
+        allowed: u16,
+    },
+    /// The person is not registered.
+    #[error("{0} is not a registered person")]
+    UnknownPerson(ActorId),
+    /// The person was revoked: nothing they sign or ask for counts any more.
+    #[error("{0} has been revoked")]
+    PersonRevoked(ActorId),
+    /// The person does not hold the role the operation needs.
+    #[error("{person} does not hold the role {role}")]
+    MissingRole {
+        /// Who.
+        person: ActorId,
+        /// The role needed.
+        role: Role,
+    },
+    // ----- policy (set_policy, generate) -----
+    /// No policy has been set yet: nothing can be generated.
+    #[error(
+        "no backup policy is set: a security person must set one (set_policy) before anything is generated"
+    )]
+    NoPolicy,
+    /// The stored policy does not hash to the hash stored with it: the row
+    /// was altered or corrupted.
+    #[error(
+        "the stored policy {} does not match its hash: the database row was altered or corrupted; set the policy again and investigate",
+        hex::encode(.hash)
+    )]
+    PolicyCorrupt {
+        /// The hash stored with it.
+        hash: [u8; 32],
+    },
+    /// The policy has more shares than one transaction can audit (one
+    /// `generate` record per share, committed with the shares).
+    #[error(
+        "policy refused: {n} shares per node, but one generate can audit at most {max}; choose a smaller n"
+    )]
+    PolicyTooManyShares {
+        /// Shares per node asked for.
+        n: u8,
+        /// The most one generate can record.
+        max: usize,
+    },
+
+    // ----- registry -----
+    /// The registry is empty and the first person is not registering
+    /// themselves: the first registration is the bootstrap of one security
+    /// person, by that person.
+    #[error(
+        "the registry is empty: the first person must register themselves (actor {actor} registered {person})"
+    )]
+    BootstrapNotSelf {
+        /// Who asked.
+        actor: ActorId,
+        /// Whom they tried to register.
+        person: ActorId,
+    },
+    /// The first person registered must hold the security role: only a
+    /// security person registers others.
+    #[error(
+        "the registry is empty: the first person ({0}) must hold the security role, or nobody could register anyone else"
+    )]
+    BootstrapWithoutSecurity(ActorId),
+    /// A person with this id is already registered.
+    #[error("{0} is already registered; rotate their keys or change their roles instead")]
+    PersonExists(ActorId),
+    /// A key or identity is (or was) registered to another person.
+    #[error(
+        "the {kind} is (or was) registered to another person: every person needs keys of their own"
+    )]
+    KeyInUse {
+        /// Which key.
+        kind: &'static str,
+    },
+    /// An ed25519 public key is weak, of mixed order or non-canonically
+    /// encoded: no honest key generator makes it.
+    #[error("{person}'s {key} is a weak or non-canonical ed25519 key; generate a new key pair")]
+    WeakKey {
+        /// Whose key.
+        person: ActorId,
+        /// Which key.
+        key: &'static str,
+    },
+    /// One ed25519 key is given for two purposes (receipts and approvals).
+    #[error(
+        "{0} uses one key as both receipt key and approval key; each purpose needs its own key"
+    )]
+    KeyReused(ActorId),
+    /// The age recipient does not parse as an X25519 age recipient, or is
+    /// not in its canonical (lower-case bech32) form.
+    #[error(
+        "{person}'s age recipient is not a canonical X25519 age recipient (age1..., lower case, as age-keygen prints it)"
+    )]
+    InvalidAgeRecipient {
+        /// Whose recipient.
+        person: ActorId,
+    },
+    /// No custodian entity with this id is registered.
+    #[error("custodian entity {0} is not registered")]
+    UnknownEntity(CustodianId),
+    /// A custodian entity with this id is already registered.
+    #[error("custodian entity {0} is already registered")]
+    EntityExists(CustodianId),
+    /// The custodian entity was revoked: it receives no share and its
+    /// receipts no longer count.
+    #[error("custodian entity {0} has been revoked")]
+    EntityRevoked(CustodianId),
+    /// An entity lists no member, too many, or one person twice.
+    #[error("custodian entity {entity}: {why}")]
+    InvalidMembers {
+        /// The entity.
+        entity: CustodianId,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// The person already acts for another active custodian entity: one
+    /// person acts for at most one entity, so distinct entities are
+    /// distinct people.
+    #[error(
+        "{person} already acts for custodian entity {entity}; revoke that entity first or register another person"
+    )]
+    PersonInOtherEntity {
+        /// The person.
+        person: ActorId,
+        /// The entity they act for.
+        entity: CustodianId,
+    },
+    /// A security person tried to change their own roles: role changes
+    /// need a second person.
+    #[error("{0} cannot change their own roles; another security person must do it")]
+    OwnRolesChange(ActorId),
+    /// The change would leave no active security person, and nobody could
+    /// register, revoke or set policy any more.
+    #[error("{0} is the last active security person; register another security person first")]
+    LastSecurityPerson(ActorId),
+
+    // ----- generate -----
+    /// The group key is registered with other parameters than the ones
+    /// given (or found in the save data).
+    #[error(
+        "group key {key_id} is registered with another {field}; check the node's save data and the tss-lib parameters"
+    )]
+    GroupMismatch {
+        /// The group key.
+        key_id: KeyId,
+        /// Which parameter differs.
+        field: &'static str,
+    },
+    /// The tss-lib parameters given for the group do not fit.
+    #[error(
+        "group key {key_id}: tss-lib degree {tss_degree} with {parties} parties is not a threshold group (1 <= degree < parties), or the save data has {save_data_parties} parties"
+    )]
+    InvalidGroup {
+        /// The group key.
+        key_id: KeyId,
+        /// The degree given.
+        tss_degree: u16,
+        /// The party count given.
+        parties: u16,
+        /// The party count of the save data.
+        save_data_parties: usize,
+    },
+    /// The node's share does not match its own public share: `Xi·G` is not
+    /// `BigXj[self]` in the save data.
+    #[error(
+        "the save data of node {0} is inconsistent: Xi·G is not its own public share BigXj[self]; do not back it up"
+    )]
+    PublicShareMismatch(NodeId),
+    /// The node already has an active key version (rotation replaces it).
+    #[error("{0} is already backed up and active; rotate it instead of generating again")]
+    ActiveVersionExists(NodeVersion),
+    /// The number of external custodians given is not the policy's.
+    #[error("the policy sends {expected} shares to external custodians, but {got} were named")]
+    CustodianCount {
+        /// External shares under the policy.
+        expected: u8,
+        /// Custodians named.
+        got: usize,
+    },
+    /// A custodian entity is named for two shares of one node.
+    #[error(
+        "custodian entity {0} is named twice: every external share of a node goes to a distinct entity"
+    )]
+    DuplicateCustodian(CustodianId),
+    /// A person is named for two shares of one node.
+    #[error("{0} is named for two shares of one node: custodians must be distinct persons")]
+    DuplicateCustodianPerson(ActorId),
+    /// The person does not act for the custodian entity.
+    #[error("{person} does not act for custodian entity {entity}")]
+    NotEntityMember {
+        /// The person.
+        person: ActorId,
+        /// The entity.
+        entity: CustodianId,
+    },
+    /// The person has no registered key of a kind the operation needs.
+    #[error("{person} has no registered {key}; rotate their keys to add one")]
+    MissingPersonKey {
+        /// The person.
+        person: ActorId,
+        /// Which key.
+        key: &'static str,
+    },
+    /// Generate failed after creating slot KEKs, and some of them could not
+    /// be destroyed again.
+    #[error(
+        "generate failed ({source}) and {} slot KEK(s) it created could not be destroyed: {}; destroy them by hand",
+        undestroyed.len(),
+        undestroyed.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    KekCleanup {
+        /// Why generate failed.
+        #[source]
+        source: Box<Error>,
+        /// The KEKs still in the provider.
+        undestroyed: Vec<KekId>,
+    },
+    /// A stored split reference fails its check: the signed binding does not
+    /// verify, or the row's columns or commitments disagree with it.
+    #[error(
+        "the stored split reference of {version} fails its check ({why}): the database row was altered or corrupted; do not use this version until it is investigated"
+    )]
+    SplitReferenceInvalid {
+        /// The key version.
+        version: NodeVersion,
+        /// What failed.
+        why: &'static str,
+    },
+    /// An envelope is not one of the stored split's envelopes.
+    #[error("the envelope for {slot} is not of the split stored for its version ({why})")]
+    EnvelopeNotOfSplit {
+        /// The slot it claims.
+        slot: ShareSlot,
+        /// What differs.
+        why: &'static str,
+    },
+
+    // ----- deliver / confirm -----
+    /// The slot has no custody entry: it is not an external share of a
+    /// stored version.
+    #[error("{0} is not an external share slot with a custodian")]
+    NotExternalSlot(ShareSlot),
+    /// The key version is not active.
+    #[error("{0} is not active")]
+    VersionNotActive(NodeVersion),
+    /// The container reported delivered is not the one generated for the
+    /// slot.
+    #[error(
+        "the container delivered for {0} is not the one generated for it (container hash differs)"
+    )]
+    ContainerMismatch(ShareSlot),
+    /// The receipt names another custodian than the slot's.
+    #[error(
+        "the receipt for {slot} names custodian {named}, but the slot's custodian is {expected}"
+    )]
+    ReceiptWrongCustodian {
+        /// The slot.
+        slot: ShareSlot,
+        /// The slot's custodian entity.
+        expected: CustodianId,
+        /// The custodian the receipt names.
+        named: CustodianId,
+    },
+    /// The receipt's signature does not verify under the registered receipt
+    /// key of the slot's custodian person.
+    #[error("the receipt for {0} is not signed by the registered receipt key of its custodian")]
+    ReceiptSignature(ShareSlot),
+    /// The receipt is about another envelope than the one delivered to the
+    /// slot.
+    #[error("the receipt for {0} is about another envelope than the one delivered to the slot")]
+    ReceiptWrongEnvelope(ShareSlot),
+    /// The slot already has a confirmed receipt.
+    #[error("{0} is already confirmed")]
+    AlreadyConfirmed(ShareSlot),
+    /// The actor is neither an operator nor the slot's custodian person.
+    #[error("{actor} may not submit the receipt for {slot}: only an operator or its custodian may")]
+    NotSlotCustodian {
+        /// Who asked.
+        actor: ActorId,
+        /// The slot.
+        slot: ShareSlot,
+    },
+    /// A stored receipt does not verify under any receipt key its person
+    /// had when it was accepted: the row was altered.
+    #[error(
+        "the stored receipt of {0} does not verify under its custodian's key history: the database row was altered or corrupted; investigate"
+    )]
+    StoredReceiptInvalid(ShareSlot),
+    /// Not every external share of the version is confirmed yet.
+    #[error(
+        "{version} has no delivery certificate yet: external share(s) {} are not confirmed",
+        missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    DeliveryIncomplete {
+        /// The key version.
+        version: NodeVersion,
+        /// The external indices without a "received" receipt.
+        missing: Vec<ShareIndex>,
+    },
+    /// Bytes that are not a well-framed value of one of this crate's formats.
+    #[error(transparent)]
+    Framing(#[from] FramingError),
+    /// An invalid name, time or free text.
+    #[error(transparent)]
+    Types(#[from] shardkeep_types::Error),
+    /// An invalid threshold or share index.
+    #[error(transparent)]
+    Threshold(#[from] ThresholdError),
+    /// The storage backend refused or failed.
+    #[error("storage: {0}")]
+    Storage(#[source] shardkeep_storage::Error),
+    /// An envelope, container or receipt was refused.
+    #[error("envelope: {0}")]
+    Envelope(#[source] shardkeep_envelope::Error),
+    /// The node's save data, archive or keystore was refused.
+    #[error("keystore: {0}")]
+    Keydata(#[source] shardkeep_keydata::Error),
+    /// Secret sharing refused (a share, commitments, a proof).
+    #[error("secret sharing: {0}")]
+    Sharing(#[source] shardkeep_sss_core::Error),
+    /// The KEK provider refused or failed.
+    #[error("key custody: {0}")]
+    Kms(#[source] shardkeep_kms::Error),
+    /// The audit log refused or failed.
+    #[error("audit: {0}")]
+    Audit(#[source] shardkeep_audit::Error),
+
+    // ----- status, listing, inventory, rate limits (inspect) -----
+    /// A page token this service did not issue, or issued for another
+    /// query.
+    #[error("bad page token ({why}); ask for the first page again, without a token")]
+    BadPageToken {
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// One person made more calls of one kind in the current window than
+    /// the configured limit allows. Recorded as an anomaly.
+    #[error(
+        "rate limited: {person} made {count} {kind} calls in the current window (limit {limit}); wait until {retry_at}, and have security review the anomaly if this was not expected"
+    )]
+    RateLimited {
+        /// Who.
+        person: ActorId,
+        /// Which kind of call.
+        kind: RateKind,
+        /// Calls counted in the window, this one included.
+        count: u32,
+        /// The limit per window.
+        limit: u32,
+        /// When the next window starts.
+        retry_at: Timestamp,
+    },
+    /// The slot has no custodian to challenge: it is server-held, or not
+    /// mapped.
+    #[error(
+        "{0} is not an external share in custody; check the slot (server-held slots are listed, not challenged)"
+    )]
+    NotInCustody(ShareSlot),
+    /// No inventory challenge has this nonce.
+    #[error("no inventory challenge with nonce {}; issue a new challenge", hex::encode(.nonce))]
+    ChallengeNotFound {
+        /// The nonce.
+        nonce: [u8; 32],
+    },
+    /// The challenge was already answered (or refused): each is single use.
+    #[error("inventory challenge {} was already used; issue a new challenge", hex::encode(.nonce))]
+    ChallengeConsumed {
+        /// The nonce.
+        nonce: [u8; 32],
+    },
+    /// The challenge lapsed before it was answered.
+    #[error(
+        "the inventory challenge expired at {expired_at}; issue a new challenge and answer it sooner"
+    )]
+    ChallengeExpired {
+        /// When it lapsed.
+        expired_at: Timestamp,
+    },
+    /// A proof repeats the challenge with a field that differs from the
+    /// challenge as issued (or the custodian's envelope is for another
+    /// slot than the challenge names).
+    #[error(
+        "the inventory proof does not match its challenge: {field} differs; answer the challenge as issued"
+    )]
+    ChallengeMismatch {
+        /// The field that differs.
+        field: &'static str,
+    },
+    /// A custodian was handed a challenge addressed to another entity.
+    #[error(
+        "this challenge is for custodian {challenge}, not {custodian}; return it to the operator"
+    )]
+    ChallengeForOtherCustodian {
+        /// The entity the challenge names.
+        challenge: CustodianId,
+        /// The entity asked to answer.
+        custodian: CustodianId,
+    },
+    /// The person has no registered receipt-signing key, so nothing they
+    /// sign can be checked.
+    #[error(
+        "{0} has no registered receipt key; register one before they sign receipts or inventory proofs"
+    )]
+    NoReceiptKey(ActorId),
+    /// The person does not act for the custodian entity.
+    #[error("{person} does not act for custodian {custodian}")]
+    NotCustodianMember {
+        /// Who.
+        person: ActorId,
+        /// The entity.
+        custodian: CustodianId,
+    },
+    /// The custodian entity was revoked.
+    #[error("custodian {0} has been revoked; move its shares to another custodian")]
+    CustodianRevoked(CustodianId),
+    /// The proof is signed by a member of the entity other than the person
+    /// the slot's container was sealed to.
+    #[error(
+        "{slot} was sealed to {expected}, but the inventory proof is from {got}; the person who holds the container must answer"
+    )]
+    InventoryWrongPerson {
+        /// The slot.
+        slot: ShareSlot,
+        /// The person in the custody map.
+        expected: ActorId,
+        /// The person who signed.
+        got: ActorId,
+    },
+    /// The proof's signature does not verify under the person's
+    /// registered receipt key.
+    #[error(
+        "the inventory proof's signature does not verify under {person}'s registered receipt key"
+    )]
+    InventorySignatureInvalid {
+        /// The person the proof names.
+        person: ActorId,
+    },
+    /// The proof is about another envelope than the one delivered for the
+    /// slot (or the custodian's container holds another envelope).
+    #[error(
+        "the inventory proof for {slot} names another envelope than the one delivered; check which container the custodian opened"
+    )]
+    InventoryEnvelopeMismatch {
+        /// The slot.
+        slot: ShareSlot,
+    },
+    /// The proof was made from another container than the one delivered.
+    #[error(
+        "the inventory proof for {slot} was made from another container than the one delivered; the custodian must keep the container file exactly as delivered"
+    )]
+    InventoryContainerMismatch {
+        /// The slot.
+        slot: ShareSlot,
+    },
+    /// The proof of possession does not verify against the stored
+    /// commitments for this challenge.
+    #[error("the proof of possession for {slot} does not verify against the stored commitments")]
+    PossessionProofRejected {
+        /// The slot.
+        slot: ShareSlot,
+        /// Why.
+        #[source]
+        source: shardkeep_sss_core::Error,
+    },
+    /// The split reference stored for a version does not hold together
+    /// (its commitments do not decode on its curve, or do not hash to its
+    /// split id): nothing can be checked against it.
+    #[error(
+        "the stored split reference of {0} is inconsistent; the database may be damaged: restore it from backup and investigate"
+    )]
+    InconsistentSplitReference(NodeVersion),
+    /// A signer failed.
+    #[error("signing failed: {0}")]
+    Signing(#[source] CustodyError),
+}
+
+impl Error {
+    /// Whether a service boundary must show this error to a remote caller
+    /// as one opaque "cannot verify or decrypt" status, keeping the detail
+    /// for the audit record: decryption and signature failures, whose
+    /// detail would help an attacker.
+    #[must_use]
+    pub fn is_opaque_to_caller(&self) -> bool {
+        matches!(
+            self,
+            Self::Envelope(_)
+                | Self::Sharing(_)
+                | Self::Keydata(_)
+                | Self::ReceiptSignature(_)
+                | Self::InventorySignatureInvalid { .. }
+                | Self::PossessionProofRejected { .. }
+        )
+    }
+}
+
+impl From<shardkeep_storage::Error> for Error {
+    fn from(error: shardkeep_storage::Error) -> Self {
+        Self::Storage(error)
+    }
+}
+
+impl From<shardkeep_envelope::Error> for Error {
+    fn from(error: shardkeep_envelope::Error) -> Self {
+        Self::Envelope(error)
+    }
+}
+
+impl From<shardkeep_keydata::Error> for Error {
+    fn from(error: shardkeep_keydata::Error) -> Self {
+        Self::Keydata(error)
+    }
+}
+
+impl From<shardkeep_sss_core::Error> for Error {
+    fn from(error: shardkeep_sss_core::Error) -> Self {
+        Self::Sharing(error)
+    }
+}
+
+impl From<shardkeep_kms::Error> for Error {
+    fn from(error: shardkeep_kms::Error) -> Self {
+        Self::Kms(error)
+    }
+}
+
+impl From<shardkeep_audit::Error> for Error {
+    fn from(error: shardkeep_audit::Error) -> Self {
+        Self::Audit(error)
+    }
+}

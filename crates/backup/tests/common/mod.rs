@@ -1,0 +1,344 @@
+//! What the backup service tests share: the tss-lib fixtures (read through
+//! one function), a service on a given storage with real components (the
+//! local KEK store, an in-memory envelope signer, a fixed clock, a seeded
+//! generator), registered persons and custodians, and receipts.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+pub mod scenario;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
+use shardkeep_backup::{
+    Armor, BackupService, EntityRegistration, ExternalCustodian, FixedClock, GenerateRequest,
+    Generated, PersonKeys, PersonRegistration, PolicySettings, Role, RoleSet, SaveDataSource,
+    ServiceConfig, ServiceParts, TssGroup,
+};
+use shardkeep_envelope::deps::age;
+use shardkeep_envelope::{Receipt, ReceiptStatus};
+use shardkeep_keydata::LocalPartySaveData;
+use shardkeep_kms::{LocalKeyStore, SlotKekProvider};
+use shardkeep_storage::{AuditStore, Storage, Transaction};
+use shardkeep_types::{
+    ActorId, CustodianId, EnvelopeId, FreeText, InMemorySigner, KekId, KeyId, Label, NodeId,
+    Signer, SignerId, Threshold, Timestamp,
+};
+use zeroize::Zeroizing;
+
+/// The tss-lib fixtures' group: 5 parties, polynomial degree 2 (3 sign).
+pub const TSS_GROUP: TssGroup = TssGroup {
+    tss_degree: 2,
+    parties: 5,
+};
+
+/// The two tss-lib protocols the fixtures cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// ECDSA on secp256k1.
+    Ecdsa,
+    /// EdDSA on ed25519.
+    Eddsa,
+}
+
+impl Protocol {
+    pub const BOTH: [Self; 2] = [Self::Ecdsa, Self::Eddsa];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ecdsa => "ecdsa",
+            Self::Eddsa => "eddsa",
+        }
+    }
+}
+
+/// The one place that knows where the tss-lib fixtures live.
+fn fixture_path(protocol: Protocol, party: usize) -> PathBuf {
+    shardkeep_test_support::tss_lib::fixtures_dir()
+        .join(protocol.name())
+        .join(format!("keygen_data_{party}.json"))
+}
+
+/// The save data JSON of `party` (0 to 4), in a buffer wiped on drop.
+pub fn fixture_json(protocol: Protocol, party: usize) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(std::fs::read(fixture_path(protocol, party)).unwrap())
+}
+
+/// The parsed save data of `party`.
+pub fn save_data(protocol: Protocol, party: usize) -> LocalPartySaveData {
+    LocalPartySaveData::from_json(&fixture_json(protocol, party)).unwrap()
+}
+
+pub fn actor(name: &str) -> ActorId {
+    ActorId::new(name).unwrap()
+}
+
+pub fn text<const MAX: usize>(text: &str) -> FreeText<MAX> {
+    FreeText::new(text).unwrap()
+}
+
+/// 2026-01-01T00:00:00Z.
+pub fn start_time() -> Timestamp {
+    Timestamp::from_unix_seconds(1_767_225_600).unwrap()
+}
+
+/// A custodian entity with one person acting for it, and the secrets that
+/// person keeps (their age identity and receipt key).
+pub struct TestCustodian {
+    pub entity: CustodianId,
+    pub person: ActorId,
+    pub identity: age::x25519::Identity,
+    pub receipt_key: InMemorySigner,
+}
+
+impl TestCustodian {
+    pub fn choice(&self) -> ExternalCustodian {
+        ExternalCustodian {
+            entity: self.entity.clone(),
+            person: self.person.clone(),
+        }
+    }
+
+    /// A receipt for `envelope_id` signed with this custodian's key.
+    pub fn receipt(&self, envelope_id: EnvelopeId, at: Timestamp) -> Vec<u8> {
+        sign_receipt(&self.entity, envelope_id, &self.receipt_key, at)
+    }
+}
+
+/// A receipt naming `custodian`, signed by `key`.
+pub fn sign_receipt(
+    custodian: &CustodianId,
+    envelope_id: EnvelopeId,
+    key: &dyn Signer,
+    at: Timestamp,
+) -> Vec<u8> {
+    Receipt {
+        custodian_id: custodian.clone(),
+        envelope_id,
+        status: ReceiptStatus::Received,
+        timestamp: at,
+    }
+    .sign(key)
+    .unwrap()
+}
+
+/// A service over `storage` with the real local KEK store in a temporary
+/// directory, an in-memory envelope signer, a fixed clock and a seeded
+/// generator; a bootstrapped security person and an operator.
+pub struct Harness<S: Storage> {
+    pub service: BackupService<S>,
+    pub clock: Arc<FixedClock>,
+    pub keks: Arc<LocalKeyStore>,
+    pub signer: Arc<InMemorySigner>,
+    pub security: ActorId,
+    pub operator: ActorId,
+    pub dir: tempfile::TempDir,
+    next_seed: std::sync::atomic::AtomicU8,
+}
+
+impl<S: Storage> Harness<S> {
+    /// A service with a bootstrapped security person and an operator.
+    pub async fn new(storage: S, dir: tempfile::TempDir) -> Self {
+        let harness = Self::build(storage, dir, |keks| keks);
+        harness.bootstrap().await;
+        harness
+    }
+
+    /// A service whose KEK provider is `wrap` of the local key store, with
+    /// an empty registry.
+    pub fn build(
+        storage: S,
+        dir: tempfile::TempDir,
+        wrap: impl FnOnce(Arc<LocalKeyStore>) -> Arc<dyn SlotKekProvider>,
+    ) -> Self {
+        let clock = Arc::new(FixedClock::new(start_time()));
+        let keks = Arc::new(
+            LocalKeyStore::create(dir.path().join("kms"), KekId::new("master-1").unwrap()).unwrap(),
+        );
+        let signer = Arc::new(InMemorySigner::from_seed(
+            SignerId::new("backup-server-1").unwrap(),
+            &[0x5e; 32],
+        ));
+        let config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
+        let parts = ServiceParts::new(
+            storage,
+            config,
+            wrap(keks.clone()),
+            signer.clone(),
+            clock.clone(),
+            Box::new(ChaCha20Rng::from_seed([42; 32])),
+        );
+        Self {
+            service: BackupService::new(parts).unwrap(),
+            clock,
+            keks,
+            signer,
+            security: actor("sec-1"),
+            operator: actor("ops-1"),
+            dir,
+            next_seed: std::sync::atomic::AtomicU8::new(1),
+        }
+    }
+
+    /// Registers the security person (bootstrap) and the operator.
+    pub async fn bootstrap(&self) {
+        self.service
+            .register_person(
+                &self.security,
+                self.person(&self.security, &[Role::Security]),
+            )
+            .await
+            .unwrap();
+        self.service
+            .register_person(
+                &self.security,
+                self.person(&self.operator, &[Role::Operator]),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The service's clock.
+    pub fn clock_now(&self) -> Timestamp {
+        shardkeep_backup::Clock::now(self.clock.as_ref())
+    }
+
+    fn seed(&self) -> u8 {
+        self.next_seed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A registration with a fresh approval key and no other key.
+    pub fn person(&self, id: &ActorId, roles: &[Role]) -> PersonRegistration {
+        PersonRegistration {
+            id: id.clone(),
+            display_name: text(id.as_str()),
+            roles: roles.iter().copied().collect::<RoleSet>(),
+            keys: PersonKeys {
+                approval_key: Some(self.signing_key().verifying_key().to_bytes()),
+                ..PersonKeys::default()
+            },
+        }
+    }
+
+    /// A fresh ed25519 signer (seeded, distinct per call).
+    pub fn signing_key(&self) -> InMemorySigner {
+        InMemorySigner::from_seed(SignerId::new("person-key").unwrap(), &[self.seed(); 32])
+    }
+
+    /// Registers a custodian person (age recipient and receipt key) and an
+    /// entity for them.
+    pub async fn custodian(&self, name: &str) -> TestCustodian {
+        let person = actor(&format!("{name}-contact"));
+        let identity = age::x25519::Identity::generate();
+        let receipt_key = self.signing_key();
+        let mut registration = self.person(&person, &[Role::Custodian]);
+        registration.keys.receipt_key = Some(receipt_key.verifying_key().to_bytes());
+        registration.keys.age_recipient = Some(identity.to_public().to_string());
+        self.service
+            .register_person(&self.security, registration)
+            .await
+            .unwrap();
+        let entity = CustodianId::new(name).unwrap();
+        self.service
+            .register_entity(
+                &self.security,
+                EntityRegistration {
+                    id: entity.clone(),
+                    display_name: text(name),
+                    contact: text(&format!("{name} desk, +1 555 0100")),
+                    members: vec![person.clone()],
+                },
+            )
+            .await
+            .unwrap();
+        TestCustodian {
+            entity,
+            person,
+            identity,
+            receipt_key,
+        }
+    }
+
+    /// `count` custodians named `{prefix}-{i}`.
+    pub async fn custodians(&self, prefix: &str, count: usize) -> Vec<TestCustodian> {
+        let mut out = Vec::with_capacity(count);
+        for i in 0..count {
+            out.push(self.custodian(&format!("{prefix}-{i}")).await);
+        }
+        out
+    }
+
+    /// Sets hybrid mode: 3 of 5, 2 on the server, local key file KEKs.
+    pub async fn hybrid_policy(&self) {
+        self.service
+            .set_policy(
+                &self.security,
+                PolicySettings {
+                    threshold: Threshold::new(3, 5).unwrap(),
+                    server_shares: 2,
+                    kek_provider: Label::new("local-key-file").unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Generates a backup of `party`'s share of `key`.
+    pub async fn generate(
+        &self,
+        protocol: Protocol,
+        key: &str,
+        party: usize,
+        custodians: &[&TestCustodian],
+    ) -> Result<Generated, shardkeep_backup::Error> {
+        let data = save_data(protocol, party);
+        self.service
+            .generate(
+                &self.operator,
+                request(
+                    key,
+                    party,
+                    SaveDataSource::Loaded(&data),
+                    custodians,
+                    Armor::Binary,
+                ),
+            )
+            .await
+    }
+
+    /// Every audit record, decoded, in order.
+    pub async fn audit_records(&self) -> Vec<shardkeep_audit::AuditRecord> {
+        let mut tx = self.service.storage().begin_read_only().await.unwrap();
+        let rows = tx.read_audit(1, 10_000).await.unwrap();
+        tx.rollback().await.unwrap();
+        rows.iter()
+            .map(|row| shardkeep_audit::AuditRecord::decode(&row.record).unwrap())
+            .collect()
+    }
+}
+
+/// A generate request for `party` of `key` (node `node-{party}`).
+pub fn request<'a>(
+    key: &str,
+    party: usize,
+    save_data: SaveDataSource<'a>,
+    custodians: &[&TestCustodian],
+    armor: Armor,
+) -> GenerateRequest<'a> {
+    GenerateRequest {
+        key_id: KeyId::new(key).unwrap(),
+        node_id: NodeId::new(format!("node-{party}")).unwrap(),
+        save_data,
+        group: TSS_GROUP,
+        custodians: custodians.iter().map(|c| c.choice()).collect(),
+        armor,
+    }
+}
