@@ -8,7 +8,7 @@
 use std::path::Path;
 
 /// Bottom to top; the same order as the root `Cargo.toml` comment.
-const LAYERS: [&str; 8] = [
+const LAYERS: [&str; 9] = [
     "shardkeep-wire",
     "shardkeep-types",
     "shardkeep-sss-core",
@@ -17,6 +17,7 @@ const LAYERS: [&str; 8] = [
     "shardkeep-storage",
     "shardkeep-audit",
     "shardkeep-kms",
+    "shardkeep-backup",
 ];
 
 /// Crates for tests only, outside the layers.
