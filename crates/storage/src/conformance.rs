@@ -1,15 +1,76 @@
-//! The conformance suite: written once against the storage traits, run by
-//! every backend (`tests/sqlite.rs`, `tests/postgres.rs`) on a real
-//! database. Each case receives a fresh, empty, migrated storage.
+//! The conformance suite (feature `conformance`): written once against the
+//! storage traits, with real signed, sealed envelopes, and run by every
+//! backend on a real database. Each case receives a fresh, empty, migrated
+//! storage and checks one area: every operation, the error of every
+//! refusal, rollback and abort semantics, read-only snapshots, concurrent
+//! writers.
 //!
-//! Add a case: write `pub async fn name<S: Store>(storage: S)` and list it
-//! in [`for_each_case`].
+//! # Running it on a backend
+//!
+//! A backend (this crate's or a third party's) enables the feature in its
+//! dev-dependencies and, in an integration test, hands
+//! [`conformance_tests!`](crate::conformance_tests) an async function that
+//! makes a fresh storage. The function returns a guard kept alive until the
+//! case ends (a temporary directory, a throwaway server...) and the
+//! storage; the macro writes one `#[test]` per case:
+//!
+//! ```ignore
+//! // Cargo.toml: [dev-dependencies]
+//! // shardkeep-storage = { version = "...", features = ["conformance"] }
+//!
+//! async fn fresh() -> (tempfile::TempDir, MyStorage) {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let storage = MyStorage::open(dir.path()).await.unwrap();
+//!     (dir, storage)
+//! }
+//!
+//! shardkeep_storage::conformance_tests!(fresh);
+//! ```
+//!
+//! To run the cases some other way (one server for all of them, say),
+//! [`for_each_conformance_case!`](crate::for_each_conformance_case) calls
+//! a macro of yours with every case name; each case is a function of this
+//! module, `async fn case<S: Store>(storage: S)`. The helpers below build
+//! the records the cases use, for a backend's own tests (say of its
+//! triggers or privileges).
+//!
+//! Add a case: write `pub async fn name<S: Store>(storage: S)` here and
+//! list it in [`for_each_conformance_case!`](crate::for_each_conformance_case).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::missing_panics_doc,
+    clippy::missing_errors_doc,
+    reason = "a conformance suite fails by panicking: its assertions are its purpose"
+)]
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::{
+    AUDIT_LOG_ID_LEN, Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry,
+    AuditHead, AuditLogId, AuditRow, AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome,
+    DeliveryRecord, DrillOutcome, DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
+    MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_CONTACT_LEN, MAX_ENVELOPE_LEN,
+    MAX_REASON_LEN, ReceiptStore, SealedShare, SealedShareStore, ShareAccess, ShareAccessLog,
+    SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SlotState, Storage,
+    StoredCheckpoint, Transaction,
+};
+use crate::{
+    AccessControlStore, AnomalyRecord, InventoryChallenge, InventoryProofRecord, InventoryStore,
+    MAX_INVENTORY_PROOF_LEN,
+};
+use crate::{
+    EntityRecord, EntityState, MAX_ENTITY_MEMBERS, PersonKeyEpoch, PersonKeys, PersonRecord,
+    PersonState, RegistryStore, Role, RoleSet,
+};
+use crate::{
+    GroupRecord, GroupStore, MAX_BINDING_LEN, MAX_COMMITMENTS_LEN, MAX_GROUP_KEY_LEN,
+    MAX_POLICY_LEN, PolicyRecord, SplitReference,
+};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use sha2::{Digest, Sha256};
@@ -21,27 +82,6 @@ use shardkeep_envelope::{
 use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Secp256k1, Secret, Share, ShareIndex, Threshold, split,
 };
-use shardkeep_storage::{
-    AUDIT_LOG_ID_LEN, Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry,
-    AuditHead, AuditLogId, AuditRow, AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome,
-    DeliveryRecord, DrillOutcome, DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
-    MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_CONTACT_LEN, MAX_ENVELOPE_LEN,
-    MAX_REASON_LEN, ReceiptStore, SealedShare, SealedShareStore, ShareAccess, ShareAccessLog,
-    SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SlotState, Storage,
-    StoredCheckpoint, Transaction,
-};
-use shardkeep_storage::{
-    AccessControlStore, AnomalyRecord, InventoryChallenge, InventoryProofRecord, InventoryStore,
-    MAX_INVENTORY_PROOF_LEN,
-};
-use shardkeep_storage::{
-    EntityRecord, EntityState, MAX_ENTITY_MEMBERS, PersonKeyEpoch, PersonKeys, PersonRecord,
-    PersonState, RegistryStore, Role, RoleSet,
-};
-use shardkeep_storage::{
-    GroupRecord, GroupStore, MAX_BINDING_LEN, MAX_COMMITMENTS_LEN, MAX_GROUP_KEY_LEN,
-    MAX_POLICY_LEN, PolicyRecord, SplitReference,
-};
 use shardkeep_types::{
     ActorId, CustodianId, EnvelopeId, FreeText, InMemoryKek, InMemorySigner, KekId,
     KeyEncryptionKey, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId,
@@ -50,15 +90,25 @@ use shardkeep_types::{
 
 /// What the suite needs of a backend: a storage that can be shared with
 /// concurrent tasks.
-pub(crate) trait Store: Storage + Clone + Send + Sync + 'static {}
+pub trait Store: Storage + Clone + Send + Sync + 'static {}
 
 impl<S> Store for S where S: Storage + Clone + Send + Sync + 'static {}
 
-/// Calls `$callback!` with the name of every case.
+/// Calls a macro with the name of every conformance case (each a function
+/// of [`conformance`](crate::conformance)), comma-separated; with
+/// `path::to_macro(tokens)`, the tokens in parentheses come first.
+///
+/// ```ignore
+/// macro_rules! my_cases {
+///     ($($case:ident),* $(,)?) => { /* one test per case */ };
+/// }
+/// shardkeep_storage::for_each_conformance_case!(my_cases);
+/// ```
 #[macro_export]
-macro_rules! for_each_case {
-    ($callback:ident) => {
-        $callback! {
+macro_rules! for_each_conformance_case {
+    ($($callback:ident)::+ $(($($extra:tt)*))?) => {
+        $($callback)::+! {
+            $(($($extra)*))?
             key_version_lifecycle,
             key_version_conflicts,
             sealed_share_round_trip,
@@ -111,13 +161,56 @@ macro_rules! for_each_case {
     };
 }
 
+/// Writes one `#[test]` per conformance case, each running the case on the
+/// storage that `$fresh().await` returns as `(guard, storage)`; the guard
+/// is dropped when the case ends. See [`conformance`](crate::conformance).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:expr) => {
+        $crate::for_each_conformance_case!($crate::__conformance_test($fresh));
+    };
+}
+
+/// Implementation of [`conformance_tests!`](crate::conformance_tests).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test {
+    (($fresh:expr) $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::conformance::run(async {
+                    let (guard, storage) = ($fresh)().await;
+                    $crate::conformance::$case(storage).await;
+                    drop(guard);
+                });
+            }
+        )*
+    };
+}
+
+/// Runs a case (or any future) to completion on a runtime of its own, with
+/// two worker threads so that the concurrency cases really run in
+/// parallel.
+pub fn run<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the conformance suite")
+        .block_on(future)
+}
+
 // ----- fixtures -----
 
-pub(crate) fn at(millis: u64) -> Timestamp {
+/// The fixture time `millis` milliseconds after 2027-01-15 08:00 UTC
+/// (1 800 000 000 000 ms since the epoch).
+pub fn at(millis: u64) -> Timestamp {
     Timestamp::from_unix_millis(1_800_000_000_000 + millis).unwrap()
 }
 
-pub(crate) fn version(node: &str, number: u32) -> NodeVersion {
+/// Version `number` of node `node` of group key `wallet-1`.
+pub fn version(node: &str, number: u32) -> NodeVersion {
     NodeVersion {
         key_id: KeyId::new("wallet-1").unwrap(),
         node_id: NodeId::new(node).unwrap(),
@@ -125,19 +218,23 @@ pub(crate) fn version(node: &str, number: u32) -> NodeVersion {
     }
 }
 
-pub(crate) fn index(i: u8) -> ShareIndex {
+/// Share index `i` (1 to 255).
+pub fn index(i: u8) -> ShareIndex {
     ShareIndex::new(i).unwrap()
 }
 
-pub(crate) fn slot(node: &str, number: u32, i: u8) -> ShareSlot {
+/// Slot `i` of version `number` of node `node`.
+pub fn slot(node: &str, number: u32, i: u8) -> ShareSlot {
     version(node, number).slot(index(i))
 }
 
-pub(crate) fn actor(name: &str) -> ActorId {
+/// The actor id `name`.
+pub fn actor(name: &str) -> ActorId {
     ActorId::new(name).unwrap()
 }
 
-pub(crate) fn label(name: &str) -> Label {
+/// The label `name`.
+pub fn label(name: &str) -> Label {
     Label::new(name).unwrap()
 }
 
@@ -147,7 +244,7 @@ fn envelope_signer() -> InMemorySigner {
 }
 
 /// The signers a reader of the fixture envelopes trusts.
-pub(crate) fn trusted() -> TrustedSigners {
+pub fn trusted() -> TrustedSigners {
     let mut trusted = TrustedSigners::new();
     trusted.add_signer(&envelope_signer()).unwrap();
     trusted
@@ -155,7 +252,7 @@ pub(crate) fn trusted() -> TrustedSigners {
 
 /// KEK `name` of `slot` (id `<name>-<index>`, bound to the slot), the same
 /// key on every call.
-pub(crate) fn kek(slot: &ShareSlot, name: &str) -> InMemoryKek {
+pub fn kek(slot: &ShareSlot, name: &str) -> InMemoryKek {
     let key: [u8; 32] = Sha256::digest(format!("{name} {slot}")).into();
     InMemoryKek::from_bytes_for_slot(
         KekId::new(format!("{name}-{}", slot.index)).unwrap(),
@@ -165,7 +262,7 @@ pub(crate) fn kek(slot: &ShareSlot, name: &str) -> InMemoryKek {
 }
 
 /// The KEK the fixture shares are sealed under.
-pub(crate) fn fixture_kek(slot: &ShareSlot) -> InMemoryKek {
+pub fn fixture_kek(slot: &ShareSlot) -> InMemoryKek {
     kek(slot, "kek")
 }
 
@@ -186,7 +283,7 @@ fn fixture_split(
 
 /// The share value of `slot`'s fixture envelope, to compare with what an
 /// envelope opens to.
-pub(crate) fn fixture_share_bytes(slot: &ShareSlot) -> Vec<u8> {
+pub fn fixture_share_bytes(slot: &ShareSlot) -> Vec<u8> {
     let (_, shares, _) = fixture_split(slot, 0);
     shares[usize::from(slot.index.get()) - 1]
         .to_bytes()
@@ -196,13 +293,13 @@ pub(crate) fn fixture_share_bytes(slot: &ShareSlot) -> Vec<u8> {
 /// A real, signed envelope of `slot`'s share, sealed under `kek`; the same
 /// bytes on every call with the same KEK (the KEK wraps with a fresh nonce,
 /// so the first envelope is kept).
-pub(crate) fn seal(slot: &ShareSlot, kek: &InMemoryKek) -> Vec<u8> {
+pub fn seal(slot: &ShareSlot, kek: &InMemoryKek) -> Vec<u8> {
     seal_generation(slot, kek, 0)
 }
 
 /// As [`seal`], of split `generation`: another generation is another
 /// envelope of the same slot (another envelope id).
-pub(crate) fn seal_generation(slot: &ShareSlot, kek: &InMemoryKek, generation: u8) -> Vec<u8> {
+pub fn seal_generation(slot: &ShareSlot, kek: &InMemoryKek, generation: u8) -> Vec<u8> {
     static SEALED: Mutex<BTreeMap<String, Vec<u8>>> = Mutex::new(BTreeMap::new());
     // A case that panics while sealing must not fail the others.
     SEALED
@@ -221,7 +318,7 @@ pub(crate) fn seal_generation(slot: &ShareSlot, kek: &InMemoryKek, generation: u
 }
 
 /// A plain (custodian) envelope of `slot`'s share: never a sealed share.
-pub(crate) fn plain_envelope(slot: &ShareSlot) -> Vec<u8> {
+pub fn plain_envelope(slot: &ShareSlot) -> Vec<u8> {
     let (commitments, share, _) = fixture_parts(slot, 0);
     fixture_params(slot, &commitments)
         .plain(&commitments, &share, &envelope_signer())
@@ -260,18 +357,21 @@ fn fixture_params(slot: &ShareSlot, commitments: &Commitments<Secp256k1>) -> Env
 
 /// Opens a stored envelope the way a reader does: verify, then unseal with
 /// `kek`; returns the share's bytes.
-pub(crate) fn open(envelope: &[u8], kek: &InMemoryKek) -> Result<Vec<u8>, EnvelopeError> {
+pub fn open(envelope: &[u8], kek: &InMemoryKek) -> Result<Vec<u8>, EnvelopeError> {
     match VerifiedEnvelope::decode_verify(envelope, &trusted())?.open(kek)? {
         CurveShare::Secp256k1(share) => Ok(share.to_bytes().to_vec()),
         CurveShare::Ed25519(share) => Ok(share.to_bytes().to_vec()),
     }
 }
 
-pub(crate) fn sealed(slot: &ShareSlot) -> SealedShare {
+/// The fixture share of `slot`, sealed under [`fixture_kek`], stored at
+/// `at(10)`.
+pub fn sealed(slot: &ShareSlot) -> SealedShare {
     sealed_under(slot, &fixture_kek(slot))
 }
 
-pub(crate) fn sealed_under(slot: &ShareSlot, kek: &InMemoryKek) -> SealedShare {
+/// The fixture share of `slot`, sealed under `kek`, stored at `at(10)`.
+pub fn sealed_under(slot: &ShareSlot, kek: &InMemoryKek) -> SealedShare {
     SealedShare {
         slot: slot.clone(),
         envelope: seal(slot, kek),
@@ -280,12 +380,12 @@ pub(crate) fn sealed_under(slot: &ShareSlot, kek: &InMemoryKek) -> SealedShare {
 }
 
 /// The envelope id of a fixture share.
-pub(crate) fn envelope_id(share: &SealedShare) -> [u8; 32] {
+pub fn envelope_id(share: &SealedShare) -> [u8; 32] {
     *share.frame().unwrap().id().as_bytes()
 }
 
 /// A live KEK record for `slot`, created at `at(created)`.
-pub(crate) fn slot_kek(slot: &ShareSlot, kek_id: &str, created: u64) -> SlotKekRecord {
+pub fn slot_kek(slot: &ShareSlot, kek_id: &str, created: u64) -> SlotKekRecord {
     SlotKekRecord {
         slot: slot.clone(),
         kek_id: KekId::new(kek_id).unwrap(),
@@ -296,13 +396,13 @@ pub(crate) fn slot_kek(slot: &ShareSlot, kek_id: &str, created: u64) -> SlotKekR
 }
 
 /// The person acting for custodian entity `custodian` in the fixtures.
-pub(crate) fn agent(custodian: &str) -> ActorId {
+pub fn agent(custodian: &str) -> ActorId {
     actor(&format!("{custodian}.agent"))
 }
 
 /// The custody entry of `slot` at entity `custodian`: sealed to the
 /// entity's agent's registered recipient, updated at `at(20)`.
-pub(crate) fn custody(slot: &ShareSlot, custodian: &str) -> CustodyEntry {
+pub fn custody(slot: &ShareSlot, custodian: &str) -> CustodyEntry {
     let person = agent(custodian);
     CustodyEntry {
         slot: slot.clone(),
@@ -319,11 +419,14 @@ pub(crate) fn custody(slot: &ShareSlot, custodian: &str) -> CustodyEntry {
 /// Changes one field of a custody entry.
 type CustodyEdit = fn(&mut CustodyEntry);
 
-pub(crate) fn nonce(byte: u8) -> ApprovalNonce {
+/// The approval nonce of 32 `byte`s.
+pub fn nonce(byte: u8) -> ApprovalNonce {
     ApprovalNonce([byte; 32])
 }
 
-pub(crate) fn request(nonce_byte: u8) -> ApprovalRequest {
+/// A `hard-delete` request of `node-a` v1 by `ops.carol`, nonce
+/// `nonce_byte`, issued at `at(100)`, expiring at `at(10_000)`.
+pub fn request(nonce_byte: u8) -> ApprovalRequest {
     ApprovalRequest {
         nonce: nonce(nonce_byte),
         operation: label("hard-delete"),
@@ -336,7 +439,8 @@ pub(crate) fn request(nonce_byte: u8) -> ApprovalRequest {
     }
 }
 
-pub(crate) fn approval(request: &ApprovalRequest, approver: &str, role: &str) -> Approval {
+/// `approver`'s approval of `request` in `role`, recorded at `at(200)`.
+pub fn approval(request: &ApprovalRequest, approver: &str, role: &str) -> Approval {
     Approval {
         nonce: request.nonce,
         operation: request.operation.clone(),
@@ -355,10 +459,10 @@ pub(crate) fn approval(request: &ApprovalRequest, approver: &str, role: &str) ->
 // ----- groups, policies and split references -----
 
 /// The hash of the fixture policy.
-pub(crate) const POLICY_HASH: [u8; 32] = [0x70; 32];
+pub const POLICY_HASH: [u8; 32] = [0x70; 32];
 
 /// The fixture policy, set at `at(0)`.
-pub(crate) fn policy() -> PolicyRecord {
+pub fn policy() -> PolicyRecord {
     PolicyRecord {
         hash: POLICY_HASH,
         encoding: b"3-of-5, 2 on the server".to_vec(),
@@ -368,7 +472,7 @@ pub(crate) fn policy() -> PolicyRecord {
 }
 
 /// Group `key_id`: secp256k1, 3 of 5 parties sign.
-pub(crate) fn group(key_id: &KeyId) -> GroupRecord {
+pub fn group(key_id: &KeyId) -> GroupRecord {
     GroupRecord {
         key_id: key_id.clone(),
         curve: CurveId::Secp256k1.to_u8(),
@@ -381,7 +485,7 @@ pub(crate) fn group(key_id: &KeyId) -> GroupRecord {
 
 /// A split reference of `version`: secp256k1, under [`POLICY_HASH`], with
 /// as many server shares as `threshold` allows.
-pub(crate) fn reference(version: &NodeVersion, threshold: Threshold) -> SplitReference {
+pub fn reference(version: &NodeVersion, threshold: Threshold) -> SplitReference {
     SplitReference {
         curve: CurveId::Secp256k1.to_u8(),
         split_id: derived(&version.to_string(), "split"),
@@ -394,7 +498,7 @@ pub(crate) fn reference(version: &NodeVersion, threshold: Threshold) -> SplitRef
 
 /// Creates `version` by `ops.alice` at `at(created)`, registering its
 /// group and setting the fixture policy first when needed.
-pub(crate) async fn create_version<T: Transaction>(
+pub async fn create_version<T: Transaction>(
     tx: &mut T,
     version: &NodeVersion,
     threshold: Threshold,
@@ -417,12 +521,12 @@ pub(crate) async fn create_version<T: Transaction>(
 // ----- registry fixtures -----
 
 /// A 32-byte public value derived from a name and a purpose.
-pub(crate) fn derived(name: &str, purpose: &str) -> [u8; 32] {
+pub fn derived(name: &str, purpose: &str) -> [u8; 32] {
     Sha256::digest(format!("{name} {purpose}")).into()
 }
 
 /// Keys of `name` in key generation `generation`.
-pub(crate) fn person_keys(name: &str, generation: u8) -> PersonKeys {
+pub fn person_keys(name: &str, generation: u8) -> PersonKeys {
     let tag = format!("{name}#{generation}");
     PersonKeys {
         receipt_key: Some(derived(&tag, "receipt")),
@@ -433,7 +537,7 @@ pub(crate) fn person_keys(name: &str, generation: u8) -> PersonKeys {
 }
 
 /// A new, active person `name` with `roles`, registered at `at(1)`.
-pub(crate) fn person(name: &str, roles: &[Role]) -> PersonRecord {
+pub fn person(name: &str, roles: &[Role]) -> PersonRecord {
     PersonRecord {
         id: actor(name),
         display_name: FreeText::new(format!("{name} (test)")).unwrap(),
@@ -447,7 +551,7 @@ pub(crate) fn person(name: &str, roles: &[Role]) -> PersonRecord {
 }
 
 /// A new, active custodian entity with `members`, registered at `at(2)`.
-pub(crate) fn entity(name: &str, members: &[&str]) -> EntityRecord {
+pub fn entity(name: &str, members: &[&str]) -> EntityRecord {
     EntityRecord {
         id: CustodianId::new(name).unwrap(),
         display_name: FreeText::new(format!("{name} Ltd")).unwrap(),
@@ -460,7 +564,7 @@ pub(crate) fn entity(name: &str, members: &[&str]) -> EntityRecord {
 
 /// Registers, for each name, the entity and its one member, its
 /// [`agent`]; committed.
-pub(crate) async fn with_custodians<S: Storage>(storage: &S, names: &[&str]) {
+pub async fn with_custodians<S: Storage>(storage: &S, names: &[&str]) {
     let mut tx = storage.begin().await.unwrap();
     for name in names {
         let member = agent(name);
@@ -475,7 +579,7 @@ pub(crate) async fn with_custodians<S: Storage>(storage: &S, names: &[&str]) {
 }
 
 /// Registers persons `names` as custodians, committed.
-pub(crate) async fn with_persons<S: Storage>(storage: &S, names: &[&str]) {
+pub async fn with_persons<S: Storage>(storage: &S, names: &[&str]) {
     let mut tx = storage.begin().await.unwrap();
     for name in names {
         tx.register_person(&person(name, &[Role::Custodian]))
@@ -487,7 +591,7 @@ pub(crate) async fn with_persons<S: Storage>(storage: &S, names: &[&str]) {
 
 /// A stand-in for the audit crate's builder: SHA-256 over the sequence,
 /// the previous hash and the record.
-pub(crate) fn chained(record: Vec<u8>) -> impl FnOnce(&AuditHead) -> AuditEntry + Send {
+pub fn chained(record: Vec<u8>) -> impl FnOnce(&AuditHead) -> AuditEntry + Send {
     move |head: &AuditHead| {
         let mut hasher = Sha256::new();
         hasher.update((head.sequence + 1).to_be_bytes());
@@ -501,7 +605,7 @@ pub(crate) fn chained(record: Vec<u8>) -> impl FnOnce(&AuditHead) -> AuditEntry 
 }
 
 /// Checks that rows form one unbroken chain from the genesis.
-pub(crate) fn assert_chain(rows: &[AuditRow]) {
+pub fn assert_chain(rows: &[AuditRow]) {
     let mut head = AuditHead::GENESIS;
     for row in rows {
         assert_eq!(row.sequence, head.sequence + 1, "sequence gap or fork");
@@ -517,7 +621,7 @@ pub(crate) fn assert_chain(rows: &[AuditRow]) {
 
 /// Expects a refusal.
 #[track_caller]
-pub(crate) fn refused<T: Debug>(result: Result<T, Error>) -> Error {
+pub fn refused<T: Debug>(result: Result<T, Error>) -> Error {
     match result {
         Ok(value) => panic!("expected a refusal, got Ok({value:?})"),
         Err(error) => error,
@@ -525,7 +629,7 @@ pub(crate) fn refused<T: Debug>(result: Result<T, Error>) -> Error {
 }
 
 /// Creates key version `number` of `node` (3-of-5) and commits.
-pub(crate) async fn with_version<S: Storage>(storage: &S, node: &str, number: u32) {
+pub async fn with_version<S: Storage>(storage: &S, node: &str, number: u32) {
     let mut tx = storage.begin().await.unwrap();
     create_version(
         &mut tx,
@@ -539,7 +643,7 @@ pub(crate) async fn with_version<S: Storage>(storage: &S, node: &str, number: u3
 }
 
 /// Creates version 1 of `node-a` holding sealed shares 1 and 2.
-pub(crate) async fn with_shares<S: Storage>(storage: &S) {
+pub async fn with_shares<S: Storage>(storage: &S) {
     with_version(storage, "node-a", 1).await;
     let mut tx = storage.begin().await.unwrap();
     for i in [1, 2] {
@@ -553,7 +657,7 @@ pub(crate) async fn with_shares<S: Storage>(storage: &S) {
 /// Appends the records `[0]`, `[1]`, `[2]` and a checkpoint at 3, committed:
 /// the audit tables the backend tests then try to change behind storage's
 /// back.
-pub(crate) async fn with_three_audit_records<S: Storage>(storage: &S) {
+pub async fn with_three_audit_records<S: Storage>(storage: &S) {
     let mut tx = storage.begin().await.unwrap();
     for i in 0..3u8 {
         tx.append_audit(chained(vec![i])).await.unwrap();
@@ -573,7 +677,7 @@ pub(crate) async fn with_three_audit_records<S: Storage>(storage: &S) {
 /// held: KEK id, wrapped key, envelope, envelope id. `stranded`: as a
 /// version 1 re-wrap to another KEK left them, with the new KEK and wrapped
 /// key in the columns and the old ones still in the envelope.
-pub(crate) fn version_1_row(stranded: bool) -> (String, Vec<u8>, Vec<u8>, Vec<u8>) {
+pub fn version_1_row(stranded: bool) -> (String, Vec<u8>, Vec<u8>, Vec<u8>) {
     let target = slot("node-a", 1, 1);
     let kek_a = fixture_kek(&target);
     let envelope = seal(&target, &kek_a);
@@ -599,7 +703,7 @@ pub(crate) fn version_1_row(stranded: bool) -> (String, Vec<u8>, Vec<u8>, Vec<u8
 /// After the migration of a version 1 database holding [`version_1_row`]
 /// (not stranded) and one read of it: the share is intact, opens with its
 /// KEK, and its access log survived.
-pub(crate) async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
+pub async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
     let target = slot("node-a", 1, 1);
     let mut tx = storage.begin_read_only().await.unwrap();
     let share = tx.load_sealed_share(&target).await.unwrap();
@@ -653,7 +757,7 @@ pub(crate) async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
 /// Expects the load of share `node-a/1/1` to be refused as a corrupt row,
 /// naming `column`: the backend tests change the row behind storage's back
 /// so that its columns and its envelope disagree.
-pub(crate) async fn assert_load_refuses_row<S: Storage>(storage: &S, column: &str) {
+pub async fn assert_load_refuses_row<S: Storage>(storage: &S, column: &str) {
     let mut tx = storage.begin_read_only().await.unwrap();
     let error = refused(tx.load_sealed_share(&slot("node-a", 1, 1)).await);
     assert!(
@@ -664,7 +768,7 @@ pub(crate) async fn assert_load_refuses_row<S: Storage>(storage: &S, column: &st
 
 /// Records KEK `kek-a` of slot `node-a/1/1` and its destruction, committed:
 /// the evidence the backend tests then try to change behind storage's back.
-pub(crate) async fn with_destroyed_slot_kek<S: Storage>(storage: &S) {
+pub async fn with_destroyed_slot_kek<S: Storage>(storage: &S) {
     let mut tx = storage.begin().await.unwrap();
     create_version(
         &mut tx,
@@ -701,7 +805,8 @@ async fn read_all_audit<S: Store>(storage: &S) -> Vec<AuditRow> {
 /// Changes one field of a group.
 type GroupEdit = fn(&mut GroupRecord);
 
-pub(crate) async fn groups_are_registered_once<S: Store>(storage: S) {
+/// Conformance case: groups are registered once.
+pub async fn groups_are_registered_once<S: Store>(storage: S) {
     let wallet = group(&KeyId::new("wallet-1").unwrap());
     let mut tx = storage.begin().await.unwrap();
     tx.register_group(&wallet).await.unwrap();
@@ -766,7 +871,8 @@ pub(crate) async fn groups_are_registered_once<S: Store>(storage: S) {
     assert_eq!(tx.group(&fresh.key_id).await.unwrap(), widest);
 }
 
-pub(crate) async fn policies_append_and_the_latest_is_current<S: Store>(storage: S) {
+/// Conformance case: policies append and the latest is current.
+pub async fn policies_append_and_the_latest_is_current<S: Store>(storage: S) {
     let first = policy();
     let second = PolicyRecord {
         hash: [0x71; 32],
@@ -831,7 +937,8 @@ pub(crate) async fn policies_append_and_the_latest_is_current<S: Store>(storage:
     assert_eq!(tx.current_policy().await.unwrap().unwrap().set_at, at(20));
 }
 
-pub(crate) async fn versions_keep_their_split_reference<S: Store>(storage: S) {
+/// Conformance case: versions keep their split reference.
+pub async fn versions_keep_their_split_reference<S: Store>(storage: S) {
     let v1 = version("node-a", 1);
     let t = Threshold::new(3, 5).unwrap();
     with_version(&storage, "node-a", 1).await;
@@ -866,7 +973,8 @@ pub(crate) async fn versions_keep_their_split_reference<S: Store>(storage: S) {
     }
 }
 
-pub(crate) async fn version_creation_checks_the_reference<S: Store>(storage: S) {
+/// Conformance case: version creation checks the reference.
+pub async fn version_creation_checks_the_reference<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     let target = version("node-b", 1);
     let t = Threshold::new(3, 5).unwrap();
@@ -950,7 +1058,8 @@ pub(crate) async fn version_creation_checks_the_reference<S: Store>(storage: S) 
     assert_eq!(tx.split_reference(&target).await.unwrap(), split);
 }
 
-pub(crate) async fn version_changes_and_numbers<S: Store>(storage: S) {
+/// Conformance case: version changes and numbers.
+pub async fn version_changes_and_numbers<S: Store>(storage: S) {
     let key = KeyId::new("wallet-1").unwrap();
     let node = NodeId::new("node-a").unwrap();
     let mut tx = storage.begin().await.unwrap();
@@ -1054,7 +1163,8 @@ pub(crate) async fn version_changes_and_numbers<S: Store>(storage: S) {
 
 // ----- registry -----
 
-pub(crate) async fn registry_person_lifecycle<S: Store>(storage: S) {
+/// Conformance case: registry person lifecycle.
+pub async fn registry_person_lifecycle<S: Store>(storage: S) {
     let alice = person("ops.alice", &[Role::Operator]);
     let bob = person("sec.bob", &[Role::Security, Role::Compliance]);
     let mut tx = storage.begin().await.unwrap();
@@ -1177,7 +1287,8 @@ pub(crate) async fn registry_person_lifecycle<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn registry_person_refusals<S: Store>(storage: S) {
+/// Conformance case: registry person refusals.
+pub async fn registry_person_refusals<S: Store>(storage: S) {
     let alice = person("ops.alice", &[Role::Operator]);
     let mut tx = storage.begin().await.unwrap();
     tx.register_person(&alice).await.unwrap();
@@ -1311,7 +1422,8 @@ pub(crate) async fn registry_person_refusals<S: Store>(storage: S) {
 /// Gives keys one key of another person's.
 type KeysEdit = fn(&mut PersonKeys, &PersonKeys);
 
-pub(crate) async fn registry_keys_belong_to_one_person<S: Store>(storage: S) {
+/// Conformance case: registry keys belong to one person.
+pub async fn registry_keys_belong_to_one_person<S: Store>(storage: S) {
     let alice = person("ops.alice", &[Role::Operator]);
     let mut tx = storage.begin().await.unwrap();
     tx.register_person(&alice).await.unwrap();
@@ -1379,7 +1491,8 @@ pub(crate) async fn registry_keys_belong_to_one_person<S: Store>(storage: S) {
     assert_eq!(tx.persons(None, 10).await.unwrap(), [stored]);
 }
 
-pub(crate) async fn registry_entities<S: Store>(storage: S) {
+/// Conformance case: registry entities.
+pub async fn registry_entities<S: Store>(storage: S) {
     with_persons(&storage, &["cust.anna", "cust.ben", "cust.cleo"]).await;
     let escrow = entity("escrow-co", &["cust.anna", "cust.ben"]);
     let cold = entity("cold-backup", &["cust.cleo"]);
@@ -1412,7 +1525,8 @@ pub(crate) async fn registry_entities<S: Store>(storage: S) {
     assert_eq!(tx.entities().await.unwrap(), [cold, revoked, successor]);
 }
 
-pub(crate) async fn registry_entity_refusals<S: Store>(storage: S) {
+/// Conformance case: registry entity refusals.
+pub async fn registry_entity_refusals<S: Store>(storage: S) {
     with_persons(&storage, &["cust.anna", "cust.ben", "cust.cleo"]).await;
     let escrow = entity("escrow-co", &["cust.anna"]);
     let mut tx = storage.begin().await.unwrap();
@@ -1504,12 +1618,7 @@ pub(crate) async fn registry_entity_refusals<S: Store>(storage: S) {
 
 /// Challenge `byte` of `slot` for the fixture custodian `escrow-co`,
 /// issued at `at(issued)`, expiring at `at(expires)`.
-pub(crate) fn challenge(
-    byte: u8,
-    slot: &ShareSlot,
-    issued: u64,
-    expires: u64,
-) -> InventoryChallenge {
+pub fn challenge(byte: u8, slot: &ShareSlot, issued: u64, expires: u64) -> InventoryChallenge {
     InventoryChallenge {
         nonce: [byte; 32],
         slot: slot.clone(),
@@ -1521,7 +1630,7 @@ pub(crate) fn challenge(
 
 /// The proof of challenge `byte` by the agent of `escrow-co`, verified at
 /// `at(verified)`.
-pub(crate) fn inventory_proof(byte: u8, slot: &ShareSlot, verified: u64) -> InventoryProofRecord {
+pub fn inventory_proof(byte: u8, slot: &ShareSlot, verified: u64) -> InventoryProofRecord {
     InventoryProofRecord {
         nonce: [byte; 32],
         slot: slot.clone(),
@@ -1533,7 +1642,7 @@ pub(crate) fn inventory_proof(byte: u8, slot: &ShareSlot, verified: u64) -> Inve
 
 /// Version 1 of `node-a` with slot 3 at `escrow-co` and slot 4 at
 /// `cold-backup`, committed.
-pub(crate) async fn with_external_slots<S: Storage>(storage: &S) {
+pub async fn with_external_slots<S: Storage>(storage: &S) {
     with_version(storage, "node-a", 1).await;
     with_custodians(storage, &["escrow-co", "cold-backup"]).await;
     let mut tx = storage.begin().await.unwrap();
@@ -1551,7 +1660,7 @@ pub(crate) async fn with_external_slots<S: Storage>(storage: &S) {
 /// key epochs, a revoked person, an entity, a group, two policies, a
 /// version with its split reference, a custody entry, a consumed challenge
 /// with its proof, a rate counter at 2 and an anomaly.
-pub(crate) async fn with_backup_evidence<S: Storage>(storage: &S) {
+pub async fn with_backup_evidence<S: Storage>(storage: &S) {
     with_external_slots(storage).await;
     let mut tx = storage.begin().await.unwrap();
     let alice = person("ops.alice", &[Role::Operator]);
@@ -1601,7 +1710,7 @@ pub(crate) async fn with_backup_evidence<S: Storage>(storage: &S) {
 
 /// What [`with_backup_evidence`] stored, read back through storage: the
 /// backend tests compare it before and after their attempts.
-pub(crate) async fn backup_evidence<S: Storage>(storage: &S) -> String {
+pub async fn backup_evidence<S: Storage>(storage: &S) -> String {
     let mut tx = storage.begin_read_only().await.unwrap();
     let v1 = version("node-a", 1);
     format!(
@@ -1628,7 +1737,8 @@ pub(crate) async fn backup_evidence<S: Storage>(storage: &S) -> String {
 /// Whether an error is the one a case expects.
 type Expected = fn(&Error) -> bool;
 
-pub(crate) async fn inventory_challenges_are_single_use<S: Store>(storage: S) {
+/// Conformance case: inventory challenges are single use.
+pub async fn inventory_challenges_are_single_use<S: Store>(storage: S) {
     with_external_slots(&storage).await;
     let target = slot("node-a", 1, 3);
     let first = challenge(1, &target, 100, 200);
@@ -1719,7 +1829,8 @@ pub(crate) async fn inventory_challenges_are_single_use<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn inventory_proofs_are_checked<S: Store>(storage: S) {
+/// Conformance case: inventory proofs are checked.
+pub async fn inventory_proofs_are_checked<S: Store>(storage: S) {
     with_external_slots(&storage).await;
     let target = slot("node-a", 1, 3);
     let mut tx = storage.begin().await.unwrap();
@@ -1817,7 +1928,8 @@ pub(crate) async fn inventory_proofs_are_checked<S: Store>(storage: S) {
 
 // ----- rate counters and anomalies -----
 
-pub(crate) async fn rate_counters_count_per_person_kind_and_window<S: Store>(storage: S) {
+/// Conformance case: rate counters count per person kind and window.
+pub async fn rate_counters_count_per_person_kind_and_window<S: Store>(storage: S) {
     let alice = actor("ops.alice");
     let reads = label("share-read");
     let mut tx = storage.begin().await.unwrap();
@@ -1872,7 +1984,8 @@ pub(crate) async fn rate_counters_count_per_person_kind_and_window<S: Store>(sto
     ));
 }
 
-pub(crate) async fn concurrent_rate_counters_never_lose_a_count<S: Store>(storage: S) {
+/// Conformance case: concurrent rate counters never lose a count.
+pub async fn concurrent_rate_counters_never_lose_a_count<S: Store>(storage: S) {
     // Replicas share the counter: every bump is counted once.
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
@@ -1900,7 +2013,8 @@ pub(crate) async fn concurrent_rate_counters_never_lose_a_count<S: Store>(storag
     assert_eq!(seen, (1..=total).collect::<Vec<_>>());
 }
 
-pub(crate) async fn anomalies_are_kept_and_counted<S: Store>(storage: S) {
+/// Conformance case: anomalies are kept and counted.
+pub async fn anomalies_are_kept_and_counted<S: Store>(storage: S) {
     let anomaly =
         |kind: &str, person: Option<&str>, slot: Option<ShareSlot>, millis| AnomalyRecord {
             kind: label(kind),
@@ -1961,7 +2075,8 @@ pub(crate) async fn anomalies_are_kept_and_counted<S: Store>(storage: S) {
 
 // ----- key versions -----
 
-pub(crate) async fn key_version_lifecycle<S: Store>(storage: S) {
+/// Conformance case: key version lifecycle.
+pub async fn key_version_lifecycle<S: Store>(storage: S) {
     let v1 = version("node-a", 1);
     with_version(&storage, "node-a", 1).await;
 
@@ -2025,7 +2140,8 @@ pub(crate) async fn key_version_lifecycle<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn key_version_conflicts<S: Store>(storage: S) {
+/// Conformance case: key version conflicts.
+pub async fn key_version_conflicts<S: Store>(storage: S) {
     let v1 = version("node-a", 1);
     let v2 = version("node-a", 2);
     let missing = version("node-z", 9);
@@ -2121,7 +2237,8 @@ pub(crate) async fn key_version_conflicts<S: Store>(storage: S) {
 
 // ----- sealed shares -----
 
-pub(crate) async fn sealed_share_round_trip<S: Store>(storage: S) {
+/// Conformance case: sealed share round trip.
+pub async fn sealed_share_round_trip<S: Store>(storage: S) {
     with_shares(&storage).await;
     with_version(&storage, "node-b", 1).await;
     let mut tx = storage.begin().await.unwrap();
@@ -2169,7 +2286,8 @@ pub(crate) async fn sealed_share_round_trip<S: Store>(storage: S) {
     assert!(tx.list_slots(&other_key).await.unwrap().is_empty());
 }
 
-pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
+/// Conformance case: sealed share conflicts.
+pub async fn sealed_share_conflicts<S: Store>(storage: S) {
     with_shares(&storage).await;
     let mut tx = storage.begin().await.unwrap();
     let missing_version = sealed(&slot("node-z", 1, 1));
@@ -2271,7 +2389,8 @@ pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn rewrap_checks_the_current_kek<S: Store>(storage: S) {
+/// Conformance case: rewrap checks the current kek.
+pub async fn rewrap_checks_the_current_kek<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
     let old_kek = fixture_kek(&target);
@@ -2357,7 +2476,7 @@ pub(crate) async fn rewrap_checks_the_current_kek<S: Store>(storage: S) {
 
 /// A KEK migration through storage: seal under A, re-wrap to B, destroy A;
 /// the stored share must still open with B.
-pub(crate) async fn rewrapped_share_opens_after_the_old_kek_is_destroyed<S: Store>(storage: S) {
+pub async fn rewrapped_share_opens_after_the_old_kek_is_destroyed<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
     let kek_a = fixture_kek(&target);
@@ -2403,7 +2522,7 @@ pub(crate) async fn rewrapped_share_opens_after_the_old_kek_is_destroyed<S: Stor
 /// A share whose envelope header names another slot is refused: filed under
 /// the wrong slot it would be recovered, deleted and audited as another
 /// node's (or version's, or index's) share.
-pub(crate) async fn store_refuses_an_envelope_of_another_slot<S: Store>(storage: S) {
+pub async fn store_refuses_an_envelope_of_another_slot<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     with_version(&storage, "node-b", 1).await;
     let target = slot("node-a", 1, 1);
@@ -2442,7 +2561,8 @@ pub(crate) async fn store_refuses_an_envelope_of_another_slot<S: Store>(storage:
 
 // ----- slot KEKs -----
 
-pub(crate) async fn slot_keks_keep_one_live_kek_per_slot<S: Store>(storage: S) {
+/// Conformance case: slot keks keep one live kek per slot.
+pub async fn slot_keks_keep_one_live_kek_per_slot<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     let target = slot("node-a", 1, 1);
     let first = slot_kek(&target, "kek-a", 1);
@@ -2495,7 +2615,8 @@ pub(crate) async fn slot_keks_keep_one_live_kek_per_slot<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn slot_kek_conflicts<S: Store>(storage: S) {
+/// Conformance case: slot kek conflicts.
+pub async fn slot_kek_conflicts<S: Store>(storage: S) {
     type Expected = fn(&Error) -> bool;
     with_version(&storage, "node-a", 1).await;
     with_custodians(&storage, &["escrow-co"]).await;
@@ -2594,7 +2715,8 @@ pub(crate) async fn slot_kek_conflicts<S: Store>(storage: S) {
 
 // ----- deletion state -----
 
-pub(crate) async fn slot_deletion_lifecycle<S: Store>(storage: S) {
+/// Conformance case: slot deletion lifecycle.
+pub async fn slot_deletion_lifecycle<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
     let ops = actor("ops.alice");
@@ -2675,7 +2797,8 @@ pub(crate) async fn slot_deletion_lifecycle<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn slot_deletion_conflicts<S: Store>(storage: S) {
+/// Conformance case: slot deletion conflicts.
+pub async fn slot_deletion_conflicts<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
     let missing = slot("node-a", 1, 4);
@@ -2739,7 +2862,8 @@ pub(crate) async fn slot_deletion_conflicts<S: Store>(storage: S) {
 
 // ----- custody map and deliveries -----
 
-pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
+/// Conformance case: custody map round trip.
+pub async fn custody_map_round_trip<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     with_custodians(
         &storage,
@@ -2786,7 +2910,8 @@ pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
+/// Conformance case: custody map conflicts.
+pub async fn custody_map_conflicts<S: Store>(storage: S) {
     with_shares(&storage).await;
     with_custodians(&storage, &["escrow-co", "escrow-two", "gone-co"]).await;
     let external = slot("node-a", 1, 3);
@@ -2932,7 +3057,8 @@ pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
     }
 }
 
-pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
+/// Conformance case: deliveries keep one receipt per slot.
+pub async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     with_custodians(&storage, &["escrow-co"]).await;
     let target = slot("node-a", 1, 3);
@@ -3039,7 +3165,8 @@ pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
 /// Forges one signed field of an approval.
 type ApprovalEdit = fn(&mut Approval);
 
-pub(crate) async fn approvals_are_consumed_once<S: Store>(storage: S) {
+/// Conformance case: approvals are consumed once.
+pub async fn approvals_are_consumed_once<S: Store>(storage: S) {
     let request = request(1);
     let security = approval(&request, "sec.bob", "security");
     let mut owner = approval(&request, "biz.dave", "business-owner");
@@ -3097,7 +3224,8 @@ pub(crate) async fn approvals_are_consumed_once<S: Store>(storage: S) {
     ));
 }
 
-pub(crate) async fn approval_conflicts<S: Store>(storage: S) {
+/// Conformance case: approval conflicts.
+pub async fn approval_conflicts<S: Store>(storage: S) {
     let request = request(2);
     let mut tx = storage.begin().await.unwrap();
     tx.issue_approval_request(&request).await.unwrap();
@@ -3223,7 +3351,8 @@ pub(crate) async fn approval_conflicts<S: Store>(storage: S) {
 
 // ----- drills and share reads -----
 
-pub(crate) async fn drill_reports<S: Store>(storage: S) {
+/// Conformance case: drill reports.
+pub async fn drill_reports<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     let passed = DrillReport {
         target: version("node-a", 1),
@@ -3294,7 +3423,8 @@ pub(crate) async fn drill_reports<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn share_access_log<S: Store>(storage: S) {
+/// Conformance case: share access log.
+pub async fn share_access_log<S: Store>(storage: S) {
     with_shares(&storage).await;
     let read = |i, who: &str, millis| ShareAccess {
         slot: slot("node-a", 1, i),
@@ -3333,7 +3463,8 @@ pub(crate) async fn share_access_log<S: Store>(storage: S) {
 
 // ----- audit -----
 
-pub(crate) async fn audit_chain_links_rows<S: Store>(storage: S) {
+/// Conformance case: audit chain links rows.
+pub async fn audit_chain_links_rows<S: Store>(storage: S) {
     let mut tx = storage.begin_read_only().await.unwrap();
     assert_eq!(tx.audit_head().await.unwrap(), AuditHead::GENESIS);
     drop(tx);
@@ -3377,7 +3508,8 @@ pub(crate) async fn audit_chain_links_rows<S: Store>(storage: S) {
     assert_eq!(tx.read_audit(0, 1).await.unwrap(), rows[..1]);
 }
 
-pub(crate) async fn audit_grouped_commit_is_capped<S: Store>(storage: S) {
+/// Conformance case: audit grouped commit is capped.
+pub async fn audit_grouped_commit_is_capped<S: Store>(storage: S) {
     let mut tx = storage.begin().await.unwrap();
     for i in 0..MAX_AUDIT_APPENDS_PER_TRANSACTION {
         tx.append_audit(chained(i.to_be_bytes().to_vec()))
@@ -3406,7 +3538,8 @@ pub(crate) async fn audit_grouped_commit_is_capped<S: Store>(storage: S) {
     assert_chain(&rows);
 }
 
-pub(crate) async fn audit_record_length_is_capped<S: Store>(storage: S) {
+/// Conformance case: audit record length is capped.
+pub async fn audit_record_length_is_capped<S: Store>(storage: S) {
     for len in [0, MAX_AUDIT_RECORD_LEN + 1] {
         let mut tx = storage.begin().await.unwrap();
         assert!(matches!(
@@ -3440,7 +3573,8 @@ fn stored_checkpoint(rows: &[AuditRow], sequence: u64, bytes: &str) -> StoredChe
     }
 }
 
-pub(crate) async fn checkpoints_follow_the_log<S: Store>(storage: S) {
+/// Conformance case: checkpoints follow the log.
+pub async fn checkpoints_follow_the_log<S: Store>(storage: S) {
     let mut tx = storage.begin_read_only().await.unwrap();
     assert_eq!(tx.latest_checkpoint().await.unwrap(), None);
     let mut tx = storage.begin().await.unwrap();
@@ -3520,7 +3654,8 @@ pub(crate) async fn checkpoints_follow_the_log<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn the_log_id_is_fixed<S: Store>(storage: S) {
+/// Conformance case: the log id is fixed.
+pub async fn the_log_id_is_fixed<S: Store>(storage: S) {
     let mut tx = storage.begin_read_only().await.unwrap();
     let id = tx.audit_log_id().await.unwrap();
     tx.rollback().await.unwrap();
@@ -3535,7 +3670,8 @@ pub(crate) async fn the_log_id_is_fixed<S: Store>(storage: S) {
 
 // ----- transactions -----
 
-pub(crate) async fn rollback_leaves_nothing<S: Store>(storage: S) {
+/// Conformance case: rollback leaves nothing.
+pub async fn rollback_leaves_nothing<S: Store>(storage: S) {
     let mut tx = storage.begin().await.unwrap();
     create_version(
         &mut tx,
@@ -3574,7 +3710,8 @@ pub(crate) async fn rollback_leaves_nothing<S: Store>(storage: S) {
     assert_eq!(tx.audit_head().await.unwrap(), AuditHead::GENESIS);
 }
 
-pub(crate) async fn errors_abort_the_transaction<S: Store>(storage: S) {
+/// Conformance case: errors abort the transaction.
+pub async fn errors_abort_the_transaction<S: Store>(storage: S) {
     with_shares(&storage).await;
     let mut tx = storage.begin().await.unwrap();
     tx.soft_delete_slot(&slot("node-a", 1, 1), &actor("ops.alice"), at(1), at(2))
@@ -3606,7 +3743,8 @@ pub(crate) async fn errors_abort_the_transaction<S: Store>(storage: S) {
     assert_eq!(tx.audit_head().await.unwrap(), AuditHead::GENESIS);
 }
 
-pub(crate) async fn refused_reads_keep_the_transaction<S: Store>(storage: S) {
+/// Conformance case: refused reads keep the transaction.
+pub async fn refused_reads_keep_the_transaction<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
     let mut tx = storage.begin().await.unwrap();
@@ -3634,7 +3772,8 @@ pub(crate) async fn refused_reads_keep_the_transaction<S: Store>(storage: S) {
     assert_eq!(rows[0].record, b"access-denied");
 }
 
-pub(crate) async fn dropped_transaction_rolls_back<S: Store>(storage: S) {
+/// Conformance case: dropped transaction rolls back.
+pub async fn dropped_transaction_rolls_back<S: Store>(storage: S) {
     {
         let mut tx = storage.begin().await.unwrap();
         create_version(
@@ -3661,7 +3800,8 @@ pub(crate) async fn dropped_transaction_rolls_back<S: Store>(storage: S) {
     tx.commit().await.unwrap();
 }
 
-pub(crate) async fn operation_approval_and_audit_commit_together<S: Store>(storage: S) {
+/// Conformance case: operation approval and audit commit together.
+pub async fn operation_approval_and_audit_commit_together<S: Store>(storage: S) {
     with_shares(&storage).await;
     let request = request(1);
     let mut tx = storage.begin().await.unwrap();
@@ -3722,7 +3862,8 @@ pub(crate) async fn operation_approval_and_audit_commit_together<S: Store>(stora
     );
 }
 
-pub(crate) async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
+/// Conformance case: read only transactions refuse writes.
+pub async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
     with_shares(&storage).await;
     for case in 0..10 {
         let mut tx = storage.begin_read_only().await.unwrap();
@@ -3786,7 +3927,8 @@ pub(crate) async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
     tx.commit().await.unwrap();
 }
 
-pub(crate) async fn read_only_transactions_see_a_snapshot<S: Store>(storage: S) {
+/// Conformance case: read only transactions see a snapshot.
+pub async fn read_only_transactions_see_a_snapshot<S: Store>(storage: S) {
     let mut reader = storage.begin_read_only().await.unwrap();
     assert_eq!(reader.audit_head().await.unwrap(), AuditHead::GENESIS);
     // A writer commits while the reader is open, without waiting for it.
@@ -3807,7 +3949,8 @@ const TASKS: usize = 8;
 /// Read-modify-write steps per task in the lost-update check.
 const STEPS: usize = 5;
 
-pub(crate) async fn concurrent_consumers_never_double_spend<S: Store>(storage: S) {
+/// Conformance case: concurrent consumers never double spend.
+pub async fn concurrent_consumers_never_double_spend<S: Store>(storage: S) {
     with_shares(&storage).await;
     let request = request(1);
     let mut tx = storage.begin().await.unwrap();
@@ -3849,7 +3992,8 @@ pub(crate) async fn concurrent_consumers_never_double_spend<S: Store>(storage: S
     assert_eq!(read_all_audit(&storage).await.len(), 1);
 }
 
-pub(crate) async fn concurrent_writers_never_lose_updates<S: Store>(storage: S) {
+/// Conformance case: concurrent writers never lose updates.
+pub async fn concurrent_writers_never_lose_updates<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     with_custodians(&storage, &["escrow-co"]).await;
     // Each task reads the confirmation time and pushes it one step further:
@@ -3888,7 +4032,8 @@ pub(crate) async fn concurrent_writers_never_lose_updates<S: Store>(storage: S) 
     );
 }
 
-pub(crate) async fn concurrent_audit_appends_never_fork<S: Store>(storage: S) {
+/// Conformance case: concurrent audit appends never fork.
+pub async fn concurrent_audit_appends_never_fork<S: Store>(storage: S) {
     const APPENDS: usize = 12;
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
