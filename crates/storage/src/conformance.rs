@@ -64,6 +64,10 @@ use crate::{
     MAX_INVENTORY_PROOF_LEN,
 };
 use crate::{
+    DeliveryStats, DrillStats, DrillSummary, ExposureRow, RecentDrill, SplitSummary, StatusFilter,
+    StatusStore, StatusSummary, VersionStatusRow,
+};
+use crate::{
     EntityRecord, EntityState, MAX_ENTITY_MEMBERS, PersonKeyEpoch, PersonKeys, PersonRecord,
     PersonState, RegistryStore, Role, RoleSet,
 };
@@ -157,6 +161,9 @@ macro_rules! for_each_conformance_case {
             rate_counters_count_per_person_kind_and_window,
             concurrent_rate_counters_never_lose_a_count,
             anomalies_are_kept_and_counted,
+            status_pages_follow_the_filter,
+            status_rows_aggregate_each_version,
+            status_summary_and_metrics,
         }
     };
 }
@@ -740,6 +747,21 @@ pub async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
         Error::LegacyCustodyEntry(_)
     ));
     assert_eq!(tx.deliveries(&old).await.unwrap().len(), 1);
+    // Its status row says it has no split reference.
+    let row = tx
+        .status_page(&StatusFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(row.len(), 1);
+    assert_eq!(row[0].split, None);
+    assert_eq!(
+        (
+            row[0].server_active,
+            row[0].external_assigned,
+            row[0].deliveries_failed
+        ),
+        (1, 1, 1)
+    );
     drop(tx);
     with_custodians(storage, &["escrow-co"]).await;
     let mut tx = storage.begin().await.unwrap();
@@ -2071,6 +2093,458 @@ pub async fn anomalies_are_kept_and_counted<S: Store>(storage: S) {
         refused(read_only.record_anomaly(&recorded[0]).await),
         Error::ReadOnlyTransaction
     ));
+}
+
+// ----- status -----
+
+/// A drill of `target` from `at(started)` to `at(finished)`.
+pub fn drill(target: &NodeVersion, started: u64, finished: u64, passed: bool) -> DrillReport {
+    DrillReport {
+        target: target.clone(),
+        started_at: at(started),
+        finished_at: at(finished),
+        operator: actor("ops.alice"),
+        shares_used: vec![index(3), index(4), index(5)],
+        outcome: if passed {
+            DrillOutcome::Passed
+        } else {
+            DrillOutcome::Failed {
+                reason: FreeText::new("the sign test failed").unwrap(),
+            }
+        },
+        report: b"report".to_vec(),
+    }
+}
+
+/// A delivery of `entry`'s envelope at `at(millis)`: a receipt, or a
+/// failure with `reason`.
+pub fn delivery(entry: &CustodyEntry, millis: u64, failure: Option<&str>) -> DeliveryRecord {
+    DeliveryRecord {
+        slot: entry.slot.clone(),
+        custodian: entry.custodian.clone(),
+        envelope_id: *entry.envelope_id.as_bytes(),
+        outcome: match failure {
+            None => DeliveryOutcome::Delivered {
+                receipt: b"signed receipt".to_vec(),
+            },
+            Some(reason) => DeliveryOutcome::Failed {
+                reason: FreeText::new(reason).unwrap(),
+            },
+        },
+        recorded_at: at(millis),
+    }
+}
+
+/// Four versions, committed:
+/// - `wallet-1/node-a/v1`: server slots 1 (active) and 2 (hard-deleted),
+///   external slots 3-5 at `escrow-co`, `cold-backup`, `customer-sec`;
+///   receipts for 3 and 4, three failed deliveries (two of 5, one of 4), a
+///   failed then a passed drill;
+/// - `wallet-1/node-b/v1`: nothing but the version;
+/// - `wallet-1/node-c/v1`: retired;
+/// - `wallet-2/node-a/v1`: slot 3 at `escrow-co`, with a receipt.
+pub async fn with_status_fixture<S: Storage>(storage: &S) {
+    with_shares(storage).await;
+    with_custodians(storage, &["cold-backup", "customer-sec", "escrow-co"]).await;
+    let v1 = version("node-a", 1);
+    let other_key = NodeVersion {
+        key_id: KeyId::new("wallet-2").unwrap(),
+        ..v1.clone()
+    };
+    let t = Threshold::new(3, 5).unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    create_version(&mut tx, &version("node-b", 1), t, 5)
+        .await
+        .unwrap();
+    create_version(&mut tx, &version("node-c", 1), t, 5)
+        .await
+        .unwrap();
+    tx.begin_key_retirement(&version("node-c", 1), at(6), at(7))
+        .await
+        .unwrap();
+    tx.retire_key_version(&version("node-c", 1), at(7))
+        .await
+        .unwrap();
+    create_version(&mut tx, &other_key, t, 5).await.unwrap();
+    let mut entries = Vec::new();
+    for (i, custodian) in [(3, "escrow-co"), (4, "cold-backup"), (5, "customer-sec")] {
+        let entry = custody(&v1.slot(index(i)), custodian);
+        tx.assign_custodian(&entry).await.unwrap();
+        entries.push(entry);
+    }
+    let elsewhere = custody(&other_key.slot(index(3)), "escrow-co");
+    tx.assign_custodian(&elsewhere).await.unwrap();
+    for record in [
+        delivery(&entries[0], 300, None),
+        delivery(&entries[1], 350, Some("wrong address")),
+        delivery(&entries[1], 400, None),
+        delivery(&entries[2], 410, Some("courier lost it")),
+        delivery(&entries[2], 420, Some("courier lost it")),
+        delivery(&elsewhere, 430, None),
+    ] {
+        tx.record_delivery(&record).await.unwrap();
+    }
+    tx.record_drill(&drill(&v1, 500, 510, false)).await.unwrap();
+    tx.record_drill(&drill(&v1, 600, 650, true)).await.unwrap();
+    let slot_2 = v1.slot(index(2));
+    tx.soft_delete_slot(&slot_2, &actor("ops.alice"), at(700), at(800))
+        .await
+        .unwrap();
+    tx.hard_delete_slot(&slot_2, at(800), b"destroyed")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Every row of `filter`, fetched `page` rows at a time.
+async fn all_status_rows<T: Transaction>(
+    tx: &mut T,
+    filter: &StatusFilter,
+    page: u32,
+) -> Vec<VersionStatusRow> {
+    let mut rows: Vec<VersionStatusRow> = Vec::new();
+    loop {
+        let after = rows.last().map(|row| row.version.clone());
+        let next = tx.status_page(filter, after.as_ref(), page).await.unwrap();
+        assert!(next.len() <= usize::try_from(page).unwrap());
+        if next.is_empty() {
+            return rows;
+        }
+        rows.extend(next);
+    }
+}
+
+/// Conformance case: status pages follow the filter and page by keyset.
+pub async fn status_pages_follow_the_filter<S: Store>(storage: S) {
+    with_status_fixture(&storage).await;
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let listed = |rows: &[VersionStatusRow]| -> Vec<String> {
+        rows.iter().map(|row| row.version.to_string()).collect()
+    };
+    let filter = StatusFilter::default();
+    let rows = tx.status_page(&filter, None, 10).await.unwrap();
+    assert_eq!(
+        listed(&rows),
+        [
+            "wallet-1/node-a/v1",
+            "wallet-1/node-b/v1",
+            "wallet-2/node-a/v1"
+        ]
+    );
+    // Page by page, the same rows: keyset pagination.
+    for page in [1, 2] {
+        assert_eq!(all_status_rows(&mut tx, &filter, page).await, rows);
+    }
+    let with_retired = StatusFilter {
+        include_retired: true,
+        ..StatusFilter::default()
+    };
+    assert_eq!(
+        listed(&all_status_rows(&mut tx, &with_retired, 1).await),
+        [
+            "wallet-1/node-a/v1",
+            "wallet-1/node-b/v1",
+            "wallet-1/node-c/v1",
+            "wallet-2/node-a/v1"
+        ]
+    );
+    let of_key = StatusFilter {
+        key_id: Some(KeyId::new("wallet-2").unwrap()),
+        ..StatusFilter::default()
+    };
+    assert_eq!(
+        listed(&tx.status_page(&of_key, None, 10).await.unwrap()),
+        ["wallet-2/node-a/v1"]
+    );
+    let of_node = StatusFilter {
+        node_id: Some(NodeId::new("node-a").unwrap()),
+        ..StatusFilter::default()
+    };
+    assert_eq!(
+        listed(&all_status_rows(&mut tx, &of_node, 1).await),
+        ["wallet-1/node-a/v1", "wallet-2/node-a/v1"]
+    );
+    let of_both = StatusFilter {
+        key_id: Some(KeyId::new("wallet-1").unwrap()),
+        node_id: Some(NodeId::new("node-c").unwrap()),
+        include_retired: true,
+    };
+    assert_eq!(
+        listed(&tx.status_page(&of_both, None, 10).await.unwrap()),
+        ["wallet-1/node-c/v1"]
+    );
+    assert!(
+        tx.status_page(
+            &StatusFilter {
+                include_retired: false,
+                ..of_both
+            },
+            None,
+            10
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    // After the last row, and with a zero limit, nothing.
+    let last = rows.last().unwrap().version.clone();
+    assert!(
+        tx.status_page(&filter, Some(&last), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(tx.status_page(&filter, None, 0).await.unwrap().is_empty());
+    // A page may start after a version that does not exist.
+    let between = version("node-az", 1);
+    assert_eq!(
+        listed(&tx.status_page(&filter, Some(&between), 10).await.unwrap()),
+        ["wallet-1/node-b/v1", "wallet-2/node-a/v1"]
+    );
+}
+
+/// Conformance case: a status row aggregates its version's slots, custody,
+/// deliveries and drills.
+pub async fn status_rows_aggregate_each_version<S: Store>(storage: S) {
+    with_status_fixture(&storage).await;
+    let v1 = version("node-a", 1);
+    let t = Threshold::new(3, 5).unwrap();
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let filter = StatusFilter {
+        include_retired: true,
+        ..StatusFilter::default()
+    };
+    let rows = tx.status_page(&filter, None, 10).await.unwrap();
+    let split = SplitSummary {
+        curve: CurveId::Secp256k1.to_u8(),
+        policy_hash: POLICY_HASH,
+        server_shares: 2,
+    };
+    let bare = |version: NodeVersion, state| VersionStatusRow {
+        version,
+        threshold: t,
+        state,
+        created_at: at(5),
+        split: Some(split),
+        server_active: 0,
+        server_soft_deleted: 0,
+        server_hard_deleted: 0,
+        external_assigned: 0,
+        external_confirmed: 0,
+        deliveries_failed: 0,
+        last_inventory_at: None,
+        last_drill: None,
+        last_passed_drill_at: None,
+        last_change_at: at(5),
+    };
+    let expected_v1 = VersionStatusRow {
+        created_at: at(0),
+        last_change_at: at(0),
+        server_active: 1,
+        server_hard_deleted: 1,
+        external_assigned: 3,
+        external_confirmed: 2,
+        deliveries_failed: 3,
+        // Slot 5 was never confirmed.
+        last_inventory_at: None,
+        last_drill: Some(DrillSummary {
+            started_at: at(600),
+            finished_at: at(650),
+            passed: true,
+        }),
+        last_passed_drill_at: Some(at(650)),
+        ..bare(v1.clone(), KeyVersionState::Active)
+    };
+    let other_key = NodeVersion {
+        key_id: KeyId::new("wallet-2").unwrap(),
+        ..v1.clone()
+    };
+    assert_eq!(
+        rows,
+        [
+            expected_v1.clone(),
+            bare(version("node-b", 1), KeyVersionState::Active),
+            bare(
+                version("node-c", 1),
+                KeyVersionState::Retired {
+                    since: at(6),
+                    at: at(7)
+                }
+            ),
+            VersionStatusRow {
+                external_assigned: 1,
+                external_confirmed: 1,
+                last_inventory_at: Some(at(430)),
+                ..bare(other_key, KeyVersionState::Active)
+            },
+        ]
+    );
+    drop(tx);
+
+    // Once every slot is confirmed, the oldest confirmation shows; a later
+    // failed drill is the last drill, the passed one stays the last passed;
+    // a recorded change moves the last change.
+    let mut tx = storage.begin().await.unwrap();
+    tx.confirm_custody(&v1.slot(index(5)), at(900))
+        .await
+        .unwrap();
+    tx.record_drill(&drill(&v1, 950, 960, false)).await.unwrap();
+    tx.record_version_change(&v1, &label("custodian-change"), at(970))
+        .await
+        .unwrap();
+    let row = tx
+        .status_page(&StatusFilter::default(), None, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        row,
+        [VersionStatusRow {
+            last_inventory_at: Some(at(300)),
+            last_drill: Some(DrillSummary {
+                started_at: at(950),
+                finished_at: at(960),
+                passed: false,
+            }),
+            last_change_at: at(970),
+            ..expected_v1
+        }]
+    );
+}
+
+/// Conformance case: the status summary, exposure rows and metrics.
+pub async fn status_summary_and_metrics<S: Store>(storage: S) {
+    with_status_fixture(&storage).await;
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let current = StatusSummary {
+        versions: 3,
+        nodes: 3,
+        keys: 2,
+        server_shares_active: 1,
+        external_confirmed: 3,
+        external_assigned: 4,
+        deliveries_failed: 3,
+        drills: 2,
+        drills_passed: 1,
+    };
+    assert_eq!(
+        tx.status_summary(&StatusFilter::default()).await.unwrap(),
+        current
+    );
+    assert_eq!(
+        tx.status_summary(&StatusFilter {
+            include_retired: true,
+            ..StatusFilter::default()
+        })
+        .await
+        .unwrap(),
+        StatusSummary {
+            versions: 4,
+            nodes: 4,
+            ..current
+        }
+    );
+    assert_eq!(
+        tx.status_summary(&StatusFilter {
+            key_id: Some(KeyId::new("wallet-2").unwrap()),
+            ..StatusFilter::default()
+        })
+        .await
+        .unwrap(),
+        StatusSummary {
+            versions: 1,
+            nodes: 1,
+            keys: 1,
+            external_confirmed: 1,
+            external_assigned: 1,
+            ..StatusSummary::default()
+        }
+    );
+    assert_eq!(
+        tx.status_summary(&StatusFilter {
+            node_id: Some(NodeId::new("node-b").unwrap()),
+            ..StatusFilter::default()
+        })
+        .await
+        .unwrap(),
+        StatusSummary {
+            versions: 1,
+            nodes: 1,
+            keys: 1,
+            ..StatusSummary::default()
+        }
+    );
+    assert_eq!(
+        tx.status_summary(&StatusFilter {
+            key_id: Some(KeyId::new("wallet-9").unwrap()),
+            node_id: Some(NodeId::new("node-a").unwrap()),
+            include_retired: true,
+        })
+        .await
+        .unwrap(),
+        StatusSummary::default()
+    );
+
+    // Exposure: per active version and custodian entity, with the server's
+    // active shares and t.
+    let exposure = |node: &str, custodian: &str| ExposureRow {
+        key_id: KeyId::new("wallet-1").unwrap(),
+        node_id: NodeId::new(node).unwrap(),
+        version: KeyVersion::new(1),
+        custodian: CustodianId::new(custodian).unwrap(),
+        shares: 1,
+        server_active: 1,
+        t: 3,
+    };
+    assert_eq!(
+        tx.exposure_rows(&KeyId::new("wallet-1").unwrap())
+            .await
+            .unwrap(),
+        [
+            exposure("node-a", "cold-backup"),
+            exposure("node-a", "customer-sec"),
+            exposure("node-a", "escrow-co"),
+        ]
+    );
+    assert!(
+        tx.exposure_rows(&KeyId::new("wallet-9").unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(
+        tx.delivery_stats().await.unwrap(),
+        DeliveryStats {
+            assigned: 4,
+            attempts: 6,
+            confirmed: 3,
+            failed: 3,
+            failure_reasons: vec![
+                (FreeText::new("courier lost it").unwrap(), 2),
+                (FreeText::new("wrong address").unwrap(), 1),
+            ],
+        }
+    );
+    let recent = |started, finished, passed| RecentDrill {
+        target: version("node-a", 1),
+        summary: DrillSummary {
+            started_at: at(started),
+            finished_at: at(finished),
+            passed,
+        },
+    };
+    assert_eq!(
+        tx.drill_stats(1).await.unwrap(),
+        DrillStats {
+            drills: 2,
+            passed: 1,
+            recent: vec![recent(600, 650, true)],
+        }
+    );
+    assert_eq!(
+        tx.drill_stats(10).await.unwrap().recent,
+        [recent(600, 650, true), recent(500, 510, false)]
+    );
 }
 
 // ----- key versions -----
