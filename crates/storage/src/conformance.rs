@@ -2545,6 +2545,66 @@ pub async fn status_summary_and_metrics<S: Store>(storage: S) {
         tx.drill_stats(10).await.unwrap().recent,
         [recent(600, 650, true), recent(500, 510, false)]
     );
+
+    // The summary counts a version's rows either from the whole filter
+    // less the versions left out, or from the selected versions alone,
+    // whichever set is smaller: both give the same totals. Of wallet-1,
+    // two versions are selected and one is left out...
+    let wallet_1 = StatusFilter {
+        key_id: Some(KeyId::new("wallet-1").unwrap()),
+        ..StatusFilter::default()
+    };
+    let node_a = StatusSummary {
+        versions: 1,
+        nodes: 1,
+        keys: 1,
+        server_shares_active: 1,
+        external_confirmed: 2,
+        external_assigned: 3,
+        deliveries_failed: 3,
+        drills: 2,
+        drills_passed: 1,
+    };
+    assert_eq!(
+        tx.status_summary(&wallet_1).await.unwrap(),
+        StatusSummary {
+            versions: 2,
+            nodes: 2,
+            ..node_a
+        }
+    );
+    drop(tx);
+    // ...then one is selected and two are left out.
+    let mut tx = storage.begin().await.unwrap();
+    tx.begin_key_retirement(&version("node-b", 1), at(6), at(7))
+        .await
+        .unwrap();
+    tx.retire_key_version(&version("node-b", 1), at(7))
+        .await
+        .unwrap();
+    assert_eq!(tx.status_summary(&wallet_1).await.unwrap(), node_a);
+    assert_eq!(
+        tx.status_summary(&StatusFilter {
+            include_retired: true,
+            ..wallet_1.clone()
+        })
+        .await
+        .unwrap(),
+        StatusSummary {
+            versions: 3,
+            nodes: 3,
+            ..node_a
+        }
+    );
+    assert_eq!(
+        tx.status_summary(&StatusFilter::default()).await.unwrap(),
+        StatusSummary {
+            versions: 2,
+            nodes: 2,
+            keys: 2,
+            ..current
+        }
+    );
 }
 
 // ----- key versions -----

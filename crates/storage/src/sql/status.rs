@@ -1,7 +1,8 @@
 //! Status and metrics, in one query per page: a page of versions (keyset
 //! pagination on the primary key) joined with the per-version aggregates of
-//! share slots, custody entries, deliveries and drills, each grouped over
-//! the page's versions only.
+//! share slots, custody entries, deliveries and drills, each read from the
+//! page's key range only (migration 0009 gives every one of those tables an
+//! index on the version's key that covers what the aggregate reads).
 
 use shardkeep_types::{CustodianId, FreeText, KeyId, NodeVersion};
 
@@ -18,58 +19,87 @@ use crate::traits::StatusStore;
 
 const TABLE: &str = "key_versions";
 
-/// The page query with the filter `$filter` (on `kv`, parameters from
-/// `$6`). Parameters: `$1`-`$3` the version the page starts after, `$4`
-/// 1 to include retired versions, `$5` the page size.
+/// The rows of `$table` (aliased `x`) that belong to versions in the
+/// page's key range: after `$1`-`$3`, up to the page's last version
+/// (`bound b`), and within the filter. The page's versions are one range
+/// of the primary key, so every aggregate is a range scan of an index
+/// ordered like it, whatever the table's size; rows of versions the page
+/// leaves out (retired, another node) fall away in the final join.
+macro_rules! page_range {
+    ($table:literal, $filter:literal) => {
+        concat!(
+            "FROM bound b CROSS JOIN ",
+            $table,
+            " x WHERE (x.key_id, x.node_id, x.version) > ($1, $2, $3) ",
+            "AND (x.key_id, x.node_id, x.version) <= (b.key_id, b.node_id, b.version) ",
+            $filter
+        )
+    };
+}
+
+/// The page query with the filter `$filter` (on alias `x`, parameters
+/// from `$6`). Parameters: `$1`-`$3` the version the page starts after,
+/// `$4` 1 to include retired versions, `$5` the page size. One statement:
+/// the page of versions, then, over the page's key range only, the
+/// aggregates of share slots, custody entries, deliveries and drills and
+/// the split references, joined to the page.
+///
+/// `CROSS JOIN` makes SQLite start from the one-row `bound` (PostgreSQL
+/// plans it as an ordinary join), so each aggregate reads its index from
+/// the page's first version to its last and nothing else.
 macro_rules! page_sql {
     ($filter:literal) => {
         concat!(
             "WITH page AS (",
-            "SELECT kv.key_id, kv.node_id, kv.version, kv.threshold, kv.total, kv.created_at, ",
-            "kv.state, kv.retiring_since, kv.cooldown_until, kv.retired_at, kv.last_change_at ",
-            "FROM key_versions kv ",
-            "WHERE (kv.key_id, kv.node_id, kv.version) > ($1, $2, $3) ",
-            "AND (kv.state <> 'retired' OR $4 = 1) ",
+            "SELECT x.key_id, x.node_id, x.version, x.threshold, x.total, x.created_at, ",
+            "x.state, x.retiring_since, x.cooldown_until, x.retired_at, x.last_change_at ",
+            "FROM key_versions x ",
+            "WHERE (x.key_id, x.node_id, x.version) > ($1, $2, $3) ",
+            "AND (x.state <> 'retired' OR $4 = 1) ",
             $filter,
-            " ORDER BY kv.key_id, kv.node_id, kv.version LIMIT $5",
+            " ORDER BY x.key_id, x.node_id, x.version LIMIT $5",
+            "), bound AS (",
+            "SELECT key_id, node_id, version FROM page ",
+            "ORDER BY key_id DESC, node_id DESC, version DESC LIMIT 1",
+            "), refs AS (",
+            "SELECT x.key_id, x.node_id, x.version, x.curve, x.policy_hash, x.server_shares ",
+            page_range!("split_references", $filter),
             "), slots AS (",
-            "SELECT s.key_id, s.node_id, s.version, ",
-            "count(CASE WHEN s.state = 'active' THEN 1 END) AS active, ",
-            "count(CASE WHEN s.state = 'soft_deleted' THEN 1 END) AS soft_deleted, ",
-            "count(CASE WHEN s.state = 'hard_deleted' THEN 1 END) AS hard_deleted ",
-            "FROM page p JOIN share_slots s ",
-            "ON s.key_id = p.key_id AND s.node_id = p.node_id AND s.version = p.version ",
-            "GROUP BY s.key_id, s.node_id, s.version",
+            "SELECT x.key_id, x.node_id, x.version, ",
+            "count(CASE WHEN x.state = 'active' THEN 1 END) AS active, ",
+            "count(CASE WHEN x.state = 'soft_deleted' THEN 1 END) AS soft_deleted, ",
+            "count(CASE WHEN x.state = 'hard_deleted' THEN 1 END) AS hard_deleted ",
+            page_range!("share_slots", $filter),
+            " GROUP BY x.key_id, x.node_id, x.version",
             "), custody AS (",
-            "SELECT c.key_id, c.node_id, c.version, count(*) AS assigned, ",
-            "count(c.confirmed_at) AS confirmed, min(c.confirmed_at) AS oldest ",
-            "FROM page p JOIN custody_map c ",
-            "ON c.key_id = p.key_id AND c.node_id = p.node_id AND c.version = p.version ",
-            "GROUP BY c.key_id, c.node_id, c.version",
+            "SELECT x.key_id, x.node_id, x.version, count(*) AS assigned, ",
+            "count(x.confirmed_at) AS confirmed, min(x.confirmed_at) AS oldest ",
+            page_range!("custody_map", $filter),
+            " GROUP BY x.key_id, x.node_id, x.version",
             "), delivered AS (",
-            "SELECT d.key_id, d.node_id, d.version, ",
-            "count(CASE WHEN d.outcome = 'delivered' THEN 1 END) AS receipts, ",
-            "count(CASE WHEN d.outcome = 'failed' THEN 1 END) AS failures ",
-            "FROM page p JOIN deliveries d ",
-            "ON d.key_id = p.key_id AND d.node_id = p.node_id AND d.version = p.version ",
-            "GROUP BY d.key_id, d.node_id, d.version",
+            "SELECT x.key_id, x.node_id, x.version, ",
+            "count(CASE WHEN x.outcome = 'delivered' THEN 1 END) AS receipts, ",
+            "count(CASE WHEN x.outcome = 'failed' THEN 1 END) AS failures ",
+            page_range!("deliveries", $filter),
+            " GROUP BY x.key_id, x.node_id, x.version",
             "), drills AS (",
-            "SELECT r.key_id, r.node_id, r.version, max(r.started_at) AS last_started, ",
-            "max(CASE WHEN r.outcome = 'passed' THEN r.finished_at END) AS last_passed ",
-            "FROM page p JOIN drill_reports r ",
-            "ON r.key_id = p.key_id AND r.node_id = p.node_id AND r.version = p.version ",
-            "GROUP BY r.key_id, r.node_id, r.version",
+            "SELECT x.key_id, x.node_id, x.version, x.started_at, x.finished_at, x.outcome, ",
+            "max(CASE WHEN x.outcome = 'passed' THEN x.finished_at END) ",
+            "OVER (PARTITION BY x.key_id, x.node_id, x.version) AS last_passed, ",
+            "row_number() OVER (PARTITION BY x.key_id, x.node_id, x.version ",
+            "ORDER BY x.started_at DESC) AS newest ",
+            page_range!("drill_reports", $filter),
             ") ",
             "SELECT p.key_id, p.node_id, p.version, p.threshold, p.total, p.created_at, p.state, ",
             "p.retiring_since, p.cooldown_until, p.retired_at, p.last_change_at, ",
-            "sr.curve, sr.policy_hash, sr.server_shares, ",
+            "r.curve, r.policy_hash, r.server_shares, ",
             "COALESCE(s.active, 0), COALESCE(s.soft_deleted, 0), COALESCE(s.hard_deleted, 0), ",
             "COALESCE(c.assigned, 0), COALESCE(c.confirmed, 0), c.oldest, ",
             "COALESCE(dl.receipts, 0), COALESCE(dl.failures, 0), ",
-            "ld.started_at, ld.finished_at, ld.outcome, dr.last_passed ",
+            "dr.started_at, dr.finished_at, dr.outcome, dr.last_passed ",
             "FROM page p ",
-            "LEFT JOIN split_references sr ",
-            "ON sr.key_id = p.key_id AND sr.node_id = p.node_id AND sr.version = p.version ",
+            "LEFT JOIN refs r ",
+            "ON r.key_id = p.key_id AND r.node_id = p.node_id AND r.version = p.version ",
             "LEFT JOIN slots s ",
             "ON s.key_id = p.key_id AND s.node_id = p.node_id AND s.version = p.version ",
             "LEFT JOIN custody c ",
@@ -78,60 +108,110 @@ macro_rules! page_sql {
             "ON dl.key_id = p.key_id AND dl.node_id = p.node_id AND dl.version = p.version ",
             "LEFT JOIN drills dr ",
             "ON dr.key_id = p.key_id AND dr.node_id = p.node_id AND dr.version = p.version ",
-            "LEFT JOIN drill_reports ld ",
-            "ON ld.key_id = p.key_id AND ld.node_id = p.node_id AND ld.version = p.version ",
-            "AND ld.started_at = dr.last_started ",
+            "AND dr.newest = 1 ",
             "ORDER BY p.key_id, p.node_id, p.version"
         )
     };
 }
 
 const PAGE: &str = page_sql!("");
-const PAGE_OF_KEY: &str = page_sql!("AND kv.key_id = $6");
-const PAGE_OF_NODE: &str = page_sql!("AND kv.node_id = $6");
-const PAGE_OF_KEY_NODE: &str = page_sql!("AND kv.key_id = $6 AND kv.node_id = $7");
+const PAGE_OF_KEY: &str = page_sql!("AND x.key_id = $6");
+const PAGE_OF_NODE: &str = page_sql!("AND x.node_id = $6");
+const PAGE_OF_KEY_NODE: &str = page_sql!("AND x.key_id = $6 AND x.node_id = $7");
 
-/// The summary query with the filter `$filter` (parameters from `$2`);
-/// `$1` is 1 to include retired versions.
+/// One count of the summary: the rows of `$table` (aliased `x`) that match
+/// `$cond` and belong to a selected version. Every row of those tables
+/// belongs to a version (foreign keys), so the count is taken one of two
+/// ways, whichever joins fewer versions (`w.complement`, see
+/// [`summary_sql!`]): the rows of every version in the filter, counted
+/// straight from the table's index, less those of the versions left out
+/// (`gone`); or the rows of the selected versions (`sel`), joined. Only the
+/// branch taken runs. `CROSS JOIN` makes SQLite look each version up in
+/// the table's index rather than scan the table (PostgreSQL plans it as an
+/// ordinary join).
+macro_rules! summary_count {
+    ($table:literal, $cond:literal, $filter:literal) => {
+        concat!(
+            "CASE WHEN w.complement THEN (SELECT count(*) FROM ",
+            $table,
+            " x WHERE ",
+            $cond,
+            " ",
+            $filter,
+            ") - (SELECT count(*) FROM gone g CROSS JOIN ",
+            $table,
+            " x WHERE x.key_id = g.key_id AND x.node_id = g.node_id AND x.version = g.version ",
+            "AND ",
+            $cond,
+            ") ELSE (SELECT count(*) FROM sel g CROSS JOIN ",
+            $table,
+            " x WHERE x.key_id = g.key_id AND x.node_id = g.node_id AND x.version = g.version ",
+            "AND ",
+            $cond,
+            ") END"
+        )
+    };
+}
+
+/// The summary query with the filter `$filter` (on alias `x`, parameters
+/// from `$2`); `$1` is 1 to include retired versions. One statement.
+///
+/// Counting the rows of slots, custody entries, deliveries and drills
+/// straight from their indexes is several times cheaper than joining each
+/// row to its version; the join is only needed to leave retired versions
+/// out. So the versions in the filter are split into the selected ones
+/// (`sel`) and the ones left out (`gone`, empty when retired versions are
+/// included), and each count joins the smaller set: the whole filter less
+/// `gone` while that is no larger than `sel`, else `sel` itself. The cost
+/// is then at most that of counting the filter's rows plus joining half
+/// of its versions.
 macro_rules! summary_sql {
     ($filter:literal) => {
         concat!(
-            "WITH v AS (",
-            "SELECT key_id, node_id, version FROM key_versions ",
-            "WHERE (state <> 'retired' OR $1 = 1) ",
+            "WITH sel AS (",
+            "SELECT x.key_id, x.node_id, x.version FROM key_versions x ",
+            "WHERE (x.state <> 'retired' OR $1 = 1) ",
             $filter,
-            "), counts AS (",
-            "SELECT count(*) AS versions, count(DISTINCT key_id) AS keys FROM v",
-            "), nodes AS (",
-            "SELECT count(*) AS nodes FROM (SELECT DISTINCT key_id, node_id FROM v) n",
-            "), slots AS (",
-            "SELECT count(*) AS active FROM v JOIN share_slots s ",
-            "ON s.key_id = v.key_id AND s.node_id = v.node_id AND s.version = v.version ",
-            "WHERE s.state = 'active'",
-            "), custody AS (",
-            "SELECT count(*) AS assigned FROM v JOIN custody_map c ",
-            "ON c.key_id = v.key_id AND c.node_id = v.node_id AND c.version = v.version",
-            "), delivered AS (",
-            "SELECT count(CASE WHEN d.outcome = 'delivered' THEN 1 END) AS receipts, ",
-            "count(CASE WHEN d.outcome = 'failed' THEN 1 END) AS failures ",
-            "FROM v JOIN deliveries d ",
-            "ON d.key_id = v.key_id AND d.node_id = v.node_id AND d.version = v.version",
-            "), drills AS (",
-            "SELECT count(*) AS drills, count(CASE WHEN r.outcome = 'passed' THEN 1 END) AS passed ",
-            "FROM v JOIN drill_reports r ",
-            "ON r.key_id = v.key_id AND r.node_id = v.node_id AND r.version = v.version",
+            "), gone AS (",
+            "SELECT x.key_id, x.node_id, x.version FROM key_versions x ",
+            "WHERE x.state = 'retired' AND $1 = 0 ",
+            $filter,
             ") ",
-            "SELECT counts.versions, nodes.nodes, counts.keys, slots.active, delivered.receipts, ",
-            "custody.assigned, delivered.failures, drills.drills, drills.passed ",
-            "FROM counts, nodes, slots, custody, delivered, drills"
+            "SELECT w.versions, ",
+            "(SELECT count(*) FROM (SELECT x.key_id, x.node_id FROM key_versions x ",
+            "WHERE (x.state <> 'retired' OR $1 = 1) ",
+            $filter,
+            " GROUP BY x.key_id, x.node_id) n), ",
+            "(SELECT count(*) FROM (SELECT x.key_id FROM key_versions x ",
+            "WHERE (x.state <> 'retired' OR $1 = 1) ",
+            $filter,
+            " GROUP BY x.key_id) n), ",
+            summary_count!("share_slots", "x.state = 'active'", $filter),
+            ", ",
+            summary_count!("deliveries", "x.outcome = 'delivered'", $filter),
+            ", ",
+            summary_count!("custody_map", "TRUE", $filter),
+            ", ",
+            summary_count!("deliveries", "x.outcome = 'failed'", $filter),
+            ", ",
+            summary_count!("drill_reports", "TRUE", $filter),
+            ", ",
+            summary_count!("drill_reports", "x.outcome = 'passed'", $filter),
+            " FROM (SELECT count(CASE WHEN x.state <> 'retired' OR $1 = 1 THEN 1 END) ",
+            "AS versions, ",
+            "$1 = 1 OR 2 * count(CASE WHEN x.state = 'retired' THEN 1 END) <= count(*) ",
+            "AS complement ",
+            "FROM key_versions x WHERE TRUE ",
+            $filter,
+            ") w"
         )
     };
 }
 
 const SUMMARY: &str = summary_sql!("");
-const SUMMARY_OF_KEY: &str = summary_sql!("AND key_id = $2");
-const SUMMARY_OF_NODE: &str = summary_sql!("AND node_id = $2");
-const SUMMARY_OF_KEY_NODE: &str = summary_sql!("AND key_id = $2 AND node_id = $3");
+const SUMMARY_OF_KEY: &str = summary_sql!("AND x.key_id = $2");
+const SUMMARY_OF_NODE: &str = summary_sql!("AND x.node_id = $2");
+const SUMMARY_OF_KEY_NODE: &str = summary_sql!("AND x.key_id = $2 AND x.node_id = $3");
 
 /// The statement for `filter` among the four, and the filter's
 /// parameters (appended to the ones before).
