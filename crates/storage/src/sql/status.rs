@@ -119,36 +119,62 @@ const PAGE_OF_KEY: &str = page_sql!("AND x.key_id = $6");
 const PAGE_OF_NODE: &str = page_sql!("AND x.node_id = $6");
 const PAGE_OF_KEY_NODE: &str = page_sql!("AND x.key_id = $6 AND x.node_id = $7");
 
-/// One count of the summary: the rows of `$table` (aliased `x`) that match
-/// `$cond` and belong to a selected version. Every row of those tables
-/// belongs to a version (foreign keys), so the count is taken one of two
-/// ways, whichever joins fewer versions (`w.complement`, see
-/// [`summary_sql!`]): the rows of every version in the filter, counted
-/// straight from the table's index, less those of the versions left out
-/// (`gone`); or the rows of the selected versions (`sel`), joined. Only the
-/// branch taken runs. `CROSS JOIN` makes SQLite look each version up in
+/// The counts `$columns` of the rows of `$table` (aliased `x`), three ways,
+/// as the common table expressions `<$name>_all` (every version in the
+/// filter), `<$name>_gone` (the versions left out) and `<$name>_sel` (the
+/// selected versions). `CROSS JOIN` makes SQLite look each version up in
 /// the table's index rather than scan the table (PostgreSQL plans it as an
 /// ordinary join).
-macro_rules! summary_count {
-    ($table:literal, $cond:literal, $filter:literal) => {
+macro_rules! summary_counts {
+    ($name:literal, $table:literal, $columns:literal, $filter:literal) => {
         concat!(
-            "CASE WHEN w.complement THEN (SELECT count(*) FROM ",
+            ", ",
+            $name,
+            "_all AS (SELECT ",
+            $columns,
+            " FROM ",
             $table,
-            " x WHERE ",
-            $cond,
-            " ",
+            " x WHERE TRUE ",
             $filter,
-            ") - (SELECT count(*) FROM gone g CROSS JOIN ",
+            "), ",
+            $name,
+            "_gone AS (SELECT ",
+            $columns,
+            " FROM gone g CROSS JOIN ",
             $table,
-            " x WHERE x.key_id = g.key_id AND x.node_id = g.node_id AND x.version = g.version ",
-            "AND ",
-            $cond,
-            ") ELSE (SELECT count(*) FROM sel g CROSS JOIN ",
+            " x WHERE x.key_id = g.key_id AND x.node_id = g.node_id AND x.version = g.version",
+            "), ",
+            $name,
+            "_sel AS (SELECT ",
+            $columns,
+            " FROM sel g CROSS JOIN ",
             $table,
-            " x WHERE x.key_id = g.key_id AND x.node_id = g.node_id AND x.version = g.version ",
-            "AND ",
-            $cond,
-            ") END"
+            " x WHERE x.key_id = g.key_id AND x.node_id = g.node_id AND x.version = g.version",
+            ")"
+        )
+    };
+}
+
+/// One total of the summary, the count `$column` of [`summary_counts!`]
+/// `$name`: the rows of every version in the filter less those of the
+/// versions left out, or the rows of the selected versions, as
+/// `w.complement` says (see [`summary_sql!`]). Only the branch taken runs.
+macro_rules! summary_pick {
+    ($name:literal, $column:literal) => {
+        concat!(
+            "CASE WHEN w.complement THEN (SELECT ",
+            $column,
+            " FROM ",
+            $name,
+            "_all) - (SELECT ",
+            $column,
+            " FROM ",
+            $name,
+            "_gone) ELSE (SELECT ",
+            $column,
+            " FROM ",
+            $name,
+            "_sel) END"
         )
     };
 }
@@ -158,13 +184,14 @@ macro_rules! summary_count {
 ///
 /// Counting the rows of slots, custody entries, deliveries and drills
 /// straight from their indexes is several times cheaper than joining each
-/// row to its version; the join is only needed to leave retired versions
-/// out. So the versions in the filter are split into the selected ones
-/// (`sel`) and the ones left out (`gone`, empty when retired versions are
-/// included), and each count joins the smaller set: the whole filter less
-/// `gone` while that is no larger than `sel`, else `sel` itself. The cost
-/// is then at most that of counting the filter's rows plus joining half
-/// of its versions.
+/// row to its version, and every row belongs to a version (foreign keys);
+/// the join is only needed to leave retired versions out. So the versions
+/// in the filter are split into the selected ones (`sel`) and the ones left
+/// out (`gone`, empty when retired versions are included), and each total
+/// joins the smaller set (`w.complement`): the whole filter less `gone`
+/// while `gone` is no larger than `sel`, else `sel` itself. The cost is at
+/// most that of counting the filter's rows plus joining half of its
+/// versions' rows.
 macro_rules! summary_sql {
     ($filter:literal) => {
         concat!(
@@ -176,8 +203,28 @@ macro_rules! summary_sql {
             "SELECT x.key_id, x.node_id, x.version FROM key_versions x ",
             "WHERE x.state = 'retired' AND $1 = 0 ",
             $filter,
-            ") ",
-            "SELECT w.versions, ",
+            ")",
+            summary_counts!(
+                "slots",
+                "share_slots",
+                "count(CASE WHEN x.state = 'active' THEN 1 END) AS active",
+                $filter
+            ),
+            summary_counts!("custody", "custody_map", "count(*) AS assigned", $filter),
+            summary_counts!(
+                "delivered",
+                "deliveries",
+                "count(CASE WHEN x.outcome = 'delivered' THEN 1 END) AS receipts, \
+                 count(CASE WHEN x.outcome = 'failed' THEN 1 END) AS failures",
+                $filter
+            ),
+            summary_counts!(
+                "drilled",
+                "drill_reports",
+                "count(*) AS drills, count(CASE WHEN x.outcome = 'passed' THEN 1 END) AS passed",
+                $filter
+            ),
+            " SELECT w.versions, ",
             "(SELECT count(*) FROM (SELECT x.key_id, x.node_id FROM key_versions x ",
             "WHERE (x.state <> 'retired' OR $1 = 1) ",
             $filter,
@@ -186,17 +233,17 @@ macro_rules! summary_sql {
             "WHERE (x.state <> 'retired' OR $1 = 1) ",
             $filter,
             " GROUP BY x.key_id) n), ",
-            summary_count!("share_slots", "x.state = 'active'", $filter),
+            summary_pick!("slots", "active"),
             ", ",
-            summary_count!("deliveries", "x.outcome = 'delivered'", $filter),
+            summary_pick!("delivered", "receipts"),
             ", ",
-            summary_count!("custody_map", "TRUE", $filter),
+            summary_pick!("custody", "assigned"),
             ", ",
-            summary_count!("deliveries", "x.outcome = 'failed'", $filter),
+            summary_pick!("delivered", "failures"),
             ", ",
-            summary_count!("drill_reports", "TRUE", $filter),
+            summary_pick!("drilled", "drills"),
             ", ",
-            summary_count!("drill_reports", "x.outcome = 'passed'", $filter),
+            summary_pick!("drilled", "passed"),
             " FROM (SELECT count(CASE WHEN x.state <> 'retired' OR $1 = 1 THEN 1 END) ",
             "AS versions, ",
             "$1 = 1 OR 2 * count(CASE WHEN x.state = 'retired' THEN 1 END) <= count(*) ",
