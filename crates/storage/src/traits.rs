@@ -72,6 +72,7 @@ pub trait Transaction:
     + DrillStore
     + InventoryStore
     + AccessControlStore
+    + StatusStore
     + ShareAccessLog
     + SlotKekStore
     + AuditStore

@@ -5,8 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail by panicking.
 #![allow(clippy::print_stderr)] // Per-case progress, like libtest's own lines.
 
-mod conformance;
-
+use shardkeep_storage::conformance;
 use shardkeep_storage::test_support::{OWNER_ROLE, PostgresCluster, SERVICE_ROLE};
 use std::sync::Mutex;
 
@@ -55,7 +54,7 @@ fn conformance_on_postgres() {
                 )*
             };
         }
-        for_each_case!(postgres_cases);
+        shardkeep_storage::for_each_conformance_case!(postgres_cases);
         failures
     });
     assert!(

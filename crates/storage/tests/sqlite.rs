@@ -3,9 +3,8 @@
 //! to the audit table.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail by panicking.
 
-mod conformance;
-
 use shardkeep_storage::Error;
+use shardkeep_storage::conformance;
 use shardkeep_storage::{
     AccessControlStore, AnomalyRecord, AuditStore, SealedShareStore, SqliteStorage, Storage,
     Transaction,
@@ -23,19 +22,8 @@ async fn fresh() -> (tempfile::TempDir, SqliteStorage) {
     (dir, storage)
 }
 
-macro_rules! sqlite_cases {
-    ($($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let (_dir, storage) = fresh().await;
-                conformance::$case(storage).await;
-            }
-        )*
-    };
-}
-
-for_each_case!(sqlite_cases);
+// One test per case, each on a fresh file.
+shardkeep_storage::conformance_tests!(fresh);
 
 async fn raw(dir: &tempfile::TempDir) -> SqliteConnection {
     let url = format!("sqlite://{}", dir.path().join("shardkeep.db").display());

@@ -30,18 +30,22 @@ const SELECT_ONE: &str = select!("WHERE key_id = $1 AND node_id = $2 AND version
 const SELECT_ACTIVE: &str = "SELECT key_id, node_id, version FROM key_versions \
      WHERE key_id = $1 AND node_id = $2 AND state = 'active'";
 
-fn decode<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<KeyVersionRecord, Error> {
-    let cols = Columns::<B>::new(row, TABLE);
-    let version = node_version(&cols, 0)?;
-    let t = usize::try_from(cols.int(3, "threshold")?).map_err(|_| cols.corrupt("threshold"))?;
-    let n = usize::try_from(cols.int(4, "total")?).map_err(|_| cols.corrupt("total"))?;
+/// Decodes the seven columns `threshold, total, created_at, state,
+/// retiring_since, cooldown_until, retired_at` starting at `first`.
+pub(super) fn threshold_and_state<B: Backend>(
+    cols: &Columns<'_, B>,
+    first: usize,
+) -> Result<(Threshold, Timestamp, KeyVersionState), Error> {
+    let t =
+        usize::try_from(cols.int(first, "threshold")?).map_err(|_| cols.corrupt("threshold"))?;
+    let n = usize::try_from(cols.int(first + 1, "total")?).map_err(|_| cols.corrupt("total"))?;
     let threshold = Threshold::new(t, n).map_err(|_| cols.corrupt("threshold"))?;
-    let created_at = cols.timestamp(5, "created_at")?;
-    let since = cols.opt_timestamp(7, "retiring_since")?;
-    let cooldown_until = cols.opt_timestamp(8, "cooldown_until")?;
-    let retired_at = cols.opt_timestamp(9, "retired_at")?;
+    let created_at = cols.timestamp(first + 2, "created_at")?;
+    let since = cols.opt_timestamp(first + 4, "retiring_since")?;
+    let cooldown_until = cols.opt_timestamp(first + 5, "cooldown_until")?;
+    let retired_at = cols.opt_timestamp(first + 6, "retired_at")?;
     let state = match (
-        cols.text(6, "state")?.as_str(),
+        cols.text(first + 3, "state")?.as_str(),
         since,
         cooldown_until,
         retired_at,
@@ -54,6 +58,13 @@ fn decode<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<KeyVersion
         ("retired", Some(since), Some(_), Some(at)) => KeyVersionState::Retired { since, at },
         _ => return Err(cols.corrupt("state")),
     };
+    Ok((threshold, created_at, state))
+}
+
+fn decode<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<KeyVersionRecord, Error> {
+    let cols = Columns::<B>::new(row, TABLE);
+    let version = node_version(&cols, 0)?;
+    let (threshold, created_at, state) = threshold_and_state(&cols, 3)?;
     Ok(KeyVersionRecord {
         version,
         threshold,

@@ -19,6 +19,7 @@ mod key_versions;
 mod registry;
 mod slot_keks;
 mod slots;
+mod status;
 
 use core::marker::PhantomData;
 

@@ -1,15 +1,80 @@
-//! The conformance suite: written once against the storage traits, run by
-//! every backend (`tests/sqlite.rs`, `tests/postgres.rs`) on a real
-//! database. Each case receives a fresh, empty, migrated storage.
+//! The conformance suite (feature `conformance`): written once against the
+//! storage traits, with real signed, sealed envelopes, and run by every
+//! backend on a real database. Each case receives a fresh, empty, migrated
+//! storage and checks one area: every operation, the error of every
+//! refusal, rollback and abort semantics, read-only snapshots, concurrent
+//! writers.
 //!
-//! Add a case: write `pub async fn name<S: Store>(storage: S)` and list it
-//! in [`for_each_case`].
+//! # Running it on a backend
+//!
+//! A backend (this crate's or a third party's) enables the feature in its
+//! dev-dependencies and, in an integration test, hands
+//! [`conformance_tests!`](crate::conformance_tests) an async function that
+//! makes a fresh storage. The function returns a guard kept alive until the
+//! case ends (a temporary directory, a throwaway server...) and the
+//! storage; the macro writes one `#[test]` per case:
+//!
+//! ```ignore
+//! // Cargo.toml: [dev-dependencies]
+//! // shardkeep-storage = { version = "...", features = ["conformance"] }
+//!
+//! async fn fresh() -> (tempfile::TempDir, MyStorage) {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let storage = MyStorage::open(dir.path()).await.unwrap();
+//!     (dir, storage)
+//! }
+//!
+//! shardkeep_storage::conformance_tests!(fresh);
+//! ```
+//!
+//! To run the cases some other way (one server for all of them, say),
+//! [`for_each_conformance_case!`](crate::for_each_conformance_case) calls
+//! a macro of yours with every case name; each case is a function of this
+//! module, `async fn case<S: Store>(storage: S)`. The helpers below build
+//! the records the cases use, for a backend's own tests (say of its
+//! triggers or privileges).
+//!
+//! Add a case: write `pub async fn name<S: Store>(storage: S)` here and
+//! list it in [`for_each_conformance_case!`](crate::for_each_conformance_case).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::missing_panics_doc,
+    clippy::missing_errors_doc,
+    reason = "a conformance suite fails by panicking: its assertions are its purpose"
+)]
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::{
+    AUDIT_LOG_ID_LEN, Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry,
+    AuditHead, AuditLogId, AuditRow, AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome,
+    DeliveryRecord, DrillOutcome, DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
+    MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_CONTACT_LEN, MAX_ENVELOPE_LEN,
+    MAX_REASON_LEN, ReceiptStore, SealedShare, SealedShareStore, ShareAccess, ShareAccessLog,
+    SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SlotState, Storage,
+    StoredCheckpoint, Transaction,
+};
+use crate::{
+    AccessControlStore, AnomalyRecord, InventoryChallenge, InventoryProofRecord, InventoryStore,
+    MAX_INVENTORY_PROOF_LEN,
+};
+use crate::{
+    DeliveryStats, DrillStats, DrillSummary, ExposureRow, RecentDrill, SplitSummary, StatusFilter,
+    StatusStore, StatusSummary, VersionStatusRow,
+};
+use crate::{
+    EntityRecord, EntityState, MAX_ENTITY_MEMBERS, PersonKeyEpoch, PersonKeys, PersonRecord,
+    PersonState, RegistryStore, Role, RoleSet,
+};
+use crate::{
+    GroupRecord, GroupStore, MAX_BINDING_LEN, MAX_COMMITMENTS_LEN, MAX_GROUP_KEY_LEN,
+    MAX_POLICY_LEN, PolicyRecord, SplitReference,
+};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use sha2::{Digest, Sha256};
@@ -21,27 +86,6 @@ use shardkeep_envelope::{
 use shardkeep_sss_core::{
     Commitments, Curve, CurveId, Secp256k1, Secret, Share, ShareIndex, Threshold, split,
 };
-use shardkeep_storage::{
-    AUDIT_LOG_ID_LEN, Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry,
-    AuditHead, AuditLogId, AuditRow, AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome,
-    DeliveryRecord, DrillOutcome, DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
-    MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_CONTACT_LEN, MAX_ENVELOPE_LEN,
-    MAX_REASON_LEN, ReceiptStore, SealedShare, SealedShareStore, ShareAccess, ShareAccessLog,
-    SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SlotState, Storage,
-    StoredCheckpoint, Transaction,
-};
-use shardkeep_storage::{
-    AccessControlStore, AnomalyRecord, InventoryChallenge, InventoryProofRecord, InventoryStore,
-    MAX_INVENTORY_PROOF_LEN,
-};
-use shardkeep_storage::{
-    EntityRecord, EntityState, MAX_ENTITY_MEMBERS, PersonKeyEpoch, PersonKeys, PersonRecord,
-    PersonState, RegistryStore, Role, RoleSet,
-};
-use shardkeep_storage::{
-    GroupRecord, GroupStore, MAX_BINDING_LEN, MAX_COMMITMENTS_LEN, MAX_GROUP_KEY_LEN,
-    MAX_POLICY_LEN, PolicyRecord, SplitReference,
-};
 use shardkeep_types::{
     ActorId, CustodianId, EnvelopeId, FreeText, InMemoryKek, InMemorySigner, KekId,
     KeyEncryptionKey, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId,
@@ -50,15 +94,25 @@ use shardkeep_types::{
 
 /// What the suite needs of a backend: a storage that can be shared with
 /// concurrent tasks.
-pub(crate) trait Store: Storage + Clone + Send + Sync + 'static {}
+pub trait Store: Storage + Clone + Send + Sync + 'static {}
 
 impl<S> Store for S where S: Storage + Clone + Send + Sync + 'static {}
 
-/// Calls `$callback!` with the name of every case.
+/// Calls a macro with the name of every conformance case (each a function
+/// of [`conformance`](crate::conformance)), comma-separated; with
+/// `path::to_macro(tokens)`, the tokens in parentheses come first.
+///
+/// ```ignore
+/// macro_rules! my_cases {
+///     ($($case:ident),* $(,)?) => { /* one test per case */ };
+/// }
+/// shardkeep_storage::for_each_conformance_case!(my_cases);
+/// ```
 #[macro_export]
-macro_rules! for_each_case {
-    ($callback:ident) => {
-        $callback! {
+macro_rules! for_each_conformance_case {
+    ($($callback:ident)::+ $(($($extra:tt)*))?) => {
+        $($callback)::+! {
+            $(($($extra)*))?
             key_version_lifecycle,
             key_version_conflicts,
             sealed_share_round_trip,
@@ -107,17 +161,63 @@ macro_rules! for_each_case {
             rate_counters_count_per_person_kind_and_window,
             concurrent_rate_counters_never_lose_a_count,
             anomalies_are_kept_and_counted,
+            status_pages_follow_the_filter,
+            status_rows_aggregate_each_version,
+            status_summary_and_metrics,
         }
     };
 }
 
+/// Writes one `#[test]` per conformance case, each running the case on the
+/// storage that `$fresh().await` returns as `(guard, storage)`; the guard
+/// is dropped when the case ends. See [`conformance`](crate::conformance).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:expr) => {
+        $crate::for_each_conformance_case!($crate::__conformance_test($fresh));
+    };
+}
+
+/// Implementation of [`conformance_tests!`](crate::conformance_tests).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test {
+    (($fresh:expr) $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::conformance::run(async {
+                    let (guard, storage) = ($fresh)().await;
+                    $crate::conformance::$case(storage).await;
+                    drop(guard);
+                });
+            }
+        )*
+    };
+}
+
+/// Runs a case (or any future) to completion on a runtime of its own, with
+/// two worker threads so that the concurrency cases really run in
+/// parallel.
+pub fn run<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the conformance suite")
+        .block_on(future)
+}
+
 // ----- fixtures -----
 
-pub(crate) fn at(millis: u64) -> Timestamp {
+/// The fixture time `millis` milliseconds after 2027-01-15 08:00 UTC
+/// (1 800 000 000 000 ms since the epoch).
+pub fn at(millis: u64) -> Timestamp {
     Timestamp::from_unix_millis(1_800_000_000_000 + millis).unwrap()
 }
 
-pub(crate) fn version(node: &str, number: u32) -> NodeVersion {
+/// Version `number` of node `node` of group key `wallet-1`.
+pub fn version(node: &str, number: u32) -> NodeVersion {
     NodeVersion {
         key_id: KeyId::new("wallet-1").unwrap(),
         node_id: NodeId::new(node).unwrap(),
@@ -125,19 +225,23 @@ pub(crate) fn version(node: &str, number: u32) -> NodeVersion {
     }
 }
 
-pub(crate) fn index(i: u8) -> ShareIndex {
+/// Share index `i` (1 to 255).
+pub fn index(i: u8) -> ShareIndex {
     ShareIndex::new(i).unwrap()
 }
 
-pub(crate) fn slot(node: &str, number: u32, i: u8) -> ShareSlot {
+/// Slot `i` of version `number` of node `node`.
+pub fn slot(node: &str, number: u32, i: u8) -> ShareSlot {
     version(node, number).slot(index(i))
 }
 
-pub(crate) fn actor(name: &str) -> ActorId {
+/// The actor id `name`.
+pub fn actor(name: &str) -> ActorId {
     ActorId::new(name).unwrap()
 }
 
-pub(crate) fn label(name: &str) -> Label {
+/// The label `name`.
+pub fn label(name: &str) -> Label {
     Label::new(name).unwrap()
 }
 
@@ -147,7 +251,7 @@ fn envelope_signer() -> InMemorySigner {
 }
 
 /// The signers a reader of the fixture envelopes trusts.
-pub(crate) fn trusted() -> TrustedSigners {
+pub fn trusted() -> TrustedSigners {
     let mut trusted = TrustedSigners::new();
     trusted.add_signer(&envelope_signer()).unwrap();
     trusted
@@ -155,7 +259,7 @@ pub(crate) fn trusted() -> TrustedSigners {
 
 /// KEK `name` of `slot` (id `<name>-<index>`, bound to the slot), the same
 /// key on every call.
-pub(crate) fn kek(slot: &ShareSlot, name: &str) -> InMemoryKek {
+pub fn kek(slot: &ShareSlot, name: &str) -> InMemoryKek {
     let key: [u8; 32] = Sha256::digest(format!("{name} {slot}")).into();
     InMemoryKek::from_bytes_for_slot(
         KekId::new(format!("{name}-{}", slot.index)).unwrap(),
@@ -165,7 +269,7 @@ pub(crate) fn kek(slot: &ShareSlot, name: &str) -> InMemoryKek {
 }
 
 /// The KEK the fixture shares are sealed under.
-pub(crate) fn fixture_kek(slot: &ShareSlot) -> InMemoryKek {
+pub fn fixture_kek(slot: &ShareSlot) -> InMemoryKek {
     kek(slot, "kek")
 }
 
@@ -186,7 +290,7 @@ fn fixture_split(
 
 /// The share value of `slot`'s fixture envelope, to compare with what an
 /// envelope opens to.
-pub(crate) fn fixture_share_bytes(slot: &ShareSlot) -> Vec<u8> {
+pub fn fixture_share_bytes(slot: &ShareSlot) -> Vec<u8> {
     let (_, shares, _) = fixture_split(slot, 0);
     shares[usize::from(slot.index.get()) - 1]
         .to_bytes()
@@ -196,13 +300,13 @@ pub(crate) fn fixture_share_bytes(slot: &ShareSlot) -> Vec<u8> {
 /// A real, signed envelope of `slot`'s share, sealed under `kek`; the same
 /// bytes on every call with the same KEK (the KEK wraps with a fresh nonce,
 /// so the first envelope is kept).
-pub(crate) fn seal(slot: &ShareSlot, kek: &InMemoryKek) -> Vec<u8> {
+pub fn seal(slot: &ShareSlot, kek: &InMemoryKek) -> Vec<u8> {
     seal_generation(slot, kek, 0)
 }
 
 /// As [`seal`], of split `generation`: another generation is another
 /// envelope of the same slot (another envelope id).
-pub(crate) fn seal_generation(slot: &ShareSlot, kek: &InMemoryKek, generation: u8) -> Vec<u8> {
+pub fn seal_generation(slot: &ShareSlot, kek: &InMemoryKek, generation: u8) -> Vec<u8> {
     static SEALED: Mutex<BTreeMap<String, Vec<u8>>> = Mutex::new(BTreeMap::new());
     // A case that panics while sealing must not fail the others.
     SEALED
@@ -221,7 +325,7 @@ pub(crate) fn seal_generation(slot: &ShareSlot, kek: &InMemoryKek, generation: u
 }
 
 /// A plain (custodian) envelope of `slot`'s share: never a sealed share.
-pub(crate) fn plain_envelope(slot: &ShareSlot) -> Vec<u8> {
+pub fn plain_envelope(slot: &ShareSlot) -> Vec<u8> {
     let (commitments, share, _) = fixture_parts(slot, 0);
     fixture_params(slot, &commitments)
         .plain(&commitments, &share, &envelope_signer())
@@ -260,18 +364,21 @@ fn fixture_params(slot: &ShareSlot, commitments: &Commitments<Secp256k1>) -> Env
 
 /// Opens a stored envelope the way a reader does: verify, then unseal with
 /// `kek`; returns the share's bytes.
-pub(crate) fn open(envelope: &[u8], kek: &InMemoryKek) -> Result<Vec<u8>, EnvelopeError> {
+pub fn open(envelope: &[u8], kek: &InMemoryKek) -> Result<Vec<u8>, EnvelopeError> {
     match VerifiedEnvelope::decode_verify(envelope, &trusted())?.open(kek)? {
         CurveShare::Secp256k1(share) => Ok(share.to_bytes().to_vec()),
         CurveShare::Ed25519(share) => Ok(share.to_bytes().to_vec()),
     }
 }
 
-pub(crate) fn sealed(slot: &ShareSlot) -> SealedShare {
+/// The fixture share of `slot`, sealed under [`fixture_kek`], stored at
+/// `at(10)`.
+pub fn sealed(slot: &ShareSlot) -> SealedShare {
     sealed_under(slot, &fixture_kek(slot))
 }
 
-pub(crate) fn sealed_under(slot: &ShareSlot, kek: &InMemoryKek) -> SealedShare {
+/// The fixture share of `slot`, sealed under `kek`, stored at `at(10)`.
+pub fn sealed_under(slot: &ShareSlot, kek: &InMemoryKek) -> SealedShare {
     SealedShare {
         slot: slot.clone(),
         envelope: seal(slot, kek),
@@ -280,12 +387,12 @@ pub(crate) fn sealed_under(slot: &ShareSlot, kek: &InMemoryKek) -> SealedShare {
 }
 
 /// The envelope id of a fixture share.
-pub(crate) fn envelope_id(share: &SealedShare) -> [u8; 32] {
+pub fn envelope_id(share: &SealedShare) -> [u8; 32] {
     *share.frame().unwrap().id().as_bytes()
 }
 
 /// A live KEK record for `slot`, created at `at(created)`.
-pub(crate) fn slot_kek(slot: &ShareSlot, kek_id: &str, created: u64) -> SlotKekRecord {
+pub fn slot_kek(slot: &ShareSlot, kek_id: &str, created: u64) -> SlotKekRecord {
     SlotKekRecord {
         slot: slot.clone(),
         kek_id: KekId::new(kek_id).unwrap(),
@@ -296,13 +403,13 @@ pub(crate) fn slot_kek(slot: &ShareSlot, kek_id: &str, created: u64) -> SlotKekR
 }
 
 /// The person acting for custodian entity `custodian` in the fixtures.
-pub(crate) fn agent(custodian: &str) -> ActorId {
+pub fn agent(custodian: &str) -> ActorId {
     actor(&format!("{custodian}.agent"))
 }
 
 /// The custody entry of `slot` at entity `custodian`: sealed to the
 /// entity's agent's registered recipient, updated at `at(20)`.
-pub(crate) fn custody(slot: &ShareSlot, custodian: &str) -> CustodyEntry {
+pub fn custody(slot: &ShareSlot, custodian: &str) -> CustodyEntry {
     let person = agent(custodian);
     CustodyEntry {
         slot: slot.clone(),
@@ -319,11 +426,14 @@ pub(crate) fn custody(slot: &ShareSlot, custodian: &str) -> CustodyEntry {
 /// Changes one field of a custody entry.
 type CustodyEdit = fn(&mut CustodyEntry);
 
-pub(crate) fn nonce(byte: u8) -> ApprovalNonce {
+/// The approval nonce of 32 `byte`s.
+pub fn nonce(byte: u8) -> ApprovalNonce {
     ApprovalNonce([byte; 32])
 }
 
-pub(crate) fn request(nonce_byte: u8) -> ApprovalRequest {
+/// A `hard-delete` request of `node-a` v1 by `ops.carol`, nonce
+/// `nonce_byte`, issued at `at(100)`, expiring at `at(10_000)`.
+pub fn request(nonce_byte: u8) -> ApprovalRequest {
     ApprovalRequest {
         nonce: nonce(nonce_byte),
         operation: label("hard-delete"),
@@ -336,7 +446,8 @@ pub(crate) fn request(nonce_byte: u8) -> ApprovalRequest {
     }
 }
 
-pub(crate) fn approval(request: &ApprovalRequest, approver: &str, role: &str) -> Approval {
+/// `approver`'s approval of `request` in `role`, recorded at `at(200)`.
+pub fn approval(request: &ApprovalRequest, approver: &str, role: &str) -> Approval {
     Approval {
         nonce: request.nonce,
         operation: request.operation.clone(),
@@ -355,10 +466,10 @@ pub(crate) fn approval(request: &ApprovalRequest, approver: &str, role: &str) ->
 // ----- groups, policies and split references -----
 
 /// The hash of the fixture policy.
-pub(crate) const POLICY_HASH: [u8; 32] = [0x70; 32];
+pub const POLICY_HASH: [u8; 32] = [0x70; 32];
 
 /// The fixture policy, set at `at(0)`.
-pub(crate) fn policy() -> PolicyRecord {
+pub fn policy() -> PolicyRecord {
     PolicyRecord {
         hash: POLICY_HASH,
         encoding: b"3-of-5, 2 on the server".to_vec(),
@@ -368,7 +479,7 @@ pub(crate) fn policy() -> PolicyRecord {
 }
 
 /// Group `key_id`: secp256k1, 3 of 5 parties sign.
-pub(crate) fn group(key_id: &KeyId) -> GroupRecord {
+pub fn group(key_id: &KeyId) -> GroupRecord {
     GroupRecord {
         key_id: key_id.clone(),
         curve: CurveId::Secp256k1.to_u8(),
@@ -381,7 +492,7 @@ pub(crate) fn group(key_id: &KeyId) -> GroupRecord {
 
 /// A split reference of `version`: secp256k1, under [`POLICY_HASH`], with
 /// as many server shares as `threshold` allows.
-pub(crate) fn reference(version: &NodeVersion, threshold: Threshold) -> SplitReference {
+pub fn reference(version: &NodeVersion, threshold: Threshold) -> SplitReference {
     SplitReference {
         curve: CurveId::Secp256k1.to_u8(),
         split_id: derived(&version.to_string(), "split"),
@@ -394,7 +505,7 @@ pub(crate) fn reference(version: &NodeVersion, threshold: Threshold) -> SplitRef
 
 /// Creates `version` by `ops.alice` at `at(created)`, registering its
 /// group and setting the fixture policy first when needed.
-pub(crate) async fn create_version<T: Transaction>(
+pub async fn create_version<T: Transaction>(
     tx: &mut T,
     version: &NodeVersion,
     threshold: Threshold,
@@ -417,12 +528,12 @@ pub(crate) async fn create_version<T: Transaction>(
 // ----- registry fixtures -----
 
 /// A 32-byte public value derived from a name and a purpose.
-pub(crate) fn derived(name: &str, purpose: &str) -> [u8; 32] {
+pub fn derived(name: &str, purpose: &str) -> [u8; 32] {
     Sha256::digest(format!("{name} {purpose}")).into()
 }
 
 /// Keys of `name` in key generation `generation`.
-pub(crate) fn person_keys(name: &str, generation: u8) -> PersonKeys {
+pub fn person_keys(name: &str, generation: u8) -> PersonKeys {
     let tag = format!("{name}#{generation}");
     PersonKeys {
         receipt_key: Some(derived(&tag, "receipt")),
@@ -433,7 +544,7 @@ pub(crate) fn person_keys(name: &str, generation: u8) -> PersonKeys {
 }
 
 /// A new, active person `name` with `roles`, registered at `at(1)`.
-pub(crate) fn person(name: &str, roles: &[Role]) -> PersonRecord {
+pub fn person(name: &str, roles: &[Role]) -> PersonRecord {
     PersonRecord {
         id: actor(name),
         display_name: FreeText::new(format!("{name} (test)")).unwrap(),
@@ -447,7 +558,7 @@ pub(crate) fn person(name: &str, roles: &[Role]) -> PersonRecord {
 }
 
 /// A new, active custodian entity with `members`, registered at `at(2)`.
-pub(crate) fn entity(name: &str, members: &[&str]) -> EntityRecord {
+pub fn entity(name: &str, members: &[&str]) -> EntityRecord {
     EntityRecord {
         id: CustodianId::new(name).unwrap(),
         display_name: FreeText::new(format!("{name} Ltd")).unwrap(),
@@ -460,7 +571,7 @@ pub(crate) fn entity(name: &str, members: &[&str]) -> EntityRecord {
 
 /// Registers, for each name, the entity and its one member, its
 /// [`agent`]; committed.
-pub(crate) async fn with_custodians<S: Storage>(storage: &S, names: &[&str]) {
+pub async fn with_custodians<S: Storage>(storage: &S, names: &[&str]) {
     let mut tx = storage.begin().await.unwrap();
     for name in names {
         let member = agent(name);
@@ -475,7 +586,7 @@ pub(crate) async fn with_custodians<S: Storage>(storage: &S, names: &[&str]) {
 }
 
 /// Registers persons `names` as custodians, committed.
-pub(crate) async fn with_persons<S: Storage>(storage: &S, names: &[&str]) {
+pub async fn with_persons<S: Storage>(storage: &S, names: &[&str]) {
     let mut tx = storage.begin().await.unwrap();
     for name in names {
         tx.register_person(&person(name, &[Role::Custodian]))
@@ -487,7 +598,7 @@ pub(crate) async fn with_persons<S: Storage>(storage: &S, names: &[&str]) {
 
 /// A stand-in for the audit crate's builder: SHA-256 over the sequence,
 /// the previous hash and the record.
-pub(crate) fn chained(record: Vec<u8>) -> impl FnOnce(&AuditHead) -> AuditEntry + Send {
+pub fn chained(record: Vec<u8>) -> impl FnOnce(&AuditHead) -> AuditEntry + Send {
     move |head: &AuditHead| {
         let mut hasher = Sha256::new();
         hasher.update((head.sequence + 1).to_be_bytes());
@@ -501,7 +612,7 @@ pub(crate) fn chained(record: Vec<u8>) -> impl FnOnce(&AuditHead) -> AuditEntry 
 }
 
 /// Checks that rows form one unbroken chain from the genesis.
-pub(crate) fn assert_chain(rows: &[AuditRow]) {
+pub fn assert_chain(rows: &[AuditRow]) {
     let mut head = AuditHead::GENESIS;
     for row in rows {
         assert_eq!(row.sequence, head.sequence + 1, "sequence gap or fork");
@@ -517,7 +628,7 @@ pub(crate) fn assert_chain(rows: &[AuditRow]) {
 
 /// Expects a refusal.
 #[track_caller]
-pub(crate) fn refused<T: Debug>(result: Result<T, Error>) -> Error {
+pub fn refused<T: Debug>(result: Result<T, Error>) -> Error {
     match result {
         Ok(value) => panic!("expected a refusal, got Ok({value:?})"),
         Err(error) => error,
@@ -525,7 +636,7 @@ pub(crate) fn refused<T: Debug>(result: Result<T, Error>) -> Error {
 }
 
 /// Creates key version `number` of `node` (3-of-5) and commits.
-pub(crate) async fn with_version<S: Storage>(storage: &S, node: &str, number: u32) {
+pub async fn with_version<S: Storage>(storage: &S, node: &str, number: u32) {
     let mut tx = storage.begin().await.unwrap();
     create_version(
         &mut tx,
@@ -539,7 +650,7 @@ pub(crate) async fn with_version<S: Storage>(storage: &S, node: &str, number: u3
 }
 
 /// Creates version 1 of `node-a` holding sealed shares 1 and 2.
-pub(crate) async fn with_shares<S: Storage>(storage: &S) {
+pub async fn with_shares<S: Storage>(storage: &S) {
     with_version(storage, "node-a", 1).await;
     let mut tx = storage.begin().await.unwrap();
     for i in [1, 2] {
@@ -553,7 +664,7 @@ pub(crate) async fn with_shares<S: Storage>(storage: &S) {
 /// Appends the records `[0]`, `[1]`, `[2]` and a checkpoint at 3, committed:
 /// the audit tables the backend tests then try to change behind storage's
 /// back.
-pub(crate) async fn with_three_audit_records<S: Storage>(storage: &S) {
+pub async fn with_three_audit_records<S: Storage>(storage: &S) {
     let mut tx = storage.begin().await.unwrap();
     for i in 0..3u8 {
         tx.append_audit(chained(vec![i])).await.unwrap();
@@ -573,7 +684,7 @@ pub(crate) async fn with_three_audit_records<S: Storage>(storage: &S) {
 /// held: KEK id, wrapped key, envelope, envelope id. `stranded`: as a
 /// version 1 re-wrap to another KEK left them, with the new KEK and wrapped
 /// key in the columns and the old ones still in the envelope.
-pub(crate) fn version_1_row(stranded: bool) -> (String, Vec<u8>, Vec<u8>, Vec<u8>) {
+pub fn version_1_row(stranded: bool) -> (String, Vec<u8>, Vec<u8>, Vec<u8>) {
     let target = slot("node-a", 1, 1);
     let kek_a = fixture_kek(&target);
     let envelope = seal(&target, &kek_a);
@@ -599,7 +710,7 @@ pub(crate) fn version_1_row(stranded: bool) -> (String, Vec<u8>, Vec<u8>, Vec<u8
 /// After the migration of a version 1 database holding [`version_1_row`]
 /// (not stranded) and one read of it: the share is intact, opens with its
 /// KEK, and its access log survived.
-pub(crate) async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
+pub async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
     let target = slot("node-a", 1, 1);
     let mut tx = storage.begin_read_only().await.unwrap();
     let share = tx.load_sealed_share(&target).await.unwrap();
@@ -636,6 +747,21 @@ pub(crate) async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
         Error::LegacyCustodyEntry(_)
     ));
     assert_eq!(tx.deliveries(&old).await.unwrap().len(), 1);
+    // Its status row says it has no split reference.
+    let row = tx
+        .status_page(&StatusFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(row.len(), 1);
+    assert_eq!(row[0].split, None);
+    assert_eq!(
+        (
+            row[0].server_active,
+            row[0].external_assigned,
+            row[0].deliveries_failed
+        ),
+        (1, 1, 1)
+    );
     drop(tx);
     with_custodians(storage, &["escrow-co"]).await;
     let mut tx = storage.begin().await.unwrap();
@@ -653,7 +779,7 @@ pub(crate) async fn assert_version_1_share_migrated<S: Storage>(storage: &S) {
 /// Expects the load of share `node-a/1/1` to be refused as a corrupt row,
 /// naming `column`: the backend tests change the row behind storage's back
 /// so that its columns and its envelope disagree.
-pub(crate) async fn assert_load_refuses_row<S: Storage>(storage: &S, column: &str) {
+pub async fn assert_load_refuses_row<S: Storage>(storage: &S, column: &str) {
     let mut tx = storage.begin_read_only().await.unwrap();
     let error = refused(tx.load_sealed_share(&slot("node-a", 1, 1)).await);
     assert!(
@@ -664,7 +790,7 @@ pub(crate) async fn assert_load_refuses_row<S: Storage>(storage: &S, column: &st
 
 /// Records KEK `kek-a` of slot `node-a/1/1` and its destruction, committed:
 /// the evidence the backend tests then try to change behind storage's back.
-pub(crate) async fn with_destroyed_slot_kek<S: Storage>(storage: &S) {
+pub async fn with_destroyed_slot_kek<S: Storage>(storage: &S) {
     let mut tx = storage.begin().await.unwrap();
     create_version(
         &mut tx,
@@ -701,7 +827,8 @@ async fn read_all_audit<S: Store>(storage: &S) -> Vec<AuditRow> {
 /// Changes one field of a group.
 type GroupEdit = fn(&mut GroupRecord);
 
-pub(crate) async fn groups_are_registered_once<S: Store>(storage: S) {
+/// Conformance case: groups are registered once.
+pub async fn groups_are_registered_once<S: Store>(storage: S) {
     let wallet = group(&KeyId::new("wallet-1").unwrap());
     let mut tx = storage.begin().await.unwrap();
     tx.register_group(&wallet).await.unwrap();
@@ -766,7 +893,8 @@ pub(crate) async fn groups_are_registered_once<S: Store>(storage: S) {
     assert_eq!(tx.group(&fresh.key_id).await.unwrap(), widest);
 }
 
-pub(crate) async fn policies_append_and_the_latest_is_current<S: Store>(storage: S) {
+/// Conformance case: policies append and the latest is current.
+pub async fn policies_append_and_the_latest_is_current<S: Store>(storage: S) {
     let first = policy();
     let second = PolicyRecord {
         hash: [0x71; 32],
@@ -831,7 +959,8 @@ pub(crate) async fn policies_append_and_the_latest_is_current<S: Store>(storage:
     assert_eq!(tx.current_policy().await.unwrap().unwrap().set_at, at(20));
 }
 
-pub(crate) async fn versions_keep_their_split_reference<S: Store>(storage: S) {
+/// Conformance case: versions keep their split reference.
+pub async fn versions_keep_their_split_reference<S: Store>(storage: S) {
     let v1 = version("node-a", 1);
     let t = Threshold::new(3, 5).unwrap();
     with_version(&storage, "node-a", 1).await;
@@ -866,7 +995,8 @@ pub(crate) async fn versions_keep_their_split_reference<S: Store>(storage: S) {
     }
 }
 
-pub(crate) async fn version_creation_checks_the_reference<S: Store>(storage: S) {
+/// Conformance case: version creation checks the reference.
+pub async fn version_creation_checks_the_reference<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     let target = version("node-b", 1);
     let t = Threshold::new(3, 5).unwrap();
@@ -950,7 +1080,8 @@ pub(crate) async fn version_creation_checks_the_reference<S: Store>(storage: S) 
     assert_eq!(tx.split_reference(&target).await.unwrap(), split);
 }
 
-pub(crate) async fn version_changes_and_numbers<S: Store>(storage: S) {
+/// Conformance case: version changes and numbers.
+pub async fn version_changes_and_numbers<S: Store>(storage: S) {
     let key = KeyId::new("wallet-1").unwrap();
     let node = NodeId::new("node-a").unwrap();
     let mut tx = storage.begin().await.unwrap();
@@ -1054,7 +1185,8 @@ pub(crate) async fn version_changes_and_numbers<S: Store>(storage: S) {
 
 // ----- registry -----
 
-pub(crate) async fn registry_person_lifecycle<S: Store>(storage: S) {
+/// Conformance case: registry person lifecycle.
+pub async fn registry_person_lifecycle<S: Store>(storage: S) {
     let alice = person("ops.alice", &[Role::Operator]);
     let bob = person("sec.bob", &[Role::Security, Role::Compliance]);
     let mut tx = storage.begin().await.unwrap();
@@ -1177,7 +1309,8 @@ pub(crate) async fn registry_person_lifecycle<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn registry_person_refusals<S: Store>(storage: S) {
+/// Conformance case: registry person refusals.
+pub async fn registry_person_refusals<S: Store>(storage: S) {
     let alice = person("ops.alice", &[Role::Operator]);
     let mut tx = storage.begin().await.unwrap();
     tx.register_person(&alice).await.unwrap();
@@ -1311,7 +1444,8 @@ pub(crate) async fn registry_person_refusals<S: Store>(storage: S) {
 /// Gives keys one key of another person's.
 type KeysEdit = fn(&mut PersonKeys, &PersonKeys);
 
-pub(crate) async fn registry_keys_belong_to_one_person<S: Store>(storage: S) {
+/// Conformance case: registry keys belong to one person.
+pub async fn registry_keys_belong_to_one_person<S: Store>(storage: S) {
     let alice = person("ops.alice", &[Role::Operator]);
     let mut tx = storage.begin().await.unwrap();
     tx.register_person(&alice).await.unwrap();
@@ -1379,7 +1513,8 @@ pub(crate) async fn registry_keys_belong_to_one_person<S: Store>(storage: S) {
     assert_eq!(tx.persons(None, 10).await.unwrap(), [stored]);
 }
 
-pub(crate) async fn registry_entities<S: Store>(storage: S) {
+/// Conformance case: registry entities.
+pub async fn registry_entities<S: Store>(storage: S) {
     with_persons(&storage, &["cust.anna", "cust.ben", "cust.cleo"]).await;
     let escrow = entity("escrow-co", &["cust.anna", "cust.ben"]);
     let cold = entity("cold-backup", &["cust.cleo"]);
@@ -1412,7 +1547,8 @@ pub(crate) async fn registry_entities<S: Store>(storage: S) {
     assert_eq!(tx.entities().await.unwrap(), [cold, revoked, successor]);
 }
 
-pub(crate) async fn registry_entity_refusals<S: Store>(storage: S) {
+/// Conformance case: registry entity refusals.
+pub async fn registry_entity_refusals<S: Store>(storage: S) {
     with_persons(&storage, &["cust.anna", "cust.ben", "cust.cleo"]).await;
     let escrow = entity("escrow-co", &["cust.anna"]);
     let mut tx = storage.begin().await.unwrap();
@@ -1504,12 +1640,7 @@ pub(crate) async fn registry_entity_refusals<S: Store>(storage: S) {
 
 /// Challenge `byte` of `slot` for the fixture custodian `escrow-co`,
 /// issued at `at(issued)`, expiring at `at(expires)`.
-pub(crate) fn challenge(
-    byte: u8,
-    slot: &ShareSlot,
-    issued: u64,
-    expires: u64,
-) -> InventoryChallenge {
+pub fn challenge(byte: u8, slot: &ShareSlot, issued: u64, expires: u64) -> InventoryChallenge {
     InventoryChallenge {
         nonce: [byte; 32],
         slot: slot.clone(),
@@ -1521,7 +1652,7 @@ pub(crate) fn challenge(
 
 /// The proof of challenge `byte` by the agent of `escrow-co`, verified at
 /// `at(verified)`.
-pub(crate) fn inventory_proof(byte: u8, slot: &ShareSlot, verified: u64) -> InventoryProofRecord {
+pub fn inventory_proof(byte: u8, slot: &ShareSlot, verified: u64) -> InventoryProofRecord {
     InventoryProofRecord {
         nonce: [byte; 32],
         slot: slot.clone(),
@@ -1533,7 +1664,7 @@ pub(crate) fn inventory_proof(byte: u8, slot: &ShareSlot, verified: u64) -> Inve
 
 /// Version 1 of `node-a` with slot 3 at `escrow-co` and slot 4 at
 /// `cold-backup`, committed.
-pub(crate) async fn with_external_slots<S: Storage>(storage: &S) {
+pub async fn with_external_slots<S: Storage>(storage: &S) {
     with_version(storage, "node-a", 1).await;
     with_custodians(storage, &["escrow-co", "cold-backup"]).await;
     let mut tx = storage.begin().await.unwrap();
@@ -1551,7 +1682,7 @@ pub(crate) async fn with_external_slots<S: Storage>(storage: &S) {
 /// key epochs, a revoked person, an entity, a group, two policies, a
 /// version with its split reference, a custody entry, a consumed challenge
 /// with its proof, a rate counter at 2 and an anomaly.
-pub(crate) async fn with_backup_evidence<S: Storage>(storage: &S) {
+pub async fn with_backup_evidence<S: Storage>(storage: &S) {
     with_external_slots(storage).await;
     let mut tx = storage.begin().await.unwrap();
     let alice = person("ops.alice", &[Role::Operator]);
@@ -1601,7 +1732,7 @@ pub(crate) async fn with_backup_evidence<S: Storage>(storage: &S) {
 
 /// What [`with_backup_evidence`] stored, read back through storage: the
 /// backend tests compare it before and after their attempts.
-pub(crate) async fn backup_evidence<S: Storage>(storage: &S) -> String {
+pub async fn backup_evidence<S: Storage>(storage: &S) -> String {
     let mut tx = storage.begin_read_only().await.unwrap();
     let v1 = version("node-a", 1);
     format!(
@@ -1628,7 +1759,8 @@ pub(crate) async fn backup_evidence<S: Storage>(storage: &S) -> String {
 /// Whether an error is the one a case expects.
 type Expected = fn(&Error) -> bool;
 
-pub(crate) async fn inventory_challenges_are_single_use<S: Store>(storage: S) {
+/// Conformance case: inventory challenges are single use.
+pub async fn inventory_challenges_are_single_use<S: Store>(storage: S) {
     with_external_slots(&storage).await;
     let target = slot("node-a", 1, 3);
     let first = challenge(1, &target, 100, 200);
@@ -1719,7 +1851,8 @@ pub(crate) async fn inventory_challenges_are_single_use<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn inventory_proofs_are_checked<S: Store>(storage: S) {
+/// Conformance case: inventory proofs are checked.
+pub async fn inventory_proofs_are_checked<S: Store>(storage: S) {
     with_external_slots(&storage).await;
     let target = slot("node-a", 1, 3);
     let mut tx = storage.begin().await.unwrap();
@@ -1817,7 +1950,8 @@ pub(crate) async fn inventory_proofs_are_checked<S: Store>(storage: S) {
 
 // ----- rate counters and anomalies -----
 
-pub(crate) async fn rate_counters_count_per_person_kind_and_window<S: Store>(storage: S) {
+/// Conformance case: rate counters count per person kind and window.
+pub async fn rate_counters_count_per_person_kind_and_window<S: Store>(storage: S) {
     let alice = actor("ops.alice");
     let reads = label("share-read");
     let mut tx = storage.begin().await.unwrap();
@@ -1872,7 +2006,8 @@ pub(crate) async fn rate_counters_count_per_person_kind_and_window<S: Store>(sto
     ));
 }
 
-pub(crate) async fn concurrent_rate_counters_never_lose_a_count<S: Store>(storage: S) {
+/// Conformance case: concurrent rate counters never lose a count.
+pub async fn concurrent_rate_counters_never_lose_a_count<S: Store>(storage: S) {
     // Replicas share the counter: every bump is counted once.
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
@@ -1900,7 +2035,8 @@ pub(crate) async fn concurrent_rate_counters_never_lose_a_count<S: Store>(storag
     assert_eq!(seen, (1..=total).collect::<Vec<_>>());
 }
 
-pub(crate) async fn anomalies_are_kept_and_counted<S: Store>(storage: S) {
+/// Conformance case: anomalies are kept and counted.
+pub async fn anomalies_are_kept_and_counted<S: Store>(storage: S) {
     let anomaly =
         |kind: &str, person: Option<&str>, slot: Option<ShareSlot>, millis| AnomalyRecord {
             kind: label(kind),
@@ -1959,9 +2095,462 @@ pub(crate) async fn anomalies_are_kept_and_counted<S: Store>(storage: S) {
     ));
 }
 
+// ----- status -----
+
+/// A drill of `target` from `at(started)` to `at(finished)`.
+pub fn drill(target: &NodeVersion, started: u64, finished: u64, passed: bool) -> DrillReport {
+    DrillReport {
+        target: target.clone(),
+        started_at: at(started),
+        finished_at: at(finished),
+        operator: actor("ops.alice"),
+        shares_used: vec![index(3), index(4), index(5)],
+        outcome: if passed {
+            DrillOutcome::Passed
+        } else {
+            DrillOutcome::Failed {
+                reason: FreeText::new("the sign test failed").unwrap(),
+            }
+        },
+        report: b"report".to_vec(),
+    }
+}
+
+/// A delivery of `entry`'s envelope at `at(millis)`: a receipt, or a
+/// failure with `reason`.
+pub fn delivery(entry: &CustodyEntry, millis: u64, failure: Option<&str>) -> DeliveryRecord {
+    DeliveryRecord {
+        slot: entry.slot.clone(),
+        custodian: entry.custodian.clone(),
+        envelope_id: *entry.envelope_id.as_bytes(),
+        outcome: match failure {
+            None => DeliveryOutcome::Delivered {
+                receipt: b"signed receipt".to_vec(),
+            },
+            Some(reason) => DeliveryOutcome::Failed {
+                reason: FreeText::new(reason).unwrap(),
+            },
+        },
+        recorded_at: at(millis),
+    }
+}
+
+/// Four versions, committed:
+/// - `wallet-1/node-a/v1`: server slots 1 (active) and 2 (hard-deleted),
+///   external slots 3-5 at `escrow-co`, `cold-backup`, `customer-sec`;
+///   receipts for 3 and 4, three failed deliveries (two of 5, one of 4), a
+///   failed then a passed drill;
+/// - `wallet-1/node-b/v1`: nothing but the version;
+/// - `wallet-1/node-c/v1`: retired;
+/// - `wallet-2/node-a/v1`: slot 3 at `escrow-co`, with a receipt.
+pub async fn with_status_fixture<S: Storage>(storage: &S) {
+    with_shares(storage).await;
+    with_custodians(storage, &["cold-backup", "customer-sec", "escrow-co"]).await;
+    let v1 = version("node-a", 1);
+    let other_key = NodeVersion {
+        key_id: KeyId::new("wallet-2").unwrap(),
+        ..v1.clone()
+    };
+    let t = Threshold::new(3, 5).unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    create_version(&mut tx, &version("node-b", 1), t, 5)
+        .await
+        .unwrap();
+    create_version(&mut tx, &version("node-c", 1), t, 5)
+        .await
+        .unwrap();
+    tx.begin_key_retirement(&version("node-c", 1), at(6), at(7))
+        .await
+        .unwrap();
+    tx.retire_key_version(&version("node-c", 1), at(7))
+        .await
+        .unwrap();
+    create_version(&mut tx, &other_key, t, 5).await.unwrap();
+    let mut entries = Vec::new();
+    for (i, custodian) in [(3, "escrow-co"), (4, "cold-backup"), (5, "customer-sec")] {
+        let entry = custody(&v1.slot(index(i)), custodian);
+        tx.assign_custodian(&entry).await.unwrap();
+        entries.push(entry);
+    }
+    let elsewhere = custody(&other_key.slot(index(3)), "escrow-co");
+    tx.assign_custodian(&elsewhere).await.unwrap();
+    for record in [
+        delivery(&entries[0], 300, None),
+        delivery(&entries[1], 350, Some("wrong address")),
+        delivery(&entries[1], 400, None),
+        delivery(&entries[2], 410, Some("courier lost it")),
+        delivery(&entries[2], 420, Some("courier lost it")),
+        delivery(&elsewhere, 430, None),
+    ] {
+        tx.record_delivery(&record).await.unwrap();
+    }
+    tx.record_drill(&drill(&v1, 500, 510, false)).await.unwrap();
+    tx.record_drill(&drill(&v1, 600, 650, true)).await.unwrap();
+    let slot_2 = v1.slot(index(2));
+    tx.soft_delete_slot(&slot_2, &actor("ops.alice"), at(700), at(800))
+        .await
+        .unwrap();
+    tx.hard_delete_slot(&slot_2, at(800), b"destroyed")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Every row of `filter`, fetched `page` rows at a time.
+async fn all_status_rows<T: Transaction>(
+    tx: &mut T,
+    filter: &StatusFilter,
+    page: u32,
+) -> Vec<VersionStatusRow> {
+    let mut rows: Vec<VersionStatusRow> = Vec::new();
+    loop {
+        let after = rows.last().map(|row| row.version.clone());
+        let next = tx.status_page(filter, after.as_ref(), page).await.unwrap();
+        assert!(next.len() <= usize::try_from(page).unwrap());
+        if next.is_empty() {
+            return rows;
+        }
+        rows.extend(next);
+    }
+}
+
+/// Conformance case: status pages follow the filter and page by keyset.
+pub async fn status_pages_follow_the_filter<S: Store>(storage: S) {
+    with_status_fixture(&storage).await;
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let listed = |rows: &[VersionStatusRow]| -> Vec<String> {
+        rows.iter().map(|row| row.version.to_string()).collect()
+    };
+    let filter = StatusFilter::default();
+    let rows = tx.status_page(&filter, None, 10).await.unwrap();
+    assert_eq!(
+        listed(&rows),
+        [
+            "wallet-1/node-a/v1",
+            "wallet-1/node-b/v1",
+            "wallet-2/node-a/v1"
+        ]
+    );
+    // Page by page, the same rows: keyset pagination.
+    for page in [1, 2] {
+        assert_eq!(all_status_rows(&mut tx, &filter, page).await, rows);
+    }
+    let with_retired = StatusFilter {
+        include_retired: true,
+        ..StatusFilter::default()
+    };
+    assert_eq!(
+        listed(&all_status_rows(&mut tx, &with_retired, 1).await),
+        [
+            "wallet-1/node-a/v1",
+            "wallet-1/node-b/v1",
+            "wallet-1/node-c/v1",
+            "wallet-2/node-a/v1"
+        ]
+    );
+    let of_key = StatusFilter {
+        key_id: Some(KeyId::new("wallet-2").unwrap()),
+        ..StatusFilter::default()
+    };
+    assert_eq!(
+        listed(&tx.status_page(&of_key, None, 10).await.unwrap()),
+        ["wallet-2/node-a/v1"]
+    );
+    let of_node = StatusFilter {
+        node_id: Some(NodeId::new("node-a").unwrap()),
+        ..StatusFilter::default()
+    };
+    assert_eq!(
+        listed(&all_status_rows(&mut tx, &of_node, 1).await),
+        ["wallet-1/node-a/v1", "wallet-2/node-a/v1"]
+    );
+    let of_both = StatusFilter {
+        key_id: Some(KeyId::new("wallet-1").unwrap()),
+        node_id: Some(NodeId::new("node-c").unwrap()),
+        include_retired: true,
+    };
+    assert_eq!(
+        listed(&tx.status_page(&of_both, None, 10).await.unwrap()),
+        ["wallet-1/node-c/v1"]
+    );
+    assert!(
+        tx.status_page(
+            &StatusFilter {
+                include_retired: false,
+                ..of_both
+            },
+            None,
+            10
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    // After the last row, and with a zero limit, nothing.
+    let last = rows.last().unwrap().version.clone();
+    assert!(
+        tx.status_page(&filter, Some(&last), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(tx.status_page(&filter, None, 0).await.unwrap().is_empty());
+    // A page may start after a version that does not exist.
+    let between = version("node-az", 1);
+    assert_eq!(
+        listed(&tx.status_page(&filter, Some(&between), 10).await.unwrap()),
+        ["wallet-1/node-b/v1", "wallet-2/node-a/v1"]
+    );
+}
+
+/// Conformance case: a status row aggregates its version's slots, custody,
+/// deliveries and drills.
+pub async fn status_rows_aggregate_each_version<S: Store>(storage: S) {
+    with_status_fixture(&storage).await;
+    let v1 = version("node-a", 1);
+    let t = Threshold::new(3, 5).unwrap();
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let filter = StatusFilter {
+        include_retired: true,
+        ..StatusFilter::default()
+    };
+    let rows = tx.status_page(&filter, None, 10).await.unwrap();
+    let split = SplitSummary {
+        curve: CurveId::Secp256k1.to_u8(),
+        policy_hash: POLICY_HASH,
+        server_shares: 2,
+    };
+    let bare = |version: NodeVersion, state| VersionStatusRow {
+        version,
+        threshold: t,
+        state,
+        created_at: at(5),
+        split: Some(split),
+        server_active: 0,
+        server_soft_deleted: 0,
+        server_hard_deleted: 0,
+        external_assigned: 0,
+        external_confirmed: 0,
+        deliveries_failed: 0,
+        last_inventory_at: None,
+        last_drill: None,
+        last_passed_drill_at: None,
+        last_change_at: at(5),
+    };
+    let expected_v1 = VersionStatusRow {
+        created_at: at(0),
+        last_change_at: at(0),
+        server_active: 1,
+        server_hard_deleted: 1,
+        external_assigned: 3,
+        external_confirmed: 2,
+        deliveries_failed: 3,
+        // Slot 5 was never confirmed.
+        last_inventory_at: None,
+        last_drill: Some(DrillSummary {
+            started_at: at(600),
+            finished_at: at(650),
+            passed: true,
+        }),
+        last_passed_drill_at: Some(at(650)),
+        ..bare(v1.clone(), KeyVersionState::Active)
+    };
+    let other_key = NodeVersion {
+        key_id: KeyId::new("wallet-2").unwrap(),
+        ..v1.clone()
+    };
+    assert_eq!(
+        rows,
+        [
+            expected_v1.clone(),
+            bare(version("node-b", 1), KeyVersionState::Active),
+            bare(
+                version("node-c", 1),
+                KeyVersionState::Retired {
+                    since: at(6),
+                    at: at(7)
+                }
+            ),
+            VersionStatusRow {
+                external_assigned: 1,
+                external_confirmed: 1,
+                last_inventory_at: Some(at(430)),
+                ..bare(other_key, KeyVersionState::Active)
+            },
+        ]
+    );
+    drop(tx);
+
+    // Once every slot is confirmed, the oldest confirmation shows; a later
+    // failed drill is the last drill, the passed one stays the last passed;
+    // a recorded change moves the last change.
+    let mut tx = storage.begin().await.unwrap();
+    tx.confirm_custody(&v1.slot(index(5)), at(900))
+        .await
+        .unwrap();
+    tx.record_drill(&drill(&v1, 950, 960, false)).await.unwrap();
+    tx.record_version_change(&v1, &label("custodian-change"), at(970))
+        .await
+        .unwrap();
+    let row = tx
+        .status_page(&StatusFilter::default(), None, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        row,
+        [VersionStatusRow {
+            last_inventory_at: Some(at(300)),
+            last_drill: Some(DrillSummary {
+                started_at: at(950),
+                finished_at: at(960),
+                passed: false,
+            }),
+            last_change_at: at(970),
+            ..expected_v1
+        }]
+    );
+}
+
+/// Conformance case: the status summary, exposure rows and metrics.
+pub async fn status_summary_and_metrics<S: Store>(storage: S) {
+    with_status_fixture(&storage).await;
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let current = StatusSummary {
+        versions: 3,
+        nodes: 3,
+        keys: 2,
+        server_shares_active: 1,
+        external_confirmed: 3,
+        external_assigned: 4,
+        deliveries_failed: 3,
+        drills: 2,
+        drills_passed: 1,
+    };
+    assert_eq!(
+        tx.status_summary(&StatusFilter::default()).await.unwrap(),
+        current
+    );
+    assert_eq!(
+        tx.status_summary(&StatusFilter {
+            include_retired: true,
+            ..StatusFilter::default()
+        })
+        .await
+        .unwrap(),
+        StatusSummary {
+            versions: 4,
+            nodes: 4,
+            ..current
+        }
+    );
+    assert_eq!(
+        tx.status_summary(&StatusFilter {
+            key_id: Some(KeyId::new("wallet-2").unwrap()),
+            ..StatusFilter::default()
+        })
+        .await
+        .unwrap(),
+        StatusSummary {
+            versions: 1,
+            nodes: 1,
+            keys: 1,
+            external_confirmed: 1,
+            external_assigned: 1,
+            ..StatusSummary::default()
+        }
+    );
+    assert_eq!(
+        tx.status_summary(&StatusFilter {
+            node_id: Some(NodeId::new("node-b").unwrap()),
+            ..StatusFilter::default()
+        })
+        .await
+        .unwrap(),
+        StatusSummary {
+            versions: 1,
+            nodes: 1,
+            keys: 1,
+            ..StatusSummary::default()
+        }
+    );
+    assert_eq!(
+        tx.status_summary(&StatusFilter {
+            key_id: Some(KeyId::new("wallet-9").unwrap()),
+            node_id: Some(NodeId::new("node-a").unwrap()),
+            include_retired: true,
+        })
+        .await
+        .unwrap(),
+        StatusSummary::default()
+    );
+
+    // Exposure: per active version and custodian entity, with the server's
+    // active shares and t.
+    let exposure = |node: &str, custodian: &str| ExposureRow {
+        key_id: KeyId::new("wallet-1").unwrap(),
+        node_id: NodeId::new(node).unwrap(),
+        version: KeyVersion::new(1),
+        custodian: CustodianId::new(custodian).unwrap(),
+        shares: 1,
+        server_active: 1,
+        t: 3,
+    };
+    assert_eq!(
+        tx.exposure_rows(&KeyId::new("wallet-1").unwrap())
+            .await
+            .unwrap(),
+        [
+            exposure("node-a", "cold-backup"),
+            exposure("node-a", "customer-sec"),
+            exposure("node-a", "escrow-co"),
+        ]
+    );
+    assert!(
+        tx.exposure_rows(&KeyId::new("wallet-9").unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(
+        tx.delivery_stats().await.unwrap(),
+        DeliveryStats {
+            assigned: 4,
+            attempts: 6,
+            confirmed: 3,
+            failed: 3,
+            failure_reasons: vec![
+                (FreeText::new("courier lost it").unwrap(), 2),
+                (FreeText::new("wrong address").unwrap(), 1),
+            ],
+        }
+    );
+    let recent = |started, finished, passed| RecentDrill {
+        target: version("node-a", 1),
+        summary: DrillSummary {
+            started_at: at(started),
+            finished_at: at(finished),
+            passed,
+        },
+    };
+    assert_eq!(
+        tx.drill_stats(1).await.unwrap(),
+        DrillStats {
+            drills: 2,
+            passed: 1,
+            recent: vec![recent(600, 650, true)],
+        }
+    );
+    assert_eq!(
+        tx.drill_stats(10).await.unwrap().recent,
+        [recent(600, 650, true), recent(500, 510, false)]
+    );
+}
+
 // ----- key versions -----
 
-pub(crate) async fn key_version_lifecycle<S: Store>(storage: S) {
+/// Conformance case: key version lifecycle.
+pub async fn key_version_lifecycle<S: Store>(storage: S) {
     let v1 = version("node-a", 1);
     with_version(&storage, "node-a", 1).await;
 
@@ -2025,7 +2614,8 @@ pub(crate) async fn key_version_lifecycle<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn key_version_conflicts<S: Store>(storage: S) {
+/// Conformance case: key version conflicts.
+pub async fn key_version_conflicts<S: Store>(storage: S) {
     let v1 = version("node-a", 1);
     let v2 = version("node-a", 2);
     let missing = version("node-z", 9);
@@ -2121,7 +2711,8 @@ pub(crate) async fn key_version_conflicts<S: Store>(storage: S) {
 
 // ----- sealed shares -----
 
-pub(crate) async fn sealed_share_round_trip<S: Store>(storage: S) {
+/// Conformance case: sealed share round trip.
+pub async fn sealed_share_round_trip<S: Store>(storage: S) {
     with_shares(&storage).await;
     with_version(&storage, "node-b", 1).await;
     let mut tx = storage.begin().await.unwrap();
@@ -2169,7 +2760,8 @@ pub(crate) async fn sealed_share_round_trip<S: Store>(storage: S) {
     assert!(tx.list_slots(&other_key).await.unwrap().is_empty());
 }
 
-pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
+/// Conformance case: sealed share conflicts.
+pub async fn sealed_share_conflicts<S: Store>(storage: S) {
     with_shares(&storage).await;
     let mut tx = storage.begin().await.unwrap();
     let missing_version = sealed(&slot("node-z", 1, 1));
@@ -2271,7 +2863,8 @@ pub(crate) async fn sealed_share_conflicts<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn rewrap_checks_the_current_kek<S: Store>(storage: S) {
+/// Conformance case: rewrap checks the current kek.
+pub async fn rewrap_checks_the_current_kek<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
     let old_kek = fixture_kek(&target);
@@ -2357,7 +2950,7 @@ pub(crate) async fn rewrap_checks_the_current_kek<S: Store>(storage: S) {
 
 /// A KEK migration through storage: seal under A, re-wrap to B, destroy A;
 /// the stored share must still open with B.
-pub(crate) async fn rewrapped_share_opens_after_the_old_kek_is_destroyed<S: Store>(storage: S) {
+pub async fn rewrapped_share_opens_after_the_old_kek_is_destroyed<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
     let kek_a = fixture_kek(&target);
@@ -2403,7 +2996,7 @@ pub(crate) async fn rewrapped_share_opens_after_the_old_kek_is_destroyed<S: Stor
 /// A share whose envelope header names another slot is refused: filed under
 /// the wrong slot it would be recovered, deleted and audited as another
 /// node's (or version's, or index's) share.
-pub(crate) async fn store_refuses_an_envelope_of_another_slot<S: Store>(storage: S) {
+pub async fn store_refuses_an_envelope_of_another_slot<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     with_version(&storage, "node-b", 1).await;
     let target = slot("node-a", 1, 1);
@@ -2442,7 +3035,8 @@ pub(crate) async fn store_refuses_an_envelope_of_another_slot<S: Store>(storage:
 
 // ----- slot KEKs -----
 
-pub(crate) async fn slot_keks_keep_one_live_kek_per_slot<S: Store>(storage: S) {
+/// Conformance case: slot keks keep one live kek per slot.
+pub async fn slot_keks_keep_one_live_kek_per_slot<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     let target = slot("node-a", 1, 1);
     let first = slot_kek(&target, "kek-a", 1);
@@ -2495,7 +3089,8 @@ pub(crate) async fn slot_keks_keep_one_live_kek_per_slot<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn slot_kek_conflicts<S: Store>(storage: S) {
+/// Conformance case: slot kek conflicts.
+pub async fn slot_kek_conflicts<S: Store>(storage: S) {
     type Expected = fn(&Error) -> bool;
     with_version(&storage, "node-a", 1).await;
     with_custodians(&storage, &["escrow-co"]).await;
@@ -2594,7 +3189,8 @@ pub(crate) async fn slot_kek_conflicts<S: Store>(storage: S) {
 
 // ----- deletion state -----
 
-pub(crate) async fn slot_deletion_lifecycle<S: Store>(storage: S) {
+/// Conformance case: slot deletion lifecycle.
+pub async fn slot_deletion_lifecycle<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
     let ops = actor("ops.alice");
@@ -2675,7 +3271,8 @@ pub(crate) async fn slot_deletion_lifecycle<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn slot_deletion_conflicts<S: Store>(storage: S) {
+/// Conformance case: slot deletion conflicts.
+pub async fn slot_deletion_conflicts<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
     let missing = slot("node-a", 1, 4);
@@ -2739,7 +3336,8 @@ pub(crate) async fn slot_deletion_conflicts<S: Store>(storage: S) {
 
 // ----- custody map and deliveries -----
 
-pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
+/// Conformance case: custody map round trip.
+pub async fn custody_map_round_trip<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     with_custodians(
         &storage,
@@ -2786,7 +3384,8 @@ pub(crate) async fn custody_map_round_trip<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
+/// Conformance case: custody map conflicts.
+pub async fn custody_map_conflicts<S: Store>(storage: S) {
     with_shares(&storage).await;
     with_custodians(&storage, &["escrow-co", "escrow-two", "gone-co"]).await;
     let external = slot("node-a", 1, 3);
@@ -2932,7 +3531,8 @@ pub(crate) async fn custody_map_conflicts<S: Store>(storage: S) {
     }
 }
 
-pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
+/// Conformance case: deliveries keep one receipt per slot.
+pub async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     with_custodians(&storage, &["escrow-co"]).await;
     let target = slot("node-a", 1, 3);
@@ -3039,7 +3639,8 @@ pub(crate) async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
 /// Forges one signed field of an approval.
 type ApprovalEdit = fn(&mut Approval);
 
-pub(crate) async fn approvals_are_consumed_once<S: Store>(storage: S) {
+/// Conformance case: approvals are consumed once.
+pub async fn approvals_are_consumed_once<S: Store>(storage: S) {
     let request = request(1);
     let security = approval(&request, "sec.bob", "security");
     let mut owner = approval(&request, "biz.dave", "business-owner");
@@ -3097,7 +3698,8 @@ pub(crate) async fn approvals_are_consumed_once<S: Store>(storage: S) {
     ));
 }
 
-pub(crate) async fn approval_conflicts<S: Store>(storage: S) {
+/// Conformance case: approval conflicts.
+pub async fn approval_conflicts<S: Store>(storage: S) {
     let request = request(2);
     let mut tx = storage.begin().await.unwrap();
     tx.issue_approval_request(&request).await.unwrap();
@@ -3223,7 +3825,8 @@ pub(crate) async fn approval_conflicts<S: Store>(storage: S) {
 
 // ----- drills and share reads -----
 
-pub(crate) async fn drill_reports<S: Store>(storage: S) {
+/// Conformance case: drill reports.
+pub async fn drill_reports<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     let passed = DrillReport {
         target: version("node-a", 1),
@@ -3294,7 +3897,8 @@ pub(crate) async fn drill_reports<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn share_access_log<S: Store>(storage: S) {
+/// Conformance case: share access log.
+pub async fn share_access_log<S: Store>(storage: S) {
     with_shares(&storage).await;
     let read = |i, who: &str, millis| ShareAccess {
         slot: slot("node-a", 1, i),
@@ -3333,7 +3937,8 @@ pub(crate) async fn share_access_log<S: Store>(storage: S) {
 
 // ----- audit -----
 
-pub(crate) async fn audit_chain_links_rows<S: Store>(storage: S) {
+/// Conformance case: audit chain links rows.
+pub async fn audit_chain_links_rows<S: Store>(storage: S) {
     let mut tx = storage.begin_read_only().await.unwrap();
     assert_eq!(tx.audit_head().await.unwrap(), AuditHead::GENESIS);
     drop(tx);
@@ -3377,7 +3982,8 @@ pub(crate) async fn audit_chain_links_rows<S: Store>(storage: S) {
     assert_eq!(tx.read_audit(0, 1).await.unwrap(), rows[..1]);
 }
 
-pub(crate) async fn audit_grouped_commit_is_capped<S: Store>(storage: S) {
+/// Conformance case: audit grouped commit is capped.
+pub async fn audit_grouped_commit_is_capped<S: Store>(storage: S) {
     let mut tx = storage.begin().await.unwrap();
     for i in 0..MAX_AUDIT_APPENDS_PER_TRANSACTION {
         tx.append_audit(chained(i.to_be_bytes().to_vec()))
@@ -3406,7 +4012,8 @@ pub(crate) async fn audit_grouped_commit_is_capped<S: Store>(storage: S) {
     assert_chain(&rows);
 }
 
-pub(crate) async fn audit_record_length_is_capped<S: Store>(storage: S) {
+/// Conformance case: audit record length is capped.
+pub async fn audit_record_length_is_capped<S: Store>(storage: S) {
     for len in [0, MAX_AUDIT_RECORD_LEN + 1] {
         let mut tx = storage.begin().await.unwrap();
         assert!(matches!(
@@ -3440,7 +4047,8 @@ fn stored_checkpoint(rows: &[AuditRow], sequence: u64, bytes: &str) -> StoredChe
     }
 }
 
-pub(crate) async fn checkpoints_follow_the_log<S: Store>(storage: S) {
+/// Conformance case: checkpoints follow the log.
+pub async fn checkpoints_follow_the_log<S: Store>(storage: S) {
     let mut tx = storage.begin_read_only().await.unwrap();
     assert_eq!(tx.latest_checkpoint().await.unwrap(), None);
     let mut tx = storage.begin().await.unwrap();
@@ -3520,7 +4128,8 @@ pub(crate) async fn checkpoints_follow_the_log<S: Store>(storage: S) {
     );
 }
 
-pub(crate) async fn the_log_id_is_fixed<S: Store>(storage: S) {
+/// Conformance case: the log id is fixed.
+pub async fn the_log_id_is_fixed<S: Store>(storage: S) {
     let mut tx = storage.begin_read_only().await.unwrap();
     let id = tx.audit_log_id().await.unwrap();
     tx.rollback().await.unwrap();
@@ -3535,7 +4144,8 @@ pub(crate) async fn the_log_id_is_fixed<S: Store>(storage: S) {
 
 // ----- transactions -----
 
-pub(crate) async fn rollback_leaves_nothing<S: Store>(storage: S) {
+/// Conformance case: rollback leaves nothing.
+pub async fn rollback_leaves_nothing<S: Store>(storage: S) {
     let mut tx = storage.begin().await.unwrap();
     create_version(
         &mut tx,
@@ -3574,7 +4184,8 @@ pub(crate) async fn rollback_leaves_nothing<S: Store>(storage: S) {
     assert_eq!(tx.audit_head().await.unwrap(), AuditHead::GENESIS);
 }
 
-pub(crate) async fn errors_abort_the_transaction<S: Store>(storage: S) {
+/// Conformance case: errors abort the transaction.
+pub async fn errors_abort_the_transaction<S: Store>(storage: S) {
     with_shares(&storage).await;
     let mut tx = storage.begin().await.unwrap();
     tx.soft_delete_slot(&slot("node-a", 1, 1), &actor("ops.alice"), at(1), at(2))
@@ -3606,7 +4217,8 @@ pub(crate) async fn errors_abort_the_transaction<S: Store>(storage: S) {
     assert_eq!(tx.audit_head().await.unwrap(), AuditHead::GENESIS);
 }
 
-pub(crate) async fn refused_reads_keep_the_transaction<S: Store>(storage: S) {
+/// Conformance case: refused reads keep the transaction.
+pub async fn refused_reads_keep_the_transaction<S: Store>(storage: S) {
     with_shares(&storage).await;
     let target = slot("node-a", 1, 1);
     let mut tx = storage.begin().await.unwrap();
@@ -3634,7 +4246,8 @@ pub(crate) async fn refused_reads_keep_the_transaction<S: Store>(storage: S) {
     assert_eq!(rows[0].record, b"access-denied");
 }
 
-pub(crate) async fn dropped_transaction_rolls_back<S: Store>(storage: S) {
+/// Conformance case: dropped transaction rolls back.
+pub async fn dropped_transaction_rolls_back<S: Store>(storage: S) {
     {
         let mut tx = storage.begin().await.unwrap();
         create_version(
@@ -3661,7 +4274,8 @@ pub(crate) async fn dropped_transaction_rolls_back<S: Store>(storage: S) {
     tx.commit().await.unwrap();
 }
 
-pub(crate) async fn operation_approval_and_audit_commit_together<S: Store>(storage: S) {
+/// Conformance case: operation approval and audit commit together.
+pub async fn operation_approval_and_audit_commit_together<S: Store>(storage: S) {
     with_shares(&storage).await;
     let request = request(1);
     let mut tx = storage.begin().await.unwrap();
@@ -3722,7 +4336,8 @@ pub(crate) async fn operation_approval_and_audit_commit_together<S: Store>(stora
     );
 }
 
-pub(crate) async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
+/// Conformance case: read only transactions refuse writes.
+pub async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
     with_shares(&storage).await;
     for case in 0..10 {
         let mut tx = storage.begin_read_only().await.unwrap();
@@ -3786,7 +4401,8 @@ pub(crate) async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
     tx.commit().await.unwrap();
 }
 
-pub(crate) async fn read_only_transactions_see_a_snapshot<S: Store>(storage: S) {
+/// Conformance case: read only transactions see a snapshot.
+pub async fn read_only_transactions_see_a_snapshot<S: Store>(storage: S) {
     let mut reader = storage.begin_read_only().await.unwrap();
     assert_eq!(reader.audit_head().await.unwrap(), AuditHead::GENESIS);
     // A writer commits while the reader is open, without waiting for it.
@@ -3807,7 +4423,8 @@ const TASKS: usize = 8;
 /// Read-modify-write steps per task in the lost-update check.
 const STEPS: usize = 5;
 
-pub(crate) async fn concurrent_consumers_never_double_spend<S: Store>(storage: S) {
+/// Conformance case: concurrent consumers never double spend.
+pub async fn concurrent_consumers_never_double_spend<S: Store>(storage: S) {
     with_shares(&storage).await;
     let request = request(1);
     let mut tx = storage.begin().await.unwrap();
@@ -3849,7 +4466,8 @@ pub(crate) async fn concurrent_consumers_never_double_spend<S: Store>(storage: S
     assert_eq!(read_all_audit(&storage).await.len(), 1);
 }
 
-pub(crate) async fn concurrent_writers_never_lose_updates<S: Store>(storage: S) {
+/// Conformance case: concurrent writers never lose updates.
+pub async fn concurrent_writers_never_lose_updates<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     with_custodians(&storage, &["escrow-co"]).await;
     // Each task reads the confirmation time and pushes it one step further:
@@ -3888,7 +4506,8 @@ pub(crate) async fn concurrent_writers_never_lose_updates<S: Store>(storage: S) 
     );
 }
 
-pub(crate) async fn concurrent_audit_appends_never_fork<S: Store>(storage: S) {
+/// Conformance case: concurrent audit appends never fork.
+pub async fn concurrent_audit_appends_never_fork<S: Store>(storage: S) {
     const APPENDS: usize = 12;
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
