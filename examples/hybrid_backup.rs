@@ -169,6 +169,7 @@ async fn main() -> Result {
             key_id: KeyId::new(&key)?,
             node_id: NodeId::new("node-0")?,
             save_data: SaveDataSource::Loaded(&save_data),
+            // The save data does not record the signing threshold: 3 of 5 sign.
             group: TssGroup {
                 tss_degree: 2,
                 parties: 5,
