@@ -1,7 +1,8 @@
-//! What the backup service tests share: the tss-lib fixtures (read through
-//! one function), a service on a given storage with real components (the
-//! local KEK store, an in-memory envelope signer, a fixed clock, a seeded
-//! generator), registered persons and custodians, and receipts.
+//! What the backup service tests share: the tss-lib fixtures (through
+//! `shardkeep-test-support`'s one loader), a service on a given storage with
+//! real components (the local KEK store, an in-memory envelope signer, a
+//! fixed clock, a seeded generator), registered persons and custodians, and
+//! receipts.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -12,7 +13,6 @@
 
 pub mod scenario;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rand::SeedableRng;
@@ -27,6 +27,8 @@ use shardkeep_envelope::{Receipt, ReceiptStatus};
 use shardkeep_keydata::LocalPartySaveData;
 use shardkeep_kms::{LocalKeyStore, SlotKekProvider};
 use shardkeep_storage::{AuditStore, Storage, Transaction};
+pub use shardkeep_test_support::tss_lib::Protocol;
+use shardkeep_test_support::tss_lib::fixture_bytes;
 use shardkeep_types::{
     ActorId, CustodianId, EnvelopeId, FreeText, InMemorySigner, KekId, KeyId, Label, NodeId,
     Signer, SignerId, Threshold, Timestamp,
@@ -39,36 +41,10 @@ pub const TSS_GROUP: TssGroup = TssGroup {
     parties: 5,
 };
 
-/// The two tss-lib protocols the fixtures cover.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// ECDSA on secp256k1.
-    Ecdsa,
-    /// EdDSA on ed25519.
-    Eddsa,
-}
-
-impl Protocol {
-    pub const BOTH: [Self; 2] = [Self::Ecdsa, Self::Eddsa];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Ecdsa => "ecdsa",
-            Self::Eddsa => "eddsa",
-        }
-    }
-}
-
-/// The one place that knows where the tss-lib fixtures live.
-fn fixture_path(protocol: Protocol, party: usize) -> PathBuf {
-    shardkeep_test_support::tss_lib::fixtures_dir()
-        .join(protocol.name())
-        .join(format!("keygen_data_{party}.json"))
-}
-
-/// The save data JSON of `party` (0 to 4), in a buffer wiped on drop.
+/// The save data JSON of `party` (0 to 4), in a buffer wiped on drop, read
+/// through the workspace's one fixture loader.
 pub fn fixture_json(protocol: Protocol, party: usize) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(std::fs::read(fixture_path(protocol, party)).unwrap())
+    fixture_bytes(protocol, party).unwrap()
 }
 
 /// The parsed save data of `party`.
