@@ -122,7 +122,17 @@ pub struct Harness<S: Storage> {
 impl<S: Storage> Harness<S> {
     /// A service with a bootstrapped security person and an operator.
     pub async fn new(storage: S, dir: tempfile::TempDir) -> Self {
-        let harness = Self::build(storage, dir, |keks| keks);
+        Self::with_config(storage, dir, |_| {}).await
+    }
+
+    /// As [`Harness::new`], with the configuration changed by `configure`
+    /// (rate limits, anomaly thresholds).
+    pub async fn with_config(
+        storage: S,
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut ServiceConfig),
+    ) -> Self {
+        let harness = Self::build_with(storage, dir, configure, |keks| keks);
         harness.bootstrap().await;
         harness
     }
@@ -134,6 +144,15 @@ impl<S: Storage> Harness<S> {
         dir: tempfile::TempDir,
         wrap: impl FnOnce(Arc<LocalKeyStore>) -> Arc<dyn SlotKekProvider>,
     ) -> Self {
+        Self::build_with(storage, dir, |_| {}, wrap)
+    }
+
+    fn build_with(
+        storage: S,
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut ServiceConfig),
+        wrap: impl FnOnce(Arc<LocalKeyStore>) -> Arc<dyn SlotKekProvider>,
+    ) -> Self {
         let clock = Arc::new(FixedClock::new(start_time()));
         let keks = Arc::new(
             LocalKeyStore::create(dir.path().join("kms"), KekId::new("master-1").unwrap()).unwrap(),
@@ -142,7 +161,8 @@ impl<S: Storage> Harness<S> {
             SignerId::new("backup-server-1").unwrap(),
             &[0x5e; 32],
         ));
-        let config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
+        let mut config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
+        configure(&mut config);
         let parts = ServiceParts::new(
             storage,
             config,
