@@ -1,5 +1,7 @@
-//! The end-to-end scenario on a real, throwaway PostgreSQL cluster, the
-//! service connected as the least-privileged service role.
+//! The backup service on a real, throwaway PostgreSQL cluster, connected as
+//! the least-privileged service role: the end-to-end scenario and the
+//! inspect scenarios of `tests/inspect.rs` (the same code,
+//! `common/inspect.rs`). Each test starts its own cluster.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -7,21 +9,53 @@ mod common;
 use shardkeep_storage::PostgresStorage;
 use shardkeep_storage::test_support::PostgresCluster;
 
-#[test]
-fn end_to_end_on_postgres() {
+/// Runs `scenario` on fresh databases of one throwaway cluster, one per
+/// name in `databases`, each with the service role's storage and a
+/// temporary directory.
+fn on_postgres(
+    databases: &[&str],
+    scenario: &impl AsyncFn(&PostgresCluster, &str, PostgresStorage, tempfile::TempDir),
+) {
     let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let database = cluster.create_database("backup_ops").await.unwrap();
-        let storage = PostgresStorage::connect(&database.service_url)
-            .await
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        common::scenario::end_to_end(storage.clone(), dir).await;
-        storage.close().await;
+    for name in databases {
+        runtime.block_on(async {
+            let database = cluster.create_database(name).await.unwrap();
+            let storage = PostgresStorage::connect(&database.service_url)
+                .await
+                .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            scenario(&cluster, name, storage.clone(), dir).await;
+            storage.close().await;
+        });
+    }
+}
+
+#[test]
+fn end_to_end_on_postgres() {
+    on_postgres(&["backup_ops"], &async |_, _, storage, dir| {
+        common::scenario::end_to_end(storage, dir).await;
     });
 }
+
+/// One test per scenario that runs once.
+macro_rules! once {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            on_postgres(&["inspect"], &async |_, _, storage, dir| {
+                common::inspect::$name(storage, dir).await;
+            });
+        }
+    )*};
+}
+
+once!(
+    status_and_listing,
+    status_pages_are_capped,
+    inventory_round_trip,
+);

@@ -11,6 +11,7 @@
     clippy::panic
 )]
 
+pub mod inspect;
 pub mod scenario;
 
 use std::sync::Arc;
