@@ -1,8 +1,9 @@
 //! The inspect operations, written once and run on every backend
 //! (`tests/inspect.rs` on SQLite, `tests/postgres.rs` on a throwaway
 //! PostgreSQL cluster), with the tss-lib ECDSA and EdDSA fixtures: status
-//! and listing (with the refusal of a bad page token), and the inventory
-//! round trip from the custodians' real containers.
+//! and listing, the inventory round trip from the custodians' real
+//! containers, and every refusal (of an inventory proof, of a call over the
+//! rate limit, of a bad page token) with its own error and the state after.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
@@ -11,17 +12,20 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_audit::{AuditRecord, EventType, Outcome};
 use shardkeep_backup::{
-    CustodianCredentials, DEFAULT_PAGE_SIZE, DeliveryReport, DeliveryResult, DrillDueReason, Error,
-    ExposureState, Generated, InventoryChallenge, InventoryProof, MAX_PAGE_SIZE, PolicySettings,
-    Role, ShareListQuery, StatusQuery, VersionStatus, container_hash, prove_inventory,
+    AnomalyKind, CustodianCredentials, DEFAULT_PAGE_SIZE, DeliveryReport, DeliveryResult,
+    DrillDueReason, Error, ExposureState, Generated, InventoryChallenge, InventoryProof,
+    MAX_PAGE_SIZE, PolicySettings, RateKind, Role, ServiceConfig, ShareListQuery, StatusQuery,
+    VersionStatus, container_hash, prove_inventory,
 };
-use shardkeep_sss_core::CurveId;
+use shardkeep_envelope::{CurveCommitments, CurveShare, TrustedSigners, open_x25519_container};
+use shardkeep_sss_core::{CurveId, prove_possession};
 use shardkeep_storage::{
     AccessControlStore, AnomalyRecord, CustodyStore, DrillOutcome, DrillReport, DrillStore,
     DrillSummary, KeyVersionState, KeyVersionStore, SlotState, Storage, Transaction,
 };
 use shardkeep_types::{
-    FreeText, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot, Threshold, Timestamp,
+    FreeText, InMemorySigner, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareSlot, Signer,
+    SignerId, Threshold, Timestamp,
 };
 
 use super::{Harness, Protocol, TestCustodian, text};
@@ -39,6 +43,103 @@ fn after(at: Timestamp, by: Duration) -> Timestamp {
 }
 
 // ----- what the tests share -----
+
+/// One generated node (`wallet`, `node-0`) of one tss-lib group, with the
+/// three custodians holding its external shares.
+pub struct Backed<S: Storage> {
+    pub h: Harness<S>,
+    pub custodians: Vec<TestCustodian>,
+    pub generated: Generated,
+}
+
+/// A service over `storage` with the hybrid policy (3 of 5, two on the
+/// server), three custodians and one generated node of `protocol`.
+pub async fn backed<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) -> Backed<S> {
+    backed_with(storage, dir, protocol, |_| {}).await
+}
+
+/// As [`backed`], with the configuration changed by `configure`.
+pub async fn backed_with<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+    configure: impl FnOnce(&mut ServiceConfig),
+) -> Backed<S> {
+    let h = Harness::with_config(storage, dir, configure).await;
+    let custodians = h.custodians("escrow", 3).await;
+    h.hybrid_policy().await;
+    let generated = h
+        .generate(protocol, "wallet", 0, &refs(&custodians))
+        .await
+        .unwrap();
+    Backed {
+        h,
+        custodians,
+        generated,
+    }
+}
+
+impl<S: Storage> Backed<S> {
+    /// The slot of external share `i` (0 to 2: indices 3 to 5).
+    pub fn slot(&self, i: usize) -> ShareSlot {
+        self.generated
+            .version
+            .slot(self.generated.containers[i].index)
+    }
+
+    /// The container delivered to custodian `i`.
+    pub fn container(&self, i: usize) -> &[u8] {
+        &self.generated.containers[i].container
+    }
+
+    /// A challenge for external share `i`, issued by the operator.
+    pub async fn challenge(&self, i: usize) -> InventoryChallenge {
+        issue(&self.h, &self.slot(i)).await
+    }
+
+    /// Custodian `i`'s honest answer to `challenge`, from its container.
+    pub fn prove(&self, i: usize, challenge: &InventoryChallenge, seed: u8) -> InventoryProof {
+        prove(
+            &self.h,
+            &self.custodians[i],
+            challenge,
+            self.container(i),
+            seed,
+        )
+        .unwrap()
+    }
+
+    /// Submits `proof` as custodian `i`'s person.
+    pub async fn submit(
+        &self,
+        i: usize,
+        proof: &[u8],
+    ) -> Result<shardkeep_backup::InventoryConfirmation, Error> {
+        self.h
+            .service
+            .confirm_inventory(&self.custodians[i].person, proof)
+            .await
+    }
+
+    /// The confirmation time of external share `i`.
+    pub async fn confirmed_at(&self, i: usize) -> Option<Timestamp> {
+        confirmed_at(&self.h, &self.slot(i)).await
+    }
+
+    /// The last audit record is the failed `confirm` of a proof for `slot`,
+    /// and no anomaly was recorded.
+    pub async fn assert_refusal_audited(&self, slot: &ShareSlot) {
+        let last = self.h.audit_records().await.pop().unwrap();
+        assert_eq!(last.event, EventType::Confirm);
+        assert!(matches!(last.outcome, Outcome::Failure { .. }), "{last:?}");
+        assert_eq!(last.share_index, Some(slot.index));
+        assert!(anomalies(&self.h).await.is_empty());
+    }
+}
 
 /// A challenge for `slot`, issued by the operator, as the custodian gets it
 /// (encoded, carried, decoded).
@@ -79,6 +180,51 @@ pub fn prove<S: Storage>(
     )
 }
 
+/// A proof of possession of the share in `custodian`'s `container` for any
+/// `context`: what whoever holds that share can make for any statement.
+pub fn possession(
+    custodian: &TestCustodian,
+    container: &[u8],
+    trusted: &TrustedSigners,
+    context: &[u8],
+    seed: u8,
+) -> Vec<u8> {
+    let opened = open_x25519_container(
+        container,
+        std::slice::from_ref(&custodian.identity),
+        trusted,
+    )
+    .unwrap();
+    let (envelope, _archive) = opened.into_parts();
+    let commitments = envelope.header().commitments().clone();
+    let share = envelope.into_plain_share().unwrap();
+    let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+    match (&share, &commitments) {
+        (CurveShare::Secp256k1(share), CurveCommitments::Secp256k1(commitments)) => {
+            prove_possession(share, commitments, context, &mut rng)
+                .unwrap()
+                .to_bytes()
+        }
+        (CurveShare::Ed25519(share), CurveCommitments::Ed25519(commitments)) => {
+            prove_possession(share, commitments, context, &mut rng)
+                .unwrap()
+                .to_bytes()
+        }
+        _ => panic!("a verified envelope's share and commitments are on one curve"),
+    }
+}
+
+/// `proof` signed by `key`, encoded.
+pub fn signed(mut proof: InventoryProof, key: &dyn Signer) -> Vec<u8> {
+    proof.sign(key).unwrap();
+    proof.encode().unwrap()
+}
+
+/// The nonce point `R` of a proof's possession proof (`curve || R || z`).
+fn nonce_point(proof: &InventoryProof) -> &[u8] {
+    &proof.possession[1..proof.possession.len() - 32]
+}
+
 pub async fn confirmed_at<S: Storage>(h: &Harness<S>, slot: &ShareSlot) -> Option<Timestamp> {
     let mut tx = h.service.storage().begin_read_only().await.unwrap();
     let entry = tx.custody_entry(slot).await.unwrap();
@@ -102,6 +248,16 @@ fn count(records: &[AuditRecord], event: EventType, succeeded: bool) -> usize {
         .iter()
         .filter(|r| r.event == event && (r.outcome == Outcome::Success) == succeeded)
         .count()
+}
+
+/// The audit record of an anomaly of `kind` (`access-denied`, failed).
+pub fn assert_anomaly_audited(record: &AuditRecord, kind: AnomalyKind) {
+    assert_eq!(record.event, EventType::AccessDenied);
+    assert!(matches!(record.outcome, Outcome::Failure { .. }));
+    assert_eq!(
+        record.detail.as_ref().map(|d| d.as_str().to_owned()),
+        Some(format!("anomaly: {kind}"))
+    );
 }
 
 /// Delivers the first `receipts` containers of `generated` and confirms
@@ -824,4 +980,514 @@ pub async fn inventory_round_trip<S: Storage>(storage: S, dir: tempfile::TempDir
         assert!(!status.recoverable);
     }
     assert!(anomalies(&h).await.is_empty());
+}
+
+// ----- refused inventory proofs -----
+
+/// A custodian's proof for one nonce, presented (and signed again) as the
+/// answer to another challenge of the same slot: the proof of possession is
+/// bound to its nonce and does not verify. The other challenge is used up;
+/// the first still answers.
+pub async fn a_proof_for_another_nonce_never_verifies<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) {
+    let b = backed(storage, dir, protocol).await;
+    let first = b.challenge(0).await;
+    let second = b.challenge(0).await;
+    assert_ne!(first.nonce, second.nonce);
+    assert_eq!(first.expires_at, second.expires_at);
+    let proof = b.prove(0, &first, 1);
+    let mut replayed = proof.clone();
+    replayed.challenge = second.clone();
+    let replayed = signed(replayed, &b.custodians[0].receipt_key);
+
+    let error = b.submit(0, &replayed).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::PossessionProofRejected { slot, .. } if *slot == b.slot(0)),
+        "{error}"
+    );
+    assert!(error.is_opaque_to_caller());
+    assert_eq!(b.confirmed_at(0).await, None);
+    b.assert_refusal_audited(&b.slot(0)).await;
+
+    let honest = b.prove(0, &second, 2).encode().unwrap();
+    let error = b.submit(0, &honest).await.unwrap_err();
+    assert!(
+        matches!(error, Error::ChallengeConsumed { nonce } if nonce == second.nonce),
+        "{error}"
+    );
+    assert_eq!(b.confirmed_at(0).await, None);
+    b.submit(0, &proof.encode().unwrap()).await.unwrap();
+    assert_eq!(b.confirmed_at(0).await, Some(b.h.clock_now()));
+}
+
+/// A proof naming another envelope than the one delivered for the slot (the
+/// same custodian's envelope of another node) is refused; the custodian's
+/// tool will not make one either.
+pub async fn a_proof_for_another_envelope_never_verifies<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) {
+    let b = backed(storage, dir, protocol).await;
+    let other =
+        b.h.generate(protocol, "wallet", 1, &refs(&b.custodians))
+            .await
+            .unwrap();
+    let other_slot = other.version.slot(other.containers[0].index);
+    let other_challenge = issue(&b.h, &other_slot).await;
+    let challenge = b.challenge(0).await;
+    assert!(matches!(
+        prove(
+            &b.h,
+            &b.custodians[0],
+            &challenge,
+            &other.containers[0].container,
+            1
+        ),
+        Err(Error::InventoryEnvelopeMismatch { .. })
+    ));
+
+    // The proof for the other node's envelope, with this challenge's nonce.
+    let mut forged = prove(
+        &b.h,
+        &b.custodians[0],
+        &other_challenge,
+        &other.containers[0].container,
+        1,
+    )
+    .unwrap();
+    forged.challenge = InventoryChallenge {
+        envelope_id: other.containers[0].envelope_id,
+        ..challenge.clone()
+    };
+    let forged = signed(forged, &b.custodians[0].receipt_key);
+    let error = b.submit(0, &forged).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::InventoryEnvelopeMismatch { slot } if *slot == b.slot(0)),
+        "{error}"
+    );
+    assert_eq!(b.confirmed_at(0).await, None);
+    assert_eq!(confirmed_at(&b.h, &other_slot).await, None);
+    b.assert_refusal_audited(&b.slot(0)).await;
+
+    // This challenge is used up; the other node's still answers.
+    let honest = b.prove(0, &challenge, 2).encode().unwrap();
+    assert!(matches!(
+        b.submit(0, &honest).await,
+        Err(Error::ChallengeConsumed { .. })
+    ));
+    let answer = prove(
+        &b.h,
+        &b.custodians[0],
+        &other_challenge,
+        &other.containers[0].container,
+        3,
+    )
+    .unwrap();
+    b.submit(0, &answer.encode().unwrap()).await.unwrap();
+    assert_eq!(confirmed_at(&b.h, &other_slot).await, Some(b.h.clock_now()));
+    assert_eq!(b.confirmed_at(0).await, None);
+}
+
+/// A proof made from another file than the container delivered (its hash
+/// differs from the custody map's), even with a valid proof of possession
+/// for that file's hash, is refused.
+pub async fn a_proof_from_another_container_is_refused<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) {
+    let b = backed(storage, dir, protocol).await;
+    let challenge = b.challenge(0).await;
+    let mut forged = b.prove(0, &challenge, 1);
+    forged.container_hash = container_hash(b"a copy that is not the delivered file");
+    forged.possession = possession(
+        &b.custodians[0],
+        b.container(0),
+        b.h.service.trusted_signers(),
+        &challenge.possession_context(&forged.container_hash),
+        1,
+    );
+    let forged = signed(forged, &b.custodians[0].receipt_key);
+    let error = b.submit(0, &forged).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::InventoryContainerMismatch { slot } if *slot == b.slot(0)),
+        "{error}"
+    );
+    assert_eq!(b.confirmed_at(0).await, None);
+    b.assert_refusal_audited(&b.slot(0)).await;
+}
+
+/// Custodian B answers its own challenge with a proof of possession made
+/// from custodian A's share (index 3) for B's statement, signed by B: a
+/// proof of possession of one index never verifies for another.
+pub async fn a_proof_for_another_index_never_verifies<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) {
+    let b = backed(storage, dir, protocol).await;
+    let challenge = b.challenge(1).await;
+    let hash = b.generated.containers[1].container_hash;
+    let borrowed = possession(
+        &b.custodians[0],
+        b.container(0),
+        b.h.service.trusted_signers(),
+        &challenge.possession_context(&hash),
+        1,
+    );
+    let mut forged = b.prove(1, &challenge, 1);
+    forged.possession = borrowed;
+    let forged = signed(forged, &b.custodians[1].receipt_key);
+    let error = b.submit(1, &forged).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::PossessionProofRejected { slot, .. } if *slot == b.slot(1)),
+        "{error}"
+    );
+    assert_eq!(b.confirmed_at(1).await, None);
+    assert_eq!(b.confirmed_at(0).await, None);
+    b.assert_refusal_audited(&b.slot(1)).await;
+    let honest = b.prove(1, &challenge, 2).encode().unwrap();
+    assert!(matches!(
+        b.submit(1, &honest).await,
+        Err(Error::ChallengeConsumed { .. })
+    ));
+}
+
+/// Custodian A answers custodian B's challenge as issued, signed with A's
+/// own key: A is no member of B, so the proof is refused before the
+/// challenge is used; B's own answer then confirms. A's tool refuses to
+/// answer it at all.
+pub async fn a_proof_by_another_custodian_never_verifies<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) {
+    let b = backed(storage, dir, protocol).await;
+    let challenge = b.challenge(1).await;
+    assert!(matches!(
+        prove(&b.h, &b.custodians[0], &challenge, b.container(0), 1),
+        Err(Error::ChallengeForOtherCustodian { .. })
+    ));
+    let hash = b.generated.containers[0].container_hash;
+    let forged = InventoryProof {
+        challenge: challenge.clone(),
+        person: b.custodians[0].person.clone(),
+        container_hash: hash,
+        possession: possession(
+            &b.custodians[0],
+            b.container(0),
+            b.h.service.trusted_signers(),
+            &challenge.possession_context(&hash),
+            1,
+        ),
+        signature: [0; 64],
+    };
+    let forged = signed(forged, &b.custodians[0].receipt_key);
+    let error =
+        b.h.service
+            .confirm_inventory(&b.h.operator, &forged)
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::NotCustodianMember { person, custodian }
+                if *person == b.custodians[0].person && *custodian == b.custodians[1].entity
+        ),
+        "{error}"
+    );
+    assert_eq!(b.confirmed_at(0).await, None);
+    assert_eq!(b.confirmed_at(1).await, None);
+    b.assert_refusal_audited(&b.slot(1)).await;
+    let honest = b.prove(1, &challenge, 2).encode().unwrap();
+    b.submit(1, &honest).await.unwrap();
+    assert_eq!(b.confirmed_at(1).await, Some(b.h.clock_now()));
+}
+
+/// Custodian A takes custodian B's challenge and names itself as the
+/// custodian: the proof does not repeat the challenge as issued. The
+/// challenge is used up.
+pub async fn a_proof_naming_another_custodian_than_challenged_is_refused<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) {
+    let b = backed(storage, dir, protocol).await;
+    let challenge = b.challenge(1).await;
+    let renamed = InventoryChallenge {
+        custodian: b.custodians[0].entity.clone(),
+        ..challenge.clone()
+    };
+    let hash = b.generated.containers[0].container_hash;
+    let forged = InventoryProof {
+        challenge: renamed.clone(),
+        person: b.custodians[0].person.clone(),
+        container_hash: hash,
+        possession: possession(
+            &b.custodians[0],
+            b.container(0),
+            b.h.service.trusted_signers(),
+            &renamed.possession_context(&hash),
+            1,
+        ),
+        signature: [0; 64],
+    };
+    let forged = signed(forged, &b.custodians[0].receipt_key);
+    let error = b.submit(0, &forged).await.unwrap_err();
+    assert!(
+        matches!(error, Error::ChallengeMismatch { field: "custodian" }),
+        "{error}"
+    );
+    assert_eq!(b.confirmed_at(0).await, None);
+    assert_eq!(b.confirmed_at(1).await, None);
+    b.assert_refusal_audited(&b.slot(1)).await;
+    let honest = b.prove(1, &challenge, 2).encode().unwrap();
+    assert!(matches!(
+        b.submit(1, &honest).await,
+        Err(Error::ChallengeConsumed { .. })
+    ));
+}
+
+/// An honest proof signed again with another key (an unregistered one, and
+/// another custodian's registered receipt key) never verifies: refused
+/// before the challenge is used, which the right signature then answers.
+pub async fn a_proof_signed_with_another_key_never_verifies<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) {
+    let b = backed(storage, dir, protocol).await;
+    let challenge = b.challenge(0).await;
+    let proof = b.prove(0, &challenge, 1);
+    let stranger = InMemorySigner::from_seed(SignerId::new("stranger").unwrap(), &[0xee; 32]);
+    for key in [&stranger, &b.custodians[1].receipt_key] {
+        let forged = signed(proof.clone(), key);
+        let error =
+            b.h.service
+                .confirm_inventory(&b.h.operator, &forged)
+                .await
+                .unwrap_err();
+        assert!(
+            matches!(&error, Error::InventorySignatureInvalid { person } if *person == b.custodians[0].person),
+            "{error}"
+        );
+        assert!(error.is_opaque_to_caller());
+        assert_eq!(b.confirmed_at(0).await, None);
+        b.assert_refusal_audited(&b.slot(0)).await;
+    }
+    b.submit(0, &proof.encode().unwrap()).await.unwrap();
+    assert_eq!(b.confirmed_at(0).await, Some(b.h.clock_now()));
+}
+
+/// The second confirm of one challenge is refused: single use. The
+/// confirmation time stays the first one's.
+pub async fn a_reused_nonce_is_refused<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) {
+    let b = backed(storage, dir, protocol).await;
+    let challenge = b.challenge(0).await;
+    let proof = b.prove(0, &challenge, 1).encode().unwrap();
+    b.submit(0, &proof).await.unwrap();
+    let first = b.h.clock_now();
+    b.h.clock.advance(MINUTE);
+    let error = b.submit(0, &proof).await.unwrap_err();
+    assert!(
+        matches!(error, Error::ChallengeConsumed { nonce } if nonce == challenge.nonce),
+        "{error}"
+    );
+    assert_eq!(b.confirmed_at(0).await, Some(first));
+    b.assert_refusal_audited(&b.slot(0)).await;
+}
+
+/// A proof made in time but submitted after the challenge lapsed is
+/// refused, and the custodian's tool refuses to answer a lapsed challenge.
+pub async fn an_expired_challenge_is_refused<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) {
+    let b = backed(storage, dir, protocol).await;
+    let challenge = b.challenge(0).await;
+    b.h.clock.advance(Duration::from_secs(5 * 60));
+    let proof = b.prove(0, &challenge, 1).encode().unwrap();
+    b.h.clock.advance(CHALLENGE_TTL);
+    let error = b.submit(0, &proof).await.unwrap_err();
+    assert!(
+        matches!(error, Error::ChallengeExpired { expired_at } if expired_at == challenge.expires_at),
+        "{error}"
+    );
+    assert_eq!(b.confirmed_at(0).await, None);
+    b.assert_refusal_audited(&b.slot(0)).await;
+    assert!(matches!(
+        prove(&b.h, &b.custodians[0], &challenge, b.container(0), 1),
+        Err(Error::ChallengeExpired { .. })
+    ));
+    // A fresh challenge answers.
+    let fresh = b.challenge(0).await;
+    b.submit(0, &b.prove(0, &fresh, 2).encode().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(b.confirmed_at(0).await, Some(b.h.clock_now()));
+}
+
+/// Two challenges of one slot answered with the same randomness get two
+/// nonce points `R` (the nonce is hedged with the statement), and both
+/// verify.
+pub async fn two_proofs_for_two_nonces_have_different_nonce_points<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) {
+    let b = backed(storage, dir, protocol).await;
+    let first = b.challenge(0).await;
+    let second = b.challenge(0).await;
+    let (p1, p2) = (b.prove(0, &first, 7), b.prove(0, &second, 7));
+    assert_ne!(nonce_point(&p1), nonce_point(&p2));
+    for proof in [p1, p2] {
+        b.submit(0, &proof.encode().unwrap()).await.unwrap();
+    }
+    assert_eq!(b.confirmed_at(0).await, Some(b.h.clock_now()));
+}
+
+/// Rejected proofs from one person past `bad_share_anomaly_threshold` (3)
+/// in the window record an anomaly (an anomaly row and an audit record)
+/// besides each refusal: none at three, one at four.
+pub async fn repeated_bad_proofs_record_an_anomaly<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+    protocol: Protocol,
+) {
+    let b = backed(storage, dir, protocol).await;
+    let custodian = &b.custodians[0];
+    let stale = b.prove(0, &b.challenge(0).await, 1);
+    for attempt in 1..=4 {
+        let challenge = b.challenge(0).await;
+        let mut replayed = stale.clone();
+        replayed.challenge = challenge;
+        let replayed = signed(replayed, &custodian.receipt_key);
+        let error = b.submit(0, &replayed).await.unwrap_err();
+        assert!(
+            matches!(error, Error::PossessionProofRejected { .. }),
+            "{error}"
+        );
+        let found = anomalies(&b.h).await;
+        if attempt <= 3 {
+            assert!(found.is_empty(), "attempt {attempt}");
+            continue;
+        }
+        assert_eq!(found.len(), 1);
+        let anomaly = &found[0];
+        assert_eq!(anomaly.kind.as_str(), AnomalyKind::RepeatedBadProofs.name());
+        assert_eq!(anomaly.person.as_ref(), Some(&custodian.person));
+        assert_eq!(anomaly.slot.as_ref(), Some(&b.slot(0)));
+        assert_eq!(anomaly.at, b.h.clock_now());
+        let records = b.h.audit_records().await;
+        let [.., refusal, recorded] = records.as_slice() else {
+            panic!("too few audit records");
+        };
+        assert_eq!(refusal.event, EventType::Confirm);
+        assert!(matches!(refusal.outcome, Outcome::Failure { .. }));
+        assert_anomaly_audited(recorded, AnomalyKind::RepeatedBadProofs);
+        assert_eq!(recorded.operator, custodian.person);
+        assert_eq!(recorded.share_index, Some(b.slot(0).index));
+    }
+    assert_eq!(b.confirmed_at(0).await, None);
+}
+
+// ----- rate limits -----
+
+/// With an inspect limit of 3 a minute: three inspect calls (status, a
+/// listing, an inventory challenge) go through, the fourth is refused with
+/// `RateLimited` and recorded as an anomaly (an anomaly row and an audit
+/// record) although refused, and leaves no inspect record; the limit is per
+/// person, and the next window allows calls again.
+pub async fn inspect_calls_over_the_limit_are_refused_and_recorded<S: Storage>(
+    storage: S,
+    dir: tempfile::TempDir,
+) {
+    let b = backed_with(storage, dir, Protocol::Eddsa, |config| {
+        config.inspect_limit.max = 3;
+        config.inspect_limit.window = MINUTE;
+    })
+    .await;
+    let h = &b.h;
+    let window_end = after(h.clock_now(), MINUTE);
+    assert_eq!(h.clock_now().as_unix_millis() % 60_000, 0);
+    h.service
+        .status(&h.operator, &StatusQuery::default())
+        .await
+        .unwrap();
+    h.service
+        .list_server_shares(&h.operator, &ShareListQuery::default())
+        .await
+        .unwrap();
+    b.challenge(0).await;
+    let records = h.audit_records().await;
+    let inspects = count(&records, EventType::Inspect, true);
+    assert_eq!(inspects, 3);
+
+    let error = h
+        .service
+        .status_overview(&h.operator, &StatusQuery::default())
+        .await
+        .unwrap_err();
+    match &error {
+        Error::RateLimited {
+            person,
+            kind,
+            count,
+            limit,
+            retry_at,
+        } => {
+            assert_eq!(person, &h.operator);
+            assert_eq!(*kind, RateKind::Inspect);
+            assert_eq!((*count, *limit), (4, 3));
+            assert_eq!(*retry_at, window_end);
+        }
+        other => panic!("expected RateLimited, got {other}"),
+    }
+    let found = anomalies(h).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].kind.as_str(), AnomalyKind::RateLimited.name());
+    assert_eq!(found[0].person.as_ref(), Some(&h.operator));
+    assert_eq!(found[0].at, h.clock_now());
+    let after_refusal = h.audit_records().await;
+    assert_eq!(after_refusal.len(), records.len() + 1);
+    let recorded = after_refusal.last().unwrap();
+    assert_anomaly_audited(recorded, AnomalyKind::RateLimited);
+    assert_eq!(recorded.operator, h.operator);
+    assert_eq!(count(&after_refusal, EventType::Inspect, true), inspects);
+    // Every inspect call counts, an inventory challenge and proof too.
+    let slot = b.slot(0);
+    assert!(matches!(
+        h.service
+            .issue_inventory_challenge(&h.operator, &slot)
+            .await,
+        Err(Error::RateLimited { count: 5, .. })
+    ));
+    assert_eq!(b.confirmed_at(0).await, None);
+    let snapshot = h.service.metrics_snapshot().await.unwrap();
+    assert_eq!(
+        snapshot.anomalies,
+        [(Label::new(AnomalyKind::RateLimited.name()).unwrap(), 2)]
+    );
+
+    // Another person has a limit of their own.
+    h.service
+        .status(&h.security, &StatusQuery::default())
+        .await
+        .unwrap();
+    // The next window.
+    h.clock.set(window_end);
+    h.service
+        .status(&h.operator, &StatusQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(anomalies(h).await.len(), 2);
 }
