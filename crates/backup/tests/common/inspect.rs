@@ -1472,6 +1472,10 @@ pub async fn inspect_calls_over_the_limit_are_refused_and_recorded<S: Storage>(
         Err(Error::RateLimited { count: 5, .. })
     ));
     assert_eq!(b.confirmed_at(0).await, None);
+    let refused = h.audit_records().await;
+    assert_eq!(refused.len(), after_refusal.len() + 1);
+    assert_anomaly_audited(refused.last().unwrap(), AnomalyKind::RateLimited);
+    assert_eq!(count(&refused, EventType::Inspect, true), inspects);
     let snapshot = h.service.metrics_snapshot().await.unwrap();
     assert_eq!(
         snapshot.anomalies,
