@@ -48,19 +48,15 @@ use shardkeep_storage::{
     SealedShareStore, SlotKekRecord, SlotKekStore, SplitReference, SqliteStorage, Storage,
     Transaction,
 };
+use shardkeep_test_support::tss_lib::{Protocol, fixture_bytes};
 use shardkeep_types::{
     ActorId, CustodianId, FreeText, InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion, Label,
     NodeId, NodeVersion, ShareIndex, Signer, SignerId, Threshold, Timestamp,
 };
-use zeroize::Zeroizing;
 
-const PROTOCOLS: [&str; 2] = ["ecdsa", "eddsa"];
-
-fn fixture(protocol: &str) -> LocalPartySaveData {
-    let path = shardkeep_test_support::tss_lib::fixtures_dir()
-        .join(protocol)
-        .join("keygen_data_0.json");
-    LocalPartySaveData::from_json(&Zeroizing::new(std::fs::read(path).unwrap())).unwrap()
+/// Party 0's save data, through the workspace's one fixture loader.
+fn fixture(protocol: Protocol) -> LocalPartySaveData {
+    LocalPartySaveData::from_json(&fixture_bytes(protocol, 0).unwrap()).unwrap()
 }
 
 fn actor(name: &str) -> ActorId {
@@ -187,16 +183,17 @@ fn whole_generate(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(8));
     let mut counter = 0u32;
-    for protocol in PROTOCOLS {
+    for protocol in Protocol::ALL {
         let data = fixture(protocol);
-        group.bench_function(protocol, |b| {
+        let name = protocol.dir();
+        group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     // A new group key each time: one node is generated once.
                     counter += 1;
                     let request = GenerateRequest {
-                        key_id: KeyId::new(format!("{protocol}-{counter}")).unwrap(),
+                        key_id: KeyId::new(format!("{name}-{counter}")).unwrap(),
                         node_id: NodeId::new("node-0").unwrap(),
                         save_data: SaveDataSource::Loaded(&data),
                         group: TssGroup {
@@ -237,8 +234,9 @@ fn parts(c: &mut Criterion) {
     let id = node_version("parts", 1);
     let mut rng = ChaCha20Rng::from_seed([2; 32]);
 
-    for protocol in PROTOCOLS {
+    for protocol in Protocol::ALL {
         let data = fixture(protocol);
+        let name = protocol.dir();
         let keystore_dir = tempfile::tempdir().unwrap();
         let codec = KekKeystoreCodec::new(InMemoryKek::from_bytes(
             KekId::new("node").unwrap(),
@@ -252,11 +250,11 @@ fn parts(c: &mut Criterion) {
             WriteMode::CreateNew,
         )
         .unwrap();
-        group.bench_function(format!("keystore-load/{protocol}"), |b| {
+        group.bench_function(format!("keystore-load/{name}"), |b| {
             b.iter(|| load_keystore(&path, &id, &codec).unwrap());
         });
         let archive = data.seal_archive(&id).unwrap();
-        group.bench_function(format!("archive-seal/{protocol}"), |b| {
+        group.bench_function(format!("archive-seal/{name}"), |b| {
             b.iter(|| data.seal_archive(&id).unwrap());
         });
         let binding = data.binding(&archive).unwrap();
@@ -268,7 +266,7 @@ fn parts(c: &mut Criterion) {
         macro_rules! on_curve {
             ($curve:ty) => {{
                 let xi = data.secret_share::<$curve>().unwrap();
-                group.bench_function(format!("split/{protocol}"), |b| {
+                group.bench_function(format!("split/{name}"), |b| {
                     b.iter(|| split(&xi, threshold, &mut rng).unwrap());
                 });
                 let (commitments, shares) = split(&xi, threshold, &mut rng).unwrap().into_parts();
@@ -278,14 +276,14 @@ fn parts(c: &mut Criterion) {
                     server_slot.clone(),
                     &mut rng,
                 );
-                group.bench_function(format!("envelope-seal/{protocol}"), |b| {
+                group.bench_function(format!("envelope-seal/{name}"), |b| {
                     b.iter(|| {
                         params
                             .seal(&commitments, &shares[0], &signer, &kek, &mut rng)
                             .unwrap()
                     });
                 });
-                group.bench_function(format!("envelope-plain/{protocol}"), |b| {
+                group.bench_function(format!("envelope-plain/{name}"), |b| {
                     b.iter(|| params.plain(&commitments, &shares[2], &signer).unwrap());
                 });
                 let sealed = params
@@ -293,7 +291,7 @@ fn parts(c: &mut Criterion) {
                     .unwrap();
                 let plain = params.plain(&commitments, &shares[2], &signer).unwrap();
                 let external_slot = id.slot(shares[2].index());
-                group.bench_function(format!("envelope-self-check/sealed/{protocol}"), |b| {
+                group.bench_function(format!("envelope-self-check/sealed/{name}"), |b| {
                     b.iter(|| {
                         VerifiedEnvelope::decode_verify_bound(
                             sealed.as_bytes(),
@@ -304,7 +302,7 @@ fn parts(c: &mut Criterion) {
                         .unwrap()
                     });
                 });
-                group.bench_function(format!("envelope-self-check/plain/{protocol}"), |b| {
+                group.bench_function(format!("envelope-self-check/plain/{name}"), |b| {
                     b.iter(|| {
                         VerifiedEnvelope::decode_verify_bound(
                             plain.as_bytes(),
@@ -315,7 +313,7 @@ fn parts(c: &mut Criterion) {
                         .unwrap()
                     });
                 });
-                group.bench_function(format!("age-container/{protocol}"), |b| {
+                group.bench_function(format!("age-container/{name}"), |b| {
                     b.iter(|| {
                         let container =
                             seal_container(&plain, archive.as_bytes(), &recipients, Armor::Binary)
@@ -327,8 +325,8 @@ fn parts(c: &mut Criterion) {
             }};
         }
         match protocol {
-            "ecdsa" => on_curve!(Secp256k1),
-            _ => on_curve!(Ed25519),
+            Protocol::Ecdsa => on_curve!(Secp256k1),
+            Protocol::Eddsa => on_curve!(Ed25519),
         }
     }
 
@@ -453,7 +451,7 @@ fn writes(
 fn storage_commit(c: &mut Criterion) {
     // The registry, policy and custodians generate's checks need.
     let setup = setup();
-    let data = fixture("eddsa");
+    let data = fixture(Protocol::Eddsa);
     let signer = InMemorySigner::from_seed(SignerId::new("backup-server").unwrap(), &[3; 32]);
     let mut rng = ChaCha20Rng::from_seed([4; 32]);
     let mut policy_hash = [0; 32];

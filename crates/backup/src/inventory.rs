@@ -21,7 +21,6 @@ use core::fmt;
 
 use ed25519_dalek::{SIGNATURE_LENGTH, Signature, VerifyingKey};
 use rand_core::CryptoRng;
-use crate::reference::container_hash;
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{CurveCommitments, CurveShare, TrustedSigners, open_x25519_container};
 use shardkeep_sss_core::{Ed25519, Secp256k1, prove_possession};
@@ -31,6 +30,7 @@ use shardkeep_types::{
 use shardkeep_wire::{Reader, check_total_len, put_prefixed_u8};
 
 use crate::error::Error;
+use crate::reference::container_hash;
 
 /// First bytes of an inventory challenge.
 pub const INVENTORY_CHALLENGE_MAGIC: &[u8; 8] = b"shkp-ich";

@@ -776,9 +776,9 @@ fn save_data_with_foreign_xi(protocol: Protocol) -> LocalPartySaveData {
 #[tokio::test]
 async fn inconsistent_save_data_is_not_backed_up() {
     let (h, custodians) = ready().await;
-    for protocol in Protocol::BOTH {
+    for protocol in Protocol::ALL {
         let data = save_data_with_foreign_xi(protocol);
-        let key = format!("wallet-{}", protocol.name());
+        let key = format!("wallet-{}", protocol.dir());
         let error = h
             .service
             .generate(
@@ -899,8 +899,8 @@ async fn a_failed_generate_destroys_the_keks_it_created() {
 #[tokio::test]
 async fn a_container_opens_only_with_its_custodians_identity() {
     let (h, custodians) = ready().await;
-    for protocol in Protocol::BOTH {
-        let key = format!("wallet-{}", protocol.name());
+    for protocol in Protocol::ALL {
+        let key = format!("wallet-{}", protocol.dir());
         let generated = h
             .generate(protocol, &key, 0, &refs(&custodians))
             .await

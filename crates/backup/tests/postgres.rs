@@ -1,27 +1,152 @@
-//! The end-to-end scenario on a real, throwaway PostgreSQL cluster, the
-//! service connected as the least-privileged service role.
+//! The backup service on a real, throwaway PostgreSQL cluster, connected as
+//! the least-privileged service role: the end-to-end scenario, the inspect
+//! scenarios of `tests/inspect.rs` (the same code, `common/inspect.rs`), and
+//! a privilege violation recorded as an anomaly. Each test starts its own
+//! cluster; a scenario run per tss-lib group gets a database of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
+use common::Protocol;
+use common::inspect::{Backed, anomalies, assert_anomaly_audited, backed};
+use shardkeep_backup::{AnomalyKind, Error};
 use shardkeep_storage::PostgresStorage;
-use shardkeep_storage::test_support::PostgresCluster;
+use shardkeep_storage::test_support::{OWNER_ROLE, PostgresCluster, SERVICE_ROLE};
 
-#[test]
-fn end_to_end_on_postgres() {
+/// Runs `scenario` on fresh databases of one throwaway cluster, one per
+/// name in `databases`, each with the service role's storage and a
+/// temporary directory.
+fn on_postgres(
+    databases: &[&str],
+    scenario: &impl AsyncFn(&PostgresCluster, &str, PostgresStorage, tempfile::TempDir),
+) {
     let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let database = cluster.create_database("backup_ops").await.unwrap();
-        let storage = PostgresStorage::connect(&database.service_url)
-            .await
+    for name in databases {
+        runtime.block_on(async {
+            let database = cluster.create_database(name).await.unwrap();
+            let storage = PostgresStorage::connect(&database.service_url)
+                .await
+                .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            scenario(&cluster, name, storage.clone(), dir).await;
+            storage.close().await;
+        });
+    }
+}
+
+#[test]
+fn end_to_end_on_postgres() {
+    on_postgres(&["backup_ops"], &async |_, _, storage, dir| {
+        common::scenario::end_to_end(storage, dir).await;
+    });
+}
+
+/// One test per scenario that runs once.
+macro_rules! once {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            on_postgres(&["inspect"], &async |_, _, storage, dir| {
+                common::inspect::$name(storage, dir).await;
+            });
+        }
+    )*};
+}
+
+/// One test per scenario that runs for each tss-lib group, each on a
+/// database of its own.
+macro_rules! per_protocol {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            on_postgres(&["ecdsa", "eddsa"], &async |_, database, storage, dir| {
+                let protocol = match database {
+                    "ecdsa" => Protocol::Ecdsa,
+                    _ => Protocol::Eddsa,
+                };
+                common::inspect::$name(storage, dir, protocol).await;
+            });
+        }
+    )*};
+}
+
+once!(
+    status_and_listing,
+    status_pages_are_capped,
+    inventory_round_trip,
+    inspect_calls_over_the_limit_are_refused_and_recorded,
+);
+
+per_protocol!(
+    a_proof_for_another_nonce_never_verifies,
+    a_proof_for_another_envelope_never_verifies,
+    a_proof_from_another_container_is_refused,
+    a_proof_for_another_index_never_verifies,
+    a_proof_by_another_custodian_never_verifies,
+    a_proof_naming_another_custodian_than_challenged_is_refused,
+    a_proof_signed_with_another_key_never_verifies,
+    a_reused_nonce_is_refused,
+    an_expired_challenge_is_refused,
+    two_proofs_for_two_nonces_have_different_nonce_points,
+    repeated_bad_proofs_record_an_anomaly,
+);
+
+/// The database refuses a statement the service role may not run (its
+/// INSERT grant on the inventory proofs was revoked): the operation fails
+/// with the storage's privilege violation, which the service records as an
+/// anomaly (an anomaly row and an audit record) in a transaction of its
+/// own. The refused operation changed nothing: its challenge is still open,
+/// and answers once the grant is back.
+#[test]
+fn a_privilege_violation_is_recorded_as_an_anomaly() {
+    on_postgres(&["privileges"], &async |cluster, database, storage, dir| {
+        let b: Backed<PostgresStorage> = backed(storage, dir, Protocol::Ecdsa).await;
+        let challenge = b.challenge(0).await;
+        let proof = b.prove(0, &challenge, 1).encode().unwrap();
+        let grant = format!("INSERT ON inventory_proofs TO {SERVICE_ROLE}");
+        let revoke = format!("REVOKE INSERT ON inventory_proofs FROM {SERVICE_ROLE}");
+        cluster.psql_as(OWNER_ROLE, database, &revoke).unwrap();
+        let records = b.h.audit_records().await.len();
+
+        let error = b.submit(0, &proof).await.unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::Storage(shardkeep_storage::Error::PrivilegeViolation {
+                    operation: "inventory_proofs",
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+        assert_eq!(b.confirmed_at(0).await, None);
+        let found = anomalies(&b.h).await;
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].kind.as_str(),
+            AnomalyKind::PrivilegeViolation.name()
+        );
+        assert_eq!(found[0].person.as_ref(), Some(&b.custodians[0].person));
+        assert!(
+            found[0].detail.as_str().contains("inventory_proofs"),
+            "{}",
+            found[0].detail.as_str()
+        );
+        let after = b.h.audit_records().await;
+        assert_eq!(after.len(), records + 1);
+        assert_anomaly_audited(after.last().unwrap(), AnomalyKind::PrivilegeViolation);
+        assert_eq!(after.last().unwrap().operator, b.custodians[0].person);
+
+        cluster
+            .psql_as(OWNER_ROLE, database, &format!("GRANT {grant}"))
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        common::scenario::end_to_end(storage.clone(), dir).await;
-        storage.close().await;
+        b.submit(0, &proof).await.unwrap();
+        assert_eq!(b.confirmed_at(0).await, Some(b.h.clock_now()));
+        assert_eq!(anomalies(&b.h).await.len(), 1);
     });
 }

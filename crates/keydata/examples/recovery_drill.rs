@@ -1,6 +1,8 @@
 //! A recovery drill on real tss-lib keygen output (the ECDSA fixture of
 //! party 0, in `tests/data/tss-lib/`), as the backup procedure
-//! (`docs/procedure.md`) runs it:
+//! (`docs/procedure.md`) runs it, with this crate's API and the envelope
+//! crate's below it (the backup service's side of steps 1 to 3 is
+//! `examples/hybrid_backup.rs`, on `shardkeep-backup`):
 //!
 //! 1. generate: split `Xi` 3-of-5, seal the protocol archive, sign the
 //!    envelopes (2 sealed for the server, 3 plain in custodian containers
@@ -11,14 +13,9 @@
 //! 4. self-test, with a sign/aggregate round with the other 4 parties.
 //!
 //! Run: `cargo run -p shardkeep-keydata --example recovery_drill`
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "an example: failures abort"
-)]
 #![allow(clippy::print_stdout, reason = "the example reports its steps")]
 
-use std::path::{Path, PathBuf};
+use std::error::Error;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -32,45 +29,41 @@ use shardkeep_keydata::{
     regenerate, write_keystore,
 };
 use shardkeep_sss_core::{Commitments, Secp256k1, Share, Threshold, combine_verified, split};
+use shardkeep_test_support::tss_lib::{self, Protocol};
 use shardkeep_types::{
     InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion, NodeId, NodeVersion, SignerId, Timestamp,
 };
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
 
-fn fixture(party: usize) -> LocalPartySaveData {
-    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/tss-lib/ecdsa")
-        .join(format!("keygen_data_{party}.json"));
-    // The file holds Xi: read it into a buffer that is wiped on drop.
-    let json = Zeroizing::new(std::fs::read(&path).unwrap());
-    LocalPartySaveData::from_json(&json).unwrap()
+/// Party `party` of the ECDSA fixture group (the file holds `Xi`: it is
+/// read into a buffer wiped on drop).
+fn fixture(party: usize) -> Result<LocalPartySaveData, Box<dyn Error>> {
+    let json = tss_lib::fixture_bytes(Protocol::Ecdsa, party)?;
+    Ok(LocalPartySaveData::from_json(&json)?)
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
-    let mut rng = rand::rngs::ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng).unwrap();
+    let mut rng = rand::rngs::ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng)?;
     let id = NodeVersion {
-        key_id: KeyId::new("demo-key").unwrap(),
-        node_id: NodeId::new("node-0").unwrap(),
+        key_id: KeyId::new("demo-key")?,
+        node_id: NodeId::new("node-0")?,
         version: KeyVersion::new(1),
     };
-    let signer = InMemorySigner::generate(SignerId::new("envelope-signer").unwrap(), &mut rng);
+    let signer = InMemorySigner::generate(SignerId::new("envelope-signer")?, &mut rng);
     let custodians: Vec<_> = (0..3).map(|_| age::x25519::Identity::generate()).collect();
 
     // 1. Generate.
     let (server_envelopes, containers) = {
-        let data = fixture(0);
+        let data = fixture(0)?;
         println!("loaded {data:?}");
-        let xi = data.secret_share::<Secp256k1>().unwrap();
-        let (commitments, shares) = split(&xi, Threshold::new(3, 5).unwrap(), &mut rng)
-            .unwrap()
-            .into_parts();
-        let archive = data.seal_archive(&id).unwrap();
+        let xi = data.secret_share::<Secp256k1>()?;
+        let (commitments, shares) = split(&xi, Threshold::new(3, 5)?, &mut rng)?.into_parts();
+        let archive = data.seal_archive(&id)?;
         let params = EnvelopeParams {
             node_version: id.clone(),
             created_at: Timestamp::now(),
-            binding: data.binding(&archive).unwrap(),
+            binding: data.binding(&archive)?,
         };
         println!(
             "split Xi 3-of-5; sealed archive: {} bytes",
@@ -81,21 +74,21 @@ fn main() {
         for share in &shares {
             if share.index().get() <= 2 {
                 // Each server share under its own slot's KEK.
-                let kek_id = KekId::new(format!("server-kek-{}", share.index())).unwrap();
+                let kek_id = KekId::new(format!("server-kek-{}", share.index()))?;
                 let kek = InMemoryKek::for_slot(kek_id, id.slot(share.index()), &mut rng);
-                server.push(
-                    params
-                        .seal(&commitments, share, &signer, &kek, &mut rng)
-                        .unwrap(),
-                );
+                server.push(params.seal(&commitments, share, &signer, &kek, &mut rng)?);
             } else {
-                let envelope = params.plain(&commitments, share, &signer).unwrap();
-                let custodian = &custodians[usize::from(share.index().get()) - 3];
-                let recipients = ContainerRecipients::x25519(vec![custodian.to_public()]).unwrap();
-                containers.push(
-                    seal_container(&envelope, archive.as_bytes(), &recipients, Armor::Ascii)
-                        .unwrap(),
-                );
+                let envelope = params.plain(&commitments, share, &signer)?;
+                let custodian = custodians
+                    .get(usize::from(share.index().get()) - 3)
+                    .ok_or("one custodian per external share")?;
+                let recipients = ContainerRecipients::x25519(vec![custodian.to_public()])?;
+                containers.push(seal_container(
+                    &envelope,
+                    archive.as_bytes(),
+                    &recipients,
+                    Armor::Ascii,
+                )?);
             }
         }
         (server, containers)
@@ -109,65 +102,52 @@ fn main() {
 
     // 3. Recover from the external containers only.
     let mut trusted = TrustedSigners::new();
-    trusted.add_signer(&signer).unwrap();
-    let opened: Vec<_> = containers
-        .iter()
-        .zip(&custodians)
-        .map(|(c, identity)| {
-            open_container(
-                c,
-                ContainerIdentity::X25519(std::slice::from_ref(identity)),
-                &trusted,
-            )
-            .unwrap()
-        })
-        .collect();
-    let header = opened[0].envelope().header();
+    trusted.add_signer(&signer)?;
+    let mut opened = Vec::new();
+    for (container, identity) in containers.iter().zip(&custodians) {
+        let identity = ContainerIdentity::X25519(std::slice::from_ref(identity));
+        opened.push(open_container(container, identity, &trusted)?);
+    }
+    let first = opened.first().ok_or("no custodian container")?;
+    let header = first.envelope().header();
     let binding = header.binding().clone();
-    let commitments = <&Commitments<Secp256k1>>::try_from(header.commitments())
-        .unwrap()
-        .clone();
-    let archive = SealedArchive::from_bytes(opened[0].archive().to_vec()).unwrap();
-    let shares: Vec<Share<Secp256k1>> = opened
-        .into_iter()
-        .map(|o| Share::try_from(o.into_parts().0.into_plain_share().unwrap()).unwrap())
-        .collect();
-    let xi = combine_verified(shares, &commitments)
-        .unwrap()
-        .into_secret();
-    let recovered = regenerate(&xi, &archive, &binding, &id).unwrap();
+    let commitments = <&Commitments<Secp256k1>>::try_from(header.commitments())?.clone();
+    let archive = SealedArchive::from_bytes(first.archive().to_vec())?;
+    let mut shares = Vec::new();
+    for container in opened {
+        let (envelope, _archive) = container.into_parts();
+        shares.push(Share::<Secp256k1>::try_from(envelope.into_plain_share()?)?);
+    }
+    let xi = combine_verified(shares, &commitments)?.into_secret();
+    let recovered = regenerate(&xi, &archive, &binding, &id)?;
     println!("recovered Xi from 3 external shares; regenerated the save data");
 
-    let sandbox = tempfile::tempdir().unwrap();
-    let codec = KekKeystoreCodec::new(InMemoryKek::generate(
-        KekId::new("node-kek").unwrap(),
-        &mut rng,
-    ));
+    let sandbox = tempfile::tempdir()?;
+    let codec = KekKeystoreCodec::new(InMemoryKek::generate(KekId::new("node-kek")?, &mut rng));
     let path = write_keystore(
         sandbox.path(),
         &id,
         &recovered,
         &codec,
         WriteMode::CreateNew,
-    )
-    .unwrap();
-    let loaded = load_keystore(&path, &id, &codec).unwrap();
-    println!(
-        "wrote and loaded {}",
-        path.file_name().unwrap().to_string_lossy()
-    );
-    assert!(
-        bool::from(loaded.ct_eq(&fixture(0))),
-        "the loaded save data differs from the original"
-    );
+    )?;
+    let loaded = load_keystore(&path, &id, &codec)?;
+    println!("wrote and loaded {}", path.display());
+    if !bool::from(loaded.ct_eq(&fixture(0)?)) {
+        return Err("the loaded save data differs from the original".into());
+    }
 
     // 4. Self-test with the other parties as peers.
-    let others: Vec<_> = (1..5).map(fixture).collect();
+    let others = (1..tss_lib::PARTIES)
+        .map(fixture)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut peers = InProcessPeers::new(&others);
-    let report = loaded
-        .self_test(Threshold::from_tss_lib(2, 5).unwrap(), &mut peers)
-        .unwrap();
+    let group = Threshold::from_tss_lib(tss_lib::TSS_LIB_THRESHOLD, tss_lib::PARTIES)?;
+    let report = loaded.self_test(group, &mut peers)?;
     print!("{report}");
-    assert!(report.passed());
+    if !report.passed() {
+        return Err("the self-test failed".into());
+    }
     println!("drill passed in {:?}", started.elapsed());
+    Ok(())
 }

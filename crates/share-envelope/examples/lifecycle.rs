@@ -2,6 +2,8 @@
 //! split 3-of-5, seal two server envelopes, put three custodian envelopes in
 //! age containers, collect receipts into a delivery certificate, then
 //! recover from the three external containers alone (a recovery drill).
+//! These are the envelope crate's own calls; the backup service makes them
+//! for an operator (`examples/hybrid_backup.rs`, on `shardkeep-backup`).
 //!
 //! Run: `cargo run -p shardkeep-envelope --example lifecycle`
 

@@ -1,7 +1,9 @@
 //! The embedded default with no set-up: a SQLite file in a temporary
 //! directory, one key version through backup (real sealed envelopes under
 //! per-slot KEKs), delivery, a KEK migration, an approved soft delete and
-//! their audit records, each step one unit of work.
+//! their audit records, each step one unit of work. These are the storage
+//! traits' own calls; the backup service makes them for an operator
+//! (`examples/hybrid_backup.rs`, on `shardkeep-backup`).
 //!
 //! Run: `cargo run -p shardkeep-storage --example sqlite_default`
 #![allow(clippy::print_stdout)] // An example shows its results.

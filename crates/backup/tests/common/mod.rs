@@ -1,7 +1,8 @@
-//! What the backup service tests share: the tss-lib fixtures (read through
-//! one function), a service on a given storage with real components (the
-//! local KEK store, an in-memory envelope signer, a fixed clock, a seeded
-//! generator), registered persons and custodians, and receipts.
+//! What the backup service tests share: the tss-lib fixtures (through
+//! `shardkeep-test-support`'s one loader), a service on a given storage with
+//! real components (the local KEK store, an in-memory envelope signer, a
+//! fixed clock, a seeded generator), registered persons and custodians, and
+//! receipts.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -10,9 +11,9 @@
     clippy::panic
 )]
 
+pub mod inspect;
 pub mod scenario;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rand::SeedableRng;
@@ -27,6 +28,8 @@ use shardkeep_envelope::{Receipt, ReceiptStatus};
 use shardkeep_keydata::LocalPartySaveData;
 use shardkeep_kms::{LocalKeyStore, SlotKekProvider};
 use shardkeep_storage::{AuditStore, Storage, Transaction};
+pub use shardkeep_test_support::tss_lib::Protocol;
+use shardkeep_test_support::tss_lib::fixture_bytes;
 use shardkeep_types::{
     ActorId, CustodianId, EnvelopeId, FreeText, InMemorySigner, KekId, KeyId, Label, NodeId,
     Signer, SignerId, Threshold, Timestamp,
@@ -39,36 +42,10 @@ pub const TSS_GROUP: TssGroup = TssGroup {
     parties: 5,
 };
 
-/// The two tss-lib protocols the fixtures cover.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// ECDSA on secp256k1.
-    Ecdsa,
-    /// EdDSA on ed25519.
-    Eddsa,
-}
-
-impl Protocol {
-    pub const BOTH: [Self; 2] = [Self::Ecdsa, Self::Eddsa];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Ecdsa => "ecdsa",
-            Self::Eddsa => "eddsa",
-        }
-    }
-}
-
-/// The one place that knows where the tss-lib fixtures live.
-fn fixture_path(protocol: Protocol, party: usize) -> PathBuf {
-    shardkeep_test_support::tss_lib::fixtures_dir()
-        .join(protocol.name())
-        .join(format!("keygen_data_{party}.json"))
-}
-
-/// The save data JSON of `party` (0 to 4), in a buffer wiped on drop.
+/// The save data JSON of `party` (0 to 4), in a buffer wiped on drop, read
+/// through the workspace's one fixture loader.
 pub fn fixture_json(protocol: Protocol, party: usize) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(std::fs::read(fixture_path(protocol, party)).unwrap())
+    fixture_bytes(protocol, party).unwrap()
 }
 
 /// The parsed save data of `party`.
@@ -146,7 +123,17 @@ pub struct Harness<S: Storage> {
 impl<S: Storage> Harness<S> {
     /// A service with a bootstrapped security person and an operator.
     pub async fn new(storage: S, dir: tempfile::TempDir) -> Self {
-        let harness = Self::build(storage, dir, |keks| keks);
+        Self::with_config(storage, dir, |_| {}).await
+    }
+
+    /// As [`Harness::new`], with the configuration changed by `configure`
+    /// (rate limits, anomaly thresholds).
+    pub async fn with_config(
+        storage: S,
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut ServiceConfig),
+    ) -> Self {
+        let harness = Self::build_with(storage, dir, configure, |keks| keks);
         harness.bootstrap().await;
         harness
     }
@@ -158,6 +145,15 @@ impl<S: Storage> Harness<S> {
         dir: tempfile::TempDir,
         wrap: impl FnOnce(Arc<LocalKeyStore>) -> Arc<dyn SlotKekProvider>,
     ) -> Self {
+        Self::build_with(storage, dir, |_| {}, wrap)
+    }
+
+    fn build_with(
+        storage: S,
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut ServiceConfig),
+        wrap: impl FnOnce(Arc<LocalKeyStore>) -> Arc<dyn SlotKekProvider>,
+    ) -> Self {
         let clock = Arc::new(FixedClock::new(start_time()));
         let keks = Arc::new(
             LocalKeyStore::create(dir.path().join("kms"), KekId::new("master-1").unwrap()).unwrap(),
@@ -166,7 +162,8 @@ impl<S: Storage> Harness<S> {
             SignerId::new("backup-server-1").unwrap(),
             &[0x5e; 32],
         ));
-        let config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
+        let mut config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
+        configure(&mut config);
         let parts = ServiceParts::new(
             storage,
             config,

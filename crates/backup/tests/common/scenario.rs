@@ -44,8 +44,8 @@ pub async fn end_to_end<S: Storage>(storage: S, dir: tempfile::TempDir) {
     assert_eq!(policy.policy.server_shares(), 2);
     assert_eq!(policy.set_by, h.security);
 
-    for protocol in Protocol::BOTH {
-        let key = format!("wallet-{}", protocol.name());
+    for protocol in Protocol::ALL {
+        let key = format!("wallet-{}", protocol.dir());
         let generated = match protocol {
             // ECDSA: from the node's keystore file, through its codec.
             Protocol::Ecdsa => {
