@@ -10,6 +10,7 @@
     clippy::panic
 )]
 
+pub mod approvals;
 pub mod scenario;
 
 use std::path::PathBuf;
