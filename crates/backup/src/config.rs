@@ -42,6 +42,9 @@ pub struct ServiceConfig {
     pub inventory_challenge_ttl: Duration,
     /// How long an idle recovery session lives before it is wiped.
     pub session_idle_timeout: Duration,
+    /// How long an approval request stays approvable and usable (24 hours
+    /// by default: approvers in other time zones can answer within a day).
+    pub approval_ttl: Duration,
     /// Reads of server-held shares, per person.
     pub share_read_limit: RateLimit,
     /// Recovery attempts (sessions started, submissions), per person.
@@ -68,6 +71,7 @@ impl ServiceConfig {
             drill_interval: days(90),
             inventory_challenge_ttl: Duration::from_secs(15 * 60),
             session_idle_timeout: Duration::from_secs(15 * 60),
+            approval_ttl: Duration::from_secs(24 * 60 * 60),
             share_read_limit: RateLimit {
                 max: 10,
                 window: Duration::from_secs(60 * 60),
@@ -95,6 +99,7 @@ impl ServiceConfig {
             ("drill_interval", self.drill_interval),
             ("inventory_challenge_ttl", self.inventory_challenge_ttl),
             ("session_idle_timeout", self.session_idle_timeout),
+            ("approval_ttl", self.approval_ttl),
             ("share_read_limit.window", self.share_read_limit.window),
             (
                 "recovery_attempt_limit.window",

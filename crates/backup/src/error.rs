@@ -14,6 +14,8 @@ use shardkeep_types::{
     ShareIndex, ShareSlot, ThresholdError, Timestamp,
 };
 
+use shardkeep_storage::{ApprovalOperation, ApprovalRequestHash};
+
 use crate::access::RateKind;
 use crate::registry::Role;
 
@@ -538,6 +540,90 @@ pub enum Error {
     /// A signer failed.
     #[error("signing failed: {0}")]
     Signing(#[source] CustodyError),
+
+    // ----- approvals -----
+    /// The parameters of an approval request break its operation's rules.
+    #[error("approval request for {operation}: {field} {why}")]
+    ApprovalParamsInvalid {
+        /// The operation.
+        operation: ApprovalOperation,
+        /// The field.
+        field: &'static str,
+        /// The rule it breaks.
+        why: &'static str,
+    },
+    /// An enum or flag byte of an approval encoding is not a known value.
+    #[error("approval encoding: {field} byte {byte} is not a known value")]
+    ApprovalByteInvalid {
+        /// The field.
+        field: &'static str,
+        /// The byte found.
+        byte: u8,
+    },
+    /// No approval request with this hash.
+    #[error("no approval request {0}")]
+    ApprovalRequestUnknown(ApprovalRequestHash),
+    /// The stored request does not hash to its name.
+    #[error("stored approval request {0} does not match its hash")]
+    ApprovalRequestCorrupt(ApprovalRequestHash),
+    /// The approvals of the request do not satisfy the operation's rule.
+    #[error("approval request {request} lacks {needed}")]
+    ApprovalMissing {
+        /// The request.
+        request: ApprovalRequestHash,
+        /// What is missing.
+        needed: &'static str,
+    },
+    /// The request lapsed.
+    #[error("approval request {request} expired at {expired_at}")]
+    ApprovalExpired {
+        /// The request.
+        request: ApprovalRequestHash,
+        /// When it lapsed.
+        expired_at: Timestamp,
+    },
+    /// The request was already used by an operation (approvals are single
+    /// use).
+    #[error("approval request {0} was already used")]
+    ApprovalReplayed(ApprovalRequestHash),
+    /// The approver is the requester.
+    #[error("{0} cannot approve their own request")]
+    SelfApproval(ActorId),
+    /// The person already approved this request (in any role).
+    #[error("{0} already approved this request")]
+    SameApproverTwice(ActorId),
+    /// The approver does not hold the role they approve in, or the
+    /// operation takes no approval in that role.
+    #[error("{approver} cannot approve this request as {role}")]
+    ApproverWrongRole {
+        /// The approver.
+        approver: ActorId,
+        /// The role claimed.
+        role: Role,
+    },
+    /// The approver was revoked (or is not registered).
+    #[error("approver {0} is revoked or not registered")]
+    ApproverRevoked(ActorId),
+    /// The approval's signature does not verify under the approver's
+    /// registered approval key (or they have none).
+    #[error("the approval signature of {0} does not verify")]
+    ApprovalSignatureInvalid(ActorId),
+    /// The request was made for other parameters than the operation's.
+    #[error("approval request {request} was made for another {field}")]
+    ApprovalParametersMismatch {
+        /// The request.
+        request: ApprovalRequestHash,
+        /// The first parameter that differs.
+        field: &'static str,
+    },
+    /// An approval is submitted by someone other than the approver it names.
+    #[error("{actor} cannot submit the approval of {approver}")]
+    ApprovalNotSubmitter {
+        /// Who submitted.
+        actor: ActorId,
+        /// The approver named.
+        approver: ActorId,
+    },
 }
 
 impl Error {
@@ -554,6 +640,7 @@ impl Error {
                 | Self::Keydata(_)
                 | Self::ReceiptSignature(_)
                 | Self::InventorySignatureInvalid { .. }
+                | Self::ApprovalSignatureInvalid(_)
                 | Self::PossessionProofRejected { .. }
         )
     }

@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod approval;
+mod approval_ops;
 mod clock;
 mod config;
 mod delivery;
@@ -16,6 +18,13 @@ mod registry;
 mod service;
 mod status;
 
+pub use approval::{
+    APPROVAL_MAGIC, APPROVAL_REQUEST_HASH_TAG, APPROVAL_REQUEST_MAGIC, APPROVAL_REQUEST_VERSION,
+    APPROVAL_SIGNATURE_TAG, APPROVAL_VERSION, Approval, ApprovalParams, ApprovalRequest,
+    ApprovalSubject, MAX_APPROVAL_LEN, MAX_APPROVAL_REQUEST_LEN, MAX_APPROVAL_SLOTS,
+    MAX_APPROVAL_TARGET_LEN, MAX_APPROVAL_TICKET_LEN, request_hash, role_code, sign_approval,
+};
+pub use approval_ops::ApprovalState;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{RateLimit, ServiceConfig};
 pub use delivery::{Confirmation, DeliveryReport, DeliveryResult};
@@ -36,6 +45,7 @@ pub use registry::{
     EntityRecord, EntityRegistration, EntityState, PersonKeys, PersonRecord, PersonRegistration,
     PersonState, Role, RoleSet, validate_person_keys,
 };
+pub use shardkeep_storage::{ApprovalOperation, ApprovalRecord, ApprovalRequestHash};
 // Types of this crate's API that come from the crates below it.
 pub use service::{BackupService, ServiceParts, ServiceRng};
 pub use shardkeep_envelope::{Armor, DeliveryCertificate, ReceiptStatus};

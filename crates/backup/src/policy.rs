@@ -317,6 +317,22 @@ impl<S: Storage> BackupService<S> {
             settings.kek_provider,
         )?;
         check_auditable(&policy)?;
+        let current = self.store_policy(&mut tx, actor, policy, now, None).await?;
+        tx.commit().await?;
+        Ok(current)
+    }
+
+    /// Stores `policy` as the one in force and appends its `policy` audit
+    /// record (with `approvals`, when given, in its detail) inside `tx`;
+    /// the caller commits.
+    pub(crate) async fn store_policy(
+        &self,
+        tx: &mut S::Transaction,
+        actor: &ActorId,
+        policy: Policy,
+        now: Timestamp,
+        approvals: Option<&str>,
+    ) -> Result<CurrentPolicy, Error> {
         let record = PolicyRecord {
             hash: policy.hash(),
             encoding: policy.encode(),
@@ -326,7 +342,7 @@ impl<S: Storage> BackupService<S> {
         tx.set_policy(&record).await?;
         let mut audit = self.record(EventType::Policy, actor, None);
         audit.threshold = Some(policy.threshold());
-        audit.detail = Some(FreeText::sanitized(&format!(
+        let mut detail = format!(
             "policy {}: {} of {}, {} server share(s) under {}, {} external",
             hex::encode(record.hash),
             policy.threshold().t(),
@@ -334,9 +350,13 @@ impl<S: Storage> BackupService<S> {
             policy.server_shares(),
             policy.kek_provider(),
             policy.external_shares(),
-        ))?);
-        Self::audit(&mut tx, &audit).await?;
-        tx.commit().await?;
+        );
+        if let Some(approvals) = approvals {
+            detail.push_str("; ");
+            detail.push_str(approvals);
+        }
+        audit.detail = Some(FreeText::sanitized(&detail)?);
+        Self::audit(tx, &audit).await?;
         Ok(CurrentPolicy {
             policy,
             hash: record.hash,

@@ -13,15 +13,16 @@ use rand::rngs::{ChaCha20Rng, SysRng};
 use shardkeep_envelope::{Binding, EnvelopeParams, TrustedSigners, VerifiedEnvelope, archive_hash};
 use shardkeep_sss_core::{Curve, CurveId, Secp256k1, Secret, ShareIndex, Threshold, split};
 use shardkeep_storage::{
-    Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry, AuditStore, CustodyEntry,
-    CustodyStore, DeliveryOutcome, DeliveryRecord, EntityRecord, EntityState, GroupRecord,
-    GroupStore, KeyVersionStore, PersonKeys, PersonRecord, PersonState, PolicyRecord, ReceiptStore,
-    RegistryStore, Role, RoleSet, SealedShare, SealedShareStore, SlotDeletionStore, SlotFilter,
-    SlotKekRecord, SlotKekStore, SplitReference, SqliteStorage, Storage, Transaction,
+    ApprovalOperation, ApprovalRecord, ApprovalRequestHash, ApprovalRequestRecord, ApprovalStore,
+    AuditEntry, AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord,
+    EntityRecord, EntityState, GroupRecord, GroupStore, KeyVersionStore, PersonKeys, PersonRecord,
+    PersonState, PolicyRecord, ReceiptStore, RegistryStore, Role, RoleSet, SealedShare,
+    SealedShareStore, SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SplitReference,
+    SqliteStorage, Storage, Transaction,
 };
 use shardkeep_types::{
     ActorId, CustodianId, FreeText, InMemoryKek, InMemorySigner, KekId, KeyEncryptionKey, KeyId,
-    KeyVersion, Label, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
+    KeyVersion, NodeId, NodeVersion, ShareSlot, SignerId, Timestamp,
 };
 
 /// Stands in for the audit crate's chained hash (this crate never hashes).
@@ -259,47 +260,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // An approved soft delete: approval consumed, state changed and audited
     // in one transaction.
-    let request = ApprovalRequest {
-        nonce: ApprovalNonce([42; 32]),
-        operation: Label::new("soft-delete")?,
-        request_hash: [7; 32],
+    let request = ApprovalRequestRecord {
+        // The backup layer hashes its canonical request encoding; any
+        // 32-byte name serves here.
+        hash: ApprovalRequestHash([42; 32]),
+        encoding: b"canonical approval request".to_vec(),
+        operation: ApprovalOperation::Delete,
+        subject: Some(version.clone()),
         requester: ActorId::new("ops.carol")?,
-        ticket: Label::new("CHG-2041")?,
-        target: version.clone(),
-        issued_at: now,
+        created_at: now,
         expires_at: now
             .checked_add(std::time::Duration::from_secs(3600))
             .ok_or("time")?,
+        consumed_at: None,
+        consumed_by: None,
     };
     let mut tx = storage.begin().await?;
-    tx.issue_approval_request(&request).await?;
-    // The service verifies each approver's ed25519 signature before this.
-    for (approver, role) in [("sec.bob", "security"), ("biz.dave", "business-owner")] {
-        tx.record_approval(&Approval {
-            nonce: request.nonce,
-            operation: request.operation.clone(),
-            request_hash: request.request_hash,
-            requester: request.requester.clone(),
-            ticket: request.ticket.clone(),
-            role: Label::new(role)?,
-            target: request.target.clone(),
-            expires_at: request.expires_at,
+    tx.insert_approval_request(&request).await?;
+    // The service verifies each approver's ed25519 signature and
+    // registration before this.
+    for (approver, role) in [
+        ("sec.bob", Role::Security),
+        ("biz.dave", Role::BusinessOwner),
+    ] {
+        tx.insert_approval(&ApprovalRecord {
+            request_hash: request.hash,
             approver: ActorId::new(approver)?,
+            role,
             signature: [0x5a; 64],
-            recorded_at: now,
+            approved_at: now,
         })
         .await?;
     }
     tx.commit().await?;
 
     let mut tx = storage.begin().await?;
-    let approvals = tx
-        .consume_approval_request(
-            &request.nonce,
-            &request.operation,
-            &request.request_hash,
-            now,
-        )
+    let approvals = tx.approvals(&request.hash).await?;
+    tx.consume_approval_request(&request.hash, now, &request.requester)
         .await?;
     let cooldown = now
         .checked_add(std::time::Duration::from_secs(7 * 86_400))

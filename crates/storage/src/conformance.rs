@@ -51,17 +51,17 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::{
-    AUDIT_LOG_ID_LEN, Approval, ApprovalNonce, ApprovalRequest, ApprovalStore, AuditEntry,
-    AuditHead, AuditLogId, AuditRow, AuditStore, CustodyEntry, CustodyStore, DeliveryOutcome,
-    DeliveryRecord, DrillOutcome, DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
-    MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_CONTACT_LEN, MAX_ENVELOPE_LEN,
-    MAX_REASON_LEN, ReceiptStore, SealedShare, SealedShareStore, ShareAccess, ShareAccessLog,
-    SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SlotState, Storage,
-    StoredCheckpoint, Transaction,
+    AUDIT_LOG_ID_LEN, ApprovalOperation, ApprovalRecord, ApprovalRequestHash,
+    ApprovalRequestRecord, ApprovalStore, AuditEntry, AuditHead, AuditLogId, AuditRow, AuditStore,
+    CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
+    DrillStore, Error, KeyVersionState, KeyVersionStore, MAX_AUDIT_APPENDS_PER_TRANSACTION,
+    MAX_AUDIT_RECORD_LEN, MAX_CONTACT_LEN, MAX_ENVELOPE_LEN, MAX_REASON_LEN, ReceiptStore,
+    SealedShare, SealedShareStore, ShareAccess, ShareAccessLog, SlotDeletionStore, SlotFilter,
+    SlotKekRecord, SlotKekStore, SlotState, Storage, StoredCheckpoint, Transaction,
 };
 use crate::{
     AccessControlStore, AnomalyRecord, InventoryChallenge, InventoryProofRecord, InventoryStore,
-    MAX_INVENTORY_PROOF_LEN,
+    MAX_APPROVAL_REQUEST_LEN, MAX_INVENTORY_PROOF_LEN,
 };
 use crate::{
     DeliveryStats, DrillStats, DrillSummary, ExposureRow, RecentDrill, SplitSummary, StatusFilter,
@@ -426,40 +426,35 @@ pub fn custody(slot: &ShareSlot, custodian: &str) -> CustodyEntry {
 /// Changes one field of a custody entry.
 type CustodyEdit = fn(&mut CustodyEntry);
 
-/// The approval nonce of 32 `byte`s.
-pub fn nonce(byte: u8) -> ApprovalNonce {
-    ApprovalNonce([byte; 32])
+/// The approval request hash of 32 `byte`s.
+pub fn request_hash(byte: u8) -> ApprovalRequestHash {
+    ApprovalRequestHash([byte; 32])
 }
 
-/// A `hard-delete` request of `node-a` v1 by `ops.carol`, nonce
-/// `nonce_byte`, issued at `at(100)`, expiring at `at(10_000)`.
-pub fn request(nonce_byte: u8) -> ApprovalRequest {
-    ApprovalRequest {
-        nonce: nonce(nonce_byte),
-        operation: label("hard-delete"),
-        request_hash: [7; 32],
+/// An open delete request for `node-a` v1, by `ops.carol`, created at
+/// `at(100)`, lapsing at `at(10_000)`.
+pub fn request(hash_byte: u8) -> ApprovalRequestRecord {
+    ApprovalRequestRecord {
+        hash: request_hash(hash_byte),
+        encoding: vec![hash_byte; 120],
+        operation: ApprovalOperation::Delete,
+        subject: Some(version("node-a", 1)),
         requester: actor("ops.carol"),
-        ticket: label("INC-1234"),
-        target: version("node-a", 1),
-        issued_at: at(100),
+        created_at: at(100),
         expires_at: at(10_000),
+        consumed_at: None,
+        consumed_by: None,
     }
 }
 
 /// `approver`'s approval of `request` in `role`, recorded at `at(200)`.
-pub fn approval(request: &ApprovalRequest, approver: &str, role: &str) -> Approval {
-    Approval {
-        nonce: request.nonce,
-        operation: request.operation.clone(),
-        request_hash: request.request_hash,
-        requester: request.requester.clone(),
-        ticket: request.ticket.clone(),
-        role: label(role),
-        target: request.target.clone(),
-        expires_at: at(9_000),
+pub fn approval(request: &ApprovalRequestRecord, approver: &str, role: Role) -> ApprovalRecord {
+    ApprovalRecord {
+        request_hash: request.hash,
         approver: actor(approver),
+        role,
         signature: [0x5a; 64],
-        recorded_at: at(200),
+        approved_at: at(200),
     }
 }
 
@@ -3696,65 +3691,56 @@ pub async fn deliveries_keep_one_receipt_per_slot<S: Store>(storage: S) {
 
 // ----- approvals -----
 
-/// Forges one signed field of an approval.
-type ApprovalEdit = fn(&mut Approval);
-
 /// Conformance case: approvals are consumed once.
 pub async fn approvals_are_consumed_once<S: Store>(storage: S) {
     let request = request(1);
-    let security = approval(&request, "sec.bob", "security");
-    let mut owner = approval(&request, "biz.dave", "business-owner");
-    owner.recorded_at = at(150);
-    let mut lapsing = approval(&request, "sec.erin", "security");
-    lapsing.expires_at = at(500);
+    let policy = ApprovalRequestRecord {
+        hash: request_hash(9),
+        operation: ApprovalOperation::PolicyChange,
+        subject: None,
+        ..self::request(9)
+    };
+    let security = approval(&request, "sec.bob", Role::Security);
+    let mut owner = approval(&request, "biz.dave", Role::BusinessOwner);
+    owner.approved_at = at(150);
 
     let mut tx = storage.begin().await.unwrap();
-    tx.issue_approval_request(&request).await.unwrap();
-    tx.record_approval(&security).await.unwrap();
-    tx.record_approval(&owner).await.unwrap();
-    tx.record_approval(&lapsing).await.unwrap();
+    tx.insert_approval_request(&request).await.unwrap();
+    tx.insert_approval_request(&policy).await.unwrap();
+    tx.insert_approval(&security).await.unwrap();
+    tx.insert_approval(&owner).await.unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = storage.begin().await.unwrap();
-    let (stored, approvals) = tx.approval_request(&request.nonce).await.unwrap();
-    assert_eq!(stored, request);
+    assert_eq!(tx.approval_request(&request.hash).await.unwrap(), request);
+    assert_eq!(tx.approval_request(&policy.hash).await.unwrap(), policy);
     assert_eq!(
-        approvals,
-        [owner.clone(), security.clone(), lapsing.clone()]
+        tx.approvals(&request.hash).await.unwrap(),
+        [owner.clone(), security.clone()]
     );
-
-    // Consumed at 600: the lapsed approval is left out.
-    let valid = tx
-        .consume_approval_request(
-            &request.nonce,
-            &request.operation,
-            &request.request_hash,
-            at(600),
-        )
+    assert!(tx.approvals(&policy.hash).await.unwrap().is_empty());
+    tx.consume_approval_request(&request.hash, at(600), &actor("ops.carol"))
         .await
         .unwrap();
-    assert_eq!(valid, [owner, security]);
     tx.commit().await.unwrap();
 
     let mut tx = storage.begin().await.unwrap();
+    let consumed = tx.approval_request(&request.hash).await.unwrap();
+    assert_eq!(consumed.consumed_at, Some(at(600)));
+    assert_eq!(consumed.consumed_by, Some(actor("ops.carol")));
     assert!(matches!(
         refused(
-            tx.consume_approval_request(
-                &request.nonce,
-                &request.operation,
-                &request.request_hash,
-                at(700)
-            )
-            .await
+            tx.consume_approval_request(&request.hash, at(700), &actor("ops.carol"))
+                .await
         ),
-        Error::ApprovalRequestConsumed(n) if n == request.nonce
+        Error::ApprovalConsumed(h) if h == request.hash
     ));
     let mut tx = storage.begin().await.unwrap();
-    let mut late = approval(&request, "sec.frank", "security");
-    late.recorded_at = at(700);
+    let mut late = approval(&request, "sec.frank", Role::Security);
+    late.approved_at = at(700);
     assert!(matches!(
-        refused(tx.record_approval(&late).await),
-        Error::ApprovalRequestConsumed(_)
+        refused(tx.insert_approval(&late).await),
+        Error::ApprovalConsumed(_)
     ));
 }
 
@@ -3762,125 +3748,85 @@ pub async fn approvals_are_consumed_once<S: Store>(storage: S) {
 pub async fn approval_conflicts<S: Store>(storage: S) {
     let request = request(2);
     let mut tx = storage.begin().await.unwrap();
-    tx.issue_approval_request(&request).await.unwrap();
-    tx.record_approval(&approval(&request, "sec.bob", "security"))
+    tx.insert_approval_request(&request).await.unwrap();
+    tx.insert_approval(&approval(&request, "sec.bob", Role::Security))
         .await
         .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
-        refused(tx.issue_approval_request(&request).await),
-        Error::ApprovalRequestExists(n) if n == request.nonce
+        refused(tx.insert_approval_request(&request).await),
+        Error::ApprovalRequestExists(h) if h == request.hash
     ));
     let mut tx = storage.begin().await.unwrap();
     let mut backwards = self::request(3);
-    backwards.expires_at = backwards.issued_at;
+    backwards.expires_at = backwards.created_at;
     assert!(matches!(
-        refused(tx.issue_approval_request(&backwards).await),
+        refused(tx.insert_approval_request(&backwards).await),
         Error::TimesOutOfOrder {
             field: "expires_at"
         }
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    let mut consumed = self::request(3);
+    consumed.consumed_at = Some(at(200));
+    consumed.consumed_by = Some(actor("ops.carol"));
+    assert!(matches!(
+        refused(tx.insert_approval_request(&consumed).await),
+        Error::TimesOutOfOrder {
+            field: "consumed_at"
+        }
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    let mut huge = self::request(3);
+    huge.encoding = vec![0; MAX_APPROVAL_REQUEST_LEN + 1];
+    assert!(matches!(
+        refused(tx.insert_approval_request(&huge).await),
+        Error::BlobLength { .. }
     ));
     let unknown = self::request(4);
     for case in 0..3 {
         let mut tx = storage.begin().await.unwrap();
         let result = match case {
             0 => {
-                tx.record_approval(&approval(&unknown, "sec.bob", "security"))
+                tx.insert_approval(&approval(&unknown, "sec.bob", Role::Security))
                     .await
             }
-            1 => tx.approval_request(&unknown.nonce).await.map(drop),
-            _ => tx
-                .consume_approval_request(&unknown.nonce, &unknown.operation, &[7; 32], at(300))
-                .await
-                .map(drop),
+            1 => tx.approval_request(&unknown.hash).await.map(drop),
+            _ => {
+                tx.consume_approval_request(&unknown.hash, at(300), &actor("ops.carol"))
+                    .await
+            }
         };
-        assert!(matches!(refused(result), Error::ApprovalRequestNotFound(n) if n == unknown.nonce));
+        assert!(matches!(refused(result), Error::ApprovalRequestNotFound(h) if h == unknown.hash));
     }
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
-        refused(tx.record_approval(&approval(&request, "sec.bob", "security")).await),
+        refused(tx.insert_approval(&approval(&request, "sec.bob", Role::Security)).await),
         Error::ApprovalExists { approver, .. } if approver.as_str() == "sec.bob"
     ));
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
-        refused(tx.record_approval(&approval(&request, "ops.carol", "security")).await),
+        refused(tx.insert_approval(&approval(&request, "ops.carol", Role::Security)).await),
         Error::ApproverIsRequester(a) if a.as_str() == "ops.carol"
     ));
-    let edits: [(&str, ApprovalEdit); 5] = [
-        ("operation", |a| a.operation = label("recover")),
-        ("request_hash", |a| a.request_hash = [8; 32]),
-        ("requester", |a| a.requester = actor("ops.mallory")),
-        ("ticket", |a| a.ticket = label("INC-9999")),
-        ("target", |a| a.target = version("node-b", 1)),
-    ];
-    for (expected, edit) in edits {
-        let mut tx = storage.begin().await.unwrap();
-        let mut forged = approval(&request, "biz.dave", "business-owner");
-        edit(&mut forged);
-        assert!(matches!(
-            refused(tx.record_approval(&forged).await),
-            Error::ApprovalMismatch { field, .. } if field == expected
-        ));
-    }
-    let mut tx = storage.begin().await.unwrap();
-    let mut expired = approval(&request, "biz.dave", "business-owner");
-    expired.recorded_at = request.expires_at;
-    assert!(matches!(
-        refused(tx.record_approval(&expired).await),
-        Error::ApprovalRequestExpired { .. }
-    ));
     let mut tx = storage.begin().await.unwrap();
     assert!(matches!(
         refused(
-            tx.consume_approval_request(
-                &request.nonce,
-                &label("recover"),
-                &request.request_hash,
-                at(300)
-            )
-            .await
-        ),
-        Error::ApprovalMismatch {
-            field: "operation",
-            ..
-        }
-    ));
-    let mut tx = storage.begin().await.unwrap();
-    assert!(matches!(
-        refused(
-            tx.consume_approval_request(&request.nonce, &request.operation, &[0; 32], at(300))
+            tx.consume_approval_request(&request.hash, at(99), &actor("ops.carol"))
                 .await
         ),
-        Error::ApprovalMismatch {
-            field: "request_hash",
-            ..
+        Error::TimesOutOfOrder {
+            field: "consumed_at"
         }
     ));
+    // None of the refusals consumed the request or added an approval.
     let mut tx = storage.begin().await.unwrap();
-    assert!(matches!(
-        refused(
-            tx.consume_approval_request(
-                &request.nonce,
-                &request.operation,
-                &request.request_hash,
-                request.expires_at
-            )
-            .await
-        ),
-        Error::ApprovalRequestExpired { expired_at, .. } if expired_at == request.expires_at
-    ));
-    // None of the refusals consumed the request.
-    let mut tx = storage.begin().await.unwrap();
-    tx.consume_approval_request(
-        &request.nonce,
-        &request.operation,
-        &request.request_hash,
-        at(300),
-    )
-    .await
-    .unwrap();
+    assert_eq!(tx.approvals(&request.hash).await.unwrap().len(), 1);
+    tx.consume_approval_request(&request.hash, at(300), &actor("ops.carol"))
+        .await
+        .unwrap();
 }
 
 // ----- drills and share reads -----
@@ -4218,7 +4164,7 @@ pub async fn rollback_leaves_nothing<S: Store>(storage: S) {
     tx.store_sealed_share(&sealed(&slot("node-a", 1, 1)))
         .await
         .unwrap();
-    tx.issue_approval_request(&request(1)).await.unwrap();
+    tx.insert_approval_request(&request(1)).await.unwrap();
     tx.append_audit(chained(b"generate".to_vec()))
         .await
         .unwrap();
@@ -4237,7 +4183,7 @@ pub async fn rollback_leaves_nothing<S: Store>(storage: S) {
     );
     let mut tx = storage.begin_read_only().await.unwrap();
     assert!(matches!(
-        refused(tx.approval_request(&nonce(1)).await),
+        refused(tx.approval_request(&request_hash(1)).await),
         Error::ApprovalRequestNotFound(_)
     ));
     let mut tx = storage.begin_read_only().await.unwrap();
@@ -4339,22 +4285,17 @@ pub async fn operation_approval_and_audit_commit_together<S: Store>(storage: S) 
     with_shares(&storage).await;
     let request = request(1);
     let mut tx = storage.begin().await.unwrap();
-    tx.issue_approval_request(&request).await.unwrap();
-    tx.record_approval(&approval(&request, "sec.bob", "security"))
+    tx.insert_approval_request(&request).await.unwrap();
+    tx.insert_approval(&approval(&request, "sec.bob", Role::Security))
         .await
         .unwrap();
     tx.commit().await.unwrap();
 
     // The operation fails after consuming the approval: nothing sticks.
     let mut tx = storage.begin().await.unwrap();
-    tx.consume_approval_request(
-        &request.nonce,
-        &request.operation,
-        &request.request_hash,
-        at(300),
-    )
-    .await
-    .unwrap();
+    tx.consume_approval_request(&request.hash, at(300), &actor("ops.carol"))
+        .await
+        .unwrap();
     tx.append_audit(chained(b"delete requested".to_vec()))
         .await
         .unwrap();
@@ -4366,17 +4307,11 @@ pub async fn operation_approval_and_audit_commit_together<S: Store>(storage: S) 
 
     let mut tx = storage.begin().await.unwrap();
     assert_eq!(tx.audit_head().await.unwrap(), AuditHead::GENESIS);
-    // The approval is still open, so the real operation can use it.
-    let approvals = tx
-        .consume_approval_request(
-            &request.nonce,
-            &request.operation,
-            &request.request_hash,
-            at(300),
-        )
+    // The request is still open, so the real operation can use it.
+    tx.consume_approval_request(&request.hash, at(300), &actor("ops.carol"))
         .await
         .unwrap();
-    assert_eq!(approvals.len(), 1);
+    assert_eq!(tx.approvals(&request.hash).await.unwrap().len(), 1);
     tx.soft_delete_slot(&slot("node-a", 1, 1), &actor("ops.carol"), at(300), at(300))
         .await
         .unwrap();
@@ -4420,7 +4355,7 @@ pub async fn read_only_transactions_refuse_writes<S: Store>(storage: S) {
                 tx.assign_custodian(&custody(&slot("node-a", 1, 3), "c"))
                     .await
             }
-            4 => tx.issue_approval_request(&request(1)).await,
+            4 => tx.insert_approval_request(&request(1)).await,
             5 => tx.append_audit(chained(vec![1])).await.map(drop),
             6 => {
                 tx.record_share_access(&ShareAccess {
@@ -4488,7 +4423,7 @@ pub async fn concurrent_consumers_never_double_spend<S: Store>(storage: S) {
     with_shares(&storage).await;
     let request = request(1);
     let mut tx = storage.begin().await.unwrap();
-    tx.issue_approval_request(&request).await.unwrap();
+    tx.insert_approval_request(&request).await.unwrap();
     tx.commit().await.unwrap();
 
     let tasks: Vec<_> = (0..TASKS)
@@ -4497,13 +4432,8 @@ pub async fn concurrent_consumers_never_double_spend<S: Store>(storage: S) {
             let request = request.clone();
             tokio::spawn(async move {
                 let mut tx = storage.begin().await?;
-                tx.consume_approval_request(
-                    &request.nonce,
-                    &request.operation,
-                    &request.request_hash,
-                    at(300),
-                )
-                .await?;
+                tx.consume_approval_request(&request.hash, at(300), &actor("ops.carol"))
+                    .await?;
                 // Hold the unit of work open a moment so others pile up.
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 tx.soft_delete_slot(&slot("node-a", 1, 1), &actor("ops.alice"), at(300), at(400))
@@ -4518,7 +4448,7 @@ pub async fn concurrent_consumers_never_double_spend<S: Store>(storage: S) {
     for task in tasks {
         match task.await.unwrap() {
             Ok(()) => won += 1,
-            Err(Error::ApprovalRequestConsumed(_)) => {}
+            Err(Error::ApprovalConsumed(_)) => {}
             Err(other) => panic!("unexpected error: {other}"),
         }
     }

@@ -4,7 +4,7 @@ use shardkeep_types::{
     ActorId, CustodianId, KekId, KeyId, NodeVersion, ShareSlot, Threshold, Timestamp,
 };
 
-use crate::records::ApprovalNonce;
+use crate::records::ApprovalRequestHash;
 
 /// Everything a storage operation can refuse or fail with.
 ///
@@ -173,37 +173,20 @@ pub enum Error {
     ReceiptExists(ShareSlot),
 
     // ----- approvals -----
-    /// No approval request with this nonce.
+    /// No approval request with this hash.
     #[error("approval request {0} not found")]
-    ApprovalRequestNotFound(ApprovalNonce),
-    /// The nonce was already issued.
+    ApprovalRequestNotFound(ApprovalRequestHash),
+    /// A request with this hash was already stored.
     #[error("approval request {0} already exists")]
-    ApprovalRequestExists(ApprovalNonce),
+    ApprovalRequestExists(ApprovalRequestHash),
     /// The request was already consumed by an operation.
     #[error("approval request {0} was already consumed")]
-    ApprovalRequestConsumed(ApprovalNonce),
-    /// The request lapsed.
-    #[error("approval request {nonce} expired at {expired_at}")]
-    ApprovalRequestExpired {
-        /// The nonce.
-        nonce: ApprovalNonce,
-        /// When it expired.
-        expired_at: Timestamp,
-    },
-    /// An approval, or the operation consuming the request, does not match
-    /// the request in this field.
-    #[error("approval for {nonce} does not match the request's {field}")]
-    ApprovalMismatch {
-        /// The nonce.
-        nonce: ApprovalNonce,
-        /// The first field that differs.
-        field: &'static str,
-    },
-    /// This approver already approved the request.
-    #[error("{approver} already approved request {nonce}")]
+    ApprovalConsumed(ApprovalRequestHash),
+    /// This person already approved the request.
+    #[error("{approver} already approved request {request}")]
     ApprovalExists {
-        /// The nonce.
-        nonce: ApprovalNonce,
+        /// The request.
+        request: ApprovalRequestHash,
         /// The approver.
         approver: ActorId,
     },

@@ -24,9 +24,10 @@ pub use postgres::{
     PostgresStorage,
 };
 pub use records::{
-    AUDIT_LOG_ID_LEN, Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditLogId,
-    AuditRow, CustodyEntry, DIGEST_LEN, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
-    KeyVersionRecord, KeyVersionState, MAX_CONTACT_LEN, MAX_DRILL_REPORT_LEN, MAX_ENVELOPE_LEN,
+    AUDIT_LOG_ID_LEN, ApprovalOperation, ApprovalRecord, ApprovalRequestHash,
+    ApprovalRequestRecord, AuditEntry, AuditHead, AuditLogId, AuditRow, CustodyEntry, DIGEST_LEN,
+    DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport, KeyVersionRecord, KeyVersionState,
+    MAX_APPROVAL_REQUEST_LEN, MAX_CONTACT_LEN, MAX_DRILL_REPORT_LEN, MAX_ENVELOPE_LEN,
     MAX_EVIDENCE_LEN, MAX_REASON_LEN, MAX_RECEIPT_LEN, SIGNATURE_LEN, SealedShare, ShareAccess,
     SlotFilter, SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
 };

@@ -141,6 +141,7 @@ impl SqlStorage<Postgres> {
             "SELECT shardkeep_grant_service($1)",
             "SELECT shardkeep_grant_audit_checkpoints($1)",
             "SELECT shardkeep_grant_backup($1)",
+            "SELECT shardkeep_grant_approvals($1)",
         ] {
             result = sqlx::query(sql)
                 .bind(service_role)

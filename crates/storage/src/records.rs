@@ -318,71 +318,148 @@ pub struct DeliveryRecord {
     pub recorded_at: Timestamp,
 }
 
-/// A server-issued nonce naming one approval request; approvers sign it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ApprovalNonce(pub [u8; DIGEST_LEN]);
+/// Longest stored approval request encoding, in bytes.
+pub const MAX_APPROVAL_REQUEST_LEN: usize = 4096;
 
-impl fmt::Debug for ApprovalNonce {
+/// The hash naming one approval request (SHA-256 of its tagged canonical
+/// encoding, computed by the layer that encodes it).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApprovalRequestHash(pub [u8; DIGEST_LEN]);
+
+impl fmt::Debug for ApprovalRequestHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ApprovalNonce({})", hex::encode(self.0))
+        write!(f, "ApprovalRequestHash({})", hex::encode(self.0))
     }
 }
 
-impl fmt::Display for ApprovalNonce {
+impl fmt::Display for ApprovalRequestHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&hex::encode(self.0))
     }
 }
 
-/// A sensitive operation waiting for approvals: issued by the server with a
-/// fresh nonce, consumed once, in the transaction of the operation itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApprovalRequest {
-    /// The server-issued nonce.
-    pub nonce: ApprovalNonce,
-    /// The operation (e.g. `recover`, `hard-delete`).
-    pub operation: Label,
-    /// The hash of the exact request, as the approvers saw it.
-    pub request_hash: [u8; DIGEST_LEN],
-    /// Who asked.
-    pub requester: ActorId,
-    /// The change or incident ticket.
-    pub ticket: Label,
-    /// The key version the operation touches.
-    pub target: NodeVersion,
-    /// When the nonce was issued.
-    pub issued_at: Timestamp,
-    /// When the request lapses.
-    pub expires_at: Timestamp,
+/// A sensitive operation that needs approvals. The codes are part of the
+/// stored and signed formats: never renumbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ApprovalOperation {
+    /// Recover a node's share (code 1).
+    Recover,
+    /// Run a recovery drill (code 2).
+    Drill,
+    /// Delete share slots (code 3).
+    Delete,
+    /// Change the split policy (code 4).
+    PolicyChange,
+    /// Change who may approve (code 5).
+    ApproverSetChange,
 }
 
-/// One approver's signed approval, with every field the signature covers, so
-/// it can be checked again from the stored row alone.
+impl ApprovalOperation {
+    /// Every operation, in code order.
+    pub const ALL: [Self; 5] = [
+        Self::Recover,
+        Self::Drill,
+        Self::Delete,
+        Self::PolicyChange,
+        Self::ApproverSetChange,
+    ];
+
+    /// The operation's code in the stored and signed formats.
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Recover => 1,
+            Self::Drill => 2,
+            Self::Delete => 3,
+            Self::PolicyChange => 4,
+            Self::ApproverSetChange => 5,
+        }
+    }
+
+    /// The operation of a code, if any.
+    #[must_use]
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Recover),
+            2 => Some(Self::Drill),
+            3 => Some(Self::Delete),
+            4 => Some(Self::PolicyChange),
+            5 => Some(Self::ApproverSetChange),
+            _ => None,
+        }
+    }
+
+    /// The operation's name, for people.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Recover => "recover",
+            Self::Drill => "drill",
+            Self::Delete => "delete",
+            Self::PolicyChange => "policy-change",
+            Self::ApproverSetChange => "approver-set-change",
+        }
+    }
+}
+
+impl fmt::Display for ApprovalOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A stored approval request: its canonical encoding (what approvers sign
+/// the hash of) with the fields storage indexes and checks, and whether an
+/// operation consumed it. Consumed once, in the operation's transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Approval {
-    /// The request's nonce.
-    pub nonce: ApprovalNonce,
-    /// The operation, as signed (must match the request).
-    pub operation: Label,
-    /// The request hash, as signed (must match the request).
-    pub request_hash: [u8; DIGEST_LEN],
-    /// The requester, as signed (must match the request).
+pub struct ApprovalRequestRecord {
+    /// The request's hash (primary key).
+    pub hash: ApprovalRequestHash,
+    /// The canonical encoding (at most [`MAX_APPROVAL_REQUEST_LEN`] bytes).
+    pub encoding: Vec<u8>,
+    /// The operation asked for.
+    pub operation: ApprovalOperation,
+    /// The key version it touches, if any (policy and approver-set changes
+    /// touch none).
+    pub subject: Option<NodeVersion>,
+    /// Who asked.
     pub requester: ActorId,
-    /// The ticket, as signed (must match the request).
-    pub ticket: Label,
-    /// The role the approver acts in (e.g. `security`, `business-owner`).
-    pub role: Label,
-    /// The key version, as signed (must match the request).
-    pub target: NodeVersion,
-    /// When this approval lapses.
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it lapses (after `created_at`).
     pub expires_at: Timestamp,
-    /// Who approved (never the requester).
+    /// When an operation consumed it.
+    pub consumed_at: Option<Timestamp>,
+    /// Who ran the operation that consumed it.
+    pub consumed_by: Option<ActorId>,
+}
+
+/// One approver's signed approval of a request. Append-only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    /// The request approved.
+    pub request_hash: ApprovalRequestHash,
+    /// The approving person.
     pub approver: ActorId,
-    /// The approver's ed25519 signature (checked by the caller before
-    /// recording).
+    /// The role they approve in.
+    pub role: Role,
+    /// Their ed25519 signature with their registered approval key (checked
+    /// by the caller before recording).
     pub signature: [u8; SIGNATURE_LEN],
-    /// When the approval was recorded.
-    pub recorded_at: Timestamp,
+    /// When it was recorded.
+    pub approved_at: Timestamp,
+}
+
+impl fmt::Debug for ApprovalRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApprovalRecord")
+            .field("request_hash", &self.request_hash)
+            .field("approver", &self.approver)
+            .field("role", &self.role)
+            .field("signature", &hex::encode(self.signature))
+            .field("approved_at", &self.approved_at)
+            .finish()
+    }
 }
 
 /// How a recovery drill ended.

@@ -15,13 +15,13 @@ use shardkeep_types::{
 
 use crate::error::Error;
 use crate::records::{
-    AnomalyRecord, Approval, ApprovalNonce, ApprovalRequest, AuditEntry, AuditHead, AuditLogId,
-    AuditRow, CustodyEntry, DIGEST_LEN, DeliveryRecord, DeliveryStats, DrillReport, DrillStats,
-    EntityRecord, ExposureRow, GroupRecord, InventoryChallenge, InventoryProofRecord,
-    KeyVersionRecord, MAX_REVOCATION_REASON_LEN, PUBLIC_KEY_LEN, PersonKeyEpoch, PersonKeys,
-    PersonRecord, PolicyRecord, RoleSet, SealedShare, ShareAccess, SlotFilter, SlotKekRecord,
-    SlotState, SlotSummary, SplitReference, StatusFilter, StatusSummary, StoredCheckpoint,
-    VersionStatusRow,
+    AnomalyRecord, ApprovalRecord, ApprovalRequestHash, ApprovalRequestRecord, AuditEntry,
+    AuditHead, AuditLogId, AuditRow, CustodyEntry, DIGEST_LEN, DeliveryRecord, DeliveryStats,
+    DrillReport, DrillStats, EntityRecord, ExposureRow, GroupRecord, InventoryChallenge,
+    InventoryProofRecord, KeyVersionRecord, MAX_REVOCATION_REASON_LEN, PUBLIC_KEY_LEN,
+    PersonKeyEpoch, PersonKeys, PersonRecord, PolicyRecord, RoleSet, SealedShare, ShareAccess,
+    SlotFilter, SlotKekRecord, SlotState, SlotSummary, SplitReference, StatusFilter, StatusSummary,
+    StoredCheckpoint, VersionStatusRow,
 };
 
 /// A storage backend: hands out transactions.
@@ -446,52 +446,63 @@ pub trait ReceiptStore {
 }
 
 /// Approval requests and signed approvals. A request is consumed once, in the
-/// transaction of the operation it authorises.
+/// transaction of the operation it authorises; approvals are append-only.
+/// The caller checks signatures, registrations and the approval rule;
+/// storage keeps the records and the single use.
 pub trait ApprovalStore {
-    /// Records a freshly issued request.
+    /// Stores a new, open request (`consumed_at` and `consumed_by` must be
+    /// `None`).
     ///
     /// # Errors
-    /// [`Error::ApprovalRequestExists`], [`Error::TimesOutOfOrder`].
-    fn issue_approval_request(
+    /// [`Error::ApprovalRequestExists`], [`Error::TimesOutOfOrder`]
+    /// (`expires_at` not after `created_at`, or a request given as
+    /// consumed), [`Error::BlobLength`] (encoding).
+    fn insert_approval_request(
         &mut self,
-        request: &ApprovalRequest,
+        request: &ApprovalRequestRecord,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Records one approver's approval of an open request. The caller has
-    /// verified the signature and the approver's registration.
-    ///
-    /// # Errors
-    /// [`Error::ApprovalRequestNotFound`], [`Error::ApprovalRequestConsumed`],
-    /// [`Error::ApprovalMismatch`], [`Error::ApproverIsRequester`],
-    /// [`Error::ApprovalExists`].
-    fn record_approval(
-        &mut self,
-        approval: &Approval,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
-
-    /// A request and its approvals (in recording order), consumed or not.
+    /// A stored request, consumed or not.
     ///
     /// # Errors
     /// [`Error::ApprovalRequestNotFound`].
     fn approval_request(
         &mut self,
-        nonce: &ApprovalNonce,
-    ) -> impl Future<Output = Result<(ApprovalRequest, Vec<Approval>), Error>> + Send;
+        hash: &ApprovalRequestHash,
+    ) -> impl Future<Output = Result<ApprovalRequestRecord, Error>> + Send;
 
-    /// Consumes an open, unexpired request for `operation` on exactly
-    /// `request_hash`, and returns its approvals that are still valid at
-    /// `now`. The caller checks them against policy before committing.
+    /// Records one person's approval of an open request.
     ///
     /// # Errors
-    /// [`Error::ApprovalRequestNotFound`], [`Error::ApprovalRequestConsumed`],
-    /// [`Error::ApprovalRequestExpired`], [`Error::ApprovalMismatch`].
+    /// [`Error::ApprovalRequestNotFound`], [`Error::ApprovalConsumed`],
+    /// [`Error::ApproverIsRequester`], [`Error::ApprovalExists`].
+    fn insert_approval(
+        &mut self,
+        approval: &ApprovalRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The approvals of a request, in recording order (then approver).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn approvals(
+        &mut self,
+        hash: &ApprovalRequestHash,
+    ) -> impl Future<Output = Result<Vec<ApprovalRecord>, Error>> + Send;
+
+    /// Marks a request consumed at `at` by `by`, once: a row-level
+    /// `UPDATE ... WHERE consumed_at IS NULL`, so of two transactions
+    /// consuming the same request only one succeeds.
+    ///
+    /// # Errors
+    /// [`Error::ApprovalRequestNotFound`], [`Error::ApprovalConsumed`],
+    /// [`Error::TimesOutOfOrder`] (`at` before the request's creation).
     fn consume_approval_request(
         &mut self,
-        nonce: &ApprovalNonce,
-        operation: &Label,
-        request_hash: &[u8; 32],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<Approval>, Error>> + Send;
+        hash: &ApprovalRequestHash,
+        at: Timestamp,
+        by: &ActorId,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// Recovery drill reports, append-only.

@@ -11,6 +11,7 @@
     clippy::panic
 )]
 
+pub mod approvals;
 pub mod inspect;
 pub mod scenario;
 

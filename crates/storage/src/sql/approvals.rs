@@ -1,273 +1,253 @@
-//! Approval requests (server-issued nonces) and the signed approvals of
-//! them. A request is consumed once, in the transaction of its operation.
+//! Approval requests and the signed approvals of them. A request is
+//! consumed once, in the transaction of its operation; approvals are
+//! append-only.
 
-use shardkeep_types::{ActorId, Label, Timestamp};
+use shardkeep_types::{ActorId, Timestamp};
 
-use super::{Backend, Columns, SqlTransaction, args, guarded, node_version, version_args, with};
+use super::{Backend, Columns, SqlTransaction, args, guarded};
 use crate::error::Error;
-use crate::records::{Approval, ApprovalNonce, ApprovalRequest};
+use crate::records::{
+    ApprovalOperation, ApprovalRecord, ApprovalRequestHash, ApprovalRequestRecord,
+    MAX_APPROVAL_REQUEST_LEN, Role,
+};
 use crate::traits::ApprovalStore;
-use crate::types::timestamp_to_db;
+use crate::types::{check_blob, timestamp_to_db};
 
 const REQUESTS: &str = "approval_requests";
 const APPROVALS: &str = "approvals";
 
-struct StoredRequest {
-    request: ApprovalRequest,
-    consumed_at: Option<Timestamp>,
-}
-
 async fn load_request<B: Backend>(
     tx: &mut SqlTransaction<B>,
-    nonce: &ApprovalNonce,
-) -> Result<StoredRequest, Error> {
+    hash: &ApprovalRequestHash,
+) -> Result<ApprovalRequestRecord, Error> {
     let row = tx
         .fetch_optional(
             REQUESTS,
-            "SELECT key_id, node_id, version, nonce, operation, request_hash, requester, ticket, \
-             issued_at, expires_at, consumed_at FROM approval_requests WHERE nonce = $1",
-            args![nonce.0.as_slice()],
+            "SELECT hash, encoding, operation, key_id, node_id, version, requester, created_at, \
+             expires_at, consumed_at, consumed_by FROM approval_requests WHERE hash = $1",
+            args![hash.0.as_slice()],
         )
         .await?
-        .ok_or(Error::ApprovalRequestNotFound(*nonce))?;
+        .ok_or(Error::ApprovalRequestNotFound(*hash))?;
     let cols = Columns::<B>::new(&row, REQUESTS);
-    Ok(StoredRequest {
-        request: ApprovalRequest {
-            target: node_version(&cols, 0)?,
-            nonce: ApprovalNonce(cols.digest(3, "nonce")?),
-            operation: cols.parse(4, "operation", Label::new)?,
-            request_hash: cols.digest(5, "request_hash")?,
-            requester: cols.parse(6, "requester", ActorId::new)?,
-            ticket: cols.parse(7, "ticket", Label::new)?,
-            issued_at: cols.timestamp(8, "issued_at")?,
-            expires_at: cols.timestamp(9, "expires_at")?,
-        },
-        consumed_at: cols.opt_timestamp(10, "consumed_at")?,
+    let operation = cols
+        .small::<u8>(2, "operation")
+        .ok()
+        .and_then(ApprovalOperation::from_code)
+        .ok_or_else(|| cols.corrupt("operation"))?;
+    let subject = match cols.opt_text(3, "key_id")? {
+        None => None,
+        Some(_) => Some(super::node_version(&cols, 3)?),
+    };
+    let consumed_by = cols
+        .opt_text(10, "consumed_by")?
+        .map(|by| ActorId::new(by).map_err(|_| cols.corrupt("consumed_by")))
+        .transpose()?;
+    Ok(ApprovalRequestRecord {
+        hash: ApprovalRequestHash(cols.digest(0, "hash")?),
+        encoding: cols.blob(1, "encoding")?,
+        operation,
+        subject,
+        requester: cols.parse(6, "requester", ActorId::new)?,
+        created_at: cols.timestamp(7, "created_at")?,
+        expires_at: cols.timestamp(8, "expires_at")?,
+        consumed_at: cols.opt_timestamp(9, "consumed_at")?,
+        consumed_by,
     })
+}
+
+async fn insert_request<B: Backend>(
+    tx: &mut SqlTransaction<B>,
+    request: &ApprovalRequestRecord,
+) -> Result<(), Error> {
+    check_blob(
+        "approval request",
+        &request.encoding,
+        1,
+        MAX_APPROVAL_REQUEST_LEN,
+    )?;
+    if request.expires_at <= request.created_at {
+        return Err(Error::TimesOutOfOrder {
+            field: "expires_at",
+        });
+    }
+    if request.consumed_at.is_some() || request.consumed_by.is_some() {
+        return Err(Error::TimesOutOfOrder {
+            field: "consumed_at",
+        });
+    }
+    match load_request(tx, &request.hash).await {
+        Ok(_) => return Err(Error::ApprovalRequestExists(request.hash)),
+        Err(Error::ApprovalRequestNotFound(_)) => {}
+        Err(other) => return Err(other),
+    }
+    let (key_id, node_id, version) = match &request.subject {
+        Some(subject) => (
+            Some(subject.key_id.as_str()),
+            Some(subject.node_id.as_str()),
+            Some(i64::from(subject.version.get())),
+        ),
+        None => (None, None, None),
+    };
+    tx.execute(
+        REQUESTS,
+        "INSERT INTO approval_requests (hash, encoding, operation, key_id, node_id, version, \
+         requester, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        args![
+            request.hash.0.as_slice(),
+            request.encoding.as_slice(),
+            i64::from(request.operation.code()),
+            key_id,
+            node_id,
+            version,
+            request.requester.as_str(),
+            timestamp_to_db(request.created_at),
+            timestamp_to_db(request.expires_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+fn parse_role(name: &str) -> Option<Role> {
+    Role::ALL.into_iter().find(|role| role.name() == name)
 }
 
 async fn approvals_of<B: Backend>(
     tx: &mut SqlTransaction<B>,
-    nonce: &ApprovalNonce,
-) -> Result<Vec<Approval>, Error> {
+    hash: &ApprovalRequestHash,
+) -> Result<Vec<ApprovalRecord>, Error> {
     let rows = tx
         .fetch(
             APPROVALS,
-            "SELECT key_id, node_id, version, nonce, operation, request_hash, requester, ticket, \
-             role, expires_at, approver, signature, recorded_at FROM approvals \
-             WHERE nonce = $1 ORDER BY recorded_at, approver",
-            args![nonce.0.as_slice()],
+            "SELECT request_hash, approver, role, signature, approved_at FROM approvals \
+             WHERE request_hash = $1 ORDER BY approved_at, approver",
+            args![hash.0.as_slice()],
         )
         .await?;
     rows.iter()
         .map(|row| {
             let cols = Columns::<B>::new(row, APPROVALS);
-            Ok(Approval {
-                target: node_version(&cols, 0)?,
-                nonce: ApprovalNonce(cols.digest(3, "nonce")?),
-                operation: cols.parse(4, "operation", Label::new)?,
-                request_hash: cols.digest(5, "request_hash")?,
-                requester: cols.parse(6, "requester", ActorId::new)?,
-                ticket: cols.parse(7, "ticket", Label::new)?,
-                role: cols.parse(8, "role", Label::new)?,
-                expires_at: cols.timestamp(9, "expires_at")?,
-                approver: cols.parse(10, "approver", ActorId::new)?,
+            Ok(ApprovalRecord {
+                request_hash: ApprovalRequestHash(cols.digest(0, "request_hash")?),
+                approver: cols.parse(1, "approver", ActorId::new)?,
+                role: parse_role(&cols.text(2, "role")?).ok_or_else(|| cols.corrupt("role"))?,
                 signature: cols
-                    .blob(11, "signature")?
+                    .blob(3, "signature")?
                     .try_into()
                     .map_err(|_| cols.corrupt("signature"))?,
-                recorded_at: cols.timestamp(12, "recorded_at")?,
+                approved_at: cols.timestamp(4, "approved_at")?,
             })
         })
         .collect()
 }
 
-async fn issue<B: Backend>(
+async fn insert_approval<B: Backend>(
     tx: &mut SqlTransaction<B>,
-    request: &ApprovalRequest,
+    approval: &ApprovalRecord,
 ) -> Result<(), Error> {
-    if request.expires_at <= request.issued_at {
-        return Err(Error::TimesOutOfOrder {
-            field: "expires_at",
-        });
+    let hash = approval.request_hash;
+    let request = load_request(tx, &hash).await?;
+    if request.consumed_at.is_some() {
+        return Err(Error::ApprovalConsumed(hash));
     }
-    match load_request(tx, &request.nonce).await {
-        Ok(_) => return Err(Error::ApprovalRequestExists(request.nonce)),
-        Err(Error::ApprovalRequestNotFound(_)) => {}
-        Err(other) => return Err(other),
-    }
-    tx.execute(
-        REQUESTS,
-        "INSERT INTO approval_requests (key_id, node_id, version, nonce, operation, request_hash, \
-         requester, ticket, issued_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        with(
-            version_args(&request.target),
-            args![
-                request.nonce.0.as_slice(),
-                request.operation.as_str(),
-                request.request_hash.as_slice(),
-                request.requester.as_str(),
-                request.ticket.as_str(),
-                timestamp_to_db(request.issued_at),
-                timestamp_to_db(request.expires_at),
-            ],
-        ),
-    )
-    .await?;
-    Ok(())
-}
-
-/// The first signed field in which an approval differs from its request.
-fn mismatch(request: &ApprovalRequest, approval: &Approval) -> Option<&'static str> {
-    if approval.operation != request.operation {
-        Some("operation")
-    } else if approval.request_hash != request.request_hash {
-        Some("request_hash")
-    } else if approval.requester != request.requester {
-        Some("requester")
-    } else if approval.ticket != request.ticket {
-        Some("ticket")
-    } else if approval.target != request.target {
-        Some("target")
-    } else {
-        None
-    }
-}
-
-async fn record<B: Backend>(tx: &mut SqlTransaction<B>, approval: &Approval) -> Result<(), Error> {
-    let nonce = approval.nonce;
-    let stored = load_request(tx, &nonce).await?;
-    if stored.consumed_at.is_some() {
-        return Err(Error::ApprovalRequestConsumed(nonce));
-    }
-    if approval.recorded_at >= stored.request.expires_at {
-        return Err(Error::ApprovalRequestExpired {
-            nonce,
-            expired_at: stored.request.expires_at,
-        });
-    }
-    if let Some(field) = mismatch(&stored.request, approval) {
-        return Err(Error::ApprovalMismatch { nonce, field });
-    }
-    if approval.approver == approval.requester {
+    if approval.approver == request.requester {
         return Err(Error::ApproverIsRequester(approval.approver.clone()));
     }
     if tx
         .fetch_optional(
             APPROVALS,
-            "SELECT 1 FROM approvals WHERE nonce = $1 AND approver = $2",
-            args![nonce.0.as_slice(), approval.approver.as_str()],
+            "SELECT 1 FROM approvals WHERE request_hash = $1 AND approver = $2",
+            args![hash.0.as_slice(), approval.approver.as_str()],
         )
         .await?
         .is_some()
     {
         return Err(Error::ApprovalExists {
-            nonce,
+            request: hash,
             approver: approval.approver.clone(),
         });
     }
     tx.execute(
         APPROVALS,
-        "INSERT INTO approvals (key_id, node_id, version, nonce, operation, request_hash, \
-         requester, ticket, role, expires_at, approver, signature, recorded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        with(
-            version_args(&approval.target),
-            args![
-                nonce.0.as_slice(),
-                approval.operation.as_str(),
-                approval.request_hash.as_slice(),
-                approval.requester.as_str(),
-                approval.ticket.as_str(),
-                approval.role.as_str(),
-                timestamp_to_db(approval.expires_at),
-                approval.approver.as_str(),
-                approval.signature.as_slice(),
-                timestamp_to_db(approval.recorded_at),
-            ],
-        ),
+        "INSERT INTO approvals (request_hash, approver, role, signature, approved_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        args![
+            hash.0.as_slice(),
+            approval.approver.as_str(),
+            approval.role.name(),
+            approval.signature.as_slice(),
+            timestamp_to_db(approval.approved_at),
+        ],
     )
     .await?;
     Ok(())
 }
 
-async fn request_with_approvals<B: Backend>(
-    tx: &mut SqlTransaction<B>,
-    nonce: &ApprovalNonce,
-) -> Result<(ApprovalRequest, Vec<Approval>), Error> {
-    let stored = load_request(tx, nonce).await?;
-    Ok((stored.request, approvals_of(tx, nonce).await?))
-}
-
 async fn consume<B: Backend>(
     tx: &mut SqlTransaction<B>,
-    nonce: &ApprovalNonce,
-    operation: &Label,
-    request_hash: &[u8; 32],
-    now: Timestamp,
-) -> Result<Vec<Approval>, Error> {
-    let stored = load_request(tx, nonce).await?;
-    if stored.consumed_at.is_some() {
-        return Err(Error::ApprovalRequestConsumed(*nonce));
+    hash: &ApprovalRequestHash,
+    at: Timestamp,
+    by: &ActorId,
+) -> Result<(), Error> {
+    let request = load_request(tx, hash).await?;
+    if request.consumed_at.is_some() {
+        return Err(Error::ApprovalConsumed(*hash));
     }
-    if now >= stored.request.expires_at {
-        return Err(Error::ApprovalRequestExpired {
-            nonce: *nonce,
-            expired_at: stored.request.expires_at,
+    if at < request.created_at {
+        return Err(Error::TimesOutOfOrder {
+            field: "consumed_at",
         });
     }
-    let field = if &stored.request.operation != operation {
-        Some("operation")
-    } else if &stored.request.request_hash != request_hash {
-        Some("request_hash")
+    // Row-level: of two transactions consuming the same request, the second
+    // updates nothing.
+    let updated = tx
+        .execute(
+            REQUESTS,
+            "UPDATE approval_requests SET consumed_at = $2, consumed_by = $3 \
+             WHERE hash = $1 AND consumed_at IS NULL",
+            args![hash.0.as_slice(), timestamp_to_db(at), by.as_str()],
+        )
+        .await?;
+    if updated == 1 {
+        Ok(())
     } else {
-        None
-    };
-    if let Some(field) = field {
-        return Err(Error::ApprovalMismatch {
-            nonce: *nonce,
-            field,
-        });
+        Err(Error::ApprovalConsumed(*hash))
     }
-    tx.update_one(
-        REQUESTS,
-        "UPDATE approval_requests SET consumed_at = $2 WHERE nonce = $1 AND consumed_at IS NULL",
-        args![nonce.0.as_slice(), timestamp_to_db(now)],
-    )
-    .await?;
-    let mut approvals = approvals_of(tx, nonce).await?;
-    approvals.retain(|approval| now < approval.expires_at);
-    Ok(approvals)
 }
 
 impl<B: Backend> ApprovalStore for SqlTransaction<B> {
-    async fn issue_approval_request(&mut self, request: &ApprovalRequest) -> Result<(), Error> {
-        guarded!(self, Write, issue(self, request))
-    }
-
-    async fn record_approval(&mut self, approval: &Approval) -> Result<(), Error> {
-        guarded!(self, Write, record(self, approval))
+    async fn insert_approval_request(
+        &mut self,
+        request: &ApprovalRequestRecord,
+    ) -> Result<(), Error> {
+        guarded!(self, Write, insert_request(self, request))
     }
 
     async fn approval_request(
         &mut self,
-        nonce: &ApprovalNonce,
-    ) -> Result<(ApprovalRequest, Vec<Approval>), Error> {
-        guarded!(self, Read, request_with_approvals(self, nonce))
+        hash: &ApprovalRequestHash,
+    ) -> Result<ApprovalRequestRecord, Error> {
+        guarded!(self, Read, load_request(self, hash))
+    }
+
+    async fn insert_approval(&mut self, approval: &ApprovalRecord) -> Result<(), Error> {
+        guarded!(self, Write, insert_approval(self, approval))
+    }
+
+    async fn approvals(
+        &mut self,
+        hash: &ApprovalRequestHash,
+    ) -> Result<Vec<ApprovalRecord>, Error> {
+        guarded!(self, Read, approvals_of(self, hash))
     }
 
     async fn consume_approval_request(
         &mut self,
-        nonce: &ApprovalNonce,
-        operation: &Label,
-        request_hash: &[u8; 32],
-        now: Timestamp,
-    ) -> Result<Vec<Approval>, Error> {
-        guarded!(
-            self,
-            Write,
-            consume(self, nonce, operation, request_hash, now)
-        )
+        hash: &ApprovalRequestHash,
+        at: Timestamp,
+        by: &ActorId,
+    ) -> Result<(), Error> {
+        guarded!(self, Write, consume(self, hash, at, by))
     }
 }
