@@ -10,8 +10,8 @@
 //! [`Error::is_opaque_to_caller`] says which.
 
 use shardkeep_types::{
-    ActorId, CustodianId, CustodyError, FramingError, KekId, KeyId, NodeId, NodeVersion, ShareIndex,
-    ShareSlot, ThresholdError, Timestamp,
+    ActorId, CustodianId, CustodyError, FramingError, KekId, KeyId, NodeId, NodeVersion,
+    ShareIndex, ShareSlot, ThresholdError, Timestamp,
 };
 
 use crate::access::RateKind;

@@ -19,9 +19,9 @@
 
 use core::fmt;
 
+use crate::reference::container_hash;
 use ed25519_dalek::{SIGNATURE_LENGTH, Signature, VerifyingKey};
 use rand_core::CryptoRng;
-use crate::reference::container_hash;
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{CurveCommitments, CurveShare, TrustedSigners, open_x25519_container};
 use shardkeep_sss_core::{Ed25519, Secp256k1, prove_possession};

@@ -159,7 +159,9 @@ where
             Err(shardkeep_storage::Error::CustodyEntryNotFound(_)) => {
                 drop(tx);
                 let refusal = Error::NotInCustody(slot.clone());
-                return self.refuse_inspect(actor, "inventory challenge", refusal).await;
+                return self
+                    .refuse_inspect(actor, "inventory challenge", refusal)
+                    .await;
             }
             Err(other) => return Err(other.into()),
         };
@@ -167,7 +169,9 @@ where
         if !matches!(entity.state, EntityState::Active) {
             drop(tx);
             let refusal = Error::CustodianRevoked(entry.custodian);
-            return self.refuse_inspect(actor, "inventory challenge", refusal).await;
+            return self
+                .refuse_inspect(actor, "inventory challenge", refusal)
+                .await;
         }
         let now = self.now();
         let expires_at = now

@@ -43,11 +43,10 @@ pub use shardkeep_envelope::{Armor, DeliveryCertificate, ReceiptStatus};
 // Inspect: status and listing, inventory, rate limits, anomalies, metrics.
 pub use access::{AnomalyKind, RateKind};
 pub use inventory::{
-    CustodianCredentials, INVENTORY_CHALLENGE_MAGIC,
-    INVENTORY_CHALLENGE_VERSION, INVENTORY_NONCE_LEN, INVENTORY_PROOF_MAGIC,
-    INVENTORY_PROOF_VERSION, INVENTORY_SIGNATURE_TAG, InventoryChallenge, InventoryProof,
-    MAX_INVENTORY_CHALLENGE_LEN, MAX_INVENTORY_PROOF_LEN, MAX_POSSESSION_PROOF_LEN,
-    prove_inventory,
+    CustodianCredentials, INVENTORY_CHALLENGE_MAGIC, INVENTORY_CHALLENGE_VERSION,
+    INVENTORY_NONCE_LEN, INVENTORY_PROOF_MAGIC, INVENTORY_PROOF_VERSION, INVENTORY_SIGNATURE_TAG,
+    InventoryChallenge, InventoryProof, MAX_INVENTORY_CHALLENGE_LEN, MAX_INVENTORY_PROOF_LEN,
+    MAX_POSSESSION_PROOF_LEN, prove_inventory,
 };
 pub use inventory_check::InventoryConfirmation;
 pub use metrics::{DeliveryMetrics, DrillMetrics, MetricsSnapshot};
