@@ -7,11 +7,20 @@
 # Usage: scripts/check-public-api.sh            check (CI)
 #        scripts/check-public-api.sh --update   rewrite the listings
 #
-# Needs cargo-public-api (the version .ci/run installs) and the nightly
-# toolchain: the listing is read from rustdoc's JSON output, whose format
-# only nightly emits. Blanket impls (`impl<T> From<T> for T` and the like)
+# Needs cargo-public-api (the version pinned below, which .ci/run installs)
+# and the nightly toolchain: the listing is read from rustdoc's JSON output,
+# whose format only nightly emits, and each cargo-public-api release reads
+# one format version. Blanket impls (`impl<T> From<T> for T` and the like)
 # are left out; derived and auto-trait impls stay in, since dropping `Clone`,
 # `Send` or `Sync` changes what callers can do.
+#
+# One nightly `cargo doc` writes the JSON of all the crates, so nightly
+# checks the dependencies once, with the features of the crates together
+# (`cargo public-api -p` would build each crate on its own, checking the
+# dependencies again per crate: four times as long). A crate's listing
+# could differ from its own build only through a feature of a dependency
+# that another crate turns on and that changes what the crate re-exports;
+# the listings were the same both ways when this was written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,15 +48,41 @@ if ((${#crates[@]} == 0)); then
     exit 2
 fi
 
+# cargo-public-api 0.52.0 reads rustdoc JSON format 57 (its rustdoc-types
+# 0.57), the format of the image's nightly (1.97.0-nightly, 2026-05).
+# Another nightly or another cargo-public-api needs both pins moved together
+# (and .ci/run's CARGO_PUBLIC_API_VERSION), then the listings regenerated.
+public_api_version=0.52.0
+rustdoc_json_format=57
+installed=$(cargo public-api --version)
+if [ "$installed" != "cargo-public-api $public_api_version" ]; then
+    echo "found $installed, need cargo-public-api $public_api_version:" >&2
+    echo "    cargo install --locked cargo-public-api@$public_api_version" >&2
+    exit 2
+fi
+
+packages=()
+for entry in "${crates[@]}"; do
+    packages+=(-p "${entry%%$'\t'*}")
+done
+RUSTDOCFLAGS="-Z unstable-options --output-format json" \
+    cargo +nightly doc --locked --no-deps --lib --all-features "${packages[@]}"
+
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 changed=()
 for entry in "${crates[@]}"; do
     IFS=$'\t' read -r name dir <<<"$entry"
     listing="$dir/public-api.txt"
+    json="${CARGO_TARGET_DIR:-target}/doc/${name//-/_}.json"
     echo "--- $name"
-    cargo +nightly public-api --package "$name" --all-features --simplified \
-        --color never >"$scratch/$name.txt"
+    format=$(jq '.format_version' "$json")
+    if [ "$format" != "$rustdoc_json_format" ]; then
+        echo "$json: rustdoc JSON format $format; cargo-public-api" \
+            "$public_api_version reads format $rustdoc_json_format (see the pins above)" >&2
+        exit 2
+    fi
+    cargo public-api --rustdoc-json "$json" --simplified --color never >"$scratch/$name.txt"
     if $update; then
         cp "$scratch/$name.txt" "$listing"
     elif ! diff -u --label "$listing (checked in)" --label "$listing (this tree)" \

@@ -303,7 +303,7 @@ where
         actor: Option<&ActorId>,
         error: &shardkeep_storage::Error,
     ) -> Result<bool, Error> {
-        if !matches!(error, shardkeep_storage::Error::PrivilegeViolation { .. }) {
+        if !error.is_privilege_violation() {
             return Ok(false);
         }
         let mut tx = self.begin().await?;

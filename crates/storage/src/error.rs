@@ -440,7 +440,9 @@ pub enum Error {
     /// The database refused the statement for lack of privilege
     /// (PostgreSQL SQLSTATE 42501), or one of this crate's triggers refused
     /// a change to evidence: something tried to write what the service may
-    /// not. The service records an anomaly.
+    /// not. The service records an anomaly
+    /// ([`Error::is_privilege_violation`] asks in any build).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("privilege violation during {operation}: {source}")]
     PrivilegeViolation {
         /// What storage was doing.
@@ -486,6 +488,22 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+impl Error {
+    /// Whether this is an `Error::PrivilegeViolation`: the database
+    /// refused a statement the service role may not run. Callers that work
+    /// over any backend ask this instead of naming the variant, which only
+    /// a build with a backend (feature `sqlite` or `postgres`) has; in a
+    /// build without one no statement runs, and the answer is `false`.
+    #[must_use]
+    pub fn is_privilege_violation(&self) -> bool {
+        match self {
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            Self::PrivilegeViolation { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl Error {
     /// Maps a driver error: [`Error::DatabaseUnavailable`] when no
@@ -506,20 +524,24 @@ impl Error {
 
 /// SQLSTATE `insufficient_privilege`: a missing grant, or a refusal of one
 /// of this crate's PostgreSQL triggers guarding evidence.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 const PG_INSUFFICIENT_PRIVILEGE: &str = "42501";
 /// SQLSTATE `integrity_constraint_violation`, bare: PostgreSQL raises its
 /// own constraint failures with a subclass (`23505`, `23514`...), so the
 /// bare class comes only from this crate's triggers (audit chain, single
 /// consumption, KEK destroyed once, checkpoints on the chain).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 const PG_TRIGGER_REFUSAL: &str = "23000";
 /// `SQLITE_CONSTRAINT_TRIGGER`: a `RAISE(ABORT, ...)` in a trigger; every
 /// trigger of this crate's SQLite schema refuses a change to evidence.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 const SQLITE_CONSTRAINT_TRIGGER: &str = "1811";
 
 /// Whether the database refused for lack of privilege or by one of this
 /// crate's guard triggers. The codes cannot be confused: PostgreSQL's are
 /// five-character SQLSTATEs, SQLite's are extended result codes, and
 /// neither `42501` nor `23000` is a SQLite extended code.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn is_privilege_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()

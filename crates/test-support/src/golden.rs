@@ -203,8 +203,8 @@ impl GoldenDir {
     }
 
     /// Compares the generated vectors with the stored ones, or, when
-    /// [regenerating](regenerating), writes those that differ and removes
-    /// the stale ones. Returns how many vectors the directory holds.
+    /// [regenerating], writes those that differ and removes the stale ones.
+    /// Returns how many vectors the directory holds.
     ///
     /// # Errors
     /// A [`GoldenError`] listing every missing, drifted or stale vector (or
