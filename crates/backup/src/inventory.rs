@@ -19,7 +19,6 @@
 
 use core::fmt;
 
-use crate::reference::container_hash;
 use ed25519_dalek::{SIGNATURE_LENGTH, Signature, VerifyingKey};
 use rand_core::CryptoRng;
 use shardkeep_envelope::deps::age;
