@@ -35,11 +35,7 @@ fn record(i: u64) -> AuditRecord {
 }
 
 fn append_benches(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = shardkeep_test_support::runtime::multi_thread();
     let dir = tempfile::tempdir().unwrap();
     let storage = runtime
         .block_on(SqliteStorage::open(dir.path().join("bench.db")))

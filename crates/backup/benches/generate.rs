@@ -81,10 +81,7 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = shardkeep_test_support::runtime::current_thread();
     let dir = tempfile::tempdir().unwrap();
     let storage = runtime
         .block_on(SqliteStorage::open(dir.path().join("bench.sqlite")))

@@ -21,11 +21,7 @@ fn on_postgres(
     scenario: &impl AsyncFn(&PostgresCluster, &str, PostgresStorage, tempfile::TempDir),
 ) {
     let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = shardkeep_test_support::runtime::multi_thread();
     for name in databases {
         runtime.block_on(async {
             let database = cluster.create_database(name).await.unwrap();
@@ -157,11 +153,7 @@ fn approvals_on_postgres() {
     use common::approvals::{self, Fixture};
 
     let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = shardkeep_test_support::runtime::multi_thread();
     macro_rules! run {
         ($($case:ident),* $(,)?) => {
             $(

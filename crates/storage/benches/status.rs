@@ -458,11 +458,7 @@ async fn retire_every_other<S: Storage>(storage: &S, all: &[NodeVersion]) {
 }
 
 fn status(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = shardkeep_test_support::runtime::multi_thread();
     let dir = tempfile::tempdir().unwrap();
     let sqlite = runtime
         .block_on(SqliteStorage::open(dir.path().join("status.db")))
