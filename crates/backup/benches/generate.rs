@@ -22,18 +22,16 @@
 //!   custody entries, five audit records) and its commit.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{Custodian, actor, deployment};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_audit::{AuditRecord, EventType, append};
-use shardkeep_backup::{
-    Armor, BackupService, EntityRegistration, ExternalCustodian, FixedClock, GenerateRequest,
-    PersonKeys, PersonRegistration, PolicySettings, Role, SaveDataSource, ServiceConfig,
-    ServiceParts, TssGroup, container_hash,
-};
+use shardkeep_backup::{Armor, GenerateRequest, SaveDataSource, TssGroup, container_hash};
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{
     ContainerRecipients, EnvelopeParams, TrustedSigners, VerifiedEnvelope, seal_container,
@@ -45,22 +43,17 @@ use shardkeep_kms::{LocalKeyStore, SlotKekProvider};
 use shardkeep_sss_core::{Curve, Ed25519, Secp256k1, split};
 use shardkeep_storage::{
     CustodyEntry, CustodyStore, GroupRecord, GroupStore, KeyVersionStore, SealedShare,
-    SealedShareStore, SlotKekRecord, SlotKekStore, SplitReference, SqliteStorage, Storage,
-    Transaction,
+    SealedShareStore, SlotKekRecord, SlotKekStore, SplitReference, Storage, Transaction,
 };
 use shardkeep_test_support::tss_lib::{Protocol, fixture_bytes};
 use shardkeep_types::{
-    ActorId, CustodianId, FreeText, InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion, Label,
-    NodeId, NodeVersion, ShareIndex, Signer, SignerId, Threshold, Timestamp,
+    CustodianId, InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion, NodeId, NodeVersion,
+    ShareIndex, Signer, SignerId, Threshold, Timestamp,
 };
 
 /// Party 0's save data, through the workspace's one fixture loader.
 fn fixture(protocol: Protocol) -> LocalPartySaveData {
     LocalPartySaveData::from_json(&fixture_bytes(protocol, 0).unwrap()).unwrap()
-}
-
-fn actor(name: &str) -> ActorId {
-    ActorId::new(name).unwrap()
 }
 
 fn node_version(key: &str, version: u32) -> NodeVersion {
@@ -71,110 +64,9 @@ fn node_version(key: &str, version: u32) -> NodeVersion {
     }
 }
 
-/// A service on SQLite and the local key store, with a security person,
-/// an operator, three custodians and the hybrid policy.
-struct Setup {
-    runtime: tokio::runtime::Runtime,
-    service: BackupService<SqliteStorage>,
-    custodians: Vec<ExternalCustodian>,
-    _dir: tempfile::TempDir,
-}
-
-fn setup() -> Setup {
-    let runtime = shardkeep_test_support::runtime::current_thread();
-    let dir = tempfile::tempdir().unwrap();
-    let storage = runtime
-        .block_on(SqliteStorage::open(dir.path().join("bench.sqlite")))
-        .unwrap();
-    let keks =
-        LocalKeyStore::create(dir.path().join("kms"), KekId::new("master").unwrap()).unwrap();
-    let signer = InMemorySigner::from_seed(SignerId::new("backup-server").unwrap(), &[3; 32]);
-    let parts = ServiceParts::new(
-        storage,
-        ServiceConfig::new(Label::new("bench").unwrap(), Label::new("r1").unwrap()),
-        Arc::new(keks),
-        Arc::new(signer),
-        Arc::new(FixedClock::new(
-            Timestamp::from_unix_seconds(1_767_225_600).unwrap(),
-        )),
-        Box::new(ChaCha20Rng::from_seed([1; 32])),
-    );
-    let service = BackupService::new(parts).unwrap();
-    let security = actor("sec");
-    let operator = actor("ops");
-    let person = |id: &ActorId, role: Role, seed: u8, recipient: Option<String>| {
-        let key = InMemorySigner::from_seed(SignerId::new("k").unwrap(), &[seed; 32]);
-        PersonRegistration {
-            id: id.clone(),
-            display_name: FreeText::new(id.as_str()).unwrap(),
-            roles: [role].into_iter().collect(),
-            keys: PersonKeys {
-                receipt_key: recipient.as_ref().map(|_| key.verifying_key().to_bytes()),
-                approval_key: recipient.is_none().then(|| key.verifying_key().to_bytes()),
-                age_recipient: recipient,
-                tls_fingerprint: None,
-            },
-        }
-    };
-    let custodians = runtime.block_on(async {
-        service
-            .register_person(&security, person(&security, Role::Security, 10, None))
-            .await
-            .unwrap();
-        service
-            .register_person(&security, person(&operator, Role::Operator, 11, None))
-            .await
-            .unwrap();
-        let mut custodians = Vec::new();
-        for i in 0..3u8 {
-            let id = actor(&format!("custodian-{i}"));
-            let recipient = age::x25519::Identity::generate().to_public().to_string();
-            service
-                .register_person(
-                    &security,
-                    person(&id, Role::Custodian, 20 + i, Some(recipient)),
-                )
-                .await
-                .unwrap();
-            let entity = CustodianId::new(format!("entity-{i}")).unwrap();
-            service
-                .register_entity(
-                    &security,
-                    EntityRegistration {
-                        id: entity.clone(),
-                        display_name: FreeText::new("entity").unwrap(),
-                        contact: FreeText::new("desk").unwrap(),
-                        members: vec![id.clone()],
-                    },
-                )
-                .await
-                .unwrap();
-            custodians.push(ExternalCustodian { entity, person: id });
-        }
-        service
-            .set_policy(
-                &security,
-                PolicySettings {
-                    threshold: Threshold::new(3, 5).unwrap(),
-                    server_shares: 2,
-                    kek_provider: Label::new("local-key-file").unwrap(),
-                },
-            )
-            .await
-            .unwrap();
-        custodians
-    });
-    Setup {
-        runtime,
-        service,
-        custodians,
-        _dir: dir,
-    }
-}
-
 fn whole_generate(c: &mut Criterion) {
-    let setup = setup();
-    let operator = actor("ops");
+    let setup = deployment(|_| {});
+    let custodians: Vec<_> = setup.custodians.iter().map(Custodian::external).collect();
     let mut group = c.benchmark_group("generate");
     group
         .sample_size(10)
@@ -197,13 +89,13 @@ fn whole_generate(c: &mut Criterion) {
                             tss_degree: 2,
                             parties: 5,
                         },
-                        custodians: setup.custodians.clone(),
+                        custodians: custodians.clone(),
                         armor: Armor::Binary,
                     };
                     let start = Instant::now();
                     setup
                         .runtime
-                        .block_on(setup.service.generate(&operator, request))
+                        .block_on(setup.service.generate(&setup.operator, request))
                         .unwrap();
                     total += start.elapsed();
                 }
@@ -447,7 +339,7 @@ fn writes(
 
 fn storage_commit(c: &mut Criterion) {
     // The registry, policy and custodians generate's checks need.
-    let setup = setup();
+    let setup = deployment(|_| {});
     let data = fixture(Protocol::Eddsa);
     let signer = InMemorySigner::from_seed(SignerId::new("backup-server").unwrap(), &[3; 32]);
     let mut rng = ChaCha20Rng::from_seed([4; 32]);

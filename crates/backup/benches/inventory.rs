@@ -17,67 +17,50 @@
 //!   commitments), without storage.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{Custodian, deployment};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_backup::{
-    Armor, BackupService, CustodianCredentials, EntityRegistration, ExternalCustodian, FixedClock,
-    GenerateRequest, Generated, InventoryChallenge, InventoryProof, PersonKeys, PersonRegistration,
-    PolicySettings, Role, SaveDataSource, ServiceConfig, ServiceParts, TssGroup, prove_inventory,
+    Armor, BackupService, CustodianCredentials, GenerateRequest, Generated, InventoryChallenge,
+    InventoryProof, SaveDataSource, TssGroup, prove_inventory,
 };
-use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{CurveCommitments, open_x25519_container};
 use shardkeep_keydata::LocalPartySaveData;
-use shardkeep_kms::LocalKeyStore;
 use shardkeep_sss_core::{Commitments, Curve, PossessionProof, verify_possession};
 use shardkeep_storage::SqliteStorage;
 use shardkeep_test_support::tss_lib::{Protocol, fixture_bytes};
-use shardkeep_types::{
-    ActorId, CustodianId, FreeText, InMemorySigner, KekId, KeyId, Label, NodeId, ShareSlot, Signer,
-    SignerId, Threshold, Timestamp,
-};
+use shardkeep_types::{ActorId, KeyId, NodeId, ShareSlot, Signer, Timestamp};
 
-fn actor(name: &str) -> ActorId {
-    ActorId::new(name).unwrap()
-}
-
-/// A custodian: its entity and person, and the secrets the person keeps.
-struct Custodian {
-    entity: CustodianId,
-    person: ActorId,
-    identity: age::x25519::Identity,
-    receipt_key: InMemorySigner,
-}
-
-impl Custodian {
-    fn prove(
-        &self,
-        service: &BackupService<SqliteStorage>,
-        challenge: &InventoryChallenge,
-        container: &[u8],
-        rng: &mut ChaCha20Rng,
-        now: Timestamp,
-    ) -> InventoryProof {
-        let identities = [self.identity.clone()];
-        let credentials = CustodianCredentials {
-            custodian: &self.entity,
-            person: &self.person,
-            identities: &identities,
-            receipt_signer: &self.receipt_key,
-        };
-        prove_inventory(
-            challenge,
-            container,
-            &credentials,
-            service.trusted_signers(),
-            now,
-            rng,
-        )
-        .unwrap()
-    }
+/// The custodian's side of an inventory round.
+fn prove(
+    custodian: &Custodian,
+    service: &BackupService<SqliteStorage>,
+    challenge: &InventoryChallenge,
+    container: &[u8],
+    rng: &mut ChaCha20Rng,
+    now: Timestamp,
+) -> InventoryProof {
+    let identities = [custodian.identity.clone()];
+    let credentials = CustodianCredentials {
+        custodian: &custodian.entity,
+        person: &custodian.person,
+        identities: &identities,
+        receipt_signer: &custodian.receipt_key,
+    };
+    prove_inventory(
+        challenge,
+        container,
+        &credentials,
+        service.trusted_signers(),
+        now,
+        rng,
+    )
+    .unwrap()
 }
 
 /// A service on SQLite with the hybrid policy, three custodians and one
@@ -94,93 +77,16 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let runtime = shardkeep_test_support::runtime::current_thread();
-    let dir = tempfile::tempdir().unwrap();
-    let storage = runtime
-        .block_on(SqliteStorage::open(dir.path().join("bench.sqlite")))
-        .unwrap();
-    let keks =
-        LocalKeyStore::create(dir.path().join("kms"), KekId::new("master").unwrap()).unwrap();
-    let signer = InMemorySigner::from_seed(SignerId::new("backup-server").unwrap(), &[3; 32]);
-    let mut config = ServiceConfig::new(Label::new("bench").unwrap(), Label::new("r1").unwrap());
-    config.inspect_limit.max = u32::MAX;
-    let now = Timestamp::from_unix_seconds(1_767_225_600).unwrap();
-    let parts = ServiceParts::new(
-        storage,
-        config,
-        Arc::new(keks),
-        Arc::new(signer),
-        Arc::new(FixedClock::new(now)),
-        Box::new(ChaCha20Rng::from_seed([1; 32])),
-    );
-    let service = BackupService::new(parts).unwrap();
-    let security = actor("sec");
-    let operator = actor("ops");
-    let key = |seed: u8| InMemorySigner::from_seed(SignerId::new("k").unwrap(), &[seed; 32]);
-    let person = |id: &ActorId, role: Role, keys: PersonKeys| PersonRegistration {
-        id: id.clone(),
-        display_name: FreeText::new(id.as_str()).unwrap(),
-        roles: [role].into_iter().collect(),
-        keys,
-    };
-    let approver = |seed: u8| PersonKeys {
-        approval_key: Some(key(seed).verifying_key().to_bytes()),
-        ..PersonKeys::default()
-    };
-    let (custodians, generated) = runtime.block_on(async {
-        service
-            .register_person(&security, person(&security, Role::Security, approver(10)))
-            .await
-            .unwrap();
-        service
-            .register_person(&security, person(&operator, Role::Operator, approver(11)))
-            .await
-            .unwrap();
-        let mut custodians = Vec::new();
-        for i in 0..3u8 {
-            let id = actor(&format!("custodian-{i}"));
-            let identity = age::x25519::Identity::generate();
-            let receipt_key = key(20 + i);
-            let keys = PersonKeys {
-                receipt_key: Some(receipt_key.verifying_key().to_bytes()),
-                age_recipient: Some(identity.to_public().to_string()),
-                ..PersonKeys::default()
-            };
-            service
-                .register_person(&security, person(&id, Role::Custodian, keys))
-                .await
-                .unwrap();
-            let entity = CustodianId::new(format!("entity-{i}")).unwrap();
-            service
-                .register_entity(
-                    &security,
-                    EntityRegistration {
-                        id: entity.clone(),
-                        display_name: FreeText::new("entity").unwrap(),
-                        contact: FreeText::new("desk").unwrap(),
-                        members: vec![id.clone()],
-                    },
-                )
-                .await
-                .unwrap();
-            custodians.push(Custodian {
-                entity,
-                person: id,
-                identity,
-                receipt_key,
-            });
-        }
-        service
-            .set_policy(
-                &security,
-                PolicySettings {
-                    threshold: Threshold::new(3, 5).unwrap(),
-                    server_shares: 2,
-                    kek_provider: Label::new("local-key-file").unwrap(),
-                },
-            )
-            .await
-            .unwrap();
+    let common::Deployment {
+        runtime,
+        service,
+        operator,
+        custodians,
+        now,
+        dir,
+        ..
+    } = deployment(|config| config.inspect_limit.max = u32::MAX);
+    let generated = runtime.block_on(async {
         let mut generated = Vec::new();
         for protocol in Protocol::ALL {
             let data = LocalPartySaveData::from_json(&fixture_bytes(protocol, 0).unwrap()).unwrap();
@@ -192,13 +98,7 @@ fn setup() -> Setup {
                     tss_degree: 2,
                     parties: 5,
                 },
-                custodians: custodians
-                    .iter()
-                    .map(|c| ExternalCustodian {
-                        entity: c.entity.clone(),
-                        person: c.person.clone(),
-                    })
-                    .collect(),
+                custodians: custodians.iter().map(Custodian::external).collect(),
                 armor: Armor::Binary,
             };
             generated.push((
@@ -206,7 +106,7 @@ fn setup() -> Setup {
                 service.generate(&operator, request).await.unwrap(),
             ));
         }
-        (custodians, generated)
+        generated
     });
     Setup {
         runtime,
@@ -250,9 +150,14 @@ fn inventory(c: &mut Criterion) {
         let challenge = issue();
         group.bench_function(format!("prove/{name}"), |b| {
             b.iter(|| {
-                setup
-                    .custodian
-                    .prove(&setup.service, &challenge, container, &mut rng, setup.now)
+                prove(
+                    &setup.custodian,
+                    &setup.service,
+                    &challenge,
+                    container,
+                    &mut rng,
+                    setup.now,
+                )
             });
         });
 
@@ -263,11 +168,16 @@ fn inventory(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let challenge = issue();
-                    let proof = setup
-                        .custodian
-                        .prove(&setup.service, &challenge, container, &mut rng, setup.now)
-                        .encode()
-                        .unwrap();
+                    let proof = prove(
+                        &setup.custodian,
+                        &setup.service,
+                        &challenge,
+                        container,
+                        &mut rng,
+                        setup.now,
+                    )
+                    .encode()
+                    .unwrap();
                     let start = Instant::now();
                     setup
                         .runtime
@@ -285,11 +195,16 @@ fn inventory(c: &mut Criterion) {
 
         // The cryptography of `confirm` alone, against the commitments of
         // the envelope (the service reads the same ones from storage).
-        let proof = setup
-            .custodian
-            .prove(&setup.service, &challenge, container, &mut rng, setup.now)
-            .encode()
-            .unwrap();
+        let proof = prove(
+            &setup.custodian,
+            &setup.service,
+            &challenge,
+            container,
+            &mut rng,
+            setup.now,
+        )
+        .encode()
+        .unwrap();
         let opened = open_x25519_container(
             container,
             std::slice::from_ref(&setup.custodian.identity),
