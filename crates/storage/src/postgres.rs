@@ -7,12 +7,14 @@
 //! DELETE or TRUNCATE.
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
 
 use crate::error::Error;
+use crate::migrations::{self, Embedded, embed};
 use crate::sql::{SqlStorage, sealed};
 
 /// The PostgreSQL backend (marker type; see [`PostgresStorage`]).
@@ -22,7 +24,21 @@ pub enum Postgres {}
 /// Storage in a PostgreSQL database shared by service replicas.
 pub type PostgresStorage = SqlStorage<Postgres>;
 
-static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| migrations::migrator(MIGRATIONS));
+
+/// Every file of `migrations/postgres/`, in order.
+const MIGRATIONS: &[Embedded] = embed!("postgres":
+    1 => "0001_initial.sql",
+    2 => "0002_slot_keks.sql",
+    3 => "0003_sealed_share_bytes.sql",
+    4 => "0004_checkpoint_guard.sql",
+    5 => "0005_registry.sql",
+    6 => "0006_split_references.sql",
+    7 => "0007_custody_persons.sql",
+    8 => "0008_inventory_access.sql",
+    9 => "0009_status_indexes.sql",
+    10 => "0010_approvals.sql",
+);
 
 /// The transaction advisory lock every write transaction takes at `BEGIN`
 /// (`"shkpwrit"` as a big-endian integer): one writer at a time across all
@@ -263,5 +279,13 @@ impl sealed::Backend for Postgres {
 
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_migration_file_is_embedded() {
+        crate::migrations::tests::assert_lists_directory("postgres", super::MIGRATIONS);
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded default: one SQLite file, created on first use.
 
 use std::path::Path;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -10,6 +11,7 @@ use sqlx::sqlite::{
 };
 
 use crate::error::Error;
+use crate::migrations::{self, Embedded, embed};
 use crate::sql::{SqlStorage, sealed};
 
 /// The SQLite backend (marker type; see [`SqliteStorage`]).
@@ -21,7 +23,21 @@ pub enum Sqlite {}
 /// applied on open.
 pub type SqliteStorage = SqlStorage<Sqlite>;
 
-static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| migrations::migrator(MIGRATIONS));
+
+/// Every file of `migrations/sqlite/`, in order.
+const MIGRATIONS: &[Embedded] = embed!("sqlite":
+    1 => "0001_initial.sql",
+    2 => "0002_slot_keks.sql",
+    3 => "0003_sealed_share_bytes.sql",
+    4 => "0004_checkpoint_guard.sql",
+    5 => "0005_registry.sql",
+    6 => "0006_split_references.sql",
+    7 => "0007_custody_persons.sql",
+    8 => "0008_inventory_access.sql",
+    9 => "0009_status_indexes.sql",
+    10 => "0010_approvals.sql",
+);
 
 /// How long a writer waits for the write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -94,5 +110,13 @@ impl sealed::Backend for Sqlite {
 
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_migration_file_is_embedded() {
+        crate::migrations::tests::assert_lists_directory("sqlite", super::MIGRATIONS);
     }
 }
