@@ -10,11 +10,11 @@
 //! [`Error::is_opaque_to_caller`] says which.
 
 use shardkeep_types::{
-    ActorId, CustodianId, CustodyError, FramingError, KekId, KeyId, NodeId, NodeVersion,
+    ActorId, CustodianId, CustodyError, FramingError, KekId, KeyId, Label, NodeId, NodeVersion,
     ShareIndex, ShareSlot, ThresholdError, Timestamp,
 };
 
-use shardkeep_storage::{ApprovalOperation, ApprovalRequestHash};
+use shardkeep_storage::{ApprovalOperation, ApprovalRequestHash, RecoverySessionId};
 
 use crate::access::RateKind;
 use crate::registry::Role;
@@ -624,6 +624,56 @@ pub enum Error {
         /// The approver named.
         approver: ActorId,
     },
+
+    // ----- recovery sessions -----
+    /// Another recovery session of the key version is open (at most one
+    /// at a time).
+    #[error("a recovery session of {0} is already open")]
+    RecoverySessionActive(NodeVersion),
+    /// No recovery session with this id.
+    #[error("no recovery session {0}")]
+    RecoverySessionUnknown(RecoverySessionId),
+    /// The session's secret lives in the memory of another replica: send
+    /// the call there.
+    #[error("recovery session {session} lives on replica {replica}")]
+    SessionOnOtherReplica {
+        /// The session.
+        session: RecoverySessionId,
+        /// The replica holding it.
+        replica: Label,
+    },
+    /// The session lapsed (idle too long, or past its end); it is wiped.
+    #[error("recovery session {session} expired at {expired_at}")]
+    RecoverySessionExpired {
+        /// The session.
+        session: RecoverySessionId,
+        /// When it lapsed.
+        expired_at: Timestamp,
+    },
+    /// The session is closed (completed, failed, expired or abandoned).
+    #[error("recovery session {0} is closed")]
+    RecoverySessionClosed(RecoverySessionId),
+    /// The session was started on this replica, whose memory no longer
+    /// holds it (the process restarted): it is closed as abandoned.
+    #[error("recovery session {0} was lost by this replica (restarted); start a new one")]
+    RecoverySessionLost(RecoverySessionId),
+    /// A session descriptor does not decode or does not verify under the
+    /// pinned service key.
+    #[error("recovery session descriptor refused: {0}")]
+    SessionDescriptorInvalid(&'static str),
+    /// A session descriptor is for another share than the container's.
+    #[error("the recovery session is for another {field} than this container")]
+    SessionDescriptorMismatch {
+        /// The first field that differs.
+        field: &'static str,
+    },
+    /// A session descriptor's session has ended.
+    #[error("the recovery session ended at {0}")]
+    SessionDescriptorExpired(Timestamp),
+    /// A container could not be opened for a submission (decryption or
+    /// framing; the detail stays with the custodian).
+    #[error("the custodian container does not open with this identity")]
+    ContainerUnreadable,
 }
 
 impl Error {
@@ -642,6 +692,7 @@ impl Error {
                 | Self::InventorySignatureInvalid { .. }
                 | Self::ApprovalSignatureInvalid(_)
                 | Self::PossessionProofRejected { .. }
+                | Self::SessionDescriptorInvalid(_)
         )
     }
 }

@@ -1,0 +1,40 @@
+//! Recovery sessions on SQLite, both tss-lib groups: each case in its own
+//! test with its own error. `tests/postgres.rs` runs the same cases on
+//! PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::Protocol;
+use common::approvals::Fixture;
+use common::recovery::{self, Recovery};
+use shardkeep_storage::SqliteStorage;
+
+async fn recovery(protocol: Protocol) -> Recovery<SqliteStorage> {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path().join("backup.sqlite"))
+        .await
+        .unwrap();
+    Recovery::new(Fixture::new(storage, dir).await, protocol).await
+}
+
+macro_rules! cases {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                for protocol in [Protocol::Ecdsa, Protocol::Eddsa] {
+                    recovery::$case(recovery(protocol).await).await;
+                }
+            }
+        )*
+    };
+}
+
+cases!(
+    a_session_starts_on_consumed_approvals,
+    a_second_active_session_is_refused,
+    an_expired_session_is_refused,
+    a_session_on_another_replica_is_refused,
+    the_custodian_checks_the_descriptor,
+);
