@@ -670,6 +670,30 @@ pub enum Error {
     /// A session descriptor's session has ended.
     #[error("the recovery session ended at {0}")]
     SessionDescriptorExpired(Timestamp),
+    /// The keystore written at the end of a recovery did not load back as
+    /// the save data regenerated.
+    #[error("the keystore written for {0} does not load back as recovered")]
+    RecoveredKeystoreDiffers(NodeVersion),
+    /// A recovery reached its threshold without the sealed protocol
+    /// archive (no custodian share was accepted).
+    #[error("recovery session {0} has no protocol archive: at least one custodian share is needed")]
+    RecoveryWithoutArchive(RecoverySessionId),
+    /// A submitted share was rejected (the reason, for audit records and
+    /// anomalies; callers get the reasons in the report).
+    #[error("share rejected: {0}")]
+    ShareRejected(crate::recovery_shares::ShareRejection),
+    /// Too many submissions in one call.
+    #[error("{got} submissions in one call; at most {max}")]
+    TooManySubmissions {
+        /// How many were given.
+        got: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// A server-held share could not be read for a recovery: no KEK is
+    /// pinned for its slot, or it failed the Feldman check.
+    #[error("the server share of {0} cannot be used")]
+    ServerShareUnavailable(ShareSlot),
     /// A container could not be opened for a submission (decryption or
     /// framing; the detail stays with the custodian).
     #[error("the custodian container does not open with this identity")]

@@ -15,10 +15,12 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use shardkeep_audit::{EventType, Outcome};
+use shardkeep_envelope::CurveShare;
 use shardkeep_envelope::deps::age;
 use shardkeep_storage::{
-    ApprovalOperation, ApprovalRequestHash, ApprovalStore, KeyVersionStore, RecoverySessionId,
-    RecoverySessionOutcome, RecoverySessionRecord, RecoverySessionStore, Storage, Transaction,
+    ApprovalOperation, ApprovalRequestHash, ApprovalStore, KeyVersionState, KeyVersionStore,
+    RecoverySessionId, RecoverySessionOutcome, RecoverySessionRecord, RecoverySessionStore,
+    Storage, Transaction,
 };
 use shardkeep_types::{ActorId, FreeText, NodeVersion, ShareIndex, Timestamp};
 
@@ -28,6 +30,7 @@ use crate::approval::{
 };
 use crate::approval_ops::{consume_approvals, is_approval_refusal};
 use crate::error::Error;
+use crate::recovery_shares::{RejectedShare, ShareSource};
 use crate::reference::VerifiedSplit;
 use crate::registry::Role;
 use crate::service::BackupService;
@@ -69,18 +72,29 @@ pub struct RecoveryProgress {
 /// One session held in this instance's memory.
 pub(crate) struct LiveSession {
     /// The one-time age identity submissions are encrypted to.
-    #[allow(dead_code, reason = "submissions are decrypted with it")]
     pub(crate) identity: age::x25519::Identity,
     #[allow(dead_code, reason = "drills run in sessions too")]
     pub(crate) operation: ApprovalOperation,
     pub(crate) split: VerifiedSplit,
-    #[allow(dead_code, reason = "the recovered keystore is written there")]
     pub(crate) target: String,
-    #[allow(dead_code, reason = "server shares join only when allowed")]
     pub(crate) allow_server_shares: bool,
     pub(crate) expires_at: Timestamp,
     pub(crate) idle_expires_at: Timestamp,
-    pub(crate) received: Vec<ShareIndex>,
+    /// The shares accepted so far (wiped on drop).
+    pub(crate) received: Vec<AcceptedShare>,
+    /// The shares rejected so far, with their reasons.
+    pub(crate) rejected: Vec<RejectedShare>,
+    /// The sealed protocol archive, from the first accepted custodian
+    /// share.
+    pub(crate) archive: Option<Vec<u8>>,
+}
+
+/// A share accepted into a session.
+pub(crate) struct AcceptedShare {
+    pub(crate) index: ShareIndex,
+    pub(crate) source: ShareSource,
+    /// The share (wiped on drop).
+    pub(crate) share: CurveShare,
 }
 
 impl LiveSession {
@@ -159,6 +173,11 @@ impl<S: Storage> BackupService<S> {
         let (mut tx, _) = self
             .authorize_or_refuse(tx, actor, &[Role::Operator], Some(&version))
             .await?;
+        // A recovered share of a retired version must never be put back
+        // into service.
+        if tx.key_version(&version).await?.state != KeyVersionState::Active {
+            return Err(Error::VersionNotActive(version));
+        }
         let reference = tx.split_reference(&version).await?;
         let split = VerifiedSplit::verify(&version, &reference, self.trusted_signers())?;
         if let Some(open) = tx.open_recovery_session(&version).await? {
@@ -271,6 +290,8 @@ impl<S: Storage> BackupService<S> {
                     expires_at,
                     idle_expires_at,
                     received: Vec::new(),
+                    rejected: Vec::new(),
+                    archive: None,
                 },
             )
         });
@@ -302,7 +323,7 @@ impl<S: Storage> BackupService<S> {
                     session: *session,
                     version: live.split.version().clone(),
                     threshold: live.split.threshold().t(),
-                    received: live.received.clone(),
+                    received: live.received.iter().map(|held| held.index).collect(),
                     idle_expires_at: live.idle_expires_at,
                     expires_at: live.expires_at,
                 })

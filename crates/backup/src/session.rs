@@ -308,7 +308,6 @@ pub(crate) fn submission_message(
 
 /// A decrypted submission, framing checked, nothing else yet: the service
 /// checks the signature and the contents (see the recovery operation).
-#[allow(dead_code, reason = "read by the submission of shares")]
 pub(crate) struct SubmissionPlain {
     pub(crate) session: RecoverySessionId,
     pub(crate) custodian: ActorId,
@@ -337,7 +336,6 @@ fn encode_submission(
 }
 
 /// Decodes a submission's plaintext ([`encode_submission`]'s layout).
-#[allow(dead_code, reason = "read by the submission of shares")]
 pub(crate) fn decode_submission(bytes: &[u8]) -> Result<SubmissionPlain, Error> {
     check_total_len("recovery submission", bytes.len(), MAX_SUBMISSION_LEN)?;
     let mut r = Reader::new(bytes);
@@ -412,7 +410,6 @@ pub fn prepare_recovery_submission(
     if now >= descriptor.expires_at {
         return Err(Error::SessionDescriptorExpired(descriptor.expires_at));
     }
-    let recipient = descriptor.age_recipient()?;
     check_total_len("container", container.len(), MAX_CONTAINER_LEN)?;
     let contents = age_decrypt(container, identity, MAX_CONTAINER_CONTENTS_LEN)
         .map_err(|()| Error::ContainerUnreadable)?;
@@ -436,12 +433,42 @@ pub fn prepare_recovery_submission(
         return mismatch("split");
     }
     let archive_hash = shardkeep_envelope::archive_hash(opened.archive());
-    let message = submission_message(&descriptor.session, &opened.envelope().id(), &archive_hash);
+    seal_recovery_submission(
+        &descriptor,
+        &contents,
+        &opened.envelope().id(),
+        &archive_hash,
+        custodian,
+        receipt_key,
+    )
+}
+
+/// The last step of [`prepare_recovery_submission`], for a tool that
+/// opened and checked the container itself: signs (session id, `envelope`,
+/// `archive_hash`) with `receipt_key` and encrypts the submission holding
+/// `contents` (the container's plaintext) to the session's recipient.
+/// Nothing here checks `contents`; the service checks every submission
+/// again on arrival.
+///
+/// # Errors
+/// [`Error::Signing`]; [`Error::Framing`] for contents over
+/// `MAX_CONTAINER_CONTENTS_LEN`; [`Error::SessionDescriptorInvalid`] when
+/// the recipient cannot be encrypted to.
+pub fn seal_recovery_submission(
+    descriptor: &SessionDescriptor,
+    contents: &[u8],
+    envelope: &EnvelopeId,
+    archive_hash: &[u8; 32],
+    custodian: &ActorId,
+    receipt_key: &dyn Signer,
+) -> Result<Vec<u8>, Error> {
+    let recipient = descriptor.age_recipient()?;
+    let message = submission_message(&descriptor.session, envelope, archive_hash);
     let signature = receipt_key.sign(&message).map_err(Error::Signing)?;
     let plain = encode_submission(
         &descriptor.session,
         custodian,
-        &contents,
+        contents,
         &signature.to_bytes(),
     )?;
     let encryptor =

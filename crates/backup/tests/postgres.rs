@@ -184,6 +184,21 @@ fn approvals_on_postgres() {
     );
 }
 
+/// Recovery from four custodians (one server share) of whom one forges its
+/// share, on PostgreSQL, both tss-lib groups.
+#[test]
+fn recovery_from_four_custodians_one_forged_on_postgres() {
+    on_postgres(&["ecdsa", "eddsa"], &async |_, database, storage, dir| {
+        let protocol = match database {
+            "ecdsa" => Protocol::Ecdsa,
+            _ => Protocol::Eddsa,
+        };
+        let fixture = common::approvals::Fixture::new(storage, dir).await;
+        let recovery = common::recovery::Recovery::with_server_shares(fixture, protocol, 1).await;
+        common::recovery::recovery_from_four_custodians_one_forged(recovery).await;
+    });
+}
+
 /// Every recovery session case on PostgreSQL, both tss-lib groups, each in
 /// a fresh database.
 #[test]
@@ -213,6 +228,8 @@ fn recovery_sessions_on_postgres() {
         };
     }
     run!(
+        recovery_with_server_shares,
+        shares_of_anything_else_are_refused,
         a_session_starts_on_consumed_approvals,
         a_second_active_session_is_refused,
         an_expired_session_is_refused,

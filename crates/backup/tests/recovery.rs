@@ -31,7 +31,30 @@ macro_rules! cases {
     };
 }
 
+/// The recovery cases that need four custodians (one server share).
+macro_rules! four_custodian_cases {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                for protocol in [Protocol::Ecdsa, Protocol::Eddsa] {
+                    let dir = tempfile::tempdir().unwrap();
+                    let storage = SqliteStorage::open(dir.path().join("backup.sqlite"))
+                        .await
+                        .unwrap();
+                    let fixture = Fixture::new(storage, dir).await;
+                    recovery::$case(Recovery::with_server_shares(fixture, protocol, 1).await).await;
+                }
+            }
+        )*
+    };
+}
+
+four_custodian_cases!(recovery_from_four_custodians_one_forged);
+
 cases!(
+    recovery_with_server_shares,
+    shares_of_anything_else_are_refused,
     a_session_starts_on_consumed_approvals,
     a_second_active_session_is_refused,
     an_expired_session_is_refused,
