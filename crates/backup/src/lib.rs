@@ -50,7 +50,7 @@ pub use registry::{
 };
 pub use shardkeep_storage::{ApprovalOperation, ApprovalRecord, ApprovalRequestHash};
 // Recovery sessions.
-pub use recovery::{RecoveryParams, RecoveryProgress};
+pub use recovery::{DrillParams, RecoveryParams, RecoveryProgress};
 pub use recovery_shares::{
     MAX_SUBMISSIONS_PER_CALL, RecoveryOutcome, RecoveryReport, RecoveryTarget, RejectedShare,
     ShareRejection, ShareSource,

@@ -52,6 +52,29 @@ pub struct RecoveryParams {
     pub risk_note_hash: [u8; 32],
 }
 
+/// What a drill was approved for (a security person approves): every
+/// parameter of the approval request. A drill never uses server shares
+/// and names no target (it writes to a sandbox of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillParams {
+    /// The key version drilled.
+    pub version: NodeVersion,
+    /// The change or drill ticket.
+    pub ticket: FreeText<MAX_APPROVAL_TICKET_LEN>,
+    /// The hash of the risk note the approver read.
+    pub risk_note_hash: [u8; 32],
+}
+
+/// The parameters of a session, recover or drill.
+struct SessionParams {
+    operation: ApprovalOperation,
+    version: NodeVersion,
+    target: Option<FreeText<MAX_APPROVAL_TARGET_LEN>>,
+    allow_server_shares: bool,
+    ticket: FreeText<MAX_APPROVAL_TICKET_LEN>,
+    risk_note_hash: [u8; 32],
+}
+
 /// Where a recovery session stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryProgress {
@@ -73,8 +96,8 @@ pub struct RecoveryProgress {
 pub(crate) struct LiveSession {
     /// The one-time age identity submissions are encrypted to.
     pub(crate) identity: age::x25519::Identity,
-    #[allow(dead_code, reason = "drills run in sessions too")]
     pub(crate) operation: ApprovalOperation,
+    pub(crate) started_at: Timestamp,
     pub(crate) split: VerifiedSplit,
     pub(crate) target: String,
     pub(crate) allow_server_shares: bool,
@@ -93,6 +116,7 @@ pub(crate) struct LiveSession {
 pub(crate) struct AcceptedShare {
     pub(crate) index: ShareIndex,
     pub(crate) source: ShareSource,
+    pub(crate) envelope_id: shardkeep_types::EnvelopeId,
     /// The share (wiped on drop).
     pub(crate) share: CurveShare,
 }
@@ -165,6 +189,64 @@ impl<S: Storage> BackupService<S> {
         request: &ApprovalRequestHash,
         params: RecoveryParams,
     ) -> Result<SessionDescriptor, Error> {
+        self.start_session(
+            actor,
+            request,
+            SessionParams {
+                operation: ApprovalOperation::Recover,
+                version: params.version,
+                target: Some(params.target),
+                allow_server_shares: params.allow_server_shares,
+                ticket: params.ticket,
+                risk_note_hash: params.risk_note_hash,
+            },
+        )
+        .await
+    }
+
+    /// Starts a drill session (an operator does it) on a consumed security
+    /// approval of a drill of exactly `params`: as
+    /// [`start_recovery`](Self::start_recovery), but only external shares
+    /// are ever used (any server-held index is refused), and at threshold
+    /// the keystore is written to a sandbox under a one-time keystore KEK,
+    /// self-tested and deleted again; the drill report is stored and
+    /// audited (`drill`).
+    ///
+    /// # Errors
+    /// As [`start_recovery`](Self::start_recovery); approval refusals are
+    /// audited as `drill`.
+    pub async fn start_drill(
+        &self,
+        actor: &ActorId,
+        request: &ApprovalRequestHash,
+        params: DrillParams,
+    ) -> Result<SessionDescriptor, Error> {
+        self.start_session(
+            actor,
+            request,
+            SessionParams {
+                operation: ApprovalOperation::Drill,
+                version: params.version,
+                target: None,
+                allow_server_shares: false,
+                ticket: params.ticket,
+                risk_note_hash: params.risk_note_hash,
+            },
+        )
+        .await
+    }
+
+    async fn start_session(
+        &self,
+        actor: &ActorId,
+        request: &ApprovalRequestHash,
+        params: SessionParams,
+    ) -> Result<SessionDescriptor, Error> {
+        let operation = params.operation;
+        let event = match operation {
+            ApprovalOperation::Drill => EventType::Drill,
+            _ => EventType::Recover,
+        };
         self.check_rate(actor, RateKind::RecoveryAttempt).await?;
         self.expire_recovery_sessions().await?;
         let version = params.version.clone();
@@ -195,12 +277,12 @@ impl<S: Storage> BackupService<S> {
             self.close_lapsed(&mut tx, actor, &open, now).await?;
         }
         let expected = ApprovalParams {
-            operation: ApprovalOperation::Recover,
+            operation,
             subject: Some(ApprovalSubject {
                 version: version.clone(),
                 split_id: *split.split_id(),
             }),
-            target: Some(params.target.clone()),
+            target: params.target.clone(),
             allow_server_shares: params.allow_server_shares,
             slots: Vec::new(),
             change_hash: None,
@@ -213,7 +295,7 @@ impl<S: Storage> BackupService<S> {
                 Ok(approvals) => approvals,
                 Err(error) if is_approval_refusal(&error) => {
                     drop(tx);
-                    return self.refuse_approval(actor, EventType::Recover, error).await;
+                    return self.refuse_approval(actor, event, error).await;
                 }
                 Err(other) => return Err(other),
             };
@@ -224,7 +306,7 @@ impl<S: Storage> BackupService<S> {
         let descriptor = UnsignedDescriptor {
             session,
             deployment: &deployment,
-            operation: ApprovalOperation::Recover,
+            operation,
             version: &version,
             split_id: *split.split_id(),
             recipient: identity.to_public().to_string(),
@@ -241,7 +323,7 @@ impl<S: Storage> BackupService<S> {
             id: session,
             version: version.clone(),
             split_id: *split.split_id(),
-            operation: ApprovalOperation::Recover,
+            operation,
             request_hash: *request,
             replica: self.config().replica_id.clone(),
             started_by: actor.clone(),
@@ -262,10 +344,12 @@ impl<S: Storage> BackupService<S> {
             .iter()
             .map(|approval| format!("{} ({})", approval.approver, approval.role))
             .collect();
-        let mut record = self.record(EventType::Recover, actor, Some(&version));
-        record.target = Some(FreeText::sanitized(params.target.as_str())?);
+        let mut record = self.record(event, actor, Some(&version));
+        if let Some(target) = &params.target {
+            record.target = Some(FreeText::sanitized(target.as_str())?);
+        }
         record.detail = Some(FreeText::sanitized(&format!(
-            "recovery session {session} started on replica {}: split {}, server shares {}, \
+            "{operation} session {session} started on replica {}: split {}, server shares {}, \
              request {request} approved by {}, idle until {idle_expires_at}, ends {expires_at}",
             self.config().replica_id,
             hex::encode(split.split_id()),
@@ -283,9 +367,13 @@ impl<S: Storage> BackupService<S> {
                 session,
                 LiveSession {
                     identity,
-                    operation: ApprovalOperation::Recover,
+                    operation,
+                    started_at: now,
                     split,
-                    target: params.target.as_str().to_owned(),
+                    target: params
+                        .target
+                        .as_ref()
+                        .map_or_else(String::new, |target| target.as_str().to_owned()),
                     allow_server_shares: params.allow_server_shares,
                     expires_at,
                     idle_expires_at,

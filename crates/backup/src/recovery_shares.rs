@@ -37,9 +37,10 @@ use shardkeep_keydata::{
 use shardkeep_kms::KekPin;
 use shardkeep_sss_core::{Commitments, Curve, Ed25519, Secp256k1, Share, combine_verified};
 use shardkeep_storage::{
-    CustodyEntry, CustodyStore, GroupStore, PersonState, RecoverySessionId, RecoverySessionOutcome,
-    RecoverySessionStore, RegistryStore, SealedShareStore, ShareAccess, ShareAccessLog,
-    SlotKekStore, Storage, Transaction,
+    ApprovalOperation, CustodyEntry, CustodyStore, DrillOutcome, DrillReport, DrillStore,
+    GroupStore, PersonState, RecoverySessionId, RecoverySessionOutcome, RecoverySessionStore,
+    RegistryStore, SealedShareStore, ShareAccess, ShareAccessLog, SlotKekStore, Storage,
+    Transaction,
 };
 use shardkeep_types::{ActorId, FreeText, Label, ShareIndex, Threshold};
 use subtle::ConstantTimeEq;
@@ -47,7 +48,7 @@ use zeroize::Zeroizing;
 
 use crate::access::RateKind;
 use crate::error::Error;
-use crate::recovery::AcceptedShare;
+use crate::recovery::{AcceptedShare, LiveSession};
 use crate::reference::VerifiedSplit;
 use crate::registry::Role;
 use crate::service::BackupService;
@@ -96,6 +97,8 @@ pub enum ShareRejection {
     NotTheSlotsCustodian,
     /// A share of this index was already accepted.
     Duplicate,
+    /// A server-held index, in a drill (drills use external shares only).
+    ServerShareInDrill,
 }
 
 impl ShareRejection {
@@ -133,6 +136,7 @@ impl ShareRejection {
             Self::FeldmanCheckFailed => "feldman-check-failed",
             Self::NotTheSlotsCustodian => "not-the-slots-custodian",
             Self::Duplicate => "duplicate",
+            Self::ServerShareInDrill => "server-share-in-drill",
         }
     }
 }
@@ -178,6 +182,16 @@ pub enum RecoveryOutcome {
         /// The self-test with the peers.
         self_test: SelfTestReport,
     },
+    /// A drill ran: the keystore was written to a sandbox under a one-time
+    /// KEK, loaded, self-tested and deleted.
+    Drilled {
+        /// The self-test with the peers.
+        self_test: SelfTestReport,
+        /// Whether the sandbox keystore and directory are gone.
+        sandbox_deleted: bool,
+        /// The drill report as stored (`shardkeep-drill-report-v1`).
+        report: String,
+    },
     /// The recovery failed at threshold (the session is closed).
     Failed {
         /// Why.
@@ -204,7 +218,15 @@ impl RecoveryReport {
     /// Whether the recovery is done and its self-test passed.
     #[must_use]
     pub fn succeeded(&self) -> bool {
-        matches!(&self.outcome, RecoveryOutcome::Recovered { self_test, .. } if self_test.passed())
+        match &self.outcome {
+            RecoveryOutcome::Recovered { self_test, .. } => self_test.passed(),
+            RecoveryOutcome::Drilled {
+                self_test,
+                sandbox_deleted,
+                ..
+            } => self_test.passed() && *sandbox_deleted,
+            RecoveryOutcome::Waiting | RecoveryOutcome::Failed { .. } => false,
+        }
     }
 }
 
@@ -358,20 +380,36 @@ where
     )?)
 }
 
+/// Creates a directory only its owner can enter (the drill's sandbox);
+/// refuses one that exists.
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| {
+        Error::Keydata(shardkeep_keydata::Error::Io {
+            op: "create the drill sandbox",
+            path: dir.to_path_buf(),
+            source,
+        })
+    })
+}
+
 /// Writes, loads back, compares and self-tests the regenerated save data.
 fn install(
     data: &LocalPartySaveData,
     split: &VerifiedSplit,
     dir: &Path,
     group: Threshold,
-    target: &mut RecoveryTarget<'_>,
+    codec: &dyn KeystoreCodec,
+    peers: &mut dyn SelfTestPeers,
 ) -> Result<(PathBuf, SelfTestReport), Error> {
-    let path = write_keystore(dir, split.version(), data, target.codec, WriteMode::Replace)?;
-    let loaded = load_keystore(&path, split.version(), target.codec)?;
+    let path = write_keystore(dir, split.version(), data, codec, WriteMode::Replace)?;
+    let loaded = load_keystore(&path, split.version(), codec)?;
     if !bool::from(loaded.ct_eq(data)) {
         return Err(Error::RecoveredKeystoreDiffers(split.version().clone()));
     }
-    let report = loaded.self_test(group, target.peers)?;
+    let report = loaded.self_test(group, peers)?;
     Ok((path, report))
 }
 
@@ -424,7 +462,7 @@ impl<S: Storage> BackupService<S> {
         self.check_rate(actor, RateKind::RecoveryAttempt).await?;
         self.use_session(actor, session).await?;
 
-        let (split, opened, mut rejected) = self.open_submissions(session, submissions)?;
+        let (split, drill, opened, mut rejected) = self.open_submissions(session, submissions)?;
         let mut checked = Vec::new();
         {
             let mut tx = self.begin_read_only().await?;
@@ -433,7 +471,7 @@ impl<S: Storage> BackupService<S> {
                 let position = candidate.position;
                 let custodian = candidate.custodian.clone();
                 match self
-                    .check_submission(&mut tx, session, &split, &custody, candidate)
+                    .check_submission(&mut tx, session, &split, drill, &custody, candidate)
                     .await?
                 {
                     Ok(share) => checked.push(share),
@@ -468,7 +506,7 @@ impl<S: Storage> BackupService<S> {
         &self,
         session: &RecoverySessionId,
         submissions: &[Vec<u8>],
-    ) -> Result<(VerifiedSplit, Vec<Opened>, Vec<RejectedShare>), Error> {
+    ) -> Result<(VerifiedSplit, bool, Vec<Opened>, Vec<RejectedShare>), Error> {
         let trusted = self.trusted_signers();
         self.sessions()
             .with(|sessions| {
@@ -514,7 +552,8 @@ impl<S: Storage> BackupService<S> {
                         )),
                     }
                 }
-                Some((live.split.clone(), opened, rejected))
+                let drill = live.operation == ApprovalOperation::Drill;
+                Some((live.split.clone(), drill, opened, rejected))
             })
             .ok_or(Error::RecoverySessionLost(*session))
     }
@@ -525,6 +564,7 @@ impl<S: Storage> BackupService<S> {
         tx: &mut S::Transaction,
         session: &RecoverySessionId,
         split: &VerifiedSplit,
+        drill: bool,
         custody: &[CustodyEntry],
         candidate: Opened,
     ) -> Result<Result<Checked, (Option<ShareIndex>, ShareRejection)>, Error> {
@@ -554,6 +594,9 @@ impl<S: Storage> BackupService<S> {
                 Some(index),
                 ShareRejection::CustodianSignatureInvalid,
             )));
+        }
+        if drill && split.is_server_index(index) {
+            return Ok(Err((Some(index), ShareRejection::ServerShareInDrill)));
         }
         if let Err(reason) = check_binding(split, envelope) {
             return Ok(Err((Some(index), reason)));
@@ -626,6 +669,7 @@ impl<S: Storage> BackupService<S> {
                     live.received.push(AcceptedShare {
                         index: share.index,
                         source: share.source,
+                        envelope_id: share.envelope_id,
                         share: share.share,
                     });
                 }
@@ -686,6 +730,210 @@ impl<S: Storage> BackupService<S> {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A drill at threshold: recovers into a sandbox under a one-time
+    /// keystore KEK, self-tests, deletes the sandbox, stores the drill
+    /// report and audits `drill`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "private: the parts of one finished session"
+    )]
+    async fn finish_drill(
+        &self,
+        actor: &ActorId,
+        session: &RecoverySessionId,
+        split: &VerifiedSplit,
+        live: LiveSession,
+        group: Threshold,
+        received: Vec<(ShareIndex, ShareSource)>,
+        rejected: Vec<RejectedShare>,
+        target: &mut RecoveryTarget<'_>,
+    ) -> Result<RecoveryReport, Error> {
+        let t = split.threshold().t();
+        let started_at = live.started_at;
+        let mut used: Vec<(ShareIndex, shardkeep_types::EnvelopeId)> = live
+            .received
+            .iter()
+            .map(|held| (held.index, held.envelope_id))
+            .collect();
+        used.sort_by_key(|(index, _)| *index);
+        let kek_id = shardkeep_types::KekId::new(format!("drill-{session}"))?;
+        let codec = shardkeep_keydata::KekKeystoreCodec::new(
+            self.with_rng(|rng| shardkeep_types::InMemoryKek::generate(kek_id, rng)),
+        );
+        let sandbox = self.drill_sandbox(session)?;
+        let mut steps: Vec<(&str, std::time::Duration)> = Vec::new();
+        let result = (|| {
+            let clock = std::time::Instant::now();
+            let archive = live
+                .archive
+                .clone()
+                .ok_or(Error::RecoveryWithoutArchive(*session))?;
+            let archive = SealedArchive::from_bytes(archive)?;
+            let shares: Vec<CurveShare> =
+                live.received.into_iter().map(|held| held.share).collect();
+            let data = rebuild(shares, split, &archive)?;
+            steps.push(("combine and regenerate", clock.elapsed()));
+            let clock = std::time::Instant::now();
+            let written = install(&data, split, &sandbox, group, &codec, target.peers);
+            steps.push(("write, load and self-test", clock.elapsed()));
+            written
+        })();
+        // The sandbox goes whatever happened; the report says whether it is
+        // gone.
+        let clock = std::time::Instant::now();
+        let keystore = shardkeep_keydata::keystore_path(&sandbox, split.version());
+        let _ = std::fs::remove_file(&keystore);
+        let _ = std::fs::remove_dir(&sandbox);
+        let sandbox_deleted = !keystore.exists() && !sandbox.exists();
+        steps.push(("delete sandbox", clock.elapsed()));
+        drop(codec);
+
+        let (outcome, self_test, reason) = match result {
+            Ok((_, self_test)) if self_test.passed() && sandbox_deleted => {
+                (DrillOutcome::Passed, Some(self_test), None)
+            }
+            Ok((_, self_test)) => {
+                let why = if self_test.passed() {
+                    "the sandbox could not be deleted".to_owned()
+                } else {
+                    "the self-test failed".to_owned()
+                };
+                (
+                    DrillOutcome::Failed {
+                        reason: FreeText::sanitized(&why)?,
+                    },
+                    Some(self_test),
+                    Some(why),
+                )
+            }
+            Err(error) => {
+                let why = error.to_string();
+                (
+                    DrillOutcome::Failed {
+                        reason: FreeText::sanitized(&why)?,
+                    },
+                    None,
+                    Some(why),
+                )
+            }
+        };
+        let mut text = String::from("shardkeep-drill-report-v1\n");
+        let version = split.version();
+        text.push_str(&format!(
+            "session {session}\nversion {}/{}/v{}\nsplit {}\nresult {}\n",
+            version.key_id,
+            version.node_id,
+            version.version.get(),
+            hex::encode(split.split_id()),
+            reason
+                .as_deref()
+                .map_or_else(|| "passed".to_owned(), |why| format!("failed: {why}")),
+        ));
+        for (index, envelope) in &used {
+            text.push_str(&format!(
+                "share {index} envelope {}\n",
+                hex::encode(envelope.as_bytes())
+            ));
+        }
+        for (step, took) in &steps {
+            text.push_str(&format!("step {step}: {} ms\n", took.as_millis()));
+        }
+        text.push_str(&format!(
+            "sandbox {}\n",
+            if sandbox_deleted {
+                "deleted"
+            } else {
+                "NOT deleted"
+            }
+        ));
+        for rejection in &rejected {
+            text.push_str(&format!(
+                "anomaly: share rejected ({}) from {}\n",
+                rejection.reason,
+                rejection
+                    .custodian
+                    .as_ref()
+                    .map_or("an unknown sender", ActorId::as_str)
+            ));
+        }
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        tx.close_recovery_session(
+            session,
+            now,
+            if matches!(outcome, DrillOutcome::Passed) {
+                RecoverySessionOutcome::Completed
+            } else {
+                RecoverySessionOutcome::Failed
+            },
+        )
+        .await?;
+        tx.record_drill(&DrillReport {
+            target: version.clone(),
+            started_at,
+            finished_at: now,
+            operator: actor.clone(),
+            shares_used: used.iter().map(|(index, _)| *index).collect(),
+            outcome: outcome.clone(),
+            report: text.clone().into_bytes(),
+        })
+        .await?;
+        let mut record = self.record(EventType::Drill, actor, Some(version));
+        record.threshold = Some(split.threshold());
+        record.detail = Some(FreeText::sanitized(&format!(
+            "drill session {session}: shares {}; sandbox {}",
+            used.iter()
+                .map(|(index, _)| index.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if sandbox_deleted {
+                "deleted"
+            } else {
+                "NOT deleted"
+            },
+        ))?);
+        if let Some(why) = &reason {
+            record.outcome = Outcome::Failure {
+                reason: FreeText::sanitized(why)?,
+            };
+        }
+        Self::audit(&mut tx, &record).await?;
+        tx.commit().await?;
+        Ok(RecoveryReport {
+            session: *session,
+            threshold: t,
+            received,
+            rejected,
+            outcome: match self_test {
+                Some(self_test) => RecoveryOutcome::Drilled {
+                    self_test,
+                    sandbox_deleted,
+                    report: text,
+                },
+                None => RecoveryOutcome::Failed {
+                    reason: reason.unwrap_or_default(),
+                },
+            },
+        })
+    }
+
+    /// A fresh private directory for a drill's keystore, in the system's
+    /// temporary directory, named after the session and random bytes (a
+    /// name that exists is never reused).
+    fn drill_sandbox(&self, session: &RecoverySessionId) -> Result<PathBuf, Error> {
+        let mut attempts = 0;
+        loop {
+            let suffix: [u8; 8] = self.random_bytes();
+            let dir = std::env::temp_dir()
+                .join(format!("shardkeep-drill-{session}-{}", hex::encode(suffix)));
+            match create_private_dir(&dir) {
+                Ok(()) => return Ok(dir),
+                Err(_) if attempts < 7 => attempts += 1,
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// When the session allows server shares, holds the archive, and the
@@ -810,12 +1058,19 @@ impl<S: Storage> BackupService<S> {
                 outcome: RecoveryOutcome::Waiting,
             });
         };
-        let target_dir = PathBuf::from(&live.target);
         let group = {
             let mut tx = self.begin_read_only().await?;
             let group = tx.group(&split.version().key_id).await?;
             Threshold::from_tss_lib(usize::from(group.tss_degree), usize::from(group.parties))?
         };
+        if live.operation == ApprovalOperation::Drill {
+            return self
+                .finish_drill(
+                    actor, session, split, live, group, received, rejected, target,
+                )
+                .await;
+        }
+        let target_dir = PathBuf::from(&live.target);
         let result = (|| {
             let archive = live
                 .archive
@@ -825,7 +1080,7 @@ impl<S: Storage> BackupService<S> {
             let shares: Vec<CurveShare> =
                 live.received.into_iter().map(|held| held.share).collect();
             let data = rebuild(shares, split, &archive)?;
-            install(&data, split, &target_dir, group, target)
+            install(&data, split, &target_dir, group, target.codec, target.peers)
         })();
         let (outcome, closed, audit_outcome) = match result {
             Ok((keystore, self_test)) => {

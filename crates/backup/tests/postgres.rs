@@ -228,6 +228,8 @@ fn recovery_sessions_on_postgres() {
         };
     }
     run!(
+        drill_from_external_shares_only,
+        a_server_share_in_a_drill_is_refused,
         recovery_with_server_shares,
         shares_of_anything_else_are_refused,
         a_session_starts_on_consumed_approvals,

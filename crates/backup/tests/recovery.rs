@@ -53,6 +53,8 @@ macro_rules! four_custodian_cases {
 four_custodian_cases!(recovery_from_four_custodians_one_forged);
 
 cases!(
+    drill_from_external_shares_only,
+    a_server_share_in_a_drill_is_refused,
     recovery_with_server_shares,
     shares_of_anything_else_are_refused,
     a_session_starts_on_consumed_approvals,

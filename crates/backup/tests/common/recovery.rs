@@ -11,8 +11,8 @@ use shardkeep_backup::{
     RecoveryParams, Role, SessionDescriptor, prepare_recovery_submission,
 };
 use shardkeep_backup::{
-    PolicySettings, RecoveryOutcome, RecoveryReport, RecoveryTarget, ShareRejection, ShareSource,
-    seal_recovery_submission,
+    DrillParams, PolicySettings, RecoveryOutcome, RecoveryReport, RecoveryTarget, ShareRejection,
+    ShareSource, seal_recovery_submission,
 };
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{EnvelopeParams, archive_hash, encode_container_contents};
@@ -20,7 +20,7 @@ use shardkeep_keydata::{
     InProcessPeers, KekKeystoreCodec, LocalPartySaveData, keystore_path, load_keystore,
 };
 use shardkeep_sss_core::{Curve, Ed25519, Secp256k1};
-use shardkeep_storage::{ShareAccessLog, Storage, Transaction};
+use shardkeep_storage::{DrillOutcome, DrillStore, ShareAccessLog, Storage, Transaction};
 use shardkeep_types::{
     EnvelopeId, InMemoryKek, KekId, KeyId, KeyVersion, Label, NodeVersion, ShareIndex, Signer,
     Threshold,
@@ -888,4 +888,168 @@ pub async fn shares_of_anything_else_are_refused<S: Storage>(r: Recovery<S>) {
         r.submit(&descriptor, &many, &codec).await,
         Err(Error::TooManySubmissions { got: 17, max: 16 })
     ));
+}
+
+impl<S: Storage> Recovery<S> {
+    fn drill_params(&self) -> DrillParams {
+        DrillParams {
+            version: self.generated.version.clone(),
+            ticket: text("DRILL-2026-Q1"),
+            risk_note_hash: [0x66; 32],
+        }
+    }
+
+    /// A drill request, asked by the operator, approved by `sec-2` alone;
+    /// `allow_server_shares` as given.
+    async fn drill_approved(&self, allow_server_shares: bool) -> ApprovalRequestHash {
+        let h = &self.f.h;
+        let params = self.drill_params();
+        let request = h
+            .service
+            .request_approval(
+                &h.operator,
+                ApprovalParams {
+                    operation: ApprovalOperation::Drill,
+                    subject: Some(ApprovalSubject {
+                        version: params.version,
+                        split_id: self.generated.split_id,
+                    }),
+                    target: None,
+                    allow_server_shares,
+                    slots: Vec::new(),
+                    change_hash: None,
+                    ticket: params.ticket,
+                    risk_note_hash: params.risk_note_hash,
+                },
+            )
+            .await
+            .unwrap();
+        self.f
+            .approve(&request.encode().unwrap(), "sec-2", Role::Security)
+            .await
+            .unwrap();
+        request.hash().unwrap()
+    }
+}
+
+/// A drill from the three external shares alone, on one security
+/// approval: the keystore goes to a sandbox under a one-time KEK, is
+/// self-tested and deleted; the report records the steps, the envelope
+/// ids used and the deletion; no server share is read.
+pub async fn drill_from_external_shares_only<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    let codec = codec();
+    let hash = r.drill_approved(false).await;
+    let descriptor = h
+        .service
+        .start_drill(&h.operator, &hash, r.drill_params())
+        .await
+        .unwrap();
+    assert_eq!(descriptor.operation, ApprovalOperation::Drill);
+    assert_eq!(descriptor.approvals, [(actor("sec-2"), Role::Security)]);
+    let submissions: Vec<Vec<u8>> = (0..3)
+        .map(|i| r.submission(i, descriptor.as_bytes()).unwrap())
+        .collect();
+    let report = r.submit(&descriptor, &submissions, &codec).await.unwrap();
+    let RecoveryOutcome::Drilled {
+        self_test,
+        sandbox_deleted,
+        report: text,
+    } = &report.outcome
+    else {
+        panic!("not drilled: {report:?}");
+    };
+    assert!(self_test.passed(), "{self_test}");
+    assert!(*sandbox_deleted);
+    assert!(report.succeeded());
+    assert!(
+        report
+            .received
+            .iter()
+            .all(|(_, source)| *source != ShareSource::Server)
+    );
+    assert!(text.starts_with("shardkeep-drill-report-v1\n"), "{text}");
+    for container in &r.generated.containers {
+        assert!(
+            text.contains(&hex::encode(container.envelope_id.as_bytes())),
+            "{text}"
+        );
+    }
+    assert!(text.contains("sandbox deleted"), "{text}");
+    assert!(text.contains("step combine and regenerate"), "{text}");
+    let prefix = format!("shardkeep-drill-{}", descriptor.session);
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(r.reads(1).await, 0);
+    assert_eq!(r.reads(2).await, 0);
+    // Nothing was written into the node's keystore directory.
+    assert!(!h.dir.path().join("keystore").exists());
+
+    let mut tx = h.service.storage().begin_read_only().await.unwrap();
+    let drills = tx.drill_reports(&r.generated.version).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(drills.len(), 1);
+    assert_eq!(drills[0].outcome, DrillOutcome::Passed);
+    assert_eq!(
+        drills[0].shares_used,
+        r.generated
+            .containers
+            .iter()
+            .map(|c| c.index)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(drills[0].report, text.as_bytes());
+    let record = h.audit_records().await.pop().unwrap();
+    assert_eq!(record.event, EventType::Drill);
+    assert_eq!(record.outcome, Outcome::Success);
+    assert!(matches!(
+        h.service
+            .recovery_progress(&h.operator, &descriptor.session)
+            .await,
+        Err(Error::RecoverySessionClosed(_))
+    ));
+}
+
+/// A server-held index in a drill is refused (even one the service
+/// signed), and a drill approved with server shares allowed does not
+/// start.
+pub async fn a_server_share_in_a_drill_is_refused<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    let codec = codec();
+    let hash = r.drill_approved(true).await;
+    assert!(matches!(
+        h.service
+            .start_drill(&h.operator, &hash, r.drill_params())
+            .await,
+        Err(Error::ApprovalParametersMismatch {
+            field: "allow_server_shares",
+            ..
+        })
+    ));
+    let hash = r.drill_approved(false).await;
+    let descriptor = h
+        .service
+        .start_drill(&h.operator, &hash, r.drill_params())
+        .await
+        .unwrap();
+    let (contents, id, archive) = forged_contents(h, r.protocol, &r.generated.version, 1);
+    let server = r.sealed(0, &descriptor, &contents, &id, &archive);
+    let good = r.submission(0, descriptor.as_bytes()).unwrap();
+    let report = r
+        .submit(&descriptor, &[server, good], &codec)
+        .await
+        .unwrap();
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(
+        report.rejected[0].reason,
+        ShareRejection::ServerShareInDrill
+    );
+    assert_eq!(report.rejected[0].index, Some(ShareIndex::new(1).unwrap()));
+    assert_eq!(report.received.len(), 1);
+    assert_eq!(report.outcome, RecoveryOutcome::Waiting);
+    assert_eq!(r.reads(1).await, 0);
 }
