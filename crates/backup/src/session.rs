@@ -602,6 +602,181 @@ mod tests {
         );
     }
 
+    /// `signed` (a descriptor without its signature) signed again, so a
+    /// defect gets past the signature to reach its rule.
+    fn resign(signed: &[u8]) -> Vec<u8> {
+        let mut out = signed.to_vec();
+        out.extend_from_slice(&signer().sign(&tagged(signed)).unwrap().to_bytes());
+        out
+    }
+
+    /// What decoding a vector's body gives, as its `expect` header says it.
+    fn outcome(kind: &str, body: &[u8]) -> String {
+        let result = match kind {
+            "session_descriptor" => {
+                SessionDescriptor::decode_verify(body, &signer().verifying_key()).map(drop)
+            }
+            "submission" => decode_submission(body).map(drop),
+            other => panic!("unknown kind {other}"),
+        };
+        match result {
+            Ok(()) => "ok".to_owned(),
+            Err(Error::SessionDescriptorInvalid(why)) => format!("descriptor_invalid {why}"),
+            Err(Error::Framing(error)) => format!("framing {error}"),
+            Err(other) => format!("error {other}"),
+        }
+    }
+
+    /// The vectors of `tests/data/recovery/`, regenerated from fixed inputs
+    /// and compared byte for byte; each stored body decodes with its
+    /// expected outcome.
+    #[test]
+    fn golden_vectors() {
+        use shardkeep_test_support::{GoldenDir, Vector, data_dir, read_dir};
+
+        let dir = data_dir(env!("CARGO_MANIFEST_DIR"), "recovery");
+        let good = descriptor();
+        let bytes = good.as_bytes().to_vec();
+        let signed = &bytes[..bytes.len() - SIGNATURE_LENGTH];
+        let descriptor_vector = |expect: &str, comment: &str, body: Vec<u8>| {
+            Vector::new(expect)
+                .comment(comment)
+                .header("kind", "session_descriptor")
+                .header("signer-id", "backup-server-1")
+                .hex("signer-seed", [0x5e; 32])
+                .hex("signer-public", signer().verifying_key().as_bytes())
+                .header(
+                    "age-identity",
+                    "the fixed test identity of crates/backup/src/session.rs",
+                )
+                .header("session", hex::encode([0xab; 16]))
+                .header("deployment", "prod-eu")
+                .header("operation", "recover")
+                .header("version", "key-1/node-a/v3")
+                .hex("split-id", [0x11; 32])
+                .header("started-at", 1_800_000_000_000_u64)
+                .header("expires-at", 1_800_000_900_000_u64)
+                .hex("request", [0x22; 32])
+                .header("approvals", "biz-1 business-owner, sec-2 security")
+                .body(body)
+        };
+        let mut golden = GoldenDir::new(&dir);
+        golden.add(
+            "pass/session_descriptor",
+            &descriptor_vector("ok", "a recovery session descriptor", bytes.clone()),
+        );
+        let mut bad_signature = bytes.clone();
+        *bad_signature.last_mut().unwrap() ^= 0x01;
+        golden.add(
+            "fail/session_descriptor_bad_signature",
+            &descriptor_vector(
+                "descriptor_invalid signature",
+                "last signature byte changed",
+                bad_signature,
+            ),
+        );
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        golden.add(
+            "fail/session_descriptor_trailing_byte",
+            &descriptor_vector(
+                "descriptor_invalid framing",
+                "one byte after the signature",
+                trailing,
+            ),
+        );
+        // Re-signed, so that the rule behind the signature is reached.
+        let operation_at = 9 + 16 + 8;
+        let mut delete = signed.to_vec();
+        delete[operation_at] = ApprovalOperation::Delete.code();
+        golden.add(
+            "fail/session_descriptor_delete_operation",
+            &descriptor_vector(
+                "descriptor_invalid operation",
+                "operation delete (a session recovers or drills), re-signed",
+                resign(&delete),
+            ),
+        );
+        let mut unknown = signed.to_vec();
+        unknown[operation_at] = 9;
+        golden.add(
+            "fail/session_descriptor_unknown_operation",
+            &descriptor_vector(
+                "descriptor_invalid operation",
+                "operation byte 9, re-signed",
+                resign(&unknown),
+            ),
+        );
+        let recipient_at = signed
+            .windows(4)
+            .position(|window| window == b"age1")
+            .unwrap();
+        let mut recipient = signed.to_vec();
+        recipient[recipient_at + 10] = b'b';
+        golden.add(
+            "fail/session_descriptor_bad_recipient",
+            &descriptor_vector(
+                "descriptor_invalid recipient",
+                "a recipient character changed (bech32 checksum), re-signed",
+                resign(&recipient),
+            ),
+        );
+
+        let session = RecoverySessionId([0xab; 16]);
+        let custodian = ActorId::new("cust-0-contact").unwrap();
+        let plain = encode_submission(&session, &custodian, b"shkp-ctr stand-in", &[0x55; 64])
+            .unwrap()
+            .to_vec();
+        let submission_vector = |expect: &str, comment: &str, body: Vec<u8>| {
+            Vector::new(expect)
+                .comment(comment)
+                .header("kind", "submission")
+                .header("session", hex::encode(session.0))
+                .header("custodian", custodian.as_str())
+                .header("contents", "the 17 ASCII bytes 'shkp-ctr stand-in'")
+                .hex("signature", [0x55; 64])
+                .body(body)
+        };
+        golden.add(
+            "pass/submission",
+            &submission_vector(
+                "ok",
+                "a submission plaintext (inside the age file)",
+                plain.clone(),
+            ),
+        );
+        let mut trailing = plain.clone();
+        trailing.push(0);
+        golden.add(
+            "fail/submission_trailing_byte",
+            &submission_vector("framing trailing", "one byte after the signature", trailing),
+        );
+        let mut version = plain;
+        version[8] = 2;
+        golden.add(
+            "fail/submission_version_2",
+            &submission_vector("framing version", "format version 2", version),
+        );
+        golden.finish().unwrap();
+
+        for sub in ["pass", "fail"] {
+            for vector in read_dir(&dir.join(sub)).unwrap() {
+                let got = outcome(vector.get("kind").unwrap(), vector.body_bytes());
+                let expected = vector.expect();
+                assert!(
+                    got == expected || got.starts_with(&format!("{expected} ")) || {
+                        // Framing errors name their kind in their message.
+                        expected.starts_with("framing ")
+                            && got.starts_with("framing ")
+                            && got.to_lowercase().contains(&expected["framing ".len()..])
+                    },
+                    "{}: expected {expected}, got {got}",
+                    vector.file()
+                );
+            }
+        }
+    }
+
     #[test]
     fn descriptors_round_trip_and_refuse_any_change() {
         let descriptor = descriptor();
