@@ -682,6 +682,9 @@ pub enum Error {
     /// anomalies; callers get the reasons in the report).
     #[error("share rejected: {0}")]
     ShareRejected(crate::recovery_shares::ShareRejection),
+    /// The approved target of a recovery is not an existing directory.
+    #[error("the recovery target {0:?} is not an existing directory")]
+    RecoveryTargetNotADirectory(String),
     /// Too many submissions in one call.
     #[error("{got} submissions in one call; at most {max}")]
     TooManySubmissions {

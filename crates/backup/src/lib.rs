@@ -52,8 +52,8 @@ pub use shardkeep_storage::{ApprovalOperation, ApprovalRecord, ApprovalRequestHa
 // Recovery sessions.
 pub use recovery::{DrillParams, RecoveryParams, RecoveryProgress};
 pub use recovery_shares::{
-    MAX_SUBMISSIONS_PER_CALL, RecoveryOutcome, RecoveryReport, RecoveryTarget, RejectedShare,
-    ShareRejection, ShareSource,
+    MAX_SUBMISSION_STANZAS, MAX_SUBMISSIONS_PER_CALL, RecoveryOutcome, RecoveryReport,
+    RecoveryTarget, RejectedShare, ShareRejection, ShareSource,
 };
 pub use session::{
     MAX_SEALED_SUBMISSION_LEN, MAX_SESSION_APPROVALS, MAX_SESSION_DESCRIPTOR_LEN,

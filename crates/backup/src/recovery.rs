@@ -179,7 +179,8 @@ impl<S: Storage> BackupService<S> {
     ///
     /// # Errors
     /// [`Error::RateLimited`] (recovery attempts, recorded); the refusals
-    /// of authorization (audited); [`Error::RecoverySessionActive`]
+    /// of authorization (audited); [`Error::VersionNotActive`];
+    /// [`Error::RecoveryTargetNotADirectory`]; [`Error::RecoverySessionActive`]
     /// (audited); the refusals of approval consumption (audited,
     /// `recover`); [`Error::SplitReferenceInvalid`]; storage and audit
     /// errors.
@@ -259,6 +260,15 @@ impl<S: Storage> BackupService<S> {
         // into service.
         if tx.key_version(&version).await?.state != KeyVersionState::Active {
             return Err(Error::VersionNotActive(version));
+        }
+        // The node's keystore directory must be there before approvals are
+        // used for it (a recovery writes into it, never creates it).
+        if let Some(target) = &params.target
+            && !std::path::Path::new(target.as_str()).is_dir()
+        {
+            return Err(Error::RecoveryTargetNotADirectory(
+                target.as_str().to_owned(),
+            ));
         }
         let reference = tx.split_reference(&version).await?;
         let split = VerifiedSplit::verify(&version, &reference, self.trusted_signers())?;
@@ -497,6 +507,8 @@ impl<S: Storage> BackupService<S> {
             });
         }
         if record.closed_at.is_some() {
+            // Closed elsewhere (a replica that found it lapsed): wipe it.
+            self.sessions().with(|sessions| sessions.remove(session));
             return Err(Error::RecoverySessionClosed(*session));
         }
         match found {

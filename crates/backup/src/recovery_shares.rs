@@ -54,6 +54,10 @@ use crate::registry::Role;
 use crate::service::BackupService;
 use crate::session::{MAX_SEALED_SUBMISSION_LEN, MAX_SUBMISSION_LEN, decode_submission};
 
+/// Most age stanzas a submission may carry (a custodian's tool writes one;
+/// more cost the service an X25519 agreement each).
+pub const MAX_SUBMISSION_STANZAS: usize = 4;
+
 /// Most submissions one call of
 /// [`submit_recovery_shares`](BackupService::submit_recovery_shares) takes.
 pub const MAX_SUBMISSIONS_PER_CALL: usize = 16;
@@ -271,6 +275,17 @@ fn decrypt(
 ) -> Result<Zeroizing<Vec<u8>>, ShareRejection> {
     use std::io::Read as _;
     if file.len() > MAX_SEALED_SUBMISSION_LEN {
+        return Err(ShareRejection::Unreadable);
+    }
+    // Each stanza costs an X25519 agreement: a file with many is refused
+    // before age tries them. The service encrypts to one recipient.
+    let stanzas = file
+        .split(|byte| *byte == b'\n')
+        .skip(1)
+        .take_while(|line| !line.starts_with(b"---"))
+        .filter(|line| line.starts_with(b"-> "))
+        .count();
+    if stanzas > MAX_SUBMISSION_STANZAS {
         return Err(ShareRejection::Unreadable);
     }
     let decryptor = age::Decryptor::new(file).map_err(|_| ShareRejection::Unreadable)?;

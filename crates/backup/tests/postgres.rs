@@ -228,6 +228,8 @@ fn recovery_sessions_on_postgres() {
         };
     }
     run!(
+        a_submission_with_many_stanzas_is_refused,
+        a_missing_target_is_refused_before_approvals_are_used,
         drill_from_external_shares_only,
         a_server_share_in_a_drill_is_refused,
         recovery_with_server_shares,

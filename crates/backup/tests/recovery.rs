@@ -53,6 +53,8 @@ macro_rules! four_custodian_cases {
 four_custodian_cases!(recovery_from_four_custodians_one_forged);
 
 cases!(
+    a_submission_with_many_stanzas_is_refused,
+    a_missing_target_is_refused_before_approvals_are_used,
     drill_from_external_shares_only,
     a_server_share_in_a_drill_is_refused,
     recovery_with_server_shares,

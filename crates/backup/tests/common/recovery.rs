@@ -62,6 +62,8 @@ impl<S: Storage> Recovery<S> {
         let custodians = f.h.custodians("cust", usize::from(5 - server_shares)).await;
         let refs: Vec<&TestCustodian> = custodians.iter().collect();
         let generated = f.h.generate(protocol, "wallet", 0, &refs).await.unwrap();
+        // Node 0's keystore directory.
+        std::fs::create_dir_all(f.h.dir.path().join("keystore")).unwrap();
         Self {
             f,
             custodians,
@@ -574,7 +576,6 @@ fn assert_recovered<S: Storage>(
 pub async fn recovery_from_four_custodians_one_forged<S: Storage>(r: Recovery<S>) {
     let h = &r.f.h;
     assert_eq!(r.custodians.len(), 4);
-    std::fs::create_dir_all(h.dir.path().join("keystore")).unwrap();
     let codec = codec();
     let descriptor = r.start().await.unwrap();
     let good0 = r.submission(0, descriptor.as_bytes()).unwrap();
@@ -650,7 +651,6 @@ pub async fn recovery_from_four_custodians_one_forged<S: Storage>(r: Recovery<S>
 /// join, each read recorded per slot in the access log and the audit log.
 pub async fn recovery_with_server_shares<S: Storage>(r: Recovery<S>) {
     let h = &r.f.h;
-    std::fs::create_dir_all(h.dir.path().join("keystore")).unwrap();
     let codec = codec();
     let mut params = r.params();
     params.allow_server_shares = true;
@@ -987,7 +987,12 @@ pub async fn drill_from_external_shares_only<S: Storage>(r: Recovery<S>) {
     assert_eq!(r.reads(1).await, 0);
     assert_eq!(r.reads(2).await, 0);
     // Nothing was written into the node's keystore directory.
-    assert!(!h.dir.path().join("keystore").exists());
+    assert_eq!(
+        std::fs::read_dir(h.dir.path().join("keystore"))
+            .unwrap()
+            .count(),
+        0
+    );
 
     let mut tx = h.service.storage().begin_read_only().await.unwrap();
     let drills = tx.drill_reports(&r.generated.version).await.unwrap();
@@ -1052,4 +1057,74 @@ pub async fn a_server_share_in_a_drill_is_refused<S: Storage>(r: Recovery<S>) {
     assert_eq!(report.received.len(), 1);
     assert_eq!(report.outcome, RecoveryOutcome::Waiting);
     assert_eq!(r.reads(1).await, 0);
+}
+
+/// A submission encrypted to the session and 32 other recipients (each
+/// stanza costs the service an X25519 agreement) is refused before age
+/// tries them, even though it holds a good share.
+pub async fn a_submission_with_many_stanzas_is_refused<S: Storage>(r: Recovery<S>) {
+    use std::io::Write as _;
+    use std::str::FromStr as _;
+
+    let h = &r.f.h;
+    let codec = codec();
+    let descriptor = r.start().await.unwrap();
+    // The plaintext, built by hand from docs/formats.md.
+    let custodian = &r.custodians[0];
+    let contents = container_contents(&r, &r.generated.containers[0].container, 0);
+    let opened =
+        shardkeep_envelope::OpenedContainer::decode_verify(&contents, h.service.trusted_signers())
+            .unwrap();
+    let mut message = b"shardkeep/recovery-submission/v1".to_vec();
+    message.extend_from_slice(&descriptor.session.0);
+    message.extend_from_slice(opened.envelope().id().as_bytes());
+    message.extend_from_slice(&archive_hash(opened.archive()));
+    drop(opened);
+    let signature = custodian.receipt_key.sign(&message).unwrap().to_bytes();
+    let mut plain = Zeroizing::new(b"shkp-rsb\x01".to_vec());
+    plain.extend_from_slice(&descriptor.session.0);
+    plain.push(u8::try_from(custodian.person.as_str().len()).unwrap());
+    plain.extend_from_slice(custodian.person.as_str().as_bytes());
+    plain.extend_from_slice(&u32::try_from(contents.len()).unwrap().to_be_bytes());
+    plain.extend_from_slice(&contents);
+    plain.extend_from_slice(&signature);
+
+    let seal = |extra: usize| {
+        let session = age::x25519::Recipient::from_str(&descriptor.recipient).unwrap();
+        let others: Vec<age::x25519::Recipient> = (0..extra)
+            .map(|_| age::x25519::Identity::generate().to_public())
+            .collect();
+        let recipients = core::iter::once(&session as &dyn age::Recipient)
+            .chain(others.iter().map(|other| other as &dyn age::Recipient));
+        let encryptor = age::Encryptor::with_recipients(recipients).unwrap();
+        let mut writer = encryptor.wrap_output(Vec::new()).unwrap();
+        writer.write_all(&plain).unwrap();
+        writer.finish().unwrap()
+    };
+    let report = r.submit(&descriptor, &[seal(32)], &codec).await.unwrap();
+    assert!(report.received.is_empty(), "{report:?}");
+    assert_eq!(report.rejected[0].reason, ShareRejection::Unreadable);
+    // The same plaintext to the session alone is a good share.
+    let report = r.submit(&descriptor, &[seal(0)], &codec).await.unwrap();
+    assert_eq!(report.received.len(), 1, "{report:?}");
+}
+
+/// A recovery into a directory that is not there is refused before the
+/// approvals are used: they start the session once the directory exists.
+pub async fn a_missing_target_is_refused_before_approvals_are_used<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    let mut params = r.params();
+    params.target = text(&h.dir.path().join("no-such-dir").display().to_string());
+    let hash = r.approved(&params).await;
+    assert!(matches!(
+        h.service
+            .start_recovery(&h.operator, &hash, params.clone())
+            .await,
+        Err(Error::RecoveryTargetNotADirectory(_))
+    ));
+    std::fs::create_dir(h.dir.path().join("no-such-dir")).unwrap();
+    h.service
+        .start_recovery(&h.operator, &hash, params)
+        .await
+        .unwrap();
 }
