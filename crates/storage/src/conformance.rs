@@ -3767,6 +3767,44 @@ pub fn recovery_session(byte: u8) -> RecoverySessionRecord {
     }
 }
 
+/// Stores, committed: `node-a` v1, request 1, recovery session 1 (closed,
+/// completed) and session 2 (open): what a backend's own tests then try to
+/// change behind storage's back.
+pub async fn with_recovery_sessions<S: Storage>(storage: &S) {
+    with_version(storage, "node-a", 1).await;
+    let mut tx = storage.begin().await.unwrap();
+    tx.insert_approval_request(&request(1)).await.unwrap();
+    tx.insert_recovery_session(&recovery_session(1))
+        .await
+        .unwrap();
+    tx.close_recovery_session(
+        &RecoverySessionId([1; 16]),
+        at(1_500),
+        RecoverySessionOutcome::Completed,
+    )
+    .await
+    .unwrap();
+    tx.insert_recovery_session(&recovery_session(2))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Sessions 1 and 2 of [`with_recovery_sessions`], as stored.
+pub async fn recovery_sessions<S: Storage>(storage: &S) -> Vec<RecoverySessionRecord> {
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let mut sessions = Vec::new();
+    for byte in [1, 2] {
+        sessions.push(
+            tx.recovery_session(&RecoverySessionId([byte; 16]))
+                .await
+                .unwrap(),
+        );
+    }
+    tx.rollback().await.unwrap();
+    sessions
+}
+
 /// Conformance case: recovery sessions keep their metadata, at most one is
 /// open per key version, an open one moves its idle deadline, and each is
 /// closed once.
