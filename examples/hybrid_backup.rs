@@ -2,9 +2,10 @@
 //! the `shardkeep-backup` crate and the embedded default: SQLite, a local key
 //! store and key-file signers, in a temporary directory removed at exit. For
 //! an ECDSA and an EdDSA node (party 0 of each tss-lib fixture group):
-//! generate, deliver, receipts, delivery certificate, status, server-share
-//! listing and an inventory round; then the audit log is verified. Ids such
-//! as GEN-01 are the procedure's checklists. The recovery drill is part 2.
+//! generate, deliver, receipts, delivery certificate, an inventory round, a
+//! drill from the custodians' shares alone and an emergency recovery on two
+//! approvals; then status, server-share listing, and the audit log is
+//! verified. Ids such as GEN-01 are the procedure's checklists.
 //! Exits non-zero on any failure. Run:
 //! `cargo run --release --example hybrid_backup`
 #![allow(clippy::print_stdout, reason = "an example reports to its operator")]
@@ -15,19 +16,22 @@ use std::sync::Arc;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_audit::{FileWitness, Witness, checkpoint, export, parse_export, verify};
 use shardkeep_backup::{
-    Armor, BackupService, CustodianCredentials, DeliveryReport, DeliveryResult, EntityRegistration,
+    ApprovalOperation, ApprovalParams, ApprovalRequest, ApprovalSubject, Armor, BackupService,
+    CustodianCredentials, DeliveryReport, DeliveryResult, DrillParams, EntityRegistration,
     ExternalCustodian, GenerateRequest, InventoryChallenge, PersonKeys, PersonRegistration,
-    PolicySettings, ReceiptStatus, Role, SaveDataSource, ServiceConfig, ServiceParts,
-    ShareListQuery, StatusQuery, SystemClock, TssGroup, prove_inventory,
+    PolicySettings, ReceiptStatus, RecoveryParams, RecoveryTarget, Role, SaveDataSource,
+    ServiceConfig, ServiceParts, SessionDescriptor, ShareListQuery, StatusQuery, SystemClock,
+    TssGroup, prepare_recovery_submission, prove_inventory, sign_approval,
 };
+use shardkeep_envelope::deps::ed25519_dalek::VerifyingKey;
 use shardkeep_envelope::{Receipt, TrustedSigners, deps::age, open_x25519_container};
-use shardkeep_keydata::LocalPartySaveData;
+use shardkeep_keydata::{InProcessPeers, KekKeystoreCodec, LocalPartySaveData};
 use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
 use shardkeep_storage::SqliteStorage;
 use shardkeep_test_support::tss_lib::{Protocol, fixture_bytes};
 use shardkeep_types::{
-    ActorId, CustodianId, FreeText, InMemorySigner, KekId, KeyId, Label, NodeId, Signer, SignerId,
-    Threshold, Timestamp,
+    ActorId, CustodianId, FreeText, InMemoryKek, InMemorySigner, KekId, KeyId, Label, NodeId,
+    Signer, SignerId, Threshold, Timestamp,
 };
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -73,6 +77,45 @@ impl Custodian {
         let proof = prove_inventory(&challenge, &file, &credentials, &self.pinned, now, &mut rng)?;
         Ok(proof.encode()?)
     }
+
+    /// Checks the session against the pinned key and its own container
+    /// before it encrypts its share to the session's one-time recipient.
+    fn submit(
+        &self,
+        session: &SessionDescriptor,
+        key: &VerifyingKey,
+        file: &Path,
+    ) -> Result<Vec<u8>> {
+        let (bytes, container) = (session.as_bytes(), std::fs::read(file)?);
+        let (id, person, signer) = (&self.identity, &self.person, &self.receipt_key);
+        Ok(prepare_recovery_submission(
+            bytes,
+            key,
+            Timestamp::now(),
+            &container,
+            id,
+            person,
+            signer,
+        )?)
+    }
+}
+
+/// An approver's tool: decodes the request, shows it, signs what it read.
+async fn approve<S: shardkeep_storage::Storage>(
+    service: &BackupService<S>,
+    request: &ApprovalRequest,
+    (approver, role, key): &(ActorId, Role, InMemorySigner),
+) -> Result {
+    let bytes = request.encode()?;
+    println!(
+        "  {approver} approves {}",
+        ApprovalRequest::decode(&bytes)?.params.operation
+    );
+    let approval = sign_approval(&bytes, approver, *role, key)?;
+    service
+        .submit_approval(approver, &approval.encode())
+        .await?;
+    Ok(())
 }
 
 fn person(id: &ActorId, role: Role, keys: PersonKeys) -> Result<PersonRegistration> {
@@ -96,7 +139,8 @@ async fn main() -> Result {
     let signer = KeyFileSigner::create(dir.join("envelopes.key"), SignerId::new("envelopes")?)?;
     let audit_key = KeyFileSigner::create(dir.join("audit.key"), SignerId::new("audit")?)?;
     let mut pinned = TrustedSigners::new();
-    pinned.add(signer.signer_id().clone(), signer.verifying_key())?;
+    let service_key = signer.verifying_key();
+    pinned.add(signer.signer_id().clone(), service_key)?;
     let service = BackupService::new(ServiceParts::new(
         SqliteStorage::open(dir.join("shardkeep.db")).await?,
         ServiceConfig::new(Label::new("demo")?, Label::new("sidecar-1")?),
@@ -139,7 +183,27 @@ async fn main() -> Result {
         service.register_entity(&security, registration).await?;
         custodians.push(custodian);
     }
-    println!("registry: {security} (security), {operator} (operator), 3 custodians");
+    // Approvers sign with their registered approval keys.
+    let mut approvers = Vec::new();
+    for (name, role) in [
+        ("sec.dan", Role::Security),
+        ("biz.carol", Role::BusinessOwner),
+    ] {
+        let (id, key) = (
+            ActorId::new(name)?,
+            InMemorySigner::generate(SignerId::new(name)?, &mut rng),
+        );
+        let approval_key = Some(key.verifying_key().to_bytes());
+        let keys = PersonKeys {
+            approval_key,
+            ..PersonKeys::default()
+        };
+        service
+            .register_person(&security, person(&id, role, keys)?)
+            .await?;
+        approvers.push((id, role, key));
+    }
+    println!("registry: {security} (security), {operator} (operator), 2 approvers, 3 custodians");
 
     // Checked when set (GEN-02, GEN-03): the server's shares never reach t,
     // the custodians' always do.
@@ -215,6 +279,112 @@ async fn main() -> Result {
         let proof = custodian.prove(&challenge.encode(), &file)?;
         service.confirm_inventory(&custodian.person, &proof).await?;
         println!("  {slot}: {} proved it holds the share", custodian.entity);
+
+        // Steps 4 and 6 run in sessions whose one-time key lives in this
+        // process only; the other parties answer the sign/aggregate test.
+        let mut others = Vec::new();
+        for party in 1..5 {
+            others.push(LocalPartySaveData::from_json(&fixture_bytes(
+                protocol, party,
+            )?)?);
+        }
+        let files: Vec<_> = generated
+            .containers
+            .iter()
+            .map(|c| dir.join(format!("{key}-{}.age", c.index)))
+            .collect();
+        let ask = |operation, target: Option<&Path>, server| -> Result<ApprovalParams> {
+            let subject = ApprovalSubject {
+                version: version.clone(),
+                split_id: generated.split_id,
+            };
+            let target = target
+                .map(|t| FreeText::new(t.display().to_string()))
+                .transpose()?;
+            let (ticket, risk_note_hash) = (FreeText::new("INC-7")?, [7; 32]);
+            let (subject, allow_server_shares, slots, change_hash) =
+                (Some(subject), server, Vec::new(), None);
+            Ok(ApprovalParams {
+                operation,
+                subject,
+                target,
+                allow_server_shares,
+                slots,
+                change_hash,
+                ticket,
+                risk_note_hash,
+            })
+        };
+        // Step 4, a drill (one security approval): the custodians' shares
+        // only, into a sandbox under a one-time KEK, deleted afterwards.
+        let params = ask(ApprovalOperation::Drill, None, false)?;
+        let (ticket, risk_note_hash) = (params.ticket.clone(), params.risk_note_hash);
+        let request = service.request_approval(&operator, params).await?;
+        approve(&service, &request, &approvers[0]).await?;
+        let drill = DrillParams {
+            version: version.clone(),
+            ticket,
+            risk_note_hash,
+        };
+        let session = service
+            .start_drill(&operator, &request.hash()?, drill)
+            .await?;
+        let mut submissions = Vec::new();
+        for (custodian, file) in custodians.iter().zip(&files) {
+            submissions.push(custodian.submit(&session, &service_key, file)?);
+        }
+        let codec = KekKeystoreCodec::new(InMemoryKek::generate(KekId::new("node-0")?, &mut rng));
+        let target = RecoveryTarget {
+            codec: &codec,
+            peers: &mut InProcessPeers::new(&others),
+        };
+        let report = service
+            .submit_recovery_shares(&operator, &session.session, &submissions, target)
+            .await?;
+        if !report.succeeded() {
+            return Err(format!("drill of {version} failed: {report:?}").into());
+        }
+        println!(
+            "  drill: {} external shares, self-test passed, sandbox deleted",
+            report.received.len()
+        );
+
+        // Step 6, an emergency recovery on two approvals (business owner and
+        // security) into the node's keystore directory, one custodian share
+        // and the server's two (each read recorded).
+        let keystore = dir.join(format!("{key}-keystore"));
+        std::fs::create_dir(&keystore)?;
+        let params = ask(ApprovalOperation::Recover, Some(&keystore), true)?;
+        let recovery = RecoveryParams {
+            version: version.clone(),
+            target: params.target.clone().ok_or("a target")?,
+            allow_server_shares: true,
+            ticket: params.ticket.clone(),
+            risk_note_hash: params.risk_note_hash,
+        };
+        let request = service.request_approval(&operator, params).await?;
+        for approver in &approvers {
+            approve(&service, &request, approver).await?;
+        }
+        let session = service
+            .start_recovery(&operator, &request.hash()?, recovery)
+            .await?;
+        let submission = custodian.submit(&session, &service_key, &file)?;
+        let target = RecoveryTarget {
+            codec: &codec,
+            peers: &mut InProcessPeers::new(&others),
+        };
+        let report = service
+            .submit_recovery_shares(&operator, &session.session, &[submission], target)
+            .await?;
+        if !report.succeeded() {
+            return Err(format!("recovery of {version} failed: {report:?}").into());
+        }
+        println!(
+            "  recovered from {} shares into {}, self-tested",
+            report.received.len(),
+            keystore.display()
+        );
     }
 
     // Step 3, the status page. Recoverable: t external shares confirmed, so

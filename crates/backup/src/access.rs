@@ -202,7 +202,6 @@ where
     ///
     /// # Errors
     /// [`Error::RateLimited`]; storage and audit failures.
-    #[allow(dead_code)] // Called by share reads and recovery (next part of the crate).
     pub(crate) async fn check_rate(&self, person: &ActorId, kind: RateKind) -> Result<(), Error> {
         let mut tx = self.begin().await?;
         let check = self.count_in(&mut tx, person, kind).await?;

@@ -497,7 +497,7 @@ pub fn role_code(role: Role) -> u8 {
     }
 }
 
-fn role_from_code(code: u8) -> Option<Role> {
+pub(crate) fn role_from_code(code: u8) -> Option<Role> {
     Role::ALL.into_iter().find(|role| role_code(*role) == code)
 }
 

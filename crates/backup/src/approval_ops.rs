@@ -89,7 +89,7 @@ fn missing(operation: ApprovalOperation, roles: &[Role]) -> Option<&'static str>
 }
 
 /// Whether an error is an approval refusal that leaves an audit trace.
-fn is_approval_refusal(error: &Error) -> bool {
+pub(crate) fn is_approval_refusal(error: &Error) -> bool {
     matches!(
         error,
         Error::ApprovalRequestUnknown(_)
@@ -402,7 +402,7 @@ impl<S: Storage> BackupService<S> {
 
     /// Records an approval refusal as a failed `event` in a transaction of
     /// its own, and returns it.
-    async fn refuse_approval<T>(
+    pub(crate) async fn refuse_approval<T>(
         &self,
         actor: &ActorId,
         event: EventType,

@@ -10,11 +10,11 @@
 //! [`Error::is_opaque_to_caller`] says which.
 
 use shardkeep_types::{
-    ActorId, CustodianId, CustodyError, FramingError, KekId, KeyId, NodeId, NodeVersion,
+    ActorId, CustodianId, CustodyError, FramingError, KekId, KeyId, Label, NodeId, NodeVersion,
     ShareIndex, ShareSlot, ThresholdError, Timestamp,
 };
 
-use shardkeep_storage::{ApprovalOperation, ApprovalRequestHash};
+use shardkeep_storage::{ApprovalOperation, ApprovalRequestHash, RecoverySessionId};
 
 use crate::access::RateKind;
 use crate::registry::Role;
@@ -624,6 +624,83 @@ pub enum Error {
         /// The approver named.
         approver: ActorId,
     },
+
+    // ----- recovery sessions -----
+    /// Another recovery session of the key version is open (at most one
+    /// at a time).
+    #[error("a recovery session of {0} is already open")]
+    RecoverySessionActive(NodeVersion),
+    /// No recovery session with this id.
+    #[error("no recovery session {0}")]
+    RecoverySessionUnknown(RecoverySessionId),
+    /// The session's secret lives in the memory of another replica: send
+    /// the call there.
+    #[error("recovery session {session} lives on replica {replica}")]
+    SessionOnOtherReplica {
+        /// The session.
+        session: RecoverySessionId,
+        /// The replica holding it.
+        replica: Label,
+    },
+    /// The session lapsed (idle too long, or past its end); it is wiped.
+    #[error("recovery session {session} expired at {expired_at}")]
+    RecoverySessionExpired {
+        /// The session.
+        session: RecoverySessionId,
+        /// When it lapsed.
+        expired_at: Timestamp,
+    },
+    /// The session is closed (completed, failed, expired or abandoned).
+    #[error("recovery session {0} is closed")]
+    RecoverySessionClosed(RecoverySessionId),
+    /// The session was started on this replica, whose memory no longer
+    /// holds it (the process restarted): it is closed as abandoned.
+    #[error("recovery session {0} was lost by this replica (restarted); start a new one")]
+    RecoverySessionLost(RecoverySessionId),
+    /// A session descriptor does not decode or does not verify under the
+    /// pinned service key.
+    #[error("recovery session descriptor refused: {0}")]
+    SessionDescriptorInvalid(&'static str),
+    /// A session descriptor is for another share than the container's.
+    #[error("the recovery session is for another {field} than this container")]
+    SessionDescriptorMismatch {
+        /// The first field that differs.
+        field: &'static str,
+    },
+    /// A session descriptor's session has ended.
+    #[error("the recovery session ended at {0}")]
+    SessionDescriptorExpired(Timestamp),
+    /// The keystore written at the end of a recovery did not load back as
+    /// the save data regenerated.
+    #[error("the keystore written for {0} does not load back as recovered")]
+    RecoveredKeystoreDiffers(NodeVersion),
+    /// A recovery reached its threshold without the sealed protocol
+    /// archive (no custodian share was accepted).
+    #[error("recovery session {0} has no protocol archive: at least one custodian share is needed")]
+    RecoveryWithoutArchive(RecoverySessionId),
+    /// A submitted share was rejected (the reason, for audit records and
+    /// anomalies; callers get the reasons in the report).
+    #[error("share rejected: {0}")]
+    ShareRejected(crate::recovery_shares::ShareRejection),
+    /// The approved target of a recovery is not an existing directory.
+    #[error("the recovery target {0:?} is not an existing directory")]
+    RecoveryTargetNotADirectory(String),
+    /// Too many submissions in one call.
+    #[error("{got} submissions in one call; at most {max}")]
+    TooManySubmissions {
+        /// How many were given.
+        got: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// A server-held share could not be read for a recovery: no KEK is
+    /// pinned for its slot, or it failed the Feldman check.
+    #[error("the server share of {0} cannot be used")]
+    ServerShareUnavailable(ShareSlot),
+    /// A container could not be opened for a submission (decryption or
+    /// framing; the detail stays with the custodian).
+    #[error("the custodian container does not open with this identity")]
+    ContainerUnreadable,
 }
 
 impl Error {
@@ -642,6 +719,7 @@ impl Error {
                 | Self::InventorySignatureInvalid { .. }
                 | Self::ApprovalSignatureInvalid(_)
                 | Self::PossessionProofRejected { .. }
+                | Self::SessionDescriptorInvalid(_)
         )
     }
 }

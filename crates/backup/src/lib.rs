@@ -13,9 +13,12 @@ mod inventory;
 mod inventory_check;
 mod metrics;
 mod policy;
+mod recovery;
+mod recovery_shares;
 mod reference;
 mod registry;
 mod service;
+mod session;
 mod status;
 
 pub use approval::{
@@ -46,6 +49,19 @@ pub use registry::{
     PersonState, Role, RoleSet, validate_person_keys,
 };
 pub use shardkeep_storage::{ApprovalOperation, ApprovalRecord, ApprovalRequestHash};
+// Recovery sessions.
+pub use recovery::{DrillParams, RecoveryParams, RecoveryProgress};
+pub use recovery_shares::{
+    MAX_SUBMISSION_STANZAS, MAX_SUBMISSIONS_PER_CALL, RecoveryOutcome, RecoveryReport,
+    RecoveryTarget, RejectedShare, ShareRejection, ShareSource,
+};
+pub use session::{
+    MAX_SEALED_SUBMISSION_LEN, MAX_SESSION_APPROVALS, MAX_SESSION_DESCRIPTOR_LEN,
+    MAX_SESSION_RECIPIENT_LEN, MAX_SUBMISSION_LEN, SESSION_DESCRIPTOR_MAGIC,
+    SESSION_DESCRIPTOR_TAG, SESSION_DESCRIPTOR_VERSION, SUBMISSION_MAGIC, SUBMISSION_SIGNATURE_TAG,
+    SUBMISSION_VERSION, SessionDescriptor, prepare_recovery_submission, seal_recovery_submission,
+};
+pub use shardkeep_storage::{RecoverySessionId, RecoverySessionOutcome};
 // Types of this crate's API that come from the crates below it.
 pub use service::{BackupService, ServiceParts, ServiceRng};
 pub use shardkeep_envelope::{Armor, DeliveryCertificate, ReceiptStatus};

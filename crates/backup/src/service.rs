@@ -20,6 +20,7 @@ use shardkeep_types::{ActorId, FreeText, NodeVersion, Signer, Timestamp};
 use crate::clock::Clock;
 use crate::config::ServiceConfig;
 use crate::error::Error;
+use crate::recovery::SessionTable;
 use crate::registry::Role;
 
 /// A cryptographically secure random number generator the service draws
@@ -89,6 +90,9 @@ struct Inner<S> {
     trusted: TrustedSigners,
     clock: Arc<dyn Clock>,
     rng: Mutex<ServiceRng>,
+    /// The recovery sessions this instance started (their secrets live
+    /// here only).
+    sessions: SessionTable,
 }
 
 impl<S> Clone for BackupService<S> {
@@ -128,6 +132,7 @@ impl<S: Storage> BackupService<S> {
                 trusted,
                 clock: parts.clock,
                 rng: Mutex::new(parts.rng),
+                sessions: SessionTable::default(),
             }),
         })
     }
@@ -158,6 +163,11 @@ impl<S: Storage> BackupService<S> {
         self.inner.envelope_signer.as_ref()
     }
 
+    /// The recovery sessions held in this instance's memory.
+    pub(crate) fn sessions(&self) -> &SessionTable {
+        &self.inner.sessions
+    }
+
     /// The current time, from the injected clock.
     pub(crate) fn now(&self) -> Timestamp {
         self.inner.clock.now()
@@ -176,10 +186,6 @@ impl<S: Storage> BackupService<S> {
     }
 
     /// `N` fresh random bytes.
-    #[allow(
-        dead_code,
-        reason = "the inspect operations draw challenge nonces with it"
-    )]
     pub(crate) fn random_bytes<const N: usize>(&self) -> [u8; N] {
         self.with_rng(|rng| {
             let mut bytes = [0u8; N];

@@ -183,3 +183,61 @@ fn approvals_on_postgres() {
         requests_are_checked_and_authorized,
     );
 }
+
+/// Recovery from four custodians (one server share) of whom one forges its
+/// share, on PostgreSQL, both tss-lib groups.
+#[test]
+fn recovery_from_four_custodians_one_forged_on_postgres() {
+    on_postgres(&["ecdsa", "eddsa"], &async |_, database, storage, dir| {
+        let protocol = match database {
+            "ecdsa" => Protocol::Ecdsa,
+            _ => Protocol::Eddsa,
+        };
+        let fixture = common::approvals::Fixture::new(storage, dir).await;
+        let recovery = common::recovery::Recovery::with_server_shares(fixture, protocol, 1).await;
+        common::recovery::recovery_from_four_custodians_one_forged(recovery).await;
+    });
+}
+
+/// Every recovery session case on PostgreSQL, both tss-lib groups, each in
+/// a fresh database.
+#[test]
+fn recovery_sessions_on_postgres() {
+    use common::approvals::Fixture;
+    use common::recovery::{self, Recovery};
+
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let runtime = shardkeep_test_support::runtime::multi_thread();
+    macro_rules! run {
+        ($($case:ident),* $(,)?) => {
+            $(
+                for (protocol, curve) in [(Protocol::Ecdsa, "ecdsa"), (Protocol::Eddsa, "eddsa")] {
+                    runtime.block_on(async {
+                        let name = format!("{}_{curve}", stringify!($case));
+                        let database = cluster.create_database(&name).await.unwrap();
+                        let storage = PostgresStorage::connect(&database.service_url)
+                            .await
+                            .unwrap();
+                        let dir = tempfile::tempdir().unwrap();
+                        let fixture = Fixture::new(storage.clone(), dir).await;
+                        recovery::$case(Recovery::new(fixture, protocol).await).await;
+                        storage.close().await;
+                    });
+                }
+            )*
+        };
+    }
+    run!(
+        a_submission_with_many_stanzas_is_refused,
+        a_missing_target_is_refused_before_approvals_are_used,
+        drill_from_external_shares_only,
+        a_server_share_in_a_drill_is_refused,
+        recovery_with_server_shares,
+        shares_of_anything_else_are_refused,
+        a_session_starts_on_consumed_approvals,
+        a_second_active_session_is_refused,
+        an_expired_session_is_refused,
+        a_session_on_another_replica_is_refused,
+        the_custodian_checks_the_descriptor,
+    );
+}

@@ -75,6 +75,9 @@ use crate::{
     GroupRecord, GroupStore, MAX_BINDING_LEN, MAX_COMMITMENTS_LEN, MAX_GROUP_KEY_LEN,
     MAX_POLICY_LEN, PolicyRecord, SplitReference,
 };
+use crate::{
+    RecoverySessionId, RecoverySessionOutcome, RecoverySessionRecord, RecoverySessionStore,
+};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use sha2::{Digest, Sha256};
@@ -129,6 +132,7 @@ macro_rules! for_each_conformance_case {
             deliveries_keep_one_receipt_per_slot,
             approvals_are_consumed_once,
             approval_conflicts,
+            recovery_sessions_keep_one_open,
             drill_reports,
             share_access_log,
             audit_chain_links_rows,
@@ -3741,6 +3745,157 @@ pub async fn approvals_are_consumed_once<S: Store>(storage: S) {
     assert!(matches!(
         refused(tx.insert_approval(&late).await),
         Error::ApprovalConsumed(_)
+    ));
+}
+
+/// An open recovery session of `node-a` v1 named by 16 `byte`s, for
+/// request `request(1)`, started at `at(1_000)` on replica `r1`.
+pub fn recovery_session(byte: u8) -> RecoverySessionRecord {
+    RecoverySessionRecord {
+        id: RecoverySessionId([byte; 16]),
+        version: version("node-a", 1),
+        split_id: [7; 32],
+        operation: ApprovalOperation::Recover,
+        request_hash: request_hash(1),
+        replica: label("r1"),
+        started_by: actor("ops.carol"),
+        started_at: at(1_000),
+        expires_at: at(5_000),
+        idle_expires_at: at(2_000),
+        closed_at: None,
+        outcome: None,
+    }
+}
+
+/// Stores, committed: `node-a` v1, request 1, recovery session 1 (closed,
+/// completed) and session 2 (open): what a backend's own tests then try to
+/// change behind storage's back.
+pub async fn with_recovery_sessions<S: Storage>(storage: &S) {
+    with_version(storage, "node-a", 1).await;
+    let mut tx = storage.begin().await.unwrap();
+    tx.insert_approval_request(&request(1)).await.unwrap();
+    tx.insert_recovery_session(&recovery_session(1))
+        .await
+        .unwrap();
+    tx.close_recovery_session(
+        &RecoverySessionId([1; 16]),
+        at(1_500),
+        RecoverySessionOutcome::Completed,
+    )
+    .await
+    .unwrap();
+    tx.insert_recovery_session(&recovery_session(2))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Sessions 1 and 2 of [`with_recovery_sessions`], as stored.
+pub async fn recovery_sessions<S: Storage>(storage: &S) -> Vec<RecoverySessionRecord> {
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let mut sessions = Vec::new();
+    for byte in [1, 2] {
+        sessions.push(
+            tx.recovery_session(&RecoverySessionId([byte; 16]))
+                .await
+                .unwrap(),
+        );
+    }
+    tx.rollback().await.unwrap();
+    sessions
+}
+
+/// Conformance case: recovery sessions keep their metadata, at most one is
+/// open per key version, an open one moves its idle deadline, and each is
+/// closed once.
+pub async fn recovery_sessions_keep_one_open<S: Store>(storage: S) {
+    with_version(&storage, "node-a", 1).await;
+    let mut tx = storage.begin().await.unwrap();
+    tx.insert_approval_request(&request(1)).await.unwrap();
+    let first = recovery_session(1);
+    tx.insert_recovery_session(&first).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.recovery_session(&first.id).await.unwrap(), first);
+    assert_eq!(
+        tx.open_recovery_session(&first.version).await.unwrap(),
+        Some(first.clone())
+    );
+    assert!(matches!(
+        refused(tx.insert_recovery_session(&first).await),
+        Error::RecoverySessionExists(id) if id == first.id
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.insert_recovery_session(&recovery_session(2)).await),
+        Error::RecoverySessionOpen(v) if v == first.version
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    let mut other = recovery_session(3);
+    other.version = version("node-b", 1);
+    assert!(matches!(
+        refused(tx.insert_recovery_session(&other).await),
+        Error::KeyVersionNotFound(_)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    let mut late = recovery_session(4);
+    late.idle_expires_at = at(6_000);
+    assert!(matches!(
+        refused(tx.insert_recovery_session(&late).await),
+        Error::TimesOutOfOrder {
+            field: "idle_expires_at"
+        }
+    ));
+
+    let mut tx = storage.begin().await.unwrap();
+    tx.touch_recovery_session(&first.id, at(3_000))
+        .await
+        .unwrap();
+    assert!(matches!(
+        refused(tx.touch_recovery_session(&first.id, at(5_001)).await),
+        Error::TimesOutOfOrder { .. }
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    tx.touch_recovery_session(&first.id, at(3_000))
+        .await
+        .unwrap();
+    tx.close_recovery_session(&first.id, at(2_500), RecoverySessionOutcome::Completed)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    let closed = tx.recovery_session(&first.id).await.unwrap();
+    assert_eq!(closed.idle_expires_at, at(3_000));
+    assert_eq!(closed.closed_at, Some(at(2_500)));
+    assert_eq!(closed.outcome, Some(RecoverySessionOutcome::Completed));
+    assert_eq!(
+        tx.open_recovery_session(&first.version).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        refused(
+            tx.close_recovery_session(&first.id, at(2_600), RecoverySessionOutcome::Failed)
+                .await
+        ),
+        Error::RecoverySessionClosed(_)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.touch_recovery_session(&first.id, at(4_000)).await),
+        Error::RecoverySessionClosed(_)
+    ));
+    // Closed: the version may open a new session.
+    let mut tx = storage.begin().await.unwrap();
+    tx.insert_recovery_session(&recovery_session(2))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.recovery_session(&RecoverySessionId([9; 16])).await),
+        Error::RecoverySessionNotFound(_)
     ));
 }
 

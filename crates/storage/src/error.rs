@@ -4,7 +4,7 @@ use shardkeep_types::{
     ActorId, CustodianId, KekId, KeyId, NodeVersion, ShareSlot, Threshold, Timestamp,
 };
 
-use crate::records::ApprovalRequestHash;
+use crate::records::{ApprovalRequestHash, RecoverySessionId};
 
 /// Everything a storage operation can refuse or fail with.
 ///
@@ -193,6 +193,20 @@ pub enum Error {
     /// The approver is the requester.
     #[error("{0} cannot approve their own request")]
     ApproverIsRequester(ActorId),
+
+    // ----- recovery sessions -----
+    /// No recovery session with this id.
+    #[error("recovery session {0} not found")]
+    RecoverySessionNotFound(RecoverySessionId),
+    /// A session with this id was already stored.
+    #[error("recovery session {0} already exists")]
+    RecoverySessionExists(RecoverySessionId),
+    /// Another session of the key version is open.
+    #[error("a recovery session of {0} is already open")]
+    RecoverySessionOpen(NodeVersion),
+    /// The session was already closed.
+    #[error("recovery session {0} is closed")]
+    RecoverySessionClosed(RecoverySessionId),
 
     // ----- drills -----
     /// A drill report for this version and start time exists.

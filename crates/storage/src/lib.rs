@@ -33,6 +33,9 @@ pub use records::{
     MAX_EVIDENCE_LEN, MAX_REASON_LEN, MAX_RECEIPT_LEN, SIGNATURE_LEN, SealedShare, ShareAccess,
     SlotFilter, SlotKekRecord, SlotState, SlotSummary, StoredCheckpoint,
 };
+// Issue 13: recovery sessions.
+pub use records::{RecoverySessionId, RecoverySessionOutcome, RecoverySessionRecord};
+pub use traits::RecoverySessionStore;
 // Issue 12: registry, groups and policies, split references, inventory,
 // access control, status.
 pub use records::{

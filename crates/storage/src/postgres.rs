@@ -158,6 +158,7 @@ impl SqlStorage<Postgres> {
             "SELECT shardkeep_grant_audit_checkpoints($1)",
             "SELECT shardkeep_grant_backup($1)",
             "SELECT shardkeep_grant_approvals($1)",
+            "SELECT shardkeep_grant_recovery_sessions($1)",
         ] {
             result = sqlx::query(sql)
                 .bind(service_role)

@@ -462,6 +462,94 @@ impl fmt::Debug for ApprovalRecord {
     }
 }
 
+/// The name of one recovery session: 16 random bytes drawn by the service.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecoverySessionId(pub [u8; 16]);
+
+impl fmt::Debug for RecoverySessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecoverySessionId({})", hex::encode(self.0))
+    }
+}
+
+impl fmt::Display for RecoverySessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+/// How a recovery session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecoverySessionOutcome {
+    /// The share was recovered, written, loaded and self-tested.
+    Completed,
+    /// The recovery failed after threshold (combine, regenerate, self-test).
+    Failed,
+    /// The session lapsed (idle or past its end) before it completed.
+    Expired,
+    /// The service gave it up (its replica lost it, or it was cancelled).
+    Abandoned,
+}
+
+impl RecoverySessionOutcome {
+    /// Every outcome.
+    pub const ALL: [Self; 4] = [
+        Self::Completed,
+        Self::Failed,
+        Self::Expired,
+        Self::Abandoned,
+    ];
+
+    /// The stored name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl fmt::Display for RecoverySessionOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A recovery session's non-secret metadata. The secret (the one-time age
+/// identity, the shares received) lives only in the memory of the replica
+/// named here. At most one session per key version is open at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoverySessionRecord {
+    /// The session's id (primary key).
+    pub id: RecoverySessionId,
+    /// The key version it recovers (must exist).
+    pub version: NodeVersion,
+    /// The split id of that version.
+    pub split_id: [u8; DIGEST_LEN],
+    /// Recover or drill.
+    pub operation: ApprovalOperation,
+    /// The approval request it consumed (must exist).
+    pub request_hash: ApprovalRequestHash,
+    /// The replica whose memory holds the session's secret.
+    pub replica: Label,
+    /// Who started it.
+    pub started_by: ActorId,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ends at the latest (after `started_at`).
+    pub expires_at: Timestamp,
+    /// When it lapses unless used again (after `started_at`, at most
+    /// `expires_at`).
+    pub idle_expires_at: Timestamp,
+    /// When it was closed.
+    pub closed_at: Option<Timestamp>,
+    /// How it ended (set with `closed_at`).
+    pub outcome: Option<RecoverySessionOutcome>,
+}
+
 /// How a recovery drill ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DrillOutcome {

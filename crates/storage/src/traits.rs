@@ -19,8 +19,9 @@ use crate::records::{
     AuditHead, AuditLogId, AuditRow, CustodyEntry, DIGEST_LEN, DeliveryRecord, DeliveryStats,
     DrillReport, DrillStats, EntityRecord, ExposureRow, GroupRecord, InventoryChallenge,
     InventoryProofRecord, KeyVersionRecord, MAX_REVOCATION_REASON_LEN, PUBLIC_KEY_LEN,
-    PersonKeyEpoch, PersonKeys, PersonRecord, PolicyRecord, RoleSet, SealedShare, ShareAccess,
-    SlotFilter, SlotKekRecord, SlotState, SlotSummary, SplitReference, StatusFilter, StatusSummary,
+    PersonKeyEpoch, PersonKeys, PersonRecord, PolicyRecord, RecoverySessionId,
+    RecoverySessionOutcome, RecoverySessionRecord, RoleSet, SealedShare, ShareAccess, SlotFilter,
+    SlotKekRecord, SlotState, SlotSummary, SplitReference, StatusFilter, StatusSummary,
     StoredCheckpoint, VersionStatusRow,
 };
 
@@ -69,6 +70,7 @@ pub trait Transaction:
     + CustodyStore
     + ReceiptStore
     + ApprovalStore
+    + RecoverySessionStore
     + DrillStore
     + InventoryStore
     + AccessControlStore
@@ -502,6 +504,66 @@ pub trait ApprovalStore {
         hash: &ApprovalRequestHash,
         at: Timestamp,
         by: &ActorId,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Recovery sessions' non-secret metadata: at most one open session per
+/// key version; rows are never deleted; an open session's idle deadline
+/// moves, and it is closed once.
+pub trait RecoverySessionStore {
+    /// Stores a new, open session (`closed_at` and `outcome` must be
+    /// `None`).
+    ///
+    /// # Errors
+    /// [`Error::RecoverySessionExists`], [`Error::RecoverySessionOpen`]
+    /// (another session of the version is open),
+    /// [`Error::KeyVersionNotFound`], [`Error::ApprovalRequestNotFound`],
+    /// [`Error::TimesOutOfOrder`].
+    fn insert_recovery_session(
+        &mut self,
+        session: &RecoverySessionRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// A stored session, open or closed.
+    ///
+    /// # Errors
+    /// [`Error::RecoverySessionNotFound`].
+    fn recovery_session(
+        &mut self,
+        id: &RecoverySessionId,
+    ) -> impl Future<Output = Result<RecoverySessionRecord, Error>> + Send;
+
+    /// The open session of `version`, if any.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn open_recovery_session(
+        &mut self,
+        version: &NodeVersion,
+    ) -> impl Future<Output = Result<Option<RecoverySessionRecord>, Error>> + Send;
+
+    /// Moves an open session's idle deadline (its activity).
+    ///
+    /// # Errors
+    /// [`Error::RecoverySessionNotFound`], [`Error::RecoverySessionClosed`],
+    /// [`Error::TimesOutOfOrder`] (not after the start, or past the end).
+    fn touch_recovery_session(
+        &mut self,
+        id: &RecoverySessionId,
+        idle_expires_at: Timestamp,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Closes an open session at `at` with `outcome`, once (row-level:
+    /// `UPDATE ... WHERE closed_at IS NULL`).
+    ///
+    /// # Errors
+    /// [`Error::RecoverySessionNotFound`], [`Error::RecoverySessionClosed`],
+    /// [`Error::TimesOutOfOrder`] (`at` before the start).
+    fn close_recovery_session(
+        &mut self,
+        id: &RecoverySessionId,
+        at: Timestamp,
+        outcome: RecoverySessionOutcome,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 

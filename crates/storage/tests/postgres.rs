@@ -663,6 +663,85 @@ fn postgres_keeps_backup_evidence() {
     assert_eq!(after, before);
 }
 
+/// Recovery sessions behind storage's back: the service role may not
+/// delete or change a session's identity columns; what it may update, the
+/// trigger holds to the rules; the owner cannot delete either; at most one
+/// open session per version.
+#[test]
+fn postgres_keeps_recovery_sessions() {
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let db = "recovery_sessions";
+    let database = runtime().block_on(cluster.create_database(db)).unwrap();
+    let storage = || async {
+        PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap()
+    };
+    let before = runtime().block_on(async {
+        let storage = storage().await;
+        conformance::with_recovery_sessions(&storage).await;
+        let before = conformance::recovery_sessions(&storage).await;
+        storage.close().await;
+        before
+    });
+    for sql in [
+        "DELETE FROM recovery_sessions",
+        "TRUNCATE recovery_sessions",
+        "UPDATE recovery_sessions SET replica = 'r9'",
+        "UPDATE recovery_sessions SET split_id = '\\x00'",
+        "SELECT shardkeep_grant_recovery_sessions('shardkeep_service')",
+    ] {
+        let error = cluster
+            .psql_as(SERVICE_ROLE, db, sql)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("permission denied"), "{sql}: {error}");
+    }
+    for sql in [
+        "UPDATE recovery_sessions SET closed_at = NULL, outcome = NULL \
+         WHERE closed_at IS NOT NULL",
+        "UPDATE recovery_sessions SET idle_expires_at = idle_expires_at + 1 \
+         WHERE closed_at IS NOT NULL",
+    ] {
+        for role in [SERVICE_ROLE, OWNER_ROLE] {
+            let error = cluster.psql_as(role, db, sql).unwrap_err().to_string();
+            assert!(
+                error.contains("only an open session changes"),
+                "{role} {sql}: {error}"
+            );
+        }
+    }
+    for (sql, refusal) in [
+        ("DELETE FROM recovery_sessions", "is refused"),
+        ("TRUNCATE recovery_sessions", "is refused"),
+        (
+            "UPDATE recovery_sessions SET started_by = 'x' WHERE closed_at IS NULL",
+            "only an open session changes",
+        ),
+        (
+            "INSERT INTO recovery_sessions (id, key_id, node_id, version, split_id, operation, \
+             request_hash, replica, started_by, started_at, expires_at, idle_expires_at) \
+             SELECT decode(repeat('00', 16), 'hex'), key_id, node_id, version, split_id, \
+             operation, request_hash, replica, started_by, started_at, expires_at, \
+             idle_expires_at FROM recovery_sessions WHERE closed_at IS NULL",
+            "recovery_sessions_one_open",
+        ),
+    ] {
+        let error = cluster
+            .psql_as(OWNER_ROLE, db, sql)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(refusal), "{sql}: {error}");
+    }
+    let after = runtime().block_on(async {
+        let storage = storage().await;
+        let after = conformance::recovery_sessions(&storage).await;
+        storage.close().await;
+        after
+    });
+    assert_eq!(after, before);
+}
+
 /// A missing privilege (SQLSTATE 42501) and a guard trigger's refusal
 /// reach the service as `Error::PrivilegeViolation` (so it can record an
 /// anomaly); a full rate counter as `Error::CounterExhausted`.

@@ -459,6 +459,54 @@ async fn the_database_keeps_backup_evidence() {
     assert_eq!(conformance::backup_evidence(&storage).await, before);
 }
 
+/// Recovery sessions behind storage's back: never deleted, a closed one
+/// never reopened or changed, an open one changes only its idle deadline
+/// and closing; at most one open per version.
+#[tokio::test]
+async fn the_database_keeps_recovery_sessions() {
+    let (dir, storage) = fresh().await;
+    conformance::with_recovery_sessions(&storage).await;
+    let before = conformance::recovery_sessions(&storage).await;
+    let mut conn = raw(&dir).await;
+    for (sql, refusal) in [
+        ("DELETE FROM recovery_sessions", "never deleted"),
+        (
+            "UPDATE recovery_sessions SET closed_at = NULL, outcome = NULL \
+             WHERE closed_at IS NOT NULL",
+            "only an open session changes",
+        ),
+        (
+            "UPDATE recovery_sessions SET idle_expires_at = idle_expires_at + 1 \
+             WHERE closed_at IS NOT NULL",
+            "only an open session changes",
+        ),
+        (
+            "UPDATE recovery_sessions SET replica = 'r9' WHERE closed_at IS NULL",
+            "only an open session changes",
+        ),
+        (
+            "UPDATE recovery_sessions SET split_id = zeroblob(32) WHERE closed_at IS NULL",
+            "only an open session changes",
+        ),
+        (
+            "UPDATE recovery_sessions SET started_by = 'x' WHERE closed_at IS NULL",
+            "only an open session changes",
+        ),
+        (
+            "INSERT INTO recovery_sessions (id, key_id, node_id, version, split_id, operation, \
+             request_hash, replica, started_by, started_at, expires_at, idle_expires_at) \
+             SELECT zeroblob(16), key_id, node_id, version, split_id, operation, request_hash, \
+             replica, started_by, started_at, expires_at, idle_expires_at \
+             FROM recovery_sessions WHERE closed_at IS NULL",
+            "UNIQUE",
+        ),
+    ] {
+        let error = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
+        assert!(error.to_string().contains(refusal), "{sql}: {error}");
+    }
+    assert_eq!(conformance::recovery_sessions(&storage).await, before);
+}
+
 /// A trigger's refusal reaches the service as `Error::PrivilegeViolation`
 /// (so it can record an anomaly); a full rate counter as
 /// `Error::CounterExhausted`.

@@ -51,7 +51,7 @@ impl<S: Storage> Fixture<S> {
         Self { h, keys }
     }
 
-    fn key(&self, name: &str) -> &InMemorySigner {
+    pub fn key(&self, name: &str) -> &InMemorySigner {
         &self
             .keys
             .iter()
@@ -73,7 +73,7 @@ impl<S: Storage> Fixture<S> {
 
     /// `name` signs `request` as `role` with their registered key and
     /// submits it.
-    async fn approve(
+    pub async fn approve(
         &self,
         request: &[u8],
         name: &str,

@@ -13,6 +13,7 @@
 
 pub mod approvals;
 pub mod inspect;
+pub mod recovery;
 pub mod scenario;
 
 use std::sync::Arc;
@@ -183,6 +184,25 @@ impl<S: Storage> Harness<S> {
             dir,
             next_seed: std::sync::atomic::AtomicU8::new(1),
         }
+    }
+
+    /// Another instance of the service on the same storage, keys, signer
+    /// and clock, named `replica` (a second replica, or this one after a
+    /// restart when named like it).
+    pub fn replica(&self, replica: &str) -> BackupService<S>
+    where
+        S: Clone,
+    {
+        let config = ServiceConfig::new(Label::new("test").unwrap(), Label::new(replica).unwrap());
+        let parts = ServiceParts::new(
+            self.service.storage().clone(),
+            config,
+            self.keks.clone(),
+            self.signer.clone(),
+            self.clock.clone(),
+            Box::new(ChaCha20Rng::from_seed([43; 32])),
+        );
+        BackupService::new(parts).unwrap()
     }
 
     /// Registers the security person (bootstrap) and the operator.

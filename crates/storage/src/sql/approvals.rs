@@ -16,7 +16,7 @@ use crate::types::{check_blob, timestamp_to_db};
 const REQUESTS: &str = "approval_requests";
 const APPROVALS: &str = "approvals";
 
-async fn load_request<B: Backend>(
+pub(super) async fn load_request<B: Backend>(
     tx: &mut SqlTransaction<B>,
     hash: &ApprovalRequestHash,
 ) -> Result<ApprovalRequestRecord, Error> {

@@ -16,6 +16,7 @@ mod drills;
 mod groups;
 mod inventory;
 mod key_versions;
+mod recovery_sessions;
 mod registry;
 mod slot_keks;
 mod slots;

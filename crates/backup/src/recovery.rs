@@ -1,0 +1,593 @@
+//! Recovery sessions on the service side (procedure step 6): starting one
+//! on consumed approvals, finding it again, and wiping it when it lapses.
+//!
+//! A session's secret (its one-time age identity, and later the shares it
+//! received) lives only in the memory of the [`BackupService`] instance
+//! that started it; the database holds its non-secret metadata
+//! (`recovery_sessions`), with at most one open session per key version.
+//! Another replica asked about the session answers
+//! [`Error::SessionOnOtherReplica`]. A session lapses when it is idle for
+//! `session_idle_timeout` or when its approval request lapses, whichever
+//! comes first; a lapsed session is wiped from memory and closed as
+//! expired.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use shardkeep_audit::{EventType, Outcome};
+use shardkeep_envelope::CurveShare;
+use shardkeep_envelope::deps::age;
+use shardkeep_storage::{
+    ApprovalOperation, ApprovalRequestHash, ApprovalStore, KeyVersionState, KeyVersionStore,
+    RecoverySessionId, RecoverySessionOutcome, RecoverySessionRecord, RecoverySessionStore,
+    Storage, Transaction,
+};
+use shardkeep_types::{ActorId, FreeText, NodeVersion, ShareIndex, Timestamp};
+
+use crate::access::RateKind;
+use crate::approval::{
+    ApprovalParams, ApprovalSubject, MAX_APPROVAL_TARGET_LEN, MAX_APPROVAL_TICKET_LEN,
+};
+use crate::approval_ops::{consume_approvals, is_approval_refusal};
+use crate::error::Error;
+use crate::recovery_shares::{RejectedShare, ShareSource};
+use crate::reference::VerifiedSplit;
+use crate::registry::Role;
+use crate::service::BackupService;
+use crate::session::{SessionDescriptor, UnsignedDescriptor};
+
+/// What a recovery was approved for: every parameter of the approval
+/// request, compared field by field when the session starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryParams {
+    /// The key version to recover.
+    pub version: NodeVersion,
+    /// The node's keystore directory the recovered share is written to.
+    pub target: FreeText<MAX_APPROVAL_TARGET_LEN>,
+    /// Whether the server-held shares may join.
+    pub allow_server_shares: bool,
+    /// The incident ticket.
+    pub ticket: FreeText<MAX_APPROVAL_TICKET_LEN>,
+    /// The hash of the risk note the approvers read.
+    pub risk_note_hash: [u8; 32],
+}
+
+/// What a drill was approved for (a security person approves): every
+/// parameter of the approval request. A drill never uses server shares
+/// and names no target (it writes to a sandbox of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillParams {
+    /// The key version drilled.
+    pub version: NodeVersion,
+    /// The change or drill ticket.
+    pub ticket: FreeText<MAX_APPROVAL_TICKET_LEN>,
+    /// The hash of the risk note the approver read.
+    pub risk_note_hash: [u8; 32],
+}
+
+/// The parameters of a session, recover or drill.
+struct SessionParams {
+    operation: ApprovalOperation,
+    version: NodeVersion,
+    target: Option<FreeText<MAX_APPROVAL_TARGET_LEN>>,
+    allow_server_shares: bool,
+    ticket: FreeText<MAX_APPROVAL_TICKET_LEN>,
+    risk_note_hash: [u8; 32],
+}
+
+/// Where a recovery session stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryProgress {
+    /// The session.
+    pub session: RecoverySessionId,
+    /// The key version it recovers.
+    pub version: NodeVersion,
+    /// Shares needed (`t`).
+    pub threshold: u8,
+    /// The indices of the shares accepted so far.
+    pub received: Vec<ShareIndex>,
+    /// When the session lapses unless used again.
+    pub idle_expires_at: Timestamp,
+    /// When it ends at the latest.
+    pub expires_at: Timestamp,
+}
+
+/// One session held in this instance's memory.
+pub(crate) struct LiveSession {
+    /// The one-time age identity submissions are encrypted to.
+    pub(crate) identity: age::x25519::Identity,
+    pub(crate) operation: ApprovalOperation,
+    pub(crate) started_at: Timestamp,
+    pub(crate) split: VerifiedSplit,
+    pub(crate) target: String,
+    pub(crate) allow_server_shares: bool,
+    pub(crate) expires_at: Timestamp,
+    pub(crate) idle_expires_at: Timestamp,
+    /// The shares accepted so far (wiped on drop).
+    pub(crate) received: Vec<AcceptedShare>,
+    /// The shares rejected so far, with their reasons.
+    pub(crate) rejected: Vec<RejectedShare>,
+    /// The sealed protocol archive, from the first accepted custodian
+    /// share.
+    pub(crate) archive: Option<Vec<u8>>,
+}
+
+/// A share accepted into a session.
+pub(crate) struct AcceptedShare {
+    pub(crate) index: ShareIndex,
+    pub(crate) source: ShareSource,
+    pub(crate) envelope_id: shardkeep_types::EnvelopeId,
+    /// The share (wiped on drop).
+    pub(crate) share: CurveShare,
+}
+
+impl LiveSession {
+    /// The time it lapsed at, if it has at `now`.
+    fn lapsed_at(&self, now: Timestamp) -> Option<Timestamp> {
+        let deadline = self.idle_expires_at.min(self.expires_at);
+        (now >= deadline).then_some(deadline)
+    }
+}
+
+/// The sessions this instance holds, by id. Dropping a session wipes its
+/// secret (the age identity zeroizes itself; shares are wiped on drop).
+#[derive(Default)]
+pub(crate) struct SessionTable {
+    sessions: Mutex<HashMap<RecoverySessionId, LiveSession>>,
+}
+
+impl SessionTable {
+    /// Runs `f` on the table. The lock is held for `f` only: never across
+    /// an `.await`.
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<RecoverySessionId, LiveSession>) -> T,
+    ) -> T {
+        // A panic while holding the lock leaves the table usable.
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut sessions)
+    }
+}
+
+/// A session found for use, in memory and open.
+pub(crate) enum Found {
+    /// Held here, not lapsed; its idle deadline moved to the given time.
+    Live(Timestamp),
+    /// Held here but lapsed at the given time: wiped now.
+    Lapsed(Timestamp),
+    /// Not held here.
+    Absent,
+}
+
+impl<S: Storage> BackupService<S> {
+    /// Starts a recovery session (an operator does it) on consumed
+    /// approvals: the request `request`, asked by the caller for exactly
+    /// `params` and approved by a business owner and a security person.
+    ///
+    /// In one transaction: the caller is authorized; the version's split
+    /// reference verifies; no other session of the version is open (a
+    /// lapsed one is closed as expired first); the approvals are consumed
+    /// (every parameter compared); the session's metadata and its audit
+    /// record (`recover`) are written. The session's one-time age identity
+    /// stays in this instance's memory; the returned descriptor, signed by
+    /// the service under `shardkeep/recovery-session/v1`, is what the
+    /// custodians check before they send their shares
+    /// ([`prepare_recovery_submission`](crate::prepare_recovery_submission)).
+    ///
+    /// The session lapses when idle for `session_idle_timeout`, and at the
+    /// latest when its approval request lapses.
+    ///
+    /// # Errors
+    /// [`Error::RateLimited`] (recovery attempts, recorded); the refusals
+    /// of authorization (audited); [`Error::VersionNotActive`];
+    /// [`Error::RecoveryTargetNotADirectory`]; [`Error::RecoverySessionActive`]
+    /// (audited); the refusals of approval consumption (audited,
+    /// `recover`); [`Error::SplitReferenceInvalid`]; storage and audit
+    /// errors.
+    pub async fn start_recovery(
+        &self,
+        actor: &ActorId,
+        request: &ApprovalRequestHash,
+        params: RecoveryParams,
+    ) -> Result<SessionDescriptor, Error> {
+        self.start_session(
+            actor,
+            request,
+            SessionParams {
+                operation: ApprovalOperation::Recover,
+                version: params.version,
+                target: Some(params.target),
+                allow_server_shares: params.allow_server_shares,
+                ticket: params.ticket,
+                risk_note_hash: params.risk_note_hash,
+            },
+        )
+        .await
+    }
+
+    /// Starts a drill session (an operator does it) on a consumed security
+    /// approval of a drill of exactly `params`: as
+    /// [`start_recovery`](Self::start_recovery), but only external shares
+    /// are ever used (any server-held index is refused), and at threshold
+    /// the keystore is written to a sandbox under a one-time keystore KEK,
+    /// self-tested and deleted again; the drill report is stored and
+    /// audited (`drill`).
+    ///
+    /// # Errors
+    /// As [`start_recovery`](Self::start_recovery); approval refusals are
+    /// audited as `drill`.
+    pub async fn start_drill(
+        &self,
+        actor: &ActorId,
+        request: &ApprovalRequestHash,
+        params: DrillParams,
+    ) -> Result<SessionDescriptor, Error> {
+        self.start_session(
+            actor,
+            request,
+            SessionParams {
+                operation: ApprovalOperation::Drill,
+                version: params.version,
+                target: None,
+                allow_server_shares: false,
+                ticket: params.ticket,
+                risk_note_hash: params.risk_note_hash,
+            },
+        )
+        .await
+    }
+
+    async fn start_session(
+        &self,
+        actor: &ActorId,
+        request: &ApprovalRequestHash,
+        params: SessionParams,
+    ) -> Result<SessionDescriptor, Error> {
+        let operation = params.operation;
+        let event = match operation {
+            ApprovalOperation::Drill => EventType::Drill,
+            _ => EventType::Recover,
+        };
+        self.check_rate(actor, RateKind::RecoveryAttempt).await?;
+        self.expire_recovery_sessions().await?;
+        let version = params.version.clone();
+        let now = self.now();
+        let tx = self.begin().await?;
+        let (mut tx, _) = self
+            .authorize_or_refuse(tx, actor, &[Role::Operator], Some(&version))
+            .await?;
+        // A recovered share of a retired version must never be put back
+        // into service.
+        if tx.key_version(&version).await?.state != KeyVersionState::Active {
+            return Err(Error::VersionNotActive(version));
+        }
+        // The node's keystore directory must be there before approvals are
+        // used for it (a recovery writes into it, never creates it).
+        if let Some(target) = &params.target
+            && !std::path::Path::new(target.as_str()).is_dir()
+        {
+            return Err(Error::RecoveryTargetNotADirectory(
+                target.as_str().to_owned(),
+            ));
+        }
+        let reference = tx.split_reference(&version).await?;
+        let split = VerifiedSplit::verify(&version, &reference, self.trusted_signers())?;
+        if let Some(open) = tx.open_recovery_session(&version).await? {
+            let lapsed_at = open.idle_expires_at.min(open.expires_at);
+            if now < lapsed_at {
+                drop(tx);
+                return self
+                    .refuse(
+                        actor,
+                        Some(&version),
+                        Error::RecoverySessionActive(version.clone()),
+                    )
+                    .await;
+            }
+            self.close_lapsed(&mut tx, actor, &open, now).await?;
+        }
+        let expected = ApprovalParams {
+            operation,
+            subject: Some(ApprovalSubject {
+                version: version.clone(),
+                split_id: *split.split_id(),
+            }),
+            target: params.target.clone(),
+            allow_server_shares: params.allow_server_shares,
+            slots: Vec::new(),
+            change_hash: None,
+            ticket: params.ticket,
+            risk_note_hash: params.risk_note_hash,
+        };
+        let deployment = self.config().deployment_id.clone();
+        let approvals =
+            match consume_approvals(&mut tx, &deployment, request, &expected, actor, now).await {
+                Ok(approvals) => approvals,
+                Err(error) if is_approval_refusal(&error) => {
+                    drop(tx);
+                    return self.refuse_approval(actor, event, error).await;
+                }
+                Err(other) => return Err(other),
+            };
+        let expires_at = tx.approval_request(request).await?.expires_at;
+        let idle_expires_at = self.idle_deadline(now, expires_at)?;
+        let session = RecoverySessionId(self.random_bytes());
+        let identity = age::x25519::Identity::generate();
+        let descriptor = UnsignedDescriptor {
+            session,
+            deployment: &deployment,
+            operation,
+            version: &version,
+            split_id: *split.split_id(),
+            recipient: identity.to_public().to_string(),
+            started_at: now,
+            expires_at,
+            request: *request,
+            approvals: approvals
+                .iter()
+                .map(|approval| (approval.approver.clone(), approval.role))
+                .collect(),
+        }
+        .sign(self.envelope_signer())?;
+        tx.insert_recovery_session(&RecoverySessionRecord {
+            id: session,
+            version: version.clone(),
+            split_id: *split.split_id(),
+            operation,
+            request_hash: *request,
+            replica: self.config().replica_id.clone(),
+            started_by: actor.clone(),
+            started_at: now,
+            expires_at,
+            idle_expires_at,
+            closed_at: None,
+            outcome: None,
+        })
+        .await
+        .map_err(|error| match error {
+            shardkeep_storage::Error::RecoverySessionOpen(version) => {
+                Error::RecoverySessionActive(version)
+            }
+            other => other.into(),
+        })?;
+        let approvers: Vec<String> = approvals
+            .iter()
+            .map(|approval| format!("{} ({})", approval.approver, approval.role))
+            .collect();
+        let mut record = self.record(event, actor, Some(&version));
+        if let Some(target) = &params.target {
+            record.target = Some(FreeText::sanitized(target.as_str())?);
+        }
+        record.detail = Some(FreeText::sanitized(&format!(
+            "{operation} session {session} started on replica {}: split {}, server shares {}, \
+             request {request} approved by {}, idle until {idle_expires_at}, ends {expires_at}",
+            self.config().replica_id,
+            hex::encode(split.split_id()),
+            if params.allow_server_shares {
+                "allowed"
+            } else {
+                "not allowed"
+            },
+            approvers.join(", "),
+        ))?);
+        Self::audit(&mut tx, &record).await?;
+        tx.commit().await?;
+        self.sessions().with(|sessions| {
+            sessions.insert(
+                session,
+                LiveSession {
+                    identity,
+                    operation,
+                    started_at: now,
+                    split,
+                    target: params
+                        .target
+                        .as_ref()
+                        .map_or_else(String::new, |target| target.as_str().to_owned()),
+                    allow_server_shares: params.allow_server_shares,
+                    expires_at,
+                    idle_expires_at,
+                    received: Vec::new(),
+                    rejected: Vec::new(),
+                    archive: None,
+                },
+            )
+        });
+        Ok(descriptor)
+    }
+
+    /// Where a session stands (an operator asks). Counts as activity: the
+    /// idle deadline moves.
+    ///
+    /// # Errors
+    /// The refusals of authorization (audited);
+    /// [`Error::RecoverySessionUnknown`], [`Error::SessionOnOtherReplica`],
+    /// [`Error::RecoverySessionClosed`], [`Error::RecoverySessionExpired`],
+    /// [`Error::RecoverySessionLost`]; storage and audit errors.
+    pub async fn recovery_progress(
+        &self,
+        actor: &ActorId,
+        session: &RecoverySessionId,
+    ) -> Result<RecoveryProgress, Error> {
+        let tx = self.begin().await?;
+        let (tx, _) = self
+            .authorize_or_refuse(tx, actor, &[Role::Operator], None)
+            .await?;
+        drop(tx);
+        self.use_session(actor, session).await?;
+        self.sessions()
+            .with(|sessions| {
+                sessions.get(session).map(|live| RecoveryProgress {
+                    session: *session,
+                    version: live.split.version().clone(),
+                    threshold: live.split.threshold().t(),
+                    received: live.received.iter().map(|held| held.index).collect(),
+                    idle_expires_at: live.idle_expires_at,
+                    expires_at: live.expires_at,
+                })
+            })
+            .ok_or(Error::RecoverySessionLost(*session))
+    }
+
+    /// Wipes the sessions of this instance that lapsed (idle too long, or
+    /// past their end) and closes their metadata as expired, with an audit
+    /// record each. Returns how many. Every session operation runs it
+    /// first; run it from a timer too, so an idle session never outlives
+    /// its deadline by more than the timer's period.
+    ///
+    /// # Errors
+    /// Storage and audit errors (the lapsed sessions are wiped from memory
+    /// regardless).
+    pub async fn expire_recovery_sessions(&self) -> Result<usize, Error> {
+        let now = self.now();
+        let lapsed: Vec<RecoverySessionId> = self.sessions().with(|sessions| {
+            let lapsed: Vec<RecoverySessionId> = sessions
+                .iter()
+                .filter(|(_, live)| live.lapsed_at(now).is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in &lapsed {
+                sessions.remove(id);
+            }
+            lapsed
+        });
+        if lapsed.is_empty() {
+            return Ok(0);
+        }
+        let replica = self.replica_actor()?;
+        let mut tx = self.begin().await?;
+        for id in &lapsed {
+            let record = tx.recovery_session(id).await?;
+            if record.closed_at.is_none() {
+                self.close_lapsed(&mut tx, &replica, &record, now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(lapsed.len())
+    }
+
+    /// Finds `session` for use by `actor`: held in this instance's memory,
+    /// open and not lapsed (its idle deadline moves, in memory and in the
+    /// database). A lapsed session is wiped and closed as expired; a
+    /// session of this replica that memory no longer holds is closed as
+    /// abandoned.
+    pub(crate) async fn use_session(
+        &self,
+        actor: &ActorId,
+        session: &RecoverySessionId,
+    ) -> Result<(), Error> {
+        let now = self.now();
+        let idle = self.config().session_idle_timeout;
+        let found = self.sessions().with(|sessions| {
+            let Some(live) = sessions.get_mut(session) else {
+                return Found::Absent;
+            };
+            if let Some(at) = live.lapsed_at(now) {
+                sessions.remove(session);
+                return Found::Lapsed(at);
+            }
+            let moved = now
+                .checked_add(idle)
+                .map_or(live.expires_at, |at| at.min(live.expires_at));
+            live.idle_expires_at = moved;
+            Found::Live(moved)
+        });
+        let mut tx = self.begin().await?;
+        let record = match tx.recovery_session(session).await {
+            Ok(record) => record,
+            Err(shardkeep_storage::Error::RecoverySessionNotFound(_)) => {
+                return Err(Error::RecoverySessionUnknown(*session));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if record.replica != self.config().replica_id {
+            return Err(Error::SessionOnOtherReplica {
+                session: *session,
+                replica: record.replica,
+            });
+        }
+        if record.closed_at.is_some() {
+            // Closed elsewhere (a replica that found it lapsed): wipe it.
+            self.sessions().with(|sessions| sessions.remove(session));
+            return Err(Error::RecoverySessionClosed(*session));
+        }
+        match found {
+            Found::Live(idle_expires_at) => {
+                tx.touch_recovery_session(session, idle_expires_at).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            Found::Lapsed(expired_at) => {
+                self.close_lapsed(&mut tx, actor, &record, now).await?;
+                tx.commit().await?;
+                Err(Error::RecoverySessionExpired {
+                    session: *session,
+                    expired_at,
+                })
+            }
+            Found::Absent => {
+                let lapsed_at = record.idle_expires_at.min(record.expires_at);
+                if now >= lapsed_at {
+                    self.close_lapsed(&mut tx, actor, &record, now).await?;
+                    tx.commit().await?;
+                    return Err(Error::RecoverySessionExpired {
+                        session: *session,
+                        expired_at: lapsed_at,
+                    });
+                }
+                tx.close_recovery_session(session, now, RecoverySessionOutcome::Abandoned)
+                    .await?;
+                let mut audit = self.record(EventType::Recover, actor, Some(&record.version));
+                audit.outcome = Outcome::Failure {
+                    reason: FreeText::sanitized(&format!(
+                        "recovery session {session} abandoned: this replica no longer holds it"
+                    ))?,
+                };
+                Self::audit(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Err(Error::RecoverySessionLost(*session))
+            }
+        }
+    }
+
+    /// Closes a lapsed session's metadata as expired in `tx`, wipes it
+    /// from memory if held, and audits it.
+    async fn close_lapsed(
+        &self,
+        tx: &mut S::Transaction,
+        actor: &ActorId,
+        record: &RecoverySessionRecord,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        self.sessions().with(|sessions| sessions.remove(&record.id));
+        tx.close_recovery_session(&record.id, now, RecoverySessionOutcome::Expired)
+            .await?;
+        let mut audit = self.record(EventType::Recover, actor, Some(&record.version));
+        audit.outcome = Outcome::Failure {
+            reason: FreeText::sanitized(&format!(
+                "recovery session {} expired (idle until {}, end {}); wiped",
+                record.id, record.idle_expires_at, record.expires_at
+            ))?,
+        };
+        Self::audit(tx, &audit).await
+    }
+
+    /// `now` plus the idle timeout, but never past `end`.
+    fn idle_deadline(&self, now: Timestamp, end: Timestamp) -> Result<Timestamp, Error> {
+        let idle =
+            now.checked_add(self.config().session_idle_timeout)
+                .ok_or(Error::InvalidConfig {
+                    setting: "session_idle_timeout",
+                    why: "reaches past the last representable time",
+                })?;
+        Ok(idle.min(end))
+    }
+
+    /// The name this replica records its own actions under.
+    fn replica_actor(&self) -> Result<ActorId, Error> {
+        Ok(ActorId::new(format!(
+            "replica:{}",
+            self.config().replica_id
+        ))?)
+    }
+}
