@@ -38,6 +38,7 @@ const MIGRATIONS: &[Embedded] = embed!("postgres":
     8 => "0008_inventory_access.sql",
     9 => "0009_status_indexes.sql",
     10 => "0010_approvals.sql",
+    11 => "0011_recovery_sessions.sql",
 );
 
 /// The transaction advisory lock every write transaction takes at `BEGIN`

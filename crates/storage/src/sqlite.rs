@@ -37,6 +37,7 @@ const MIGRATIONS: &[Embedded] = embed!("sqlite":
     8 => "0008_inventory_access.sql",
     9 => "0009_status_indexes.sql",
     10 => "0010_approvals.sql",
+    11 => "0011_recovery_sessions.sql",
 );
 
 /// How long a writer waits for the write lock before giving up.
