@@ -43,6 +43,18 @@ done
 # the dependencies again, unoptimised, in the workspace's target directory:
 # quicker than with the workspace's opt-level 3 (its features differ per
 # crate, so little of the test build would be reused anyway).
+# The verify step builds each crate against the others through a local
+# registry under target/package. cargo unpacks a registry crate once per
+# name and version and never again, so an earlier run's unpacked copy of
+# one of these crates (same name, same version, older code) would be
+# compiled instead of this tree's. No other registry has crates of these
+# names: remove such copies first.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+for entry in "${crates[@]}"; do
+    name=${entry%%$'\t'*}
+    rm -rf "$cargo_home"/registry/src/*/"$name"-[0-9]* "$cargo_home"/registry/cache/*/"$name"-[0-9]*.crate
+done
+
 cargo package --locked "${packages[@]}"
 
 failed=0
