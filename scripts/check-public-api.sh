@@ -55,8 +55,9 @@ if ((${#crates[@]} == 0)); then
 fi
 
 # cargo-public-api 0.52.0 reads rustdoc JSON format 57 (its rustdoc-types
-# 0.57), the format of the image's nightly (1.97.0-nightly, 2026-05).
-# Another nightly or another cargo-public-api needs both pins moved together
+# 0.57), the format of the pinned stable toolchain (1.95) and of the
+# image's nightly (1.97.0-nightly, 2026-05). Another toolchain whose rustdoc
+# writes another format, or another cargo-public-api, needs both pins moved together
 # (and .ci/run's CARGO_PUBLIC_API_VERSION), then the listings regenerated.
 public_api_version=0.52.0
 rustdoc_json_format=57
