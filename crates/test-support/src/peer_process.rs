@@ -184,11 +184,12 @@ impl Drop for PeerProcess {
 /// built (name it with `--example` when narrowing `cargo test`).
 pub fn example_path(name: &str) -> io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test binary>
+    // A test binary is target/<profile>/deps/<name>, an example
+    // target/<profile>/examples/<name>.
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
-        .ok_or_else(|| io::Error::other("test binary outside a target directory"))?;
+        .ok_or_else(|| io::Error::other("binary outside a target directory"))?;
     let path = profile_dir
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
