@@ -72,10 +72,9 @@ fn demonstrate(protocol: Protocol) -> Result<(), Box<dyn Error>> {
     let mut processes = Vec::new();
     for party in 1..tss_lib::PARTIES {
         let path = tss_lib::fixture_path(protocol, party);
-        // Its ShareID addresses the process. Reading it loads that party's
-        // (public test) fixture for a moment; it is dropped at once, and
-        // the self-test runs with party 0's secret only.
-        let share_id = load(&path)?.share_id().to_vec();
+        // Its ShareID (public, read from the file's text) addresses the
+        // process; this process never loads that party's save data.
+        let share_id = tss_lib::share_id(protocol, party)?;
         processes.push((share_id, PeerProcess::spawn(&me, [path])?));
     }
     let mut peers = RemotePeers::new(Processes(processes));

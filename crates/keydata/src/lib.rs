@@ -30,7 +30,7 @@ pub use keystore::{
     KEYSTORE_AAD_TAG, KEYSTORE_MAGIC, KEYSTORE_SUFFIX, KEYSTORE_VERSION, KekKeystoreCodec,
     KeystoreCodec, WriteMode, keystore_path, load_keystore, write_keystore,
 };
-pub use loaded::{loaded_party_secrets, loaded_party_secrets_of};
+pub use loaded::{loaded_other_party_secrets, loaded_party_secrets, loaded_party_secrets_of};
 pub use peer_wire::{
     COMMIT_REQUEST_MAGIC, MAX_SELF_TEST_MESSAGE_LEN, NONCE_COMMITMENTS_MAGIC, NonceCommitments,
     SELF_TEST_WIRE_VERSION, SIGN_REQUEST_MAGIC, SIGNATURE_SHARES_MAGIC, SignatureShares,

@@ -79,3 +79,16 @@ pub fn loaded_party_secrets_of(group_public_key: &[u8]) -> usize {
         .filter(|(p, _)| p.group_key == group_public_key)
         .count()
 }
+
+/// How many parties of the group with public key `group_public_key`, other
+/// than the party whose `ShareID` is `party_id`, have their secret share
+/// held in live save data in this process. An operation that recovers or
+/// drills `party_id`'s share and self-tests it needs none: its peers answer
+/// from their own nodes.
+#[must_use]
+pub fn loaded_other_party_secrets(group_public_key: &[u8], party_id: &[u8]) -> usize {
+    held()
+        .iter()
+        .filter(|(p, _)| p.group_key == group_public_key && p.share_id != party_id)
+        .count()
+}

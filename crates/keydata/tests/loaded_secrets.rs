@@ -11,7 +11,9 @@
 mod common;
 
 use common::{Protocol, fixture};
-use shardkeep_keydata::{loaded_party_secrets, loaded_party_secrets_of};
+use shardkeep_keydata::{
+    loaded_other_party_secrets, loaded_party_secrets, loaded_party_secrets_of,
+};
 
 #[test]
 fn save_data_counts_its_party_while_it_lives() {
@@ -28,6 +30,8 @@ fn save_data_counts_its_party_while_it_lives() {
     // Another party of the group is a second secret of that group.
     let second = fixture(Protocol::Ecdsa, 1);
     assert_eq!(loaded_party_secrets_of(&ecdsa_key), 2);
+    assert_eq!(loaded_other_party_secrets(&ecdsa_key, first.share_id()), 1);
+    assert_eq!(loaded_other_party_secrets(&ecdsa_key, second.share_id()), 1);
 
     // A party of another group counts in the total, not in this group.
     let eddsa = fixture(Protocol::Eddsa, 0);
@@ -37,6 +41,7 @@ fn save_data_counts_its_party_while_it_lives() {
 
     drop(second);
     assert_eq!(loaded_party_secrets_of(&ecdsa_key), 1);
+    assert_eq!(loaded_other_party_secrets(&ecdsa_key, first.share_id()), 0);
     drop(first);
     assert_eq!(
         loaded_party_secrets_of(&ecdsa_key),

@@ -17,7 +17,7 @@ use shardkeep_keydata::{
     Check, Error, Outcome, PeerTransport, RemotePeers, SelfTestPeers, TransportError,
 };
 use shardkeep_test_support::peer_process::{PeerProcess, example_path};
-use shardkeep_test_support::tss_lib::fixture_path;
+use shardkeep_test_support::tss_lib::{fixture_path, share_id};
 
 /// A peer process per party, addressed by the party's `ShareID`.
 struct ProcessPeers {
@@ -41,7 +41,7 @@ impl ProcessPeers {
         let peers = parties
             .into_iter()
             .map(|party| {
-                let share_id = fixture(addressed, party).share_id().to_vec();
+                let share_id = share_id(addressed, party).unwrap();
                 let process = PeerProcess::spawn(&program, [fixture_path(loaded, party)]).unwrap();
                 (share_id, process)
             })
@@ -79,6 +79,18 @@ fn the_self_test_passes_with_each_peer_in_its_own_process() {
 }
 
 #[test]
+fn the_share_ids_read_from_the_fixture_text_are_the_parsed_ones() {
+    for protocol in [Protocol::Ecdsa, Protocol::Eddsa] {
+        for party in 0..PARTIES {
+            assert_eq!(
+                share_id(protocol, party).unwrap(),
+                fixture(protocol, party).share_id()
+            );
+        }
+    }
+}
+
+#[test]
 fn a_peer_holding_another_key_refuses_and_the_signature_fails() {
     // The coordinator is an EdDSA party; its peers hold ECDSA parties.
     let data = fixture(Protocol::Eddsa, 0);
@@ -105,7 +117,7 @@ fn a_missing_peer_process_is_a_transport_error() {
         curve: data.curve(),
         group_public_key: data.group_public_key(),
         quorum: [0, 1, 2]
-            .map(|p| fixture(Protocol::Ecdsa, p).share_id().to_vec())
+            .map(|p| share_id(Protocol::Ecdsa, p).unwrap())
             .to_vec(),
         coordinator: data.share_id().to_vec(),
     };
