@@ -25,10 +25,14 @@ use shardkeep_backup::{
 };
 use shardkeep_envelope::deps::ed25519_dalek::VerifyingKey;
 use shardkeep_envelope::{Receipt, TrustedSigners, deps::age, open_x25519_container};
-use shardkeep_keydata::{InProcessPeers, KekKeystoreCodec, LocalPartySaveData};
+use shardkeep_keydata::{
+    KekKeystoreCodec, LocalPartySaveData, PeerTransport, RemotePeers, SelfTestResponder,
+    TransportError,
+};
 use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
 use shardkeep_storage::SqliteStorage;
-use shardkeep_test_support::tss_lib::{Protocol, fixture_bytes};
+use shardkeep_test_support::peer_process::{PeerProcess, read_request, write_answer};
+use shardkeep_test_support::tss_lib::{self, Protocol, fixture_bytes};
 use shardkeep_types::{
     ActorId, CustodianId, FreeText, InMemoryKek, InMemorySigner, KekId, KeyId, Label, NodeId,
     Signer, SignerId, Threshold, Timestamp,
@@ -128,8 +132,71 @@ fn person(id: &ActorId, role: Role, keys: PersonKeys) -> Result<PersonRegistrati
     })
 }
 
+/// Argument that makes this program another node's sidecar: it loads one
+/// party's save data (`--self-test-peer <ecdsa|eddsa> <party>`) and answers
+/// self-test requests framed on stdin until stdin ends. Its `Xi` stays in
+/// it.
+const PEER_ARGUMENT: &str = "--self-test-peer";
+
+fn serve_peer(protocol: &str, party: &str) -> Result {
+    let protocol = match protocol {
+        "ecdsa" => Protocol::Ecdsa,
+        "eddsa" => Protocol::Eddsa,
+        _ => return Err("the protocol is ecdsa or eddsa".into()),
+    };
+    let data = LocalPartySaveData::from_json(&fixture_bytes(protocol, party.parse()?)?)?;
+    let mut responder = SelfTestResponder::new(&data);
+    let mut input = std::io::BufReader::new(std::io::stdin().lock());
+    let mut output = std::io::BufWriter::new(std::io::stdout().lock());
+    while let Some(request) = read_request(&mut input)? {
+        match responder.answer(&request) {
+            Ok(answer) => write_answer(&mut output, Ok(answer.as_slice()))?,
+            Err(refusal) => write_answer(&mut output, Err(refusal.to_string().as_str()))?,
+        }
+    }
+    Ok(())
+}
+
+/// The other nodes' sidecars: this program started as a peer per other
+/// party, addressed by its (public) `ShareID`.
+struct Sidecars(Vec<(Vec<u8>, PeerProcess)>);
+
+impl PeerTransport for Sidecars {
+    fn exchange(
+        &mut self,
+        party_id: &[u8],
+        request: &[u8],
+    ) -> std::result::Result<Vec<u8>, TransportError> {
+        let (_, process) = self
+            .0
+            .iter_mut()
+            .find(|(id, _)| id == party_id)
+            .ok_or("no sidecar for this party")?;
+        Ok(process.exchange(request)?)
+    }
+}
+
+fn sidecars(protocol: Protocol) -> Result<RemotePeers<Sidecars>> {
+    let me = std::env::current_exe()?;
+    let mut sidecars = Vec::new();
+    for party in 1..tss_lib::PARTIES {
+        let process = PeerProcess::spawn(
+            &me,
+            [PEER_ARGUMENT, protocol.dir(), party.to_string().as_str()],
+        )?;
+        sidecars.push((tss_lib::share_id(protocol, party)?, process));
+    }
+    Ok(RemotePeers::new(Sidecars(sidecars)))
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, protocol, party] = args.as_slice()
+        && flag == PEER_ARGUMENT
+    {
+        return serve_peer(protocol, party);
+    }
     let work = tempfile::Builder::new().prefix("shardkeep-").tempdir()?;
     let dir = work.path();
     println!("working directory {} (removed at exit)", dir.display());
@@ -281,13 +348,10 @@ async fn main() -> Result {
         println!("  {slot}: {} proved it holds the share", custodian.entity);
 
         // Steps 4 and 6 run in sessions whose one-time key lives in this
-        // process only; the other parties answer the sign/aggregate test.
-        let mut others = Vec::new();
-        for party in 1..5 {
-            others.push(LocalPartySaveData::from_json(&fixture_bytes(
-                protocol, party,
-            )?)?);
-        }
+        // process only; the other parties answer the sign/aggregate test
+        // from their own processes (the service refuses to self-test with
+        // another party's secret loaded here).
+        let mut peers = sidecars(protocol)?;
         let files: Vec<_> = generated
             .containers
             .iter()
@@ -336,7 +400,7 @@ async fn main() -> Result {
         let codec = KekKeystoreCodec::new(InMemoryKek::generate(KekId::new("node-0")?, &mut rng));
         let target = RecoveryTarget {
             codec: &codec,
-            peers: &mut InProcessPeers::new(&others),
+            peers: &mut peers,
         };
         let report = service
             .submit_recovery_shares(&operator, &session.session, &submissions, target)
@@ -372,7 +436,7 @@ async fn main() -> Result {
         let submission = custodian.submit(&session, &service_key, &file)?;
         let target = RecoveryTarget {
             codec: &codec,
-            peers: &mut InProcessPeers::new(&others),
+            peers: &mut peers,
         };
         let report = service
             .submit_recovery_shares(&operator, &session.session, &[submission], target)

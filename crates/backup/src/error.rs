@@ -657,6 +657,18 @@ pub enum Error {
     /// holds it (the process restarted): it is closed as abandoned.
     #[error("recovery session {0} was lost by this replica (restarted); start a new one")]
     RecoverySessionLost(RecoverySessionId),
+    /// A recovery or drill at threshold would self-test while this process
+    /// holds the secret share of other parties of the same group (every
+    /// peer must answer from its own node); nothing is consumed, the
+    /// session keeps its shares.
+    #[error(
+        "{others} other parties' secret shares of this group are loaded in this process; \
+         refusing to self-test"
+    )]
+    OtherPartySecretsLoaded {
+        /// How many other parties of the group are held.
+        others: usize,
+    },
     /// A session descriptor does not decode or does not verify under the
     /// pinned service key.
     #[error("recovery session descriptor refused: {0}")]

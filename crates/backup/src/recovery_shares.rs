@@ -238,7 +238,12 @@ impl RecoveryReport {
 pub struct RecoveryTarget<'a> {
     /// The node's keystore codec (its keystore KEK).
     pub codec: &'a (dyn KeystoreCodec + Sync),
-    /// The other parties, for the sign/aggregate self-test.
+    /// The other parties, for the sign/aggregate self-test: in production
+    /// [`RemotePeers`](shardkeep_keydata::RemotePeers) over the node's
+    /// channel to the other nodes' sidecars, each answering with its own
+    /// `Xi`. The recovery refuses to self-test while this process holds
+    /// another party's secret of the group
+    /// ([`Error::OtherPartySecretsLoaded`]).
     pub peers: &'a mut (dyn SelfTestPeers + Send),
 }
 
@@ -453,7 +458,9 @@ impl<S: Storage> BackupService<S> {
     /// (recovery attempts, share reads: recorded);
     /// [`Error::RecoverySessionUnknown`], [`Error::SessionOnOtherReplica`],
     /// [`Error::RecoverySessionClosed`], [`Error::RecoverySessionExpired`],
-    /// [`Error::RecoverySessionLost`]; [`Error::Kms`] and
+    /// [`Error::RecoverySessionLost`]; [`Error::OtherPartySecretsLoaded`]
+    /// at threshold when this process holds another party's secret share
+    /// of the group (the session keeps its shares); [`Error::Kms`] and
     /// [`Error::Envelope`] when a server share does not open; storage and
     /// audit errors. Bad shares are not errors: they are in the report.
     pub async fn submit_recovery_shares(
@@ -1044,6 +1051,14 @@ impl<S: Storage> BackupService<S> {
         target: &mut RecoveryTarget<'_>,
     ) -> Result<RecoveryReport, Error> {
         let t = split.threshold().t();
+        // The self-test needs this party's secret only; its peers answer
+        // from their own nodes. Other parties' secrets of the same group in
+        // this process (enough of them rebuild the group key) refuse the
+        // start, and the session keeps its shares for a retry.
+        let others = shardkeep_keydata::loaded_other_party_secrets(
+            split.binding().group_public_key(),
+            split.binding().party_id(),
+        );
         let taken = self
             .sessions()
             .with(|sessions| {
@@ -1054,7 +1069,7 @@ impl<S: Storage> BackupService<S> {
                     .map(|held| (held.index, held.source.clone()))
                     .collect();
                 let rejected = live.rejected.clone();
-                if received.len() < usize::from(t) {
+                if received.len() < usize::from(t) || others > 0 {
                     return Some((received, rejected, None));
                 }
                 // The session leaves memory here: whatever happens next,
@@ -1065,6 +1080,9 @@ impl<S: Storage> BackupService<S> {
             .ok_or(Error::RecoverySessionLost(*session))?;
         let (received, rejected, live) = taken;
         let Some(live) = live else {
+            if received.len() >= usize::from(t) {
+                return Err(Error::OtherPartySecretsLoaded { others });
+            }
             return Ok(RecoveryReport {
                 session: *session,
                 threshold: t,

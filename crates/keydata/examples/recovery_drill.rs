@@ -10,9 +10,11 @@
 //! 2. forget the save data;
 //! 3. recover from the 3 external containers alone, regenerate the save
 //!    data, write `.keydata.enc` into a sandbox, load it back;
-//! 4. self-test, with a sign/aggregate round with the other 4 parties.
+//! 4. self-test, with a sign/aggregate round with the other 4 parties (held
+//!    in this process: the test-only feature `in-process-peers`; a node asks
+//!    the other nodes through `RemotePeers`).
 //!
-//! Run: `cargo run -p shardkeep-keydata --example recovery_drill`
+//! Run: `cargo run -p shardkeep-keydata --features in-process-peers --example recovery_drill`
 #![allow(clippy::print_stdout, reason = "the example reports its steps")]
 
 use std::error::Error;

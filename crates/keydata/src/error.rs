@@ -119,6 +119,51 @@ pub enum Error {
     /// A self-test peer could not be reached or refused.
     #[error("self-test peer: {0}")]
     Peer(String),
+    /// A self-test message (`shkp-stc`, `shkp-stn`, `shkp-sts`, `shkp-stz`)
+    /// that is not well formed.
+    #[error("self-test message: {0}")]
+    PeerMessage(FormatError),
+    /// The transport could not reach a peer's sidecar or bring back its
+    /// answer, or the sidecar refused the request.
+    #[error("self-test exchange with peer {party} failed: {source}")]
+    PeerExchange {
+        /// The party asked (`ShareID`, hex).
+        party: String,
+        /// The transport's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A peer answered for a party other than the one it was asked for.
+    #[error("self-test peer asked for party {asked} answered for party {answered}")]
+    PeerWrongParty {
+        /// The party asked (`ShareID`, hex).
+        asked: String,
+        /// The party the answer is for (`ShareID`, hex).
+        answered: String,
+    },
+    /// A peer answered with more than one commitment or share for its
+    /// party.
+    #[error("self-test peer {party} answered {count} times")]
+    PeerAnsweredTwice {
+        /// The party asked (`ShareID`, hex).
+        party: String,
+        /// How many answers it sent.
+        count: usize,
+    },
+    /// A peer answered for another session than the one asked.
+    #[error("self-test peer {party} answered for another session")]
+    PeerWrongSession {
+        /// The party asked (`ShareID`, hex).
+        party: String,
+    },
+    /// A peer's answer is well framed but not valid on the key's curve.
+    #[error("self-test peer {party}: {problem}")]
+    PeerInvalidAnswer {
+        /// The party asked (`ShareID`, hex).
+        party: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// A share-level rule of sss-core failed.
     #[error("share: {0}")]
     Share(#[from] shardkeep_sss_core::Error),

@@ -1,7 +1,8 @@
 //! Golden vectors of keydata's formats, in `tests/data/{pass,fail}/`: the
 //! sealed protocol archive (`archive_*`), the `.keydata.enc` keystore
-//! (`keystore_*`) and tss-lib's save-data JSON (`json_*`, in
-//! `golden/json_vectors.rs`), each built here from the tss-lib fixtures with
+//! (`keystore_*`), tss-lib's save-data JSON (`json_*`, in
+//! `golden/json_vectors.rs`) and the self-test's peer messages (`peer_*`, in
+//! `golden/peer_vectors.rs`), each built here from the tss-lib fixtures with
 //! fixed salts, keys and nonces (the KEK's wrap nonces from a seeded
 //! `ChaCha20Rng`), and compared byte for byte with the stored files; with
 //! `SHARDKEEP_REGENERATE_VECTORS=1` they are rewritten instead.
@@ -10,6 +11,7 @@
 //! test `tests/vectors.rs` through the public API.
 
 mod json_vectors;
+mod peer_vectors;
 
 use std::path::PathBuf;
 
@@ -59,6 +61,7 @@ fn golden_vectors() {
     generate_archives(&mut dir);
     generate_keystores(&mut dir);
     json_vectors::generate(&mut dir);
+    peer_vectors::generate(&mut dir);
     dir.finish().unwrap();
 }
 

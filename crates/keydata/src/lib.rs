@@ -12,7 +12,10 @@ pub mod fuzzing;
 mod golden;
 mod json;
 mod keystore;
+mod loaded;
+mod peer_wire;
 mod regenerate;
+mod remote;
 mod save_data;
 mod selftest;
 mod signing;
@@ -27,10 +30,18 @@ pub use keystore::{
     KEYSTORE_AAD_TAG, KEYSTORE_MAGIC, KEYSTORE_SUFFIX, KEYSTORE_VERSION, KekKeystoreCodec,
     KeystoreCodec, WriteMode, keystore_path, load_keystore, write_keystore,
 };
+pub use loaded::{loaded_other_party_secrets, loaded_party_secrets, loaded_party_secrets_of};
+pub use peer_wire::{
+    COMMIT_REQUEST_MAGIC, MAX_SELF_TEST_MESSAGE_LEN, NONCE_COMMITMENTS_MAGIC, NonceCommitments,
+    SELF_TEST_WIRE_VERSION, SIGN_REQUEST_MAGIC, SIGNATURE_SHARES_MAGIC, SignatureShares,
+};
 pub use regenerate::regenerate;
+pub use remote::{PeerTransport, RemotePeers, TransportError};
 pub use save_data::LocalPartySaveData;
 pub use selftest::{Check, CheckResult, Outcome, SelfTestReport};
+#[cfg(any(test, feature = "in-process-peers"))]
+pub use signing::InProcessPeers;
 pub use signing::{
-    CommitRequest, InProcessPeers, NonceCommitment, SELF_TEST_TAG, SelfTestPeers,
-    SelfTestResponder, SignRequest, SignatureShare,
+    CommitRequest, NonceCommitment, SELF_TEST_TAG, SelfTestPeers, SelfTestResponder, SignRequest,
+    SignatureShare,
 };

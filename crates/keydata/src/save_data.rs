@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 use crate::bigint::{INT_BITS, IntError, PublicInt, SecretInt, format_decimal, parse_decimal};
 use crate::error::{Error, FieldError, Result};
 use crate::json::{self, Value};
+use crate::loaded::SecretHold;
 
 /// JSON key of the secret share; the protocol archive is the save data
 /// without it.
@@ -171,6 +172,9 @@ pub(crate) enum Inner {
 /// [`ConstantTimeEq`]. No `Clone`.
 pub struct LocalPartySaveData {
     pub(crate) inner: Inner,
+    /// Counts this party in [`loaded_party_secrets`](crate::loaded_party_secrets)
+    /// while the data lives.
+    _hold: SecretHold,
 }
 
 impl LocalPartySaveData {
@@ -205,7 +209,11 @@ impl LocalPartySaveData {
             return Err(Error::UnknownProtocol);
         };
         top.finish()?;
-        Ok(Self { inner })
+        let hold = match &inner {
+            Inner::Ecdsa(key, _) => hold_of(key),
+            Inner::Eddsa(key) => hold_of(key),
+        };
+        Ok(Self { inner, _hold: hold })
     }
 
     /// Writes the save data exactly as tss-lib's `json.Marshal` does:
@@ -346,6 +354,14 @@ impl LocalPartySaveData {
         };
         Ok(Secret::from_be_bytes(&bytes)?)
     }
+}
+
+fn hold_of<C: Curve>(key: &KeyShare<C>) -> SecretHold {
+    SecretHold::new(
+        C::ID.to_u8(),
+        key.group_key.compressed(),
+        key.share_id.as_bytes().to_vec(),
+    )
 }
 
 impl ConstantTimeEq for LocalPartySaveData {

@@ -17,8 +17,12 @@
 //! as a signing oracle for the real key.
 //!
 //! Peers are reached through [`SelfTestPeers`]; a peer node answers with a
-//! [`SelfTestResponder`] over its own save data. [`InProcessPeers`] holds
-//! the responders in this process (tests, drills with all parties at hand).
+//! [`SelfTestResponder`] over its own save data. In production that is
+//! [`RemotePeers`](crate::RemotePeers): each other quorum member's sidecar
+//! answers encoded requests ([`SelfTestResponder::answer`]) with its own
+//! `Xi`, which never leaves it. `InProcessPeers` (feature
+//! `in-process-peers`) holds the responders in this process, every party's
+//! `Xi` in one place: for tests only.
 
 use core::fmt;
 
@@ -30,6 +34,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
+use crate::peer_wire::{NonceCommitments, RequestKind, SignatureShares, request_kind};
 use crate::save_data::{Inner, KeyShare, LocalPartySaveData};
 
 /// Domain tag of every hash of the self-test signature.
@@ -183,6 +188,39 @@ impl<'a> SelfTestResponder<'a> {
             share: *share,
         })
     }
+
+    /// Answers one encoded request, as a sidecar does for its node: a
+    /// `shkp-stc` commit request with a `shkp-stn` list holding this
+    /// party's commitment, a `shkp-sts` sign request with a `shkp-stz` list
+    /// holding its signature share. The answer carries public values only;
+    /// `Xi` and the nonces never leave this responder.
+    ///
+    /// # Errors
+    /// [`Error::PeerMessage`] for bytes that are not a well-formed request;
+    /// otherwise as [`SelfTestResponder::commit`] and
+    /// [`SelfTestResponder::sign`].
+    pub fn answer(&mut self, request: &[u8]) -> Result<Vec<u8>> {
+        match request_kind(request)? {
+            RequestKind::Commit => {
+                let request = CommitRequest::decode(request)?;
+                let commitment = self.commit(&request)?;
+                NonceCommitments {
+                    session_id: request.session_id,
+                    commitments: vec![commitment],
+                }
+                .encode()
+            }
+            RequestKind::Sign => {
+                let request = SignRequest::decode(request)?;
+                let share = self.sign(&request)?;
+                SignatureShares {
+                    session_id: request.session_id,
+                    shares: vec![share],
+                }
+                .encode()
+            }
+        }
+    }
 }
 
 impl fmt::Debug for SelfTestResponder<'_> {
@@ -195,11 +233,17 @@ impl fmt::Debug for SelfTestResponder<'_> {
 }
 
 /// Peers answering from save data held in this process: the other parties
-/// of a test group, or a drill that has every party's data at hand.
+/// of a test group.
+///
+/// For tests only (feature `in-process-peers`): it puts every other
+/// party's `Xi` in the process running the self-test, enough to rebuild the
+/// group key. A node uses [`RemotePeers`](crate::RemotePeers).
+#[cfg(any(test, feature = "in-process-peers"))]
 pub struct InProcessPeers<'a> {
     responders: Vec<SelfTestResponder<'a>>,
 }
 
+#[cfg(any(test, feature = "in-process-peers"))]
 impl<'a> InProcessPeers<'a> {
     /// Peers answering for each of `parties`.
     pub fn new(parties: impl IntoIterator<Item = &'a LocalPartySaveData>) -> Self {
@@ -225,6 +269,7 @@ impl<'a> InProcessPeers<'a> {
     }
 }
 
+#[cfg(any(test, feature = "in-process-peers"))]
 impl SelfTestPeers for InProcessPeers<'_> {
     fn commit(&mut self, request: &CommitRequest) -> Result<Vec<NonceCommitment>> {
         Self::others(&request.quorum, &request.coordinator)
@@ -246,6 +291,7 @@ impl SelfTestPeers for InProcessPeers<'_> {
     }
 }
 
+#[cfg(any(test, feature = "in-process-peers"))]
 impl fmt::Debug for InProcessPeers<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InProcessPeers")

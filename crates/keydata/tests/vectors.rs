@@ -16,7 +16,8 @@ use std::fmt::Debug;
 
 use common::{compact, group_threshold, peers_of, vectors_dir};
 use shardkeep_keydata::{
-    Error, KekKeystoreCodec, KeystoreCodec, LocalPartySaveData, SealedArchive, regenerate,
+    CommitRequest, Error, KekKeystoreCodec, KeystoreCodec, LocalPartySaveData, NonceCommitments,
+    SealedArchive, SignRequest, SignatureShares, regenerate,
 };
 use shardkeep_sss_core::{CurveId, Ed25519, Secp256k1};
 use shardkeep_test_support::{Vector, read_dir};
@@ -55,6 +56,7 @@ fn classify(error: &Error) -> String {
         Error::Json(e) => format!("json: {}", variant(e)),
         Error::Archive(e) => format!("archive: {}", variant(e)),
         Error::Keystore(e) => format!("keystore: {}", variant(e)),
+        Error::PeerMessage(e) => format!("peer: {}", variant(e)),
         other => variant(other),
     }
 }
@@ -182,6 +184,31 @@ fn golden_keystore_vectors() {
                 "{}",
                 vector.file()
             );
+        }
+    }
+}
+
+/// Decodes `bytes` as the message `kind` names and encodes it again.
+fn peer_message_round_trip(kind: &str, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    match kind {
+        "commit-request" => CommitRequest::decode(bytes)?.encode(),
+        "nonce-commitments" => NonceCommitments::decode(bytes)?.encode(),
+        "sign-request" => SignRequest::decode(bytes)?.encode(),
+        "signature-shares" => SignatureShares::decode(bytes)?.encode(),
+        other => panic!("unknown peer message kind {other}"),
+    }
+}
+
+#[test]
+fn golden_peer_message_vectors() {
+    for vector in vectors("pass", "peer_")
+        .into_iter()
+        .chain(vectors("fail", "peer_"))
+    {
+        let result = peer_message_round_trip(vector.get("message").unwrap(), vector.body_bytes());
+        if let Some(encoded) = check(&vector, result) {
+            // One encoding per message: what decodes encodes to the same bytes.
+            assert_eq!(encoded, vector.body_bytes(), "{}", vector.file());
         }
     }
 }

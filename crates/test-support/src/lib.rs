@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod golden;
+pub mod peer_process;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod tss_lib;

@@ -73,6 +73,47 @@ pub fn fixture_bytes(protocol: Protocol, party: usize) -> std::io::Result<Zeroiz
         .map_err(|error| std::io::Error::new(error.kind(), format!("{}: {error}", path.display())))
 }
 
+/// The `ShareID` of `party` (0..5), big-endian without leading zeros (as
+/// keydata's `LocalPartySaveData::share_id` gives it), read from the
+/// fixture's JSON text: a test can address a party's peer process without
+/// loading that party's secret into its own process.
+///
+/// # Errors
+/// The I/O error, or [`std::io::ErrorKind::InvalidData`] when the file has
+/// no decimal `"ShareID"`.
+pub fn share_id(protocol: Protocol, party: usize) -> std::io::Result<Vec<u8>> {
+    let json = fixture_bytes(protocol, party)?;
+    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, "no decimal ShareID");
+    let key = b"\"ShareID\"";
+    let at = json
+        .windows(key.len())
+        .position(|w| w == key)
+        .ok_or_else(invalid)?;
+    let rest = json[at + key.len()..]
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace() || **b == b':');
+    // Big-endian base-256 digits, times ten plus each decimal digit.
+    let mut value: Vec<u8> = Vec::new();
+    let mut digits = 0;
+    for &byte in rest.take_while(|b| b.is_ascii_digit()) {
+        digits += 1;
+        let mut carry = u16::from(byte - b'0');
+        for limb in value.iter_mut().rev() {
+            let wide = u16::from(*limb) * 10 + carry;
+            *limb = wide.to_be_bytes()[1];
+            carry = wide >> 8;
+        }
+        while carry > 0 {
+            value.insert(0, carry.to_be_bytes()[1]);
+            carry >>= 8;
+        }
+    }
+    if digits == 0 {
+        return Err(invalid());
+    }
+    Ok(value)
+}
+
 /// The fixtures' JSON without white space: what a writer of compact JSON
 /// (Go's `json.Marshal`, `LocalPartySaveData::to_json`) gives for them. The
 /// fixtures' strings hold no white space, so every white-space byte is

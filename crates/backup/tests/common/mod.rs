@@ -16,7 +16,7 @@ pub mod inspect;
 pub mod recovery;
 pub mod scenario;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
@@ -51,6 +51,16 @@ pub fn fixture_json(protocol: Protocol, party: usize) -> Zeroizing<Vec<u8>> {
 }
 
 /// The parsed save data of `party`.
+/// Held for reading while a recovery or drill of party 0 self-tests, and
+/// for writing while a test holds another party's save data in this
+/// process: the service refuses to self-test with other parties' secrets
+/// of the group loaded (`Error::OtherPartySecretsLoaded`), and the tests
+/// of a binary run in parallel.
+pub fn other_party_secrets() -> &'static tokio::sync::RwLock<()> {
+    static LOCK: OnceLock<tokio::sync::RwLock<()>> = OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::RwLock::new(()))
+}
+
 pub fn save_data(protocol: Protocol, party: usize) -> LocalPartySaveData {
     LocalPartySaveData::from_json(&fixture_json(protocol, party)).unwrap()
 }
@@ -317,6 +327,11 @@ impl<S: Storage> Harness<S> {
         party: usize,
         custodians: &[&TestCustodian],
     ) -> Result<Generated, shardkeep_backup::Error> {
+        let _other_party = if party == 0 {
+            None
+        } else {
+            Some(other_party_secrets().write().await)
+        };
         let data = save_data(protocol, party);
         self.service
             .generate(

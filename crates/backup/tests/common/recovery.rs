@@ -17,10 +17,13 @@ use shardkeep_backup::{
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{EnvelopeParams, archive_hash, encode_container_contents};
 use shardkeep_keydata::{
-    InProcessPeers, KekKeystoreCodec, LocalPartySaveData, keystore_path, load_keystore,
+    KekKeystoreCodec, LocalPartySaveData, PeerTransport, RemotePeers, TransportError,
+    keystore_path, load_keystore,
 };
 use shardkeep_sss_core::{Curve, Ed25519, Secp256k1};
 use shardkeep_storage::{DrillOutcome, DrillStore, ShareAccessLog, Storage, Transaction};
+use shardkeep_test_support::peer_process::{PeerProcess, example_path};
+use shardkeep_test_support::tss_lib::{PARTIES, fixture_path, share_id};
 use shardkeep_types::{
     EnvelopeId, InMemoryKek, KekId, KeyId, KeyVersion, Label, NodeVersion, ShareIndex, Signer,
     Threshold,
@@ -29,7 +32,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::approvals::Fixture;
-use super::{Harness, Protocol, TestCustodian, actor, save_data, text};
+use super::{Harness, Protocol, TestCustodian, actor, other_party_secrets, save_data, text};
 
 /// A hybrid 3-of-5 backup of party 0 (node `node-0`) of `wallet`, with
 /// three custodians, on the approval fixture's registry.
@@ -500,17 +503,16 @@ impl<S: Storage> Recovery<S> {
     }
 
     /// Submits to `session`, writing with a fresh node keystore KEK and
-    /// self-testing with the fixture's other parties.
+    /// self-testing with the fixture's other parties, each in its own
+    /// process.
     async fn submit(
         &self,
         descriptor: &SessionDescriptor,
         submissions: &[Vec<u8>],
         codec: &KekKeystoreCodec<InMemoryKek>,
     ) -> Result<RecoveryReport, Error> {
-        let others: Vec<LocalPartySaveData> = (1..5)
-            .map(|party| save_data(self.protocol, party))
-            .collect();
-        let mut peers = InProcessPeers::new(&others);
+        let _no_other_party = other_party_secrets().read().await;
+        let mut peers = peer_processes(self.protocol);
         self.f
             .h
             .service
@@ -538,6 +540,38 @@ impl<S: Storage> Recovery<S> {
             .filter(|read| read.accessor == self.f.h.operator && read.purpose.as_str() == "recover")
             .count()
     }
+}
+
+/// The other parties' sidecars: keydata's `self_test_peer` example, one
+/// process per party loading that party's fixture, addressed by its
+/// `ShareID` (read from the fixture's text: this process loads none of
+/// their secrets). `cargo test --workspace` builds the example; a narrowed
+/// run adds `-p shardkeep-keydata --example self_test_peer`.
+pub struct PeerProcesses(Vec<(Vec<u8>, PeerProcess)>);
+
+impl PeerTransport for PeerProcesses {
+    fn exchange(&mut self, party_id: &[u8], request: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let (_, process) = self
+            .0
+            .iter_mut()
+            .find(|(id, _)| id == party_id)
+            .ok_or("no peer process for this party")?;
+        Ok(process.exchange(request)?)
+    }
+}
+
+/// Peer processes for parties 1 to 4 of `protocol`'s fixtures.
+pub fn peer_processes(protocol: Protocol) -> RemotePeers<PeerProcesses> {
+    let program = example_path("self_test_peer").unwrap();
+    RemotePeers::new(PeerProcesses(
+        (1..PARTIES)
+            .map(|party| {
+                let process =
+                    PeerProcess::spawn(&program, [fixture_path(protocol, party)]).unwrap();
+                (share_id(protocol, party).unwrap(), process)
+            })
+            .collect(),
+    ))
 }
 
 fn codec() -> KekKeystoreCodec<InMemoryKek> {
@@ -1017,6 +1051,53 @@ pub async fn drill_from_external_shares_only<S: Storage>(r: Recovery<S>) {
             .await,
         Err(Error::RecoverySessionClosed(_))
     ));
+}
+
+/// A drill does not self-test while another party's secret of the group is
+/// loaded in the service's process; the session keeps its shares, and the
+/// drill runs once that secret is gone.
+pub async fn a_drill_with_two_parties_secrets_loaded_is_refused<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    let codec = codec();
+    let hash = r.drill_approved(false).await;
+    let descriptor = h
+        .service
+        .start_drill(&h.operator, &hash, r.drill_params())
+        .await
+        .unwrap();
+    let submissions: Vec<Vec<u8>> = (0..3)
+        .map(|i| r.submission(i, descriptor.as_bytes()).unwrap())
+        .collect();
+    let exclusive = other_party_secrets().write().await;
+    let second_party = save_data(r.protocol, 1);
+    let mut peers = peer_processes(r.protocol);
+    let refused = h
+        .service
+        .submit_recovery_shares(
+            &h.operator,
+            &descriptor.session,
+            &submissions,
+            RecoveryTarget {
+                codec: &codec,
+                peers: &mut peers,
+            },
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::OtherPartySecretsLoaded { others: 1 })),
+        "{refused:?}"
+    );
+    let progress = h
+        .service
+        .recovery_progress(&h.operator, &descriptor.session)
+        .await
+        .unwrap();
+    assert_eq!(progress.received.len(), 3, "{progress:?}");
+
+    drop(second_party);
+    drop(exclusive);
+    let report = r.submit(&descriptor, &[], &codec).await.unwrap();
+    assert!(report.succeeded(), "{report:?}");
 }
 
 /// A server-held index in a drill is refused (even one the service

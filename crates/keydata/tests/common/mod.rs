@@ -9,7 +9,9 @@
 
 use std::path::PathBuf;
 
-use shardkeep_keydata::{InProcessPeers, LocalPartySaveData};
+use shardkeep_keydata::{
+    LocalPartySaveData, PeerTransport, RemotePeers, SelfTestResponder, TransportError,
+};
 use shardkeep_sss_core::Threshold;
 use shardkeep_test_support::tss_lib::{self, TSS_LIB_THRESHOLD};
 pub(crate) use shardkeep_test_support::tss_lib::{PARTIES, Protocol, compact};
@@ -50,13 +52,33 @@ pub(crate) fn keydata_id(node: &str) -> NodeVersion {
     }
 }
 
-/// Self-test peers for `party`: every other party of the set.
-pub(crate) fn peers_of(parties: &[LocalPartySaveData], party: usize) -> InProcessPeers<'_> {
-    InProcessPeers::new(
-        parties
+/// Each party's sidecar answering encoded self-test requests from its own
+/// save data, in this process (the tests hold every party of the fixture
+/// group; `tests/remote_peers.rs` runs them in their own processes).
+pub(crate) struct Sidecars<'a> {
+    responders: Vec<SelfTestResponder<'a>>,
+}
+
+impl PeerTransport for Sidecars<'_> {
+    fn exchange(&mut self, party_id: &[u8], request: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let responder = self
+            .responders
+            .iter_mut()
+            .find(|r| r.party_id() == party_id)
+            .ok_or("no sidecar for this party")?;
+        Ok(responder.answer(request)?)
+    }
+}
+
+/// Self-test peers for `party`: every other party of the set, reached
+/// through the encoded messages.
+pub(crate) fn peers_of(parties: &[LocalPartySaveData], party: usize) -> RemotePeers<Sidecars<'_>> {
+    RemotePeers::new(Sidecars {
+        responders: parties
             .iter()
             .enumerate()
             .filter(|(j, _)| *j != party)
-            .map(|(_, p)| p),
-    )
+            .map(|(_, p)| SelfTestResponder::new(p))
+            .collect(),
+    })
 }
