@@ -8,6 +8,9 @@ mod clock;
 mod config;
 mod delivery;
 mod error;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod generate;
 mod inventory;
 mod inventory_check;

@@ -319,7 +319,7 @@ pub(crate) struct SubmissionPlain {
 /// Encodes a submission's plaintext: magic, version, session id (16), the
 /// custodian person's id, the container contents (four-byte length), the
 /// signature (64).
-fn encode_submission(
+pub(crate) fn encode_submission(
     session: &RecoverySessionId,
     custodian: &ActorId,
     contents: &[u8],
