@@ -52,7 +52,10 @@ use crate::recovery::{AcceptedShare, LiveSession};
 use crate::reference::VerifiedSplit;
 use crate::registry::Role;
 use crate::service::BackupService;
-use crate::session::{MAX_SEALED_SUBMISSION_LEN, MAX_SUBMISSION_LEN, decode_submission};
+use crate::session::{
+    AgeDecryptFailure, MAX_SEALED_SUBMISSION_LEN, MAX_SUBMISSION_LEN, age_decrypt,
+    decode_submission,
+};
 
 /// Most age stanzas a submission may carry (a custodian's tool writes one;
 /// more cost the service an X25519 agreement each).
@@ -278,8 +281,9 @@ fn decrypt(
     file: &[u8],
     identity: &age::x25519::Identity,
 ) -> Result<Zeroizing<Vec<u8>>, ShareRejection> {
-    use std::io::Read as _;
-    if file.len() > MAX_SEALED_SUBMISSION_LEN {
+    // Binary age only: the stanza count below reads the header's lines,
+    // which armor would hide from it.
+    if file.len() > MAX_SEALED_SUBMISSION_LEN || !file.starts_with(b"age-encryption.org/") {
         return Err(ShareRejection::Unreadable);
     }
     // Each stanza costs an X25519 agreement: a file with many is refused
@@ -293,24 +297,10 @@ fn decrypt(
     if stanzas > MAX_SUBMISSION_STANZAS {
         return Err(ShareRejection::Unreadable);
     }
-    let decryptor = age::Decryptor::new(file).map_err(|_| ShareRejection::Unreadable)?;
-    let mut stream = match decryptor.decrypt(core::iter::once(identity as &dyn age::Identity)) {
-        Ok(stream) => stream,
-        Err(age::DecryptError::NoMatchingKeys) => return Err(ShareRejection::OtherSession),
-        Err(_) => return Err(ShareRejection::Unreadable),
-    };
-    let mut plain = Zeroizing::new(Vec::new());
-    let limit = u64::try_from(MAX_SUBMISSION_LEN)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    (&mut stream)
-        .take(limit)
-        .read_to_end(&mut plain)
-        .map_err(|_| ShareRejection::Unreadable)?;
-    if plain.len() > MAX_SUBMISSION_LEN {
-        return Err(ShareRejection::Unreadable);
-    }
-    Ok(plain)
+    age_decrypt(file, identity, MAX_SUBMISSION_LEN).map_err(|failure| match failure {
+        AgeDecryptFailure::NotForThisIdentity => ShareRejection::OtherSession,
+        AgeDecryptFailure::Unreadable => ShareRejection::Unreadable,
+    })
 }
 
 /// The envelope's binding to the session's split: key, node, version,

@@ -356,25 +356,38 @@ pub(crate) fn decode_submission(bytes: &[u8]) -> Result<SubmissionPlain, Error> 
     })
 }
 
+/// Why an age file did not decrypt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AgeDecryptFailure {
+    /// Well formed, but for other recipients.
+    NotForThisIdentity,
+    /// Malformed, corrupt, or more plaintext than allowed.
+    Unreadable,
+}
+
 /// Decrypts an age file (binary or armored) with `identity` into a buffer
 /// wiped on drop, reading at most `max` bytes of plaintext.
 pub(crate) fn age_decrypt(
     file: &[u8],
     identity: &age::x25519::Identity,
     max: usize,
-) -> Result<Zeroizing<Vec<u8>>, ()> {
-    let decryptor = age::Decryptor::new(age::armor::ArmoredReader::new(file)).map_err(drop)?;
-    let mut stream = decryptor
-        .decrypt(core::iter::once(identity as &dyn age::Identity))
-        .map_err(drop)?;
+) -> Result<Zeroizing<Vec<u8>>, AgeDecryptFailure> {
+    use AgeDecryptFailure::{NotForThisIdentity, Unreadable};
+    let decryptor =
+        age::Decryptor::new(age::armor::ArmoredReader::new(file)).map_err(|_| Unreadable)?;
+    let mut stream = match decryptor.decrypt(core::iter::once(identity as &dyn age::Identity)) {
+        Ok(stream) => stream,
+        Err(age::DecryptError::NoMatchingKeys) => return Err(NotForThisIdentity),
+        Err(_) => return Err(Unreadable),
+    };
     let mut plain = Zeroizing::new(Vec::new());
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     (&mut stream)
         .take(limit)
         .read_to_end(&mut plain)
-        .map_err(drop)?;
+        .map_err(|_| Unreadable)?;
     if plain.len() > max {
-        return Err(());
+        return Err(Unreadable);
     }
     Ok(plain)
 }
@@ -412,7 +425,7 @@ pub fn prepare_recovery_submission(
     }
     check_total_len("container", container.len(), MAX_CONTAINER_LEN)?;
     let contents = age_decrypt(container, identity, MAX_CONTAINER_CONTENTS_LEN)
-        .map_err(|()| Error::ContainerUnreadable)?;
+        .map_err(|_| Error::ContainerUnreadable)?;
     let mut trusted = TrustedSigners::new();
     trusted.add(descriptor.signer.clone(), *service_key)?;
     let opened = OpenedContainer::decode_verify(&contents, &trusted)?;

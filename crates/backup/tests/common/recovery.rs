@@ -1185,6 +1185,15 @@ pub async fn a_submission_with_many_stanzas_is_refused<S: Storage>(r: Recovery<S
     let report = r.submit(&descriptor, &[seal(32)], &codec).await.unwrap();
     assert!(report.received.is_empty(), "{report:?}");
     assert_eq!(report.rejected[0].reason, ShareRejection::Unreadable);
+    // Armor would hide those stanzas from the count: an armored file is
+    // refused however few recipients it has.
+    let mut armored =
+        age::armor::ArmoredWriter::wrap_output(Vec::new(), age::armor::Format::AsciiArmor).unwrap();
+    armored.write_all(&seal(32)).unwrap();
+    let armored = armored.finish().unwrap();
+    let report = r.submit(&descriptor, &[armored], &codec).await.unwrap();
+    assert!(report.received.is_empty(), "{report:?}");
+    assert_eq!(report.rejected[0].reason, ShareRejection::Unreadable);
     // The same plaintext to the session alone is a good share.
     let report = r.submit(&descriptor, &[seal(0)], &codec).await.unwrap();
     assert_eq!(report.received.len(), 1, "{report:?}");
