@@ -12,6 +12,9 @@ pub mod fuzzing;
 mod golden;
 mod json;
 mod keystore;
+#[cfg(feature = "pause-points")]
+#[doc(hidden)]
+pub mod pause;
 mod regenerate;
 mod save_data;
 mod selftest;
