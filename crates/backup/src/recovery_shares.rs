@@ -1134,6 +1134,7 @@ impl<S: Storage> BackupService<S> {
                 )
             }
         };
+        crate::pause::pause_point("recovery-session-close");
         let mut tx = self.begin().await?;
         tx.close_recovery_session(session, self.now(), closed)
             .await?;
@@ -1150,6 +1151,7 @@ impl<S: Storage> BackupService<S> {
         }
         Self::audit(&mut tx, &record).await?;
         tx.commit().await?;
+        crate::pause::pause_point("recovery-session-closed");
         Ok(RecoveryReport {
             session: *session,
             threshold: t,
