@@ -6,7 +6,9 @@
 //! and no file the killed process left (the database with its WAL and
 //! shared memory, the key store, the keystore directory, drill sandboxes
 //! and SQLite's temporary files) holds the bytes of a share, of `Xi` or of
-//! the session's one-time age key.
+//! the session's one-time age key. A drill killed while it writes its
+//! sandbox leaves the node's keystore alone, and its sandbox holds at most
+//! ciphertext under a KEK that died with it.
 //!
 //! The recovering process is this test binary itself, re-invoked to run
 //! the ignored `child_recovers_until_paused` with the `pause-points`
@@ -43,6 +45,7 @@ use subtle::ConstantTimeEq;
 const DIR_VAR: &str = "SHARDKEEP_BACKUP_CRASH_DIR";
 const PROTOCOL_VAR: &str = "SHARDKEEP_BACKUP_CRASH_PROTOCOL";
 const PAUSE_AT_VAR: &str = "SHARDKEEP_PAUSE_AT";
+const DRILL_VAR: &str = "SHARDKEEP_BACKUP_CRASH_DRILL";
 
 /// The steps a recovery is killed at, and whether the new keystore is in
 /// place and the session closed by then.
@@ -63,12 +66,20 @@ fn protocol_from_env() -> Protocol {
     }
 }
 
+/// The steps a drill (which writes to a sandbox of its own) is killed at.
+const DRILL_STEPS: [&str; 3] = [
+    "keystore-create-temp",
+    "keystore-commit",
+    "keystore-sync-dir",
+];
+
 /// The child: a backup of node-0 in a directory of its own under
 /// `DIR_VAR`, the node's old keystore (party 1's save data, what a broken
-/// node held) in place, then a recovery from the three custodians, which
-/// stops for good at the step the environment names.
+/// node held) in place, then a recovery (or, with `DRILL_VAR` set, a
+/// drill) from the three custodians, which stops for good at the step the
+/// environment names.
 #[tokio::test]
-#[ignore = "the child of a_killed_recovery_leaves_a_whole_keystore_and_no_secret"]
+#[ignore = "the child of the tests below; does nothing on its own"]
 async fn child_recovers_until_paused() {
     let Some(root) = std::env::var_os(DIR_VAR) else {
         return;
@@ -92,7 +103,16 @@ async fn child_recovers_until_paused() {
     )
     .unwrap();
     // The session's key is announced by the service (pause-points).
-    let descriptor = r.start().await.unwrap();
+    let descriptor = if std::env::var_os(DRILL_VAR).is_some() {
+        let hash = r.drill_approved(false).await;
+        let h = &r.f.h;
+        h.service
+            .start_drill(&h.operator, &hash, r.drill_params())
+            .await
+            .unwrap()
+    } else {
+        r.start().await.unwrap()
+    };
     for (i, container) in r.generated.containers.iter().enumerate() {
         let contents = container_contents(&r, &container.container, i);
         let opened =
@@ -113,16 +133,21 @@ async fn child_recovers_until_paused() {
     std::mem::forget(r);
 }
 
-/// What the child told: the session's age key and the shares' values.
+/// What the child told: the session's id and age key, the shares' values.
 struct Told {
+    session: String,
     session_key: String,
     shares: Vec<Vec<u8>>,
 }
 
 /// Runs the child until it stops at `step`, then kills it; returns its
 /// directory and what it told.
-fn run_child(root: &Path, protocol: Protocol, step: &str) -> (PathBuf, Told) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+fn run_child(root: &Path, protocol: Protocol, step: &str, drill: bool) -> (PathBuf, Told) {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if drill {
+        command.env(DRILL_VAR, "1");
+    }
+    let mut child = command
         .args([
             "--exact",
             "child_recovers_until_paused",
@@ -138,6 +163,7 @@ fn run_child(root: &Path, protocol: Protocol, step: &str) -> (PathBuf, Told) {
         .spawn()
         .unwrap();
     let mut told = Told {
+        session: String::new(),
         session_key: String::new(),
         shares: Vec::new(),
     };
@@ -148,7 +174,9 @@ fn run_child(root: &Path, protocol: Protocol, step: &str) -> (PathBuf, Told) {
         // The test harness may print its own words before ours on a line.
         let told_after = |marker: &str| line.find(marker).map(|at| &line[at + marker.len()..]);
         if let Some(rest) = told_after("shardkeep-session-key ") {
-            told.session_key = rest.split_once(' ').unwrap().1.to_owned();
+            let (session, key) = rest.split_once(' ').unwrap();
+            told.session = session.to_owned();
+            told.session_key = key.to_owned();
         } else if let Some(share) = told_after("shardkeep-share ") {
             told.shares.push(hex::decode(share).unwrap());
         } else if line.ends_with(&paused_line) {
@@ -378,10 +406,45 @@ fn a_killed_recovery_leaves_a_whole_keystore_and_no_secret() {
     for protocol in Protocol::ALL {
         for (step, new_in_place, closed) in STEPS {
             let root = tempfile::tempdir().unwrap();
-            let (dir, told) = run_child(root.path(), protocol, step);
+            let (dir, told) = run_child(root.path(), protocol, step, false);
             check_keystore(&dir, protocol, step, new_in_place);
             scan(&dir, protocol, step, &told);
             start_again(&dir, step, closed);
+        }
+    }
+}
+
+/// The drill sandboxes of `session` in the system's temporary directory.
+fn sandboxes_of(session: &str) -> Vec<PathBuf> {
+    let prefix = format!("shardkeep-drill-{session}-");
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// A drill killed while it writes its sandbox's keystore leaves the node's
+/// keystore as it was and no secret anywhere: the sandbox it could not
+/// delete holds at most ciphertext under a one-time KEK that died with the
+/// process. A new session starts once the stuck one lapsed.
+#[test]
+fn a_killed_drill_leaves_the_node_alone_and_no_secret() {
+    for protocol in Protocol::ALL {
+        for step in DRILL_STEPS {
+            let root = tempfile::tempdir().unwrap();
+            let (dir, told) = run_child(root.path(), protocol, step, true);
+            check_keystore(&dir, protocol, step, false);
+            let sandboxes = sandboxes_of(&told.session);
+            assert_eq!(sandboxes.len(), 1, "{step}: {sandboxes:?}");
+            let mut files = Vec::new();
+            files_under(&sandboxes[0], &mut files);
+            let expected = usize::from(step != "keystore-create-temp");
+            assert_eq!(files.len(), expected, "{step}: {files:?}");
+            scan(&dir, protocol, step, &told);
+            std::fs::remove_dir_all(&sandboxes[0]).unwrap();
+            start_again(&dir, step, false);
         }
     }
 }

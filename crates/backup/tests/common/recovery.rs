@@ -878,7 +878,7 @@ pub async fn shares_of_anything_else_are_refused<S: Storage>(r: Recovery<S>) {
 }
 
 impl<S: Storage> Recovery<S> {
-    fn drill_params(&self) -> DrillParams {
+    pub fn drill_params(&self) -> DrillParams {
         DrillParams {
             version: self.generated.version.clone(),
             ticket: text("DRILL-2026-Q1"),
@@ -888,7 +888,7 @@ impl<S: Storage> Recovery<S> {
 
     /// A drill request, asked by the operator, approved by `sec-2` alone;
     /// `allow_server_shares` as given.
-    async fn drill_approved(&self, allow_server_shares: bool) -> ApprovalRequestHash {
+    pub async fn drill_approved(&self, allow_server_shares: bool) -> ApprovalRequestHash {
         let h = &self.f.h;
         let params = self.drill_params();
         let request = h
