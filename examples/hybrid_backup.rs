@@ -16,12 +16,12 @@ use std::sync::Arc;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_audit::{FileWitness, Witness, checkpoint, export, parse_export, verify};
 use shardkeep_backup::{
-    ApprovalOperation, ApprovalParams, ApprovalRequest, ApprovalSubject, Armor, BackupService,
-    CustodianCredentials, DeliveryReport, DeliveryResult, DrillParams, EntityRegistration,
-    ExternalCustodian, GenerateRequest, InventoryChallenge, PersonKeys, PersonRegistration,
-    PolicySettings, ReceiptStatus, RecoveryParams, RecoveryTarget, Role, SaveDataSource,
-    ServiceConfig, ServiceParts, SessionDescriptor, ShareListQuery, StatusQuery, SystemClock,
-    TssGroup, prepare_recovery_submission, prove_inventory, sign_approval,
+    ApprovalRequest, Armor, BackupService, CustodianCredentials, DeliveryReport, DeliveryResult,
+    DrillParams, EntityRegistration, ExternalCustodian, GenerateRequest, InventoryChallenge,
+    PersonKeys, PersonRegistration, PolicySettings, ReceiptStatus, RecoveryParams, RecoveryTarget,
+    Role, SaveDataSource, ServiceConfig, ServiceParts, SessionDescriptor, ShareListQuery,
+    StatusQuery, SystemClock, TssGroup, prepare_recovery_submission, prove_inventory,
+    sign_approval,
 };
 use shardkeep_envelope::deps::ed25519_dalek::VerifyingKey;
 use shardkeep_envelope::{Receipt, TrustedSigners, deps::age, open_x25519_container};
@@ -357,39 +357,18 @@ async fn main() -> Result {
             .iter()
             .map(|c| dir.join(format!("{key}-{}.age", c.index)))
             .collect();
-        let ask = |operation, target: Option<&Path>, server| -> Result<ApprovalParams> {
-            let subject = ApprovalSubject {
-                version: version.clone(),
-                split_id: generated.split_id,
-            };
-            let target = target
-                .map(|t| FreeText::new(t.display().to_string()))
-                .transpose()?;
-            let (ticket, risk_note_hash) = (FreeText::new("INC-7")?, [7; 32]);
-            let (subject, allow_server_shares, slots, change_hash) =
-                (Some(subject), server, Vec::new(), None);
-            Ok(ApprovalParams {
-                operation,
-                subject,
-                target,
-                allow_server_shares,
-                slots,
-                change_hash,
-                ticket,
-                risk_note_hash,
-            })
-        };
+        // The approvers read a request of exactly the operation's parameters.
+        let (ticket, risk_note_hash) = (FreeText::new("INC-7")?, [7; 32]);
         // Step 4, a drill (one security approval): the custodians' shares
         // only, into a sandbox under a one-time KEK, deleted afterwards.
-        let params = ask(ApprovalOperation::Drill, None, false)?;
-        let (ticket, risk_note_hash) = (params.ticket.clone(), params.risk_note_hash);
-        let request = service.request_approval(&operator, params).await?;
-        approve(&service, &request, &approvers[0]).await?;
         let drill = DrillParams {
             version: version.clone(),
-            ticket,
+            ticket: ticket.clone(),
             risk_note_hash,
         };
+        let params = drill.approval_params(generated.split_id);
+        let request = service.request_approval(&operator, params).await?;
+        approve(&service, &request, &approvers[0]).await?;
         let session = service
             .start_drill(&operator, &request.hash()?, drill)
             .await?;
@@ -418,14 +397,14 @@ async fn main() -> Result {
         // and the server's two (each read recorded).
         let keystore = dir.join(format!("{key}-keystore"));
         std::fs::create_dir(&keystore)?;
-        let params = ask(ApprovalOperation::Recover, Some(&keystore), true)?;
         let recovery = RecoveryParams {
             version: version.clone(),
-            target: params.target.clone().ok_or("a target")?,
+            target: FreeText::new(keystore.display().to_string())?,
             allow_server_shares: true,
-            ticket: params.ticket.clone(),
-            risk_note_hash: params.risk_note_hash,
+            ticket,
+            risk_note_hash,
         };
+        let params = recovery.approval_params(generated.split_id);
         let request = service.request_approval(&operator, params).await?;
         for approver in &approvers {
             approve(&service, &request, approver).await?;

@@ -98,7 +98,9 @@ pub struct ApprovalParams {
     /// The exact share slots to delete, strictly increasing (delete only).
     pub slots: Vec<ShareIndex>,
     /// The hash of the change: the new policy's hash (policy change), the
-    /// hash of the approver-set change (approver-set change); none
+    /// hash of the approver-set change (approver-set change), the hash of
+    /// the schedule a drill request pre-approves
+    /// ([`DrillSchedule::hash`](crate::DrillSchedule::hash)); none
     /// otherwise.
     pub change_hash: Option<[u8; 32]>,
     /// The change or incident ticket.
@@ -150,10 +152,14 @@ impl ApprovalParams {
             return invalid("slots", "must be strictly increasing");
         }
         let changes = matches!(self.operation, Op::PolicyChange | Op::ApproverSetChange);
-        if changes != self.change_hash.is_some() {
+        // A drill's change hash is the hash of the schedule it pre-approves
+        // (see `DrillSchedule`); a drill without one is a single drill.
+        if (changes && self.change_hash.is_none())
+            || (!changes && self.operation != Op::Drill && self.change_hash.is_some())
+        {
             return invalid(
                 "change_hash",
-                "named for policy and approver-set changes only",
+                "named for policy and approver-set changes and drill schedules only",
             );
         }
         Ok(())
@@ -843,7 +849,7 @@ mod tests {
 
     #[test]
     fn each_operation_names_only_its_fields() {
-        let cases: [(ApprovalRequest, ParamsEdit, &str); 7] = [
+        let cases: [(ApprovalRequest, ParamsEdit, &str); 8] = [
             (delete_request(), |p| p.subject = None, "subject"),
             (delete_request(), |p| p.slots.clear(), "slots"),
             (
@@ -858,6 +864,11 @@ mod tests {
                 "slots",
             ),
             (policy_request(), |p| p.change_hash = None, "change_hash"),
+            (
+                recover_request(),
+                |p| p.change_hash = Some([1; 32]),
+                "change_hash",
+            ),
             (
                 policy_request(),
                 |p| p.allow_server_shares = true,
@@ -877,6 +888,14 @@ mod tests {
         let mut backwards = delete_request();
         backwards.expires_at = backwards.created_at;
         assert!(backwards.encode().is_err());
+        // A drill may name a change hash: the schedule it pre-approves.
+        let mut schedule = recover_request();
+        schedule.params.operation = ApprovalOperation::Drill;
+        schedule.params.target = None;
+        schedule.params.allow_server_shares = false;
+        schedule.params.change_hash = Some([1; 32]);
+        let bytes = schedule.encode().unwrap();
+        assert_eq!(ApprovalRequest::decode(&bytes).unwrap(), schedule);
     }
 
     /// The consuming operation compares every parameter: each one changed

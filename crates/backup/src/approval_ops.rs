@@ -103,6 +103,8 @@ pub(crate) fn is_approval_refusal(error: &Error) -> bool {
             | Error::ApprovalSignatureInvalid(_)
             | Error::ApprovalParametersMismatch { .. }
             | Error::ApprovalNotSubmitter { .. }
+            | Error::DrillOutsideSchedule { .. }
+            | Error::DrillTooSoon { .. }
     )
 }
 
@@ -183,6 +185,7 @@ pub(crate) async fn consume_approvals<T: Transaction>(
             expired_at: request.expires_at,
         });
     }
+    // The deployment first, the requester next, then the parameters.
     let mismatch = |field| Error::ApprovalParametersMismatch {
         request: *hash,
         field,
@@ -192,6 +195,64 @@ pub(crate) async fn consume_approvals<T: Transaction>(
     }
     if &request.requester != actor {
         return Err(mismatch("requester"));
+    }
+    let approvals = checked_approvals(tx, deployment, hash, &request, expected).await?;
+    match tx.consume_approval_request(hash, now, actor).await {
+        Ok(()) => Ok(approvals),
+        Err(shardkeep_storage::Error::ApprovalConsumed(_)) => Err(Error::ApprovalReplayed(*hash)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// In the transaction of a drill under a pre-approved schedule: the
+/// request `hash` exists and was never used; it was made in this
+/// deployment for exactly `expected` (a drill whose change hash is the
+/// schedule's hash); its approvals satisfy a drill's rule from persons
+/// other than the requester and `actor` (who runs the drill), each
+/// approver active and holding their role **now**. The request stays
+/// unused and its own expiry does not apply (it bounded the time for
+/// approving; the schedule's window bounds the drills). Returns its
+/// approvals.
+///
+/// # Errors
+/// As [`consume_approvals`], except [`Error::ApprovalExpired`].
+pub(crate) async fn standing_approvals<T: Transaction>(
+    tx: &mut T,
+    deployment: &shardkeep_types::Label,
+    hash: &ApprovalRequestHash,
+    expected: &ApprovalParams,
+    actor: &ActorId,
+) -> Result<Vec<ApprovalRecord>, Error> {
+    let (record, request) = load_request(tx, hash).await?;
+    if record.consumed_at.is_some() {
+        return Err(Error::ApprovalReplayed(*hash));
+    }
+    let approvals = checked_approvals(tx, deployment, hash, &request, expected).await?;
+    if let Some(own) = approvals
+        .iter()
+        .find(|approval| approval.approver == *actor)
+    {
+        return Err(Error::SelfApproval(own.approver.clone()));
+    }
+    Ok(approvals)
+}
+
+/// The checks of [`consume_approvals`] and [`standing_approvals`]: the
+/// deployment, every parameter, and the approvals (the operation's rule,
+/// distinct persons, none the requester, each active with their role now).
+async fn checked_approvals<T: Transaction>(
+    tx: &mut T,
+    deployment: &shardkeep_types::Label,
+    hash: &ApprovalRequestHash,
+    request: &ApprovalRequest,
+    expected: &ApprovalParams,
+) -> Result<Vec<ApprovalRecord>, Error> {
+    let mismatch = |field| Error::ApprovalParametersMismatch {
+        request: *hash,
+        field,
+    };
+    if &request.deployment != deployment {
+        return Err(mismatch("deployment"));
     }
     if let Some(field) = request.params.first_difference(expected) {
         return Err(mismatch(field));
@@ -217,11 +278,7 @@ pub(crate) async fn consume_approvals<T: Transaction>(
             needed,
         });
     }
-    match tx.consume_approval_request(hash, now, actor).await {
-        Ok(()) => Ok(approvals),
-        Err(shardkeep_storage::Error::ApprovalConsumed(_)) => Err(Error::ApprovalReplayed(*hash)),
-        Err(other) => Err(other.into()),
-    }
+    Ok(approvals)
 }
 
 impl<S: Storage> BackupService<S> {

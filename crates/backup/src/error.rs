@@ -625,6 +625,35 @@ pub enum Error {
         approver: ActorId,
     },
 
+    // ----- drill schedules -----
+    /// A drill schedule breaks its rules (window, cadence).
+    #[error("drill schedule: {field} {why}")]
+    DrillScheduleInvalid {
+        /// The field.
+        field: &'static str,
+        /// The rule it breaks.
+        why: &'static str,
+    },
+    /// A scheduled drill outside the schedule's window.
+    #[error("drill schedule {request} runs from {not_before} until {not_after}")]
+    DrillOutsideSchedule {
+        /// The schedule's approval request.
+        request: ApprovalRequestHash,
+        /// The window's start.
+        not_before: Timestamp,
+        /// The window's end.
+        not_after: Timestamp,
+    },
+    /// A scheduled drill sooner than the schedule's cadence after the last
+    /// one started under it.
+    #[error("drill schedule {request}: the next drill may start at {next_at}")]
+    DrillTooSoon {
+        /// The schedule's approval request.
+        request: ApprovalRequestHash,
+        /// When the next drill may start.
+        next_at: Timestamp,
+    },
+
     // ----- recovery sessions -----
     /// Another recovery session of the key version is open (at most one
     /// at a time).

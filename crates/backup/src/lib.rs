@@ -15,11 +15,13 @@ mod generate;
 mod inventory;
 mod inventory_check;
 mod metrics;
+mod pause;
 mod policy;
 mod recovery;
 mod recovery_shares;
 mod reference;
 mod registry;
+mod schedule;
 mod service;
 mod session;
 mod status;
@@ -50,6 +52,10 @@ pub use reference::{
 pub use registry::{
     EntityRecord, EntityRegistration, EntityState, PersonKeys, PersonRecord, PersonRegistration,
     PersonState, Role, RoleSet, validate_person_keys,
+};
+pub use schedule::{
+    DRILL_SCHEDULE_LEN, DRILL_SCHEDULE_MAGIC, DRILL_SCHEDULE_TAG, DRILL_SCHEDULE_VERSION,
+    DrillSchedule, MAX_DRILL_SCHEDULE_WINDOW, MIN_DRILL_CADENCE,
 };
 pub use shardkeep_storage::{ApprovalOperation, ApprovalRecord, ApprovalRequestHash};
 // Recovery sessions.

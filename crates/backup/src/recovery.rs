@@ -28,11 +28,12 @@ use crate::access::RateKind;
 use crate::approval::{
     ApprovalParams, ApprovalSubject, MAX_APPROVAL_TARGET_LEN, MAX_APPROVAL_TICKET_LEN,
 };
-use crate::approval_ops::{consume_approvals, is_approval_refusal};
+use crate::approval_ops::{consume_approvals, is_approval_refusal, standing_approvals};
 use crate::error::Error;
 use crate::recovery_shares::{RejectedShare, ShareSource};
 use crate::reference::VerifiedSplit;
 use crate::registry::Role;
+use crate::schedule::DrillSchedule;
 use crate::service::BackupService;
 use crate::session::{SessionDescriptor, UnsignedDescriptor};
 
@@ -65,9 +66,74 @@ pub struct DrillParams {
     pub risk_note_hash: [u8; 32],
 }
 
+impl RecoveryParams {
+    /// The approval request parameters of exactly this recovery of the
+    /// split `split_id` (the version's, as generate returned it): what the
+    /// operator passes to
+    /// [`request_approval`](BackupService::request_approval) before
+    /// [`start_recovery`](BackupService::start_recovery).
+    #[must_use]
+    pub fn approval_params(&self, split_id: [u8; 32]) -> ApprovalParams {
+        ApprovalParams {
+            operation: ApprovalOperation::Recover,
+            subject: Some(ApprovalSubject {
+                version: self.version.clone(),
+                split_id,
+            }),
+            target: Some(self.target.clone()),
+            allow_server_shares: self.allow_server_shares,
+            slots: Vec::new(),
+            change_hash: None,
+            ticket: self.ticket.clone(),
+            risk_note_hash: self.risk_note_hash,
+        }
+    }
+}
+
+impl DrillParams {
+    /// The approval request parameters of exactly this drill of the split
+    /// `split_id`, for [`start_drill`](BackupService::start_drill).
+    #[must_use]
+    pub fn approval_params(&self, split_id: [u8; 32]) -> ApprovalParams {
+        ApprovalParams {
+            operation: ApprovalOperation::Drill,
+            subject: Some(ApprovalSubject {
+                version: self.version.clone(),
+                split_id,
+            }),
+            target: None,
+            allow_server_shares: false,
+            slots: Vec::new(),
+            change_hash: None,
+            ticket: self.ticket.clone(),
+            risk_note_hash: self.risk_note_hash,
+        }
+    }
+
+    /// The approval request parameters pre-approving drills like this one
+    /// under `schedule`, for
+    /// [`start_scheduled_drill`](BackupService::start_scheduled_drill):
+    /// the drill's, with the schedule's hash as change hash.
+    ///
+    /// # Errors
+    /// [`Error::DrillScheduleInvalid`].
+    pub fn schedule_approval_params(
+        &self,
+        split_id: [u8; 32],
+        schedule: &DrillSchedule,
+    ) -> Result<ApprovalParams, Error> {
+        let mut params = self.approval_params(split_id);
+        params.change_hash = Some(schedule.hash()?);
+        Ok(params)
+    }
+}
+
 /// The parameters of a session, recover or drill.
-struct SessionParams {
+struct SessionParams<'a> {
     operation: ApprovalOperation,
+    /// The pre-approved schedule a drill runs under, instead of approvals
+    /// of its own.
+    schedule: Option<&'a DrillSchedule>,
     version: NodeVersion,
     target: Option<FreeText<MAX_APPROVAL_TARGET_LEN>>,
     allow_server_shares: bool,
@@ -195,6 +261,7 @@ impl<S: Storage> BackupService<S> {
             request,
             SessionParams {
                 operation: ApprovalOperation::Recover,
+                schedule: None,
                 version: params.version,
                 target: Some(params.target),
                 allow_server_shares: params.allow_server_shares,
@@ -227,6 +294,7 @@ impl<S: Storage> BackupService<S> {
             request,
             SessionParams {
                 operation: ApprovalOperation::Drill,
+                schedule: None,
                 version: params.version,
                 target: None,
                 allow_server_shares: false,
@@ -237,11 +305,95 @@ impl<S: Storage> BackupService<S> {
         .await
     }
 
+    /// Starts a drill session (an operator does it) under a pre-approved
+    /// drill schedule, without a per-drill approval: `schedule_request` is
+    /// a drill request of exactly `params` whose change hash is
+    /// `schedule`'s hash, approved by a security person (see
+    /// [`DrillSchedule`]). The drill runs as one started by
+    /// [`start_drill`](Self::start_drill); the request is not used up.
+    ///
+    /// At each start, in the session's transaction: the request was never
+    /// used and was made in this deployment for exactly these parameters;
+    /// its approvers (none of them the caller or the requester) are active
+    /// and hold their role now; `now` is in the schedule's window; the last
+    /// session started under the schedule started at least `cadence` ago.
+    /// The session ends at the latest when the window does, or
+    /// `approval_ttl` after its start, whichever comes first.
+    ///
+    /// # Errors
+    /// As [`start_drill`](Self::start_drill), except
+    /// [`Error::ApprovalExpired`]; [`Error::DrillScheduleInvalid`];
+    /// [`Error::DrillOutsideSchedule`], [`Error::DrillTooSoon`] (audited,
+    /// `drill`).
+    pub async fn start_scheduled_drill(
+        &self,
+        actor: &ActorId,
+        schedule_request: &ApprovalRequestHash,
+        schedule: &DrillSchedule,
+        params: DrillParams,
+    ) -> Result<SessionDescriptor, Error> {
+        schedule.validate()?;
+        self.start_session(
+            actor,
+            schedule_request,
+            SessionParams {
+                operation: ApprovalOperation::Drill,
+                schedule: Some(schedule),
+                version: params.version,
+                target: None,
+                allow_server_shares: false,
+                ticket: params.ticket,
+                risk_note_hash: params.risk_note_hash,
+            },
+        )
+        .await
+    }
+
+    /// The approvals a drill under `schedule` starts on, in the session's
+    /// transaction: the standing approvals of the request, the window and
+    /// the cadence. Returns them and the session's end.
+    async fn scheduled_approvals(
+        &self,
+        tx: &mut S::Transaction,
+        request: &ApprovalRequestHash,
+        schedule: &DrillSchedule,
+        expected: &ApprovalParams,
+        actor: &ActorId,
+        now: Timestamp,
+    ) -> Result<(Vec<shardkeep_storage::ApprovalRecord>, Timestamp), Error> {
+        let deployment = &self.config().deployment_id;
+        let approvals = standing_approvals(tx, deployment, request, expected, actor).await?;
+        if !schedule.covers(now) {
+            return Err(Error::DrillOutsideSchedule {
+                request: *request,
+                not_before: schedule.not_before,
+                not_after: schedule.not_after,
+            });
+        }
+        if let Some(last) = tx.latest_recovery_session_of_request(request).await? {
+            // Past the last representable time: never again.
+            let next_at = last
+                .started_at
+                .checked_add(schedule.cadence)
+                .unwrap_or(schedule.not_after);
+            if now < next_at {
+                return Err(Error::DrillTooSoon {
+                    request: *request,
+                    next_at,
+                });
+            }
+        }
+        let end = now
+            .checked_add(self.config().approval_ttl)
+            .map_or(schedule.not_after, |end| end.min(schedule.not_after));
+        Ok((approvals, end))
+    }
+
     async fn start_session(
         &self,
         actor: &ActorId,
         request: &ApprovalRequestHash,
-        params: SessionParams,
+        params: SessionParams<'_>,
     ) -> Result<SessionDescriptor, Error> {
         let operation = params.operation;
         let event = match operation {
@@ -295,21 +447,32 @@ impl<S: Storage> BackupService<S> {
             target: params.target.clone(),
             allow_server_shares: params.allow_server_shares,
             slots: Vec::new(),
-            change_hash: None,
+            change_hash: params.schedule.map(DrillSchedule::hash).transpose()?,
             ticket: params.ticket,
             risk_note_hash: params.risk_note_hash,
         };
         let deployment = self.config().deployment_id.clone();
-        let approvals =
-            match consume_approvals(&mut tx, &deployment, request, &expected, actor, now).await {
-                Ok(approvals) => approvals,
-                Err(error) if is_approval_refusal(&error) => {
-                    drop(tx);
-                    return self.refuse_approval(actor, event, error).await;
-                }
-                Err(other) => return Err(other),
-            };
-        let expires_at = tx.approval_request(request).await?.expires_at;
+        let approved = match params.schedule {
+            None => consume_approvals(&mut tx, &deployment, request, &expected, actor, now)
+                .await
+                .map(|approvals| (approvals, None)),
+            Some(schedule) => self
+                .scheduled_approvals(&mut tx, request, schedule, &expected, actor, now)
+                .await
+                .map(|(approvals, end)| (approvals, Some(end))),
+        };
+        let (approvals, end) = match approved {
+            Ok(approved) => approved,
+            Err(error) if is_approval_refusal(&error) => {
+                drop(tx);
+                return self.refuse_approval(actor, event, error).await;
+            }
+            Err(other) => return Err(other),
+        };
+        let expires_at = match end {
+            Some(end) => end,
+            None => tx.approval_request(request).await?.expires_at,
+        };
         let idle_expires_at = self.idle_deadline(now, expires_at)?;
         let session = RecoverySessionId(self.random_bytes());
         let identity = age::x25519::Identity::generate();
@@ -360,7 +523,7 @@ impl<S: Storage> BackupService<S> {
         }
         record.detail = Some(FreeText::sanitized(&format!(
             "{operation} session {session} started on replica {}: split {}, server shares {}, \
-             request {request} approved by {}, idle until {idle_expires_at}, ends {expires_at}",
+             request {request}{} approved by {}, idle until {idle_expires_at}, ends {expires_at}",
             self.config().replica_id,
             hex::encode(split.split_id()),
             if params.allow_server_shares {
@@ -368,10 +531,16 @@ impl<S: Storage> BackupService<S> {
             } else {
                 "not allowed"
             },
+            if params.schedule.is_some() {
+                " (a pre-approved drill schedule)"
+            } else {
+                ""
+            },
             approvers.join(", "),
         ))?);
         Self::audit(&mut tx, &record).await?;
         tx.commit().await?;
+        crate::pause::announce_session_key(&session, &identity);
         self.sessions().with(|sessions| {
             sessions.insert(
                 session,

@@ -1142,6 +1142,7 @@ impl<S: Storage> BackupService<S> {
                 )
             }
         };
+        crate::pause::pause_point("recovery-session-close");
         let mut tx = self.begin().await?;
         tx.close_recovery_session(session, self.now(), closed)
             .await?;
@@ -1158,6 +1159,7 @@ impl<S: Storage> BackupService<S> {
         }
         Self::audit(&mut tx, &record).await?;
         tx.commit().await?;
+        crate::pause::pause_point("recovery-session-closed");
         Ok(RecoveryReport {
             session: *session,
             threshold: t,

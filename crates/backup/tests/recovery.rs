@@ -57,6 +57,7 @@ cases!(
     a_missing_target_is_refused_before_approvals_are_used,
     drill_from_external_shares_only,
     a_drill_with_two_parties_secrets_loaded_is_refused,
+    drills_under_a_pre_approved_schedule,
     a_server_share_in_a_drill_is_refused,
     recovery_with_server_shares,
     shares_of_anything_else_are_refused,

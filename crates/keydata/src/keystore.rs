@@ -251,7 +251,11 @@ pub fn write_keystore(
     let json = data.to_json();
     let bytes = codec.encode(id, &json)?;
     drop(json);
-    write_atomic(&target, &bytes, mode, &mut |_| Ok(()))?;
+    write_atomic(&target, &bytes, mode, &mut |_step| {
+        #[cfg(feature = "pause-points")]
+        crate::pause::pause_point(_step.pause_point());
+        Ok(())
+    })?;
     Ok(target)
 }
 
@@ -323,6 +327,20 @@ pub(crate) enum WriteStep {
     SyncFile,
     Commit,
     SyncDir,
+}
+
+#[cfg(feature = "pause-points")]
+impl WriteStep {
+    /// The pause point before this step (see [`crate::pause`]).
+    const fn pause_point(self) -> &'static str {
+        match self {
+            Self::CreateTemp => "keystore-create-temp",
+            Self::WriteData => "keystore-write-data",
+            Self::SyncFile => "keystore-sync-file",
+            Self::Commit => "keystore-commit",
+            Self::SyncDir => "keystore-sync-dir",
+        }
+    }
 }
 
 /// Writes `bytes` to `target` atomically (see the module documentation).

@@ -13,6 +13,9 @@ mod golden;
 mod json;
 mod keystore;
 mod loaded;
+#[cfg(feature = "pause-points")]
+#[doc(hidden)]
+pub mod pause;
 mod peer_wire;
 mod regenerate;
 mod remote;

@@ -3806,8 +3806,8 @@ pub async fn recovery_sessions<S: Storage>(storage: &S) -> Vec<RecoverySessionRe
 }
 
 /// Conformance case: recovery sessions keep their metadata, at most one is
-/// open per key version, an open one moves its idle deadline, and each is
-/// closed once.
+/// open per key version, an open one moves its idle deadline, each is
+/// closed once, and the session started last under a request is found.
 pub async fn recovery_sessions_keep_one_open<S: Store>(storage: S) {
     with_version(&storage, "node-a", 1).await;
     let mut tx = storage.begin().await.unwrap();
@@ -3897,6 +3897,50 @@ pub async fn recovery_sessions_keep_one_open<S: Store>(storage: S) {
         refused(tx.recovery_session(&RecoverySessionId([9; 16])).await),
         Error::RecoverySessionNotFound(_)
     ));
+
+    drop(tx);
+
+    // The session started last under a request, open or closed (a drill
+    // schedule's cadence counts from it); none under another request.
+    let mut tx = storage.begin().await.unwrap();
+    tx.close_recovery_session(
+        &RecoverySessionId([2; 16]),
+        at(3_500),
+        RecoverySessionOutcome::Expired,
+    )
+    .await
+    .unwrap();
+    let mut later = recovery_session(5);
+    later.started_at = at(4_000);
+    later.idle_expires_at = at(4_500);
+    tx.insert_recovery_session(&later).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.latest_recovery_session_of_request(&request_hash(1))
+            .await
+            .unwrap(),
+        Some(later.clone())
+    );
+    assert_eq!(
+        tx.latest_recovery_session_of_request(&request_hash(2))
+            .await
+            .unwrap(),
+        None
+    );
+    tx.rollback().await.unwrap();
+    let mut tx = storage.begin().await.unwrap();
+    tx.close_recovery_session(&later.id, at(4_100), RecoverySessionOutcome::Failed)
+        .await
+        .unwrap();
+    let latest = tx
+        .latest_recovery_session_of_request(&request_hash(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.id, later.id);
+    assert_eq!(latest.outcome, Some(RecoverySessionOutcome::Failed));
+    tx.commit().await.unwrap();
 }
 
 /// Conformance case: approval conflicts.

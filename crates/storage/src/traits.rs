@@ -542,6 +542,17 @@ pub trait RecoverySessionStore {
         version: &NodeVersion,
     ) -> impl Future<Output = Result<Option<RecoverySessionRecord>, Error>> + Send;
 
+    /// The session started last under the approval request `request`, if
+    /// any, open or closed (a pre-approved drill schedule starts several:
+    /// its cadence counts from the last).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn latest_recovery_session_of_request(
+        &mut self,
+        request: &ApprovalRequestHash,
+    ) -> impl Future<Output = Result<Option<RecoverySessionRecord>, Error>> + Send;
+
     /// Moves an open session's idle deadline (its activity).
     ///
     /// # Errors

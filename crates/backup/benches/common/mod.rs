@@ -1,7 +1,8 @@
-//! The deployment both benches measure on: a service on SQLite with the
-//! local key store, a security person, an operator, three custodians (each
-//! in an entity of their own, with a receipt key and an age identity) and
-//! the hybrid policy (3 of 5, 2 server shares).
+//! The deployment the benches measure on: a service on SQLite with the
+//! local key store, a security person, a business owner (both with approval
+//! keys), an operator, three custodians (each in an entity of their own,
+//! with a receipt key and an age identity) and the hybrid policy (3 of 5, 2
+//! server shares).
 #![allow(
     dead_code,
     reason = "each bench uses its own part of the deployment (generate never proves inventory)"
@@ -49,7 +50,14 @@ pub(crate) struct Deployment {
     pub runtime: tokio::runtime::Runtime,
     pub service: BackupService<SqliteStorage>,
     pub security: ActorId,
+    /// The security person's approval key.
+    pub security_key: InMemorySigner,
+    pub business_owner: ActorId,
+    /// The business owner's approval key.
+    pub business_key: InMemorySigner,
     pub operator: ActorId,
+    /// The key the service signs envelopes and session descriptors with.
+    pub service_key: InMemorySigner,
     pub custodians: Vec<Custodian>,
     /// The service's fixed clock.
     pub now: Timestamp,
@@ -66,7 +74,7 @@ pub(crate) fn deployment(configure: impl FnOnce(&mut ServiceConfig)) -> Deployme
         .unwrap();
     let keks =
         LocalKeyStore::create(dir.path().join("kms"), KekId::new("master").unwrap()).unwrap();
-    let signer = InMemorySigner::from_seed(SignerId::new("backup-server").unwrap(), &[3; 32]);
+    let signer = service_key();
     let mut config = ServiceConfig::new(Label::new("bench").unwrap(), Label::new("r1").unwrap());
     configure(&mut config);
     let now = Timestamp::from_unix_seconds(1_767_225_600).unwrap();
@@ -80,8 +88,8 @@ pub(crate) fn deployment(configure: impl FnOnce(&mut ServiceConfig)) -> Deployme
     );
     let service = BackupService::new(parts).unwrap();
     let security = actor("sec");
+    let business_owner = actor("biz");
     let operator = actor("ops");
-    let key = |seed: u8| InMemorySigner::from_seed(SignerId::new("k").unwrap(), &[seed; 32]);
     let person = |id: &ActorId, role: Role, keys: PersonKeys| PersonRegistration {
         id: id.clone(),
         display_name: FreeText::new(id.as_str()).unwrap(),
@@ -99,6 +107,13 @@ pub(crate) fn deployment(configure: impl FnOnce(&mut ServiceConfig)) -> Deployme
             .unwrap();
         service
             .register_person(&security, person(&operator, Role::Operator, approver(11)))
+            .await
+            .unwrap();
+        service
+            .register_person(
+                &security,
+                person(&business_owner, Role::BusinessOwner, approver(12)),
+            )
             .await
             .unwrap();
         let mut custodians = Vec::new();
@@ -152,9 +167,23 @@ pub(crate) fn deployment(configure: impl FnOnce(&mut ServiceConfig)) -> Deployme
         runtime,
         service,
         security,
+        security_key: key(10),
+        business_owner,
+        business_key: key(12),
         operator,
+        service_key: service_key(),
         custodians,
         now,
         dir,
     }
+}
+
+/// A person's key, from its seed.
+fn key(seed: u8) -> InMemorySigner {
+    InMemorySigner::from_seed(SignerId::new("k").unwrap(), &[seed; 32])
+}
+
+/// The service's envelope and descriptor signer.
+fn service_key() -> InMemorySigner {
+    InMemorySigner::from_seed(SignerId::new("backup-server").unwrap(), &[3; 32])
 }

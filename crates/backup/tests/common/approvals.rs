@@ -24,22 +24,32 @@ pub struct Fixture<S: Storage> {
     keys: Vec<(ActorId, InMemorySigner)>,
 }
 
+/// The approvers a [`Fixture`] registers, with their roles.
+const APPROVERS: [(&str, &[Role]); 4] = [
+    ("sec-2", &[Role::Security]),
+    ("sec-3", &[Role::Security]),
+    ("biz-1", &[Role::BusinessOwner]),
+    ("both-1", &[Role::Security, Role::BusinessOwner]),
+];
+
+/// The approval key a [`Fixture`] registers for `name` (from a fixed seed:
+/// a process that reopens the fixture's database signs with it too).
+pub fn approver_key(name: &str) -> InMemorySigner {
+    let at = APPROVERS
+        .iter()
+        .position(|(approver, _)| *approver == name)
+        .unwrap();
+    let seed = 0xa0 + u8::try_from(at).unwrap();
+    InMemorySigner::from_seed(SignerId::new("approval").unwrap(), &[seed; 32])
+}
+
 impl<S: Storage> Fixture<S> {
     pub async fn new(storage: S, dir: tempfile::TempDir) -> Self {
         let h = Harness::new(storage, dir).await;
         let mut keys = Vec::new();
-        for (i, (name, roles)) in [
-            ("sec-2", &[Role::Security][..]),
-            ("sec-3", &[Role::Security][..]),
-            ("biz-1", &[Role::BusinessOwner][..]),
-            ("both-1", &[Role::Security, Role::BusinessOwner][..]),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (name, roles) in APPROVERS {
             let id = actor(name);
-            let seed = 0xa0 + u8::try_from(i).unwrap();
-            let signer = InMemorySigner::from_seed(SignerId::new("approval").unwrap(), &[seed; 32]);
+            let signer = approver_key(name);
             let mut registration = h.person(&id, roles);
             registration.keys.approval_key = Some(signer.verifying_key().to_bytes());
             h.service

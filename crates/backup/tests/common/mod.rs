@@ -78,6 +78,12 @@ pub fn start_time() -> Timestamp {
     Timestamp::from_unix_seconds(1_767_225_600).unwrap()
 }
 
+/// The service's envelope and descriptor signer (from a fixed seed: a
+/// process that reopens a harness's database signs with it too).
+pub fn service_signer() -> InMemorySigner {
+    InMemorySigner::from_seed(SignerId::new("backup-server-1").unwrap(), &[0x5e; 32])
+}
+
 /// A custodian entity with one person acting for it, and the secrets that
 /// person keeps (their age identity and receipt key).
 pub struct TestCustodian {
@@ -170,10 +176,7 @@ impl<S: Storage> Harness<S> {
         let keks = Arc::new(
             LocalKeyStore::create(dir.path().join("kms"), KekId::new("master-1").unwrap()).unwrap(),
         );
-        let signer = Arc::new(InMemorySigner::from_seed(
-            SignerId::new("backup-server-1").unwrap(),
-            &[0x5e; 32],
-        ));
+        let signer = Arc::new(service_signer());
         let mut config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
         configure(&mut config);
         let parts = ServiceParts::new(

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use shardkeep_audit::{EventType, Outcome};
 use shardkeep_backup::{
-    ApprovalOperation, ApprovalParams, ApprovalRequestHash, ApprovalSubject, Error, Generated,
-    RecoveryParams, Role, SessionDescriptor, prepare_recovery_submission,
+    ApprovalOperation, ApprovalParams, ApprovalRequest, ApprovalRequestHash, ApprovalSubject,
+    DrillSchedule, Error, Generated, RecoveryParams, Role, SessionDescriptor,
+    prepare_recovery_submission,
 };
 use shardkeep_backup::{
     DrillParams, PolicySettings, RecoveryOutcome, RecoveryReport, RecoveryTarget, ShareRejection,
@@ -93,22 +94,7 @@ impl<S: Storage> Recovery<S> {
         let h = &self.f.h;
         let request = h
             .service
-            .request_approval(
-                &h.operator,
-                ApprovalParams {
-                    operation: ApprovalOperation::Recover,
-                    subject: Some(ApprovalSubject {
-                        version: params.version.clone(),
-                        split_id: self.generated.split_id,
-                    }),
-                    target: Some(params.target.clone()),
-                    allow_server_shares: params.allow_server_shares,
-                    slots: Vec::new(),
-                    change_hash: None,
-                    ticket: params.ticket.clone(),
-                    risk_note_hash: params.risk_note_hash,
-                },
-            )
+            .request_approval(&h.operator, params.approval_params(self.generated.split_id))
             .await
             .unwrap();
         let bytes = request.encode().unwrap();
@@ -420,7 +406,7 @@ pub async fn the_custodian_checks_the_descriptor<S: Storage>(r: Recovery<S>) {
 }
 
 /// The plaintext of custodian `i`'s container (what `age -d` gives).
-fn container_contents<S: Storage>(
+pub fn container_contents<S: Storage>(
     r: &Recovery<S>,
     container: &[u8],
     i: usize,
@@ -505,7 +491,7 @@ impl<S: Storage> Recovery<S> {
     /// Submits to `session`, writing with a fresh node keystore KEK and
     /// self-testing with the fixture's other parties, each in its own
     /// process.
-    async fn submit(
+    pub async fn submit(
         &self,
         descriptor: &SessionDescriptor,
         submissions: &[Vec<u8>],
@@ -574,7 +560,8 @@ pub fn peer_processes(protocol: Protocol) -> RemotePeers<PeerProcesses> {
     ))
 }
 
-fn codec() -> KekKeystoreCodec<InMemoryKek> {
+/// Node 0's keystore codec (a KEK from a fixed seed).
+pub fn codec() -> KekKeystoreCodec<InMemoryKek> {
     use rand::SeedableRng;
     let mut rng = rand::rngs::ChaCha20Rng::from_seed([0x4b; 32]);
     KekKeystoreCodec::new(InMemoryKek::generate(
@@ -925,7 +912,7 @@ pub async fn shares_of_anything_else_are_refused<S: Storage>(r: Recovery<S>) {
 }
 
 impl<S: Storage> Recovery<S> {
-    fn drill_params(&self) -> DrillParams {
+    pub fn drill_params(&self) -> DrillParams {
         DrillParams {
             version: self.generated.version.clone(),
             ticket: text("DRILL-2026-Q1"),
@@ -935,7 +922,7 @@ impl<S: Storage> Recovery<S> {
 
     /// A drill request, asked by the operator, approved by `sec-2` alone;
     /// `allow_server_shares` as given.
-    async fn drill_approved(&self, allow_server_shares: bool) -> ApprovalRequestHash {
+    pub async fn drill_approved(&self, allow_server_shares: bool) -> ApprovalRequestHash {
         let h = &self.f.h;
         let params = self.drill_params();
         let request = h
@@ -1217,4 +1204,154 @@ pub async fn a_missing_target_is_refused_before_approvals_are_used<S: Storage>(r
         .start_recovery(&h.operator, &hash, params)
         .await
         .unwrap();
+}
+
+impl<S: Storage> Recovery<S> {
+    /// A drill request of [`Recovery::drill_params`] pre-approving
+    /// `schedule`, asked by the operator and approved by `sec-2`.
+    async fn schedule_approved(&self, schedule: &DrillSchedule) -> ApprovalRequestHash {
+        let h = &self.f.h;
+        let params = self
+            .drill_params()
+            .schedule_approval_params(self.generated.split_id, schedule)
+            .unwrap();
+        let request = h
+            .service
+            .request_approval(&h.operator, params)
+            .await
+            .unwrap();
+        // The approver reads the schedule, and checks it is the one the
+        // request names, before signing.
+        let bytes = request.encode().unwrap();
+        let shown = ApprovalRequest::decode(&bytes).unwrap();
+        let read = DrillSchedule::decode(&schedule.encode().unwrap()).unwrap();
+        assert_eq!(shown.params.change_hash, Some(read.hash().unwrap()));
+        self.f
+            .approve(&bytes, "sec-2", Role::Security)
+            .await
+            .unwrap();
+        request.hash().unwrap()
+    }
+}
+
+/// A drill schedule approved once lets drills start in its window, at
+/// most one per cadence, without an approval each; outside the window,
+/// too soon, for another schedule, as a single drill, or once its
+/// approver is revoked, no drill starts.
+pub async fn drills_under_a_pre_approved_schedule<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    let codec = codec();
+    let day = Duration::from_secs(24 * 60 * 60);
+    let schedule = DrillSchedule {
+        not_before: h.clock_now().checked_add(day).unwrap(),
+        not_after: h.clock_now().checked_add(day * 100).unwrap(),
+        cadence: day * 30,
+    };
+    let hash = r.schedule_approved(&schedule).await;
+    let params = r.drill_params();
+    let start = |schedule: DrillSchedule| {
+        let params = params.clone();
+        async move {
+            h.service
+                .start_scheduled_drill(&h.operator, &hash, &schedule, params)
+                .await
+        }
+    };
+
+    // The schedule's request is no single drill's approval.
+    assert!(matches!(
+        h.service
+            .start_drill(&h.operator, &hash, r.drill_params())
+            .await,
+        Err(Error::ApprovalParametersMismatch {
+            field: "change_hash",
+            ..
+        })
+    ));
+    // Before the window: refused, and audited.
+    let error = start(schedule).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::DrillOutsideSchedule { request, .. } if *request == hash),
+        "{error:?}"
+    );
+    let record = h.audit_records().await.pop().unwrap();
+    assert_eq!(record.event, EventType::Drill);
+    assert!(matches!(record.outcome, Outcome::Failure { .. }));
+
+    // Inside it: a drill runs on the schedule alone.
+    h.clock.advance(day);
+    let first_start = h.clock_now();
+    let descriptor = start(schedule).await.unwrap();
+    assert_eq!(descriptor.operation, ApprovalOperation::Drill);
+    assert_eq!(descriptor.request, hash);
+    assert_eq!(descriptor.approvals, [(actor("sec-2"), Role::Security)]);
+    let submissions: Vec<Vec<u8>> = (0..3)
+        .map(|i| r.submission(i, descriptor.as_bytes()).unwrap())
+        .collect();
+    let report = r.submit(&descriptor, &submissions, &codec).await.unwrap();
+    assert!(
+        matches!(report.outcome, RecoveryOutcome::Drilled { .. }),
+        "{report:?}"
+    );
+    assert!(report.succeeded());
+    assert_eq!(r.reads(1).await, 0);
+
+    // Too soon after it.
+    h.clock.advance(day * 29);
+    let error = start(schedule).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::DrillTooSoon { request, next_at }
+                if *request == hash && *next_at == first_start.checked_add(day * 30).unwrap()
+        ),
+        "{error:?}"
+    );
+    // A cadence later, the same approvals start the next one.
+    h.clock.advance(day);
+    let second = start(schedule).await.unwrap();
+    assert_ne!(second.session, descriptor.session);
+    assert!(second.expires_at <= schedule.not_after);
+    // The session lapses unused: it still counts for the cadence.
+    h.clock.advance(Duration::from_secs(16 * 60));
+    assert!(matches!(
+        start(schedule).await,
+        Err(Error::DrillTooSoon { .. })
+    ));
+
+    // Another schedule than the one approved.
+    let mut other = schedule;
+    other.cadence = day * 7;
+    assert!(matches!(
+        start(other).await,
+        Err(Error::ApprovalParametersMismatch {
+            field: "change_hash",
+            ..
+        })
+    ));
+
+    // After the window.
+    h.clock.advance(day * 70);
+    assert!(matches!(
+        start(schedule).await,
+        Err(Error::DrillOutsideSchedule { .. })
+    ));
+
+    // A new schedule; its approver revoked: it stops.
+    let later = DrillSchedule {
+        not_before: h.clock_now(),
+        not_after: h.clock_now().checked_add(day * 10).unwrap(),
+        cadence: day * 2,
+    };
+    let hash = r.schedule_approved(&later).await;
+    h.service
+        .revoke_person(&h.security, &actor("sec-2"), text("left the bank"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.service
+            .start_scheduled_drill(&h.operator, &hash, &later, r.drill_params())
+            .await,
+        Err(Error::ApproverRevoked(who)) if who == actor("sec-2")
+    ));
 }

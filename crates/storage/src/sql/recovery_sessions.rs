@@ -97,6 +97,25 @@ async fn open_of<B: Backend>(
     row.map(|row| decode::<B>(&row)).transpose()
 }
 
+async fn latest_of_request<B: Backend>(
+    tx: &mut SqlTransaction<B>,
+    request: &ApprovalRequestHash,
+) -> Result<Option<RecoverySessionRecord>, Error> {
+    let row = tx
+        .fetch_optional(
+            TABLE,
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM recovery_sessions WHERE request_hash = $1 \
+                 ORDER BY started_at DESC, id LIMIT 1"
+            ),
+            args![request.0.as_slice()],
+        )
+        .await?;
+    row.map(|row| decode::<B>(&row)).transpose()
+}
+
 async fn insert<B: Backend>(
     tx: &mut SqlTransaction<B>,
     session: &RecoverySessionRecord,
@@ -229,6 +248,13 @@ impl<B: Backend> RecoverySessionStore for SqlTransaction<B> {
         version: &NodeVersion,
     ) -> Result<Option<RecoverySessionRecord>, Error> {
         guarded!(self, Read, open_of(self, version))
+    }
+
+    async fn latest_recovery_session_of_request(
+        &mut self,
+        request: &ApprovalRequestHash,
+    ) -> Result<Option<RecoverySessionRecord>, Error> {
+        guarded!(self, Read, latest_of_request(self, request))
     }
 
     async fn touch_recovery_session(
