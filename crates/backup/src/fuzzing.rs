@@ -44,10 +44,10 @@ pub fn decode(data: &[u8]) {
     }
     // A key no fuzzer input is signed by: the parse runs, the signature
     // check refuses; only a panic matters.
-    if let Ok(key) = VerifyingKey::from_bytes(&[0x5a; 32]) {
-        if let Ok(descriptor) = SessionDescriptor::decode_verify(data, &key) {
-            assert_eq!(descriptor.as_bytes(), data, "session descriptor");
-        }
+    if let Ok(key) = VerifyingKey::from_bytes(&[0x5a; 32])
+        && let Ok(descriptor) = SessionDescriptor::decode_verify(data, &key)
+    {
+        assert_eq!(descriptor.as_bytes(), data, "session descriptor");
     }
     if let Ok(submission) = decode_submission(data) {
         let encoded = encode_submission(
