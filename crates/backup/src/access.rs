@@ -195,23 +195,6 @@ where
         Ok(RateCheck::Refused(error))
     }
 
-    /// Counts one event of `kind` by `person` in a transaction of its own,
-    /// and refuses it over the limit (the refusal is recorded as an
-    /// anomaly and an audit record before the error returns). Every share
-    /// read and recovery attempt calls this before it does anything else.
-    ///
-    /// # Errors
-    /// [`Error::RateLimited`]; storage and audit failures.
-    pub(crate) async fn check_rate(&self, person: &ActorId, kind: RateKind) -> Result<(), Error> {
-        let mut tx = self.begin().await?;
-        let check = self.count_in(&mut tx, person, kind).await?;
-        tx.commit().await?;
-        match check {
-            RateCheck::Allowed => Ok(()),
-            RateCheck::Refused(error) => Err(error),
-        }
-    }
-
     /// Counts one rejected submission (an inventory proof, a recovery
     /// share) by `person` inside `tx`; past the threshold in the window,
     /// records an anomaly there too. Never refuses anything itself: the

@@ -465,14 +465,25 @@ impl<S: Storage> BackupService<S> {
         event: EventType,
         error: Error,
     ) -> Result<T, Error> {
+        let tx = self.begin().await?;
+        self.refuse_approval_in(tx, actor, event, error).await
+    }
+
+    /// As [`refuse_approval`](Self::refuse_approval), in `tx`: the refusal
+    /// commits with what `tx` already holds (an attempt counted against a
+    /// rate limit). `tx` must hold nothing else.
+    pub(crate) async fn refuse_approval_in<T>(
+        &self,
+        tx: S::Transaction,
+        actor: &ActorId,
+        event: EventType,
+        error: Error,
+    ) -> Result<T, Error> {
         let mut record = self.record(event, actor, None);
         record.outcome = Outcome::Failure {
             reason: FreeText::sanitized(&error.to_string())?,
         };
-        let mut tx = self.begin().await?;
-        Self::audit(&mut tx, &record).await?;
-        tx.commit().await?;
-        Err(error)
+        Self::refuse_with(tx, &record, error).await
     }
 
     /// Sets the split policy under approvals: the policy change a security

@@ -24,7 +24,7 @@ use shardkeep_storage::{
 };
 use shardkeep_types::{ActorId, FreeText, NodeVersion, ShareIndex, Timestamp};
 
-use crate::access::RateKind;
+use crate::access::{RateCheck, RateKind};
 use crate::approval::{
     ApprovalParams, ApprovalSubject, MAX_APPROVAL_TARGET_LEN, MAX_APPROVAL_TICKET_LEN,
 };
@@ -400,7 +400,6 @@ impl<S: Storage> BackupService<S> {
             ApprovalOperation::Drill => EventType::Drill,
             _ => EventType::Recover,
         };
-        self.check_rate(actor, RateKind::RecoveryAttempt).await?;
         self.expire_recovery_sessions().await?;
         let version = params.version.clone();
         let now = self.now();
@@ -408,33 +407,35 @@ impl<S: Storage> BackupService<S> {
         let (mut tx, _) = self
             .authorize_or_refuse(tx, actor, &[Role::Operator], Some(&version))
             .await?;
+        // The attempt counts in this transaction, which then holds nothing
+        // else until the approvals are consumed: every refusal before that
+        // commits it, so a refused attempt still counts.
+        if let RateCheck::Refused(error) = self
+            .count_in(&mut tx, actor, RateKind::RecoveryAttempt)
+            .await?
+        {
+            return Self::refuse_counted(tx, error).await;
+        }
         // A recovered share of a retired version must never be put back
         // into service.
         if tx.key_version(&version).await?.state != KeyVersionState::Active {
-            return Err(Error::VersionNotActive(version));
+            return Self::refuse_counted(tx, Error::VersionNotActive(version)).await;
         }
         // The node's keystore directory must be there before approvals are
         // used for it (a recovery writes into it, never creates it).
         if let Some(target) = &params.target
             && !std::path::Path::new(target.as_str()).is_dir()
         {
-            return Err(Error::RecoveryTargetNotADirectory(
-                target.as_str().to_owned(),
-            ));
+            let error = Error::RecoveryTargetNotADirectory(target.as_str().to_owned());
+            return Self::refuse_counted(tx, error).await;
         }
         let reference = tx.split_reference(&version).await?;
         let split = VerifiedSplit::verify(&version, &reference, self.trusted_signers())?;
         if let Some(open) = tx.open_recovery_session(&version).await? {
             let lapsed_at = open.idle_expires_at.min(open.expires_at);
             if now < lapsed_at {
-                drop(tx);
-                return self
-                    .refuse(
-                        actor,
-                        Some(&version),
-                        Error::RecoverySessionActive(version.clone()),
-                    )
-                    .await;
+                let error = Error::RecoverySessionActive(version.clone());
+                return self.refuse_in(tx, actor, Some(&version), error).await;
             }
             self.close_lapsed(&mut tx, actor, &open, now).await?;
         }
@@ -464,8 +465,7 @@ impl<S: Storage> BackupService<S> {
         let (approvals, end) = match approved {
             Ok(approved) => approved,
             Err(error) if is_approval_refusal(&error) => {
-                drop(tx);
-                return self.refuse_approval(actor, event, error).await;
+                return self.refuse_approval_in(tx, actor, event, error).await;
             }
             Err(other) => return Err(other),
         };
@@ -579,11 +579,14 @@ impl<S: Storage> BackupService<S> {
         session: &RecoverySessionId,
     ) -> Result<RecoveryProgress, Error> {
         let tx = self.begin().await?;
-        let (tx, _) = self
+        let (mut tx, _) = self
             .authorize_or_refuse(tx, actor, &[Role::Operator], None)
             .await?;
-        drop(tx);
-        self.use_session(actor, session).await?;
+        if let Err(refused) = self.use_session_in(&mut tx, actor, session).await? {
+            // Commits the session's close when it lapsed.
+            return Self::refuse_counted(tx, refused).await;
+        }
+        tx.commit().await?;
         self.sessions()
             .with(|sessions| {
                 sessions.get(session).map(|live| RecoveryProgress {
@@ -635,16 +638,19 @@ impl<S: Storage> BackupService<S> {
         Ok(lapsed.len())
     }
 
-    /// Finds `session` for use by `actor`: held in this instance's memory,
-    /// open and not lapsed (its idle deadline moves, in memory and in the
-    /// database). A lapsed session is wiped and closed as expired; a
-    /// session of this replica that memory no longer holds is closed as
-    /// abandoned.
-    pub(crate) async fn use_session(
+    /// Finds `session` for use by `actor`, in `tx`: held in this
+    /// instance's memory, open and not lapsed (its idle deadline moves, in
+    /// memory and in `tx`). A lapsed session is wiped and closed as
+    /// expired; a session of this replica that memory no longer holds is
+    /// closed as abandoned. The inner error is the refusal: commit `tx`
+    /// (it holds the close and its audit record), then return it; the
+    /// outer one is a storage or audit failure.
+    pub(crate) async fn use_session_in(
         &self,
+        tx: &mut S::Transaction,
         actor: &ActorId,
         session: &RecoverySessionId,
-    ) -> Result<(), Error> {
+    ) -> Result<Result<(), Error>, Error> {
         let now = self.now();
         let idle = self.config().session_idle_timeout;
         let found = self.sessions().with(|sessions| {
@@ -661,48 +667,44 @@ impl<S: Storage> BackupService<S> {
             live.idle_expires_at = moved;
             Found::Live(moved)
         });
-        let mut tx = self.begin().await?;
         let record = match tx.recovery_session(session).await {
             Ok(record) => record,
             Err(shardkeep_storage::Error::RecoverySessionNotFound(_)) => {
-                return Err(Error::RecoverySessionUnknown(*session));
+                return Ok(Err(Error::RecoverySessionUnknown(*session)));
             }
             Err(other) => return Err(other.into()),
         };
         if record.replica != self.config().replica_id {
-            return Err(Error::SessionOnOtherReplica {
+            return Ok(Err(Error::SessionOnOtherReplica {
                 session: *session,
                 replica: record.replica,
-            });
+            }));
         }
         if record.closed_at.is_some() {
             // Closed elsewhere (a replica that found it lapsed): wipe it.
             self.sessions().with(|sessions| sessions.remove(session));
-            return Err(Error::RecoverySessionClosed(*session));
+            return Ok(Err(Error::RecoverySessionClosed(*session)));
         }
         match found {
             Found::Live(idle_expires_at) => {
                 tx.touch_recovery_session(session, idle_expires_at).await?;
-                tx.commit().await?;
-                Ok(())
+                Ok(Ok(()))
             }
             Found::Lapsed(expired_at) => {
-                self.close_lapsed(&mut tx, actor, &record, now).await?;
-                tx.commit().await?;
-                Err(Error::RecoverySessionExpired {
+                self.close_lapsed(tx, actor, &record, now).await?;
+                Ok(Err(Error::RecoverySessionExpired {
                     session: *session,
                     expired_at,
-                })
+                }))
             }
             Found::Absent => {
                 let lapsed_at = record.idle_expires_at.min(record.expires_at);
                 if now >= lapsed_at {
-                    self.close_lapsed(&mut tx, actor, &record, now).await?;
-                    tx.commit().await?;
-                    return Err(Error::RecoverySessionExpired {
+                    self.close_lapsed(tx, actor, &record, now).await?;
+                    return Ok(Err(Error::RecoverySessionExpired {
                         session: *session,
                         expired_at: lapsed_at,
-                    });
+                    }));
                 }
                 tx.close_recovery_session(session, now, RecoverySessionOutcome::Abandoned)
                     .await?;
@@ -712,9 +714,8 @@ impl<S: Storage> BackupService<S> {
                         "recovery session {session} abandoned: this replica no longer holds it"
                     ))?,
                 };
-                Self::audit(&mut tx, &audit).await?;
-                tx.commit().await?;
-                Err(Error::RecoverySessionLost(*session))
+                Self::audit(tx, &audit).await?;
+                Ok(Err(Error::RecoverySessionLost(*session)))
             }
         }
     }

@@ -46,7 +46,7 @@ use shardkeep_types::{ActorId, FreeText, Label, ShareIndex, Threshold};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::access::RateKind;
+use crate::access::{RateCheck, RateKind};
 use crate::error::Error;
 use crate::recovery::{AcceptedShare, LiveSession};
 use crate::reference::VerifiedSplit;
@@ -466,49 +466,58 @@ impl<S: Storage> BackupService<S> {
                 max: MAX_SUBMISSIONS_PER_CALL,
             });
         }
+        // One write transaction from the caller's check to the arrivals'
+        // audit records: the attempt's count, the session's activity and
+        // the arrivals commit together (and a refusal commits the count).
         let tx = self.begin().await?;
-        let (tx, _) = self
+        let (mut tx, _) = self
             .authorize_or_refuse(tx, actor, &[Role::Operator], None)
             .await?;
-        drop(tx);
-        self.check_rate(actor, RateKind::RecoveryAttempt).await?;
-        self.use_session(actor, session).await?;
-
-        let (split, drill, opened, mut rejected) = self.open_submissions(session, submissions)?;
-        let mut checked = Vec::new();
+        if let RateCheck::Refused(error) = self
+            .count_in(&mut tx, actor, RateKind::RecoveryAttempt)
+            .await?
         {
-            let mut tx = self.begin_read_only().await?;
-            let custody = tx.custody_map(split.version()).await?;
-            for candidate in opened {
-                let position = candidate.position;
-                let custodian = candidate.custodian.clone();
-                match self
-                    .check_submission(&mut tx, session, &split, drill, &custody, candidate)
-                    .await?
-                {
-                    Ok(share) => checked.push(share),
-                    Err((index, reason)) => rejected.push(RejectedShare {
-                        position,
-                        custodian: Some(custodian),
-                        index,
-                        reason,
-                    }),
-                }
+            return Self::refuse_counted(tx, error).await;
+        }
+        if let Err(refused) = self.use_session_in(&mut tx, actor, session).await? {
+            return Self::refuse_counted(tx, refused).await;
+        }
+        let (split, drill, opened, mut rejected) = self.open_submissions(session, submissions)?;
+        let custody = tx.custody_map(split.version()).await?;
+        let mut checked = Vec::new();
+        for candidate in opened {
+            let position = candidate.position;
+            let custodian = candidate.custodian.clone();
+            match self
+                .check_submission(&mut tx, session, &split, drill, &custody, candidate)
+                .await?
+            {
+                Ok(share) => checked.push(share),
+                Err((index, reason)) => rejected.push(RejectedShare {
+                    position,
+                    custodian: Some(custodian),
+                    index,
+                    reason,
+                }),
             }
         }
         let (accepted, duplicates) = self.accept(session, checked)?;
         rejected.extend(duplicates);
         // In the order they were submitted in, whichever check caught them.
         rejected.sort_by_key(|rejection| rejection.position);
-        self.audit_arrivals(actor, &split, session, &accepted, &rejected)
+        self.audit_arrivals_in(&mut tx, actor, &split, session, &accepted, &rejected)
             .await?;
+        let group = tx.group(&split.version().key_id).await?;
+        tx.commit().await?;
+        let group =
+            Threshold::from_tss_lib(usize::from(group.tss_degree), usize::from(group.parties))?;
         self.sessions().with(|sessions| {
             if let Some(live) = sessions.get_mut(session) {
                 live.rejected.extend(rejected.iter().cloned());
             }
         });
         self.join_server_shares(actor, session, &split).await?;
-        self.finish_if_complete(actor, session, &split, &mut target)
+        self.finish_if_complete(actor, session, &split, group, &mut target)
             .await
     }
 
@@ -692,18 +701,15 @@ impl<S: Storage> BackupService<S> {
 
     /// One audit record per share that arrived; rejections also count
     /// towards the bad-share anomaly of the custodian (or the caller).
-    async fn audit_arrivals(
+    async fn audit_arrivals_in(
         &self,
+        tx: &mut S::Transaction,
         actor: &ActorId,
         split: &VerifiedSplit,
         session: &RecoverySessionId,
         accepted: &[(ShareIndex, ShareSource, shardkeep_types::EnvelopeId)],
         rejected: &[RejectedShare],
     ) -> Result<(), Error> {
-        if accepted.is_empty() && rejected.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.begin().await?;
         for (index, source, envelope_id) in accepted {
             let mut record = self.record(EventType::Recover, actor, Some(split.version()));
             record.share_index = Some(*index);
@@ -715,7 +721,7 @@ impl<S: Storage> BackupService<S> {
                     ShareSource::Server => "the server",
                 }
             ))?);
-            Self::audit(&mut tx, &record).await?;
+            Self::audit(tx, &record).await?;
         }
         for rejection in rejected {
             let mut record = self.record(EventType::Recover, actor, Some(split.version()));
@@ -730,17 +736,16 @@ impl<S: Storage> BackupService<S> {
                     rejection.reason
                 ))?,
             };
-            Self::audit(&mut tx, &record).await?;
+            Self::audit(tx, &record).await?;
             let person = match &rejection.custodian {
                 Some(custodian) if rejection.reason.custodian_authenticated() => custodian,
                 _ => actor,
             };
             let slot = rejection.index.map(|index| split.slot(index));
             let error = Error::ShareRejected(rejection.reason);
-            self.count_rejection_in(&mut tx, person, slot.as_ref(), RateKind::BadShare, &error)
+            self.count_rejection_in(tx, person, slot.as_ref(), RateKind::BadShare, &error)
                 .await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -979,10 +984,14 @@ impl<S: Storage> BackupService<S> {
             })
             .ok_or(Error::RecoverySessionLost(*session))?;
         for index in needed {
-            self.check_rate(actor, RateKind::ShareRead).await?;
             let slot = split.slot(index);
             let now = self.now();
             let mut tx = self.begin().await?;
+            if let RateCheck::Refused(error) =
+                self.count_in(&mut tx, actor, RateKind::ShareRead).await?
+            {
+                return Self::refuse_counted(tx, error).await;
+            }
             let kek = tx.slot_kek(&slot).await?;
             let sealed = tx.load_sealed_share(&slot).await?;
             tx.record_share_access(&ShareAccess {
@@ -1025,8 +1034,10 @@ impl<S: Storage> BackupService<S> {
                     archive: None,
                 }],
             )?;
-            self.audit_arrivals(actor, split, session, &accepted, &[])
+            let mut tx = self.begin().await?;
+            self.audit_arrivals_in(&mut tx, actor, split, session, &accepted, &[])
                 .await?;
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -1038,6 +1049,7 @@ impl<S: Storage> BackupService<S> {
         actor: &ActorId,
         session: &RecoverySessionId,
         split: &VerifiedSplit,
+        group: Threshold,
         target: &mut RecoveryTarget<'_>,
     ) -> Result<RecoveryReport, Error> {
         let t = split.threshold().t();
@@ -1080,11 +1092,6 @@ impl<S: Storage> BackupService<S> {
                 rejected,
                 outcome: RecoveryOutcome::Waiting,
             });
-        };
-        let group = {
-            let mut tx = self.begin_read_only().await?;
-            let group = tx.group(&split.version().key_id).await?;
-            Threshold::from_tss_lib(usize::from(group.tss_degree), usize::from(group.parties))?
         };
         if live.operation == ApprovalOperation::Drill {
             return self

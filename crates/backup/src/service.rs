@@ -269,12 +269,42 @@ impl<S: Storage> BackupService<S> {
         version: Option<&NodeVersion>,
         error: Error,
     ) -> Result<T, Error> {
+        let tx = self.begin().await?;
+        self.refuse_in(tx, actor, version, error).await
+    }
+
+    /// As [`refuse`](Self::refuse), in `tx`: the refusal commits with what
+    /// `tx` already holds (an attempt counted against a rate limit). `tx`
+    /// must hold nothing else.
+    pub(crate) async fn refuse_in<T>(
+        &self,
+        tx: S::Transaction,
+        actor: &ActorId,
+        version: Option<&NodeVersion>,
+        error: Error,
+    ) -> Result<T, Error> {
         let mut record = self.record(EventType::AccessDenied, actor, version);
         record.outcome = Outcome::Failure {
             reason: FreeText::sanitized(&error.to_string())?,
         };
-        let mut tx = self.begin().await?;
-        Self::audit(&mut tx, &record).await?;
+        Self::refuse_with(tx, &record, error).await
+    }
+
+    /// Appends `record` (the refusal) to `tx`, commits, returns `error`.
+    pub(crate) async fn refuse_with<T>(
+        mut tx: S::Transaction,
+        record: &AuditRecord,
+        error: Error,
+    ) -> Result<T, Error> {
+        Self::audit(&mut tx, record).await?;
+        tx.commit().await?;
+        Err(error)
+    }
+
+    /// Commits `tx` and returns `error`: what `tx` holds must stand
+    /// although the operation is refused (an attempt counted against a
+    /// rate limit, a lapsed session closed).
+    pub(crate) async fn refuse_counted<T>(tx: S::Transaction, error: Error) -> Result<T, Error> {
         tx.commit().await?;
         Err(error)
     }

@@ -241,5 +241,6 @@ fn recovery_sessions_on_postgres() {
         an_expired_session_is_refused,
         a_session_on_another_replica_is_refused,
         the_custodian_checks_the_descriptor,
+        recovery_attempts_are_rate_limited,
     );
 }

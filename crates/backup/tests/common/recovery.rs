@@ -1355,3 +1355,80 @@ pub async fn drills_under_a_pre_approved_schedule<S: Storage>(r: Recovery<S>) {
         Err(Error::ApproverRevoked(who)) if who == actor("sec-2")
     ));
 }
+
+/// Recovery attempts count per person in a window (20 an hour by
+/// default), refused ones too: a caller probing session ids or versions is
+/// stopped at the limit like one who recovers. Over it, the start and the
+/// submission are refused with `RateLimited` and an anomaly, before any
+/// approval is used; the next window admits the same approvals.
+pub async fn recovery_attempts_are_rate_limited<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    let codec = codec();
+    let unknown = shardkeep_backup::RecoverySessionId([0x55; 16]);
+    let submit = || async {
+        let mut peers = shardkeep_keydata::InProcessPeers::new(std::iter::empty());
+        h.service
+            .submit_recovery_shares(
+                &h.operator,
+                &unknown,
+                &[],
+                RecoveryTarget {
+                    codec: &codec,
+                    peers: &mut peers,
+                },
+            )
+            .await
+    };
+    let mut missing = r.params();
+    missing.target = text(&h.dir.path().join("no-such-dir").display().to_string());
+    let missing_hash = r.approved(&missing).await;
+    for attempt in 0..20 {
+        // Refused for other reasons, each still an attempt.
+        if attempt % 2 == 0 {
+            assert!(matches!(
+                submit().await,
+                Err(Error::RecoverySessionUnknown(_))
+            ));
+        } else {
+            assert!(matches!(
+                h.service
+                    .start_recovery(&h.operator, &missing_hash, missing.clone())
+                    .await,
+                Err(Error::RecoveryTargetNotADirectory(_))
+            ));
+        }
+    }
+    let params = r.params();
+    let hash = r.approved(&params).await;
+    for refused in [
+        submit().await.map(|_| ()),
+        h.service
+            .start_recovery(&h.operator, &hash, params.clone())
+            .await
+            .map(|_| ()),
+    ] {
+        assert!(
+            matches!(
+                &refused,
+                Err(Error::RateLimited { person, count, limit: 20, .. })
+                    if *person == h.operator && *count > 20
+            ),
+            "{refused:?}"
+        );
+    }
+    let limited = super::inspect::anomalies(h)
+        .await
+        .into_iter()
+        .filter(|anomaly| {
+            anomaly.person.as_ref() == Some(&h.operator)
+                && anomaly.kind.as_str() == shardkeep_backup::AnomalyKind::RateLimited.name()
+        })
+        .count();
+    assert_eq!(limited, 2);
+    // The refused start used none of the approvals.
+    h.clock.advance(Duration::from_secs(60 * 60));
+    h.service
+        .start_recovery(&h.operator, &hash, params)
+        .await
+        .unwrap();
+}
