@@ -23,16 +23,22 @@
 //!   mostly the two fsyncs;
 //! - `keystore-load`: the file read back, decrypted, parsed and compared;
 //! - `self-test`: the sign/aggregate test with the other four parties
-//!   answering in this process (the recovery asks them in their own
-//!   processes, so its figure also holds the pipes' round trips);
+//!   answering from their own processes, as in the recovery (the pipes'
+//!   round trips included);
 //! - `storage-commit`: one write transaction of the service's database
-//!   (one audit record, commit: SQLite's WAL synced, `synchronous=FULL`).
+//!   (one audit record, commit: SQLite's WAL synced, `synchronous=FULL`),
+//!   and `fsync` one 4 KiB write synced in the same directory: a durable
+//!   commit is almost all its fsync.
 //!
-//! The recovery spends 3 age unwraps and 3 checks, one of every other part;
-//! what is left is shardkeep's own work (storage, audit, descriptors,
-//! bookkeeping). Of it, the durable commits dominate: the recovery makes
-//! six (a rate count and the session's start; a rate count, the session's
-//! activity, the arrivals' audit records and the close).
+//! `recovery-submit` runs the same and times the submission alone: from
+//! the three containers to the loaded and self-tested keystore (the
+//! session's start is the approval phase, before any custodian sends).
+//!
+//! The recovery spends 3 age unwraps and 3 checks, one of every other part
+//! and three durable commits (the session's start with its attempt count;
+//! the submission's attempt count, the session's activity and the
+//! arrivals' audit records; the close); what is left is shardkeep's own
+//! work (queries, audit records, descriptors, bookkeeping).
 //!
 //! The recovery's peers are keydata's `self_test_peer` example, one process
 //! per other party (a recovery refuses to run while this process holds
@@ -57,9 +63,8 @@ use shardkeep_backup::{
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{CurveCommitments, CurveShare, OpenedContainer, archive_hash};
 use shardkeep_keydata::{
-    InProcessPeers, KekKeystoreCodec, KeystoreCodec, LocalPartySaveData, PeerTransport,
-    RemotePeers, SealedArchive, TransportError, WriteMode, load_keystore, regenerate,
-    write_keystore,
+    KekKeystoreCodec, KeystoreCodec, LocalPartySaveData, PeerTransport, RemotePeers, SealedArchive,
+    TransportError, WriteMode, load_keystore, regenerate, write_keystore,
 };
 use shardkeep_sss_core::{Commitments, Curve, Ed25519, Secp256k1, Share, combine_verified};
 use shardkeep_storage::{KeyVersionStore, Storage, Transaction};
@@ -192,6 +197,15 @@ fn approve(
 
 /// The whole recovery, per group.
 fn whole_recovery(c: &mut Criterion) {
+    recovery(c, "recovery", true);
+}
+
+/// The submission alone (the start runs untimed).
+fn submission(c: &mut Criterion) {
+    recovery(c, "recovery-submit", false);
+}
+
+fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
     let setup = deployment(|config| {
         config.recovery_attempt_limit = RateLimit {
             max: u32::MAX,
@@ -199,7 +213,7 @@ fn whole_recovery(c: &mut Criterion) {
         };
     });
     let service_key = setup.service_key.verifying_key();
-    let mut group = c.benchmark_group("recovery");
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
@@ -221,7 +235,9 @@ fn whole_recovery(c: &mut Criterion) {
                             params.clone(),
                         ))
                         .unwrap();
-                    total += start.elapsed();
+                    if time_the_start {
+                        total += start.elapsed();
+                    }
                     let submissions: Vec<Vec<u8>> = setup
                         .custodians
                         .iter()
@@ -464,18 +480,23 @@ fn parts(c: &mut Criterion) {
             });
         });
         let threshold = Threshold::from_tss_lib(2, 5).unwrap();
-        // Loaded for this part only: no recovery runs while they are.
-        let others: Vec<LocalPartySaveData> = (1..PARTIES)
-            .map(|party| save_data(node.protocol, party))
-            .collect();
+        let mut peers = peer_processes(node.protocol);
         group.bench_function(format!("self-test/{name}"), |b| {
             b.iter(|| {
-                let mut peers = InProcessPeers::new(&others);
                 let report = data.self_test(threshold, &mut peers).unwrap();
                 assert!(report.passed());
             });
         });
     }
+    let synced = setup.dir.path().join("fsync-probe");
+    let file = std::fs::File::create(&synced).unwrap();
+    group.bench_function("fsync", |b| {
+        b.iter(|| {
+            use std::os::unix::fs::FileExt as _;
+            file.write_all_at(&[0x5a; 4096], 0).unwrap();
+            file.sync_data().unwrap();
+        });
+    });
     group.bench_function("storage-commit", |b| {
         b.iter(|| {
             setup.runtime.block_on(async {
@@ -490,5 +511,5 @@ fn parts(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, whole_recovery, parts);
+criterion_group!(benches, whole_recovery, submission, parts);
 criterion_main!(benches);
