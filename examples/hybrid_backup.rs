@@ -193,9 +193,8 @@ async fn main() -> Result {
     // Checked when set (GEN-02, GEN-03): the server's shares never reach t,
     // the custodians' always do.
     let (threshold, kek_provider) = (Threshold::new(3, 5)?, Label::new("local-key-file")?);
-    service
-        .set_policy(&security, PolicySettings { threshold, server_shares: 2, kek_provider })
-        .await?;
+    let policy = PolicySettings { threshold, server_shares: 2, kek_provider };
+    service.set_policy(&security, policy).await?;
     println!("policy: {threshold}, shares 1-2 on the server, 3-5 with custodians");
 
     let choice = custodians.iter().map(|c| (c.entity.clone(), c.person.clone()));
@@ -236,9 +235,8 @@ async fn main() -> Result {
                 (version.slot(container.index), dir.join(format!("{key}-{}.age", container.index)));
             fs::write(&file, &container.container)?;
             let (container_hash, result) = (container.container_hash, DeliveryResult::Sent);
-            service
-                .deliver(&operator, DeliveryReport { slot: slot.clone(), container_hash, result })
-                .await?;
+            let report = DeliveryReport { slot: slot.clone(), container_hash, result };
+            service.deliver(&operator, report).await?;
             let receipt = custodian.tool().receipt(&fs::read(&file)?, &pinned, Timestamp::now())?;
             service.confirm(&custodian.person, &slot, &receipt).await?;
             println!("  {slot}: sent to {}, receipt accepted", custodian.entity);
@@ -275,10 +273,8 @@ async fn main() -> Result {
         let session = service.start_drill(&operator, &approval, drill).await?;
         let target = RecoveryTarget { codec: &codec, peers: &mut peers };
         let report = recover(caller, &session, &holders, &service_key, target).await?;
-        println!(
-            "  drill: {} external shares, self-test passed, sandbox deleted",
-            report.received.len()
-        );
+        let shares = report.received.len();
+        println!("  drill: {shares} external shares, self-test passed, sandbox deleted");
 
         // Step 6, an emergency recovery on two approvals (business owner and
         // security) into the node's keystore directory, one custodian share
