@@ -90,16 +90,9 @@ fn every_crate_depends_only_on_crates_below_it() {
         }
     }
     seen.sort();
-    let mut all: Vec<String> = LAYERS
-        .iter()
-        .chain(&TEST_ONLY)
-        .map(|s| (*s).to_owned())
-        .collect();
+    let mut all: Vec<String> = LAYERS.iter().chain(&TEST_ONLY).map(|s| (*s).to_owned()).collect();
     all.sort();
-    assert_eq!(
-        seen, all,
-        "every listed crate exists, and no crate is missing from the lists"
-    );
+    assert_eq!(seen, all, "every listed crate exists, and no crate is missing from the lists");
 }
 
 #[test]
@@ -110,10 +103,7 @@ fn the_manifest_reader_sees_every_section() {
          [target.'cfg(unix)'.dev-dependencies]\nshardkeep-residue-alloc.workspace = true\n",
     );
     assert_eq!(package, "shardkeep-audit");
-    let dependency = |name: &str, dev| Dependency {
-        name: name.to_owned(),
-        dev,
-    };
+    let dependency = |name: &str, dev| Dependency { name: name.to_owned(), dev };
     assert_eq!(
         dependencies,
         [

@@ -64,11 +64,11 @@ use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{CurveCommitments, CurveShare, OpenedContainer, archive_hash};
 use shardkeep_keydata::{
     KekKeystoreCodec, KeystoreCodec, LocalPartySaveData, PeerTransport, RemotePeers, SealedArchive,
-    TransportError, WriteMode, load_keystore, regenerate, write_keystore,
+    WriteMode, load_keystore, regenerate, write_keystore,
 };
 use shardkeep_sss_core::{Commitments, Curve, Ed25519, Secp256k1, Share, combine_verified};
 use shardkeep_storage::{KeyVersionStore, Storage, Transaction};
-use shardkeep_test_support::peer_process::{PeerProcess, example_path};
+use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
 use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_bytes, fixture_path, share_id};
 use shardkeep_types::{FreeText, InMemoryKek, KekId, KeyId, NodeId, Signer, Threshold};
 use subtle::ConstantTimeEq;
@@ -80,30 +80,14 @@ fn save_data(protocol: Protocol, party: usize) -> LocalPartySaveData {
 
 /// The other parties' sidecars: keydata's `self_test_peer` example, one
 /// process per party, addressed by its `ShareID`.
-struct PeerProcesses(Vec<(Vec<u8>, PeerProcess)>);
-
-impl PeerTransport for PeerProcesses {
-    fn exchange(&mut self, party_id: &[u8], request: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let (_, process) = self
-            .0
-            .iter_mut()
-            .find(|(id, _)| id == party_id)
-            .ok_or("no peer process for this party")?;
-        Ok(process.exchange(request)?)
-    }
-}
-
-fn peer_processes(protocol: Protocol) -> RemotePeers<PeerProcesses> {
+fn peer_processes(protocol: Protocol) -> RemotePeers<impl PeerTransport> {
     let program = example_path("self_test_peer").unwrap();
-    RemotePeers::new(PeerProcesses(
-        (1..PARTIES)
-            .map(|party| {
-                let process =
-                    PeerProcess::spawn(&program, [fixture_path(protocol, party)]).unwrap();
-                (share_id(protocol, party).unwrap(), process)
-            })
-            .collect(),
-    ))
+    let mut processes = PeerProcesses::spawn_each((1..PARTIES).map(|party| {
+        let share_id = share_id(protocol, party).unwrap();
+        (share_id, &program, [fixture_path(protocol, party)])
+    }))
+    .unwrap();
+    RemotePeers::new(move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?))
 }
 
 /// One node of one group backed up, its keystore directory and KEK.

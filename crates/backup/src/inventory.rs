@@ -22,7 +22,9 @@ use core::fmt;
 use ed25519_dalek::{SIGNATURE_LENGTH, Signature, VerifyingKey};
 use rand_core::CryptoRng;
 use shardkeep_envelope::deps::age;
-use shardkeep_envelope::{CurveCommitments, CurveShare, TrustedSigners, open_x25519_container};
+use shardkeep_envelope::{
+    CurveCommitments, CurveShare, Receipt, ReceiptStatus, TrustedSigners, open_x25519_container,
+};
 use shardkeep_sss_core::{Ed25519, Secp256k1, prove_possession};
 use shardkeep_types::{
     ActorId, CustodianId, EnvelopeId, FramingError, MAX_NAME_LEN, ShareSlot, Signer, Timestamp,
@@ -31,6 +33,7 @@ use shardkeep_wire::{Reader, check_total_len, put_prefixed_u8};
 
 use crate::error::Error;
 use crate::reference::container_hash;
+use crate::session::prepare_submission;
 
 /// First bytes of an inventory challenge.
 pub const INVENTORY_CHALLENGE_MAGIC: &[u8; 8] = b"shkp-ich";
@@ -328,9 +331,11 @@ fn tagged(signed: &[u8]) -> Vec<u8> {
     message
 }
 
-/// Who a custodian is and what it holds to answer a challenge: its entity,
-/// the person acting (the one the container was sealed to), that person's
-/// age identities and receipt signer.
+/// Who a custodian is and what it holds, as its tool (a CLI) acts with:
+/// its entity, the person acting (the one the container was sealed to),
+/// that person's age identities and receipt signer. Its methods make what
+/// the custodian sends the service: a receipt, an inventory proof, a
+/// recovery submission.
 pub struct CustodianCredentials<'a> {
     /// The custodian entity.
     pub custodian: &'a CustodianId,
@@ -350,6 +355,88 @@ impl fmt::Debug for CustodianCredentials<'_> {
             .field("identities", &self.identities.len())
             .field("receipt_signer", &self.receipt_signer)
             .finish()
+    }
+}
+
+impl CustodianCredentials<'_> {
+    /// The receipt for a delivered container, for
+    /// [`BackupService::confirm`](crate::BackupService::confirm): opens
+    /// `container` with the person's identities, verifies the envelope
+    /// inside against `pinned` (the service's envelope key, handed to the
+    /// custodian out of band), and signs with the receipt signer that this
+    /// custodian received that one envelope at `now`.
+    ///
+    /// # Errors
+    /// [`Error::Envelope`] when the container does not open with these
+    /// identities (sealed to another custodian, or a passphrase container),
+    /// when its envelope does not verify under `pinned`, or when the
+    /// receipt cannot be signed (a weak key, a failing signer).
+    pub fn receipt(
+        &self,
+        container: &[u8],
+        pinned: &TrustedSigners,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, Error> {
+        let opened = open_x25519_container(container, self.identities, pinned)?;
+        let receipt = Receipt {
+            custodian_id: self.custodian.clone(),
+            envelope_id: opened.envelope().id(),
+            status: ReceiptStatus::Received,
+            timestamp: now,
+        };
+        Ok(receipt.sign(self.receipt_signer)?)
+    }
+
+    /// The answer to an inventory challenge as the operator carries it:
+    /// decodes `challenge`, runs [`prove_inventory`] on `container` and
+    /// encodes the signed proof, for
+    /// [`BackupService::confirm_inventory`](crate::BackupService::confirm_inventory).
+    ///
+    /// # Errors
+    /// [`Error::Framing`] or [`Error::Types`] for a challenge that does not
+    /// decode; otherwise as [`prove_inventory`].
+    pub fn inventory_proof<R: CryptoRng + ?Sized>(
+        &self,
+        challenge: &[u8],
+        container: &[u8],
+        pinned: &TrustedSigners,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, Error> {
+        let challenge = InventoryChallenge::decode(challenge)?;
+        prove_inventory(&challenge, container, self, pinned, now, rng)?.encode()
+    }
+
+    /// The submission to a recovery session or drill:
+    /// [`prepare_recovery_submission`](crate::prepare_recovery_submission)
+    /// with these credentials, the container opening with any of the
+    /// person's identities. `descriptor` is the session descriptor as the
+    /// operator carries it, `service_key` the service's pinned envelope
+    /// key.
+    ///
+    /// # Errors
+    /// As [`prepare_recovery_submission`](crate::prepare_recovery_submission):
+    /// [`Error::SessionDescriptorInvalid`] (also for a descriptor signed by
+    /// another key than `service_key`), [`Error::SessionDescriptorExpired`],
+    /// [`Error::ContainerUnreadable`] (also for another custodian's
+    /// container), [`Error::Envelope`], [`Error::SessionDescriptorMismatch`],
+    /// [`Error::Signing`].
+    pub fn recovery_submission(
+        &self,
+        descriptor: &[u8],
+        service_key: &VerifyingKey,
+        now: Timestamp,
+        container: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        prepare_submission(
+            descriptor,
+            service_key,
+            now,
+            container,
+            self.identities,
+            self.person,
+            self.receipt_signer,
+        )
     }
 }
 

@@ -372,10 +372,20 @@ pub(crate) fn age_decrypt(
     identity: &age::x25519::Identity,
     max: usize,
 ) -> Result<Zeroizing<Vec<u8>>, AgeDecryptFailure> {
+    age_decrypt_any(file, core::slice::from_ref(identity), max)
+}
+
+/// [`age_decrypt`] with any of `identities`.
+fn age_decrypt_any(
+    file: &[u8],
+    identities: &[age::x25519::Identity],
+    max: usize,
+) -> Result<Zeroizing<Vec<u8>>, AgeDecryptFailure> {
     use AgeDecryptFailure::{NotForThisIdentity, Unreadable};
     let decryptor =
         age::Decryptor::new(age::armor::ArmoredReader::new(file)).map_err(|_| Unreadable)?;
-    let mut stream = match decryptor.decrypt(core::iter::once(identity as &dyn age::Identity)) {
+    let identities = identities.iter().map(|id| id as &dyn age::Identity);
+    let mut stream = match decryptor.decrypt(identities) {
         Ok(stream) => stream,
         Err(age::DecryptError::NoMatchingKeys) => return Err(NotForThisIdentity),
         Err(_) => return Err(Unreadable),
@@ -419,12 +429,35 @@ pub fn prepare_recovery_submission(
     custodian: &ActorId,
     receipt_key: &dyn Signer,
 ) -> Result<Vec<u8>, Error> {
+    let identities = core::slice::from_ref(identity);
+    prepare_submission(
+        descriptor,
+        service_key,
+        now,
+        container,
+        identities,
+        custodian,
+        receipt_key,
+    )
+}
+
+/// [`prepare_recovery_submission`] opening the container with any of the
+/// person's identities.
+pub(crate) fn prepare_submission(
+    descriptor: &[u8],
+    service_key: &VerifyingKey,
+    now: Timestamp,
+    container: &[u8],
+    identities: &[age::x25519::Identity],
+    custodian: &ActorId,
+    receipt_key: &dyn Signer,
+) -> Result<Vec<u8>, Error> {
     let descriptor = SessionDescriptor::decode_verify(descriptor, service_key)?;
     if now >= descriptor.expires_at {
         return Err(Error::SessionDescriptorExpired(descriptor.expires_at));
     }
     check_total_len("container", container.len(), MAX_CONTAINER_LEN)?;
-    let contents = age_decrypt(container, identity, MAX_CONTAINER_CONTENTS_LEN)
+    let contents = age_decrypt_any(container, identities, MAX_CONTAINER_CONTENTS_LEN)
         .map_err(|_| Error::ContainerUnreadable)?;
     let mut trusted = TrustedSigners::new();
     trusted.add(descriptor.signer.clone(), *service_key)?;

@@ -1,7 +1,9 @@
 //! The custodian's side of an inventory, without a service: a proof made
 //! from a real age container verifies for exactly its statement, the hedged
 //! nonce differs per challenge, and every refusal of the prover has its own
-//! error. (The service's checks run end to end in `inspect.rs`.)
+//! error; the custodian tool's receipt and inventory answer from the same
+//! containers. (The service's checks run end to end in `inspect.rs`; the
+//! tool's recovery submission in `recovery.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests fail by panicking.
 
 use rand::SeedableRng;
@@ -13,8 +15,8 @@ use shardkeep_backup::{
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::deps::age::secrecy::SecretString;
 use shardkeep_envelope::{
-    Armor, Binding, ContainerError, ContainerRecipients, EnvelopeParams, TrustedSigners,
-    archive_hash, seal_container,
+    Armor, Binding, ContainerError, ContainerRecipients, CustodianSet, EnvelopeParams,
+    ReceiptStatus, TrustedSigners, VerifiedReceipt, archive_hash, seal_container,
 };
 use shardkeep_sss_core::{
     Commitments, Curve, Ed25519, PossessionProof, Secp256k1, Secret, Share, ShareIndex, Threshold,
@@ -117,6 +119,18 @@ impl<C: Curve> Fixture<C> {
         }
     }
 
+    fn credentials<'a>(
+        &'a self,
+        identities: &'a [age::x25519::Identity],
+    ) -> CustodianCredentials<'a> {
+        CustodianCredentials {
+            custodian: &self.custodian,
+            person: &self.person,
+            identities,
+            receipt_signer: &self.receipt_key,
+        }
+    }
+
     fn prove(
         &self,
         challenge: &InventoryChallenge,
@@ -124,16 +138,10 @@ impl<C: Curve> Fixture<C> {
         rng_seed: u8,
     ) -> Result<InventoryProof, Error> {
         let identities = [self.identity.clone()];
-        let credentials = CustodianCredentials {
-            custodian: &self.custodian,
-            person: &self.person,
-            identities: &identities,
-            receipt_signer: &self.receipt_key,
-        };
         prove_inventory(
             challenge,
             container,
-            &credentials,
+            &self.credentials(&identities),
             &self.trusted(),
             now(),
             &mut ChaCha20Rng::from_seed([rng_seed; 32]),
@@ -290,6 +298,105 @@ fn the_prover_refuses_what_is_not_its_challenge<C: Curve>() {
         fixture.prove(&fixture.challenge(1, forged_id), &forged_container, 1),
         Err(Error::Envelope(shardkeep_envelope::Error::BadSignature))
     ));
+}
+
+fn the_tool_receipts_the_one_envelope_its_container_holds<C: Curve>() {
+    let fixture = Fixture::<C>::new(4);
+    let (container, envelope_id) = fixture.container(INDEX);
+    let identities = [fixture.identity.clone()];
+    let tool = fixture.credentials(&identities);
+    let bytes = tool.receipt(&container, &fixture.trusted(), now()).unwrap();
+    let mut custodians = CustodianSet::new();
+    let index = ShareIndex::new(INDEX).unwrap();
+    let key = fixture.receipt_key.verifying_key();
+    custodians
+        .insert(index, fixture.custodian.clone(), key)
+        .unwrap();
+    let verified = VerifiedReceipt::decode_verify(&bytes, &custodians).unwrap();
+    let receipt = verified.receipt();
+    assert_eq!(receipt.envelope_id, envelope_id);
+    assert_eq!(receipt.custodian_id, fixture.custodian);
+    assert_eq!(receipt.status, ReceiptStatus::Received);
+    assert_eq!(receipt.timestamp, now());
+
+    // Pinned to another service key: the envelope does not verify, and
+    // nothing is signed.
+    let mut other_service = TrustedSigners::new();
+    let other_key = InMemorySigner::from_seed(SignerId::new("envelope-signer").unwrap(), &[5; 32]);
+    other_service.add_signer(&other_key).unwrap();
+    assert!(matches!(
+        tool.receipt(&container, &other_service, now()),
+        Err(Error::Envelope(shardkeep_envelope::Error::BadSignature))
+    ));
+    // Another custodian's container: this person's identity does not open it.
+    let stranger = age::x25519::Identity::generate();
+    let recipients = ContainerRecipients::x25519(vec![stranger.to_public()]).unwrap();
+    let (strangers, _) = fixture.container_for(INDEX, &recipients);
+    assert!(matches!(
+        tool.receipt(&strangers, &fixture.trusted(), now()),
+        Err(Error::Envelope(shardkeep_envelope::Error::Container(
+            ContainerError::NoMatchingIdentity
+        )))
+    ));
+    // The person's identities may hold the stranger's too: then it opens.
+    let both = [fixture.identity.clone(), stranger];
+    let receipt = fixture
+        .credentials(&both)
+        .receipt(&strangers, &fixture.trusted(), now());
+    assert!(receipt.is_ok());
+}
+
+fn the_tool_answers_the_carried_challenge<C: Curve>() {
+    let fixture = Fixture::<C>::new(5);
+    let (container, envelope_id) = fixture.container(INDEX);
+    let challenge = fixture.challenge(1, envelope_id);
+    let identities = [fixture.identity.clone()];
+    let tool = fixture.credentials(&identities);
+    let mut rng = ChaCha20Rng::from_seed([3; 32]);
+    let (carried, trusted) = (challenge.encode(), fixture.trusted());
+    let bytes = tool
+        .inventory_proof(&carried, &container, &trusted, now(), &mut rng)
+        .unwrap();
+    let proof = InventoryProof::decode(&bytes).unwrap();
+    proof
+        .verify_signature(&fixture.receipt_key.verifying_key().to_bytes())
+        .unwrap();
+    assert_eq!(proof.challenge, challenge);
+    assert!(fixture.verifies(&proof, INDEX, &challenge, &container_hash(&container)));
+
+    // Bytes that are not a challenge, and a challenge for another custodian.
+    let mut trailing = carried.clone();
+    trailing.push(0);
+    assert!(matches!(
+        tool.inventory_proof(&trailing, &container, &trusted, now(), &mut rng),
+        Err(Error::Framing(_))
+    ));
+    let mut for_other = challenge;
+    for_other.custodian = CustodianId::new("other-co").unwrap();
+    assert!(matches!(
+        tool.inventory_proof(&for_other.encode(), &container, &trusted, now(), &mut rng),
+        Err(Error::ChallengeForOtherCustodian { .. })
+    ));
+}
+
+#[test]
+fn secp256k1_the_tool_receipts_the_one_envelope_its_container_holds() {
+    the_tool_receipts_the_one_envelope_its_container_holds::<Secp256k1>();
+}
+
+#[test]
+fn ed25519_the_tool_receipts_the_one_envelope_its_container_holds() {
+    the_tool_receipts_the_one_envelope_its_container_holds::<Ed25519>();
+}
+
+#[test]
+fn secp256k1_the_tool_answers_the_carried_challenge() {
+    the_tool_answers_the_carried_challenge::<Secp256k1>();
+}
+
+#[test]
+fn ed25519_the_tool_answers_the_carried_challenge() {
+    the_tool_answers_the_carried_challenge::<Ed25519>();
 }
 
 #[test]

@@ -17,14 +17,11 @@
 #![allow(clippy::print_stdout, reason = "the demonstration reports its result")]
 
 use std::error::Error;
-use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
-use shardkeep_keydata::{
-    LocalPartySaveData, PeerTransport, RemotePeers, SelfTestResponder, TransportError,
-};
+use shardkeep_keydata::{LocalPartySaveData, RemotePeers, SelfTestResponder};
 use shardkeep_sss_core::Threshold;
-use shardkeep_test_support::peer_process::{PeerProcess, read_request, write_answer};
+use shardkeep_test_support::peer_process::{PeerProcesses, serve};
 use shardkeep_test_support::tss_lib::{self, Protocol};
 use zeroize::Zeroizing;
 
@@ -34,34 +31,12 @@ fn load(path: &Path) -> Result<LocalPartySaveData, Box<dyn Error>> {
     Ok(LocalPartySaveData::from_json(&json)?)
 }
 
-/// The peer: answers framed requests until stdin ends.
-fn serve(path: &Path) -> Result<(), Box<dyn Error>> {
+/// The peer: answers framed requests until stdin ends. Refusals name what
+/// is wrong with the request, never a secret.
+fn peer(path: &Path) -> Result<(), Box<dyn Error>> {
     let data = load(path)?;
     let mut responder = SelfTestResponder::new(&data);
-    let mut input = BufReader::new(std::io::stdin().lock());
-    let mut output = BufWriter::new(std::io::stdout().lock());
-    while let Some(request) = read_request(&mut input)? {
-        match responder.answer(&request) {
-            Ok(answer) => write_answer(&mut output, Ok(answer.as_slice()))?,
-            // Refusals name what is wrong with the request, never a secret.
-            Err(refusal) => write_answer(&mut output, Err(refusal.to_string().as_str()))?,
-        }
-    }
-    Ok(())
-}
-
-/// Peer processes addressed by their party's `ShareID`.
-struct Processes(Vec<(Vec<u8>, PeerProcess)>);
-
-impl PeerTransport for Processes {
-    fn exchange(&mut self, party_id: &[u8], request: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let (_, process) = self
-            .0
-            .iter_mut()
-            .find(|(id, _)| id == party_id)
-            .ok_or("no peer process for this party")?;
-        Ok(process.exchange(request)?)
-    }
+    Ok(serve(|request| responder.answer(request))?)
 }
 
 /// The coordinator: party 0 self-tests with the other parties in their own
@@ -69,15 +44,16 @@ impl PeerTransport for Processes {
 fn demonstrate(protocol: Protocol) -> Result<(), Box<dyn Error>> {
     let me = std::env::current_exe()?;
     let data = load(&tss_lib::fixture_path(protocol, 0))?;
-    let mut processes = Vec::new();
-    for party in 1..tss_lib::PARTIES {
-        let path = tss_lib::fixture_path(protocol, party);
-        // Its ShareID (public, read from the file's text) addresses the
-        // process; this process never loads that party's save data.
+    // Each party's ShareID (public, read from the file's text) addresses its
+    // process; this process never loads that party's save data.
+    let others = (1..tss_lib::PARTIES).map(|party| {
         let share_id = tss_lib::share_id(protocol, party)?;
-        processes.push((share_id, PeerProcess::spawn(&me, [path])?));
-    }
-    let mut peers = RemotePeers::new(Processes(processes));
+        Ok((share_id, &me, [tss_lib::fixture_path(protocol, party)]))
+    });
+    let mut processes =
+        PeerProcesses::spawn_each(others.collect::<Result<Vec<_>, Box<dyn Error>>>()?)?;
+    let mut peers =
+        RemotePeers::new(|party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?));
     let group = Threshold::from_tss_lib(tss_lib::TSS_LIB_THRESHOLD, tss_lib::PARTIES)?;
     let report = data.self_test(group, &mut peers)?;
     println!("{protocol:?} party 0, peers in their own processes:");
@@ -91,7 +67,7 @@ fn demonstrate(protocol: Protocol) -> Result<(), Box<dyn Error>> {
 
 fn main() -> Result<(), Box<dyn Error>> {
     match std::env::args_os().nth(1) {
-        Some(path) => serve(Path::new(&path)),
+        Some(path) => peer(Path::new(&path)),
         None => {
             demonstrate(Protocol::Ecdsa)?;
             demonstrate(Protocol::Eddsa)

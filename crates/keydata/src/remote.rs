@@ -38,6 +38,34 @@ pub trait PeerTransport {
     ) -> core::result::Result<Vec<u8>, TransportError>;
 }
 
+/// A closure is a transport: `RemotePeers::new(move |party: &[u8], request:
+/// &[u8]| ...)` sends each request through the closure, as `tower`'s
+/// `service_fn` makes a service of one. The parameters need their types
+/// written out, so that the closure takes any lifetime of the two slices.
+///
+/// ```
+/// use shardkeep_keydata::{RemotePeers, TransportError};
+///
+/// let peers = RemotePeers::new(
+///     |_party: &[u8], _request: &[u8]| -> Result<Vec<u8>, TransportError> {
+///         Err("no sidecar reachable".into())
+///     },
+/// );
+/// # drop(peers);
+/// ```
+impl<F> PeerTransport for F
+where
+    F: FnMut(&[u8], &[u8]) -> core::result::Result<Vec<u8>, TransportError>,
+{
+    fn exchange(
+        &mut self,
+        party_id: &[u8],
+        request: &[u8],
+    ) -> core::result::Result<Vec<u8>, TransportError> {
+        self(party_id, request)
+    }
+}
+
 /// What round 1 left for round 2: the session and the members that
 /// committed to it.
 struct Round1 {
@@ -392,6 +420,46 @@ mod tests {
         assert!(matches!(
             peers.sign(&sign),
             Err(Error::SelfTestProtocol("no nonces committed"))
+        ));
+    }
+
+    #[test]
+    fn a_closure_is_a_transport() {
+        let parties = all_parties("ecdsa");
+        let mut responders: Vec<_> = parties[1..].iter().map(SelfTestResponder::new).collect();
+        let mut asked = Vec::new();
+        let mut peers = RemotePeers::new(|party: &[u8], request: &[u8]| {
+            asked.push(party.to_vec());
+            let responder = responders
+                .iter_mut()
+                .find(|r| r.party_id() == party)
+                .ok_or("no sidecar for this party")?;
+            Ok(responder.answer(request)?)
+        });
+        let report = parties[0].self_test(threshold(), &mut peers).unwrap();
+        assert_eq!(
+            report.outcome(Check::SignAggregate),
+            Some(&Outcome::Passed),
+            "{report}"
+        );
+        drop(peers);
+        // Both rounds went through the closure, to the quorum's two others.
+        assert_eq!(asked.len(), 4);
+        assert!(
+            asked
+                .iter()
+                .all(|id| id.as_slice() != parties[0].share_id())
+        );
+
+        // Its error is the transport's, typed by `RemotePeers`.
+        let mut unreachable = RemotePeers::new(
+            |_: &[u8], _: &[u8]| -> core::result::Result<Vec<u8>, TransportError> {
+                Err("link down".into())
+            },
+        );
+        assert!(matches!(
+            unreachable.commit(&commit_request(&parties)),
+            Err(Error::PeerExchange { source, .. }) if source.to_string() == "link down"
         ));
     }
 

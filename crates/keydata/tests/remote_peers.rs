@@ -13,52 +13,35 @@
 mod common;
 
 use common::{PARTIES, Protocol, fixture, group_threshold};
-use shardkeep_keydata::{
-    Check, Error, Outcome, PeerTransport, RemotePeers, SelfTestPeers, TransportError,
-};
-use shardkeep_test_support::peer_process::{PeerProcess, example_path};
+use shardkeep_keydata::{Check, Error, Outcome, PeerTransport, RemotePeers, SelfTestPeers};
+use shardkeep_test_support::peer_process::{PeerProcessError, PeerProcesses, example_path};
 use shardkeep_test_support::tss_lib::{fixture_path, share_id};
 
-/// A peer process per party, addressed by the party's `ShareID`.
-struct ProcessPeers {
-    peers: Vec<(Vec<u8>, PeerProcess)>,
+/// Starts a peer process for each of `parties` of `protocol`'s fixtures.
+fn start(
+    protocol: Protocol,
+    parties: impl IntoIterator<Item = usize>,
+) -> RemotePeers<impl PeerTransport> {
+    start_as(protocol, protocol, parties)
 }
 
-impl ProcessPeers {
-    /// Starts a peer process for each of `parties` of `protocol`'s fixtures.
-    fn start(protocol: Protocol, parties: impl IntoIterator<Item = usize>) -> Self {
-        Self::start_as(protocol, protocol, parties)
-    }
-
-    /// Peer processes loading `loaded`'s fixtures, addressed by the
-    /// `ShareID`s of the same parties of `addressed`'s.
-    fn start_as(
-        addressed: Protocol,
-        loaded: Protocol,
-        parties: impl IntoIterator<Item = usize>,
-    ) -> Self {
-        let program = example_path("self_test_peer").unwrap();
-        let peers = parties
-            .into_iter()
-            .map(|party| {
-                let share_id = share_id(addressed, party).unwrap();
-                let process = PeerProcess::spawn(&program, [fixture_path(loaded, party)]).unwrap();
-                (share_id, process)
-            })
-            .collect();
-        Self { peers }
-    }
-}
-
-impl PeerTransport for ProcessPeers {
-    fn exchange(&mut self, party_id: &[u8], request: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let (_, process) = self
-            .peers
-            .iter_mut()
-            .find(|(id, _)| id == party_id)
-            .ok_or("no peer process for this party")?;
-        Ok(process.exchange(request)?)
-    }
+/// Peer processes loading `loaded`'s fixtures, addressed by the `ShareID`s
+/// of the same parties of `addressed`'s.
+fn start_as(
+    addressed: Protocol,
+    loaded: Protocol,
+    parties: impl IntoIterator<Item = usize>,
+) -> RemotePeers<impl PeerTransport> {
+    let program = example_path("self_test_peer").unwrap();
+    let peers = parties.into_iter().map(|party| {
+        (
+            share_id(addressed, party).unwrap(),
+            &program,
+            [fixture_path(loaded, party)],
+        )
+    });
+    let mut processes = PeerProcesses::spawn_each(peers).unwrap();
+    RemotePeers::new(move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?))
 }
 
 #[test]
@@ -67,7 +50,7 @@ fn the_self_test_passes_with_each_peer_in_its_own_process() {
         for coordinator in [0, 3] {
             let data = fixture(protocol, coordinator);
             let others = (0..PARTIES).filter(|&p| p != coordinator);
-            let mut peers = RemotePeers::new(ProcessPeers::start(protocol, others));
+            let mut peers = start(protocol, others);
             let report = data.self_test(group_threshold(), &mut peers).unwrap();
             assert!(
                 report.passed(),
@@ -94,11 +77,7 @@ fn the_share_ids_read_from_the_fixture_text_are_the_parsed_ones() {
 fn a_peer_holding_another_key_refuses_and_the_signature_fails() {
     // The coordinator is an EdDSA party; its peers hold ECDSA parties.
     let data = fixture(Protocol::Eddsa, 0);
-    let mut peers = RemotePeers::new(ProcessPeers::start_as(
-        Protocol::Eddsa,
-        Protocol::Ecdsa,
-        1..PARTIES,
-    ));
+    let mut peers = start_as(Protocol::Eddsa, Protocol::Ecdsa, 1..PARTIES);
     let report = data.self_test(group_threshold(), &mut peers).unwrap();
     let outcome = report.outcome(Check::SignAggregate).unwrap();
     assert!(
@@ -111,7 +90,7 @@ fn a_peer_holding_another_key_refuses_and_the_signature_fails() {
 fn a_missing_peer_process_is_a_transport_error() {
     let data = fixture(Protocol::Ecdsa, 0);
     // Party 1 completes party 0's quorum, but has no process.
-    let mut peers = RemotePeers::new(ProcessPeers::start(Protocol::Ecdsa, 2..PARTIES));
+    let mut peers = start(Protocol::Ecdsa, 2..PARTIES);
     let request = shardkeep_keydata::CommitRequest {
         session_id: [1; 32],
         curve: data.curve(),
@@ -121,8 +100,11 @@ fn a_missing_peer_process_is_a_transport_error() {
             .to_vec(),
         coordinator: data.share_id().to_vec(),
     };
+    let Err(Error::PeerExchange { source, .. }) = peers.commit(&request) else {
+        panic!("a commit without party 1's process went through");
+    };
     assert!(matches!(
-        peers.commit(&request),
-        Err(Error::PeerExchange { .. })
+        source.downcast_ref::<PeerProcessError>(),
+        Some(PeerProcessError::NoProcessForParty(_))
     ));
 }

@@ -4,12 +4,18 @@
 //! exchanges opaque request and answer bytes with it over the child's
 //! stdin and stdout.
 //!
+//! [`PeerProcesses`] addresses one such process per party; [`serve`] is the
+//! peer program's side, answering until its stdin ends.
+//!
 //! Frames: a request is a `u32` big-endian length and the request bytes; an
 //! answer is a status byte ([`ANSWERED`] or [`REFUSED`]), a `u32`
 //! big-endian length and the bytes (the answer, or the refusal's text).
 //! Frames are at most [`MAX_FRAME_LEN`] bytes.
 
-use std::io::{self, Read, Write};
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
@@ -34,6 +40,14 @@ pub enum PeerProcessError {
     /// [`ANSWERED`] nor [`REFUSED`].
     #[error("peer process sent a malformed frame")]
     MalformedFrame,
+    /// [`PeerProcesses`] has no process for the party asked (hex of its
+    /// id).
+    #[error("no peer process for party {0}")]
+    NoProcessForParty(String),
+    /// [`PeerProcesses::spawn_each`] was given two processes for one party
+    /// (hex of its id).
+    #[error("two peer processes for party {0}")]
+    DuplicateParty(String),
 }
 
 fn read_len(input: &mut impl Read) -> io::Result<Option<usize>> {
@@ -95,6 +109,34 @@ pub fn write_answer(out: &mut impl Write, answer: Result<&[u8], &str>) -> io::Re
     out.flush()
 }
 
+/// The peer program's side: reads request frames from this process's stdin
+/// until it ends, and writes `answer`'s answer to each on stdout, or the
+/// text of its refusal (`Display`: it must name what is wrong with the
+/// request, never a secret).
+///
+/// # Errors
+/// An I/O error, a request over the cap or cut short, or an answer over the
+/// cap.
+pub fn serve<E: fmt::Display>(answer: impl FnMut(&[u8]) -> Result<Vec<u8>, E>) -> io::Result<()> {
+    let mut input = BufReader::new(io::stdin().lock());
+    let mut output = BufWriter::new(io::stdout().lock());
+    serve_streams(&mut input, &mut output, answer)
+}
+
+fn serve_streams<E: fmt::Display>(
+    input: &mut impl Read,
+    output: &mut impl Write,
+    mut answer: impl FnMut(&[u8]) -> Result<Vec<u8>, E>,
+) -> io::Result<()> {
+    while let Some(request) = read_request(input)? {
+        match answer(&request) {
+            Ok(bytes) => write_answer(output, Ok(&bytes))?,
+            Err(refusal) => write_answer(output, Err(&refusal.to_string()))?,
+        }
+    }
+    Ok(())
+}
+
 /// A peer program running as a child process, spoken to in frames.
 /// Dropping it closes its stdin (the peer exits at the end of its input)
 /// and waits for it.
@@ -113,7 +155,7 @@ impl PeerProcess {
     pub fn spawn<I, S>(program: &Path, args: I) -> io::Result<Self>
     where
         I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
+        S: AsRef<OsStr>,
     {
         let mut child = Command::new(program)
             .args(args)
@@ -175,6 +217,61 @@ impl Drop for PeerProcess {
     }
 }
 
+/// Peer processes addressed by their party's id (for the self-test, its
+/// `ShareID` bytes): one exchange goes to the one process of the party
+/// asked. Dropping it ends every process, as [`PeerProcess`]'s drop does.
+#[derive(Debug, Default)]
+pub struct PeerProcesses {
+    processes: BTreeMap<Vec<u8>, PeerProcess>,
+}
+
+impl PeerProcesses {
+    /// Starts one process per `(party id, program, args)` item.
+    ///
+    /// # Errors
+    /// [`PeerProcessError::Io`] when a process does not start,
+    /// [`PeerProcessError::DuplicateParty`] for a party named twice (the
+    /// processes already started are ended).
+    pub fn spawn_each<I, P, A, S>(peers: I) -> Result<Self, PeerProcessError>
+    where
+        I: IntoIterator<Item = (Vec<u8>, P, A)>,
+        P: AsRef<Path>,
+        A: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut processes = BTreeMap::new();
+        for (party_id, program, args) in peers {
+            if processes.contains_key(&party_id) {
+                return Err(PeerProcessError::DuplicateParty(hex::encode(&party_id)));
+            }
+            let process = PeerProcess::spawn(program.as_ref(), args)?;
+            processes.insert(party_id, process);
+        }
+        Ok(Self { processes })
+    }
+
+    /// The parties that have a process, in byte order.
+    pub fn party_ids(&self) -> impl Iterator<Item = &[u8]> {
+        self.processes.keys().map(Vec::as_slice)
+    }
+
+    /// Sends `request` to the process of `party_id` and reads its answer.
+    ///
+    /// # Errors
+    /// [`PeerProcessError::NoProcessForParty`] when no process has that
+    /// id; otherwise as [`PeerProcess::exchange`].
+    pub fn exchange(
+        &mut self,
+        party_id: &[u8],
+        request: &[u8],
+    ) -> Result<Vec<u8>, PeerProcessError> {
+        self.processes
+            .get_mut(party_id)
+            .ok_or_else(|| PeerProcessError::NoProcessForParty(hex::encode(party_id)))?
+            .exchange(request)
+    }
+}
+
 /// The path of example `name` of the package under test, built beside the
 /// running test binary (`target/<profile>/examples/`; `cargo test` builds a
 /// package's examples with its tests).
@@ -226,6 +323,88 @@ mod tests {
             answers,
             [0, 0, 0, 0, 2, b'x', b'y', 1, 0, 0, 0, 2, b'n', b'o']
         );
+    }
+
+    #[test]
+    fn serving_answers_each_request_and_sends_refusals_as_text() {
+        let mut wire = Vec::new();
+        for request in [b"ok".as_slice(), b"bad", b""] {
+            write_len(&mut wire, request.len()).unwrap();
+            wire.extend_from_slice(request);
+        }
+        let mut seen = Vec::new();
+        let mut answers = Vec::new();
+        serve_streams(&mut wire.as_slice(), &mut answers, |request: &[u8]| {
+            seen.push(request.to_vec());
+            match request {
+                b"bad" => Err("refused: bad request"),
+                _ => Ok([b"re:", request].concat()),
+            }
+        })
+        .unwrap();
+        assert_eq!(seen, [b"ok".to_vec(), b"bad".to_vec(), Vec::new()]);
+        let mut expected = Vec::new();
+        write_answer(&mut expected, Ok(b"re:ok")).unwrap();
+        write_answer(&mut expected, Err("refused: bad request")).unwrap();
+        write_answer(&mut expected, Ok(b"re:")).unwrap();
+        assert_eq!(answers, expected);
+
+        // A request cut short ends the loop with an error, unanswered: the
+        // first frame whole, the second's length and one of its three bytes.
+        let mut answers = Vec::new();
+        let cut = &wire[..(4 + 2) + 4 + 1];
+        let result = serve_streams(&mut &cut[..], &mut answers, |_: &[u8]| {
+            Ok::<_, String>(Vec::new())
+        });
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        let mut expected = Vec::new();
+        write_answer(&mut expected, Ok(b"")).unwrap();
+        assert_eq!(answers, expected, "one answer, to the first request only");
+    }
+
+    /// A stand-in peer program, `sh`: it reads one one-byte request frame
+    /// (five bytes), writes `answer` as an answer frame, then waits for the
+    /// end of its input. (The real peers are examples of other crates.)
+    #[cfg(unix)]
+    fn canned_peer(answer: &[u8]) -> (PathBuf, Vec<String>) {
+        let mut frame = Vec::new();
+        write_answer(&mut frame, Ok(answer)).unwrap();
+        let octal: String = frame.iter().map(|b| format!("\\{b:03o}")).collect();
+        let script = format!("head -c 5 >/dev/null; printf '{octal}'; cat >/dev/null");
+        (PathBuf::from("/bin/sh"), vec!["-c".to_owned(), script])
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn processes_are_addressed_by_party_and_a_missing_one_is_typed() {
+        let (program_a, args_a) = canned_peer(b"from a");
+        let (program_b, args_b) = canned_peer(b"from b");
+        let mut peers = PeerProcesses::spawn_each([
+            (vec![0xa], program_a, args_a),
+            (vec![0xb], program_b, args_b),
+        ])
+        .unwrap();
+        assert_eq!(peers.party_ids().collect::<Vec<_>>(), [[0xa], [0xb]]);
+        assert_eq!(peers.exchange(&[0xb], b"x").unwrap(), b"from b");
+        assert_eq!(peers.exchange(&[0xa], b"y").unwrap(), b"from a");
+        assert!(matches!(
+            peers.exchange(&[0xc], b"z"),
+            Err(PeerProcessError::NoProcessForParty(id)) if id == "0c"
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_party_named_twice_is_refused() {
+        let (program, args) = canned_peer(b"");
+        let twice = PeerProcesses::spawn_each([
+            (vec![1], program.clone(), args.clone()),
+            (vec![1], program, args),
+        ]);
+        assert!(matches!(
+            twice,
+            Err(PeerProcessError::DuplicateParty(id)) if id == "01"
+        ));
     }
 
     #[test]

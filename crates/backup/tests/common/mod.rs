@@ -21,9 +21,9 @@ use std::sync::{Arc, OnceLock};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_backup::{
-    Armor, BackupService, EntityRegistration, ExternalCustodian, FixedClock, GenerateRequest,
-    Generated, PersonKeys, PersonRegistration, PolicySettings, Role, RoleSet, SaveDataSource,
-    ServiceConfig, ServiceParts, TssGroup,
+    Armor, BackupService, CustodianCredentials, EntityRegistration, ExternalCustodian, FixedClock,
+    GenerateRequest, Generated, PersonKeys, PersonRegistration, PolicySettings, Role, RoleSet,
+    SaveDataSource, ServiceConfig, ServiceParts, TssGroup,
 };
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{Receipt, ReceiptStatus};
@@ -98,6 +98,20 @@ impl TestCustodian {
         ExternalCustodian {
             entity: self.entity.clone(),
             person: self.person.clone(),
+        }
+    }
+
+    /// What this custodian's tool acts with, holding `identities` (this
+    /// custodian's own, or others beside it).
+    pub fn credentials<'a>(
+        &'a self,
+        identities: &'a [age::x25519::Identity],
+    ) -> CustodianCredentials<'a> {
+        CustodianCredentials {
+            custodian: &self.entity,
+            person: &self.person,
+            identities,
+            receipt_signer: &self.receipt_key,
         }
     }
 

@@ -18,12 +18,11 @@ use shardkeep_backup::{
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{EnvelopeParams, archive_hash, encode_container_contents};
 use shardkeep_keydata::{
-    KekKeystoreCodec, LocalPartySaveData, PeerTransport, RemotePeers, TransportError,
-    keystore_path, load_keystore,
+    KekKeystoreCodec, LocalPartySaveData, PeerTransport, RemotePeers, keystore_path, load_keystore,
 };
 use shardkeep_sss_core::{Curve, Ed25519, Secp256k1};
 use shardkeep_storage::{DrillOutcome, DrillStore, ShareAccessLog, Storage, Transaction};
-use shardkeep_test_support::peer_process::{PeerProcess, example_path};
+use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
 use shardkeep_test_support::tss_lib::{PARTIES, fixture_path, share_id};
 use shardkeep_types::{
     EnvelopeId, InMemoryKek, KekId, KeyId, KeyVersion, Label, NodeVersion, ShareIndex, Signer,
@@ -120,18 +119,18 @@ impl<S: Storage> Recovery<S> {
             .await
     }
 
-    /// Custodian `i`'s submission of its container to `descriptor`.
+    /// Custodian `i`'s submission of its container to `descriptor`, made
+    /// as its tool makes it.
     pub fn submission(&self, i: usize, descriptor: &[u8]) -> Result<Vec<u8>, Error> {
-        let custodian = &self.custodians[i];
-        prepare_recovery_submission(
-            descriptor,
-            &self.f.h.signer.verifying_key(),
-            self.f.h.clock_now(),
-            &self.generated.containers[i].container,
-            &custodian.identity,
-            &custodian.person,
-            &custodian.receipt_key,
-        )
+        let identities = [self.custodians[i].identity.clone()];
+        self.custodians[i]
+            .credentials(&identities)
+            .recovery_submission(
+                descriptor,
+                &self.f.h.signer.verifying_key(),
+                self.f.h.clock_now(),
+                &self.generated.containers[i].container,
+            )
     }
 }
 
@@ -403,6 +402,35 @@ pub async fn the_custodian_checks_the_descriptor<S: Storage>(r: Recovery<S>) {
         ),
         Err(Error::SessionDescriptorMismatch { field: "node" })
     ));
+
+    // The tool's call refuses the same: another pinned key, another
+    // custodian's container.
+    let identities = [custodian.identity.clone()];
+    let tool = custodian.credentials(&identities);
+    let container = &r.generated.containers[0].container;
+    assert!(matches!(
+        tool.recovery_submission(bytes, &other.verifying_key(), h.clock_now(), container),
+        Err(Error::SessionDescriptorInvalid("signature"))
+    ));
+    let (key, container_1) = (
+        h.signer.verifying_key(),
+        &r.generated.containers[1].container,
+    );
+    assert!(matches!(
+        tool.recovery_submission(bytes, &key, h.clock_now(), container_1),
+        Err(Error::ContainerUnreadable)
+    ));
+    // A person holding a newer identity beside the one the container was
+    // sealed to still opens it.
+    let both = [
+        age::x25519::Identity::generate(),
+        custodian.identity.clone(),
+    ];
+    let submission = custodian
+        .credentials(&both)
+        .recovery_submission(bytes, &key, h.clock_now(), container)
+        .unwrap();
+    assert!(!submission.is_empty());
 }
 
 /// The plaintext of custodian `i`'s container (what `age -d` gives).
@@ -529,35 +557,19 @@ impl<S: Storage> Recovery<S> {
 }
 
 /// The other parties' sidecars: keydata's `self_test_peer` example, one
-/// process per party loading that party's fixture, addressed by its
-/// `ShareID` (read from the fixture's text: this process loads none of
-/// their secrets). `cargo test --workspace` builds the example; a narrowed
-/// run adds `-p shardkeep-keydata --example self_test_peer`.
-pub struct PeerProcesses(Vec<(Vec<u8>, PeerProcess)>);
-
-impl PeerTransport for PeerProcesses {
-    fn exchange(&mut self, party_id: &[u8], request: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let (_, process) = self
-            .0
-            .iter_mut()
-            .find(|(id, _)| id == party_id)
-            .ok_or("no peer process for this party")?;
-        Ok(process.exchange(request)?)
-    }
-}
-
-/// Peer processes for parties 1 to 4 of `protocol`'s fixtures.
-pub fn peer_processes(protocol: Protocol) -> RemotePeers<PeerProcesses> {
+/// process per party (1 to 4 of `protocol`'s fixtures) loading that party's
+/// fixture, addressed by its `ShareID` (read from the fixture's text: this
+/// process loads none of their secrets). `cargo test --workspace` builds the
+/// example; a narrowed run adds `-p shardkeep-keydata --example
+/// self_test_peer`.
+pub fn peer_processes(protocol: Protocol) -> RemotePeers<impl PeerTransport> {
     let program = example_path("self_test_peer").unwrap();
-    RemotePeers::new(PeerProcesses(
-        (1..PARTIES)
-            .map(|party| {
-                let process =
-                    PeerProcess::spawn(&program, [fixture_path(protocol, party)]).unwrap();
-                (share_id(protocol, party).unwrap(), process)
-            })
-            .collect(),
-    ))
+    let mut processes = PeerProcesses::spawn_each((1..PARTIES).map(|party| {
+        let share_id = share_id(protocol, party).unwrap();
+        (share_id, &program, [fixture_path(protocol, party)])
+    }))
+    .unwrap();
+    RemotePeers::new(move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?))
 }
 
 /// Node 0's keystore codec (a KEK from a fixed seed).
