@@ -682,6 +682,10 @@ pub enum Error {
     /// The session is closed (completed, failed, expired or abandoned).
     #[error("recovery session {0} is closed")]
     RecoverySessionClosed(RecoverySessionId),
+    /// The session reached its threshold and another call is completing
+    /// it: it takes no more shares, and its outcome is that call's answer.
+    #[error("recovery session {0} is completing in another call; it takes no more shares")]
+    RecoverySessionFinishing(RecoverySessionId),
     /// The session was started on this replica, whose memory no longer
     /// holds it (the process restarted): it is closed as abandoned.
     #[error("recovery session {0} was lost by this replica (restarted); start a new one")]

@@ -11,7 +11,7 @@
 //! comes first; a lapsed session is wiped from memory and closed as
 //! expired.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use shardkeep_audit::{EventType, Outcome};
@@ -197,9 +197,14 @@ impl LiveSession {
 
 /// The sessions this instance holds, by id. Dropping a session wipes its
 /// secret (the age identity zeroizes itself; shares are wiped on drop).
+///
+/// A session at threshold leaves the table for the call that completes it,
+/// and is *finishing* until that call has closed it in the database: a
+/// concurrent call for it must not take it for one this replica lost.
 #[derive(Default)]
 pub(crate) struct SessionTable {
     sessions: Mutex<HashMap<RecoverySessionId, LiveSession>>,
+    finishing: Mutex<HashSet<RecoverySessionId>>,
 }
 
 impl SessionTable {
@@ -213,6 +218,52 @@ impl SessionTable {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut sessions)
     }
+
+    /// Takes `session` out of the table for the call that completes it:
+    /// it is finishing until the returned guard drops. Call it inside
+    /// [`with`](Self::with), so that no other call sees the session
+    /// neither held nor finishing.
+    pub(crate) fn take_to_finish<'a>(
+        &'a self,
+        sessions: &mut HashMap<RecoverySessionId, LiveSession>,
+        session: &RecoverySessionId,
+    ) -> Option<(LiveSession, Finishing<'a>)> {
+        let live = sessions.remove(session)?;
+        self.finishing_set().insert(*session);
+        Some((
+            live,
+            Finishing {
+                table: self,
+                session: *session,
+            },
+        ))
+    }
+
+    /// Whether the call that completes `session` is still at work. Call it
+    /// inside [`with`](Self::with) (the lock order is the table's, then
+    /// this set's).
+    pub(crate) fn is_finishing(&self, session: &RecoverySessionId) -> bool {
+        self.finishing_set().contains(session)
+    }
+
+    fn finishing_set(&self) -> std::sync::MutexGuard<'_, HashSet<RecoverySessionId>> {
+        self.finishing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A session being completed; it stops finishing when this drops (after
+/// its close is committed, or on any error on the way).
+pub(crate) struct Finishing<'a> {
+    table: &'a SessionTable,
+    session: RecoverySessionId,
+}
+
+impl Drop for Finishing<'_> {
+    fn drop(&mut self) {
+        self.table.finishing_set().remove(&self.session);
+    }
 }
 
 /// A session found for use, in memory and open.
@@ -221,6 +272,9 @@ pub(crate) enum Found {
     Live(Timestamp),
     /// Held here but lapsed at the given time: wiped now.
     Lapsed(Timestamp),
+    /// Not held here: taken by the call that completes it, which has not
+    /// closed it yet.
+    Finishing,
     /// Not held here.
     Absent,
 }
@@ -571,7 +625,8 @@ impl<S: Storage> BackupService<S> {
     /// # Errors
     /// The refusals of authorization (audited);
     /// [`Error::RecoverySessionUnknown`], [`Error::SessionOnOtherReplica`],
-    /// [`Error::RecoverySessionClosed`], [`Error::RecoverySessionExpired`],
+    /// [`Error::RecoverySessionClosed`], [`Error::RecoverySessionFinishing`],
+    /// [`Error::RecoverySessionExpired`],
     /// [`Error::RecoverySessionLost`]; storage and audit errors.
     pub async fn recovery_progress(
         &self,
@@ -653,8 +708,12 @@ impl<S: Storage> BackupService<S> {
     ) -> Result<Result<(), Error>, Error> {
         let now = self.now();
         let idle = self.config().session_idle_timeout;
-        let found = self.sessions().with(|sessions| {
+        let table = self.sessions();
+        let found = table.with(|sessions| {
             let Some(live) = sessions.get_mut(session) else {
+                if table.is_finishing(session) {
+                    return Found::Finishing;
+                }
                 return Found::Absent;
             };
             if let Some(at) = live.lapsed_at(now) {
@@ -686,6 +745,7 @@ impl<S: Storage> BackupService<S> {
             return Ok(Err(Error::RecoverySessionClosed(*session)));
         }
         match found {
+            Found::Finishing => Ok(Err(Error::RecoverySessionFinishing(*session))),
             Found::Live(idle_expires_at) => {
                 tx.touch_recovery_session(session, idle_expires_at).await?;
                 Ok(Ok(()))

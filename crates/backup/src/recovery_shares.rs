@@ -447,7 +447,8 @@ impl<S: Storage> BackupService<S> {
     /// (audited); [`Error::RateLimited`]
     /// (recovery attempts, share reads: recorded);
     /// [`Error::RecoverySessionUnknown`], [`Error::SessionOnOtherReplica`],
-    /// [`Error::RecoverySessionClosed`], [`Error::RecoverySessionExpired`],
+    /// [`Error::RecoverySessionClosed`], [`Error::RecoverySessionFinishing`],
+    /// [`Error::RecoverySessionExpired`],
     /// [`Error::RecoverySessionLost`]; [`Error::OtherPartySecretsLoaded`]
     /// at threshold when this process holds another party's secret share
     /// of the group (the session keeps its shares); [`Error::Kms`] and
@@ -1061,8 +1062,8 @@ impl<S: Storage> BackupService<S> {
             split.binding().group_public_key(),
             split.binding().party_id(),
         );
-        let taken = self
-            .sessions()
+        let table = self.sessions();
+        let taken = table
             .with(|sessions| {
                 let live = sessions.get(session)?;
                 let received: Vec<(ShareIndex, ShareSource)> = live
@@ -1075,13 +1076,14 @@ impl<S: Storage> BackupService<S> {
                     return Some((received, rejected, None));
                 }
                 // The session leaves memory here: whatever happens next,
-                // its secrets are wiped when `live` drops.
-                let live = sessions.remove(session)?;
-                Some((received, rejected, Some(live)))
+                // its secrets are wiped when `live` drops. It is finishing
+                // until `_finishing` drops, after its close.
+                let taken = table.take_to_finish(sessions, session)?;
+                Some((received, rejected, Some(taken)))
             })
             .ok_or(Error::RecoverySessionLost(*session))?;
-        let (received, rejected, live) = taken;
-        let Some(live) = live else {
+        let (received, rejected, taken) = taken;
+        let Some((live, _finishing)) = taken else {
             if received.len() >= usize::from(t) {
                 return Err(Error::OtherPartySecretsLoaded { others });
             }

@@ -242,5 +242,6 @@ fn recovery_sessions_on_postgres() {
         a_session_on_another_replica_is_refused,
         the_custodian_checks_the_descriptor,
         recovery_attempts_are_rate_limited,
+        a_call_during_the_finish_is_refused,
     );
 }

@@ -563,13 +563,19 @@ impl<S: Storage> Recovery<S> {
 /// example; a narrowed run adds `-p shardkeep-keydata --example
 /// self_test_peer`.
 pub fn peer_processes(protocol: Protocol) -> RemotePeers<impl PeerTransport> {
+    let mut processes = peer_process_set(protocol);
+    RemotePeers::new(move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?))
+}
+
+/// The processes of [`peer_processes`], for a test that wraps their
+/// transport.
+pub fn peer_process_set(protocol: Protocol) -> PeerProcesses {
     let program = example_path("self_test_peer").unwrap();
-    let mut processes = PeerProcesses::spawn_each((1..PARTIES).map(|party| {
+    PeerProcesses::spawn_each((1..PARTIES).map(|party| {
         let share_id = share_id(protocol, party).unwrap();
         (share_id, &program, [fixture_path(protocol, party)])
     }))
-    .unwrap();
-    RemotePeers::new(move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?))
+    .unwrap()
 }
 
 /// Node 0's keystore codec (a KEK from a fixed seed).
@@ -1443,4 +1449,91 @@ pub async fn recovery_attempts_are_rate_limited<S: Storage>(r: Recovery<S>) {
         .start_recovery(&h.operator, &hash, params)
         .await
         .unwrap();
+}
+
+/// A call for a session while another call completes it (the shares at
+/// threshold, the keystore being written and self-tested) is refused with
+/// `RecoverySessionFinishing`, and changes nothing: the session is not
+/// taken for one this replica lost (closed as abandoned under the running
+/// recovery, whose own close would then fail), and the recovery completes
+/// and closes as it should.
+pub async fn a_call_during_the_finish_is_refused<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    let codec = codec();
+    let descriptor = r.start().await.unwrap();
+    let submissions: Vec<Vec<u8>> = (0..3)
+        .map(|i| r.submission(i, descriptor.as_bytes()).unwrap())
+        .collect();
+    let _no_other_party = other_party_secrets().read().await;
+    let mut during = Vec::new();
+    let report = {
+        let mut processes = peer_process_set(r.protocol);
+        let service = &h.service;
+        let (operator, session) = (&h.operator, descriptor.session);
+        // The self-test's first message to a peer: the recovery is in its
+        // finish; another caller asks for the session from another thread.
+        let mut peers = RemotePeers::new(|party: &[u8], request: &[u8]| {
+            if during.is_empty() {
+                std::thread::scope(|scope| {
+                    let other = scope.spawn(|| {
+                        let runtime = shardkeep_test_support::runtime::current_thread();
+                        runtime.block_on(async {
+                            let progress = service.recovery_progress(operator, &session).await;
+                            let mut no_peers = shardkeep_keydata::InProcessPeers::new([]);
+                            let submitted = service
+                                .submit_recovery_shares(
+                                    operator,
+                                    &session,
+                                    &[],
+                                    RecoveryTarget {
+                                        codec: &codec,
+                                        peers: &mut no_peers,
+                                    },
+                                )
+                                .await;
+                            vec![progress.map(|_| ()), submitted.map(|_| ())]
+                        })
+                    });
+                    during = other.join().unwrap();
+                });
+            }
+            Ok(processes.exchange(party, request)?)
+        });
+        h.service
+            .submit_recovery_shares(
+                &h.operator,
+                &descriptor.session,
+                &submissions,
+                RecoveryTarget {
+                    codec: &codec,
+                    peers: &mut peers,
+                },
+            )
+            .await
+    };
+    assert_eq!(during.len(), 2);
+    for refused in &during {
+        assert!(
+            matches!(refused, Err(Error::RecoverySessionFinishing(id)) if *id == descriptor.session),
+            "{refused:?}"
+        );
+    }
+    let report = report.unwrap();
+    assert_recovered(&r, &report, &codec);
+    assert!(matches!(
+        h.service
+            .recovery_progress(&h.operator, &descriptor.session)
+            .await,
+        Err(Error::RecoverySessionClosed(_))
+    ));
+    let records = h.audit_records().await;
+    assert!(
+        !records.iter().any(|record| matches!(
+            &record.outcome,
+            Outcome::Failure { reason } if reason.as_str().contains("abandoned")
+        )),
+        "{records:?}"
+    );
+    assert_eq!(records.last().unwrap().event, EventType::Recover);
+    assert_eq!(records.last().unwrap().outcome, Outcome::Success);
 }
