@@ -487,7 +487,8 @@ impl<S: Storage> BackupService<S> {
         let split = VerifiedSplit::verify(&version, &reference, self.trusted_signers())?;
         if let Some(open) = tx.open_recovery_session(&version).await? {
             let lapsed_at = open.idle_expires_at.min(open.expires_at);
-            if now < lapsed_at {
+            // One completing here is active whatever its deadline says.
+            if now < lapsed_at || self.sessions().is_finishing(&open.id) {
                 let error = Error::RecoverySessionActive(version.clone());
                 return self.refuse_in(tx, actor, Some(&version), error).await;
             }

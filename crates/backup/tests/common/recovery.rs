@@ -1455,12 +1455,16 @@ pub async fn recovery_attempts_are_rate_limited<S: Storage>(r: Recovery<S>) {
 /// threshold, the keystore being written and self-tested) is refused with
 /// `RecoverySessionFinishing`, and changes nothing: the session is not
 /// taken for one this replica lost (closed as abandoned under the running
-/// recovery, whose own close would then fail), and the recovery completes
+/// recovery, whose own close would then fail), nor, once its deadline
+/// passed meanwhile, closed as expired by a new start for the version,
+/// which is refused as `RecoverySessionActive`; and the recovery completes
 /// and closes as it should.
 pub async fn a_call_during_the_finish_is_refused<S: Storage>(r: Recovery<S>) {
     let h = &r.f.h;
     let codec = codec();
     let descriptor = r.start().await.unwrap();
+    let again = r.params();
+    let again_hash = r.approved(&again).await;
     let submissions: Vec<Vec<u8>> = (0..3)
         .map(|i| r.submission(i, descriptor.as_bytes()).unwrap())
         .collect();
@@ -1478,6 +1482,11 @@ pub async fn a_call_during_the_finish_is_refused<S: Storage>(r: Recovery<S>) {
                     let other = scope.spawn(|| {
                         let runtime = shardkeep_test_support::runtime::current_thread();
                         runtime.block_on(async {
+                            // Past the session's idle deadline.
+                            h.clock.advance(Duration::from_secs(16 * 60));
+                            let started = service
+                                .start_recovery(operator, &again_hash, again.clone())
+                                .await;
                             let progress = service.recovery_progress(operator, &session).await;
                             let mut no_peers = shardkeep_keydata::InProcessPeers::new([]);
                             let submitted = service
@@ -1491,7 +1500,11 @@ pub async fn a_call_during_the_finish_is_refused<S: Storage>(r: Recovery<S>) {
                                     },
                                 )
                                 .await;
-                            vec![progress.map(|_| ()), submitted.map(|_| ())]
+                            vec![
+                                started.map(|_| ()),
+                                progress.map(|_| ()),
+                                submitted.map(|_| ()),
+                            ]
                         })
                     });
                     during = other.join().unwrap();
@@ -1511,8 +1524,13 @@ pub async fn a_call_during_the_finish_is_refused<S: Storage>(r: Recovery<S>) {
             )
             .await
     };
-    assert_eq!(during.len(), 2);
-    for refused in &during {
+    assert_eq!(during.len(), 3);
+    assert!(
+        matches!(&during[0], Err(Error::RecoverySessionActive(version)) if *version == again.version),
+        "{:?}",
+        during[0]
+    );
+    for refused in &during[1..] {
         assert!(
             matches!(refused, Err(Error::RecoverySessionFinishing(id)) if *id == descriptor.session),
             "{refused:?}"
