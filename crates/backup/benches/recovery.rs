@@ -40,6 +40,13 @@
 //! arrivals' audit records; the close); what is left is shardkeep's own
 //! work (queries, audit records, descriptors, bookkeeping).
 //!
+//! On a virtual machine whose other CPU idles, most of that own work is
+//! waiting: each SQL statement is a round trip to sqlx's SQLite worker
+//! thread, and each wake of a thread on an idle virtual CPU costs tens of
+//! microseconds (about 85 µs a statement here, against about 6 µs with
+//! every thread on one CPU). Run the bench under `taskset -c 0` too to
+//! tell that part from the work itself.
+//!
 //! The recovery's peers are keydata's `self_test_peer` example, one process
 //! per other party (a recovery refuses to run while this process holds
 //! another party's secret); build it first:
