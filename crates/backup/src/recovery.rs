@@ -772,7 +772,8 @@ impl<S: Storage> BackupService<S> {
                 let mut audit = self.record(EventType::Recover, actor, Some(&record.version));
                 audit.outcome = Outcome::Failure {
                     reason: FreeText::sanitized(&format!(
-                        "recovery session {session} abandoned: this replica no longer holds it"
+                        "recovery session {session} abandoned: this replica no longer holds it{}",
+                        Self::sweep_sandboxes(&record)
                     ))?,
                 };
                 Self::audit(tx, &audit).await?;
@@ -796,11 +797,30 @@ impl<S: Storage> BackupService<S> {
         let mut audit = self.record(EventType::Recover, actor, Some(&record.version));
         audit.outcome = Outcome::Failure {
             reason: FreeText::sanitized(&format!(
-                "recovery session {} expired (idle until {}, end {}); wiped",
-                record.id, record.idle_expires_at, record.expires_at
+                "recovery session {} expired (idle until {}, end {}); wiped{}",
+                record.id,
+                record.idle_expires_at,
+                record.expires_at,
+                Self::sweep_sandboxes(record)
             ))?,
         };
         Self::audit(tx, &audit).await
+    }
+
+    /// For a drill's session closed without completing: removes the
+    /// sandboxes it left (a process killed during the drill) and says so
+    /// for the audit record.
+    fn sweep_sandboxes(record: &RecoverySessionRecord) -> String {
+        if record.operation != ApprovalOperation::Drill {
+            return String::new();
+        }
+        match crate::recovery_shares::remove_drill_sandboxes(&record.id) {
+            (0, 0) => String::new(),
+            (removed, 0) => format!("; {removed} sandbox(es) left by the drill removed"),
+            (removed, left) => format!(
+                "; {removed} sandbox(es) left by the drill removed, {left} could NOT be removed"
+            ),
+        }
     }
 
     /// `now` plus the idle timeout, but never past `end`.

@@ -392,6 +392,37 @@ where
 
 /// Creates a directory only its owner can enter (the drill's sandbox);
 /// refuses one that exists.
+/// The name every sandbox of `session`'s drill starts with.
+fn sandbox_prefix(session: &RecoverySessionId) -> String {
+    format!("shardkeep-drill-{session}-")
+}
+
+/// Removes what a drill of `session` left in the system's temporary
+/// directory: a sandbox its process could not delete, because it was
+/// killed (ciphertext under a one-time KEK that died with it, at most).
+/// Called once the session is closed without completing, never while a
+/// call is completing it. Returns how many were removed, and how many
+/// could not be.
+pub(crate) fn remove_drill_sandboxes(session: &RecoverySessionId) -> (usize, usize) {
+    let prefix = sandbox_prefix(session);
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return (0, 0);
+    };
+    let (mut removed, mut left) = (0, 0);
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        // `remove_dir_all` never follows a symbolic link out of the
+        // directory.
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(_) => left += 1,
+        }
+    }
+    (removed, left)
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), Error> {
     let mut builder = std::fs::DirBuilder::new();
     #[cfg(unix)]
@@ -944,8 +975,11 @@ impl<S: Storage> BackupService<S> {
         let mut attempts = 0;
         loop {
             let suffix: [u8; 8] = self.random_bytes();
-            let dir = std::env::temp_dir()
-                .join(format!("shardkeep-drill-{session}-{}", hex::encode(suffix)));
+            let dir = std::env::temp_dir().join(format!(
+                "{}{}",
+                sandbox_prefix(session),
+                hex::encode(suffix)
+            ));
             match create_private_dir(&dir) {
                 Ok(()) => return Ok(dir),
                 Err(_) if attempts < 7 => attempts += 1,

@@ -8,7 +8,8 @@
 //! and SQLite's temporary files) holds the bytes of a share, of `Xi` or of
 //! the session's one-time age key. A drill killed while it writes its
 //! sandbox leaves the node's keystore alone, and its sandbox holds at most
-//! ciphertext under a KEK that died with it.
+//! ciphertext under a KEK that died with it, until the stuck session's
+//! close removes it.
 //!
 //! The recovering process is this test binary itself, re-invoked to run
 //! the ignored `child_recovers_until_paused` with the `pause-points`
@@ -428,7 +429,8 @@ fn sandboxes_of(session: &str) -> Vec<PathBuf> {
 /// A drill killed while it writes its sandbox's keystore leaves the node's
 /// keystore as it was and no secret anywhere: the sandbox it could not
 /// delete holds at most ciphertext under a one-time KEK that died with the
-/// process. A new session starts once the stuck one lapsed.
+/// process. A new session starts once the stuck one lapsed, and closing
+/// the stuck one removes the sandbox.
 #[test]
 fn a_killed_drill_leaves_the_node_alone_and_no_secret() {
     for protocol in Protocol::ALL {
@@ -443,8 +445,8 @@ fn a_killed_drill_leaves_the_node_alone_and_no_secret() {
             let expected = usize::from(step != "keystore-create-temp");
             assert_eq!(files.len(), expected, "{step}: {files:?}");
             scan(&dir, protocol, step, &told);
-            std::fs::remove_dir_all(&sandboxes[0]).unwrap();
             start_again(&dir, step, false);
+            assert_eq!(sandboxes_of(&told.session), Vec::<PathBuf>::new(), "{step}");
         }
     }
 }
