@@ -9,7 +9,7 @@
 //! | drill | one security person |
 //! | policy change, approver-set change | one security person and a second security person or a business owner |
 
-use shardkeep_audit::{EventType, Outcome};
+use shardkeep_audit::EventType;
 use shardkeep_storage::{
     ApprovalOperation, ApprovalRecord, ApprovalRequestHash, ApprovalRequestRecord, ApprovalStore,
     PersonState, RegistryStore, Storage, Transaction,
@@ -466,24 +466,7 @@ impl<S: Storage> BackupService<S> {
         error: Error,
     ) -> Result<T, Error> {
         let tx = self.begin().await?;
-        self.refuse_approval_in(tx, actor, event, error).await
-    }
-
-    /// As [`refuse_approval`](Self::refuse_approval), in `tx`: the refusal
-    /// commits with what `tx` already holds (an attempt counted against a
-    /// rate limit). `tx` must hold nothing else.
-    pub(crate) async fn refuse_approval_in<T>(
-        &self,
-        tx: S::Transaction,
-        actor: &ActorId,
-        event: EventType,
-        error: Error,
-    ) -> Result<T, Error> {
-        let mut record = self.record(event, actor, None);
-        record.outcome = Outcome::Failure {
-            reason: FreeText::sanitized(&error.to_string())?,
-        };
-        Self::refuse_with(tx, &record, error).await
+        self.refuse_as(tx, event, actor, None, error).await
     }
 
     /// Sets the split policy under approvals: the policy change a security

@@ -490,7 +490,9 @@ impl<S: Storage> BackupService<S> {
             // One completing here is active whatever its deadline says.
             if now < lapsed_at || self.sessions().is_finishing(&open.id) {
                 let error = Error::RecoverySessionActive(version.clone());
-                return self.refuse_in(tx, actor, Some(&version), error).await;
+                return self
+                    .refuse_as(tx, EventType::AccessDenied, actor, Some(&version), error)
+                    .await;
             }
             self.close_lapsed(&mut tx, actor, &open, now).await?;
         }
@@ -520,7 +522,7 @@ impl<S: Storage> BackupService<S> {
         let (approvals, end) = match approved {
             Ok(approved) => approved,
             Err(error) if is_approval_refusal(&error) => {
-                return self.refuse_approval_in(tx, actor, event, error).await;
+                return self.refuse_as(tx, event, actor, None, error).await;
             }
             Err(other) => return Err(other),
         };

@@ -270,33 +270,27 @@ impl<S: Storage> BackupService<S> {
         error: Error,
     ) -> Result<T, Error> {
         let tx = self.begin().await?;
-        self.refuse_in(tx, actor, version, error).await
+        self.refuse_as(tx, EventType::AccessDenied, actor, version, error)
+            .await
     }
 
-    /// As [`refuse`](Self::refuse), in `tx`: the refusal commits with what
-    /// `tx` already holds (an attempt counted against a rate limit). `tx`
-    /// must hold nothing else.
-    pub(crate) async fn refuse_in<T>(
+    /// Records the refusal `error` as a failed `event` by `actor` in `tx`,
+    /// which commits with what it already holds (an attempt counted
+    /// against a rate limit; it must hold nothing else), and returns
+    /// `error`.
+    pub(crate) async fn refuse_as<T>(
         &self,
-        tx: S::Transaction,
+        mut tx: S::Transaction,
+        event: EventType,
         actor: &ActorId,
         version: Option<&NodeVersion>,
         error: Error,
     ) -> Result<T, Error> {
-        let mut record = self.record(EventType::AccessDenied, actor, version);
+        let mut record = self.record(event, actor, version);
         record.outcome = Outcome::Failure {
             reason: FreeText::sanitized(&error.to_string())?,
         };
-        Self::refuse_with(tx, &record, error).await
-    }
-
-    /// Appends `record` (the refusal) to `tx`, commits, returns `error`.
-    pub(crate) async fn refuse_with<T>(
-        mut tx: S::Transaction,
-        record: &AuditRecord,
-        error: Error,
-    ) -> Result<T, Error> {
-        Self::audit(&mut tx, record).await?;
+        Self::audit(&mut tx, &record).await?;
         tx.commit().await?;
         Err(error)
     }
