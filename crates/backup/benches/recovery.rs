@@ -40,6 +40,11 @@
 //! arrivals' audit records; the close); what is left is shardkeep's own
 //! work (queries, audit records, descriptors, bookkeeping).
 //!
+//! `recovery` also prints the median of each step as the recoveries timed
+//! it in place (`RecoveryTimings`, from each report), which is exact where
+//! subtracting the parts benched alone is not: a part benched in a hot
+//! loop runs faster than the same step inside the flow.
+//!
 //! On a virtual machine whose other CPU idles, most of that own work is
 //! waiting: each SQL statement is a round trip to sqlx's SQLite worker
 //! thread, and each wake of a thread on an idle virtual CPU costs tens of
@@ -51,7 +56,13 @@
 //! per other party (a recovery refuses to run while this process holds
 //! another party's secret); build it first:
 //! `cargo build --release -p shardkeep-keydata --example self_test_peer`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "a bench: it reports the in-place breakdown on stderr"
+)]
 
 mod common;
 
@@ -63,9 +74,9 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ed25519_dalek::Signature;
 use shardkeep_audit::{AuditRecord, EventType, append};
 use shardkeep_backup::{
-    Armor, GenerateRequest, Generated, RateLimit, RecoveryParams, RecoveryTarget, Role,
-    SUBMISSION_SIGNATURE_TAG, SaveDataSource, TssGroup, VerifiedSplit, prepare_recovery_submission,
-    sign_approval,
+    Armor, GenerateRequest, Generated, RateLimit, RecoveryParams, RecoveryTarget, RecoveryTimings,
+    Role, SUBMISSION_SIGNATURE_TAG, SaveDataSource, TssGroup, VerifiedSplit,
+    prepare_recovery_submission, sign_approval,
 };
 use shardkeep_envelope::deps::age;
 use shardkeep_envelope::{CurveCommitments, CurveShare, OpenedContainer, archive_hash};
@@ -212,6 +223,7 @@ fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
         let node = node(&setup, protocol);
         let params = recovery_params(&node);
         let mut peers = peer_processes(protocol);
+        let mut in_place = Vec::new();
         group.bench_function(protocol.dir(), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -261,12 +273,55 @@ fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
                         .unwrap();
                     total += start.elapsed();
                     assert!(report.succeeded(), "{report:?}");
+                    in_place.push(report.timings);
                 }
                 total
             });
         });
+        if time_the_start {
+            print_breakdown(&format!("{name}/{}", protocol.dir()), &in_place);
+        }
+        in_place.clear();
     }
     group.finish();
+}
+
+/// The median of each step the recoveries timed in place, and the own
+/// work's share of the total.
+fn print_breakdown(name: &str, runs: &[RecoveryTimings]) {
+    if runs.is_empty() {
+        return;
+    }
+    let median = |step: fn(&RecoveryTimings) -> Duration| {
+        let mut all: Vec<Duration> = runs.iter().map(step).collect();
+        all.sort();
+        all[all.len() / 2]
+    };
+    let total = median(|t| t.total);
+    let own = median(RecoveryTimings::own_work);
+    eprintln!(
+        "{name}: timed in place, median of {} recoveries",
+        runs.len()
+    );
+    for (step, took) in [
+        ("age unwrap", median(|t| t.age_unwrap)),
+        ("checks", median(|t| t.checks)),
+        ("session keys", median(|t| t.session_keys)),
+        ("combine", median(|t| t.combine)),
+        ("regenerate", median(|t| t.regenerate)),
+        ("keystore write", median(|t| t.keystore_write)),
+        ("keystore load", median(|t| t.keystore_load)),
+        ("self-test", median(|t| t.self_test)),
+        ("durable commits", median(|t| t.commits)),
+        ("total", total),
+        ("own work", own),
+    ] {
+        eprintln!("  {step:16} {:>9.3} ms", took.as_secs_f64() * 1e3);
+    }
+    eprintln!(
+        "  own work share   {:>8.1} %",
+        own.as_secs_f64() / total.as_secs_f64() * 100.0
+    );
 }
 
 /// The plaintext of custodian `i`'s container (what a submission carries,

@@ -62,7 +62,7 @@ pub use shardkeep_storage::{ApprovalOperation, ApprovalRecord, ApprovalRequestHa
 pub use recovery::{DrillParams, RecoveryParams, RecoveryProgress};
 pub use recovery_shares::{
     MAX_SUBMISSION_STANZAS, MAX_SUBMISSIONS_PER_CALL, RecoveryOutcome, RecoveryReport,
-    RecoveryTarget, RejectedShare, ShareRejection, ShareSource,
+    RecoveryTarget, RecoveryTimings, RejectedShare, ShareRejection, ShareSource,
 };
 pub use session::{
     MAX_SEALED_SUBMISSION_LEN, MAX_SESSION_APPROVALS, MAX_SESSION_DESCRIPTOR_LEN,

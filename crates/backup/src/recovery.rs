@@ -176,6 +176,8 @@ pub(crate) struct LiveSession {
     /// The sealed protocol archive, from the first accepted custodian
     /// share.
     pub(crate) archive: Option<Vec<u8>>,
+    /// Where the session's time went so far.
+    pub(crate) timings: crate::RecoveryTimings,
 }
 
 /// A share accepted into a session.
@@ -454,6 +456,7 @@ impl<S: Storage> BackupService<S> {
             ApprovalOperation::Drill => EventType::Drill,
             _ => EventType::Recover,
         };
+        let clock = std::time::Instant::now();
         self.expire_recovery_sessions().await?;
         let version = params.version.clone();
         let now = self.now();
@@ -483,8 +486,11 @@ impl<S: Storage> BackupService<S> {
             let error = Error::RecoveryTargetNotADirectory(target.as_str().to_owned());
             return Self::refuse_counted(tx, error).await;
         }
+        let mut timings = crate::RecoveryTimings::default();
         let reference = tx.split_reference(&version).await?;
-        let split = VerifiedSplit::verify(&version, &reference, self.trusted_signers())?;
+        let split = crate::recovery_shares::timed(&mut timings.checks, || {
+            VerifiedSplit::verify(&version, &reference, self.trusted_signers())
+        })?;
         if let Some(open) = tx.open_recovery_session(&version).await? {
             let lapsed_at = open.idle_expires_at.min(open.expires_at);
             // One completing here is active whatever its deadline says.
@@ -532,6 +538,7 @@ impl<S: Storage> BackupService<S> {
         };
         let idle_expires_at = self.idle_deadline(now, expires_at)?;
         let session = RecoverySessionId(self.random_bytes());
+        let keys_clock = std::time::Instant::now();
         let identity = age::x25519::Identity::generate();
         let descriptor = UnsignedDescriptor {
             session,
@@ -549,6 +556,7 @@ impl<S: Storage> BackupService<S> {
                 .collect(),
         }
         .sign(self.envelope_signer())?;
+        timings.session_keys = keys_clock.elapsed();
         tx.insert_recovery_session(&RecoverySessionRecord {
             id: session,
             version: version.clone(),
@@ -596,7 +604,7 @@ impl<S: Storage> BackupService<S> {
             approvers.join(", "),
         ))?);
         Self::audit(&mut tx, &record).await?;
-        tx.commit().await?;
+        crate::recovery_shares::timed_async(&mut timings.commits, tx.commit()).await?;
         crate::pause::announce_session_key(&session, &identity);
         self.sessions().with(|sessions| {
             sessions.insert(
@@ -616,6 +624,10 @@ impl<S: Storage> BackupService<S> {
                     received: Vec::new(),
                     rejected: Vec::new(),
                     archive: None,
+                    timings: crate::RecoveryTimings {
+                        total: clock.elapsed(),
+                        ..timings
+                    },
                 },
             )
         });

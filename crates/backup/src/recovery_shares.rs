@@ -25,6 +25,7 @@
 
 use core::fmt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use shardkeep_audit::{EventType, Outcome};
@@ -206,6 +207,86 @@ pub enum RecoveryOutcome {
     },
 }
 
+/// Where a recovery session's time went, measured in place (wall clock)
+/// over its start and every submission call: an operator sees what a slow
+/// recovery waited on, and [`own_work`](Self::own_work) is what none of
+/// the steps covers (queries, audit records, descriptors, bookkeeping).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryTimings {
+    /// Decrypting the submissions (age, the session's identity).
+    pub age_unwrap: Duration,
+    /// Signature checks: the split reference at the start; for each
+    /// share, its envelope's signature and checksum, the custodian's
+    /// signature, the binding and Feldman (for a server share, opening its
+    /// envelope under the slot KEK).
+    pub checks: Duration,
+    /// The session's one-time age identity and the signed descriptor.
+    pub session_keys: Duration,
+    /// The robust combine against the stored commitments.
+    pub combine: Duration,
+    /// Rebuilding the save data from `Xi` and the sealed archive.
+    pub regenerate: Duration,
+    /// Writing `.keydata.enc` atomically (encryption, file and directory
+    /// fsyncs).
+    pub keystore_write: Duration,
+    /// Reading it back, decrypting, parsing and comparing it.
+    pub keystore_load: Duration,
+    /// The self-test with the other parties' sidecars.
+    pub self_test: Duration,
+    /// The database's durable commits.
+    pub commits: Duration,
+    /// The session's start and its submission calls, end to end.
+    pub total: Duration,
+}
+
+impl RecoveryTimings {
+    /// The total less every step above.
+    #[must_use]
+    pub fn own_work(&self) -> Duration {
+        self.total.saturating_sub(
+            self.age_unwrap
+                + self.checks
+                + self.session_keys
+                + self.combine
+                + self.regenerate
+                + self.keystore_write
+                + self.keystore_load
+                + self.self_test
+                + self.commits,
+        )
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.age_unwrap += other.age_unwrap;
+        self.checks += other.checks;
+        self.session_keys += other.session_keys;
+        self.combine += other.combine;
+        self.regenerate += other.regenerate;
+        self.keystore_write += other.keystore_write;
+        self.keystore_load += other.keystore_load;
+        self.self_test += other.self_test;
+        self.commits += other.commits;
+        self.total += other.total;
+    }
+}
+
+/// Awaits `f`, adding the time it took to `into`.
+pub(crate) async fn timed_async<T>(into: &mut Duration, f: impl Future<Output = T>) -> T {
+    let clock = Instant::now();
+    let value = f.await;
+    *into += clock.elapsed();
+    value
+}
+
+/// Runs `f`, adding the time it took to `into`.
+pub(crate) fn timed<T>(into: &mut Duration, f: impl FnOnce() -> T) -> T {
+    let clock = Instant::now();
+    let value = f();
+    *into += clock.elapsed();
+    value
+}
+
 /// The answer to [`BackupService::submit_recovery_shares`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -219,6 +300,8 @@ pub struct RecoveryReport {
     pub rejected: Vec<RejectedShare>,
     /// Where it stands.
     pub outcome: RecoveryOutcome,
+    /// Where the session's time went so far.
+    pub timings: RecoveryTimings,
 }
 
 impl RecoveryReport {
@@ -355,13 +438,14 @@ fn rebuild(
     shares: Vec<CurveShare>,
     split: &VerifiedSplit,
     archive: &SealedArchive,
+    timings: &mut RecoveryTimings,
 ) -> Result<LocalPartySaveData, Error> {
     match split.commitments() {
         CurveCommitments::Secp256k1(commitments) => {
-            rebuild_on::<Secp256k1>(shares, commitments, split, archive)
+            rebuild_on::<Secp256k1>(shares, commitments, split, archive, timings)
         }
         CurveCommitments::Ed25519(commitments) => {
-            rebuild_on::<Ed25519>(shares, commitments, split, archive)
+            rebuild_on::<Ed25519>(shares, commitments, split, archive, timings)
         }
     }
 }
@@ -371,6 +455,7 @@ fn rebuild_on<C: Curve>(
     commitments: &Commitments<C>,
     split: &VerifiedSplit,
     archive: &SealedArchive,
+    timings: &mut RecoveryTimings,
 ) -> Result<LocalPartySaveData, Error>
 where
     Share<C>: TryFrom<CurveShare, Error = shardkeep_envelope::Error>,
@@ -381,13 +466,13 @@ where
         .collect::<Result<Vec<_>, _>>()?;
     // Robust: a share that does not fit the commitments is set aside; the
     // secret is checked against C_0, the signed public share.
-    let secret = combine_verified(shares, commitments)?.into_secret();
-    Ok(regenerate(
-        &secret,
-        archive,
-        split.binding(),
-        split.version(),
-    )?)
+    let secret = timed(&mut timings.combine, || {
+        combine_verified(shares, commitments)
+    })?
+    .into_secret();
+    Ok(timed(&mut timings.regenerate, || {
+        regenerate(&secret, archive, split.binding(), split.version())
+    })?)
 }
 
 /// Creates a directory only its owner can enter (the drill's sandbox);
@@ -444,13 +529,20 @@ fn install(
     group: Threshold,
     codec: &dyn KeystoreCodec,
     peers: &mut dyn SelfTestPeers,
+    timings: &mut RecoveryTimings,
 ) -> Result<(PathBuf, SelfTestReport), Error> {
-    let path = write_keystore(dir, split.version(), data, codec, WriteMode::Replace)?;
-    let loaded = load_keystore(&path, split.version(), codec)?;
-    if !bool::from(loaded.ct_eq(data)) {
-        return Err(Error::RecoveredKeystoreDiffers(split.version().clone()));
-    }
-    let report = loaded.self_test(group, peers)?;
+    let path = timed(&mut timings.keystore_write, || {
+        write_keystore(dir, split.version(), data, codec, WriteMode::Replace)
+    })?;
+    let loaded = timed(&mut timings.keystore_load, || {
+        let loaded = load_keystore(&path, split.version(), codec)?;
+        if bool::from(loaded.ct_eq(data)) {
+            Ok(loaded)
+        } else {
+            Err(Error::RecoveredKeystoreDiffers(split.version().clone()))
+        }
+    })?;
+    let report = timed(&mut timings.self_test, || loaded.self_test(group, peers))?;
     Ok((path, report))
 }
 
@@ -498,6 +590,8 @@ impl<S: Storage> BackupService<S> {
                 max: MAX_SUBMISSIONS_PER_CALL,
             });
         }
+        let clock = Instant::now();
+        let mut timings = RecoveryTimings::default();
         // One write transaction from the caller's check to the arrivals'
         // audit records: the attempt's count, the session's activity and
         // the arrivals commit together (and a refusal commits the count).
@@ -514,14 +608,23 @@ impl<S: Storage> BackupService<S> {
         if let Err(refused) = self.use_session_in(&mut tx, actor, session).await? {
             return Self::refuse_counted(tx, refused).await;
         }
-        let (split, drill, opened, mut rejected) = self.open_submissions(session, submissions)?;
+        let (split, drill, opened, mut rejected) =
+            self.open_submissions(session, submissions, &mut timings)?;
         let custody = tx.custody_map(split.version()).await?;
         let mut checked = Vec::new();
         for candidate in opened {
             let position = candidate.position;
             let custodian = candidate.custodian.clone();
             match self
-                .check_submission(&mut tx, session, &split, drill, &custody, candidate)
+                .check_submission(
+                    &mut tx,
+                    session,
+                    &split,
+                    drill,
+                    &custody,
+                    candidate,
+                    &mut timings,
+                )
                 .await?
             {
                 Ok(share) => checked.push(share),
@@ -540,15 +643,18 @@ impl<S: Storage> BackupService<S> {
         self.audit_arrivals_in(&mut tx, actor, &split, session, &accepted, &rejected)
             .await?;
         let group = tx.group(&split.version().key_id).await?;
-        tx.commit().await?;
+        timed_async(&mut timings.commits, tx.commit()).await?;
         let group =
             Threshold::from_tss_lib(usize::from(group.tss_degree), usize::from(group.parties))?;
+        self.join_server_shares(actor, session, &split, &mut timings)
+            .await?;
+        timings.total = clock.elapsed();
         self.sessions().with(|sessions| {
             if let Some(live) = sessions.get_mut(session) {
                 live.rejected.extend(rejected.iter().cloned());
+                live.timings.add(&timings);
             }
         });
-        self.join_server_shares(actor, session, &split).await?;
         self.finish_if_complete(actor, session, &split, group, &mut target)
             .await
     }
@@ -559,6 +665,7 @@ impl<S: Storage> BackupService<S> {
         &self,
         session: &RecoverySessionId,
         submissions: &[Vec<u8>],
+        timings: &mut RecoveryTimings,
     ) -> Result<(VerifiedSplit, bool, Vec<Opened>, Vec<RejectedShare>), Error> {
         let trusted = self.trusted_signers();
         self.sessions()
@@ -573,13 +680,14 @@ impl<S: Storage> BackupService<S> {
                         index: None,
                         reason,
                     };
-                    let plain = match decrypt(file, &live.identity) {
-                        Ok(plain) => plain,
-                        Err(reason) => {
-                            rejected.push(reject(None, reason));
-                            continue;
-                        }
-                    };
+                    let plain =
+                        match timed(&mut timings.age_unwrap, || decrypt(file, &live.identity)) {
+                            Ok(plain) => plain,
+                            Err(reason) => {
+                                rejected.push(reject(None, reason));
+                                continue;
+                            }
+                        };
                     let Ok(submission) = decode_submission(&plain) else {
                         rejected.push(reject(None, ShareRejection::Unreadable));
                         continue;
@@ -592,7 +700,9 @@ impl<S: Storage> BackupService<S> {
                         ));
                         continue;
                     }
-                    match OpenedContainer::decode_verify(&submission.contents, trusted) {
+                    match timed(&mut timings.checks, || {
+                        OpenedContainer::decode_verify(&submission.contents, trusted)
+                    }) {
                         Ok(container) => opened.push(Opened {
                             position,
                             custodian: submission.custodian,
@@ -612,6 +722,10 @@ impl<S: Storage> BackupService<S> {
     }
 
     /// The checks that need the registry and the custody map.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "private: one share's checks against the session's context"
+    )]
     async fn check_submission(
         &self,
         tx: &mut S::Transaction,
@@ -620,6 +734,7 @@ impl<S: Storage> BackupService<S> {
         drill: bool,
         custody: &[CustodyEntry],
         candidate: Opened,
+        timings: &mut RecoveryTimings,
     ) -> Result<Result<Checked, (Option<ShareIndex>, ShareRejection)>, Error> {
         let person = match tx.person(&candidate.custodian).await {
             Ok(person) => person,
@@ -639,10 +754,10 @@ impl<S: Storage> BackupService<S> {
         let index = envelope.header().index();
         let archive_hash = shardkeep_envelope::archive_hash(candidate.container.archive());
         let message = crate::session::submission_message(session, &envelope.id(), &archive_hash);
-        if key
-            .verify_strict(&message, &Signature::from_bytes(&candidate.signature))
-            .is_err()
-        {
+        let signed = timed(&mut timings.checks, || {
+            key.verify_strict(&message, &Signature::from_bytes(&candidate.signature))
+        });
+        if signed.is_err() {
             return Ok(Err((
                 Some(index),
                 ShareRejection::CustodianSignatureInvalid,
@@ -669,7 +784,7 @@ impl<S: Storage> BackupService<S> {
         let Ok(share) = envelope.into_plain_share() else {
             return Ok(Err((Some(index), ShareRejection::EnvelopeInvalid)));
         };
-        if let Err(reason) = feldman(split, &share) {
+        if let Err(reason) = timed(&mut timings.checks, || feldman(split, &share)) {
             return Ok(Err((Some(index), reason)));
         }
         Ok(Ok(Checked {
@@ -798,7 +913,9 @@ impl<S: Storage> BackupService<S> {
         received: Vec<(ShareIndex, ShareSource)>,
         rejected: Vec<RejectedShare>,
         target: &mut RecoveryTarget<'_>,
+        started: Instant,
     ) -> Result<RecoveryReport, Error> {
+        let mut timings = live.timings;
         let t = split.threshold().t();
         let started_at = live.started_at;
         let mut used: Vec<(ShareIndex, shardkeep_types::EnvelopeId)> = live
@@ -812,9 +929,9 @@ impl<S: Storage> BackupService<S> {
             self.with_rng(|rng| shardkeep_types::InMemoryKek::generate(kek_id, rng)),
         );
         let sandbox = self.drill_sandbox(session)?;
-        let mut steps: Vec<(&str, std::time::Duration)> = Vec::new();
+        let mut steps: Vec<(&str, Duration)> = Vec::new();
         let result = (|| {
-            let clock = std::time::Instant::now();
+            let clock = Instant::now();
             let archive = live
                 .archive
                 .clone()
@@ -822,16 +939,24 @@ impl<S: Storage> BackupService<S> {
             let archive = SealedArchive::from_bytes(archive)?;
             let shares: Vec<CurveShare> =
                 live.received.into_iter().map(|held| held.share).collect();
-            let data = rebuild(shares, split, &archive)?;
+            let data = rebuild(shares, split, &archive, &mut timings)?;
             steps.push(("combine and regenerate", clock.elapsed()));
-            let clock = std::time::Instant::now();
-            let written = install(&data, split, &sandbox, group, &codec, target.peers);
+            let clock = Instant::now();
+            let written = install(
+                &data,
+                split,
+                &sandbox,
+                group,
+                &codec,
+                target.peers,
+                &mut timings,
+            );
             steps.push(("write, load and self-test", clock.elapsed()));
             written
         })();
         // The sandbox goes whatever happened; the report says whether it is
         // gone.
-        let clock = std::time::Instant::now();
+        let clock = Instant::now();
         let keystore = shardkeep_keydata::keystore_path(&sandbox, split.version());
         let _ = std::fs::remove_file(&keystore);
         let _ = std::fs::remove_dir(&sandbox);
@@ -949,7 +1074,8 @@ impl<S: Storage> BackupService<S> {
             };
         }
         Self::audit(&mut tx, &record).await?;
-        tx.commit().await?;
+        timed_async(&mut timings.commits, tx.commit()).await?;
+        timings.total += started.elapsed();
         Ok(RecoveryReport {
             session: *session,
             threshold: t,
@@ -965,6 +1091,7 @@ impl<S: Storage> BackupService<S> {
                     reason: reason.unwrap_or_default(),
                 },
             },
+            timings,
         })
     }
 
@@ -997,6 +1124,7 @@ impl<S: Storage> BackupService<S> {
         actor: &ActorId,
         session: &RecoverySessionId,
         split: &VerifiedSplit,
+        timings: &mut RecoveryTimings,
     ) -> Result<(), Error> {
         let needed: Vec<ShareIndex> = self
             .sessions()
@@ -1045,7 +1173,7 @@ impl<S: Storage> BackupService<S> {
                 "server share read for recovery session {session}"
             ))?);
             Self::audit(&mut tx, &record).await?;
-            tx.commit().await?;
+            timed_async(&mut timings.commits, tx.commit()).await?;
             split.check_envelope(&envelope, index)?;
             let kek = kek.ok_or_else(|| Error::ServerShareUnavailable(slot.clone()))?;
             let pin = KekPin {
@@ -1053,8 +1181,8 @@ impl<S: Storage> BackupService<S> {
                 fingerprint: kek.fingerprint,
             };
             let kek = self.keks().open_slot_kek(&slot, &pin)?;
-            let share = envelope.open(kek.as_ref())?;
-            if feldman(split, &share).is_err() {
+            let share = timed(&mut timings.checks, || envelope.open(kek.as_ref()))?;
+            if timed(&mut timings.checks, || feldman(split, &share)).is_err() {
                 return Err(Error::ServerShareUnavailable(slot));
             }
             let envelope_id = envelope.id();
@@ -1072,7 +1200,7 @@ impl<S: Storage> BackupService<S> {
             let mut tx = self.begin().await?;
             self.audit_arrivals_in(&mut tx, actor, split, session, &accepted, &[])
                 .await?;
-            tx.commit().await?;
+            timed_async(&mut timings.commits, tx.commit()).await?;
         }
         Ok(())
     }
@@ -1087,6 +1215,7 @@ impl<S: Storage> BackupService<S> {
         group: Threshold,
         target: &mut RecoveryTarget<'_>,
     ) -> Result<RecoveryReport, Error> {
+        let clock = Instant::now();
         let t = split.threshold().t();
         // The self-test needs this party's secret only; its peers answer
         // from their own nodes. Other parties' secrets of the same group in
@@ -1106,17 +1235,18 @@ impl<S: Storage> BackupService<S> {
                     .map(|held| (held.index, held.source.clone()))
                     .collect();
                 let rejected = live.rejected.clone();
+                let timings = live.timings;
                 if received.len() < usize::from(t) || others > 0 {
-                    return Some((received, rejected, None));
+                    return Some((received, rejected, timings, None));
                 }
                 // The session leaves memory here: whatever happens next,
                 // its secrets are wiped when `live` drops. It is finishing
                 // until `_finishing` drops, after its close.
                 let taken = table.take_to_finish(sessions, session)?;
-                Some((received, rejected, Some(taken)))
+                Some((received, rejected, timings, Some(taken)))
             })
             .ok_or(Error::RecoverySessionLost(*session))?;
-        let (received, rejected, taken) = taken;
+        let (received, rejected, mut timings, taken) = taken;
         let Some((live, _finishing)) = taken else {
             if received.len() >= usize::from(t) {
                 return Err(Error::OtherPartySecretsLoaded { others });
@@ -1127,12 +1257,13 @@ impl<S: Storage> BackupService<S> {
                 received,
                 rejected,
                 outcome: RecoveryOutcome::Waiting,
+                timings,
             });
         };
         if live.operation == ApprovalOperation::Drill {
             return self
                 .finish_drill(
-                    actor, session, split, live, group, received, rejected, target,
+                    actor, session, split, live, group, received, rejected, target, clock,
                 )
                 .await;
         }
@@ -1145,8 +1276,16 @@ impl<S: Storage> BackupService<S> {
             let archive = SealedArchive::from_bytes(archive)?;
             let shares: Vec<CurveShare> =
                 live.received.into_iter().map(|held| held.share).collect();
-            let data = rebuild(shares, split, &archive)?;
-            install(&data, split, &target_dir, group, target.codec, target.peers)
+            let data = rebuild(shares, split, &archive, &mut timings)?;
+            install(
+                &data,
+                split,
+                &target_dir,
+                group,
+                target.codec,
+                target.peers,
+                &mut timings,
+            )
         })();
         let (outcome, closed, audit_outcome) = match result {
             Ok((keystore, self_test)) => {
@@ -1201,14 +1340,16 @@ impl<S: Storage> BackupService<S> {
             }
         }
         Self::audit(&mut tx, &record).await?;
-        tx.commit().await?;
+        timed_async(&mut timings.commits, tx.commit()).await?;
         crate::pause::pause_point("recovery-session-closed");
+        timings.total += clock.elapsed();
         Ok(RecoveryReport {
             session: *session,
             threshold: t,
             received,
             rejected,
             outcome,
+            timings,
         })
     }
 }

@@ -659,6 +659,23 @@ pub async fn recovery_from_four_custodians_one_forged<S: Storage>(r: Recovery<S>
     let good3 = r.submission(3, descriptor.as_bytes()).unwrap();
     let report = r.submit(&descriptor, &[good3], &codec).await.unwrap();
     assert_recovered(&r, &report, &codec);
+    // Where the time went, over the start and the four calls: every step
+    // ran, and together they fit in the total.
+    let timings = report.timings;
+    for (step, took) in [
+        ("age unwrap", timings.age_unwrap),
+        ("checks", timings.checks),
+        ("combine", timings.combine),
+        ("regenerate", timings.regenerate),
+        ("keystore write", timings.keystore_write),
+        ("keystore load", timings.keystore_load),
+        ("self-test", timings.self_test),
+        ("commits", timings.commits),
+    ] {
+        assert!(took > Duration::ZERO, "{step}: {timings:?}");
+    }
+    assert!(timings.own_work() < timings.total, "{timings:?}");
+    assert!(timings.self_test < timings.total, "{timings:?}");
     assert_eq!(report.received.len(), 3);
     assert!(
         report
