@@ -18,11 +18,11 @@ use shardkeep_audit::{EventType, Outcome};
 use shardkeep_envelope::CurveShare;
 use shardkeep_envelope::deps::age;
 use shardkeep_storage::{
-    ApprovalOperation, ApprovalRequestHash, ApprovalStore, KeyVersionState, KeyVersionStore,
-    RecoverySessionId, RecoverySessionOutcome, RecoverySessionRecord, RecoverySessionStore,
-    Storage, Transaction,
+    ApprovalOperation, ApprovalRequestHash, ApprovalStore, GroupStore, KeyVersionState,
+    KeyVersionStore, RecoverySessionId, RecoverySessionOutcome, RecoverySessionRecord,
+    RecoverySessionStore, Storage, Transaction,
 };
-use shardkeep_types::{ActorId, FreeText, NodeVersion, ShareIndex, Timestamp};
+use shardkeep_types::{ActorId, FreeText, NodeVersion, ShareIndex, Threshold, Timestamp};
 
 use crate::access::{RateCheck, RateKind};
 use crate::approval::{
@@ -178,6 +178,9 @@ pub(crate) struct LiveSession {
     pub(crate) archive: Option<Vec<u8>>,
     /// Where the session's time went so far.
     pub(crate) timings: crate::RecoveryTimings,
+    /// The tss-lib group's signing threshold, for the self-test (read
+    /// once, at the start).
+    pub(crate) group: Threshold,
 }
 
 /// A share accepted into a session.
@@ -487,6 +490,9 @@ impl<S: Storage> BackupService<S> {
             return Self::refuse_counted(tx, error).await;
         }
         let mut timings = crate::RecoveryTimings::default();
+        let group = tx.group(&version.key_id).await?;
+        let group =
+            Threshold::from_tss_lib(usize::from(group.tss_degree), usize::from(group.parties))?;
         let reference = tx.split_reference(&version).await?;
         let split = crate::recovery_shares::timed(&mut timings.checks, || {
             VerifiedSplit::verify(&version, &reference, self.trusted_signers())
@@ -628,6 +634,7 @@ impl<S: Storage> BackupService<S> {
                         total: clock.elapsed(),
                         ..timings
                     },
+                    group,
                 },
             )
         });

@@ -39,9 +39,8 @@ use shardkeep_kms::KekPin;
 use shardkeep_sss_core::{Commitments, Curve, Ed25519, Secp256k1, Share, combine_verified};
 use shardkeep_storage::{
     ApprovalOperation, CustodyEntry, CustodyStore, DrillOutcome, DrillReport, DrillStore,
-    GroupStore, PersonState, RecoverySessionId, RecoverySessionOutcome, RecoverySessionStore,
-    RegistryStore, SealedShareStore, ShareAccess, ShareAccessLog, SlotKekStore, Storage,
-    Transaction,
+    PersonState, RecoverySessionId, RecoverySessionOutcome, RecoverySessionStore, RegistryStore,
+    SealedShareStore, ShareAccess, ShareAccessLog, SlotKekStore, Storage, Transaction,
 };
 use shardkeep_types::{ActorId, FreeText, Label, ShareIndex, Threshold};
 use subtle::ConstantTimeEq;
@@ -642,10 +641,7 @@ impl<S: Storage> BackupService<S> {
         rejected.sort_by_key(|rejection| rejection.position);
         self.audit_arrivals_in(&mut tx, actor, &split, session, &accepted, &rejected)
             .await?;
-        let group = tx.group(&split.version().key_id).await?;
         timed_async(&mut timings.commits, tx.commit()).await?;
-        let group =
-            Threshold::from_tss_lib(usize::from(group.tss_degree), usize::from(group.parties))?;
         self.join_server_shares(actor, session, &split, &mut timings)
             .await?;
         timings.total = clock.elapsed();
@@ -655,7 +651,7 @@ impl<S: Storage> BackupService<S> {
                 live.timings.add(&timings);
             }
         });
-        self.finish_if_complete(actor, session, &split, group, &mut target)
+        self.finish_if_complete(actor, session, &split, &mut target)
             .await
     }
 
@@ -1212,7 +1208,6 @@ impl<S: Storage> BackupService<S> {
         actor: &ActorId,
         session: &RecoverySessionId,
         split: &VerifiedSplit,
-        group: Threshold,
         target: &mut RecoveryTarget<'_>,
     ) -> Result<RecoveryReport, Error> {
         let clock = Instant::now();
@@ -1260,6 +1255,7 @@ impl<S: Storage> BackupService<S> {
                 timings,
             });
         };
+        let group = live.group;
         if live.operation == ApprovalOperation::Drill {
             return self
                 .finish_drill(
