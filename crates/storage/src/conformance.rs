@@ -151,6 +151,7 @@ macro_rules! for_each_conformance_case {
             concurrent_writers_never_lose_updates,
             concurrent_audit_appends_never_fork,
             registry_person_lifecycle,
+            registry_persons_named,
             registry_person_refusals,
             registry_keys_belong_to_one_person,
             registry_entities,
@@ -1306,6 +1307,45 @@ pub async fn registry_person_lifecycle<S: Store>(storage: S) {
             valid_until: None,
         }]
     );
+}
+
+/// Conformance case: `persons_named` finds exactly the named persons that exist, revoked
+/// ones included, across more ids than one query holds, once each.
+pub async fn registry_persons_named<S: Store>(storage: S) {
+    let names: Vec<String> = (0..11).map(|i| format!("ops.p{i:02}")).collect();
+    let mut tx = storage.begin().await.unwrap();
+    for name in &names {
+        tx.register_person(&person(name, &[Role::Operator]))
+            .await
+            .unwrap();
+    }
+    let reason = FreeText::new("left").unwrap();
+    tx.revoke_person(&actor("ops.p03"), &actor("admin.root"), &reason, at(5))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert!(tx.persons_named(&[]).await.unwrap().is_empty());
+    // Ten existing ids (two queries' worth), one twice, one unknown.
+    let mut wanted: Vec<ActorId> = names[1..].iter().map(|name| actor(name)).collect();
+    wanted.push(actor("ops.p05"));
+    wanted.push(actor("ops.nobody"));
+    let mut found = tx.persons_named(&wanted).await.unwrap();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut expected = Vec::new();
+    for name in &names[1..] {
+        expected.push(tx.person(&actor(name)).await.unwrap());
+    }
+    assert_eq!(found, expected);
+    assert!(matches!(
+        found
+            .iter()
+            .find(|p| p.id == actor("ops.p03"))
+            .unwrap()
+            .state,
+        PersonState::Revoked { .. }
+    ));
 }
 
 /// Conformance case: registry person refusals.
@@ -3729,6 +3769,25 @@ pub async fn approvals_are_consumed_once<S: Store>(storage: S) {
     tx.commit().await.unwrap();
 
     let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(
+            tx.consume_approval_request(&policy.hash, at(99), &actor("sec.bob"))
+                .await
+        ),
+        Error::TimesOutOfOrder {
+            field: "consumed_at"
+        }
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(
+            tx.consume_approval_request(&request_hash(8), at(600), &actor("ops.carol"))
+                .await
+        ),
+        Error::ApprovalRequestNotFound(h) if h == request_hash(8)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.approval_request(&policy.hash).await.unwrap(), policy);
     let consumed = tx.approval_request(&request.hash).await.unwrap();
     assert_eq!(consumed.consumed_at, Some(at(600)));
     assert_eq!(consumed.consumed_by, Some(actor("ops.carol")));
@@ -3838,6 +3897,52 @@ pub async fn recovery_sessions_keep_one_open<S: Store>(storage: S) {
         refused(tx.insert_recovery_session(&other).await),
         Error::KeyVersionNotFound(_)
     ));
+    let mut tx = storage.begin().await.unwrap();
+    let mut unapproved = recovery_session(5);
+    unapproved.request_hash = request_hash(8);
+    assert!(matches!(
+        refused(tx.insert_recovery_session(&unapproved).await),
+        Error::ApprovalRequestNotFound(h) if h == request_hash(8)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(
+            tx.touch_recovery_session(&RecoverySessionId([9; 16]), at(3_000))
+                .await
+        ),
+        Error::RecoverySessionNotFound(_)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(tx.touch_recovery_session(&first.id, at(1_000)).await),
+        Error::TimesOutOfOrder {
+            field: "idle_expires_at"
+        }
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(
+            tx.close_recovery_session(
+                &RecoverySessionId([9; 16]),
+                at(3_000),
+                RecoverySessionOutcome::Failed
+            )
+            .await
+        ),
+        Error::RecoverySessionNotFound(_)
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        refused(
+            tx.close_recovery_session(&first.id, at(999), RecoverySessionOutcome::Failed)
+                .await
+        ),
+        Error::TimesOutOfOrder { field: "closed_at" }
+    ));
+    // The refusals changed nothing.
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(tx.recovery_session(&first.id).await.unwrap(), first);
+    drop(tx);
     let mut tx = storage.begin().await.unwrap();
     let mut late = recovery_session(4);
     late.idle_expires_at = at(6_000);

@@ -720,6 +720,18 @@ pub trait RegistryStore {
     /// [`Error::PersonNotFound`].
     fn person(&mut self, id: &ActorId) -> impl Future<Output = Result<PersonRecord, Error>> + Send;
 
+    /// The persons of `ids` that exist, revoked or not, in no particular
+    /// order (an id without a person is simply absent): one query per
+    /// [`PERSONS_PER_QUERY`](crate::PERSONS_PER_QUERY) ids, where
+    /// [`person`](Self::person) is one per id.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    fn persons_named(
+        &mut self,
+        ids: &[ActorId],
+    ) -> impl Future<Output = Result<Vec<PersonRecord>, Error>> + Send;
+
     /// The person whose current keys hold this mTLS certificate
     /// fingerprint, revoked or not (the caller checks the state); `None`
     /// when no person's current keys do.

@@ -190,30 +190,25 @@ async fn consume<B: Backend>(
     at: Timestamp,
     by: &ActorId,
 ) -> Result<(), Error> {
-    let request = load_request(tx, hash).await?;
-    if request.consumed_at.is_some() {
-        return Err(Error::ApprovalConsumed(*hash));
-    }
-    if at < request.created_at {
-        return Err(Error::TimesOutOfOrder {
-            field: "consumed_at",
-        });
-    }
     // Row-level: of two transactions consuming the same request, the second
-    // updates nothing.
+    // updates nothing; a refused update reads to name why.
     let updated = tx
         .execute(
             REQUESTS,
             "UPDATE approval_requests SET consumed_at = $2, consumed_by = $3 \
-             WHERE hash = $1 AND consumed_at IS NULL",
+             WHERE hash = $1 AND consumed_at IS NULL AND created_at <= $2",
             args![hash.0.as_slice(), timestamp_to_db(at), by.as_str()],
         )
         .await?;
     if updated == 1 {
-        Ok(())
-    } else {
-        Err(Error::ApprovalConsumed(*hash))
+        return Ok(());
     }
+    if load_request(tx, hash).await?.consumed_at.is_some() {
+        return Err(Error::ApprovalConsumed(*hash));
+    }
+    Err(Error::TimesOutOfOrder {
+        field: "consumed_at",
+    })
 }
 
 impl<B: Backend> ApprovalStore for SqlTransaction<B> {

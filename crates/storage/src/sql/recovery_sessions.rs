@@ -134,6 +134,40 @@ async fn insert<B: Backend>(
     if session.closed_at.is_some() || session.outcome.is_some() {
         return Err(Error::TimesOutOfOrder { field: "closed_at" });
     }
+    // One statement on the way that succeeds: the row goes in only if its
+    // key version and request exist and no session of the version is open
+    // (the unique index), and only a refused insert reads to name why.
+    let inserted = tx
+        .execute(
+            TABLE,
+            "INSERT INTO recovery_sessions (id, key_id, node_id, version, split_id, operation, \
+             request_hash, replica, started_by, started_at, expires_at, idle_expires_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+             WHERE EXISTS (SELECT 1 FROM key_versions \
+                           WHERE key_id = $2 AND node_id = $3 AND version = $4) \
+               AND EXISTS (SELECT 1 FROM approval_requests WHERE hash = $7) \
+             ON CONFLICT DO NOTHING",
+            with(
+                args![session.id.0.as_slice()],
+                with(
+                    version_args(&session.version),
+                    args![
+                        session.split_id.as_slice(),
+                        i64::from(session.operation.code()),
+                        session.request_hash.0.as_slice(),
+                        session.replica.as_str(),
+                        session.started_by.as_str(),
+                        timestamp_to_db(session.started_at),
+                        timestamp_to_db(session.expires_at),
+                        timestamp_to_db(session.idle_expires_at),
+                    ],
+                ),
+            ),
+        )
+        .await?;
+    if inserted == 1 {
+        return Ok(());
+    }
     match load(tx, &session.id).await {
         Ok(_) => return Err(Error::RecoverySessionExists(session.id)),
         Err(Error::RecoverySessionNotFound(_)) => {}
@@ -141,33 +175,7 @@ async fn insert<B: Backend>(
     }
     super::key_versions::load(tx, &session.version).await?;
     super::approvals::load_request(tx, &session.request_hash).await?;
-    if open_of(tx, &session.version).await?.is_some() {
-        return Err(Error::RecoverySessionOpen(session.version.clone()));
-    }
-    tx.execute(
-        TABLE,
-        "INSERT INTO recovery_sessions (id, key_id, node_id, version, split_id, operation, \
-         request_hash, replica, started_by, started_at, expires_at, idle_expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        with(
-            args![session.id.0.as_slice()],
-            with(
-                version_args(&session.version),
-                args![
-                    session.split_id.as_slice(),
-                    i64::from(session.operation.code()),
-                    session.request_hash.0.as_slice(),
-                    session.replica.as_str(),
-                    session.started_by.as_str(),
-                    timestamp_to_db(session.started_at),
-                    timestamp_to_db(session.expires_at),
-                    timestamp_to_db(session.idle_expires_at),
-                ],
-            ),
-        ),
-    )
-    .await?;
-    Ok(())
+    Err(Error::RecoverySessionOpen(session.version.clone()))
 }
 
 async fn touch<B: Backend>(
@@ -175,27 +183,25 @@ async fn touch<B: Backend>(
     id: &RecoverySessionId,
     idle_expires_at: Timestamp,
 ) -> Result<(), Error> {
-    let session = load(tx, id).await?;
-    if session.closed_at.is_some() {
-        return Err(Error::RecoverySessionClosed(*id));
-    }
-    if idle_expires_at <= session.started_at || idle_expires_at > session.expires_at {
-        return Err(Error::TimesOutOfOrder {
-            field: "idle_expires_at",
-        });
-    }
+    // Row-level and in one statement: only an open session whose times
+    // admit the deadline moves; a refused update reads to name why.
     let updated = tx
         .execute(
             TABLE,
-            "UPDATE recovery_sessions SET idle_expires_at = $2 WHERE id = $1 AND closed_at IS NULL",
+            "UPDATE recovery_sessions SET idle_expires_at = $2 \
+             WHERE id = $1 AND closed_at IS NULL AND started_at < $2 AND expires_at >= $2",
             args![id.0.as_slice(), timestamp_to_db(idle_expires_at)],
         )
         .await?;
     if updated == 1 {
-        Ok(())
-    } else {
-        Err(Error::RecoverySessionClosed(*id))
+        return Ok(());
     }
+    if load(tx, id).await?.closed_at.is_some() {
+        return Err(Error::RecoverySessionClosed(*id));
+    }
+    Err(Error::TimesOutOfOrder {
+        field: "idle_expires_at",
+    })
 }
 
 async fn close<B: Backend>(
@@ -204,28 +210,23 @@ async fn close<B: Backend>(
     at: Timestamp,
     outcome: RecoverySessionOutcome,
 ) -> Result<(), Error> {
-    let session = load(tx, id).await?;
-    if session.closed_at.is_some() {
-        return Err(Error::RecoverySessionClosed(*id));
-    }
-    if at < session.started_at {
-        return Err(Error::TimesOutOfOrder { field: "closed_at" });
-    }
     // Row-level: of two transactions closing the same session, the second
-    // updates nothing.
+    // updates nothing; a refused close reads to name why.
     let updated = tx
         .execute(
             TABLE,
             "UPDATE recovery_sessions SET closed_at = $2, outcome = $3 \
-             WHERE id = $1 AND closed_at IS NULL",
+             WHERE id = $1 AND closed_at IS NULL AND started_at <= $2",
             args![id.0.as_slice(), timestamp_to_db(at), outcome.name()],
         )
         .await?;
     if updated == 1 {
-        Ok(())
-    } else {
-        Err(Error::RecoverySessionClosed(*id))
+        return Ok(());
     }
+    if load(tx, id).await?.closed_at.is_some() {
+        return Err(Error::RecoverySessionClosed(*id));
+    }
+    Err(Error::TimesOutOfOrder { field: "closed_at" })
 }
 
 impl<B: Backend> RecoverySessionStore for SqlTransaction<B> {

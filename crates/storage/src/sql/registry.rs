@@ -296,6 +296,31 @@ async fn persons<B: Backend>(
         .collect()
 }
 
+async fn persons_named<B: Backend>(
+    tx: &mut SqlTransaction<B>,
+    ids: &[ActorId],
+) -> Result<Vec<PersonRecord>, Error> {
+    // A fixed statement (prepared once, cached) with a fixed number of
+    // slots; a chunk's unused slots hold '', which no id equals.
+    const SQL: &str = select_person!("WHERE p.id IN ($1, $2, $3, $4, $5, $6, $7, $8)");
+    const _: () = assert!(crate::PERSONS_PER_QUERY == 8);
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::PERSONS_PER_QUERY) {
+        let mut args: Vec<Arg> = chunk.iter().map(|id| Arg::from(id.as_str())).collect();
+        args.resize_with(crate::PERSONS_PER_QUERY, || Arg::from(""));
+        for row in tx.fetch(PERSONS, SQL, args).await? {
+            let (person, _) = decode_person::<B>(&row)?;
+            if !found
+                .iter()
+                .any(|known: &PersonRecord| known.id == person.id)
+            {
+                found.push(person);
+            }
+        }
+    }
+    Ok(found)
+}
+
 async fn rotate_keys<B: Backend>(
     tx: &mut SqlTransaction<B>,
     id: &ActorId,
@@ -588,6 +613,10 @@ impl<B: Backend> RegistryStore for SqlTransaction<B> {
         guarded!(self, Read, async {
             load_person(self, id).await.map(|(person, _)| person)
         })
+    }
+
+    async fn persons_named(&mut self, ids: &[ActorId]) -> Result<Vec<PersonRecord>, Error> {
+        guarded!(self, Read, persons_named(self, ids))
     }
 
     async fn person_by_tls_fingerprint(
