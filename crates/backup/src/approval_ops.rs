@@ -135,12 +135,19 @@ async fn check_approver<T: RegistryStore + Send>(
     approver: &ActorId,
     role: Role,
 ) -> Result<shardkeep_storage::PersonRecord, Error> {
-    let person = match tx.person(approver).await {
-        Ok(person) => person,
-        Err(shardkeep_storage::Error::PersonNotFound(_)) => {
-            return Err(Error::ApproverRevoked(approver.clone()));
-        }
-        Err(other) => return Err(other.into()),
+    let persons = tx.persons_named(std::slice::from_ref(approver)).await?;
+    check_approver_among(&persons, approver, role).cloned()
+}
+
+/// The approver among `persons` (looked up now): registered, active,
+/// holding `role`.
+fn check_approver_among<'p>(
+    persons: &'p [shardkeep_storage::PersonRecord],
+    approver: &ActorId,
+    role: Role,
+) -> Result<&'p shardkeep_storage::PersonRecord, Error> {
+    let Some(person) = persons.iter().find(|person| person.id == *approver) else {
+        return Err(Error::ApproverRevoked(approver.clone()));
     };
     if !matches!(person.state, PersonState::Active) {
         return Err(Error::ApproverRevoked(approver.clone()));
@@ -159,7 +166,7 @@ async fn check_approver<T: RegistryStore + Send>(
 /// `actor` (who runs the operation) for exactly `expected`; its approvals
 /// satisfy the operation's rule from distinct persons, none the requester,
 /// each approver active and holding their role **now**. Marks the request
-/// consumed (single use) and returns its approvals.
+/// consumed (single use) and returns its approvals and its expiry.
 ///
 /// # Errors
 /// [`Error::ApprovalRequestUnknown`], [`Error::ApprovalRequestCorrupt`],
@@ -174,7 +181,7 @@ pub(crate) async fn consume_approvals<T: Transaction>(
     expected: &ApprovalParams,
     actor: &ActorId,
     now: Timestamp,
-) -> Result<Vec<ApprovalRecord>, Error> {
+) -> Result<(Vec<ApprovalRecord>, Timestamp), Error> {
     let (record, request) = load_request(tx, hash).await?;
     if record.consumed_at.is_some() {
         return Err(Error::ApprovalReplayed(*hash));
@@ -198,7 +205,7 @@ pub(crate) async fn consume_approvals<T: Transaction>(
     }
     let approvals = checked_approvals(tx, deployment, hash, &request, expected).await?;
     match tx.consume_approval_request(hash, now, actor).await {
-        Ok(()) => Ok(approvals),
+        Ok(()) => Ok((approvals, request.expires_at)),
         Err(shardkeep_storage::Error::ApprovalConsumed(_)) => Err(Error::ApprovalReplayed(*hash)),
         Err(other) => Err(other.into()),
     }
@@ -258,6 +265,11 @@ async fn checked_approvals<T: Transaction>(
         return Err(mismatch(field));
     }
     let approvals = tx.approvals(hash).await?;
+    let approvers: Vec<ActorId> = approvals
+        .iter()
+        .map(|approval| approval.approver.clone())
+        .collect();
+    let persons = tx.persons_named(&approvers).await?;
     let accepted = accepted_roles(request.params.operation);
     for approval in &approvals {
         if approval.approver == request.requester {
@@ -269,7 +281,7 @@ async fn checked_approvals<T: Transaction>(
                 role: approval.role,
             });
         }
-        check_approver(tx, &approval.approver, approval.role).await?;
+        check_approver_among(&persons, &approval.approver, approval.role)?;
     }
     let roles: Vec<Role> = approvals.iter().map(|approval| approval.role).collect();
     if let Some(needed) = missing(request.params.operation, &roles) {
@@ -517,7 +529,7 @@ impl<S: Storage> BackupService<S> {
         let deployment = self.config().deployment_id.clone();
         let approvals =
             match consume_approvals(&mut tx, &deployment, request, &expected, actor, now).await {
-                Ok(approvals) => approvals,
+                Ok((approvals, _)) => approvals,
                 Err(error) if is_approval_refusal(&error) => {
                     drop(tx);
                     return self.refuse_approval(actor, EventType::Policy, error).await;

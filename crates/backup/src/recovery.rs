@@ -18,9 +18,9 @@ use shardkeep_audit::{EventType, Outcome};
 use shardkeep_envelope::CurveShare;
 use shardkeep_envelope::deps::age;
 use shardkeep_storage::{
-    ApprovalOperation, ApprovalRequestHash, ApprovalStore, GroupStore, KeyVersionState,
-    KeyVersionStore, RecoverySessionId, RecoverySessionOutcome, RecoverySessionRecord,
-    RecoverySessionStore, Storage, Transaction,
+    ApprovalOperation, ApprovalRequestHash, GroupStore, KeyVersionState, KeyVersionStore,
+    RecoverySessionId, RecoverySessionOutcome, RecoverySessionRecord, RecoverySessionStore,
+    Storage, Transaction,
 };
 use shardkeep_types::{ActorId, FreeText, NodeVersion, ShareIndex, Threshold, Timestamp};
 
@@ -523,24 +523,18 @@ impl<S: Storage> BackupService<S> {
         };
         let deployment = self.config().deployment_id.clone();
         let approved = match params.schedule {
-            None => consume_approvals(&mut tx, &deployment, request, &expected, actor, now)
-                .await
-                .map(|approvals| (approvals, None)),
-            Some(schedule) => self
-                .scheduled_approvals(&mut tx, request, schedule, &expected, actor, now)
-                .await
-                .map(|(approvals, end)| (approvals, Some(end))),
+            None => consume_approvals(&mut tx, &deployment, request, &expected, actor, now).await,
+            Some(schedule) => {
+                self.scheduled_approvals(&mut tx, request, schedule, &expected, actor, now)
+                    .await
+            }
         };
-        let (approvals, end) = match approved {
+        let (approvals, expires_at) = match approved {
             Ok(approved) => approved,
             Err(error) if is_approval_refusal(&error) => {
                 return self.refuse_as(tx, event, actor, None, error).await;
             }
             Err(other) => return Err(other),
-        };
-        let expires_at = match end {
-            Some(end) => end,
-            None => tx.approval_request(request).await?.expires_at,
         };
         let idle_expires_at = self.idle_deadline(now, expires_at)?;
         let session = RecoverySessionId(self.random_bytes());

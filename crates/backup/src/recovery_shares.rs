@@ -39,8 +39,9 @@ use shardkeep_kms::KekPin;
 use shardkeep_sss_core::{Commitments, Curve, Ed25519, Secp256k1, Share, combine_verified};
 use shardkeep_storage::{
     ApprovalOperation, CustodyEntry, CustodyStore, DrillOutcome, DrillReport, DrillStore,
-    PersonState, RecoverySessionId, RecoverySessionOutcome, RecoverySessionStore, RegistryStore,
-    SealedShareStore, ShareAccess, ShareAccessLog, SlotKekStore, Storage, Transaction,
+    PersonRecord, PersonState, RecoverySessionId, RecoverySessionOutcome, RecoverySessionStore,
+    RegistryStore, SealedShareStore, ShareAccess, ShareAccessLog, SlotKekStore, Storage,
+    Transaction,
 };
 use shardkeep_types::{ActorId, FreeText, Label, ShareIndex, Threshold};
 use subtle::ConstantTimeEq;
@@ -610,22 +611,24 @@ impl<S: Storage> BackupService<S> {
         let (split, drill, opened, mut rejected) =
             self.open_submissions(session, submissions, &mut timings)?;
         let custody = tx.custody_map(split.version()).await?;
+        let custodians: Vec<ActorId> = opened
+            .iter()
+            .map(|candidate| candidate.custodian.clone())
+            .collect();
+        let custodians = tx.persons_named(&custodians).await?;
         let mut checked = Vec::new();
         for candidate in opened {
             let position = candidate.position;
             let custodian = candidate.custodian.clone();
-            match self
-                .check_submission(
-                    &mut tx,
-                    session,
-                    &split,
-                    drill,
-                    &custody,
-                    candidate,
-                    &mut timings,
-                )
-                .await?
-            {
+            match Self::check_submission(
+                session,
+                &split,
+                drill,
+                &custody,
+                &custodians,
+                candidate,
+                &mut timings,
+            )? {
                 Ok(share) => checked.push(share),
                 Err((index, reason)) => rejected.push(RejectedShare {
                     position,
@@ -717,27 +720,22 @@ impl<S: Storage> BackupService<S> {
             .ok_or(Error::RecoverySessionLost(*session))
     }
 
-    /// The checks that need the registry and the custody map.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "private: one share's checks against the session's context"
-    )]
-    async fn check_submission(
-        &self,
-        tx: &mut S::Transaction,
+    /// The checks that need the registry and the custody map (the
+    /// submitters' person records, read once for the call).
+    fn check_submission(
         session: &RecoverySessionId,
         split: &VerifiedSplit,
         drill: bool,
         custody: &[CustodyEntry],
+        custodians: &[PersonRecord],
         candidate: Opened,
         timings: &mut RecoveryTimings,
     ) -> Result<Result<Checked, (Option<ShareIndex>, ShareRejection)>, Error> {
-        let person = match tx.person(&candidate.custodian).await {
-            Ok(person) => person,
-            Err(shardkeep_storage::Error::PersonNotFound(_)) => {
-                return Ok(Err((None, ShareRejection::UnknownCustodian)));
-            }
-            Err(other) => return Err(other.into()),
+        let Some(person) = custodians
+            .iter()
+            .find(|person| person.id == candidate.custodian)
+        else {
+            return Ok(Err((None, ShareRejection::UnknownCustodian)));
         };
         let key = match (&person.state, person.keys.receipt_key) {
             (PersonState::Active, Some(key)) => VerifyingKey::from_bytes(&key).ok(),
