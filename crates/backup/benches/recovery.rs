@@ -40,6 +40,9 @@
 //! arrivals' audit records; the close); what is left is shardkeep's own
 //! work (queries, audit records, descriptors, bookkeeping).
 //!
+//! `recovery` also counts, in one more recovery outside the timed ones,
+//! the SQL statements it runs (sqlx's `sqlx::query` log events).
+//!
 //! `recovery` also prints the median of each step as the recoveries timed
 //! it in place (`RecoveryTimings`, from each report), which is exact where
 //! subtracting the parts benched alone is not: a part benched in a hot
@@ -67,6 +70,7 @@
 mod common;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Custodian, Deployment, deployment};
@@ -75,7 +79,7 @@ use ed25519_dalek::Signature;
 use shardkeep_audit::{AuditRecord, EventType, append};
 use shardkeep_backup::{
     Armor, GenerateRequest, Generated, RateLimit, RecoveryParams, RecoveryTarget, RecoveryTimings,
-    Role, SUBMISSION_SIGNATURE_TAG, SaveDataSource, TssGroup, VerifiedSplit,
+    Role, SUBMISSION_SIGNATURE_TAG, SaveDataSource, SessionDescriptor, TssGroup, VerifiedSplit,
     prepare_recovery_submission, sign_approval,
 };
 use shardkeep_envelope::deps::age;
@@ -207,6 +211,38 @@ fn submission(c: &mut Criterion) {
     recovery(c, "recovery-submit", false);
 }
 
+/// Counts the SQL statements sqlx runs (its `sqlx::query` log events),
+/// in an extra recovery outside the timed ones: logging a statement costs
+/// more than running it.
+struct StatementCounter;
+
+static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
+
+impl log::Log for StatementCounter {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target() == "sqlx::query"
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// The statements `f` runs (`BEGIN` and `COMMIT` are not logged by sqlx's
+/// SQLite driver, so not counted).
+fn statements_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    log::set_max_level(log::LevelFilter::Debug);
+    STATEMENTS.store(0, Ordering::Relaxed);
+    let out = f();
+    let counted = STATEMENTS.load(Ordering::Relaxed);
+    log::set_max_level(log::LevelFilter::Off);
+    (out, counted)
+}
+
 fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
     let setup = deployment(|config| {
         config.recovery_attempt_limit = RateLimit {
@@ -214,7 +250,7 @@ fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
             window: Duration::from_secs(1),
         };
     });
-    let service_key = setup.service_key.verifying_key();
+    let _ = log::set_logger(&StatementCounter);
     let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
@@ -241,23 +277,7 @@ fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
                     if time_the_start {
                         total += start.elapsed();
                     }
-                    let submissions: Vec<Vec<u8>> = setup
-                        .custodians
-                        .iter()
-                        .zip(&node.generated.containers)
-                        .map(|(custodian, container)| {
-                            prepare_recovery_submission(
-                                descriptor.as_bytes(),
-                                &service_key,
-                                setup.now,
-                                &container.container,
-                                &custodian.identity,
-                                &custodian.person,
-                                &custodian.receipt_key,
-                            )
-                            .unwrap()
-                        })
-                        .collect();
+                    let submissions = submissions(&setup, &node, &descriptor);
                     let start = Instant::now();
                     let report = setup
                         .runtime
@@ -280,10 +300,65 @@ fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
         });
         if time_the_start {
             print_breakdown(&format!("{name}/{}", protocol.dir()), &in_place);
+            let request = approve(&setup, &node, &params);
+            let (descriptor, at_start) = statements_of(|| {
+                setup
+                    .runtime
+                    .block_on(setup.service.start_recovery(
+                        &setup.operator,
+                        &request,
+                        params.clone(),
+                    ))
+                    .unwrap()
+            });
+            let submissions = submissions(&setup, &node, &descriptor);
+            let (report, in_submission) = statements_of(|| {
+                setup
+                    .runtime
+                    .block_on(setup.service.submit_recovery_shares(
+                        &setup.operator,
+                        &descriptor.session,
+                        &submissions,
+                        RecoveryTarget {
+                            codec: &node.codec,
+                            peers: &mut peers,
+                        },
+                    ))
+                    .unwrap()
+            });
+            assert!(report.succeeded(), "{report:?}");
+            eprintln!(
+                "  SQL statements   {:>5} (start {at_start}, submission and close \
+                 {in_submission}; 3 BEGIN and 3 COMMIT besides)",
+                at_start + in_submission
+            );
         }
         in_place.clear();
     }
     group.finish();
+}
+
+/// The three custodians' submissions to a session (prepared on their
+/// machines: never timed).
+fn submissions(setup: &Deployment, node: &Node, descriptor: &SessionDescriptor) -> Vec<Vec<u8>> {
+    let service_key = setup.service_key.verifying_key();
+    setup
+        .custodians
+        .iter()
+        .zip(&node.generated.containers)
+        .map(|(custodian, container)| {
+            prepare_recovery_submission(
+                descriptor.as_bytes(),
+                &service_key,
+                setup.now,
+                &container.container,
+                &custodian.identity,
+                &custodian.person,
+                &custodian.receipt_key,
+            )
+            .unwrap()
+        })
+        .collect()
 }
 
 /// The median of each step the recoveries timed in place, and the own
