@@ -653,13 +653,7 @@ impl<S: Storage> BackupService<S> {
             .await?;
         let mut slot_states = BTreeMap::new();
         let mut keks = BTreeMap::new();
-        let server_shares = reference
-            .as_ref()
-            .map_or(0, |reference| reference.server_shares);
-        for index in 1..=server_shares {
-            let Some(index) = ShareIndex::new(index) else {
-                continue;
-            };
+        for index in slots.iter().map(|slot| slot.slot.index) {
             let slot = version.slot(index);
             match tx.slot_state(&slot).await {
                 Ok(state) => {
@@ -835,16 +829,13 @@ impl Facts {
         self.record.threshold.n()
     }
 
-    /// The server-share count the stored reference names.
-    fn server_shares(&self) -> Option<u8> {
-        self.reference
-            .as_ref()
-            .map(|reference| reference.server_shares)
-    }
-
+    /// Whether a custodian holds the share: external shares are the
+    /// custody map's, server shares the stored slots' (what is stored,
+    /// not what the split says: `GEN-03` compares the two).
     fn is_external(&self, index: ShareIndex) -> bool {
-        self.server_shares()
-            .is_some_and(|server| index.get() > server)
+        self.custody
+            .as_ref()
+            .is_ok_and(|entries| entries.iter().any(|entry| entry.slot.index == index))
     }
 
     fn confirmed_receipt(&self, entry: &CustodyEntry) -> Option<&DeliveryRecord> {
@@ -877,7 +868,7 @@ impl Facts {
             .max_by_key(|drill| drill.finished_at)
     }
 
-    fn drill_evidence(&self, drill: &DrillReport) -> Evidence {
+    fn drill_evidence(drill: &DrillReport) -> Evidence {
         let session = drill_session(&drill.report)
             .map_or_else(|| "unknown session".to_owned(), |s| s.to_string());
         Evidence::new(
@@ -1025,9 +1016,12 @@ fn gen_shape(facts: &Facts) -> Evaluated {
     );
     let external = n.saturating_sub(server);
     let stored = facts.slots.len();
+    let mapped = facts.custody.as_ref().map_or(0, Vec::len);
     let evidence = vec![split_evidence(
         reference,
-        format!("{t}-of-{n}: {server} server shares ({stored} stored), {external} external"),
+        format!(
+            "{t}-of-{n}: {server} server shares ({stored} stored), {external} external ({mapped} mapped to custodians)"
+        ),
     )];
     if server >= t {
         return fail(
@@ -1041,9 +1035,15 @@ fn gen_shape(facts: &Facts) -> Evaluated {
             evidence,
         );
     }
-    if stored > usize::from(server) {
+    if stored != usize::from(server) {
         return fail(
             format!("{stored} server shares are stored, the split has {server}"),
+            evidence,
+        );
+    }
+    if mapped != usize::from(external) {
+        return fail(
+            format!("{mapped} external shares are mapped to custodians, the split has {external}"),
             evidence,
         );
     }
@@ -1056,17 +1056,14 @@ fn gen_custodians(facts: &Facts) -> Evaluated {
         Ok(entries) => entries,
         Err(why) => return fail(why.clone(), Vec::new()),
     };
-    let Some(server) = facts.server_shares() else {
-        return fail("no split reference tells the external slots", Vec::new());
-    };
+    if entries.is_empty() {
+        return fail("no external share is mapped to a custodian", Vec::new());
+    }
     let mut evidence = Vec::new();
     let mut problems = Vec::new();
     let mut seen = BTreeSet::new();
-    for index in server.saturating_add(1)..=facts.threshold_n() {
-        let Some(entry) = entries.iter().find(|entry| entry.slot.index.get() == index) else {
-            problems.push(format!("share {index} has no custodian"));
-            continue;
-        };
+    for entry in entries {
+        let index = entry.slot.index;
         if !seen.insert(entry.custodian.clone()) {
             problems.push(format!("custodian {} holds two shares", entry.custodian));
         }
@@ -1128,16 +1125,11 @@ fn gen_exposure(facts: &Facts) -> Evaluated {
 
 /// GEN-06.
 fn gen_keks(facts: &Facts) -> Evaluated {
-    let Some(server) = facts.server_shares() else {
-        return fail("no split reference tells the server slots", Vec::new());
-    };
     let mut evidence = Vec::new();
     let mut problems = Vec::new();
     let mut kek_ids = BTreeSet::new();
-    for index in 1..=server {
-        let Some(index) = ShareIndex::new(index) else {
-            continue;
-        };
+    for slot in &facts.slots {
+        let index = slot.slot.index;
         let Some(kek) = facts.keks.get(&index) else {
             problems.push(format!("share {index} has no pinned slot KEK"));
             continue;
@@ -1145,15 +1137,11 @@ fn gen_keks(facts: &Facts) -> Evaluated {
         if !kek_ids.insert(kek.kek_id.clone()) {
             problems.push(format!("KEK {} seals two shares", kek.kek_id));
         }
-        if let Some(slot) = facts.slots.iter().find(|slot| slot.slot.index == index) {
-            if slot.kek_id != kek.kek_id {
-                problems.push(format!(
-                    "share {index} is sealed under {}, its pinned KEK is {}",
-                    slot.kek_id, kek.kek_id
-                ));
-            }
-        } else {
-            problems.push(format!("share {index} is not stored"));
+        if slot.kek_id != kek.kek_id {
+            problems.push(format!(
+                "share {index} is sealed under {}, its pinned KEK is {}",
+                slot.kek_id, kek.kek_id
+            ));
         }
         evidence.push(Evidence::new(
             EvidenceKind::SlotKek,
@@ -1220,10 +1208,7 @@ fn gen_receipts(facts: &Facts) -> Evaluated {
     };
     let mut evidence = Vec::new();
     let mut missing = Vec::new();
-    for entry in entries
-        .iter()
-        .filter(|entry| facts.is_external(entry.slot.index))
-    {
+    for entry in entries {
         match facts.confirmed_receipt(entry) {
             Some(receipt) => evidence.push(receipt_evidence(receipt)),
             None => missing.push(entry.slot.index.to_string()),
@@ -1262,7 +1247,7 @@ fn drill(facts: &Facts, settings: &Settings) -> Vec<Evaluated> {
             .map(|_| fail("no drill of this version is recorded", Vec::new()))
             .collect();
     };
-    let evidence = facts.drill_evidence(drill);
+    let evidence = Facts::drill_evidence(drill);
     let text = String::from_utf8_lossy(&drill.report);
     let has_line = |prefix: &str| text.lines().any(|line| line.starts_with(prefix));
     let line_item = |prefix: &str, missing: &str| -> Evaluated {
@@ -1284,6 +1269,10 @@ fn drill(facts: &Facts, settings: &Settings) -> Vec<Evaluated> {
             "the drill report records no keystore write, load and self-test step",
         ),
         match &drill.outcome {
+            DrillOutcome::Passed if !has_line("result passed") => fail(
+                "the drill report does not record the passed self-test",
+                vec![evidence.clone()],
+            ),
             DrillOutcome::Passed => Ok(vec![evidence.clone()]),
             DrillOutcome::Failed { reason } => fail(
                 format!("the drill failed: {}", reason.as_str()),
@@ -1420,7 +1409,7 @@ fn drl_fresh(facts: &Facts, settings: &Settings) -> Evaluated {
     let Some(drill) = facts.latest_passed_drill() else {
         return fail("the version never passed a drill", Vec::new());
     };
-    let evidence = vec![facts.drill_evidence(drill)];
+    let evidence = vec![Facts::drill_evidence(drill)];
     let due = drill.finished_at.checked_add(settings.drill_interval);
     if due.is_none_or(|due| due <= settings.now) {
         return fail(
@@ -1512,7 +1501,7 @@ fn del_drill(facts: &Facts) -> Evaluated {
                 .iter()
                 .all(|index| facts.is_external(*index))
     }) {
-        Some(drill) => Ok(vec![facts.drill_evidence(drill)]),
+        Some(drill) => Ok(vec![Facts::drill_evidence(drill)]),
         None => fail("no passed external-only drill of this version", Vec::new()),
     }
 }
@@ -1551,9 +1540,7 @@ fn del_approvals(facts: &Facts) -> Evaluated {
 }
 
 fn server_indices(facts: &Facts) -> Vec<ShareIndex> {
-    (1..=facts.server_shares().unwrap_or(0))
-        .filter_map(|index| ShareIndex::new(index))
-        .collect()
+    facts.slots.iter().map(|slot| slot.slot.index).collect()
 }
 
 fn slot_name(facts: &Facts, index: ShareIndex) -> String {
