@@ -109,6 +109,7 @@ async fn a_complete_version_passes_and_each_removal_fails_its_item() {
             let (h, copy) = copy_of(&complete, &file).await;
             cases::removal_fails_its_item(&h, &copy, removal).await;
         }
+        cases::a_deleted_version_passes_the_deletion_checklist(&complete).await;
     }
 }
 

@@ -559,3 +559,151 @@ pub async fn removal_fails_its_item<S: Storage>(
     let what = missing(&report, expected.last().unwrap());
     assert!(what.contains(says), "{removal:?}: {what}");
 }
+
+/// The deletion of the complete version's server shares as stored state,
+/// written through storage the way the deletion operation does (it is not
+/// part of this crate yet): a delete request approved by a business owner
+/// and security and consumed, both server slots soft-deleted and, after
+/// the cooldown, hard-deleted with their KEKs destroyed, each step
+/// audited; a zero-retention record; a witnessed checkpoint. Every
+/// deletion item then passes; before each step, the items that need it
+/// fail.
+pub async fn a_deleted_version_passes_the_deletion_checklist<S: Storage>(c: &Complete<S>) {
+    use shardkeep_audit::{AuditRecord, FileWitness, append, checkpoint};
+    use shardkeep_backup::{ApprovalOperation, ApprovalParams, ApprovalSubject};
+    use shardkeep_storage::{ApprovalStore, SlotDeletionStore, SlotKekStore};
+    use shardkeep_types::{FreeText, ShareIndex};
+
+    let h = &c.r.f.h;
+    let version = c.version().clone();
+    let deletion = async || checklist(h, &version, ChecklistKind::Deletion).await;
+    let server: Vec<ShareIndex> = [1, 2].map(|i| ShareIndex::new(i).unwrap()).into();
+    let record = |event: EventType, index: Option<ShareIndex>, detail: &str| {
+        let mut record = AuditRecord::new(event, h.clock_now(), h.operator.clone());
+        record.key_id = Some(version.key_id.clone());
+        record.node_id = Some(version.node_id.clone());
+        record.version = Some(version.version);
+        record.share_index = index;
+        record.detail = Some(FreeText::new(detail).unwrap());
+        record
+    };
+
+    // The approvals.
+    let request = h
+        .service
+        .request_approval(
+            &h.operator,
+            ApprovalParams {
+                operation: ApprovalOperation::Delete,
+                subject: Some(ApprovalSubject {
+                    version: version.clone(),
+                    split_id: c.r.generated.split_id,
+                }),
+                target: None,
+                allow_server_shares: false,
+                slots: server.clone(),
+                change_hash: None,
+                ticket: text("DEL-2026-1"),
+                risk_note_hash: [0x44; 32],
+            },
+        )
+        .await
+        .unwrap();
+    let bytes = request.encode().unwrap();
+    let hash = request.hash().unwrap();
+    c.r.f
+        .approve(&bytes, "biz-1", Role::BusinessOwner)
+        .await
+        .unwrap();
+    assert!(missing(&deletion().await, "DEL-03").contains("no consumed delete request"));
+    c.r.f
+        .approve(&bytes, "sec-2", Role::Security)
+        .await
+        .unwrap();
+    assert!(missing(&deletion().await, "DEL-03").contains("no consumed delete request"));
+    // The soft delete consumes them.
+    let now = h.clock_now();
+    let cooldown_until = now.checked_add(Duration::from_secs(7 * 86_400)).unwrap();
+    let mut tx = h.service.storage().begin().await.unwrap();
+    tx.consume_approval_request(&hash, now, &h.operator)
+        .await
+        .unwrap();
+    for index in &server {
+        tx.soft_delete_slot(&version.slot(*index), &h.operator, now, cooldown_until)
+            .await
+            .unwrap();
+        append(
+            &mut tx,
+            &record(EventType::SoftDelete, Some(*index), "soft delete"),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let report = deletion().await;
+    assert_eq!(
+        report.failed(),
+        ["DEL-05", "DEL-06", "DEL-07", "DEL-08"],
+        "{report:#?}"
+    );
+    assert!(missing(&report, "DEL-05").contains("a rollback is still possible"));
+
+    // The hard delete, after the cooldown, destroys the KEKs.
+    h.clock.advance(Duration::from_secs(7 * 86_400));
+    let now = h.clock_now();
+    let mut tx = h.service.storage().begin().await.unwrap();
+    for index in &server {
+        let slot = version.slot(*index);
+        tx.hard_delete_slot(&slot, now, b"kek destroyed; search: not found")
+            .await
+            .unwrap();
+        tx.mark_slot_kek_destroyed(&slot, now).await.unwrap();
+        append(
+            &mut tx,
+            &record(EventType::HardDelete, Some(*index), "hard delete"),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let report = deletion().await;
+    assert_eq!(report.failed(), ["DEL-07", "DEL-08"], "{report:#?}");
+    assert_eq!(missing(&report, "DEL-07"), "no audit checkpoint is stored");
+
+    let mut witness = FileWitness::open(h.dir.path().join("witness.log")).unwrap();
+    checkpoint(
+        h.service.storage(),
+        h.signer.as_ref(),
+        &mut witness,
+        h.clock_now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(deletion().await.failed(), ["DEL-08"]);
+
+    let mut tx = h.service.storage().begin().await.unwrap();
+    append(
+        &mut tx,
+        &record(EventType::ZeroRetention, None, "zero-retention certificate"),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // The checkpoint no longer covers the last deletion record.
+    let report = deletion().await;
+    assert_eq!(report.failed(), ["DEL-07"]);
+    assert!(missing(&report, "DEL-07").contains("before the last deletion record"));
+    checkpoint(
+        h.service.storage(),
+        h.signer.as_ref(),
+        &mut witness,
+        h.clock_now(),
+    )
+    .await
+    .unwrap();
+    let report = deletion().await;
+    assert!(report.passed(), "{report:#?}");
+    // A deleted version's generation facts stay: the KEK pins, the records.
+    let generation = checklist(h, &version, ChecklistKind::Generation).await;
+    assert_eq!(generation.failed(), Vec::<&str>::new(), "{generation:#?}");
+}
