@@ -16,18 +16,18 @@
 //! | item | needs |
 //! |---|---|
 //! | `GEN-01` | the split reference: its binding signed by a trusted signer, its commitments hashing to the split id, `C_0` the node's public share |
-//! | `GEN-02` | the policy the split names, stored, with the version's `t`-of-`n`, and still the policy in force |
-//! | `GEN-03` | the split's server-share count (a signed column of the reference: altering it fails `GEN-01` too) against `t` and `n`, and no more server slots stored than it says |
-//! | `GEN-04` | a custody entry per external slot, at distinct, registered, active entities the person still acts for |
+//! | `GEN-02` | the policy the split names, stored, with the version's `t`-of-`n`, and still the policy in force (a newer policy in force also makes a drill due: `DRL-08`) |
+//! | `GEN-03` | the split's server-share count (a signed column of the reference: altering it fails `GEN-01` too) below `t`, the external count at least `t`, and as many server slots stored and external slots mapped as it says |
+//! | `GEN-04` | the custody entries at distinct, registered, active entities the person still acts for |
 //! | `GEN-05` | the group key's registration (its tss-lib threshold) and the exposure rule over its active versions |
-//! | `GEN-06` | a pinned KEK record per server slot, its id the slot's, no KEK shared by two slots |
+//! | `GEN-06` | a pinned KEK record per stored server slot, its id the slot's, no KEK shared by two slots |
 //! | `GEN-07` | a successful `generate` audit record per share index naming the stored envelope |
 //! | `GEN-08` | a confirmed (signed) delivery receipt per external slot for the mapped envelope |
 //! | `DRL-01` | the drill session's approval request: a drill of this version, consumed, approved in the security role |
 //! | `DRL-02` | the drill report's shares used: at least `t`, none a server share |
 //! | `DRL-03` | the report's combine-and-regenerate step |
 //! | `DRL-04` | the report's write, load and self-test step |
-//! | `DRL-05` | the report's outcome: passed (self-test with live peers) |
+//! | `DRL-05` | the report's stored outcome passed and its `result passed` line (the self-test with live peers; a failed outcome also leaves `DRL-08` without a passed drill) |
 //! | `DRL-06` | the report's statement that the sandbox was deleted |
 //! | `DRL-07` | the successful `drill` audit record of the session |
 //! | `DRL-08` | the latest passed drill: within the drill interval, after the version's last change |
@@ -40,8 +40,14 @@
 //! | `DEL-07` | a stored audit checkpoint at or after the last deletion record of the version |
 //! | `DEL-08` | a successful `zero-retention` audit record of the version |
 //!
-//! The generation checklist reads the audit log through from the start to
-//! find a version's records: a compliance report, not a hot path.
+//! Server shares are the version's stored slots and external shares its
+//! custody entries (what is stored, not what the split says: `GEN-03`
+//! compares the two). The drill checklist is of the version's latest
+//! drill; its session is the one its report names. The delete request is
+//! found through the version's `approval-request` audit records.
+//!
+//! The evaluation reads the audit log through from the start to find a
+//! version's records: a compliance report, not a hot path.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
