@@ -65,6 +65,7 @@ use shardkeep_storage::{
 use shardkeep_types::{ActorId, NodeVersion, ShareIndex, ShareSlot, Timestamp};
 
 use crate::access::{RateCheck, RateKind};
+use crate::approval::ApprovalRequest;
 use crate::error::Error;
 use crate::policy::Policy;
 use crate::reference::VerifiedSplit;
@@ -1308,12 +1309,21 @@ fn drl_approval(facts: &Facts, evidence: &Evidence) -> Evaluated {
             vec![evidence.clone()],
         );
     };
+    // A drill request naming a change hash pre-approves the schedule of
+    // that hash: it is never consumed, each scheduled drill starts on it.
+    let schedule = ApprovalRequest::decode(&request.encoding)
+        .ok()
+        .and_then(|decoded| decoded.params.change_hash);
     let mut found = vec![Evidence::new(
         EvidenceKind::ApprovalRequest,
         request.hash.to_string(),
         format!(
-            "{} of {} requested by {} at {}, consumed {}",
+            "{}{} of {} requested by {} at {}, consumed {}",
             request.operation,
+            schedule.map_or_else(String::new, |hash| format!(
+                " (pre-approved schedule {})",
+                hex::encode(hash)
+            )),
             request
                 .subject
                 .as_ref()
@@ -1334,7 +1344,7 @@ fn drl_approval(facts: &Facts, evidence: &Evidence) -> Evaluated {
             found,
         );
     }
-    if request.consumed_at.is_none() {
+    if request.consumed_at.is_none() && schedule.is_none() {
         return fail("the drill's approval request was never consumed", found);
     }
     if !approvals

@@ -109,6 +109,8 @@ async fn a_complete_version_passes_and_each_removal_fails_its_item() {
             let (h, copy) = copy_of(&complete, &file).await;
             cases::removal_fails_its_item(&h, &copy, removal).await;
         }
+        cases::checklists_are_authorized(&complete).await;
+        cases::a_scheduled_drill_passes_its_approval_item(&complete).await;
         cases::a_deleted_version_passes_the_deletion_checklist(&complete).await;
     }
 }

@@ -707,3 +707,88 @@ pub async fn a_deleted_version_passes_the_deletion_checklist<S: Storage>(c: &Com
     let generation = checklist(h, &version, ChecklistKind::Generation).await;
     assert_eq!(generation.failed(), Vec::<&str>::new(), "{generation:#?}");
 }
+
+/// A drill under a pre-approved schedule passes `DRL-01` on the
+/// schedule's request, which is never consumed.
+pub async fn a_scheduled_drill_passes_its_approval_item<S: Storage>(c: &Complete<S>) {
+    use shardkeep_backup::DrillSchedule;
+
+    let r = &c.r;
+    let h = &r.f.h;
+    let day = Duration::from_secs(24 * 60 * 60);
+    let schedule = DrillSchedule {
+        not_before: h.clock_now(),
+        not_after: h.clock_now().checked_add(day * 100).unwrap(),
+        cadence: day * 30,
+    };
+    let params = r
+        .drill_params()
+        .schedule_approval_params(r.generated.split_id, &schedule)
+        .unwrap();
+    let request = h
+        .service
+        .request_approval(&h.operator, params)
+        .await
+        .unwrap();
+    r.f.approve(&request.encode().unwrap(), "sec-2", Role::Security)
+        .await
+        .unwrap();
+    let hash = request.hash().unwrap();
+    let descriptor = h
+        .service
+        .start_scheduled_drill(&h.operator, &hash, &schedule, r.drill_params())
+        .await
+        .unwrap();
+    let submissions: Vec<Vec<u8>> = (0..3)
+        .map(|i| r.submission(i, descriptor.as_bytes()).unwrap())
+        .collect();
+    r.submit(&descriptor, &submissions, &codec()).await.unwrap();
+    let report = checklist(h, c.version(), ChecklistKind::Drill).await;
+    assert!(report.passed(), "{report:#?}");
+    let approval = &report.item("DRL-01").unwrap().evidence[0];
+    assert_eq!(approval.id, hash.to_string());
+    assert!(
+        approval.detail.contains("pre-approved schedule"),
+        "{approval:?}"
+    );
+    assert!(approval.detail.ends_with("consumed never"), "{approval:?}");
+}
+
+/// Only compliance, security and auditor persons compute checklists; a
+/// refusal is audited; an unknown version is an error.
+pub async fn checklists_are_authorized<S: Storage>(c: &Complete<S>) {
+    use shardkeep_backup::Error;
+
+    let h = &c.r.f.h;
+    let query = ChecklistQuery {
+        version: c.version().clone(),
+        kind: ChecklistKind::Generation,
+    };
+    assert!(matches!(
+        h.service.checklist(&h.operator, &query).await,
+        Err(Error::MissingRole { .. })
+    ));
+    let record = h.audit_records().await.pop().unwrap();
+    assert_eq!(record.event, EventType::AccessDenied);
+    assert!(matches!(
+        h.service.checklist(&actor("nobody"), &query).await,
+        Err(Error::UnknownPerson(_))
+    ));
+    // Security may; the call is audited as an inspection of the version.
+    h.service.checklist(&h.security, &query).await.unwrap();
+    let record = h.audit_records().await.pop().unwrap();
+    assert_eq!(record.event, EventType::Inspect);
+    assert_eq!(record.version, Some(c.version().version));
+    assert_eq!(
+        record.detail.unwrap().as_str(),
+        "generation checklist: 8 of 8 items pass"
+    );
+    let mut other = query.clone();
+    other.version.version = KeyVersion::new(7);
+    assert!(matches!(
+        h.service.checklist(&reviewer(), &other).await,
+        Err(Error::Storage(
+            shardkeep_storage::Error::KeyVersionNotFound(_)
+        ))
+    ));
+}
