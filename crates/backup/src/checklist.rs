@@ -431,7 +431,7 @@ impl ChecklistReport {
         let _ = writeln!(page, "<title>{}</title>", escape(&title));
         page.push_str(
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;width:100%}\
-             td,th{border:1px solid #999;padding:4px 8px;vertical-align:top;text-align:left}\
+             td,th{border:1px solid #999;padding:4px 8px;vertical-align:top;text-align:left}td.id{white-space:nowrap}\
              tr[data-outcome=pass] td.outcome{color:#060;font-weight:bold}\
              tr[data-outcome=fail] td.outcome{color:#a00;font-weight:bold}\
              ul{margin:0;padding-left:1.2em}code{font-size:90%}</style>\n</head>\n<body>\n",
