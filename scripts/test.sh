@@ -2,8 +2,9 @@
 # Runs every test of the workspace on a fresh machine.
 #
 # The tests start what they need themselves (a throwaway PostgreSQL cluster,
-# a temporary SoftHSM2 token, the age CLI for interop); this script only makes
-# sure the Debian packages that provide those programs are installed.
+# a temporary SoftHSM2 token, the age CLI for interop, headless Chromium to
+# render the HTML checklist report); this script only makes sure the Debian
+# packages that provide those programs are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ declare -A needed=(
     [softhsm2-util]=softhsm2
     [pkcs11-tool]=opensc
     [/usr/lib/postgresql/15/bin/initdb]=postgresql-15
+    [chromium]=chromium
 )
 missing=()
 for program in "${!needed[@]}"; do
@@ -26,4 +28,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The rendered-report test skips itself without Chromium unless this is set.
+export SHARDKEEP_REQUIRE_CHROMIUM=1
 cargo test --workspace --all-features --locked "$@"

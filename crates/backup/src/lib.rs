@@ -4,6 +4,7 @@
 mod access;
 mod approval;
 mod approval_ops;
+mod checklist;
 mod clock;
 mod config;
 mod delivery;
@@ -33,6 +34,10 @@ pub use approval::{
     MAX_APPROVAL_TARGET_LEN, MAX_APPROVAL_TICKET_LEN, request_hash, role_code, sign_approval,
 };
 pub use approval_ops::ApprovalState;
+pub use checklist::{
+    CHECKLIST_JSON_FORMAT, ChecklistItem, ChecklistKind, ChecklistQuery, ChecklistReport, Evidence,
+    EvidenceKind, ItemOutcome,
+};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{RateLimit, ServiceConfig};
 pub use delivery::{Confirmation, DeliveryReport, DeliveryResult};

@@ -488,7 +488,7 @@ pub(crate) fn is_recoverable(row: &VersionStatusRow) -> bool {
 
 /// The exposure of each active node of `key_id`, from the group's
 /// exposure rows: node -> custodians it is exposed to.
-async fn exposure_of_key<T: StatusStore + GroupStore + Send>(
+pub(crate) async fn exposure_of_key<T: StatusStore + GroupStore + Send>(
     tx: &mut T,
     key_id: &KeyId,
 ) -> Result<Option<BTreeMap<NodeId, BTreeSet<CustodianId>>>, Error> {

@@ -245,3 +245,52 @@ fn recovery_sessions_on_postgres() {
         a_call_during_the_finish_is_refused,
     );
 }
+
+/// A database of the throwaway cluster, changed as its superuser with the
+/// append-only guards (triggers, foreign keys) off for the statement.
+struct PostgresDatabase<'a> {
+    cluster: &'a PostgresCluster,
+    database: String,
+}
+
+impl common::checklist::Tamper for PostgresDatabase<'_> {
+    async fn run(&self, _table: &str, sql: &str) {
+        self.cluster
+            .psql(
+                &self.database,
+                &format!("SET session_replication_role = replica; {sql}"),
+            )
+            .unwrap();
+    }
+
+    fn blob(&self, bytes: &[u8]) -> String {
+        format!("'\\x{}'::bytea", hex::encode(bytes))
+    }
+}
+
+/// The checklist cases of `tests/checklist.rs` on PostgreSQL (ECDSA): the
+/// complete version passes, then each removal of evidence, each on a
+/// complete version of its own database, fails its item.
+#[test]
+fn checklists_on_postgres() {
+    use common::approvals::Fixture;
+    use common::checklist::{Removal, a_complete_version_passes, complete};
+    let names: Vec<String> = std::iter::once("checklist".to_owned())
+        .chain((0..Removal::ALL.len()).map(|i| format!("removal_{i}")))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    on_postgres(&names, &async |cluster, database, storage, dir| {
+        let c = complete(Fixture::new(storage, dir).await, Protocol::Ecdsa).await;
+        match database.strip_prefix("removal_") {
+            None => a_complete_version_passes(&c).await,
+            Some(i) => {
+                let removal = Removal::ALL[i.parse::<usize>().unwrap()];
+                let db = PostgresDatabase {
+                    cluster,
+                    database: database.to_owned(),
+                };
+                common::checklist::removal_fails_its_item(&c.r.f.h, &db, removal).await;
+            }
+        }
+    });
+}

@@ -12,6 +12,7 @@
 )]
 
 pub mod approvals;
+pub mod checklist;
 pub mod inspect;
 pub mod recovery;
 pub mod scenario;
