@@ -52,6 +52,16 @@ pub enum Error {
         /// The threshold.
         t: u8,
     },
+    /// A policy is in force: changing it needs approvals
+    /// ([`BackupService::set_policy_approved`](crate::BackupService::set_policy_approved)).
+    #[error(
+        "policy refused: policy {} is in force; a change needs an approved policy-change request",
+        hex::encode(current)
+    )]
+    PolicyChangeNeedsApproval {
+        /// The hash of the policy in force.
+        current: [u8; 32],
+    },
     /// The exposure rule: with the server's shares, one custodian entity
     /// could rebuild more nodes' shares of a group key than its tss-lib
     /// threshold allows.

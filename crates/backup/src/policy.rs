@@ -291,14 +291,18 @@ pub struct PolicySettings {
 }
 
 impl<S: Storage> BackupService<S> {
-    /// Sets the split policy in force (a security person does it). The
-    /// settings are validated here: the server never holds `t` shares, the
-    /// custodians always hold at least `t`, and one generate can audit every
-    /// share. The policy is stored with its hash and audited; versions made
-    /// under an older policy show it by their recorded hash.
+    /// Sets the deployment's first split policy (a security person does
+    /// it). Once a policy is in force, a change (threshold, server and
+    /// external shares, key wrapping provider) needs approvals:
+    /// [`set_policy_approved`](Self::set_policy_approved). The settings are
+    /// validated here: the server never holds `t` shares, the custodians
+    /// always hold at least `t`, and one generate can audit every share.
+    /// The policy is stored with its hash and audited; versions made under
+    /// an older policy show it by their recorded hash.
     ///
     /// # Errors
     /// The refusals of authorization (audited);
+    /// [`Error::PolicyChangeNeedsApproval`] (audited);
     /// [`Error::PolicyServerShares`], [`Error::PolicyExternalShares`],
     /// [`Error::PolicyTooManyShares`]; storage and audit errors.
     pub async fn set_policy(
@@ -317,6 +321,14 @@ impl<S: Storage> BackupService<S> {
             settings.kek_provider,
         )?;
         check_auditable(&policy)?;
+        if let Some(current) = tx.current_policy().await? {
+            let error = Error::PolicyChangeNeedsApproval {
+                current: current.hash,
+            };
+            return self
+                .refuse_as(tx, EventType::Policy, actor, None, error)
+                .await;
+        }
         let current = self.store_policy(&mut tx, actor, policy, now, None).await?;
         tx.commit().await?;
         Ok(current)

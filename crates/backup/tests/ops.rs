@@ -437,6 +437,59 @@ async fn a_policy_with_more_shares_than_one_generate_audits_is_refused() {
     );
 }
 
+/// Once a policy is in force, one security person alone cannot change it
+/// (the threshold, the server's share count or the key wrapping provider):
+/// the change needs approvals, the refusal is audited, and the policy in
+/// force stays; the approved change then takes.
+#[tokio::test]
+async fn a_policy_in_force_changes_only_with_approvals() {
+    let h = harness().await;
+    let first = h
+        .service
+        .set_policy(&h.security, settings(3, 5, 2))
+        .await
+        .unwrap();
+    for changed in [settings(2, 5, 1), settings(3, 5, 1), {
+        let mut other_provider = settings(3, 5, 2);
+        other_provider.kek_provider = Label::new("pkcs11").unwrap();
+        other_provider
+    }] {
+        let error = h
+            .service
+            .set_policy(&h.security, changed)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::PolicyChangeNeedsApproval { current } if current == first.hash),
+            "{error}"
+        );
+        let refused = h.audit_records().await.pop().unwrap();
+        assert_eq!(refused.event, EventType::Policy);
+        assert!(matches!(refused.outcome, Outcome::Failure { .. }));
+        assert_eq!(
+            h.service
+                .current_policy(&h.operator)
+                .await
+                .unwrap()
+                .unwrap()
+                .hash,
+            first.hash
+        );
+    }
+    let changed = h.change_policy(settings(3, 5, 1)).await.unwrap();
+    assert_ne!(changed.hash, first.hash);
+    assert_eq!(
+        h.service
+            .current_policy(&h.operator)
+            .await
+            .unwrap()
+            .unwrap()
+            .hash,
+        changed.hash
+    );
+    h.verify_audit().await;
+}
+
 #[tokio::test]
 async fn only_security_sets_the_policy() {
     let h = harness().await;

@@ -769,17 +769,13 @@ pub async fn status_and_listing<S: Storage>(storage: S, dir: tempfile::TempDir) 
     // A new policy: every version needs regenerating, and the drilled one
     // is due since the policy was set.
     h.clock.advance(MINUTE);
-    h.service
-        .set_policy(
-            &h.security,
-            PolicySettings {
-                threshold: Threshold::new(3, 5).unwrap(),
-                server_shares: 1,
-                kek_provider: Label::new("local-key-file").unwrap(),
-            },
-        )
-        .await
-        .unwrap();
+    h.change_policy(PolicySettings {
+        threshold: Threshold::new(3, 5).unwrap(),
+        server_shares: 1,
+        kek_provider: Label::new("local-key-file").unwrap(),
+    })
+    .await
+    .unwrap();
     let policy_set = h.clock_now();
     let v = h
         .service

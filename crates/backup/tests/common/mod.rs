@@ -279,6 +279,60 @@ impl<S: Storage> Harness<S> {
         InMemorySigner::from_seed(SignerId::new("person-key").unwrap(), &[self.seed(); 32])
     }
 
+    /// Changes the policy in force as the procedure demands: the security
+    /// person asks, a second security person (`change-sec`) and a business
+    /// owner (`change-biz`), registered here, approve.
+    pub async fn change_policy(
+        &self,
+        settings: PolicySettings,
+    ) -> Result<shardkeep_backup::CurrentPolicy, shardkeep_backup::Error> {
+        let policy = shardkeep_backup::Policy::new(
+            settings.threshold,
+            settings.server_shares,
+            settings.kek_provider.clone(),
+        )?;
+        let params = shardkeep_backup::ApprovalParams {
+            operation: shardkeep_storage::ApprovalOperation::PolicyChange,
+            subject: None,
+            target: None,
+            allow_server_shares: false,
+            slots: Vec::new(),
+            change_hash: Some(policy.hash()),
+            ticket: text("CHG-1"),
+            risk_note_hash: [0x3c; 32],
+        };
+        let request = self
+            .service
+            .request_approval(&self.security, params)
+            .await?;
+        let encoded = request.encode()?;
+        for (name, role) in [
+            ("change-sec", Role::Security),
+            ("change-biz", Role::BusinessOwner),
+        ] {
+            let approver = actor(name);
+            let key = self.signing_key();
+            let mut registration = self.person(&approver, &[role]);
+            registration.keys.approval_key = Some(key.verifying_key().to_bytes());
+            self.service
+                .register_person(&self.security, registration)
+                .await?;
+            let approval = shardkeep_backup::sign_approval(&encoded, &approver, role, &key)?;
+            self.service
+                .submit_approval(&approver, &approval.encode())
+                .await?;
+        }
+        self.service
+            .set_policy_approved(
+                &self.security,
+                settings,
+                &request.hash()?,
+                text("CHG-1"),
+                [0x3c; 32],
+            )
+            .await
+    }
+
     /// Registers a custodian person (age recipient and receipt key) and an
     /// entity for them.
     pub async fn custodian(&self, name: &str) -> TestCustodian {
@@ -363,6 +417,41 @@ impl<S: Storage> Harness<S> {
                 ),
             )
             .await
+    }
+
+    /// The audit log verifies: sequences run from 1 without a gap, each row
+    /// links to the one before (the first to the genesis head), each hash
+    /// is the chain hash of its row, and each record decodes.
+    pub async fn verify_audit(&self) {
+        let mut tx = self.service.storage().begin_read_only().await.unwrap();
+        let rows = tx.read_audit(1, 10_000).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert!(rows.len() < 10_000, "more rows than one read holds");
+        let mut head = shardkeep_types::AuditHead::GENESIS;
+        for row in &rows {
+            assert_eq!(
+                row.sequence,
+                head.sequence + 1,
+                "a gap before {}",
+                row.sequence
+            );
+            assert_eq!(
+                row.prev_hash, head.hash,
+                "row {} does not link",
+                row.sequence
+            );
+            assert_eq!(
+                row.hash,
+                shardkeep_audit::chain_hash(row.sequence, &row.prev_hash, &row.record),
+                "row {} is not its chain hash",
+                row.sequence
+            );
+            shardkeep_audit::AuditRecord::decode(&row.record).unwrap();
+            head = shardkeep_types::AuditHead {
+                sequence: row.sequence,
+                hash: row.hash,
+            };
+        }
     }
 
     /// Every audit record, decoded, in order.
