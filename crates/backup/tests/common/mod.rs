@@ -12,6 +12,7 @@
 )]
 
 pub mod approvals;
+pub mod deletion;
 pub mod inspect;
 pub mod recovery;
 pub mod scenario;
