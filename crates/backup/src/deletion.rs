@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 
+use sha2::{Digest, Sha256};
 use shardkeep_audit::{AuditRecord, EventType, Witness, append, checkpoint};
 use shardkeep_kms::{DestroyOutcome, KekPin, ShredMethod};
 use shardkeep_storage::{
@@ -31,6 +32,9 @@ use crate::zero_retention::{
     ApprovalEvidence, ComplianceSignOff, DestroyedSlot, DrillEvidence, ReceiptEvidence,
     ZeroRetentionBody, ZeroRetentionCertificate, evidence_hash,
 };
+
+/// Domain tag of [`immediate_delete_hash`].
+pub const IMMEDIATE_DELETE_TAG: &[u8] = b"shardkeep/immediate-delete/v1";
 
 /// Version of the evidence bytes a hard-deleted slot keeps in storage.
 const SLOT_EVIDENCE_VERSION: u8 = 1;
@@ -127,6 +131,15 @@ struct DeletionEvidence {
     drill: DrillEvidence,
 }
 
+/// Whether a deletion needs `t` confirmed registered custodians (DEL-01),
+/// or is the immediate answer to an exposure, where a revoked custodian
+/// is the reason for deleting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Confirmations {
+    AtLeastThreshold,
+    Exposed,
+}
+
 /// How many distinct custodian entities the receipts come from, counting
 /// only those marked registered: two receipts of one entity count once.
 fn distinct_registered(receipts: &[(CustodianId, bool)]) -> usize {
@@ -148,6 +161,7 @@ async fn deletion_evidence<T: Transaction>(
     tx: &mut T,
     version: &NodeVersion,
     split: &VerifiedSplit,
+    rule: Confirmations,
 ) -> Result<DeletionEvidence, Error> {
     for other in tx.key_versions(&version.key_id, &version.node_id).await? {
         if let Some(session) = tx.open_recovery_session(&other.version).await? {
@@ -192,7 +206,7 @@ async fn deletion_evidence<T: Transaction>(
     }
     let needed = split.threshold().t();
     let confirmed = distinct_registered(&counted);
-    if confirmed < usize::from(needed) {
+    if rule == Confirmations::AtLeastThreshold && confirmed < usize::from(needed) {
         return Err(Error::DeletionTooFewConfirmed {
             version: version.clone(),
             confirmed,
@@ -239,7 +253,41 @@ fn is_deletion_refusal(error: &Error) -> bool {
             | Error::DeletionCooldown { .. }
             | Error::DeletionRequestMismatch { .. }
             | Error::SlotKekMissing(_)
+            | Error::VersionNotExposed(_)
     )
+}
+
+/// The change hash of a delete request for an immediate hard delete of
+/// an exposed version (no cooldown): `SHA-256("shardkeep/immediate-delete/v1"
+/// || key id || node id || version)`, names length-prefixed. A request
+/// without it authorises a soft delete only; one with it nothing else.
+#[must_use]
+pub fn immediate_delete_hash(version: &NodeVersion) -> [u8; 32] {
+    let mut encoded = Vec::with_capacity(2 * 65 + 4);
+    version.key_id.encode_prefixed(&mut encoded);
+    version.node_id.encode_prefixed(&mut encoded);
+    encoded.extend_from_slice(&version.version.get().to_be_bytes());
+    Sha256::new()
+        .chain_update(IMMEDIATE_DELETE_TAG)
+        .chain_update(&encoded)
+        .finalize()
+        .into()
+}
+
+/// Whether a custodian entity holding a share of the version, or the
+/// person it was sealed to, is revoked: with the server's shares, what
+/// they hold may rebuild the node's share.
+async fn is_exposed<T: Transaction>(tx: &mut T, version: &NodeVersion) -> Result<bool, Error> {
+    for entry in tx.custody_map(version).await? {
+        let entity = tx.entity(&entry.custodian).await?;
+        let person = tx.person(&entry.person).await?;
+        if !matches!(entity.state, EntityState::Active)
+            || !matches!(person.state, PersonState::Active)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A storage refusal of a slot's state as this crate's error.
@@ -336,7 +384,7 @@ impl<S: Storage> BackupService<S> {
             .authorize_or_refuse(tx, actor, &[Role::Operator], Some(version))
             .await?;
         match self
-            .soft_delete_in(&mut tx, actor, params, now, cooldown_until)
+            .soft_delete_in(&mut tx, actor, params, None, now, cooldown_until)
             .await
         {
             Ok(approvals) => {
@@ -364,6 +412,7 @@ impl<S: Storage> BackupService<S> {
         tx: &mut S::Transaction,
         actor: &ActorId,
         params: &DeletionParams,
+        change_hash: Option<[u8; 32]>,
         now: Timestamp,
         cooldown_until: Timestamp,
     ) -> Result<Vec<ApprovalRecord>, Error> {
@@ -375,7 +424,12 @@ impl<S: Storage> BackupService<S> {
                 return Err(Error::NotServerSlot(version.slot(*index)));
             }
         }
-        deletion_evidence(tx, version, &split).await?;
+        let rule = if change_hash.is_some() {
+            Confirmations::Exposed
+        } else {
+            Confirmations::AtLeastThreshold
+        };
+        deletion_evidence(tx, version, &split, rule).await?;
         let expected = ApprovalParams {
             operation: ApprovalOperation::Delete,
             subject: Some(ApprovalSubject {
@@ -385,7 +439,7 @@ impl<S: Storage> BackupService<S> {
             target: None,
             allow_server_shares: false,
             slots: params.slots.clone(),
-            change_hash: None,
+            change_hash,
             ticket: params.ticket.clone(),
             risk_note_hash: params.risk_note_hash,
         };
@@ -412,6 +466,69 @@ impl<S: Storage> BackupService<S> {
             Self::audit(tx, &record).await?;
         }
         Ok(approvals)
+    }
+
+    /// The answer to an exposed version (a custodian holding one of its
+    /// shares, or the person it was sealed to, was revoked: with the
+    /// server's shares they could rebuild the node's share): an immediate
+    /// hard delete of the version's server slots, without cooldown, under
+    /// its own approvals: a delete request of exactly these slots whose
+    /// change hash is [`immediate_delete_hash`] of the version, approved by
+    /// a business owner and a security person. In one transaction the
+    /// slots are soft-deleted and hard-deleted as in
+    /// [`soft_delete`](Self::soft_delete) and
+    /// [`hard_delete`](Self::hard_delete), each KEK destroyed; the other
+    /// preconditions hold (a passed external-only drill, no open session)
+    /// but `t` confirmed registered custodians is not asked for (the
+    /// revocation is why). Then the checkpoint is witnessed and the
+    /// certificate's body returned; its slots show a soft and hard delete
+    /// at the same time. A reshare (a new version) is the other answer.
+    ///
+    /// # Errors
+    /// [`Error::VersionNotExposed`], and the errors of
+    /// [`soft_delete`](Self::soft_delete) and
+    /// [`hard_delete`](Self::hard_delete) (refusals audited as
+    /// `hard-delete`).
+    pub async fn hard_delete_exposed<W: Witness>(
+        &self,
+        actor: &ActorId,
+        params: &DeletionParams,
+        audit_signer: &dyn Signer,
+        witness: &mut W,
+    ) -> Result<ZeroRetentionDraft, Error> {
+        let version = &params.version;
+        let now = self.now();
+        let tx = self.begin().await?;
+        let (mut tx, _) = self
+            .authorize_or_refuse(tx, actor, &[Role::Operator], Some(version))
+            .await?;
+        let done = async {
+            if !is_exposed(&mut tx, version).await? {
+                return Err(Error::VersionNotExposed(version.clone()));
+            }
+            let change = Some(immediate_delete_hash(version));
+            self.soft_delete_in(&mut tx, actor, params, change, now, now)
+                .await?;
+            self.hard_delete_in(&mut tx, actor, version, &params.request, now)
+                .await
+        }
+        .await;
+        let draft = match done {
+            Ok(draft) => draft,
+            Err(error) if is_approval_refusal(&error) || is_deletion_refusal(&error) => {
+                drop(tx);
+                let tx = self.begin().await?;
+                return self
+                    .refuse_as(tx, EventType::HardDelete, actor, Some(version), error)
+                    .await;
+            }
+            Err(other) => return Err(other),
+        };
+        tx.commit().await?;
+        let witnessed = checkpoint(self.storage(), audit_signer, witness, now).await?;
+        let body = draft.witnessed(witnessed);
+        body.validate()?;
+        Ok(ZeroRetentionDraft { body })
     }
 
     /// Rolls a soft delete back inside its cooldown (or any time before
@@ -550,7 +667,12 @@ impl<S: Storage> BackupService<S> {
         if subject.split_id != *split.split_id() {
             return Err(mismatch("another split of the version"));
         }
-        let evidence = deletion_evidence(tx, version, &split).await?;
+        let rule = if request.params.change_hash.is_some() {
+            Confirmations::Exposed
+        } else {
+            Confirmations::AtLeastThreshold
+        };
+        let evidence = deletion_evidence(tx, version, &split, rule).await?;
 
         // Every slot: soft-deleted by this request, cooled down, pinned.
         let mut pins = Vec::with_capacity(request.params.slots.len());

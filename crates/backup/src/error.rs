@@ -804,6 +804,11 @@ pub enum Error {
         /// What differs.
         why: &'static str,
     },
+    /// An immediate hard delete of a version none of whose custodians (nor
+    /// the persons the shares were sealed to) is revoked: use the soft
+    /// delete and its cooldown.
+    #[error("{0} is not exposed: no custodian of it is revoked; soft-delete it instead")]
+    VersionNotExposed(NodeVersion),
     /// The slot has no live pinned KEK to destroy.
     #[error("{0} has no pinned KEK to destroy")]
     SlotKekMissing(ShareSlot),

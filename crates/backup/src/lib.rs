@@ -37,7 +37,9 @@ pub use approval::{
 pub use approval_ops::ApprovalState;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{RateLimit, ServiceConfig};
-pub use deletion::{DeletionParams, SoftDeleted, ZeroRetentionDraft};
+pub use deletion::{
+    DeletionParams, IMMEDIATE_DELETE_TAG, SoftDeleted, ZeroRetentionDraft, immediate_delete_hash,
+};
 pub use delivery::{Confirmation, DeliveryReport, DeliveryResult};
 pub use error::Error;
 pub use generate::{

@@ -73,4 +73,5 @@ cases!(
     zero_retention_with_a_revoked_custodian_is_refused,
     zero_retention_with_an_open_session_is_refused,
     deletion_of_other_slots_is_refused,
+    an_exposed_version_is_hard_deleted_at_once,
 );

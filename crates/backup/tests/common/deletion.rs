@@ -12,7 +12,7 @@ use shardkeep_audit::{EventType, FileWitness, Outcome};
 use shardkeep_backup::{
     ApprovalOperation, ApprovalParams, ApprovalRequestHash, ApprovalSubject, DeletionParams,
     DeliveryReport, DeliveryResult, Error, Generated, Role, ShredMethod, ZeroRetentionDraft,
-    sign_zero_retention, verify_zero_retention_certificate,
+    immediate_delete_hash, sign_zero_retention, verify_zero_retention_certificate,
 };
 use shardkeep_envelope::VerifiedEnvelope;
 use shardkeep_kms::{KekPin, SlotKekProvider};
@@ -653,5 +653,102 @@ pub async fn deletion_of_other_slots_is_refused<S: Storage>(h: Harness<S>) {
         Err(Error::NotServerSlot(_))
     ));
     assert_unused(&d, &request).await;
+    d.verify_audit().await;
+}
+
+/// A revoked custodian exposes the version; the answer without a reshare:
+/// an immediate hard delete under its own approvals (a delete request whose
+/// change hash marks it immediate), refused while nothing is exposed and
+/// under a plain delete approval.
+pub async fn an_exposed_version_is_hard_deleted_at_once<S: Storage>(h: Harness<S>) {
+    let d = Deletable::new(h, Setup::READY).await;
+    let h = d.h();
+    let server = d.server();
+    let immediate = |request| {
+        let mut params = d.params(request);
+        params.slots.clone_from(&server);
+        params
+    };
+    let approved_immediate = async || {
+        let mut params = d.approval_params(&server);
+        params.change_hash = Some(immediate_delete_hash(&d.generated.version));
+        let request = h
+            .service
+            .request_approval(&h.operator, params)
+            .await
+            .unwrap();
+        let bytes = request.encode().unwrap();
+        d.f.approve(&bytes, "biz-1", Role::BusinessOwner)
+            .await
+            .unwrap();
+        d.f.approve(&bytes, "sec-2", Role::Security).await.unwrap();
+        request.hash().unwrap()
+    };
+    let run = async |request| {
+        let mut witness = FileWitness::open(&d.witness).unwrap();
+        h.service
+            .hard_delete_exposed(&h.operator, &immediate(request), &d.audit_key, &mut witness)
+            .await
+    };
+
+    // Nothing exposed yet: refused, the approvals stay unused.
+    let early = approved_immediate().await;
+    assert!(matches!(run(early).await, Err(Error::VersionNotExposed(_))));
+    d.assert_refusal_audited(EventType::HardDelete).await;
+    assert_unused(&d, &early).await;
+    // An immediate approval never serves a soft delete.
+    assert!(matches!(
+        h.service.soft_delete(&h.operator, &d.params(early)).await,
+        Err(Error::ApprovalParametersMismatch {
+            field: "change_hash",
+            ..
+        })
+    ));
+
+    let kept: Vec<_> = {
+        let mut kept = Vec::new();
+        for index in &server {
+            kept.push((*index, d.sealed(*index).await.1));
+        }
+        kept
+    };
+    h.service
+        .revoke_entity(&h.security, &d.custodians[0].entity)
+        .await
+        .unwrap();
+    // A plain delete approval does not authorise it.
+    let plain = d.approved(&server).await;
+    assert!(matches!(
+        run(plain).await,
+        Err(Error::ApprovalParametersMismatch {
+            field: "change_hash",
+            ..
+        })
+    ));
+    let draft = run(approved_immediate().await).await.unwrap();
+    for (index, pin) in &kept {
+        assert!(matches!(
+            d.state(*index).await,
+            SlotState::HardDeleted { .. }
+        ));
+        assert!(matches!(
+            h.keks.open_slot_kek(&d.slot(*index), pin),
+            Err(shardkeep_kms::Error::SlotKekNotFound { .. })
+        ));
+    }
+    let body = draft.body();
+    assert_eq!(body.receipts.len(), 2);
+    for slot in &body.slots {
+        assert_eq!(slot.soft_deleted_at, slot.hard_deleted_at);
+    }
+    let sign_off =
+        sign_zero_retention(body, &d.compliance, &d.compliance_key, h.clock_now()).unwrap();
+    let bytes = h
+        .service
+        .issue_zero_retention_certificate(&d.compliance, &draft, &sign_off, &d.issuer)
+        .await
+        .unwrap();
+    let certificate = verify_zero_retention_certificate(&bytes, &d.issuer.verifying_key()).unwrap();
+    assert_eq!(certificate.body.method, ShredMethod::FileDelete);
     d.verify_audit().await;
 }
