@@ -310,30 +310,70 @@ fn slot_state_error(slot: &shardkeep_types::ShareSlot, error: shardkeep_storage:
     }
 }
 
-/// The bytes a hard-deleted slot keeps as evidence: version, shred method
-/// code, KEK id, fingerprint, whether the key was there to destroy, the
-/// look-alikes left alone, the request, the hard-delete record's sequence.
-fn slot_evidence(
+/// What a hard-deleted slot keeps in storage as evidence (version 1):
+/// version, shred method code, KEK id, fingerprint, whether the key was
+/// there to destroy, the look-alikes left alone, the request, the
+/// hard-delete record's sequence. A hard delete run again after a failure
+/// past its commit rebuilds the certificate's slots from it.
+struct SlotEvidence {
     method: ShredMethod,
-    pin: &KekPin,
-    outcome: DestroyOutcome,
-    look_alikes: usize,
-    request: &ApprovalRequestHash,
+    kek_id: shardkeep_types::KekId,
+    fingerprint: [u8; 32],
+    destroyed_now: bool,
+    look_alikes: u32,
+    request: ApprovalRequestHash,
     sequence: u64,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160);
-    out.push(SLOT_EVIDENCE_VERSION);
-    out.push(match method {
-        ShredMethod::HsmDestroy => 1,
-        _ => 2,
-    });
-    pin.kek_id.encode_prefixed(&mut out);
-    out.extend_from_slice(&pin.fingerprint);
-    out.push(u8::from(outcome == DestroyOutcome::Destroyed));
-    out.extend_from_slice(&u32::try_from(look_alikes).unwrap_or(u32::MAX).to_be_bytes());
-    out.extend_from_slice(&request.0);
-    out.extend_from_slice(&sequence.to_be_bytes());
-    out
+}
+
+impl SlotEvidence {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160);
+        out.push(SLOT_EVIDENCE_VERSION);
+        out.push(match self.method {
+            ShredMethod::HsmDestroy => 1,
+            _ => 2,
+        });
+        self.kek_id.encode_prefixed(&mut out);
+        out.extend_from_slice(&self.fingerprint);
+        out.push(u8::from(self.destroyed_now));
+        out.extend_from_slice(&self.look_alikes.to_be_bytes());
+        out.extend_from_slice(&self.request.0);
+        out.extend_from_slice(&self.sequence.to_be_bytes());
+        out
+    }
+
+    /// The evidence this build wrote, or `None` for anything else.
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut reader = shardkeep_wire::Reader::new(bytes);
+        if reader.u8("version").ok()? != SLOT_EVIDENCE_VERSION {
+            return None;
+        }
+        let method = match reader.u8("method").ok()? {
+            1 => ShredMethod::HsmDestroy,
+            2 => ShredMethod::FileDelete,
+            _ => return None,
+        };
+        let kek_id = shardkeep_types::KekId::decode_prefixed(&mut reader).ok()?;
+        let fingerprint = *reader.array::<32>("fingerprint").ok()?;
+        let destroyed_now = match reader.u8("destroyed").ok()? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let look_alikes = reader.u32("look-alikes").ok()?;
+        let request = ApprovalRequestHash(*reader.array::<32>("request").ok()?);
+        let sequence = reader.u64("sequence").ok()?;
+        reader.finish("slot evidence").ok()?;
+        Some(Self {
+            method,
+            kek_id,
+            fingerprint,
+            destroyed_now,
+            look_alikes,
+            request,
+            sequence,
+        })
+    }
 }
 
 /// The weaker of two methods: a certificate over several slots claims
@@ -592,7 +632,10 @@ impl<S: Storage> BackupService<S> {
     /// Returns the certificate's body for the compliance sign-off.
     ///
     /// A KEK destroyed before a failure of the transaction is found absent
-    /// when the hard delete is run again, which then completes.
+    /// when the hard delete is run again, which then completes. Run again
+    /// after a failure past the commit (the checkpoint or the witness), it
+    /// destroys and writes nothing: the slots' kept evidence names the
+    /// request, and a new checkpoint is witnessed for the same slots.
     ///
     /// # Errors
     /// The refusals of authorization (audited);
@@ -676,6 +719,9 @@ impl<S: Storage> BackupService<S> {
 
         // Every slot: soft-deleted by this request, cooled down, pinned.
         let mut pins = Vec::with_capacity(request.params.slots.len());
+        let mut method = ShredMethod::HsmDestroy;
+        let mut slots = Vec::with_capacity(request.params.slots.len());
+        let mut sequences = Vec::with_capacity(request.params.slots.len());
         for index in &request.params.slots {
             let slot = version.slot(*index);
             let soft_deleted_at = match tx
@@ -683,6 +729,30 @@ impl<S: Storage> BackupService<S> {
                 .await
                 .map_err(|error| slot_state_error(&slot, error))?
             {
+                // Hard-deleted under this request by a run whose checkpoint
+                // failed after the commit: nothing to destroy again.
+                SlotState::HardDeleted {
+                    soft_deleted_at,
+                    at,
+                    evidence,
+                } => {
+                    let kept = SlotEvidence::decode(&evidence)
+                        .filter(|kept| kept.request == *hash)
+                        .ok_or(Error::SlotState {
+                            slot: slot.clone(),
+                            state: "hard-deleted",
+                        })?;
+                    method = weaker(method, kept.method);
+                    sequences.push(kept.sequence);
+                    slots.push(DestroyedSlot {
+                        index: *index,
+                        kek_id: kept.kek_id,
+                        fingerprint: kept.fingerprint,
+                        soft_deleted_at,
+                        hard_deleted_at: at,
+                    });
+                    continue;
+                }
                 SlotState::SoftDeleted {
                     at, cooldown_until, ..
                 } => {
@@ -720,9 +790,6 @@ impl<S: Storage> BackupService<S> {
             .iter()
             .map(|approval| approval.approver.clone())
             .collect();
-        let mut method = ShredMethod::HsmDestroy;
-        let mut slots = Vec::with_capacity(pins.len());
-        let mut sequences = Vec::with_capacity(pins.len());
         for (index, slot, pin, soft_deleted_at) in pins {
             let report = self.keks().destroy_slot_kek(&slot, &pin)?;
             method = weaker(method, report.method);
@@ -744,15 +811,16 @@ impl<S: Storage> BackupService<S> {
             let appended = append(tx, &audit).await?;
             sequences.push(appended.sequence);
             tx.mark_slot_kek_destroyed(&slot, now).await?;
-            let kept = slot_evidence(
-                report.method,
-                &pin,
-                report.outcome,
-                report.look_alikes,
-                hash,
-                appended.sequence,
-            );
-            tx.hard_delete_slot(&slot, now, &kept)
+            let kept = SlotEvidence {
+                method: report.method,
+                kek_id: pin.kek_id.clone(),
+                fingerprint: pin.fingerprint,
+                destroyed_now: report.outcome == DestroyOutcome::Destroyed,
+                look_alikes: u32::try_from(report.look_alikes).unwrap_or(u32::MAX),
+                request: *hash,
+                sequence: appended.sequence,
+            };
+            tx.hard_delete_slot(&slot, now, &kept.encode())
                 .await
                 .map_err(|error| slot_state_error(&slot, error))?;
             slots.push(DestroyedSlot {
@@ -763,6 +831,7 @@ impl<S: Storage> BackupService<S> {
                 hard_deleted_at: now,
             });
         }
+        slots.sort_by_key(|slot| slot.index);
         let first = sequences.iter().copied().min().unwrap_or_default();
         let last = sequences.iter().copied().max().unwrap_or_default();
         Ok(Unwitnessed {
@@ -873,6 +942,31 @@ mod tests {
         );
         assert_eq!(distinct_registered(&[(a.clone(), true), (b, false)]), 1);
         assert_eq!(distinct_registered(&[(a, false)]), 0);
+    }
+
+    #[test]
+    fn slot_evidence_round_trips_and_refuses_other_bytes() {
+        let kept = SlotEvidence {
+            method: ShredMethod::HsmDestroy,
+            kek_id: shardkeep_types::KekId::new("kek-4").unwrap(),
+            fingerprint: [0x44; 32],
+            destroyed_now: true,
+            look_alikes: 1,
+            request: ApprovalRequestHash([0x22; 32]),
+            sequence: 41,
+        };
+        let bytes = kept.encode();
+        let back = SlotEvidence::decode(&bytes).unwrap();
+        assert_eq!(back.encode(), bytes);
+        assert_eq!(back.sequence, 41);
+        assert_eq!(back.request, kept.request);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(SlotEvidence::decode(&longer).is_none());
+        assert!(SlotEvidence::decode(&bytes[..bytes.len() - 1]).is_none());
+        let mut method = bytes;
+        method[1] = 3;
+        assert!(SlotEvidence::decode(&method).is_none());
     }
 
     #[test]

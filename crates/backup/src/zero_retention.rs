@@ -651,8 +651,9 @@ impl ZeroRetentionCertificate {
         Ok(out)
     }
 
-    /// Decodes a certificate without checking any signature.
-    fn decode(bytes: &[u8]) -> Result<Self, Error> {
+    /// Decodes a certificate without checking any signature (what
+    /// [`verify_zero_retention_certificate`] runs first).
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Error> {
         check_total_len(
             "zero-retention certificate",
             bytes.len(),

@@ -292,5 +292,6 @@ fn deletion_on_postgres() {
         zero_retention_with_an_open_session_is_refused,
         deletion_of_other_slots_is_refused,
         an_exposed_version_is_hard_deleted_at_once,
+        a_hard_delete_whose_witness_failed_completes_when_run_again,
     );
 }

@@ -752,3 +752,67 @@ pub async fn an_exposed_version_is_hard_deleted_at_once<S: Storage>(h: Harness<S
     assert_eq!(certificate.body.method, ShredMethod::FileDelete);
     d.verify_audit().await;
 }
+
+/// A witness that cannot take a checkpoint (its disk is full).
+struct FailingWitness;
+
+impl shardkeep_audit::Witness for FailingWitness {
+    async fn append(
+        &mut self,
+        _checkpoint: &shardkeep_audit::Checkpoint,
+    ) -> Result<(), shardkeep_audit::Error> {
+        Err(shardkeep_audit::Error::Io(std::io::Error::other(
+            "witness disk full",
+        )))
+    }
+
+    async fn read(
+        &mut self,
+        _log: &shardkeep_types::AuditLogId,
+    ) -> Result<Vec<shardkeep_audit::Checkpoint>, shardkeep_audit::Error> {
+        Ok(Vec::new())
+    }
+}
+
+/// The witness fails after the hard delete committed: run again, the hard
+/// delete destroys and writes nothing more and returns the certificate's
+/// body for the same slots with a checkpoint that was witnessed.
+pub async fn a_hard_delete_whose_witness_failed_completes_when_run_again<S: Storage>(
+    h: Harness<S>,
+) {
+    let d = Deletable::new(h, Setup::READY).await;
+    let h = d.h();
+    let request = d.soft_delete().await.unwrap();
+    h.clock.advance(Duration::from_secs(7 * 24 * 3600));
+    let failed = h
+        .service
+        .hard_delete(
+            &h.operator,
+            &d.generated.version,
+            &request,
+            &d.audit_key,
+            &mut FailingWitness,
+        )
+        .await;
+    assert!(matches!(failed, Err(Error::Audit(_))), "{failed:?}");
+    for index in d.server() {
+        assert!(matches!(
+            d.state(index).await,
+            SlotState::HardDeleted { .. }
+        ));
+    }
+    let records = h.audit_records().await.len();
+    h.clock.advance(Duration::from_secs(60));
+    let draft = d.hard_delete(&request).await.unwrap();
+    assert_eq!(h.audit_records().await.len(), records);
+    let body = draft.body();
+    let slots: Vec<ShareIndex> = body.slots.iter().map(|s| s.index).collect();
+    assert_eq!(slots, d.server());
+    assert_eq!(body.method, ShredMethod::FileDelete);
+    let witnessed = shardkeep_audit::read_witness(&d.witness).unwrap();
+    assert_eq!(witnessed, vec![body.checkpoint.clone()]);
+    // A request that hard-deleted nothing does not rebuild a body.
+    let other = d.approved(&d.server()).await;
+    assert!(d.hard_delete(&other).await.is_err());
+    d.verify_audit().await;
+}
