@@ -250,6 +250,34 @@ impl<S: Storage> Deletable<S> {
         )
     }
 
+    /// The version's server slots: held, soft-deleted, hard-deleted (the
+    /// status's coverage).
+    pub async fn coverage(&self) -> (u8, u8, u8) {
+        let page = self
+            .h()
+            .service
+            .status(
+                &self.h().operator,
+                &shardkeep_backup::StatusQuery {
+                    key_id: Some(self.generated.version.key_id.clone()),
+                    node_id: Some(self.generated.version.node_id.clone()),
+                    ..shardkeep_backup::StatusQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        let status = page
+            .versions
+            .iter()
+            .find(|status| status.version == self.generated.version)
+            .unwrap();
+        (
+            status.server_shares_held,
+            status.server_shares_soft_deleted,
+            status.server_shares_hard_deleted,
+        )
+    }
+
     /// The last audit record: a failed `event`.
     pub async fn assert_refusal_audited(&self, event: EventType) {
         let record = self.h().audit_records().await.pop().unwrap();
@@ -306,6 +334,7 @@ pub async fn zero_retention_end_to_end<S: Storage>(
     }
 
     // Soft delete, then roll back inside the cooldown.
+    assert_eq!(d.coverage().await, (2, 0, 0));
     let first = d.soft_delete().await.unwrap();
     for index in &server {
         assert!(matches!(
@@ -313,6 +342,7 @@ pub async fn zero_retention_end_to_end<S: Storage>(
             SlotState::SoftDeleted { .. }
         ));
     }
+    assert_eq!(d.coverage().await, (0, 2, 0));
     assert!(matches!(
         d.hard_delete(&first).await,
         Err(Error::DeletionCooldown { .. })
@@ -350,6 +380,7 @@ pub async fn zero_retention_end_to_end<S: Storage>(
             SlotState::HardDeleted { .. }
         ));
     }
+    assert_eq!(d.coverage().await, (0, 0, 2));
     // The attack: the kept sealed share cannot be opened any more.
     for (index, envelope, pin) in &kept {
         let slot = d.slot(*index);
