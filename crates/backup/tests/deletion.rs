@@ -55,6 +55,12 @@ fn zero_retention_end_to_end_with_softhsm() {
     );
 }
 
+#[tokio::test]
+async fn zero_retention_after_a_real_drill() {
+    let (storage, dir) = sqlite().await;
+    deletion::zero_retention_after_a_real_drill(storage, dir).await;
+}
+
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {
         $(

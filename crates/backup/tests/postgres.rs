@@ -273,6 +273,15 @@ fn deletion_on_postgres() {
         deletion::zero_retention_end_to_end(h, keks, ShredMethod::FileDelete).await;
         storage.close().await;
     });
+    runtime.block_on(async {
+        let database = cluster.create_database("after_a_real_drill").await.unwrap();
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        deletion::zero_retention_after_a_real_drill(storage.clone(), dir).await;
+        storage.close().await;
+    });
     macro_rules! run {
         ($($case:ident),* $(,)?) => {
             $(

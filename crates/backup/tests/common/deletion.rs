@@ -67,6 +67,18 @@ impl<S: Storage> Deletable<S> {
             .generate(Protocol::Eddsa, "key-del", 0, &chosen)
             .await
             .unwrap();
+        Self::prepare(f, custodians, generated, setup).await
+    }
+
+    /// Delivers and confirms the version's containers, records the drill,
+    /// and registers the compliance person, as `setup` says.
+    pub async fn prepare(
+        f: Fixture<S>,
+        custodians: Vec<TestCustodian>,
+        generated: Generated,
+        setup: Setup,
+    ) -> Self {
+        let h = &f.h;
         for (i, (container, custodian)) in generated.containers.iter().zip(&custodians).enumerate()
         {
             let slot = generated.version.slot(container.index);
@@ -845,5 +857,65 @@ pub async fn a_hard_delete_whose_witness_failed_completes_when_run_again<S: Stor
     // A request that hard-deleted nothing does not rebuild a body.
     let other = d.approved(&d.server()).await;
     assert!(d.hard_delete(&other).await.is_err());
+    d.verify_audit().await;
+}
+
+/// Zero retention after a drill that really ran (the custodians' shares
+/// submitted to a drill session, regenerated into a sandbox, self-tested
+/// with the other parties' processes): the certificate names that drill's
+/// report by its hash.
+pub async fn zero_retention_after_a_real_drill<S: Storage>(storage: S, dir: tempfile::TempDir) {
+    use super::recovery::{Recovery, codec};
+    use shardkeep_backup::evidence_hash;
+
+    let r = Recovery::new(Fixture::new(storage, dir).await, Protocol::Eddsa).await;
+    let h = &r.f.h;
+    let hash = r.drill_approved(false).await;
+    let descriptor = h
+        .service
+        .start_drill(&h.operator, &hash, r.drill_params())
+        .await
+        .unwrap();
+    let submissions: Vec<Vec<u8>> = (0..3)
+        .map(|i| r.submission(i, descriptor.as_bytes()).unwrap())
+        .collect();
+    let report = r.submit(&descriptor, &submissions, &codec()).await.unwrap();
+    assert!(report.succeeded());
+    let mut tx = h.service.storage().begin_read_only().await.unwrap();
+    let drills = tx.drill_reports(&r.generated.version).await.unwrap();
+    tx.rollback().await.unwrap();
+    let [drill] = drills.as_slice() else {
+        panic!("one drill: {drills:?}");
+    };
+
+    let d = Deletable::prepare(
+        r.f,
+        r.custodians,
+        r.generated,
+        Setup {
+            receipts: 3,
+            drill: false,
+        },
+    )
+    .await;
+    let request = d.soft_delete().await.unwrap();
+    d.h().clock.advance(Duration::from_secs(7 * 24 * 3600));
+    let draft = d.hard_delete(&request).await.unwrap();
+    let body = draft.body();
+    assert_eq!(body.drill.started_at, drill.started_at);
+    assert_eq!(body.drill.shares_used, drill.shares_used);
+    assert_eq!(
+        body.drill.report_hash,
+        evidence_hash("drill-report", &drill.report)
+    );
+    let sign_off =
+        sign_zero_retention(body, &d.compliance, &d.compliance_key, d.h().clock_now()).unwrap();
+    let bytes = d
+        .h()
+        .service
+        .issue_zero_retention_certificate(&d.compliance, &draft, &sign_off, &d.issuer)
+        .await
+        .unwrap();
+    verify_zero_retention_certificate(&bytes, &d.issuer.verifying_key()).unwrap();
     d.verify_audit().await;
 }
