@@ -100,7 +100,9 @@ pub struct ApprovalParams {
     /// The hash of the change: the new policy's hash (policy change), the
     /// hash of the approver-set change (approver-set change), the hash of
     /// the schedule a drill request pre-approves
-    /// ([`DrillSchedule::hash`](crate::DrillSchedule::hash)); none
+    /// ([`DrillSchedule::hash`](crate::DrillSchedule::hash)),
+    /// [`immediate_delete_hash`](crate::immediate_delete_hash) of the
+    /// version for an immediate hard delete of an exposed version; none
     /// otherwise.
     pub change_hash: Option<[u8; 32]>,
     /// The change or incident ticket.
@@ -153,13 +155,17 @@ impl ApprovalParams {
         }
         let changes = matches!(self.operation, Op::PolicyChange | Op::ApproverSetChange);
         // A drill's change hash is the hash of the schedule it pre-approves
-        // (see `DrillSchedule`); a drill without one is a single drill.
+        // (see `DrillSchedule`); a drill without one is a single drill. A
+        // delete's is `immediate_delete_hash` of its version: an immediate
+        // hard delete of an exposed version, without cooldown.
         if (changes && self.change_hash.is_none())
-            || (!changes && self.operation != Op::Drill && self.change_hash.is_some())
+            || (!changes
+                && !matches!(self.operation, Op::Drill | Op::Delete)
+                && self.change_hash.is_some())
         {
             return invalid(
                 "change_hash",
-                "named for policy and approver-set changes and drill schedules only",
+                "named for policy and approver-set changes, drill schedules and immediate deletes only",
             );
         }
         Ok(())

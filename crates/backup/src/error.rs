@@ -756,6 +756,86 @@ pub enum Error {
     /// framing; the detail stays with the custodian).
     #[error("the custodian container does not open with this identity")]
     ContainerUnreadable,
+
+    // ----- deletion and zero retention -----
+    /// A deletion named a slot that is not one of the version's
+    /// server-held slots.
+    #[error("{0} is not a server-held slot of its version")]
+    NotServerSlot(ShareSlot),
+    /// DEL-01: fewer than `t` external shares are confirmed at distinct
+    /// custodian entities that are still registered (with a registered
+    /// person), so the server's shares cannot go.
+    #[error(
+        "deletion refused for {version}: {confirmed} external shares confirmed at distinct registered custodians, {needed} needed"
+    )]
+    DeletionTooFewConfirmed {
+        /// The key version.
+        version: NodeVersion,
+        /// Distinct registered entities with a confirmed receipt.
+        confirmed: usize,
+        /// The threshold.
+        needed: u8,
+    },
+    /// DEL-02: no passed drill of this version that used external shares
+    /// only.
+    #[error("deletion refused for {0}: no passed external-only drill of this version")]
+    DeletionWithoutDrill(NodeVersion),
+    /// A recovery session or drill (with its sandbox) of the node is open.
+    #[error("deletion refused for {version}: recovery session {session} of the node is open")]
+    DeletionSessionOpen {
+        /// The key version to delete from.
+        version: NodeVersion,
+        /// The open session.
+        session: RecoverySessionId,
+    },
+    /// The slot is not active (a soft delete), or not soft-deleted (a
+    /// rollback, a hard delete).
+    #[error("{slot} is {state}")]
+    SlotState {
+        /// The slot.
+        slot: ShareSlot,
+        /// Its deletion state.
+        state: &'static str,
+    },
+    /// DEL-05: a hard delete before the slot's cooldown ended.
+    #[error("{slot} is in its deletion cooldown until {until}")]
+    DeletionCooldown {
+        /// The slot.
+        slot: ShareSlot,
+        /// When the cooldown ends.
+        until: Timestamp,
+    },
+    /// A hard delete named a request that did not authorise the soft
+    /// delete of exactly these slots.
+    #[error("request {request} did not authorise this deletion: {why}")]
+    DeletionRequestMismatch {
+        /// The request.
+        request: ApprovalRequestHash,
+        /// What differs.
+        why: &'static str,
+    },
+    /// An immediate hard delete of a version none of whose custodians (nor
+    /// the persons the shares were sealed to) is revoked: use the soft
+    /// delete and its cooldown.
+    #[error("{0} is not exposed: no custodian of it is revoked; soft-delete it instead")]
+    VersionNotExposed(NodeVersion),
+    /// The slot has no live pinned KEK to destroy.
+    #[error("{0} has no pinned KEK to destroy")]
+    SlotKekMissing(ShareSlot),
+    /// The zero-retention sign-off is not by an active compliance person
+    /// with their registered approval key.
+    #[error("zero-retention sign-off by {person} refused: {why}")]
+    ZeroRetentionSignOff {
+        /// Who signed.
+        person: ActorId,
+        /// Why it is refused.
+        why: &'static str,
+    },
+    /// A zero-retention certificate (or the body of one) that breaks a
+    /// rule of the format, or whose issuer or compliance signature does
+    /// not verify.
+    #[error("zero-retention certificate refused: {0}")]
+    ZeroRetentionCertificateInvalid(&'static str),
 }
 
 impl Error {

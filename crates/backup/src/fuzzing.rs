@@ -10,11 +10,13 @@ use crate::approval::{Approval, ApprovalRequest};
 use crate::inventory::{InventoryChallenge, InventoryProof};
 use crate::policy::Policy;
 use crate::session::{SessionDescriptor, decode_submission, encode_submission};
+use crate::zero_retention::ZeroRetentionCertificate;
 
 /// Target `backup_decode`: approval requests and approvals, inventory
 /// challenges and proofs, policies, session descriptors (parsed, then
-/// refused for their signature under a fixed key) and recovery
-/// submissions' plaintext.
+/// refused for their signature under a fixed key), recovery submissions'
+/// plaintext and zero-retention certificates (parsed without their
+/// signatures).
 ///
 /// # Panics
 /// When something decoded re-encodes differently.
@@ -48,6 +50,13 @@ pub fn decode(data: &[u8]) {
         && let Ok(descriptor) = SessionDescriptor::decode_verify(data, &key)
     {
         assert_eq!(descriptor.as_bytes(), data, "session descriptor");
+    }
+    if let Ok(certificate) = ZeroRetentionCertificate::decode(data) {
+        assert_eq!(
+            certificate.encode().as_deref().ok(),
+            Some(data),
+            "zero-retention certificate"
+        );
     }
     if let Ok(submission) = decode_submission(data) {
         let encoded = encode_submission(

@@ -7,6 +7,7 @@ mod approval_ops;
 mod checklist;
 mod clock;
 mod config;
+mod deletion;
 mod delivery;
 mod error;
 #[cfg(fuzzing)]
@@ -26,6 +27,7 @@ mod schedule;
 mod service;
 mod session;
 mod status;
+mod zero_retention;
 
 pub use approval::{
     APPROVAL_MAGIC, APPROVAL_REQUEST_HASH_TAG, APPROVAL_REQUEST_MAGIC, APPROVAL_REQUEST_VERSION,
@@ -40,6 +42,9 @@ pub use checklist::{
 };
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{RateLimit, ServiceConfig};
+pub use deletion::{
+    DeletionParams, IMMEDIATE_DELETE_TAG, SoftDeleted, ZeroRetentionDraft, immediate_delete_hash,
+};
 pub use delivery::{Confirmation, DeliveryReport, DeliveryResult};
 pub use error::Error;
 pub use generate::{
@@ -62,7 +67,15 @@ pub use schedule::{
     DRILL_SCHEDULE_LEN, DRILL_SCHEDULE_MAGIC, DRILL_SCHEDULE_TAG, DRILL_SCHEDULE_VERSION,
     DrillSchedule, MAX_DRILL_SCHEDULE_WINDOW, MIN_DRILL_CADENCE,
 };
+pub use shardkeep_kms::ShredMethod;
 pub use shardkeep_storage::{ApprovalOperation, ApprovalRecord, ApprovalRequestHash};
+pub use zero_retention::{
+    ApprovalEvidence, ComplianceSignOff, DestroyedSlot, DrillEvidence,
+    MAX_ZERO_RETENTION_CERTIFICATE_LEN, MAX_ZERO_RETENTION_ENTRIES, ReceiptEvidence,
+    ZERO_RETENTION_EVIDENCE_TAG, ZERO_RETENTION_MAGIC, ZERO_RETENTION_SIGNOFF_TAG,
+    ZERO_RETENTION_TAG, ZERO_RETENTION_VERSION, ZeroRetentionBody, ZeroRetentionCertificate,
+    evidence_hash, sign_zero_retention, verify_zero_retention_certificate,
+};
 // Recovery sessions.
 pub use recovery::{DrillParams, RecoveryParams, RecoveryProgress};
 pub use recovery_shares::{

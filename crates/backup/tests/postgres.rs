@@ -294,3 +294,62 @@ fn checklists_on_postgres() {
         }
     });
 }
+
+/// Deletion and zero retention on PostgreSQL with the local key store,
+/// each case in a fresh database.
+#[test]
+fn deletion_on_postgres() {
+    use std::sync::Arc;
+
+    use common::Harness;
+    use common::deletion;
+    use shardkeep_backup::ShredMethod;
+    use shardkeep_kms::SlotKekProvider;
+
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let runtime = shardkeep_test_support::runtime::multi_thread();
+    let harness = async |name: &str| {
+        let database = cluster.create_database(name).await.unwrap();
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        (Harness::build(storage.clone(), dir, |keks| keks), storage)
+    };
+    runtime.block_on(async {
+        let (h, storage) = harness("zero_retention_end_to_end").await;
+        let keks: Arc<dyn SlotKekProvider> = h.keks.clone();
+        deletion::zero_retention_end_to_end(h, keks, ShredMethod::FileDelete).await;
+        storage.close().await;
+    });
+    runtime.block_on(async {
+        let database = cluster.create_database("after_a_real_drill").await.unwrap();
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        deletion::zero_retention_after_a_real_drill(storage.clone(), dir).await;
+        storage.close().await;
+    });
+    macro_rules! run {
+        ($($case:ident),* $(,)?) => {
+            $(
+                runtime.block_on(async {
+                    let (h, storage) = harness(stringify!($case)).await;
+                    deletion::$case(h).await;
+                    storage.close().await;
+                });
+            )*
+        };
+    }
+    run!(
+        hard_delete_before_the_cooldown_is_refused,
+        zero_retention_without_a_passed_drill_is_refused,
+        zero_retention_with_fewer_than_t_receipts_is_refused,
+        zero_retention_with_a_revoked_custodian_is_refused,
+        zero_retention_with_an_open_session_is_refused,
+        deletion_of_other_slots_is_refused,
+        an_exposed_version_is_hard_deleted_at_once,
+        a_hard_delete_whose_witness_failed_completes_when_run_again,
+    );
+}

@@ -22,7 +22,9 @@ pub use local::{KeyFileSigner, LocalKeyStore, LocalSlotKek};
 pub use pkcs11::{
     DEBIAN_SOFTHSM2_MODULE, Pin, Pkcs11Config, Pkcs11Signer, Pkcs11SlotKek, Pkcs11Token,
 };
-pub use provider::{DestroyOutcome, DestroyReport, FINGERPRINT_LEN, KekPin, SlotKekProvider};
+pub use provider::{
+    DestroyOutcome, DestroyReport, FINGERPRINT_LEN, KekPin, ShredMethod, SlotKekProvider,
+};
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,8 @@ use crate::error::{Error, KeyFileError, KeyKind};
 use crate::fsutil::{KeyDir, TEMP_PREFIX, io_error, key_file_location};
 use crate::keyfile::{KeyFile, NONCE_LEN, SEALED_LEN, SECRET_LEN, SlotRecord};
 use crate::provider::{
-    DestroyOutcome, DestroyReport, FINGERPRINT_LEN, KekPin, SlotKekProvider, fingerprint,
+    DestroyOutcome, DestroyReport, FINGERPRINT_LEN, KekPin, ShredMethod, SlotKekProvider,
+    fingerprint,
 };
 use crate::slot::slot_kek_id;
 
@@ -327,6 +328,7 @@ impl LocalKeyStore {
             .filter(|name| name.starts_with(&prefix))
             .count();
         Ok(DestroyReport {
+            method: ShredMethod::FileDelete,
             outcome: if removed {
                 DestroyOutcome::Destroyed
             } else {

@@ -95,10 +95,46 @@ pub enum DestroyOutcome {
     AlreadyAbsent,
 }
 
+/// How a provider destroys a slot KEK: what a deletion certificate may
+/// honestly claim about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ShredMethod {
+    /// The key object was destroyed inside a hardware (or PKCS#11) token,
+    /// found by its pinned id and fingerprint, and a search found it gone:
+    /// every data key wrapped under it is crypto-shredded.
+    HsmDestroy,
+    /// The key file was unlinked from a file system. **Not** a
+    /// crypto-shred: copies of the file (backups, snapshots, blocks the
+    /// file system has not reused) may still hold the key.
+    FileDelete,
+}
+
+impl ShredMethod {
+    /// The method's name in certificates and reports: `hsm-destroy`, or
+    /// `file-delete (not a crypto-shred)`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::HsmDestroy => "hsm-destroy",
+            Self::FileDelete => "file-delete (not a crypto-shred)",
+        }
+    }
+}
+
+impl fmt::Display for ShredMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What destroying a slot's pinned KEK did and found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DestroyReport {
+    /// How the key was destroyed (named honestly: a file delete is no
+    /// crypto-shred).
+    pub method: ShredMethod,
     /// Whether the pinned KEK was destroyed now or already gone. Either
     /// way it is gone when the report is returned: the provider looked
     /// again after destroying it.

@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_kms::{
     DestroyOutcome, Error, KekPin, KeyFileError, KeyFileSigner, KeyKind, LocalKeyStore,
-    SlotKekProvider,
+    ShredMethod, SlotKekProvider,
 };
 use shardkeep_types::{
     CustodyError, DataKey, FramingError, KekId, KeyEncryptionKey, ShareSlot, Signer, SignerId,
@@ -136,6 +136,7 @@ fn crypto_shredding_a_slot_leaves_the_others_alone() {
     assert!(record.exists());
     let report = store.destroy_slot_kek(&doomed, &doomed_pin).unwrap();
     assert_eq!(report.outcome, DestroyOutcome::Destroyed);
+    assert_eq!(report.method, ShredMethod::FileDelete);
     assert_eq!(report.look_alikes, 0);
     assert!(!record.exists());
 

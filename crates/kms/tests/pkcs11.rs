@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_kms::{
     DestroyOutcome, Error, KekPin, Pin, Pkcs11Config, Pkcs11Signer, Pkcs11SlotKek, Pkcs11Token,
-    SlotKekProvider,
+    ShredMethod, SlotKekProvider,
 };
 use shardkeep_types::{CustodyError, DataKey, KeyEncryptionKey, Signer, SignerId, WrappedKey};
 use shardkeep_types::{KekId, ShareSlot};
@@ -297,6 +297,7 @@ softhsm_tests! {
 
         let report = token.destroy_slot_kek(&doomed, &doomed_pin).unwrap();
         assert_eq!(report.outcome, DestroyOutcome::Destroyed);
+        assert_eq!(report.method, ShredMethod::HsmDestroy);
         assert_eq!(report.look_alikes, 0);
         assert!(objects_labelled(&raw_session(), doomed_kek.label()).is_empty());
 

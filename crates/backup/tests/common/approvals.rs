@@ -45,7 +45,11 @@ pub fn approver_key(name: &str) -> InMemorySigner {
 
 impl<S: Storage> Fixture<S> {
     pub async fn new(storage: S, dir: tempfile::TempDir) -> Self {
-        let h = Harness::new(storage, dir).await;
+        Self::with_harness(Harness::new(storage, dir).await).await
+    }
+
+    /// The approvers registered in `h`, a bootstrapped harness.
+    pub async fn with_harness(h: Harness<S>) -> Self {
         let mut keys = Vec::new();
         for (name, roles) in APPROVERS {
             let id = actor(name);

@@ -13,6 +13,7 @@
 
 pub mod approvals;
 pub mod checklist;
+pub mod deletion;
 pub mod inspect;
 pub mod recovery;
 pub mod scenario;

@@ -18,7 +18,8 @@ use zeroize::{Zeroize, Zeroizing};
 use super::{KEY_REQUIREMENTS, Pkcs11Token, Requirement, TokenInner, is_missing_object, lock, p11};
 use crate::error::Error;
 use crate::provider::{
-    DestroyOutcome, DestroyReport, FINGERPRINT_LEN, KekPin, SlotKekProvider, fingerprint,
+    DestroyOutcome, DestroyReport, FINGERPRINT_LEN, KekPin, ShredMethod, SlotKekProvider,
+    fingerprint,
 };
 use crate::slot::{slot_digest, slot_kek_id};
 
@@ -332,6 +333,7 @@ impl Pkcs11Token {
             });
         }
         Ok(DestroyReport {
+            method: ShredMethod::HsmDestroy,
             outcome: if destroyed {
                 DestroyOutcome::Destroyed
             } else {
