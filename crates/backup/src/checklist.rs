@@ -1698,11 +1698,14 @@ fn del_checkpoint(facts: &Facts) -> Evaluated {
     let last = facts
         .audit
         .iter()
+        // The records that changed the slots. The certificate's own
+        // `zero-retention` record comes after the checkpoint it names, and
+        // a refused attempt changed nothing.
         .filter(|(_, record)| {
             matches!(
                 record.event,
-                EventType::SoftDelete | EventType::HardDelete | EventType::ZeroRetention
-            )
+                EventType::SoftDelete | EventType::HardDelete | EventType::Rollback
+            ) && succeeded(record)
         })
         .map(|(sequence, _)| *sequence)
         .max();
@@ -1729,9 +1732,10 @@ fn del_checkpoint(facts: &Facts) -> Evaluated {
 /// recorded by the deletion operation as a `zero-retention` audit record
 /// of the version; this item reads that record only.
 fn del_certificate(facts: &Facts) -> Evaluated {
-    // TODO(deletion): once the deletion operation stores its zero-retention
-    // certificate and the compliance sign-off, check them here (their ids as
-    // evidence) instead of the audit record alone.
+    // The certificate itself goes to the compliance archive, not to this
+    // database; its issue is audited only after the compliance person's
+    // sign-off verified against their registered key, and the record names
+    // the certificate's hash and signer: that record is the evidence.
     match facts.records(EventType::ZeroRetention).last() {
         Some((sequence, record)) => Ok(vec![Evidence::audit(*sequence, record)]),
         None => fail("no zero-retention certificate recorded", Vec::new()),

@@ -479,6 +479,21 @@ pub async fn zero_retention_end_to_end<S: Storage>(
             .count(),
         2
     );
+    // The deletion checklist, computed from what the operations stored,
+    // passes every item.
+    let report = h
+        .service
+        .checklist(
+            &d.compliance,
+            &shardkeep_backup::ChecklistQuery {
+                version: d.generated.version.clone(),
+                kind: shardkeep_backup::ChecklistKind::Deletion,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.items.len(), 8);
+    assert!(report.passed(), "{:#?}", report.items);
     d.verify_audit().await;
 }
 
