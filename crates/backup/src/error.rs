@@ -746,6 +746,48 @@ pub enum Error {
     /// framing; the detail stays with the custodian).
     #[error("the custodian container does not open with this identity")]
     ContainerUnreadable,
+    /// A rotation was asked for a node without an active version (generate
+    /// makes its first).
+    #[error("node {node_id} of key {key_id} has no active version to rotate; generate it first")]
+    NothingToRotate {
+        /// The group key.
+        key_id: KeyId,
+        /// The node.
+        node_id: NodeId,
+    },
+    /// An earlier rotation of the node is not finished: its old version is
+    /// still retiring.
+    #[error("{0} is still retiring after an earlier rotation; retire it before rotating again")]
+    RotationInProgress(NodeVersion),
+    /// The save data does not fit the kind of rotation: a reshare must
+    /// bring a new `Xi`, a re-split the same one.
+    #[error(
+        "a {kind} of {version} was asked, but the save data's Xi {}",
+        if *same_xi { "is unchanged (that is a re-split)" } else { "changed (that is a reshare)" }
+    )]
+    RotationKindMismatch {
+        /// The active version.
+        version: NodeVersion,
+        /// The kind asked for.
+        kind: crate::rotation::RotationKind,
+        /// Whether the save data holds the active version's `Xi`.
+        same_xi: bool,
+    },
+    /// The key version is retired: its shares recover nothing the service
+    /// accepts, in a recovery or a drill.
+    #[error(
+        "{version} is retired; {}",
+        match current {
+            Some(current) => format!("the current version is {current}"),
+            None => "the node has no current version".to_owned(),
+        }
+    )]
+    VersionRetired {
+        /// The retired version asked for.
+        version: NodeVersion,
+        /// The node's active version, if it has one.
+        current: Option<NodeVersion>,
+    },
 }
 
 impl Error {

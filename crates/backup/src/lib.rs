@@ -21,6 +21,7 @@ mod recovery;
 mod recovery_shares;
 mod reference;
 mod registry;
+mod rotation;
 mod schedule;
 mod service;
 mod session;
@@ -53,6 +54,7 @@ pub use registry::{
     EntityRecord, EntityRegistration, EntityState, PersonKeys, PersonRecord, PersonRegistration,
     PersonState, Role, RoleSet, validate_person_keys,
 };
+pub use rotation::{RotateRequest, Rotated, RotationKind};
 pub use schedule::{
     DRILL_SCHEDULE_LEN, DRILL_SCHEDULE_MAGIC, DRILL_SCHEDULE_TAG, DRILL_SCHEDULE_VERSION,
     DrillSchedule, MAX_DRILL_SCHEDULE_WINDOW, MIN_DRILL_CADENCE,

@@ -14,6 +14,7 @@
 pub mod approvals;
 pub mod inspect;
 pub mod recovery;
+pub mod rotation;
 pub mod scenario;
 
 use std::sync::{Arc, OnceLock};

@@ -1,0 +1,308 @@
+//! Rotation cases, generic over the storage backend: a reshare (a new
+//! `Xi`) and a re-split (the same `Xi`) each repeat generate, delivery and
+//! confirmation; the old version retires only after its cooldown and a
+//! cooldown of the new version's complete certificate; recovery and drills
+//! refuse a retired version naming the current one. The audit chain links
+//! after every case.
+
+use std::time::Duration;
+
+use shardkeep_audit::{EventType, chain_hash};
+use shardkeep_backup::{
+    DeliveryReport, DeliveryResult, Error, Generated, RotateRequest, Rotated, RotationKind,
+};
+use shardkeep_storage::{AuditStore, KeyVersionState, KeyVersionStore, Storage, Transaction};
+use shardkeep_types::{KeyVersion, NodeVersion};
+
+use super::recovery::Recovery;
+use super::{Harness, TestCustodian, other_party_secrets, request, save_data};
+use shardkeep_backup::{Armor, SaveDataSource};
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Delivers every container of `generated` and confirms each with its
+/// custodian's receipt; the last confirmation completes the certificate.
+pub async fn deliver_and_confirm<S: Storage>(
+    h: &Harness<S>,
+    generated: &Generated,
+    custodians: &[TestCustodian],
+) {
+    for container in &generated.containers {
+        h.service
+            .deliver(
+                &h.operator,
+                DeliveryReport {
+                    slot: generated.version.slot(container.index),
+                    container_hash: container.container_hash,
+                    result: DeliveryResult::Sent,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let count = generated.containers.len();
+    for (i, (container, custodian)) in generated.containers.iter().zip(custodians).enumerate() {
+        h.clock.advance(Duration::from_secs(60));
+        let receipt = custodian.receipt(container.envelope_id, h.clock_now());
+        let confirmation = h
+            .service
+            .confirm(
+                &h.operator,
+                &generated.version.slot(container.index),
+                &receipt,
+            )
+            .await
+            .unwrap();
+        assert_eq!(confirmation.certificate.is_some(), i + 1 == count);
+    }
+}
+
+/// Rotates node-0 of `wallet` with the save data of `party`: party 0's
+/// own (the same `Xi`), or another party's of the same group standing in
+/// for node-0's save data after a tss-lib reshare (same group key, a new
+/// `Xi` and its own consistent public share, as a reshare leaves it).
+pub async fn rotate<S: Storage>(
+    r: &Recovery<S>,
+    kind: RotationKind,
+    party: usize,
+) -> Result<Rotated, Error> {
+    let _other_party = if party == 0 {
+        None
+    } else {
+        Some(other_party_secrets().write().await)
+    };
+    let data = save_data(r.protocol, party);
+    let custodians: Vec<&TestCustodian> = r.custodians.iter().collect();
+    let mut generate = request(
+        "wallet",
+        0,
+        SaveDataSource::Loaded(&data),
+        &custodians,
+        Armor::Binary,
+    );
+    // The request names node-0 whatever save data it carries.
+    generate.node_id = r.generated.version.node_id.clone();
+    r.f.h
+        .service
+        .rotate(&r.f.h.operator, RotateRequest { kind, generate })
+        .await
+}
+
+async fn state<S: Storage>(h: &Harness<S>, version: &NodeVersion) -> KeyVersionState {
+    let mut tx = h.service.storage().begin_read_only().await.unwrap();
+    let state = tx.key_version(version).await.unwrap().state;
+    tx.rollback().await.unwrap();
+    state
+}
+
+/// The audit chain links from genesis, every hash recomputed.
+pub async fn assert_audit_chain<S: Storage>(h: &Harness<S>) {
+    let mut tx = h.service.storage().begin_read_only().await.unwrap();
+    let rows = tx.read_audit(1, 10_000).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert!(!rows.is_empty());
+    let mut prev = [0u8; 32];
+    for row in &rows {
+        assert_eq!(row.prev_hash, prev);
+        assert_eq!(row.hash, chain_hash(row.sequence, &prev, &row.record));
+        prev = row.hash;
+    }
+}
+
+/// The full life of a rotation of `kind` with `party`'s save data: the old
+/// version retiring (and still drillable), the new one delivered and
+/// confirmed, retirement held back until the cooldown has passed after
+/// both the rotation and the new certificate, then the old version
+/// retired. Returns the rotation.
+async fn rotate_and_retire<S: Storage>(
+    r: &Recovery<S>,
+    kind: RotationKind,
+    party: usize,
+) -> Rotated {
+    let h = &r.f.h;
+    deliver_and_confirm(h, &r.generated, &r.custodians).await;
+    let rotated_at = h.clock_now();
+    let rotated = rotate(r, kind, party).await.unwrap();
+    assert_eq!(rotated.kind, kind);
+    assert_eq!(rotated.previous, r.generated.version);
+    assert_eq!(rotated.generated.version.version, KeyVersion::new(2));
+    assert_eq!(
+        rotated.cooldown_until,
+        rotated_at.checked_add(7 * DAY).unwrap()
+    );
+    assert_ne!(rotated.generated.split_id, r.generated.split_id);
+    assert_eq!(
+        state(h, &r.generated.version).await,
+        KeyVersionState::Retiring {
+            since: rotated_at,
+            cooldown_until: rotated.cooldown_until,
+        }
+    );
+    assert_eq!(
+        state(h, &rotated.generated.version).await,
+        KeyVersionState::Active
+    );
+
+    // Past the cooldown, but the new version is not delivered yet: the old
+    // one stays.
+    h.clock.advance(8 * DAY);
+    assert!(h.service.retire_due(&h.operator).await.unwrap().is_empty());
+    // The retiring version is still the fallback: a drill of it starts.
+    let drill = r.drill_approved(false).await;
+    h.service
+        .start_drill(&h.operator, &drill, r.drill_params())
+        .await
+        .unwrap();
+
+    deliver_and_confirm(h, &rotated.generated, &r.custodians).await;
+    // Certified just now: a cooldown must pass after the certificate too.
+    h.clock.advance(6 * DAY);
+    assert!(h.service.retire_due(&h.operator).await.unwrap().is_empty());
+    assert!(matches!(
+        state(h, &r.generated.version).await,
+        KeyVersionState::Retiring { .. }
+    ));
+    h.clock.advance(DAY);
+    assert_eq!(
+        h.service.retire_due(&h.operator).await.unwrap(),
+        vec![r.generated.version.clone()]
+    );
+    assert!(matches!(
+        state(h, &r.generated.version).await,
+        KeyVersionState::Retired { .. }
+    ));
+    // Nothing is due twice.
+    assert!(h.service.retire_due(&h.operator).await.unwrap().is_empty());
+
+    let rotations = h
+        .audit_records()
+        .await
+        .into_iter()
+        .filter(|record| record.event == EventType::Rotate)
+        .count();
+    assert_eq!(rotations, 2, "the rotation and the retirement are audited");
+    rotated
+}
+
+/// A reshare: the node's new save data holds another `Xi`; the old
+/// version retires after the cooldown.
+pub async fn reshare_rotation_retires_after_cooldown<S: Storage>(r: Recovery<S>) {
+    rotate_and_retire(&r, RotationKind::Reshare, 1).await;
+    assert_audit_chain(&r.f.h).await;
+}
+
+/// A re-split of the same `Xi`, with the refusals of a rotation that does
+/// not fit: a reshare claimed with the same `Xi`, a re-split with another,
+/// a second rotation while the first is retiring, a node never generated.
+pub async fn resplit_rotation_retires_after_cooldown<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    assert!(matches!(
+        rotate(&r, RotationKind::Reshare, 0).await,
+        Err(Error::RotationKindMismatch { kind: RotationKind::Reshare, same_xi: true, ref version })
+            if *version == r.generated.version
+    ));
+    assert!(matches!(
+        rotate(&r, RotationKind::Resplit, 1).await,
+        Err(Error::RotationKindMismatch {
+            kind: RotationKind::Resplit,
+            same_xi: false,
+            ..
+        })
+    ));
+    // The refused rotations left the old version active.
+    assert_eq!(
+        state(h, &r.generated.version).await,
+        KeyVersionState::Active
+    );
+
+    let rotated = rotate_and_retire(&r, RotationKind::Resplit, 0).await;
+    let mut tx = h.service.storage().begin_read_only().await.unwrap();
+    let old = tx.split_reference(&r.generated.version).await.unwrap();
+    let new = tx
+        .split_reference(&rotated.generated.version)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_ne!(old.commitments, new.commitments, "a fresh polynomial");
+    assert_audit_chain(h).await;
+}
+
+/// A rotation while the previous one's old version is still retiring is
+/// refused, as is the rotation of a node without an active version.
+pub async fn a_rotation_during_a_rotation_is_refused<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    rotate(&r, RotationKind::Resplit, 0).await.unwrap();
+    assert!(matches!(
+        rotate(&r, RotationKind::Resplit, 0).await,
+        Err(Error::RotationInProgress(version)) if version == r.generated.version
+    ));
+    let data = save_data(r.protocol, 0);
+    let custodians: Vec<&TestCustodian> = r.custodians.iter().collect();
+    let generate = request(
+        "another-wallet",
+        0,
+        SaveDataSource::Loaded(&data),
+        &custodians,
+        Armor::Binary,
+    );
+    assert!(matches!(
+        h.service
+            .rotate(
+                &h.operator,
+                RotateRequest {
+                    kind: RotationKind::Resplit,
+                    generate
+                }
+            )
+            .await,
+        Err(Error::NothingToRotate { .. })
+    ));
+    assert_audit_chain(h).await;
+}
+
+/// Retires node-0's first version after a re-split.
+async fn retired<S: Storage>(r: &Recovery<S>) -> NodeVersion {
+    let h = &r.f.h;
+    let rotated = rotate(r, RotationKind::Resplit, 0).await.unwrap();
+    deliver_and_confirm(h, &rotated.generated, &r.custodians).await;
+    h.clock.advance(7 * DAY);
+    assert_eq!(
+        h.service.retire_due(&h.operator).await.unwrap(),
+        vec![r.generated.version.clone()]
+    );
+    rotated.generated.version
+}
+
+/// A recovery of a retired version is refused, naming the current one.
+pub async fn recovery_of_a_retired_version_is_refused<S: Storage>(r: Recovery<S>) {
+    let current = retired(&r).await;
+    let error = r.start().await.unwrap_err();
+    assert!(
+        matches!(&error, Error::VersionRetired { version, current: Some(named) }
+            if *version == r.generated.version && *named == current),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains(&current.to_string()),
+        "the message names the current version: {error}"
+    );
+    assert_audit_chain(&r.f.h).await;
+}
+
+/// A drill of a retired version is refused, naming the current one.
+pub async fn drill_of_a_retired_version_is_refused<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    let current = retired(&r).await;
+    let hash = r.drill_approved(false).await;
+    let error = h
+        .service
+        .start_drill(&h.operator, &hash, r.drill_params())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::VersionRetired { version, current: Some(named) }
+            if *version == r.generated.version && *named == current),
+        "{error:?}"
+    );
+    assert_audit_chain(h).await;
+}
