@@ -773,6 +773,13 @@ pub enum Error {
         /// Whether the save data holds the active version's `Xi`.
         same_xi: bool,
     },
+    /// A change that gives or takes an approving role was made without an
+    /// approved approver-set change request, while current approvers could
+    /// approve it.
+    #[error(
+        "changing the approver set ({0}) needs an approved approver-set change request naming that change"
+    )]
+    ApproverSetChangeUnapproved(ActorId),
     /// The key version is retired: its shares recover nothing the service
     /// accepts, in a recovery or a drill.
     #[error(

@@ -12,6 +12,7 @@
 )]
 
 pub mod approvals;
+pub mod approver_set;
 pub mod inspect;
 pub mod recovery;
 pub mod rotation;
