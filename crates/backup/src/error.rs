@@ -780,6 +780,27 @@ pub enum Error {
         "changing the approver set ({0}) needs an approved approver-set change request naming that change"
     )]
     ApproverSetChangeUnapproved(ActorId),
+    /// A destruction statement names a version that no re-split replaced
+    /// (active, or followed by a reshare): its old shares recover nothing
+    /// of the node's current `Xi`, or are still in use.
+    #[error("{0} was not replaced by a re-split: no destruction statement is due for it")]
+    DestructionNotResplit(NodeVersion),
+    /// A destruction statement disagrees with the slot's custody entry (or
+    /// its time is in the future, or another person submits it).
+    #[error("the destruction statement for {slot} does not match: {field}")]
+    DestructionMismatch {
+        /// The slot.
+        slot: ShareSlot,
+        /// The field that differs.
+        field: &'static str,
+    },
+    /// A destruction statement's signature does not verify under the
+    /// person's registered receipt key.
+    #[error("the destruction statement signed by {0} does not verify")]
+    DestructionSignatureInvalid(ActorId),
+    /// The slot already has a destruction statement.
+    #[error("a destruction statement for {0} is already recorded")]
+    DestructionReplayed(ShareSlot),
     /// The key version is retired: its shares recover nothing the service
     /// accepts, in a recovery or a drill.
     #[error(
@@ -814,6 +835,7 @@ impl Error {
                 | Self::ApprovalSignatureInvalid(_)
                 | Self::PossessionProofRejected { .. }
                 | Self::SessionDescriptorInvalid(_)
+                | Self::DestructionSignatureInvalid(_)
         )
     }
 }

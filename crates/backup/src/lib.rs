@@ -8,6 +8,7 @@ mod approver_set;
 mod clock;
 mod config;
 mod delivery;
+mod destruction;
 mod error;
 #[cfg(fuzzing)]
 #[doc(hidden)]
@@ -39,6 +40,10 @@ pub use approver_set::{APPROVER_SET_CHANGE_TAG, ApproverSetChange, ChangeApprova
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{RateLimit, ServiceConfig};
 pub use delivery::{Confirmation, DeliveryReport, DeliveryResult};
+pub use destruction::{
+    DESTRUCTION_STATEMENT_MAGIC, DESTRUCTION_STATEMENT_TAG, DESTRUCTION_STATEMENT_VERSION,
+    DestructionStatement, MAX_DESTRUCTION_STATEMENT_LEN, OutstandingDestruction,
+};
 pub use error::Error;
 pub use generate::{
     CustodianContainer, ExternalCustodian, GenerateRequest, Generated, SaveDataSource, ServerShare,

@@ -63,4 +63,6 @@ cases!(
     a_rotation_during_a_rotation_is_refused / a_rotation_during_a_rotation_is_refused_on_postgres,
     recovery_of_a_retired_version_is_refused / recovery_of_a_retired_version_is_refused_on_postgres,
     drill_of_a_retired_version_is_refused / drill_of_a_retired_version_is_refused_on_postgres,
+    destruction_statements_after_a_resplit / destruction_statements_after_a_resplit_on_postgres,
+    no_destruction_statement_after_a_reshare / no_destruction_statement_after_a_reshare_on_postgres,
 );

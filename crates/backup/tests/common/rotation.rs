@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use shardkeep_audit::{EventType, chain_hash};
 use shardkeep_backup::{
-    DeliveryReport, DeliveryResult, Error, Generated, RotateRequest, Rotated, RotationKind,
+    DeliveryReport, DeliveryResult, DestructionStatement, Error, Generated, RotateRequest, Rotated,
+    RotationKind,
 };
 use shardkeep_storage::{AuditStore, KeyVersionState, KeyVersionStore, Storage, Transaction};
 use shardkeep_types::{KeyVersion, NodeVersion};
@@ -304,5 +305,147 @@ pub async fn drill_of_a_retired_version_is_refused<S: Storage>(r: Recovery<S>) {
             if *version == r.generated.version && *named == current),
         "{error:?}"
     );
+    assert_audit_chain(h).await;
+}
+
+/// `custodian`'s destruction statement for its container of `generated`
+/// (the old version), signed with `key`.
+fn destruction(
+    generated: &Generated,
+    i: usize,
+    custodian: &TestCustodian,
+    key: &dyn shardkeep_types::Signer,
+    at: shardkeep_types::Timestamp,
+) -> DestructionStatement {
+    let container = &generated.containers[i];
+    let mut statement = DestructionStatement {
+        slot: generated.version.slot(container.index),
+        envelope_id: container.envelope_id,
+        custodian: custodian.entity.clone(),
+        person: custodian.person.clone(),
+        destroyed_at: at,
+        signature: [0; 64],
+    };
+    statement.sign(key).unwrap();
+    statement
+}
+
+/// After a re-split, status lists every old container as outstanding; a
+/// custodian's signed statement for its own container is recorded once and
+/// leaves the list; a replay, a statement for another envelope, one signed
+/// with another key and one of a revoked person are refused, each with its
+/// error, and change nothing.
+pub async fn destruction_statements_after_a_resplit<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    let rotated = rotate(&r, RotationKind::Resplit, 0).await.unwrap();
+    deliver_and_confirm(h, &rotated.generated, &r.custodians).await;
+    let outstanding = h
+        .service
+        .outstanding_destructions(&h.operator)
+        .await
+        .unwrap();
+    let slots: Vec<_> = outstanding.iter().map(|o| o.slot.clone()).collect();
+    let old: Vec<_> = r
+        .generated
+        .containers
+        .iter()
+        .map(|c| r.generated.version.slot(c.index))
+        .collect();
+    assert_eq!(slots, old);
+
+    let now = h.clock_now();
+    let first = &r.custodians[0];
+    let statement = destruction(&r.generated, 0, first, &first.receipt_key, now);
+    // The custodian person submits their own statement.
+    h.service
+        .record_destruction_statement(&first.person, &statement.encode())
+        .await
+        .unwrap();
+    let outstanding = h
+        .service
+        .outstanding_destructions(&h.operator)
+        .await
+        .unwrap();
+    assert_eq!(outstanding.len(), 2);
+    assert!(outstanding.iter().all(|o| o.slot != old[0]));
+
+    // Replay.
+    assert!(matches!(
+        h.service
+            .record_destruction_statement(&first.person, &statement.encode())
+            .await,
+        Err(Error::DestructionReplayed(slot)) if slot == old[0]
+    ));
+    // Another envelope (the new version's container of the same index,
+    // under the old slot).
+    let second = &r.custodians[1];
+    let mut wrong = destruction(&r.generated, 1, second, &second.receipt_key, now);
+    wrong.envelope_id = rotated.generated.containers[1].envelope_id;
+    wrong.sign(&second.receipt_key).unwrap();
+    assert!(matches!(
+        h.service
+            .record_destruction_statement(&h.operator, &wrong.encode())
+            .await,
+        Err(Error::DestructionMismatch {
+            field: "envelope_id",
+            ..
+        })
+    ));
+    // Signed with another key.
+    let forged = destruction(&r.generated, 1, second, &first.receipt_key, now);
+    assert!(matches!(
+        h.service
+            .record_destruction_statement(&h.operator, &forged.encode())
+            .await,
+        Err(Error::DestructionSignatureInvalid(person)) if person == second.person
+    ));
+    // A revoked custodian person.
+    let third = &r.custodians[2];
+    h.service
+        .revoke_person(
+            &h.security,
+            &third.person,
+            super::text("left the escrow company"),
+        )
+        .await
+        .unwrap();
+    let revoked = destruction(&r.generated, 2, third, &third.receipt_key, now);
+    assert!(matches!(
+        h.service
+            .record_destruction_statement(&h.operator, &revoked.encode())
+            .await,
+        Err(Error::PersonRevoked(person)) if person == third.person
+    ));
+    assert_eq!(
+        h.service
+            .outstanding_destructions(&h.operator)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_audit_chain(h).await;
+}
+
+/// After a reshare nothing is outstanding, and a statement for an old
+/// container is refused: the old shares recover nothing of the new `Xi`.
+pub async fn no_destruction_statement_after_a_reshare<S: Storage>(r: Recovery<S>) {
+    let h = &r.f.h;
+    rotate(&r, RotationKind::Reshare, 1).await.unwrap();
+    assert!(
+        h.service
+            .outstanding_destructions(&h.operator)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let first = &r.custodians[0];
+    let statement = destruction(&r.generated, 0, first, &first.receipt_key, h.clock_now());
+    assert!(matches!(
+        h.service
+            .record_destruction_statement(&first.person, &statement.encode())
+            .await,
+        Err(Error::DestructionNotResplit(version)) if version == r.generated.version
+    ));
     assert_audit_chain(h).await;
 }
