@@ -15,7 +15,9 @@
 //! too: the old shares are never given up before the new ones are all in
 //! custodians' hands and have been for the full cooldown. A retired
 //! version is refused by recovery and drills with
-//! [`Error::VersionRetired`], which names the node's current version.
+//! [`Error::VersionRetired`], which names the node's current version, and
+//! its server-held shares are soft-deleted with a cooldown before the hard
+//! delete (procedure step 7).
 //!
 //! Two kinds of rotation, told apart by the node's public share `Xi·G`
 //! (public: compared plainly): after a tss-lib **reshare** the node holds a
@@ -28,7 +30,8 @@ use core::fmt;
 use shardkeep_audit::EventType;
 use shardkeep_keydata::LocalPartySaveData;
 use shardkeep_storage::{
-    KeyVersionState, KeyVersionStore, MAX_PAGE_ROWS, StatusFilter, Storage, Transaction,
+    KeyVersionState, KeyVersionStore, MAX_PAGE_ROWS, SealedShareStore, SlotDeletionStore,
+    SlotFilter, SlotState, StatusFilter, Storage, Transaction,
 };
 use shardkeep_types::{ActorId, FreeText, NodeVersion, Timestamp};
 
@@ -240,10 +243,55 @@ impl<S: Storage> BackupService<S> {
                 successor.version
             ))?);
             Self::audit(&mut tx, &record).await?;
+            self.soft_delete_server_shares(&mut tx, actor, &version, now)
+                .await?;
             retired.push(version);
         }
         tx.commit().await?;
         Ok(retired)
+    }
+}
+
+impl<S: Storage> BackupService<S> {
+    /// The next step of a retired version: its server-held shares are
+    /// soft-deleted, each with a cooldown of `ServiceConfig::cooldown`
+    /// before the hard delete (procedure step 7 destroys them and their
+    /// slot KEKs); each is audited (`soft-delete`).
+    async fn soft_delete_server_shares(
+        &self,
+        tx: &mut S::Transaction,
+        actor: &ActorId,
+        version: &NodeVersion,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let cooldown_until =
+            now.checked_add(self.config().cooldown)
+                .ok_or(Error::InvalidConfig {
+                    setting: "cooldown",
+                    why: "reaches past the last representable time",
+                })?;
+        let slots = tx
+            .list_slots(&SlotFilter {
+                key_id: Some(version.key_id.clone()),
+                node_id: Some(version.node_id.clone()),
+                version: Some(version.version),
+            })
+            .await?;
+        for summary in slots {
+            if summary.state != SlotState::Active {
+                continue;
+            }
+            tx.soft_delete_slot(&summary.slot, actor, now, cooldown_until)
+                .await?;
+            let mut record = self.record(EventType::SoftDelete, actor, Some(version));
+            record.share_index = Some(summary.slot.index);
+            record.envelope_id = Some(summary.envelope_id);
+            record.detail = Some(FreeText::sanitized(&format!(
+                "version retired: server share soft-deleted, hard delete not before {cooldown_until}"
+            ))?);
+            Self::audit(tx, &record).await?;
+        }
+        Ok(())
     }
 }
 

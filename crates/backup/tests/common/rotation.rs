@@ -12,7 +12,10 @@ use shardkeep_backup::{
     DeliveryReport, DeliveryResult, DestructionStatement, Error, Generated, RotateRequest, Rotated,
     RotationKind,
 };
-use shardkeep_storage::{AuditStore, KeyVersionState, KeyVersionStore, Storage, Transaction};
+use shardkeep_storage::{
+    AuditStore, KeyVersionState, KeyVersionStore, SlotDeletionStore, SlotState, Storage,
+    Transaction,
+};
 use shardkeep_types::{KeyVersion, NodeVersion};
 
 use super::recovery::Recovery;
@@ -174,6 +177,26 @@ async fn rotate_and_retire<S: Storage>(
     ));
     // Nothing is due twice.
     assert!(h.service.retire_due(&h.operator).await.unwrap().is_empty());
+    // The retired version's server shares are soft-deleted, the new ones
+    // stay.
+    let retired_at = h.clock_now();
+    let mut tx = h.service.storage().begin_read_only().await.unwrap();
+    for server in &r.generated.server_shares {
+        let state = tx
+            .slot_state(&r.generated.version.slot(server.index))
+            .await
+            .unwrap();
+        assert!(
+            matches!(state, SlotState::SoftDeleted { at, cooldown_until, .. }
+                if at == retired_at && cooldown_until == retired_at.checked_add(7 * DAY).unwrap()),
+            "{state:?}"
+        );
+    }
+    for server in &rotated.generated.server_shares {
+        let slot = rotated.generated.version.slot(server.index);
+        assert_eq!(tx.slot_state(&slot).await.unwrap(), SlotState::Active);
+    }
+    tx.rollback().await.unwrap();
 
     let rotations = h
         .audit_records()
@@ -182,6 +205,13 @@ async fn rotate_and_retire<S: Storage>(
         .filter(|record| record.event == EventType::Rotate)
         .count();
     assert_eq!(rotations, 2, "the rotation and the retirement are audited");
+    let soft_deletes = h
+        .audit_records()
+        .await
+        .into_iter()
+        .filter(|record| record.event == EventType::SoftDelete)
+        .count();
+    assert_eq!(soft_deletes, r.generated.server_shares.len());
     rotated
 }
 
