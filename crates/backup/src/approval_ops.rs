@@ -105,6 +105,7 @@ pub(crate) fn is_approval_refusal(error: &Error) -> bool {
             | Error::ApprovalNotSubmitter { .. }
             | Error::DrillOutsideSchedule { .. }
             | Error::DrillTooSoon { .. }
+            | Error::ApproverSetChangeUnapproved(_)
     )
 }
 

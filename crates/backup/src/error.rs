@@ -836,6 +836,76 @@ pub enum Error {
     /// not verify.
     #[error("zero-retention certificate refused: {0}")]
     ZeroRetentionCertificateInvalid(&'static str),
+    /// A rotation was asked for a node without an active version (generate
+    /// makes its first).
+    #[error("node {node_id} of key {key_id} has no active version to rotate; generate it first")]
+    NothingToRotate {
+        /// The group key.
+        key_id: KeyId,
+        /// The node.
+        node_id: NodeId,
+    },
+    /// An earlier rotation of the node is not finished: its old version is
+    /// still retiring.
+    #[error("{0} is still retiring after an earlier rotation; retire it before rotating again")]
+    RotationInProgress(NodeVersion),
+    /// The save data does not fit the kind of rotation: a reshare must
+    /// bring a new `Xi`, a re-split the same one.
+    #[error(
+        "a {kind} of {version} was asked, but the save data's Xi {}",
+        if *same_xi { "is unchanged (that is a re-split)" } else { "changed (that is a reshare)" }
+    )]
+    RotationKindMismatch {
+        /// The active version.
+        version: NodeVersion,
+        /// The kind asked for.
+        kind: crate::rotation::RotationKind,
+        /// Whether the save data holds the active version's `Xi`.
+        same_xi: bool,
+    },
+    /// A change that gives or takes an approving role was made without an
+    /// approved approver-set change request, while current approvers could
+    /// approve it.
+    #[error(
+        "changing the approver set ({0}) needs an approved approver-set change request naming that change"
+    )]
+    ApproverSetChangeUnapproved(ActorId),
+    /// A destruction statement names a version that no re-split replaced
+    /// (active, or followed by a reshare): its old shares recover nothing
+    /// of the node's current `Xi`, or are still in use.
+    #[error("{0} was not replaced by a re-split: no destruction statement is due for it")]
+    DestructionNotResplit(NodeVersion),
+    /// A destruction statement disagrees with the slot's custody entry (or
+    /// its time is in the future, or another person submits it).
+    #[error("the destruction statement for {slot} does not match: {field}")]
+    DestructionMismatch {
+        /// The slot.
+        slot: ShareSlot,
+        /// The field that differs.
+        field: &'static str,
+    },
+    /// A destruction statement's signature does not verify under the
+    /// person's registered receipt key.
+    #[error("the destruction statement signed by {0} does not verify")]
+    DestructionSignatureInvalid(ActorId),
+    /// The slot already has a destruction statement.
+    #[error("a destruction statement for {0} is already recorded")]
+    DestructionReplayed(ShareSlot),
+    /// The key version is retired: its shares recover nothing the service
+    /// accepts, in a recovery or a drill.
+    #[error(
+        "{version} is retired; {}",
+        match current {
+            Some(current) => format!("the current version is {current}"),
+            None => "the node has no current version".to_owned(),
+        }
+    )]
+    VersionRetired {
+        /// The retired version asked for.
+        version: NodeVersion,
+        /// The node's active version, if it has one.
+        current: Option<NodeVersion>,
+    },
 }
 
 impl Error {
@@ -855,6 +925,7 @@ impl Error {
                 | Self::ApprovalSignatureInvalid(_)
                 | Self::PossessionProofRejected { .. }
                 | Self::SessionDescriptorInvalid(_)
+                | Self::DestructionSignatureInvalid(_)
         )
     }
 }

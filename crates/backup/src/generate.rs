@@ -276,12 +276,29 @@ impl<S: Storage> BackupService<S> {
         actor: &ActorId,
         request: GenerateRequest<'_>,
     ) -> Result<Generated, Error> {
+        self.generate_version(actor, request, None).await
+    }
+
+    /// [`generate`](Self::generate), and for a rotation, first in the same
+    /// transaction: the node's active version starts retiring
+    /// ([`crate::rotation`]), so the new one can be the node's one active
+    /// version; a failure anywhere leaves the old version active.
+    pub(crate) async fn generate_version(
+        &self,
+        actor: &ActorId,
+        request: GenerateRequest<'_>,
+        rotation: Option<&mut crate::rotation::Rotation>,
+    ) -> Result<Generated, Error> {
         let now = self.now();
         let tx = self.begin().await?;
         let (mut tx, _) = self
             .authorize_or_refuse(tx, actor, &[Role::Operator], None)
             .await?;
         let data = request.save_data.load()?;
+        if let Some(rotation) = rotation {
+            self.begin_rotation(&mut tx, actor, &request, data.get(), rotation, now)
+                .await?;
+        }
         let plan = make_plan(&mut tx, &request, data.get(), now).await?;
 
         // From the first KEK created on, a failure destroys the KEKs made.

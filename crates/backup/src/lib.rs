@@ -4,11 +4,13 @@
 mod access;
 mod approval;
 mod approval_ops;
+mod approver_set;
 mod checklist;
 mod clock;
 mod config;
 mod deletion;
 mod delivery;
+mod destruction;
 mod error;
 #[cfg(fuzzing)]
 #[doc(hidden)]
@@ -23,6 +25,7 @@ mod recovery;
 mod recovery_shares;
 mod reference;
 mod registry;
+mod rotation;
 mod schedule;
 mod service;
 mod session;
@@ -36,6 +39,7 @@ pub use approval::{
     MAX_APPROVAL_TARGET_LEN, MAX_APPROVAL_TICKET_LEN, request_hash, role_code, sign_approval,
 };
 pub use approval_ops::ApprovalState;
+pub use approver_set::{APPROVER_SET_CHANGE_TAG, ApproverSetChange, ChangeApproval};
 pub use checklist::{
     CHECKLIST_JSON_FORMAT, ChecklistItem, ChecklistKind, ChecklistQuery, ChecklistReport, Evidence,
     EvidenceKind, ItemOutcome,
@@ -46,6 +50,10 @@ pub use deletion::{
     DeletionParams, IMMEDIATE_DELETE_TAG, SoftDeleted, ZeroRetentionDraft, immediate_delete_hash,
 };
 pub use delivery::{Confirmation, DeliveryReport, DeliveryResult};
+pub use destruction::{
+    DESTRUCTION_STATEMENT_MAGIC, DESTRUCTION_STATEMENT_TAG, DESTRUCTION_STATEMENT_VERSION,
+    DestructionStatement, MAX_DESTRUCTION_STATEMENT_LEN, OutstandingDestruction,
+};
 pub use error::Error;
 pub use generate::{
     CustodianContainer, ExternalCustodian, GenerateRequest, Generated, SaveDataSource, ServerShare,
@@ -63,6 +71,7 @@ pub use registry::{
     EntityRecord, EntityRegistration, EntityState, PersonKeys, PersonRecord, PersonRegistration,
     PersonState, Role, RoleSet, validate_person_keys,
 };
+pub use rotation::{RotateRequest, Rotated, RotationKind};
 pub use schedule::{
     DRILL_SCHEDULE_LEN, DRILL_SCHEDULE_MAGIC, DRILL_SCHEDULE_TAG, DRILL_SCHEDULE_VERSION,
     DrillSchedule, MAX_DRILL_SCHEDULE_WINDOW, MIN_DRILL_CADENCE,

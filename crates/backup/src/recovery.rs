@@ -18,9 +18,8 @@ use shardkeep_audit::{EventType, Outcome};
 use shardkeep_envelope::CurveShare;
 use shardkeep_envelope::deps::age;
 use shardkeep_storage::{
-    ApprovalOperation, ApprovalRequestHash, GroupStore, KeyVersionState, KeyVersionStore,
-    RecoverySessionId, RecoverySessionOutcome, RecoverySessionRecord, RecoverySessionStore,
-    Storage, Transaction,
+    ApprovalOperation, ApprovalRequestHash, GroupStore, KeyVersionStore, RecoverySessionId,
+    RecoverySessionOutcome, RecoverySessionRecord, RecoverySessionStore, Storage, Transaction,
 };
 use shardkeep_types::{ActorId, FreeText, NodeVersion, ShareIndex, Threshold, Timestamp};
 
@@ -304,7 +303,7 @@ impl<S: Storage> BackupService<S> {
     ///
     /// # Errors
     /// [`Error::RateLimited`] (recovery attempts, recorded); the refusals
-    /// of authorization (audited); [`Error::VersionNotActive`];
+    /// of authorization (audited); [`Error::VersionRetired`];
     /// [`Error::RecoveryTargetNotADirectory`]; [`Error::RecoverySessionActive`]
     /// (audited); the refusals of approval consumption (audited,
     /// `recover`); [`Error::SplitReferenceInvalid`]; storage and audit
@@ -477,9 +476,9 @@ impl<S: Storage> BackupService<S> {
             return Self::refuse_counted(tx, error).await;
         }
         // A recovered share of a retired version must never be put back
-        // into service.
-        if tx.key_version(&version).await?.state != KeyVersionState::Active {
-            return Self::refuse_counted(tx, Error::VersionNotActive(version)).await;
+        // into service; a retiring one is still the fallback of a rotation.
+        if let Some(error) = crate::rotation::unrecoverable(&mut tx, &version).await? {
+            return Self::refuse_counted(tx, error).await;
         }
         // The node's keystore directory must be there before approvals are
         // used for it (a recovery writes into it, never creates it).

@@ -610,6 +610,11 @@ impl<S: Storage> BackupService<S> {
         }
         let (split, drill, opened, mut rejected) =
             self.open_submissions(session, submissions, &mut timings)?;
+        // The version may have retired since the session started (its
+        // rotation's cooldown ended): its shares are refused from then on.
+        if let Some(error) = crate::rotation::unrecoverable(&mut tx, split.version()).await? {
+            return Self::refuse_counted(tx, error).await;
+        }
         let custody = tx.custody_map(split.version()).await?;
         let custodians: Vec<ActorId> = opened
             .iter()

@@ -26,6 +26,8 @@ use shardkeep_storage::{
 };
 use shardkeep_types::{ActorId, CustodianId, FreeText, SignerId};
 
+use crate::approval_ops::{consume_approvals, is_approval_refusal};
+use crate::approver_set::{ApproverSetChange, ChangeApproval, quorum_without};
 use crate::error::Error;
 use crate::service::BackupService;
 
@@ -240,11 +242,15 @@ impl<S: Storage> BackupService<S> {
     ///
     /// A security person registers others. When the registry is empty, the
     /// first person registers themselves and must hold the security role
-    /// (the bootstrap; its audit record says so).
+    /// (the bootstrap; its audit record says so). A person with an
+    /// approving role (security, business owner) joins the approver set:
+    /// once the registry holds a quorum of other approvers, that takes
+    /// [`register_person_approved`](Self::register_person_approved).
     ///
     /// # Errors
     /// [`Error::BootstrapNotSelf`], [`Error::BootstrapWithoutSecurity`];
-    /// the refusals of authorization (audited); [`Error::WeakKey`],
+    /// the refusals of authorization (audited);
+    /// [`Error::ApproverSetChangeUnapproved`] (audited); [`Error::WeakKey`],
     /// [`Error::KeyReused`], [`Error::InvalidAgeRecipient`];
     /// [`Error::PersonExists`], [`Error::KeyInUse`]; storage and audit
     /// errors.
@@ -252,6 +258,37 @@ impl<S: Storage> BackupService<S> {
         &self,
         actor: &ActorId,
         registration: PersonRegistration,
+    ) -> Result<PersonRecord, Error> {
+        self.register(actor, registration, None).await
+    }
+
+    /// Registers a person with an approving role (security, business
+    /// owner) under an approved approver-set change: as
+    /// [`register_person`](Self::register_person), and the request
+    /// `approval` names ([`ApproverSetChange::Register`] of exactly
+    /// `registration`) is consumed in the same transaction.
+    ///
+    /// # Errors
+    /// As [`register_person`](Self::register_person); the refusals of
+    /// approval consumption ([`Error::ApprovalRequestUnknown`],
+    /// [`Error::ApprovalReplayed`], [`Error::ApprovalExpired`],
+    /// [`Error::ApprovalParametersMismatch`], [`Error::SelfApproval`],
+    /// [`Error::ApproverRevoked`], [`Error::ApproverWrongRole`],
+    /// [`Error::ApprovalMissing`]; audited as `register`).
+    pub async fn register_person_approved(
+        &self,
+        actor: &ActorId,
+        registration: PersonRegistration,
+        approval: &ChangeApproval,
+    ) -> Result<PersonRecord, Error> {
+        self.register(actor, registration, Some(approval)).await
+    }
+
+    async fn register(
+        &self,
+        actor: &ActorId,
+        registration: PersonRegistration,
+        approval: Option<&ChangeApproval>,
     ) -> Result<PersonRecord, Error> {
         let now = self.now();
         let mut tx = self.begin().await?;
@@ -272,6 +309,24 @@ impl<S: Storage> BackupService<S> {
                 .await?;
         }
         validate_person_keys(&registration.id, &registration.keys)?;
+        let quorum = if bootstrap {
+            None
+        } else {
+            let change = ApproverSetChange::Register(&registration);
+            match self
+                .approver_set_gate(&mut tx, actor, &change, &registration.id, approval, now)
+                .await
+            {
+                Ok(quorum) => quorum,
+                Err(error) if is_approval_refusal(&error) => {
+                    drop(tx);
+                    return self
+                        .refuse_approval(actor, EventType::Register, error)
+                        .await;
+                }
+                Err(other) => return Err(other),
+            }
+        };
         let person = PersonRecord {
             id: registration.id,
             display_name: registration.display_name,
@@ -287,7 +342,7 @@ impl<S: Storage> BackupService<S> {
         record.target = Some(FreeText::sanitized(&format!("person {}", person.id))?);
         let roles: Vec<&str> = person.roles.iter().map(Role::name).collect();
         record.detail = Some(FreeText::sanitized(&format!(
-            "{}roles: {}; keys: {}",
+            "{}roles: {}; keys: {}{}",
             if bootstrap {
                 "bootstrap: the first security person, registered by themselves; "
             } else {
@@ -299,6 +354,9 @@ impl<S: Storage> BackupService<S> {
                 roles.join(", ")
             },
             describe_keys(&person.keys),
+            quorum
+                .map(|quorum| format!("; {quorum}"))
+                .unwrap_or_default(),
         ))?);
         Self::audit(&mut tx, &record).await?;
         tx.commit().await?;
@@ -414,17 +472,54 @@ impl<S: Storage> BackupService<S> {
 
     /// Replaces a person's roles. Another security person does it (nobody
     /// changes their own roles), and the last active security person keeps
-    /// the role.
+    /// the role. Giving or taking an approving role (security, business
+    /// owner) changes the approver set: once the registry holds a quorum of
+    /// other approvers, that takes
+    /// [`set_person_roles_approved`](Self::set_person_roles_approved).
     ///
     /// # Errors
     /// The refusals of authorization (audited); [`Error::OwnRolesChange`],
-    /// [`Error::LastSecurityPerson`]; [`Error::UnknownPerson`],
+    /// [`Error::LastSecurityPerson`];
+    /// [`Error::ApproverSetChangeUnapproved`] (audited);
+    /// [`Error::UnknownPerson`],
     /// [`Error::PersonRevoked`]; storage and audit errors.
     pub async fn set_person_roles(
         &self,
         actor: &ActorId,
         person: &ActorId,
         roles: RoleSet,
+    ) -> Result<(), Error> {
+        self.change_roles(actor, person, roles, None).await
+    }
+
+    /// Replaces a person's roles, giving or taking an approving role, under
+    /// an approved approver-set change: as
+    /// [`set_person_roles`](Self::set_person_roles), and the request
+    /// `approval` names ([`ApproverSetChange::Roles`] from the person's
+    /// roles now to `roles`) is consumed in the same transaction.
+    ///
+    /// # Errors
+    /// As [`set_person_roles`](Self::set_person_roles); the refusals of
+    /// approval consumption (see
+    /// [`register_person_approved`](Self::register_person_approved);
+    /// audited as `roles`).
+    pub async fn set_person_roles_approved(
+        &self,
+        actor: &ActorId,
+        person: &ActorId,
+        roles: RoleSet,
+        approval: &ChangeApproval,
+    ) -> Result<(), Error> {
+        self.change_roles(actor, person, roles, Some(approval))
+            .await
+    }
+
+    async fn change_roles(
+        &self,
+        actor: &ActorId,
+        person: &ActorId,
+        roles: RoleSet,
+        approval: Option<&ChangeApproval>,
     ) -> Result<(), Error> {
         let now = self.now();
         let tx = self.begin().await?;
@@ -441,15 +536,34 @@ impl<S: Storage> BackupService<S> {
         {
             return Err(Error::LastSecurityPerson(person.clone()));
         }
+        let change = ApproverSetChange::Roles {
+            person,
+            from: current.roles,
+            to: roles,
+        };
+        let quorum = match self
+            .approver_set_gate(&mut tx, actor, &change, person, approval, now)
+            .await
+        {
+            Ok(quorum) => quorum,
+            Err(error) if is_approval_refusal(&error) => {
+                drop(tx);
+                return self.refuse_approval(actor, EventType::Roles, error).await;
+            }
+            Err(other) => return Err(other),
+        };
         tx.set_person_roles(person, roles, now)
             .await
             .map_err(registry_error)?;
         let mut record = self.record(EventType::Roles, actor, None);
         record.target = Some(FreeText::sanitized(&format!("person {person}"))?);
         record.detail = Some(FreeText::sanitized(&format!(
-            "roles: {} (were: {})",
+            "roles: {} (were: {}){}",
             role_list(roles),
-            role_list(current.roles)
+            role_list(current.roles),
+            quorum
+                .map(|quorum| format!("; {quorum}"))
+                .unwrap_or_default(),
         ))?);
         Self::audit(&mut tx, &record).await?;
         tx.commit().await?;
@@ -513,6 +627,51 @@ impl<S: Storage> BackupService<S> {
         Self::audit(&mut tx, &record).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl<S: Storage> BackupService<S> {
+    /// The approver-set rule for `change` in its transaction: with
+    /// `approval`, the request is consumed for exactly this change; without
+    /// it, a change of the approver set is refused while the registry holds
+    /// a quorum without `actor`. Returns what the audit record says of it:
+    /// who approved, or that no quorum existed yet; `None` when the change
+    /// leaves the approver set alone.
+    async fn approver_set_gate(
+        &self,
+        tx: &mut S::Transaction,
+        actor: &ActorId,
+        change: &ApproverSetChange<'_>,
+        person: &ActorId,
+        approval: Option<&ChangeApproval>,
+        now: shardkeep_types::Timestamp,
+    ) -> Result<Option<String>, Error> {
+        if let Some(approval) = approval {
+            let expected = change.approval_params(approval.ticket.clone(), approval.risk_note_hash);
+            let deployment = self.config().deployment_id.clone();
+            let (approvals, _) =
+                consume_approvals(tx, &deployment, &approval.request, &expected, actor, now)
+                    .await?;
+            let approvers: Vec<String> = approvals
+                .iter()
+                .map(|approval| format!("{} ({})", approval.approver, approval.role))
+                .collect();
+            return Ok(Some(format!(
+                "approver-set change: request {}, approved by {}",
+                approval.request,
+                approvers.join(", ")
+            )));
+        }
+        if !change.changes_approvers() {
+            return Ok(None);
+        }
+        if quorum_without(tx, actor).await? {
+            return Err(Error::ApproverSetChangeUnapproved(person.clone()));
+        }
+        Ok(Some(
+            "approver-set change without approvals: no quorum of other approvers registered yet"
+                .to_owned(),
+        ))
     }
 }
 

@@ -53,11 +53,12 @@ use std::time::Duration;
 use crate::{
     AUDIT_LOG_ID_LEN, ApprovalOperation, ApprovalRecord, ApprovalRequestHash,
     ApprovalRequestRecord, ApprovalStore, AuditEntry, AuditHead, AuditLogId, AuditRow, AuditStore,
-    CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DrillOutcome, DrillReport,
-    DrillStore, Error, KeyVersionState, KeyVersionStore, MAX_AUDIT_APPENDS_PER_TRANSACTION,
-    MAX_AUDIT_RECORD_LEN, MAX_CONTACT_LEN, MAX_ENVELOPE_LEN, MAX_REASON_LEN, ReceiptStore,
-    SealedShare, SealedShareStore, ShareAccess, ShareAccessLog, SlotDeletionStore, SlotFilter,
-    SlotKekRecord, SlotKekStore, SlotState, Storage, StoredCheckpoint, Transaction,
+    CustodyEntry, CustodyStore, DeliveryOutcome, DeliveryRecord, DestructionStore, DrillOutcome,
+    DrillReport, DrillStore, Error, KeyVersionState, KeyVersionStore,
+    MAX_AUDIT_APPENDS_PER_TRANSACTION, MAX_AUDIT_RECORD_LEN, MAX_CONTACT_LEN, MAX_ENVELOPE_LEN,
+    MAX_REASON_LEN, ReceiptStore, SealedShare, SealedShareStore, ShareAccess, ShareAccessLog,
+    SlotDeletionStore, SlotFilter, SlotKekRecord, SlotKekStore, SlotState, Storage,
+    StoredCheckpoint, Transaction,
 };
 use crate::{
     AccessControlStore, AnomalyRecord, InventoryChallenge, InventoryProofRecord, InventoryStore,
@@ -134,6 +135,7 @@ macro_rules! for_each_conformance_case {
             approval_conflicts,
             recovery_sessions_keep_one_open,
             drill_reports,
+            destruction_statements_one_per_slot,
             share_access_log,
             audit_chain_links_rows,
             audit_grouped_commit_is_capped,
@@ -4834,4 +4836,85 @@ pub async fn concurrent_audit_appends_never_fork<S: Store>(storage: S) {
     let rows = read_all_audit(&storage).await;
     assert_eq!(rows.len(), TASKS * APPENDS);
     assert_chain(&rows);
+}
+
+/// Conformance case: destruction statements, one per external slot with a
+/// custody entry, kept as given and listed by index.
+pub async fn destruction_statements_one_per_slot<S: Store>(storage: S) {
+    with_version(&storage, "node-a", 1).await;
+    with_custodians(&storage, &["escrow-co", "cold-backup"]).await;
+    let mut tx = storage.begin().await.unwrap();
+    for (i, custodian) in [(4, "escrow-co"), (3, "cold-backup")] {
+        tx.assign_custodian(&custody(&slot("node-a", 1, i), custodian))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let statement = |index: u8| {
+        let custodian = if index == 4 {
+            "escrow-co"
+        } else {
+            "cold-backup"
+        };
+        let entry = custody(&slot("node-a", 1, index), custodian);
+        crate::DestructionStatementRecord {
+            slot: entry.slot,
+            envelope_id: entry.envelope_id,
+            custodian: entry.custodian,
+            person: entry.person,
+            destroyed_at: at(800),
+            recorded_at: at(810),
+            statement: vec![index; 100],
+        }
+    };
+    let mut tx = storage.begin().await.unwrap();
+    tx.record_destruction_statement(&statement(4))
+        .await
+        .unwrap();
+    tx.record_destruction_statement(&statement(3))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        tx.record_destruction_statement(&statement(4)).await,
+        Err(Error::DestructionStatementExists(slot)) if slot == self::slot("node-a", 1, 4)
+    ));
+    drop(tx);
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        tx.record_destruction_statement(&statement(5)).await,
+        Err(Error::CustodyEntryNotFound(_))
+    ));
+    drop(tx);
+    let mut early = statement(5);
+    early.recorded_at = at(700);
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        tx.record_destruction_statement(&early).await,
+        Err(Error::TimesOutOfOrder { .. })
+    ));
+    drop(tx);
+    let mut empty = statement(5);
+    empty.statement.clear();
+    let mut tx = storage.begin().await.unwrap();
+    assert!(matches!(
+        tx.record_destruction_statement(&empty).await,
+        Err(Error::BlobLength { .. })
+    ));
+    drop(tx);
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    let listed = tx
+        .destruction_statements(&version("node-a", 1))
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![statement(3), statement(4)]);
+    assert!(
+        tx.destruction_statements(&version("node-a", 2))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -218,6 +218,11 @@ pub enum Error {
         started_at: Timestamp,
     },
 
+    // ----- destruction statements -----
+    /// The slot already has a destruction statement.
+    #[error("a destruction statement for {0} is already recorded")]
+    DestructionStatementExists(ShareSlot),
+
     // ----- audit -----
     /// A transaction may append at most
     /// [`MAX_AUDIT_APPENDS_PER_TRANSACTION`](crate::MAX_AUDIT_APPENDS_PER_TRANSACTION)

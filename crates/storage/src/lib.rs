@@ -36,6 +36,9 @@ pub use records::{
 // Issue 13: recovery sessions.
 pub use records::{RecoverySessionId, RecoverySessionOutcome, RecoverySessionRecord};
 pub use traits::RecoverySessionStore;
+// Rotation: destruction statements of re-split versions.
+pub use records::{DestructionStatementRecord, MAX_DESTRUCTION_STATEMENT_LEN};
+pub use traits::DestructionStore;
 // Issue 12: registry, groups and policies, split references, inventory,
 // access control, status.
 pub use records::{

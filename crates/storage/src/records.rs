@@ -1225,3 +1225,42 @@ pub struct DrillStats {
     /// The latest drills (by start time), newest first.
     pub recent: Vec<RecentDrill>,
 }
+
+/// Longest stored destruction statement, in bytes.
+pub const MAX_DESTRUCTION_STATEMENT_LEN: usize = 1024;
+
+/// A custodian's signed statement that it destroyed the container of one
+/// external slot of an old version (after a re-split, whose old shares
+/// still recover the same `Xi`). The backup service verifies the signature
+/// before storing it; storage keeps the bytes and the fields they name.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DestructionStatementRecord {
+    /// The old version's external slot.
+    pub slot: ShareSlot,
+    /// The envelope in the destroyed container (the slot's custody entry).
+    pub envelope_id: EnvelopeId,
+    /// The custodian entity.
+    pub custodian: CustodianId,
+    /// The person who signed.
+    pub person: ActorId,
+    /// When the custodian says it destroyed the container.
+    pub destroyed_at: Timestamp,
+    /// When the service recorded the statement.
+    pub recorded_at: Timestamp,
+    /// The signed statement (1 to [`MAX_DESTRUCTION_STATEMENT_LEN`] bytes).
+    pub statement: Vec<u8>,
+}
+
+impl fmt::Debug for DestructionStatementRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DestructionStatementRecord")
+            .field("slot", &self.slot)
+            .field("envelope_id", &self.envelope_id)
+            .field("custodian", &self.custodian)
+            .field("person", &self.person)
+            .field("destroyed_at", &self.destroyed_at)
+            .field("recorded_at", &self.recorded_at)
+            .field("statement_len", &self.statement.len())
+            .finish()
+    }
+}

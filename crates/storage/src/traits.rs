@@ -17,9 +17,9 @@ use crate::error::Error;
 use crate::records::{
     AnomalyRecord, ApprovalRecord, ApprovalRequestHash, ApprovalRequestRecord, AuditEntry,
     AuditHead, AuditLogId, AuditRow, CustodyEntry, DIGEST_LEN, DeliveryRecord, DeliveryStats,
-    DrillReport, DrillStats, EntityRecord, ExposureRow, GroupRecord, InventoryChallenge,
-    InventoryProofRecord, KeyVersionRecord, MAX_REVOCATION_REASON_LEN, PUBLIC_KEY_LEN,
-    PersonKeyEpoch, PersonKeys, PersonRecord, PolicyRecord, RecoverySessionId,
+    DestructionStatementRecord, DrillReport, DrillStats, EntityRecord, ExposureRow, GroupRecord,
+    InventoryChallenge, InventoryProofRecord, KeyVersionRecord, MAX_REVOCATION_REASON_LEN,
+    PUBLIC_KEY_LEN, PersonKeyEpoch, PersonKeys, PersonRecord, PolicyRecord, RecoverySessionId,
     RecoverySessionOutcome, RecoverySessionRecord, RoleSet, SealedShare, ShareAccess, SlotFilter,
     SlotKekRecord, SlotState, SlotSummary, SplitReference, StatusFilter, StatusSummary,
     StoredCheckpoint, VersionStatusRow,
@@ -72,6 +72,7 @@ pub trait Transaction:
     + ApprovalStore
     + RecoverySessionStore
     + DrillStore
+    + DestructionStore
     + InventoryStore
     + AccessControlStore
     + StatusStore
@@ -1025,4 +1026,28 @@ pub trait StatusStore {
         &mut self,
         recent: u32,
     ) -> impl Future<Output = Result<DrillStats, Error>> + Send;
+}
+
+/// Destruction statements of old external containers, one per slot.
+pub trait DestructionStore {
+    /// Records the (already verified) statement of one external slot.
+    ///
+    /// # Errors
+    /// [`Error::CustodyEntryNotFound`] when the slot has no custody entry,
+    /// [`Error::DestructionStatementExists`], [`Error::BlobLength`],
+    /// [`Error::TimesOutOfOrder`] when it was recorded before the statement
+    /// says the container was destroyed.
+    fn record_destruction_statement(
+        &mut self,
+        record: &DestructionStatementRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The statements recorded for a version, by share index.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::CorruptRow`].
+    fn destruction_statements(
+        &mut self,
+        version: &NodeVersion,
+    ) -> impl Future<Output = Result<Vec<DestructionStatementRecord>, Error>> + Send;
 }

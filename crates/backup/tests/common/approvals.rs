@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use shardkeep_audit::{EventType, Outcome};
 use shardkeep_backup::{
-    ApprovalOperation, ApprovalParams, ApprovalRequestHash, ApprovalSubject, Error, Policy,
-    PolicySettings, Role, sign_approval,
+    ApprovalOperation, ApprovalParams, ApprovalRequestHash, ApprovalSubject, ApproverSetChange,
+    ChangeApproval, Error, Policy, PolicySettings, Role, sign_approval,
 };
 use shardkeep_storage::Storage;
 use shardkeep_types::{
@@ -50,19 +50,60 @@ impl<S: Storage> Fixture<S> {
 
     /// The approvers registered in `h`, a bootstrapped harness.
     pub async fn with_harness(h: Harness<S>) -> Self {
-        let mut keys = Vec::new();
+        let mut fixture = Self {
+            h,
+            keys: Vec::new(),
+        };
         for (name, roles) in APPROVERS {
             let id = actor(name);
             let signer = approver_key(name);
-            let mut registration = h.person(&id, roles);
+            let mut registration = fixture.h.person(&id, roles);
             registration.keys.approval_key = Some(signer.verifying_key().to_bytes());
-            h.service
-                .register_person(&h.security, registration)
-                .await
-                .unwrap();
-            keys.push((id, signer));
+            // sec-2 and sec-3 join before the registry holds a quorum
+            // without sec-1; the others on their approval.
+            if fixture.keys.len() < 2 {
+                fixture
+                    .h
+                    .service
+                    .register_person(&fixture.h.security, registration)
+                    .await
+                    .unwrap();
+            } else {
+                let approval = fixture
+                    .approved_change(&ApproverSetChange::Register(&registration))
+                    .await;
+                fixture
+                    .h
+                    .service
+                    .register_person_approved(&fixture.h.security, registration, &approval)
+                    .await
+                    .unwrap();
+            }
+            fixture.keys.push((id, signer));
         }
-        Self { h, keys }
+        fixture
+    }
+
+    /// The approver-set change `change`, asked by `sec-1` and approved by
+    /// `sec-2` and `sec-3`.
+    pub async fn approved_change(&self, change: &ApproverSetChange<'_>) -> ChangeApproval {
+        let request = self
+            .h
+            .service
+            .request_approval(
+                &self.h.security,
+                change.approval_params(text("CHG-9"), [0x9c; 32]),
+            )
+            .await
+            .unwrap();
+        let bytes = request.encode().unwrap();
+        self.approve(&bytes, "sec-2", Role::Security).await.unwrap();
+        self.approve(&bytes, "sec-3", Role::Security).await.unwrap();
+        ChangeApproval {
+            request: request.hash().unwrap(),
+            ticket: text("CHG-9"),
+            risk_note_hash: [0x9c; 32],
+        }
     }
 
     pub fn key(&self, name: &str) -> &InMemorySigner {

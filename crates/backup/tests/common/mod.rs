@@ -12,10 +12,12 @@
 )]
 
 pub mod approvals;
+pub mod approver_set;
 pub mod checklist;
 pub mod deletion;
 pub mod inspect;
 pub mod recovery;
+pub mod rotation;
 pub mod scenario;
 
 use std::sync::{Arc, OnceLock};

@@ -12,6 +12,7 @@ mod access;
 mod approvals;
 mod audit;
 mod custody;
+mod destructions;
 mod drills;
 mod groups;
 mod inventory;
