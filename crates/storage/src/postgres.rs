@@ -39,6 +39,7 @@ const MIGRATIONS: &[Embedded] = embed!("postgres":
     9 => "0009_status_indexes.sql",
     10 => "0010_approvals.sql",
     11 => "0011_recovery_sessions.sql",
+    14 => "0014_audit_reviews.sql",
 );
 
 /// The transaction advisory lock every write transaction takes at `BEGIN`
@@ -160,6 +161,7 @@ impl SqlStorage<Postgres> {
             "SELECT shardkeep_grant_backup($1)",
             "SELECT shardkeep_grant_approvals($1)",
             "SELECT shardkeep_grant_recovery_sessions($1)",
+            "SELECT shardkeep_grant_audit_reviews($1)",
         ] {
             result = sqlx::query(sql)
                 .bind(service_role)

@@ -38,6 +38,7 @@ const MIGRATIONS: &[Embedded] = embed!("sqlite":
     9 => "0009_status_indexes.sql",
     10 => "0010_approvals.sql",
     11 => "0011_recovery_sessions.sql",
+    14 => "0014_audit_reviews.sql",
 );
 
 /// How long a writer waits for the write lock before giving up.

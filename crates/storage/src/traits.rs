@@ -78,6 +78,7 @@ pub trait Transaction:
     + ShareAccessLog
     + SlotKekStore
     + AuditStore
+    + crate::audit_reviews::AuditReviewStore
     + Send
 {
     /// Commits everything written in the transaction.
