@@ -12,6 +12,7 @@
 )]
 
 pub mod approvals;
+pub mod audit_review;
 pub mod inspect;
 pub mod recovery;
 pub mod scenario;
