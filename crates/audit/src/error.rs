@@ -32,6 +32,15 @@ pub enum Error {
         /// What is wrong.
         error: WitnessError,
     },
+    /// A review archive does not parse (its export part is
+    /// [`Error::Export`], with offsets in the archive).
+    #[error("audit review archive, byte {offset}: {error}")]
+    ReviewArchive {
+        /// Where the problem starts.
+        offset: usize,
+        /// What is wrong.
+        error: DecodeError,
+    },
     /// The log does not verify: the first thing found wrong.
     #[error("audit log does not verify: {0}")]
     Tampered(Finding),
@@ -50,6 +59,9 @@ pub enum Error {
     /// The checkpoint signer failed.
     #[error("checkpoint signer: {0}")]
     Signer(#[source] shardkeep_types::CustodyError),
+    /// A reviewer's signer failed to sign a review.
+    #[error("review signer: {0}")]
+    ReviewSigner(#[source] shardkeep_types::CustodyError),
     /// The checkpoint signer returned a signature that does not verify
     /// under its own public key: nothing was witnessed or stored.
     #[error("the checkpoint signer's signature does not verify under its public key")]
@@ -129,6 +141,12 @@ pub enum DecodeError {
     /// A timestamp beyond `i64::MAX` milliseconds.
     #[error("timestamp out of range")]
     InvalidTimestamp,
+    /// A reviewed range that is not `1 <= first <= last`.
+    #[error("invalid reviewed range: it must satisfy 1 <= first <= last")]
+    InvalidRange,
+    /// A review archive holding no review or more than it may.
+    #[error("{0} reviews in an archive; 1 to {max}", max = crate::review::MAX_ARCHIVED_REVIEWS)]
+    ReviewCount(usize),
     /// An export of format v1, which names no log: export it again with
     /// this version.
     #[error("an audit export of format v1, which names no log; export it again")]
@@ -276,6 +294,57 @@ pub enum Finding {
         witnessed: shardkeep_types::AuditLogId,
         /// The log the export names.
         exported: shardkeep_types::AuditLogId,
+    },
+    /// A review of an archive names another range (or another log) than
+    /// the archive's first review.
+    #[error("review {review} of the archive names another range than the first")]
+    ReviewRangeMismatch {
+        /// The 1-based position of the review in the archive.
+        review: usize,
+    },
+    /// A review by a reviewer whose key the verifier was not given.
+    #[error("review {review} is by {reviewer}, whose key was not given")]
+    UnknownReviewer {
+        /// The 1-based position of the review in the archive.
+        review: usize,
+        /// The reviewer it names.
+        reviewer: shardkeep_types::ActorId,
+    },
+    /// A review's signature does not verify under its reviewer's key: it
+    /// was forged or altered.
+    #[error("review {review}: the signature of {reviewer} does not verify")]
+    BadReviewSignature {
+        /// The 1-based position of the review in the archive.
+        review: usize,
+        /// The reviewer it names.
+        reviewer: shardkeep_types::ActorId,
+    },
+    /// Fewer distinct reviewers than a two-person review needs.
+    #[error("{reviewers} distinct reviewers; a review needs {needed}", needed = crate::review::REVIEWERS_NEEDED)]
+    ReviewIncomplete {
+        /// The distinct reviewers found.
+        reviewers: usize,
+    },
+    /// The archived rows chain to another head than the reviewers signed:
+    /// the range was rewritten (hashes and all) after its review.
+    #[error("the archived records up to {sequence} hash to another head than was reviewed")]
+    ReviewedHeadMismatch {
+        /// The range's last sequence.
+        sequence: u64,
+    },
+    /// No witnessed checkpoint names the range's head: nothing outside the
+    /// audited database anchors the reviewed range.
+    #[error("no witnessed checkpoint at the reviewed head {sequence}: the range is not anchored")]
+    RangeHeadUnwitnessed {
+        /// The range's last sequence.
+        sequence: u64,
+    },
+    /// The witnessed checkpoint at the range's last sequence names another
+    /// head: the reviewed range is not the witnessed log's.
+    #[error("the witness names another head at the reviewed head {sequence}")]
+    RangeHeadMismatch {
+        /// The range's last sequence.
+        sequence: u64,
     },
     /// No witnessed checkpoint: nothing outside the audited database
     /// anchors the log, so a cut or a rewrite of it cannot show.

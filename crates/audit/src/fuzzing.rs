@@ -58,3 +58,17 @@ pub fn export_parse(data: &[u8]) {
         );
     }
 }
+
+/// Target `audit_review_parse` (to add in `fuzz/`): a review, or a review
+/// archive, that parses re-encodes identically.
+///
+/// # Panics
+/// When a parsed review or archive re-encodes differently.
+pub fn review_parse(data: &[u8]) {
+    if let Ok(review) = crate::review::AuditReview::decode(data) {
+        assert_eq!(review.encode(), data, "review encoding is not canonical");
+    }
+    if let Ok(archive) = crate::review::ReviewArchive::parse(data) {
+        assert_eq!(archive.encode(), data, "review archive is not canonical");
+    }
+}

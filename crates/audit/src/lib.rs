@@ -17,6 +17,7 @@ mod log;
 #[cfg(feature = "postgres-witness")]
 mod postgres_witness;
 mod record;
+mod review;
 mod verify;
 mod witness;
 
@@ -38,6 +39,11 @@ pub use postgres_witness::PostgresWitness;
 pub use record::{
     AuditRecord, EventType, MAX_APPROVERS, MAX_DETAIL_LEN, MAX_REASON_LEN, MAX_RECORD_LEN,
     MAX_TARGET_LEN, Outcome, RECORD_FORMAT_VERSION,
+};
+pub use review::{
+    AuditReview, MAX_ARCHIVED_REVIEWS, MAX_FINDINGS_LEN, MAX_REVIEW_ARCHIVE_LEN, MAX_REVIEW_LEN,
+    REVIEW_ARCHIVE_MAGIC, REVIEW_ARCHIVE_VERSION, REVIEW_MAGIC, REVIEW_TAG, REVIEW_VERSION,
+    REVIEWERS_NEEDED, ReviewArchive, ReviewedRange, VerifiedReview, verify_review_archive,
 };
 pub use shardkeep_types::{AUDIT_LOG_ID_LEN, AuditHead, AuditLogId, AuditRow};
 pub use verify::{VerifiedLog, verify};
@@ -62,6 +68,8 @@ mod tests {
             assert!(parse_witness(data).is_err(), "{data:?}");
             assert!(Checkpoint::parse_line(data).is_err(), "{data:?}");
             assert!(parse_export(data).is_err(), "{data:?}");
+            assert!(AuditReview::decode(data).is_err(), "{data:?}");
+            assert!(ReviewArchive::parse(data).is_err(), "{data:?}");
         }
     }
 }

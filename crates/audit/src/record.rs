@@ -134,6 +134,12 @@ event_types! {
     PersonKeys = 21, "person-keys";
     /// A person's roles were changed.
     Roles = 22, "roles";
+    /// A reviewer signed a review of a range of the audit log (procedure
+    /// step 8).
+    AuditReview = 23, "audit-review";
+    /// A reviewed range of the audit log was exported for the archive
+    /// (procedure step 8).
+    AuditArchive = 24, "audit-archive";
 }
 
 /// How the event ended.
@@ -352,7 +358,7 @@ impl AuditRecord {
 }
 
 /// Texts are `FreeText` within their caps, all below `u16::MAX`.
-fn put_text(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn put_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(&u16::try_from(text.len()).unwrap_or(u16::MAX).to_be_bytes());
     out.extend_from_slice(text.as_bytes());
 }
@@ -388,13 +394,16 @@ fn read_name_bytes<'a>(
     Ok(reader.take(len, field)?)
 }
 
-fn read_actor(reader: &mut Reader<'_>, field: &'static str) -> Result<ActorId, DecodeError> {
+pub(crate) fn read_actor(
+    reader: &mut Reader<'_>,
+    field: &'static str,
+) -> Result<ActorId, DecodeError> {
     let bytes = read_name_bytes(reader, field)?;
     let name = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidName(field))?;
     ActorId::new(name).map_err(|_| DecodeError::InvalidName(field))
 }
 
-fn read_text<const MAX: usize>(
+pub(crate) fn read_text<const MAX: usize>(
     reader: &mut Reader<'_>,
     field: &'static str,
 ) -> Result<FreeText<MAX>, DecodeError> {

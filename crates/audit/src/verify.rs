@@ -144,7 +144,7 @@ fn verify_inner(
 /// head per sequence. Order does not matter: checkpointers running side by
 /// side may witness a lower head after a higher one, and both lie on the
 /// one chain.
-fn check_witness(
+pub(crate) fn check_witness(
     log_id: &AuditLogId,
     witness: &[Checkpoint],
     key: &VerifyingKey,
@@ -177,7 +177,7 @@ fn check_witness(
 
 /// Names what happened when the row at `position` does not carry the
 /// expected sequence.
-fn misplaced(
+pub(crate) fn misplaced(
     rows: &[AuditRow],
     position: usize,
     expected: u64,

@@ -1,9 +1,10 @@
 //! Golden vectors in `tests/data/{pass,fail}/`: one `.vec` file per case,
 //! named for what it shows, with its expected outcome (`expect`: `ok` or the
 //! error's message). The body is the bytes under test: a record
-//! (`record_*`), a witness file (`witness_*`), or an export (`export_*`,
+//! (`record_*`), a witness file (`witness_*`), an export (`export_*`,
 //! and `chain_*`, whose `witness` headers are the witness lines, one per
-//! line, with the checkpoint `key` and, passing, the verified `head`). A
+//! line, with the checkpoint `key` and, passing, the verified `head`), or
+//! a signed review of a range (`review_*`, with the reviewer's `key`). A
 //! format change that moves a byte fails here.
 //!
 //! Regenerate every vector of the workspace after a deliberate format
@@ -15,8 +16,8 @@ use std::path::PathBuf;
 
 use ed25519_dalek::VerifyingKey;
 use shardkeep_audit::{
-    AuditLogId, AuditRecord, Checkpoint, EXPORT_MAGIC, Error, EventType, Outcome, encode_export,
-    parse_export, parse_witness, verify,
+    AuditLogId, AuditRecord, AuditReview, Checkpoint, EXPORT_MAGIC, Error, EventType, Outcome,
+    ReviewedRange, encode_export, parse_export, parse_witness, verify,
 };
 use shardkeep_storage::{AuditHead, AuditRow};
 use shardkeep_test_support::{GoldenDir, Vector, data_dir, read_dir};
@@ -543,6 +544,99 @@ fn vectors() -> Vec<(String, Vector)> {
             Vector::new(expect).comment(comment).body(bytes),
         ));
     }
+    out.extend(review_vectors(&rows));
+    out
+}
+
+/// The reviewer of the review vectors.
+fn reviewer() -> InMemorySigner {
+    InMemorySigner::from_seed(SignerId::new("reviewer").unwrap(), &[0x43; 32])
+}
+
+/// A review of records 2..=3 of the chain vector, and its failures. Offsets
+/// in a review: 0 magic, 8 version, 9 log id, 25 first, 33 last, 41 head
+/// hash, 73 reviewer length, then the reviewer, findings, time, signature.
+fn review_vectors(rows: &[AuditRow]) -> Vec<(String, Vector)> {
+    let review = AuditReview::sign(
+        ReviewedRange {
+            log_id: LOG,
+            first: 2,
+            last: 3,
+            head_hash: rows[2].hash,
+        },
+        ActorId::new("comp.carol").unwrap(),
+        FreeText::new("records 2 and 3 reviewed; no findings").unwrap(),
+        Timestamp::from_unix_millis(1_790_000_200_000).unwrap(),
+        &reviewer(),
+    )
+    .unwrap();
+    let key = hex::encode(reviewer().verifying_key().to_bytes());
+    let bytes = review.encode();
+    let edit = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut edited = bytes.clone();
+        edit(&mut edited);
+        edited
+    };
+    let mut out = vec![(
+        "pass/review_of_two_records".to_owned(),
+        Vector::new("ok")
+            .comment("A compliance reviewer's signed review of records 2..=3 of the chain vector.")
+            .header("key", key.clone())
+            .header("debug", format!("{review:?}"))
+            .body(bytes.clone()),
+    )];
+    let failures: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "review_trailing_byte",
+            "One byte after the signature.",
+            edit(&|b| b.push(0)),
+            "1 trailing bytes after the audit review",
+        ),
+        (
+            "review_unknown_version",
+            "Format version 2 does not exist yet.",
+            edit(&|b| b[8] = 2),
+            "unsupported audit review format version 2",
+        ),
+        (
+            "review_range_backwards",
+            "First sequence 4 after last sequence 3.",
+            edit(&|b| b[25..33].copy_from_slice(&4u64.to_be_bytes())),
+            "invalid reviewed range: it must satisfy 1 <= first <= last",
+        ),
+        (
+            "review_range_from_zero",
+            "First sequence 0: the genesis is no record.",
+            edit(&|b| b[25..33].copy_from_slice(&0u64.to_be_bytes())),
+            "invalid reviewed range: it must satisfy 1 <= first <= last",
+        ),
+        (
+            "review_empty_findings",
+            "Findings of zero bytes.",
+            edit(&|b| {
+                let at = 74 + usize::from(b[73]);
+                let len = usize::from(u16::from_be_bytes([b[at], b[at + 1]]));
+                b.drain(at + 2..at + 2 + len);
+                b[at..at + 2].copy_from_slice(&0u16.to_be_bytes());
+            }),
+            "invalid findings",
+        ),
+        (
+            "review_forged_head",
+            "The head hash changed after signing: the signature no longer verifies.",
+            edit(&|b| b[41] ^= 1),
+            "signature does not verify",
+        ),
+    ];
+    for (name, comment, body, expect) in failures {
+        out.push((
+            format!("fail/{name}"),
+            Vector::new(expect)
+                .comment(comment)
+                .header("key", key.clone())
+                .body(body),
+        ));
+    }
     out
 }
 
@@ -561,6 +655,20 @@ fn outcome(vector: &Vector) -> String {
                 assert_eq!(record.encode().unwrap(), body, "{name}: re-encoding");
                 "ok".into()
             }
+            Err(error) => error.to_string(),
+        };
+    }
+    if name.starts_with("review_") {
+        let key = VerifyingKey::from_bytes(&vector.hex_array("key").unwrap()).unwrap();
+        return match AuditReview::decode(body) {
+            Ok(review) if review.verifies(&key) => {
+                if let Ok(debug) = vector.get("debug") {
+                    assert_eq!(format!("{review:?}"), debug, "{name}: decoded fields");
+                }
+                assert_eq!(review.encode(), body, "{name}: re-encoding");
+                "ok".into()
+            }
+            Ok(_) => "signature does not verify".into(),
             Err(error) => error.to_string(),
         };
     }

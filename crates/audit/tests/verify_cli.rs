@@ -297,3 +297,133 @@ fn a_build_with_postgres_witness_offers_witness_db() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("--witness-db URL"), "{text}");
 }
+
+/// The `review` subcommand on a review archive of records 2..=4: 0 when
+/// it verifies; 1 for a changed record, a dropped record, a forged review;
+/// 3 when no checkpoint names the reviewed head; 2 for unusable input.
+#[test]
+fn review_subcommand_exit_codes() {
+    use shardkeep_audit::{AuditReview, Export, ReviewArchive, ReviewedRange};
+    use shardkeep_types::{ActorId, FreeText};
+
+    let case = Case::new();
+    let reviewer = |seed: u8| InMemorySigner::from_seed(SignerId::new("r").unwrap(), &[seed; 32]);
+    let range = ReviewedRange {
+        log_id: LOG,
+        first: 2,
+        last: 4,
+        head_hash: head_at(&case.rows, 4).hash,
+    };
+    let review = |name: &str, signer: &InMemorySigner| {
+        AuditReview::sign(
+            range,
+            ActorId::new(name).unwrap(),
+            FreeText::new("no findings").unwrap(),
+            Timestamp::EPOCH,
+            signer,
+        )
+        .unwrap()
+    };
+    let archive = |reviews: Vec<AuditReview>, rows: &[AuditRow]| {
+        ReviewArchive {
+            reviews,
+            export: Export {
+                log_id: LOG,
+                rows: rows.to_vec(),
+            },
+        }
+        .encode()
+    };
+    let honest = vec![review("carol", &reviewer(1)), review("dave", &reviewer(2))];
+    let carol_key = format!(
+        "carol={}",
+        hex::encode(reviewer(1).verifying_key().to_bytes())
+    );
+    let dave_key = format!(
+        "dave={}",
+        hex::encode(reviewer(2).verifying_key().to_bytes())
+    );
+    let check = |archive: &[u8], witness: &str| {
+        run(
+            &[("archive", archive), ("w", witness.as_bytes())],
+            &[
+                "review",
+                "--key",
+                &case.key,
+                "--witness",
+                "{dir}/w",
+                "--reviewer",
+                &carol_key,
+                "--reviewer",
+                &dave_key,
+                "{dir}/archive",
+            ],
+        )
+    };
+    let witness = case.witness(&[4, 5]);
+    let (code, out) = check(&archive(honest.clone(), &case.rows[1..4]), &witness);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("records 2..=4 (3)") && out.contains("carol, dave"),
+        "{out}"
+    );
+
+    let mut changed = case.rows[1..4].to_vec();
+    changed[1].record[2] ^= 1;
+    let (code, out) = check(&archive(honest.clone(), &changed), &witness);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("record 3 (row 1) was changed"), "{out}");
+
+    let mut dropped = case.rows[1..4].to_vec();
+    dropped.remove(1);
+    let (code, out) = check(&archive(honest.clone(), &dropped), &witness);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("record 3 was removed"), "{out}");
+
+    let forged = vec![review("carol", &reviewer(1)), review("dave", &reviewer(3))];
+    let (code, out) = check(&archive(forged, &case.rows[1..4]), &witness);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("the signature of dave does not verify"),
+        "{out}"
+    );
+
+    let (code, out) = check(
+        &archive(honest.clone(), &case.rows[1..4]),
+        &case.witness(&[3, 5]),
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("no witnessed checkpoint at the reviewed head 4"),
+        "{out}"
+    );
+
+    // --reviewer belongs to the subcommand; the subcommand needs reviewers.
+    let good = archive(honest, &case.rows[1..4]);
+    let files: [(&str, &[u8]); 2] = [("archive", &good), ("w", witness.as_bytes())];
+    let (code, _) = run(
+        &files,
+        &[
+            "--key",
+            &case.key,
+            "--reviewer",
+            &carol_key,
+            "{dir}/archive",
+        ],
+    );
+    assert_eq!(code, 2);
+    let (code, out) = run(&files, &["review", "--key", &case.key, "{dir}/archive"]);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = run(
+        &files,
+        &[
+            "review",
+            "--key",
+            &case.key,
+            "--reviewer",
+            "carol",
+            "{dir}/archive",
+        ],
+    );
+    assert_eq!(code, 2, "{out}");
+}

@@ -635,6 +635,59 @@ pub enum Error {
         approver: ActorId,
     },
 
+    // ----- audit review -----
+    /// Review bytes that do not decode as a review (`shkp-arv` v1), or a
+    /// stored review that no longer does.
+    #[error("audit review: {0}")]
+    AuditReviewInvalid(shardkeep_audit::DecodeError),
+    /// A review is submitted by someone other than the reviewer it names.
+    #[error("{actor} cannot submit the audit review of {reviewer}")]
+    AuditReviewNotSubmitter {
+        /// Who submitted.
+        actor: ActorId,
+        /// The reviewer named.
+        reviewer: ActorId,
+    },
+    /// The review's signature does not verify under the reviewer's
+    /// registered approval key (or they have none).
+    #[error("the audit review signature of {0} does not verify")]
+    AuditReviewSignatureInvalid(ActorId),
+    /// The review names another audit log than this deployment's.
+    #[error("the audit review names another audit log than this one")]
+    AuditReviewOtherLog,
+    /// The reviewed range ends after the log's head.
+    #[error("the reviewed range ends at {last}, after the audit log's head {head}")]
+    AuditReviewBeyondHead {
+        /// The range's last sequence.
+        last: u64,
+        /// The log's head sequence.
+        head: u64,
+    },
+    /// The stored record at the range's last sequence hashes to another
+    /// head than the review names: the range is not this log's.
+    #[error("the audit log's record {last} does not have the reviewed head hash")]
+    AuditReviewHeadMismatch {
+        /// The range's last sequence.
+        last: u64,
+    },
+    /// This review (its signature) was already recorded.
+    #[error("this audit review of {0} was already recorded")]
+    AuditReviewReplayed(ActorId),
+    /// The person already reviewed this range: the second reviewer must be
+    /// another person.
+    #[error("{0} already reviewed this range; the second review must be another person's")]
+    SameReviewerTwice(ActorId),
+    /// Two persons already reviewed this range: the review is complete.
+    #[error("this range of the audit log already has its two reviews")]
+    AuditReviewComplete,
+    /// The range has fewer reviews than a two-person review needs: it
+    /// cannot be archived yet.
+    #[error("this range of the audit log has {reviewers} of its 2 reviews")]
+    AuditReviewIncomplete {
+        /// The distinct reviewers so far.
+        reviewers: usize,
+    },
+
     // ----- drill schedules -----
     /// A drill schedule breaks its rules (window, cadence).
     #[error("drill schedule: {field} {why}")]
@@ -923,6 +976,7 @@ impl Error {
                 | Self::ReceiptSignature(_)
                 | Self::InventorySignatureInvalid { .. }
                 | Self::ApprovalSignatureInvalid(_)
+                | Self::AuditReviewSignatureInvalid(_)
                 | Self::PossessionProofRejected { .. }
                 | Self::SessionDescriptorInvalid(_)
                 | Self::DestructionSignatureInvalid(_)

@@ -5,6 +5,7 @@ mod access;
 mod approval;
 mod approval_ops;
 mod approver_set;
+mod audit_review;
 mod checklist;
 mod clock;
 mod config;
@@ -40,6 +41,7 @@ pub use approval::{
 };
 pub use approval_ops::ApprovalState;
 pub use approver_set::{APPROVER_SET_CHANGE_TAG, ApproverSetChange, ChangeApproval};
+pub use audit_review::AuditReviewState;
 pub use checklist::{
     CHECKLIST_JSON_FORMAT, ChecklistItem, ChecklistKind, ChecklistQuery, ChecklistReport, Evidence,
     EvidenceKind, ItemOutcome,

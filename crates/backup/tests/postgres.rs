@@ -353,3 +353,37 @@ fn deletion_on_postgres() {
         a_hard_delete_whose_witness_failed_completes_when_run_again,
     );
 }
+
+/// Every audit review case on PostgreSQL, each in a fresh database; the
+/// whole log verifies against its witness after each.
+#[test]
+fn audit_review_on_postgres() {
+    use common::audit_review::{self, Fixture};
+
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let runtime = shardkeep_test_support::runtime::multi_thread();
+    macro_rules! run {
+        ($($case:ident),* $(,)?) => {
+            $(
+                runtime.block_on(async {
+                    let database = cluster.create_database(stringify!($case)).await.unwrap();
+                    let storage = PostgresStorage::connect(&database.service_url)
+                        .await
+                        .unwrap();
+                    let dir = tempfile::tempdir().unwrap();
+                    audit_review::$case(Fixture::new(storage.clone(), dir).await).await;
+                    storage.close().await;
+                });
+            )*
+        };
+    }
+    run!(
+        two_person_review_and_archive,
+        second_reviewer_cannot_be_the_first,
+        replayed_review_is_refused,
+        revoked_reviewer_is_refused,
+        range_not_on_the_log_is_refused,
+        forged_or_misplaced_review_is_refused,
+        archive_attacks_are_refused_offline,
+    );
+}

@@ -132,6 +132,7 @@ macro_rules! for_each_conformance_case {
             custody_map_conflicts,
             deliveries_keep_one_receipt_per_slot,
             approvals_are_consumed_once,
+            audit_reviews_are_append_only_once_per_reviewer,
             approval_conflicts,
             recovery_sessions_keep_one_open,
             drill_reports,
@@ -4917,4 +4918,85 @@ pub async fn destruction_statements_one_per_slot<S: Store>(storage: S) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A review of records `first..=last` (head hash `[head; 32]`) by
+/// `reviewer`, whose signature is 64 `signature` bytes.
+pub fn audit_review(
+    first: u64,
+    last: u64,
+    head: u8,
+    reviewer: &str,
+    signature: u8,
+) -> crate::AuditReviewRecord {
+    crate::AuditReviewRecord {
+        range: crate::AuditReviewRange {
+            first,
+            last,
+            head_hash: [head; 32],
+        },
+        reviewer: actor(reviewer),
+        encoding: vec![signature; 200],
+        signature: [signature; 64],
+        reviewed_at: at(10),
+        recorded_at: at(u64::from(signature)),
+    }
+}
+
+/// Reviews are stored per range, one per reviewer, each signature once;
+/// a refused insert leaves what was stored as it was.
+pub async fn audit_reviews_are_append_only_once_per_reviewer<S: Store>(storage: S) {
+    use crate::AuditReviewStore as _;
+    let carol = audit_review(2, 5, 0xaa, "comp.carol", 1);
+    let dave = audit_review(2, 5, 0xaa, "comp.dave", 2);
+    let other_range = audit_review(1, 5, 0xaa, "comp.carol", 3);
+    let mut tx = storage.begin().await.unwrap();
+    tx.insert_audit_review(&dave).await.unwrap();
+    tx.insert_audit_review(&carol).await.unwrap();
+    tx.insert_audit_review(&other_range).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = storage.begin().await.unwrap();
+    let replay = audit_review(2, 5, 0xaa, "comp.erin", 1);
+    assert!(matches!(
+        refused(tx.insert_audit_review(&replay).await),
+        Error::AuditReviewSignatureExists
+    ));
+    let mut tx = storage.begin().await.unwrap();
+    let again = audit_review(2, 5, 0xaa, "comp.carol", 4);
+    assert!(matches!(
+        refused(tx.insert_audit_review(&again).await),
+        Error::AuditReviewExists(reviewer) if reviewer == actor("comp.carol")
+    ));
+    // A refused write aborts its transaction: one transaction each.
+    for (first, last) in [(0, 5), (6, 5)] {
+        let mut tx = storage.begin().await.unwrap();
+        assert!(matches!(
+            refused(
+                tx.insert_audit_review(&audit_review(first, last, 0xaa, "comp.erin", 5))
+                    .await
+            ),
+            Error::AuditReviewRangeInvalid
+        ));
+    }
+    let mut tx = storage.begin().await.unwrap();
+    let mut oversized = audit_review(2, 5, 0xaa, "comp.erin", 6);
+    oversized.encoding = vec![0; crate::MAX_AUDIT_REVIEW_LEN + 1];
+    assert!(matches!(
+        refused(tx.insert_audit_review(&oversized).await),
+        Error::BlobLength { .. }
+    ));
+
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(
+        tx.audit_reviews(&carol.range).await.unwrap(),
+        [carol.clone(), dave]
+    );
+    assert_eq!(
+        tx.audit_reviews(&other_range.range).await.unwrap(),
+        [other_range]
+    );
+    let mut elsewhere = carol.range;
+    elsewhere.head_hash[0] ^= 1;
+    assert!(tx.audit_reviews(&elsewhere).await.unwrap().is_empty());
 }

@@ -194,6 +194,17 @@ pub enum Error {
     #[error("{0} cannot approve their own request")]
     ApproverIsRequester(ActorId),
 
+    // ----- audit reviews -----
+    /// This person already reviewed this range of the audit log.
+    #[error("{0} already reviewed this range of the audit log")]
+    AuditReviewExists(ActorId),
+    /// This review signature is already stored: a replay.
+    #[error("this audit review signature is already recorded")]
+    AuditReviewSignatureExists,
+    /// A reviewed range that is not `1 <= first <= last`.
+    #[error("an audit review range must satisfy 1 <= first <= last")]
+    AuditReviewRangeInvalid,
+
     // ----- recovery sessions -----
     /// No recovery session with this id.
     #[error("recovery session {0} not found")]

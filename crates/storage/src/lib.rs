@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod audit_reviews;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
@@ -19,6 +20,10 @@ pub mod test_support;
 mod traits;
 mod types;
 
+// Two-person review of the audit log.
+pub use audit_reviews::{
+    AuditReviewRange, AuditReviewRecord, AuditReviewStore, MAX_AUDIT_REVIEW_LEN,
+};
 pub use error::Error;
 #[cfg(feature = "postgres")]
 pub use postgres::{

@@ -40,6 +40,7 @@ const MIGRATIONS: &[Embedded] = embed!("postgres":
     10 => "0010_approvals.sql",
     11 => "0011_recovery_sessions.sql",
     12 => "0012_destruction_statements.sql",
+    13 => "0013_audit_reviews.sql",
 );
 
 /// The transaction advisory lock every write transaction takes at `BEGIN`
@@ -162,6 +163,7 @@ impl SqlStorage<Postgres> {
             "SELECT shardkeep_grant_approvals($1)",
             "SELECT shardkeep_grant_recovery_sessions($1)",
             "SELECT shardkeep_grant_destruction_statements($1)",
+            "SELECT shardkeep_grant_audit_reviews($1)",
         ] {
             result = sqlx::query(sql)
                 .bind(service_role)

@@ -39,6 +39,7 @@ const MIGRATIONS: &[Embedded] = embed!("sqlite":
     10 => "0010_approvals.sql",
     11 => "0011_recovery_sessions.sql",
     12 => "0012_destruction_statements.sql",
+    13 => "0013_audit_reviews.sql",
 );
 
 /// How long a writer waits for the write lock before giving up.

@@ -79,6 +79,7 @@ pub trait Transaction:
     + ShareAccessLog
     + SlotKekStore
     + AuditStore
+    + crate::audit_reviews::AuditReviewStore
     + Send
 {
     /// Commits everything written in the transaction.

@@ -824,3 +824,62 @@ fn privilege_violations_are_typed() {
         storage.close().await;
     });
 }
+
+/// Audit reviews behind storage's back: the service role may only add and
+/// read them; the owner cannot change or delete them either.
+#[test]
+fn postgres_keeps_audit_reviews() {
+    use shardkeep_storage::AuditReviewStore as _;
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let db = "audit_reviews";
+    let database = runtime().block_on(cluster.create_database(db)).unwrap();
+    let review = conformance::audit_review(2, 5, 0xaa, "comp.carol", 1);
+    let reviews = || async {
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        let mut tx = storage.begin_read_only().await.unwrap();
+        let stored = tx.audit_reviews(&review.range).await.unwrap();
+        tx.rollback().await.unwrap();
+        storage.close().await;
+        stored
+    };
+    runtime().block_on(async {
+        let storage = PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        let mut tx = storage.begin().await.unwrap();
+        tx.insert_audit_review(&review).await.unwrap();
+        tx.commit().await.unwrap();
+        storage.close().await;
+    });
+    for sql in [
+        "DELETE FROM audit_reviews",
+        "TRUNCATE audit_reviews",
+        "UPDATE audit_reviews SET reviewer = 'comp.mallory'",
+        "SELECT shardkeep_grant_audit_reviews('shardkeep_service')",
+    ] {
+        let error = cluster
+            .psql_as(SERVICE_ROLE, db, sql)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("permission denied"), "{sql}: {error}");
+    }
+    for sql in ["DELETE FROM audit_reviews", "TRUNCATE audit_reviews"] {
+        let error = cluster
+            .psql_as(OWNER_ROLE, db, sql)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is refused"), "{sql}: {error}");
+    }
+    let error = cluster
+        .psql_as(
+            OWNER_ROLE,
+            db,
+            "UPDATE audit_reviews SET reviewer = 'comp.mallory'",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("is refused"), "{error}");
+    assert_eq!(runtime().block_on(reviews()), std::slice::from_ref(&review));
+}

@@ -13,6 +13,7 @@
 
 pub mod approvals;
 pub mod approver_set;
+pub mod audit_review;
 pub mod checklist;
 pub mod deletion;
 pub mod inspect;

@@ -11,6 +11,7 @@
 mod access;
 mod approvals;
 mod audit;
+mod audit_reviews;
 mod custody;
 mod destructions;
 mod drills;
