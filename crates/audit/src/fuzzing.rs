@@ -59,7 +59,7 @@ pub fn export_parse(data: &[u8]) {
     }
 }
 
-/// Target `audit_review_parse` (to add in `fuzz/`): a review, or a review
+/// Target `audit_review_parse`: a review, or a review
 /// archive, that parses re-encodes identically.
 ///
 /// # Panics

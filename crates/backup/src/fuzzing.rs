@@ -7,6 +7,7 @@
 use ed25519_dalek::VerifyingKey;
 
 use crate::approval::{Approval, ApprovalRequest};
+use crate::destruction::DestructionStatement;
 use crate::inventory::{InventoryChallenge, InventoryProof};
 use crate::policy::Policy;
 use crate::session::{SessionDescriptor, decode_submission, encode_submission};
@@ -15,8 +16,8 @@ use crate::zero_retention::ZeroRetentionCertificate;
 /// Target `backup_decode`: approval requests and approvals, inventory
 /// challenges and proofs, policies, session descriptors (parsed, then
 /// refused for their signature under a fixed key), recovery submissions'
-/// plaintext and zero-retention certificates (parsed without their
-/// signatures).
+/// plaintext, zero-retention certificates and destruction statements
+/// (parsed without their signatures).
 ///
 /// # Panics
 /// When something decoded re-encodes differently.
@@ -57,6 +58,9 @@ pub fn decode(data: &[u8]) {
             Some(data),
             "zero-retention certificate"
         );
+    }
+    if let Ok(statement) = DestructionStatement::decode(data) {
+        assert_eq!(statement.encode(), data, "destruction statement");
     }
     if let Ok(submission) = decode_submission(data) {
         let encoded = encode_submission(

@@ -11,7 +11,6 @@ use shardkeep_storage::{RegistryStore, Storage, Transaction};
 use shardkeep_types::Signer;
 
 use super::approvals::Fixture;
-use super::rotation::assert_audit_chain;
 use super::{actor, text};
 
 async fn registered<S: Storage>(f: &Fixture<S>, name: &str) -> bool {
@@ -166,7 +165,7 @@ pub async fn approver_set_change_without_quorum_is_refused<S: Storage>(f: Fixtur
         .await
         .unwrap();
     assert_eq!(roles(&f, "sec-3").await, operator_too);
-    assert_audit_chain(h).await;
+    h.verify_audit().await;
 }
 
 /// An approval given by an approver revoked since does not count: the
@@ -208,5 +207,5 @@ pub async fn revoked_approvers_approval_is_refused<S: Storage>(f: Fixture<S>) {
     );
     assert_last_refused(&f, EventType::Register).await;
     assert!(!registered(&f, "biz-2").await);
-    assert_audit_chain(h).await;
+    h.verify_audit().await;
 }

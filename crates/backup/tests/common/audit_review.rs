@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use ed25519_dalek::VerifyingKey;
 use shardkeep_audit::{
     AuditReview, Checkpoint, Error as AuditError, EventType, FileWitness, Finding, Outcome,
-    ReviewArchive, ReviewedRange, parse_export, read_witness, verify, verify_review_archive,
+    ReviewArchive, ReviewedRange, read_witness, verify_review_archive,
 };
 use shardkeep_backup::{AuditReviewState, Error, Role};
 use shardkeep_storage::Storage;
@@ -131,16 +131,9 @@ impl<S: Storage> Fixture<S> {
     /// The whole log verifies against the witness file, with a fresh
     /// checkpoint of its head.
     async fn assert_log_verifies(&self) {
-        self.checkpoint().await;
-        let mut bytes = Vec::new();
-        shardkeep_audit::export(self.h.service.storage(), &mut bytes)
-            .await
-            .unwrap();
-        let export = parse_export(&bytes).unwrap();
-        let witness = read_witness(self.witness_path()).unwrap();
-        let verified = verify(&export, &witness, &checkpoint_signer().verifying_key()).unwrap();
-        assert_eq!(verified.unwitnessed, 0);
-        assert_eq!(verified.records, export.rows.len() as u64);
+        self.h
+            .verify_audit_with(&checkpoint_signer(), &self.witness_path())
+            .await;
     }
 
     /// A complete review of the log so far, and its archive by the auditor.

@@ -300,24 +300,12 @@ impl<S: Storage> Deletable<S> {
         );
     }
 
-    /// Witnesses the head and verifies the exported log against every
-    /// checkpoint of the witness.
+    /// The audit log verifies against the witness the hard deletes
+    /// checkpoint to.
     pub async fn verify_audit(&self) {
-        let storage = self.h().service.storage();
-        let mut witness = FileWitness::open(&self.witness).unwrap();
-        shardkeep_audit::checkpoint(storage, &self.audit_key, &mut witness, self.h().clock_now())
-            .await
-            .unwrap();
-        let mut exported = Vec::new();
-        shardkeep_audit::export(storage, &mut exported)
-            .await
-            .unwrap();
-        let export = shardkeep_audit::parse_export(&exported).unwrap();
-        let checkpoints = shardkeep_audit::read_witness(&self.witness).unwrap();
-        let verified =
-            shardkeep_audit::verify(&export, &checkpoints, &self.audit_key.verifying_key())
-                .unwrap();
-        assert_eq!(verified.unwitnessed, 0);
+        self.h()
+            .verify_audit_with(&self.audit_key, &self.witness)
+            .await;
     }
 }
 

@@ -7,14 +7,13 @@
 
 use std::time::Duration;
 
-use shardkeep_audit::{EventType, chain_hash};
+use shardkeep_audit::EventType;
 use shardkeep_backup::{
     DeliveryReport, DeliveryResult, DestructionStatement, Error, Generated, RotateRequest, Rotated,
     RotationKind,
 };
 use shardkeep_storage::{
-    AuditStore, KeyVersionState, KeyVersionStore, SlotDeletionStore, SlotState, Storage,
-    Transaction,
+    KeyVersionState, KeyVersionStore, SlotDeletionStore, SlotState, Storage, Transaction,
 };
 use shardkeep_types::{KeyVersion, NodeVersion};
 
@@ -97,20 +96,6 @@ async fn state<S: Storage>(h: &Harness<S>, version: &NodeVersion) -> KeyVersionS
     let state = tx.key_version(version).await.unwrap().state;
     tx.rollback().await.unwrap();
     state
-}
-
-/// The audit chain links from genesis, every hash recomputed.
-pub async fn assert_audit_chain<S: Storage>(h: &Harness<S>) {
-    let mut tx = h.service.storage().begin_read_only().await.unwrap();
-    let rows = tx.read_audit(1, 10_000).await.unwrap();
-    tx.rollback().await.unwrap();
-    assert!(!rows.is_empty());
-    let mut prev = [0u8; 32];
-    for row in &rows {
-        assert_eq!(row.prev_hash, prev);
-        assert_eq!(row.hash, chain_hash(row.sequence, &prev, &row.record));
-        prev = row.hash;
-    }
 }
 
 /// The full life of a rotation of `kind` with `party`'s save data: the old
@@ -219,7 +204,7 @@ async fn rotate_and_retire<S: Storage>(
 /// version retires after the cooldown.
 pub async fn reshare_rotation_retires_after_cooldown<S: Storage>(r: Recovery<S>) {
     rotate_and_retire(&r, RotationKind::Reshare, 1).await;
-    assert_audit_chain(&r.f.h).await;
+    r.f.h.verify_audit().await;
 }
 
 /// A re-split of the same `Xi`, with the refusals of a rotation that does
@@ -255,7 +240,7 @@ pub async fn resplit_rotation_retires_after_cooldown<S: Storage>(r: Recovery<S>)
         .unwrap();
     tx.rollback().await.unwrap();
     assert_ne!(old.commitments, new.commitments, "a fresh polynomial");
-    assert_audit_chain(h).await;
+    h.verify_audit().await;
 }
 
 /// A rotation while the previous one's old version is still retiring is
@@ -288,7 +273,7 @@ pub async fn a_rotation_during_a_rotation_is_refused<S: Storage>(r: Recovery<S>)
             .await,
         Err(Error::NothingToRotate { .. })
     ));
-    assert_audit_chain(h).await;
+    h.verify_audit().await;
 }
 
 /// Retires node-0's first version after a re-split.
@@ -317,7 +302,7 @@ pub async fn recovery_of_a_retired_version_is_refused<S: Storage>(r: Recovery<S>
         error.to_string().contains(&current.to_string()),
         "the message names the current version: {error}"
     );
-    assert_audit_chain(&r.f.h).await;
+    r.f.h.verify_audit().await;
 }
 
 /// A session started while its version retires, whose version retires
@@ -353,7 +338,7 @@ pub async fn shares_of_a_version_retired_mid_session_are_refused<S: Storage>(r: 
     );
     let keystore = h.dir.path().join("keystore");
     assert_eq!(std::fs::read_dir(&keystore).unwrap().count(), 0);
-    assert_audit_chain(h).await;
+    h.verify_audit().await;
 }
 
 /// A drill of a retired version is refused, naming the current one.
@@ -371,7 +356,7 @@ pub async fn drill_of_a_retired_version_is_refused<S: Storage>(r: Recovery<S>) {
             if *version == r.generated.version && *named == current),
         "{error:?}"
     );
-    assert_audit_chain(h).await;
+    h.verify_audit().await;
 }
 
 /// `custodian`'s destruction statement for its container of `generated`
@@ -490,7 +475,7 @@ pub async fn destruction_statements_after_a_resplit<S: Storage>(r: Recovery<S>) 
             .len(),
         2
     );
-    assert_audit_chain(h).await;
+    h.verify_audit().await;
 }
 
 /// After a reshare nothing is outstanding, and a statement for an old
@@ -513,5 +498,5 @@ pub async fn no_destruction_statement_after_a_reshare<S: Storage>(r: Recovery<S>
             .await,
         Err(Error::DestructionNotResplit(version)) if version == r.generated.version
     ));
-    assert_audit_chain(h).await;
+    h.verify_audit().await;
 }
