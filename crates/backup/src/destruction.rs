@@ -356,6 +356,32 @@ impl<S: Storage> BackupService<S> {
         Ok(old_split.binding().public_share() == next_split.binding().public_share())
     }
 
+    /// The old containers of `version`, if a re-split replaced it (it is
+    /// retiring or retired), whose destruction statements are outstanding,
+    /// by index; none for any other version.
+    pub(crate) async fn outstanding_of(
+        &self,
+        tx: &mut S::Transaction,
+        version: &NodeVersion,
+    ) -> Result<Vec<OutstandingDestruction>, Error> {
+        if !self.is_resplit_predecessor(tx, version).await? {
+            return Ok(Vec::new());
+        }
+        let done = tx.destruction_statements(version).await?;
+        Ok(tx
+            .custody_map(version)
+            .await?
+            .into_iter()
+            .filter(|entry| done.iter().all(|statement| statement.slot != entry.slot))
+            .map(|entry| OutstandingDestruction {
+                slot: entry.slot,
+                custodian: entry.custodian,
+                person: entry.person,
+                envelope_id: entry.envelope_id,
+            })
+            .collect())
+    }
+
     /// The old containers of re-split versions (retiring or retired) whose
     /// destruction statements are outstanding, by version and index (an
     /// operator or security person asks).
@@ -381,22 +407,7 @@ impl<S: Storage> BackupService<S> {
                 .status_page(&filter, after.as_ref(), MAX_PAGE_ROWS)
                 .await?;
             for row in &page {
-                if row.state == KeyVersionState::Active
-                    || !self.is_resplit_predecessor(&mut tx, &row.version).await?
-                {
-                    continue;
-                }
-                let done = tx.destruction_statements(&row.version).await?;
-                for entry in tx.custody_map(&row.version).await? {
-                    if done.iter().all(|statement| statement.slot != entry.slot) {
-                        outstanding.push(OutstandingDestruction {
-                            slot: entry.slot,
-                            custodian: entry.custodian,
-                            person: entry.person,
-                            envelope_id: entry.envelope_id,
-                        });
-                    }
-                }
+                outstanding.extend(self.outstanding_of(&mut tx, &row.version).await?);
             }
             match page.last() {
                 Some(last) if page.len() == MAX_PAGE_ROWS as usize => {

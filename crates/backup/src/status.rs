@@ -333,6 +333,10 @@ pub struct VersionStatus {
     pub needs_regeneration: bool,
     /// The exposure rule for this node.
     pub exposure: ExposureState,
+    /// After a re-split replaced this version (retiring or retired): its
+    /// old containers whose custodians have not yet signed a destruction
+    /// statement. Empty for any other version.
+    pub outstanding_destructions: Vec<crate::OutstandingDestruction>,
 }
 
 /// One page of status.
@@ -438,6 +442,7 @@ impl StatusContext {
             last_change_at: row.last_change_at,
             needs_regeneration: made_under_other_policy,
             exposure,
+            outstanding_destructions: Vec::new(),
         })
     }
 
@@ -599,7 +604,12 @@ where
             } else {
                 ExposureState::NotApplicable
             };
-            versions.push(context.version_status(row, exposure)?);
+            let mut status = context.version_status(row, exposure)?;
+            if row.state != KeyVersionState::Active {
+                status.outstanding_destructions =
+                    self.outstanding_of(&mut tx, &row.version).await?;
+            }
+            versions.push(status);
         }
         let next_page_token = match (has_more, rows.last()) {
             (true, Some(last)) => {

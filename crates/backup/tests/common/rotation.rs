@@ -419,6 +419,23 @@ pub async fn destruction_statements_after_a_resplit<S: Storage>(r: Recovery<S>) 
         .unwrap();
     assert_eq!(outstanding.len(), 2);
     assert!(outstanding.iter().all(|o| o.slot != old[0]));
+    // Status lists them with the old (retiring) version, none with the new.
+    let versions = h
+        .service
+        .status(&h.operator, &shardkeep_backup::StatusQuery::default())
+        .await
+        .unwrap()
+        .versions;
+    let listed = |version: &NodeVersion| {
+        versions
+            .iter()
+            .find(|status| status.version == *version)
+            .unwrap()
+            .outstanding_destructions
+            .clone()
+    };
+    assert_eq!(listed(&r.generated.version), outstanding);
+    assert!(listed(&rotated.generated.version).is_empty());
 
     // Replay.
     assert!(matches!(
