@@ -43,12 +43,11 @@ use shardkeep_types::{
 };
 use shardkeep_wire::{Reader, check_total_len};
 
-use crate::chain::chain_hash;
 use crate::checkpoint::{Checkpoint, MAX_WITNESS_FILE_LEN};
 use crate::error::{DecodeError, Error, Finding};
 use crate::export::{Export, encode_export, parse_export};
-use crate::record::{AuditRecord, put_text, read_actor, read_text};
-use crate::verify::{check_witness, misplaced};
+use crate::record::{put_text, read_actor, read_text};
+use crate::verify::{check_witness, next_link};
 
 /// Domain tag of review signatures.
 pub const REVIEW_TAG: &[u8] = b"shardkeep/audit-review/v1";
@@ -468,33 +467,8 @@ fn check_range_rows(
                 position,
             });
         }
-        if row.sequence != expected {
-            return Err(misplaced(rows, position, expected, &counts));
-        }
-        if row.prev_hash != head.hash {
-            return Err(Finding::Relinked {
-                sequence: row.sequence,
-                position,
-            });
-        }
-        let hash = chain_hash(row.sequence, &head.hash, &row.record);
-        if hash != row.hash {
-            return Err(Finding::Changed {
-                sequence: row.sequence,
-                position,
-            });
-        }
-        if let Err(error) = AuditRecord::decode(&row.record) {
-            return Err(Finding::Malformed {
-                sequence: row.sequence,
-                position,
-                error,
-            });
-        }
-        head = AuditHead {
-            sequence: row.sequence,
-            hash,
-        };
+        head = next_link(rows, position, head, &counts)?;
+        let hash = head.hash;
         if let Some(witnessed_hash) = witnessed.get(&row.sequence) {
             if *witnessed_hash != hash && row.sequence != range.last {
                 return Err(Finding::CheckpointMismatch {

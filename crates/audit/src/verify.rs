@@ -80,34 +80,8 @@ fn verify_inner(
         last_matching = Some(0);
     }
     for (position, row) in rows.iter().enumerate() {
-        let expected = head.sequence + 1;
-        if row.sequence != expected {
-            return Err(misplaced(rows, position, expected, &counts));
-        }
-        if row.prev_hash != head.hash {
-            return Err(Finding::Relinked {
-                sequence: row.sequence,
-                position,
-            });
-        }
-        let hash = chain_hash(row.sequence, &head.hash, &row.record);
-        if hash != row.hash {
-            return Err(Finding::Changed {
-                sequence: row.sequence,
-                position,
-            });
-        }
-        if let Err(error) = AuditRecord::decode(&row.record) {
-            return Err(Finding::Malformed {
-                sequence: row.sequence,
-                position,
-                error,
-            });
-        }
-        head = AuditHead {
-            sequence: row.sequence,
-            hash,
-        };
+        head = next_link(rows, position, head, &counts)?;
+        let hash = head.hash;
         if let Some(witnessed_hash) = witnessed.get(&row.sequence) {
             if *witnessed_hash != hash {
                 return Err(Finding::CheckpointMismatch {
@@ -175,9 +149,49 @@ pub(crate) fn check_witness(
     Ok(witnessed)
 }
 
+/// The head after the row at `position`, which must follow `head`: the
+/// next sequence, linked to `head`'s hash, its own hash the chain hash of
+/// its record, and a record that decodes.
+pub(crate) fn next_link(
+    rows: &[AuditRow],
+    position: usize,
+    head: AuditHead,
+    counts: &HashMap<u64, usize>,
+) -> Result<AuditHead, Finding> {
+    let row = &rows[position];
+    let expected = head.sequence + 1;
+    if row.sequence != expected {
+        return Err(misplaced(rows, position, expected, counts));
+    }
+    if row.prev_hash != head.hash {
+        return Err(Finding::Relinked {
+            sequence: row.sequence,
+            position,
+        });
+    }
+    let hash = chain_hash(row.sequence, &head.hash, &row.record);
+    if hash != row.hash {
+        return Err(Finding::Changed {
+            sequence: row.sequence,
+            position,
+        });
+    }
+    if let Err(error) = AuditRecord::decode(&row.record) {
+        return Err(Finding::Malformed {
+            sequence: row.sequence,
+            position,
+            error,
+        });
+    }
+    Ok(AuditHead {
+        sequence: row.sequence,
+        hash,
+    })
+}
+
 /// Names what happened when the row at `position` does not carry the
 /// expected sequence.
-pub(crate) fn misplaced(
+fn misplaced(
     rows: &[AuditRow],
     position: usize,
     expected: u64,
