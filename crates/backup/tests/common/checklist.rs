@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use shardkeep_audit::{AuditRecord, EventType};
 use shardkeep_backup::{
-    ApprovalRequestHash, ChecklistKind, ChecklistQuery, ChecklistReport, DeliveryReport,
-    DeliveryResult, EntityRegistration, ItemOutcome, PolicySettings, RecoveryOutcome, Role,
+    ApprovalRequestHash, ChecklistKind, ChecklistQuery, ChecklistReport, EntityRegistration,
+    ItemOutcome, PolicySettings, RecoveryOutcome, Role,
 };
 use shardkeep_storage::{AuditStore, DrillStore, KeyVersionStore, Storage, Transaction};
 use shardkeep_types::{
@@ -100,26 +100,8 @@ pub async fn complete<S: Storage>(f: Fixture<S>, protocol: Protocol) -> Complete
     let refs: Vec<&TestCustodian> = custodians.iter().collect();
     let generated = h.generate(protocol, "wallet", 0, &refs).await.unwrap();
     std::fs::create_dir_all(h.dir.path().join("keystore")).unwrap();
-    for (container, custodian) in generated.containers.iter().zip(&custodians) {
-        let slot = generated.version.slot(container.index);
-        h.service
-            .deliver(
-                &h.operator,
-                DeliveryReport {
-                    slot: slot.clone(),
-                    container_hash: container.container_hash,
-                    result: DeliveryResult::Sent,
-                },
-            )
-            .await
-            .unwrap();
-        h.clock.advance(Duration::from_secs(60));
-        let receipt = custodian.receipt(container.envelope_id, h.clock_now());
-        h.service
-            .confirm(&h.operator, &slot, &receipt)
-            .await
-            .unwrap();
-    }
+    h.deliver_and_confirm(&generated, &custodians, custodians.len())
+        .await;
     h.service
         .register_person(&h.security, h.person(&reviewer(), &[Role::Compliance]))
         .await

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use shardkeep_audit::{EventType, FileWitness, Outcome};
 use shardkeep_backup::{
-    ApprovalOperation, ApprovalParams, ApprovalRequestHash, ApprovalSubject, DeletionParams,
-    DeliveryReport, DeliveryResult, Error, Generated, Role, ShredMethod, ZeroRetentionDraft,
-    immediate_delete_hash, sign_zero_retention, verify_zero_retention_certificate,
+    ApprovalOperation, ApprovalParams, ApprovalRequestHash, ApprovalSubject, DeletionParams, Error,
+    Generated, Role, ShredMethod, ZeroRetentionDraft, immediate_delete_hash, sign_zero_retention,
+    verify_zero_retention_certificate,
 };
 use shardkeep_envelope::VerifiedEnvelope;
 use shardkeep_kms::{KekPin, SlotKekProvider};
@@ -79,29 +79,8 @@ impl<S: Storage> Deletable<S> {
         setup: Setup,
     ) -> Self {
         let h = &f.h;
-        for (i, (container, custodian)) in generated.containers.iter().zip(&custodians).enumerate()
-        {
-            let slot = generated.version.slot(container.index);
-            h.service
-                .deliver(
-                    &h.operator,
-                    DeliveryReport {
-                        slot: slot.clone(),
-                        container_hash: container.container_hash,
-                        result: DeliveryResult::Sent,
-                    },
-                )
-                .await
-                .unwrap();
-            if i < setup.receipts {
-                h.clock.advance(Duration::from_secs(60));
-                let receipt = custodian.receipt(container.envelope_id, h.clock_now());
-                h.service
-                    .confirm(&h.operator, &slot, &receipt)
-                    .await
-                    .unwrap();
-            }
-        }
+        h.deliver_and_confirm(&generated, &custodians, setup.receipts)
+            .await;
         if setup.drill {
             // The drill's report as a drill stores it (the drill itself
             // is run by the recovery tests).

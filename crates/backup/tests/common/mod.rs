@@ -337,6 +337,39 @@ impl<S: Storage> Harness<S> {
             .await
     }
 
+    /// Delivers every container of `generated`, and confirms the first
+    /// `receipts` of them, a minute apart, each with its custodian's
+    /// receipt (`custodians` in container order).
+    pub async fn deliver_and_confirm(
+        &self,
+        generated: &Generated,
+        custodians: &[TestCustodian],
+        receipts: usize,
+    ) {
+        for (i, (container, custodian)) in generated.containers.iter().zip(custodians).enumerate() {
+            let slot = generated.version.slot(container.index);
+            self.service
+                .deliver(
+                    &self.operator,
+                    shardkeep_backup::DeliveryReport {
+                        slot: slot.clone(),
+                        container_hash: container.container_hash,
+                        result: shardkeep_backup::DeliveryResult::Sent,
+                    },
+                )
+                .await
+                .unwrap();
+            if i < receipts {
+                self.clock.advance(std::time::Duration::from_secs(60));
+                let receipt = custodian.receipt(container.envelope_id, self.clock_now());
+                self.service
+                    .confirm(&self.operator, &slot, &receipt)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     /// Registers a custodian person (age recipient and receipt key) and an
     /// entity for them.
     pub async fn custodian(&self, name: &str) -> TestCustodian {
