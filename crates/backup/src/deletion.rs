@@ -17,8 +17,8 @@ use shardkeep_audit::{AuditRecord, EventType, Witness, append, checkpoint};
 use shardkeep_kms::{DestroyOutcome, KekPin, ShredMethod};
 use shardkeep_storage::{
     ApprovalOperation, ApprovalRecord, ApprovalRequestHash, ApprovalStore, DeliveryOutcome,
-    DrillOutcome, EntityState, KeyVersionStore, PersonState, SlotDeletionStore, SlotKekStore,
-    SlotState, Storage, Transaction,
+    DrillOutcome, EntityState, KeyVersionState, KeyVersionStore, PersonState, SlotDeletionStore,
+    SlotKekStore, SlotState, Storage, Transaction,
 };
 use shardkeep_types::{ActorId, CustodianId, FreeText, NodeVersion, ShareIndex, Signer, Timestamp};
 
@@ -490,8 +490,21 @@ impl<S: Storage> BackupService<S> {
             .iter()
             .map(|approval| approval.approver.clone())
             .collect();
+        let retired = matches!(
+            tx.key_version(version).await?.state,
+            KeyVersionState::Retired { .. }
+        );
         for index in &params.slots {
             let slot = version.slot(*index);
+            // A retired version's server shares were soft-deleted by its
+            // retirement, under no request: this approved request takes
+            // them over, its cooldown starting now, so that they are
+            // hard-deleted under it.
+            if retired && matches!(tx.slot_state(&slot).await?, SlotState::SoftDeleted { .. }) {
+                tx.rollback_slot_deletion(&slot)
+                    .await
+                    .map_err(|error| slot_state_error(&slot, error))?;
+            }
             tx.soft_delete_slot(&slot, actor, now, cooldown_until)
                 .await
                 .map_err(|error| slot_state_error(&slot, error))?;

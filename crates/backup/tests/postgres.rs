@@ -344,6 +344,7 @@ fn deletion_on_postgres() {
     }
     run!(
         hard_delete_before_the_cooldown_is_refused,
+        a_retired_versions_server_shares_are_hard_deleted,
         zero_retention_without_a_passed_drill_is_refused,
         zero_retention_with_fewer_than_t_receipts_is_refused,
         zero_retention_with_a_revoked_custodian_is_refused,

@@ -510,6 +510,79 @@ pub async fn hard_delete_before_the_cooldown_is_refused<S: Storage>(h: Harness<S
     d.verify_audit().await;
 }
 
+/// A version retired by a re-split: its retirement soft-deleted its server
+/// shares under no request, which a hard delete cannot use; an approved
+/// delete request takes them over (its cooldown starting then), and the
+/// hard delete after that cooldown destroys their KEKs: active, retiring,
+/// retired and soft-deleted, hard-deleted.
+pub async fn a_retired_versions_server_shares_are_hard_deleted<S: Storage>(h: Harness<S>) {
+    let d = Deletable::new(h, Setup::READY).await;
+    let h = d.h();
+    let data = super::save_data(Protocol::Eddsa, 0);
+    let chosen: Vec<&TestCustodian> = d.custodians.iter().collect();
+    let generate = super::request(
+        "key-del",
+        0,
+        shardkeep_backup::SaveDataSource::Loaded(&data),
+        &chosen,
+        shardkeep_backup::Armor::Binary,
+    );
+    let rotated = h
+        .service
+        .rotate(
+            &h.operator,
+            shardkeep_backup::RotateRequest {
+                kind: shardkeep_backup::RotationKind::Resplit,
+                generate,
+            },
+        )
+        .await
+        .unwrap();
+    h.deliver_and_confirm(&rotated.generated, &d.custodians, d.custodians.len())
+        .await;
+    h.clock.advance(Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(
+        h.service.retire_due(&h.operator).await.unwrap(),
+        vec![d.generated.version.clone()]
+    );
+    for index in d.server() {
+        assert!(matches!(
+            d.state(index).await,
+            SlotState::SoftDeleted { .. }
+        ));
+    }
+    // Soft-deleted by the retirement, under no request: no hard delete.
+    let request = d.approved(&d.server()).await;
+    assert!(matches!(
+        d.hard_delete(&request).await,
+        Err(Error::DeletionRequestMismatch { .. })
+    ));
+    // The approved soft delete takes the slots over, with a new cooldown.
+    let request = d.soft_delete().await.unwrap();
+    let taken_over = h.clock_now();
+    for index in d.server() {
+        assert!(matches!(
+            d.state(index).await,
+            SlotState::SoftDeleted { at, .. } if at == taken_over
+        ));
+    }
+    h.clock.advance(Duration::from_secs(7 * 24 * 3600 - 1));
+    assert!(matches!(
+        d.hard_delete(&request).await,
+        Err(Error::DeletionCooldown { .. })
+    ));
+    h.clock.advance(Duration::from_secs(1));
+    let draft = d.hard_delete(&request).await.unwrap();
+    assert_eq!(draft.body().slots.len(), 2);
+    for index in d.server() {
+        assert!(matches!(
+            d.state(index).await,
+            SlotState::HardDeleted { .. }
+        ));
+    }
+    d.verify_audit().await;
+}
+
 impl<S: Storage> Deletable<S> {
     /// The slot's KEK is recorded live and still opens.
     async fn sealed_kek_live(&self, index: ShareIndex) {
