@@ -76,7 +76,6 @@ pub const MAX_CHECKPOINT_LEN: usize = 4096;
 /// Most rows one page of a listing returns.
 pub const MAX_PAGE_ROWS: u32 = 10_000;
 
-/// How many ids one query of
-/// [`RegistryStore::persons_named`](crate::RegistryStore::persons_named)
-/// looks up; more ids take more queries.
+/// How many ids one query of [`RegistryStore::persons_named`] looks up;
+/// more ids take more queries.
 pub const PERSONS_PER_QUERY: usize = 8;
