@@ -6,7 +6,7 @@
 
 mod common;
 
-#[path = "../../kms/tests/support/softhsm.rs"]
+#[path = "support/softhsm.rs"]
 mod softhsm;
 
 use std::sync::Arc;
@@ -38,7 +38,7 @@ async fn zero_retention_end_to_end_with_the_local_key_store() {
 }
 
 /// The same on a SoftHSM2 token, in a child process with a token of its
-/// own (see the kms crate's `tests/support/softhsm.rs`).
+/// own (see `tests/support/softhsm.rs`).
 #[test]
 fn zero_retention_end_to_end_with_softhsm() {
     softhsm::run_test(
