@@ -126,6 +126,23 @@ impl<S: Storage> Fixture<S> {
         (request.encode().unwrap(), request.hash().unwrap())
     }
 
+    /// An approval request of `params`, asked by the operator and approved
+    /// by the business owner `biz-1` and the security person `sec-2`.
+    pub async fn operator_request_approved(&self, params: ApprovalParams) -> ApprovalRequestHash {
+        let request = self
+            .h
+            .service
+            .request_approval(&self.h.operator, params)
+            .await
+            .unwrap();
+        let bytes = request.encode().unwrap();
+        self.approve(&bytes, "biz-1", Role::BusinessOwner)
+            .await
+            .unwrap();
+        self.approve(&bytes, "sec-2", Role::Security).await.unwrap();
+        request.hash().unwrap()
+    }
+
     /// `name` signs `request` as `role` with their registered key and
     /// submits it.
     pub async fn approve(

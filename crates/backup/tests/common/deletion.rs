@@ -145,22 +145,9 @@ impl<S: Storage> Deletable<S> {
     /// A delete request of `slots`, approved by a business owner and a
     /// security person.
     pub async fn approved(&self, slots: &[ShareIndex]) -> ApprovalRequestHash {
-        let request = self
-            .h()
-            .service
-            .request_approval(&self.h().operator, self.approval_params(slots))
-            .await
-            .unwrap();
-        let bytes = request.encode().unwrap();
         self.f
-            .approve(&bytes, "biz-1", Role::BusinessOwner)
+            .operator_request_approved(self.approval_params(slots))
             .await
-            .unwrap();
-        self.f
-            .approve(&bytes, "sec-2", Role::Security)
-            .await
-            .unwrap();
-        request.hash().unwrap()
     }
 
     fn approval_params(&self, slots: &[ShareIndex]) -> ApprovalParams {
@@ -770,17 +757,7 @@ pub async fn an_exposed_version_is_hard_deleted_at_once<S: Storage>(h: Harness<S
     let approved_immediate = async || {
         let mut params = d.approval_params(&server);
         params.change_hash = Some(immediate_delete_hash(&d.generated.version));
-        let request = h
-            .service
-            .request_approval(&h.operator, params)
-            .await
-            .unwrap();
-        let bytes = request.encode().unwrap();
-        d.f.approve(&bytes, "biz-1", Role::BusinessOwner)
-            .await
-            .unwrap();
-        d.f.approve(&bytes, "sec-2", Role::Security).await.unwrap();
-        request.hash().unwrap()
+        d.f.operator_request_approved(params).await
     };
     let run = async |request| {
         let mut witness = FileWitness::open(&d.witness).unwrap();

@@ -90,22 +90,9 @@ impl<S: Storage> Recovery<S> {
     /// The approval request of `params`, asked by the operator and
     /// approved by `biz-1` and `sec-2`.
     pub async fn approved(&self, params: &RecoveryParams) -> ApprovalRequestHash {
-        let h = &self.f.h;
-        let request = h
-            .service
-            .request_approval(&h.operator, params.approval_params(self.generated.split_id))
-            .await
-            .unwrap();
-        let bytes = request.encode().unwrap();
         self.f
-            .approve(&bytes, "biz-1", Role::BusinessOwner)
+            .operator_request_approved(params.approval_params(self.generated.split_id))
             .await
-            .unwrap();
-        self.f
-            .approve(&bytes, "sec-2", Role::Security)
-            .await
-            .unwrap();
-        request.hash().unwrap()
     }
 
     /// Starts a session on fresh approvals of [`Recovery::params`].
