@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use shardkeep_audit::{AuditRecord, EventType};
 use shardkeep_backup::{
-    ApprovalRequestHash, ChecklistKind, ChecklistQuery, ChecklistReport, EntityRegistration,
-    ItemOutcome, PolicySettings, RecoveryOutcome, Role,
+    ApprovalRequestHash, ChecklistKind, ChecklistQuery, ChecklistReport, ItemOutcome,
+    PolicySettings, RecoveryOutcome, Role,
 };
 use shardkeep_storage::{AuditStore, DrillStore, KeyVersionStore, Storage, Transaction};
 use shardkeep_types::{
-    ActorId, CustodianId, KeyId, KeyVersion, Label, NodeId, NodeVersion, Signer, Threshold,
+    ActorId, CustodianId, KeyId, KeyVersion, Label, NodeId, NodeVersion, Threshold,
 };
 
 use super::approvals::Fixture;
@@ -48,35 +48,8 @@ impl<S: Storage> Complete<S> {
 
 /// A custodian whose entity's display name is [`HOSTILE_NAME`].
 async fn hostile_custodian<S: Storage>(h: &Harness<S>, name: &str) -> TestCustodian {
-    let person = actor(&format!("{name}-contact"));
-    let identity = shardkeep_envelope::deps::age::x25519::Identity::generate();
-    let receipt_key = h.signing_key();
-    let mut registration = h.person(&person, &[Role::Custodian]);
-    registration.keys.receipt_key = Some(receipt_key.verifying_key().to_bytes());
-    registration.keys.age_recipient = Some(identity.to_public().to_string());
-    h.service
-        .register_person(&h.security, registration)
+    h.custodian_shown_as(name, HOSTILE_NAME, "<b>desk</b>")
         .await
-        .unwrap();
-    let entity = CustodianId::new(name).unwrap();
-    h.service
-        .register_entity(
-            &h.security,
-            EntityRegistration {
-                id: entity.clone(),
-                display_name: text(HOSTILE_NAME),
-                contact: text("<b>desk</b>"),
-                members: vec![person.clone()],
-            },
-        )
-        .await
-        .unwrap();
-    TestCustodian {
-        entity,
-        person,
-        identity,
-        receipt_key,
-    }
 }
 
 pub async fn complete<S: Storage>(f: Fixture<S>, protocol: Protocol) -> Complete<S> {

@@ -373,6 +373,18 @@ impl<S: Storage> Harness<S> {
     /// Registers a custodian person (age recipient and receipt key) and an
     /// entity for them.
     pub async fn custodian(&self, name: &str) -> TestCustodian {
+        self.custodian_shown_as(name, name, &format!("{name} desk, +1 555 0100"))
+            .await
+    }
+
+    /// [`custodian`](Self::custodian), its entity shown with
+    /// `display_name` and `contact`.
+    pub async fn custodian_shown_as(
+        &self,
+        name: &str,
+        display_name: &str,
+        contact: &str,
+    ) -> TestCustodian {
         let person = actor(&format!("{name}-contact"));
         let identity = age::x25519::Identity::generate();
         let receipt_key = self.signing_key();
@@ -389,8 +401,8 @@ impl<S: Storage> Harness<S> {
                 &self.security,
                 EntityRegistration {
                     id: entity.clone(),
-                    display_name: text(name),
-                    contact: text(&format!("{name} desk, +1 555 0100")),
+                    display_name: text(display_name),
+                    contact: text(contact),
                     members: vec![person.clone()],
                 },
             )
