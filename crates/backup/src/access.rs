@@ -243,7 +243,7 @@ where
         kind: AnomalyKind,
         person: Option<&ActorId>,
         slot: Option<&ShareSlot>,
-        what: &dyn fmt::Display,
+        what: &(dyn fmt::Display + Sync),
     ) -> Result<(), Error> {
         let text = what.to_string();
         let anomaly = AnomalyRecord {
