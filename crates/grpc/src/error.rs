@@ -1,0 +1,112 @@
+//! The crate's one error type, and what a caller is told of it.
+
+use shardkeep_types::ActorId;
+use tonic::{Code, Status};
+
+/// What can go wrong serving the backup procedure over gRPC.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection carries no client certificate (the server's TLS
+    /// configuration requires one: only a request that bypassed TLS gets
+    /// here).
+    #[error("no client certificate")]
+    NoClientCertificate,
+    /// The client certificate's fingerprint is no registered person's
+    /// current TLS fingerprint.
+    #[error("client certificate {fingerprint} is not registered")]
+    UnknownCertificate {
+        /// The certificate's SHA-256 fingerprint, hex (public).
+        fingerprint: String,
+    },
+    /// The certificate is a revoked person's.
+    #[error("person {0} is revoked")]
+    PersonRevoked(ActorId),
+    /// A request field is malformed.
+    #[error("invalid {field}: {why}")]
+    InvalidArgument {
+        /// The field.
+        field: &'static str,
+        /// Why (public: names the rule, never the value).
+        why: &'static str,
+    },
+    /// The server's or the client CA's certificate or key does not parse.
+    #[error("TLS configuration: {0}")]
+    TlsConfig(&'static str),
+    /// The recovery target of a version is not configured here.
+    #[error("no recovery target for {0}")]
+    NoRecoveryTarget(shardkeep_types::NodeVersion),
+    /// The task running an operation panicked or was cancelled.
+    #[error("the operation's task failed")]
+    TaskFailed,
+    /// The transport failed (binding, serving).
+    #[error("transport: {0}")]
+    Transport(#[source] tonic::transport::Error),
+    /// The backup procedure refused or failed.
+    #[error(transparent)]
+    Backup(#[from] shardkeep_backup::Error),
+    /// Storage failed while resolving the caller.
+    #[error("storage: {0}")]
+    Storage(#[source] shardkeep_storage::Error),
+}
+
+impl From<tonic::transport::Error> for Error {
+    fn from(error: tonic::transport::Error) -> Self {
+        Self::Transport(error)
+    }
+}
+
+impl From<shardkeep_storage::Error> for Error {
+    fn from(error: shardkeep_storage::Error) -> Self {
+        Self::Storage(error)
+    }
+}
+
+/// The status a caller gets. Refusals keep their message (the procedure's
+/// messages name ids and rules, never a secret: they are audited as they
+/// are); failures inside the service are one opaque `INTERNAL`.
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        use shardkeep_backup::Error as B;
+        let code = match &error {
+            Error::NoClientCertificate
+            | Error::UnknownCertificate { .. }
+            | Error::PersonRevoked(_) => {
+                // One message for every identity refusal: a caller learns
+                // nothing about which certificates are registered.
+                return Self::unauthenticated("client certificate not accepted");
+            }
+            Error::InvalidArgument { .. } => Code::InvalidArgument,
+            Error::NoRecoveryTarget(_) => Code::FailedPrecondition,
+            Error::Backup(backup) => match backup {
+                B::UnknownPerson(_) | B::PersonRevoked(_) => {
+                    return Self::unauthenticated("client certificate not accepted");
+                }
+                B::MissingRole { .. } => Code::PermissionDenied,
+                B::BadPageToken { .. }
+                | B::TooManySubmissions { .. }
+                | B::RecoveryTargetNotADirectory(_) => Code::InvalidArgument,
+                B::RateLimited { .. } => Code::ResourceExhausted,
+                B::RecoverySessionUnknown(_) | B::ApprovalRequestUnknown(_) => Code::NotFound,
+                B::ApprovalMissing { .. }
+                | B::ApprovalExpired { .. }
+                | B::ApprovalReplayed(_)
+                | B::ApprovalParametersMismatch { .. }
+                | B::RecoverySessionActive(_)
+                | B::RecoverySessionExpired { .. }
+                | B::RecoverySessionClosed(_)
+                | B::RecoverySessionFinishing(_)
+                | B::RecoverySessionLost(_)
+                | B::SessionOnOtherReplica { .. }
+                | B::OtherPartySecretsLoaded { .. }
+                | B::VersionRetired { .. }
+                | B::VersionNotActive(_) => Code::FailedPrecondition,
+                _ => return Self::internal("internal error"),
+            },
+            Error::TlsConfig(_) | Error::TaskFailed | Error::Transport(_) | Error::Storage(_) => {
+                return Self::internal("internal error");
+            }
+        };
+        Self::new(code, error.to_string())
+    }
+}

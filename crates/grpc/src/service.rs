@@ -1,0 +1,224 @@
+//! The gRPC service: each RPC resolves its caller from the client
+//! certificate, checks and converts the request, and calls one operation
+//! of the backup procedure.
+
+use core::fmt;
+use std::sync::Arc;
+
+use shardkeep_backup::{
+    BackupService, MAX_SUBMISSIONS_PER_CALL, RecoveryParams, RecoveryTarget, ShareListQuery,
+    StatusQuery,
+};
+use shardkeep_keydata::{KeystoreCodec, SelfTestPeers};
+use shardkeep_storage::{ApprovalRequestHash, RecoverySessionId, Storage};
+use shardkeep_types::{FreeText, KeyVersion, NodeVersion};
+use tonic::{Request, Response, Status};
+
+use crate::convert::{
+    self, fixed, invalid, node_version, optional_key_id, optional_node_id, page_token,
+};
+use crate::error::Error;
+use crate::identity::{self, Caller};
+use crate::proto;
+use crate::proto::backup_service_server::BackupServiceServer;
+
+/// Largest request or response message, in bytes (4 MiB): a larger one is
+/// refused with `OUT_OF_RANGE` before it is decoded.
+pub const MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+
+/// What a recovery at threshold writes with and self-tests against, per
+/// node: the host process provides it (its keystore KEK, its channel to the
+/// other parties' sidecars).
+pub trait RecoveryTargets: Send + Sync + 'static {
+    /// The keystore codec of the node `version` is a share of.
+    ///
+    /// # Errors
+    /// [`Error::NoRecoveryTarget`] when this process does not serve that
+    /// node.
+    fn codec(&self, version: &NodeVersion) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, Error>;
+
+    /// A fresh connection to the other parties of `version`'s group, for
+    /// the recovered share's sign/aggregate self-test.
+    ///
+    /// # Errors
+    /// [`Error::NoRecoveryTarget`], or the host's own failure to connect.
+    fn peers(&self, version: &NodeVersion) -> Result<Box<dyn SelfTestPeers + Send>, Error>;
+}
+
+/// The backup procedure served over gRPC.
+pub struct GrpcService<S> {
+    backup: BackupService<S>,
+    targets: Arc<dyn RecoveryTargets>,
+}
+
+impl<S> fmt::Debug for GrpcService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrpcService")
+            .field("backup", &self.backup)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Storage + 'static> GrpcService<S> {
+    /// The procedure `backup` served, recovering with `targets`.
+    #[must_use]
+    pub fn new(backup: BackupService<S>, targets: Arc<dyn RecoveryTargets>) -> Self {
+        Self { backup, targets }
+    }
+
+    /// The tonic service to add to a server: messages capped at
+    /// [`MAX_MESSAGE_SIZE`] each way.
+    #[must_use]
+    pub fn into_server(self) -> BackupServiceServer<Self> {
+        BackupServiceServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE)
+    }
+
+    /// Runs one operation of the procedure on a blocking thread, driven
+    /// there by the runtime's handle: the procedure's futures are not
+    /// `Send` (tonic's handlers must be), and a recovery at threshold
+    /// self-tests with the other parties synchronously, which must not
+    /// hold up the runtime's workers.
+    async fn run<T, F, Fut>(&self, operation: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(BackupService<S>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let backup = self.backup.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || handle.block_on(operation(backup)))
+            .await
+            .map_err(|_| Error::TaskFailed)?
+    }
+
+    /// The caller of `request`, from its client certificate, looked up now.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
+        let chain = request.peer_certs();
+        let fingerprint = identity::leaf_fingerprint(chain.as_deref().map(Vec::as_slice))?;
+        identity::resolve(self.backup.storage(), fingerprint).await
+    }
+}
+
+#[tonic::async_trait]
+impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcService<S> {
+    async fn get_backup_status(
+        &self,
+        request: Request<proto::GetBackupStatusRequest>,
+    ) -> Result<Response<proto::GetBackupStatusResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.into_inner();
+        let query = StatusQuery {
+            key_id: optional_key_id("key_id", &message.key_id)?,
+            node_id: optional_node_id("node_id", &message.node_id)?,
+            include_retired: message.include_retired,
+            page_size: message.page_size,
+            page_token: page_token(message.page_token),
+        };
+        let page = self
+            .run(move |backup| async move { Ok(backup.status(&caller.actor, &query).await?) })
+            .await?;
+        Ok(Response::new(convert::status_response(&page)))
+    }
+
+    async fn list_backup_shares(
+        &self,
+        request: Request<proto::ListBackupSharesRequest>,
+    ) -> Result<Response<proto::ListBackupSharesResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.into_inner();
+        let key_id = optional_key_id("key_id", &message.key_id)?;
+        let node_id = optional_node_id("node_id", &message.node_id)?;
+        let version = match message.version {
+            0 => None,
+            _ if key_id.is_none() || node_id.is_none() => {
+                return Err(invalid("version", "needs key_id and node_id").into());
+            }
+            version => Some(KeyVersion::new(version)),
+        };
+        let query = ShareListQuery {
+            key_id,
+            node_id,
+            version,
+            page_size: message.page_size,
+            page_token: page_token(message.page_token),
+        };
+        let page = self
+            .run(move |backup| async move {
+                Ok(backup.list_server_shares(&caller.actor, &query).await?)
+            })
+            .await?;
+        Ok(Response::new(convert::share_list_response(&page)))
+    }
+
+    async fn start_recovery(
+        &self,
+        request: Request<proto::StartRecoveryRequest>,
+    ) -> Result<Response<proto::StartRecoveryResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.into_inner();
+        let approval = ApprovalRequestHash(fixed(
+            "approval_request_hash",
+            &message.approval_request_hash,
+        )?);
+        let params = RecoveryParams {
+            version: node_version("version", message.version.as_ref())?,
+            target: FreeText::new(&message.target)
+                .map_err(|_| invalid("target", "not a valid directory name"))?,
+            allow_server_shares: message.allow_server_shares,
+            ticket: FreeText::new(&message.ticket)
+                .map_err(|_| invalid("ticket", "not a valid ticket"))?,
+            risk_note_hash: fixed("risk_note_hash", &message.risk_note_hash)?,
+        };
+        let (descriptor, threshold) = self
+            .run(move |backup| async move {
+                let descriptor = backup
+                    .start_recovery(&caller.actor, &approval, params)
+                    .await?;
+                let threshold = backup
+                    .recovery_progress(&caller.actor, &descriptor.session)
+                    .await?
+                    .threshold;
+                Ok((descriptor, threshold))
+            })
+            .await?;
+        Ok(Response::new(proto::StartRecoveryResponse {
+            session_id: descriptor.session.0.to_vec(),
+            descriptor: descriptor.as_bytes().to_vec(),
+            expires_at_unix: descriptor.expires_at.as_unix_seconds(),
+            threshold: u32::from(threshold),
+        }))
+    }
+
+    async fn recover_mpc_share(
+        &self,
+        request: Request<proto::RecoverMpcShareRequest>,
+    ) -> Result<Response<proto::RecoverMpcShareResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.into_inner();
+        let session = RecoverySessionId(fixed("session_id", &message.session_id)?);
+        if message.share_data.len() > MAX_SUBMISSIONS_PER_CALL {
+            return Err(invalid("share_data", "more submissions than one call takes").into());
+        }
+        let targets = Arc::clone(&self.targets);
+        let report = self
+            .run(move |backup| async move {
+                // The session's version names the node whose codec and
+                // peers the recovery uses (an operator call too, so
+                // authorized and counted).
+                let progress = backup.recovery_progress(&caller.actor, &session).await?;
+                let codec = targets.codec(&progress.version)?;
+                let mut peers = targets.peers(&progress.version)?;
+                let target = RecoveryTarget {
+                    codec: codec.as_ref(),
+                    peers: peers.as_mut(),
+                };
+                Ok(backup
+                    .submit_recovery_shares(&caller.actor, &session, &message.share_data, target)
+                    .await?)
+            })
+            .await?;
+        Ok(Response::new(convert::recovery_response(&report)))
+    }
+}
