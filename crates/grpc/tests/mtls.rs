@@ -21,7 +21,7 @@ fn status_request() -> GetBackupStatusRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registered_certificate_reads_status_and_pages_the_share_listing() {
     let served = Served::start(Arc::new(NoTargets)).await;
-    let generated = served.generate_hybrid("wallet-1").await;
+    let (generated, _) = served.generate_hybrid("wallet-1").await;
     let mut client = served
         .client(Some(served.operator_cert.identity()))
         .await

@@ -52,6 +52,30 @@ pub fn text<const MAX: usize>(text: &str) -> FreeText<MAX> {
     FreeText::new(text).unwrap()
 }
 
+/// Party `party`'s secp256k1 save data from the tss-lib fixtures.
+pub fn save_data(party: usize) -> LocalPartySaveData {
+    let json = Zeroizing::new(fixture_bytes(Protocol::Ecdsa, party).unwrap().to_vec());
+    LocalPartySaveData::from_json(&json).unwrap()
+}
+
+/// A custodian entity with one person acting for it, and the secrets that
+/// person keeps (their age identity and receipt key).
+pub struct TestCustodian {
+    pub entity: CustodianId,
+    pub person: ActorId,
+    pub identity: shardkeep_envelope::deps::age::x25519::Identity,
+    pub receipt_key: InMemorySigner,
+}
+
+impl TestCustodian {
+    pub fn choice(&self) -> ExternalCustodian {
+        ExternalCustodian {
+            entity: self.entity.clone(),
+            person: self.person.clone(),
+        }
+    }
+}
+
 /// A throwaway CA that issues the server's and the clients' certificates.
 pub struct TestCa {
     params: CertificateParams,
@@ -151,6 +175,8 @@ impl RecoveryTargets for NoTargets {
 pub struct Served {
     pub service: BackupService<SqliteStorage>,
     pub clock: Arc<FixedClock>,
+    /// The service's envelope and session descriptor signer.
+    pub signer: Arc<InMemorySigner>,
     pub ca: TestCa,
     pub addr: SocketAddr,
     pub security: ActorId,
@@ -194,7 +220,7 @@ impl Served {
             storage,
             config,
             keks,
-            signer,
+            signer.clone(),
             clock.clone(),
             Box::new(ChaCha20Rng::from_seed([42; 32])),
         );
@@ -224,6 +250,7 @@ impl Served {
         let served = Self {
             service,
             clock,
+            signer,
             ca,
             addr,
             security: actor("sec-1"),
@@ -324,7 +351,7 @@ impl Served {
 
     /// Registers a custodian person (age recipient and receipt key) and an
     /// entity for them.
-    pub async fn custodian(&self, name: &str) -> ExternalCustodian {
+    pub async fn custodian(&self, name: &str) -> TestCustodian {
         let person = actor(&format!("{name}-contact"));
         let identity = shardkeep_envelope::deps::age::x25519::Identity::generate();
         let receipt_key = self.signing_key();
@@ -348,12 +375,17 @@ impl Served {
             )
             .await
             .unwrap();
-        ExternalCustodian { entity, person }
+        TestCustodian {
+            entity,
+            person,
+            identity,
+            receipt_key,
+        }
     }
 
     /// Hybrid mode (3 of 5, 2 on the server, local key file KEKs), three
     /// custodians, and a backup of party 0's secp256k1 share of `key`.
-    pub async fn generate_hybrid(&self, key: &str) -> Generated {
+    pub async fn generate_hybrid(&self, key: &str) -> (Generated, Vec<TestCustodian>) {
         self.service
             .set_policy(
                 &self.security,
@@ -369,9 +401,9 @@ impl Served {
         for i in 0..3 {
             custodians.push(self.custodian(&format!("{key}-cust-{i}")).await);
         }
-        let json = Zeroizing::new(fixture_bytes(Protocol::Ecdsa, 0).unwrap().to_vec());
-        let data = LocalPartySaveData::from_json(&json).unwrap();
-        self.service
+        let data = save_data(0);
+        let generated = self
+            .service
             .generate(
                 &self.operator,
                 GenerateRequest {
@@ -379,11 +411,12 @@ impl Served {
                     node_id: NodeId::new("node-0").unwrap(),
                     save_data: SaveDataSource::Loaded(&data),
                     group: TSS_GROUP,
-                    custodians,
+                    custodians: custodians.iter().map(TestCustodian::choice).collect(),
                     armor: Armor::Binary,
                 },
             )
             .await
-            .unwrap()
+            .unwrap();
+        (generated, custodians)
     }
 }
