@@ -249,3 +249,113 @@ pub(crate) fn recovery_response(report: &RecoveryReport) -> proto::RecoverMpcSha
         received_indices,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use shardkeep_backup::RejectedShare;
+    use shardkeep_storage::RecoverySessionId;
+    use shardkeep_types::ShareIndex;
+
+    use super::*;
+
+    const EVERY_REJECTION: [ShareRejection; 15] = [
+        ShareRejection::Unreadable,
+        ShareRejection::OtherSession,
+        ShareRejection::EnvelopeInvalid,
+        ShareRejection::UnknownCustodian,
+        ShareRejection::CustodianSignatureInvalid,
+        ShareRejection::OtherKey,
+        ShareRejection::OtherNode,
+        ShareRejection::OtherVersion,
+        ShareRejection::OtherCurve,
+        ShareRejection::OtherSplit,
+        ShareRejection::NotBoundToSlot,
+        ShareRejection::FeldmanCheckFailed,
+        ShareRejection::NotTheSlotsCustodian,
+        ShareRejection::Duplicate,
+        ShareRejection::ServerShareInDrill,
+    ];
+
+    fn report_rejecting(reason: ShareRejection) -> RecoveryReport {
+        RecoveryReport {
+            session: RecoverySessionId([7; 16]),
+            threshold: 3,
+            received: Vec::new(),
+            rejected: vec![RejectedShare {
+                position: 2,
+                custodian: None,
+                index: ShareIndex::new(4),
+                reason,
+            }],
+            outcome: RecoveryOutcome::Waiting,
+            timings: shardkeep_backup::RecoveryTimings::default(),
+        }
+    }
+
+    #[test]
+    fn every_rejection_before_the_custodian_is_authenticated_is_one_opaque_reason_without_index() {
+        for reason in EVERY_REJECTION {
+            let response = recovery_response(&report_rejecting(reason));
+            let told = &response.rejected[0];
+            assert_eq!(told.position, 2);
+            if reason.custodian_authenticated() {
+                assert_ne!(
+                    told.reason(),
+                    proto::ShareRejectionReason::Unreadable,
+                    "{reason}"
+                );
+                assert_eq!(told.index, 4, "{reason}");
+            } else {
+                assert_eq!(
+                    told.reason(),
+                    proto::ShareRejectionReason::Unreadable,
+                    "{reason}"
+                );
+                assert_eq!(told.index, 0, "{reason}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_version_is_checked_field_by_field() {
+        let good = proto::NodeVersion {
+            key_id: "wallet".into(),
+            node_id: "node-0".into(),
+            version: 1,
+        };
+        assert!(node_version("version", Some(&good)).is_ok());
+        assert!(matches!(
+            node_version("version", None),
+            Err(Error::InvalidArgument { why: "missing", .. })
+        ));
+        let zero = proto::NodeVersion {
+            version: 0,
+            ..good.clone()
+        };
+        assert!(matches!(
+            node_version("version", Some(&zero)),
+            Err(Error::InvalidArgument {
+                why: "versions start at 1",
+                ..
+            })
+        ));
+        let bad_key = proto::NodeVersion {
+            key_id: "a b".into(),
+            ..good
+        };
+        assert!(matches!(
+            node_version("version", Some(&bad_key)),
+            Err(Error::InvalidArgument {
+                why: "not a valid key id",
+                ..
+            })
+        ));
+        assert!(matches!(
+            fixed::<32>("risk_note_hash", &[0; 31]),
+            Err(Error::InvalidArgument {
+                field: "risk_note_hash",
+                why: "wrong length"
+            })
+        ));
+    }
+}

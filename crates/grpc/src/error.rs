@@ -110,3 +110,46 @@ impl From<Error> for Status {
         Self::new(code, error.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use shardkeep_types::ActorId;
+
+    use super::*;
+
+    #[test]
+    fn every_identity_refusal_is_told_alike() {
+        let person = ActorId::new("ops-1").unwrap();
+        let statuses = [
+            Status::from(Error::NoClientCertificate),
+            Status::from(Error::UnknownCertificate {
+                fingerprint: "00".repeat(32),
+            }),
+            Status::from(Error::PersonRevoked(person.clone())),
+            Status::from(Error::Backup(shardkeep_backup::Error::UnknownPerson(
+                person.clone(),
+            ))),
+            Status::from(Error::Backup(shardkeep_backup::Error::PersonRevoked(
+                person,
+            ))),
+        ];
+        for status in statuses {
+            assert_eq!(status.code(), Code::Unauthenticated);
+            assert_eq!(status.message(), "client certificate not accepted");
+        }
+    }
+
+    #[test]
+    fn failures_inside_the_service_are_opaque() {
+        let status = Status::from(Error::TaskFailed);
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Internal, "internal error")
+        );
+        let status = Status::from(Error::TlsConfig("server key"));
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Internal, "internal error")
+        );
+    }
+}

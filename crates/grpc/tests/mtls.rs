@@ -12,6 +12,7 @@ use shardkeep_backup::Role;
 use shardkeep_grpc::proto::{
     GetBackupStatusRequest, ListBackupSharesRequest, RecoverMpcShareRequest,
 };
+use shardkeep_types::Signer;
 use tonic::Code;
 
 fn status_request() -> GetBackupStatusRequest {
@@ -237,4 +238,42 @@ async fn a_message_over_four_mib_is_refused_before_it_is_read() {
     };
     let refused = client.recover_mpc_share(under_cap).await.unwrap_err();
     assert_eq!(refused.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_key_rotation_the_old_certificate_is_refused_and_the_new_one_accepted() {
+    let served = Served::start(Arc::new(NoTargets)).await;
+    let auditor = served.register_client("audit-1", &[Role::Auditor]).await;
+    let mut old_client = served.client(Some(auditor.identity())).await.unwrap();
+    old_client
+        .get_backup_status(status_request())
+        .await
+        .unwrap();
+
+    let renewed = served.ca.client("audit-1");
+    let mut keys = served
+        .person(
+            &common::actor("audit-1"),
+            &[Role::Auditor],
+            Some(renewed.fingerprint),
+        )
+        .keys;
+    keys.approval_key = Some(served.signing_key().verifying_key().to_bytes());
+    served
+        .service
+        .rotate_person_keys(&served.security, &common::actor("audit-1"), keys)
+        .await
+        .unwrap();
+
+    // The open connection with the old certificate: refused at once.
+    let refused = old_client
+        .get_backup_status(status_request())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let mut new_client = served.client(Some(renewed.identity())).await.unwrap();
+    new_client
+        .get_backup_status(status_request())
+        .await
+        .unwrap();
 }
