@@ -3,11 +3,11 @@
 //! [`Error::InvalidArgument`], naming the field and never its value.
 
 use shardkeep_backup::{
-    DrillDueReason, ExposureState, RecoveryOutcome, RecoveryReport, ServerShareEntry,
-    ShareListPage, ShareRejection, StatusPage, VersionStatus,
+    Confirmation, DrillDueReason, ExposureState, ReceiptStatus, RecoveryOutcome, RecoveryReport,
+    ServerShareEntry, ShareListPage, ShareRejection, StatusPage, VersionStatus,
 };
 use shardkeep_storage::{KeyVersionState, SlotState};
-use shardkeep_types::{KeyId, KeyVersion, NodeId, NodeVersion, Timestamp};
+use shardkeep_types::{KeyId, KeyVersion, NodeId, NodeVersion, ShareIndex, ShareSlot, Timestamp};
 
 use crate::error::Error;
 use crate::proto;
@@ -49,6 +49,35 @@ pub(crate) fn node_version(
         node_id,
         version: KeyVersion::new(version.version),
     })
+}
+
+/// A required share slot.
+pub(crate) fn share_slot(
+    field: &'static str,
+    slot: Option<&proto::ShareSlot>,
+) -> Result<ShareSlot, Error> {
+    let slot = slot.ok_or_else(|| invalid(field, "missing"))?;
+    let version = node_version(field, slot.version.as_ref())?;
+    let index = u8::try_from(slot.index)
+        .ok()
+        .and_then(ShareIndex::new)
+        .ok_or_else(|| invalid(field, "share indices are 1 to 255"))?;
+    Ok(version.slot(index))
+}
+
+/// The procedure's confirmation, as told.
+pub(crate) fn confirmation_response(confirmation: &Confirmation) -> proto::ConfirmReceiptResponse {
+    let (received, failure_reason) = match &confirmation.status {
+        ReceiptStatus::Received => (true, String::new()),
+        ReceiptStatus::Failed(reason) => (false, reason.as_str().to_owned()),
+    };
+    proto::ConfirmReceiptResponse {
+        custodian: confirmation.custodian.as_str().to_owned(),
+        person: confirmation.person.as_str().to_owned(),
+        received,
+        failure_reason,
+        delivery_complete: confirmation.certificate.is_some(),
+    }
 }
 
 /// Exactly `N` bytes.
@@ -254,7 +283,6 @@ pub(crate) fn recovery_response(report: &RecoveryReport) -> proto::RecoverMpcSha
 mod tests {
     use shardkeep_backup::RejectedShare;
     use shardkeep_storage::RecoverySessionId;
-    use shardkeep_types::ShareIndex;
 
     use super::*;
 
@@ -350,6 +378,24 @@ mod tests {
                 ..
             })
         ));
+        let slot = |index| proto::ShareSlot {
+            version: Some(proto::NodeVersion {
+                key_id: "wallet".into(),
+                node_id: "node-0".into(),
+                version: 1,
+            }),
+            index,
+        };
+        assert_eq!(share_slot("slot", Some(&slot(3))).unwrap().index.get(), 3);
+        for bad in [0, 256] {
+            assert!(matches!(
+                share_slot("slot", Some(&slot(bad))),
+                Err(Error::InvalidArgument {
+                    why: "share indices are 1 to 255",
+                    ..
+                })
+            ));
+        }
         assert!(matches!(
             fixed::<32>("risk_note_hash", &[0; 31]),
             Err(Error::InvalidArgument {

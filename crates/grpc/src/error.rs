@@ -79,13 +79,15 @@ impl From<Error> for Status {
             Error::InvalidArgument { .. } => Code::InvalidArgument,
             Error::NoRecoveryTarget(_) => Code::FailedPrecondition,
             Error::Backup(backup) => match backup {
-                B::UnknownPerson(_) | B::PersonRevoked(_) => {
-                    return Self::unauthenticated("client certificate not accepted");
-                }
-                B::MissingRole { .. } => Code::PermissionDenied,
+                B::MissingRole { .. } | B::NotSlotCustodian { .. } => Code::PermissionDenied,
                 B::BadPageToken { .. }
                 | B::TooManySubmissions { .. }
-                | B::RecoveryTargetNotADirectory(_) => Code::InvalidArgument,
+                | B::RecoveryTargetNotADirectory(_)
+                | B::NotExternalSlot(_)
+                | B::ContainerMismatch(_)
+                | B::ReceiptWrongCustodian { .. }
+                | B::ReceiptSignature(_)
+                | B::ReceiptWrongEnvelope(_) => Code::InvalidArgument,
                 B::RateLimited { .. } => Code::ResourceExhausted,
                 B::RecoverySessionUnknown(_) | B::ApprovalRequestUnknown(_) => Code::NotFound,
                 B::ApprovalMissing { .. }
@@ -100,7 +102,15 @@ impl From<Error> for Status {
                 | B::SessionOnOtherReplica { .. }
                 | B::OtherPartySecretsLoaded { .. }
                 | B::VersionRetired { .. }
-                | B::VersionNotActive(_) => Code::FailedPrecondition,
+                // About another person than the caller (a custodian, an
+                // approver): the caller's own are identity refusals.
+                | B::UnknownPerson(_)
+                | B::PersonRevoked(_)
+                | B::VersionNotActive(_)
+                | B::AlreadyConfirmed(_)
+                | B::UnknownEntity(_)
+                | B::EntityRevoked(_)
+                | B::MissingPersonKey { .. } => Code::FailedPrecondition,
                 _ => return Self::internal("internal error"),
             },
             Error::TlsConfig(_) | Error::TaskFailed | Error::Transport(_) | Error::Storage(_) => {
@@ -125,17 +135,26 @@ mod tests {
             Status::from(Error::UnknownCertificate {
                 fingerprint: "00".repeat(32),
             }),
-            Status::from(Error::PersonRevoked(person.clone())),
-            Status::from(Error::Backup(shardkeep_backup::Error::UnknownPerson(
-                person.clone(),
-            ))),
-            Status::from(Error::Backup(shardkeep_backup::Error::PersonRevoked(
-                person,
-            ))),
+            Status::from(Error::PersonRevoked(person)),
         ];
         for status in statuses {
             assert_eq!(status.code(), Code::Unauthenticated);
             assert_eq!(status.message(), "client certificate not accepted");
+        }
+    }
+
+    #[test]
+    fn another_person_unknown_or_revoked_is_the_procedures_refusal() {
+        // The caller's own are turned into identity refusals before this
+        // mapping (GrpcService::run); these name a custodian or approver.
+        let custodian = ActorId::new("cust-0-contact").unwrap();
+        for error in [
+            shardkeep_backup::Error::UnknownPerson(custodian.clone()),
+            shardkeep_backup::Error::PersonRevoked(custodian),
+        ] {
+            let status = Status::from(Error::Backup(error));
+            assert_eq!(status.code(), Code::FailedPrecondition);
+            assert!(status.message().contains("cust-0-contact"));
         }
     }
 

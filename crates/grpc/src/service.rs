@@ -6,16 +6,16 @@ use core::fmt;
 use std::sync::Arc;
 
 use shardkeep_backup::{
-    BackupService, MAX_SUBMISSIONS_PER_CALL, RecoveryParams, RecoveryTarget, ShareListQuery,
-    StatusQuery,
+    BackupService, DeliveryReport, DeliveryResult, MAX_SUBMISSIONS_PER_CALL, RecoveryParams,
+    RecoveryTarget, ShareListQuery, StatusQuery,
 };
 use shardkeep_keydata::{KeystoreCodec, SelfTestPeers};
 use shardkeep_storage::{ApprovalRequestHash, RecoverySessionId, Storage};
-use shardkeep_types::{FreeText, KeyVersion, NodeVersion};
+use shardkeep_types::{ActorId, FreeText, KeyVersion, NodeVersion};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{
-    self, fixed, invalid, node_version, optional_key_id, optional_node_id, page_token,
+    self, fixed, invalid, node_version, optional_key_id, optional_node_id, page_token, share_slot,
 };
 use crate::error::Error;
 use crate::identity::{self, Caller};
@@ -75,22 +75,35 @@ impl<S: Storage + 'static> GrpcService<S> {
             .max_encoding_message_size(MAX_MESSAGE_SIZE)
     }
 
-    /// Runs one operation of the procedure on a blocking thread, driven
-    /// there by the runtime's handle: the procedure's futures are not
-    /// `Send` (tonic's handlers must be), and a recovery at threshold
-    /// self-tests with the other parties synchronously, which must not
-    /// hold up the runtime's workers.
-    async fn run<T, F, Fut>(&self, operation: F) -> Result<T, Error>
+    /// Runs one operation of the procedure for `caller` on a blocking
+    /// thread, driven there by the runtime's handle: the procedure's
+    /// futures are not `Send` (tonic's handlers must be), and a recovery at
+    /// threshold self-tests with the other parties synchronously, which
+    /// must not hold up the runtime's workers.
+    ///
+    /// The operation authorizes the caller again; if it finds them unknown
+    /// or revoked (a revocation since the lookup), that is the caller's
+    /// identity refusal. The same errors about another person (a
+    /// custodian, an approver) stay the procedure's refusals.
+    async fn run<T, F, Fut>(&self, caller: Caller, operation: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(BackupService<S>) -> Fut + Send + 'static,
+        F: FnOnce(BackupService<S>, ActorId) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, Error>>,
     {
         let backup = self.backup.clone();
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || handle.block_on(operation(backup)))
+        let actor = caller.actor.clone();
+        let result = tokio::task::spawn_blocking(move || handle.block_on(operation(backup, actor)))
             .await
-            .map_err(|_| Error::TaskFailed)?
+            .map_err(|_| Error::TaskFailed)?;
+        result.map_err(|error| match error {
+            Error::Backup(
+                shardkeep_backup::Error::UnknownPerson(person)
+                | shardkeep_backup::Error::PersonRevoked(person),
+            ) if person == caller.actor => Error::PersonRevoked(person),
+            other => other,
+        })
     }
 
     /// The caller of `request`, from its client certificate, looked up now.
@@ -117,7 +130,9 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
             page_token: page_token(message.page_token),
         };
         let page = self
-            .run(move |backup| async move { Ok(backup.status(&caller.actor, &query).await?) })
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.status(&actor, &query).await?)
+            })
             .await?;
         Ok(Response::new(convert::status_response(&page)))
     }
@@ -145,8 +160,8 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
             page_token: page_token(message.page_token),
         };
         let page = self
-            .run(move |backup| async move {
-                Ok(backup.list_server_shares(&caller.actor, &query).await?)
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.list_server_shares(&actor, &query).await?)
             })
             .await?;
         Ok(Response::new(convert::share_list_response(&page)))
@@ -172,12 +187,10 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
             risk_note_hash: fixed("risk_note_hash", &message.risk_note_hash)?,
         };
         let (descriptor, threshold) = self
-            .run(move |backup| async move {
-                let descriptor = backup
-                    .start_recovery(&caller.actor, &approval, params)
-                    .await?;
+            .run(caller, move |backup, actor| async move {
+                let descriptor = backup.start_recovery(&actor, &approval, params).await?;
                 let threshold = backup
-                    .recovery_progress(&caller.actor, &descriptor.session)
+                    .recovery_progress(&actor, &descriptor.session)
                     .await?
                     .threshold;
                 Ok((descriptor, threshold))
@@ -203,11 +216,11 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         }
         let targets = Arc::clone(&self.targets);
         let report = self
-            .run(move |backup| async move {
+            .run(caller, move |backup, actor| async move {
                 // The session's version names the node whose codec and
                 // peers the recovery uses (an operator call too, so
                 // authorized and counted).
-                let progress = backup.recovery_progress(&caller.actor, &session).await?;
+                let progress = backup.recovery_progress(&actor, &session).await?;
                 let codec = targets.codec(&progress.version)?;
                 let mut peers = targets.peers(&progress.version)?;
                 let target = RecoveryTarget {
@@ -215,10 +228,51 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
                     peers: peers.as_mut(),
                 };
                 Ok(backup
-                    .submit_recovery_shares(&caller.actor, &session, &message.share_data, target)
+                    .submit_recovery_shares(&actor, &session, &message.share_data, target)
                     .await?)
             })
             .await?;
         Ok(Response::new(convert::recovery_response(&report)))
+    }
+
+    async fn record_delivery(
+        &self,
+        request: Request<proto::RecordDeliveryRequest>,
+    ) -> Result<Response<proto::RecordDeliveryResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.into_inner();
+        let result = if message.failure_reason.is_empty() {
+            DeliveryResult::Sent
+        } else {
+            DeliveryResult::Failed {
+                reason: FreeText::new(&message.failure_reason)
+                    .map_err(|_| invalid("failure_reason", "not valid free text"))?,
+            }
+        };
+        let report = DeliveryReport {
+            slot: share_slot("slot", message.slot.as_ref())?,
+            container_hash: fixed("container_hash", &message.container_hash)?,
+            result,
+        };
+        self.run(caller, move |backup, actor| async move {
+            Ok(backup.deliver(&actor, report).await?)
+        })
+        .await?;
+        Ok(Response::new(proto::RecordDeliveryResponse {}))
+    }
+
+    async fn confirm_receipt(
+        &self,
+        request: Request<proto::ConfirmReceiptRequest>,
+    ) -> Result<Response<proto::ConfirmReceiptResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.into_inner();
+        let slot = share_slot("slot", message.slot.as_ref())?;
+        let confirmation = self
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.confirm(&actor, &slot, &message.receipt).await?)
+            })
+            .await?;
+        Ok(Response::new(convert::confirmation_response(&confirmation)))
     }
 }

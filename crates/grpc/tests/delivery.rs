@@ -1,0 +1,115 @@
+//! Deliveries and receipts over gRPC: the operator records each container
+//! sent and relays each custodian's signed receipt; the last receipt
+//! completes the delivery and status shows the version recoverable. A
+//! receipt signed by another key, or a container that is not the slot's,
+//! is refused and confirms nothing.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{NoTargets, Served};
+use shardkeep_envelope::{Receipt, ReceiptStatus};
+use shardkeep_grpc::proto::{
+    self, ConfirmReceiptRequest, GetBackupStatusRequest, RecordDeliveryRequest,
+};
+use shardkeep_types::{NodeVersion, ShareIndex};
+use tonic::Code;
+
+fn wire_slot(version: &NodeVersion, index: ShareIndex) -> proto::ShareSlot {
+    proto::ShareSlot {
+        version: Some(proto::NodeVersion {
+            key_id: version.key_id.as_str().to_owned(),
+            node_id: version.node_id.as_str().to_owned(),
+            version: version.version.get(),
+        }),
+        index: u32::from(index.get()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_relayed_over_grpc_confirm_the_delivery_and_a_forged_one_confirms_nothing() {
+    let served = Served::start(Arc::new(NoTargets)).await;
+    let (generated, custodians) = served.generate_hybrid("wallet").await;
+    let mut client = served
+        .client(Some(served.operator_cert.identity()))
+        .await
+        .unwrap();
+    let now = shardkeep_backup::Clock::now(served.clock.as_ref());
+
+    // A container that is not the slot's is refused.
+    let first = &generated.containers[0];
+    let wrong = client
+        .record_delivery(RecordDeliveryRequest {
+            slot: Some(wire_slot(&generated.version, first.index)),
+            container_hash: generated.containers[1].container_hash.to_vec(),
+            failure_reason: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::InvalidArgument);
+
+    for container in &generated.containers {
+        client
+            .record_delivery(RecordDeliveryRequest {
+                slot: Some(wire_slot(&generated.version, container.index)),
+                container_hash: container.container_hash.to_vec(),
+                failure_reason: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+
+    // A receipt for custodian 0's slot signed by custodian 1's key.
+    let forged = Receipt {
+        custodian_id: custodians[0].entity.clone(),
+        envelope_id: first.envelope_id,
+        status: ReceiptStatus::Received,
+        timestamp: now,
+    }
+    .sign(&custodians[1].receipt_key)
+    .unwrap();
+    let refused = client
+        .confirm_receipt(ConfirmReceiptRequest {
+            slot: Some(wire_slot(&generated.version, first.index)),
+            receipt: forged,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+
+    let mut completed = Vec::new();
+    for (container, custodian) in generated.containers.iter().zip(&custodians) {
+        let receipt = Receipt {
+            custodian_id: custodian.entity.clone(),
+            envelope_id: container.envelope_id,
+            status: ReceiptStatus::Received,
+            timestamp: now,
+        }
+        .sign(&custodian.receipt_key)
+        .unwrap();
+        let confirmed = client
+            .confirm_receipt(ConfirmReceiptRequest {
+                slot: Some(wire_slot(&generated.version, container.index)),
+                receipt,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(confirmed.received);
+        assert_eq!(confirmed.custodian, custodian.entity.as_str());
+        assert_eq!(confirmed.person, custodian.person.as_str());
+        completed.push(confirmed.delivery_complete);
+    }
+    assert_eq!(completed, [false, false, true]);
+
+    let status = client
+        .get_backup_status(GetBackupStatusRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let version = &status.versions[0];
+    assert_eq!(version.external_confirmed, 3);
+    assert_eq!(version.outstanding_deliveries, 0);
+    assert!(version.recoverable);
+}
