@@ -62,6 +62,9 @@ impl From<shardkeep_storage::Error> for Error {
     }
 }
 
+/// What a caller is told of every decryption or signature failure.
+pub(crate) const OPAQUE_REFUSAL: &str = "cannot verify or decrypt";
+
 /// The status a caller gets. Refusals keep their message (the procedure's
 /// messages name ids and rules, never a secret: they are audited as they
 /// are); failures inside the service are one opaque `INTERNAL`.
@@ -78,6 +81,11 @@ impl From<Error> for Status {
             }
             Error::InvalidArgument { .. } => Code::InvalidArgument,
             Error::NoRecoveryTarget(_) => Code::FailedPrecondition,
+            // Decryption and signature failures: one status for all, the
+            // detail stays in the audit record.
+            Error::Backup(backup) if backup.is_opaque_to_caller() => {
+                return Self::invalid_argument(OPAQUE_REFUSAL);
+            }
             Error::Backup(backup) => match backup {
                 B::MissingRole { .. } | B::NotSlotCustodian { .. } => Code::PermissionDenied,
                 B::BadPageToken { .. }
@@ -86,7 +94,6 @@ impl From<Error> for Status {
                 | B::NotExternalSlot(_)
                 | B::ContainerMismatch(_)
                 | B::ReceiptWrongCustodian { .. }
-                | B::ReceiptSignature(_)
                 | B::ReceiptWrongEnvelope(_) => Code::InvalidArgument,
                 B::RateLimited { .. } => Code::ResourceExhausted,
                 B::RecoverySessionUnknown(_) | B::ApprovalRequestUnknown(_) => Code::NotFound,
@@ -155,6 +162,31 @@ mod tests {
             let status = Status::from(Error::Backup(error));
             assert_eq!(status.code(), Code::FailedPrecondition);
             assert!(status.message().contains("cust-0-contact"));
+        }
+    }
+
+    #[test]
+    fn every_decryption_or_signature_failure_is_told_alike() {
+        let slot = shardkeep_types::NodeVersion {
+            key_id: shardkeep_types::KeyId::new("wallet").unwrap(),
+            node_id: shardkeep_types::NodeId::new("node-0").unwrap(),
+            version: shardkeep_types::KeyVersion::new(1),
+        }
+        .slot(shardkeep_types::ShareIndex::new(3).unwrap());
+        let approver = ActorId::new("sec-2").unwrap();
+        for error in [
+            shardkeep_backup::Error::ReceiptSignature(slot),
+            shardkeep_backup::Error::ApprovalSignatureInvalid(approver.clone()),
+            shardkeep_backup::Error::AuditReviewSignatureInvalid(approver.clone()),
+            shardkeep_backup::Error::DestructionSignatureInvalid(approver),
+            shardkeep_backup::Error::SessionDescriptorInvalid("signature"),
+        ] {
+            assert!(error.is_opaque_to_caller(), "{error}");
+            let status = Status::from(Error::Backup(error));
+            assert_eq!(
+                (status.code(), status.message()),
+                (Code::InvalidArgument, OPAQUE_REFUSAL)
+            );
         }
     }
 
