@@ -3,8 +3,9 @@
 //! [`Error::InvalidArgument`], naming the field and never its value.
 
 use shardkeep_backup::{
-    Confirmation, DrillDueReason, ExposureState, ReceiptStatus, RecoveryOutcome, RecoveryReport,
-    ServerShareEntry, ShareListPage, ShareRejection, StatusPage, VersionStatus,
+    Confirmation, DrillDueReason, ExposureState, InventoryConfirmation, ReceiptStatus,
+    RecoveryOutcome, RecoveryReport, ServerShareEntry, ShareListPage, ShareRejection, StatusPage,
+    VersionStatus,
 };
 use shardkeep_storage::{KeyVersionState, SlotState};
 use shardkeep_types::{KeyId, KeyVersion, NodeId, NodeVersion, ShareIndex, ShareSlot, Timestamp};
@@ -80,6 +81,18 @@ pub(crate) fn confirmation_response(confirmation: &Confirmation) -> proto::Confi
     }
 }
 
+/// The procedure's inventory confirmation, as told.
+pub(crate) fn inventory_response(
+    confirmation: &InventoryConfirmation,
+) -> proto::ConfirmInventoryResponse {
+    proto::ConfirmInventoryResponse {
+        slot: Some(wire_slot(&confirmation.slot)),
+        custodian: confirmation.custodian.as_str().to_owned(),
+        person: confirmation.person.as_str().to_owned(),
+        confirmed_at_unix: unix(confirmation.confirmed_at),
+    }
+}
+
 /// Exactly `N` bytes.
 pub(crate) fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], Error> {
     <[u8; N]>::try_from(bytes).map_err(|_| invalid(field, "wrong length"))
@@ -96,6 +109,13 @@ pub(crate) const fn invalid(field: &'static str, why: &'static str) -> Error {
 
 fn unix(at: Timestamp) -> u64 {
     at.as_unix_seconds()
+}
+
+fn wire_slot(slot: &ShareSlot) -> proto::ShareSlot {
+    proto::ShareSlot {
+        version: Some(wire_version(&slot.node_version())),
+        index: u32::from(slot.index.get()),
+    }
 }
 
 fn wire_version(version: &NodeVersion) -> proto::NodeVersion {
@@ -195,10 +215,7 @@ fn slot_state(state: &SlotState) -> proto::SlotState {
 
 fn server_share(entry: &ServerShareEntry) -> proto::ServerShare {
     proto::ServerShare {
-        slot: Some(proto::ShareSlot {
-            version: Some(wire_version(&entry.slot.node_version())),
-            index: u32::from(entry.slot.index.get()),
-        }),
+        slot: Some(wire_slot(&entry.slot)),
         envelope_id: entry.envelope_id.as_bytes().to_vec(),
         kek_id: entry.kek_id.as_str().to_owned(),
         state: slot_state(&entry.state).into(),

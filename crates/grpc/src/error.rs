@@ -94,9 +94,17 @@ impl From<Error> for Status {
                 | B::NotExternalSlot(_)
                 | B::ContainerMismatch(_)
                 | B::ReceiptWrongCustodian { .. }
-                | B::ReceiptWrongEnvelope(_) => Code::InvalidArgument,
+                | B::ReceiptWrongEnvelope(_)
+                | B::ChallengeMismatch { .. }
+                | B::ChallengeForOtherCustodian { .. }
+                | B::InventoryWrongPerson { .. }
+                | B::InventoryEnvelopeMismatch { .. }
+                | B::InventoryContainerMismatch { .. }
+                | B::NotCustodianMember { .. } => Code::InvalidArgument,
                 B::RateLimited { .. } => Code::ResourceExhausted,
-                B::RecoverySessionUnknown(_) | B::ApprovalRequestUnknown(_) => Code::NotFound,
+                B::RecoverySessionUnknown(_)
+                | B::ApprovalRequestUnknown(_)
+                | B::ChallengeNotFound { .. } => Code::NotFound,
                 B::ApprovalMissing { .. }
                 | B::ApprovalExpired { .. }
                 | B::ApprovalReplayed(_)
@@ -117,7 +125,12 @@ impl From<Error> for Status {
                 | B::AlreadyConfirmed(_)
                 | B::UnknownEntity(_)
                 | B::EntityRevoked(_)
-                | B::MissingPersonKey { .. } => Code::FailedPrecondition,
+                | B::MissingPersonKey { .. }
+                | B::ChallengeConsumed { .. }
+                | B::ChallengeExpired { .. }
+                | B::NotInCustody(_)
+                | B::CustodianRevoked(_)
+                | B::NoReceiptKey(_) => Code::FailedPrecondition,
                 _ => return Self::internal("internal error"),
             },
             Error::TlsConfig(_) | Error::TaskFailed | Error::Transport(_) | Error::Storage(_) => {

@@ -275,4 +275,42 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
             .await?;
         Ok(Response::new(convert::confirmation_response(&confirmation)))
     }
+
+    async fn issue_inventory_challenge(
+        &self,
+        request: Request<proto::IssueInventoryChallengeRequest>,
+    ) -> Result<Response<proto::IssueInventoryChallengeResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let slot = share_slot("slot", request.get_ref().slot.as_ref())?;
+        let challenge = self
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.issue_inventory_challenge(&actor, &slot).await?)
+            })
+            .await?;
+        Ok(Response::new(proto::IssueInventoryChallengeResponse {
+            challenge: challenge.encode(),
+            custodian: challenge.custodian.as_str().to_owned(),
+            expires_at_unix: challenge.expires_at.as_unix_seconds(),
+        }))
+    }
+
+    async fn confirm_inventory(
+        &self,
+        request: Request<proto::ConfirmInventoryRequest>,
+    ) -> Result<Response<proto::ConfirmInventoryResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let proof = request.into_inner().proof;
+        let confirmation = self
+            .run(caller, move |backup, actor| async move {
+                match backup.confirm_inventory(&actor, &proof).await {
+                    // The only bytes decoded here are the proof's.
+                    Err(
+                        shardkeep_backup::Error::Framing(_) | shardkeep_backup::Error::Types(_),
+                    ) => Err(invalid("proof", "it does not decode")),
+                    other => Ok(other?),
+                }
+            })
+            .await?;
+        Ok(Response::new(convert::inventory_response(&confirmation)))
+    }
 }
