@@ -3,12 +3,14 @@
 //! [`Error::InvalidArgument`], naming the field and never its value.
 
 use shardkeep_backup::{
-    Confirmation, DrillDueReason, ExposureState, InventoryConfirmation, ReceiptStatus,
-    RecoveryOutcome, RecoveryReport, ServerShareEntry, ShareListPage, ShareRejection, StatusPage,
-    VersionStatus,
+    ApprovalOperation, ApprovalParams, ApprovalState, ApprovalSubject, Confirmation,
+    DrillDueReason, ExposureState, InventoryConfirmation, ReceiptStatus, RecoveryOutcome,
+    RecoveryReport, ServerShareEntry, ShareListPage, ShareRejection, StatusPage, VersionStatus,
 };
 use shardkeep_storage::{KeyVersionState, SlotState};
-use shardkeep_types::{KeyId, KeyVersion, NodeId, NodeVersion, ShareIndex, ShareSlot, Timestamp};
+use shardkeep_types::{
+    FreeText, KeyId, KeyVersion, NodeId, NodeVersion, ShareIndex, ShareSlot, Timestamp,
+};
 
 use crate::error::Error;
 use crate::proto;
@@ -90,6 +92,86 @@ pub(crate) fn inventory_response(
         custodian: confirmation.custodian.as_str().to_owned(),
         person: confirmation.person.as_str().to_owned(),
         confirmed_at_unix: unix(confirmation.confirmed_at),
+    }
+}
+
+/// Approval parameters, checked field by field.
+pub(crate) fn approval_params(
+    params: Option<&proto::ApprovalParams>,
+) -> Result<ApprovalParams, Error> {
+    let params = params.ok_or_else(|| invalid("params", "missing"))?;
+    let operation = match proto::ApprovalOperation::try_from(params.operation) {
+        Ok(proto::ApprovalOperation::Recover) => ApprovalOperation::Recover,
+        Ok(proto::ApprovalOperation::Drill) => ApprovalOperation::Drill,
+        Ok(proto::ApprovalOperation::Delete) => ApprovalOperation::Delete,
+        Ok(proto::ApprovalOperation::PolicyChange) => ApprovalOperation::PolicyChange,
+        Ok(proto::ApprovalOperation::ApproverSetChange) => ApprovalOperation::ApproverSetChange,
+        Ok(proto::ApprovalOperation::Unspecified) | Err(_) => {
+            return Err(invalid("params.operation", "not an operation"));
+        }
+    };
+    let subject = match (&params.version, params.split_id.is_empty()) {
+        (None, true) => None,
+        (Some(version), false) => Some(ApprovalSubject {
+            version: node_version("params.version", Some(version))?,
+            split_id: fixed("params.split_id", &params.split_id)?,
+        }),
+        _ => {
+            return Err(invalid(
+                "params.split_id",
+                "given exactly when a version is",
+            ));
+        }
+    };
+    let target = if params.target.is_empty() {
+        None
+    } else {
+        Some(
+            FreeText::new(&params.target)
+                .map_err(|_| invalid("params.target", "not valid free text"))?,
+        )
+    };
+    let slots = params
+        .slots
+        .iter()
+        .map(|&index| {
+            u8::try_from(index)
+                .ok()
+                .and_then(ShareIndex::new)
+                .ok_or_else(|| invalid("params.slots", "share indices are 1 to 255"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let change_hash = if params.change_hash.is_empty() {
+        None
+    } else {
+        Some(fixed("params.change_hash", &params.change_hash)?)
+    };
+    Ok(ApprovalParams {
+        operation,
+        subject,
+        target,
+        allow_server_shares: params.allow_server_shares,
+        slots,
+        change_hash,
+        ticket: FreeText::new(&params.ticket)
+            .map_err(|_| invalid("params.ticket", "not valid free text"))?,
+        risk_note_hash: fixed("params.risk_note_hash", &params.risk_note_hash)?,
+    })
+}
+
+/// The procedure's approval state, as told.
+pub(crate) fn approval_state_response(state: &ApprovalState) -> proto::SubmitApprovalResponse {
+    proto::SubmitApprovalResponse {
+        request_hash: state.request.0.to_vec(),
+        approvals: state
+            .approvals
+            .iter()
+            .map(|(person, role)| proto::Approver {
+                person: person.as_str().to_owned(),
+                role: role.name().to_owned(),
+            })
+            .collect(),
+        satisfied: state.satisfied,
     }
 }
 
@@ -357,6 +439,59 @@ mod tests {
                     "{reason}"
                 );
                 assert_eq!(told.index, 0, "{reason}");
+            }
+        }
+    }
+
+    fn recover_params() -> proto::ApprovalParams {
+        proto::ApprovalParams {
+            operation: proto::ApprovalOperation::Recover.into(),
+            version: Some(proto::NodeVersion {
+                key_id: "wallet".into(),
+                node_id: "node-0".into(),
+                version: 1,
+            }),
+            split_id: vec![5; 32],
+            target: "/var/lib/node-0".into(),
+            allow_server_shares: true,
+            slots: Vec::new(),
+            change_hash: Vec::new(),
+            ticket: "INC-42".into(),
+            risk_note_hash: vec![7; 32],
+        }
+    }
+
+    #[test]
+    fn approval_params_convert_field_by_field() {
+        let params = approval_params(Some(&recover_params())).unwrap();
+        assert_eq!(params.operation, ApprovalOperation::Recover);
+        let subject = params.subject.unwrap();
+        assert_eq!(subject.split_id, [5; 32]);
+        assert_eq!(subject.version.key_id.as_str(), "wallet");
+        assert_eq!(params.target.unwrap().as_str(), "/var/lib/node-0");
+        assert!(params.allow_server_shares);
+        assert_eq!(params.change_hash, None);
+        assert_eq!(params.ticket.as_str(), "INC-42");
+        assert_eq!(params.risk_note_hash, [7; 32]);
+    }
+
+    #[test]
+    fn malformed_approval_params_name_their_field() {
+        type Breakage = fn(&mut proto::ApprovalParams);
+        let cases: [(Breakage, &str); 6] = [
+            (|p| p.operation = 0, "params.operation"),
+            (|p| p.operation = 99, "params.operation"),
+            (|p| p.split_id.clear(), "params.split_id"),
+            (|p| p.version = None, "params.split_id"),
+            (|p| p.slots = vec![0], "params.slots"),
+            (|p| p.change_hash = vec![1; 31], "params.change_hash"),
+        ];
+        for (break_it, field) in cases {
+            let mut params = recover_params();
+            break_it(&mut params);
+            match approval_params(Some(&params)) {
+                Err(Error::InvalidArgument { field: named, .. }) => assert_eq!(named, field),
+                other => panic!("{field}: {other:?}"),
             }
         }
     }

@@ -87,7 +87,9 @@ impl From<Error> for Status {
                 return Self::invalid_argument(OPAQUE_REFUSAL);
             }
             Error::Backup(backup) => match backup {
-                B::MissingRole { .. } | B::NotSlotCustodian { .. } => Code::PermissionDenied,
+                B::MissingRole { .. }
+                | B::NotSlotCustodian { .. }
+                | B::ApprovalNotSubmitter { .. } => Code::PermissionDenied,
                 B::BadPageToken { .. }
                 | B::TooManySubmissions { .. }
                 | B::RecoveryTargetNotADirectory(_)
@@ -100,7 +102,8 @@ impl From<Error> for Status {
                 | B::InventoryWrongPerson { .. }
                 | B::InventoryEnvelopeMismatch { .. }
                 | B::InventoryContainerMismatch { .. }
-                | B::NotCustodianMember { .. } => Code::InvalidArgument,
+                | B::NotCustodianMember { .. }
+                | B::ApprovalParamsInvalid { .. } => Code::InvalidArgument,
                 B::RateLimited { .. } => Code::ResourceExhausted,
                 B::RecoverySessionUnknown(_)
                 | B::ApprovalRequestUnknown(_)
@@ -130,7 +133,11 @@ impl From<Error> for Status {
                 | B::ChallengeExpired { .. }
                 | B::NotInCustody(_)
                 | B::CustodianRevoked(_)
-                | B::NoReceiptKey(_) => Code::FailedPrecondition,
+                | B::NoReceiptKey(_)
+                | B::SelfApproval(_)
+                | B::SameApproverTwice(_)
+                | B::ApproverWrongRole { .. }
+                | B::ApproverRevoked(_) => Code::FailedPrecondition,
                 _ => return Self::internal("internal error"),
             },
             Error::TlsConfig(_) | Error::TaskFailed | Error::Transport(_) | Error::Storage(_) => {

@@ -313,4 +313,46 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
             .await?;
         Ok(Response::new(convert::inventory_response(&confirmation)))
     }
+
+    async fn request_approval(
+        &self,
+        request: Request<proto::RequestApprovalRequest>,
+    ) -> Result<Response<proto::RequestApprovalResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let params = convert::approval_params(request.get_ref().params.as_ref())?;
+        let request = self
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.request_approval(&actor, params).await?)
+            })
+            .await?;
+        let encoded = request.encode().map_err(Error::from)?;
+        let hash = request.hash().map_err(Error::from)?;
+        Ok(Response::new(proto::RequestApprovalResponse {
+            request: encoded,
+            request_hash: hash.0.to_vec(),
+            expires_at_unix: request.expires_at.as_unix_seconds(),
+        }))
+    }
+
+    async fn submit_approval(
+        &self,
+        request: Request<proto::SubmitApprovalRequest>,
+    ) -> Result<Response<proto::SubmitApprovalResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let approval = request.into_inner().approval;
+        let state = self
+            .run(caller, move |backup, actor| async move {
+                match backup.submit_approval(&actor, &approval).await {
+                    // The only bytes decoded here are the approval's.
+                    Err(
+                        shardkeep_backup::Error::Framing(_)
+                        | shardkeep_backup::Error::Types(_)
+                        | shardkeep_backup::Error::ApprovalByteInvalid { .. },
+                    ) => Err(invalid("approval", "it does not decode")),
+                    other => Ok(other?),
+                }
+            })
+            .await?;
+        Ok(Response::new(convert::approval_state_response(&state)))
+    }
 }

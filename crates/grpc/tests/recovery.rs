@@ -1,5 +1,6 @@
-//! A whole recovery over gRPC on SQLite: the operator starts the session
-//! on consumed approvals, hands the signed descriptor to the custodians,
+//! A whole recovery over gRPC on SQLite: the operator asks for approval,
+//! two approvers approve over their own certificates, the operator starts
+//! the session on the consumed approvals, hands the signed descriptor to the custodians,
 //! and submits their encrypted, signed shares; a forged submission is
 //! rejected with the one opaque reason; at threshold the keystore is
 //! written, loaded back and self-tested with the other parties' sidecars
@@ -13,13 +14,12 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Served, TestCustodian, actor, save_data, text};
-use shardkeep_backup::{
-    CustodianCredentials, RecoveryParams, Role, SessionDescriptor, sign_approval,
-};
+use common::{Served, TestCustodian, actor, save_data};
+use shardkeep_backup::{CustodianCredentials, Role, SessionDescriptor, sign_approval};
 use shardkeep_grpc::RecoveryTargets;
 use shardkeep_grpc::proto::{
-    self, RecoverMpcShareRequest, RecoveryState, ShareRejectionReason, StartRecoveryRequest,
+    self, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, ShareRejectionReason,
+    StartRecoveryRequest, SubmitApprovalRequest,
 };
 use shardkeep_keydata::{
     KekKeystoreCodec, KeystoreCodec, RemotePeers, SelfTestPeers, keystore_path, load_keystore,
@@ -106,22 +106,37 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
     let (generated, custodians) = served.generate_hybrid("wallet").await;
     let keystore_dir = served.dir.path().join("keystore");
     std::fs::create_dir_all(&keystore_dir).unwrap();
-
-    // Approvals of exactly this recovery: a business owner and a second
-    // security person.
-    let params = RecoveryParams {
-        version: generated.version.clone(),
-        target: text(&keystore_dir.display().to_string()),
-        allow_server_shares: false,
-        ticket: text("INC-42"),
-        risk_note_hash: [0x77; 32],
+    let wire_version = proto::NodeVersion {
+        key_id: "wallet".into(),
+        node_id: "node-0".into(),
+        version: generated.version.version.get(),
     };
-    let request = served
-        .service
-        .request_approval(&served.operator, params.approval_params(generated.split_id))
+
+    let mut client = served
+        .client(Some(served.operator_cert.identity()))
         .await
         .unwrap();
-    let encoded = request.encode().unwrap();
+
+    // The operator asks for approval of exactly this recovery; a business
+    // owner and a second security person approve, each over their own
+    // certificate.
+    let asked = client
+        .request_approval(RequestApprovalRequest {
+            params: Some(proto::ApprovalParams {
+                operation: proto::ApprovalOperation::Recover.into(),
+                version: Some(wire_version.clone()),
+                split_id: generated.split_id.to_vec(),
+                target: keystore_dir.display().to_string(),
+                allow_server_shares: false,
+                slots: Vec::new(),
+                change_hash: Vec::new(),
+                ticket: "INC-42".into(),
+                risk_note_hash: vec![0x77; 32],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     for (seed, (name, role)) in [("biz-1", Role::BusinessOwner), ("sec-2", Role::Security)]
         .into_iter()
         .enumerate()
@@ -130,33 +145,40 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
             SignerId::new("approval").unwrap(),
             &[0xa0 + u8::try_from(seed).unwrap(); 32],
         );
-        let mut registration = served.person(&actor(name), &[role], None);
+        let cert = served.ca.client(name);
+        let mut registration = served.person(&actor(name), &[role], Some(cert.fingerprint));
         registration.keys.approval_key = Some(key.verifying_key().to_bytes());
         served
             .service
             .register_person(&served.security, registration)
             .await
             .unwrap();
-        let approval = sign_approval(&encoded, &actor(name), role, &key).unwrap();
-        served
-            .service
-            .submit_approval(&actor(name), &approval.encode())
+        let approval = sign_approval(&asked.request, &actor(name), role, &key)
+            .unwrap()
+            .encode();
+        // Nobody submits another's approval.
+        let relayed = client
+            .submit_approval(SubmitApprovalRequest {
+                approval: approval.clone(),
+            })
             .await
-            .unwrap();
+            .unwrap_err();
+        assert_eq!(relayed.code(), tonic::Code::PermissionDenied);
+        let mut approver = served.client(Some(cert.identity())).await.unwrap();
+        let state = approver
+            .submit_approval(SubmitApprovalRequest { approval })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(state.request_hash, asked.request_hash);
+        assert_eq!(state.approvals.len(), seed + 1);
+        assert_eq!(state.satisfied, seed == 1);
     }
 
-    let mut client = served
-        .client(Some(served.operator_cert.identity()))
-        .await
-        .unwrap();
     let started = client
         .start_recovery(StartRecoveryRequest {
-            approval_request_hash: request.hash().unwrap().0.to_vec(),
-            version: Some(proto::NodeVersion {
-                key_id: "wallet".into(),
-                node_id: "node-0".into(),
-                version: generated.version.version.get(),
-            }),
+            approval_request_hash: asked.request_hash.clone(),
+            version: Some(wire_version.clone()),
             target: keystore_dir.display().to_string(),
             allow_server_shares: false,
             ticket: "INC-42".into(),
@@ -182,12 +204,8 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
     // The approvals are spent: the same request starts nothing again.
     let replayed = client
         .start_recovery(StartRecoveryRequest {
-            approval_request_hash: request.hash().unwrap().0.to_vec(),
-            version: Some(proto::NodeVersion {
-                key_id: "wallet".into(),
-                node_id: "node-0".into(),
-                version: generated.version.version.get(),
-            }),
+            approval_request_hash: asked.request_hash.clone(),
+            version: Some(wire_version.clone()),
             target: keystore_dir.display().to_string(),
             allow_server_shares: false,
             ticket: "INC-42".into(),
