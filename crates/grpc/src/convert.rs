@@ -340,11 +340,11 @@ fn rejection_reason(reason: ShareRejection) -> proto::ShareRejectionReason {
 }
 
 pub(crate) fn recovery_response(report: &RecoveryReport) -> proto::RecoverMpcShareResponse {
-    let state = match &report.outcome {
-        RecoveryOutcome::Waiting => proto::RecoveryState::Waiting,
-        RecoveryOutcome::Recovered { .. } => proto::RecoveryState::Recovered,
-        RecoveryOutcome::Drilled { .. } => proto::RecoveryState::Drilled,
-        RecoveryOutcome::Failed { .. } => proto::RecoveryState::Failed,
+    let (state, drill_report) = match &report.outcome {
+        RecoveryOutcome::Waiting => (proto::RecoveryState::Waiting, String::new()),
+        RecoveryOutcome::Recovered { .. } => (proto::RecoveryState::Recovered, String::new()),
+        RecoveryOutcome::Drilled { report, .. } => (proto::RecoveryState::Drilled, report.clone()),
+        RecoveryOutcome::Failed { .. } => (proto::RecoveryState::Failed, String::new()),
     };
     let mut received_indices: Vec<u32> = report
         .received
@@ -375,6 +375,7 @@ pub(crate) fn recovery_response(report: &RecoveryReport) -> proto::RecoverMpcSha
             .collect(),
         state: state.into(),
         received_indices,
+        drill_report,
     }
 }
 

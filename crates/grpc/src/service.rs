@@ -6,8 +6,8 @@ use core::fmt;
 use std::sync::Arc;
 
 use shardkeep_backup::{
-    BackupService, DeliveryReport, DeliveryResult, MAX_SUBMISSIONS_PER_CALL, RecoveryParams,
-    RecoveryTarget, ShareListQuery, StatusQuery,
+    BackupService, DeliveryReport, DeliveryResult, DrillParams, MAX_SUBMISSIONS_PER_CALL,
+    RecoveryParams, RecoveryTarget, SessionDescriptor, ShareListQuery, StatusQuery,
 };
 use shardkeep_keydata::{KeystoreCodec, SelfTestPeers};
 use shardkeep_storage::{ApprovalRequestHash, RecoverySessionId, Storage};
@@ -106,6 +106,35 @@ impl<S: Storage + 'static> GrpcService<S> {
         })
     }
 
+    /// Starts a session (recovery or drill) with `start`, and answers with
+    /// its signed descriptor and threshold.
+    async fn started<F, Fut>(
+        &self,
+        caller: Caller,
+        start: F,
+    ) -> Result<Response<proto::StartRecoveryResponse>, Status>
+    where
+        F: FnOnce(BackupService<S>, ActorId) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<SessionDescriptor, Error>>,
+    {
+        let (descriptor, threshold) = self
+            .run(caller, move |backup, actor| async move {
+                let descriptor = start(backup.clone(), actor.clone()).await?;
+                let threshold = backup
+                    .recovery_progress(&actor, &descriptor.session)
+                    .await?
+                    .threshold;
+                Ok((descriptor, threshold))
+            })
+            .await?;
+        Ok(Response::new(proto::StartRecoveryResponse {
+            session_id: descriptor.session.0.to_vec(),
+            descriptor: descriptor.as_bytes().to_vec(),
+            expires_at_unix: descriptor.expires_at.as_unix_seconds(),
+            threshold: u32::from(threshold),
+        }))
+    }
+
     /// The caller of `request`, from its client certificate, looked up now.
     async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
         let chain = request.peer_certs();
@@ -186,22 +215,32 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
                 .map_err(|_| invalid("ticket", "not a valid ticket"))?,
             risk_note_hash: fixed("risk_note_hash", &message.risk_note_hash)?,
         };
-        let (descriptor, threshold) = self
-            .run(caller, move |backup, actor| async move {
-                let descriptor = backup.start_recovery(&actor, &approval, params).await?;
-                let threshold = backup
-                    .recovery_progress(&actor, &descriptor.session)
-                    .await?
-                    .threshold;
-                Ok((descriptor, threshold))
-            })
-            .await?;
-        Ok(Response::new(proto::StartRecoveryResponse {
-            session_id: descriptor.session.0.to_vec(),
-            descriptor: descriptor.as_bytes().to_vec(),
-            expires_at_unix: descriptor.expires_at.as_unix_seconds(),
-            threshold: u32::from(threshold),
-        }))
+        self.started(caller, move |backup, actor| async move {
+            Ok(backup.start_recovery(&actor, &approval, params).await?)
+        })
+        .await
+    }
+
+    async fn start_drill(
+        &self,
+        request: Request<proto::StartDrillRequest>,
+    ) -> Result<Response<proto::StartRecoveryResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.into_inner();
+        let approval = ApprovalRequestHash(fixed(
+            "approval_request_hash",
+            &message.approval_request_hash,
+        )?);
+        let params = DrillParams {
+            version: node_version("version", message.version.as_ref())?,
+            ticket: FreeText::new(&message.ticket)
+                .map_err(|_| invalid("ticket", "not a valid ticket"))?,
+            risk_note_hash: fixed("risk_note_hash", &message.risk_note_hash)?,
+        };
+        self.started(caller, move |backup, actor| async move {
+            Ok(backup.start_drill(&actor, &approval, params).await?)
+        })
+        .await
     }
 
     async fn recover_mpc_share(

@@ -14,19 +14,19 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Served, TestCustodian, actor, save_data};
+use common::{Issued, Served, TestCustodian, actor, save_data};
 use shardkeep_backup::{CustodianCredentials, Role, SessionDescriptor, sign_approval};
 use shardkeep_grpc::RecoveryTargets;
 use shardkeep_grpc::proto::{
     self, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, ShareRejectionReason,
-    StartRecoveryRequest, SubmitApprovalRequest,
+    StartDrillRequest, StartRecoveryRequest, SubmitApprovalRequest,
 };
 use shardkeep_keydata::{
     KekKeystoreCodec, KeystoreCodec, RemotePeers, SelfTestPeers, keystore_path, load_keystore,
 };
 use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
 use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_path, share_id};
-use shardkeep_types::{InMemoryKek, InMemorySigner, KekId, NodeVersion, Signer, SignerId};
+use shardkeep_types::{InMemoryKek, InMemorySigner, KekId, NodeVersion, Signer};
 use subtle::ConstantTimeEq;
 
 /// Node 0's keystore codec and the fixture's other parties, each in its
@@ -70,6 +70,21 @@ fn node0_codec() -> KekKeystoreCodec<InMemoryKek> {
         KekId::new("node-0-keystore").unwrap(),
         &mut rng,
     ))
+}
+
+/// Registers `name` as an approver in `role`, with an approval key and a
+/// client certificate; returns both.
+async fn register_approver(served: &Served, name: &str, role: Role) -> (Issued, InMemorySigner) {
+    let key = served.signing_key();
+    let cert = served.ca.client(name);
+    let mut registration = served.person(&actor(name), &[role], Some(cert.fingerprint));
+    registration.keys.approval_key = Some(key.verifying_key().to_bytes());
+    served
+        .service
+        .register_person(&served.security, registration)
+        .await
+        .unwrap();
+    (cert, key)
 }
 
 /// Custodian `custodian`'s submission of `container` to `descriptor`, made
@@ -137,22 +152,11 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
         .await
         .unwrap()
         .into_inner();
-    for (seed, (name, role)) in [("biz-1", Role::BusinessOwner), ("sec-2", Role::Security)]
+    for (i, (name, role)) in [("biz-1", Role::BusinessOwner), ("sec-2", Role::Security)]
         .into_iter()
         .enumerate()
     {
-        let key = InMemorySigner::from_seed(
-            SignerId::new("approval").unwrap(),
-            &[0xa0 + u8::try_from(seed).unwrap(); 32],
-        );
-        let cert = served.ca.client(name);
-        let mut registration = served.person(&actor(name), &[role], Some(cert.fingerprint));
-        registration.keys.approval_key = Some(key.verifying_key().to_bytes());
-        served
-            .service
-            .register_person(&served.security, registration)
-            .await
-            .unwrap();
+        let (cert, key) = register_approver(&served, name, role).await;
         let approval = sign_approval(&asked.request, &actor(name), role, &key)
             .unwrap()
             .encode();
@@ -171,8 +175,8 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
             .unwrap()
             .into_inner();
         assert_eq!(state.request_hash, asked.request_hash);
-        assert_eq!(state.approvals.len(), seed + 1);
-        assert_eq!(state.satisfied, seed == 1);
+        assert_eq!(state.approvals.len(), i + 1);
+        assert_eq!(state.satisfied, i == 1);
     }
 
     let started = client
@@ -288,4 +292,100 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
         .await
         .unwrap_err();
     assert_eq!(closed.code(), tonic::Code::FailedPrecondition);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_runs_over_grpc_on_a_security_approval_and_writes_no_keystore() {
+    let served = Served::start(Arc::new(Node0 {
+        codec: Arc::new(node0_codec()),
+    }))
+    .await;
+    let (generated, custodians) = served.generate_hybrid("wallet").await;
+    let keystore_dir = served.dir.path().join("keystore");
+    std::fs::create_dir_all(&keystore_dir).unwrap();
+    let wire_version = proto::NodeVersion {
+        key_id: "wallet".into(),
+        node_id: "node-0".into(),
+        version: generated.version.version.get(),
+    };
+    let mut client = served
+        .client(Some(served.operator_cert.identity()))
+        .await
+        .unwrap();
+    let asked = client
+        .request_approval(RequestApprovalRequest {
+            params: Some(proto::ApprovalParams {
+                operation: proto::ApprovalOperation::Drill.into(),
+                version: Some(wire_version.clone()),
+                split_id: generated.split_id.to_vec(),
+                ticket: "DRILL-7".into(),
+                risk_note_hash: vec![0x66; 32],
+                ..proto::ApprovalParams::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (cert, key) = register_approver(&served, "sec-2", Role::Security).await;
+    let approval = sign_approval(&asked.request, &actor("sec-2"), Role::Security, &key)
+        .unwrap()
+        .encode();
+    let mut approver = served.client(Some(cert.identity())).await.unwrap();
+    let state = approver
+        .submit_approval(SubmitApprovalRequest { approval })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(state.satisfied);
+
+    let started = client
+        .start_drill(StartDrillRequest {
+            approval_request_hash: asked.request_hash,
+            version: Some(wire_version),
+            ticket: "DRILL-7".into(),
+            risk_note_hash: vec![0x66; 32],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let descriptor =
+        SessionDescriptor::decode_verify(&started.descriptor, &served.signer.verifying_key())
+            .unwrap();
+    assert_eq!(
+        descriptor.operation,
+        shardkeep_backup::ApprovalOperation::Drill
+    );
+
+    let shares: Vec<Vec<u8>> = custodians
+        .iter()
+        .zip(&generated.containers)
+        .map(|(custodian, container)| {
+            submission(
+                &served,
+                custodian,
+                &started.descriptor,
+                &container.container,
+            )
+        })
+        .collect();
+    let drilled = client
+        .recover_mpc_share(RecoverMpcShareRequest {
+            session_id: started.session_id,
+            share_data: shares,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(drilled.state(), RecoveryState::Drilled);
+    assert!(drilled.success);
+    assert!(
+        drilled
+            .drill_report
+            .starts_with("shardkeep-drill-report-v1\n"),
+        "{}",
+        drilled.drill_report
+    );
+    assert!(drilled.drill_report.contains("sandbox deleted"));
+    // Nothing was written into the node's keystore directory.
+    assert_eq!(std::fs::read_dir(&keystore_dir).unwrap().count(), 0);
 }
