@@ -8,7 +8,7 @@
 use std::path::Path;
 
 /// Bottom to top; the same order as the root `Cargo.toml` comment.
-const LAYERS: [&str; 9] = [
+const LAYERS: [&str; 10] = [
     "shardkeep-wire",
     "shardkeep-types",
     "shardkeep-sss-core",
@@ -18,6 +18,7 @@ const LAYERS: [&str; 9] = [
     "shardkeep-audit",
     "shardkeep-kms",
     "shardkeep-backup",
+    "shardkeep-grpc",
 ];
 
 /// Crates for tests only, outside the layers.

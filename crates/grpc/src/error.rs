@@ -1,0 +1,226 @@
+//! The crate's one error type, and what a caller is told of it.
+
+use shardkeep_types::ActorId;
+use tonic::{Code, Status};
+
+/// What can go wrong serving the backup procedure over gRPC.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection carries no client certificate (the server's TLS
+    /// configuration requires one: only a request that bypassed TLS gets
+    /// here).
+    #[error("no client certificate")]
+    NoClientCertificate,
+    /// The client certificate's fingerprint is no registered person's
+    /// current TLS fingerprint.
+    #[error("client certificate {fingerprint} is not registered")]
+    UnknownCertificate {
+        /// The certificate's SHA-256 fingerprint, hex (public).
+        fingerprint: String,
+    },
+    /// The certificate is a revoked person's.
+    #[error("person {0} is revoked")]
+    PersonRevoked(ActorId),
+    /// A request field is malformed.
+    #[error("invalid {field}: {why}")]
+    InvalidArgument {
+        /// The field.
+        field: &'static str,
+        /// Why (public: names the rule, never the value).
+        why: &'static str,
+    },
+    /// The server's or the client CA's certificate or key does not parse.
+    #[error("TLS configuration: {0}")]
+    TlsConfig(&'static str),
+    /// The recovery target of a version is not configured here.
+    #[error("no recovery target for {0}")]
+    NoRecoveryTarget(shardkeep_types::NodeVersion),
+    /// The task running an operation panicked or was cancelled.
+    #[error("the operation's task failed")]
+    TaskFailed,
+    /// The transport failed (binding, serving).
+    #[error("transport: {0}")]
+    Transport(#[source] tonic::transport::Error),
+    /// The backup procedure refused or failed.
+    #[error(transparent)]
+    Backup(#[from] shardkeep_backup::Error),
+    /// Storage failed while resolving the caller.
+    #[error("storage: {0}")]
+    Storage(#[source] shardkeep_storage::Error),
+}
+
+impl From<tonic::transport::Error> for Error {
+    fn from(error: tonic::transport::Error) -> Self {
+        Self::Transport(error)
+    }
+}
+
+impl From<shardkeep_storage::Error> for Error {
+    fn from(error: shardkeep_storage::Error) -> Self {
+        Self::Storage(error)
+    }
+}
+
+/// What a caller is told of every decryption or signature failure.
+pub(crate) const OPAQUE_REFUSAL: &str = "cannot verify or decrypt";
+
+/// The status a caller gets. Refusals keep their message (the procedure's
+/// messages name ids and rules, never a secret: they are audited as they
+/// are); failures inside the service are one opaque `INTERNAL`.
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        use shardkeep_backup::Error as B;
+        let code = match &error {
+            Error::NoClientCertificate
+            | Error::UnknownCertificate { .. }
+            | Error::PersonRevoked(_) => {
+                // One message for every identity refusal: a caller learns
+                // nothing about which certificates are registered.
+                return Self::unauthenticated("client certificate not accepted");
+            }
+            Error::InvalidArgument { .. } => Code::InvalidArgument,
+            Error::NoRecoveryTarget(_) => Code::FailedPrecondition,
+            // Decryption and signature failures: one status for all, the
+            // detail stays in the audit record.
+            Error::Backup(backup) if backup.is_opaque_to_caller() => {
+                return Self::invalid_argument(OPAQUE_REFUSAL);
+            }
+            Error::Backup(backup) => match backup {
+                B::MissingRole { .. }
+                | B::NotSlotCustodian { .. }
+                | B::ApprovalNotSubmitter { .. } => Code::PermissionDenied,
+                B::BadPageToken { .. }
+                | B::TooManySubmissions { .. }
+                | B::RecoveryTargetNotADirectory(_)
+                | B::NotExternalSlot(_)
+                | B::ContainerMismatch(_)
+                | B::ReceiptWrongCustodian { .. }
+                | B::ReceiptWrongEnvelope(_)
+                | B::ChallengeMismatch { .. }
+                | B::ChallengeForOtherCustodian { .. }
+                | B::InventoryWrongPerson { .. }
+                | B::InventoryEnvelopeMismatch { .. }
+                | B::InventoryContainerMismatch { .. }
+                | B::NotCustodianMember { .. }
+                | B::ApprovalParamsInvalid { .. } => Code::InvalidArgument,
+                B::RateLimited { .. } => Code::ResourceExhausted,
+                B::RecoverySessionUnknown(_)
+                | B::ApprovalRequestUnknown(_)
+                | B::ChallengeNotFound { .. } => Code::NotFound,
+                B::ApprovalMissing { .. }
+                | B::ApprovalExpired { .. }
+                | B::ApprovalReplayed(_)
+                | B::ApprovalParametersMismatch { .. }
+                | B::RecoverySessionActive(_)
+                | B::RecoverySessionExpired { .. }
+                | B::RecoverySessionClosed(_)
+                | B::RecoverySessionFinishing(_)
+                | B::RecoverySessionLost(_)
+                | B::SessionOnOtherReplica { .. }
+                | B::OtherPartySecretsLoaded { .. }
+                | B::VersionRetired { .. }
+                // About another person than the caller (a custodian, an
+                // approver): the caller's own are identity refusals.
+                | B::UnknownPerson(_)
+                | B::PersonRevoked(_)
+                | B::VersionNotActive(_)
+                | B::AlreadyConfirmed(_)
+                | B::UnknownEntity(_)
+                | B::EntityRevoked(_)
+                | B::MissingPersonKey { .. }
+                | B::ChallengeConsumed { .. }
+                | B::ChallengeExpired { .. }
+                | B::NotInCustody(_)
+                | B::CustodianRevoked(_)
+                | B::NoReceiptKey(_)
+                | B::SelfApproval(_)
+                | B::SameApproverTwice(_)
+                | B::ApproverWrongRole { .. }
+                | B::ApproverRevoked(_) => Code::FailedPrecondition,
+                _ => return Self::internal("internal error"),
+            },
+            Error::TlsConfig(_) | Error::TaskFailed | Error::Transport(_) | Error::Storage(_) => {
+                return Self::internal("internal error");
+            }
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shardkeep_types::ActorId;
+
+    use super::*;
+
+    #[test]
+    fn every_identity_refusal_is_told_alike() {
+        let person = ActorId::new("ops-1").unwrap();
+        let statuses = [
+            Status::from(Error::NoClientCertificate),
+            Status::from(Error::UnknownCertificate {
+                fingerprint: "00".repeat(32),
+            }),
+            Status::from(Error::PersonRevoked(person)),
+        ];
+        for status in statuses {
+            assert_eq!(status.code(), Code::Unauthenticated);
+            assert_eq!(status.message(), "client certificate not accepted");
+        }
+    }
+
+    #[test]
+    fn another_person_unknown_or_revoked_is_the_procedures_refusal() {
+        // The caller's own are turned into identity refusals before this
+        // mapping (GrpcService::run); these name a custodian or approver.
+        let custodian = ActorId::new("cust-0-contact").unwrap();
+        for error in [
+            shardkeep_backup::Error::UnknownPerson(custodian.clone()),
+            shardkeep_backup::Error::PersonRevoked(custodian),
+        ] {
+            let status = Status::from(Error::Backup(error));
+            assert_eq!(status.code(), Code::FailedPrecondition);
+            assert!(status.message().contains("cust-0-contact"));
+        }
+    }
+
+    #[test]
+    fn every_decryption_or_signature_failure_is_told_alike() {
+        let slot = shardkeep_types::NodeVersion {
+            key_id: shardkeep_types::KeyId::new("wallet").unwrap(),
+            node_id: shardkeep_types::NodeId::new("node-0").unwrap(),
+            version: shardkeep_types::KeyVersion::new(1),
+        }
+        .slot(shardkeep_types::ShareIndex::new(3).unwrap());
+        let approver = ActorId::new("sec-2").unwrap();
+        for error in [
+            shardkeep_backup::Error::ReceiptSignature(slot),
+            shardkeep_backup::Error::ApprovalSignatureInvalid(approver.clone()),
+            shardkeep_backup::Error::AuditReviewSignatureInvalid(approver.clone()),
+            shardkeep_backup::Error::DestructionSignatureInvalid(approver),
+            shardkeep_backup::Error::SessionDescriptorInvalid("signature"),
+        ] {
+            assert!(error.is_opaque_to_caller(), "{error}");
+            let status = Status::from(Error::Backup(error));
+            assert_eq!(
+                (status.code(), status.message()),
+                (Code::InvalidArgument, OPAQUE_REFUSAL)
+            );
+        }
+    }
+
+    #[test]
+    fn failures_inside_the_service_are_opaque() {
+        let status = Status::from(Error::TaskFailed);
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Internal, "internal error")
+        );
+        let status = Status::from(Error::TlsConfig("server key"));
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Internal, "internal error")
+        );
+    }
+}

@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+
+mod convert;
+mod error;
+mod identity;
+mod service;
+mod tls;
+
+pub use error::Error;
+pub use identity::{Caller, CertificateFingerprint};
+pub use service::{GrpcService, MAX_MESSAGE_SIZE, RecoveryTargets};
+pub use tls::TlsIdentity;
+
+/// The messages, server and client generated from
+/// `proto/infra/v1/backup.proto` (package `infra.v1`).
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    unused_qualifications,
+    missing_debug_implementations,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+pub mod proto {
+    tonic::include_proto!("infra.v1");
+}

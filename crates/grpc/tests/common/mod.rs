@@ -1,0 +1,422 @@
+//! What the gRPC tests share: a backup service on SQLite with real
+//! components (local KEK store, in-memory envelope signer, fixed clock,
+//! seeded generator), a throwaway CA with server and client certificates
+//! made at run time, persons registered with their certificates'
+//! fingerprints, and the service served over mutual TLS on loopback.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use shardkeep_backup::{
+    Armor, BackupService, EntityRegistration, ExternalCustodian, FixedClock, GenerateRequest,
+    Generated, PersonKeys, PersonRegistration, PolicySettings, Role, RoleSet, SaveDataSource,
+    ServiceConfig, ServiceParts, TssGroup,
+};
+use shardkeep_grpc::proto::backup_service_client::BackupServiceClient;
+use shardkeep_grpc::{CertificateFingerprint, GrpcService, RecoveryTargets, TlsIdentity};
+use shardkeep_keydata::{KeystoreCodec, LocalPartySaveData, SelfTestPeers};
+use shardkeep_kms::LocalKeyStore;
+use shardkeep_storage::SqliteStorage;
+use shardkeep_test_support::tss_lib::{Protocol, fixture_bytes};
+use shardkeep_types::{
+    ActorId, CustodianId, FreeText, InMemorySigner, KekId, KeyId, Label, NodeId, NodeVersion,
+    Signer, SignerId, Threshold, Timestamp,
+};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use zeroize::Zeroizing;
+
+/// The tss-lib fixtures' group: 5 parties, polynomial degree 2.
+pub const TSS_GROUP: TssGroup = TssGroup {
+    tss_degree: 2,
+    parties: 5,
+};
+
+pub fn actor(name: &str) -> ActorId {
+    ActorId::new(name).unwrap()
+}
+
+pub fn text<const MAX: usize>(text: &str) -> FreeText<MAX> {
+    FreeText::new(text).unwrap()
+}
+
+/// Party `party`'s secp256k1 save data from the tss-lib fixtures.
+pub fn save_data(party: usize) -> LocalPartySaveData {
+    let json = Zeroizing::new(fixture_bytes(Protocol::Ecdsa, party).unwrap().to_vec());
+    LocalPartySaveData::from_json(&json).unwrap()
+}
+
+/// A custodian entity with one person acting for it, and the secrets that
+/// person keeps (their age identity and receipt key).
+pub struct TestCustodian {
+    pub entity: CustodianId,
+    pub person: ActorId,
+    pub identity: shardkeep_envelope::deps::age::x25519::Identity,
+    pub receipt_key: InMemorySigner,
+}
+
+impl TestCustodian {
+    pub fn choice(&self) -> ExternalCustodian {
+        ExternalCustodian {
+            entity: self.entity.clone(),
+            person: self.person.clone(),
+        }
+    }
+}
+
+/// A throwaway CA that issues the server's and the clients' certificates.
+pub struct TestCa {
+    params: CertificateParams,
+    key: KeyPair,
+    pub pem: String,
+}
+
+/// A certificate and its key, PEM.
+pub struct Issued {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub fingerprint: CertificateFingerprint,
+}
+
+impl Issued {
+    pub fn identity(&self) -> Identity {
+        Identity::from_pem(&self.cert_pem, &self.key_pem)
+    }
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> Self {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).unwrap();
+        Self {
+            pem: cert.pem(),
+            params,
+            key,
+        }
+    }
+
+    fn issue(
+        &self,
+        names: Vec<String>,
+        common_name: &str,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> Issued {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![usage];
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            fingerprint: CertificateFingerprint::of_der(cert.der()),
+        }
+    }
+
+    /// The server's certificate, for `localhost`.
+    pub fn server(&self) -> Issued {
+        self.issue(
+            vec!["localhost".to_owned()],
+            "backup server",
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )
+    }
+
+    /// A client certificate for `person`.
+    pub fn client(&self, person: &str) -> Issued {
+        self.issue(Vec::new(), person, ExtendedKeyUsagePurpose::ClientAuth)
+    }
+}
+
+/// No node's recovery target is served here: the status and refusal tests
+/// never reach a recovery at threshold.
+pub struct NoTargets;
+
+impl RecoveryTargets for NoTargets {
+    fn codec(
+        &self,
+        version: &NodeVersion,
+    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
+        Err(shardkeep_grpc::Error::NoRecoveryTarget(version.clone()))
+    }
+
+    fn peers(
+        &self,
+        version: &NodeVersion,
+    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
+        Err(shardkeep_grpc::Error::NoRecoveryTarget(version.clone()))
+    }
+}
+
+/// A backup service on SQLite served over mutual TLS on loopback.
+pub struct Served {
+    pub service: BackupService<SqliteStorage>,
+    pub clock: Arc<FixedClock>,
+    /// The service's envelope and session descriptor signer.
+    pub signer: Arc<InMemorySigner>,
+    pub ca: TestCa,
+    pub addr: SocketAddr,
+    pub security: ActorId,
+    pub operator: ActorId,
+    /// The operator's client certificate (registered).
+    pub operator_cert: Issued,
+    pub dir: tempfile::TempDir,
+    next_seed: std::sync::atomic::AtomicU8,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// 2026-01-01T00:00:00Z.
+pub fn start_time() -> Timestamp {
+    Timestamp::from_unix_seconds(1_767_225_600).unwrap()
+}
+
+impl Served {
+    /// A service with a bootstrapped security person and an operator whose
+    /// client certificate is registered, served on a fresh loopback port.
+    pub async fn start(targets: Arc<dyn RecoveryTargets>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(dir.path().join("backup.sqlite"))
+            .await
+            .unwrap();
+        let clock = Arc::new(FixedClock::new(start_time()));
+        let keks = Arc::new(
+            LocalKeyStore::create(dir.path().join("kms"), KekId::new("master-1").unwrap()).unwrap(),
+        );
+        let signer = Arc::new(InMemorySigner::from_seed(
+            SignerId::new("backup-server-1").unwrap(),
+            &[0x5e; 32],
+        ));
+        let config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
+        let parts = ServiceParts::new(
+            storage,
+            config,
+            keks,
+            signer.clone(),
+            clock.clone(),
+            Box::new(ChaCha20Rng::from_seed([42; 32])),
+        );
+        let service = BackupService::new(parts).unwrap();
+
+        let ca = TestCa::new("shardkeep test client CA");
+        let server_cert = ca.server();
+        let tls = TlsIdentity {
+            server_chain_pem: server_cert.cert_pem.clone().into_bytes(),
+            server_key_pem: Zeroizing::new(server_cert.key_pem.clone().into_bytes()),
+            client_ca_pem: ca.pem.clone().into_bytes(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let grpc = GrpcService::new(service.clone(), targets).into_server();
+        let server = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .tls_config(tls.server_config())
+                .unwrap()
+                .add_service(grpc)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                .await
+                .unwrap();
+        });
+
+        let operator_cert = ca.client("ops-1");
+        let served = Self {
+            service,
+            clock,
+            signer,
+            ca,
+            addr,
+            security: actor("sec-1"),
+            operator: actor("ops-1"),
+            operator_cert,
+            dir,
+            next_seed: std::sync::atomic::AtomicU8::new(1),
+            server,
+        };
+        served
+            .service
+            .register_person(
+                &served.security,
+                served.person(&served.security, &[Role::Security], None),
+            )
+            .await
+            .unwrap();
+        served
+            .service
+            .register_person(
+                &served.security,
+                served.person(
+                    &served.operator,
+                    &[Role::Operator],
+                    Some(served.operator_cert.fingerprint),
+                ),
+            )
+            .await
+            .unwrap();
+        served
+    }
+
+    fn seed(&self) -> u8 {
+        self.next_seed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A fresh ed25519 signer (seeded, distinct per call).
+    pub fn signing_key(&self) -> InMemorySigner {
+        InMemorySigner::from_seed(SignerId::new("person-key").unwrap(), &[self.seed(); 32])
+    }
+
+    /// A registration with a fresh approval key and, if given, the TLS
+    /// fingerprint of the person's client certificate.
+    pub fn person(
+        &self,
+        id: &ActorId,
+        roles: &[Role],
+        tls: Option<CertificateFingerprint>,
+    ) -> PersonRegistration {
+        PersonRegistration {
+            id: id.clone(),
+            display_name: text(id.as_str()),
+            roles: roles.iter().copied().collect::<RoleSet>(),
+            keys: PersonKeys {
+                approval_key: Some(self.signing_key().verifying_key().to_bytes()),
+                tls_fingerprint: tls.map(|fingerprint| fingerprint.0),
+                ..PersonKeys::default()
+            },
+        }
+    }
+
+    /// Registers `name` with `roles` and a client certificate of the CA;
+    /// returns the certificate.
+    pub async fn register_client(&self, name: &str, roles: &[Role]) -> Issued {
+        let cert = self.ca.client(name);
+        self.service
+            .register_person(
+                &self.security,
+                self.person(&actor(name), roles, Some(cert.fingerprint)),
+            )
+            .await
+            .unwrap();
+        cert
+    }
+
+    /// A client over mutual TLS presenting `identity` (none: no client
+    /// certificate at all).
+    pub async fn client(
+        &self,
+        identity: Option<Identity>,
+    ) -> Result<BackupServiceClient<Channel>, tonic::transport::Error> {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca.pem))
+            .domain_name("localhost");
+        if let Some(identity) = identity {
+            tls = tls.identity(identity);
+        }
+        let channel = Channel::from_shared(format!("https://localhost:{}", self.addr.port()))
+            .unwrap()
+            .tls_config(tls)?
+            .connect()
+            .await?;
+        Ok(BackupServiceClient::new(channel)
+            .max_encoding_message_size(usize::MAX)
+            .max_decoding_message_size(usize::MAX))
+    }
+
+    /// Registers a custodian person (age recipient and receipt key) and an
+    /// entity for them.
+    pub async fn custodian(&self, name: &str) -> TestCustodian {
+        let person = actor(&format!("{name}-contact"));
+        let identity = shardkeep_envelope::deps::age::x25519::Identity::generate();
+        let receipt_key = self.signing_key();
+        let mut registration = self.person(&person, &[Role::Custodian], None);
+        registration.keys.receipt_key = Some(receipt_key.verifying_key().to_bytes());
+        registration.keys.age_recipient = Some(identity.to_public().to_string());
+        self.service
+            .register_person(&self.security, registration)
+            .await
+            .unwrap();
+        let entity = CustodianId::new(name).unwrap();
+        self.service
+            .register_entity(
+                &self.security,
+                EntityRegistration {
+                    id: entity.clone(),
+                    display_name: text(name),
+                    contact: text(&format!("{name} desk, +1 555 0100")),
+                    members: vec![person.clone()],
+                },
+            )
+            .await
+            .unwrap();
+        TestCustodian {
+            entity,
+            person,
+            identity,
+            receipt_key,
+        }
+    }
+
+    /// Hybrid mode (3 of 5, 2 on the server, local key file KEKs), three
+    /// custodians, and a backup of party 0's secp256k1 share of `key`.
+    pub async fn generate_hybrid(&self, key: &str) -> (Generated, Vec<TestCustodian>) {
+        self.service
+            .set_policy(
+                &self.security,
+                PolicySettings {
+                    threshold: Threshold::new(3, 5).unwrap(),
+                    server_shares: 2,
+                    kek_provider: Label::new("local-key-file").unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+        let mut custodians = Vec::new();
+        for i in 0..3 {
+            custodians.push(self.custodian(&format!("{key}-cust-{i}")).await);
+        }
+        let data = save_data(0);
+        let generated = self
+            .service
+            .generate(
+                &self.operator,
+                GenerateRequest {
+                    key_id: KeyId::new(key).unwrap(),
+                    node_id: NodeId::new("node-0").unwrap(),
+                    save_data: SaveDataSource::Loaded(&data),
+                    group: TSS_GROUP,
+                    custodians: custodians.iter().map(TestCustodian::choice).collect(),
+                    armor: Armor::Binary,
+                },
+            )
+            .await
+            .unwrap();
+        (generated, custodians)
+    }
+}
