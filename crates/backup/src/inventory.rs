@@ -30,10 +30,11 @@ use shardkeep_types::{
     ActorId, CustodianId, EnvelopeId, FramingError, MAX_NAME_LEN, ShareSlot, Signer, Timestamp,
 };
 use shardkeep_wire::{Reader, check_total_len, put_prefixed_u8};
+use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::reference::container_hash;
-use crate::session::prepare_submission;
+use crate::session::{prepare_submission, unsealed_submission};
 
 /// First bytes of an inventory challenge.
 pub const INVENTORY_CHALLENGE_MAGIC: &[u8; 8] = b"shkp-ich";
@@ -437,6 +438,35 @@ impl CustodianCredentials<'_> {
             self.person,
             self.receipt_signer,
         )
+    }
+
+    /// Every check and the signature of
+    /// [`recovery_submission`](Self::recovery_submission), without the
+    /// last step: the submission's plaintext (`shkp-rsb`) and the session
+    /// recipient (`age1...`) it must be encrypted to, for a custodian tool
+    /// that encrypts with its own age implementation (another language's).
+    /// The plaintext holds the container's contents: zeroized on drop,
+    /// never to be stored unencrypted.
+    ///
+    /// # Errors
+    /// As [`recovery_submission`](Self::recovery_submission).
+    pub fn unsealed_recovery_submission(
+        &self,
+        descriptor: &[u8],
+        service_key: &VerifyingKey,
+        now: Timestamp,
+        container: &[u8],
+    ) -> Result<(String, Zeroizing<Vec<u8>>), Error> {
+        let (descriptor, plain) = unsealed_submission(
+            descriptor,
+            service_key,
+            now,
+            container,
+            self.identities,
+            self.person,
+            self.receipt_signer,
+        )?;
+        Ok((descriptor.recipient, plain))
     }
 }
 

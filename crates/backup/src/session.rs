@@ -452,6 +452,29 @@ pub(crate) fn prepare_submission(
     custodian: &ActorId,
     receipt_key: &dyn Signer,
 ) -> Result<Vec<u8>, Error> {
+    let (descriptor, plain) = unsealed_submission(
+        descriptor,
+        service_key,
+        now,
+        container,
+        identities,
+        custodian,
+        receipt_key,
+    )?;
+    seal_submission(&descriptor, &plain)
+}
+
+/// Every check of [`prepare_recovery_submission`] and the signed
+/// submission it would encrypt: the verified descriptor and the plaintext.
+pub(crate) fn unsealed_submission(
+    descriptor: &[u8],
+    service_key: &VerifyingKey,
+    now: Timestamp,
+    container: &[u8],
+    identities: &[age::x25519::Identity],
+    custodian: &ActorId,
+    receipt_key: &dyn Signer,
+) -> Result<(SessionDescriptor, Zeroizing<Vec<u8>>), Error> {
     let descriptor = SessionDescriptor::decode_verify(descriptor, service_key)?;
     if now >= descriptor.expires_at {
         return Err(Error::SessionDescriptorExpired(descriptor.expires_at));
@@ -479,14 +502,15 @@ pub(crate) fn prepare_submission(
         return mismatch("split");
     }
     let archive_hash = shardkeep_envelope::archive_hash(opened.archive());
-    seal_recovery_submission(
+    let plain = sign_submission(
         &descriptor,
         &contents,
         &opened.envelope().id(),
         &archive_hash,
         custodian,
         receipt_key,
-    )
+    )?;
+    Ok((descriptor, plain))
 }
 
 /// The last step of [`prepare_recovery_submission`], for a tool that
@@ -508,21 +532,46 @@ pub fn seal_recovery_submission(
     custodian: &ActorId,
     receipt_key: &dyn Signer,
 ) -> Result<Vec<u8>, Error> {
-    let recipient = descriptor.age_recipient()?;
+    let plain = sign_submission(
+        descriptor,
+        contents,
+        envelope,
+        archive_hash,
+        custodian,
+        receipt_key,
+    )?;
+    seal_submission(descriptor, &plain)
+}
+
+/// The submission's plaintext: `contents` and `receipt_key`'s signature
+/// over (session id, `envelope`, `archive_hash`).
+fn sign_submission(
+    descriptor: &SessionDescriptor,
+    contents: &[u8],
+    envelope: &EnvelopeId,
+    archive_hash: &[u8; 32],
+    custodian: &ActorId,
+    receipt_key: &dyn Signer,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     let message = submission_message(&descriptor.session, envelope, archive_hash);
     let signature = receipt_key.sign(&message).map_err(Error::Signing)?;
-    let plain = encode_submission(
+    encode_submission(
         &descriptor.session,
         custodian,
         contents,
         &signature.to_bytes(),
-    )?;
+    )
+}
+
+/// Encrypts a submission's plaintext to the session's one-time recipient.
+fn seal_submission(descriptor: &SessionDescriptor, plain: &[u8]) -> Result<Vec<u8>, Error> {
+    let recipient = descriptor.age_recipient()?;
     let encryptor =
         age::Encryptor::with_recipients(core::iter::once(&recipient as &dyn age::Recipient))
             .map_err(|_| Error::SessionDescriptorInvalid("recipient"))?;
     let seal = || -> std::io::Result<Vec<u8>> {
         let mut writer = encryptor.wrap_output(Vec::new())?;
-        writer.write_all(&plain)?;
+        writer.write_all(plain)?;
         writer.finish()
     };
     seal().map_err(|_| Error::SessionDescriptorInvalid("recipient"))
