@@ -54,7 +54,12 @@ pub fn text<const MAX: usize>(text: &str) -> FreeText<MAX> {
 
 /// Party `party`'s secp256k1 save data from the tss-lib fixtures.
 pub fn save_data(party: usize) -> LocalPartySaveData {
-    let json = Zeroizing::new(fixture_bytes(Protocol::Ecdsa, party).unwrap().to_vec());
+    save_data_of(Protocol::Ecdsa, party)
+}
+
+/// Party `party`'s save data of `protocol` from the tss-lib fixtures.
+pub fn save_data_of(protocol: Protocol, party: usize) -> LocalPartySaveData {
+    let json = Zeroizing::new(fixture_bytes(protocol, party).unwrap().to_vec());
     LocalPartySaveData::from_json(&json).unwrap()
 }
 
@@ -203,6 +208,15 @@ impl Served {
     /// A service with a bootstrapped security person and an operator whose
     /// client certificate is registered, served on a fresh loopback port.
     pub async fn start(targets: Arc<dyn RecoveryTargets>) -> Self {
+        Self::start_with(targets, |_| {}).await
+    }
+
+    /// [`start`](Self::start) with the service's configuration changed by
+    /// `configure` first (a bench lifts the rate limits).
+    pub async fn start_with(
+        targets: Arc<dyn RecoveryTargets>,
+        configure: impl FnOnce(&mut ServiceConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::open(dir.path().join("backup.sqlite"))
             .await
@@ -215,7 +229,8 @@ impl Served {
             SignerId::new("backup-server-1").unwrap(),
             &[0x5e; 32],
         ));
-        let config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
+        let mut config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
+        configure(&mut config);
         let parts = ServiceParts::new(
             storage,
             config,
@@ -386,6 +401,17 @@ impl Served {
     /// Hybrid mode (3 of 5, 2 on the server, local key file KEKs), three
     /// custodians, and a backup of party 0's secp256k1 share of `key`.
     pub async fn generate_hybrid(&self, key: &str) -> (Generated, Vec<TestCustodian>) {
+        self.generate_hybrid_of(key, Protocol::Ecdsa, 0).await
+    }
+
+    /// [`generate_hybrid`](Self::generate_hybrid) of party `party`'s share
+    /// of `protocol`'s fixture.
+    pub async fn generate_hybrid_of(
+        &self,
+        key: &str,
+        protocol: Protocol,
+        party: usize,
+    ) -> (Generated, Vec<TestCustodian>) {
         self.service
             .set_policy(
                 &self.security,
@@ -401,7 +427,7 @@ impl Served {
         for i in 0..3 {
             custodians.push(self.custodian(&format!("{key}-cust-{i}")).await);
         }
-        let data = save_data(0);
+        let data = save_data_of(protocol, party);
         let generated = self
             .service
             .generate(

@@ -1,0 +1,535 @@
+//! The service over gRPC with mutual TLS on loopback, as its clients see it.
+//!
+//! - `grpc-status/postgres`: `GetBackupStatus` over 10,000 node versions
+//!   on a throwaway PostgreSQL cluster (seeded with
+//!   `shardkeep_storage::fleet`, vacuumed and analysed), one page per
+//!   request, cycling through every page of the listing: pages of 100
+//!   rows (the default) and of 1,000 (the cap). Each request's latency is
+//!   kept, and the bench prints p50 and p99 per page size.
+//! - `grpc-status/postgres/50 clients`: 50 clients, each on its own TLS
+//!   connection, each asking 4 times for its own node's status at once;
+//!   the throughput is status requests per second.
+//! - `grpc-recovery`: one whole `RecoverMPCShare` session on the embedded
+//!   SQLite default, the tss-lib ECDSA and EdDSA fixtures' party 0:
+//!   `StartRecovery` on approvals given beforehand, then one
+//!   `RecoverMPCShare` call with the three custodians' submissions, up to
+//!   the loaded and self-tested `.keydata.enc`. The custodians prepare
+//!   their submissions outside the timed part, as they do on their own
+//!   machines. The bench prints the two calls' medians apart; what the
+//!   recovery spends inside the service is the backup crate's
+//!   `recovery` bench.
+//!
+//! Rate limits are lifted for the bench's operator: they would refuse a
+//! benchmark's request rate, which is the point of them.
+//!
+//! The recovery's peers are keydata's `self_test_peer` example, one process
+//! per other party; build it first:
+//! `cargo build --release -p shardkeep-keydata --example self_test_peer`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "a bench: a failed setup stops loudly, and it reports percentiles on stderr"
+)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Issued, NoTargets, Served, TestCa, actor};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
+use shardkeep_backup::{
+    BackupService, CustodianCredentials, PersonKeys, PersonRegistration, PolicySettings, RateLimit,
+    Role, RoleSet, ServiceConfig, ServiceParts, sign_approval,
+};
+use shardkeep_grpc::proto::backup_service_client::BackupServiceClient;
+use shardkeep_grpc::proto::{
+    self, GetBackupStatusRequest, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest,
+    StartRecoveryRequest, SubmitApprovalRequest,
+};
+use shardkeep_grpc::{GrpcService, RecoveryTargets, TlsIdentity};
+use shardkeep_keydata::{KekKeystoreCodec, KeystoreCodec, RemotePeers, SelfTestPeers};
+use shardkeep_kms::LocalKeyStore;
+use shardkeep_storage::fleet::{self, KEYS, NODES, VERSIONS};
+use shardkeep_storage::{PostgresStorage, Storage};
+use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
+use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_path, share_id};
+use shardkeep_types::{
+    InMemoryKek, InMemorySigner, KekId, Label, NodeVersion, Signer, SignerId, Threshold, Timestamp,
+};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+use zeroize::Zeroizing;
+
+/// No limit a bench reaches.
+const UNLIMITED: RateLimit = RateLimit {
+    max: u32::MAX,
+    window: Duration::from_secs(1),
+};
+
+/// Concurrent clients of the throughput bench, and requests per client per
+/// iteration.
+const CLIENTS: usize = 50;
+const REQUESTS_PER_CLIENT: usize = 4;
+
+/// 2027-02-01, after everything the fleet seeds.
+fn bench_time() -> Timestamp {
+    Timestamp::from_unix_seconds(1_801_468_800).unwrap()
+}
+
+/// A backup service on `storage` served over mutual TLS on loopback, with
+/// a bootstrapped security person and an operator holding a client
+/// certificate, both unlimited.
+struct Endpoint {
+    ca: TestCa,
+    port: u16,
+    operator: Issued,
+    _dir: tempfile::TempDir,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Endpoint {
+    async fn start<S: Storage + Clone + 'static>(storage: S) -> (Self, BackupService<S>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config =
+            ServiceConfig::new(Label::new("bench").unwrap(), Label::new("r1").unwrap());
+        config.inspect_limit = UNLIMITED;
+        config.recovery_attempt_limit = UNLIMITED;
+        let parts = ServiceParts::new(
+            storage,
+            config,
+            Arc::new(
+                LocalKeyStore::create(dir.path().join("kms"), KekId::new("master-1").unwrap())
+                    .unwrap(),
+            ),
+            Arc::new(InMemorySigner::from_seed(
+                SignerId::new("backup-server-1").unwrap(),
+                &[0x5e; 32],
+            )),
+            Arc::new(shardkeep_backup::FixedClock::new(bench_time())),
+            Box::new(ChaCha20Rng::from_seed([42; 32])),
+        );
+        let service = BackupService::new(parts).unwrap();
+        let ca = TestCa::new("shardkeep bench client CA");
+        let operator = ca.client("ops-1");
+        let security = actor("sec-1");
+        for (person, role, tls) in [
+            (&security, Role::Security, None),
+            (
+                &actor("ops-1"),
+                Role::Operator,
+                Some(operator.fingerprint.0),
+            ),
+        ] {
+            service
+                .register_person(
+                    &security,
+                    PersonRegistration {
+                        id: person.clone(),
+                        display_name: common::text(person.as_str()),
+                        roles: [role].into_iter().collect::<RoleSet>(),
+                        keys: PersonKeys {
+                            approval_key: Some([0x11; 32]),
+                            tls_fingerprint: tls,
+                            ..PersonKeys::default()
+                        },
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        service
+            .set_policy(
+                &security,
+                PolicySettings {
+                    threshold: Threshold::new(3, 5).unwrap(),
+                    server_shares: 2,
+                    kek_provider: Label::new("local-key-file").unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+        let server_cert = ca.server();
+        let tls = TlsIdentity {
+            server_chain_pem: server_cert.cert_pem.clone().into_bytes(),
+            server_key_pem: Zeroizing::new(server_cert.key_pem.clone().into_bytes()),
+            client_ca_pem: ca.pem.clone().into_bytes(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let grpc = GrpcService::new(service.clone(), Arc::new(NoTargets)).into_server();
+        let server = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .tls_config(tls.server_config())
+                .unwrap()
+                .add_service(grpc)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                .await
+                .unwrap();
+        });
+        (
+            Self {
+                ca,
+                port,
+                operator,
+                _dir: dir,
+                _server: server,
+            },
+            service,
+        )
+    }
+
+    /// A new TLS connection as the operator.
+    async fn client(&self) -> BackupServiceClient<Channel> {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca.pem))
+            .domain_name("localhost")
+            .identity(self.operator.identity());
+        let channel = Channel::from_shared(format!("https://localhost:{}", self.port))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        BackupServiceClient::new(channel).max_decoding_message_size(4 * 1024 * 1024)
+    }
+}
+
+/// The `p`-th percentile of `samples` (nearest rank).
+fn percentile(samples: &mut [Duration], p: usize) -> Duration {
+    samples.sort_unstable();
+    let rank = (samples.len() * p).div_ceil(100).max(1);
+    samples[rank - 1]
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+fn status(c: &mut Criterion) {
+    use shardkeep_storage::test_support::PostgresCluster;
+    let runtime = shardkeep_test_support::runtime::multi_thread();
+    let cluster = PostgresCluster::start().expect("start a throwaway PostgreSQL cluster");
+    let storage = runtime.block_on(async {
+        let database = cluster.create_database("grpc_status_bench").await.unwrap();
+        PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap()
+    });
+    let (endpoint, _service) = runtime.block_on(Endpoint::start(storage.clone()));
+    runtime.block_on(fleet::seed(&storage));
+    cluster.psql("grpc_status_bench", "VACUUM ANALYZE").unwrap();
+
+    let mut group = c.benchmark_group("grpc-status/postgres");
+    for page_size in [100u32, 1_000] {
+        // Every page's token, from one walk through the listing.
+        let (mut client, tokens) = runtime.block_on(async {
+            let mut client = endpoint.client().await;
+            let mut tokens = vec![String::new()];
+            let mut rows = 0;
+            loop {
+                let page = client
+                    .get_backup_status(GetBackupStatusRequest {
+                        page_size,
+                        page_token: tokens.last().unwrap().clone(),
+                        ..GetBackupStatusRequest::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                rows += page.versions.len();
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                tokens.push(page.next_page_token);
+            }
+            assert_eq!(rows, usize::try_from(VERSIONS).unwrap());
+            (client, tokens)
+        });
+        let latencies = Mutex::new(Vec::new());
+        let mut next = 0usize;
+        group.bench_function(format!("page of {page_size} ({VERSIONS} versions)"), |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iterations {
+                        let token = tokens[next % tokens.len()].clone();
+                        next += 1;
+                        let started = Instant::now();
+                        let page = client
+                            .get_backup_status(GetBackupStatusRequest {
+                                page_size,
+                                page_token: token,
+                                ..GetBackupStatusRequest::default()
+                            })
+                            .await
+                            .unwrap()
+                            .into_inner();
+                        let took = started.elapsed();
+                        assert!(!page.versions.is_empty());
+                        total += took;
+                        latencies.lock().unwrap().push(took);
+                    }
+                    total
+                })
+            });
+        });
+        let mut samples = latencies.into_inner().unwrap();
+        eprintln!(
+            "grpc-status/postgres page of {page_size}: {} requests over {} pages, p50 {:.2} ms, p99 {:.2} ms",
+            samples.len(),
+            tokens.len(),
+            millis(percentile(&mut samples, 50)),
+            millis(percentile(&mut samples, 99)),
+        );
+    }
+
+    // 50 clients at once, each asking for its own node.
+    let clients = runtime.block_on(async {
+        let mut clients = Vec::with_capacity(CLIENTS);
+        for _ in 0..CLIENTS {
+            clients.push(endpoint.client().await);
+        }
+        clients
+    });
+    let nodes: Vec<NodeVersion> = (0..CLIENTS)
+        .map(|i| {
+            let i = u32::try_from(i).unwrap();
+            fleet::node_version(i * (KEYS / 50), 1 + i % NODES, 1)
+        })
+        .collect();
+    group.throughput(Throughput::Elements(
+        u64::try_from(CLIENTS * REQUESTS_PER_CLIENT).unwrap(),
+    ));
+    group.bench_function(
+        format!("{CLIENTS} clients, {REQUESTS_PER_CLIENT} node status requests each"),
+        |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let mut tasks = tokio::task::JoinSet::new();
+                    for (client, node) in clients.iter().zip(&nodes) {
+                        let mut client = client.clone();
+                        let request = GetBackupStatusRequest {
+                            key_id: node.key_id.as_str().to_owned(),
+                            node_id: node.node_id.as_str().to_owned(),
+                            ..GetBackupStatusRequest::default()
+                        };
+                        tasks.spawn(async move {
+                            for _ in 0..REQUESTS_PER_CLIENT {
+                                let page = client
+                                    .get_backup_status(request.clone())
+                                    .await
+                                    .unwrap()
+                                    .into_inner();
+                                assert_eq!(page.versions.len(), 1);
+                            }
+                        });
+                    }
+                    while let Some(done) = tasks.join_next().await {
+                        done.unwrap();
+                    }
+                });
+            });
+        },
+    );
+    group.finish();
+    drop(clients);
+    drop(endpoint);
+    runtime.block_on(storage.close());
+}
+
+/// Party 0 of `protocol`'s fixture recovers; the other parties answer the
+/// self-test from their own processes.
+struct Party0 {
+    protocol: Protocol,
+    codec: Arc<KekKeystoreCodec<InMemoryKek>>,
+}
+
+impl RecoveryTargets for Party0 {
+    fn codec(
+        &self,
+        _version: &NodeVersion,
+    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
+        Ok(self.codec.clone())
+    }
+
+    fn peers(
+        &self,
+        _version: &NodeVersion,
+    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
+        let program = example_path("self_test_peer").unwrap();
+        let protocol = self.protocol;
+        let mut processes = PeerProcesses::spawn_each((1..PARTIES).map(|party| {
+            (
+                share_id(protocol, party).unwrap(),
+                program.clone(),
+                [fixture_path(protocol, party)],
+            )
+        }))
+        .unwrap();
+        Ok(Box::new(RemotePeers::new(
+            move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?),
+        )))
+    }
+}
+
+fn recovery(c: &mut Criterion) {
+    let runtime = shardkeep_test_support::runtime::multi_thread();
+    let mut group = c.benchmark_group("grpc-recovery");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    for protocol in Protocol::ALL {
+        let codec = Arc::new(KekKeystoreCodec::new(InMemoryKek::generate(
+            KekId::new("node-0-keystore").unwrap(),
+            &mut ChaCha20Rng::from_seed([0x4b; 32]),
+        )));
+        let served = runtime.block_on(Served::start_with(
+            Arc::new(Party0 {
+                protocol,
+                codec: codec.clone(),
+            }),
+            |config| config.recovery_attempt_limit = UNLIMITED,
+        ));
+        let (generated, custodians) =
+            runtime.block_on(served.generate_hybrid_of("wallet", protocol, 0));
+        let keystore_dir = served.dir.path().join("keystore");
+        std::fs::create_dir_all(&keystore_dir).unwrap();
+        let wire_version = proto::NodeVersion {
+            key_id: "wallet".into(),
+            node_id: "node-0".into(),
+            version: generated.version.version.get(),
+        };
+        let (mut client, approvers) = runtime.block_on(async {
+            let client = served
+                .client(Some(served.operator_cert.identity()))
+                .await
+                .unwrap();
+            let mut approvers = Vec::new();
+            for (name, role) in [("biz-1", Role::BusinessOwner), ("sec-2", Role::Security)] {
+                let key = served.signing_key();
+                let cert = served.ca.client(name);
+                let mut registration = served.person(&actor(name), &[role], Some(cert.fingerprint));
+                registration.keys.approval_key = Some(key.verifying_key().to_bytes());
+                served
+                    .service
+                    .register_person(&served.security, registration)
+                    .await
+                    .unwrap();
+                let approver = served.client(Some(cert.identity())).await.unwrap();
+                approvers.push((name, role, key, approver));
+            }
+            (client, approvers)
+        });
+        let approvers = tokio::sync::Mutex::new(approvers);
+        let starts = Mutex::new(Vec::new());
+        let submissions = Mutex::new(Vec::new());
+        group.bench_function(protocol.dir(), |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iterations {
+                        // Approved beforehand (not timed).
+                        let asked = client
+                            .request_approval(RequestApprovalRequest {
+                                params: Some(proto::ApprovalParams {
+                                    operation: proto::ApprovalOperation::Recover.into(),
+                                    version: Some(wire_version.clone()),
+                                    split_id: generated.split_id.to_vec(),
+                                    target: keystore_dir.display().to_string(),
+                                    ticket: "INC-1".into(),
+                                    risk_note_hash: vec![0x77; 32],
+                                    ..proto::ApprovalParams::default()
+                                }),
+                            })
+                            .await
+                            .unwrap()
+                            .into_inner();
+                        for (name, role, key, approver) in approvers.lock().await.iter_mut() {
+                            let approval =
+                                sign_approval(&asked.request, &actor(name), *role, &*key)
+                                    .unwrap()
+                                    .encode();
+                            approver
+                                .submit_approval(SubmitApprovalRequest { approval })
+                                .await
+                                .unwrap();
+                        }
+
+                        let started_at = Instant::now();
+                        let started = client
+                            .start_recovery(StartRecoveryRequest {
+                                approval_request_hash: asked.request_hash,
+                                version: Some(wire_version.clone()),
+                                target: keystore_dir.display().to_string(),
+                                allow_server_shares: false,
+                                ticket: "INC-1".into(),
+                                risk_note_hash: vec![0x77; 32],
+                            })
+                            .await
+                            .unwrap()
+                            .into_inner();
+                        let start = started_at.elapsed();
+
+                        // The custodians, on their own machines (not timed).
+                        let now = shardkeep_backup::Clock::now(served.clock.as_ref());
+                        let shares: Vec<Vec<u8>> = custodians
+                            .iter()
+                            .zip(&generated.containers)
+                            .map(|(custodian, container)| {
+                                let identities = [custodian.identity.clone()];
+                                CustodianCredentials {
+                                    custodian: &custodian.entity,
+                                    person: &custodian.person,
+                                    identities: &identities,
+                                    receipt_signer: &custodian.receipt_key,
+                                }
+                                .recovery_submission(
+                                    &started.descriptor,
+                                    &served.signer.verifying_key(),
+                                    now,
+                                    &container.container,
+                                )
+                                .unwrap()
+                            })
+                            .collect();
+
+                        let submitted_at = Instant::now();
+                        let done = client
+                            .recover_mpc_share(RecoverMpcShareRequest {
+                                session_id: started.session_id,
+                                share_data: shares,
+                            })
+                            .await
+                            .unwrap()
+                            .into_inner();
+                        let submit = submitted_at.elapsed();
+                        assert_eq!(done.state(), RecoveryState::Recovered);
+                        starts.lock().unwrap().push(start);
+                        submissions.lock().unwrap().push(submit);
+                        total += start + submit;
+                    }
+                    total
+                })
+            });
+        });
+        let mut starts = std::mem::take(&mut *starts.lock().unwrap());
+        let mut submissions = std::mem::take(&mut *submissions.lock().unwrap());
+        eprintln!(
+            "grpc-recovery/{}: StartRecovery median {:.2} ms, RecoverMPCShare (3 shares, to the self-tested keystore) median {:.2} ms, over {} sessions",
+            protocol.dir(),
+            millis(percentile(&mut starts, 50)),
+            millis(percentile(&mut submissions, 50)),
+            starts.len(),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, status, recovery);
+criterion_main!(benches);
