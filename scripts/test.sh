@@ -3,7 +3,8 @@
 #
 # The tests start what they need themselves (a throwaway PostgreSQL cluster,
 # a temporary SoftHSM2 token, the age CLI for interop, headless Chromium to
-# render the HTML checklist report); this script only makes sure the Debian
+# render the HTML checklist report and the status page, promtool to check
+# and unit-test the alert rules); this script only makes sure the Debian
 # packages that provide those programs are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ declare -A needed=(
     [pkcs11-tool]=opensc
     [/usr/lib/postgresql/15/bin/initdb]=postgresql-15
     [chromium]=chromium
+    [promtool]=prometheus
 )
 missing=()
 for program in "${!needed[@]}"; do
@@ -30,4 +32,6 @@ fi
 
 # The rendered-report test skips itself without Chromium unless this is set.
 export SHARDKEEP_REQUIRE_CHROMIUM=1
+# The alert-rule tests skip themselves without promtool unless this is set.
+export SHARDKEEP_REQUIRE_PROMTOOL=1
 cargo test --workspace --all-features --locked "$@"
