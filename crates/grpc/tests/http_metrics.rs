@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use http_support::{HOSTILE_REASON, Metered, ops_dir, populate};
 use shardkeep_grpc::http::HttpState;
-use shardkeep_storage::{AuditStore as _, Storage as _, Transaction as _};
+use shardkeep_storage::{AuditStore as _, Storage as _, StoredCheckpoint, Transaction as _};
 
 /// The value of the sample `series` (name and labels exactly as
 /// encoded), if the scrape has it.
@@ -286,6 +286,42 @@ async fn the_port_refuses_queries_bodies_and_other_methods_and_writes_nothing() 
     ));
 
     assert_eq!(audit_head(&metered).await, head_before);
+
+    // A stored checkpoint that does not parse: the state cannot be read.
+    // The scrape says so (and still carries the request series); the
+    // page is unavailable rather than partial.
+    metered
+        .client(metered.served.operator_cert.identity())
+        .await
+        .get_backup_status(shardkeep_grpc::proto::GetBackupStatusRequest::default())
+        .await
+        .unwrap();
+    let mut tx = metered.served.service.storage().begin().await.unwrap();
+    tx.store_checkpoint(&StoredCheckpoint {
+        sequence: head_before.sequence,
+        head_hash: head_before.hash,
+        checkpoint: b"shardkeep-checkpoint-v2 forged".to_vec(),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let scrape = metered.get("/metrics").await;
+    assert_eq!(scrape.status, 200);
+    assert_eq!(sample(&scrape.body, "shardkeep_exporter_up"), Some(0.0));
+    assert_eq!(
+        sample(&scrape.body, "shardkeep_exporter_snapshot_failures_total"),
+        Some(1.0)
+    );
+    assert_eq!(sample(&scrape.body, "shardkeep_versions"), None);
+    assert!(
+        scrape
+            .body
+            .contains("# TYPE shardkeep_grpc_requests counter")
+    );
+    let page = metered.get("/").await;
+    assert_eq!(page.status, 503);
+    assert!(!page.body.contains("forged"));
+
     // Shutdown completes once the signal fires.
     metered.stop_http().await.unwrap();
 }

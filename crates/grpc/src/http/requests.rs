@@ -360,7 +360,152 @@ impl<B: Body> Body for MeteredBody<B> {
 
 #[cfg(test)]
 mod tests {
+    use core::convert::Infallible;
+    use core::task::Waker;
+    use std::collections::VecDeque;
+
     use super::*;
+
+    /// A response body: its frames, in order.
+    struct Frames(VecDeque<Frame<&'static [u8]>>);
+
+    impl Body for Frames {
+        type Data = &'static [u8];
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(Ok))
+        }
+    }
+
+    fn trailers(status: &'static str) -> Frame<&'static [u8]> {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static(status));
+        Frame::trailers(trailers)
+    }
+
+    /// A service that answers every call with `headers` and `frames`.
+    #[derive(Clone)]
+    struct Answer {
+        status_header: Option<&'static str>,
+        frames: Vec<fn() -> Frame<&'static [u8]>>,
+    }
+
+    impl Service<http::Request<()>> for Answer {
+        type Response = http::Response<Frames>;
+        type Error = Infallible;
+        type Future = core::future::Ready<Result<Self::Response, Infallible>>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _request: http::Request<()>) -> Self::Future {
+            let mut response =
+                http::Response::new(Frames(self.frames.iter().map(|frame| frame()).collect()));
+            if let Some(status) = self.status_header {
+                response
+                    .headers_mut()
+                    .insert("grpc-status", http::HeaderValue::from_static(status));
+            }
+            core::future::ready(Ok(response))
+        }
+    }
+
+    fn counted(families: &RequestFamilies, code: &'static str) -> u64 {
+        families
+            .requests
+            .get_or_create(&RequestLabels {
+                method: "infra.v1.BackupService/GetBackupStatus".to_owned(),
+                code,
+            })
+            .get()
+    }
+
+    /// Calls `service` through the layer and returns the response body.
+    fn call(families: &RequestFamilies, service: Answer) -> MeteredBody<Frames> {
+        let mut service = RequestMetricsLayer::new(families.clone()).layer(service);
+        let request = http::Request::builder()
+            .uri("/infra.v1.BackupService/GetBackupStatus")
+            .body(())
+            .unwrap();
+        let mut future = core::pin::pin!(service.call(request));
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(Ok(response)) => response.into_body(),
+            _ => unreachable!("the answer is ready"),
+        }
+    }
+
+    fn next_frame(body: &mut MeteredBody<Frames>) -> Option<Frame<&'static [u8]>> {
+        match Pin::new(body).poll_frame(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(frame) => frame.map(|frame| frame.unwrap()),
+            Poll::Pending => unreachable!("the frames are ready"),
+        }
+    }
+
+    #[test]
+    fn a_call_counts_when_its_status_trailer_passes() {
+        let families = RequestFamilies::default();
+        let mut body = call(
+            &families,
+            Answer {
+                status_header: None,
+                frames: vec![|| Frame::data(&b"message"[..]), || trailers("0")],
+            },
+        );
+        assert!(next_frame(&mut body).unwrap().is_data());
+        assert_eq!(counted(&families, "OK"), 0);
+        assert!(next_frame(&mut body).unwrap().is_trailers());
+        assert_eq!(counted(&families, "OK"), 1);
+        assert!(next_frame(&mut body).is_none());
+        drop(body);
+        assert_eq!(counted(&families, "OK"), 1);
+        assert_eq!(counted(&families, "CANCELLED"), 0);
+    }
+
+    #[test]
+    fn a_trailers_only_refusal_counts_at_once_and_a_dropped_response_as_cancelled() {
+        let families = RequestFamilies::default();
+        let refused = call(
+            &families,
+            Answer {
+                status_header: Some("7"),
+                frames: Vec::new(),
+            },
+        );
+        assert_eq!(counted(&families, "PERMISSION_DENIED"), 1);
+        drop(refused);
+        assert_eq!(counted(&families, "CANCELLED"), 0);
+
+        let mut body = call(
+            &families,
+            Answer {
+                status_header: None,
+                frames: vec![|| Frame::data(&b"partial"[..]), || trailers("0")],
+            },
+        );
+        assert!(next_frame(&mut body).unwrap().is_data());
+        drop(body);
+        assert_eq!(counted(&families, "CANCELLED"), 1);
+        assert_eq!(counted(&families, "OK"), 0);
+
+        // A body that ends without a status.
+        let mut body = call(
+            &families,
+            Answer {
+                status_header: None,
+                frames: Vec::new(),
+            },
+        );
+        assert!(next_frame(&mut body).is_none());
+        assert_eq!(counted(&families, "UNKNOWN"), 1);
+    }
 
     #[test]
     fn every_code_has_its_name_and_others_are_unknown() {
