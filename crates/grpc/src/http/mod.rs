@@ -85,10 +85,7 @@ impl<S> fmt::Debug for HttpState<S> {
     }
 }
 
-impl<S: Storage> HttpState<S>
-where
-    S::Transaction: shardkeep_storage::Transaction,
-{
+impl<S: Storage> HttpState<S> {
     /// The state for `service`, reusing a snapshot for
     /// [`DEFAULT_MIN_REFRESH_INTERVAL`].
     #[must_use]
@@ -198,10 +195,7 @@ where
     }
 }
 
-async fn metrics_handler<S: Storage>(State(state): State<HttpState<S>>) -> Response
-where
-    S::Transaction: shardkeep_storage::Transaction,
-{
+async fn metrics_handler<S: Storage>(State(state): State<HttpState<S>>) -> Response {
     (
         [(header::CONTENT_TYPE, OPEN_METRICS_CONTENT_TYPE)],
         state.encode_metrics().await,
@@ -209,10 +203,7 @@ where
         .into_response()
 }
 
-async fn page_handler<S: Storage>(State(state): State<HttpState<S>>) -> Response
-where
-    S::Transaction: shardkeep_storage::Transaction,
-{
+async fn page_handler<S: Storage>(State(state): State<HttpState<S>>) -> Response {
     match state.status_page().await {
         Some(html) => (
             [
@@ -286,7 +277,6 @@ pub async fn serve_http<S, F>(
 ) -> std::io::Result<()>
 where
     S: Storage + Send + Sync + 'static,
-    S::Transaction: shardkeep_storage::Transaction,
     F: Future<Output = ()> + Send + 'static,
 {
     axum::serve(listener, state.router())
