@@ -3,7 +3,8 @@
 #
 # The tests start what they need themselves (a throwaway PostgreSQL cluster,
 # a temporary SoftHSM2 token, the age CLI for interop, headless Chromium to
-# render the HTML checklist report, a Python gRPC client); this script only
+# render the HTML checklist report and the status page, promtool to check
+# and unit-test the alert rules, a Python gRPC client); this script only
 # makes sure the Debian packages that provide those programs, and the
 # Python packages of that client, are installed.
 set -euo pipefail
@@ -16,6 +17,7 @@ declare -A needed=(
     [pkcs11-tool]=opensc
     [/usr/lib/postgresql/15/bin/initdb]=postgresql-15
     [chromium]=chromium
+    [promtool]=prometheus
 )
 missing=()
 for program in "${!needed[@]}"; do
@@ -48,4 +50,5 @@ export SHARDKEEP_PYTHON="$venv/bin/python"
 # unless these are set.
 export SHARDKEEP_REQUIRE_CHROMIUM=1
 export SHARDKEEP_REQUIRE_PYTHON=1
+export SHARDKEEP_REQUIRE_PROMTOOL=1
 cargo test --workspace --all-features --locked "$@"

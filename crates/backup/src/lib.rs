@@ -13,6 +13,7 @@ mod deletion;
 mod delivery;
 mod destruction;
 mod error;
+mod exporter;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -106,6 +107,7 @@ pub use shardkeep_envelope::{Armor, DeliveryCertificate, ReceiptStatus};
 
 // Inspect: status and listing, inventory, rate limits, anomalies, metrics.
 pub use access::{AnomalyKind, RateKind};
+pub use exporter::ExporterSnapshot;
 pub use inventory::{
     CustodianCredentials, INVENTORY_CHALLENGE_MAGIC, INVENTORY_CHALLENGE_VERSION,
     INVENTORY_NONCE_LEN, INVENTORY_PROOF_MAGIC, INVENTORY_PROOF_VERSION, INVENTORY_SIGNATURE_TAG,

@@ -195,6 +195,16 @@ where
 
     async fn metrics(&self) -> Result<MetricsSnapshot, Error> {
         let mut tx = self.begin_read_only().await?;
+        let snapshot = self.metrics_in(&mut tx).await?;
+        drop(tx);
+        Ok(snapshot)
+    }
+
+    /// The metrics snapshot, read in `tx`.
+    pub(crate) async fn metrics_in(
+        &self,
+        tx: &mut S::Transaction,
+    ) -> Result<MetricsSnapshot, Error> {
         let now = self.now();
         let filter = StatusFilter::default();
         let totals = tx.status_summary(&filter).await?;
@@ -244,7 +254,6 @@ where
         drills.oldest_pass_age = oldest_pass.map(|passed| {
             Duration::from_millis(now.as_unix_millis().saturating_sub(passed.as_unix_millis()))
         });
-        drop(tx);
         Ok(MetricsSnapshot {
             at: now,
             totals,

@@ -580,37 +580,7 @@ where
                 .await?
                 .map(|policy| (policy.hash, policy.set_at)),
         };
-        let mut exposure_by_key = BTreeMap::new();
-        for key_id in rows
-            .iter()
-            .filter(|row| row.state == KeyVersionState::Active)
-            .map(|row| &row.version.key_id)
-            .collect::<BTreeSet<_>>()
-        {
-            exposure_by_key.insert(key_id.clone(), exposure_of_key(&mut tx, key_id).await?);
-        }
-        let mut versions = Vec::with_capacity(rows.len());
-        for row in rows {
-            let exposure = if row.state == KeyVersionState::Active {
-                match exposure_by_key.get(&row.version.key_id) {
-                    Some(Some(exposed)) => match exposed.get(&row.version.node_id) {
-                        Some(custodians) => ExposureState::Exposed {
-                            custodians: custodians.iter().cloned().collect(),
-                        },
-                        None => ExposureState::Clear,
-                    },
-                    _ => ExposureState::UnknownGroup,
-                }
-            } else {
-                ExposureState::NotApplicable
-            };
-            let mut status = context.version_status(row, exposure)?;
-            if row.state != KeyVersionState::Active {
-                status.outstanding_destructions =
-                    self.outstanding_of(&mut tx, &row.version).await?;
-            }
-            versions.push(status);
-        }
+        let versions = self.statuses_of(&mut tx, rows, &context).await?;
         let next_page_token = match (has_more, rows.last()) {
             (true, Some(last)) => {
                 let mut position = Vec::new();
@@ -639,6 +609,49 @@ where
             next_page_token,
             as_of: context.now,
         })
+    }
+
+    /// The status of each of `rows`, with the exposure of its group key
+    /// (two storage queries per group key among the active rows) and, for
+    /// a version that is not active, its outstanding destruction
+    /// statements.
+    pub(crate) async fn statuses_of(
+        &self,
+        tx: &mut S::Transaction,
+        rows: &[VersionStatusRow],
+        context: &StatusContext,
+    ) -> Result<Vec<VersionStatus>, Error> {
+        let mut exposure_by_key = BTreeMap::new();
+        for key_id in rows
+            .iter()
+            .filter(|row| row.state == KeyVersionState::Active)
+            .map(|row| &row.version.key_id)
+            .collect::<BTreeSet<_>>()
+        {
+            exposure_by_key.insert(key_id.clone(), exposure_of_key(tx, key_id).await?);
+        }
+        let mut versions = Vec::with_capacity(rows.len());
+        for row in rows {
+            let exposure = if row.state == KeyVersionState::Active {
+                match exposure_by_key.get(&row.version.key_id) {
+                    Some(Some(exposed)) => match exposed.get(&row.version.node_id) {
+                        Some(custodians) => ExposureState::Exposed {
+                            custodians: custodians.iter().cloned().collect(),
+                        },
+                        None => ExposureState::Clear,
+                    },
+                    _ => ExposureState::UnknownGroup,
+                }
+            } else {
+                ExposureState::NotApplicable
+            };
+            let mut status = context.version_status(row, exposure)?;
+            if row.state != KeyVersionState::Active {
+                status.outstanding_destructions = self.outstanding_of(tx, &row.version).await?;
+            }
+            versions.push(status);
+        }
+        Ok(versions)
     }
 
     /// Totals over the key versions `query` selects (its page size and

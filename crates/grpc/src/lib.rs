@@ -2,6 +2,7 @@
 
 mod convert;
 mod error;
+pub mod http;
 mod identity;
 mod service;
 mod tls;

@@ -436,6 +436,17 @@ pub async fn destruction_statements_after_a_resplit<S: Storage>(r: Recovery<S>) 
     };
     assert_eq!(listed(&r.generated.version), outstanding);
     assert!(listed(&rotated.generated.version).is_empty());
+    // The exporter's snapshot (metrics port, status page) shows the same
+    // versions, read without an audit record.
+    let records = h.audit_records().await.len();
+    let snapshot = h.service.exporter_snapshot().await.unwrap();
+    assert_eq!(snapshot.versions, versions);
+    assert_eq!(h.audit_records().await.len(), records);
+    assert_eq!(
+        snapshot.audit_head.sequence,
+        u64::try_from(records).unwrap()
+    );
+    assert_eq!(snapshot.metrics.totals.versions, 2);
 
     // Replay.
     assert!(matches!(

@@ -1,0 +1,479 @@
+//! What the metrics-port tests share: the gRPC test service served a
+//! second time with the request-metrics layer around it, the metrics port
+//! beside it, a raw HTTP/1.1 client, the programs the tests drive
+//! (promtool, Chromium), and a deployment with real data: a delivered and
+//! drilled version, an undelivered one, a delivery failure whose reason
+//! is markup, a rate-limit anomaly and a witnessed checkpoint.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shardkeep_audit::FileWitness;
+use shardkeep_backup::{
+    Armor, CustodianCredentials, GenerateRequest, Generated, Role, SaveDataSource, StatusQuery,
+    sign_approval,
+};
+use shardkeep_envelope::{Receipt, ReceiptStatus};
+use shardkeep_grpc::http::{HttpState, serve_http};
+use shardkeep_grpc::proto::backup_service_client::BackupServiceClient;
+use shardkeep_grpc::proto::{
+    self, ConfirmReceiptRequest, GetBackupStatusRequest, RecordDeliveryRequest,
+    RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, StartDrillRequest,
+    SubmitApprovalRequest,
+};
+use shardkeep_grpc::{GrpcService, RecoveryTargets, TlsIdentity};
+use shardkeep_keydata::{KekKeystoreCodec, KeystoreCodec, RemotePeers, SelfTestPeers};
+use shardkeep_storage::SqliteStorage;
+use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
+use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_path, share_id};
+use shardkeep_types::{
+    InMemoryKek, InMemorySigner, KekId, KeyId, NodeId, NodeVersion, ShareIndex, Signer, SignerId,
+};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use zeroize::Zeroizing;
+
+use crate::common::{Served, TSS_GROUP, TestCustodian, actor, save_data};
+
+/// The failure reason an operator typed: markup that must reach the
+/// status page as text.
+pub const HOSTILE_REASON: &str = "<script>document.title='pwned'</script><b>courier lost it</b>";
+
+/// The program `names` names, found on `PATH`; `None` (the test is
+/// skipped) when it is absent and `require` is not set in the
+/// environment. `scripts/test.sh` installs the programs and sets the
+/// variables.
+pub fn required_program(names: &[&str], require: &str) -> Option<PathBuf> {
+    let found = names.iter().find_map(|name| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|path| path.is_file())
+        })
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os(require).is_none(),
+            "{require} is set but {} is not installed",
+            names[0]
+        );
+        eprintln!("{} is not installed: the test is skipped", names[0]);
+    }
+    found
+}
+
+/// `ops/` at the workspace root.
+pub fn ops_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ops")
+}
+
+/// Node 0's keystore codec and the fixture's other parties, each in its
+/// own process (a drill self-tests the rebuilt share against them).
+pub struct Node0 {
+    codec: Arc<KekKeystoreCodec<InMemoryKek>>,
+}
+
+impl Node0 {
+    pub fn new() -> Self {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::ChaCha20Rng::from_seed([0x4b; 32]);
+        Self {
+            codec: Arc::new(KekKeystoreCodec::new(InMemoryKek::generate(
+                KekId::new("node-0-keystore").unwrap(),
+                &mut rng,
+            ))),
+        }
+    }
+}
+
+impl RecoveryTargets for Node0 {
+    fn codec(
+        &self,
+        _version: &NodeVersion,
+    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
+        Ok(self.codec.clone())
+    }
+
+    fn peers(
+        &self,
+        _version: &NodeVersion,
+    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
+        let program = example_path("self_test_peer").unwrap();
+        let mut processes = PeerProcesses::spawn_each((1..PARTIES).map(|party| {
+            let share_id = share_id(Protocol::Ecdsa, party).unwrap();
+            (
+                share_id,
+                program.clone(),
+                [fixture_path(Protocol::Ecdsa, party)],
+            )
+        }))
+        .unwrap();
+        Ok(Box::new(RemotePeers::new(
+            move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?),
+        )))
+    }
+}
+
+/// An HTTP response, as read off the wire.
+pub struct HttpResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// The test service, served over mutual TLS with the request-metrics
+/// layer, and its metrics port.
+pub struct Metered {
+    pub served: Served,
+    pub state: HttpState<SqliteStorage>,
+    pub metrics_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    http: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    grpc: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        self.grpc.abort();
+        if let Some(http) = &self.http {
+            http.abort();
+        }
+    }
+}
+
+impl Metered {
+    /// Starts both; snapshots are never reused (every request reads the
+    /// service anew).
+    pub async fn start() -> Self {
+        let served = Served::start(Arc::new(Node0::new())).await;
+        let state = HttpState::with_min_refresh_interval(served.service.clone(), Duration::ZERO);
+
+        let server_cert = served.ca.server();
+        let tls = TlsIdentity {
+            server_chain_pem: server_cert.cert_pem.clone().into_bytes(),
+            server_key_pem: Zeroizing::new(server_cert.key_pem.clone().into_bytes()),
+            client_ca_pem: served.ca.pem.clone().into_bytes(),
+        };
+        let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let grpc_addr = grpc_listener.local_addr().unwrap();
+        let grpc = GrpcService::new(served.service.clone(), Arc::new(Node0::new())).into_server();
+        let layer = state.request_metrics_layer();
+        let grpc = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .tls_config(tls.server_config())
+                .unwrap()
+                .layer(layer)
+                .add_service(grpc)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc_listener))
+                .await
+                .unwrap();
+        });
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let http = tokio::spawn(serve_http(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            served,
+            state,
+            metrics_addr,
+            grpc_addr,
+            stop: Some(stop),
+            http: Some(http),
+            grpc,
+        }
+    }
+
+    /// Stops the metrics port and returns what `serve_http` returned.
+    pub async fn stop_http(&mut self) -> std::io::Result<()> {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.http.take().unwrap().await.unwrap()
+    }
+
+    /// A client of the layered gRPC server presenting `identity`.
+    pub async fn client(&self, identity: Identity) -> BackupServiceClient<Channel> {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.served.ca.pem))
+            .domain_name("localhost")
+            .identity(identity);
+        let channel = Channel::from_shared(format!("https://localhost:{}", self.grpc_addr.port()))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        BackupServiceClient::new(channel)
+    }
+
+    /// Sends `request` (a whole HTTP/1.1 request) to the metrics port and
+    /// reads the response until the server closes.
+    pub async fn raw(&self, request: &str) -> HttpResponse {
+        let mut stream = tokio::net::TcpStream::connect(self.metrics_addr)
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut bytes = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut bytes))
+            .await
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        HttpResponse {
+            status,
+            head: head.to_owned(),
+            body: body.to_owned(),
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> HttpResponse {
+        self.raw(&format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        ))
+        .await
+    }
+}
+
+/// What [`populate`] made.
+pub struct Populated {
+    /// `wallet/node-0`: delivered, confirmed and drilled.
+    pub wallet: Generated,
+    /// `treasury/node-0`: generated, nothing delivered.
+    pub treasury: Generated,
+    /// The checkpoint witnessed after everything else.
+    pub checkpoint: shardkeep_audit::Checkpoint,
+}
+
+fn wire_version(version: &NodeVersion) -> proto::NodeVersion {
+    proto::NodeVersion {
+        key_id: version.key_id.as_str().to_owned(),
+        node_id: version.node_id.as_str().to_owned(),
+        version: version.version.get(),
+    }
+}
+
+fn wire_slot(version: &NodeVersion, index: ShareIndex) -> proto::ShareSlot {
+    proto::ShareSlot {
+        version: Some(wire_version(version)),
+        index: u32::from(index.get()),
+    }
+}
+
+/// A backup of party 0's share of `key` to three new custodians, under
+/// the policy already in force.
+async fn generate(served: &Served, key: &str) -> (Generated, Vec<TestCustodian>) {
+    let mut custodians = Vec::new();
+    for i in 0..3 {
+        custodians.push(served.custodian(&format!("{key}-cust-{i}")).await);
+    }
+    let data = save_data(0);
+    let generated = served
+        .service
+        .generate(
+            &served.operator,
+            GenerateRequest {
+                key_id: KeyId::new(key).unwrap(),
+                node_id: NodeId::new("node-0").unwrap(),
+                save_data: SaveDataSource::Loaded(&data),
+                group: TSS_GROUP,
+                custodians: custodians.iter().map(TestCustodian::choice).collect(),
+                armor: Armor::Binary,
+            },
+        )
+        .await
+        .unwrap();
+    (generated, custodians)
+}
+
+/// The deployment the metrics and status page tests read, made through
+/// the layered gRPC server wherever the service offers a call.
+pub async fn populate(metered: &Metered) -> Populated {
+    let served = &metered.served;
+    let (wallet, custodians) = served.generate_hybrid("wallet").await;
+    let (treasury, _) = generate(served, "treasury").await;
+    let mut operator = metered.client(served.operator_cert.identity()).await;
+    let now = shardkeep_backup::Clock::now(served.clock.as_ref());
+
+    // One failed attempt with a reason an operator typed, then every
+    // container sent and its receipt relayed.
+    operator
+        .record_delivery(RecordDeliveryRequest {
+            slot: Some(wire_slot(&wallet.version, wallet.containers[0].index)),
+            container_hash: wallet.containers[0].container_hash.to_vec(),
+            failure_reason: HOSTILE_REASON.to_owned(),
+        })
+        .await
+        .unwrap();
+    for (container, custodian) in wallet.containers.iter().zip(&custodians) {
+        operator
+            .record_delivery(RecordDeliveryRequest {
+                slot: Some(wire_slot(&wallet.version, container.index)),
+                container_hash: container.container_hash.to_vec(),
+                failure_reason: String::new(),
+            })
+            .await
+            .unwrap();
+        let receipt = Receipt {
+            custodian_id: custodian.entity.clone(),
+            envelope_id: container.envelope_id,
+            status: ReceiptStatus::Received,
+            timestamp: now,
+        }
+        .sign(&custodian.receipt_key)
+        .unwrap();
+        operator
+            .confirm_receipt(ConfirmReceiptRequest {
+                slot: Some(wire_slot(&wallet.version, container.index)),
+                receipt,
+            })
+            .await
+            .unwrap();
+    }
+
+    drill(metered, &wallet, &custodians).await;
+
+    // An auditor over its inspect limit: the refused call is a
+    // rate-limit anomaly (the limit's calls go straight to the service,
+    // the refused one over gRPC).
+    let auditor = served.register_client("audit-1", &[Role::Auditor]).await;
+    let limit = served.service.config().inspect_limit.max;
+    for _ in 0..limit {
+        served
+            .service
+            .status(&actor("audit-1"), &StatusQuery::default())
+            .await
+            .unwrap();
+    }
+    let refused = metered
+        .client(auditor.identity())
+        .await
+        .get_backup_status(GetBackupStatusRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+
+    let signer = InMemorySigner::from_seed(SignerId::new("checkpointer").unwrap(), &[0x77; 32]);
+    let mut witness = FileWitness::open(served.dir.path().join("witness")).unwrap();
+    let checkpoint = shardkeep_audit::checkpoint(
+        served.service.storage(),
+        &signer,
+        &mut witness,
+        shardkeep_backup::Clock::now(served.clock.as_ref()),
+    )
+    .await
+    .unwrap();
+    Populated {
+        wallet,
+        treasury,
+        checkpoint,
+    }
+}
+
+/// A drill of `generated` over gRPC: the operator asks, a security
+/// person approves, the three custodians submit their shares.
+async fn drill(metered: &Metered, generated: &Generated, custodians: &[TestCustodian]) {
+    let served = &metered.served;
+    let mut operator = metered.client(served.operator_cert.identity()).await;
+    let asked = operator
+        .request_approval(RequestApprovalRequest {
+            params: Some(proto::ApprovalParams {
+                operation: proto::ApprovalOperation::Drill.into(),
+                version: Some(wire_version(&generated.version)),
+                split_id: generated.split_id.to_vec(),
+                ticket: "DRILL-1".into(),
+                risk_note_hash: vec![0x66; 32],
+                ..proto::ApprovalParams::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let key = served.signing_key();
+    let cert = served.ca.client("sec-2");
+    let mut registration =
+        served.person(&actor("sec-2"), &[Role::Security], Some(cert.fingerprint));
+    registration.keys.approval_key = Some(key.verifying_key().to_bytes());
+    served
+        .service
+        .register_person(&served.security, registration)
+        .await
+        .unwrap();
+    let approval = sign_approval(&asked.request, &actor("sec-2"), Role::Security, &key)
+        .unwrap()
+        .encode();
+    let state = metered
+        .client(cert.identity())
+        .await
+        .submit_approval(SubmitApprovalRequest { approval })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(state.satisfied);
+    let started = operator
+        .start_drill(StartDrillRequest {
+            approval_request_hash: asked.request_hash,
+            version: Some(wire_version(&generated.version)),
+            ticket: "DRILL-1".into(),
+            risk_note_hash: vec![0x66; 32],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let now = shardkeep_backup::Clock::now(served.clock.as_ref());
+    let shares: Vec<Vec<u8>> = custodians
+        .iter()
+        .zip(&generated.containers)
+        .map(|(custodian, container)| {
+            let identities = [custodian.identity.clone()];
+            CustodianCredentials {
+                custodian: &custodian.entity,
+                person: &custodian.person,
+                identities: &identities,
+                receipt_signer: &custodian.receipt_key,
+            }
+            .recovery_submission(
+                &started.descriptor,
+                &served.signer.verifying_key(),
+                now,
+                &container.container,
+            )
+            .unwrap()
+        })
+        .collect();
+    let drilled = operator
+        .recover_mpc_share(RecoverMpcShareRequest {
+            session_id: started.session_id,
+            share_data: shares,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(drilled.state(), RecoveryState::Drilled);
+    assert!(drilled.success);
+}
