@@ -650,4 +650,5 @@ fn main() {
     println!("\nrunning 1 test");
     replicas_interleave_on_one_postgresql();
     println!("test replicas_interleave_on_one_postgresql ... ok\n");
+    println!("test result: ok. 1 passed; 0 failed\n");
 }
