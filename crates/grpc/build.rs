@@ -11,8 +11,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        // The RPCs designed but not yet served answer UNIMPLEMENTED.
-        .generate_default_stubs(true)
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -22,6 +22,23 @@ pub enum Error {
     /// The certificate is a revoked person's.
     #[error("person {0} is revoked")]
     PersonRevoked(ActorId),
+    /// The caller holds none of the roles a request needs (checked here
+    /// only where the procedure has no operation that checks it: the
+    /// audit export).
+    #[error("person {person} has none of the roles {needs}")]
+    MissingRole {
+        /// The caller.
+        person: ActorId,
+        /// The roles that would do, by name.
+        needs: &'static str,
+    },
+    /// `HardDeleteShares` on a server without an audit signer and witness
+    /// ([`GrpcService::with_checkpoints`](crate::GrpcService::with_checkpoints)).
+    #[error("this server has no audit checkpoint signer and witness configured")]
+    NoAuditCheckpoints,
+    /// Reading the audit log for an export failed.
+    #[error("audit export: {0}")]
+    Audit(#[source] shardkeep_audit::Error),
     /// A request field is malformed.
     #[error("invalid {field}: {why}")]
     InvalidArgument {
@@ -80,7 +97,8 @@ impl From<Error> for Status {
                 return Self::unauthenticated("client certificate not accepted");
             }
             Error::InvalidArgument { .. } => Code::InvalidArgument,
-            Error::NoRecoveryTarget(_) => Code::FailedPrecondition,
+            Error::MissingRole { .. } => Code::PermissionDenied,
+            Error::NoRecoveryTarget(_) | Error::NoAuditCheckpoints => Code::FailedPrecondition,
             // Decryption and signature failures: one status for all, the
             // detail stays in the audit record.
             Error::Backup(backup) if backup.is_opaque_to_caller() => {
@@ -89,7 +107,8 @@ impl From<Error> for Status {
             Error::Backup(backup) => match backup {
                 B::MissingRole { .. }
                 | B::NotSlotCustodian { .. }
-                | B::ApprovalNotSubmitter { .. } => Code::PermissionDenied,
+                | B::ApprovalNotSubmitter { .. }
+                | B::AuditReviewNotSubmitter { .. } => Code::PermissionDenied,
                 B::BadPageToken { .. }
                 | B::TooManySubmissions { .. }
                 | B::RecoveryTargetNotADirectory(_)
@@ -103,11 +122,31 @@ impl From<Error> for Status {
                 | B::InventoryEnvelopeMismatch { .. }
                 | B::InventoryContainerMismatch { .. }
                 | B::NotCustodianMember { .. }
-                | B::ApprovalParamsInvalid { .. } => Code::InvalidArgument,
+                | B::ApprovalParamsInvalid { .. }
+                | B::AuditReviewInvalid(_)
+                | B::AuditReviewOtherLog
+                | B::AuditReviewBeyondHead { .. }
+                | B::AuditReviewHeadMismatch { .. }
+                | B::InvalidGroup { .. }
+                | B::GroupMismatch { .. }
+                | B::CustodianCount { .. }
+                | B::DuplicateCustodian(_)
+                | B::DuplicateCustodianPerson(_)
+                | B::NotEntityMember { .. }
+                | B::InvalidAgeRecipient { .. }
+                | B::PublicShareMismatch(_)
+                | B::RotationKindMismatch { .. }
+                | B::NotServerSlot(_)
+                | B::DeletionRequestMismatch { .. }
+                | B::PolicyServerShares { .. }
+                | B::PolicyExternalShares { .. }
+                | B::PolicyTooManyShares { .. } => Code::InvalidArgument,
                 B::RateLimited { .. } => Code::ResourceExhausted,
                 B::RecoverySessionUnknown(_)
                 | B::ApprovalRequestUnknown(_)
-                | B::ChallengeNotFound { .. } => Code::NotFound,
+                | B::ChallengeNotFound { .. }
+                | B::NothingToRotate { .. }
+                | B::Storage(shardkeep_storage::Error::KeyVersionNotFound(_)) => Code::NotFound,
                 B::ApprovalMissing { .. }
                 | B::ApprovalExpired { .. }
                 | B::ApprovalReplayed(_)
@@ -137,10 +176,27 @@ impl From<Error> for Status {
                 | B::SelfApproval(_)
                 | B::SameApproverTwice(_)
                 | B::ApproverWrongRole { .. }
-                | B::ApproverRevoked(_) => Code::FailedPrecondition,
+                | B::ApproverRevoked(_)
+                | B::AuditReviewReplayed(_)
+                | B::SameReviewerTwice(_)
+                | B::AuditReviewComplete
+                | B::NoPolicy
+                | B::ActiveVersionExists(_)
+                | B::Exposure { .. }
+                | B::RotationInProgress(_)
+                | B::SlotState { .. }
+                | B::DeletionSessionOpen { .. }
+                | B::DeletionTooFewConfirmed { .. }
+                | B::DeletionWithoutDrill(_)
+                | B::DeletionCooldown { .. }
+                | B::PolicyChangeNeedsApproval { .. } => Code::FailedPrecondition,
                 _ => return Self::internal("internal error"),
             },
-            Error::TlsConfig(_) | Error::TaskFailed | Error::Transport(_) | Error::Storage(_) => {
+            Error::TlsConfig(_)
+            | Error::TaskFailed
+            | Error::Transport(_)
+            | Error::Storage(_)
+            | Error::Audit(_) => {
                 return Self::internal("internal error");
             }
         };

@@ -8,7 +8,9 @@ mod tls;
 
 pub use error::Error;
 pub use identity::{Caller, CertificateFingerprint};
-pub use service::{GrpcService, MAX_MESSAGE_SIZE, RecoveryTargets};
+pub use service::{
+    EXPORT_CHUNK_SIZE, ExportStream, GrpcService, MAX_MESSAGE_SIZE, RecoveryTargets,
+};
 pub use tls::TlsIdentity;
 
 /// The messages, server and client generated from

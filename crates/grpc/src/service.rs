@@ -3,19 +3,24 @@
 //! of the backup procedure.
 
 use core::fmt;
+use core::pin::Pin;
 use std::sync::Arc;
 
+use shardkeep_audit::Witness;
 use shardkeep_backup::{
-    BackupService, DeliveryReport, DeliveryResult, DrillParams, MAX_SUBMISSIONS_PER_CALL,
-    RecoveryParams, RecoveryTarget, SessionDescriptor, ShareListQuery, StatusQuery,
+    BackupService, ChecklistKind, ChecklistQuery, DeletionParams, DeliveryReport, DeliveryResult,
+    DrillParams, MAX_SUBMISSIONS_PER_CALL, RecoveryParams, RecoveryTarget, Role, RotateRequest,
+    RotationKind, SessionDescriptor, ShareListQuery, StatusQuery, ZeroRetentionDraft,
 };
 use shardkeep_keydata::{KeystoreCodec, SelfTestPeers};
 use shardkeep_storage::{ApprovalRequestHash, RecoverySessionId, Storage};
-use shardkeep_types::{ActorId, FreeText, KeyVersion, NodeVersion};
+use shardkeep_types::{ActorId, FreeText, KeyVersion, NodeVersion, Signer};
+use tonic::codegen::tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::convert::{
-    self, fixed, invalid, node_version, optional_key_id, optional_node_id, page_token, share_slot,
+    self, GenerateSource, fixed, invalid, node_version, optional_key_id, optional_node_id,
+    page_token, share_indices, share_slot,
 };
 use crate::error::Error;
 use crate::identity::{self, Caller};
@@ -45,10 +50,56 @@ pub trait RecoveryTargets: Send + Sync + 'static {
     fn peers(&self, version: &NodeVersion) -> Result<Box<dyn SelfTestPeers + Send>, Error>;
 }
 
+/// The chunks of an audit export, as `ExportAudit` streams them.
+pub type ExportStream =
+    Pin<Box<dyn Stream<Item = Result<proto::ExportAuditChunk, Status>> + Send + 'static>>;
+
+/// A future that need not be `Send` (it runs on a blocking thread).
+type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// What signs and witnesses the audit checkpoint a hard delete ends with,
+/// with the witness's type erased so that [`GrpcService`] stays generic
+/// over its storage only.
+trait Checkpoints<S>: Send + Sync {
+    /// [`BackupService::hard_delete`] with this signer and witness.
+    fn hard_delete<'a>(
+        &'a self,
+        backup: &'a BackupService<S>,
+        actor: &'a ActorId,
+        version: &'a NodeVersion,
+        request: &'a ApprovalRequestHash,
+    ) -> LocalFuture<'a, Result<ZeroRetentionDraft, shardkeep_backup::Error>>;
+}
+
+/// The audit signer and the witness of [`GrpcService::with_checkpoints`].
+struct Witnessed<W> {
+    signer: Arc<dyn Signer + Send + Sync>,
+    // One checkpoint at a time: a witness appends in order.
+    witness: tokio::sync::Mutex<W>,
+}
+
+impl<S: Storage, W: Witness> Checkpoints<S> for Witnessed<W> {
+    fn hard_delete<'a>(
+        &'a self,
+        backup: &'a BackupService<S>,
+        actor: &'a ActorId,
+        version: &'a NodeVersion,
+        request: &'a ApprovalRequestHash,
+    ) -> LocalFuture<'a, Result<ZeroRetentionDraft, shardkeep_backup::Error>> {
+        Box::pin(async move {
+            let mut witness = self.witness.lock().await;
+            backup
+                .hard_delete(actor, version, request, self.signer.as_ref(), &mut *witness)
+                .await
+        })
+    }
+}
+
 /// The backup procedure served over gRPC.
 pub struct GrpcService<S> {
     backup: BackupService<S>,
     targets: Arc<dyn RecoveryTargets>,
+    checkpoints: Option<Arc<dyn Checkpoints<S>>>,
 }
 
 impl<S> fmt::Debug for GrpcService<S> {
@@ -63,7 +114,34 @@ impl<S: Storage + 'static> GrpcService<S> {
     /// The procedure `backup` served, recovering with `targets`.
     #[must_use]
     pub fn new(backup: BackupService<S>, targets: Arc<dyn RecoveryTargets>) -> Self {
-        Self { backup, targets }
+        Self {
+            backup,
+            targets,
+            checkpoints: None,
+        }
+    }
+
+    /// Serves `HardDeleteShares` too: each hard delete ends with an audit
+    /// checkpoint signed by `audit_signer` and appended to `witness`.
+    /// Without them, `HardDeleteShares` is refused with
+    /// `FAILED_PRECONDITION`.
+    #[must_use]
+    pub fn with_checkpoints<W: Witness + 'static>(
+        mut self,
+        audit_signer: Arc<dyn Signer + Send + Sync>,
+        witness: W,
+    ) -> Self {
+        self.checkpoints = Some(Arc::new(Witnessed {
+            signer: audit_signer,
+            witness: tokio::sync::Mutex::new(witness),
+        }));
+        self
+    }
+
+    /// The procedure served.
+    #[must_use]
+    pub fn backup(&self) -> &BackupService<S> {
+        &self.backup
     }
 
     /// The tonic service to add to a server: messages capped at
@@ -75,17 +153,31 @@ impl<S: Storage + 'static> GrpcService<S> {
             .max_encoding_message_size(MAX_MESSAGE_SIZE)
     }
 
-    /// Runs one operation of the procedure for `caller` on a blocking
-    /// thread, driven there by the runtime's handle: the procedure's
-    /// futures are not `Send` (tonic's handlers must be), and a recovery at
-    /// threshold self-tests with the other parties synchronously, which
-    /// must not hold up the runtime's workers.
+    /// Runs one operation of the procedure for `caller`, awaited on the
+    /// request's own task (the procedure's futures are `Send`: see
+    /// [`procedure_futures_are_send`]).
     ///
     /// The operation authorizes the caller again; if it finds them unknown
     /// or revoked (a revocation since the lookup), that is the caller's
     /// identity refusal. The same errors about another person (a
     /// custodian, an approver) stay the procedure's refusals.
     async fn run<T, F, Fut>(&self, caller: Caller, operation: F) -> Result<T, Error>
+    where
+        F: FnOnce(BackupService<S>, ActorId) -> Fut,
+        Fut: Future<Output = Result<T, Error>> + Send,
+    {
+        let result = operation(self.backup.clone(), caller.actor.clone()).await;
+        result.map_err(|error| identity_refusal(&caller, error))
+    }
+
+    /// [`run`](Self::run) for an operation that blocks synchronously: a
+    /// recovery at threshold self-tests with the other parties over a
+    /// blocking channel; generate and rotate read the keystore file and
+    /// call the KMS; a hard delete destroys KEKs and signs with a signer
+    /// that need not be `Sync`. The operation runs on a blocking thread,
+    /// driven there by the runtime's handle, so it never holds up the
+    /// runtime's workers.
+    async fn run_blocking<T, F, Fut>(&self, caller: Caller, operation: F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: FnOnce(BackupService<S>, ActorId) -> Fut + Send + 'static,
@@ -97,13 +189,7 @@ impl<S: Storage + 'static> GrpcService<S> {
         let result = tokio::task::spawn_blocking(move || handle.block_on(operation(backup, actor)))
             .await
             .map_err(|_| Error::TaskFailed)?;
-        result.map_err(|error| match error {
-            Error::Backup(
-                shardkeep_backup::Error::UnknownPerson(person)
-                | shardkeep_backup::Error::PersonRevoked(person),
-            ) if person == caller.actor => Error::PersonRevoked(person),
-            other => other,
-        })
+        result.map_err(|error| identity_refusal(&caller, error))
     }
 
     /// Starts a session (recovery or drill) with `start`, and answers with
@@ -114,8 +200,8 @@ impl<S: Storage + 'static> GrpcService<S> {
         start: F,
     ) -> Result<Response<proto::StartRecoveryResponse>, Status>
     where
-        F: FnOnce(BackupService<S>, ActorId) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<SessionDescriptor, Error>>,
+        F: FnOnce(BackupService<S>, ActorId) -> Fut + Send,
+        Fut: Future<Output = Result<SessionDescriptor, Error>> + Send,
     {
         let (descriptor, threshold) = self
             .run(caller, move |backup, actor| async move {
@@ -142,6 +228,53 @@ impl<S: Storage + 'static> GrpcService<S> {
         identity::resolve(self.backup.storage(), fingerprint).await
     }
 }
+
+/// `error` as the caller is told it: the procedure finding the caller
+/// themselves unknown or revoked (a revocation since the lookup) is the
+/// caller's identity refusal; the same errors about another person (a
+/// custodian, an approver) stay the procedure's refusals.
+fn identity_refusal(caller: &Caller, error: Error) -> Error {
+    match error {
+        Error::Backup(
+            shardkeep_backup::Error::UnknownPerson(person)
+            | shardkeep_backup::Error::PersonRevoked(person),
+        ) if person == caller.actor => Error::PersonRevoked(person),
+        other => other,
+    }
+}
+
+/// Compile-time proof that the futures of the procedure's operations
+/// awaited on the request's task ([`GrpcService::run`]) are `Send`: this
+/// function does not compile otherwise. Never called.
+#[allow(dead_code, clippy::too_many_arguments)]
+fn procedure_futures_are_send<S: Storage + 'static>(
+    backup: &BackupService<S>,
+    actor: &ActorId,
+    status: &StatusQuery,
+    shares: &ShareListQuery,
+    session: &RecoverySessionId,
+    slot: &shardkeep_types::ShareSlot,
+    bytes: &[u8],
+    deletion: &DeletionParams,
+) {
+    fn send<T: Send>(_: &T) {}
+    send(&backup.status(actor, status));
+    send(&backup.list_server_shares(actor, shares));
+    send(&backup.recovery_progress(actor, session));
+    send(&backup.confirm(actor, slot, bytes));
+    send(&backup.issue_inventory_challenge(actor, slot));
+    send(&backup.confirm_inventory(actor, bytes));
+    send(&backup.submit_approval(actor, bytes));
+    send(&backup.submit_audit_review(actor, bytes));
+    send(&backup.soft_delete(actor, deletion));
+    send(&backup.rollback_deletion(actor, &deletion.version, &deletion.slots));
+    send(&backup.current_policy(actor));
+    send(&shardkeep_audit::export(backup.storage(), Vec::new()));
+}
+
+/// Largest chunk of an audit export stream: well under
+/// [`MAX_MESSAGE_SIZE`].
+pub const EXPORT_CHUNK_SIZE: usize = 1024 * 1024;
 
 #[tonic::async_trait]
 impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcService<S> {
@@ -255,7 +388,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         }
         let targets = Arc::clone(&self.targets);
         let report = self
-            .run(caller, move |backup, actor| async move {
+            .run_blocking(caller, move |backup, actor| async move {
                 // The session's version names the node whose codec and
                 // peers the recovery uses (an operator call too, so
                 // authorized and counted).
@@ -393,5 +526,246 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
             })
             .await?;
         Ok(Response::new(convert::approval_state_response(&state)))
+    }
+
+    async fn generate_backup(
+        &self,
+        request: Request<proto::GenerateBackupRequest>,
+    ) -> Result<Response<proto::GenerateBackupResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let source = GenerateSource::parse(Some(request.get_ref()), "request")?;
+        let codec = self.targets.codec(&source.written_for)?;
+        let generated = self
+            .run_blocking(caller, move |backup, actor| async move {
+                Ok(backup
+                    .generate(&actor, source.request(codec.as_ref()))
+                    .await?)
+            })
+            .await?;
+        Ok(Response::new(convert::generated_response(&generated)))
+    }
+
+    async fn rotate_backup(
+        &self,
+        request: Request<proto::RotateBackupRequest>,
+    ) -> Result<Response<proto::RotateBackupResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.get_ref();
+        let kind = match proto::RotationKind::try_from(message.kind) {
+            Ok(proto::RotationKind::Reshare) => RotationKind::Reshare,
+            Ok(proto::RotationKind::Resplit) => RotationKind::Resplit,
+            Ok(proto::RotationKind::Unspecified) | Err(_) => {
+                return Err(invalid("kind", "not a rotation kind").into());
+            }
+        };
+        let source = GenerateSource::parse(message.generate.as_ref(), "generate")?;
+        let codec = self.targets.codec(&source.written_for)?;
+        let rotated = self
+            .run_blocking(caller, move |backup, actor| async move {
+                let request = RotateRequest {
+                    kind,
+                    generate: source.request(codec.as_ref()),
+                };
+                Ok(backup.rotate(&actor, request).await?)
+            })
+            .await?;
+        Ok(Response::new(convert::rotated_response(&rotated)))
+    }
+
+    async fn soft_delete_shares(
+        &self,
+        request: Request<proto::SoftDeleteSharesRequest>,
+    ) -> Result<Response<proto::SoftDeleteSharesResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.get_ref();
+        let params = DeletionParams {
+            version: node_version("version", message.version.as_ref())?,
+            slots: share_indices("slots", &message.slots)?,
+            request: ApprovalRequestHash(fixed(
+                "approval_request_hash",
+                &message.approval_request_hash,
+            )?),
+            ticket: FreeText::new(&message.ticket)
+                .map_err(|_| invalid("ticket", "not a valid ticket"))?,
+            risk_note_hash: fixed("risk_note_hash", &message.risk_note_hash)?,
+        };
+        let deleted = self
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.soft_delete(&actor, &params).await?)
+            })
+            .await?;
+        Ok(Response::new(proto::SoftDeleteSharesResponse {
+            at_unix: deleted.at.as_unix_seconds(),
+            cooldown_until_unix: deleted.cooldown_until.as_unix_seconds(),
+        }))
+    }
+
+    async fn rollback_deletion(
+        &self,
+        request: Request<proto::RollbackDeletionRequest>,
+    ) -> Result<Response<proto::RollbackDeletionResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.get_ref();
+        let version = node_version("version", message.version.as_ref())?;
+        let slots = share_indices("slots", &message.slots)?;
+        self.run(caller, move |backup, actor| async move {
+            Ok(backup.rollback_deletion(&actor, &version, &slots).await?)
+        })
+        .await?;
+        Ok(Response::new(proto::RollbackDeletionResponse {}))
+    }
+
+    async fn hard_delete_shares(
+        &self,
+        request: Request<proto::HardDeleteSharesRequest>,
+    ) -> Result<Response<proto::HardDeleteSharesResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.get_ref();
+        let version = node_version("version", message.version.as_ref())?;
+        let hash = ApprovalRequestHash(fixed(
+            "approval_request_hash",
+            &message.approval_request_hash,
+        )?);
+        let checkpoints = self.checkpoints.clone().ok_or(Error::NoAuditCheckpoints)?;
+        let draft = self
+            .run_blocking(caller, move |backup, actor| async move {
+                Ok(checkpoints
+                    .hard_delete(&backup, &actor, &version, &hash)
+                    .await?)
+            })
+            .await?;
+        Ok(Response::new(proto::HardDeleteSharesResponse {
+            zero_retention_draft: draft.body().encode().map_err(Error::from)?,
+        }))
+    }
+
+    type ExportAuditStream = ExportStream;
+
+    async fn export_audit(
+        &self,
+        request: Request<proto::ExportAuditRequest>,
+    ) -> Result<Response<Self::ExportAuditStream>, Status> {
+        let caller = self.caller(&request).await?;
+        caller.require_any(&[Role::Auditor, Role::Compliance], "auditor, compliance")?;
+        let from = request.get_ref().from_sequence;
+        let mut export = Vec::new();
+        shardkeep_audit::export(self.backup.storage(), &mut export)
+            .await
+            .map_err(Error::Audit)?;
+        if from > 1 {
+            // The rows before `from` left out; the header (the log's
+            // identity) kept.
+            let parsed = shardkeep_audit::parse_export(&export).map_err(Error::Audit)?;
+            let rows: Vec<_> = parsed
+                .rows
+                .into_iter()
+                .filter(|row| row.sequence >= from)
+                .collect();
+            export = shardkeep_audit::encode_export(&parsed.log_id, &rows);
+        }
+        let chunks: Vec<Result<proto::ExportAuditChunk, Status>> = export
+            .chunks(EXPORT_CHUNK_SIZE)
+            .map(|chunk| {
+                Ok(proto::ExportAuditChunk {
+                    data: chunk.to_vec(),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tonic::codegen::tokio_stream::iter(
+            chunks,
+        ))))
+    }
+
+    async fn submit_audit_review(
+        &self,
+        request: Request<proto::SubmitAuditReviewRequest>,
+    ) -> Result<Response<proto::SubmitAuditReviewResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let review = request.into_inner().review;
+        let state = self
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.submit_audit_review(&actor, &review).await?)
+            })
+            .await?;
+        Ok(Response::new(convert::review_response(&state)))
+    }
+
+    async fn get_checklist_report(
+        &self,
+        request: Request<proto::GetChecklistReportRequest>,
+    ) -> Result<Response<proto::GetChecklistReportResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.get_ref();
+        let query = ChecklistQuery {
+            version: node_version("version", message.version.as_ref())?,
+            kind: match proto::ChecklistKind::try_from(message.kind) {
+                Ok(proto::ChecklistKind::Generation) => ChecklistKind::Generation,
+                Ok(proto::ChecklistKind::Drill) => ChecklistKind::Drill,
+                Ok(proto::ChecklistKind::Deletion) => ChecklistKind::Deletion,
+                Ok(proto::ChecklistKind::Unspecified) | Err(_) => {
+                    return Err(invalid("kind", "not a checklist").into());
+                }
+            },
+        };
+        let report = self
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.checklist(&actor, &query).await?)
+            })
+            .await?;
+        Ok(Response::new(proto::GetChecklistReportResponse {
+            report: report.to_json(),
+            passed: report.passed(),
+        }))
+    }
+
+    async fn get_policy(
+        &self,
+        request: Request<proto::GetPolicyRequest>,
+    ) -> Result<Response<proto::GetPolicyResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let current = self
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.current_policy(&actor).await?)
+            })
+            .await?;
+        Ok(Response::new(convert::policy_response(current.as_ref())))
+    }
+
+    async fn set_policy(
+        &self,
+        request: Request<proto::SetPolicyRequest>,
+    ) -> Result<Response<proto::GetPolicyResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.get_ref();
+        let settings = convert::policy_settings(message.settings.as_ref())?;
+        let approved = if message.approval_request_hash.is_empty()
+            && message.ticket.is_empty()
+            && message.risk_note_hash.is_empty()
+        {
+            None
+        } else {
+            Some((
+                ApprovalRequestHash(fixed(
+                    "approval_request_hash",
+                    &message.approval_request_hash,
+                )?),
+                FreeText::new(&message.ticket)
+                    .map_err(|_| invalid("ticket", "not a valid ticket"))?,
+                fixed("risk_note_hash", &message.risk_note_hash)?,
+            ))
+        };
+        let current = self
+            .run(caller, move |backup, actor| async move {
+                Ok(match approved {
+                    None => backup.set_policy(&actor, settings).await?,
+                    Some((hash, ticket, risk_note_hash)) => {
+                        backup
+                            .set_policy_approved(&actor, settings, &hash, ticket, risk_note_hash)
+                            .await?
+                    }
+                })
+            })
+            .await?;
+        Ok(Response::new(convert::policy_response(Some(&current))))
     }
 }

@@ -203,6 +203,15 @@ impl Served {
     /// A service with a bootstrapped security person and an operator whose
     /// client certificate is registered, served on a fresh loopback port.
     pub async fn start(targets: Arc<dyn RecoveryTargets>) -> Self {
+        Self::start_with(targets, |grpc| grpc).await
+    }
+
+    /// As [`start`](Self::start), with the gRPC service configured by
+    /// `configure` before it is served.
+    pub async fn start_with(
+        targets: Arc<dyn RecoveryTargets>,
+        configure: impl FnOnce(GrpcService<SqliteStorage>) -> GrpcService<SqliteStorage>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::open(dir.path().join("backup.sqlite"))
             .await
@@ -235,7 +244,7 @@ impl Served {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let grpc = GrpcService::new(service.clone(), targets).into_server();
+        let grpc = configure(GrpcService::new(service.clone(), targets)).into_server();
         let server = tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .tls_config(tls.server_config())
@@ -325,6 +334,31 @@ impl Served {
             .await
             .unwrap();
         cert
+    }
+
+    /// Registers `name` with `roles`, an approval key and a client
+    /// certificate; returns both.
+    pub async fn register_signing_client(
+        &self,
+        name: &str,
+        roles: &[Role],
+    ) -> (Issued, InMemorySigner) {
+        let key = self.signing_key();
+        let cert = self.ca.client(name);
+        let mut registration = self.person(&actor(name), roles, Some(cert.fingerprint));
+        registration.keys.approval_key = Some(key.verifying_key().to_bytes());
+        self.service
+            .register_person(&self.security, registration)
+            .await
+            .unwrap();
+        (cert, key)
+    }
+
+    /// A client of the operator's certificate.
+    pub async fn operator_client(&self) -> BackupServiceClient<Channel> {
+        self.client(Some(self.operator_cert.identity()))
+            .await
+            .unwrap()
     }
 
     /// A client over mutual TLS presenting `identity` (none: no client
