@@ -56,7 +56,17 @@ pub enum Error {
     /// The task running an operation panicked or was cancelled.
     #[error("the operation's task failed")]
     TaskFailed,
-    /// The transport failed (binding, serving).
+    /// The listen address cannot be bound.
+    #[error("cannot bind {0}: {1}")]
+    Bind(std::net::SocketAddr, #[source] std::io::Error),
+    /// The reflection service refused the descriptor set.
+    #[error("reflection: {0}")]
+    Reflection(String),
+    /// A shutdown waited its whole grace period for requests in flight,
+    /// then cut them off.
+    #[error("requests still in flight after the shutdown grace of {0:?} were cut off")]
+    ShutdownGraceExceeded(core::time::Duration),
+    /// The transport failed (TLS configuration, serving).
     #[error("transport: {0}")]
     Transport(#[source] tonic::transport::Error),
     /// The backup procedure refused or failed.
@@ -196,7 +206,10 @@ impl From<Error> for Status {
             | Error::TaskFailed
             | Error::Transport(_)
             | Error::Storage(_)
-            | Error::Audit(_) => {
+            | Error::Audit(_)
+            | Error::Bind(..)
+            | Error::Reflection(_)
+            | Error::ShutdownGraceExceeded(_) => {
                 return Self::internal("internal error");
             }
         };

@@ -3,11 +3,13 @@
 mod convert;
 mod error;
 mod identity;
+mod server;
 mod service;
 mod tls;
 
 pub use error::Error;
 pub use identity::{Caller, CertificateFingerprint};
+pub use server::{FILE_DESCRIPTOR_SET, ServerConfig, serve, serve_on};
 pub use service::{
     EXPORT_CHUNK_SIZE, ExportStream, GrpcService, MAX_MESSAGE_SIZE, RecoveryTargets,
 };

@@ -26,7 +26,9 @@ use shardkeep_backup::{
     ServiceConfig, ServiceParts, TssGroup,
 };
 use shardkeep_grpc::proto::backup_service_client::BackupServiceClient;
-use shardkeep_grpc::{CertificateFingerprint, GrpcService, RecoveryTargets, TlsIdentity};
+use shardkeep_grpc::{
+    CertificateFingerprint, GrpcService, RecoveryTargets, ServerConfig, TlsIdentity,
+};
 use shardkeep_keydata::{KeystoreCodec, LocalPartySaveData, SelfTestPeers};
 use shardkeep_kms::LocalKeyStore;
 use shardkeep_storage::SqliteStorage;
@@ -185,12 +187,15 @@ pub struct Served {
     pub operator_cert: Issued,
     pub dir: tempfile::TempDir,
     next_seed: std::sync::atomic::AtomicU8,
-    server: tokio::task::JoinHandle<()>,
+    shutdown: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    server: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<(), shardkeep_grpc::Error>>>>,
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(server) = self.server.lock().unwrap().take() {
+            server.abort();
+        }
     }
 }
 
@@ -211,6 +216,16 @@ impl Served {
     pub async fn start_with(
         targets: Arc<dyn RecoveryTargets>,
         configure: impl FnOnce(GrpcService<SqliteStorage>) -> GrpcService<SqliteStorage>,
+    ) -> Self {
+        Self::start_full(targets, configure, |_| {}).await
+    }
+
+    /// As [`start_with`](Self::start_with), with the server's
+    /// configuration changed by `server_config` too.
+    pub async fn start_full(
+        targets: Arc<dyn RecoveryTargets>,
+        configure: impl FnOnce(GrpcService<SqliteStorage>) -> GrpcService<SqliteStorage>,
+        server_config: impl FnOnce(&mut ServerConfig),
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::open(dir.path().join("backup.sqlite"))
@@ -244,16 +259,13 @@ impl Served {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let grpc = configure(GrpcService::new(service.clone(), targets)).into_server();
-        let server = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .tls_config(tls.server_config())
-                .unwrap()
-                .add_service(grpc)
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-                .await
-                .unwrap();
-        });
+        let grpc = configure(GrpcService::new(service.clone(), targets));
+        let mut config = ServerConfig::new(addr, tls);
+        server_config(&mut config);
+        let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(shardkeep_grpc::serve_on(listener, config, grpc, async {
+            let _ = signal.await;
+        }));
 
         let operator_cert = ca.client("ops-1");
         let served = Self {
@@ -267,7 +279,8 @@ impl Served {
             operator_cert,
             dir,
             next_seed: std::sync::atomic::AtomicU8::new(1),
-            server,
+            shutdown: std::sync::Mutex::new(Some(shutdown)),
+            server: std::sync::Mutex::new(Some(server)),
         };
         served
             .service
@@ -290,6 +303,26 @@ impl Served {
             .await
             .unwrap();
         served
+    }
+
+    /// Signals the server to shut down.
+    pub fn shut_down(&self) {
+        if let Some(shutdown) = self.shutdown.lock().unwrap().take() {
+            shutdown.send(()).unwrap();
+        }
+    }
+
+    /// What the server returned, once it has.
+    pub async fn server_result(&self) -> Result<(), shardkeep_grpc::Error> {
+        let server = self.server.lock().unwrap().take().unwrap();
+        server.await.unwrap()
+    }
+
+    /// A channel over mutual TLS with the operator's certificate.
+    pub async fn operator_channel(&self) -> Channel {
+        self.channel(Some(self.operator_cert.identity()))
+            .await
+            .unwrap()
     }
 
     fn seed(&self) -> u8 {
@@ -367,6 +400,16 @@ impl Served {
         &self,
         identity: Option<Identity>,
     ) -> Result<BackupServiceClient<Channel>, tonic::transport::Error> {
+        Ok(BackupServiceClient::new(self.channel(identity).await?)
+            .max_encoding_message_size(usize::MAX)
+            .max_decoding_message_size(usize::MAX))
+    }
+
+    /// A channel over mutual TLS presenting `identity`.
+    pub async fn channel(
+        &self,
+        identity: Option<Identity>,
+    ) -> Result<Channel, tonic::transport::Error> {
         let mut tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&self.ca.pem))
             .domain_name("localhost");
@@ -378,9 +421,7 @@ impl Served {
             .tls_config(tls)?
             .connect()
             .await?;
-        Ok(BackupServiceClient::new(channel)
-            .max_encoding_message_size(usize::MAX)
-            .max_decoding_message_size(usize::MAX))
+        Ok(channel)
     }
 
     /// Registers a custodian person (age recipient and receipt key) and an
