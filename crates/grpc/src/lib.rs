@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 mod convert;
+mod edge;
 mod error;
 mod identity;
 mod server;
 mod service;
 mod tls;
 
+pub use edge::{EDGE_REPORT_WINDOW, EDGE_REPORTS_PER_WINDOW, EdgeRefusalCounts, EdgeRefusals};
 pub use error::Error;
 pub use identity::{Caller, CertificateFingerprint};
 pub use server::{FILE_DESCRIPTOR_SET, ServerConfig, serve, serve_on};

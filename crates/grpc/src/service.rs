@@ -22,6 +22,7 @@ use crate::convert::{
     self, GenerateSource, fixed, invalid, node_version, optional_key_id, optional_node_id,
     page_token, share_indices, share_slot,
 };
+use crate::edge::EdgeRefusals;
 use crate::error::Error;
 use crate::identity::{self, Caller};
 use crate::proto;
@@ -48,6 +49,46 @@ pub trait RecoveryTargets: Send + Sync + 'static {
     /// # Errors
     /// [`Error::NoRecoveryTarget`], or the host's own failure to connect.
     fn peers(&self, version: &NodeVersion) -> Result<Box<dyn SelfTestPeers + Send>, Error>;
+}
+
+/// The other parties of a version's group, connected on first use: a
+/// call that leaves the session below its threshold never starts them.
+struct LazyPeers {
+    targets: Arc<dyn RecoveryTargets>,
+    version: NodeVersion,
+    connected: Option<Box<dyn SelfTestPeers + Send>>,
+}
+
+impl LazyPeers {
+    fn connected(&mut self) -> shardkeep_keydata::Result<&mut (dyn SelfTestPeers + Send)> {
+        if self.connected.is_none() {
+            let peers = self
+                .targets
+                .peers(&self.version)
+                .map_err(|error| shardkeep_keydata::Error::Peer(error.to_string()))?;
+            self.connected = Some(peers);
+        }
+        match self.connected.as_deref_mut() {
+            Some(peers) => Ok(peers),
+            None => Err(shardkeep_keydata::Error::Peer("not connected".to_owned())),
+        }
+    }
+}
+
+impl SelfTestPeers for LazyPeers {
+    fn commit(
+        &mut self,
+        request: &shardkeep_keydata::CommitRequest,
+    ) -> shardkeep_keydata::Result<Vec<shardkeep_keydata::NonceCommitment>> {
+        self.connected()?.commit(request)
+    }
+
+    fn sign(
+        &mut self,
+        request: &shardkeep_keydata::SignRequest,
+    ) -> shardkeep_keydata::Result<Vec<shardkeep_keydata::SignatureShare>> {
+        self.connected()?.sign(request)
+    }
 }
 
 /// The chunks of an audit export, as `ExportAudit` streams them.
@@ -100,6 +141,7 @@ pub struct GrpcService<S> {
     backup: BackupService<S>,
     targets: Arc<dyn RecoveryTargets>,
     checkpoints: Option<Arc<dyn Checkpoints<S>>>,
+    edge: EdgeRefusals,
 }
 
 impl<S> fmt::Debug for GrpcService<S> {
@@ -118,6 +160,7 @@ impl<S: Storage + 'static> GrpcService<S> {
             backup,
             targets,
             checkpoints: None,
+            edge: EdgeRefusals::default(),
         }
     }
 
@@ -136,6 +179,13 @@ impl<S: Storage + 'static> GrpcService<S> {
             witness: tokio::sync::Mutex::new(witness),
         }));
         self
+    }
+
+    /// The refusals at the edge (no, unknown or revoked certificate) this
+    /// service counts: a handle to keep before the service is served.
+    #[must_use]
+    pub fn edge_refusals(&self) -> EdgeRefusals {
+        self.edge.clone()
     }
 
     /// The procedure served.
@@ -222,10 +272,21 @@ impl<S: Storage + 'static> GrpcService<S> {
     }
 
     /// The caller of `request`, from its client certificate, looked up now.
+    /// An edge refusal is counted (and reported within its budget).
     async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Error> {
+        let method = request
+            .extensions()
+            .get::<tonic::GrpcMethod<'_>>()
+            .map_or("unknown", tonic::GrpcMethod::method);
         let chain = request.peer_certs();
-        let fingerprint = identity::leaf_fingerprint(chain.as_deref().map(Vec::as_slice))?;
-        identity::resolve(self.backup.storage(), fingerprint).await
+        let caller = match identity::leaf_fingerprint(chain.as_deref().map(Vec::as_slice)) {
+            Ok(fingerprint) => identity::resolve(self.backup.storage(), fingerprint).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = &caller {
+            self.edge.record(method, error);
+        }
+        caller
     }
 }
 
@@ -394,10 +455,16 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
                 // authorized and counted).
                 let progress = backup.recovery_progress(&actor, &session).await?;
                 let codec = targets.codec(&progress.version)?;
-                let mut peers = targets.peers(&progress.version)?;
+                // The peers are reached only if the call brings the
+                // session to its threshold.
+                let mut peers = LazyPeers {
+                    targets,
+                    version: progress.version,
+                    connected: None,
+                };
                 let target = RecoveryTarget {
                     codec: codec.as_ref(),
-                    peers: peers.as_mut(),
+                    peers: &mut peers,
                 };
                 Ok(backup
                     .submit_recovery_shares(&actor, &session, &message.share_data, target)

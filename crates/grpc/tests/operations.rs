@@ -12,48 +12,18 @@ use std::sync::Arc;
 
 use common::{Served, TestCustodian, actor, save_data, text};
 use shardkeep_backup::{Policy, Role, container_hash};
+use shardkeep_grpc::EXPORT_CHUNK_SIZE;
 use shardkeep_grpc::proto::{
     self, ExportAuditRequest, GenerateBackupRequest, GetChecklistReportRequest, GetPolicyRequest,
     HardDeleteSharesRequest, RollbackDeletionRequest, RotateBackupRequest, SetPolicyRequest,
     SoftDeleteSharesRequest, SubmitAuditReviewRequest,
 };
-use shardkeep_grpc::{EXPORT_CHUNK_SIZE, RecoveryTargets};
-use shardkeep_keydata::{KekKeystoreCodec, KeystoreCodec, SelfTestPeers, WriteMode};
-use shardkeep_types::{
-    InMemoryKek, InMemorySigner, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion, Threshold,
-};
+use shardkeep_keydata::WriteMode;
+use shardkeep_types::{InMemorySigner, KeyId, KeyVersion, Label, NodeId, NodeVersion, Threshold};
 use tonic::Code;
 use tonic::transport::Channel;
 
 type Client = proto::backup_service_client::BackupServiceClient<Channel>;
-
-/// Node 0's keystore codec; no recovery is run here.
-struct Node0Codec(Arc<KekKeystoreCodec<InMemoryKek>>);
-
-impl RecoveryTargets for Node0Codec {
-    fn codec(
-        &self,
-        _version: &NodeVersion,
-    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
-        Ok(self.0.clone())
-    }
-
-    fn peers(
-        &self,
-        version: &NodeVersion,
-    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
-        Err(shardkeep_grpc::Error::NoRecoveryTarget(version.clone()))
-    }
-}
-
-fn node0_codec() -> Arc<KekKeystoreCodec<InMemoryKek>> {
-    use rand::SeedableRng;
-    let mut rng = rand::rngs::ChaCha20Rng::from_seed([0x4c; 32]);
-    Arc::new(KekKeystoreCodec::new(InMemoryKek::generate(
-        KekId::new("node-0-keystore").unwrap(),
-        &mut rng,
-    )))
-}
 
 fn wire_version(key: &str, version: u32) -> proto::NodeVersion {
     proto::NodeVersion {
@@ -109,8 +79,9 @@ fn assert_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: Code,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_is_set_then_a_backup_is_generated_and_rotated_from_the_nodes_keystore() {
-    let codec = node0_codec();
-    let served = Served::start(Arc::new(Node0Codec(codec.clone()))).await;
+    let targets = common::CodecOnly::new();
+    let codec = targets.0.clone();
+    let served = Served::start(Arc::new(targets)).await;
     let security = served.register_client("sec-2", &[Role::Security]).await;
     let mut security: Client = served.client(Some(security.identity())).await.unwrap();
     let mut operator = served.operator_client().await;

@@ -14,8 +14,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Issued, Served, TestCustodian, actor, save_data};
-use shardkeep_backup::{CustodianCredentials, Role, SessionDescriptor, sign_approval};
+use common::{Served, actor, save_data};
+use shardkeep_backup::{Role, SessionDescriptor, sign_approval};
 use shardkeep_grpc::RecoveryTargets;
 use shardkeep_grpc::proto::{
     self, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, ShareRejectionReason,
@@ -26,7 +26,7 @@ use shardkeep_keydata::{
 };
 use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
 use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_path, share_id};
-use shardkeep_types::{InMemoryKek, InMemorySigner, KekId, NodeVersion, Signer};
+use shardkeep_types::{InMemoryKek, KekId, NodeVersion, Signer};
 use subtle::ConstantTimeEq;
 
 /// Node 0's keystore codec and the fixture's other parties, each in its
@@ -70,45 +70,6 @@ fn node0_codec() -> KekKeystoreCodec<InMemoryKek> {
         KekId::new("node-0-keystore").unwrap(),
         &mut rng,
     ))
-}
-
-/// Registers `name` as an approver in `role`, with an approval key and a
-/// client certificate; returns both.
-async fn register_approver(served: &Served, name: &str, role: Role) -> (Issued, InMemorySigner) {
-    let key = served.signing_key();
-    let cert = served.ca.client(name);
-    let mut registration = served.person(&actor(name), &[role], Some(cert.fingerprint));
-    registration.keys.approval_key = Some(key.verifying_key().to_bytes());
-    served
-        .service
-        .register_person(&served.security, registration)
-        .await
-        .unwrap();
-    (cert, key)
-}
-
-/// Custodian `custodian`'s submission of `container` to `descriptor`, made
-/// as its tool makes it (the descriptor verified against the service key).
-fn submission(
-    served: &Served,
-    custodian: &TestCustodian,
-    descriptor: &[u8],
-    container: &[u8],
-) -> Vec<u8> {
-    let identities = [custodian.identity.clone()];
-    CustodianCredentials {
-        custodian: &custodian.entity,
-        person: &custodian.person,
-        identities: &identities,
-        receipt_signer: &custodian.receipt_key,
-    }
-    .recovery_submission(
-        descriptor,
-        &served.signer.verifying_key(),
-        shardkeep_backup::Clock::now(served.clock.as_ref()),
-        container,
-    )
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +117,7 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
         .into_iter()
         .enumerate()
     {
-        let (cert, key) = register_approver(&served, name, role).await;
+        let (cert, key) = served.register_signing_client(name, &[role]).await;
         let approval = sign_approval(&asked.request, &actor(name), role, &key)
             .unwrap()
             .encode();
@@ -223,12 +184,7 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
         .iter()
         .zip(&generated.containers)
         .map(|(custodian, container)| {
-            submission(
-                &served,
-                custodian,
-                &started.descriptor,
-                &container.container,
-            )
+            served.submission(custodian, &started.descriptor, &container.container)
         })
         .collect();
     // A forgery: custodian 1's submission with one byte flipped (it no
@@ -326,7 +282,9 @@ async fn a_drill_runs_over_grpc_on_a_security_approval_and_writes_no_keystore() 
         .await
         .unwrap()
         .into_inner();
-    let (cert, key) = register_approver(&served, "sec-2", Role::Security).await;
+    let (cert, key) = served
+        .register_signing_client("sec-2", &[Role::Security])
+        .await;
     let approval = sign_approval(&asked.request, &actor("sec-2"), Role::Security, &key)
         .unwrap()
         .encode();
@@ -360,12 +318,7 @@ async fn a_drill_runs_over_grpc_on_a_security_approval_and_writes_no_keystore() 
         .iter()
         .zip(&generated.containers)
         .map(|(custodian, container)| {
-            submission(
-                &served,
-                custodian,
-                &started.descriptor,
-                &container.container,
-            )
+            served.submission(custodian, &started.descriptor, &container.container)
         })
         .collect();
     let drilled = client

@@ -173,6 +173,40 @@ impl RecoveryTargets for NoTargets {
     }
 }
 
+/// Node 0's keystore codec, and no peers: a session accepts shares here,
+/// and a generate reads the keystore, but a recovery at threshold fails
+/// its self-test.
+pub struct CodecOnly(pub Arc<shardkeep_keydata::KekKeystoreCodec<shardkeep_types::InMemoryKek>>);
+
+impl CodecOnly {
+    /// A fresh codec under a seeded in-memory KEK.
+    pub fn new() -> Self {
+        let mut rng = ChaCha20Rng::from_seed([0x4c; 32]);
+        Self(Arc::new(shardkeep_keydata::KekKeystoreCodec::new(
+            shardkeep_types::InMemoryKek::generate(
+                KekId::new("node-0-keystore").unwrap(),
+                &mut rng,
+            ),
+        )))
+    }
+}
+
+impl RecoveryTargets for CodecOnly {
+    fn codec(
+        &self,
+        _version: &NodeVersion,
+    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
+        Ok(self.0.clone())
+    }
+
+    fn peers(
+        &self,
+        version: &NodeVersion,
+    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
+        Err(shardkeep_grpc::Error::NoRecoveryTarget(version.clone()))
+    }
+}
+
 /// A backup service on SQLite served over mutual TLS on loopback.
 pub struct Served {
     pub service: BackupService<SqliteStorage>,
@@ -186,6 +220,8 @@ pub struct Served {
     /// The operator's client certificate (registered).
     pub operator_cert: Issued,
     pub dir: tempfile::TempDir,
+    /// The service's count of refusals at the edge.
+    pub edge: shardkeep_grpc::EdgeRefusals,
     next_seed: std::sync::atomic::AtomicU8,
     shutdown: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     server: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<(), shardkeep_grpc::Error>>>>,
@@ -220,10 +256,28 @@ impl Served {
         Self::start_full(targets, configure, |_| {}).await
     }
 
+    /// As [`start`](Self::start), with the procedure's configuration
+    /// changed by `service_config` first.
+    pub async fn start_configured(
+        targets: Arc<dyn RecoveryTargets>,
+        service_config: impl FnOnce(&mut ServiceConfig),
+    ) -> Self {
+        Self::start_all(targets, service_config, |grpc| grpc, |_| {}).await
+    }
+
     /// As [`start_with`](Self::start_with), with the server's
     /// configuration changed by `server_config` too.
     pub async fn start_full(
         targets: Arc<dyn RecoveryTargets>,
+        configure: impl FnOnce(GrpcService<SqliteStorage>) -> GrpcService<SqliteStorage>,
+        server_config: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        Self::start_all(targets, |_| {}, configure, server_config).await
+    }
+
+    async fn start_all(
+        targets: Arc<dyn RecoveryTargets>,
+        service_config: impl FnOnce(&mut ServiceConfig),
         configure: impl FnOnce(GrpcService<SqliteStorage>) -> GrpcService<SqliteStorage>,
         server_config: impl FnOnce(&mut ServerConfig),
     ) -> Self {
@@ -239,7 +293,8 @@ impl Served {
             SignerId::new("backup-server-1").unwrap(),
             &[0x5e; 32],
         ));
-        let config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
+        let mut config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
+        service_config(&mut config);
         let parts = ServiceParts::new(
             storage,
             config,
@@ -260,6 +315,7 @@ impl Served {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let grpc = configure(GrpcService::new(service.clone(), targets));
+        let edge = grpc.edge_refusals();
         let mut config = ServerConfig::new(addr, tls);
         server_config(&mut config);
         let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
@@ -278,6 +334,7 @@ impl Served {
             operator: actor("ops-1"),
             operator_cert,
             dir,
+            edge,
             next_seed: std::sync::atomic::AtomicU8::new(1),
             shutdown: std::sync::Mutex::new(Some(shutdown)),
             server: std::sync::Mutex::new(Some(server)),
@@ -387,6 +444,31 @@ impl Served {
         (cert, key)
     }
 
+    /// Custodian `custodian`'s submission of `container` to `descriptor`,
+    /// made as its tool makes it (the descriptor verified against the
+    /// service key).
+    pub fn submission(
+        &self,
+        custodian: &TestCustodian,
+        descriptor: &[u8],
+        container: &[u8],
+    ) -> Vec<u8> {
+        let identities = [custodian.identity.clone()];
+        shardkeep_backup::CustodianCredentials {
+            custodian: &custodian.entity,
+            person: &custodian.person,
+            identities: &identities,
+            receipt_signer: &custodian.receipt_key,
+        }
+        .recovery_submission(
+            descriptor,
+            &self.signer.verifying_key(),
+            shardkeep_backup::Clock::now(self.clock.as_ref()),
+            container,
+        )
+        .unwrap()
+    }
+
     /// A client of the operator's certificate.
     pub async fn operator_client(&self) -> BackupServiceClient<Channel> {
         self.client(Some(self.operator_cert.identity()))
@@ -458,9 +540,9 @@ impl Served {
         }
     }
 
-    /// Hybrid mode (3 of 5, 2 on the server, local key file KEKs), three
-    /// custodians, and a backup of party 0's secp256k1 share of `key`.
-    pub async fn generate_hybrid(&self, key: &str) -> (Generated, Vec<TestCustodian>) {
+    /// Sets the hybrid policy (3 of 5, 2 on the server, local key file
+    /// KEKs) as the first policy.
+    pub async fn set_hybrid_policy(&self) {
         self.service
             .set_policy(
                 &self.security,
@@ -472,6 +554,20 @@ impl Served {
             )
             .await
             .unwrap();
+    }
+
+    /// Hybrid mode (3 of 5, 2 on the server, local key file KEKs), three
+    /// custodians, and a backup of party 0's secp256k1 share of `key`.
+    pub async fn generate_hybrid(&self, key: &str) -> (Generated, Vec<TestCustodian>) {
+        let policy_set = self
+            .service
+            .current_policy(&self.security)
+            .await
+            .unwrap()
+            .is_some();
+        if !policy_set {
+            self.set_hybrid_policy().await;
+        }
         let mut custodians = Vec::new();
         for i in 0..3 {
             custodians.push(self.custodian(&format!("{key}-cust-{i}")).await);
