@@ -66,6 +66,17 @@ pub enum Error {
     /// then cut them off.
     #[error("requests still in flight after the shutdown grace of {0:?} were cut off")]
     ShutdownGraceExceeded(core::time::Duration),
+    /// `SelfTest` on a server the host gave no party to answer for.
+    #[error("this server serves no self-test party")]
+    NoSelfTestParty,
+    /// The self-test sidecar's thread cannot be started.
+    #[error("cannot start the self-test thread: {0}")]
+    SidecarThread(#[source] std::io::Error),
+    /// The self-test responder refused a request (malformed, another key
+    /// or session, nonces already used). Its messages name what is wrong
+    /// with the request, never a secret.
+    #[error("self-test: {0}")]
+    SelfTest(#[source] shardkeep_keydata::Error),
     /// The transport failed (TLS configuration, serving).
     #[error("transport: {0}")]
     Transport(#[source] tonic::transport::Error),
@@ -106,9 +117,13 @@ impl From<Error> for Status {
                 // nothing about which certificates are registered.
                 return Self::unauthenticated("client certificate not accepted");
             }
-            Error::InvalidArgument { .. } => Code::InvalidArgument,
+            // A self-test request the responder refuses is malformed or of
+            // another key or session: the caller's request.
+            Error::InvalidArgument { .. } | Error::SelfTest(_) => Code::InvalidArgument,
             Error::MissingRole { .. } => Code::PermissionDenied,
-            Error::NoRecoveryTarget(_) | Error::NoAuditCheckpoints => Code::FailedPrecondition,
+            Error::NoRecoveryTarget(_) | Error::NoAuditCheckpoints | Error::NoSelfTestParty => {
+                Code::FailedPrecondition
+            }
             // Decryption and signature failures: one status for all, the
             // detail stays in the audit record.
             Error::Backup(backup) if backup.is_opaque_to_caller() => {
@@ -208,6 +223,7 @@ impl From<Error> for Status {
             | Error::Storage(_)
             | Error::Audit(_)
             | Error::Bind(..)
+            | Error::SidecarThread(_)
             | Error::Reflection(_)
             | Error::ShutdownGraceExceeded(_) => {
                 return Self::internal("internal error");

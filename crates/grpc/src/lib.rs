@@ -6,6 +6,7 @@ mod error;
 mod identity;
 mod server;
 mod service;
+mod sidecar;
 mod tls;
 
 pub use edge::{EDGE_REPORT_WINDOW, EDGE_REPORTS_PER_WINDOW, EdgeRefusalCounts, EdgeRefusals};
@@ -15,6 +16,7 @@ pub use server::{FILE_DESCRIPTOR_SET, ServerConfig, serve, serve_on};
 pub use service::{
     EXPORT_CHUNK_SIZE, ExportStream, GrpcService, MAX_MESSAGE_SIZE, RecoveryTargets,
 };
+pub use sidecar::{GrpcPeerTransport, SelfTestSidecar};
 pub use tls::TlsIdentity;
 
 /// The messages, server and client generated from

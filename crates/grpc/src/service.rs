@@ -27,6 +27,7 @@ use crate::error::Error;
 use crate::identity::{self, Caller};
 use crate::proto;
 use crate::proto::backup_service_server::BackupServiceServer;
+use crate::sidecar::SelfTestSidecar;
 
 /// Largest request or response message, in bytes (4 MiB): a larger one is
 /// refused with `OUT_OF_RANGE` before it is decoded.
@@ -142,6 +143,7 @@ pub struct GrpcService<S> {
     targets: Arc<dyn RecoveryTargets>,
     checkpoints: Option<Arc<dyn Checkpoints<S>>>,
     edge: EdgeRefusals,
+    sidecar: Option<Arc<SelfTestSidecar>>,
 }
 
 impl<S> fmt::Debug for GrpcService<S> {
@@ -161,6 +163,7 @@ impl<S: Storage + 'static> GrpcService<S> {
             targets,
             checkpoints: None,
             edge: EdgeRefusals::default(),
+            sidecar: None,
         }
     }
 
@@ -178,6 +181,14 @@ impl<S: Storage + 'static> GrpcService<S> {
             signer: audit_signer,
             witness: tokio::sync::Mutex::new(witness),
         }));
+        self
+    }
+
+    /// Serves `SelfTest` too: `sidecar` answers for its party when another
+    /// party's server self-tests a recovered share.
+    #[must_use]
+    pub fn with_self_test_sidecar(mut self, sidecar: SelfTestSidecar) -> Self {
+        self.sidecar = Some(Arc::new(sidecar));
         self
     }
 
@@ -834,5 +845,17 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
             })
             .await?;
         Ok(Response::new(convert::policy_response(Some(&current))))
+    }
+
+    async fn self_test(
+        &self,
+        request: Request<proto::SelfTestRequest>,
+    ) -> Result<Response<proto::SelfTestResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        caller.require_any(&[Role::Operator], "operator")?;
+        let sidecar = self.sidecar.clone().ok_or(Error::NoSelfTestParty)?;
+        let message = request.into_inner();
+        let answer = sidecar.answer(&message.party_id, message.request).await?;
+        Ok(Response::new(proto::SelfTestResponse { answer }))
     }
 }
