@@ -215,7 +215,10 @@ impl From<Error> for Status {
                 | B::DeletionWithoutDrill(_)
                 | B::DeletionCooldown { .. }
                 | B::PolicyChangeNeedsApproval { .. } => Code::FailedPrecondition,
-                _ => return Self::internal("internal error"),
+                _ => {
+                    tracing::error!(error = %error, "internal failure");
+                    return Self::internal("internal error");
+                }
             },
             Error::TlsConfig(_)
             | Error::TaskFailed
@@ -226,6 +229,9 @@ impl From<Error> for Status {
             | Error::SidecarThread(_)
             | Error::Reflection(_)
             | Error::ShutdownGraceExceeded(_) => {
+                // The caller learns nothing; the operator reads why (error
+                // messages name ids and rules, never a secret).
+                tracing::error!(error = %error, "internal failure");
                 return Self::internal("internal error");
             }
         };

@@ -17,6 +17,7 @@ use shardkeep_storage::{ApprovalRequestHash, RecoverySessionId, Storage};
 use shardkeep_types::{ActorId, FreeText, KeyVersion, NodeVersion, Signer};
 use tonic::codegen::tokio_stream::Stream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::convert::{
     self, GenerateSource, fixed, invalid, node_version, optional_key_id, optional_node_id,
@@ -294,8 +295,11 @@ impl<S: Storage + 'static> GrpcService<S> {
             Ok(fingerprint) => identity::resolve(self.backup.storage(), fingerprint).await,
             Err(error) => Err(error),
         };
-        if let Err(error) = &caller {
-            self.edge.record(method, error);
+        match &caller {
+            Ok(caller) => {
+                tracing::Span::current().record("person", caller.actor.as_str());
+            }
+            Err(error) => self.edge.record(method, error),
         }
         caller
     }
@@ -348,9 +352,37 @@ fn procedure_futures_are_send<S: Storage + 'static>(
 /// [`MAX_MESSAGE_SIZE`].
 pub const EXPORT_CHUNK_SIZE: usize = 1024 * 1024;
 
-#[tonic::async_trait]
-impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcService<S> {
-    async fn get_backup_status(
+/// Runs one RPC's handler in a span naming the method (and, once the
+/// certificate is resolved, the caller's person id), then reports its
+/// outcome: `ok`, or the status code and message it was refused with
+/// (status messages name ids and rules, never a secret). No request or
+/// response byte is ever a field.
+async fn traced<T>(
+    method: &'static str,
+    call: impl Future<Output = Result<Response<T>, Status>>,
+) -> Result<Response<T>, Status> {
+    let span = tracing::info_span!("rpc", method, person = tracing::field::Empty);
+    let started = tokio::time::Instant::now();
+    let result = call.instrument(span.clone()).await;
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let _entered = span.enter();
+    match &result {
+        Ok(_) => tracing::info!(elapsed_ms, outcome = "ok", "rpc served"),
+        Err(status) => tracing::warn!(
+            elapsed_ms,
+            outcome = "refused",
+            code = ?status.code(),
+            message = status.message(),
+            "rpc refused"
+        ),
+    }
+    result
+}
+
+/// The handlers: each resolves its caller, checks the request and runs
+/// its operation; [`traced`] wraps each in its span.
+impl<S: Storage + 'static> GrpcService<S> {
+    async fn serve_get_backup_status(
         &self,
         request: Request<proto::GetBackupStatusRequest>,
     ) -> Result<Response<proto::GetBackupStatusResponse>, Status> {
@@ -371,7 +403,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(convert::status_response(&page)))
     }
 
-    async fn list_backup_shares(
+    async fn serve_list_backup_shares(
         &self,
         request: Request<proto::ListBackupSharesRequest>,
     ) -> Result<Response<proto::ListBackupSharesResponse>, Status> {
@@ -401,7 +433,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(convert::share_list_response(&page)))
     }
 
-    async fn start_recovery(
+    async fn serve_start_recovery(
         &self,
         request: Request<proto::StartRecoveryRequest>,
     ) -> Result<Response<proto::StartRecoveryResponse>, Status> {
@@ -426,7 +458,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         .await
     }
 
-    async fn start_drill(
+    async fn serve_start_drill(
         &self,
         request: Request<proto::StartDrillRequest>,
     ) -> Result<Response<proto::StartRecoveryResponse>, Status> {
@@ -448,7 +480,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         .await
     }
 
-    async fn recover_mpc_share(
+    async fn serve_recover_mpc_share(
         &self,
         request: Request<proto::RecoverMpcShareRequest>,
     ) -> Result<Response<proto::RecoverMpcShareResponse>, Status> {
@@ -485,7 +517,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(convert::recovery_response(&report)))
     }
 
-    async fn record_delivery(
+    async fn serve_record_delivery(
         &self,
         request: Request<proto::RecordDeliveryRequest>,
     ) -> Result<Response<proto::RecordDeliveryResponse>, Status> {
@@ -511,7 +543,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(proto::RecordDeliveryResponse {}))
     }
 
-    async fn confirm_receipt(
+    async fn serve_confirm_receipt(
         &self,
         request: Request<proto::ConfirmReceiptRequest>,
     ) -> Result<Response<proto::ConfirmReceiptResponse>, Status> {
@@ -526,7 +558,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(convert::confirmation_response(&confirmation)))
     }
 
-    async fn issue_inventory_challenge(
+    async fn serve_issue_inventory_challenge(
         &self,
         request: Request<proto::IssueInventoryChallengeRequest>,
     ) -> Result<Response<proto::IssueInventoryChallengeResponse>, Status> {
@@ -544,7 +576,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         }))
     }
 
-    async fn confirm_inventory(
+    async fn serve_confirm_inventory(
         &self,
         request: Request<proto::ConfirmInventoryRequest>,
     ) -> Result<Response<proto::ConfirmInventoryResponse>, Status> {
@@ -564,7 +596,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(convert::inventory_response(&confirmation)))
     }
 
-    async fn request_approval(
+    async fn serve_request_approval(
         &self,
         request: Request<proto::RequestApprovalRequest>,
     ) -> Result<Response<proto::RequestApprovalResponse>, Status> {
@@ -584,7 +616,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         }))
     }
 
-    async fn submit_approval(
+    async fn serve_submit_approval(
         &self,
         request: Request<proto::SubmitApprovalRequest>,
     ) -> Result<Response<proto::SubmitApprovalResponse>, Status> {
@@ -606,7 +638,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(convert::approval_state_response(&state)))
     }
 
-    async fn generate_backup(
+    async fn serve_generate_backup(
         &self,
         request: Request<proto::GenerateBackupRequest>,
     ) -> Result<Response<proto::GenerateBackupResponse>, Status> {
@@ -623,7 +655,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(convert::generated_response(&generated)))
     }
 
-    async fn rotate_backup(
+    async fn serve_rotate_backup(
         &self,
         request: Request<proto::RotateBackupRequest>,
     ) -> Result<Response<proto::RotateBackupResponse>, Status> {
@@ -650,7 +682,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(convert::rotated_response(&rotated)))
     }
 
-    async fn soft_delete_shares(
+    async fn serve_soft_delete_shares(
         &self,
         request: Request<proto::SoftDeleteSharesRequest>,
     ) -> Result<Response<proto::SoftDeleteSharesResponse>, Status> {
@@ -678,7 +710,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         }))
     }
 
-    async fn rollback_deletion(
+    async fn serve_rollback_deletion(
         &self,
         request: Request<proto::RollbackDeletionRequest>,
     ) -> Result<Response<proto::RollbackDeletionResponse>, Status> {
@@ -693,7 +725,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(proto::RollbackDeletionResponse {}))
     }
 
-    async fn hard_delete_shares(
+    async fn serve_hard_delete_shares(
         &self,
         request: Request<proto::HardDeleteSharesRequest>,
     ) -> Result<Response<proto::HardDeleteSharesResponse>, Status> {
@@ -717,12 +749,10 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         }))
     }
 
-    type ExportAuditStream = ExportStream;
-
-    async fn export_audit(
+    async fn serve_export_audit(
         &self,
         request: Request<proto::ExportAuditRequest>,
-    ) -> Result<Response<Self::ExportAuditStream>, Status> {
+    ) -> Result<Response<ExportStream>, Status> {
         let caller = self.caller(&request).await?;
         caller.require_any(&[Role::Auditor, Role::Compliance], "auditor, compliance")?;
         let from = request.get_ref().from_sequence;
@@ -754,7 +784,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         ))))
     }
 
-    async fn submit_audit_review(
+    async fn serve_submit_audit_review(
         &self,
         request: Request<proto::SubmitAuditReviewRequest>,
     ) -> Result<Response<proto::SubmitAuditReviewResponse>, Status> {
@@ -768,7 +798,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(convert::review_response(&state)))
     }
 
-    async fn get_checklist_report(
+    async fn serve_get_checklist_report(
         &self,
         request: Request<proto::GetChecklistReportRequest>,
     ) -> Result<Response<proto::GetChecklistReportResponse>, Status> {
@@ -796,7 +826,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         }))
     }
 
-    async fn get_policy(
+    async fn serve_get_policy(
         &self,
         request: Request<proto::GetPolicyRequest>,
     ) -> Result<Response<proto::GetPolicyResponse>, Status> {
@@ -809,7 +839,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(convert::policy_response(current.as_ref())))
     }
 
-    async fn set_policy(
+    async fn serve_set_policy(
         &self,
         request: Request<proto::SetPolicyRequest>,
     ) -> Result<Response<proto::GetPolicyResponse>, Status> {
@@ -847,7 +877,7 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         Ok(Response::new(convert::policy_response(Some(&current))))
     }
 
-    async fn self_test(
+    async fn serve_self_test(
         &self,
         request: Request<proto::SelfTestRequest>,
     ) -> Result<Response<proto::SelfTestResponse>, Status> {
@@ -857,5 +887,172 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         let message = request.into_inner();
         let answer = sidecar.answer(&message.party_id, message.request).await?;
         Ok(Response::new(proto::SelfTestResponse { answer }))
+    }
+}
+
+#[tonic::async_trait]
+impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcService<S> {
+    async fn get_backup_status(
+        &self,
+        request: Request<proto::GetBackupStatusRequest>,
+    ) -> Result<Response<proto::GetBackupStatusResponse>, Status> {
+        traced("GetBackupStatus", self.serve_get_backup_status(request)).await
+    }
+
+    async fn list_backup_shares(
+        &self,
+        request: Request<proto::ListBackupSharesRequest>,
+    ) -> Result<Response<proto::ListBackupSharesResponse>, Status> {
+        traced("ListBackupShares", self.serve_list_backup_shares(request)).await
+    }
+
+    async fn start_recovery(
+        &self,
+        request: Request<proto::StartRecoveryRequest>,
+    ) -> Result<Response<proto::StartRecoveryResponse>, Status> {
+        traced("StartRecovery", self.serve_start_recovery(request)).await
+    }
+
+    async fn start_drill(
+        &self,
+        request: Request<proto::StartDrillRequest>,
+    ) -> Result<Response<proto::StartRecoveryResponse>, Status> {
+        traced("StartDrill", self.serve_start_drill(request)).await
+    }
+
+    async fn recover_mpc_share(
+        &self,
+        request: Request<proto::RecoverMpcShareRequest>,
+    ) -> Result<Response<proto::RecoverMpcShareResponse>, Status> {
+        traced("RecoverMPCShare", self.serve_recover_mpc_share(request)).await
+    }
+
+    async fn record_delivery(
+        &self,
+        request: Request<proto::RecordDeliveryRequest>,
+    ) -> Result<Response<proto::RecordDeliveryResponse>, Status> {
+        traced("RecordDelivery", self.serve_record_delivery(request)).await
+    }
+
+    async fn confirm_receipt(
+        &self,
+        request: Request<proto::ConfirmReceiptRequest>,
+    ) -> Result<Response<proto::ConfirmReceiptResponse>, Status> {
+        traced("ConfirmReceipt", self.serve_confirm_receipt(request)).await
+    }
+
+    async fn issue_inventory_challenge(
+        &self,
+        request: Request<proto::IssueInventoryChallengeRequest>,
+    ) -> Result<Response<proto::IssueInventoryChallengeResponse>, Status> {
+        traced(
+            "IssueInventoryChallenge",
+            self.serve_issue_inventory_challenge(request),
+        )
+        .await
+    }
+
+    async fn confirm_inventory(
+        &self,
+        request: Request<proto::ConfirmInventoryRequest>,
+    ) -> Result<Response<proto::ConfirmInventoryResponse>, Status> {
+        traced("ConfirmInventory", self.serve_confirm_inventory(request)).await
+    }
+
+    async fn request_approval(
+        &self,
+        request: Request<proto::RequestApprovalRequest>,
+    ) -> Result<Response<proto::RequestApprovalResponse>, Status> {
+        traced("RequestApproval", self.serve_request_approval(request)).await
+    }
+
+    async fn submit_approval(
+        &self,
+        request: Request<proto::SubmitApprovalRequest>,
+    ) -> Result<Response<proto::SubmitApprovalResponse>, Status> {
+        traced("SubmitApproval", self.serve_submit_approval(request)).await
+    }
+
+    async fn generate_backup(
+        &self,
+        request: Request<proto::GenerateBackupRequest>,
+    ) -> Result<Response<proto::GenerateBackupResponse>, Status> {
+        traced("GenerateBackup", self.serve_generate_backup(request)).await
+    }
+
+    async fn rotate_backup(
+        &self,
+        request: Request<proto::RotateBackupRequest>,
+    ) -> Result<Response<proto::RotateBackupResponse>, Status> {
+        traced("RotateBackup", self.serve_rotate_backup(request)).await
+    }
+
+    async fn soft_delete_shares(
+        &self,
+        request: Request<proto::SoftDeleteSharesRequest>,
+    ) -> Result<Response<proto::SoftDeleteSharesResponse>, Status> {
+        traced("SoftDeleteShares", self.serve_soft_delete_shares(request)).await
+    }
+
+    async fn rollback_deletion(
+        &self,
+        request: Request<proto::RollbackDeletionRequest>,
+    ) -> Result<Response<proto::RollbackDeletionResponse>, Status> {
+        traced("RollbackDeletion", self.serve_rollback_deletion(request)).await
+    }
+
+    async fn hard_delete_shares(
+        &self,
+        request: Request<proto::HardDeleteSharesRequest>,
+    ) -> Result<Response<proto::HardDeleteSharesResponse>, Status> {
+        traced("HardDeleteShares", self.serve_hard_delete_shares(request)).await
+    }
+
+    type ExportAuditStream = ExportStream;
+
+    async fn export_audit(
+        &self,
+        request: Request<proto::ExportAuditRequest>,
+    ) -> Result<Response<ExportStream>, Status> {
+        traced("ExportAudit", self.serve_export_audit(request)).await
+    }
+
+    async fn submit_audit_review(
+        &self,
+        request: Request<proto::SubmitAuditReviewRequest>,
+    ) -> Result<Response<proto::SubmitAuditReviewResponse>, Status> {
+        traced("SubmitAuditReview", self.serve_submit_audit_review(request)).await
+    }
+
+    async fn get_checklist_report(
+        &self,
+        request: Request<proto::GetChecklistReportRequest>,
+    ) -> Result<Response<proto::GetChecklistReportResponse>, Status> {
+        traced(
+            "GetChecklistReport",
+            self.serve_get_checklist_report(request),
+        )
+        .await
+    }
+
+    async fn get_policy(
+        &self,
+        request: Request<proto::GetPolicyRequest>,
+    ) -> Result<Response<proto::GetPolicyResponse>, Status> {
+        traced("GetPolicy", self.serve_get_policy(request)).await
+    }
+
+    async fn set_policy(
+        &self,
+        request: Request<proto::SetPolicyRequest>,
+    ) -> Result<Response<proto::GetPolicyResponse>, Status> {
+        traced("SetPolicy", self.serve_set_policy(request)).await
+    }
+
+    async fn self_test(
+        &self,
+        request: Request<proto::SelfTestRequest>,
+    ) -> Result<Response<proto::SelfTestResponse>, Status> {
+        traced("SelfTest", self.serve_self_test(request)).await
     }
 }

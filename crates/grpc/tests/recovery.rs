@@ -14,8 +14,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Served, actor, save_data};
-use shardkeep_backup::{Role, SessionDescriptor, sign_approval};
+use common::{Served, TestCustodian, actor, save_data};
+use shardkeep_backup::{Generated, Role, SessionDescriptor, sign_approval};
+use shardkeep_envelope::deps::age::secrecy::ExposeSecret;
 use shardkeep_grpc::RecoveryTargets;
 use shardkeep_grpc::proto::{
     self, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, ShareRejectionReason,
@@ -79,6 +80,15 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
         codec: codec.clone(),
     }))
     .await;
+    recover(&served, &codec).await;
+}
+
+/// The whole recovery of party 0's share through `served`, checked
+/// against `codec`'s keystore; returns the backup and its custodians.
+async fn recover(
+    served: &Served,
+    codec: &KekKeystoreCodec<InMemoryKek>,
+) -> (Generated, Vec<TestCustodian>) {
     let (generated, custodians) = served.generate_hybrid("wallet").await;
     let keystore_dir = served.dir.path().join("keystore");
     std::fs::create_dir_all(&keystore_dir).unwrap();
@@ -234,7 +244,7 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
     let loaded = load_keystore(
         &keystore_path(&keystore_dir, &generated.version),
         &generated.version,
-        codec.as_ref(),
+        codec,
     )
     .unwrap();
     assert!(bool::from(loaded.ct_eq(&save_data(0))));
@@ -248,6 +258,7 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
         .await
         .unwrap_err();
     assert_eq!(closed.code(), tonic::Code::FailedPrecondition);
+    (generated, custodians)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,4 +352,202 @@ async fn a_drill_runs_over_grpc_on_a_security_approval_and_writes_no_keystore() 
     assert!(drilled.drill_report.contains("sandbox deleted"));
     // Nothing was written into the node's keystore directory.
     assert_eq!(std::fs::read_dir(&keystore_dir).unwrap().count(), 0);
+}
+
+/// Everything this binary's tests log, at every level and target (the
+/// service's spans and events, tonic's, h2's, hyper's), as text.
+fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+    .clone()
+}
+
+struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Base64 of `bytes` with `alphabet`, padded or not.
+fn base64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+        if pad {
+            out.extend(std::iter::repeat_n('=', 3 - chunk.len()));
+        }
+    }
+    out
+}
+
+/// `bytes` as a big-endian unsigned integer, in decimal (how tss-lib's
+/// JSON writes `Xi`).
+fn decimal(bytes: &[u8]) -> String {
+    let mut number: Vec<u8> = bytes.to_vec();
+    let mut digits = Vec::new();
+    while number.iter().any(|&byte| byte != 0) {
+        let mut remainder = 0u32;
+        for byte in &mut number {
+            let value = (remainder << 8) | u32::from(*byte);
+            *byte = u8::try_from(value / 10).unwrap();
+            remainder = value % 10;
+        }
+        digits.push(char::from(b'0' + u8::try_from(remainder).unwrap()));
+    }
+    digits.iter().rev().collect()
+}
+
+/// Every form of `secret` a log line could carry it in (decimal only for
+/// a number-sized secret: a key, a scalar).
+fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
+    const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let debug_list = format!("{:?}", &secret[..secret.len().min(12)]);
+    let mut forms = vec![
+        secret.to_vec(),
+        hex::encode(secret).into_bytes(),
+        hex::encode_upper(secret).into_bytes(),
+        base64(secret, STANDARD, true).into_bytes(),
+        base64(secret, STANDARD, false).into_bytes(),
+        base64(secret, URL_SAFE, false).into_bytes(),
+        // `{:?}` of a byte slice: "[12, 200, ...".
+        debug_list.trim_end_matches(']').as_bytes().to_vec(),
+    ];
+    if secret.len() <= 64 {
+        forms.push(decimal(secret).into_bytes());
+    }
+    forms
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
+}
+
+/// The names of the `needles` (each at least 8 bytes) found in
+/// `haystack`, in one pass over it: candidates by their first 8 bytes,
+/// then compared whole.
+fn found<'a>(haystack: &[u8], needles: &'a [(String, Vec<u8>)]) -> Vec<&'a str> {
+    let mut by_prefix: std::collections::HashMap<&[u8], Vec<&(String, Vec<u8>)>> =
+        std::collections::HashMap::new();
+    for needle in needles {
+        assert!(needle.1.len() >= 8, "{} is too short to search", needle.0);
+        by_prefix.entry(&needle.1[..8]).or_default().push(needle);
+    }
+    let mut hits = Vec::new();
+    for start in 0..haystack.len().saturating_sub(7) {
+        if let Some(candidates) = by_prefix.get(&haystack[start..start + 8]) {
+            for (name, needle) in candidates {
+                if haystack[start..].starts_with(needle) {
+                    hits.push(name.as_str());
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logs_of_a_whole_recovery_hold_no_secret_in_any_form() {
+    let logs = captured_logs();
+    let codec = Arc::new(node0_codec());
+    let served = Served::start(Arc::new(Node0 {
+        codec: codec.clone(),
+    }))
+    .await;
+    let (generated, custodians) = recover(&served, &codec).await;
+
+    // The secrets of the run: party 0's Xi, each custodian's share archive
+    // (opened with their identity), each custodian's age identity, the
+    // service signer's seed.
+    let mut secrets: Vec<(String, Vec<u8>)> = Vec::new();
+    let xi = save_data(0)
+        .secret_share::<shardkeep_sss_core::Secp256k1>()
+        .unwrap()
+        .to_be_bytes();
+    secrets.push(("Xi".into(), xi.to_vec()));
+    secrets.push(("Xi, first half".into(), xi[..16].to_vec()));
+    for (custodian, container) in custodians.iter().zip(&generated.containers) {
+        let opened = shardkeep_envelope::open_x25519_container(
+            &container.container,
+            std::slice::from_ref(&custodian.identity),
+            served.service.trusted_signers(),
+        )
+        .unwrap();
+        let archive = opened.archive().to_vec();
+        secrets.push((
+            format!("share archive {}", container.index),
+            archive.clone(),
+        ));
+        for (i, window) in archive.chunks(24).enumerate() {
+            if window.len() == 24 {
+                secrets.push((
+                    format!("share archive {} part {i}", container.index),
+                    window.to_vec(),
+                ));
+            }
+        }
+        secrets.push((
+            format!("age identity of {}", custodian.entity),
+            custodian
+                .identity
+                .to_string()
+                .expose_secret()
+                .as_bytes()
+                .to_vec(),
+        ));
+    }
+    secrets.push(("service signer seed".into(), vec![0x5e; 32]));
+
+    let logs = logs.lock().unwrap().clone();
+    // The capture works: the recovery's calls are there, with their caller.
+    let text = String::from_utf8_lossy(&logs);
+    assert!(text.contains("RecoverMPCShare"), "no RPC was logged");
+    assert!(
+        text.contains("person=ops-1") || text.contains("person=\"ops-1\""),
+        "{text}"
+    );
+    assert!(text.contains("rpc served"));
+    assert!(
+        !contains(&logs, b"AGE-SECRET-KEY-1"),
+        "an age identity is in the logs"
+    );
+    let needles: Vec<(String, Vec<u8>)> = secrets
+        .iter()
+        .flat_map(|(name, secret)| {
+            forms(secret)
+                .into_iter()
+                .enumerate()
+                .map(move |(form, bytes)| (format!("{name} (form {form})"), bytes))
+        })
+        .collect();
+    let hits = found(&logs, &needles);
+    assert!(hits.is_empty(), "secrets in the logs: {hits:?}");
 }
