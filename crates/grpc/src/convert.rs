@@ -405,6 +405,16 @@ pub(crate) fn review_response(state: &AuditReviewState) -> proto::SubmitAuditRev
     }
 }
 
+/// At most `max` bytes: a field longer than its format allows is refused
+/// before it is decoded (the message cap bounds the whole request; this,
+/// each field).
+pub(crate) fn capped(field: &'static str, bytes: &[u8], max: usize) -> Result<(), Error> {
+    if bytes.len() > max {
+        return Err(invalid(field, "longer than its format allows"));
+    }
+    Ok(())
+}
+
 /// Exactly `N` bytes.
 pub(crate) fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], Error> {
     <[u8; N]>::try_from(bytes).map_err(|_| invalid(field, "wrong length"))

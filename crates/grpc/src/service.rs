@@ -9,18 +9,19 @@ use std::sync::Arc;
 use shardkeep_audit::Witness;
 use shardkeep_backup::{
     BackupService, ChecklistKind, ChecklistQuery, DeletionParams, DeliveryReport, DeliveryResult,
-    DrillParams, MAX_SUBMISSIONS_PER_CALL, RecoveryParams, RecoveryTarget, Role, RotateRequest,
-    RotationKind, SessionDescriptor, ShareListQuery, StatusQuery, ZeroRetentionDraft,
+    DrillParams, MAX_APPROVAL_LEN, MAX_INVENTORY_PROOF_LEN, MAX_SEALED_SUBMISSION_LEN,
+    MAX_SUBMISSIONS_PER_CALL, RecoveryParams, RecoveryTarget, Role, RotateRequest, RotationKind,
+    SessionDescriptor, ShareListQuery, StatusQuery, ZeroRetentionDraft,
 };
 use shardkeep_keydata::{KeystoreCodec, SelfTestPeers};
-use shardkeep_storage::{ApprovalRequestHash, RecoverySessionId, Storage};
+use shardkeep_storage::{ApprovalRequestHash, MAX_RECEIPT_LEN, RecoverySessionId, Storage};
 use shardkeep_types::{ActorId, FreeText, KeyVersion, NodeVersion, Signer};
 use tonic::codegen::tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::convert::{
-    self, GenerateSource, fixed, invalid, node_version, optional_key_id, optional_node_id,
+    self, GenerateSource, capped, fixed, invalid, node_version, optional_key_id, optional_node_id,
     page_token, share_indices, share_slot,
 };
 use crate::edge::EdgeRefusals;
@@ -490,6 +491,9 @@ impl<S: Storage + 'static> GrpcService<S> {
         if message.share_data.len() > MAX_SUBMISSIONS_PER_CALL {
             return Err(invalid("share_data", "more submissions than one call takes").into());
         }
+        for submission in &message.share_data {
+            capped("share_data", submission, MAX_SEALED_SUBMISSION_LEN)?;
+        }
         let targets = Arc::clone(&self.targets);
         let report = self
             .run_blocking(caller, move |backup, actor| async move {
@@ -550,6 +554,7 @@ impl<S: Storage + 'static> GrpcService<S> {
         let caller = self.caller(&request).await?;
         let message = request.into_inner();
         let slot = share_slot("slot", message.slot.as_ref())?;
+        capped("receipt", &message.receipt, MAX_RECEIPT_LEN)?;
         let confirmation = self
             .run(caller, move |backup, actor| async move {
                 Ok(backup.confirm(&actor, &slot, &message.receipt).await?)
@@ -582,6 +587,7 @@ impl<S: Storage + 'static> GrpcService<S> {
     ) -> Result<Response<proto::ConfirmInventoryResponse>, Status> {
         let caller = self.caller(&request).await?;
         let proof = request.into_inner().proof;
+        capped("proof", &proof, MAX_INVENTORY_PROOF_LEN)?;
         let confirmation = self
             .run(caller, move |backup, actor| async move {
                 match backup.confirm_inventory(&actor, &proof).await {
@@ -622,6 +628,7 @@ impl<S: Storage + 'static> GrpcService<S> {
     ) -> Result<Response<proto::SubmitApprovalResponse>, Status> {
         let caller = self.caller(&request).await?;
         let approval = request.into_inner().approval;
+        capped("approval", &approval, MAX_APPROVAL_LEN)?;
         let state = self
             .run(caller, move |backup, actor| async move {
                 match backup.submit_approval(&actor, &approval).await {
@@ -790,6 +797,7 @@ impl<S: Storage + 'static> GrpcService<S> {
     ) -> Result<Response<proto::SubmitAuditReviewResponse>, Status> {
         let caller = self.caller(&request).await?;
         let review = request.into_inner().review;
+        capped("review", &review, shardkeep_audit::MAX_REVIEW_LEN)?;
         let state = self
             .run(caller, move |backup, actor| async move {
                 Ok(backup.submit_audit_review(&actor, &review).await?)

@@ -248,3 +248,71 @@ async fn unknown_and_revoked_certificates_are_counted_and_reported_within_a_budg
         .unwrap();
     assert_eq!(served.edge.counts().total(), attempts + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_longer_than_its_format_is_refused_by_name_before_it_is_decoded() {
+    let served = Served::start(Arc::new(NoTargets)).await;
+    let mut operator = served.operator_client().await;
+    let long = vec![0x41; 70 * 1024];
+    let field_refusal = |refused: tonic::Status, field: &str| {
+        assert_eq!(
+            (refused.code(), refused.message()),
+            (
+                Code::InvalidArgument,
+                format!("invalid {field}: longer than its format allows").as_str()
+            )
+        );
+    };
+    field_refusal(
+        operator
+            .submit_approval(SubmitApprovalRequest {
+                approval: long.clone(),
+            })
+            .await
+            .unwrap_err(),
+        "approval",
+    );
+    field_refusal(
+        operator
+            .confirm_inventory(proto::ConfirmInventoryRequest {
+                proof: long.clone(),
+            })
+            .await
+            .unwrap_err(),
+        "proof",
+    );
+    field_refusal(
+        operator
+            .submit_audit_review(proto::SubmitAuditReviewRequest {
+                review: long.clone(),
+            })
+            .await
+            .unwrap_err(),
+        "review",
+    );
+    field_refusal(
+        operator
+            .confirm_receipt(proto::ConfirmReceiptRequest {
+                slot: Some(proto::ShareSlot {
+                    version: Some(proto::NodeVersion {
+                        key_id: "wallet".into(),
+                        node_id: "node-0".into(),
+                        version: 1,
+                    }),
+                    index: 3,
+                }),
+                receipt: long,
+            })
+            .await
+            .unwrap_err(),
+        "receipt",
+    );
+    // The message says nothing of the bytes sent.
+    let refused = operator
+        .submit_approval(SubmitApprovalRequest {
+            approval: vec![0x41; 70 * 1024],
+        })
+        .await
+        .unwrap_err();
+    assert!(!refused.message().contains("AAAA"));
+}
