@@ -551,3 +551,245 @@ async fn the_logs_of_a_whole_recovery_hold_no_secret_in_any_form() {
     let hits = found(&logs, &needles);
     assert!(hits.is_empty(), "secrets in the logs: {hits:?}");
 }
+
+/// `client` asks for approval of `params`; each of `approvers` (their
+/// client and approval key, by name and role) approves. Returns the
+/// request's hash.
+async fn approved(
+    client: &mut Client,
+    params: proto::ApprovalParams,
+    approvers: &mut [(&str, Role, &mut Client, &shardkeep_types::InMemorySigner)],
+) -> Vec<u8> {
+    let asked = client
+        .request_approval(RequestApprovalRequest {
+            params: Some(params),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for (name, role, approver, key) in approvers.iter_mut() {
+        let approval = sign_approval(&asked.request, &actor(name), *role, *key)
+            .unwrap()
+            .encode();
+        approver
+            .submit_approval(SubmitApprovalRequest { approval })
+            .await
+            .unwrap();
+    }
+    asked.request_hash
+}
+
+type Client = proto::backup_service_client::BackupServiceClient<tonic::transport::Channel>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_over_grpc_after_receipts_and_a_drill_soft_deletes_rolls_back_and_hard_deletes() {
+    let witness_dir = tempfile::tempdir().unwrap();
+    let witness_path = witness_dir.path().join("witness");
+    let witness = shardkeep_audit::FileWitness::open(&witness_path).unwrap();
+    let audit_signer = Arc::new(shardkeep_types::InMemorySigner::from_seed(
+        shardkeep_types::SignerId::new("audit-1").unwrap(),
+        &[0xa5; 32],
+    ));
+    let served = Served::start_with(
+        Arc::new(Node0 {
+            codec: Arc::new(node0_codec()),
+        }),
+        move |grpc| grpc.with_checkpoints(audit_signer, witness),
+    )
+    .await;
+    let (generated, custodians) = served.generate_hybrid("wallet").await;
+    let version = proto::NodeVersion {
+        key_id: "wallet".into(),
+        node_id: "node-0".into(),
+        version: generated.version.version.get(),
+    };
+    let slot = |index: u32| proto::ShareSlot {
+        version: Some(version.clone()),
+        index,
+    };
+    let mut operator = served.operator_client().await;
+    let (sec_cert, sec_key) = served
+        .register_signing_client("sec-2", &[Role::Security])
+        .await;
+    let mut security = served.client(Some(sec_cert.identity())).await.unwrap();
+    let (biz_cert, biz_key) = served
+        .register_signing_client("biz-1", &[Role::BusinessOwner])
+        .await;
+    let mut business = served.client(Some(biz_cert.identity())).await.unwrap();
+
+    // Every custodian confirms their container by receipt.
+    let now = shardkeep_backup::Clock::now(served.clock.as_ref());
+    for (container, custodian) in generated.containers.iter().zip(&custodians) {
+        let index = u32::from(container.index.get());
+        operator
+            .record_delivery(proto::RecordDeliveryRequest {
+                slot: Some(slot(index)),
+                container_hash: container.container_hash.to_vec(),
+                failure_reason: String::new(),
+            })
+            .await
+            .unwrap();
+        let receipt = shardkeep_envelope::Receipt {
+            custodian_id: custodian.entity.clone(),
+            envelope_id: container.envelope_id,
+            status: shardkeep_envelope::ReceiptStatus::Received,
+            timestamp: now,
+        }
+        .sign(&custodian.receipt_key)
+        .unwrap();
+        operator
+            .confirm_receipt(proto::ConfirmReceiptRequest {
+                slot: Some(slot(index)),
+                receipt,
+            })
+            .await
+            .unwrap();
+    }
+
+    // A drill from the custodians' shares passes.
+    let drill_hash = approved(
+        &mut operator,
+        proto::ApprovalParams {
+            operation: proto::ApprovalOperation::Drill.into(),
+            version: Some(version.clone()),
+            split_id: generated.split_id.to_vec(),
+            ticket: "DRILL-1".into(),
+            risk_note_hash: vec![0x61; 32],
+            ..proto::ApprovalParams::default()
+        },
+        &mut [("sec-2", Role::Security, &mut security, &sec_key)],
+    )
+    .await;
+    let started = operator
+        .start_drill(StartDrillRequest {
+            approval_request_hash: drill_hash,
+            version: Some(version.clone()),
+            ticket: "DRILL-1".into(),
+            risk_note_hash: vec![0x61; 32],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let shares: Vec<Vec<u8>> = custodians
+        .iter()
+        .zip(&generated.containers)
+        .map(|(custodian, container)| {
+            served.submission(custodian, &started.descriptor, &container.container)
+        })
+        .collect();
+    let drilled = operator
+        .recover_mpc_share(RecoverMpcShareRequest {
+            session_id: started.session_id,
+            share_data: shares,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(drilled.state(), RecoveryState::Drilled);
+
+    let delete_params = |ticket: &str| proto::ApprovalParams {
+        operation: proto::ApprovalOperation::Delete.into(),
+        version: Some(version.clone()),
+        split_id: generated.split_id.to_vec(),
+        slots: vec![1, 2],
+        ticket: ticket.into(),
+        risk_note_hash: vec![0x64; 32],
+        ..proto::ApprovalParams::default()
+    };
+    let soft_delete = |hash: Vec<u8>, ticket: &str| proto::SoftDeleteSharesRequest {
+        version: Some(version.clone()),
+        slots: vec![1, 2],
+        approval_request_hash: hash,
+        ticket: ticket.into(),
+        risk_note_hash: vec![0x64; 32],
+    };
+    let states = |listing: proto::ListBackupSharesResponse| -> Vec<proto::SlotState> {
+        listing
+            .shares
+            .iter()
+            .map(proto::ServerShare::state)
+            .collect()
+    };
+
+    // Soft delete, then roll back.
+    let first = approved(
+        &mut operator,
+        delete_params("CHG-1"),
+        &mut [
+            ("biz-1", Role::BusinessOwner, &mut business, &biz_key),
+            ("sec-2", Role::Security, &mut security, &sec_key),
+        ],
+    )
+    .await;
+    let deleted = operator
+        .soft_delete_shares(soft_delete(first, "CHG-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deleted.cooldown_until_unix > deleted.at_unix);
+    let listing = operator
+        .list_backup_shares(proto::ListBackupSharesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(states(listing), [proto::SlotState::SoftDeleted; 2]);
+    operator
+        .rollback_deletion(proto::RollbackDeletionRequest {
+            version: Some(version.clone()),
+            slots: vec![1, 2],
+        })
+        .await
+        .unwrap();
+    let listing = operator
+        .list_backup_shares(proto::ListBackupSharesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(states(listing), [proto::SlotState::Active; 2]);
+
+    // Soft delete again, on a new approval; the hard delete waits for the
+    // cooldown.
+    let second = approved(
+        &mut operator,
+        delete_params("CHG-2"),
+        &mut [
+            ("biz-1", Role::BusinessOwner, &mut business, &biz_key),
+            ("sec-2", Role::Security, &mut security, &sec_key),
+        ],
+    )
+    .await;
+    let deleted = operator
+        .soft_delete_shares(soft_delete(second.clone(), "CHG-2"))
+        .await
+        .unwrap()
+        .into_inner();
+    let hard_delete = proto::HardDeleteSharesRequest {
+        version: Some(version.clone()),
+        approval_request_hash: second,
+    };
+    let early = operator
+        .hard_delete_shares(hard_delete.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(early.code(), tonic::Code::FailedPrecondition, "{early:?}");
+    served.clock.set(
+        shardkeep_types::Timestamp::from_unix_seconds(deleted.cooldown_until_unix + 1).unwrap(),
+    );
+    let draft = operator
+        .hard_delete_shares(hard_delete)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!draft.zero_retention_draft.is_empty());
+    let listing = operator
+        .list_backup_shares(proto::ListBackupSharesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(states(listing), [proto::SlotState::HardDeleted; 2]);
+    // The checkpoint was witnessed.
+    assert_eq!(
+        shardkeep_audit::read_witness(&witness_path).unwrap().len(),
+        1
+    );
+}
