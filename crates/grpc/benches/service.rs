@@ -389,7 +389,7 @@ fn recovery(c: &mut Criterion) {
             KekId::new("node-0-keystore").unwrap(),
             &mut ChaCha20Rng::from_seed([0x4b; 32]),
         )));
-        let served = runtime.block_on(Served::start_with(
+        let served = runtime.block_on(Served::start_configured(
             Arc::new(Party0 {
                 protocol,
                 codec: codec.clone(),

@@ -2,14 +2,20 @@
 //! field is checked here (names, lengths); a malformed one is
 //! [`Error::InvalidArgument`], naming the field and never its value.
 
+use std::path::{Path, PathBuf};
+
 use shardkeep_backup::{
-    ApprovalOperation, ApprovalParams, ApprovalState, ApprovalSubject, Confirmation,
-    DrillDueReason, ExposureState, InventoryConfirmation, ReceiptStatus, RecoveryOutcome,
-    RecoveryReport, ServerShareEntry, ShareListPage, ShareRejection, StatusPage, VersionStatus,
+    ApprovalOperation, ApprovalParams, ApprovalState, ApprovalSubject, Armor, AuditReviewState,
+    Confirmation, CurrentPolicy, DrillDueReason, ExposureState, ExternalCustodian, GenerateRequest,
+    Generated, InventoryConfirmation, PolicySettings, ReceiptStatus, RecoveryOutcome,
+    RecoveryReport, Rotated, SaveDataSource, ServerShareEntry, ShareListPage, ShareRejection,
+    StatusPage, TssGroup, VersionStatus,
 };
+use shardkeep_keydata::KeystoreCodec;
 use shardkeep_storage::{KeyVersionState, SlotState};
 use shardkeep_types::{
-    FreeText, KeyId, KeyVersion, NodeId, NodeVersion, ShareIndex, ShareSlot, Timestamp,
+    ActorId, CustodianId, FreeText, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareIndex,
+    ShareSlot, Threshold, Timestamp,
 };
 
 use crate::error::Error;
@@ -134,12 +140,7 @@ pub(crate) fn approval_params(
     let slots = params
         .slots
         .iter()
-        .map(|&index| {
-            u8::try_from(index)
-                .ok()
-                .and_then(ShareIndex::new)
-                .ok_or_else(|| invalid("params.slots", "share indices are 1 to 255"))
-        })
+        .map(|&index| share_index("params.slots", index))
         .collect::<Result<Vec<_>, _>>()?;
     let change_hash = if params.change_hash.is_empty() {
         None
@@ -175,6 +176,245 @@ pub(crate) fn approval_state_response(state: &ApprovalState) -> proto::SubmitApp
     }
 }
 
+/// Longest keystore path a request may name, in bytes.
+pub(crate) const MAX_KEYSTORE_PATH_LEN: usize = 4096;
+
+/// Most custodians one generate request names (share indices are bytes).
+pub(crate) const MAX_CUSTODIANS: usize = 255;
+
+/// A share index from the wire.
+pub(crate) fn share_index(field: &'static str, index: u32) -> Result<ShareIndex, Error> {
+    u8::try_from(index)
+        .ok()
+        .and_then(ShareIndex::new)
+        .ok_or_else(|| invalid(field, "share indices are 1 to 255"))
+}
+
+/// Share indices, strictly increasing (each named once, in order).
+pub(crate) fn share_indices(
+    field: &'static str,
+    indices: &[u32],
+) -> Result<Vec<ShareIndex>, Error> {
+    if indices.is_empty() {
+        return Err(invalid(field, "missing"));
+    }
+    if indices.windows(2).any(|pair| pair[0] >= pair[1]) {
+        return Err(invalid(field, "must be strictly increasing"));
+    }
+    indices
+        .iter()
+        .map(|&index| share_index(field, index))
+        .collect()
+}
+
+/// A generate request checked field by field, owning what the procedure's
+/// [`GenerateRequest`] borrows.
+pub(crate) struct GenerateSource {
+    key_id: KeyId,
+    node_id: NodeId,
+    path: PathBuf,
+    /// The key, node and version the keystore file was written for: also
+    /// names the node whose codec reads it.
+    pub(crate) written_for: NodeVersion,
+    group: TssGroup,
+    custodians: Vec<ExternalCustodian>,
+    armor: Armor,
+}
+
+impl GenerateSource {
+    /// Checks `message`, named `field` when it is missing.
+    pub(crate) fn parse(
+        message: Option<&proto::GenerateBackupRequest>,
+        field: &'static str,
+    ) -> Result<Self, Error> {
+        let message = message.ok_or_else(|| invalid(field, "missing"))?;
+        let key_id =
+            KeyId::new(&message.key_id).map_err(|_| invalid("key_id", "not a valid name"))?;
+        let node_id =
+            NodeId::new(&message.node_id).map_err(|_| invalid("node_id", "not a valid name"))?;
+        let path = keystore_path(&message.keystore_path)?;
+        let written_for = node_version(
+            "keystore_written_for",
+            message.keystore_written_for.as_ref(),
+        )?;
+        if written_for.key_id != key_id || written_for.node_id != node_id {
+            return Err(invalid(
+                "keystore_written_for",
+                "names another key or node than the request",
+            ));
+        }
+        let group = TssGroup {
+            tss_degree: u16::try_from(message.tss_degree)
+                .map_err(|_| invalid("tss_degree", "above 65535"))?,
+            parties: u16::try_from(message.parties)
+                .map_err(|_| invalid("parties", "above 65535"))?,
+        };
+        if message.custodians.len() > MAX_CUSTODIANS {
+            return Err(invalid("custodians", "more than 255"));
+        }
+        let custodians = message
+            .custodians
+            .iter()
+            .map(|custodian| {
+                Ok(ExternalCustodian {
+                    entity: CustodianId::new(&custodian.entity)
+                        .map_err(|_| invalid("custodians.entity", "not a valid name"))?,
+                    person: ActorId::new(&custodian.person)
+                        .map_err(|_| invalid("custodians.person", "not a valid name"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Self {
+            key_id,
+            node_id,
+            path,
+            written_for,
+            group,
+            custodians,
+            armor: if message.armor {
+                Armor::Ascii
+            } else {
+                Armor::Binary
+            },
+        })
+    }
+
+    /// The procedure's request, reading the keystore through `codec`.
+    pub(crate) fn request<'a>(
+        &'a self,
+        codec: &'a (dyn KeystoreCodec + Sync),
+    ) -> GenerateRequest<'a> {
+        GenerateRequest {
+            key_id: self.key_id.clone(),
+            node_id: self.node_id.clone(),
+            save_data: SaveDataSource::Keystore {
+                path: &self.path,
+                written_for: &self.written_for,
+                codec,
+            },
+            group: self.group,
+            custodians: self.custodians.clone(),
+            armor: self.armor,
+        }
+    }
+}
+
+/// A keystore path: absolute, capped, printable (it is audited and may
+/// be shown).
+fn keystore_path(path: &str) -> Result<PathBuf, Error> {
+    const FIELD: &str = "keystore_path";
+    if path.is_empty() {
+        return Err(invalid(FIELD, "missing"));
+    }
+    if path.len() > MAX_KEYSTORE_PATH_LEN {
+        return Err(invalid(FIELD, "longer than 4096 bytes"));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(invalid(FIELD, "holds a control character"));
+    }
+    if !Path::new(path).is_absolute() {
+        return Err(invalid(FIELD, "not an absolute path"));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// What generate made, as told (the containers are for delivery: sealed
+/// to their custodians, no secret to the caller).
+pub(crate) fn generated_response(generated: &Generated) -> proto::GenerateBackupResponse {
+    proto::GenerateBackupResponse {
+        version: Some(wire_version(&generated.version)),
+        split_id: generated.split_id.to_vec(),
+        containers: generated
+            .containers
+            .iter()
+            .map(|container| proto::Container {
+                index: u32::from(container.index.get()),
+                envelope_id: container.envelope_id.as_bytes().to_vec(),
+                container_hash: container.container_hash.to_vec(),
+                container: container.container.clone(),
+            })
+            .collect(),
+        threshold: u32::from(generated.threshold.t()),
+        shares: u32::from(generated.threshold.n()),
+        server_indices: generated
+            .server_shares
+            .iter()
+            .map(|share| u32::from(share.index.get()))
+            .collect(),
+    }
+}
+
+/// What a rotation made, as told.
+pub(crate) fn rotated_response(rotated: &Rotated) -> proto::RotateBackupResponse {
+    proto::RotateBackupResponse {
+        previous: Some(wire_version(&rotated.previous)),
+        cooldown_until_unix: unix(rotated.cooldown_until),
+        generated: Some(generated_response(&rotated.generated)),
+    }
+}
+
+/// Policy settings, checked field by field.
+pub(crate) fn policy_settings(
+    settings: Option<&proto::PolicySettings>,
+) -> Result<PolicySettings, Error> {
+    let settings = settings.ok_or_else(|| invalid("settings", "missing"))?;
+    // Out of usize's range is out of any threshold's: refused below.
+    let t = usize::try_from(settings.threshold).unwrap_or(usize::MAX);
+    let n = usize::try_from(settings.shares).unwrap_or(usize::MAX);
+    Ok(PolicySettings {
+        threshold: Threshold::new(t, n)
+            .map_err(|_| invalid("settings.threshold", "not a threshold of the shares"))?,
+        server_shares: u8::try_from(settings.server_shares)
+            .map_err(|_| invalid("settings.server_shares", "above 255"))?,
+        kek_provider: Label::new(&settings.kek_provider)
+            .map_err(|_| invalid("settings.kek_provider", "not a valid label"))?,
+    })
+}
+
+/// The policy in force, as told.
+pub(crate) fn policy_response(current: Option<&CurrentPolicy>) -> proto::GetPolicyResponse {
+    let Some(current) = current else {
+        return proto::GetPolicyResponse::default();
+    };
+    let policy = &current.policy;
+    proto::GetPolicyResponse {
+        settings: Some(proto::PolicySettings {
+            threshold: u32::from(policy.threshold().t()),
+            shares: u32::from(policy.threshold().n()),
+            server_shares: u32::from(policy.server_shares()),
+            kek_provider: policy.kek_provider().as_str().to_owned(),
+        }),
+        hash: current.hash.to_vec(),
+        set_at_unix: unix(current.set_at),
+        set_by: current.set_by.as_str().to_owned(),
+    }
+}
+
+/// A review's state, as told.
+pub(crate) fn review_response(state: &AuditReviewState) -> proto::SubmitAuditReviewResponse {
+    proto::SubmitAuditReviewResponse {
+        first_sequence: state.range.first,
+        last_sequence: state.range.last,
+        head_hash: state.range.head_hash.to_vec(),
+        reviewers: state
+            .reviewers
+            .iter()
+            .map(|reviewer| reviewer.as_str().to_owned())
+            .collect(),
+        complete: state.complete,
+    }
+}
+
+/// At most `max` bytes: a field longer than its format allows is refused
+/// before it is decoded (the message cap bounds the whole request; this,
+/// each field).
+pub(crate) fn capped(field: &'static str, bytes: &[u8], max: usize) -> Result<(), Error> {
+    if bytes.len() > max {
+        return Err(invalid(field, "longer than its format allows"));
+    }
+    Ok(())
+}
+
 /// Exactly `N` bytes.
 pub(crate) fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], Error> {
     <[u8; N]>::try_from(bytes).map_err(|_| invalid(field, "wrong length"))
@@ -200,7 +440,7 @@ fn wire_slot(slot: &ShareSlot) -> proto::ShareSlot {
     }
 }
 
-fn wire_version(version: &NodeVersion) -> proto::NodeVersion {
+pub(crate) fn wire_version(version: &NodeVersion) -> proto::NodeVersion {
     proto::NodeVersion {
         key_id: version.key_id.as_str().to_owned(),
         node_id: version.node_id.as_str().to_owned(),

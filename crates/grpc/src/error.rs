@@ -22,6 +22,23 @@ pub enum Error {
     /// The certificate is a revoked person's.
     #[error("person {0} is revoked")]
     PersonRevoked(ActorId),
+    /// The caller holds none of the roles a request needs (checked here
+    /// only where the procedure has no operation that checks it: the
+    /// audit export).
+    #[error("person {person} has none of the roles {needs}")]
+    MissingRole {
+        /// The caller.
+        person: ActorId,
+        /// The roles that would do, by name.
+        needs: &'static str,
+    },
+    /// `HardDeleteShares` on a server without an audit signer and witness
+    /// ([`GrpcService::with_checkpoints`](crate::GrpcService::with_checkpoints)).
+    #[error("this server has no audit checkpoint signer and witness configured")]
+    NoAuditCheckpoints,
+    /// Reading the audit log for an export failed.
+    #[error("audit export: {0}")]
+    Audit(#[source] shardkeep_audit::Error),
     /// A request field is malformed.
     #[error("invalid {field}: {why}")]
     InvalidArgument {
@@ -39,7 +56,28 @@ pub enum Error {
     /// The task running an operation panicked or was cancelled.
     #[error("the operation's task failed")]
     TaskFailed,
-    /// The transport failed (binding, serving).
+    /// The listen address cannot be bound.
+    #[error("cannot bind {0}: {1}")]
+    Bind(std::net::SocketAddr, #[source] std::io::Error),
+    /// The reflection service refused the descriptor set.
+    #[error("reflection: {0}")]
+    Reflection(String),
+    /// A shutdown waited its whole grace period for requests in flight,
+    /// then cut them off.
+    #[error("requests still in flight after the shutdown grace of {0:?} were cut off")]
+    ShutdownGraceExceeded(core::time::Duration),
+    /// `SelfTest` on a server the host gave no party to answer for.
+    #[error("this server serves no self-test party")]
+    NoSelfTestParty,
+    /// The self-test sidecar's thread cannot be started.
+    #[error("cannot start the self-test thread: {0}")]
+    SidecarThread(#[source] std::io::Error),
+    /// The self-test responder refused a request (malformed, another key
+    /// or session, nonces already used). Its messages name what is wrong
+    /// with the request, never a secret.
+    #[error("self-test: {0}")]
+    SelfTest(#[source] shardkeep_keydata::Error),
+    /// The transport failed (TLS configuration, serving).
     #[error("transport: {0}")]
     Transport(#[source] tonic::transport::Error),
     /// The backup procedure refused or failed.
@@ -79,8 +117,13 @@ impl From<Error> for Status {
                 // nothing about which certificates are registered.
                 return Self::unauthenticated("client certificate not accepted");
             }
-            Error::InvalidArgument { .. } => Code::InvalidArgument,
-            Error::NoRecoveryTarget(_) => Code::FailedPrecondition,
+            // A self-test request the responder refuses is malformed or of
+            // another key or session: the caller's request.
+            Error::InvalidArgument { .. } | Error::SelfTest(_) => Code::InvalidArgument,
+            Error::MissingRole { .. } => Code::PermissionDenied,
+            Error::NoRecoveryTarget(_) | Error::NoAuditCheckpoints | Error::NoSelfTestParty => {
+                Code::FailedPrecondition
+            }
             // Decryption and signature failures: one status for all, the
             // detail stays in the audit record.
             Error::Backup(backup) if backup.is_opaque_to_caller() => {
@@ -89,7 +132,8 @@ impl From<Error> for Status {
             Error::Backup(backup) => match backup {
                 B::MissingRole { .. }
                 | B::NotSlotCustodian { .. }
-                | B::ApprovalNotSubmitter { .. } => Code::PermissionDenied,
+                | B::ApprovalNotSubmitter { .. }
+                | B::AuditReviewNotSubmitter { .. } => Code::PermissionDenied,
                 B::BadPageToken { .. }
                 | B::TooManySubmissions { .. }
                 | B::RecoveryTargetNotADirectory(_)
@@ -103,11 +147,31 @@ impl From<Error> for Status {
                 | B::InventoryEnvelopeMismatch { .. }
                 | B::InventoryContainerMismatch { .. }
                 | B::NotCustodianMember { .. }
-                | B::ApprovalParamsInvalid { .. } => Code::InvalidArgument,
+                | B::ApprovalParamsInvalid { .. }
+                | B::AuditReviewInvalid(_)
+                | B::AuditReviewOtherLog
+                | B::AuditReviewBeyondHead { .. }
+                | B::AuditReviewHeadMismatch { .. }
+                | B::InvalidGroup { .. }
+                | B::GroupMismatch { .. }
+                | B::CustodianCount { .. }
+                | B::DuplicateCustodian(_)
+                | B::DuplicateCustodianPerson(_)
+                | B::NotEntityMember { .. }
+                | B::InvalidAgeRecipient { .. }
+                | B::PublicShareMismatch(_)
+                | B::RotationKindMismatch { .. }
+                | B::NotServerSlot(_)
+                | B::DeletionRequestMismatch { .. }
+                | B::PolicyServerShares { .. }
+                | B::PolicyExternalShares { .. }
+                | B::PolicyTooManyShares { .. } => Code::InvalidArgument,
                 B::RateLimited { .. } => Code::ResourceExhausted,
                 B::RecoverySessionUnknown(_)
                 | B::ApprovalRequestUnknown(_)
-                | B::ChallengeNotFound { .. } => Code::NotFound,
+                | B::ChallengeNotFound { .. }
+                | B::NothingToRotate { .. }
+                | B::Storage(shardkeep_storage::Error::KeyVersionNotFound(_)) => Code::NotFound,
                 B::ApprovalMissing { .. }
                 | B::ApprovalExpired { .. }
                 | B::ApprovalReplayed(_)
@@ -137,10 +201,37 @@ impl From<Error> for Status {
                 | B::SelfApproval(_)
                 | B::SameApproverTwice(_)
                 | B::ApproverWrongRole { .. }
-                | B::ApproverRevoked(_) => Code::FailedPrecondition,
-                _ => return Self::internal("internal error"),
+                | B::ApproverRevoked(_)
+                | B::AuditReviewReplayed(_)
+                | B::SameReviewerTwice(_)
+                | B::AuditReviewComplete
+                | B::NoPolicy
+                | B::ActiveVersionExists(_)
+                | B::Exposure { .. }
+                | B::RotationInProgress(_)
+                | B::SlotState { .. }
+                | B::DeletionSessionOpen { .. }
+                | B::DeletionTooFewConfirmed { .. }
+                | B::DeletionWithoutDrill(_)
+                | B::DeletionCooldown { .. }
+                | B::PolicyChangeNeedsApproval { .. } => Code::FailedPrecondition,
+                _ => {
+                    tracing::error!(error = %error, "internal failure");
+                    return Self::internal("internal error");
+                }
             },
-            Error::TlsConfig(_) | Error::TaskFailed | Error::Transport(_) | Error::Storage(_) => {
+            Error::TlsConfig(_)
+            | Error::TaskFailed
+            | Error::Transport(_)
+            | Error::Storage(_)
+            | Error::Audit(_)
+            | Error::Bind(..)
+            | Error::SidecarThread(_)
+            | Error::Reflection(_)
+            | Error::ShutdownGraceExceeded(_) => {
+                // The caller learns nothing; the operator reads why (error
+                // messages name ids and rules, never a secret).
+                tracing::error!(error = %error, "internal failure");
                 return Self::internal("internal error");
             }
         };

@@ -4,7 +4,7 @@
 use core::fmt;
 
 use sha2::{Digest, Sha256};
-use shardkeep_storage::{PersonState, RegistryStore, Storage, Transaction};
+use shardkeep_storage::{PersonState, RegistryStore, Role, RoleSet, Storage, Transaction};
 use shardkeep_types::ActorId;
 
 use crate::error::Error;
@@ -45,6 +45,25 @@ pub struct Caller {
     pub actor: ActorId,
     /// The certificate they called with.
     pub fingerprint: CertificateFingerprint,
+    /// Their roles, as registered when the request came in.
+    pub roles: RoleSet,
+}
+
+impl Caller {
+    /// Refuses a caller who holds none of `roles` (`needs` names them).
+    ///
+    /// # Errors
+    /// [`Error::MissingRole`].
+    pub(crate) fn require_any(&self, roles: &[Role], needs: &'static str) -> Result<(), Error> {
+        if roles.iter().any(|role| self.roles.contains(*role)) {
+            Ok(())
+        } else {
+            Err(Error::MissingRole {
+                person: self.actor.clone(),
+                needs,
+            })
+        }
+    }
 }
 
 /// The fingerprint of the leaf of `chain` (the client's own certificate).
@@ -87,6 +106,7 @@ pub(crate) async fn resolve<S: Storage>(
     Ok(Caller {
         actor: person.id,
         fingerprint,
+        roles: person.roles,
     })
 }
 

@@ -1,15 +1,23 @@
 #![doc = include_str!("../README.md")]
 
 mod convert;
+mod edge;
 mod error;
 pub mod http;
 mod identity;
+mod server;
 mod service;
+mod sidecar;
 mod tls;
 
+pub use edge::{EDGE_REPORT_WINDOW, EDGE_REPORTS_PER_WINDOW, EdgeRefusalCounts, EdgeRefusals};
 pub use error::Error;
 pub use identity::{Caller, CertificateFingerprint};
-pub use service::{GrpcService, MAX_MESSAGE_SIZE, RecoveryTargets};
+pub use server::{FILE_DESCRIPTOR_SET, ServerConfig, serve, serve_on};
+pub use service::{
+    EXPORT_CHUNK_SIZE, ExportStream, GrpcService, MAX_MESSAGE_SIZE, RecoveryTargets,
+};
+pub use sidecar::{GrpcPeerTransport, SelfTestSidecar};
 pub use tls::TlsIdentity;
 
 /// The messages, server and client generated from

@@ -14,8 +14,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Issued, Served, TestCustodian, actor, save_data};
-use shardkeep_backup::{CustodianCredentials, Role, SessionDescriptor, sign_approval};
+use common::{Served, TestCustodian, actor, save_data};
+use shardkeep_backup::{Generated, Role, SessionDescriptor, sign_approval};
+use shardkeep_envelope::deps::age::secrecy::ExposeSecret;
 use shardkeep_grpc::RecoveryTargets;
 use shardkeep_grpc::proto::{
     self, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, ShareRejectionReason,
@@ -26,7 +27,7 @@ use shardkeep_keydata::{
 };
 use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
 use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_path, share_id};
-use shardkeep_types::{InMemoryKek, InMemorySigner, KekId, NodeVersion, Signer};
+use shardkeep_types::{InMemoryKek, KekId, NodeVersion, Signer};
 use subtle::ConstantTimeEq;
 
 /// Node 0's keystore codec and the fixture's other parties, each in its
@@ -72,45 +73,6 @@ fn node0_codec() -> KekKeystoreCodec<InMemoryKek> {
     ))
 }
 
-/// Registers `name` as an approver in `role`, with an approval key and a
-/// client certificate; returns both.
-async fn register_approver(served: &Served, name: &str, role: Role) -> (Issued, InMemorySigner) {
-    let key = served.signing_key();
-    let cert = served.ca.client(name);
-    let mut registration = served.person(&actor(name), &[role], Some(cert.fingerprint));
-    registration.keys.approval_key = Some(key.verifying_key().to_bytes());
-    served
-        .service
-        .register_person(&served.security, registration)
-        .await
-        .unwrap();
-    (cert, key)
-}
-
-/// Custodian `custodian`'s submission of `container` to `descriptor`, made
-/// as its tool makes it (the descriptor verified against the service key).
-fn submission(
-    served: &Served,
-    custodian: &TestCustodian,
-    descriptor: &[u8],
-    container: &[u8],
-) -> Vec<u8> {
-    let identities = [custodian.identity.clone()];
-    CustodianCredentials {
-        custodian: &custodian.entity,
-        person: &custodian.person,
-        identities: &identities,
-        receipt_signer: &custodian.receipt_key,
-    }
-    .recovery_submission(
-        descriptor,
-        &served.signer.verifying_key(),
-        shardkeep_backup::Clock::now(served.clock.as_ref()),
-        container,
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_opaquely() {
     let codec = Arc::new(node0_codec());
@@ -118,6 +80,15 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
         codec: codec.clone(),
     }))
     .await;
+    recover(&served, &codec).await;
+}
+
+/// The whole recovery of party 0's share through `served`, checked
+/// against `codec`'s keystore; returns the backup and its custodians.
+async fn recover(
+    served: &Served,
+    codec: &KekKeystoreCodec<InMemoryKek>,
+) -> (Generated, Vec<TestCustodian>) {
     let (generated, custodians) = served.generate_hybrid("wallet").await;
     let keystore_dir = served.dir.path().join("keystore");
     std::fs::create_dir_all(&keystore_dir).unwrap();
@@ -156,7 +127,7 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
         .into_iter()
         .enumerate()
     {
-        let (cert, key) = register_approver(&served, name, role).await;
+        let (cert, key) = served.register_signing_client(name, &[role]).await;
         let approval = sign_approval(&asked.request, &actor(name), role, &key)
             .unwrap()
             .encode();
@@ -223,12 +194,7 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
         .iter()
         .zip(&generated.containers)
         .map(|(custodian, container)| {
-            submission(
-                &served,
-                custodian,
-                &started.descriptor,
-                &container.container,
-            )
+            served.submission(custodian, &started.descriptor, &container.container)
         })
         .collect();
     // A forgery: custodian 1's submission with one byte flipped (it no
@@ -278,7 +244,7 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
     let loaded = load_keystore(
         &keystore_path(&keystore_dir, &generated.version),
         &generated.version,
-        codec.as_ref(),
+        codec,
     )
     .unwrap();
     assert!(bool::from(loaded.ct_eq(&save_data(0))));
@@ -292,6 +258,7 @@ async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_op
         .await
         .unwrap_err();
     assert_eq!(closed.code(), tonic::Code::FailedPrecondition);
+    (generated, custodians)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,7 +293,9 @@ async fn a_drill_runs_over_grpc_on_a_security_approval_and_writes_no_keystore() 
         .await
         .unwrap()
         .into_inner();
-    let (cert, key) = register_approver(&served, "sec-2", Role::Security).await;
+    let (cert, key) = served
+        .register_signing_client("sec-2", &[Role::Security])
+        .await;
     let approval = sign_approval(&asked.request, &actor("sec-2"), Role::Security, &key)
         .unwrap()
         .encode();
@@ -360,12 +329,7 @@ async fn a_drill_runs_over_grpc_on_a_security_approval_and_writes_no_keystore() 
         .iter()
         .zip(&generated.containers)
         .map(|(custodian, container)| {
-            submission(
-                &served,
-                custodian,
-                &started.descriptor,
-                &container.container,
-            )
+            served.submission(custodian, &started.descriptor, &container.container)
         })
         .collect();
     let drilled = client
@@ -388,4 +352,444 @@ async fn a_drill_runs_over_grpc_on_a_security_approval_and_writes_no_keystore() 
     assert!(drilled.drill_report.contains("sandbox deleted"));
     // Nothing was written into the node's keystore directory.
     assert_eq!(std::fs::read_dir(&keystore_dir).unwrap().count(), 0);
+}
+
+/// Everything this binary's tests log, at every level and target (the
+/// service's spans and events, tonic's, h2's, hyper's), as text.
+fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+    .clone()
+}
+
+struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Base64 of `bytes` with `alphabet`, padded or not.
+fn base64(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+        if pad {
+            out.extend(std::iter::repeat_n('=', 3 - chunk.len()));
+        }
+    }
+    out
+}
+
+/// `bytes` as a big-endian unsigned integer, in decimal (how tss-lib's
+/// JSON writes `Xi`).
+fn decimal(bytes: &[u8]) -> String {
+    let mut number: Vec<u8> = bytes.to_vec();
+    let mut digits = Vec::new();
+    while number.iter().any(|&byte| byte != 0) {
+        let mut remainder = 0u32;
+        for byte in &mut number {
+            let value = (remainder << 8) | u32::from(*byte);
+            *byte = u8::try_from(value / 10).unwrap();
+            remainder = value % 10;
+        }
+        digits.push(char::from(b'0' + u8::try_from(remainder).unwrap()));
+    }
+    digits.iter().rev().collect()
+}
+
+/// Every form of `secret` a log line could carry it in (decimal only for
+/// a number-sized secret: a key, a scalar).
+fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
+    const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let debug_list = format!("{:?}", &secret[..secret.len().min(12)]);
+    let mut forms = vec![
+        secret.to_vec(),
+        hex::encode(secret).into_bytes(),
+        hex::encode_upper(secret).into_bytes(),
+        base64(secret, STANDARD, true).into_bytes(),
+        base64(secret, STANDARD, false).into_bytes(),
+        base64(secret, URL_SAFE, false).into_bytes(),
+        // `{:?}` of a byte slice: "[12, 200, ...".
+        debug_list.trim_end_matches(']').as_bytes().to_vec(),
+    ];
+    if secret.len() <= 64 {
+        forms.push(decimal(secret).into_bytes());
+    }
+    forms
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
+}
+
+/// The names of the `needles` (each at least 8 bytes) found in
+/// `haystack`, in one pass over it: candidates by their first 8 bytes,
+/// then compared whole.
+fn found<'a>(haystack: &[u8], needles: &'a [(String, Vec<u8>)]) -> Vec<&'a str> {
+    let mut by_prefix: std::collections::HashMap<&[u8], Vec<&(String, Vec<u8>)>> =
+        std::collections::HashMap::new();
+    for needle in needles {
+        assert!(needle.1.len() >= 8, "{} is too short to search", needle.0);
+        by_prefix.entry(&needle.1[..8]).or_default().push(needle);
+    }
+    let mut hits = Vec::new();
+    for start in 0..haystack.len().saturating_sub(7) {
+        if let Some(candidates) = by_prefix.get(&haystack[start..start + 8]) {
+            for (name, needle) in candidates {
+                if haystack[start..].starts_with(needle) {
+                    hits.push(name.as_str());
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logs_of_a_whole_recovery_hold_no_secret_in_any_form() {
+    let logs = captured_logs();
+    let codec = Arc::new(node0_codec());
+    let served = Served::start(Arc::new(Node0 {
+        codec: codec.clone(),
+    }))
+    .await;
+    let (generated, custodians) = recover(&served, &codec).await;
+
+    // The secrets of the run: party 0's Xi, each custodian's share archive
+    // (opened with their identity), each custodian's age identity, the
+    // service signer's seed.
+    let mut secrets: Vec<(String, Vec<u8>)> = Vec::new();
+    let xi = save_data(0)
+        .secret_share::<shardkeep_sss_core::Secp256k1>()
+        .unwrap()
+        .to_be_bytes();
+    secrets.push(("Xi".into(), xi.to_vec()));
+    secrets.push(("Xi, first half".into(), xi[..16].to_vec()));
+    for (custodian, container) in custodians.iter().zip(&generated.containers) {
+        let opened = shardkeep_envelope::open_x25519_container(
+            &container.container,
+            std::slice::from_ref(&custodian.identity),
+            served.service.trusted_signers(),
+        )
+        .unwrap();
+        let archive = opened.archive().to_vec();
+        secrets.push((
+            format!("share archive {}", container.index),
+            archive.clone(),
+        ));
+        for (i, window) in archive.chunks(24).enumerate() {
+            if window.len() == 24 {
+                secrets.push((
+                    format!("share archive {} part {i}", container.index),
+                    window.to_vec(),
+                ));
+            }
+        }
+        secrets.push((
+            format!("age identity of {}", custodian.entity),
+            custodian
+                .identity
+                .to_string()
+                .expose_secret()
+                .as_bytes()
+                .to_vec(),
+        ));
+    }
+    secrets.push(("service signer seed".into(), vec![0x5e; 32]));
+
+    let logs = logs.lock().unwrap().clone();
+    // The capture works: the recovery's calls are there, with their caller.
+    let text = String::from_utf8_lossy(&logs);
+    assert!(text.contains("RecoverMPCShare"), "no RPC was logged");
+    assert!(
+        text.contains("person=ops-1") || text.contains("person=\"ops-1\""),
+        "{text}"
+    );
+    assert!(text.contains("rpc served"));
+    assert!(
+        !contains(&logs, b"AGE-SECRET-KEY-1"),
+        "an age identity is in the logs"
+    );
+    let needles: Vec<(String, Vec<u8>)> = secrets
+        .iter()
+        .flat_map(|(name, secret)| {
+            forms(secret)
+                .into_iter()
+                .enumerate()
+                .map(move |(form, bytes)| (format!("{name} (form {form})"), bytes))
+        })
+        .collect();
+    let hits = found(&logs, &needles);
+    assert!(hits.is_empty(), "secrets in the logs: {hits:?}");
+}
+
+/// `client` asks for approval of `params`; each of `approvers` (their
+/// client and approval key, by name and role) approves. Returns the
+/// request's hash.
+async fn approved(
+    client: &mut Client,
+    params: proto::ApprovalParams,
+    approvers: &mut [(&str, Role, &mut Client, &shardkeep_types::InMemorySigner)],
+) -> Vec<u8> {
+    let asked = client
+        .request_approval(RequestApprovalRequest {
+            params: Some(params),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for (name, role, approver, key) in approvers.iter_mut() {
+        let approval = sign_approval(&asked.request, &actor(name), *role, *key)
+            .unwrap()
+            .encode();
+        approver
+            .submit_approval(SubmitApprovalRequest { approval })
+            .await
+            .unwrap();
+    }
+    asked.request_hash
+}
+
+type Client = proto::backup_service_client::BackupServiceClient<tonic::transport::Channel>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_over_grpc_after_receipts_and_a_drill_soft_deletes_rolls_back_and_hard_deletes() {
+    let witness_dir = tempfile::tempdir().unwrap();
+    let witness_path = witness_dir.path().join("witness");
+    let witness = shardkeep_audit::FileWitness::open(&witness_path).unwrap();
+    let audit_signer = Arc::new(shardkeep_types::InMemorySigner::from_seed(
+        shardkeep_types::SignerId::new("audit-1").unwrap(),
+        &[0xa5; 32],
+    ));
+    let served = Served::start_with(
+        Arc::new(Node0 {
+            codec: Arc::new(node0_codec()),
+        }),
+        move |grpc| grpc.with_checkpoints(audit_signer, witness),
+    )
+    .await;
+    let (generated, custodians) = served.generate_hybrid("wallet").await;
+    let version = proto::NodeVersion {
+        key_id: "wallet".into(),
+        node_id: "node-0".into(),
+        version: generated.version.version.get(),
+    };
+    let slot = |index: u32| proto::ShareSlot {
+        version: Some(version.clone()),
+        index,
+    };
+    let mut operator = served.operator_client().await;
+    let (sec_cert, sec_key) = served
+        .register_signing_client("sec-2", &[Role::Security])
+        .await;
+    let mut security = served.client(Some(sec_cert.identity())).await.unwrap();
+    let (biz_cert, biz_key) = served
+        .register_signing_client("biz-1", &[Role::BusinessOwner])
+        .await;
+    let mut business = served.client(Some(biz_cert.identity())).await.unwrap();
+
+    // Every custodian confirms their container by receipt.
+    let now = shardkeep_backup::Clock::now(served.clock.as_ref());
+    for (container, custodian) in generated.containers.iter().zip(&custodians) {
+        let index = u32::from(container.index.get());
+        operator
+            .record_delivery(proto::RecordDeliveryRequest {
+                slot: Some(slot(index)),
+                container_hash: container.container_hash.to_vec(),
+                failure_reason: String::new(),
+            })
+            .await
+            .unwrap();
+        let receipt = shardkeep_envelope::Receipt {
+            custodian_id: custodian.entity.clone(),
+            envelope_id: container.envelope_id,
+            status: shardkeep_envelope::ReceiptStatus::Received,
+            timestamp: now,
+        }
+        .sign(&custodian.receipt_key)
+        .unwrap();
+        operator
+            .confirm_receipt(proto::ConfirmReceiptRequest {
+                slot: Some(slot(index)),
+                receipt,
+            })
+            .await
+            .unwrap();
+    }
+
+    // A drill from the custodians' shares passes.
+    let drill_hash = approved(
+        &mut operator,
+        proto::ApprovalParams {
+            operation: proto::ApprovalOperation::Drill.into(),
+            version: Some(version.clone()),
+            split_id: generated.split_id.to_vec(),
+            ticket: "DRILL-1".into(),
+            risk_note_hash: vec![0x61; 32],
+            ..proto::ApprovalParams::default()
+        },
+        &mut [("sec-2", Role::Security, &mut security, &sec_key)],
+    )
+    .await;
+    let started = operator
+        .start_drill(StartDrillRequest {
+            approval_request_hash: drill_hash,
+            version: Some(version.clone()),
+            ticket: "DRILL-1".into(),
+            risk_note_hash: vec![0x61; 32],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let shares: Vec<Vec<u8>> = custodians
+        .iter()
+        .zip(&generated.containers)
+        .map(|(custodian, container)| {
+            served.submission(custodian, &started.descriptor, &container.container)
+        })
+        .collect();
+    let drilled = operator
+        .recover_mpc_share(RecoverMpcShareRequest {
+            session_id: started.session_id,
+            share_data: shares,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(drilled.state(), RecoveryState::Drilled);
+
+    let delete_params = |ticket: &str| proto::ApprovalParams {
+        operation: proto::ApprovalOperation::Delete.into(),
+        version: Some(version.clone()),
+        split_id: generated.split_id.to_vec(),
+        slots: vec![1, 2],
+        ticket: ticket.into(),
+        risk_note_hash: vec![0x64; 32],
+        ..proto::ApprovalParams::default()
+    };
+    let soft_delete = |hash: Vec<u8>, ticket: &str| proto::SoftDeleteSharesRequest {
+        version: Some(version.clone()),
+        slots: vec![1, 2],
+        approval_request_hash: hash,
+        ticket: ticket.into(),
+        risk_note_hash: vec![0x64; 32],
+    };
+    let states = |listing: proto::ListBackupSharesResponse| -> Vec<proto::SlotState> {
+        listing
+            .shares
+            .iter()
+            .map(proto::ServerShare::state)
+            .collect()
+    };
+
+    // Soft delete, then roll back.
+    let first = approved(
+        &mut operator,
+        delete_params("CHG-1"),
+        &mut [
+            ("biz-1", Role::BusinessOwner, &mut business, &biz_key),
+            ("sec-2", Role::Security, &mut security, &sec_key),
+        ],
+    )
+    .await;
+    let deleted = operator
+        .soft_delete_shares(soft_delete(first, "CHG-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deleted.cooldown_until_unix > deleted.at_unix);
+    let listing = operator
+        .list_backup_shares(proto::ListBackupSharesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(states(listing), [proto::SlotState::SoftDeleted; 2]);
+    operator
+        .rollback_deletion(proto::RollbackDeletionRequest {
+            version: Some(version.clone()),
+            slots: vec![1, 2],
+        })
+        .await
+        .unwrap();
+    let listing = operator
+        .list_backup_shares(proto::ListBackupSharesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(states(listing), [proto::SlotState::Active; 2]);
+
+    // Soft delete again, on a new approval; the hard delete waits for the
+    // cooldown.
+    let second = approved(
+        &mut operator,
+        delete_params("CHG-2"),
+        &mut [
+            ("biz-1", Role::BusinessOwner, &mut business, &biz_key),
+            ("sec-2", Role::Security, &mut security, &sec_key),
+        ],
+    )
+    .await;
+    let deleted = operator
+        .soft_delete_shares(soft_delete(second.clone(), "CHG-2"))
+        .await
+        .unwrap()
+        .into_inner();
+    let hard_delete = proto::HardDeleteSharesRequest {
+        version: Some(version.clone()),
+        approval_request_hash: second,
+    };
+    let early = operator
+        .hard_delete_shares(hard_delete.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(early.code(), tonic::Code::FailedPrecondition, "{early:?}");
+    served.clock.set(
+        shardkeep_types::Timestamp::from_unix_seconds(deleted.cooldown_until_unix + 1).unwrap(),
+    );
+    let draft = operator
+        .hard_delete_shares(hard_delete)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!draft.zero_retention_draft.is_empty());
+    let listing = operator
+        .list_backup_shares(proto::ListBackupSharesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(states(listing), [proto::SlotState::HardDeleted; 2]);
+    // The checkpoint was witnessed.
+    assert_eq!(
+        shardkeep_audit::read_witness(&witness_path).unwrap().len(),
+        1
+    );
 }

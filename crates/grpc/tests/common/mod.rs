@@ -26,7 +26,9 @@ use shardkeep_backup::{
     ServiceConfig, ServiceParts, TssGroup,
 };
 use shardkeep_grpc::proto::backup_service_client::BackupServiceClient;
-use shardkeep_grpc::{CertificateFingerprint, GrpcService, RecoveryTargets, TlsIdentity};
+use shardkeep_grpc::{
+    CertificateFingerprint, GrpcService, RecoveryTargets, ServerConfig, TlsIdentity,
+};
 use shardkeep_keydata::{KeystoreCodec, LocalPartySaveData, SelfTestPeers};
 use shardkeep_kms::LocalKeyStore;
 use shardkeep_storage::SqliteStorage;
@@ -176,6 +178,40 @@ impl RecoveryTargets for NoTargets {
     }
 }
 
+/// Node 0's keystore codec, and no peers: a session accepts shares here,
+/// and a generate reads the keystore, but a recovery at threshold fails
+/// its self-test.
+pub struct CodecOnly(pub Arc<shardkeep_keydata::KekKeystoreCodec<shardkeep_types::InMemoryKek>>);
+
+impl CodecOnly {
+    /// A fresh codec under a seeded in-memory KEK.
+    pub fn new() -> Self {
+        let mut rng = ChaCha20Rng::from_seed([0x4c; 32]);
+        Self(Arc::new(shardkeep_keydata::KekKeystoreCodec::new(
+            shardkeep_types::InMemoryKek::generate(
+                KekId::new("node-0-keystore").unwrap(),
+                &mut rng,
+            ),
+        )))
+    }
+}
+
+impl RecoveryTargets for CodecOnly {
+    fn codec(
+        &self,
+        _version: &NodeVersion,
+    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
+        Ok(self.0.clone())
+    }
+
+    fn peers(
+        &self,
+        version: &NodeVersion,
+    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
+        Err(shardkeep_grpc::Error::NoRecoveryTarget(version.clone()))
+    }
+}
+
 /// A backup service on SQLite served over mutual TLS on loopback.
 pub struct Served {
     pub service: BackupService<SqliteStorage>,
@@ -189,13 +225,18 @@ pub struct Served {
     /// The operator's client certificate (registered).
     pub operator_cert: Issued,
     pub dir: tempfile::TempDir,
+    /// The service's count of refusals at the edge.
+    pub edge: shardkeep_grpc::EdgeRefusals,
     next_seed: std::sync::atomic::AtomicU8,
-    server: tokio::task::JoinHandle<()>,
+    shutdown: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    server: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<(), shardkeep_grpc::Error>>>>,
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(server) = self.server.lock().unwrap().take() {
+            server.abort();
+        }
     }
 }
 
@@ -208,14 +249,42 @@ impl Served {
     /// A service with a bootstrapped security person and an operator whose
     /// client certificate is registered, served on a fresh loopback port.
     pub async fn start(targets: Arc<dyn RecoveryTargets>) -> Self {
-        Self::start_with(targets, |_| {}).await
+        Self::start_with(targets, |grpc| grpc).await
     }
 
-    /// [`start`](Self::start) with the service's configuration changed by
-    /// `configure` first (a bench lifts the rate limits).
+    /// As [`start`](Self::start), with the gRPC service configured by
+    /// `configure` before it is served.
     pub async fn start_with(
         targets: Arc<dyn RecoveryTargets>,
-        configure: impl FnOnce(&mut ServiceConfig),
+        configure: impl FnOnce(GrpcService<SqliteStorage>) -> GrpcService<SqliteStorage>,
+    ) -> Self {
+        Self::start_full(targets, configure, |_| {}).await
+    }
+
+    /// As [`start`](Self::start), with the procedure's configuration
+    /// changed by `service_config` first.
+    pub async fn start_configured(
+        targets: Arc<dyn RecoveryTargets>,
+        service_config: impl FnOnce(&mut ServiceConfig),
+    ) -> Self {
+        Self::start_all(targets, service_config, |grpc| grpc, |_| {}).await
+    }
+
+    /// As [`start_with`](Self::start_with), with the server's
+    /// configuration changed by `server_config` too.
+    pub async fn start_full(
+        targets: Arc<dyn RecoveryTargets>,
+        configure: impl FnOnce(GrpcService<SqliteStorage>) -> GrpcService<SqliteStorage>,
+        server_config: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        Self::start_all(targets, |_| {}, configure, server_config).await
+    }
+
+    async fn start_all(
+        targets: Arc<dyn RecoveryTargets>,
+        service_config: impl FnOnce(&mut ServiceConfig),
+        configure: impl FnOnce(GrpcService<SqliteStorage>) -> GrpcService<SqliteStorage>,
+        server_config: impl FnOnce(&mut ServerConfig),
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::open(dir.path().join("backup.sqlite"))
@@ -230,7 +299,7 @@ impl Served {
             &[0x5e; 32],
         ));
         let mut config = ServiceConfig::new(Label::new("test").unwrap(), Label::new("r1").unwrap());
-        configure(&mut config);
+        service_config(&mut config);
         let parts = ServiceParts::new(
             storage,
             config,
@@ -250,16 +319,14 @@ impl Served {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let grpc = GrpcService::new(service.clone(), targets).into_server();
-        let server = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .tls_config(tls.server_config())
-                .unwrap()
-                .add_service(grpc)
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-                .await
-                .unwrap();
-        });
+        let grpc = configure(GrpcService::new(service.clone(), targets));
+        let edge = grpc.edge_refusals();
+        let mut config = ServerConfig::new(addr, tls);
+        server_config(&mut config);
+        let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(shardkeep_grpc::serve_on(listener, config, grpc, async {
+            let _ = signal.await;
+        }));
 
         let operator_cert = ca.client("ops-1");
         let served = Self {
@@ -272,8 +339,10 @@ impl Served {
             operator: actor("ops-1"),
             operator_cert,
             dir,
+            edge,
             next_seed: std::sync::atomic::AtomicU8::new(1),
-            server,
+            shutdown: std::sync::Mutex::new(Some(shutdown)),
+            server: std::sync::Mutex::new(Some(server)),
         };
         served
             .service
@@ -296,6 +365,26 @@ impl Served {
             .await
             .unwrap();
         served
+    }
+
+    /// Signals the server to shut down.
+    pub fn shut_down(&self) {
+        if let Some(shutdown) = self.shutdown.lock().unwrap().take() {
+            shutdown.send(()).unwrap();
+        }
+    }
+
+    /// What the server returned, once it has.
+    pub async fn server_result(&self) -> Result<(), shardkeep_grpc::Error> {
+        let server = self.server.lock().unwrap().take().unwrap();
+        server.await.unwrap()
+    }
+
+    /// A channel over mutual TLS with the operator's certificate.
+    pub async fn operator_channel(&self) -> Channel {
+        self.channel(Some(self.operator_cert.identity()))
+            .await
+            .unwrap()
     }
 
     fn seed(&self) -> u8 {
@@ -342,12 +431,72 @@ impl Served {
         cert
     }
 
+    /// Registers `name` with `roles`, an approval key and a client
+    /// certificate; returns both.
+    pub async fn register_signing_client(
+        &self,
+        name: &str,
+        roles: &[Role],
+    ) -> (Issued, InMemorySigner) {
+        let key = self.signing_key();
+        let cert = self.ca.client(name);
+        let mut registration = self.person(&actor(name), roles, Some(cert.fingerprint));
+        registration.keys.approval_key = Some(key.verifying_key().to_bytes());
+        self.service
+            .register_person(&self.security, registration)
+            .await
+            .unwrap();
+        (cert, key)
+    }
+
+    /// Custodian `custodian`'s submission of `container` to `descriptor`,
+    /// made as its tool makes it (the descriptor verified against the
+    /// service key).
+    pub fn submission(
+        &self,
+        custodian: &TestCustodian,
+        descriptor: &[u8],
+        container: &[u8],
+    ) -> Vec<u8> {
+        let identities = [custodian.identity.clone()];
+        shardkeep_backup::CustodianCredentials {
+            custodian: &custodian.entity,
+            person: &custodian.person,
+            identities: &identities,
+            receipt_signer: &custodian.receipt_key,
+        }
+        .recovery_submission(
+            descriptor,
+            &self.signer.verifying_key(),
+            shardkeep_backup::Clock::now(self.clock.as_ref()),
+            container,
+        )
+        .unwrap()
+    }
+
+    /// A client of the operator's certificate.
+    pub async fn operator_client(&self) -> BackupServiceClient<Channel> {
+        self.client(Some(self.operator_cert.identity()))
+            .await
+            .unwrap()
+    }
+
     /// A client over mutual TLS presenting `identity` (none: no client
     /// certificate at all).
     pub async fn client(
         &self,
         identity: Option<Identity>,
     ) -> Result<BackupServiceClient<Channel>, tonic::transport::Error> {
+        Ok(BackupServiceClient::new(self.channel(identity).await?)
+            .max_encoding_message_size(usize::MAX)
+            .max_decoding_message_size(usize::MAX))
+    }
+
+    /// A channel over mutual TLS presenting `identity`.
+    pub async fn channel(
+        &self,
+        identity: Option<Identity>,
+    ) -> Result<Channel, tonic::transport::Error> {
         let mut tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&self.ca.pem))
             .domain_name("localhost");
@@ -359,9 +508,7 @@ impl Served {
             .tls_config(tls)?
             .connect()
             .await?;
-        Ok(BackupServiceClient::new(channel)
-            .max_encoding_message_size(usize::MAX)
-            .max_decoding_message_size(usize::MAX))
+        Ok(channel)
     }
 
     /// Registers a custodian person (age recipient and receipt key) and an
@@ -398,6 +545,22 @@ impl Served {
         }
     }
 
+    /// Sets the hybrid policy (3 of 5, 2 on the server, local key file
+    /// KEKs) as the first policy.
+    pub async fn set_hybrid_policy(&self) {
+        self.service
+            .set_policy(
+                &self.security,
+                PolicySettings {
+                    threshold: Threshold::new(3, 5).unwrap(),
+                    server_shares: 2,
+                    kek_provider: Label::new("local-key-file").unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+
     /// Hybrid mode (3 of 5, 2 on the server, local key file KEKs), three
     /// custodians, and a backup of party 0's secp256k1 share of `key`.
     pub async fn generate_hybrid(&self, key: &str) -> (Generated, Vec<TestCustodian>) {
@@ -412,17 +575,15 @@ impl Served {
         protocol: Protocol,
         party: usize,
     ) -> (Generated, Vec<TestCustodian>) {
-        self.service
-            .set_policy(
-                &self.security,
-                PolicySettings {
-                    threshold: Threshold::new(3, 5).unwrap(),
-                    server_shares: 2,
-                    kek_provider: Label::new("local-key-file").unwrap(),
-                },
-            )
+        let policy_set = self
+            .service
+            .current_policy(&self.security)
             .await
-            .unwrap();
+            .unwrap()
+            .is_some();
+        if !policy_set {
+            self.set_hybrid_policy().await;
+        }
         let mut custodians = Vec::new();
         for i in 0..3 {
             custodians.push(self.custodian(&format!("{key}-cust-{i}")).await);

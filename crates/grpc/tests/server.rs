@@ -1,0 +1,285 @@
+//! `serve_on` as a host runs it: the health and reflection services over
+//! mutual TLS, a request past the server's deadline, and a graceful
+//! shutdown (in-flight work finishes, the health turns `NOT_SERVING`, new
+//! connections are refused, a watch that never ends is cut off after the
+//! grace).
+// The helpers below run only inside tests: a failure there is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Served, TestCustodian, save_data};
+use shardkeep_backup::PolicySettings;
+use shardkeep_grpc::proto::{self, GenerateBackupRequest};
+use shardkeep_grpc::{Error, RecoveryTargets};
+use shardkeep_keydata::{KekKeystoreCodec, KeystoreCodec, SelfTestPeers, WriteMode};
+use shardkeep_types::{
+    InMemoryKek, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion, Threshold,
+};
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use zeroize::Zeroizing;
+
+const SERVICE: &str = "infra.v1.BackupService";
+
+/// Node 0's keystore codec, slowed down: each read waits `delay` after
+/// telling `entered` it started, so that a request is surely in flight.
+struct SlowCodec {
+    inner: KekKeystoreCodec<InMemoryKek>,
+    delay: Duration,
+    entered: Arc<tokio::sync::Notify>,
+}
+
+impl KeystoreCodec for SlowCodec {
+    fn encode(&self, id: &NodeVersion, json: &[u8]) -> shardkeep_keydata::Result<Vec<u8>> {
+        self.inner.encode(id, json)
+    }
+
+    fn decode(
+        &self,
+        id: &NodeVersion,
+        file: &[u8],
+    ) -> shardkeep_keydata::Result<Zeroizing<Vec<u8>>> {
+        self.entered.notify_one();
+        std::thread::sleep(self.delay);
+        self.inner.decode(id, file)
+    }
+}
+
+struct Slow(Arc<SlowCodec>);
+
+impl RecoveryTargets for Slow {
+    fn codec(&self, _version: &NodeVersion) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, Error> {
+        Ok(self.0.clone())
+    }
+
+    fn peers(&self, version: &NodeVersion) -> Result<Box<dyn SelfTestPeers + Send>, Error> {
+        Err(Error::NoRecoveryTarget(version.clone()))
+    }
+}
+
+fn slow_codec(delay: Duration) -> Arc<SlowCodec> {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::ChaCha20Rng::from_seed([0x4d; 32]);
+    Arc::new(SlowCodec {
+        inner: KekKeystoreCodec::new(InMemoryKek::generate(
+            KekId::new("node-0-keystore").unwrap(),
+            &mut rng,
+        )),
+        delay,
+        entered: Arc::new(tokio::sync::Notify::new()),
+    })
+}
+
+/// A policy, three custodians and node 0's keystore written with `codec`:
+/// the request that generates its backup.
+async fn generate_request(served: &Served, codec: &SlowCodec) -> GenerateBackupRequest {
+    served
+        .service
+        .set_policy(
+            &served.security,
+            PolicySettings {
+                threshold: Threshold::new(3, 5).unwrap(),
+                server_shares: 2,
+                kek_provider: Label::new("local-key-file").unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+    let mut custodians: Vec<TestCustodian> = Vec::new();
+    for i in 0..3 {
+        custodians.push(served.custodian(&format!("cust-{i}")).await);
+    }
+    let written_for = NodeVersion {
+        key_id: KeyId::new("wallet").unwrap(),
+        node_id: NodeId::new("node-0").unwrap(),
+        version: KeyVersion::new(1),
+    };
+    let keystore = shardkeep_keydata::write_keystore(
+        served.dir.path(),
+        &written_for,
+        &save_data(0),
+        codec,
+        WriteMode::CreateNew,
+    )
+    .unwrap();
+    GenerateBackupRequest {
+        key_id: "wallet".into(),
+        node_id: "node-0".into(),
+        keystore_path: keystore.to_str().unwrap().into(),
+        keystore_written_for: Some(proto::NodeVersion {
+            key_id: "wallet".into(),
+            node_id: "node-0".into(),
+            version: 1,
+        }),
+        tss_degree: 2,
+        parties: 5,
+        custodians: custodians
+            .iter()
+            .map(|custodian| proto::ExternalCustodian {
+                entity: custodian.entity.as_str().into(),
+                person: custodian.person.as_str().into(),
+            })
+            .collect(),
+        armor: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_are_served_over_mutual_tls() {
+    let served = Served::start(Arc::new(common::NoTargets)).await;
+    let channel = served.operator_channel().await;
+
+    let health = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: SERVICE.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status(), ServingStatus::Serving);
+
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream_once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("not a service list: {response:?}");
+    };
+    let names: Vec<&str> = list
+        .service
+        .iter()
+        .map(|service| service.name.as_str())
+        .collect();
+    assert!(names.contains(&SERVICE), "{names:?}");
+
+    // Without a client certificate nothing is served, health included
+    // (TLS 1.2 fails the handshake at once; TLS 1.3 with the first
+    // request).
+    if let Ok(channel) = served.channel(None).await {
+        let refused = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: SERVICE.into(),
+            })
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+    }
+}
+
+fn tokio_stream_once<T: Send + 'static>(
+    item: T,
+) -> impl tonic::codegen::tokio_stream::Stream<Item = T> + Send + 'static {
+    tonic::codegen::tokio_stream::iter([item])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_flight_at_shutdown_finishes_and_new_connections_are_refused() {
+    let codec = slow_codec(Duration::from_millis(800));
+    let served = Served::start(Arc::new(Slow(codec.clone()))).await;
+    let request = generate_request(&served, &codec).await;
+    let mut operator = served.operator_client().await;
+
+    let entered = codec.entered.notified();
+    let in_flight = tokio::spawn(async move { operator.generate_backup(request).await });
+    entered.await;
+    served.shut_down();
+    // The server has stopped accepting while the request is still running.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!in_flight.is_finished());
+    assert!(
+        served
+            .channel(Some(served.operator_cert.identity()))
+            .await
+            .is_err(),
+        "a new connection after the shutdown signal"
+    );
+
+    let generated = in_flight.await.unwrap().unwrap().into_inner();
+    assert_eq!(generated.containers.len(), 3);
+    served.server_result().await.unwrap();
+    // The work it answered for is stored.
+    let status = served
+        .service
+        .status(
+            &served.security,
+            &shardkeep_backup::StatusQuery {
+                key_id: None,
+                node_id: None,
+                include_retired: false,
+                page_size: 0,
+                page_token: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.versions.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_shutdown_a_health_watch_sees_not_serving_and_is_cut_off_after_the_grace() {
+    let served = Served::start_full(
+        Arc::new(common::NoTargets),
+        |grpc| grpc,
+        |config| config.shutdown_grace = Duration::from_millis(300),
+    )
+    .await;
+    let mut watch = HealthClient::new(served.operator_channel().await)
+        .watch(HealthCheckRequest {
+            service: SERVICE.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), ServingStatus::Serving);
+
+    served.shut_down();
+    let next = watch.message().await.unwrap().unwrap();
+    assert_eq!(next.status(), ServingStatus::NotServing);
+    // The watch never ends on its own: the grace cuts it off.
+    match served.server_result().await {
+        Err(Error::ShutdownGraceExceeded(grace)) => {
+            assert_eq!(grace, Duration::from_millis(300));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_the_servers_deadline_is_cancelled() {
+    let codec = slow_codec(Duration::from_millis(1500));
+    let served = Served::start_full(
+        Arc::new(Slow(codec.clone())),
+        |grpc| grpc,
+        |config| config.request_timeout = Duration::from_millis(300),
+    )
+    .await;
+    let request = generate_request(&served, &codec).await;
+    let mut operator = served.operator_client().await;
+    // A request within the deadline is answered as usual.
+    let status = operator
+        .get_backup_status(proto::GetBackupStatusRequest::default())
+        .await;
+    assert!(status.is_ok(), "{status:?}");
+    let refused = operator.generate_backup(request).await.unwrap_err();
+    // tonic's server timeout answers CANCELLED ("Timeout expired").
+    assert_eq!(
+        (refused.code(), refused.message()),
+        (Code::Cancelled, "Timeout expired")
+    );
+}
