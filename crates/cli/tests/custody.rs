@@ -197,6 +197,22 @@ fn a_custodian_refuses_another_custodians_container_and_a_wrong_passphrase() {
     assert_eq!(refused["error"]["kind"], "wrong-passphrase");
     assert!(!served.path("receipt").exists());
 
+    // Without --json: text on standard output, nothing on standard error.
+    let text = served
+        .command()
+        .arg("--config")
+        .arg(&operator.config)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    let shown = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        shown.contains("wallet-secp256k1/node-0 v1 [active] secp256k1 3-of-5"),
+        "{shown}"
+    );
+    assert!(text.stderr.is_empty());
+
     // A person without a registered certificate is refused by the service.
     let stranger = served.init("stranger", true, None);
     let (code, refused) = served.run(&stranger, &["status"]);

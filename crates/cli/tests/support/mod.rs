@@ -316,6 +316,11 @@ impl Served {
         served
     }
 
+    /// The service's pinned signing key.
+    pub fn signer_key(&self) -> [u8; 32] {
+        self.signer.verifying_key().to_bytes()
+    }
+
     /// The built binary, with the passphrase file set and no inherited
     /// configuration.
     pub fn command(&self) -> Command {
