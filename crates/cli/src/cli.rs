@@ -29,9 +29,10 @@ pub(crate) struct Cli {
 /// Every command.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Make a person's secrets (signing key; age identity for a custodian)
-    /// and their configuration file.
-    Init(InitArgs),
+    /// Make a person's secrets and configuration, or a service's keys,
+    /// database and configuration.
+    #[command(subcommand)]
+    Init(InitCommand),
     /// Show the backup status of key versions (operator, security,
     /// compliance, auditor).
     Status(StatusArgs),
@@ -59,7 +60,54 @@ pub(crate) enum Command {
     Drill(DrillCommand),
 }
 
-/// `init`.
+/// `init ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum InitCommand {
+    /// A person's secrets (signing key; age identity for a custodian),
+    /// encrypted under a new passphrase, and their configuration file
+    /// (written at --config).
+    Person(InitArgs),
+    /// A service's signing key, local KEK store, SQLite database and
+    /// configuration; a throwaway CA with server and client certificates if
+    /// asked; the first security person registered.
+    Service(InitServiceArgs),
+}
+
+/// `init service`.
+#[derive(Debug, Args)]
+pub(crate) struct InitServiceArgs {
+    /// The service's directory (made; must not exist).
+    #[arg(long)]
+    pub(crate) dir: PathBuf,
+    /// The deployment's name (approvals never cross deployments).
+    #[arg(long, default_value = "default")]
+    pub(crate) deployment: String,
+    /// This replica's name.
+    #[arg(long, default_value = "r1")]
+    pub(crate) replica: String,
+    /// The service's signer id (envelopes and session descriptors name
+    /// it).
+    #[arg(long, default_value = "backup-server-1")]
+    pub(crate) signer_id: String,
+    /// The address the service will listen on.
+    #[arg(long, default_value = "127.0.0.1:7443")]
+    pub(crate) listen: String,
+    /// Make a CA, and a server certificate for these names (repeat).
+    #[arg(long = "tls-name")]
+    pub(crate) tls_names: Vec<String>,
+    /// Issue a client certificate of that CA for this person (repeat).
+    #[arg(long = "client", requires = "tls_names")]
+    pub(crate) clients: Vec<String>,
+    /// Register this person as the first security person (registered by
+    /// themselves: the bootstrap).
+    #[arg(long, requires = "bootstrap_approval_key")]
+    pub(crate) bootstrap_security: Option<String>,
+    /// Their approval key, 64 hex digits (as `init person` printed it).
+    #[arg(long, requires = "bootstrap_security")]
+    pub(crate) bootstrap_approval_key: Option<String>,
+}
+
+/// `init person`.
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
     /// The person (their registered actor id).

@@ -170,6 +170,14 @@ pub(crate) enum Error {
     /// The pinned service key cannot be used.
     #[error("the pinned service key: {0}")]
     ServiceKey(String),
+    /// Making a part of a service failed.
+    #[error("cannot make {what}: {detail}")]
+    ServiceInit {
+        /// The part.
+        what: &'static str,
+        /// Why.
+        detail: String,
+    },
     /// The system's random number generator failed.
     #[error("the system's random number generator failed")]
     Randomness,
@@ -255,6 +263,7 @@ impl Error {
             | Self::Local { .. }
             | Self::Randomness
             | Self::Encrypt(_)
+            | Self::ServiceInit { .. }
             | Self::ServiceFailed { .. }
             | Self::BadAnswer(_)
             | Self::Runtime(_) => ExitCode::Local,
@@ -284,6 +293,7 @@ impl Error {
             Self::Local { .. } => "local",
             Self::Randomness => "randomness",
             Self::Encrypt(_) => "encrypt",
+            Self::ServiceInit { .. } => "service-init",
             Self::ServiceKey(_) => "service-key",
             Self::Unreachable { .. } => "unreachable",
             Self::Refused { .. } => "refused",

@@ -1,4 +1,4 @@
-//! `init`: a person's secrets and configuration file.
+//! `init person`: a person's secrets and configuration file.
 
 use serde::Serialize;
 use shardkeep_types::{ActorId, CustodianId, Signer as _};
@@ -51,7 +51,7 @@ impl Report for InitReport {
     }
 }
 
-pub(super) fn run(context: &Context, args: InitArgs) -> Result<ExitCode, Error> {
+pub(super) fn person(context: &Context, args: InitArgs) -> Result<ExitCode, Error> {
     let person = ActorId::new(args.person.as_str()).map_err(|_| Error::Argument {
         flag: "person",
         reason: "not a valid actor id".to_owned(),
@@ -131,7 +131,7 @@ pub(super) fn run(context: &Context, args: InitArgs) -> Result<ExitCode, Error> 
         Access::Public,
     )?;
     context.output.report(&InitReport {
-        command: "init",
+        command: "init person",
         person: person.as_str().to_owned(),
         config: shown(config_path),
         secrets: shown(&secrets_path),

@@ -4,6 +4,7 @@ mod approve;
 mod custody;
 mod init;
 mod query;
+mod service;
 mod session;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use serde::Serialize;
 use shardkeep_grpc::proto;
 use shardkeep_types::{KeyId, KeyVersion, NodeId, NodeVersion, Timestamp};
 
-use crate::cli::{Cli, Command, SlotArgs, VersionArgs};
+use crate::cli::{Cli, Command, InitCommand, SlotArgs, VersionArgs};
 use crate::config::Config;
 use crate::error::{Error, ExitCode};
 use crate::output::Output;
@@ -43,7 +44,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         config_path: cli.config,
     };
     match cli.command {
-        Command::Init(args) => init::run(&context, args),
+        Command::Init(InitCommand::Person(args)) => init::person(&context, args),
+        Command::Init(InitCommand::Service(args)) => block_on(service::init(&context, args)),
         Command::Status(args) => block_on(query::status(&context, args)),
         Command::List(args) => block_on(query::list(&context, args)),
         Command::Deliver(command) => block_on(custody::deliver(&context, command)),

@@ -149,7 +149,7 @@ pub struct Nodes {
 }
 
 impl Nodes {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let mut rng = ChaCha20Rng::from_seed([0x4b; 32]);
         Self {
             codec: Arc::new(KekKeystoreCodec::new(InMemoryKek::generate(
@@ -382,6 +382,7 @@ impl Served {
         let service_key = hex::encode(self.signer.verifying_key().to_bytes());
         let mut args: Vec<String> = vec![
             "init".into(),
+            "person".into(),
             "--person".into(),
             name.into(),
             "--service-signer".into(),
@@ -411,7 +412,7 @@ impl Served {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, value) = Self::run_with(self.command(), &config, &args);
         assert_eq!(code, 0, "init {name}: {value}");
-        assert_eq!(value["command"], "init");
+        assert_eq!(value["command"], "init person");
         assert_eq!(value["person"], name);
         let signing_key: [u8; 32] = hex::decode(value["signing_key"].as_str().unwrap())
             .unwrap()
