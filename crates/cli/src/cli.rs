@@ -437,4 +437,30 @@ mod tests {
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
     }
+
+    /// Every command's full name, e.g. `recover submit`.
+    fn names(command: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+        for sub in command.get_subcommands() {
+            let name = format!("{prefix}{}", sub.get_name());
+            if sub.has_subcommands() {
+                names(sub, &format!("{name} "), out);
+            } else {
+                out.push(name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_command() {
+        let readme = include_str!("../README.md");
+        let mut all = Vec::new();
+        names(&Cli::command(), "", &mut all);
+        assert!(all.len() > 15, "{all:?}");
+        for name in all {
+            assert!(
+                readme.contains(&format!("| `{name}")),
+                "README lacks the row of `{name}`"
+            );
+        }
+    }
 }

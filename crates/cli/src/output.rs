@@ -67,9 +67,15 @@ impl Output {
     /// text mode only: with `--json` the report carries the same facts.
     pub(crate) fn notice(self, text: &str) {
         if !self.json {
-            // Nothing useful can be done when standard error is closed.
-            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            Self::terminal(text);
         }
+    }
+
+    /// Shows `text` on the terminal (standard error) whatever the mode:
+    /// what a person must read before a prompt.
+    pub(crate) fn terminal(text: &str) {
+        // Nothing useful can be done when standard error is closed.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
     /// Writes a failure: `{"error": ...}` on standard output with

@@ -146,11 +146,8 @@ impl PersonSecrets {
             .ok()
             .and_then(|name| ActorId::new(name).ok())
             .ok_or("the person is not a valid actor id")?;
-        let seed = Zeroizing::new(
-            *reader
-                .array::<32>("seed")
-                .map_err(|error| error.to_string())?,
-        );
+        let mut seed = Zeroizing::new([0u8; 32]);
+        seed.copy_from_slice(reader.take(32, "seed").map_err(|error| error.to_string())?);
         let identity = reader
             .prefixed_u8("age_identity", 0, MAX_AGE_IDENTITY_LEN)
             .map_err(|error| error.to_string())?;

@@ -77,6 +77,15 @@ fn approve(served: &Served, approver: &Person, request: &str, hash: &str, role: 
     );
     assert_eq!(approved["request_hash"], hash);
     assert_eq!(approved["approver"], approver.name.as_str());
+    // What was signed, field by field, as the operator asked for it.
+    assert_eq!(approved["deployment"], "test");
+    assert_eq!(approved["ticket"], "INC-42");
+    assert_eq!(approved["requester"], "ops-1");
+    let note = std::fs::read(served.path("risk-note.txt")).unwrap();
+    assert_eq!(
+        approved["risk_note_hash"],
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&note))
+    );
     assert_eq!(approved["submitted"], true);
     approved
 }
@@ -123,6 +132,12 @@ fn a_recovery_and_a_drill_run_through_the_command_on_both_curves() {
         let (request_file, hash) = request(&served, &operator, &generated, protocol, "recover");
         let first = approve(&served, &business, &request_file, &hash, "business-owner");
         assert_eq!(first["satisfied"], false);
+        assert_eq!(first["operation"], "recover");
+        assert_eq!(
+            first["target"],
+            served.path_str(&format!("{key}-keystore")).as_str()
+        );
+        assert_eq!(first["split_id"], hex::encode(generated.split_id));
         let second = approve(&served, &security, &request_file, &hash, "security");
         assert_eq!(second["satisfied"], true);
         assert_eq!(second["approvals"].as_array().unwrap().len(), 2);

@@ -13,7 +13,7 @@ use crate::cli::{ApproveArgs, ApproverRole};
 use crate::client;
 use crate::error::{Error, ExitCode};
 use crate::files::{self, Access};
-use crate::output::{Report, line};
+use crate::output::{Output, Report, line};
 
 /// One approval the request holds.
 #[derive(Debug, Serialize)]
@@ -22,15 +22,27 @@ struct ApproverReport {
     role: String,
 }
 
-/// `approve`.
+/// `approve`: every field of the request signed, then the outcome.
 #[derive(Debug, Serialize)]
 struct ApproveReport {
     command: &'static str,
     request_hash: String,
+    deployment: String,
     operation: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<VersionReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    split_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    allow_server_shares: bool,
+    slots: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change_hash: Option<String>,
+    ticket: String,
+    risk_note_hash: String,
     requester: String,
+    created_at_unix: u64,
     expires_at_unix: u64,
     approver: String,
     role: &'static str,
@@ -104,13 +116,18 @@ pub(super) async fn run(context: &Context, args: ApproveArgs) -> Result<ExitCode
             actual: hex::encode(hash.0),
         });
     }
-    context.output.notice(&request.describe());
-    context.output.notice(&format!(
-        "  request hash:        {}\n  expires:             {}\n",
+    let shown_request = format!(
+        "{}  request hash:        {}\n  expires:             {}\n",
+        request.describe(),
         hex::encode(hash.0),
         when(request.expires_at.as_unix_seconds())
-    ));
-    if !args.yes {
+    );
+    if args.yes {
+        context.output.notice(&shown_request);
+    } else {
+        // Whoever is asked to sign reads the request first, in JSON mode
+        // too.
+        Output::terminal(&shown_request);
         confirm(&format!(
             "Sign this request as {} ({})? Type yes: ",
             config.person,
@@ -150,16 +167,31 @@ pub(super) async fn run(context: &Context, args: ApproveArgs) -> Result<ExitCode
             .collect();
         (approvals, state.satisfied)
     };
+    let params = &request.params;
     context.output.report(&ApproveReport {
         command: "approve",
         request_hash: hex::encode(hash.0),
-        operation: request.params.operation.to_string(),
-        version: request
-            .params
+        deployment: request.deployment.as_str().to_owned(),
+        operation: params.operation.to_string(),
+        version: params
             .subject
             .as_ref()
             .map(|subject| VersionReport::of(&subject.version)),
+        split_id: params
+            .subject
+            .as_ref()
+            .map(|subject| hex::encode(subject.split_id)),
+        target: params
+            .target
+            .as_ref()
+            .map(|target| target.as_str().to_owned()),
+        allow_server_shares: params.allow_server_shares,
+        slots: params.slots.iter().map(ToString::to_string).collect(),
+        change_hash: params.change_hash.map(hex::encode),
+        ticket: params.ticket.as_str().to_owned(),
+        risk_note_hash: hex::encode(params.risk_note_hash),
         requester: request.requester.as_str().to_owned(),
+        created_at_unix: request.created_at.as_unix_seconds(),
         expires_at_unix: request.expires_at.as_unix_seconds(),
         approver: config.person.as_str().to_owned(),
         role: role(args.role).name(),
