@@ -321,6 +321,62 @@ mod tests {
         assert!(PersonSecrets::decode(&plain[..plain.len() - 1]).is_err());
     }
 
+    /// A fixed age identity, so the encoding is pinned.
+    const IDENTITY: &str =
+        "AGE-SECRET-KEY-1GQ9778VQXMMJVE8SK7J6VT8UJ4HDQAJUVSFCWCM02D8GEWQ72PVQ2Y5J33";
+
+    fn fixed() -> PersonSecrets {
+        PersonSecrets {
+            person: ActorId::new("cust-1").unwrap(),
+            seed: Zeroizing::new([0x42; 32]),
+            age_identity: Some(age::x25519::Identity::from_str(IDENTITY).unwrap()),
+        }
+    }
+
+    /// The plaintext format is pinned: a change to it fails here.
+    #[test]
+    fn golden_plaintext() {
+        let expected = concat!(
+            "73686b702d706b73", // magic "shkp-pks"
+            "01",               // version
+            "06",
+            "637573742d31", // "cust-1"
+            "4242424242424242424242424242424242424242424242424242424242424242",
+            "4a", // 74 bytes of age identity follow
+        );
+        let encoded = hex::encode(fixed().encode().unwrap());
+        let identity = hex::encode(IDENTITY.as_bytes());
+        assert_eq!(encoded, format!("{expected}{identity}"));
+        let decoded = PersonSecrets::decode(&hex::decode(&encoded).unwrap()).unwrap();
+        assert_eq!(decoded.person.as_str(), "cust-1");
+        assert_eq!(*decoded.seed, [0x42; 32]);
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes never panic the parser, and whatever it accepts
+        /// encodes back to the same bytes (one encoding per value).
+        #[test]
+        fn the_parser_accepts_only_canonical_plaintexts(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..220)) {
+            if let Ok(decoded) = PersonSecrets::decode(&bytes) {
+                proptest::prop_assert_eq!(decoded.encode().unwrap().to_vec(), bytes);
+            }
+        }
+
+        /// Every person and seed round-trips, with or without an identity.
+        #[test]
+        fn plaintexts_round_trip(name in "[a-z0-9.:_-]{1,64}", seed in proptest::prelude::any::<[u8; 32]>(), custodian in proptest::prelude::any::<bool>()) {
+            let original = PersonSecrets {
+                person: ActorId::new(name.as_str()).unwrap(),
+                seed: Zeroizing::new(seed),
+                age_identity: custodian.then(|| age::x25519::Identity::from_str(IDENTITY).unwrap()),
+            };
+            let decoded = PersonSecrets::decode(&original.encode().unwrap()).unwrap();
+            proptest::prop_assert_eq!(decoded.person, original.person);
+            proptest::prop_assert_eq!(*decoded.seed, seed);
+            proptest::prop_assert_eq!(decoded.age_identity.is_some(), custodian);
+        }
+    }
+
     #[test]
     fn debug_shows_no_secret() {
         let secrets = secrets(true);
