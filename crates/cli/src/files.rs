@@ -74,6 +74,13 @@ pub(crate) fn write_new(
             failed(source)
         }
     })?;
+    // A replaced file keeps its old mode: a secret is narrowed explicitly.
+    #[cfg(unix)]
+    if access == Access::OwnerOnly {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(failed)?;
+    }
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(failed)
@@ -107,5 +114,11 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
         write_new(&path, b"second", true, Access::OwnerOnly).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "a replaced secret is narrowed");
+        }
     }
 }

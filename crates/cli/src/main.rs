@@ -29,27 +29,25 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Help and version go to standard output with status 0; a command line
-/// that does not parse is a usage error (exit 2), in JSON when `--json`
-/// was among the arguments.
+/// Help and version asked for go to standard output with status 0; any
+/// other command line that does not parse (a missing command too) is a
+/// usage error (exit 2), in JSON when `--json` was among the arguments.
 fn clap_failure(error: &clap::Error) -> std::process::ExitCode {
     use clap::error::ErrorKind;
     if matches!(
         error.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
     ) {
         Output::clap_text(&error.render().to_string());
-        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            ExitCode::Usage.status()
-        } else {
-            ExitCode::Ok.status()
-        };
+        return ExitCode::Ok.status();
     }
-    let json = std::env::args_os().any(|arg| arg == "--json");
-    let message = error.render().to_string();
-    let message = message.trim_end().trim_start_matches("error: ").to_owned();
-    Output::new(json).error(&Error::Usage(message));
+    let rendered = error.render().to_string();
+    if std::env::args_os().any(|arg| arg == "--json") {
+        let message = rendered.trim_end().trim_start_matches("error: ").to_owned();
+        Output::new(true).error(&Error::Usage(message));
+    } else {
+        // clap's own text (the error and the usage, or the help).
+        Output::terminal(&rendered);
+    }
     ExitCode::Usage.status()
 }

@@ -281,11 +281,13 @@ async fn start(
     }
     .into_inner();
     let descriptor = verified_descriptor(&started.descriptor, &service_key)?;
+    // Public values: plain comparisons.
     if descriptor.session.0.as_slice() != started.session_id.as_slice()
         || descriptor.version != subject.version
+        || descriptor.split_id != subject.split_id
     {
         return Err(Error::BadAnswer(
-            "the descriptor names another session or version",
+            "the descriptor names another session, version or split",
         ));
     }
     files::write_new(&args.out, &started.descriptor, args.force, Access::Public)?;
