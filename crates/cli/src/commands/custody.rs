@@ -5,22 +5,19 @@
 use rand::{SeedableRng as _, TryRng as _};
 use serde::Serialize;
 use shardkeep_backup::{
-    CustodianCredentials, InventoryChallenge, MAX_INVENTORY_CHALLENGE_LEN, MAX_INVENTORY_PROOF_LEN,
-    container_hash,
+    InventoryChallenge, MAX_INVENTORY_CHALLENGE_LEN, MAX_INVENTORY_PROOF_LEN, container_hash,
 };
 use shardkeep_envelope::{MAX_CONTAINER_LEN, MAX_RECEIPT_LEN};
 use shardkeep_grpc::proto;
 use shardkeep_types::Timestamp;
 use zeroize::Zeroizing;
 
-use super::{Context, VersionReport, node_version, proto_slot, shown, unlock, when};
+use super::{Context, CustodianTool, VersionReport, node_version, proto_slot, shown, when};
 use crate::cli::{DeliverCommand, InventoryCommand, ReceiptCommand, SlotArgs};
 use crate::client;
-use crate::config::Config;
 use crate::error::{Error, ExitCode};
 use crate::files::{self, Access};
 use crate::output::{Report, line};
-use crate::secrets::PersonSecrets;
 
 /// A share slot in reports.
 #[derive(Debug, Serialize)]
@@ -171,23 +168,6 @@ pub(super) async fn deliver(context: &Context, command: DeliverCommand) -> Resul
     Ok(ExitCode::Ok)
 }
 
-/// A custodian's unlocked secrets and configuration.
-struct Custodian {
-    config: Config,
-    secrets: PersonSecrets,
-}
-
-impl Custodian {
-    fn unlock(context: &Context) -> Result<Self, Error> {
-        let config = context.config()?;
-        config.custodian()?;
-        config.service_signer()?;
-        let secrets = unlock(&config)?;
-        secrets.age_identity()?;
-        Ok(Self { config, secrets })
-    }
-}
-
 /// A file the custodian's tool wrote.
 #[derive(Debug, Serialize)]
 struct CustodianFile {
@@ -225,16 +205,9 @@ pub(super) fn receipt(context: &Context, command: ReceiptCommand) -> Result<Exit
         out,
         force,
     } = command;
-    let custodian = Custodian::unlock(context)?;
+    let custodian = CustodianTool::unlock(CustodianTool::config(context)?)?;
     let container_bytes = files::read_capped(&container, "container", MAX_CONTAINER_LEN)?;
-    let signer = custodian.secrets.signer()?;
-    let identities = core::slice::from_ref(custodian.secrets.age_identity()?);
-    let credentials = CustodianCredentials {
-        custodian: custodian.config.custodian()?,
-        person: &custodian.config.person,
-        identities,
-        receipt_signer: &signer,
-    };
+    let credentials = custodian.credentials()?;
     let trusted = custodian.config.service_signer()?.trusted()?;
     let receipt = credentials
         .receipt(&container_bytes, &trusted, Timestamp::now())
@@ -371,16 +344,9 @@ fn prove(
     )?;
     let decoded = InventoryChallenge::decode(&challenge_bytes)
         .map_err(Error::verification("the challenge does not decode"))?;
-    let custodian = Custodian::unlock(context)?;
+    let custodian = CustodianTool::unlock(CustodianTool::config(context)?)?;
     let container_bytes = files::read_capped(container, "container", MAX_CONTAINER_LEN)?;
-    let signer = custodian.secrets.signer()?;
-    let identities = core::slice::from_ref(custodian.secrets.age_identity()?);
-    let credentials = CustodianCredentials {
-        custodian: custodian.config.custodian()?,
-        person: &custodian.config.person,
-        identities,
-        receipt_signer: &signer,
-    };
+    let credentials = custodian.credentials()?;
     let trusted = custodian.config.service_signer()?.trusted()?;
     // The proof's nonce is hedged with fresh system randomness.
     let mut seed = Zeroizing::new([0u8; 32]);

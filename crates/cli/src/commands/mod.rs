@@ -83,6 +83,47 @@ fn unlock(config: &Config) -> Result<PersonSecrets, Error> {
     Ok(secrets)
 }
 
+/// A custodian's configuration and unlocked secrets: what the offline
+/// commands act with.
+struct CustodianTool {
+    config: Config,
+    secrets: PersonSecrets,
+    signer: shardkeep_types::InMemorySigner,
+}
+
+impl CustodianTool {
+    /// The configuration, checked to be a custodian's with a pinned
+    /// service key (before any passphrase is asked).
+    fn config(context: &Context) -> Result<Config, Error> {
+        let config = context.config()?;
+        config.custodian()?;
+        config.service_signer()?;
+        Ok(config)
+    }
+
+    /// Unlocks the custodian's secrets.
+    fn unlock(config: Config) -> Result<Self, Error> {
+        let secrets = unlock(&config)?;
+        secrets.age_identity()?;
+        let signer = secrets.signer()?;
+        Ok(Self {
+            config,
+            secrets,
+            signer,
+        })
+    }
+
+    /// Their credentials as the backup crate acts with them.
+    fn credentials(&self) -> Result<shardkeep_backup::CustodianCredentials<'_>, Error> {
+        Ok(shardkeep_backup::CustodianCredentials {
+            custodian: self.config.custodian()?,
+            person: &self.config.person,
+            identities: core::slice::from_ref(self.secrets.age_identity()?),
+            receipt_signer: &self.signer,
+        })
+    }
+}
+
 /// A key version as the command line names it, checked.
 fn node_version(args: &VersionArgs) -> Result<NodeVersion, Error> {
     if args.key_version == 0 {

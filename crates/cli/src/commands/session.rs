@@ -9,23 +9,22 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use shardkeep_backup::{
-    ApprovalOperation, ApprovalParams, ApprovalRequest, ApprovalSubject, CustodianCredentials,
-    MAX_APPROVAL_REQUEST_LEN, MAX_SEALED_SUBMISSION_LEN, MAX_SESSION_DESCRIPTOR_LEN,
-    MAX_SUBMISSIONS_PER_CALL, SessionDescriptor,
+    ApprovalOperation, ApprovalParams, ApprovalRequest, ApprovalSubject, MAX_APPROVAL_REQUEST_LEN,
+    MAX_SEALED_SUBMISSION_LEN, MAX_SESSION_DESCRIPTOR_LEN, MAX_SUBMISSIONS_PER_CALL,
+    SessionDescriptor,
 };
 use shardkeep_envelope::MAX_CONTAINER_LEN;
 use shardkeep_grpc::proto;
 use shardkeep_types::{FreeText, Timestamp};
 
 use super::{
-    Context, VersionReport, answer32, enum_name, hex32, node_version, proto_version, shown, unlock,
-    when,
+    Context, CustodianTool, VersionReport, answer32, enum_name, hex32, node_version, proto_version,
+    shown, when,
 };
 use crate::cli::{
     DrillCommand, RecoverCommand, SessionRequestArgs, SessionSharesArgs, SessionStartArgs,
 };
 use crate::client;
-use crate::config::Config;
 use crate::error::{Error, ExitCode};
 use crate::files::{self, Access};
 use crate::output::{Output, Report, line};
@@ -541,23 +540,15 @@ fn submit(
     out: &Path,
     force: bool,
 ) -> Result<ExitCode, Error> {
-    let config: Config = context.config()?;
-    let custodian = config.custodian()?;
+    let config = CustodianTool::config(context)?;
     let service_key = config.service_signer()?.key;
     let descriptor_bytes =
         files::read_capped(descriptor, "session descriptor", MAX_SESSION_DESCRIPTOR_LEN)?;
     // Checked first, so that nothing is unlocked for a forged session.
     let session = verified_descriptor(&descriptor_bytes, &service_key)?;
     let container_bytes = files::read_capped(container, "container", MAX_CONTAINER_LEN)?;
-    let secrets = unlock(&config)?;
-    let signer = secrets.signer()?;
-    let identities = core::slice::from_ref(secrets.age_identity()?);
-    let credentials = CustodianCredentials {
-        custodian,
-        person: &config.person,
-        identities,
-        receipt_signer: &signer,
-    };
+    let custodian = CustodianTool::unlock(config)?;
+    let credentials = custodian.credentials()?;
     let submission = credentials
         .recovery_submission(
             &descriptor_bytes,
@@ -571,8 +562,8 @@ fn submit(
     files::write_new(out, &submission, force, Access::Public)?;
     context.output.report(&SubmitReport {
         command: "recover submit",
-        custodian: custodian.as_str().to_owned(),
-        person: config.person.as_str().to_owned(),
+        custodian: credentials.custodian.as_str().to_owned(),
+        person: credentials.person.as_str().to_owned(),
         session_id: hex::encode(session.session.0),
         version: VersionReport::of(&session.version),
         expires_at_unix: session.expires_at.as_unix_seconds(),
