@@ -83,6 +83,25 @@ fn delivery_receipts_and_inventory_run_through_the_command_on_both_curves() {
         {
             let slot = slot_args(key, u32::from(container.index.get()));
             let container_file = served.path_str(&format!("{}.container", custodian.name));
+            if i == 0 {
+                // A first attempt failed; the retry is handed over.
+                let failed = served.ok(
+                    &operator,
+                    &with(
+                        &[
+                            "deliver",
+                            "record",
+                            "--container",
+                            &container_file,
+                            "--failed",
+                            "courier turned back",
+                        ],
+                        &slot,
+                    ),
+                );
+                assert_eq!(failed["result"], "failed");
+                assert_eq!(failed["failure_reason"], "courier turned back");
+            }
             let recorded = served.ok(
                 &operator,
                 &with(
@@ -159,6 +178,7 @@ fn delivery_receipts_and_inventory_run_through_the_command_on_both_curves() {
 
         let status = served.ok(&operator, &["status", "--key", key]);
         assert_eq!(status["versions"][0]["external_confirmed"], 3);
+        assert_eq!(status["versions"][0]["deliveries_failed"], 1);
         assert_eq!(status["versions"][0]["outstanding_deliveries"], 0);
         assert_ne!(status["versions"][0]["last_inventory_at_unix"], 0);
     }

@@ -277,9 +277,22 @@ fn tampered_requests_forged_descriptors_and_false_approvers_are_refused() {
     let (code, refused) = run(&operator, &approve_args(&request_file));
     assert_eq!(code, 1, "{refused}");
 
-    // The genuine request, approved; the drill starts.
+    // The approver's wrong passphrase: nothing is signed or submitted.
+    let wrong = served.path("wrong-passphrase");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    let mut command = served.command();
+    command.env("SHARDKEEP_PASSPHRASE_FILE", &wrong);
+    let args = approve_args(&request_file);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, refused) = Served::run_with(command, &security.config, &args);
+    assert_eq!(code, 3, "{refused}");
+    assert_eq!(refused["error"]["kind"], "wrong-passphrase");
+
+    // The genuine request, approved (its first approval: none of the
+    // refusals above submitted one); the drill starts.
     let (code, approved) = run(&security, &approve_args(&request_file));
     assert_eq!(code, 0, "{approved}");
+    assert_eq!(approved["approvals"].as_array().unwrap().len(), 1);
     let descriptor = served.path_str("drill.descriptor");
     served.ok(
         &operator,
@@ -303,8 +316,6 @@ fn tampered_requests_forged_descriptors_and_false_approvers_are_refused() {
     let container = served.path_str(&format!("{}.container", custodians[0].name));
     let out = served.path_str("forged.submission");
     // A wrong passphrase too: the descriptor's refusal comes first.
-    let wrong = served.path("wrong-passphrase");
-    std::fs::write(&wrong, "not the passphrase\n").unwrap();
     let mut command = served.command();
     command.env("SHARDKEEP_PASSPHRASE_FILE", &wrong);
     let (code, refused) = Served::run_with(
