@@ -17,8 +17,8 @@ pub(crate) enum ExitCode {
     /// The command line or the configuration is wrong.
     Usage = 2,
     /// Something did not verify here (a passphrase, a signature, a
-    /// descriptor, a container, a request's hash), or a recovery or drill
-    /// failed at threshold.
+    /// descriptor, a container, a request's hash, the service's own
+    /// answer), or a recovery or drill failed at threshold.
     VerificationFailed = 3,
     /// The service cannot be reached: connection, TLS handshake,
     /// `UNAVAILABLE`, `DEADLINE_EXCEEDED`.
@@ -213,9 +213,14 @@ pub(crate) enum Error {
         /// The status message.
         message: String,
     },
-    /// The service's answer is not what the protocol promises.
-    #[error("the service's answer is malformed: {0}")]
+    /// The service's answer is not what the protocol promises, or
+    /// contradicts the request.
+    #[error("the service's answer does not check: {0}")]
     BadAnswer(&'static str),
+    /// A step that cannot fail on valid input failed (serializing a
+    /// report, a constant id).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// The async runtime cannot start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
@@ -254,7 +259,8 @@ impl Error {
             | Self::FileTooLarge { .. }
             | Self::Verification { .. }
             | Self::RequestHashMismatch { .. }
-            | Self::RequestDiffers { .. } => ExitCode::VerificationFailed,
+            | Self::RequestDiffers { .. }
+            | Self::BadAnswer(_) => ExitCode::VerificationFailed,
             Self::Unreachable { .. } | Self::ServiceUnavailable { .. } => ExitCode::Unavailable,
             Self::ReadFile { .. }
             | Self::WriteFile { .. }
@@ -265,7 +271,7 @@ impl Error {
             | Self::Encrypt(_)
             | Self::ServiceInit { .. }
             | Self::ServiceFailed { .. }
-            | Self::BadAnswer(_)
+            | Self::Internal(_)
             | Self::Runtime(_) => ExitCode::Local,
         }
     }
@@ -300,6 +306,7 @@ impl Error {
             Self::ServiceUnavailable { .. } => "service-unavailable",
             Self::ServiceFailed { .. } => "service-failed",
             Self::BadAnswer(_) => "bad-answer",
+            Self::Internal(_) => "internal",
             Self::Runtime(_) => "runtime",
         }
     }

@@ -45,7 +45,7 @@ impl Output {
     pub(crate) fn report<R: Report>(self, report: &R) -> Result<(), Error> {
         let text = if self.json {
             let mut text = serde_json::to_string_pretty(report)
-                .map_err(|_| Error::BadAnswer("a report does not serialize"))?;
+                .map_err(|_| Error::Internal("a report does not serialize"))?;
             text.push('\n');
             text
         } else {

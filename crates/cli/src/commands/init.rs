@@ -121,7 +121,7 @@ pub(super) fn person(context: &Context, args: InitArgs) -> Result<ExitCode, Erro
         server,
     };
     let mut config_text = serde_json::to_string_pretty(&config)
-        .map_err(|_| Error::BadAnswer("the configuration does not serialize"))?;
+        .map_err(|_| Error::Internal("the configuration does not serialize"))?;
     config_text.push('\n');
     files::write_new(&secrets_path, &sealed, args.force, Access::OwnerOnly)?;
     files::write_new(

@@ -231,7 +231,7 @@ pub(super) async fn init(context: &Context, args: InitServiceArgs) -> Result<Exi
         tls,
     };
     let mut text = serde_json::to_string_pretty(&config)
-        .map_err(|_| Error::BadAnswer("the configuration does not serialize"))?;
+        .map_err(|_| Error::Internal("the configuration does not serialize"))?;
     text.push('\n');
     let config_path = dir.join("service.json");
     files::write_new(&config_path, text.as_bytes(), false, Access::Public)?;
@@ -259,7 +259,7 @@ fn label(flag: &'static str, value: &str) -> Result<Label, Error> {
 }
 
 fn kek_id(id: &str) -> Result<KekId, Error> {
-    KekId::new(id).map_err(|_| Error::BadAnswer("the master KEK id"))
+    KekId::new(id).map_err(|_| Error::Internal("the master KEK id"))
 }
 
 /// A directory only its owner can enter (the key-directory checks of the
