@@ -58,6 +58,27 @@ pub(crate) enum Command {
     /// Drill a recovery (external shares only, sandboxed, self-tested).
     #[command(subcommand)]
     Drill(DrillCommand),
+    /// The audit log, offline.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `audit ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Verify an exported audit log against its witness's signed
+    /// checkpoints (needs no configuration and no access to the service).
+    Verify {
+        /// The export.
+        #[arg(long)]
+        export: PathBuf,
+        /// A witness file of signed checkpoints (repeat: they are merged).
+        #[arg(long = "witness", required = true)]
+        witnesses: Vec<PathBuf>,
+        /// The checkpoint signer's ed25519 public key, 64 hex digits.
+        #[arg(long)]
+        key: String,
+    },
 }
 
 /// `init ...`.

@@ -150,6 +150,23 @@ pub(crate) enum Error {
         /// The first parameter that differs.
         field: &'static str,
     },
+    /// An audit export or witness file cannot be used.
+    #[error("{path}: {detail}")]
+    AuditInput {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The audit log does not verify: a record changed, removed,
+    /// reordered or inserted, a rewrite behind a checkpoint, a fork, a
+    /// checkpoint not signed by the key.
+    #[error("TAMPERED: {0}")]
+    AuditTampered(String),
+    /// The audit log is not anchored: no checkpoint, or it ends before a
+    /// witnessed head.
+    #[error("NOT ANCHORED: {0}")]
+    AuditNotAnchored(String),
     /// The approver declined at the prompt: nothing was signed.
     #[error("not signed: declined at the prompt")]
     Declined,
@@ -260,7 +277,10 @@ impl Error {
             | Self::Verification { .. }
             | Self::RequestHashMismatch { .. }
             | Self::RequestDiffers { .. }
-            | Self::BadAnswer(_) => ExitCode::VerificationFailed,
+            | Self::BadAnswer(_)
+            | Self::AuditInput { .. }
+            | Self::AuditTampered(_)
+            | Self::AuditNotAnchored(_) => ExitCode::VerificationFailed,
             Self::Unreachable { .. } | Self::ServiceUnavailable { .. } => ExitCode::Unavailable,
             Self::ReadFile { .. }
             | Self::WriteFile { .. }
@@ -294,6 +314,9 @@ impl Error {
             Self::Verification { .. } => "verification",
             Self::RequestHashMismatch { .. } => "request-hash-mismatch",
             Self::RequestDiffers { .. } => "request-differs",
+            Self::AuditInput { .. } => "audit-input",
+            Self::AuditTampered(_) => "audit-tampered",
+            Self::AuditNotAnchored(_) => "audit-not-anchored",
             Self::Declined => "declined",
             Self::Terminal(_) => "terminal",
             Self::Local { .. } => "local",

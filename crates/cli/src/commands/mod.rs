@@ -1,6 +1,7 @@
 //! The commands, and what they share.
 
 mod approve;
+mod audit;
 mod custody;
 mod init;
 mod query;
@@ -54,6 +55,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Approve(args) => block_on(approve::run(&context, args)),
         Command::Recover(command) => block_on(session::recover(&context, command)),
         Command::Drill(command) => block_on(session::drill(&context, command)),
+        Command::Audit(command) => audit::run(&context, command),
     }
 }
 
