@@ -8,7 +8,7 @@
 use std::path::Path;
 
 /// Bottom to top; the same order as the root `Cargo.toml` comment.
-const LAYERS: [&str; 10] = [
+const LAYERS: [&str; 11] = [
     "shardkeep-wire",
     "shardkeep-types",
     "shardkeep-sss-core",
@@ -19,6 +19,7 @@ const LAYERS: [&str; 10] = [
     "shardkeep-kms",
     "shardkeep-backup",
     "shardkeep-grpc",
+    "shardkeep",
 ];
 
 /// Crates for tests only, outside the layers.

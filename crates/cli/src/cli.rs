@@ -1,0 +1,487 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Backs up threshold-MPC key shares with verifiable Shamir secret
+/// sharing: the operator's client of the backup service (mutual TLS), the
+/// approver's signing tool, and the custodian's offline tool.
+#[derive(Debug, Parser)]
+#[command(name = "shardkeep", version, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// Write one stable JSON document on standard output (the report, or
+    /// {"error": ...}).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "SHARDKEEP_CONFIG",
+        default_value = "shardkeep.json"
+    )]
+    pub(crate) config: PathBuf,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Every command.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Make a person's secrets and configuration, or a service's keys,
+    /// database and configuration.
+    #[command(subcommand)]
+    Init(InitCommand),
+    /// Show the backup status of key versions (operator, security,
+    /// compliance, auditor).
+    Status(StatusArgs),
+    /// List the server-held shares (metadata only).
+    List(ListArgs),
+    /// Record a container's delivery, or confirm it with the custodian's
+    /// receipt (operator).
+    #[command(subcommand)]
+    Deliver(DeliverCommand),
+    /// The custodian's receipt for a delivered container (offline).
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+    /// Inventory: challenge a custodian, prove custody (offline), confirm.
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
+    /// Read an approval request, check its hash, sign and submit the
+    /// approval (approver).
+    Approve(ApproveArgs),
+    /// Recover a node's key share: ask for approval, start the session,
+    /// submit the custodians' shares; the custodian's submission (offline).
+    #[command(subcommand)]
+    Recover(RecoverCommand),
+    /// Drill a recovery (external shares only, sandboxed, self-tested).
+    #[command(subcommand)]
+    Drill(DrillCommand),
+    /// The audit log, offline.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `audit ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Verify an exported audit log against its witness's signed
+    /// checkpoints (needs no configuration and no access to the service).
+    Verify {
+        /// The export.
+        #[arg(long)]
+        export: PathBuf,
+        /// A witness file of signed checkpoints (repeat: they are merged).
+        #[arg(long = "witness", required = true)]
+        witnesses: Vec<PathBuf>,
+        /// The checkpoint signer's ed25519 public key, 64 hex digits.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+/// `init ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum InitCommand {
+    /// A person's secrets (signing key; age identity for a custodian),
+    /// encrypted under a new passphrase, and their configuration file
+    /// (written at --config).
+    Person(InitArgs),
+    /// A service's signing key, local KEK store, SQLite database and
+    /// configuration; a throwaway CA with server and client certificates if
+    /// asked; the first security person registered.
+    Service(InitServiceArgs),
+}
+
+/// `init service`.
+#[derive(Debug, Args)]
+pub(crate) struct InitServiceArgs {
+    /// The service's directory (made; must not exist).
+    #[arg(long)]
+    pub(crate) dir: PathBuf,
+    /// The deployment's name (approvals never cross deployments).
+    #[arg(long, default_value = "default")]
+    pub(crate) deployment: String,
+    /// This replica's name.
+    #[arg(long, default_value = "r1")]
+    pub(crate) replica: String,
+    /// The service's signer id (envelopes and session descriptors name
+    /// it).
+    #[arg(long, default_value = "backup-server-1")]
+    pub(crate) signer_id: String,
+    /// The address the service will listen on.
+    #[arg(long, default_value = "127.0.0.1:7443")]
+    pub(crate) listen: String,
+    /// Make a CA, and a server certificate for these names (repeat).
+    #[arg(long = "tls-name")]
+    pub(crate) tls_names: Vec<String>,
+    /// Issue a client certificate of that CA for this person (repeat).
+    #[arg(long = "client", requires = "tls_names")]
+    pub(crate) clients: Vec<String>,
+    /// Register this person as the first security person (registered by
+    /// themselves: the bootstrap).
+    #[arg(long, requires = "bootstrap_approval_key")]
+    pub(crate) bootstrap_security: Option<String>,
+    /// Their approval key, 64 hex digits (as `init person` printed it).
+    #[arg(long, requires = "bootstrap_security")]
+    pub(crate) bootstrap_approval_key: Option<String>,
+}
+
+/// `init person`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The person (their registered actor id).
+    #[arg(long)]
+    pub(crate) person: String,
+    /// The custodian entity this person acts for: also makes their age
+    /// identity.
+    #[arg(long)]
+    pub(crate) custodian: Option<String>,
+    /// The service's address, `https://host:port`.
+    #[arg(long, requires_all = ["ca", "cert", "client_key"])]
+    pub(crate) server: Option<String>,
+    /// The name the server's certificate carries (default: the address's
+    /// host).
+    #[arg(long, requires = "server")]
+    pub(crate) tls_name: Option<String>,
+    /// The CA certificate the server's certificate chains to (PEM).
+    #[arg(long, requires = "server")]
+    pub(crate) ca: Option<PathBuf>,
+    /// This person's client certificate (PEM).
+    #[arg(long, requires = "server")]
+    pub(crate) cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, requires = "server")]
+    pub(crate) client_key: Option<PathBuf>,
+    /// The service's signer id (as its envelopes name it).
+    #[arg(long, requires = "service_key")]
+    pub(crate) service_signer: Option<String>,
+    /// The service's ed25519 signing key, 64 hex digits (pinned).
+    #[arg(long, requires = "service_signer")]
+    pub(crate) service_key: Option<String>,
+    /// Replace an existing configuration and secrets file.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// Paging flags shared by `status` and `list`.
+#[derive(Debug, Args)]
+pub(crate) struct PageArgs {
+    /// Rows per page (0: the service's default).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) page_size: u32,
+    /// Continue from this page token.
+    #[arg(long, conflicts_with = "all")]
+    pub(crate) page_token: Option<String>,
+    /// Fetch every page.
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Only this group key.
+    #[arg(long)]
+    pub(crate) key: Option<String>,
+    /// Only this node.
+    #[arg(long)]
+    pub(crate) node: Option<String>,
+    /// Retired versions too.
+    #[arg(long)]
+    pub(crate) include_retired: bool,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Only this group key.
+    #[arg(long)]
+    pub(crate) key: Option<String>,
+    /// Only this node.
+    #[arg(long)]
+    pub(crate) node: Option<String>,
+    /// Only this version (needs --key and --node).
+    #[arg(long, requires_all = ["key", "node"])]
+    pub(crate) key_version: Option<u32>,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+}
+
+/// One key version.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct VersionArgs {
+    /// The group key.
+    #[arg(long)]
+    pub(crate) key: String,
+    /// The node.
+    #[arg(long)]
+    pub(crate) node: String,
+    /// The version (from 1).
+    #[arg(long)]
+    pub(crate) key_version: u32,
+}
+
+/// One share slot.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct SlotArgs {
+    #[command(flatten)]
+    pub(crate) version: VersionArgs,
+    /// The share index (1 to n).
+    #[arg(long)]
+    pub(crate) index: u32,
+}
+
+/// `deliver ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeliverCommand {
+    /// Record that a custodian's container was handed over (or failed).
+    Record {
+        #[command(flatten)]
+        slot: SlotArgs,
+        /// The container as delivered.
+        #[arg(long)]
+        container: PathBuf,
+        /// The delivery failed, for this reason.
+        #[arg(long)]
+        failed: Option<String>,
+    },
+    /// Confirm a delivery with the custodian's signed receipt.
+    Confirm {
+        #[command(flatten)]
+        slot: SlotArgs,
+        /// The receipt file the custodian made (`receipt sign`).
+        #[arg(long)]
+        receipt: PathBuf,
+    },
+}
+
+/// `receipt ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReceiptCommand {
+    /// Open and verify a delivered container, and sign its receipt
+    /// (custodian, offline).
+    Sign {
+        /// The container received.
+        #[arg(long)]
+        container: PathBuf,
+        /// Where to write the receipt.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `inventory ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum InventoryCommand {
+    /// Issue a single-use challenge for an external slot's custodian
+    /// (operator).
+    Challenge {
+        #[command(flatten)]
+        slot: SlotArgs,
+        /// Where to write the challenge.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Answer a challenge with a signed proof of custody (custodian,
+    /// offline).
+    Prove {
+        /// The challenge file.
+        #[arg(long)]
+        challenge: PathBuf,
+        /// The container held.
+        #[arg(long)]
+        container: PathBuf,
+        /// Where to write the proof.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Submit a custodian's proof (operator).
+    Confirm {
+        /// The proof file.
+        #[arg(long)]
+        proof: PathBuf,
+    },
+}
+
+/// The roles an approval is given in.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ApproverRole {
+    /// A security person.
+    Security,
+    /// A business owner.
+    BusinessOwner,
+}
+
+/// `approve`.
+#[derive(Debug, Args)]
+pub(crate) struct ApproveArgs {
+    /// The approval request file (as `recover request` or `drill request`
+    /// wrote it).
+    #[arg(long)]
+    pub(crate) request: PathBuf,
+    /// The role to approve in.
+    #[arg(long, value_enum)]
+    pub(crate) role: ApproverRole,
+    /// The request hash the requester announced (64 hex digits): refuse to
+    /// sign a request whose recomputed hash differs.
+    #[arg(long)]
+    pub(crate) expect_hash: Option<String>,
+    /// Sign without asking at the terminal.
+    #[arg(long)]
+    pub(crate) yes: bool,
+    /// Also write the signed approval here.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Do not submit (with --out: carry the approval by hand).
+    #[arg(long, requires = "out")]
+    pub(crate) no_submit: bool,
+}
+
+/// The parameters of a recovery or drill approval.
+#[derive(Debug, Args)]
+pub(crate) struct SessionRequestArgs {
+    #[command(flatten)]
+    pub(crate) version: VersionArgs,
+    /// The version's split id (64 hex digits).
+    #[arg(long)]
+    pub(crate) split_id: String,
+    /// The change or incident ticket.
+    #[arg(long)]
+    pub(crate) ticket: String,
+    /// The risk note the approvers read (its SHA-256 is approved).
+    #[arg(long)]
+    pub(crate) risk_note: PathBuf,
+    /// Where to write the approval request.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// Starting an approved session.
+#[derive(Debug, Args)]
+pub(crate) struct SessionStartArgs {
+    /// The approved request file.
+    #[arg(long)]
+    pub(crate) request: PathBuf,
+    /// Where to write the session descriptor (handed to the custodians).
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// Submitting the custodians' shares to a session.
+#[derive(Debug, Args)]
+pub(crate) struct SessionSharesArgs {
+    /// The session descriptor (`recover start` or `drill start` wrote it).
+    #[arg(long)]
+    pub(crate) descriptor: PathBuf,
+    /// The custodians' submission files.
+    #[arg(required = true)]
+    pub(crate) submissions: Vec<PathBuf>,
+}
+
+/// `recover ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RecoverCommand {
+    /// Ask for approval of a recovery (operator).
+    Request {
+        #[command(flatten)]
+        request: SessionRequestArgs,
+        /// The node's keystore directory the share is written to.
+        #[arg(long)]
+        target: String,
+        /// Let the server-held shares join.
+        #[arg(long)]
+        allow_server_shares: bool,
+    },
+    /// Start the approved recovery (operator).
+    Start(SessionStartArgs),
+    /// Submit custodians' shares to a session (operator).
+    Shares(SessionSharesArgs),
+    /// Check a session descriptor and encrypt this custodian's share to it
+    /// (custodian, offline).
+    Submit {
+        /// The session descriptor.
+        #[arg(long)]
+        descriptor: PathBuf,
+        /// The container held.
+        #[arg(long)]
+        container: PathBuf,
+        /// Where to write the submission.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `drill ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DrillCommand {
+    /// Ask a security person to approve a drill (operator).
+    Request {
+        #[command(flatten)]
+        request: SessionRequestArgs,
+    },
+    /// Start the approved drill (operator).
+    Start(SessionStartArgs),
+    /// Submit custodians' shares to the drill (operator); prints the drill
+    /// report at threshold.
+    Shares(SessionSharesArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every command's full name, e.g. `recover submit`.
+    fn names(command: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+        for sub in command.get_subcommands() {
+            let name = format!("{prefix}{}", sub.get_name());
+            if sub.has_subcommands() {
+                names(sub, &format!("{name} "), out);
+            } else {
+                out.push(name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_command() {
+        let readme = include_str!("../README.md");
+        let mut all = Vec::new();
+        names(&Cli::command(), "", &mut all);
+        assert!(all.len() > 15, "{all:?}");
+        for name in all {
+            assert!(
+                readme.contains(&format!("| `{name}")),
+                "README lacks the row of `{name}`"
+            );
+        }
+    }
+}

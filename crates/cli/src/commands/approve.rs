@@ -1,0 +1,224 @@
+//! `approve`: the approver reads the request itself (never only a hash),
+//! sees every field, checks the hash it was told to expect, signs with
+//! their approval key and submits over their own certificate.
+
+use std::io::BufRead as _;
+
+use serde::Serialize;
+use shardkeep_backup::{ApprovalRequest, MAX_APPROVAL_REQUEST_LEN, Role, sign_approval};
+use shardkeep_grpc::proto;
+
+use super::{Context, VersionReport, hex32, shown, unlock, when};
+use crate::cli::{ApproveArgs, ApproverRole};
+use crate::client;
+use crate::error::{Error, ExitCode};
+use crate::files::{self, Access};
+use crate::output::{Output, Report, line};
+
+/// One approval the request holds.
+#[derive(Debug, Serialize)]
+struct ApproverReport {
+    person: String,
+    role: String,
+}
+
+/// `approve`: every field of the request signed, then the outcome.
+#[derive(Debug, Serialize)]
+struct ApproveReport {
+    command: &'static str,
+    request_hash: String,
+    deployment: String,
+    operation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<VersionReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    split_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    allow_server_shares: bool,
+    slots: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change_hash: Option<String>,
+    ticket: String,
+    risk_note_hash: String,
+    requester: String,
+    created_at_unix: u64,
+    expires_at_unix: u64,
+    approver: String,
+    role: &'static str,
+    submitted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    out: Option<String>,
+    /// After submission: the approvals the request holds now.
+    approvals: Vec<ApproverReport>,
+    /// After submission: whether they satisfy the policy.
+    satisfied: bool,
+}
+
+impl Report for ApproveReport {
+    fn human(&self, out: &mut String) {
+        line!(
+            out,
+            "{} approved request {} as {}",
+            self.approver,
+            self.request_hash,
+            self.role
+        );
+        if let Some(path) = &self.out {
+            line!(out, "approval written to {path}");
+        }
+        if self.submitted {
+            let holders: Vec<String> = self
+                .approvals
+                .iter()
+                .map(|approval| format!("{} ({})", approval.person, approval.role))
+                .collect();
+            line!(out, "approvals now: {}", holders.join(", "));
+            line!(
+                out,
+                "{}",
+                if self.satisfied {
+                    "the policy is satisfied: the operation may start"
+                } else {
+                    "more approvals are needed"
+                }
+            );
+        }
+    }
+}
+
+const fn role(role: ApproverRole) -> Role {
+    match role {
+        ApproverRole::Security => Role::Security,
+        ApproverRole::BusinessOwner => Role::BusinessOwner,
+    }
+}
+
+pub(super) async fn run(context: &Context, args: ApproveArgs) -> Result<ExitCode, Error> {
+    let config = context.config()?;
+    let expected = args
+        .expect_hash
+        .as_deref()
+        .map(|hash| hex32("expect-hash", hash))
+        .transpose()?;
+    let bytes = files::read_capped(&args.request, "approval request", MAX_APPROVAL_REQUEST_LEN)?;
+    let request = ApprovalRequest::decode(&bytes)
+        .map_err(Error::verification("the approval request does not decode"))?;
+    let hash = request
+        .hash()
+        .map_err(Error::verification("the approval request does not encode"))?;
+    // Public values: a plain comparison.
+    if let Some(expected) = expected
+        && expected != hash.0
+    {
+        return Err(Error::RequestHashMismatch {
+            expected: hex::encode(expected),
+            actual: hex::encode(hash.0),
+        });
+    }
+    let shown_request = format!(
+        "{}  request hash:        {}\n  expires:             {}\n",
+        request.describe(),
+        hex::encode(hash.0),
+        when(request.expires_at.as_unix_seconds())
+    );
+    if args.yes {
+        context.output.notice(&shown_request);
+    } else {
+        // Whoever is asked to sign reads the request first, in JSON mode
+        // too.
+        Output::terminal(&shown_request);
+        confirm(&format!(
+            "Sign this request as {} ({})? Type yes: ",
+            config.person,
+            role(args.role).name()
+        ))?;
+    }
+    let secrets = unlock(&config)?;
+    let signer = secrets.signer()?;
+    // The library decodes the request again and signs its recomputed
+    // hash: what is signed is what was shown.
+    let approval = sign_approval(&bytes, &config.person, role(args.role), &signer)
+        .map_err(Error::local("signing the approval"))?
+        .encode();
+    if let Some(out) = &args.out {
+        files::write_new(out, &approval, false, Access::Public)?;
+    }
+    let (approvals, satisfied) = if args.no_submit {
+        (Vec::new(), false)
+    } else {
+        let mut client = client::connect(config.server()?).await?;
+        let state = client
+            .submit_approval(proto::SubmitApprovalRequest { approval })
+            .await?
+            .into_inner();
+        if state.request_hash != hash.0 {
+            return Err(Error::BadAnswer(
+                "the approval state is for another request",
+            ));
+        }
+        let approvals = state
+            .approvals
+            .into_iter()
+            .map(|approval| ApproverReport {
+                person: approval.person,
+                role: approval.role,
+            })
+            .collect();
+        (approvals, state.satisfied)
+    };
+    let params = &request.params;
+    context.output.report(&ApproveReport {
+        command: "approve",
+        request_hash: hex::encode(hash.0),
+        deployment: request.deployment.as_str().to_owned(),
+        operation: params.operation.to_string(),
+        version: params
+            .subject
+            .as_ref()
+            .map(|subject| VersionReport::of(&subject.version)),
+        split_id: params
+            .subject
+            .as_ref()
+            .map(|subject| hex::encode(subject.split_id)),
+        target: params
+            .target
+            .as_ref()
+            .map(|target| target.as_str().to_owned()),
+        allow_server_shares: params.allow_server_shares,
+        slots: params.slots.iter().map(ToString::to_string).collect(),
+        change_hash: params.change_hash.map(hex::encode),
+        ticket: params.ticket.as_str().to_owned(),
+        risk_note_hash: hex::encode(params.risk_note_hash),
+        requester: request.requester.as_str().to_owned(),
+        created_at_unix: request.created_at.as_unix_seconds(),
+        expires_at_unix: request.expires_at.as_unix_seconds(),
+        approver: config.person.as_str().to_owned(),
+        role: role(args.role).name(),
+        submitted: !args.no_submit,
+        out: args.out.as_deref().map(shown),
+        approvals,
+        satisfied,
+    })?;
+    Ok(ExitCode::Ok)
+}
+
+/// Asks at the terminal; anything but `yes` declines.
+fn confirm(prompt: &str) -> Result<(), Error> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(Error::Terminal)?;
+    std::io::Write::write_all(&mut &tty, prompt.as_bytes()).map_err(Error::Terminal)?;
+    let mut answer = String::new();
+    // One short line: a longer answer is no "yes" either.
+    std::io::Read::take(std::io::BufReader::new(&tty), 64)
+        .read_line(&mut answer)
+        .map_err(Error::Terminal)?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Error::Declined)
+    }
+}

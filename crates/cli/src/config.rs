@@ -1,0 +1,249 @@
+//! The configuration file: who this person is, where their secrets are,
+//! the service's pinned signing key and, for the commands that call the
+//! service, its address and the mutual-TLS material.
+//!
+//! Format `shardkeep-cli-config-v1`, JSON (see the README). Relative paths
+//! are relative to the configuration file's directory.
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+use shardkeep_envelope::TrustedSigners;
+use shardkeep_types::{ActorId, CustodianId, SignerId};
+
+use crate::error::Error;
+use crate::files;
+
+/// The `format` field of every configuration file this build reads.
+pub(crate) const CONFIG_FORMAT: &str = "shardkeep-cli-config-v1";
+
+/// Largest configuration file read, in bytes.
+const MAX_CONFIG_LEN: usize = 64 * 1024;
+
+/// The file as written.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfigFile {
+    /// Always [`CONFIG_FORMAT`].
+    pub(crate) format: String,
+    /// The person (their registered actor id).
+    pub(crate) person: String,
+    /// Their secrets file (age, passphrase-encrypted).
+    pub(crate) secrets: PathBuf,
+    /// The custodian entity they act for, if they are a custodian.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) custodian: Option<String>,
+    /// The service's envelope and session signing key, pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) service_signer: Option<ServiceSignerFile>,
+    /// The service, for the commands that call it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) server: Option<ServerFile>,
+}
+
+/// The service's pinned signing key.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServiceSignerFile {
+    /// Its signer id (as envelopes name it).
+    pub(crate) id: String,
+    /// Its ed25519 public key, 64 hex digits.
+    pub(crate) key: String,
+}
+
+/// Where the service is and how to reach it over mutual TLS.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServerFile {
+    /// `https://host:port`.
+    pub(crate) url: String,
+    /// The name the server's certificate must carry (default: the URL's
+    /// host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_name: Option<String>,
+    /// The CA certificate(s) the server's certificate chains to, PEM.
+    pub(crate) ca: PathBuf,
+    /// This person's client certificate, PEM (its fingerprint is
+    /// registered to them).
+    pub(crate) cert: PathBuf,
+    /// Its private key, PEM.
+    pub(crate) key: PathBuf,
+}
+
+/// The service's pinned signing key, parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceSigner {
+    pub(crate) id: SignerId,
+    pub(crate) key: VerifyingKey,
+}
+
+impl ServiceSigner {
+    /// The signer as envelope verification takes it.
+    pub(crate) fn trusted(&self) -> Result<TrustedSigners, Error> {
+        let mut trusted = TrustedSigners::new();
+        trusted
+            .add(self.id.clone(), self.key)
+            .map_err(|error| Error::ServiceKey(error.to_string()))?;
+        Ok(trusted)
+    }
+}
+
+/// The service's address and TLS material, paths resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Server {
+    pub(crate) url: String,
+    pub(crate) tls_name: String,
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+}
+
+/// A loaded, checked configuration.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) path: PathBuf,
+    pub(crate) person: ActorId,
+    pub(crate) secrets: PathBuf,
+    pub(crate) custodian: Option<CustodianId>,
+    service_signer: Option<ServiceSigner>,
+    server: Option<Server>,
+}
+
+impl Config {
+    /// Reads and checks the configuration at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a missing, malformed or inconsistent file.
+    pub(crate) fn load(path: &Path) -> Result<Self, Error> {
+        let invalid = |reason: String| Error::Config {
+            path: path.to_owned(),
+            reason,
+        };
+        let bytes =
+            files::read_capped(path, "configuration file", MAX_CONFIG_LEN).map_err(|error| {
+                match error {
+                    Error::ReadFile { source, .. } => invalid(source.to_string()),
+                    other => other,
+                }
+            })?;
+        let file: ConfigFile =
+            serde_json::from_slice(&bytes).map_err(|error| invalid(error.to_string()))?;
+        if file.format != CONFIG_FORMAT {
+            return Err(invalid(format!(
+                "format is {:?}, this build reads {CONFIG_FORMAT:?}",
+                file.format
+            )));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let person = ActorId::new(file.person.as_str())
+            .map_err(|_| invalid("person: not a valid actor id".to_owned()))?;
+        let custodian = file
+            .custodian
+            .map(|name| {
+                CustodianId::new(name)
+                    .map_err(|_| invalid("custodian: not a valid custodian id".to_owned()))
+            })
+            .transpose()?;
+        let service_signer = file
+            .service_signer
+            .map(|signer| parse_service_signer(&signer.id, &signer.key).map_err(invalid))
+            .transpose()?;
+        let server = file.server.map(|server| {
+            let tls_name = server
+                .tls_name
+                .unwrap_or_else(|| host_of(&server.url).to_owned());
+            Server {
+                url: server.url,
+                tls_name,
+                ca: base.join(server.ca),
+                cert: base.join(server.cert),
+                key: base.join(server.key),
+            }
+        });
+        Ok(Self {
+            path: path.to_owned(),
+            person,
+            secrets: base.join(file.secrets),
+            custodian,
+            service_signer,
+            server,
+        })
+    }
+
+    /// The pinned service key, which this command needs.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the file names none.
+    pub(crate) fn service_signer(&self) -> Result<&ServiceSigner, Error> {
+        self.service_signer.as_ref().ok_or_else(|| Error::Config {
+            path: self.path.clone(),
+            reason: "no service_signer: this command checks the service's signature".to_owned(),
+        })
+    }
+
+    /// The service's address, which this command needs.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the file names none.
+    pub(crate) fn server(&self) -> Result<&Server, Error> {
+        self.server.as_ref().ok_or_else(|| Error::Config {
+            path: self.path.clone(),
+            reason: "no server: this command calls the service".to_owned(),
+        })
+    }
+
+    /// The custodian entity, which this command needs.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the file names none.
+    pub(crate) fn custodian(&self) -> Result<&CustodianId, Error> {
+        self.custodian.as_ref().ok_or_else(|| Error::Config {
+            path: self.path.clone(),
+            reason: "no custodian: this command acts for a custodian entity".to_owned(),
+        })
+    }
+}
+
+/// The signer id and hex key, checked.
+pub(crate) fn parse_service_signer(id: &str, key: &str) -> Result<ServiceSigner, String> {
+    let id = SignerId::new(id).map_err(|_| "service_signer.id: not a valid signer id")?;
+    let bytes: [u8; 32] = hex::decode(key)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or("service_signer.key: not 64 hex digits")?;
+    let key = VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| "service_signer.key: not an ed25519 public key")?;
+    Ok(ServiceSigner { id, key })
+}
+
+/// The host of `https://host:port/...`.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    match authority.rsplit_once(':') {
+        Some((host, _port)) => host,
+        None => authority,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tls_name_defaults_to_the_urls_host() {
+        assert_eq!(host_of("https://localhost:7443"), "localhost");
+        assert_eq!(host_of("https://backup.example.com/"), "backup.example.com");
+    }
+
+    #[test]
+    fn a_service_key_must_be_an_ed25519_key_in_hex() {
+        assert!(parse_service_signer("backup-server-1", "zz").is_err());
+        assert!(parse_service_signer("backup-server-1", &"00".repeat(31)).is_err());
+        let key = shardkeep_types::InMemorySigner::from_seed(SignerId::new("s").unwrap(), &[7; 32]);
+        let hex = hex::encode(shardkeep_types::Signer::verifying_key(&key).to_bytes());
+        let parsed = parse_service_signer("backup-server-1", &hex).unwrap();
+        assert_eq!(parsed.id.as_str(), "backup-server-1");
+    }
+}
