@@ -39,7 +39,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Issued, NoTargets, Served, TestCa, actor};
+use common::{FixtureParty0, Issued, NoTargets, Served, TestCa, actor};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
@@ -52,15 +52,13 @@ use shardkeep_grpc::proto::{
     self, GetBackupStatusRequest, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest,
     StartRecoveryRequest, SubmitApprovalRequest,
 };
-use shardkeep_grpc::{GrpcService, RecoveryTargets, TlsIdentity};
-use shardkeep_keydata::{KekKeystoreCodec, KeystoreCodec, RemotePeers, SelfTestPeers};
+use shardkeep_grpc::{GrpcService, TlsIdentity};
 use shardkeep_kms::LocalKeyStore;
 use shardkeep_storage::fleet::{self, KEYS, NODES, VERSIONS};
 use shardkeep_storage::{PostgresStorage, Storage};
-use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
-use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_path, share_id};
+use shardkeep_test_support::tss_lib::Protocol;
 use shardkeep_types::{
-    InMemoryKek, InMemorySigner, KekId, Label, NodeVersion, Signer, SignerId, Threshold, Timestamp,
+    InMemorySigner, KekId, Label, NodeVersion, Signer, SignerId, Threshold, Timestamp,
 };
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use zeroize::Zeroizing;
@@ -117,14 +115,14 @@ impl Endpoint {
         let ca = TestCa::new("shardkeep bench client CA");
         let operator = ca.client("ops-1");
         let security = actor("sec-1");
-        for (person, role, tls) in [
+        for (seed, (person, role, tls)) in (1u8..).zip([
             (&security, Role::Security, None),
             (
                 &actor("ops-1"),
                 Role::Operator,
                 Some(operator.fingerprint.0),
             ),
-        ] {
+        ]) {
             service
                 .register_person(
                     &security,
@@ -133,7 +131,14 @@ impl Endpoint {
                         display_name: common::text(person.as_str()),
                         roles: [role].into_iter().collect::<RoleSet>(),
                         keys: PersonKeys {
-                            approval_key: Some([0x11; 32]),
+                            approval_key: Some(
+                                InMemorySigner::from_seed(
+                                    SignerId::new("person-key").unwrap(),
+                                    &[seed; 32],
+                                )
+                                .verifying_key()
+                                .to_bytes(),
+                            ),
                             tls_fingerprint: tls,
                             ..PersonKeys::default()
                         },
@@ -343,41 +348,6 @@ fn status(c: &mut Criterion) {
     runtime.block_on(storage.close());
 }
 
-/// Party 0 of `protocol`'s fixture recovers; the other parties answer the
-/// self-test from their own processes.
-struct Party0 {
-    protocol: Protocol,
-    codec: Arc<KekKeystoreCodec<InMemoryKek>>,
-}
-
-impl RecoveryTargets for Party0 {
-    fn codec(
-        &self,
-        _version: &NodeVersion,
-    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
-        Ok(self.codec.clone())
-    }
-
-    fn peers(
-        &self,
-        _version: &NodeVersion,
-    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
-        let program = example_path("self_test_peer").unwrap();
-        let protocol = self.protocol;
-        let mut processes = PeerProcesses::spawn_each((1..PARTIES).map(|party| {
-            (
-                share_id(protocol, party).unwrap(),
-                program.clone(),
-                [fixture_path(protocol, party)],
-            )
-        }))
-        .unwrap();
-        Ok(Box::new(RemotePeers::new(
-            move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?),
-        )))
-    }
-}
-
 fn recovery(c: &mut Criterion) {
     let runtime = shardkeep_test_support::runtime::multi_thread();
     let mut group = c.benchmark_group("grpc-recovery");
@@ -385,23 +355,20 @@ fn recovery(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
     for protocol in Protocol::ALL {
-        let codec = Arc::new(KekKeystoreCodec::new(InMemoryKek::generate(
-            KekId::new("node-0-keystore").unwrap(),
-            &mut ChaCha20Rng::from_seed([0x4b; 32]),
-        )));
+        // The fixture's protocol follows the key's name.
+        let key = match protocol {
+            Protocol::Ecdsa => "wallet-ecdsa",
+            Protocol::Eddsa => "wallet-eddsa",
+        };
         let served = runtime.block_on(Served::start_configured(
-            Arc::new(Party0 {
-                protocol,
-                codec: codec.clone(),
-            }),
+            Arc::new(FixtureParty0::new()),
             |config| config.recovery_attempt_limit = UNLIMITED,
         ));
-        let (generated, custodians) =
-            runtime.block_on(served.generate_hybrid_of("wallet", protocol, 0));
+        let (generated, custodians) = runtime.block_on(served.generate_hybrid_of(key, protocol, 0));
         let keystore_dir = served.dir.path().join("keystore");
         std::fs::create_dir_all(&keystore_dir).unwrap();
         let wire_version = proto::NodeVersion {
-            key_id: "wallet".into(),
+            key_id: key.into(),
             node_id: "node-0".into(),
             version: generated.version.version.get(),
         };

@@ -17,50 +17,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use common::{Served, actor, save_data};
+use common::{FixtureParty0, Served, actor, party0_codec, save_data};
 use shardkeep_backup::{CustodianCredentials, Role, sign_approval};
-use shardkeep_grpc::RecoveryTargets;
 use shardkeep_grpc::proto::{self, RequestApprovalRequest, SubmitApprovalRequest};
-use shardkeep_keydata::{
-    KekKeystoreCodec, KeystoreCodec, RemotePeers, SelfTestPeers, keystore_path, load_keystore,
-};
-use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
-use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_path, share_id};
-use shardkeep_types::{InMemoryKek, KekId, NodeVersion, Signer};
+use shardkeep_keydata::{keystore_path, load_keystore};
+use shardkeep_types::Signer;
 use subtle::ConstantTimeEq;
-
-/// Node 0's keystore codec and the fixture's other parties, each in its
-/// own process.
-struct Node0 {
-    codec: Arc<KekKeystoreCodec<InMemoryKek>>,
-}
-
-impl RecoveryTargets for Node0 {
-    fn codec(
-        &self,
-        _version: &NodeVersion,
-    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
-        Ok(self.codec.clone())
-    }
-
-    fn peers(
-        &self,
-        _version: &NodeVersion,
-    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
-        let program = example_path("self_test_peer").unwrap();
-        let mut processes = PeerProcesses::spawn_each((1..PARTIES).map(|party| {
-            (
-                share_id(Protocol::Ecdsa, party).unwrap(),
-                program.clone(),
-                [fixture_path(Protocol::Ecdsa, party)],
-            )
-        }))
-        .unwrap();
-        Ok(Box::new(RemotePeers::new(
-            move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?),
-        )))
-    }
-}
 
 /// The Python interpreter to run, or `None` (skipped).
 fn python() -> Option<PathBuf> {
@@ -107,15 +69,8 @@ fn run_client(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_grpcio_client_reads_status_and_recovers_with_pyrage_sealed_shares() {
     let Some(python) = python() else { return };
-    let codec = Arc::new({
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::ChaCha20Rng::from_seed([0x4b; 32]);
-        KekKeystoreCodec::new(InMemoryKek::generate(
-            KekId::new("node-0-keystore").unwrap(),
-            &mut rng,
-        ))
-    });
-    let served = Served::start(Arc::new(Node0 {
+    let codec = Arc::new(party0_codec());
+    let served = Served::start(Arc::new(FixtureParty0 {
         codec: codec.clone(),
     }))
     .await;

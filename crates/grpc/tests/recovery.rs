@@ -14,69 +14,21 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Served, TestCustodian, actor, save_data};
+use common::{FixtureParty0, Served, TestCustodian, actor, party0_codec, save_data};
 use shardkeep_backup::{Generated, Role, SessionDescriptor, sign_approval};
 use shardkeep_envelope::deps::age::secrecy::ExposeSecret;
-use shardkeep_grpc::RecoveryTargets;
 use shardkeep_grpc::proto::{
     self, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, ShareRejectionReason,
     StartDrillRequest, StartRecoveryRequest, SubmitApprovalRequest,
 };
-use shardkeep_keydata::{
-    KekKeystoreCodec, KeystoreCodec, RemotePeers, SelfTestPeers, keystore_path, load_keystore,
-};
-use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
-use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_path, share_id};
-use shardkeep_types::{InMemoryKek, KekId, NodeVersion, Signer};
+use shardkeep_keydata::{KekKeystoreCodec, keystore_path, load_keystore};
+use shardkeep_types::{InMemoryKek, Signer};
 use subtle::ConstantTimeEq;
-
-/// Node 0's keystore codec and the fixture's other parties, each in its
-/// own process (this process loads none of their secrets).
-struct Node0 {
-    codec: Arc<KekKeystoreCodec<InMemoryKek>>,
-}
-
-impl RecoveryTargets for Node0 {
-    fn codec(
-        &self,
-        _version: &NodeVersion,
-    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
-        Ok(self.codec.clone())
-    }
-
-    fn peers(
-        &self,
-        _version: &NodeVersion,
-    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
-        let program = example_path("self_test_peer").unwrap();
-        let mut processes = PeerProcesses::spawn_each((1..PARTIES).map(|party| {
-            let share_id = share_id(Protocol::Ecdsa, party).unwrap();
-            (
-                share_id,
-                program.clone(),
-                [fixture_path(Protocol::Ecdsa, party)],
-            )
-        }))
-        .unwrap();
-        Ok(Box::new(RemotePeers::new(
-            move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?),
-        )))
-    }
-}
-
-fn node0_codec() -> KekKeystoreCodec<InMemoryKek> {
-    use rand::SeedableRng;
-    let mut rng = rand::rngs::ChaCha20Rng::from_seed([0x4b; 32]);
-    KekKeystoreCodec::new(InMemoryKek::generate(
-        KekId::new("node-0-keystore").unwrap(),
-        &mut rng,
-    ))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recovery_runs_over_grpc_from_three_custodians_one_forgery_rejected_opaquely() {
-    let codec = Arc::new(node0_codec());
-    let served = Served::start(Arc::new(Node0 {
+    let codec = Arc::new(party0_codec());
+    let served = Served::start(Arc::new(FixtureParty0 {
         codec: codec.clone(),
     }))
     .await;
@@ -263,8 +215,8 @@ async fn recover(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_runs_over_grpc_on_a_security_approval_and_writes_no_keystore() {
-    let served = Served::start(Arc::new(Node0 {
-        codec: Arc::new(node0_codec()),
+    let served = Served::start(Arc::new(FixtureParty0 {
+        codec: Arc::new(party0_codec()),
     }))
     .await;
     let (generated, custodians) = served.generate_hybrid("wallet").await;
@@ -477,8 +429,8 @@ fn found<'a>(haystack: &[u8], needles: &'a [(String, Vec<u8>)]) -> Vec<&'a str> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_logs_of_a_whole_recovery_hold_no_secret_in_any_form() {
     let logs = captured_logs();
-    let codec = Arc::new(node0_codec());
-    let served = Served::start(Arc::new(Node0 {
+    let codec = Arc::new(party0_codec());
+    let served = Served::start(Arc::new(FixtureParty0 {
         codec: codec.clone(),
     }))
     .await;
@@ -591,8 +543,8 @@ async fn deletion_over_grpc_after_receipts_and_a_drill_soft_deletes_rolls_back_a
         &[0xa5; 32],
     ));
     let served = Served::start_with(
-        Arc::new(Node0 {
-            codec: Arc::new(node0_codec()),
+        Arc::new(FixtureParty0 {
+            codec: Arc::new(party0_codec()),
         }),
         move |grpc| grpc.with_checkpoints(audit_signer, witness),
     )

@@ -28,7 +28,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Issued, TestCa, TestCustodian, actor, save_data_of, text};
+use common::{
+    FixtureParty0, Issued, TestCa, TestCustodian, actor, party0_codec, save_data_of, text,
+};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_backup::{
@@ -41,19 +43,13 @@ use shardkeep_grpc::proto::{
     self, GetBackupStatusRequest, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest,
     StartRecoveryRequest, SubmitApprovalRequest,
 };
-use shardkeep_grpc::{GrpcService, RecoveryTargets, TlsIdentity};
-use shardkeep_keydata::{
-    KekKeystoreCodec, KeystoreCodec, RemotePeers, SelfTestPeers, keystore_path, load_keystore,
-};
+use shardkeep_grpc::{GrpcService, TlsIdentity};
+use shardkeep_keydata::{keystore_path, load_keystore};
 use shardkeep_kms::LocalKeyStore;
 use shardkeep_storage::PostgresStorage;
 use shardkeep_storage::test_support::PostgresCluster;
-use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
-use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_path, share_id};
-use shardkeep_types::{
-    InMemoryKek, InMemorySigner, KekId, KeyId, Label, NodeId, NodeVersion, Signer, SignerId,
-    Threshold,
-};
+use shardkeep_test_support::tss_lib::Protocol;
+use shardkeep_types::{InMemorySigner, KekId, KeyId, Label, NodeId, Signer, SignerId, Threshold};
 use subtle::ConstantTimeEq;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use zeroize::Zeroizing;
@@ -65,28 +61,13 @@ const INSPECT_LIMIT: u32 = 30;
 /// Status calls made while the recoveries run.
 const INTERLEAVED_STATUS_CALLS: u32 = 20;
 
-/// The key each protocol's fixture is backed up under.
+/// The key each protocol's fixture is backed up under (see
+/// [`common::fixture_protocol`]).
 fn key_of(protocol: Protocol) -> &'static str {
     match protocol {
         Protocol::Ecdsa => "wallet-ecdsa",
         Protocol::Eddsa => "wallet-eddsa",
     }
-}
-
-fn protocol_of(version: &NodeVersion) -> Protocol {
-    if version.key_id.as_str() == key_of(Protocol::Eddsa) {
-        Protocol::Eddsa
-    } else {
-        Protocol::Ecdsa
-    }
-}
-
-/// Node 0's keystore codec (the same key in every process).
-fn node0_codec() -> KekKeystoreCodec<InMemoryKek> {
-    KekKeystoreCodec::new(InMemoryKek::generate(
-        KekId::new("node-0-keystore").unwrap(),
-        &mut ChaCha20Rng::from_seed([0x4b; 32]),
-    ))
 }
 
 fn service_signer() -> InMemorySigner {
@@ -119,38 +100,6 @@ fn service(storage: PostgresStorage, kms: &Path, replica: &str) -> BackupService
     BackupService::new(parts).unwrap()
 }
 
-/// Party 0 of the key's protocol recovers; the other parties answer from
-/// their own processes.
-struct Party0;
-
-impl RecoveryTargets for Party0 {
-    fn codec(
-        &self,
-        _version: &NodeVersion,
-    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
-        Ok(Arc::new(node0_codec()))
-    }
-
-    fn peers(
-        &self,
-        version: &NodeVersion,
-    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
-        let protocol = protocol_of(version);
-        let program = example_path("self_test_peer").unwrap();
-        let mut processes = PeerProcesses::spawn_each((1..PARTIES).map(|party| {
-            (
-                share_id(protocol, party).unwrap(),
-                program.clone(),
-                [fixture_path(protocol, party)],
-            )
-        }))
-        .unwrap();
-        Ok(Box::new(RemotePeers::new(
-            move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?),
-        )))
-    }
-}
-
 /// A replica process: serves until killed.
 fn replica_main(dir: &Path) {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
@@ -171,7 +120,7 @@ fn replica_main(dir: &Path) {
         tonic::transport::Server::builder()
             .tls_config(tls.server_config())
             .unwrap()
-            .add_service(GrpcService::new(service, Arc::new(Party0)).into_server())
+            .add_service(GrpcService::new(service, Arc::new(FixtureParty0::new())).into_server())
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
             .await
             .unwrap();
@@ -571,7 +520,7 @@ fn replicas_interleave_on_one_postgresql() {
         let loaded = load_keystore(
             &keystore_path(&keystore_dir, &generated.version),
             &generated.version,
-            &node0_codec(),
+            &party0_codec(),
         )
         .unwrap();
         assert!(bool::from(loaded.ct_eq(&save_data_of(*protocol, 0))));

@@ -212,6 +212,72 @@ impl RecoveryTargets for CodecOnly {
     }
 }
 
+/// Party 0's keystore codec: a seeded in-memory KEK, the same in every
+/// process (a replica process writes what the test process loads).
+pub fn party0_codec() -> shardkeep_keydata::KekKeystoreCodec<shardkeep_types::InMemoryKek> {
+    shardkeep_keydata::KekKeystoreCodec::new(shardkeep_types::InMemoryKek::generate(
+        KekId::new("node-0-keystore").unwrap(),
+        &mut ChaCha20Rng::from_seed([0x4b; 32]),
+    ))
+}
+
+/// The tss-lib fixture a key is backed up from: EdDSA when its id ends with
+/// `eddsa`, ECDSA otherwise.
+pub fn fixture_protocol(version: &NodeVersion) -> Protocol {
+    if version.key_id.as_str().ends_with("eddsa") {
+        Protocol::Eddsa
+    } else {
+        Protocol::Ecdsa
+    }
+}
+
+/// Party 0 of a tss-lib fixture recovers: [`party0_codec`], and the
+/// fixture's other parties answering the self-test each from its own
+/// process (keydata's `self_test_peer` example; this process loads none of
+/// their secrets, which the procedure checks).
+pub struct FixtureParty0 {
+    pub codec: Arc<shardkeep_keydata::KekKeystoreCodec<shardkeep_types::InMemoryKek>>,
+}
+
+impl FixtureParty0 {
+    pub fn new() -> Self {
+        Self {
+            codec: Arc::new(party0_codec()),
+        }
+    }
+}
+
+impl RecoveryTargets for FixtureParty0 {
+    fn codec(
+        &self,
+        _version: &NodeVersion,
+    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
+        Ok(self.codec.clone())
+    }
+
+    fn peers(
+        &self,
+        version: &NodeVersion,
+    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
+        use shardkeep_test_support::tss_lib::{PARTIES, fixture_path, share_id};
+        let protocol = fixture_protocol(version);
+        let program = shardkeep_test_support::peer_process::example_path("self_test_peer").unwrap();
+        let mut processes = shardkeep_test_support::peer_process::PeerProcesses::spawn_each(
+            (1..PARTIES).map(|party| {
+                (
+                    share_id(protocol, party).unwrap(),
+                    program.clone(),
+                    [fixture_path(protocol, party)],
+                )
+            }),
+        )
+        .unwrap();
+        Ok(Box::new(shardkeep_keydata::RemotePeers::new(
+            move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?),
+        )))
+    }
+}
+
 /// A backup service on SQLite served over mutual TLS on loopback.
 pub struct Served {
     pub service: BackupService<SqliteStorage>,

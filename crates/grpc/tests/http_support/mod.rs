@@ -31,19 +31,14 @@ use shardkeep_grpc::proto::{
     RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, StartDrillRequest,
     SubmitApprovalRequest,
 };
-use shardkeep_grpc::{GrpcService, RecoveryTargets, TlsIdentity};
-use shardkeep_keydata::{KekKeystoreCodec, KeystoreCodec, RemotePeers, SelfTestPeers};
+use shardkeep_grpc::{GrpcService, TlsIdentity};
 use shardkeep_storage::SqliteStorage;
-use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
-use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_path, share_id};
-use shardkeep_types::{
-    InMemoryKek, InMemorySigner, KekId, KeyId, NodeId, NodeVersion, ShareIndex, Signer, SignerId,
-};
+use shardkeep_types::{InMemorySigner, KeyId, NodeId, NodeVersion, ShareIndex, Signer, SignerId};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use zeroize::Zeroizing;
 
-use crate::common::{Served, TSS_GROUP, TestCustodian, actor, save_data};
+use crate::common::{FixtureParty0, Served, TSS_GROUP, TestCustodian, actor, save_data};
 
 /// The failure reason an operator typed: markup that must reach the
 /// status page as text.
@@ -75,53 +70,6 @@ pub fn required_program(names: &[&str], require: &str) -> Option<PathBuf> {
 /// `ops/` at the workspace root.
 pub fn ops_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ops")
-}
-
-/// Node 0's keystore codec and the fixture's other parties, each in its
-/// own process (a drill self-tests the rebuilt share against them).
-pub struct Node0 {
-    codec: Arc<KekKeystoreCodec<InMemoryKek>>,
-}
-
-impl Node0 {
-    pub fn new() -> Self {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::ChaCha20Rng::from_seed([0x4b; 32]);
-        Self {
-            codec: Arc::new(KekKeystoreCodec::new(InMemoryKek::generate(
-                KekId::new("node-0-keystore").unwrap(),
-                &mut rng,
-            ))),
-        }
-    }
-}
-
-impl RecoveryTargets for Node0 {
-    fn codec(
-        &self,
-        _version: &NodeVersion,
-    ) -> Result<Arc<dyn KeystoreCodec + Send + Sync>, shardkeep_grpc::Error> {
-        Ok(self.codec.clone())
-    }
-
-    fn peers(
-        &self,
-        _version: &NodeVersion,
-    ) -> Result<Box<dyn SelfTestPeers + Send>, shardkeep_grpc::Error> {
-        let program = example_path("self_test_peer").unwrap();
-        let mut processes = PeerProcesses::spawn_each((1..PARTIES).map(|party| {
-            let share_id = share_id(Protocol::Ecdsa, party).unwrap();
-            (
-                share_id,
-                program.clone(),
-                [fixture_path(Protocol::Ecdsa, party)],
-            )
-        }))
-        .unwrap();
-        Ok(Box::new(RemotePeers::new(
-            move |party: &[u8], request: &[u8]| Ok(processes.exchange(party, request)?),
-        )))
-    }
 }
 
 /// An HTTP response, as read off the wire.
@@ -166,7 +114,7 @@ impl Metered {
     /// Starts both; snapshots are never reused (every request reads the
     /// service anew).
     pub async fn start() -> Self {
-        let served = Served::start(Arc::new(Node0::new())).await;
+        let served = Served::start(Arc::new(FixtureParty0::new())).await;
         let state = HttpState::with_min_refresh_interval(served.service.clone(), Duration::ZERO);
 
         let server_cert = served.ca.server();
@@ -177,7 +125,8 @@ impl Metered {
         };
         let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc_addr = grpc_listener.local_addr().unwrap();
-        let grpc = GrpcService::new(served.service.clone(), Arc::new(Node0::new())).into_server();
+        let grpc =
+            GrpcService::new(served.service.clone(), Arc::new(FixtureParty0::new())).into_server();
         let layer = state.request_metrics_layer();
         let grpc = tokio::spawn(async move {
             tonic::transport::Server::builder()
