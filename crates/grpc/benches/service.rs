@@ -52,7 +52,7 @@ use shardkeep_grpc::proto::{
     self, GetBackupStatusRequest, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest,
     StartRecoveryRequest, SubmitApprovalRequest,
 };
-use shardkeep_grpc::{GrpcService, TlsIdentity};
+use shardkeep_grpc::{GrpcService, ServerConfig, TlsIdentity, serve_on};
 use shardkeep_kms::LocalKeyStore;
 use shardkeep_storage::fleet::{self, KEYS, NODES, VERSIONS};
 use shardkeep_storage::{PostgresStorage, Storage};
@@ -166,13 +166,10 @@ impl Endpoint {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let grpc = GrpcService::new(service.clone(), Arc::new(NoTargets)).into_server();
+        let grpc = GrpcService::new(service.clone(), Arc::new(NoTargets));
+        let config = ServerConfig::new(listener.local_addr().unwrap(), tls);
         let server = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .tls_config(tls.server_config())
-                .unwrap()
-                .add_service(grpc)
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            serve_on(listener, config, grpc, core::future::pending())
                 .await
                 .unwrap();
         });

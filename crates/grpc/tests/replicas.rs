@@ -43,7 +43,7 @@ use shardkeep_grpc::proto::{
     self, GetBackupStatusRequest, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest,
     StartRecoveryRequest, SubmitApprovalRequest,
 };
-use shardkeep_grpc::{GrpcService, TlsIdentity};
+use shardkeep_grpc::{GrpcService, ServerConfig, TlsIdentity, serve_on};
 use shardkeep_keydata::{keystore_path, load_keystore};
 use shardkeep_kms::LocalKeyStore;
 use shardkeep_storage::PostgresStorage;
@@ -117,11 +117,10 @@ fn replica_main(dir: &Path) {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("listening {}", listener.local_addr().unwrap().port());
-        tonic::transport::Server::builder()
-            .tls_config(tls.server_config())
-            .unwrap()
-            .add_service(GrpcService::new(service, Arc::new(FixtureParty0::new())).into_server())
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+        let config = ServerConfig::new(listener.local_addr().unwrap(), tls);
+        let grpc = GrpcService::new(service, Arc::new(FixtureParty0::new()));
+        // Serves until the test kills this process.
+        serve_on(listener, config, grpc, core::future::pending())
             .await
             .unwrap();
     });

@@ -174,6 +174,12 @@ impl RequestMetricsLayer {
     pub(crate) fn new(families: RequestFamilies) -> Self {
         Self { families }
     }
+
+    /// A layer whose counts no registry exports (a server without a
+    /// metrics port).
+    pub(crate) fn unexported() -> Self {
+        Self::new(RequestFamilies::default())
+    }
 }
 
 impl<S> Layer<S> for RequestMetricsLayer {

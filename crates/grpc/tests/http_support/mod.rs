@@ -31,7 +31,7 @@ use shardkeep_grpc::proto::{
     RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, StartDrillRequest,
     SubmitApprovalRequest,
 };
-use shardkeep_grpc::{GrpcService, TlsIdentity};
+use shardkeep_grpc::{GrpcService, ServerConfig, TlsIdentity, serve_on};
 use shardkeep_storage::SqliteStorage;
 use shardkeep_types::{InMemorySigner, KeyId, NodeId, NodeVersion, ShareIndex, Signer, SignerId};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -125,16 +125,11 @@ impl Metered {
         };
         let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc_addr = grpc_listener.local_addr().unwrap();
-        let grpc =
-            GrpcService::new(served.service.clone(), Arc::new(FixtureParty0::new())).into_server();
-        let layer = state.request_metrics_layer();
+        let grpc = GrpcService::new(served.service.clone(), Arc::new(FixtureParty0::new()));
+        let mut config = ServerConfig::new(grpc_listener.local_addr().unwrap(), tls);
+        config.request_metrics = Some(state.request_metrics_layer());
         let grpc = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .tls_config(tls.server_config())
-                .unwrap()
-                .layer(layer)
-                .add_service(grpc)
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc_listener))
+            serve_on(grpc_listener, config, grpc, core::future::pending())
                 .await
                 .unwrap();
         });

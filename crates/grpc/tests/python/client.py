@@ -5,7 +5,8 @@ proto/infra/v1/backup.proto by grpcio-tools into STUBS before this runs;
 custodian submissions are encrypted here with pyrage (age in Rust, bound
 for Python; not the server's age implementation's code path).
 
-    client.py status  CONFIG   -> status, share listing (paged), StartRecovery
+    client.py status  CONFIG   -> reflection's service list, status, share
+                                  listing (paged), StartRecovery
     client.py recover CONFIG   -> RecoverMPCShare: one forgery, then the shares
 
 CONFIG is a JSON file: target, ca/cert/key PEM paths, stubs directory and
@@ -35,6 +36,15 @@ def channel(config):
         credentials,
         options=[("grpc.ssl_target_name_override", "localhost")],
     )
+
+
+def services(channel):
+    """The services the server lists through gRPC server reflection."""
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    return sorted(ProtoReflectionDescriptorDatabase(channel).get_services())
 
 
 def status(stub, pb, config):
@@ -150,8 +160,11 @@ def main():
     from infra.v1 import backup_pb2 as pb
     from infra.v1 import backup_pb2_grpc as pb_grpc
 
-    stub = pb_grpc.BackupServiceStub(channel(config))
+    connection = channel(config)
+    stub = pb_grpc.BackupServiceStub(connection)
     result = {"status": status, "recover": recover}[step](stub, pb, config)
+    if step == "status":
+        result["services"] = services(connection)
     json.dump(result, sys.stdout)
 
 
