@@ -265,8 +265,9 @@ async fn refuse_unbounded(request: Request, next: Next) -> Response {
 ///
 /// The CLI's `serve` binds the listener (its own address, not the gRPC
 /// one), builds the [`HttpState`] from the same [`BackupService`] the gRPC
-/// server uses, wraps [`HttpState::request_metrics_layer`] around the
-/// tonic service, and runs this beside the gRPC server.
+/// server uses, gives [`HttpState::request_metrics_layer`] to the server
+/// ([`ServerConfig::request_metrics`](crate::ServerConfig::request_metrics)),
+/// and runs this beside it.
 ///
 /// # Errors
 /// The listener's I/O error.

@@ -154,7 +154,9 @@ fn grpc_status(headers: &http::HeaderMap) -> Option<i32> {
 }
 
 /// A tower [`Layer`] that counts every gRPC call and records its latency
-/// by method and status code. Wrap it around the tonic service
+/// by method and status code. Give it to the server
+/// ([`ServerConfig::request_metrics`](crate::ServerConfig::request_metrics)),
+/// or wrap it around a tonic service of your own
 /// (`tonic::transport::Server::builder().layer(layer)`); the series are
 /// exported on the metrics port of the [`HttpState`](super::HttpState) it
 /// came from ([`HttpState::request_metrics_layer`](super::HttpState::request_metrics_layer)).
