@@ -41,19 +41,19 @@
 //! work (queries, audit records, descriptors, bookkeeping).
 //!
 //! `recovery` also counts, in one more recovery outside the timed ones,
-//! the SQL statements it runs (sqlx's `sqlx::query` log events).
+//! the SQL statements it runs (`SqliteStorage::statements_run`, the
+//! storage's own counter).
 //!
 //! `recovery` also prints the median of each step as the recoveries timed
 //! it in place (`RecoveryTimings`, from each report), which is exact where
 //! subtracting the parts benched alone is not: a part benched in a hot
 //! loop runs faster than the same step inside the flow.
 //!
-//! On a virtual machine whose other CPU idles, most of that own work is
-//! waiting: each SQL statement is a round trip to sqlx's SQLite worker
-//! thread, and each wake of a thread on an idle virtual CPU costs tens of
-//! microseconds (about 85 µs a statement here, against about 6 µs with
-//! every thread on one CPU). Run the bench under `taskset -c 0` too to
-//! tell that part from the work itself.
+//! SQLite runs each statement on the calling thread; only the three
+//! commits (and a wait for another process's write lock) go to a blocking
+//! thread. Each wake of a thread on an idle virtual CPU costs tens of
+//! microseconds, so run the bench under `taskset -c 0` too to tell the
+//! hand-offs from the work itself.
 //!
 //! The recovery's peers are keydata's `self_test_peer` example, one process
 //! per other party (a recovery refuses to run while this process holds
@@ -70,7 +70,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Custodian, Deployment, deployment};
@@ -89,7 +88,7 @@ use shardkeep_keydata::{
     WriteMode, load_keystore, regenerate, write_keystore,
 };
 use shardkeep_sss_core::{Commitments, Curve, Ed25519, Secp256k1, Share, combine_verified};
-use shardkeep_storage::{KeyVersionStore, Storage, Transaction};
+use shardkeep_storage::{KeyVersionStore, SqliteStorage, Storage, Transaction};
 use shardkeep_test_support::peer_process::{PeerProcesses, example_path};
 use shardkeep_test_support::tss_lib::{PARTIES, Protocol, fixture_bytes, fixture_path, share_id};
 use shardkeep_types::{FreeText, InMemoryKek, KekId, KeyId, NodeId, Signer, Threshold};
@@ -211,36 +210,12 @@ fn submission(c: &mut Criterion) {
     recovery(c, "recovery-submit", false);
 }
 
-/// Counts the SQL statements sqlx runs (its `sqlx::query` log events),
-/// in an extra recovery outside the timed ones: logging a statement costs
-/// more than running it.
-struct StatementCounter;
-
-static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
-
-impl log::Log for StatementCounter {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.target() == "sqlx::query"
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            STATEMENTS.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// The statements `f` runs (`BEGIN` and `COMMIT` are not logged by sqlx's
-/// SQLite driver, so not counted).
-fn statements_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    log::set_max_level(log::LevelFilter::Debug);
-    STATEMENTS.store(0, Ordering::Relaxed);
+/// The statements `f` runs on `storage` (the storage's own counter:
+/// every statement, `BEGIN` and `COMMIT` included).
+fn statements_of<T>(storage: &SqliteStorage, f: impl FnOnce() -> T) -> (T, u64) {
+    let before = storage.statements_run();
     let out = f();
-    let counted = STATEMENTS.load(Ordering::Relaxed);
-    log::set_max_level(log::LevelFilter::Off);
-    (out, counted)
+    (out, storage.statements_run() - before)
 }
 
 fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
@@ -250,7 +225,6 @@ fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
             window: Duration::from_secs(1),
         };
     });
-    let _ = log::set_logger(&StatementCounter);
     let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
@@ -301,7 +275,8 @@ fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
         if time_the_start {
             print_breakdown(&format!("{name}/{}", protocol.dir()), &in_place);
             let request = approve(&setup, &node, &params);
-            let (descriptor, at_start) = statements_of(|| {
+            let storage = setup.service.storage();
+            let (descriptor, at_start) = statements_of(storage, || {
                 setup
                     .runtime
                     .block_on(setup.service.start_recovery(
@@ -312,7 +287,7 @@ fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
                     .unwrap()
             });
             let submissions = submissions(&setup, &node, &descriptor);
-            let (report, in_submission) = statements_of(|| {
+            let (report, in_submission) = statements_of(storage, || {
                 setup
                     .runtime
                     .block_on(setup.service.submit_recovery_shares(
@@ -329,7 +304,7 @@ fn recovery(c: &mut Criterion, name: &str, time_the_start: bool) {
             assert!(report.succeeded(), "{report:?}");
             eprintln!(
                 "  SQL statements   {:>5} (start {at_start}, submission and close \
-                 {in_submission}; 3 BEGIN and 3 COMMIT besides)",
+                 {in_submission}; BEGIN and COMMIT included)",
                 at_start + in_submission
             );
         }

@@ -17,60 +17,47 @@ use common::checklist::{
     self as cases, Complete, HOSTILE_NAME, Removal, Tamper, checklist, wallet_version,
 };
 use common::{Harness, Protocol};
+use rusqlite::Connection;
 use shardkeep_backup::{ChecklistKind, Clock};
 use shardkeep_storage::SqliteStorage;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{ConnectOptions, Connection};
 
 /// The SQLite file of a test, opened past the storage layer.
 struct SqliteFile(PathBuf);
 
 impl SqliteFile {
-    async fn connect(&self) -> SqliteConnection {
-        SqliteConnectOptions::new()
-            .filename(&self.0)
-            .foreign_keys(false)
-            .connect()
-            .await
-            .unwrap()
+    fn connect(&self) -> Connection {
+        let connection = Connection::open(&self.0).unwrap();
+        connection
+            .execute_batch("PRAGMA foreign_keys = OFF")
+            .unwrap();
+        connection
     }
 
     /// A consistent copy of the database at `to`.
-    async fn snapshot(&self, to: &Path) -> Self {
-        let mut connection = self.connect().await;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "VACUUM INTO '{}'",
-            to.display()
-        )))
-        .execute(&mut connection)
-        .await
-        .unwrap();
-        connection.close().await.unwrap();
+    fn snapshot(&self, to: &Path) -> Self {
+        self.connect()
+            .execute("VACUUM INTO ?1", [to.to_str().unwrap()])
+            .unwrap();
         Self(to.to_path_buf())
     }
 }
 
 impl Tamper for SqliteFile {
     async fn run(&self, table: &str, sql: &str) {
-        let mut connection = self.connect().await;
-        let triggers: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
-        )
-        .bind(table)
-        .fetch_all(&mut connection)
-        .await
-        .unwrap();
+        let connection = self.connect();
+        let triggers: Vec<String> = connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1")
+            .unwrap()
+            .query_map([table], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         for trigger in triggers {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TRIGGER \"{trigger}\"")))
-                .execute(&mut connection)
-                .await
+            connection
+                .execute_batch(&format!("DROP TRIGGER \"{trigger}\""))
                 .unwrap();
         }
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut connection)
-            .await
-            .unwrap();
-        connection.close().await.unwrap();
+        connection.execute_batch(sql).unwrap();
     }
 
     fn blob(&self, bytes: &[u8]) -> String {
@@ -93,7 +80,7 @@ async fn copy_of(
     file: &SqliteFile,
 ) -> (Harness<SqliteStorage>, SqliteFile) {
     let dir = tempfile::tempdir().unwrap();
-    let copy = file.snapshot(&dir.path().join("copy.sqlite")).await;
+    let copy = file.snapshot(&dir.path().join("copy.sqlite"));
     let storage = SqliteStorage::open(&copy.0).await.unwrap();
     let h = Harness::build(storage, dir, |keks| keks);
     h.clock.set(complete.r.f.h.clock.now());

@@ -6,16 +6,18 @@
 //! can only SELECT and INSERT evidence, UPDATE the state columns, and never
 //! DELETE or TRUNCATE.
 
+use core::future::Future;
 use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use sqlx::Row as _;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 
 use crate::error::Error;
 use crate::migrations::{self, Embedded, embed};
-use crate::sql::{SqlStorage, sealed};
+use crate::sql::{Arg, SqlStorage, sealed};
 
 /// The PostgreSQL backend (marker type; see [`PostgresStorage`]).
 #[derive(Debug)]
@@ -258,34 +260,104 @@ async fn applied_migration(pool: &sqlx::PgPool) -> Result<Option<i64>, Error> {
 }
 
 impl sealed::Backend for Postgres {
-    type Db = sqlx::Postgres;
+    type Pool = sqlx::PgPool;
+    type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+    type Row = PgRow;
 
-    async fn begin_write(
-        pool: &sqlx::Pool<sqlx::Postgres>,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        let mut tx = pool.begin().await?;
-        // Like SQLite's busy timeout: a writer waits at most this long for
-        // the one before it, then fails instead of hanging.
-        sqlx::query("SET LOCAL lock_timeout = '30s'")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(WRITE_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
+    async fn begin_write(pool: &sqlx::PgPool) -> Result<Self::Tx, Error> {
+        let begin = async {
+            let mut tx = pool.begin().await?;
+            // Like SQLite's busy timeout: a writer waits at most this long
+            // for the one before it, then fails instead of hanging.
+            sqlx::query("SET LOCAL lock_timeout = '30s'")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
+            Ok(tx)
+        };
+        begin.await.map_err(Error::database("begin"))
     }
 
-    async fn begin_read(
-        pool: &sqlx::Pool<sqlx::Postgres>,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    async fn begin_read(pool: &sqlx::PgPool) -> Result<Self::Tx, Error> {
         pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await
+            .map_err(Error::database("begin read-only"))
     }
 
-    fn rows_affected(result: &PgQueryResult) -> u64 {
-        result.rows_affected()
+    fn execute<'t>(
+        tx: &'t mut Self::Tx,
+        operation: &'static str,
+        sql: &'static str,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = Result<u64, Error>> + Send + 't {
+        let query = bind(sql, args);
+        async move {
+            query
+                .execute(&mut **tx)
+                .await
+                .map(|result| result.rows_affected())
+                .map_err(Error::database(operation))
+        }
     }
+
+    fn fetch<'t>(
+        tx: &'t mut Self::Tx,
+        operation: &'static str,
+        sql: &'static str,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = Result<Vec<PgRow>, Error>> + Send + 't {
+        let query = bind(sql, args);
+        async move {
+            query
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(Error::database(operation))
+        }
+    }
+
+    async fn commit(tx: Self::Tx) -> Result<(), Error> {
+        tx.commit().await.map_err(Error::database("commit"))
+    }
+
+    async fn rollback(tx: Self::Tx) -> Result<(), Error> {
+        tx.rollback().await.map_err(Error::database("rollback"))
+    }
+
+    async fn close(pool: &sqlx::PgPool) {
+        pool.close().await;
+    }
+
+    fn connections(pool: &sqlx::PgPool) -> usize {
+        usize::try_from(pool.size()).unwrap_or(usize::MAX)
+    }
+
+    fn int(row: &PgRow, index: usize) -> Option<Option<i64>> {
+        row.try_get(index).ok()
+    }
+
+    fn text(row: &PgRow, index: usize) -> Option<Option<String>> {
+        row.try_get(index).ok()
+    }
+
+    fn blob(row: &PgRow, index: usize) -> Option<Option<Vec<u8>>> {
+        row.try_get(index).ok()
+    }
+}
+
+/// `sql` with `args` bound in order.
+fn bind(
+    sql: &'static str,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    args.into_iter()
+        .fold(sqlx::query(sql), |query, arg| match arg {
+            Arg::Int(value) => query.bind(value),
+            Arg::Text(value) => query.bind(value),
+            Arg::Blob(value) => query.bind(value),
+        })
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ const SELECT_ONE: &str =
 
 /// An entry, or [`Error::LegacyCustodyEntry`] for one made before the
 /// registry (no person, recipient, envelope or container).
-fn decode<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<CustodyEntry, Error> {
+fn decode<B: Backend>(row: &B::Row) -> Result<CustodyEntry, Error> {
     let cols = Columns::<B>::new(row, TABLE);
     let slot = share_slot(&cols, 0)?;
     let Some(person) = cols.opt_text(5, "person_id")? else {

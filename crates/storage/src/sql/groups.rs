@@ -112,7 +112,7 @@ macro_rules! select_policy {
     };
 }
 
-fn decode_policy<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<PolicyRecord, Error> {
+fn decode_policy<B: Backend>(row: &B::Row) -> Result<PolicyRecord, Error> {
     let cols = Columns::<B>::new(row, POLICIES);
     Ok(PolicyRecord {
         hash: cols.digest(0, "hash")?,

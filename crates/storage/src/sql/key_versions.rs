@@ -61,7 +61,7 @@ pub(super) fn threshold_and_state<B: Backend>(
     Ok((threshold, created_at, state))
 }
 
-fn decode<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<KeyVersionRecord, Error> {
+fn decode<B: Backend>(row: &B::Row) -> Result<KeyVersionRecord, Error> {
     let cols = Columns::<B>::new(row, TABLE);
     let version = node_version(&cols, 0)?;
     let (threshold, created_at, state) = threshold_and_state(&cols, 3)?;

@@ -1,8 +1,7 @@
 //! The SQL machinery both backends share: the sealed [`Backend`] trait (what
-//! differs: how a transaction begins, how rows-affected is reported), the
-//! driver-generic statement and column code written once for both sqlx
-//! drivers, the generic storage and transaction types, and the record logic
-//! written once over them.
+//! differs: the driver, sqlx for PostgreSQL and rusqlite for SQLite; its
+//! connections, transactions and rows), the generic storage and
+//! transaction types, and the record logic written once over them.
 //!
 //! Statements use `$1`-style placeholders, which SQLite and PostgreSQL both
 //! accept, and only three column types (64-bit integer, text, blob), so the
@@ -25,8 +24,6 @@ mod slots;
 mod status;
 
 use core::marker::PhantomData;
-
-use sqlx::{Database, Pool};
 
 use crate::error::Error;
 use crate::records::AuditHead;
@@ -93,8 +90,7 @@ pub(crate) use sealed::Arg;
 pub(crate) mod sealed {
     use core::future::Future;
 
-    use sqlx::database::Database;
-    use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Row as _, Type};
+    use crate::error::Error;
 
     /// One bound parameter. Nulls carry their type because PostgreSQL types
     /// every parameter.
@@ -109,112 +105,61 @@ pub(crate) mod sealed {
         Blob(Option<Vec<u8>>),
     }
 
-    /// What differs between the databases: how a transaction begins, and
-    /// how a driver reports the rows a statement changed.
+    /// What differs between the databases: their connections, how a
+    /// transaction begins, runs a statement and ends, and how a row's three
+    /// column types are read. Errors come back already mapped to this
+    /// crate's [`Error`] with the operation's name.
     #[allow(unreachable_pub)] // Sealed-trait pattern: public inside a private module so no other crate can implement `Backend`.
     pub trait Backend: Send + Sync + 'static {
-        /// The sqlx driver.
-        type Db: Driver;
+        /// The connections of one storage, shared by its clones.
+        type Pool: Clone + Send + Sync + 'static;
+        /// One open database transaction.
+        type Tx: Send + 'static;
+        /// One result row.
+        type Row: Send + Sync + 'static;
 
         /// Begins a write transaction holding the database-wide write lock.
-        fn begin_write(
-            pool: &Pool<Self::Db>,
-        ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+        fn begin_write(pool: &Self::Pool) -> impl Future<Output = Result<Self::Tx, Error>> + Send;
 
         /// Begins a read-only transaction on a consistent snapshot.
-        fn begin_read(
-            pool: &Pool<Self::Db>,
-        ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+        fn begin_read(pool: &Self::Pool) -> impl Future<Output = Result<Self::Tx, Error>> + Send;
 
-        /// How many rows a statement changed.
-        fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
-    }
-
-    /// What is the same for every driver: binding the three parameter
-    /// types, running a statement, and reading the three column types.
-    /// Implemented once, for each sqlx driver that supports them.
-    #[allow(unreachable_pub)] // Named by the sealed trait above; unreachable outside the crate.
-    pub trait Driver: Database {
-        /// Runs a statement.
+        /// Runs a statement, returning how many rows it changed.
         fn execute<'t>(
-            tx: &'t mut sqlx::Transaction<'static, Self>,
+            tx: &'t mut Self::Tx,
+            operation: &'static str,
             sql: &'static str,
             args: Vec<Arg>,
-        ) -> impl Future<Output = Result<Self::QueryResult, sqlx::Error>> + Send + 't;
+        ) -> impl Future<Output = Result<u64, Error>> + Send + 't;
 
         /// Runs a query, returning its rows.
         fn fetch<'t>(
-            tx: &'t mut sqlx::Transaction<'static, Self>,
+            tx: &'t mut Self::Tx,
+            operation: &'static str,
             sql: &'static str,
             args: Vec<Arg>,
-        ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 't;
+        ) -> impl Future<Output = Result<Vec<Self::Row>, Error>> + Send + 't;
 
-        /// Reads an integer column.
-        fn int(row: &Self::Row, index: usize) -> Result<Option<i64>, sqlx::Error>;
+        /// Commits.
+        fn commit(tx: Self::Tx) -> impl Future<Output = Result<(), Error>> + Send;
 
-        /// Reads a text column.
-        fn text(row: &Self::Row, index: usize) -> Result<Option<String>, sqlx::Error>;
+        /// Rolls back.
+        fn rollback(tx: Self::Tx) -> impl Future<Output = Result<(), Error>> + Send;
 
-        /// Reads a blob column.
-        fn blob(row: &Self::Row, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error>;
-    }
+        /// Closes every connection; later transactions fail.
+        fn close(pool: &Self::Pool) -> impl Future<Output = ()> + Send;
 
-    impl<DB> Driver for DB
-    where
-        DB: Database,
-        DB::Arguments: IntoArguments<DB>,
-        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-        Option<i64>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
-        Option<String>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
-        Option<Vec<u8>>: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
-        usize: ColumnIndex<DB::Row>,
-    {
-        fn execute<'t>(
-            tx: &'t mut sqlx::Transaction<'static, Self>,
-            sql: &'static str,
-            args: Vec<Arg>,
-        ) -> impl Future<Output = Result<Self::QueryResult, sqlx::Error>> + Send + 't {
-            bind::<DB>(sql, args).execute(&mut **tx)
-        }
+        /// How many connections are open (for `Debug`).
+        fn connections(pool: &Self::Pool) -> usize;
 
-        fn fetch<'t>(
-            tx: &'t mut sqlx::Transaction<'static, Self>,
-            sql: &'static str,
-            args: Vec<Arg>,
-        ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 't {
-            bind::<DB>(sql, args).fetch_all(&mut **tx)
-        }
+        /// Reads an integer column; `None` when it holds another type.
+        fn int(row: &Self::Row, index: usize) -> Option<Option<i64>>;
 
-        fn int(row: &Self::Row, index: usize) -> Result<Option<i64>, sqlx::Error> {
-            row.try_get(index)
-        }
+        /// Reads a text column; `None` when it holds another type.
+        fn text(row: &Self::Row, index: usize) -> Option<Option<String>>;
 
-        fn text(row: &Self::Row, index: usize) -> Result<Option<String>, sqlx::Error> {
-            row.try_get(index)
-        }
-
-        fn blob(row: &Self::Row, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
-            row.try_get(index)
-        }
-    }
-
-    /// `sql` with `args` bound in order.
-    fn bind<DB>(
-        sql: &'static str,
-        args: Vec<Arg>,
-    ) -> sqlx::query::Query<'static, DB, <DB as Database>::Arguments>
-    where
-        DB: Database,
-        Option<i64>: for<'q> Encode<'q, DB> + Type<DB>,
-        Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
-        Option<Vec<u8>>: for<'q> Encode<'q, DB> + Type<DB>,
-    {
-        args.into_iter()
-            .fold(sqlx::query(sql), |query, arg| match arg {
-                Arg::Int(value) => query.bind(value),
-                Arg::Text(value) => query.bind(value),
-                Arg::Blob(value) => query.bind(value),
-            })
+        /// Reads a blob column; `None` when it holds another type.
+        fn blob(row: &Self::Row, index: usize) -> Option<Option<Vec<u8>>>;
     }
 }
 
@@ -228,12 +173,12 @@ impl<B: sealed::Backend> Backend for B {}
 /// or [`PostgresStorage`](crate::PostgresStorage). Cloning is cheap and
 /// shares the connection pool.
 pub struct SqlStorage<B: Backend> {
-    pub(crate) pool: Pool<B::Db>,
+    pub(crate) pool: B::Pool,
     backend: PhantomData<fn() -> B>,
 }
 
 impl<B: Backend> SqlStorage<B> {
-    pub(crate) fn from_pool(pool: Pool<B::Db>) -> Self {
+    pub(crate) fn from_pool(pool: B::Pool) -> Self {
         Self {
             pool,
             backend: PhantomData,
@@ -242,7 +187,7 @@ impl<B: Backend> SqlStorage<B> {
 
     /// Closes every connection; later transactions fail.
     pub async fn close(&self) {
-        self.pool.close().await;
+        B::close(&self.pool).await;
     }
 }
 
@@ -256,7 +201,7 @@ impl<B: Backend> core::fmt::Debug for SqlStorage<B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SqlStorage")
             .field("backend", &core::any::type_name::<B>())
-            .field("connections", &self.pool.size())
+            .field("connections", &B::connections(&self.pool))
             .finish_non_exhaustive()
     }
 }
@@ -265,16 +210,12 @@ impl<B: Backend> Storage for SqlStorage<B> {
     type Transaction = SqlTransaction<B>;
 
     async fn begin(&self) -> Result<SqlTransaction<B>, Error> {
-        let tx = B::begin_write(&self.pool)
-            .await
-            .map_err(Error::database("begin"))?;
+        let tx = B::begin_write(&self.pool).await?;
         Ok(SqlTransaction::new(tx, false))
     }
 
     async fn begin_read_only(&self) -> Result<SqlTransaction<B>, Error> {
-        let tx = B::begin_read(&self.pool)
-            .await
-            .map_err(Error::database("begin read-only"))?;
+        let tx = B::begin_read(&self.pool).await?;
         Ok(SqlTransaction::new(tx, true))
     }
 }
@@ -284,7 +225,7 @@ pub struct SqlTransaction<B: Backend> {
     /// `None` once aborted: the database transaction was rolled back at
     /// the error, so it does not hold the write lock until the caller drops
     /// this value.
-    tx: Option<sqlx::Transaction<'static, B::Db>>,
+    tx: Option<B::Tx>,
     read_only: bool,
     aborted: bool,
     /// The audit head as of this transaction's last append: valid because a
@@ -312,7 +253,7 @@ pub(crate) enum Access {
 }
 
 impl<B: Backend> SqlTransaction<B> {
-    fn new(tx: sqlx::Transaction<'static, B::Db>, read_only: bool) -> Self {
+    fn new(tx: B::Tx, read_only: bool) -> Self {
         Self {
             tx: Some(tx),
             read_only,
@@ -357,14 +298,14 @@ impl<B: Backend> SqlTransaction<B> {
                 if let Some(tx) = self.tx.take() {
                     // The operation's own error is the one to report; a
                     // failed rollback leaves a connection the pool closes.
-                    let _ = tx.rollback().await;
+                    let _ = B::rollback(tx).await;
                 }
             }
         }
         result
     }
 
-    fn live(&mut self) -> Result<&mut sqlx::Transaction<'static, B::Db>, Error> {
+    fn live(&mut self) -> Result<&mut B::Tx, Error> {
         self.tx.as_mut().ok_or(Error::TransactionAborted)
     }
 
@@ -374,10 +315,7 @@ impl<B: Backend> SqlTransaction<B> {
         sql: &'static str,
         args: Vec<Arg>,
     ) -> Result<u64, Error> {
-        let result = <B::Db as sealed::Driver>::execute(self.live()?, sql, args)
-            .await
-            .map_err(Error::database(operation))?;
-        Ok(B::rows_affected(&result))
+        B::execute(self.live()?, operation, sql, args).await
     }
 
     /// Runs an `UPDATE` that must change exactly one row.
@@ -398,10 +336,8 @@ impl<B: Backend> SqlTransaction<B> {
         operation: &'static str,
         sql: &'static str,
         args: Vec<Arg>,
-    ) -> Result<Vec<<B::Db as Database>::Row>, Error> {
-        <B::Db as sealed::Driver>::fetch(self.live()?, sql, args)
-            .await
-            .map_err(Error::database(operation))
+    ) -> Result<Vec<B::Row>, Error> {
+        B::fetch(self.live()?, operation, sql, args).await
     }
 
     /// Runs a query expected to return at most one row.
@@ -410,7 +346,7 @@ impl<B: Backend> SqlTransaction<B> {
         operation: &'static str,
         sql: &'static str,
         args: Vec<Arg>,
-    ) -> Result<Option<<B::Db as Database>::Row>, Error> {
+    ) -> Result<Option<B::Row>, Error> {
         Ok(self.fetch(operation, sql, args).await?.into_iter().next())
     }
 }
@@ -418,14 +354,14 @@ impl<B: Backend> SqlTransaction<B> {
 impl<B: Backend> Transaction for SqlTransaction<B> {
     async fn commit(self) -> Result<(), Error> {
         match self.tx {
-            Some(tx) if !self.aborted => tx.commit().await.map_err(Error::database("commit")),
+            Some(tx) if !self.aborted => B::commit(tx).await,
             _ => Err(Error::TransactionAborted),
         }
     }
 
     async fn rollback(self) -> Result<(), Error> {
         match self.tx {
-            Some(tx) => tx.rollback().await.map_err(Error::database("rollback")),
+            Some(tx) => B::rollback(tx).await,
             // Already rolled back when it aborted.
             None => Ok(()),
         }
@@ -435,12 +371,12 @@ impl<B: Backend> Transaction for SqlTransaction<B> {
 /// Typed access to one row's columns, mapping anything unexpected to
 /// [`Error::CorruptRow`].
 pub(crate) struct Columns<'r, B: Backend> {
-    row: &'r <B::Db as Database>::Row,
+    row: &'r B::Row,
     table: &'static str,
 }
 
 impl<'r, B: Backend> Columns<'r, B> {
-    pub(crate) fn new(row: &'r <B::Db as Database>::Row, table: &'static str) -> Self {
+    pub(crate) fn new(row: &'r B::Row, table: &'static str) -> Self {
         Self { row, table }
     }
 
@@ -452,7 +388,7 @@ impl<'r, B: Backend> Columns<'r, B> {
     }
 
     pub(crate) fn opt_int(&self, index: usize, column: &'static str) -> Result<Option<i64>, Error> {
-        <B::Db as sealed::Driver>::int(self.row, index).map_err(|_| self.corrupt(column))
+        B::int(self.row, index).ok_or_else(|| self.corrupt(column))
     }
 
     pub(crate) fn int(&self, index: usize, column: &'static str) -> Result<i64, Error> {
@@ -465,7 +401,7 @@ impl<'r, B: Backend> Columns<'r, B> {
         index: usize,
         column: &'static str,
     ) -> Result<Option<String>, Error> {
-        <B::Db as sealed::Driver>::text(self.row, index).map_err(|_| self.corrupt(column))
+        B::text(self.row, index).ok_or_else(|| self.corrupt(column))
     }
 
     pub(crate) fn text(&self, index: usize, column: &'static str) -> Result<String, Error> {
@@ -478,7 +414,7 @@ impl<'r, B: Backend> Columns<'r, B> {
         index: usize,
         column: &'static str,
     ) -> Result<Option<Vec<u8>>, Error> {
-        <B::Db as sealed::Driver>::blob(self.row, index).map_err(|_| self.corrupt(column))
+        B::blob(self.row, index).ok_or_else(|| self.corrupt(column))
     }
 
     pub(crate) fn blob(&self, index: usize, column: &'static str) -> Result<Vec<u8>, Error> {

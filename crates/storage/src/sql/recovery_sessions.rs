@@ -21,9 +21,7 @@ macro_rules! columns {
     };
 }
 
-fn decode<B: Backend>(
-    row: &<B::Db as sqlx::Database>::Row,
-) -> Result<RecoverySessionRecord, Error> {
+fn decode<B: Backend>(row: &B::Row) -> Result<RecoverySessionRecord, Error> {
     let cols = Columns::<B>::new(row, TABLE);
     let id: [u8; 16] = cols
         .blob(0, "id")?

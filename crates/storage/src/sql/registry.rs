@@ -45,9 +45,7 @@ fn decode_keys<B: Backend>(cols: &Columns<'_, B>, first: usize) -> Result<Person
 }
 
 /// A person and the start of their current key epoch.
-fn decode_person<B: Backend>(
-    row: &<B::Db as sqlx::Database>::Row,
-) -> Result<(PersonRecord, Timestamp), Error> {
+fn decode_person<B: Backend>(row: &B::Row) -> Result<(PersonRecord, Timestamp), Error> {
     let cols = Columns::<B>::new(row, PERSONS);
     let roles = cols
         .small::<u8>(2, "roles")
@@ -429,10 +427,7 @@ macro_rules! select_entity {
     };
 }
 
-fn decode_entity<B: Backend>(
-    row: &<B::Db as sqlx::Database>::Row,
-    members: Vec<ActorId>,
-) -> Result<EntityRecord, Error> {
+fn decode_entity<B: Backend>(row: &B::Row, members: Vec<ActorId>) -> Result<EntityRecord, Error> {
     let cols = Columns::<B>::new(row, ENTITIES);
     let state = match (
         cols.text(3, "state")?.as_str(),
@@ -457,9 +452,7 @@ fn decode_entity<B: Backend>(
 }
 
 /// Decodes `(entity_id, person_id)` member rows.
-fn decode_members<B: Backend>(
-    rows: &[<B::Db as sqlx::Database>::Row],
-) -> Result<Vec<(CustodianId, ActorId)>, Error> {
+fn decode_members<B: Backend>(rows: &[B::Row]) -> Result<Vec<(CustodianId, ActorId)>, Error> {
     rows.iter()
         .map(|row| {
             let cols = Columns::<B>::new(row, MEMBERS);

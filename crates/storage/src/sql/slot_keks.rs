@@ -20,7 +20,7 @@ macro_rules! select {
     };
 }
 
-fn decode<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<SlotKekRecord, Error> {
+fn decode<B: Backend>(row: &B::Row) -> Result<SlotKekRecord, Error> {
     let cols = Columns::<B>::new(row, TABLE);
     let record = SlotKekRecord {
         slot: share_slot(&cols, 0)?,

@@ -379,7 +379,7 @@ async fn record_access<B: Backend>(
     Ok(())
 }
 
-fn decode_access<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<ShareAccess, Error> {
+fn decode_access<B: Backend>(row: &B::Row) -> Result<ShareAccess, Error> {
     let cols = Columns::<B>::new(row, ACCESS_TABLE);
     Ok(ShareAccess {
         slot: share_slot(&cols, 0)?,

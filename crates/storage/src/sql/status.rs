@@ -272,7 +272,7 @@ fn filtered(filter: &StatusFilter, statements: [&'static str; 4]) -> (&'static s
     }
 }
 
-fn decode_row<B: Backend>(row: &<B::Db as sqlx::Database>::Row) -> Result<VersionStatusRow, Error> {
+fn decode_row<B: Backend>(row: &B::Row) -> Result<VersionStatusRow, Error> {
     let cols = Columns::<B>::new(row, TABLE);
     let version = node_version(&cols, 0)?;
     let (threshold, created_at, state) = key_versions::threshold_and_state(&cols, 3)?;
