@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
+use shardkeep_backup::container_hash;
 use shardkeep_grpc::proto;
 
 use super::{Context, VersionReport, answer32, node_version, proto_version, shown, when};
@@ -205,7 +205,7 @@ fn write_containers(
         .zip(&planned.request.custodians)
     {
         // Public values: what the delivery report will name.
-        let hash: [u8; 32] = Sha256::digest(&container.container).into();
+        let hash = container_hash(&container.container);
         if hash != answer32("container_hash", &container.container_hash)? {
             return Err(Error::BadAnswer(
                 "a container hash is not the container's hash",
