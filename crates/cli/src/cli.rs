@@ -550,6 +550,12 @@ pub(crate) struct ApproveArgs {
     /// Do not submit (with --out: carry the approval by hand).
     #[arg(long, requires = "out")]
     pub(crate) no_submit: bool,
+    /// A policy change's new policy as T/N/S/PROVIDER (e.g.
+    /// `3/5/1/local-key-file`): needed to approve a policy change, whose
+    /// request names only the policy's hash; refused unless it hashes to
+    /// that.
+    #[arg(long)]
+    pub(crate) expect_policy: Option<String>,
 }
 
 /// The parameters of a recovery or drill approval.

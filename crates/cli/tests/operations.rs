@@ -689,10 +689,41 @@ fn the_policy_is_shown_and_changed_on_approvals_only() {
             "--expect-hash",
             &hash,
             "--yes",
+            "--expect-policy",
+            "3/5/1/local-key-file",
         ],
     );
     assert_eq!(code, 1, "{refused}");
-    let second = approve(&served, &business, &request, &hash, "business-owner");
+    // The approver must state the policy they approve: the request names
+    // only its hash.
+    let approve_policy = |policy: Option<&str>| {
+        let mut args = vec![
+            "approve",
+            "--request",
+            &request,
+            "--role",
+            "business-owner",
+            "--expect-hash",
+            &hash,
+            "--yes",
+        ];
+        if let Some(policy) = policy {
+            args.extend(["--expect-policy", policy]);
+        }
+        served.run(&business, &args)
+    };
+    let (code, refused) = approve_policy(None);
+    assert_eq!(code, 2, "{refused}");
+    assert_eq!(refused["error"]["kind"], "argument");
+    let (code, refused) = approve_policy(Some("3/5/2/local-key-file"));
+    assert_eq!(code, 3, "{refused}");
+    assert_eq!(refused["error"]["kind"], "request-differs");
+    let (code, second) = approve_policy(Some("3/5/1/local-key-file"));
+    assert_eq!(code, 0, "{second}");
+    assert_eq!(
+        second["policy"],
+        "3 of 5 shares, the server keeps 1 under local-key-file"
+    );
     assert_eq!(second["operation"], "policy-change");
     assert_eq!(second["change_hash"], change_hash.as_str());
     assert_eq!(second["satisfied"], true);
