@@ -637,6 +637,24 @@ fn the_policy_is_shown_and_changed_on_approvals_only() {
     );
     assert_eq!(shown["kek_provider"], "local-key-file");
     assert_eq!(shown["set_by"], "sec-1");
+    // Without --json: the same, as text.
+    let text = served
+        .command()
+        .arg("--config")
+        .arg(&operator.config)
+        .args(["policy", "show"])
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("3 of 5 shares, the server keeps 2 under local-key-file"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("policy hash: {}", shown["hash"].as_str().unwrap())),
+        "{text}"
+    );
 
     let settings = [
         "--threshold",

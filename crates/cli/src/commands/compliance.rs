@@ -84,6 +84,11 @@ fn byte_progress(context: &Context) -> ProgressBar {
 
 async fn export(context: &Context, out: &Path, from: u64) -> Result<ExitCode, Error> {
     let config = context.config()?;
+    // Checked before the service is asked (and again, race-free, when the
+    // file is made): an export the service audited should land.
+    if out.exists() {
+        return Err(Error::OutputExists(out.to_owned()));
+    }
     let mut client = client::connect(config.server()?).await?;
     let mut stream = client
         .export_audit(proto::ExportAuditRequest {
