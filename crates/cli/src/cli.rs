@@ -58,9 +58,185 @@ pub(crate) enum Command {
     /// Drill a recovery (external shares only, sandboxed, self-tested).
     #[command(subcommand)]
     Drill(DrillCommand),
-    /// The audit log, offline.
+    /// The audit log: verify an export offline; export it, review it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    // Backup lifecycle, deletion, compliance and policy.
+    /// Back up a node's key share from its keystore file: split, seal the
+    /// server's shares, write each custodian's container (operator).
+    Generate(GenerateArgs),
+    /// Replace a node's active version: a reshare or a re-split (operator).
+    Rotate {
+        /// Which kind of replacement.
+        #[arg(long, value_enum)]
+        kind: RotationKindArg,
+        #[command(flatten)]
+        generate: GenerateArgs,
+    },
+    /// Delete server shares on an approved request: ask for the approval,
+    /// soft delete, or hard delete after the cooldown (operator).
+    Delete(DeleteArgs),
+    /// Restore soft-deleted server shares before their hard delete
+    /// (operator, security; no approval).
+    Rollback {
+        #[command(flatten)]
+        version: VersionArgs,
+        /// A soft-deleted share index to restore (repeat).
+        #[arg(long = "slot", required = true)]
+        slots: Vec<u8>,
+    },
+    /// A version's procedure checklist, evaluated now (compliance,
+    /// security, auditor).
+    Checklist(ChecklistArgs),
+    /// The split policy: show it, ask for approval of a change, set it.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `generate`, `rotate`: the backup `GenerateBackup` makes.
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// The key, node and version the keystore file was written for.
+    #[command(flatten)]
+    pub(crate) version: VersionArgs,
+    /// The node's keystore file on the server (an absolute path).
+    #[arg(long)]
+    pub(crate) keystore: PathBuf,
+    /// The tss-lib group's polynomial degree.
+    #[arg(long)]
+    pub(crate) tss_degree: u32,
+    /// The tss-lib group's party count.
+    #[arg(long)]
+    pub(crate) parties: u32,
+    /// An external custodian, ENTITY=PERSON, in slot order (repeat, one per
+    /// external slot).
+    #[arg(long = "custodian", required = true)]
+    pub(crate) custodians: Vec<String>,
+    /// ASCII-armor the containers.
+    #[arg(long)]
+    pub(crate) armor: bool,
+    /// The directory each custodian's container is written to, as
+    /// `<entity>.container` (no file there is overwritten).
+    #[arg(long)]
+    pub(crate) out_dir: PathBuf,
+}
+
+/// How `rotate` replaces a version.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum RotationKindArg {
+    /// The MPC key was reshared: new save data.
+    Reshare,
+    /// The same save data split again (new custodians or policy).
+    Resplit,
+}
+
+/// `delete`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub(crate) struct DeleteArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<DeleteCommand>,
+    /// The approved deletion request (`delete request` wrote it).
+    #[arg(long, required = true)]
+    pub(crate) request: Option<PathBuf>,
+    /// Destroy the soft-deleted shares after their cooldown
+    /// (crypto-shredding) instead of soft-deleting them.
+    #[arg(long, requires = "draft")]
+    pub(crate) hard: bool,
+    /// With --hard: where to write the zero-retention certificate draft.
+    #[arg(long, requires = "hard")]
+    pub(crate) draft: Option<PathBuf>,
+}
+
+/// `delete request`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeleteCommand {
+    /// Ask for approval of deleting server shares (operator).
+    Request {
+        #[command(flatten)]
+        request: SessionRequestArgs,
+        /// A server share index to delete (repeat; strictly increasing).
+        #[arg(long = "slot", required = true)]
+        slots: Vec<u8>,
+    },
+}
+
+/// Which procedure a checklist covers.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ChecklistKindArg {
+    /// The generation procedure.
+    Generation,
+    /// The drill procedure.
+    Drill,
+    /// The deletion procedure.
+    Deletion,
+}
+
+/// `checklist`.
+#[derive(Debug, Args)]
+pub(crate) struct ChecklistArgs {
+    #[command(flatten)]
+    pub(crate) version: VersionArgs,
+    /// Which procedure.
+    #[arg(long, value_enum)]
+    pub(crate) kind: ChecklistKindArg,
+    /// Also write the report as one self-contained HTML page here.
+    #[arg(long)]
+    pub(crate) html: Option<PathBuf>,
+    /// Also write the report as the service rendered it (JSON) here.
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// A split policy's settings.
+#[derive(Debug, Args)]
+pub(crate) struct PolicySettingsArgs {
+    /// Shares needed to recover (t).
+    #[arg(long)]
+    pub(crate) threshold: u8,
+    /// Shares made (n).
+    #[arg(long)]
+    pub(crate) shares: u8,
+    /// Shares the server keeps (indices 1..=server-shares).
+    #[arg(long)]
+    pub(crate) server_shares: u8,
+    /// The KEK provider wrapping the server shares (a label).
+    #[arg(long)]
+    pub(crate) kek_provider: String,
+}
+
+/// `policy ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// The policy in force and its hash (any registered person).
+    Show,
+    /// Ask for approval of a policy change (security).
+    Request {
+        #[command(flatten)]
+        settings: PolicySettingsArgs,
+        /// The change ticket.
+        #[arg(long)]
+        ticket: String,
+        /// The risk note the approvers read (its SHA-256 is approved).
+        #[arg(long)]
+        risk_note: PathBuf,
+        /// Where to write the approval request.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Set the policy: the first one directly, a change on its approved
+    /// request (security).
+    Set {
+        #[command(flatten)]
+        settings: PolicySettingsArgs,
+        /// The approved policy-change request (`policy request` wrote it);
+        /// none for the first policy.
+        #[arg(long)]
+        request: Option<PathBuf>,
+    },
 }
 
 /// `audit ...`.
@@ -78,6 +254,32 @@ pub(crate) enum AuditCommand {
         /// The checkpoint signer's ed25519 public key, 64 hex digits.
         #[arg(long)]
         key: String,
+    },
+    /// Export the audit log from the service to a file (auditor,
+    /// compliance): what `audit verify` reads.
+    Export {
+        /// Where to write the export (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// The first sequence number exported (1: all).
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+    },
+    /// Sign and submit a review of an exported log range (compliance).
+    Review {
+        /// The export reviewed (`audit export` wrote it; check it with
+        /// `audit verify` first).
+        #[arg(long)]
+        export: PathBuf,
+        /// The first sequence reviewed (default: the export's first).
+        #[arg(long)]
+        first: Option<u64>,
+        /// The last sequence reviewed (default: the export's last).
+        #[arg(long)]
+        last: Option<u64>,
+        /// The reviewer's findings (free text).
+        #[arg(long)]
+        findings: String,
     },
 }
 
@@ -348,6 +550,12 @@ pub(crate) struct ApproveArgs {
     /// Do not submit (with --out: carry the approval by hand).
     #[arg(long, requires = "out")]
     pub(crate) no_submit: bool,
+    /// A policy change's new policy as T/N/S/PROVIDER (e.g.
+    /// `3/5/1/local-key-file`): needed to approve a policy change, whose
+    /// request names only the policy's hash; refused unless it hashes to
+    /// that.
+    #[arg(long)]
+    pub(crate) expect_policy: Option<String>,
 }
 
 /// The parameters of a recovery or drill approval.

@@ -40,16 +40,12 @@ pub(crate) enum Access {
     OwnerOnly,
 }
 
-/// Writes `bytes` to `path`, which must not exist unless `force`.
+/// Creates `path` for writing, which must not exist unless `force`
+/// (then it is truncated; a secret's mode is narrowed).
 ///
 /// # Errors
 /// [`Error::OutputExists`], [`Error::WriteFile`].
-pub(crate) fn write_new(
-    path: &Path,
-    bytes: &[u8],
-    force: bool,
-    access: Access,
-) -> Result<(), Error> {
+pub(crate) fn create(path: &Path, force: bool, access: Access) -> Result<std::fs::File, Error> {
     let failed = |source| Error::WriteFile {
         path: path.to_owned(),
         source,
@@ -67,7 +63,7 @@ pub(crate) fn write_new(
     }
     #[cfg(not(unix))]
     let _ = access;
-    let mut file = options.open(path).map_err(|source| {
+    let file = options.open(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::AlreadyExists {
             Error::OutputExists(path.to_owned())
         } else {
@@ -81,9 +77,26 @@ pub(crate) fn write_new(
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(failed)?;
     }
+    Ok(file)
+}
+
+/// Writes `bytes` to `path`, which must not exist unless `force`.
+///
+/// # Errors
+/// [`Error::OutputExists`], [`Error::WriteFile`].
+pub(crate) fn write_new(
+    path: &Path,
+    bytes: &[u8],
+    force: bool,
+    access: Access,
+) -> Result<(), Error> {
+    let mut file = create(path, force, access)?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
-        .map_err(failed)
+        .map_err(|source| Error::WriteFile {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@
 use std::io::BufRead as _;
 
 use serde::Serialize;
-use shardkeep_backup::{ApprovalRequest, MAX_APPROVAL_REQUEST_LEN, Role, sign_approval};
+use shardkeep_backup::{
+    ApprovalOperation, ApprovalRequest, MAX_APPROVAL_REQUEST_LEN, Role, sign_approval,
+};
 use shardkeep_grpc::proto;
 
-use super::{Context, VersionReport, hex32, shown, unlock, when};
-use crate::cli::{ApproveArgs, ApproverRole};
+use super::{Context, VersionReport, hex32, policy, shown, unlock, when};
+use crate::cli::{ApproveArgs, ApproverRole, PolicySettingsArgs};
 use crate::client;
 use crate::error::{Error, ExitCode};
 use crate::files::{self, Access};
@@ -49,6 +51,10 @@ struct ApproveReport {
     submitted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     out: Option<String>,
+    /// A policy change's new policy, as `--expect-policy` gave it and its
+    /// hash checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<String>,
     /// After submission: the approvals the request holds now.
     approvals: Vec<ApproverReport>,
     /// After submission: whether they satisfy the policy.
@@ -116,12 +122,16 @@ pub(super) async fn run(context: &Context, args: ApproveArgs) -> Result<ExitCode
             actual: hex::encode(hash.0),
         });
     }
-    let shown_request = format!(
+    let policy = expected_policy(&request, args.expect_policy.as_deref())?;
+    let mut shown_request = format!(
         "{}  request hash:        {}\n  expires:             {}\n",
         request.describe(),
         hex::encode(hash.0),
         when(request.expires_at.as_unix_seconds())
     );
+    if let Some(policy) = &policy {
+        line!(&mut shown_request, "  new policy:          {policy}");
+    }
     if args.yes {
         context.output.notice(&shown_request);
     } else {
@@ -197,10 +207,68 @@ pub(super) async fn run(context: &Context, args: ApproveArgs) -> Result<ExitCode
         role: role(args.role).name(),
         submitted: !args.no_submit,
         out: args.out.as_deref().map(shown),
+        policy,
         approvals,
         satisfied,
     })?;
     Ok(ExitCode::Ok)
+}
+
+/// A policy change names only the new policy's hash: the approver states
+/// the policy they approve (`--expect-policy`), and it must hash to the
+/// request's change hash. The policy, readably, for a policy change.
+fn expected_policy(
+    request: &ApprovalRequest,
+    given: Option<&str>,
+) -> Result<Option<String>, Error> {
+    let is_policy_change = request.params.operation == ApprovalOperation::PolicyChange;
+    let text = match (is_policy_change, given) {
+        (false, None) => return Ok(None),
+        (false, Some(_)) => {
+            return Err(Error::Argument {
+                flag: "expect-policy",
+                reason: "the request is no policy change".to_owned(),
+            });
+        }
+        (true, None) => {
+            return Err(Error::Argument {
+                flag: "expect-policy",
+                reason: "a policy change names only the new policy's hash: give the policy \
+                         (T/N/S/PROVIDER) to check it"
+                    .to_owned(),
+            });
+        }
+        (true, Some(text)) => text,
+    };
+    let malformed = || Error::Argument {
+        flag: "expect-policy",
+        reason: "not T/N/S/PROVIDER (e.g. 3/5/1/local-key-file)".to_owned(),
+    };
+    let mut parts = text.splitn(4, '/');
+    let mut number = || -> Result<u8, Error> {
+        parts
+            .next()
+            .and_then(|part| part.parse().ok())
+            .ok_or_else(malformed)
+    };
+    let (threshold, shares, server_shares) = (number()?, number()?, number()?);
+    let kek_provider = parts.next().ok_or_else(malformed)?.to_owned();
+    let settings = PolicySettingsArgs {
+        threshold,
+        shares,
+        server_shares,
+        kek_provider,
+    };
+    // Public values: a plain comparison.
+    if request.params.change_hash != Some(policy::policy(&settings)?.hash()) {
+        return Err(Error::RequestDiffers {
+            field: "change_hash",
+        });
+    }
+    Ok(Some(format!(
+        "{threshold} of {shares} shares, the server keeps {server_shares} under {}",
+        settings.kek_provider
+    )))
 }
 
 /// Asks at the terminal; anything but `yes` declines.

@@ -11,8 +11,7 @@ use crate::error::{Error, ExitCode};
 use crate::files;
 use crate::output::{Report, line};
 
-/// Largest export read (1 GiB).
-const MAX_EXPORT_LEN: usize = 1 << 30;
+use super::compliance::MAX_EXPORT_LEN;
 
 /// `audit verify`.
 #[derive(Debug, Serialize)]
@@ -51,7 +50,10 @@ pub(super) fn run(context: &Context, command: AuditCommand) -> Result<ExitCode, 
         export,
         witnesses,
         key,
-    } = command;
+    } = command
+    else {
+        return Err(Error::Internal("only audit verify runs offline"));
+    };
     let key = super::hex32("key", &key)?;
     let key = ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|_| Error::Argument {
         flag: "key",

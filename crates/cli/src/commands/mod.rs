@@ -7,6 +7,12 @@ mod init;
 mod query;
 mod service;
 mod session;
+// Backup lifecycle, deletion, compliance and policy.
+mod approval;
+mod backup;
+mod compliance;
+mod deletion;
+mod policy;
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +20,7 @@ use serde::Serialize;
 use shardkeep_grpc::proto;
 use shardkeep_types::{KeyId, KeyVersion, NodeId, NodeVersion, Timestamp};
 
-use crate::cli::{Cli, Command, InitCommand, SlotArgs, VersionArgs};
+use crate::cli::{AuditCommand, Cli, Command, InitCommand, SlotArgs, VersionArgs};
 use crate::config::Config;
 use crate::error::{Error, ExitCode};
 use crate::output::Output;
@@ -55,7 +61,17 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Approve(args) => block_on(approve::run(&context, args)),
         Command::Recover(command) => block_on(session::recover(&context, command)),
         Command::Drill(command) => block_on(session::drill(&context, command)),
-        Command::Audit(command) => audit::run(&context, command),
+        Command::Audit(command @ AuditCommand::Verify { .. }) => audit::run(&context, command),
+        // Backup lifecycle, deletion, compliance and policy.
+        Command::Audit(command) => block_on(compliance::audit(&context, command)),
+        Command::Generate(args) => block_on(backup::generate(&context, args)),
+        Command::Rotate { kind, generate } => block_on(backup::rotate(&context, kind, generate)),
+        Command::Delete(args) => block_on(deletion::run(&context, args)),
+        Command::Rollback { version, slots } => {
+            block_on(deletion::rollback(&context, &version, &slots))
+        }
+        Command::Checklist(args) => block_on(compliance::checklist(&context, args)),
+        Command::Policy(command) => block_on(policy::run(&context, command)),
     }
 }
 

@@ -7,19 +7,18 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 use shardkeep_backup::{
-    ApprovalOperation, ApprovalParams, ApprovalRequest, ApprovalSubject, MAX_APPROVAL_REQUEST_LEN,
-    MAX_SEALED_SUBMISSION_LEN, MAX_SESSION_DESCRIPTOR_LEN, MAX_SUBMISSIONS_PER_CALL,
-    SessionDescriptor,
+    ApprovalOperation, ApprovalParams, ApprovalSubject, MAX_SEALED_SUBMISSION_LEN,
+    MAX_SESSION_DESCRIPTOR_LEN, MAX_SUBMISSIONS_PER_CALL, SessionDescriptor,
 };
 use shardkeep_envelope::MAX_CONTAINER_LEN;
 use shardkeep_grpc::proto;
 use shardkeep_types::{FreeText, Timestamp};
 
+use super::approval::{self, Approved};
 use super::{
-    Context, CustodianTool, VersionReport, answer32, enum_name, hex32, node_version, proto_version,
-    shown, when,
+    Context, CustodianTool, VersionReport, enum_name, hex32, node_version, proto_version, shown,
+    when,
 };
 use crate::cli::{
     DrillCommand, RecoverCommand, SessionRequestArgs, SessionSharesArgs, SessionStartArgs,
@@ -28,9 +27,6 @@ use crate::client;
 use crate::error::{Error, ExitCode};
 use crate::files::{self, Access};
 use crate::output::{Output, Report, line};
-
-/// Largest risk note hashed, in bytes.
-const MAX_RISK_NOTE_LEN: usize = 1024 * 1024;
 
 pub(super) async fn recover(context: &Context, command: RecoverCommand) -> Result<ExitCode, Error> {
     match command {
@@ -69,37 +65,8 @@ pub(super) async fn drill(context: &Context, command: DrillCommand) -> Result<Ex
     }
 }
 
-/// `recover request`, `drill request`.
-#[derive(Debug, Serialize)]
-struct RequestReport {
-    command: &'static str,
-    operation: String,
-    version: VersionReport,
-    request_hash: String,
-    expires_at_unix: u64,
-    out: String,
-}
-
-impl Report for RequestReport {
-    fn human(&self, out: &mut String) {
-        line!(
-            out,
-            "approval of {} {} requested: {}",
-            self.operation,
-            self.version,
-            self.out
-        );
-        line!(out, "request hash: {}", self.request_hash);
-        line!(out, "it lapses at {}", when(self.expires_at_unix));
-        line!(
-            out,
-            "hand the file to the approvers and tell them the hash out of band"
-        );
-    }
-}
-
-/// Asks the service for approval of exactly these parameters, checks the
-/// request it returns carries them, and writes it.
+/// Asks the service for approval of a recovery or drill of exactly these
+/// parameters (the shared request flow) and writes the request.
 async fn ask(
     context: &Context,
     args: &SessionRequestArgs,
@@ -107,16 +74,12 @@ async fn ask(
     target: Option<String>,
     allow_server_shares: bool,
 ) -> Result<ExitCode, Error> {
-    let config = context.config()?;
     let version = node_version(&args.version)?;
-    let split_id = hex32("split-id", &args.split_id)?;
-    let risk_note = files::read_capped(&args.risk_note, "risk note", MAX_RISK_NOTE_LEN)?;
-    let risk_note_hash: [u8; 32] = Sha256::digest(&risk_note).into();
     let asked = ApprovalParams {
         operation,
         subject: Some(ApprovalSubject {
-            version: version.clone(),
-            split_id,
+            version,
+            split_id: hex32("split-id", &args.split_id)?,
         }),
         target: target
             .as_deref()
@@ -129,66 +92,14 @@ async fn ask(
         allow_server_shares,
         slots: Vec::new(),
         change_hash: None,
-        ticket: FreeText::new(&args.ticket).map_err(|_| Error::Argument {
-            flag: "ticket",
-            reason: "not a valid ticket (free text)".to_owned(),
-        })?,
-        risk_note_hash,
+        ticket: approval::ticket(&args.ticket)?,
+        risk_note_hash: approval::risk_note_hash(&args.risk_note)?,
     };
-    asked.validate().map_err(|source| Error::Argument {
-        flag: "key-version",
-        reason: source.to_string(),
-    })?;
-    let wire_operation = match operation {
-        ApprovalOperation::Drill => proto::ApprovalOperation::Drill,
-        _ => proto::ApprovalOperation::Recover,
+    let command = match operation {
+        ApprovalOperation::Drill => "drill request",
+        _ => "recover request",
     };
-    let mut client = client::connect(config.server()?).await?;
-    let answer = client
-        .request_approval(proto::RequestApprovalRequest {
-            params: Some(proto::ApprovalParams {
-                operation: wire_operation.into(),
-                version: Some(proto_version(&version)),
-                split_id: split_id.to_vec(),
-                target: target.unwrap_or_default(),
-                allow_server_shares,
-                slots: Vec::new(),
-                change_hash: Vec::new(),
-                ticket: args.ticket.clone(),
-                risk_note_hash: risk_note_hash.to_vec(),
-            }),
-        })
-        .await?
-        .into_inner();
-    // The request the approvers will read must be the one asked for, and
-    // hash to what the service says.
-    let request = ApprovalRequest::decode(&answer.request).map_err(Error::verification(
-        "the service's approval request does not decode",
-    ))?;
-    if let Some(field) = request.params.first_difference(&asked) {
-        return Err(Error::RequestDiffers { field });
-    }
-    let hash = request.hash().map_err(Error::verification(
-        "the service's approval request does not encode",
-    ))?;
-    if hash.0 != answer32("request_hash", &answer.request_hash)? {
-        return Err(Error::BadAnswer(
-            "the request hash is not the request's hash",
-        ));
-    }
-    files::write_new(&args.out, &answer.request, args.force, Access::Public)?;
-    context.output.report(&RequestReport {
-        command: match operation {
-            ApprovalOperation::Drill => "drill request",
-            _ => "recover request",
-        },
-        operation: operation.to_string(),
-        version: VersionReport::of(&version),
-        request_hash: hex::encode(hash.0),
-        expires_at_unix: answer.expires_at_unix,
-        out: shown(&args.out),
-    })?;
-    Ok(ExitCode::Ok)
+    approval::ask(context, command, &asked, &args.out, args.force).await
 }
 
 /// `recover start`, `drill start`.
@@ -229,25 +140,9 @@ async fn start(
 ) -> Result<ExitCode, Error> {
     let config = context.config()?;
     let service_key = config.service_signer()?.key;
-    let bytes = files::read_capped(&args.request, "approval request", MAX_APPROVAL_REQUEST_LEN)?;
-    let request = ApprovalRequest::decode(&bytes)
-        .map_err(Error::verification("the approval request does not decode"))?;
-    let hash = request
-        .hash()
-        .map_err(Error::verification("the approval request does not encode"))?;
-    if request.params.operation != operation {
-        return Err(Error::Argument {
-            flag: "request",
-            reason: format!(
-                "it approves a {}, not a {operation}",
-                request.params.operation
-            ),
-        });
-    }
-    let subject = request.params.subject.as_ref().ok_or(Error::Argument {
-        flag: "request",
-        reason: "it names no key version".to_owned(),
-    })?;
+    let approved = Approved::read(&args.request, operation)?;
+    let (request, hash) = (&approved.request, approved.hash);
+    let subject = approved.subject()?;
     let version = proto_version(&subject.version);
     let ticket = request.params.ticket.as_str().to_owned();
     let risk_note_hash = request.params.risk_note_hash.to_vec();

@@ -197,6 +197,31 @@ impl RecoveryTargets for Nodes {
     }
 }
 
+/// The server's audit checkpoint signer.
+pub fn server_audit_signer() -> InMemorySigner {
+    InMemorySigner::from_seed(SignerId::new("audit-server").unwrap(), &[0xa5; 32])
+}
+
+/// Node 0's keystore file of `protocol`'s key, written by the node's codec
+/// (the one the served targets read with) for `version`, in `dir`.
+pub fn write_keystore(dir: &Path, protocol: Protocol, version: u32) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let json = Zeroizing::new(fixture_bytes(protocol, 0).unwrap().to_vec());
+    let data = LocalPartySaveData::from_json(&json).unwrap();
+    shardkeep_keydata::write_keystore(
+        dir,
+        &NodeVersion {
+            key_id: KeyId::new(key_of(protocol)).unwrap(),
+            node_id: NodeId::new("node-0").unwrap(),
+            version: shardkeep_types::KeyVersion::new(version),
+        },
+        &data,
+        Nodes::new().codec.as_ref(),
+        shardkeep_keydata::WriteMode::CreateNew,
+    )
+    .unwrap()
+}
+
 /// A person as the command line made them: their configuration file and
 /// the public values `init` printed.
 pub struct Person {
@@ -263,7 +288,12 @@ impl Served {
             let service = BackupService::new(parts).unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let port = listener.local_addr().unwrap().port();
-            let grpc = GrpcService::new(service.clone(), Arc::new(Nodes::new())).into_server();
+            // The server's own audit checkpoints (a hard delete signs one).
+            let witness =
+                shardkeep_audit::FileWitness::open(dir.path().join("server.witness")).unwrap();
+            let grpc = GrpcService::new(service.clone(), Arc::new(Nodes::new()))
+                .with_checkpoints(Arc::new(server_audit_signer()), witness)
+                .into_server();
             tokio::spawn(async move {
                 tonic::transport::Server::builder()
                     .tls_config(tls.server_config())
@@ -314,6 +344,22 @@ impl Served {
             ))
             .unwrap();
         served
+    }
+
+    /// The bootstrapped security person's approval of `request` (their key
+    /// is the support's, not a command line person's), submitted
+    /// in-process.
+    pub fn approve_as_bootstrap_security(&self, request: &[u8]) -> shardkeep_backup::ApprovalState {
+        let signer = InMemorySigner::from_seed(SignerId::new("sec-1").unwrap(), &[0x51; 32]);
+        let approval =
+            shardkeep_backup::sign_approval(request, &self.security, Role::Security, &signer)
+                .unwrap();
+        self.runtime
+            .block_on(
+                self.service
+                    .submit_approval(&self.security, &approval.encode()),
+            )
+            .unwrap()
     }
 
     /// The service's pinned signing key.
