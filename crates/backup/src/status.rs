@@ -31,9 +31,9 @@ use sha2::{Digest, Sha256};
 use shardkeep_audit::{EventType, Outcome};
 use shardkeep_sss_core::CurveId;
 use shardkeep_storage::{
-    AccessControlStore, DrillSummary, GroupStore, KeyVersionState, PersonRecord, RegistryStore,
-    SealedShareStore, SlotFilter, SlotState, StatusFilter, StatusStore, StatusSummary, Storage,
-    Transaction, VersionStatusRow,
+    AccessControlStore, DrillSummary, ExposureRow, GroupStore, KeyVersionState, PersonRecord,
+    RegistryStore, SealedShareStore, SlotFilter, SlotState, StatusFilter, StatusStore,
+    StatusSummary, Storage, Transaction, VersionStatusRow,
 };
 use shardkeep_types::{
     ActorId, CustodianId, EnvelopeId, FreeText, KekId, KeyId, KeyVersion, NodeId, NodeVersion,
@@ -503,6 +503,43 @@ pub(crate) async fn exposure_of_key<T: StatusStore + GroupStore + Send>(
         Err(other) => return Err(other.into()),
     };
     let rows = tx.exposure_rows(key_id).await?;
+    Ok(Some(exposed_nodes(group.tss_degree, rows)))
+}
+
+/// [`exposure_of_key`] of each of `keys`, in two storage queries per
+/// [`KEYS_PER_QUERY`](shardkeep_storage::KEYS_PER_QUERY) keys (a status
+/// page's keys) instead of two per key.
+async fn exposure_of_keys<T: StatusStore + GroupStore + Send>(
+    tx: &mut T,
+    keys: &[KeyId],
+) -> Result<BTreeMap<KeyId, Option<BTreeMap<NodeId, BTreeSet<CustodianId>>>>, Error> {
+    let degrees: BTreeMap<KeyId, u16> = tx
+        .groups_of(keys)
+        .await?
+        .into_iter()
+        .map(|group| (group.key_id, group.tss_degree))
+        .collect();
+    let mut rows_by_key: BTreeMap<KeyId, Vec<ExposureRow>> = BTreeMap::new();
+    for row in tx.exposure_rows_of(keys).await? {
+        rows_by_key.entry(row.key_id.clone()).or_default().push(row);
+    }
+    Ok(keys
+        .iter()
+        .map(|key| {
+            let exposed = degrees.get(key).map(|&tss_degree| {
+                exposed_nodes(tss_degree, rows_by_key.remove(key).unwrap_or_default())
+            });
+            (key.clone(), exposed)
+        })
+        .collect())
+}
+
+/// Which nodes of a group of degree `tss_degree` each custodian entity is
+/// exposed for, from the group's exposure rows.
+fn exposed_nodes(
+    tss_degree: u16,
+    rows: Vec<ExposureRow>,
+) -> BTreeMap<NodeId, BTreeSet<CustodianId>> {
     let mut nodes: BTreeMap<NodeId, NodeCustody> = BTreeMap::new();
     for row in rows {
         let node = nodes
@@ -517,7 +554,7 @@ pub(crate) async fn exposure_of_key<T: StatusStore + GroupStore + Send>(
     }
     let nodes: Vec<NodeCustody> = nodes.into_values().collect();
     let mut exposed: BTreeMap<NodeId, BTreeSet<CustodianId>> = BTreeMap::new();
-    for exposure in exposures(group.tss_degree, &nodes) {
+    for exposure in exposures(tss_degree, &nodes) {
         for node in exposure.nodes {
             exposed
                 .entry(node)
@@ -525,7 +562,7 @@ pub(crate) async fn exposure_of_key<T: StatusStore + GroupStore + Send>(
                 .insert(exposure.custodian.clone());
         }
     }
-    Ok(Some(exposed))
+    exposed
 }
 
 impl<S: Storage> BackupService<S>
@@ -612,7 +649,7 @@ where
     }
 
     /// The status of each of `rows`, with the exposure of its group key
-    /// (two storage queries per group key among the active rows) and, for
+    /// (two storage queries per 32 group keys among the active rows) and, for
     /// a version that is not active, its outstanding destruction
     /// statements.
     pub(crate) async fn statuses_of(
@@ -621,15 +658,14 @@ where
         rows: &[VersionStatusRow],
         context: &StatusContext,
     ) -> Result<Vec<VersionStatus>, Error> {
-        let mut exposure_by_key = BTreeMap::new();
-        for key_id in rows
+        let active_keys: Vec<KeyId> = rows
             .iter()
             .filter(|row| row.state == KeyVersionState::Active)
-            .map(|row| &row.version.key_id)
+            .map(|row| row.version.key_id.clone())
             .collect::<BTreeSet<_>>()
-        {
-            exposure_by_key.insert(key_id.clone(), exposure_of_key(tx, key_id).await?);
-        }
+            .into_iter()
+            .collect();
+        let exposure_by_key = exposure_of_keys(tx, &active_keys).await?;
         let mut versions = Vec::with_capacity(rows.len());
         for row in rows {
             let exposure = if row.state == KeyVersionState::Active {

@@ -894,6 +894,18 @@ pub async fn groups_are_registered_once<S: Store>(storage: S) {
     (widest.tss_degree, widest.parties) = (u16::MAX - 1, u16::MAX);
     tx.register_group(&widest).await.unwrap();
     assert_eq!(tx.group(&fresh.key_id).await.unwrap(), widest);
+
+    // Several at once: the registered ones among any number of keys (more
+    // than one statement's worth, out of order, repeated), in key order,
+    // each once.
+    let mut keys: Vec<KeyId> = (0..crate::KEYS_PER_QUERY + 5)
+        .map(|i| KeyId::new(format!("absent-{i:02}")).unwrap())
+        .collect();
+    keys.insert(2, fresh.key_id.clone());
+    keys.push(wallet.key_id.clone());
+    keys.push(fresh.key_id.clone());
+    assert_eq!(tx.groups_of(&keys).await.unwrap(), [wallet, widest]);
+    assert!(tx.groups_of(&[]).await.unwrap().is_empty());
 }
 
 /// Conformance case: policies append and the latest is current.
@@ -2553,6 +2565,25 @@ pub async fn status_summary_and_metrics<S: Store>(storage: S) {
             .unwrap()
             .is_empty()
     );
+    // Many keys at once (more than one statement's worth, out of order,
+    // repeated, some unknown): each known key's rows once, in key order.
+    let known = [
+        KeyId::new("wallet-1").unwrap(),
+        KeyId::new("wallet-2").unwrap(),
+    ];
+    let mut keys: Vec<KeyId> = (0..crate::KEYS_PER_QUERY + 5)
+        .map(|i| KeyId::new(format!("absent-{i:02}")).unwrap())
+        .collect();
+    keys.insert(3, known[1].clone());
+    keys.push(known[0].clone());
+    keys.push(known[1].clone());
+    let mut expected = Vec::new();
+    for key in &known {
+        expected.extend(tx.exposure_rows(key).await.unwrap());
+    }
+    assert!(!expected.is_empty());
+    assert_eq!(tx.exposure_rows_of(&keys).await.unwrap(), expected);
+    assert!(tx.exposure_rows_of(&[]).await.unwrap().is_empty());
 
     assert_eq!(
         tx.delivery_stats().await.unwrap(),

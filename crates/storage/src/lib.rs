@@ -78,6 +78,11 @@ pub const MAX_CHECKPOINT_LEN: usize = 4096;
 /// Most rows one page of a listing returns.
 pub const MAX_PAGE_ROWS: u32 = 10_000;
 
+/// The key ids one statement names (`key_id IN ($1, ..., $32)`) in
+/// [`GroupStore::groups_of`] and [`StatusStore::exposure_rows_of`]: a
+/// status page's keys in a few queries instead of one each.
+pub const KEYS_PER_QUERY: usize = 32;
+
 /// How many ids one query of [`RegistryStore::persons_named`] looks up;
 /// more ids take more queries.
 pub const PERSONS_PER_QUERY: usize = 8;

@@ -866,6 +866,17 @@ pub trait GroupStore {
     /// [`Error::GroupNotFound`].
     fn group(&mut self, key_id: &KeyId) -> impl Future<Output = Result<GroupRecord, Error>> + Send;
 
+    /// The registered groups among `keys`, in key order, each once: the
+    /// groups of a status page in a query per
+    /// [`KEYS_PER_QUERY`](crate::KEYS_PER_QUERY) keys.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::CorruptRow`].
+    fn groups_of(
+        &mut self,
+        keys: &[KeyId],
+    ) -> impl Future<Output = Result<Vec<GroupRecord>, Error>> + Send;
+
     /// Sets the policy in force (appends: every policy ever set is kept).
     ///
     /// # Errors
@@ -1009,6 +1020,18 @@ pub trait StatusStore {
     fn exposure_rows(
         &mut self,
         key_id: &KeyId,
+    ) -> impl Future<Output = Result<Vec<ExposureRow>, Error>> + Send;
+
+    /// [`exposure_rows`](Self::exposure_rows) of each of `keys`, ordered by
+    /// key, node, version and custodian, each row once: the keys of a
+    /// status page in a query per [`KEYS_PER_QUERY`](crate::KEYS_PER_QUERY)
+    /// keys.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::CorruptRow`].
+    fn exposure_rows_of(
+        &mut self,
+        keys: &[KeyId],
     ) -> impl Future<Output = Result<Vec<ExposureRow>, Error>> + Send;
 
     /// Delivery attempts, confirmations and failure reasons over the

@@ -30,15 +30,42 @@ async fn load_group<B: Backend>(
     else {
         return Ok(None);
     };
-    let cols = Columns::<B>::new(&row, GROUPS);
-    Ok(Some(GroupRecord {
+    decode_group::<B>(&row).map(Some)
+}
+
+fn decode_group<B: Backend>(row: &B::Row) -> Result<GroupRecord, Error> {
+    let cols = Columns::<B>::new(row, GROUPS);
+    Ok(GroupRecord {
         key_id: cols.parse(0, "key_id", KeyId::new)?,
         curve: cols.small(1, "curve")?,
         group_public_key: cols.blob(2, "group_public_key")?,
         tss_degree: cols.small(3, "tss_degree")?,
         parties: cols.small(4, "parties")?,
         registered_at: cols.timestamp(5, "registered_at")?,
-    }))
+    })
+}
+
+async fn groups_of<B: Backend>(
+    tx: &mut SqlTransaction<B>,
+    keys: &[KeyId],
+) -> Result<Vec<GroupRecord>, Error> {
+    let mut groups = Vec::new();
+    for chunk in keys.chunks(crate::KEYS_PER_QUERY) {
+        let rows = tx
+            .fetch(
+                GROUPS,
+                "SELECT key_id, curve, group_public_key, tss_degree, parties, registered_at \
+                 FROM groups WHERE key_id IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32) ORDER BY key_id",
+                super::key_list_args(chunk),
+            )
+            .await?;
+        for row in &rows {
+            groups.push(decode_group::<B>(row)?);
+        }
+    }
+    groups.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+    groups.dedup_by(|a, b| a.key_id == b.key_id);
+    Ok(groups)
 }
 
 /// A group, or [`Error::GroupNotFound`].
@@ -273,6 +300,10 @@ impl<B: Backend> GroupStore for SqlTransaction<B> {
 
     async fn group(&mut self, key_id: &KeyId) -> Result<GroupRecord, Error> {
         guarded!(self, Read, group(self, key_id))
+    }
+
+    async fn groups_of(&mut self, keys: &[KeyId]) -> Result<Vec<GroupRecord>, Error> {
+        guarded!(self, Read, groups_of(self, keys))
     }
 
     async fn set_policy(&mut self, policy: &PolicyRecord) -> Result<(), Error> {

@@ -518,6 +518,17 @@ pub(crate) fn share_slot<B: Backend>(
     Ok(version.slot(index))
 }
 
+/// [`KEYS_PER_QUERY`](crate::KEYS_PER_QUERY) parameters for `keys` (at
+/// most that many, at least one): the last key repeats in the places left
+/// over, which changes nothing an `IN` list selects.
+pub(crate) fn key_list_args(keys: &[shardkeep_types::KeyId]) -> Vec<Arg> {
+    let mut args: Vec<Arg> = keys.iter().map(|key| Arg::from(key.as_str())).collect();
+    if let Some(last) = keys.last() {
+        args.resize_with(crate::KEYS_PER_QUERY, || Arg::from(last.as_str()));
+    }
+    args
+}
+
 /// The bound parameters `key_id, node_id, version` of a key version.
 pub(crate) fn version_args(version: &shardkeep_types::NodeVersion) -> Vec<Arg> {
     args![

@@ -390,30 +390,33 @@ async fn summary<B: Backend>(
     })
 }
 
+/// The exposure rows of `keys`, ordered by key, node, version and
+/// custodian.
 async fn exposure<B: Backend>(
     tx: &mut SqlTransaction<B>,
-    key_id: &KeyId,
+    keys: &[KeyId],
 ) -> Result<Vec<ExposureRow>, Error> {
-    let rows = tx
-        .fetch(
-            TABLE,
-            "SELECT kv.key_id, kv.node_id, kv.version, c.custodian_id, count(*), \
-             (SELECT count(*) FROM share_slots s WHERE s.key_id = kv.key_id \
-             AND s.node_id = kv.node_id AND s.version = kv.version AND s.state = 'active'), \
-             kv.threshold \
-             FROM key_versions kv JOIN custody_map c \
-             ON c.key_id = kv.key_id AND c.node_id = kv.node_id AND c.version = kv.version \
-             WHERE kv.key_id = $1 AND kv.state = 'active' \
-             GROUP BY kv.key_id, kv.node_id, kv.version, c.custodian_id, kv.threshold \
-             ORDER BY kv.node_id, kv.version, c.custodian_id",
-            args![key_id.as_str()],
-        )
-        .await?;
-    rows.iter()
-        .map(|row| {
+    let mut exposure = Vec::new();
+    for chunk in keys.chunks(crate::KEYS_PER_QUERY) {
+        let rows = tx
+            .fetch(
+                TABLE,
+                "SELECT kv.key_id, kv.node_id, kv.version, c.custodian_id, count(*), \
+                 (SELECT count(*) FROM share_slots s WHERE s.key_id = kv.key_id \
+                 AND s.node_id = kv.node_id AND s.version = kv.version AND s.state = 'active'), \
+                 kv.threshold \
+                 FROM key_versions kv JOIN custody_map c \
+                 ON c.key_id = kv.key_id AND c.node_id = kv.node_id AND c.version = kv.version \
+                 WHERE kv.key_id IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32) AND kv.state = 'active' \
+                 GROUP BY kv.key_id, kv.node_id, kv.version, c.custodian_id, kv.threshold \
+                 ORDER BY kv.key_id, kv.node_id, kv.version, c.custodian_id",
+                super::key_list_args(chunk),
+            )
+            .await?;
+        for row in &rows {
             let cols = Columns::<B>::new(row, TABLE);
             let version = node_version(&cols, 0)?;
-            Ok(ExposureRow {
+            exposure.push(ExposureRow {
                 key_id: version.key_id,
                 node_id: version.node_id,
                 version: version.version,
@@ -421,9 +424,23 @@ async fn exposure<B: Backend>(
                 shares: cols.small(4, "shares")?,
                 server_active: cols.small(5, "server_active")?,
                 t: cols.small(6, "threshold")?,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    // Chunks in the caller's order, duplicates once: the documented order.
+    exposure.sort_by(|a, b| {
+        (&a.key_id, &a.node_id, a.version, &a.custodian).cmp(&(
+            &b.key_id,
+            &b.node_id,
+            b.version,
+            &b.custodian,
+        ))
+    });
+    exposure.dedup_by(|a, b| {
+        (&a.key_id, &a.node_id, a.version, &a.custodian)
+            == (&b.key_id, &b.node_id, b.version, &b.custodian)
+    });
+    Ok(exposure)
 }
 
 async fn delivery_stats<B: Backend>(tx: &mut SqlTransaction<B>) -> Result<DeliveryStats, Error> {
@@ -551,7 +568,11 @@ impl<B: Backend> StatusStore for SqlTransaction<B> {
     }
 
     async fn exposure_rows(&mut self, key_id: &KeyId) -> Result<Vec<ExposureRow>, Error> {
-        guarded!(self, Read, exposure(self, key_id))
+        guarded!(self, Read, exposure(self, core::slice::from_ref(key_id)))
+    }
+
+    async fn exposure_rows_of(&mut self, keys: &[KeyId]) -> Result<Vec<ExposureRow>, Error> {
+        guarded!(self, Read, exposure(self, keys))
     }
 
     async fn delivery_stats(&mut self) -> Result<DeliveryStats, Error> {
