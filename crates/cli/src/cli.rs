@@ -61,6 +61,14 @@ pub(crate) enum Command {
     /// The audit log, offline.
     #[command(subcommand)]
     Audit(AuditCommand),
+    // ---- The service as a process (serve, sidecar, demo) ----
+    /// Serve the backup service of a service configuration (`init
+    /// service`) over mutual TLS, with its metrics port, until SIGTERM or
+    /// SIGINT.
+    Serve,
+    /// Serve one party's half of the node self-test (the configuration's
+    /// `self_test`) for another node's recovery, until SIGTERM or SIGINT.
+    Sidecar,
 }
 
 /// `audit ...`.

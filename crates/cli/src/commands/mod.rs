@@ -7,6 +7,8 @@ mod init;
 mod query;
 mod service;
 mod session;
+// The service as a process.
+mod serve;
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +58,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Recover(command) => block_on(session::recover(&context, command)),
         Command::Drill(command) => block_on(session::drill(&context, command)),
         Command::Audit(command) => audit::run(&context, command),
+        // The service as a process.
+        Command::Serve => serve::run(&context, serve::Role::Service),
+        Command::Sidecar => serve::run(&context, serve::Role::Sidecar),
     }
 }
 
