@@ -246,6 +246,14 @@ pub(crate) enum Error {
         /// Why (names files and addresses, never a secret).
         detail: String,
     },
+    /// A step of `demo` failed.
+    #[error("demo: {step}: {detail}")]
+    Demo {
+        /// The step.
+        step: String,
+        /// Why (the failing command's own error message).
+        detail: String,
+    },
     /// The async runtime cannot start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
@@ -301,7 +309,8 @@ impl Error {
             | Self::ServiceFailed { .. }
             | Self::Internal(_)
             | Self::Runtime(_)
-            | Self::Serve { .. } => ExitCode::Local,
+            | Self::Serve { .. }
+            | Self::Demo { .. } => ExitCode::Local,
         }
     }
 
@@ -341,6 +350,7 @@ impl Error {
             Self::Internal(_) => "internal",
             Self::Runtime(_) => "runtime",
             Self::Serve { .. } => "serve",
+            Self::Demo { .. } => "demo",
         }
     }
 

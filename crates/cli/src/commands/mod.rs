@@ -8,6 +8,7 @@ mod query;
 mod service;
 mod session;
 // The service as a process.
+mod demo;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         // The service as a process.
         Command::Serve => serve::run(&context, serve::Role::Service),
         Command::Sidecar => serve::run(&context, serve::Role::Sidecar),
+        Command::Demo(args) => block_on(demo::run(&context, args)),
     }
 }
 
