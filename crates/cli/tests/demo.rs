@@ -1,7 +1,8 @@
 //! `shardkeep demo --json`: the whole procedure against a real `shardkeep
 //! serve` with the other parties as `shardkeep sidecar` processes; both
-//! drills pass, each self-test reached the sidecars over mutual TLS, and
-//! every server stopped cleanly on SIGTERM.
+//! drills and both recoveries pass (the recovered keystore is party 0's,
+//! under node-0's KEK), each self-test reached the sidecars over mutual
+//! TLS, and every server stopped cleanly on SIGTERM.
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
@@ -44,6 +45,16 @@ fn the_demo_drills_both_curves_against_served_sidecars() {
         assert!(text.contains("sandbox deleted"), "{text}");
     }
 
+    let recoveries = report["recoveries"].as_array().unwrap();
+    assert_eq!(recoveries.len(), 2);
+    for recovery in recoveries {
+        assert_eq!(recovery["state"], "recovered", "{recovery}");
+        assert_eq!(recovery["success"], true, "{recovery}");
+        assert_eq!(recovery["keystore_is_party_0"], true, "{recovery}");
+        let keystore = dir.join(recovery["keystore"].as_str().unwrap());
+        assert!(keystore.is_file(), "{}", keystore.display());
+    }
+
     // The service and eight sidecars (four other parties per curve), each
     // its own process, all stopped by SIGTERM with exit code 0.
     let servers = report["servers"].as_array().unwrap();
@@ -70,14 +81,18 @@ fn the_demo_drills_both_curves_against_served_sidecars() {
             .filter(|s| s["actor"] == actor && s["step"].as_str().unwrap().starts_with(step))
             .count()
     };
-    assert_eq!(by("sec-1", "approve"), 2);
+    // A drill and a recovery per curve for the security person, the
+    // recoveries only for the business owner.
+    assert_eq!(by("sec-1", "approve"), 4);
+    assert_eq!(by("biz-1", "approve"), 2);
     assert_eq!(by("demo-wallet-ed25519-cust-1-contact", "receipt sign"), 1);
+    // Their share to the drill, and to the recovery.
     assert_eq!(
         by("demo-wallet-secp256k1-cust-2-contact", "recover submit"),
-        1
+        2
     );
 
-    // Each drill's self-test went to the other parties' sidecar processes,
+    // Each drill's and recovery's self-test went to the other parties' sidecar processes,
     // as node-0's server (the only process holding party 0's share).
     for curve in ["ecdsa", "eddsa"] {
         let answered = (1..5)
@@ -88,6 +103,7 @@ fn the_demo_drills_both_curves_against_served_sidecars() {
                     .count()
             })
             .sum::<usize>();
-        assert!(answered >= 2, "{curve}: {answered} SelfTest calls answered");
+        // Two rounds (commit, sign) per self-test, two self-tests.
+        assert!(answered >= 4, "{curve}: {answered} SelfTest calls answered");
     }
 }

@@ -448,3 +448,39 @@ fn the_served_binary_answers_the_command_exposes_metrics_and_stops_on_sigterm() 
     let signer_file = std::fs::read(svc.join("keys/service-signer.key")).unwrap();
     assert!(!log.contains(&hex::encode(&signer_file)));
 }
+
+#[test]
+fn a_sidecar_without_its_party_a_readable_kek_or_a_service_without_tls_is_refused() {
+    let site = Site::new();
+    site.ok(&["init", "service", "--dir", "svc"]);
+    let config_path = site.path("svc/service.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["listen"] = "127.0.0.1:0".into();
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let refused = |command: &str| {
+        let (code, value) = site.run(&["--config", "svc/service.json", command]);
+        assert_eq!(code, 2, "{value}");
+        assert_eq!(value["error"]["kind"], "config", "{value}");
+        value["error"]["message"].as_str().unwrap().to_owned()
+    };
+
+    assert!(refused("sidecar").contains("no self_test"));
+    // No certificates: never served in the clear.
+    assert!(refused("serve").contains("no tls"));
+
+    // A KEK file others can read is refused before it is read.
+    let kek = site.path("svc/keys/party.kek");
+    std::fs::write(&kek, "ab".repeat(32)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).unwrap();
+        config["self_test"] = serde_json::json!({
+            "keystore": "party.keydata.enc",
+            "kek": { "id": "party-1-keystore", "file": "keys/party.kek" },
+            "key_id": "wallet", "node_id": "node-1", "key_version": 1,
+        });
+        std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+        assert!(refused("sidecar").contains("mode 0600"));
+    }
+}

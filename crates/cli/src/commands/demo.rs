@@ -3,15 +3,17 @@
 //! certificates made at run time by `init service`, a temporary SQLite
 //! database) for one ECDSA and one EdDSA node (the tss-lib fixtures'
 //! party 0), and each other party of both groups as a `shardkeep sidecar`
-//! process holding only its own keystore. The operator, the security
-//! approver and the three custodians of each node act through this
-//! binary's own subcommands, each a child process with its own
-//! configuration and secrets file.
+//! process holding only its own keystore. The operator, the two approvers
+//! (security, business owner) and the three custodians of each node act
+//! through this binary's own subcommands, each a child process with its
+//! own configuration and secrets file: deliveries with receipts, a drill
+//! and a recovery per node.
 //!
-//! What the command line cannot do yet (registering persons, generating a
-//! backup) is done by calling the backup crate's operations on the
-//! service's own files before it starts: the same functions the service
-//! runs for `RegisterPerson`-style bootstrap and `GenerateBackup`.
+//! What the command line cannot do yet (registering persons, setting the
+//! policy, generating a backup) is done by calling the backup crate's
+//! operations (`register_person`, `register_entity`, `set_policy`,
+//! `generate`, the ones the service runs) on the service's own files
+//! before it starts.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -87,6 +89,20 @@ struct Drill {
     drill_report: String,
 }
 
+/// One node's recovery.
+#[derive(Debug, Serialize)]
+struct Recovery {
+    key_id: String,
+    node_id: String,
+    state: String,
+    success: bool,
+    /// The keystore the service wrote (`.keydata.enc`).
+    keystore: String,
+    /// It opens under the node's keystore KEK, and is party 0's share of
+    /// the group.
+    keystore_is_party_0: bool,
+}
+
 /// `demo`.
 #[derive(Debug, Serialize)]
 struct DemoReport {
@@ -96,6 +112,7 @@ struct DemoReport {
     servers: Vec<Value>,
     steps: Vec<Step>,
     drills: Vec<Drill>,
+    recoveries: Vec<Recovery>,
     exit_codes: Vec<(String, i32)>,
     passed: bool,
 }
@@ -119,6 +136,22 @@ impl Report for DemoReport {
             if !drill.drill_report.ends_with('\n') {
                 out.push('\n');
             }
+        }
+        for recovery in &self.recoveries {
+            line!(
+                out,
+                "recovery of {}/{}: {} ({}); {} {}",
+                recovery.key_id,
+                recovery.node_id,
+                recovery.state,
+                if recovery.success { "passed" } else { "FAILED" },
+                recovery.keystore,
+                if recovery.keystore_is_party_0 {
+                    "opens under node-0's KEK and is party 0's share"
+                } else {
+                    "is NOT party 0's share"
+                }
+            );
         }
         for (server, code) in &self.exit_codes {
             line!(out, "{server} stopped on SIGTERM with exit code {code}");
@@ -415,9 +448,12 @@ pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<ExitCode, E
     if !kept {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let drills = outcome?;
-    let passed =
-        drills.iter().all(|drill| drill.success) && exit_codes.iter().all(|(_, code)| *code == 0);
+    let (drills, recoveries) = outcome?;
+    let passed = drills.iter().all(|drill| drill.success)
+        && recoveries
+            .iter()
+            .all(|recovery| recovery.success && recovery.keystore_is_party_0)
+        && exit_codes.iter().all(|(_, code)| *code == 0);
     context.output.report(&DemoReport {
         command: "demo",
         dir: dir.display().to_string(),
@@ -425,6 +461,7 @@ pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<ExitCode, E
         servers,
         steps,
         drills,
+        recoveries,
         exit_codes,
         passed,
     })?;
@@ -435,12 +472,12 @@ pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<ExitCode, E
     })
 }
 
-/// Every step, in order; the drills' outcomes.
+/// Every step, in order; the drills' and recoveries' outcomes.
 #[allow(
     clippy::too_many_lines,
     reason = "the procedure reads top to bottom, one role's step after another"
 )]
-async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<Vec<Drill>, Error> {
+async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<Recovery>), Error> {
     let mut passphrase = [0u8; 24];
     rand::rngs::SysRng
         .try_fill_bytes(&mut passphrase)
@@ -494,6 +531,8 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<Vec<Drill>, Error
             "--client",
             "sec-1",
             "--client",
+            "biz-1",
+            "--client",
             "node-0-server",
             "--bootstrap-security",
             "sec-1",
@@ -517,6 +556,11 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<Vec<Drill>, Error
     args.extend(pinned);
     args.push(&signer_key);
     demo.cli("ops-1", Some("ops-1.json"), &args)?;
+    let mut args = vec!["init", "person", "--person", "biz-1"];
+    let biz_tls = tls("biz-1");
+    args.extend(strs(&biz_tls));
+    let business = demo.cli("biz-1", Some("biz-1.json"), &args)?;
+    let business_key = key32("init person", &text_field(&business, "signing_key")?)?;
 
     // Three custodians per node, offline, pinning the service key.
     let mut custodians = Vec::new();
@@ -663,6 +707,21 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<Vec<Drill>, Error
         )
         .await
         .map_err(|error| failed(step, error))?;
+    backup
+        .register_person(
+            &sec,
+            register(
+                "biz-1",
+                &[Role::BusinessOwner],
+                PersonKeys {
+                    approval_key: Some(business_key),
+                    tls_fingerprint: Some(fingerprint("biz-1")?),
+                    ..PersonKeys::default()
+                },
+            )?,
+        )
+        .await
+        .map_err(|error| failed(step, error))?;
     for (_, person, entity, receipt_key, recipient) in &custodians {
         backup
             .register_person(
@@ -704,15 +763,17 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<Vec<Drill>, Error
         .await
         .map_err(|error| failed("setting the policy", error))?;
     demo.steps.push(Step {
-        step: "ops-1, 6 custodians and their entities registered; policy 3 of 5, 2 on the server"
+        step: "ops-1, biz-1, 6 custodians and their entities registered; policy 3 of 5, 2 on the server"
             .to_owned(),
         actor: "sec-1".to_owned(),
     });
     let mut generated = Vec::new();
+    let mut party_0_ids = Vec::new();
     for node in NODES {
         let step = format!("generate {}", node.key);
         let data = LocalPartySaveData::from_json(&fixture(fixtures, node, 0)?)
             .map_err(|error| failed(&step, error))?;
+        party_0_ids.push(data.share_id().to_vec());
         let made = backup
             .generate(
                 &actor("ops-1")?,
@@ -769,7 +830,7 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<Vec<Drill>, Error
     }
     let mut config = demo.read_json("svc/service.json")?;
     std::fs::create_dir(demo.path("witness")).map_err(|error| failed("witness", error))?;
-    demo.kek_file("svc/keys/node-0.kek")?;
+    let node_0_kek = demo.kek_file("svc/keys/node-0.kek")?;
     config["metrics_listen"] = "127.0.0.1:0".into();
     config["witness"] = "../witness/audit.witness".into();
     config["peer_tls"] = json!({
@@ -894,26 +955,7 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<Vec<Drill>, Error
                 &descriptor,
             ],
         )?;
-        let mut submissions = Vec::new();
-        for container in containers {
-            let person = container.person.as_str();
-            let submission = format!("{person}.drill.submission");
-            demo.cli(
-                person,
-                Some(&format!("{person}.json")),
-                &[
-                    "recover",
-                    "submit",
-                    "--descriptor",
-                    &descriptor,
-                    "--container",
-                    &format!("{person}.container"),
-                    "--out",
-                    &submission,
-                ],
-            )?;
-            submissions.push(submission);
-        }
+        let submissions = submit_all(demo, containers, &descriptor, "drill")?;
         let mut args = vec!["drill", "shares", "--descriptor", descriptor.as_str()];
         args.extend(submissions.iter().map(String::as_str));
         let drilled = demo.cli("ops-1", Some("ops-1.json"), &args)?;
@@ -925,5 +967,133 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<Vec<Drill>, Error
             drill_report: text_field(&drilled, "drill_report").unwrap_or_default(),
         });
     }
-    Ok(drills)
+
+    // A recovery per node: the business owner and the security person
+    // approve, the custodians submit, the service writes node-0's keystore
+    // under the node's KEK after self-testing it with the sidecars.
+    let codec = KekKeystoreCodec::new(InMemoryKek::from_bytes(
+        KekId::new("node-0-keystore").map_err(|_| failed("recover", "KEK id"))?,
+        &node_0_kek,
+    ));
+    let mut recoveries = Vec::new();
+    for ((node, split_id, containers), party_0) in generated.iter().zip(&party_0_ids) {
+        let target = demo.path(&format!("node-0-{}-keystore", node.curve));
+        std::fs::create_dir(&target).map_err(|error| failed("recover", error))?;
+        let target_text = target.display().to_string();
+        let request_file = format!("{}.recover.request", node.key);
+        let requested = demo.cli(
+            "ops-1",
+            Some("ops-1.json"),
+            &[
+                "recover",
+                "request",
+                "--key",
+                node.key,
+                "--node",
+                "node-0",
+                "--key-version",
+                "1",
+                "--split-id",
+                split_id,
+                "--target",
+                &target_text,
+                "--ticket",
+                "INC-7",
+                "--risk-note",
+                "risk-note.txt",
+                "--out",
+                &request_file,
+            ],
+        )?;
+        let hash = text_field(&requested, "request_hash")?;
+        for (approver, role) in [("biz-1", "business-owner"), ("sec-1", "security")] {
+            demo.cli(
+                approver,
+                Some(&format!("{approver}.json")),
+                &[
+                    "approve",
+                    "--request",
+                    &request_file,
+                    "--role",
+                    role,
+                    "--expect-hash",
+                    &hash,
+                    "--yes",
+                ],
+            )?;
+        }
+        let descriptor = format!("{}.recover.descriptor", node.key);
+        demo.cli(
+            "ops-1",
+            Some("ops-1.json"),
+            &[
+                "recover",
+                "start",
+                "--request",
+                &request_file,
+                "--out",
+                &descriptor,
+            ],
+        )?;
+        let submissions = submit_all(demo, containers, &descriptor, "recover")?;
+        let mut args = vec!["recover", "shares", "--descriptor", descriptor.as_str()];
+        args.extend(submissions.iter().map(String::as_str));
+        let recovered = demo.cli("ops-1", Some("ops-1.json"), &args)?;
+        let version = NodeVersion {
+            key_id: KeyId::new(node.key).map_err(|_| failed("recover", "key id"))?,
+            node_id: NodeId::new("node-0").map_err(|_| failed("recover", "node id"))?,
+            version: KeyVersion::new(1),
+        };
+        let keystore = shardkeep_keydata::keystore_path(&target, &version);
+        let keystore_is_party_0 = std::fs::read(&keystore)
+            .ok()
+            .and_then(|file| codec.decode(&version, &file).ok())
+            .and_then(|json| LocalPartySaveData::from_json(&json).ok())
+            // ShareIDs are public.
+            .is_some_and(|data| data.share_id() == party_0.as_slice());
+        recoveries.push(Recovery {
+            key_id: node.key.to_owned(),
+            node_id: "node-0".to_owned(),
+            state: text_field(&recovered, "state")?,
+            success: recovered["success"] == true,
+            keystore: keystore
+                .strip_prefix(&demo.dir)
+                .unwrap_or(&keystore)
+                .display()
+                .to_string(),
+            keystore_is_party_0,
+        });
+    }
+    Ok((drills, recoveries))
+}
+
+/// Each custodian's share submitted offline to the session `descriptor`
+/// describes; the submission files.
+fn submit_all(
+    demo: &mut Demo,
+    containers: &[shardkeep_backup::CustodianContainer],
+    descriptor: &str,
+    operation: &str,
+) -> Result<Vec<String>, Error> {
+    let mut submissions = Vec::new();
+    for container in containers {
+        let person = container.person.as_str();
+        let submission = format!("{person}.{operation}.submission");
+        demo.cli(
+            person,
+            Some(&format!("{person}.json")),
+            &[
+                "recover",
+                "submit",
+                "--descriptor",
+                descriptor,
+                "--container",
+                &format!("{person}.container"),
+                "--out",
+                &submission,
+            ],
+        )?;
+        submissions.push(submission);
+    }
+    Ok(submissions)
 }
