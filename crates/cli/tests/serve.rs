@@ -3,7 +3,10 @@
 //! EdDSA) backed up through the procedure on its files, then the real
 //! binary serving them over mutual TLS with its metrics port; the
 //! operator's and the custodians' commands against it (`--json`), the
-//! metrics scraped, and SIGTERM ending it with exit code 0.
+//! metrics scraped, and SIGTERM ending it with exit code 0. Two replicas
+//! of one service serving one PostgreSQL database (a throwaway cluster)
+//! at once. The refusals of a configuration that cannot be served.
+//! (The drill and recovery through `sidecar` processes: `tests/demo.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -483,4 +486,147 @@ fn a_sidecar_without_its_party_a_readable_kek_or_a_service_without_tls_is_refuse
         std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
         assert!(refused("sidecar").contains("mode 0600"));
     }
+}
+
+/// Registers the first security person (by themselves: the bootstrap) and
+/// the operator, with the certificate `init service` issued them, on
+/// `backup`.
+async fn register_operator<S: shardkeep_storage::Storage>(
+    backup: &BackupService<S>,
+    fingerprint: [u8; 32],
+) {
+    let sec = actor("sec-1");
+    backup
+        .register_person(
+            &sec,
+            PersonRegistration {
+                id: sec.clone(),
+                display_name: text("sec-1"),
+                roles: [Role::Security].into_iter().collect::<RoleSet>(),
+                keys: PersonKeys {
+                    approval_key: Some(
+                        shardkeep_types::Signer::verifying_key(
+                            &shardkeep_types::InMemorySigner::from_seed(
+                                shardkeep_types::SignerId::new("sec-1").unwrap(),
+                                &[0x51; 32],
+                            ),
+                        )
+                        .to_bytes(),
+                    ),
+                    ..PersonKeys::default()
+                },
+            },
+        )
+        .await
+        .unwrap();
+    backup
+        .register_person(
+            &sec,
+            PersonRegistration {
+                id: actor("ops-1"),
+                display_name: text("ops-1"),
+                roles: [Role::Operator].into_iter().collect::<RoleSet>(),
+                keys: PersonKeys {
+                    tls_fingerprint: Some(fingerprint),
+                    ..PersonKeys::default()
+                },
+            },
+        )
+        .await
+        .unwrap();
+}
+
+#[test]
+fn two_replicas_serve_one_postgresql_database() {
+    let cluster = shardkeep_storage::test_support::PostgresCluster::start().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let database = runtime.block_on(cluster.create_database("serve")).unwrap();
+    let site = Site::new();
+    let made = site.ok(&[
+        "init",
+        "service",
+        "--dir",
+        "svc",
+        "--tls-name",
+        "localhost",
+        "--client",
+        "ops-1",
+    ]);
+    let svc = site.path("svc");
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(svc.join("service.json")).unwrap()).unwrap();
+    config["listen"] = "127.0.0.1:0".into();
+    config["database"] = database.service_url.clone().into();
+    for replica in ["r1", "r2"] {
+        config["replica"] = replica.into();
+        std::fs::write(
+            svc.join(format!("service-{replica}.json")),
+            serde_json::to_vec_pretty(&config).unwrap(),
+        )
+        .unwrap();
+    }
+    runtime.block_on(async {
+        let storage = shardkeep_storage::PostgresStorage::connect(&database.service_url)
+            .await
+            .unwrap();
+        let backup = BackupService::new(ServiceParts::new(
+            storage,
+            ServiceConfig::new(Label::new("default").unwrap(), Label::new("r0").unwrap()),
+            Arc::new(LocalKeyStore::open(svc.join("kek-store")).unwrap()),
+            Arc::new(KeyFileSigner::open(svc.join("keys/service-signer.key")).unwrap()),
+            Arc::new(SystemClock),
+            Box::new(<rand::rngs::ChaCha20Rng as rand::SeedableRng>::from_seed(
+                [3; 32],
+            )),
+        ))
+        .unwrap();
+        let fingerprint = hex::decode(made["clients"][0]["fingerprint"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        register_operator(&backup, fingerprint).await;
+    });
+
+    let client = &made["clients"][0];
+    // Both replicas at once, each answering from the shared database.
+    let servings: Vec<_> = ["r1", "r2"]
+        .into_iter()
+        .map(|replica| {
+            (
+                replica,
+                Serving::start(&site, Path::new(&format!("svc/service-{replica}.json"))),
+            )
+        })
+        .collect();
+    for (replica, serving) in &servings {
+        let config = format!("ops-1-{replica}.json");
+        site.ok(&[
+            "--config",
+            &config,
+            "init",
+            "person",
+            "--person",
+            "ops-1",
+            "--server",
+            &format!("https://localhost:{}", serving.port("grpc")),
+            "--ca",
+            "svc/tls/ca.pem",
+            "--cert",
+            client["cert"].as_str().unwrap(),
+            "--client-key",
+            client["key"].as_str().unwrap(),
+            "--force",
+        ]);
+        let status = site.ok(&["--config", &config, "status"]);
+        assert_eq!(status["versions"].as_array().unwrap().len(), 0, "{status}");
+    }
+    for (_, serving) in servings {
+        let (code, log) = serving.terminate();
+        assert_eq!(code, 0, "{log}");
+    }
+    drop(cluster);
 }

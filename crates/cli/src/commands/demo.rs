@@ -422,7 +422,13 @@ pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<ExitCode, E
     if dir.exists() {
         return Err(Error::OutputExists(dir));
     }
-    std::fs::create_dir_all(&dir).map_err(|source| Error::WriteFile {
+    // It holds every person's secrets file and every KEK: its owner's
+    // only.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir).map_err(|source| Error::WriteFile {
         path: dir.clone(),
         source,
     })?;
