@@ -630,3 +630,20 @@ fn two_replicas_serve_one_postgresql_database() {
     }
     drop(cluster);
 }
+
+#[test]
+fn sigterm_right_after_the_listening_line_stops_cleanly() {
+    let site = Site::new();
+    site.ok(&["init", "service", "--dir", "svc", "--tls-name", "localhost"]);
+    let config_path = site.path("svc/service.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["listen"] = "127.0.0.1:0".into();
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    // The signal handlers are in place before the line is written: a
+    // SIGTERM at once is a graceful stop, not the default action's death.
+    for _ in 0..3 {
+        let serving = Serving::start(&site, Path::new("svc/service.json"));
+        let (code, log) = serving.terminate();
+        assert_eq!(code, 0, "{log}");
+    }
+}

@@ -202,7 +202,7 @@ async fn host<S: Storage + Send + Sync + 'static>(
     let metrics_addr = metrics_listener.as_ref().map(local_addr).transpose()?;
 
     let (stop, stopped) = watch::channel(false);
-    let signals = tokio::spawn(stop_signal(stop));
+    let signals = tokio::spawn(StopSignals::listen()?.stop(stop));
     let on_stop = |mut stopped: watch::Receiver<bool>| async move {
         // An error means the sender is gone: stop too.
         let _ = stopped.wait_for(|stop| *stop).await;
@@ -242,31 +242,47 @@ async fn host<S: Storage + Send + Sync + 'static>(
     Ok(ExitCode::Ok)
 }
 
-/// Waits for SIGTERM or SIGINT, then tells every server to stop.
-async fn stop_signal(stop: watch::Sender<bool>) {
+/// SIGTERM and SIGINT, listened for from the moment this is made (before
+/// the listening line, so a signal sent right after it is not lost to the
+/// default action).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-                    _ = int.recv() => tracing::info!("SIGINT: stopping"),
-                }
-            }
-            _ => {
-                tracing::error!("cannot listen for SIGTERM or SIGINT: stopping");
-            }
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> Result<Self, Error> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind| {
+                signal(kind)
+                    .map_err(|error| serve_error("listening for SIGTERM and SIGINT", &error))
+            };
+            Ok(Self {
+                term: listen(SignalKind::terminate())?,
+                int: listen(SignalKind::interrupt())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    if tokio::signal::ctrl_c().await.is_err() {
-        tracing::error!("cannot listen for Ctrl-C: stopping");
+
+    /// Waits for one, then tells every server to stop.
+    async fn stop(mut self, stop: watch::Sender<bool>) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = self.int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            tracing::error!("cannot listen for Ctrl-C: stopping");
+        }
+        let _ = stop.send(true);
     }
-    let _ = stop.send(true);
 }
 
 /// Writes the listening line (one JSON object) on standard output.
