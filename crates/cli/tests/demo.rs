@@ -107,3 +107,27 @@ fn the_demo_drills_both_curves_against_served_sidecars() {
         assert!(answered >= 4, "{curve}: {answered} SelfTest calls answered");
     }
 }
+
+#[test]
+fn a_failed_step_fails_the_demo_with_its_error() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("demo");
+    let output = Command::new(env!("CARGO_BIN_EXE_shardkeep"))
+        .env_remove("SHARDKEEP_CONFIG")
+        .env_remove("SHARDKEEP_PASSPHRASE_FILE")
+        .args([
+            "--json",
+            "demo",
+            "--fixtures",
+            "/nonexistent/fixtures",
+            "--dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(5), "{report}");
+    assert_eq!(report["error"]["kind"], "read-file", "{report}");
+    // The directory is kept (--dir), with the steps made before the failure.
+    assert!(dir.join("svc/service.json").is_file());
+}
