@@ -91,6 +91,18 @@ pub(crate) enum Command {
     /// The split policy: show it, ask for approval of a change, set it.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    // ---- The service as a process (serve, sidecar, demo) ----
+    /// Serve the backup service of a service configuration (`init
+    /// service`) over mutual TLS, with its metrics port, until SIGTERM or
+    /// SIGINT.
+    Serve,
+    /// Serve one party's half of the node self-test (the configuration's
+    /// `self_test`) for another node's recovery, until SIGTERM or SIGINT.
+    Sidecar,
+    /// Run the whole procedure on this machine: a real service on loopback
+    /// with mutual TLS, the other parties as sidecars, every role its own
+    /// process; generate, deliver with receipts, drill both curves.
+    Demo(DemoArgs),
 }
 
 /// `generate`, `rotate`: the backup `GenerateBackup` makes.
@@ -237,6 +249,20 @@ pub(crate) enum PolicyCommand {
         #[arg(long)]
         request: Option<PathBuf>,
     },
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Work in this directory (made; must not exist) and keep it, with
+    /// every configuration, file carried and server log; default: a
+    /// fresh temporary directory, removed at the end.
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// The tss-lib fixtures (`ecdsa/` and `eddsa/` of `keygen_data_N.json`);
+    /// default: the source tree's, `crates/keydata/tests/data/tss-lib`.
+    #[arg(long)]
+    pub(crate) fixtures: Option<PathBuf>,
 }
 
 /// `audit ...`.

@@ -238,6 +238,22 @@ pub(crate) enum Error {
     /// report, a constant id).
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// The service process cannot start or serve (`serve`, `sidecar`).
+    #[error("cannot serve: {what}: {detail}")]
+    Serve {
+        /// The part.
+        what: &'static str,
+        /// Why (names files and addresses, never a secret).
+        detail: String,
+    },
+    /// A step of `demo` failed.
+    #[error("demo: {step}: {detail}")]
+    Demo {
+        /// The step.
+        step: String,
+        /// Why (the failing command's own error message).
+        detail: String,
+    },
     /// The async runtime cannot start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
@@ -292,7 +308,9 @@ impl Error {
             | Self::ServiceInit { .. }
             | Self::ServiceFailed { .. }
             | Self::Internal(_)
-            | Self::Runtime(_) => ExitCode::Local,
+            | Self::Runtime(_)
+            | Self::Serve { .. }
+            | Self::Demo { .. } => ExitCode::Local,
         }
     }
 
@@ -331,6 +349,8 @@ impl Error {
             Self::BadAnswer(_) => "bad-answer",
             Self::Internal(_) => "internal",
             Self::Runtime(_) => "runtime",
+            Self::Serve { .. } => "serve",
+            Self::Demo { .. } => "demo",
         }
     }
 

@@ -13,6 +13,9 @@ mod backup;
 mod compliance;
 mod deletion;
 mod policy;
+// The service as a process.
+mod demo;
+mod serve;
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +75,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Checklist(args) => block_on(compliance::checklist(&context, args)),
         Command::Policy(command) => block_on(policy::run(&context, command)),
+        // The service as a process.
+        Command::Serve => serve::run(&context, serve::Role::Service),
+        Command::Sidecar => serve::run(&context, serve::Role::Sidecar),
+        Command::Demo(args) => block_on(demo::run(&context, args)),
     }
 }
 

@@ -1,0 +1,1105 @@
+//! `demo`: the whole procedure on this machine, every role its own process
+//! or key. It starts a real `shardkeep serve` on loopback (mutual TLS,
+//! certificates made at run time by `init service`, a temporary SQLite
+//! database) for one ECDSA and one EdDSA node (the tss-lib fixtures'
+//! party 0), and each other party of both groups as a `shardkeep sidecar`
+//! process holding only its own keystore. The operator, the two approvers
+//! (security, business owner) and the three custodians of each node act
+//! through this binary's own subcommands, each a child process with its
+//! own configuration and secrets file: deliveries with receipts, a drill
+//! and a recovery per node.
+//!
+//! What the command line cannot do yet (registering persons, setting the
+//! policy, generating a backup) is done by calling the backup crate's
+//! operations (`register_person`, `register_entity`, `set_policy`,
+//! `generate`, the ones the service runs) on the service's own files
+//! before it starts.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use rand::{SeedableRng as _, TryRng as _};
+use serde::Serialize;
+use serde_json::{Value, json};
+use shardkeep_backup::{
+    Armor, BackupService, EntityRegistration, ExternalCustodian, GenerateRequest, PersonKeys,
+    PersonRegistration, PolicySettings, Role, RoleSet, SaveDataSource, ServiceConfig, ServiceParts,
+    SystemClock, TssGroup,
+};
+use shardkeep_keydata::{KekKeystoreCodec, KeystoreCodec as _, LocalPartySaveData};
+use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
+use shardkeep_storage::SqliteStorage;
+use shardkeep_types::{
+    ActorId, CustodianId, FreeText, InMemoryKek, KekId, KeyId, KeyVersion, Label, NodeId,
+    NodeVersion, Threshold,
+};
+use zeroize::Zeroizing;
+
+use super::Context;
+use crate::cli::DemoArgs;
+use crate::error::{Error, ExitCode};
+use crate::files::{self, Access};
+use crate::output::{Report, line};
+
+/// The fixtures' group: five parties, polynomial degree 2 (3 sign).
+const GROUP: TssGroup = TssGroup {
+    tss_degree: 2,
+    parties: 5,
+};
+/// Largest fixture read.
+const MAX_FIXTURE_LEN: usize = 1024 * 1024;
+
+/// One node of the demo: a curve's fixture group.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    /// The fixtures' directory and the names made from it.
+    curve: &'static str,
+    /// The group key's id.
+    key: &'static str,
+}
+
+const NODES: [Node; 2] = [
+    Node {
+        curve: "ecdsa",
+        key: "demo-wallet-secp256k1",
+    },
+    Node {
+        curve: "eddsa",
+        key: "demo-wallet-ed25519",
+    },
+];
+
+/// One step as the report lists it.
+#[derive(Debug, Serialize)]
+struct Step {
+    step: String,
+    /// Who acted: a person's id, a server, or `setup` (this process).
+    actor: String,
+}
+
+/// One node's drill.
+#[derive(Debug, Serialize)]
+struct Drill {
+    key_id: String,
+    node_id: String,
+    state: String,
+    success: bool,
+    drill_report: String,
+}
+
+/// One node's recovery.
+#[derive(Debug, Serialize)]
+struct Recovery {
+    key_id: String,
+    node_id: String,
+    state: String,
+    success: bool,
+    /// The keystore the service wrote (`.keydata.enc`).
+    keystore: String,
+    /// It opens under the node's keystore KEK, and is party 0's share of
+    /// the group.
+    keystore_is_party_0: bool,
+}
+
+/// `demo`.
+#[derive(Debug, Serialize)]
+struct DemoReport {
+    command: &'static str,
+    dir: String,
+    kept: bool,
+    servers: Vec<Value>,
+    steps: Vec<Step>,
+    drills: Vec<Drill>,
+    recoveries: Vec<Recovery>,
+    exit_codes: Vec<(String, i32)>,
+    passed: bool,
+}
+
+impl Report for DemoReport {
+    fn human(&self, out: &mut String) {
+        line!(out, "shardkeep demo in {}", self.dir);
+        for step in &self.steps {
+            line!(out, "  [{}] {}", step.actor, step.step);
+        }
+        for drill in &self.drills {
+            line!(
+                out,
+                "drill of {}/{}: {} ({})",
+                drill.key_id,
+                drill.node_id,
+                drill.state,
+                if drill.success { "passed" } else { "FAILED" }
+            );
+            out.push_str(&drill.drill_report);
+            if !drill.drill_report.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        for recovery in &self.recoveries {
+            line!(
+                out,
+                "recovery of {}/{}: {} ({}); {} {}",
+                recovery.key_id,
+                recovery.node_id,
+                recovery.state,
+                if recovery.success { "passed" } else { "FAILED" },
+                recovery.keystore,
+                if recovery.keystore_is_party_0 {
+                    "opens under node-0's KEK and is party 0's share"
+                } else {
+                    "is NOT party 0's share"
+                }
+            );
+        }
+        for (server, code) in &self.exit_codes {
+            line!(out, "{server} stopped on SIGTERM with exit code {code}");
+        }
+        line!(
+            out,
+            "{}",
+            if self.passed {
+                "demo passed"
+            } else {
+                "demo FAILED"
+            }
+        );
+    }
+}
+
+/// A failed step, as the error names it.
+fn failed(step: &str, detail: impl core::fmt::Display) -> Error {
+    Error::Demo {
+        step: step.to_owned(),
+        detail: detail.to_string(),
+    }
+}
+
+/// The demo's directory, its child processes, and what it did.
+struct Demo {
+    dir: PathBuf,
+    exe: PathBuf,
+    passphrase: PathBuf,
+    steps: Vec<Step>,
+    servers: Vec<(String, Child)>,
+    listening: Vec<Value>,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        // A demo that failed half-way leaves no server behind.
+        for (_, child) in &mut self.servers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Demo {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// `shardkeep --json [--config CONFIG] args...` as `actor`: its JSON
+    /// report, or the failure of the step.
+    fn cli(&mut self, actor: &str, config: Option<&str>, args: &[&str]) -> Result<Value, Error> {
+        let step = args.iter().take(2).copied().collect::<Vec<_>>().join(" ");
+        let mut command = Command::new(&self.exe);
+        command
+            .current_dir(&self.dir)
+            .env("SHARDKEEP_PASSPHRASE_FILE", &self.passphrase)
+            .env_remove("SHARDKEEP_CONFIG")
+            .arg("--json");
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let output = command
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| failed(&step, error))?;
+        let value: Value = serde_json::from_slice(&output.stdout)
+            .map_err(|_| failed(&step, "its output is not one JSON document"))?;
+        if !output.status.success() {
+            return Err(failed(
+                &step,
+                format!("{actor}: {}", value["error"]["message"]),
+            ));
+        }
+        self.steps.push(Step {
+            step: args.join(" ").replace(&*self.dir.to_string_lossy(), "."),
+            actor: actor.to_owned(),
+        });
+        Ok(value)
+    }
+
+    /// Starts `shardkeep --config CONFIG serve|sidecar`; its listening
+    /// line.
+    fn spawn(&mut self, name: &str, config: &str, command: &str) -> Result<Value, Error> {
+        let step = format!("{command} {name}");
+        let log = std::fs::File::create(self.path(&format!("{name}.log")))
+            .map_err(|error| failed(&step, error))?;
+        let mut child = Command::new(&self.exe)
+            .current_dir(&self.dir)
+            .arg("--config")
+            .arg(config)
+            .arg(command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|error| failed(&step, error))?;
+        let mut line = String::new();
+        let read = child
+            .stdout
+            .take()
+            .map(|stdout| BufReader::new(stdout).read_line(&mut line));
+        self.servers.push((name.to_owned(), child));
+        if !matches!(read, Some(Ok(n)) if n > 0) {
+            return Err(failed(
+                &step,
+                format!("it did not start: see {name}.log in the demo's directory"),
+            ));
+        }
+        let listening: Value =
+            serde_json::from_str(&line).map_err(|_| failed(&step, "no listening line"))?;
+        self.steps.push(Step {
+            step: format!("{command} listening on {}", listening["grpc"]),
+            actor: name.to_owned(),
+        });
+        self.listening.push(listening.clone());
+        Ok(listening)
+    }
+
+    /// SIGTERM to every server, and their exit codes.
+    fn stop(&mut self) -> Vec<(String, i32)> {
+        let mut codes = Vec::new();
+        for (name, mut child) in self.servers.drain(..).rev() {
+            let term = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            if !matches!(term, Ok(status) if status.success()) {
+                let _ = child.kill();
+            }
+            let code = child
+                .wait()
+                .ok()
+                .and_then(|status| status.code())
+                .unwrap_or(-1);
+            codes.push((name, code));
+        }
+        codes
+    }
+
+    /// Reads a JSON file of the demo's directory.
+    fn read_json(&self, name: &str) -> Result<Value, Error> {
+        let bytes = std::fs::read(self.path(name)).map_err(|error| failed(name, error))?;
+        serde_json::from_slice(&bytes).map_err(|error| failed(name, error))
+    }
+
+    /// Writes a JSON file of the demo's directory.
+    fn write_json(&self, name: &str, value: &Value) -> Result<(), Error> {
+        let text = serde_json::to_vec_pretty(value).map_err(|error| failed(name, error))?;
+        files::write_new(&self.path(name), &text, true, Access::Public)
+    }
+
+    /// Writes a fresh 32-byte KEK (64 hex digits, mode 0600).
+    fn kek_file(&self, name: &str) -> Result<Zeroizing<[u8; 32]>, Error> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rngs::SysRng
+            .try_fill_bytes(key.as_mut_slice())
+            .map_err(|_| Error::Randomness)?;
+        let text = Zeroizing::new(hex::encode(key.as_slice()));
+        files::write_new(&self.path(name), text.as_bytes(), false, Access::OwnerOnly)?;
+        Ok(key)
+    }
+}
+
+/// A free loopback port (bound and released: the demo's servers take
+/// them a moment later).
+fn free_port() -> Result<u16, Error> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|error| failed("a free port", error))
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+fn text_field(value: &Value, field: &str) -> Result<String, Error> {
+    value[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| failed(field, "missing from a report"))
+}
+
+fn key32(step: &str, hex_text: &str) -> Result<[u8; 32], Error> {
+    hex::decode(hex_text)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| failed(step, "not 64 hex digits"))
+}
+
+fn actor(name: &str) -> Result<ActorId, Error> {
+    ActorId::new(name).map_err(|_| failed(name, "not an actor id"))
+}
+
+fn free_text<const MAX: usize>(text: &str) -> Result<FreeText<MAX>, Error> {
+    FreeText::new(text).map_err(|_| failed(text, "not a display text"))
+}
+
+/// The backup procedure on a service directory `init service` made.
+async fn open_backup(dir: &Path, deployment: &str) -> Result<BackupService<SqliteStorage>, Error> {
+    let step = "opening a service's files";
+    let storage = SqliteStorage::open(dir.join("backup.sqlite"))
+        .await
+        .map_err(|error| failed(step, error))?;
+    let keks = LocalKeyStore::open(dir.join("kek-store")).map_err(|error| failed(step, error))?;
+    let signer = KeyFileSigner::open(dir.join("keys/service-signer.key"))
+        .map_err(|error| failed(step, error))?;
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rand::rngs::SysRng
+        .try_fill_bytes(seed.as_mut_slice())
+        .map_err(|_| Error::Randomness)?;
+    BackupService::new(ServiceParts::new(
+        storage,
+        ServiceConfig::new(
+            Label::new(deployment).map_err(|_| failed(step, "deployment"))?,
+            Label::new("r1").map_err(|_| failed(step, "replica"))?,
+        ),
+        Arc::new(keks),
+        Arc::new(signer),
+        Arc::new(SystemClock),
+        Box::new(rand::rngs::ChaCha20Rng::from_seed(*seed)),
+    ))
+    .map_err(|error| failed(step, error))
+}
+
+/// The fixtures' directory this build was made from.
+fn default_fixtures() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../keydata/tests/data/tss-lib"
+    ))
+}
+
+fn fixture(fixtures: &Path, node: Node, party: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let path = fixtures
+        .join(node.curve)
+        .join(format!("keygen_data_{party}.json"));
+    Ok(Zeroizing::new(files::read_capped(
+        &path,
+        "tss-lib fixture",
+        MAX_FIXTURE_LEN,
+    )?))
+}
+
+fn custodian_entities(node: Node) -> Vec<(String, String)> {
+    (0..3)
+        .map(|i| {
+            let entity = format!("{}-cust-{i}", node.key);
+            (format!("{entity}-contact"), entity)
+        })
+        .collect()
+}
+
+pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<ExitCode, Error> {
+    let kept = args.dir.is_some();
+    let dir = match args.dir {
+        Some(dir) => dir,
+        None => {
+            let mut suffix = [0u8; 8];
+            rand::rngs::SysRng
+                .try_fill_bytes(&mut suffix)
+                .map_err(|_| Error::Randomness)?;
+            std::env::temp_dir().join(format!("shardkeep-demo-{}", hex::encode(suffix)))
+        }
+    };
+    if dir.exists() {
+        return Err(Error::OutputExists(dir));
+    }
+    // It holds every person's secrets file and every KEK: its owner's
+    // only.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir).map_err(|source| Error::WriteFile {
+        path: dir.clone(),
+        source,
+    })?;
+    let dir = dir.canonicalize().map_err(|source| Error::ReadFile {
+        path: dir.clone(),
+        source,
+    })?;
+    let exe = std::env::current_exe().map_err(|error| failed("finding this program", error))?;
+    let fixtures = args.fixtures.unwrap_or_else(default_fixtures);
+    let mut demo = Demo {
+        passphrase: dir.join("passphrase"),
+        dir: dir.clone(),
+        exe,
+        steps: Vec::new(),
+        servers: Vec::new(),
+        listening: Vec::new(),
+    };
+    let outcome = procedure(&mut demo, &fixtures).await;
+    let exit_codes = demo.stop();
+    let servers = core::mem::take(&mut demo.listening);
+    let steps = core::mem::take(&mut demo.steps);
+    drop(demo);
+    if !kept {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let (drills, recoveries) = outcome?;
+    let passed = drills.iter().all(|drill| drill.success)
+        && recoveries
+            .iter()
+            .all(|recovery| recovery.success && recovery.keystore_is_party_0)
+        && exit_codes.iter().all(|(_, code)| *code == 0);
+    context.output.report(&DemoReport {
+        command: "demo",
+        dir: dir.display().to_string(),
+        kept,
+        servers,
+        steps,
+        drills,
+        recoveries,
+        exit_codes,
+        passed,
+    })?;
+    Ok(if passed {
+        ExitCode::Ok
+    } else {
+        ExitCode::VerificationFailed
+    })
+}
+
+/// Every step, in order; the drills' and recoveries' outcomes.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the procedure reads top to bottom, one role's step after another"
+)]
+async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<Recovery>), Error> {
+    let mut passphrase = [0u8; 24];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut passphrase)
+        .map_err(|_| Error::Randomness)?;
+    let passphrase = Zeroizing::new(hex::encode(passphrase));
+    files::write_new(
+        &demo.passphrase,
+        passphrase.as_bytes(),
+        false,
+        Access::OwnerOnly,
+    )?;
+    let grpc_port = free_port()?;
+    let url = format!("https://localhost:{grpc_port}");
+    let tls = |person: &str| {
+        [
+            "--server".to_owned(),
+            url.clone(),
+            "--ca".to_owned(),
+            "svc/tls/ca.pem".to_owned(),
+            "--cert".to_owned(),
+            format!("svc/tls/client-{person}.pem"),
+            "--client-key".to_owned(),
+            format!("svc/tls/client-{person}.key.pem"),
+        ]
+    };
+
+    // The security person's key, then the service with its CA and the
+    // certificates of everyone who calls it.
+    let mut args = vec!["init", "person", "--person", "sec-1"];
+    let sec_tls = tls("sec-1");
+    args.extend(strs(&sec_tls));
+    let security = demo.cli("sec-1", Some("sec-1.json"), &args)?;
+    let security_key = text_field(&security, "signing_key")?;
+    let listen = format!("127.0.0.1:{grpc_port}");
+    let service = demo.cli(
+        "operator",
+        None,
+        &[
+            "init",
+            "service",
+            "--dir",
+            "svc",
+            "--deployment",
+            "demo",
+            "--listen",
+            &listen,
+            "--tls-name",
+            "localhost",
+            "--client",
+            "ops-1",
+            "--client",
+            "sec-1",
+            "--client",
+            "biz-1",
+            "--client",
+            "node-0-server",
+            "--bootstrap-security",
+            "sec-1",
+            "--bootstrap-approval-key",
+            &security_key,
+        ],
+    )?;
+    let signer_key = text_field(&service, "signer_key")?;
+    let fingerprint = |person: &str| -> Result<[u8; 32], Error> {
+        let clients = service["clients"].as_array().cloned().unwrap_or_default();
+        let client = clients
+            .iter()
+            .find(|client| client["person"] == person)
+            .ok_or_else(|| failed("init service", "a client certificate is missing"))?;
+        key32("init service", &text_field(client, "fingerprint")?)
+    };
+    let pinned = ["--service-signer", "backup-server-1", "--service-key"];
+    let mut args = vec!["init", "person", "--person", "ops-1"];
+    let ops_tls = tls("ops-1");
+    args.extend(strs(&ops_tls));
+    args.extend(pinned);
+    args.push(&signer_key);
+    demo.cli("ops-1", Some("ops-1.json"), &args)?;
+    let mut args = vec!["init", "person", "--person", "biz-1"];
+    let biz_tls = tls("biz-1");
+    args.extend(strs(&biz_tls));
+    let business = demo.cli("biz-1", Some("biz-1.json"), &args)?;
+    let business_key = key32("init person", &text_field(&business, "signing_key")?)?;
+
+    // Three custodians per node, offline, pinning the service key.
+    let mut custodians = Vec::new();
+    for node in NODES {
+        for (person, entity) in custodian_entities(node) {
+            let config = format!("{person}.json");
+            let mut args = vec![
+                "init",
+                "person",
+                "--person",
+                &person,
+                "--custodian",
+                &entity,
+            ];
+            args.extend(pinned);
+            args.push(&signer_key);
+            let made = demo.cli(&person, Some(&config), &args)?;
+            custodians.push((
+                node.key,
+                person.clone(),
+                entity,
+                key32("init person", &text_field(&made, "signing_key")?)?,
+                text_field(&made, "age_recipient")?,
+            ));
+        }
+    }
+
+    // The other parties: each a service of its own holding one keystore,
+    // sealed under its own KEK; node-0's server registered there as an
+    // operator (its client certificate calls their SelfTest).
+    let node0_fingerprint = fingerprint("node-0-server")?;
+    let mut sidecars = Vec::new();
+    for node in NODES {
+        for party in 1..usize::from(GROUP.parties) {
+            let name = format!("side-{}-{party}", node.curve);
+            let port = free_port()?.to_string();
+            let listen = format!("127.0.0.1:{port}");
+            let deployment = format!("demo-{}-{party}", node.curve);
+            demo.cli(
+                "setup",
+                None,
+                &[
+                    "init",
+                    "service",
+                    "--dir",
+                    &name,
+                    "--deployment",
+                    &deployment,
+                    "--listen",
+                    &listen,
+                    "--bootstrap-security",
+                    "sec-1",
+                    "--bootstrap-approval-key",
+                    &security_key,
+                ],
+            )?;
+            let node_id = format!("node-{party}");
+            let version = NodeVersion {
+                key_id: KeyId::new(node.key).map_err(|_| failed(&name, "key id"))?,
+                node_id: NodeId::new(node_id.as_str()).map_err(|_| failed(&name, "node id"))?,
+                version: KeyVersion::new(1),
+            };
+            let kek_id = format!("{node_id}-keystore");
+            let key = demo.kek_file(&format!("{name}/keys/keystore.kek"))?;
+            let codec = KekKeystoreCodec::new(InMemoryKek::from_bytes(
+                KekId::new(kek_id.as_str()).map_err(|_| failed(&name, "KEK id"))?,
+                &key,
+            ));
+            // Sealed as is: this process never loads another party's
+            // save data.
+            let keystore = codec
+                .encode(&version, &fixture(fixtures, node, party)?)
+                .map_err(|error| failed(&name, error))?;
+            files::write_new(
+                &demo.path(&format!("{name}/party.keydata.enc")),
+                &keystore,
+                false,
+                Access::OwnerOnly,
+            )?;
+            let config_name = format!("{name}/service.json");
+            let mut config = demo.read_json(&config_name)?;
+            config["tls"] = json!({
+                "server_cert": "../svc/tls/server.pem",
+                "server_key": "../svc/tls/server.key.pem",
+                "client_ca": "../svc/tls/ca.pem",
+            });
+            config["self_test"] = json!({
+                "keystore": "party.keydata.enc",
+                "kek": { "id": kek_id, "file": "keys/keystore.kek" },
+                "key_id": node.key,
+                "node_id": node_id,
+                "key_version": 1,
+            });
+            demo.write_json(&config_name, &config)?;
+            let backup = open_backup(&demo.path(&name), &deployment).await?;
+            backup
+                .register_person(
+                    &actor("sec-1")?,
+                    PersonRegistration {
+                        id: actor("node-0-server")?,
+                        display_name: free_text("node-0's backup server")?,
+                        roles: [Role::Operator].into_iter().collect::<RoleSet>(),
+                        keys: PersonKeys {
+                            tls_fingerprint: Some(node0_fingerprint),
+                            ..PersonKeys::default()
+                        },
+                    },
+                )
+                .await
+                .map_err(|error| failed(&name, error))?;
+            demo.steps.push(Step {
+                step: format!(
+                    "{name}: keystore of party {party} sealed, node-0's server registered"
+                ),
+                actor: "sec-1".to_owned(),
+            });
+            sidecars.push((node, name, port));
+        }
+    }
+
+    // The registry and the backups, on the service's files.
+    let backup = open_backup(&demo.path("svc"), "demo").await?;
+    let sec = actor("sec-1")?;
+    let register = |id: &str, roles: &[Role], keys: PersonKeys| -> Result<_, Error> {
+        Ok(PersonRegistration {
+            id: actor(id)?,
+            display_name: free_text(id)?,
+            roles: roles.iter().copied().collect::<RoleSet>(),
+            keys,
+        })
+    };
+    let step = "registering persons";
+    backup
+        .register_person(
+            &sec,
+            register(
+                "ops-1",
+                &[Role::Operator],
+                PersonKeys {
+                    tls_fingerprint: Some(fingerprint("ops-1")?),
+                    ..PersonKeys::default()
+                },
+            )?,
+        )
+        .await
+        .map_err(|error| failed(step, error))?;
+    backup
+        .register_person(
+            &sec,
+            register(
+                "biz-1",
+                &[Role::BusinessOwner],
+                PersonKeys {
+                    approval_key: Some(business_key),
+                    tls_fingerprint: Some(fingerprint("biz-1")?),
+                    ..PersonKeys::default()
+                },
+            )?,
+        )
+        .await
+        .map_err(|error| failed(step, error))?;
+    for (_, person, entity, receipt_key, recipient) in &custodians {
+        backup
+            .register_person(
+                &sec,
+                register(
+                    person,
+                    &[Role::Custodian],
+                    PersonKeys {
+                        receipt_key: Some(*receipt_key),
+                        age_recipient: Some(recipient.clone()),
+                        ..PersonKeys::default()
+                    },
+                )?,
+            )
+            .await
+            .map_err(|error| failed(step, error))?;
+        backup
+            .register_entity(
+                &sec,
+                EntityRegistration {
+                    id: CustodianId::new(entity.as_str()).map_err(|_| failed(step, "entity"))?,
+                    display_name: free_text(entity)?,
+                    contact: free_text("the demo's vault desk")?,
+                    members: vec![actor(person)?],
+                },
+            )
+            .await
+            .map_err(|error| failed(step, error))?;
+    }
+    backup
+        .set_policy(
+            &sec,
+            PolicySettings {
+                threshold: Threshold::new(3, 5).map_err(|error| failed(step, error))?,
+                server_shares: 2,
+                kek_provider: Label::new("local-key-file").map_err(|_| failed(step, "label"))?,
+            },
+        )
+        .await
+        .map_err(|error| failed("setting the policy", error))?;
+    demo.steps.push(Step {
+        step: "ops-1, biz-1, 6 custodians and their entities registered; policy 3 of 5, 2 on the server"
+            .to_owned(),
+        actor: "sec-1".to_owned(),
+    });
+    let mut generated = Vec::new();
+    let mut party_0_ids = Vec::new();
+    for node in NODES {
+        let step = format!("generate {}", node.key);
+        let data = LocalPartySaveData::from_json(&fixture(fixtures, node, 0)?)
+            .map_err(|error| failed(&step, error))?;
+        party_0_ids.push(data.share_id().to_vec());
+        let made = backup
+            .generate(
+                &actor("ops-1")?,
+                GenerateRequest {
+                    key_id: KeyId::new(node.key).map_err(|_| failed(&step, "key id"))?,
+                    node_id: NodeId::new("node-0").map_err(|_| failed(&step, "node id"))?,
+                    save_data: SaveDataSource::Loaded(&data),
+                    group: GROUP,
+                    custodians: custodians
+                        .iter()
+                        .filter(|(key, ..)| *key == node.key)
+                        .map(|(_, person, entity, ..)| {
+                            Ok(ExternalCustodian {
+                                entity: CustodianId::new(entity.as_str())
+                                    .map_err(|_| failed("generate", "entity"))?,
+                                person: actor(person)?,
+                            })
+                        })
+                        .collect::<Result<_, Error>>()?,
+                    armor: Armor::Binary,
+                },
+            )
+            .await
+            .map_err(|error| failed(&step, error))?;
+        for container in &made.containers {
+            files::write_new(
+                &demo.path(&format!("{}.container", container.person.as_str())),
+                &container.container,
+                false,
+                Access::OwnerOnly,
+            )?;
+        }
+        demo.steps.push(Step {
+            step: format!(
+                "{step}/node-0 v1: 3 of 5, 2 server shares, 3 containers sealed to the custodians"
+            ),
+            actor: "ops-1".to_owned(),
+        });
+        generated.push((node, hex::encode(made.split_id), made.containers));
+    }
+    drop(backup);
+
+    // The sidecars, then the service that reaches them.
+    let mut peers: Vec<(&str, Value)> = Vec::new();
+    for (node, name, port) in &sidecars {
+        let listening = demo.spawn(name, &format!("{name}/service.json"), "sidecar")?;
+        peers.push((
+            node.key,
+            json!({
+                "party_id": text_field(&listening, "self_test_party")?,
+                "url": format!("https://localhost:{port}"),
+            }),
+        ));
+    }
+    let mut config = demo.read_json("svc/service.json")?;
+    std::fs::create_dir(demo.path("witness")).map_err(|error| failed("witness", error))?;
+    let node_0_kek = demo.kek_file("svc/keys/node-0.kek")?;
+    config["metrics_listen"] = "127.0.0.1:0".into();
+    config["witness"] = "../witness/audit.witness".into();
+    config["peer_tls"] = json!({
+        "ca": "tls/ca.pem",
+        "cert": "tls/client-node-0-server.pem",
+        "key": "tls/client-node-0-server.key.pem",
+    });
+    config["nodes"] = NODES
+        .iter()
+        .map(|node| {
+            json!({
+                "key_id": node.key,
+                "node_id": "node-0",
+                "keystore_kek": { "id": "node-0-keystore", "file": "keys/node-0.kek" },
+                "peers": peers
+                    .iter()
+                    .filter(|(key, _)| *key == node.key)
+                    .map(|(_, peer)| peer.clone())
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    demo.write_json("svc/service.json", &config)?;
+    demo.spawn("backup-server", "svc/service.json", "serve")?;
+
+    let status = demo.cli("ops-1", Some("ops-1.json"), &["status"])?;
+    if status["versions"].as_array().map(Vec::len) != Some(NODES.len()) {
+        return Err(failed("status", "the service does not list both versions"));
+    }
+
+    // Deliveries with receipts, then a drill from the external shares
+    // alone, per node.
+    let mut drills = Vec::new();
+    std::fs::write(
+        demo.path("risk-note.txt"),
+        "Quarterly drill: rebuild node-0 in the sandbox from the custodians' shares.\n",
+    )
+    .map_err(|error| failed("risk note", error))?;
+    for (node, split_id, containers) in &generated {
+        for container in containers {
+            let person = container.person.as_str();
+            let index = container.index.get().to_string();
+            let slot = [
+                "--key",
+                node.key,
+                "--node",
+                "node-0",
+                "--key-version",
+                "1",
+                "--index",
+                index.as_str(),
+            ];
+            let container_file = format!("{person}.container");
+            let receipt_file = format!("{person}.receipt");
+            let mut args = vec!["deliver", "record", "--container", &container_file];
+            args.extend(slot);
+            demo.cli("ops-1", Some("ops-1.json"), &args)?;
+            demo.cli(
+                person,
+                Some(&format!("{person}.json")),
+                &[
+                    "receipt",
+                    "sign",
+                    "--container",
+                    &container_file,
+                    "--out",
+                    &receipt_file,
+                ],
+            )?;
+            let mut args = vec!["deliver", "confirm", "--receipt", &receipt_file];
+            args.extend(slot);
+            demo.cli("ops-1", Some("ops-1.json"), &args)?;
+        }
+        let request_file = format!("{}.drill.request", node.key);
+        let requested = demo.cli(
+            "ops-1",
+            Some("ops-1.json"),
+            &[
+                "drill",
+                "request",
+                "--key",
+                node.key,
+                "--node",
+                "node-0",
+                "--key-version",
+                "1",
+                "--split-id",
+                split_id,
+                "--ticket",
+                "DRILL-1",
+                "--risk-note",
+                "risk-note.txt",
+                "--out",
+                &request_file,
+            ],
+        )?;
+        let hash = text_field(&requested, "request_hash")?;
+        demo.cli(
+            "sec-1",
+            Some("sec-1.json"),
+            &[
+                "approve",
+                "--request",
+                &request_file,
+                "--role",
+                "security",
+                "--expect-hash",
+                &hash,
+                "--yes",
+            ],
+        )?;
+        let descriptor = format!("{}.drill.descriptor", node.key);
+        demo.cli(
+            "ops-1",
+            Some("ops-1.json"),
+            &[
+                "drill",
+                "start",
+                "--request",
+                &request_file,
+                "--out",
+                &descriptor,
+            ],
+        )?;
+        let submissions = submit_all(demo, containers, &descriptor, "drill")?;
+        let mut args = vec!["drill", "shares", "--descriptor", descriptor.as_str()];
+        args.extend(submissions.iter().map(String::as_str));
+        let drilled = demo.cli("ops-1", Some("ops-1.json"), &args)?;
+        drills.push(Drill {
+            key_id: node.key.to_owned(),
+            node_id: "node-0".to_owned(),
+            state: text_field(&drilled, "state")?,
+            success: drilled["success"] == true,
+            drill_report: text_field(&drilled, "drill_report").unwrap_or_default(),
+        });
+    }
+
+    // A recovery per node: the business owner and the security person
+    // approve, the custodians submit, the service writes node-0's keystore
+    // under the node's KEK after self-testing it with the sidecars.
+    let codec = KekKeystoreCodec::new(InMemoryKek::from_bytes(
+        KekId::new("node-0-keystore").map_err(|_| failed("recover", "KEK id"))?,
+        &node_0_kek,
+    ));
+    let mut recoveries = Vec::new();
+    for ((node, split_id, containers), party_0) in generated.iter().zip(&party_0_ids) {
+        let target = demo.path(&format!("node-0-{}-keystore", node.curve));
+        std::fs::create_dir(&target).map_err(|error| failed("recover", error))?;
+        let target_text = target.display().to_string();
+        let request_file = format!("{}.recover.request", node.key);
+        let requested = demo.cli(
+            "ops-1",
+            Some("ops-1.json"),
+            &[
+                "recover",
+                "request",
+                "--key",
+                node.key,
+                "--node",
+                "node-0",
+                "--key-version",
+                "1",
+                "--split-id",
+                split_id,
+                "--target",
+                &target_text,
+                "--ticket",
+                "INC-7",
+                "--risk-note",
+                "risk-note.txt",
+                "--out",
+                &request_file,
+            ],
+        )?;
+        let hash = text_field(&requested, "request_hash")?;
+        for (approver, role) in [("biz-1", "business-owner"), ("sec-1", "security")] {
+            demo.cli(
+                approver,
+                Some(&format!("{approver}.json")),
+                &[
+                    "approve",
+                    "--request",
+                    &request_file,
+                    "--role",
+                    role,
+                    "--expect-hash",
+                    &hash,
+                    "--yes",
+                ],
+            )?;
+        }
+        let descriptor = format!("{}.recover.descriptor", node.key);
+        demo.cli(
+            "ops-1",
+            Some("ops-1.json"),
+            &[
+                "recover",
+                "start",
+                "--request",
+                &request_file,
+                "--out",
+                &descriptor,
+            ],
+        )?;
+        let submissions = submit_all(demo, containers, &descriptor, "recover")?;
+        let mut args = vec!["recover", "shares", "--descriptor", descriptor.as_str()];
+        args.extend(submissions.iter().map(String::as_str));
+        let recovered = demo.cli("ops-1", Some("ops-1.json"), &args)?;
+        let version = NodeVersion {
+            key_id: KeyId::new(node.key).map_err(|_| failed("recover", "key id"))?,
+            node_id: NodeId::new("node-0").map_err(|_| failed("recover", "node id"))?,
+            version: KeyVersion::new(1),
+        };
+        let keystore = shardkeep_keydata::keystore_path(&target, &version);
+        let keystore_is_party_0 = std::fs::read(&keystore)
+            .ok()
+            .and_then(|file| codec.decode(&version, &file).ok())
+            .and_then(|json| LocalPartySaveData::from_json(&json).ok())
+            // ShareIDs are public.
+            .is_some_and(|data| data.share_id() == party_0.as_slice());
+        recoveries.push(Recovery {
+            key_id: node.key.to_owned(),
+            node_id: "node-0".to_owned(),
+            state: text_field(&recovered, "state")?,
+            success: recovered["success"] == true,
+            keystore: keystore
+                .strip_prefix(&demo.dir)
+                .unwrap_or(&keystore)
+                .display()
+                .to_string(),
+            keystore_is_party_0,
+        });
+    }
+    Ok((drills, recoveries))
+}
+
+/// Each custodian's share submitted offline to the session `descriptor`
+/// describes; the submission files.
+fn submit_all(
+    demo: &mut Demo,
+    containers: &[shardkeep_backup::CustodianContainer],
+    descriptor: &str,
+    operation: &str,
+) -> Result<Vec<String>, Error> {
+    let mut submissions = Vec::new();
+    for container in containers {
+        let person = container.person.as_str();
+        let submission = format!("{person}.{operation}.submission");
+        demo.cli(
+            person,
+            Some(&format!("{person}.json")),
+            &[
+                "recover",
+                "submit",
+                "--descriptor",
+                descriptor,
+                "--container",
+                &format!("{person}.container"),
+                "--out",
+                &submission,
+            ],
+        )?;
+        submissions.push(submission);
+    }
+    Ok(submissions)
+}
