@@ -202,11 +202,12 @@ impl Endpoint {
     }
 }
 
-/// The `p`-th percentile of `samples` (nearest rank).
+/// The `p`-th percentile of `samples` (nearest rank); zero when there is
+/// none (the bench was filtered out).
 fn percentile(samples: &mut [Duration], p: usize) -> Duration {
     samples.sort_unstable();
     let rank = (samples.len() * p).div_ceil(100).max(1);
-    samples[rank - 1]
+    samples.get(rank - 1).copied().unwrap_or_default()
 }
 
 fn millis(duration: Duration) -> f64 {
