@@ -33,7 +33,7 @@ pub const NODES: u32 = 5;
 /// Every version seeded.
 pub const VERSIONS: u32 = KEYS * NODES;
 /// Versions per seeding transaction.
-const VERSIONS_PER_TRANSACTION: u32 = 2_000;
+pub const VERSIONS_PER_TRANSACTION: u32 = 2_000;
 /// Custodian entities; a version's three external slots go to three
 /// different ones.
 const CUSTODIANS: [&str; 6] = [
