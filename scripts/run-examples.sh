@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every example, so that "examples compile and run" is checked, not
-# hoped: the README's main job first, then each crate's own. One build with
-# the test command's feature set (so it reuses that build), then the
-# binaries are run directly.
+# hoped: the workspace's own (the procedure as a library) first, then each
+# crate's. One build with the test command's feature set (so it reuses that
+# build), then the binaries are run directly. The README's main job,
+# `shardkeep demo`, runs in the CLI's tests (crates/cli/tests/demo.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
