@@ -131,6 +131,12 @@ fn check(text: &str, max: usize) -> Result<(), Error> {
 /// Whether `c` may appear in free text (see [`FreeText`]).
 fn is_visible(c: char) -> bool {
     use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    // ASCII without the category table lookup (audit details are ASCII
+    // almost always, and built on every audited step): its only characters
+    // in the refused categories are the controls.
+    if c.is_ascii() {
+        return !c.is_ascii_control();
+    }
     !matches!(
         c.general_category(),
         GeneralCategory::Control
@@ -205,6 +211,26 @@ mod tests {
 
     fn is_free_text<const MAX: usize>(text: &str) -> bool {
         FreeText::<MAX>::new(text).is_ok()
+    }
+
+    /// The ASCII shortcut of `is_visible` decides every ASCII character as
+    /// the category table does.
+    #[test]
+    fn ascii_is_decided_as_the_category_table_decides_it() {
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+        for c in (0u8..=0x7f).map(char::from) {
+            let by_table = !matches!(
+                c.general_category(),
+                GeneralCategory::Control
+                    | GeneralCategory::Format
+                    | GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+                    | GeneralCategory::PrivateUse
+                    | GeneralCategory::Unassigned
+                    | GeneralCategory::Surrogate
+            );
+            assert_eq!(is_visible(c), by_table, "{c:?}");
+        }
     }
 
     #[test]
