@@ -91,6 +91,14 @@ pub(crate) enum Command {
     /// The split policy: show it, ask for approval of a change, set it.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The registry of persons: register one (asking for approval of a
+    /// new approver), rotate their keys, revoke them (security).
+    #[command(subcommand)]
+    Person(PersonCommand),
+    /// Custodian entities: register one with the persons acting for it,
+    /// revoke one (security).
+    #[command(subcommand)]
+    Entity(EntityCommand),
     // ---- The service as a process (serve, sidecar, demo) ----
     /// Serve the backup service of a service configuration (`init
     /// service`) over mutual TLS, with its metrics port, until SIGTERM or
@@ -251,6 +259,138 @@ pub(crate) enum PolicyCommand {
     },
 }
 
+/// A role in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RoleArg {
+    /// Runs generate, deliver, inspect, drills, recovery, rotation,
+    /// deletion.
+    Operator,
+    /// Approves recovery, deletion, drills, policy and approver-set
+    /// changes.
+    Security,
+    /// Assesses risk and authorises recovery and deletion.
+    BusinessOwner,
+    /// Reviews evidence, signs off deletions, reviews the audit log.
+    Compliance,
+    /// Acts for a custodian entity: holds an external share offline.
+    Custodian,
+    /// Reads evidence and reports, changes nothing.
+    Auditor,
+}
+
+/// A person's public keys, each 64 hex digits but the age recipient.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct PersonKeyArgs {
+    /// Their receipt key (custodians: `init person` printed it
+    /// as the signing key).
+    #[arg(long)]
+    pub(crate) receipt_key: Option<String>,
+    /// Their approval key (approvers, compliance: `init person` printed it
+    /// as the signing key).
+    #[arg(long)]
+    pub(crate) approval_key: Option<String>,
+    /// Their age recipient, `age1...` (custodians).
+    #[arg(long)]
+    pub(crate) age_recipient: Option<String>,
+    /// The SHA-256 of their client certificate, DER (anyone calling the
+    /// service: `init service` printed it as fingerprint).
+    #[arg(long)]
+    pub(crate) tls_fingerprint: Option<String>,
+}
+
+/// A person's registration.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct PersonArgs {
+    /// The person's actor id.
+    #[arg(long)]
+    pub(crate) person: String,
+    /// Their display name (default: their actor id).
+    #[arg(long)]
+    pub(crate) display_name: Option<String>,
+    /// A role they hold (repeat).
+    #[arg(long = "role", value_enum)]
+    pub(crate) roles: Vec<RoleArg>,
+    #[command(flatten)]
+    pub(crate) keys: PersonKeyArgs,
+}
+
+/// `person ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PersonCommand {
+    /// Register a person; one with an approving role (security, business
+    /// owner) on an approved approver-set change once the registry holds
+    /// a quorum of approvers (security).
+    Register {
+        #[command(flatten)]
+        registration: PersonArgs,
+        /// The approved approver-set change (`person request` wrote it).
+        #[arg(long)]
+        request: Option<PathBuf>,
+    },
+    /// Ask for approval of registering a new approver: every field of the
+    /// registration is approved (security).
+    Request {
+        #[command(flatten)]
+        registration: PersonArgs,
+        /// The change ticket.
+        #[arg(long)]
+        ticket: String,
+        /// The risk note the approvers read (its SHA-256 is approved).
+        #[arg(long)]
+        risk_note: PathBuf,
+        /// Where to write the approval request.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace a person's keys: give every key they keep, too (security).
+    RotateKeys {
+        /// The person.
+        #[arg(long)]
+        person: String,
+        #[command(flatten)]
+        keys: PersonKeyArgs,
+    },
+    /// Revoke a person, effective at their next request (security).
+    Revoke {
+        /// The person.
+        #[arg(long)]
+        person: String,
+        /// Why (kept in the registry and the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `entity ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum EntityCommand {
+    /// Register a custodian entity and the persons acting for it
+    /// (security).
+    Register {
+        /// The entity's custodian id.
+        #[arg(long)]
+        entity: String,
+        /// Its display name (default: its id).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// How to reach it.
+        #[arg(long)]
+        contact: String,
+        /// A registered custodian person acting for it (repeat).
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+    },
+    /// Revoke a custodian entity: no new share goes to it (security).
+    Revoke {
+        /// The entity's custodian id.
+        #[arg(long)]
+        entity: String,
+    },
+}
+
 /// `demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
@@ -354,6 +494,11 @@ pub(crate) struct InitServiceArgs {
     /// Their approval key, 64 hex digits (as `init person` printed it).
     #[arg(long, requires = "bootstrap_security")]
     pub(crate) bootstrap_approval_key: Option<String>,
+    /// Their client certificate's SHA-256 (DER), 64 hex digits, when
+    /// another CA issued it (a certificate this command issues them with
+    /// --client is registered without it).
+    #[arg(long, requires = "bootstrap_security")]
+    pub(crate) bootstrap_tls_fingerprint: Option<String>,
 }
 
 /// `init person`.

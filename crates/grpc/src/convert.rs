@@ -6,13 +6,16 @@ use std::path::{Path, PathBuf};
 
 use shardkeep_backup::{
     ApprovalOperation, ApprovalParams, ApprovalState, ApprovalSubject, Armor, AuditReviewState,
-    Confirmation, CurrentPolicy, DrillDueReason, ExposureState, ExternalCustodian, GenerateRequest,
-    Generated, InventoryConfirmation, PolicySettings, ReceiptStatus, RecoveryOutcome,
-    RecoveryReport, Rotated, SaveDataSource, ServerShareEntry, ShareListPage, ShareRejection,
-    StatusPage, TssGroup, VersionStatus,
+    ChangeApproval, Confirmation, CurrentPolicy, DrillDueReason, EntityRecord, EntityRegistration,
+    ExposureState, ExternalCustodian, GenerateRequest, Generated, InventoryConfirmation,
+    PersonKeys, PersonRecord, PersonRegistration, PolicySettings, ReceiptStatus, RecoveryOutcome,
+    RecoveryReport, Role, RoleSet, Rotated, SaveDataSource, ServerShareEntry, ShareListPage,
+    ShareRejection, StatusPage, TssGroup, VersionStatus,
 };
 use shardkeep_keydata::KeystoreCodec;
-use shardkeep_storage::{KeyVersionState, SlotState};
+use shardkeep_storage::{
+    ApprovalRequestHash, KeyVersionState, MAX_AGE_RECIPIENT_LEN, MAX_ENTITY_MEMBERS, SlotState,
+};
 use shardkeep_types::{
     ActorId, CustodianId, FreeText, KeyId, KeyVersion, Label, NodeId, NodeVersion, ShareIndex,
     ShareSlot, Threshold, Timestamp,
@@ -616,6 +619,148 @@ pub(crate) fn recovery_response(report: &RecoveryReport) -> proto::RecoverMpcSha
         state: state.into(),
         received_indices,
         drill_report,
+    }
+}
+
+/// A role set named on the wire, each role once.
+pub(crate) fn roles(field: &'static str, names: &[String]) -> Result<RoleSet, Error> {
+    let mut roles = RoleSet::EMPTY;
+    for name in names {
+        let role = Role::ALL
+            .into_iter()
+            .find(|role| role.name() == name)
+            .ok_or_else(|| invalid(field, "not a role name"))?;
+        if roles.contains(role) {
+            return Err(invalid(field, "a role is named twice"));
+        }
+        roles = roles.with(role);
+    }
+    Ok(roles)
+}
+
+/// A role set on the wire, in [`Role::ALL`] order.
+pub(crate) fn wire_roles(roles: RoleSet) -> Vec<String> {
+    roles.iter().map(|role| role.name().to_owned()).collect()
+}
+
+/// An optional 32-byte key: empty is none.
+fn optional_key(field: &'static str, bytes: &[u8]) -> Result<Option<[u8; 32]>, Error> {
+    if bytes.is_empty() {
+        Ok(None)
+    } else {
+        fixed(field, bytes).map(Some)
+    }
+}
+
+/// A person's keys, as registered (the procedure checks them further:
+/// weak, reused or already in use).
+pub(crate) fn person_keys(keys: Option<&proto::PersonKeys>) -> Result<PersonKeys, Error> {
+    let keys = keys.ok_or_else(|| invalid("keys", "missing"))?;
+    Ok(PersonKeys {
+        receipt_key: optional_key("keys.receipt_key", &keys.receipt_key)?,
+        approval_key: optional_key("keys.approval_key", &keys.approval_key)?,
+        age_recipient: if keys.age_recipient.is_empty() {
+            None
+        } else {
+            capped(
+                "keys.age_recipient",
+                keys.age_recipient.as_bytes(),
+                MAX_AGE_RECIPIENT_LEN,
+            )?;
+            Some(keys.age_recipient.clone())
+        },
+        tls_fingerprint: optional_key("keys.tls_fingerprint", &keys.tls_fingerprint)?,
+    })
+}
+
+/// A required actor id.
+pub(crate) fn actor_id(field: &'static str, value: &str) -> Result<ActorId, Error> {
+    ActorId::new(value).map_err(|_| invalid(field, "not a valid actor id"))
+}
+
+/// A required custodian id.
+pub(crate) fn custodian_id(field: &'static str, value: &str) -> Result<CustodianId, Error> {
+    CustodianId::new(value).map_err(|_| invalid(field, "not a valid custodian id"))
+}
+
+/// Free text, checked (length and characters).
+pub(crate) fn free_text<const MAX: usize>(
+    field: &'static str,
+    value: &str,
+) -> Result<FreeText<MAX>, Error> {
+    FreeText::new(value).map_err(|_| invalid(field, "not valid free text or too long"))
+}
+
+/// A registration, checked field by field.
+pub(crate) fn person_registration(
+    message: &proto::RegisterPersonRequest,
+) -> Result<PersonRegistration, Error> {
+    Ok(PersonRegistration {
+        id: actor_id("person", &message.person)?,
+        display_name: free_text("display_name", &message.display_name)?,
+        roles: roles("roles", &message.roles)?,
+        keys: person_keys(message.keys.as_ref())?,
+    })
+}
+
+/// An entity's registration, checked field by field (the procedure checks
+/// its members).
+pub(crate) fn entity_registration(
+    message: &proto::RegisterEntityRequest,
+) -> Result<EntityRegistration, Error> {
+    if message.members.len() > MAX_ENTITY_MEMBERS {
+        return Err(invalid("members", "too many"));
+    }
+    Ok(EntityRegistration {
+        id: custodian_id("entity", &message.entity)?,
+        display_name: free_text("display_name", &message.display_name)?,
+        contact: free_text("contact", &message.contact)?,
+        members: message
+            .members
+            .iter()
+            .map(|member| actor_id("members", member))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// The approval a change names: none when every field is empty (a change
+/// that needs none), else all three, checked.
+pub(crate) fn change_approval(
+    request_hash: &[u8],
+    ticket: &str,
+    risk_note_hash: &[u8],
+) -> Result<Option<ChangeApproval>, Error> {
+    if request_hash.is_empty() && ticket.is_empty() && risk_note_hash.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ChangeApproval {
+        request: ApprovalRequestHash(fixed("approval_request_hash", request_hash)?),
+        ticket: free_text("ticket", ticket)?,
+        risk_note_hash: fixed("risk_note_hash", risk_note_hash)?,
+    }))
+}
+
+/// A registered person, as told.
+pub(crate) fn person_response(person: &PersonRecord) -> proto::RegisterPersonResponse {
+    proto::RegisterPersonResponse {
+        person: person.id.as_str().to_owned(),
+        roles: wire_roles(person.roles),
+        key_epoch: person.key_epoch,
+        registered_at_unix: unix(person.registered_at),
+        registered_by: person.registered_by.as_str().to_owned(),
+    }
+}
+
+/// A registered entity, as told.
+pub(crate) fn entity_response(entity: &EntityRecord) -> proto::RegisterEntityResponse {
+    proto::RegisterEntityResponse {
+        entity: entity.id.as_str().to_owned(),
+        members: entity
+            .members
+            .iter()
+            .map(|member| member.as_str().to_owned())
+            .collect(),
+        registered_at_unix: unix(entity.registered_at),
     }
 }
 

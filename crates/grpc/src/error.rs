@@ -165,7 +165,12 @@ impl From<Error> for Status {
                 | B::DeletionRequestMismatch { .. }
                 | B::PolicyServerShares { .. }
                 | B::PolicyExternalShares { .. }
-                | B::PolicyTooManyShares { .. } => Code::InvalidArgument,
+                | B::PolicyTooManyShares { .. }
+                | B::InvalidMembers { .. }
+                | B::WeakKey { .. }
+                | B::BootstrapNotSelf { .. }
+                | B::BootstrapWithoutSecurity(_) => Code::InvalidArgument,
+                B::PersonExists(_) | B::EntityExists(_) => Code::AlreadyExists,
                 B::RateLimited { .. } => Code::ResourceExhausted,
                 B::RecoverySessionUnknown(_)
                 | B::ApprovalRequestUnknown(_)
@@ -214,7 +219,12 @@ impl From<Error> for Status {
                 | B::DeletionTooFewConfirmed { .. }
                 | B::DeletionWithoutDrill(_)
                 | B::DeletionCooldown { .. }
-                | B::PolicyChangeNeedsApproval { .. } => Code::FailedPrecondition,
+                | B::PolicyChangeNeedsApproval { .. }
+                | B::ApproverSetChangeUnapproved(_)
+                | B::KeyInUse { .. }
+                | B::KeyReused(_)
+                | B::PersonInOtherEntity { .. }
+                | B::LastSecurityPerson(_) => Code::FailedPrecondition,
                 _ => {
                     tracing::error!(error = %error, "internal failure");
                     return Self::internal("internal error");

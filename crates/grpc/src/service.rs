@@ -9,13 +9,16 @@ use std::sync::Arc;
 use shardkeep_audit::Witness;
 use shardkeep_backup::{
     BackupService, ChecklistKind, ChecklistQuery, DeletionParams, DeliveryReport, DeliveryResult,
-    DrillParams, MAX_APPROVAL_LEN, MAX_INVENTORY_PROOF_LEN, MAX_SEALED_SUBMISSION_LEN,
-    MAX_SUBMISSIONS_PER_CALL, RecoveryParams, RecoveryTarget, Role, RotateRequest, RotationKind,
-    SessionDescriptor, ShareListQuery, StatusQuery, ZeroRetentionDraft,
+    DrillParams, EntityRegistration, MAX_APPROVAL_LEN, MAX_INVENTORY_PROOF_LEN,
+    MAX_SEALED_SUBMISSION_LEN, MAX_SUBMISSIONS_PER_CALL, PersonKeys, PersonRegistration,
+    RecoveryParams, RecoveryTarget, Role, RotateRequest, RotationKind, SessionDescriptor,
+    ShareListQuery, StatusQuery, ZeroRetentionDraft,
 };
 use shardkeep_keydata::{KeystoreCodec, SelfTestPeers};
-use shardkeep_storage::{ApprovalRequestHash, MAX_RECEIPT_LEN, RecoverySessionId, Storage};
-use shardkeep_types::{ActorId, FreeText, KeyVersion, NodeVersion, Signer};
+use shardkeep_storage::{
+    ApprovalRequestHash, MAX_RECEIPT_LEN, MAX_REVOCATION_REASON_LEN, RecoverySessionId, Storage,
+};
+use shardkeep_types::{ActorId, CustodianId, FreeText, KeyVersion, NodeVersion, Signer};
 use tonic::codegen::tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
@@ -333,8 +336,17 @@ fn procedure_futures_are_send<S: Storage + 'static>(
     slot: &shardkeep_types::ShareSlot,
     bytes: &[u8],
     deletion: &DeletionParams,
+    registrations: (PersonRegistration, EntityRegistration, PersonKeys),
+    revocation: (&CustodianId, FreeText<MAX_REVOCATION_REASON_LEN>),
 ) {
     fn send<T: Send>(_: &T) {}
+    let (person, entity, keys) = registrations;
+    let (custodian, reason) = revocation;
+    send(&backup.register_person(actor, person));
+    send(&backup.register_entity(actor, entity));
+    send(&backup.rotate_person_keys(actor, actor, keys));
+    send(&backup.revoke_person(actor, actor, reason));
+    send(&backup.revoke_entity(actor, custodian));
     send(&backup.status(actor, status));
     send(&backup.list_server_shares(actor, shares));
     send(&backup.recovery_progress(actor, session));
@@ -854,35 +866,115 @@ impl<S: Storage + 'static> GrpcService<S> {
         let caller = self.caller(&request).await?;
         let message = request.get_ref();
         let settings = convert::policy_settings(message.settings.as_ref())?;
-        let approved = if message.approval_request_hash.is_empty()
-            && message.ticket.is_empty()
-            && message.risk_note_hash.is_empty()
-        {
-            None
-        } else {
-            Some((
-                ApprovalRequestHash(fixed(
-                    "approval_request_hash",
-                    &message.approval_request_hash,
-                )?),
-                FreeText::new(&message.ticket)
-                    .map_err(|_| invalid("ticket", "not a valid ticket"))?,
-                fixed("risk_note_hash", &message.risk_note_hash)?,
-            ))
-        };
+        let approval = convert::change_approval(
+            &message.approval_request_hash,
+            &message.ticket,
+            &message.risk_note_hash,
+        )?;
         let current = self
             .run(caller, move |backup, actor| async move {
-                Ok(match approved {
+                Ok(match approval {
                     None => backup.set_policy(&actor, settings).await?,
-                    Some((hash, ticket, risk_note_hash)) => {
+                    Some(approval) => {
                         backup
-                            .set_policy_approved(&actor, settings, &hash, ticket, risk_note_hash)
+                            .set_policy_approved(
+                                &actor,
+                                settings,
+                                &approval.request,
+                                approval.ticket,
+                                approval.risk_note_hash,
+                            )
                             .await?
                     }
                 })
             })
             .await?;
         Ok(Response::new(convert::policy_response(Some(&current))))
+    }
+
+    async fn serve_register_person(
+        &self,
+        request: Request<proto::RegisterPersonRequest>,
+    ) -> Result<Response<proto::RegisterPersonResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.get_ref();
+        let registration = convert::person_registration(message)?;
+        let approval = convert::change_approval(
+            &message.approval_request_hash,
+            &message.ticket,
+            &message.risk_note_hash,
+        )?;
+        let person = self
+            .run(caller, move |backup, actor| async move {
+                Ok(match approval {
+                    None => backup.register_person(&actor, registration).await?,
+                    Some(approval) => {
+                        backup
+                            .register_person_approved(&actor, registration, &approval)
+                            .await?
+                    }
+                })
+            })
+            .await?;
+        Ok(Response::new(convert::person_response(&person)))
+    }
+
+    async fn serve_register_entity(
+        &self,
+        request: Request<proto::RegisterEntityRequest>,
+    ) -> Result<Response<proto::RegisterEntityResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let registration = convert::entity_registration(request.get_ref())?;
+        let entity = self
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.register_entity(&actor, registration).await?)
+            })
+            .await?;
+        Ok(Response::new(convert::entity_response(&entity)))
+    }
+
+    async fn serve_rotate_person_keys(
+        &self,
+        request: Request<proto::RotatePersonKeysRequest>,
+    ) -> Result<Response<proto::RotatePersonKeysResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.get_ref();
+        let person = convert::actor_id("person", &message.person)?;
+        let keys = convert::person_keys(message.keys.as_ref())?;
+        let key_epoch = self
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.rotate_person_keys(&actor, &person, keys).await?)
+            })
+            .await?;
+        Ok(Response::new(proto::RotatePersonKeysResponse { key_epoch }))
+    }
+
+    async fn serve_revoke_person(
+        &self,
+        request: Request<proto::RevokePersonRequest>,
+    ) -> Result<Response<proto::RevokePersonResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let message = request.get_ref();
+        let person = convert::actor_id("person", &message.person)?;
+        let reason = convert::free_text("reason", &message.reason)?;
+        self.run(caller, move |backup, actor| async move {
+            Ok(backup.revoke_person(&actor, &person, reason).await?)
+        })
+        .await?;
+        Ok(Response::new(proto::RevokePersonResponse {}))
+    }
+
+    async fn serve_revoke_entity(
+        &self,
+        request: Request<proto::RevokeEntityRequest>,
+    ) -> Result<Response<proto::RevokeEntityResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let entity = convert::custodian_id("entity", &request.get_ref().entity)?;
+        self.run(caller, move |backup, actor| async move {
+            Ok(backup.revoke_entity(&actor, &entity).await?)
+        })
+        .await?;
+        Ok(Response::new(proto::RevokeEntityResponse {}))
     }
 
     async fn serve_self_test(
@@ -1055,6 +1147,41 @@ impl<S: Storage + 'static> proto::backup_service_server::BackupService for GrpcS
         request: Request<proto::SetPolicyRequest>,
     ) -> Result<Response<proto::GetPolicyResponse>, Status> {
         traced("SetPolicy", self.serve_set_policy(request)).await
+    }
+
+    async fn register_person(
+        &self,
+        request: Request<proto::RegisterPersonRequest>,
+    ) -> Result<Response<proto::RegisterPersonResponse>, Status> {
+        traced("RegisterPerson", self.serve_register_person(request)).await
+    }
+
+    async fn register_entity(
+        &self,
+        request: Request<proto::RegisterEntityRequest>,
+    ) -> Result<Response<proto::RegisterEntityResponse>, Status> {
+        traced("RegisterEntity", self.serve_register_entity(request)).await
+    }
+
+    async fn rotate_person_keys(
+        &self,
+        request: Request<proto::RotatePersonKeysRequest>,
+    ) -> Result<Response<proto::RotatePersonKeysResponse>, Status> {
+        traced("RotatePersonKeys", self.serve_rotate_person_keys(request)).await
+    }
+
+    async fn revoke_person(
+        &self,
+        request: Request<proto::RevokePersonRequest>,
+    ) -> Result<Response<proto::RevokePersonResponse>, Status> {
+        traced("RevokePerson", self.serve_revoke_person(request)).await
+    }
+
+    async fn revoke_entity(
+        &self,
+        request: Request<proto::RevokeEntityRequest>,
+    ) -> Result<Response<proto::RevokeEntityResponse>, Status> {
+        traced("RevokeEntity", self.serve_revoke_entity(request)).await
     }
 
     async fn self_test(

@@ -9,32 +9,23 @@
 //! own configuration and secrets file: deliveries with receipts, a drill
 //! and a recovery per node.
 //!
-//! What the command line cannot do yet (registering persons, setting the
-//! policy, generating a backup) is done by calling the backup crate's
-//! operations (`register_person`, `register_entity`, `set_policy`,
-//! `generate`, the ones the service runs) on the service's own files
-//! before it starts.
+//! The security person registers everyone (`person register`, `entity
+//! register`) and sets the policy over the same mutual TLS; the operator
+//! backs each node up with `generate` from the keystore file the node
+//! wrote. What this process does itself is only what the MPC nodes and
+//! the machine's owner would: write each party's keystore file sealed
+//! under its KEK, and pick the ports.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 
-use rand::{SeedableRng as _, TryRng as _};
+use rand::TryRng as _;
 use serde::Serialize;
 use serde_json::{Value, json};
-use shardkeep_backup::{
-    Armor, BackupService, EntityRegistration, ExternalCustodian, GenerateRequest, PersonKeys,
-    PersonRegistration, PolicySettings, Role, RoleSet, SaveDataSource, ServiceConfig, ServiceParts,
-    SystemClock, TssGroup,
-};
+use shardkeep_backup::TssGroup;
 use shardkeep_keydata::{KekKeystoreCodec, KeystoreCodec as _, LocalPartySaveData};
-use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
-use shardkeep_storage::SqliteStorage;
-use shardkeep_types::{
-    ActorId, CustodianId, FreeText, InMemoryKek, KekId, KeyId, KeyVersion, Label, NodeId,
-    NodeVersion, Threshold,
-};
+use shardkeep_types::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId, NodeVersion};
 use zeroize::Zeroizing;
 
 use super::Context;
@@ -315,6 +306,48 @@ impl Demo {
         files::write_new(&self.path(name), text.as_bytes(), false, Access::OwnerOnly)?;
         Ok(key)
     }
+
+    /// Writes `save_data` as a keystore file (`.keydata.enc`) for
+    /// `version`, sealed under a fresh KEK written to `kek_file`: what an
+    /// MPC node keeps on disk.
+    fn seal_keystore(
+        &self,
+        keystore: &str,
+        kek_file: &str,
+        kek_id: &str,
+        version: &NodeVersion,
+        save_data: &[u8],
+    ) -> Result<(), Error> {
+        let key = self.kek_file(kek_file)?;
+        self.seal_with(keystore, &key, kek_id, version, save_data)
+    }
+
+    /// As [`seal_keystore`](Self::seal_keystore), under the KEK `key`.
+    fn seal_with(
+        &self,
+        keystore: &str,
+        key: &[u8; 32],
+        kek_id: &str,
+        version: &NodeVersion,
+        save_data: &[u8],
+    ) -> Result<(), Error> {
+        let codec = KekKeystoreCodec::new(InMemoryKek::from_bytes(
+            KekId::new(kek_id).map_err(|_| failed(keystore, "not a KEK id"))?,
+            key,
+        ));
+        let sealed = codec
+            .encode(version, save_data)
+            .map_err(|error| failed(keystore, error))?;
+        files::write_new(&self.path(keystore), &sealed, false, Access::OwnerOnly)
+    }
+}
+
+/// A custodian's container as `generate` reported it.
+struct Container {
+    index: u64,
+    person: String,
+    /// Where `generate` wrote it, relative to the demo's directory.
+    file: String,
 }
 
 /// A free loopback port (bound and released: the demo's servers take
@@ -337,46 +370,22 @@ fn text_field(value: &Value, field: &str) -> Result<String, Error> {
         .ok_or_else(|| failed(field, "missing from a report"))
 }
 
-fn key32(step: &str, hex_text: &str) -> Result<[u8; 32], Error> {
-    hex::decode(hex_text)
-        .ok()
-        .and_then(|bytes| bytes.try_into().ok())
-        .ok_or_else(|| failed(step, "not 64 hex digits"))
+/// The client certificate `init service` issued `person`, as it reported
+/// it.
+fn client<'a>(service: &'a Value, person: &str) -> Result<&'a Value, Error> {
+    service["clients"]
+        .as_array()
+        .and_then(|clients| clients.iter().find(|client| client["person"] == person))
+        .ok_or_else(|| failed("init service", "a client certificate is missing"))
 }
 
-fn actor(name: &str) -> Result<ActorId, Error> {
-    ActorId::new(name).map_err(|_| failed(name, "not an actor id"))
-}
-
-fn free_text<const MAX: usize>(text: &str) -> Result<FreeText<MAX>, Error> {
-    FreeText::new(text).map_err(|_| failed(text, "not a display text"))
-}
-
-/// The backup procedure on a service directory `init service` made.
-async fn open_backup(dir: &Path, deployment: &str) -> Result<BackupService<SqliteStorage>, Error> {
-    let step = "opening a service's files";
-    let storage = SqliteStorage::open(dir.join("backup.sqlite"))
-        .await
-        .map_err(|error| failed(step, error))?;
-    let keks = LocalKeyStore::open(dir.join("kek-store")).map_err(|error| failed(step, error))?;
-    let signer = KeyFileSigner::open(dir.join("keys/service-signer.key"))
-        .map_err(|error| failed(step, error))?;
-    let mut seed = Zeroizing::new([0u8; 32]);
-    rand::rngs::SysRng
-        .try_fill_bytes(seed.as_mut_slice())
-        .map_err(|_| Error::Randomness)?;
-    BackupService::new(ServiceParts::new(
-        storage,
-        ServiceConfig::new(
-            Label::new(deployment).map_err(|_| failed(step, "deployment"))?,
-            Label::new("r1").map_err(|_| failed(step, "replica"))?,
-        ),
-        Arc::new(keks),
-        Arc::new(signer),
-        Arc::new(SystemClock),
-        Box::new(rand::rngs::ChaCha20Rng::from_seed(*seed)),
-    ))
-    .map_err(|error| failed(step, error))
+/// Version 1 of `node_id`'s share of `node`'s group key.
+fn version_of(node: Node, node_id: &str) -> Result<NodeVersion, Error> {
+    Ok(NodeVersion {
+        key_id: KeyId::new(node.key).map_err(|_| failed(node.key, "not a key id"))?,
+        node_id: NodeId::new(node_id).map_err(|_| failed(node_id, "not a node id"))?,
+        version: KeyVersion::new(1),
+    })
 }
 
 /// The fixtures' directory this build was made from.
@@ -547,14 +556,6 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
         ],
     )?;
     let signer_key = text_field(&service, "signer_key")?;
-    let fingerprint = |person: &str| -> Result<[u8; 32], Error> {
-        let clients = service["clients"].as_array().cloned().unwrap_or_default();
-        let client = clients
-            .iter()
-            .find(|client| client["person"] == person)
-            .ok_or_else(|| failed("init service", "a client certificate is missing"))?;
-        key32("init service", &text_field(client, "fingerprint")?)
-    };
     let pinned = ["--service-signer", "backup-server-1", "--service-key"];
     let mut args = vec!["init", "person", "--person", "ops-1"];
     let ops_tls = tls("ops-1");
@@ -566,7 +567,7 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
     let biz_tls = tls("biz-1");
     args.extend(strs(&biz_tls));
     let business = demo.cli("biz-1", Some("biz-1.json"), &args)?;
-    let business_key = key32("init person", &text_field(&business, "signing_key")?)?;
+    let business_key = text_field(&business, "signing_key")?;
 
     // Three custodians per node, offline, pinning the service key.
     let mut custodians = Vec::new();
@@ -588,17 +589,19 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
                 node.key,
                 person.clone(),
                 entity,
-                key32("init person", &text_field(&made, "signing_key")?)?,
+                text_field(&made, "signing_key")?,
                 text_field(&made, "age_recipient")?,
             ));
         }
     }
 
     // The other parties: each a service of its own holding one keystore,
-    // sealed under its own KEK; node-0's server registered there as an
-    // operator (its client certificate calls their SelfTest).
-    let node0_fingerprint = fingerprint("node-0-server")?;
-    let mut sidecars = Vec::new();
+    // sealed under its own KEK, serving its half of the self-test; the
+    // security person registers node-0's server there as an operator (its
+    // client certificate calls their SelfTest).
+    let sec_fingerprint = text_field(client(&service, "sec-1")?, "fingerprint")?;
+    let node0_fingerprint = text_field(client(&service, "node-0-server")?, "fingerprint")?;
+    let mut peers: Vec<(&str, Value)> = Vec::new();
     for node in NODES {
         for party in 1..usize::from(GROUP.parties) {
             let name = format!("side-{}-{party}", node.curve);
@@ -621,30 +624,20 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
                     "sec-1",
                     "--bootstrap-approval-key",
                     &security_key,
+                    "--bootstrap-tls-fingerprint",
+                    &sec_fingerprint,
                 ],
             )?;
             let node_id = format!("node-{party}");
-            let version = NodeVersion {
-                key_id: KeyId::new(node.key).map_err(|_| failed(&name, "key id"))?,
-                node_id: NodeId::new(node_id.as_str()).map_err(|_| failed(&name, "node id"))?,
-                version: KeyVersion::new(1),
-            };
             let kek_id = format!("{node_id}-keystore");
-            let key = demo.kek_file(&format!("{name}/keys/keystore.kek"))?;
-            let codec = KekKeystoreCodec::new(InMemoryKek::from_bytes(
-                KekId::new(kek_id.as_str()).map_err(|_| failed(&name, "KEK id"))?,
-                &key,
-            ));
             // Sealed as is: this process never loads another party's
             // save data.
-            let keystore = codec
-                .encode(&version, &fixture(fixtures, node, party)?)
-                .map_err(|error| failed(&name, error))?;
-            files::write_new(
-                &demo.path(&format!("{name}/party.keydata.enc")),
-                &keystore,
-                false,
-                Access::OwnerOnly,
+            demo.seal_keystore(
+                &format!("{name}/party.keydata.enc"),
+                &format!("{name}/keys/keystore.kek"),
+                &kek_id,
+                &version_of(node, &node_id)?,
+                &fixture(fixtures, node, party)?,
             )?;
             let config_name = format!("{name}/service.json");
             let mut config = demo.read_json(&config_name)?;
@@ -661,179 +654,39 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
                 "key_version": 1,
             });
             demo.write_json(&config_name, &config)?;
-            let backup = open_backup(&demo.path(&name), &deployment).await?;
-            backup
-                .register_person(
-                    &actor("sec-1")?,
-                    PersonRegistration {
-                        id: actor("node-0-server")?,
-                        display_name: free_text("node-0's backup server")?,
-                        roles: [Role::Operator].into_iter().collect::<RoleSet>(),
-                        keys: PersonKeys {
-                            tls_fingerprint: Some(node0_fingerprint),
-                            ..PersonKeys::default()
-                        },
-                    },
-                )
-                .await
-                .map_err(|error| failed(&name, error))?;
-            demo.steps.push(Step {
-                step: format!(
-                    "{name}: keystore of party {party} sealed, node-0's server registered"
-                ),
-                actor: "sec-1".to_owned(),
-            });
-            sidecars.push((node, name, port));
-        }
-    }
-
-    // The registry and the backups, on the service's files.
-    let backup = open_backup(&demo.path("svc"), "demo").await?;
-    let sec = actor("sec-1")?;
-    let register = |id: &str, roles: &[Role], keys: PersonKeys| -> Result<_, Error> {
-        Ok(PersonRegistration {
-            id: actor(id)?,
-            display_name: free_text(id)?,
-            roles: roles.iter().copied().collect::<RoleSet>(),
-            keys,
-        })
-    };
-    let step = "registering persons";
-    backup
-        .register_person(
-            &sec,
-            register(
-                "ops-1",
-                &[Role::Operator],
-                PersonKeys {
-                    tls_fingerprint: Some(fingerprint("ops-1")?),
-                    ..PersonKeys::default()
-                },
-            )?,
-        )
-        .await
-        .map_err(|error| failed(step, error))?;
-    backup
-        .register_person(
-            &sec,
-            register(
-                "biz-1",
-                &[Role::BusinessOwner],
-                PersonKeys {
-                    approval_key: Some(business_key),
-                    tls_fingerprint: Some(fingerprint("biz-1")?),
-                    ..PersonKeys::default()
-                },
-            )?,
-        )
-        .await
-        .map_err(|error| failed(step, error))?;
-    for (_, person, entity, receipt_key, recipient) in &custodians {
-        backup
-            .register_person(
-                &sec,
-                register(
-                    person,
-                    &[Role::Custodian],
-                    PersonKeys {
-                        receipt_key: Some(*receipt_key),
-                        age_recipient: Some(recipient.clone()),
-                        ..PersonKeys::default()
-                    },
-                )?,
-            )
-            .await
-            .map_err(|error| failed(step, error))?;
-        backup
-            .register_entity(
-                &sec,
-                EntityRegistration {
-                    id: CustodianId::new(entity.as_str()).map_err(|_| failed(step, "entity"))?,
-                    display_name: free_text(entity)?,
-                    contact: free_text("the demo's vault desk")?,
-                    members: vec![actor(person)?],
-                },
-            )
-            .await
-            .map_err(|error| failed(step, error))?;
-    }
-    backup
-        .set_policy(
-            &sec,
-            PolicySettings {
-                threshold: Threshold::new(3, 5).map_err(|error| failed(step, error))?,
-                server_shares: 2,
-                kek_provider: Label::new("local-key-file").map_err(|_| failed(step, "label"))?,
-            },
-        )
-        .await
-        .map_err(|error| failed("setting the policy", error))?;
-    demo.steps.push(Step {
-        step: "ops-1, biz-1, 6 custodians and their entities registered; policy 3 of 5, 2 on the server"
-            .to_owned(),
-        actor: "sec-1".to_owned(),
-    });
-    let mut generated = Vec::new();
-    let mut party_0_ids = Vec::new();
-    for node in NODES {
-        let step = format!("generate {}", node.key);
-        let data = LocalPartySaveData::from_json(&fixture(fixtures, node, 0)?)
-            .map_err(|error| failed(&step, error))?;
-        party_0_ids.push(data.share_id().to_vec());
-        let made = backup
-            .generate(
-                &actor("ops-1")?,
-                GenerateRequest {
-                    key_id: KeyId::new(node.key).map_err(|_| failed(&step, "key id"))?,
-                    node_id: NodeId::new("node-0").map_err(|_| failed(&step, "node id"))?,
-                    save_data: SaveDataSource::Loaded(&data),
-                    group: GROUP,
-                    custodians: custodians
-                        .iter()
-                        .filter(|(key, ..)| *key == node.key)
-                        .map(|(_, person, entity, ..)| {
-                            Ok(ExternalCustodian {
-                                entity: CustodianId::new(entity.as_str())
-                                    .map_err(|_| failed("generate", "entity"))?,
-                                person: actor(person)?,
-                            })
-                        })
-                        .collect::<Result<_, Error>>()?,
-                    armor: Armor::Binary,
-                },
-            )
-            .await
-            .map_err(|error| failed(&step, error))?;
-        for container in &made.containers {
-            files::write_new(
-                &demo.path(&format!("{}.container", container.person.as_str())),
-                &container.container,
-                false,
-                Access::OwnerOnly,
+            let listening = demo.spawn(&name, &config_name, "sidecar")?;
+            let url = format!("https://localhost:{port}");
+            let sec_there = format!("sec-1-at-{name}.json");
+            let mut sec_config = demo.read_json("sec-1.json")?;
+            sec_config["server"]["url"] = url.as_str().into();
+            demo.write_json(&sec_there, &sec_config)?;
+            demo.cli(
+                "sec-1",
+                Some(&sec_there),
+                &[
+                    "person",
+                    "register",
+                    "--person",
+                    "node-0-server",
+                    "--display-name",
+                    "node-0's backup server",
+                    "--role",
+                    "operator",
+                    "--tls-fingerprint",
+                    &node0_fingerprint,
+                ],
             )?;
+            peers.push((
+                node.key,
+                json!({
+                    "party_id": text_field(&listening, "self_test_party")?,
+                    "url": url,
+                }),
+            ));
         }
-        demo.steps.push(Step {
-            step: format!(
-                "{step}/node-0 v1: 3 of 5, 2 server shares, 3 containers sealed to the custodians"
-            ),
-            actor: "ops-1".to_owned(),
-        });
-        generated.push((node, hex::encode(made.split_id), made.containers));
     }
-    drop(backup);
 
-    // The sidecars, then the service that reaches them.
-    let mut peers: Vec<(&str, Value)> = Vec::new();
-    for (node, name, port) in &sidecars {
-        let listening = demo.spawn(name, &format!("{name}/service.json"), "sidecar")?;
-        peers.push((
-            node.key,
-            json!({
-                "party_id": text_field(&listening, "self_test_party")?,
-                "url": format!("https://localhost:{port}"),
-            }),
-        ));
-    }
+    // The service, reaching the sidecars as node-0's server.
     let mut config = demo.read_json("svc/service.json")?;
     std::fs::create_dir(demo.path("witness")).map_err(|error| failed("witness", error))?;
     let node_0_kek = demo.kek_file("svc/keys/node-0.kek")?;
@@ -862,6 +715,149 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
     demo.write_json("svc/service.json", &config)?;
     demo.spawn("backup-server", "svc/service.json", "serve")?;
 
+    // The registry and the policy, by the security person.
+    let sec = |demo: &mut Demo, args: &[&str]| demo.cli("sec-1", Some("sec-1.json"), args);
+    let ops_fingerprint = text_field(client(&service, "ops-1")?, "fingerprint")?;
+    sec(
+        demo,
+        &[
+            "person",
+            "register",
+            "--person",
+            "ops-1",
+            "--role",
+            "operator",
+            "--tls-fingerprint",
+            &ops_fingerprint,
+        ],
+    )?;
+    let biz_fingerprint = text_field(client(&service, "biz-1")?, "fingerprint")?;
+    sec(
+        demo,
+        &[
+            "person",
+            "register",
+            "--person",
+            "biz-1",
+            "--role",
+            "business-owner",
+            "--approval-key",
+            &business_key,
+            "--tls-fingerprint",
+            &biz_fingerprint,
+        ],
+    )?;
+    for (_, person, entity, receipt_key, recipient) in &custodians {
+        sec(
+            demo,
+            &[
+                "person",
+                "register",
+                "--person",
+                person,
+                "--role",
+                "custodian",
+                "--receipt-key",
+                receipt_key,
+                "--age-recipient",
+                recipient,
+            ],
+        )?;
+        sec(
+            demo,
+            &[
+                "entity",
+                "register",
+                "--entity",
+                entity,
+                "--contact",
+                "the demo's vault desk",
+                "--member",
+                person,
+            ],
+        )?;
+    }
+    sec(
+        demo,
+        &[
+            "policy",
+            "set",
+            "--threshold",
+            "3",
+            "--shares",
+            "5",
+            "--server-shares",
+            "2",
+            "--kek-provider",
+            "local-key-file",
+        ],
+    )?;
+
+    // Each node's keystore as the node wrote it (party 0, sealed under
+    // node-0's keystore KEK), backed up by the operator.
+    let mut generated = Vec::new();
+    let mut party_0_ids = Vec::new();
+    for node in NODES {
+        let fixture = fixture(fixtures, node, 0)?;
+        let data = LocalPartySaveData::from_json(&fixture)
+            .map_err(|error| failed("the fixture", error))?;
+        party_0_ids.push(data.share_id().to_vec());
+        let source = format!("node-0-{}.keydata.enc", node.curve);
+        demo.seal_with(
+            &source,
+            &node_0_kek,
+            "node-0-keystore",
+            &version_of(node, "node-0")?,
+            &fixture,
+        )?;
+        let keystore = demo.path(&source).display().to_string();
+        let mut args = vec![
+            "generate",
+            "--key",
+            node.key,
+            "--node",
+            "node-0",
+            "--key-version",
+            "1",
+            "--keystore",
+            &keystore,
+            "--tss-degree",
+            "2",
+            "--parties",
+            "5",
+            "--out-dir",
+            ".",
+        ];
+        let named: Vec<String> = custodians
+            .iter()
+            .filter(|(key, ..)| *key == node.key)
+            .map(|(_, person, entity, ..)| format!("{entity}={person}"))
+            .collect();
+        for custodian in &named {
+            args.extend(["--custodian", custodian.as_str()]);
+        }
+        let made = demo.cli("ops-1", Some("ops-1.json"), &args)?;
+        let containers = made["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|container| {
+                Ok(Container {
+                    index: container["index"]
+                        .as_u64()
+                        .ok_or_else(|| failed("generate", "a container has no index"))?,
+                    person: text_field(container, "person")?,
+                    file: text_field(container, "file")?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        if containers.len() != named.len() {
+            return Err(failed("generate", "a container is missing"));
+        }
+        generated.push((node, text_field(&made, "split_id")?, containers));
+    }
+
     let status = demo.cli("ops-1", Some("ops-1.json"), &["status"])?;
     if status["versions"].as_array().map(Vec::len) != Some(NODES.len()) {
         return Err(failed("status", "the service does not list both versions"));
@@ -878,7 +874,7 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
     for (node, split_id, containers) in &generated {
         for container in containers {
             let person = container.person.as_str();
-            let index = container.index.get().to_string();
+            let index = container.index.to_string();
             let slot = [
                 "--key",
                 node.key,
@@ -889,9 +885,9 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
                 "--index",
                 index.as_str(),
             ];
-            let container_file = format!("{person}.container");
+            let container_file = container.file.as_str();
             let receipt_file = format!("{person}.receipt");
-            let mut args = vec!["deliver", "record", "--container", &container_file];
+            let mut args = vec!["deliver", "record", "--container", container_file];
             args.extend(slot);
             demo.cli("ops-1", Some("ops-1.json"), &args)?;
             demo.cli(
@@ -901,7 +897,7 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
                     "receipt",
                     "sign",
                     "--container",
-                    &container_file,
+                    container_file,
                     "--out",
                     &receipt_file,
                 ],
@@ -1077,7 +1073,7 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
 /// describes; the submission files.
 fn submit_all(
     demo: &mut Demo,
-    containers: &[shardkeep_backup::CustodianContainer],
+    containers: &[Container],
     descriptor: &str,
     operation: &str,
 ) -> Result<Vec<String>, Error> {
@@ -1094,7 +1090,7 @@ fn submit_all(
                 "--descriptor",
                 descriptor,
                 "--container",
-                &format!("{person}.container"),
+                &container.file,
                 "--out",
                 &submission,
             ],

@@ -13,6 +13,7 @@ mod backup;
 mod compliance;
 mod deletion;
 mod policy;
+mod registry;
 // The service as a process.
 mod demo;
 mod serve;
@@ -75,6 +76,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Checklist(args) => block_on(compliance::checklist(&context, args)),
         Command::Policy(command) => block_on(policy::run(&context, command)),
+        Command::Person(command) => block_on(registry::person(&context, command)),
+        Command::Entity(command) => block_on(registry::entity(&context, command)),
         // The service as a process.
         Command::Serve => serve::run(&context, serve::Role::Service),
         Command::Sidecar => serve::run(&context, serve::Role::Sidecar),

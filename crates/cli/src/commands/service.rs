@@ -148,6 +148,23 @@ pub(super) async fn init(context: &Context, args: InitServiceArgs) -> Result<Exi
         )),
         _ => None,
     };
+    let bootstrap_fingerprint = args
+        .bootstrap_tls_fingerprint
+        .as_deref()
+        .map(|text| hex32("bootstrap-tls-fingerprint", text))
+        .transpose()?;
+    if bootstrap_fingerprint.is_some()
+        && args.clients.iter().any(|client| {
+            bootstrap
+                .as_ref()
+                .is_some_and(|(security, _)| security.as_str() == client)
+        })
+    {
+        return Err(Error::Argument {
+            flag: "bootstrap-tls-fingerprint",
+            reason: "this command issues their certificate (--client): give no other".to_owned(),
+        });
+    }
     for client in &args.clients {
         ActorId::new(client.as_str()).map_err(|_| Error::Argument {
             flag: "client",
@@ -193,11 +210,12 @@ pub(super) async fn init(context: &Context, args: InitServiceArgs) -> Result<Exi
 
     let signer_key = hex::encode(signer.verifying_key().to_bytes());
     if let Some((security, approval_key)) = &bootstrap {
-        let fingerprint = clients
+        let issued = clients
             .iter()
             .find(|client| client.person == security.as_str())
             .map(|client| hex32("client", &client.fingerprint))
             .transpose()?;
+        let fingerprint = issued.or(bootstrap_fingerprint);
         register_bootstrap(
             storage,
             ServiceConfig::new(deployment.clone(), replica.clone()),

@@ -1,0 +1,364 @@
+//! The registry: who may call the service and in which roles, and the
+//! custodian entities shares go to. A security person registers persons
+//! and entities, rotates keys and revokes. Registering a new approver
+//! (security, business owner) is itself an approved change once the
+//! registry holds a quorum of approvers: `person request` asks for
+//! approval of exactly the registration (its hash, computed here from
+//! every field), and `person register --request` runs it.
+
+use serde::Serialize;
+use shardkeep_backup::{
+    ApprovalOperation, ApproverSetChange, PersonKeys, PersonRegistration, Role, RoleSet,
+};
+use shardkeep_grpc::proto;
+use shardkeep_types::{ActorId, CustodianId, FreeText};
+
+use super::approval::{self, Approved};
+use super::{Context, hex32, when};
+use crate::cli::{EntityCommand, PersonArgs, PersonCommand, PersonKeyArgs, RoleArg};
+use crate::client;
+use crate::error::{Error, ExitCode};
+use crate::output::{Report, line};
+
+/// The registry's role of a command-line role.
+const fn role(arg: RoleArg) -> Role {
+    match arg {
+        RoleArg::Operator => Role::Operator,
+        RoleArg::Security => Role::Security,
+        RoleArg::BusinessOwner => Role::BusinessOwner,
+        RoleArg::Compliance => Role::Compliance,
+        RoleArg::Custodian => Role::Custodian,
+        RoleArg::Auditor => Role::Auditor,
+    }
+}
+
+fn actor(flag: &'static str, text: &str) -> Result<ActorId, Error> {
+    ActorId::new(text).map_err(|_| Error::Argument {
+        flag,
+        reason: "not a valid actor id".to_owned(),
+    })
+}
+
+fn free_text<const MAX: usize>(flag: &'static str, text: &str) -> Result<FreeText<MAX>, Error> {
+    FreeText::new(text).map_err(|_| Error::Argument {
+        flag,
+        reason: format!("not valid free text of at most {MAX} bytes"),
+    })
+}
+
+/// The keys named on the command line, checked for form (the service
+/// checks the rest: weak, reused, in use, a valid age recipient).
+fn keys(args: &PersonKeyArgs) -> Result<PersonKeys, Error> {
+    let key =
+        |flag, text: &Option<String>| text.as_deref().map(|text| hex32(flag, text)).transpose();
+    Ok(PersonKeys {
+        receipt_key: key("receipt-key", &args.receipt_key)?,
+        approval_key: key("approval-key", &args.approval_key)?,
+        age_recipient: args.age_recipient.clone(),
+        tls_fingerprint: key("tls-fingerprint", &args.tls_fingerprint)?,
+    })
+}
+
+/// The registration named on the command line, checked as the service
+/// checks its form.
+fn registration(args: &PersonArgs) -> Result<PersonRegistration, Error> {
+    let mut roles = RoleSet::EMPTY;
+    for arg in &args.roles {
+        if roles.contains(role(*arg)) {
+            return Err(Error::Argument {
+                flag: "role",
+                reason: format!("{} is named twice", role(*arg)),
+            });
+        }
+        roles = roles.with(role(*arg));
+    }
+    Ok(PersonRegistration {
+        id: actor("person", &args.person)?,
+        display_name: free_text(
+            "display-name",
+            args.display_name.as_deref().unwrap_or(&args.person),
+        )?,
+        roles,
+        keys: keys(&args.keys)?,
+    })
+}
+
+fn wire_keys(keys: &PersonKeys) -> proto::PersonKeys {
+    let bytes = |key: Option<[u8; 32]>| key.map(|key| key.to_vec()).unwrap_or_default();
+    proto::PersonKeys {
+        receipt_key: bytes(keys.receipt_key),
+        approval_key: bytes(keys.approval_key),
+        age_recipient: keys.age_recipient.clone().unwrap_or_default(),
+        tls_fingerprint: bytes(keys.tls_fingerprint),
+    }
+}
+
+/// `person register`.
+#[derive(Debug, Serialize)]
+struct PersonReport {
+    command: &'static str,
+    person: String,
+    roles: Vec<String>,
+    key_epoch: u32,
+    registered_at_unix: u64,
+    registered_by: String,
+    /// The approver-set change request it consumed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_hash: Option<String>,
+}
+
+impl Report for PersonReport {
+    fn human(&self, out: &mut String) {
+        line!(
+            out,
+            "registered {} as {} (key epoch {}) at {}",
+            self.person,
+            if self.roles.is_empty() {
+                "no role".to_owned()
+            } else {
+                self.roles.join(", ")
+            },
+            self.key_epoch,
+            when(self.registered_at_unix)
+        );
+        if let Some(hash) = &self.request_hash {
+            line!(out, "on the approved request {hash}");
+        }
+    }
+}
+
+/// `person rotate-keys`, `person revoke`, `entity revoke`.
+#[derive(Debug, Serialize)]
+struct ChangeReport {
+    command: &'static str,
+    /// `person` or `entity`.
+    kind: &'static str,
+    id: String,
+    /// `person rotate-keys`: the key epoch that starts now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_epoch: Option<u32>,
+}
+
+impl Report for ChangeReport {
+    fn human(&self, out: &mut String) {
+        match self.key_epoch {
+            Some(epoch) => line!(
+                out,
+                "{} {}: new keys, key epoch {epoch}; the old ones are refused from now on",
+                self.kind,
+                self.id
+            ),
+            None => line!(out, "{} {} revoked, effective now", self.kind, self.id),
+        }
+    }
+}
+
+/// `entity register`.
+#[derive(Debug, Serialize)]
+struct EntityReport {
+    command: &'static str,
+    entity: String,
+    members: Vec<String>,
+    registered_at_unix: u64,
+}
+
+impl Report for EntityReport {
+    fn human(&self, out: &mut String) {
+        line!(
+            out,
+            "registered custodian entity {} at {}, acting for it: {}",
+            self.entity,
+            when(self.registered_at_unix),
+            self.members.join(", ")
+        );
+    }
+}
+
+pub(super) async fn person(context: &Context, command: PersonCommand) -> Result<ExitCode, Error> {
+    match command {
+        PersonCommand::Request {
+            registration: args,
+            ticket,
+            risk_note,
+            out,
+            force,
+        } => {
+            let registration = registration(&args)?;
+            let asked = ApproverSetChange::Register(&registration).approval_params(
+                approval::ticket(&ticket)?,
+                approval::risk_note_hash(&risk_note)?,
+            );
+            approval::ask(context, "person request", &asked, &out, force).await
+        }
+        PersonCommand::Register {
+            registration: args,
+            request,
+        } => {
+            let config = context.config()?;
+            let registration = registration(&args)?;
+            let approved = request
+                .as_deref()
+                .map(|path| Approved::read(path, ApprovalOperation::ApproverSetChange))
+                .transpose()?;
+            // The request must approve exactly this registration: its
+            // change hash is the registration's (public values, a plain
+            // comparison).
+            if let Some(approved) = &approved
+                && approved.request.params.change_hash
+                    != Some(ApproverSetChange::Register(&registration).hash())
+            {
+                return Err(Error::RequestDiffers {
+                    field: "change_hash",
+                });
+            }
+            let mut client = client::connect(config.server()?).await?;
+            let answer = client
+                .register_person(proto::RegisterPersonRequest {
+                    person: registration.id.as_str().to_owned(),
+                    display_name: registration.display_name.as_str().to_owned(),
+                    roles: registration
+                        .roles
+                        .iter()
+                        .map(|role| role.name().to_owned())
+                        .collect(),
+                    keys: Some(wire_keys(&registration.keys)),
+                    approval_request_hash: approved
+                        .as_ref()
+                        .map(|approved| approved.hash.0.to_vec())
+                        .unwrap_or_default(),
+                    ticket: approved
+                        .as_ref()
+                        .map(|approved| approved.request.params.ticket.as_str().to_owned())
+                        .unwrap_or_default(),
+                    risk_note_hash: approved
+                        .as_ref()
+                        .map(|approved| approved.request.params.risk_note_hash.to_vec())
+                        .unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            if answer.person != registration.id.as_str() {
+                return Err(Error::BadAnswer(
+                    "the person registered is not the one asked for",
+                ));
+            }
+            context.output.report(&PersonReport {
+                command: "person register",
+                person: answer.person,
+                roles: answer.roles,
+                key_epoch: answer.key_epoch,
+                registered_at_unix: answer.registered_at_unix,
+                registered_by: answer.registered_by,
+                request_hash: approved.map(|approved| hex::encode(approved.hash.0)),
+            })?;
+            Ok(ExitCode::Ok)
+        }
+        PersonCommand::RotateKeys { person, keys: args } => {
+            let config = context.config()?;
+            let person = actor("person", &person)?;
+            let keys = keys(&args)?;
+            let mut client = client::connect(config.server()?).await?;
+            let answer = client
+                .rotate_person_keys(proto::RotatePersonKeysRequest {
+                    person: person.as_str().to_owned(),
+                    keys: Some(wire_keys(&keys)),
+                })
+                .await?
+                .into_inner();
+            context.output.report(&ChangeReport {
+                command: "person rotate-keys",
+                kind: "person",
+                id: person.as_str().to_owned(),
+                key_epoch: Some(answer.key_epoch),
+            })?;
+            Ok(ExitCode::Ok)
+        }
+        PersonCommand::Revoke { person, reason } => {
+            let config = context.config()?;
+            let person = actor("person", &person)?;
+            let reason: FreeText<{ shardkeep_storage::MAX_REVOCATION_REASON_LEN }> =
+                free_text("reason", &reason)?;
+            let mut client = client::connect(config.server()?).await?;
+            client
+                .revoke_person(proto::RevokePersonRequest {
+                    person: person.as_str().to_owned(),
+                    reason: reason.as_str().to_owned(),
+                })
+                .await?;
+            context.output.report(&ChangeReport {
+                command: "person revoke",
+                kind: "person",
+                id: person.as_str().to_owned(),
+                key_epoch: None,
+            })?;
+            Ok(ExitCode::Ok)
+        }
+    }
+}
+
+pub(super) async fn entity(context: &Context, command: EntityCommand) -> Result<ExitCode, Error> {
+    let config = context.config()?;
+    match command {
+        EntityCommand::Register {
+            entity,
+            display_name,
+            contact,
+            members,
+        } => {
+            let entity = CustodianId::new(entity.as_str()).map_err(|_| Error::Argument {
+                flag: "entity",
+                reason: "not a valid custodian id".to_owned(),
+            })?;
+            let display_name: FreeText<{ shardkeep_storage::MAX_DISPLAY_NAME_LEN }> = free_text(
+                "display-name",
+                display_name.as_deref().unwrap_or(entity.as_str()),
+            )?;
+            let contact: FreeText<{ shardkeep_storage::MAX_CONTACT_LEN }> =
+                free_text("contact", &contact)?;
+            let members = members
+                .iter()
+                .map(|member| actor("member", member).map(|member| member.as_str().to_owned()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut client = client::connect(config.server()?).await?;
+            let answer = client
+                .register_entity(proto::RegisterEntityRequest {
+                    entity: entity.as_str().to_owned(),
+                    display_name: display_name.as_str().to_owned(),
+                    contact: contact.as_str().to_owned(),
+                    members,
+                })
+                .await?
+                .into_inner();
+            if answer.entity != entity.as_str() {
+                return Err(Error::BadAnswer(
+                    "the entity registered is not the one asked for",
+                ));
+            }
+            context.output.report(&EntityReport {
+                command: "entity register",
+                entity: answer.entity,
+                members: answer.members,
+                registered_at_unix: answer.registered_at_unix,
+            })?;
+        }
+        EntityCommand::Revoke { entity } => {
+            let entity = CustodianId::new(entity.as_str()).map_err(|_| Error::Argument {
+                flag: "entity",
+                reason: "not a valid custodian id".to_owned(),
+            })?;
+            let mut client = client::connect(config.server()?).await?;
+            client
+                .revoke_entity(proto::RevokeEntityRequest {
+                    entity: entity.as_str().to_owned(),
+                })
+                .await?;
+            context.output.report(&ChangeReport {
+                command: "entity revoke",
+                kind: "entity",
+                id: entity.as_str().to_owned(),
+                key_epoch: None,
+            })?;
+        }
+    }
+    Ok(ExitCode::Ok)
+}
