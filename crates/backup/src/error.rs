@@ -150,6 +150,15 @@ pub enum Error {
         /// Which key.
         kind: &'static str,
     },
+    /// A key the person held in an earlier key epoch, rotated out since:
+    /// it never comes back.
+    #[error(
+        "the {kind} was rotated out of this person's keys: a retired key is never registered again; generate a new one"
+    )]
+    KeyRetired {
+        /// Which key.
+        kind: &'static str,
+    },
     /// An ed25519 public key is weak, of mixed order or non-canonically
     /// encoded: no honest key generator makes it.
     #[error("{person}'s {key} is a weak or non-canonical ed25519 key; generate a new key pair")]

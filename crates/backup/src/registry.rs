@@ -139,6 +139,7 @@ pub(crate) fn registry_error(error: shardkeep_storage::Error) -> Error {
         Storage::PersonRevoked(person) => Error::PersonRevoked(person),
         Storage::PersonExists(person) => Error::PersonExists(person),
         Storage::KeyInUse { kind } => Error::KeyInUse { kind },
+        Storage::KeyRetired { kind } => Error::KeyRetired { kind },
         Storage::EntityNotFound(entity) => Error::UnknownEntity(entity),
         Storage::EntityExists(entity) => Error::EntityExists(entity),
         Storage::EntityRevoked(entity) => Error::EntityRevoked(entity),
@@ -441,7 +442,8 @@ impl<S: Storage> BackupService<S> {
     /// The refusals of authorization (audited); [`Error::WeakKey`],
     /// [`Error::KeyReused`], [`Error::InvalidAgeRecipient`];
     /// [`Error::UnknownPerson`], [`Error::PersonRevoked`],
-    /// [`Error::KeyInUse`]; storage and audit errors.
+    /// [`Error::KeyInUse`], [`Error::KeyRetired`]; storage and audit
+    /// errors.
     pub async fn rotate_person_keys(
         &self,
         actor: &ActorId,

@@ -223,6 +223,7 @@ impl From<Error> for Status {
                 | B::ApproverSetChangeUnapproved(_)
                 | B::KeyInUse { .. }
                 | B::KeyReused(_)
+                | B::KeyRetired { .. }
                 | B::PersonInOtherEntity { .. }
                 | B::LastSecurityPerson(_) => Code::FailedPrecondition,
                 _ => {

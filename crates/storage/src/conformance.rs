@@ -157,6 +157,7 @@ macro_rules! for_each_conformance_case {
             registry_persons_named,
             registry_person_refusals,
             registry_keys_belong_to_one_person,
+            registry_retired_keys_never_come_back,
             registry_entities,
             registry_entity_refusals,
             groups_are_registered_once,
@@ -1261,10 +1262,10 @@ pub async fn registry_person_lifecycle<S: Store>(storage: S) {
             .unwrap(),
         Some(current.clone())
     );
-    // A person may rotate back to their own earlier keys, keep some and
-    // drop some.
+    // A person may keep some of their current keys and drop some (never
+    // take back an earlier one: `registry_retired_keys_never_come_back`).
     let mut partial = rotated.clone();
-    partial.receipt_key = alice.keys.receipt_key;
+    partial.tls_fingerprint = person_keys("ops.alice", 2).tls_fingerprint;
     partial.approval_key = None;
     assert_eq!(
         tx.rotate_person_keys(&alice.id, &partial, at(20))
@@ -1565,6 +1566,88 @@ pub async fn registry_keys_belong_to_one_person<S: Store>(storage: S) {
     let mut tx = storage.begin_read_only().await.unwrap();
     let stored = tx.person(&alice.id).await.unwrap();
     assert_eq!(tx.persons(None, 10).await.unwrap(), [stored]);
+}
+
+/// Conformance case: a key rotated out of a person's keys is never
+/// theirs again (a leaked certificate or signing key stays retired), while
+/// a key of the current epoch may be kept across a rotation.
+pub async fn registry_retired_keys_never_come_back<S: Store>(storage: S) {
+    let alice = person("ops.alice", &[Role::Operator]);
+    let first = alice.keys.clone();
+    let second = person_keys("ops.alice", 1);
+    let mut tx = storage.begin().await.unwrap();
+    tx.register_person(&alice).await.unwrap();
+    tx.rotate_person_keys(&alice.id, &second, at(10))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let cases: [(&str, &str, KeysEdit); 5] = [
+        ("first TLS fingerprint", "TLS fingerprint", |k, a| {
+            k.tls_fingerprint = a.tls_fingerprint;
+        }),
+        ("first approval key", "approval key", |k, a| {
+            k.approval_key = a.approval_key;
+        }),
+        ("first receipt key", "receipt key", |k, a| {
+            k.receipt_key = a.receipt_key;
+        }),
+        (
+            "first approval key as receipt key",
+            "receipt key",
+            |k, a| {
+                k.receipt_key = a.approval_key;
+            },
+        ),
+        ("first age recipient", "age recipient", |k, a| {
+            k.age_recipient.clone_from(&a.age_recipient);
+        }),
+    ];
+    for (case, expected, edit) in cases {
+        let mut keys = person_keys("ops.alice", 2);
+        edit(&mut keys, &first);
+        let mut tx = storage.begin().await.unwrap();
+        assert!(
+            matches!(
+                refused(tx.rotate_person_keys(&alice.id, &keys, at(20)).await),
+                Error::KeyRetired { kind } if kind == expected
+            ),
+            "{case}"
+        );
+    }
+    // Nothing refused changed anything.
+    let mut tx = storage.begin_read_only().await.unwrap();
+    assert_eq!(tx.person(&alice.id).await.unwrap().key_epoch, 2);
+    drop(tx);
+
+    // The current keys may be kept: a new TLS certificate, the same
+    // signing keys; then those signing keys stay current, still allowed.
+    let mut third = second.clone();
+    third.tls_fingerprint = person_keys("ops.alice", 2).tls_fingerprint;
+    let mut tx = storage.begin().await.unwrap();
+    assert_eq!(
+        tx.rotate_person_keys(&alice.id, &third, at(30))
+            .await
+            .unwrap(),
+        3
+    );
+    let mut fourth = third.clone();
+    fourth.tls_fingerprint = person_keys("ops.alice", 3).tls_fingerprint;
+    assert_eq!(
+        tx.rotate_person_keys(&alice.id, &fourth, at(40))
+            .await
+            .unwrap(),
+        4
+    );
+    // The second certificate, current in epoch 2, is retired now.
+    let mut back = fourth.clone();
+    back.tls_fingerprint = second.tls_fingerprint;
+    assert!(matches!(
+        refused(tx.rotate_person_keys(&alice.id, &back, at(50)).await),
+        Error::KeyRetired {
+            kind: "TLS fingerprint"
+        }
+    ));
 }
 
 /// Conformance case: registry entities.

@@ -277,6 +277,15 @@ pub enum Error {
         /// `TLS fingerprint`.
         kind: &'static str,
     },
+    /// A key or identity the person held in an earlier key epoch, rotated
+    /// out since: a key retired (perhaps because it leaked) never comes
+    /// back.
+    #[error("the {kind} was rotated out of this person's keys and cannot be registered again")]
+    KeyRetired {
+        /// Which key: `receipt key`, `approval key`, `age recipient` or
+        /// `TLS fingerprint`.
+        kind: &'static str,
+    },
     /// An age recipient is empty, longer than
     /// [`MAX_AGE_RECIPIENT_LEN`](crate::MAX_AGE_RECIPIENT_LEN) or not
     /// printable ASCII.

@@ -762,6 +762,8 @@ pub trait RegistryStore {
     /// # Errors
     /// [`Error::PersonNotFound`], [`Error::PersonRevoked`],
     /// [`Error::InvalidAgeRecipient`], [`Error::KeyInUse`],
+    /// [`Error::KeyRetired`] when a key is one the person held in an
+    /// earlier epoch but not now,
     /// [`Error::TimesOutOfOrder`] when `at` is before the current epoch
     /// began, [`Error::CounterExhausted`].
     fn rotate_person_keys(

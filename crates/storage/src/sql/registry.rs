@@ -170,6 +170,61 @@ async fn check_keys_free<B: Backend>(
     Ok(())
 }
 
+/// Refuses keys any of which `person` held in an earlier, ended key epoch
+/// and does not hold now: a key rotated out (perhaps because it leaked)
+/// never comes back. A key of the current epoch may be kept.
+async fn check_keys_not_retired<B: Backend>(
+    tx: &mut SqlTransaction<B>,
+    person: &ActorId,
+    keys: &PersonKeys,
+) -> Result<(), Error> {
+    const SIGNING_KEY: &str = "SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NOT NULL AND (receipt_key = $2 OR approval_key = $2) \
+         AND NOT EXISTS (SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NULL AND (receipt_key = $2 OR approval_key = $2)) LIMIT 1";
+    const RECIPIENT: &str = "SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NOT NULL AND age_recipient = $2 \
+         AND NOT EXISTS (SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NULL AND age_recipient = $2) LIMIT 1";
+    const FINGERPRINT: &str = "SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NOT NULL AND tls_fingerprint = $2 \
+         AND NOT EXISTS (SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NULL AND tls_fingerprint = $2) LIMIT 1";
+    let checks: [(&'static str, &'static str, Option<Arg>); 4] = [
+        (
+            "receipt key",
+            SIGNING_KEY,
+            keys.receipt_key.map(|key| Arg::from(key.as_slice())),
+        ),
+        (
+            "approval key",
+            SIGNING_KEY,
+            keys.approval_key.map(|key| Arg::from(key.as_slice())),
+        ),
+        (
+            "age recipient",
+            RECIPIENT,
+            keys.age_recipient.as_deref().map(Arg::from),
+        ),
+        (
+            "TLS fingerprint",
+            FINGERPRINT,
+            keys.tls_fingerprint.map(|key| Arg::from(key.as_slice())),
+        ),
+    ];
+    for (kind, sql, value) in checks {
+        let Some(value) = value else { continue };
+        if tx
+            .fetch_optional(KEYS, sql, vec![Arg::from(person.as_str()), value])
+            .await?
+            .is_some()
+        {
+            return Err(Error::KeyRetired { kind });
+        }
+    }
+    Ok(())
+}
+
 /// Inserts key epoch `epoch` of `person`, starting at `valid_from`.
 async fn insert_keys<B: Backend>(
     tx: &mut SqlTransaction<B>,
@@ -337,6 +392,7 @@ async fn rotate_keys<B: Backend>(
             counter: "key epoch",
         })?;
     check_keys_free(tx, id, keys).await?;
+    check_keys_not_retired(tx, id, keys).await?;
     end_epoch(tx, id, person.key_epoch, at).await?;
     insert_keys(tx, id, epoch, keys, at).await?;
     tx.update_one(
