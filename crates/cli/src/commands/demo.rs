@@ -94,6 +94,47 @@ struct Recovery {
     keystore_is_party_0: bool,
 }
 
+/// One node's lifecycle after its recovery.
+#[derive(Debug, Serialize)]
+struct NodeLifecycle {
+    key_id: String,
+    /// Version 1's server shares soft-deleted on two approvals...
+    soft_deleted: bool,
+    /// ...and restored.
+    rolled_back: bool,
+    /// The version the re-split made (2).
+    rotated_to: u64,
+    /// When version 1's cooldown ends.
+    previous_cooldown_until_unix: u64,
+    drill_checklist_passed: bool,
+}
+
+/// What the demo did after the recoveries.
+#[derive(Debug, Serialize)]
+struct Lifecycle {
+    nodes: Vec<NodeLifecycle>,
+    /// Records in the audit export.
+    audit_records: u64,
+    /// The last sequence the compliance review covers.
+    audit_reviewed_to: u64,
+    policy_hash: String,
+    /// The revoked business owner's next call was refused.
+    revoked_refused: bool,
+}
+
+impl Lifecycle {
+    fn passed(&self) -> bool {
+        self.nodes.iter().all(|node| {
+            node.soft_deleted
+                && node.rolled_back
+                && node.rotated_to == 2
+                && node.drill_checklist_passed
+        }) && self.audit_records > 0
+            && self.audit_reviewed_to == self.audit_records
+            && self.revoked_refused
+    }
+}
+
 /// `demo`.
 #[derive(Debug, Serialize)]
 struct DemoReport {
@@ -104,6 +145,7 @@ struct DemoReport {
     steps: Vec<Step>,
     drills: Vec<Drill>,
     recoveries: Vec<Recovery>,
+    lifecycle: Lifecycle,
     exit_codes: Vec<(String, i32)>,
     passed: bool,
 }
@@ -144,6 +186,34 @@ impl Report for DemoReport {
                 }
             );
         }
+        for node in &self.lifecycle.nodes {
+            line!(
+                out,
+                "{}: v1's server shares soft-deleted {}, rolled back {}; re-split to v{} (v1 cools down until {}); drill checklist {}",
+                node.key_id,
+                yes_no(node.soft_deleted),
+                yes_no(node.rolled_back),
+                node.rotated_to,
+                super::when(node.previous_cooldown_until_unix),
+                if node.drill_checklist_passed {
+                    "passed"
+                } else {
+                    "FAILED"
+                }
+            );
+        }
+        line!(
+            out,
+            "audit log: {} records exported, reviewed to {}; policy {}; the revoked business owner {}",
+            self.lifecycle.audit_records,
+            self.lifecycle.audit_reviewed_to,
+            self.lifecycle.policy_hash,
+            if self.lifecycle.revoked_refused {
+                "was refused"
+            } else {
+                "was ANSWERED"
+            }
+        );
         for (server, code) in &self.exit_codes {
             line!(out, "{server} stopped on SIGTERM with exit code {code}");
         }
@@ -157,6 +227,10 @@ impl Report for DemoReport {
             }
         );
     }
+}
+
+const fn yes_no(done: bool) -> &'static str {
+    if done { "yes" } else { "NO" }
 }
 
 /// A failed step, as the error names it.
@@ -463,8 +537,9 @@ pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<ExitCode, E
     if !kept {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let (drills, recoveries) = outcome?;
-    let passed = drills.iter().all(|drill| drill.success)
+    let (drills, recoveries, lifecycle) = outcome?;
+    let passed = lifecycle.passed()
+        && drills.iter().all(|drill| drill.success)
         && recoveries
             .iter()
             .all(|recovery| recovery.success && recovery.keystore_is_party_0)
@@ -477,6 +552,7 @@ pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<ExitCode, E
         steps,
         drills,
         recoveries,
+        lifecycle,
         exit_codes,
         passed,
     })?;
@@ -492,7 +568,10 @@ pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<ExitCode, E
     clippy::too_many_lines,
     reason = "the procedure reads top to bottom, one role's step after another"
 )]
-async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<Recovery>), Error> {
+async fn procedure(
+    demo: &mut Demo,
+    fixtures: &Path,
+) -> Result<(Vec<Drill>, Vec<Recovery>, Lifecycle), Error> {
     let mut passphrase = [0u8; 24];
     rand::rngs::SysRng
         .try_fill_bytes(&mut passphrase)
@@ -548,6 +627,8 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
             "--client",
             "biz-1",
             "--client",
+            "cmp-1",
+            "--client",
             "node-0-server",
             "--bootstrap-security",
             "sec-1",
@@ -568,6 +649,11 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
     args.extend(strs(&biz_tls));
     let business = demo.cli("biz-1", Some("biz-1.json"), &args)?;
     let business_key = text_field(&business, "signing_key")?;
+    let mut args = vec!["init", "person", "--person", "cmp-1"];
+    let cmp_tls = tls("cmp-1");
+    args.extend(strs(&cmp_tls));
+    let compliance = demo.cli("cmp-1", Some("cmp-1.json"), &args)?;
+    let compliance_key = text_field(&compliance, "signing_key")?;
 
     // Three custodians per node, offline, pinning the service key.
     let mut custodians = Vec::new();
@@ -745,6 +831,22 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
             &business_key,
             "--tls-fingerprint",
             &biz_fingerprint,
+        ],
+    )?;
+    let cmp_fingerprint = text_field(client(&service, "cmp-1")?, "fingerprint")?;
+    sec(
+        demo,
+        &[
+            "person",
+            "register",
+            "--person",
+            "cmp-1",
+            "--role",
+            "compliance",
+            "--approval-key",
+            &compliance_key,
+            "--tls-fingerprint",
+            &cmp_fingerprint,
         ],
     )?;
     for (_, person, entity, receipt_key, recipient) in &custodians {
@@ -1066,7 +1168,168 @@ async fn procedure(demo: &mut Demo, fixtures: &Path) -> Result<(Vec<Drill>, Vec<
             keystore_is_party_0,
         });
     }
-    Ok((drills, recoveries))
+    let lifecycle = lifecycle(demo, &generated)?;
+    Ok((drills, recoveries, lifecycle))
+}
+
+/// After the recoveries, per node: version 1's server shares soft-deleted
+/// on two approvals and rolled back, the node re-split to version 2 under
+/// the same custodians, the drill's checklist; then the audit log
+/// exported and reviewed, the policy shown, and the business owner
+/// revoked, their next call refused.
+fn lifecycle(
+    demo: &mut Demo,
+    generated: &[(Node, String, Vec<Container>)],
+) -> Result<Lifecycle, Error> {
+    let ops = |demo: &mut Demo, args: &[&str]| demo.cli("ops-1", Some("ops-1.json"), args);
+    let mut nodes = Vec::new();
+    for (node, split_id, containers) in generated {
+        let version = ["--key", node.key, "--node", "node-0", "--key-version", "1"];
+        let request = format!("{}.delete.request", node.key);
+        let mut args = vec!["delete", "request"];
+        args.extend(version);
+        args.extend([
+            "--split-id",
+            split_id,
+            "--slot",
+            "1",
+            "--slot",
+            "2",
+            "--ticket",
+            "CHG-9",
+            "--risk-note",
+            "risk-note.txt",
+            "--out",
+            &request,
+        ]);
+        let requested = ops(demo, &args)?;
+        let hash = text_field(&requested, "request_hash")?;
+        for (approver, role) in [("biz-1", "business-owner"), ("sec-1", "security")] {
+            demo.cli(
+                approver,
+                Some(&format!("{approver}.json")),
+                &[
+                    "approve",
+                    "--request",
+                    &request,
+                    "--role",
+                    role,
+                    "--expect-hash",
+                    &hash,
+                    "--yes",
+                ],
+            )?;
+        }
+        let deleted = ops(demo, &["delete", "--request", &request])?;
+        let mut args = vec!["rollback"];
+        args.extend(version);
+        args.extend(["--slot", "1", "--slot", "2"]);
+        let rolled_back = ops(demo, &args)?;
+        let listed = ops(demo, &["list", "--key", node.key])?;
+
+        let out_dir = format!("{}-v2", node.curve);
+        std::fs::create_dir(demo.path(&out_dir)).map_err(|error| failed("rotate", error))?;
+        let keystore = demo
+            .path(&format!("node-0-{}.keydata.enc", node.curve))
+            .display()
+            .to_string();
+        let mut args = vec![
+            "rotate",
+            "--kind",
+            "resplit",
+            "--key",
+            node.key,
+            "--node",
+            "node-0",
+            "--key-version",
+            "1",
+            "--keystore",
+            &keystore,
+            "--tss-degree",
+            "2",
+            "--parties",
+            "5",
+            "--out-dir",
+            &out_dir,
+        ];
+        let named: Vec<String> = containers
+            .iter()
+            .map(|container| {
+                let entity = container.person.trim_end_matches("-contact");
+                format!("{entity}={}", container.person)
+            })
+            .collect();
+        for custodian in &named {
+            args.extend(["--custodian", custodian.as_str()]);
+        }
+        let rotated = ops(demo, &args)?;
+
+        let mut args = vec!["checklist"];
+        args.extend(version);
+        args.extend(["--kind", "drill"]);
+        let checklist = demo.cli("cmp-1", Some("cmp-1.json"), &args)?;
+        nodes.push(NodeLifecycle {
+            key_id: node.key.to_owned(),
+            soft_deleted: deleted["slots"] == json!([1, 2]),
+            rolled_back: rolled_back["slots"] == json!([1, 2])
+                && !listed.to_string().contains("soft-deleted"),
+            rotated_to: rotated["version"]["version"].as_u64().unwrap_or(0),
+            previous_cooldown_until_unix: rotated["cooldown_until_unix"].as_u64().unwrap_or(0),
+            drill_checklist_passed: checklist["passed"] == true,
+        });
+    }
+
+    let export = demo.cli(
+        "cmp-1",
+        Some("cmp-1.json"),
+        &["audit", "export", "--out", "audit.export"],
+    )?;
+    let review = demo.cli(
+        "cmp-1",
+        Some("cmp-1.json"),
+        &[
+            "audit",
+            "review",
+            "--export",
+            "audit.export",
+            "--findings",
+            "every step of the demo is recorded",
+        ],
+    )?;
+    let policy = demo.cli("cmp-1", Some("cmp-1.json"), &["policy", "show"])?;
+    demo.cli(
+        "sec-1",
+        Some("sec-1.json"),
+        &[
+            "person",
+            "revoke",
+            "--person",
+            "biz-1",
+            "--reason",
+            "the demo is over",
+        ],
+    )?;
+    let revoked_refused = demo
+        .cli("biz-1", Some("biz-1.json"), &["policy", "show"])
+        .is_err();
+    demo.steps.push(Step {
+        step: format!(
+            "policy show after the revocation: {}",
+            if revoked_refused {
+                "refused"
+            } else {
+                "ANSWERED"
+            }
+        ),
+        actor: "biz-1".to_owned(),
+    });
+    Ok(Lifecycle {
+        nodes,
+        audit_records: export["records"].as_u64().unwrap_or(0),
+        audit_reviewed_to: review["last_sequence"].as_u64().unwrap_or(0),
+        policy_hash: text_field(&policy, "hash")?,
+        revoked_refused,
+    })
 }
 
 /// Each custodian's share submitted offline to the session `descriptor`
