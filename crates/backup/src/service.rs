@@ -168,8 +168,10 @@ impl<S: Storage> BackupService<S> {
         &self.inner.sessions
     }
 
-    /// The current time, from the injected clock.
-    pub(crate) fn now(&self) -> Timestamp {
+    /// The current time, from the service's clock: what its audit records
+    /// and checkpoints are stamped with.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
     }
 

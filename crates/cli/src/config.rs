@@ -256,6 +256,10 @@ pub(crate) struct ServeConfigFile {
     /// directory): with it, hard deletes are served.
     #[serde(default)]
     pub(crate) witness: Option<PathBuf>,
+    /// Seconds between the audit checkpoints the service makes while its
+    /// log grows (with a witness; one more as it stops); default 300.
+    #[serde(default)]
+    pub(crate) checkpoint_interval_seconds: Option<u64>,
     /// The client certificate this service presents to the other parties'
     /// sidecars, and the CA their certificates chain to.
     #[serde(default)]

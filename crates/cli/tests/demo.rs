@@ -1,8 +1,12 @@
 //! `shardkeep demo --json`: the whole procedure against a real `shardkeep
-//! serve` with the other parties as `shardkeep sidecar` processes; both
-//! drills and both recoveries pass (the recovered keystore is party 0's,
-//! under node-0's KEK), each self-test reached the sidecars over mutual
-//! TLS, and every server stopped cleanly on SIGTERM.
+//! serve` with the other parties as `shardkeep sidecar` processes, every
+//! command of the command line with `--json` on both curves; both drills
+//! and both recoveries pass (the recovered keystore is party 0's, under
+//! node-0's KEK), each self-test reached the sidecars over mutual TLS,
+//! the lifecycle after them holds (soft delete, rollback, re-split,
+//! checklist, audit export, review and offline verification across a
+//! restart, a revocation refused at the next call), and every server
+//! stopped cleanly on SIGTERM.
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
@@ -55,10 +59,32 @@ fn the_demo_drills_both_curves_against_served_sidecars() {
         assert!(keystore.is_file(), "{}", keystore.display());
     }
 
-    // The service and eight sidecars (four other parties per curve), each
-    // its own process, all stopped by SIGTERM with exit code 0.
+    // The lifecycle after the recoveries, per curve and once.
+    let lifecycle = &report["lifecycle"];
+    let nodes = lifecycle["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2);
+    for node in nodes {
+        assert_eq!(node["inventory_confirmed"], true, "{node}");
+        assert_eq!(node["hard_delete_waits"], true, "{node}");
+        assert_eq!(node["soft_deleted"], true, "{node}");
+        assert_eq!(node["rolled_back"], true, "{node}");
+        assert_eq!(node["rotated_to"], 2, "{node}");
+        assert_eq!(node["drill_checklist_passed"], true, "{node}");
+    }
+    let records = lifecycle["audit_records"].as_u64().unwrap();
+    assert!(records > 50, "{lifecycle}");
+    assert_eq!(lifecycle["audit_reviewed_to"], records);
+    assert_eq!(lifecycle["restarted_cleanly"], true);
+    // Anchored past everything the first export held (its review too).
+    assert!(lifecycle["audit_anchored_to"].as_u64().unwrap() > records);
+    assert_eq!(lifecycle["policy_hash"].as_str().unwrap().len(), 64);
+    assert_eq!(lifecycle["revoked_refused"], true);
+
+    // The service (twice: before and after its restart) and eight
+    // sidecars (four other parties per curve), each its own process, all
+    // stopped by SIGTERM with exit code 0.
     let servers = report["servers"].as_array().unwrap();
-    assert_eq!(servers.len(), 9);
+    assert_eq!(servers.len(), 10);
     assert_eq!(
         servers
             .iter()
@@ -81,10 +107,58 @@ fn the_demo_drills_both_curves_against_served_sidecars() {
             .filter(|s| s["actor"] == actor && s["step"].as_str().unwrap().starts_with(step))
             .count()
     };
-    // A drill and a recovery per curve for the security person, the
-    // recoveries only for the business owner.
-    assert_eq!(by("sec-1", "approve"), 4);
-    assert_eq!(by("biz-1", "approve"), 2);
+    // A drill, a recovery and a deletion per curve for the security
+    // person, the recoveries and deletions for the business owner.
+    assert_eq!(by("sec-1", "approve"), 6);
+    assert_eq!(by("biz-1", "approve"), 4);
+    assert_eq!(
+        by("backup-server", "stopped on SIGTERM with exit code 0"),
+        1
+    );
+
+    // Every command of the command line ran, each its own process with
+    // `--json` (the demo runs no other way).
+    for command in [
+        "init person",
+        "init service",
+        "person register",
+        "person revoke",
+        "entity register",
+        "policy set",
+        "policy show",
+        "generate",
+        "status",
+        "list",
+        "deliver record",
+        "deliver confirm",
+        "receipt sign",
+        "inventory challenge",
+        "inventory prove",
+        "inventory confirm",
+        "drill request",
+        "drill start",
+        "drill shares",
+        "recover request",
+        "recover start",
+        "recover submit",
+        "recover shares",
+        "approve",
+        "delete request",
+        "delete --request",
+        "rollback",
+        "rotate",
+        "checklist",
+        "audit export",
+        "audit review",
+        "audit verify",
+    ] {
+        assert!(
+            steps
+                .iter()
+                .any(|s| s["step"].as_str().unwrap().starts_with(command)),
+            "{command} never ran"
+        );
+    }
     assert_eq!(by("demo-wallet-ed25519-cust-1-contact", "receipt sign"), 1);
     // Their share to the drill, and to the recovery.
     assert_eq!(

@@ -13,7 +13,7 @@ mod tls;
 pub use edge::{EDGE_REPORT_WINDOW, EDGE_REPORTS_PER_WINDOW, EdgeRefusalCounts, EdgeRefusals};
 pub use error::Error;
 pub use identity::{Caller, CertificateFingerprint};
-pub use server::{FILE_DESCRIPTOR_SET, ServerConfig, serve, serve_on};
+pub use server::{DEFAULT_CHECKPOINT_INTERVAL, FILE_DESCRIPTOR_SET, ServerConfig, serve, serve_on};
 pub use service::{
     EXPORT_CHUNK_SIZE, ExportStream, GrpcService, MAX_MESSAGE_SIZE, RecoveryTargets,
 };

@@ -13,13 +13,16 @@ use tonic::transport::server::TcpIncoming;
 use crate::error::Error;
 use crate::http::RequestMetricsLayer;
 use crate::proto::backup_service_server::BackupServiceServer;
-use crate::service::GrpcService;
+use crate::service::{Checkpointer, GrpcService};
 use crate::tls::TlsIdentity;
 
 /// The encoded descriptor set of `proto/infra/v1/backup.proto`, as protox
 /// compiled it: what the reflection service serves.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/infra_v1_descriptor.bin"));
+
+/// How often [`ServerConfig::new`] checkpoints the audit log.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Where and how the service is served.
 #[derive(Debug)]
@@ -47,11 +50,18 @@ pub struct ServerConfig {
     /// ([`HttpState::request_metrics_layer`](crate::http::HttpState::request_metrics_layer));
     /// `None`: the calls are not counted.
     pub request_metrics: Option<RequestMetricsLayer>,
+    /// How often the audit log is checkpointed into the witness of
+    /// [`GrpcService::with_checkpoints`] when it has grown since, and once
+    /// more when the server stops: an export is then anchored by a
+    /// witnessed head, not only by hard deletes. `None`: only hard deletes
+    /// checkpoint. Ignored without checkpoints.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl ServerConfig {
     /// `tls` on `listen`, with a 30-second request deadline, 32 requests
-    /// in flight per connection, and a 30-second shutdown grace.
+    /// in flight per connection, a 30-second shutdown grace, and an audit
+    /// checkpoint every 5 minutes.
     #[must_use]
     pub fn new(listen: SocketAddr, tls: TlsIdentity) -> Self {
         Self {
@@ -61,6 +71,7 @@ impl ServerConfig {
             concurrency_limit_per_connection: 32,
             shutdown_grace: Duration::from_secs(30),
             request_metrics: None,
+            checkpoint_interval: Some(DEFAULT_CHECKPOINT_INTERVAL),
         }
     }
 }
@@ -144,6 +155,14 @@ pub async fn serve_on<S: Storage + 'static>(
     // trailers); with Nagle's algorithm on, the last waits for the
     // client's delayed ACK, about 40 ms on Linux, on every call.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (stop_checkpoints, checkpoints_stopped) = tokio::sync::oneshot::channel::<()>();
+    let periodic =
+        service
+            .checkpointer()
+            .zip(config.checkpoint_interval)
+            .map(|(checkpointer, every)| {
+                tokio::spawn(checkpoint_every(checkpointer, every, checkpoints_stopped))
+            });
     let server = Server::builder()
         .tls_config(config.tls.server_config())?
         .timeout(config.request_timeout)
@@ -156,8 +175,8 @@ pub async fn serve_on<S: Storage + 'static>(
         .serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(server);
     let grace = config.shutdown_grace;
-    tokio::select! {
-        served = &mut server => Ok(served?),
+    let served = tokio::select! {
+        served = &mut server => served.map_err(Error::from),
         () = async {
             if (&mut on_signal).await.is_err() {
                 // The server ended without a shutdown: the other branch
@@ -166,5 +185,43 @@ pub async fn serve_on<S: Storage + 'static>(
             }
             tokio::time::sleep(grace).await;
         } => Err(Error::ShutdownGraceExceeded(grace)),
+    };
+    if let Some(periodic) = periodic {
+        // A checkpoint under way finishes first.
+        let _ = stop_checkpoints.send(());
+        // The requests served are finished: the last checkpoint covers
+        // every record they made.
+        if let (Ok(()), Ok(mut checkpointer)) = (&served, periodic.await) {
+            checkpoint_logged(&mut checkpointer).await;
+        }
+    }
+    served
+}
+
+/// Checkpoints the audit log every `every` while it grows, until `stop`;
+/// then gives the checkpointer back (a checkpoint under way finishes
+/// first).
+async fn checkpoint_every<S: Storage + 'static>(
+    mut checkpointer: Checkpointer<S>,
+    every: Duration,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Checkpointer<S> {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => checkpoint_logged(&mut checkpointer).await,
+            _ = &mut stop => return checkpointer,
+        }
+    }
+}
+
+/// One checkpoint if the log grew; a failure is logged (the log itself is
+/// intact: the next tick tries again).
+async fn checkpoint_logged<S: Storage + 'static>(checkpointer: &mut Checkpointer<S>) {
+    match checkpointer.checkpoint_if_grown().await {
+        Ok(Some(sequence)) => tracing::info!(sequence, "audit checkpoint witnessed"),
+        Ok(None) => {}
+        Err(error) => tracing::error!(error = %error, "audit checkpoint failed"),
     }
 }

@@ -105,9 +105,15 @@ pub type ExportStream =
 type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// What signs and witnesses the audit checkpoint a hard delete ends with,
-/// with the witness's type erased so that [`GrpcService`] stays generic
-/// over its storage only.
+/// and the server's periodic ones, with the witness's type erased so that
+/// [`GrpcService`] stays generic over its storage only.
 trait Checkpoints<S>: Send + Sync {
+    /// Checkpoints the log's committed head into the witness.
+    fn checkpoint<'a>(
+        &'a self,
+        backup: &'a BackupService<S>,
+    ) -> LocalFuture<'a, Result<shardkeep_audit::Checkpoint, shardkeep_audit::Error>>;
+
     /// [`BackupService::hard_delete`] with this signer and witness.
     fn hard_delete<'a>(
         &'a self,
@@ -126,6 +132,22 @@ struct Witnessed<W> {
 }
 
 impl<S: Storage, W: Witness> Checkpoints<S> for Witnessed<W> {
+    fn checkpoint<'a>(
+        &'a self,
+        backup: &'a BackupService<S>,
+    ) -> LocalFuture<'a, Result<shardkeep_audit::Checkpoint, shardkeep_audit::Error>> {
+        Box::pin(async move {
+            let mut witness = self.witness.lock().await;
+            shardkeep_audit::checkpoint(
+                backup.storage(),
+                self.signer.as_ref(),
+                &mut *witness,
+                backup.now(),
+            )
+            .await
+        })
+    }
+
     fn hard_delete<'a>(
         &'a self,
         backup: &'a BackupService<S>,
@@ -139,6 +161,44 @@ impl<S: Storage, W: Witness> Checkpoints<S> for Witnessed<W> {
                 .hard_delete(actor, version, request, self.signer.as_ref(), &mut *witness)
                 .await
         })
+    }
+}
+
+/// Checkpoints the audit log into the witness when it has grown since its
+/// last checkpoint here, on a blocking thread (the witness and the signer
+/// need not be `Send` across awaits, as for a hard delete).
+pub(crate) struct Checkpointer<S> {
+    backup: BackupService<S>,
+    checkpoints: Arc<dyn Checkpoints<S>>,
+    /// The head sequence last checkpointed by this server.
+    last: Option<u64>,
+}
+
+impl<S: Storage + 'static> Checkpointer<S> {
+    /// A checkpoint of the committed head unless this server checkpointed
+    /// that head already; its sequence, or `None` when the log has not
+    /// grown.
+    pub(crate) async fn checkpoint_if_grown(&mut self) -> Result<Option<u64>, Error> {
+        use shardkeep_storage::{AuditStore as _, Transaction as _};
+        let head = {
+            let mut read = self.backup.storage().begin_read_only().await?;
+            let head = read.audit_head().await?;
+            read.rollback().await?;
+            head
+        };
+        if head.sequence == 0 || self.last == Some(head.sequence) {
+            return Ok(None);
+        }
+        let backup = self.backup.clone();
+        let checkpoints = self.checkpoints.clone();
+        let handle = tokio::runtime::Handle::current();
+        let checkpoint =
+            tokio::task::spawn_blocking(move || handle.block_on(checkpoints.checkpoint(&backup)))
+                .await
+                .map_err(|_| Error::TaskFailed)?
+                .map_err(Error::Audit)?;
+        self.last = Some(checkpoint.sequence);
+        Ok(Some(checkpoint.sequence))
     }
 }
 
@@ -187,6 +247,16 @@ impl<S: Storage + 'static> GrpcService<S> {
             witness: tokio::sync::Mutex::new(witness),
         }));
         self
+    }
+
+    /// The audit checkpointer of [`with_checkpoints`](Self::with_checkpoints),
+    /// for the server's periodic checkpoints; `None` without them.
+    pub(crate) fn checkpointer(&self) -> Option<Checkpointer<S>> {
+        self.checkpoints.clone().map(|checkpoints| Checkpointer {
+            backup: self.backup.clone(),
+            checkpoints,
+            last: None,
+        })
     }
 
     /// Serves `SelfTest` too: `sidecar` answers for its party when another

@@ -283,3 +283,84 @@ async fn a_request_past_the_servers_deadline_is_cancelled() {
         (Code::Cancelled, "Timeout expired")
     );
 }
+
+/// The witness file's checkpoints now.
+fn witnessed(path: &std::path::Path) -> Vec<shardkeep_audit::Checkpoint> {
+    shardkeep_audit::parse_witness(&std::fs::read(path).unwrap_or_default()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_checkpoints_a_growing_log_periodically_and_once_more_at_shutdown() {
+    let witness_dir = tempfile::tempdir().unwrap();
+    let witness_path = witness_dir.path().join("audit.witness");
+    let audit_signer = Arc::new(shardkeep_types::InMemorySigner::from_seed(
+        shardkeep_types::SignerId::new("audit-1").unwrap(),
+        &[0xa1; 32],
+    ));
+    let witness = shardkeep_audit::FileWitness::open(&witness_path).unwrap();
+    let signer = audit_signer.clone();
+    let served = Served::start_full(
+        Arc::new(common::NoTargets),
+        move |grpc| grpc.with_checkpoints(signer, witness),
+        |config| config.checkpoint_interval = Some(Duration::from_millis(200)),
+    )
+    .await;
+    let mut operator = served.operator_client().await;
+    operator
+        .get_backup_status(proto::GetBackupStatusRequest::default())
+        .await
+        .unwrap();
+    let head = |served: &Served| {
+        let storage = served.service.storage().clone();
+        async move {
+            use shardkeep_storage::{AuditStore as _, Storage as _};
+            storage
+                .begin_read_only()
+                .await
+                .unwrap()
+                .audit_head()
+                .await
+                .unwrap()
+                .sequence
+        }
+    };
+
+    // A tick witnesses the head the status call left.
+    let first_head = head(&served).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while witnessed(&witness_path).last().map(|c| c.sequence) != Some(first_head) {
+        assert!(tokio::time::Instant::now() < deadline, "no checkpoint");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A log that has not grown is not checkpointed again.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(witnessed(&witness_path).len(), 1);
+
+    // The last calls before the shutdown are covered by the checkpoint the
+    // server makes as it stops.
+    operator
+        .get_backup_status(proto::GetBackupStatusRequest::default())
+        .await
+        .unwrap();
+    served.shut_down();
+    served.server_result().await.unwrap();
+    let last_head = head(&served).await;
+    assert!(last_head > first_head);
+    let checkpoints = witnessed(&witness_path);
+    assert_eq!(checkpoints.last().unwrap().sequence, last_head);
+
+    // An export of the whole log verifies against the witness, anchored
+    // to its last record.
+    let mut bytes = Vec::new();
+    shardkeep_audit::export(served.service.storage(), &mut bytes)
+        .await
+        .unwrap();
+    let verified = shardkeep_audit::verify(
+        &shardkeep_audit::parse_export(&bytes).unwrap(),
+        &checkpoints,
+        &shardkeep_types::Signer::verifying_key(audit_signer.as_ref()),
+    )
+    .unwrap();
+    assert_eq!(verified.latest_checkpoint, last_head);
+    assert_eq!(verified.unwitnessed, 0);
+}

@@ -98,6 +98,10 @@ struct Recovery {
 #[derive(Debug, Serialize)]
 struct NodeLifecycle {
     key_id: String,
+    /// The first custodian proved custody of their share.
+    inventory_confirmed: bool,
+    /// A hard delete was refused during the cooldown.
+    hard_delete_waits: bool,
     /// Version 1's server shares soft-deleted on two approvals...
     soft_deleted: bool,
     /// ...and restored.
@@ -117,6 +121,11 @@ struct Lifecycle {
     audit_records: u64,
     /// The last sequence the compliance review covers.
     audit_reviewed_to: u64,
+    /// The service stopped on SIGTERM with exit code 0 and served again.
+    restarted_cleanly: bool,
+    /// The witnessed checkpoint an export after the restart verified to
+    /// offline (`audit verify`).
+    audit_anchored_to: u64,
     policy_hash: String,
     /// The revoked business owner's next call was refused.
     revoked_refused: bool,
@@ -125,12 +134,16 @@ struct Lifecycle {
 impl Lifecycle {
     fn passed(&self) -> bool {
         self.nodes.iter().all(|node| {
-            node.soft_deleted
+            node.inventory_confirmed
+                && node.hard_delete_waits
+                && node.soft_deleted
                 && node.rolled_back
                 && node.rotated_to == 2
                 && node.drill_checklist_passed
         }) && self.audit_records > 0
             && self.audit_reviewed_to == self.audit_records
+            && self.restarted_cleanly
+            && self.audit_anchored_to > self.audit_records
             && self.revoked_refused
     }
 }
@@ -189,9 +202,11 @@ impl Report for DemoReport {
         for node in &self.lifecycle.nodes {
             line!(
                 out,
-                "{}: v1's server shares soft-deleted {}, rolled back {}; re-split to v{} (v1 cools down until {}); drill checklist {}",
+                "{}: custody proved {}; v1's server shares soft-deleted {} (hard delete waits for the cooldown {}), rolled back {}; re-split to v{} (v1 cools down until {}); drill checklist {}",
                 node.key_id,
+                yes_no(node.inventory_confirmed),
                 yes_no(node.soft_deleted),
+                yes_no(node.hard_delete_waits),
                 yes_no(node.rolled_back),
                 node.rotated_to,
                 super::when(node.previous_cooldown_until_unix),
@@ -204,9 +219,10 @@ impl Report for DemoReport {
         }
         line!(
             out,
-            "audit log: {} records exported, reviewed to {}; policy {}; the revoked business owner {}",
+            "audit log: {} records exported, reviewed to {}; after a restart, verified offline to the checkpoint witnessed at {}; policy {}; the revoked business owner {}",
             self.lifecycle.audit_records,
             self.lifecycle.audit_reviewed_to,
+            self.lifecycle.audit_anchored_to,
             self.lifecycle.policy_hash,
             if self.lifecycle.revoked_refused {
                 "was refused"
@@ -337,23 +353,27 @@ impl Demo {
         Ok(listening)
     }
 
+    /// SIGTERM to the server `name`; its exit code.
+    fn stop_one(&mut self, name: &str) -> Result<i32, Error> {
+        let position = self
+            .servers
+            .iter()
+            .position(|(server, _)| server == name)
+            .ok_or_else(|| failed(name, "no such server"))?;
+        let (name, child) = self.servers.remove(position);
+        let code = terminate(child);
+        self.steps.push(Step {
+            step: format!("stopped on SIGTERM with exit code {code}"),
+            actor: name,
+        });
+        Ok(code)
+    }
+
     /// SIGTERM to every server, and their exit codes.
     fn stop(&mut self) -> Vec<(String, i32)> {
         let mut codes = Vec::new();
-        for (name, mut child) in self.servers.drain(..).rev() {
-            let term = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            if !matches!(term, Ok(status) if status.success()) {
-                let _ = child.kill();
-            }
-            let code = child
-                .wait()
-                .ok()
-                .and_then(|status| status.code())
-                .unwrap_or(-1);
-            codes.push((name, code));
+        for (name, child) in self.servers.drain(..).rev() {
+            codes.push((name, terminate(child)));
         }
         codes
     }
@@ -422,6 +442,23 @@ struct Container {
     person: String,
     /// Where `generate` wrote it, relative to the demo's directory.
     file: String,
+}
+
+/// SIGTERM to `child` (a kill if that cannot be sent), and its exit code
+/// (-1 for none).
+fn terminate(mut child: Child) -> i32 {
+    let term = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    if !matches!(term, Ok(status) if status.success()) {
+        let _ = child.kill();
+    }
+    child
+        .wait()
+        .ok()
+        .and_then(|status| status.code())
+        .unwrap_or(-1)
 }
 
 /// A free loopback port (bound and released: the demo's servers take
@@ -1168,23 +1205,54 @@ async fn procedure(
             keystore_is_party_0,
         });
     }
-    let lifecycle = lifecycle(demo, &generated)?;
+    let lifecycle = lifecycle(demo, &generated, &signer_key)?;
     Ok((drills, recoveries, lifecycle))
 }
 
 /// After the recoveries, per node: version 1's server shares soft-deleted
 /// on two approvals and rolled back, the node re-split to version 2 under
 /// the same custodians, the drill's checklist; then the audit log
-/// exported and reviewed, the policy shown, and the business owner
-/// revoked, their next call refused.
+/// exported and reviewed; the service restarted, the log exported again
+/// and verified offline against the witness (`signer_key` signs its
+/// checkpoints); the policy shown, and the business owner revoked, their
+/// next call refused.
 fn lifecycle(
     demo: &mut Demo,
     generated: &[(Node, String, Vec<Container>)],
+    signer_key: &str,
 ) -> Result<Lifecycle, Error> {
     let ops = |demo: &mut Demo, args: &[&str]| demo.cli("ops-1", Some("ops-1.json"), args);
     let mut nodes = Vec::new();
     for (node, split_id, containers) in generated {
         let version = ["--key", node.key, "--node", "node-0", "--key-version", "1"];
+        // An inventory of the first custodian's share: challenged by the
+        // operator, proved offline by the custodian, confirmed.
+        let first = containers
+            .first()
+            .ok_or_else(|| failed("inventory", "no container"))?;
+        let index = first.index.to_string();
+        let challenge = format!("{}.inventory.challenge", node.key);
+        let proof = format!("{}.inventory.proof", node.key);
+        let mut args = vec!["inventory", "challenge"];
+        args.extend(version);
+        args.extend(["--index", &index, "--out", &challenge]);
+        ops(demo, &args)?;
+        demo.cli(
+            &first.person,
+            Some(&format!("{}.json", first.person)),
+            &[
+                "inventory",
+                "prove",
+                "--challenge",
+                &challenge,
+                "--container",
+                &first.file,
+                "--out",
+                &proof,
+            ],
+        )?;
+        let inventoried = ops(demo, &["inventory", "confirm", "--proof", &proof])?;
+
         let request = format!("{}.delete.request", node.key);
         let mut args = vec!["delete", "request"];
         args.extend(version);
@@ -1221,6 +1289,28 @@ fn lifecycle(
             )?;
         }
         let deleted = ops(demo, &["delete", "--request", &request])?;
+        // The hard delete waits for the cooldown: refused now, no draft.
+        let draft = format!("{}.zero-retention", node.key);
+        let hard_delete_waits = match ops(
+            demo,
+            &["delete", "--hard", "--request", &request, "--draft", &draft],
+        ) {
+            Err(Error::Demo { detail, .. }) => {
+                detail.contains("cooldown") && !demo.path(&draft).exists()
+            }
+            _ => false,
+        };
+        demo.steps.push(Step {
+            step: format!(
+                "delete --hard during the cooldown: {}",
+                if hard_delete_waits {
+                    "refused"
+                } else {
+                    "NOT REFUSED"
+                }
+            ),
+            actor: "ops-1".to_owned(),
+        });
         let mut args = vec!["rollback"];
         args.extend(version);
         args.extend(["--slot", "1", "--slot", "2"]);
@@ -1270,6 +1360,9 @@ fn lifecycle(
         let checklist = demo.cli("cmp-1", Some("cmp-1.json"), &args)?;
         nodes.push(NodeLifecycle {
             key_id: node.key.to_owned(),
+            inventory_confirmed: inventoried["custodian"].as_str()
+                == first.person.strip_suffix("-contact"),
+            hard_delete_waits,
             soft_deleted: deleted["slots"] == json!([1, 2]),
             rolled_back: rolled_back["slots"] == json!([1, 2])
                 && !listed.to_string().contains("soft-deleted"),
@@ -1294,6 +1387,30 @@ fn lifecycle(
             "audit.export",
             "--findings",
             "every step of the demo is recorded",
+        ],
+    )?;
+    // The service stops (its last audit checkpoint witnessed as it does)
+    // and starts again on the same files; an export now is anchored by a
+    // witnessed head, and verifies offline.
+    let stopped_cleanly = demo.stop_one("backup-server")? == 0;
+    demo.spawn("backup-server-restarted", "svc/service.json", "serve")?;
+    demo.cli(
+        "cmp-1",
+        Some("cmp-1.json"),
+        &["audit", "export", "--out", "audit-after-restart.export"],
+    )?;
+    let verified = demo.cli(
+        "auditor",
+        None,
+        &[
+            "audit",
+            "verify",
+            "--export",
+            "audit-after-restart.export",
+            "--witness",
+            "witness/audit.witness",
+            "--key",
+            signer_key,
         ],
     )?;
     let policy = demo.cli("cmp-1", Some("cmp-1.json"), &["policy", "show"])?;
@@ -1327,6 +1444,8 @@ fn lifecycle(
         nodes,
         audit_records: export["records"].as_u64().unwrap_or(0),
         audit_reviewed_to: review["last_sequence"].as_u64().unwrap_or(0),
+        restarted_cleanly: stopped_cleanly,
+        audit_anchored_to: verified["latest_checkpoint"].as_u64().unwrap_or(0),
         policy_hash: text_field(&policy, "hash")?,
         revoked_refused,
     })

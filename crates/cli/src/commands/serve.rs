@@ -208,6 +208,14 @@ async fn host<S: Storage + Send + Sync + 'static>(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let mut server_config = ServerConfig::new(grpc_addr, tls);
+    if let Some(seconds) = file.checkpoint_interval_seconds {
+        if seconds == 0 {
+            return Err(config.invalid(
+                "checkpoint_interval_seconds: at least 1 (leave it out for the default)".to_owned(),
+            ));
+        }
+        server_config.checkpoint_interval = Some(Duration::from_secs(seconds));
+    }
     let metrics = metrics_listener.map(|listener| {
         let state = HttpState::new(backup.clone());
         // The gRPC calls are counted into the metrics port's registry.
