@@ -260,7 +260,8 @@ pub(crate) enum PolicyCommand {
 }
 
 /// A role in the registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub(crate) enum RoleArg {
     /// Runs generate, deliver, inspect, drills, recovery, rotation,
     /// deletion.
@@ -341,7 +342,11 @@ pub(crate) enum PersonCommand {
         /// Where to write the approval request.
         #[arg(long)]
         out: PathBuf,
-        /// Replace an existing output file.
+        /// Where to write the registration the approvers check the request
+        /// against (`approve --expect-registration`).
+        #[arg(long)]
+        registration_out: PathBuf,
+        /// Replace existing output files.
         #[arg(long)]
         force: bool,
     },
@@ -727,6 +732,11 @@ pub(crate) struct ApproveArgs {
     /// that.
     #[arg(long)]
     pub(crate) expect_policy: Option<String>,
+    /// The registration file `person request` wrote: needed to approve an
+    /// approver-set change, whose request names only the registration's
+    /// hash; refused unless it hashes to that.
+    #[arg(long, conflicts_with = "expect_policy")]
+    pub(crate) expect_registration: Option<PathBuf>,
 }
 
 /// The parameters of a recovery or drill approval.

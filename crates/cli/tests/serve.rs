@@ -1,9 +1,12 @@
 //! `shardkeep serve` as an operator runs it: a service made by `init
-//! service`, its persons registered and two key versions (ECDSA and
-//! EdDSA) backed up through the procedure on its files, then the real
-//! binary serving them over mutual TLS with its metrics port; the
-//! operator's and the custodians' commands against it (`--json`), the
-//! metrics scraped, and SIGTERM ending it with exit code 0. Two replicas
+//! service`, the real binary serving it over mutual TLS with its metrics
+//! port; the security person registers everyone and sets the policy, the
+//! operator backs up two key versions (ECDSA and EdDSA) from node 0's
+//! keystore files and delivers one, the custodians sign receipts, a new
+//! approver joins on an approved change checked against the registration
+//! file, keys are rotated and persons and entities revoked, all through
+//! the command line (`--json`); the metrics scraped, and SIGTERM ending
+//! it with exit code 0. Two replicas
 //! of one service serving one PostgreSQL database (a throwaway cluster)
 //! at once. The refusals of a configuration that cannot be served.
 //! (The drill and recovery through `sidecar` processes: `tests/demo.rs`.)
@@ -18,15 +21,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use shardkeep_backup::{
-    Armor, BackupService, EntityRegistration, ExternalCustodian, GenerateRequest, PersonKeys,
-    PersonRegistration, PolicySettings, Role, RoleSet, SaveDataSource, ServiceConfig, ServiceParts,
+    BackupService, PersonKeys, PersonRegistration, Role, RoleSet, ServiceConfig, ServiceParts,
     SystemClock,
 };
-use shardkeep_keydata::LocalPartySaveData;
+use shardkeep_keydata::{KekKeystoreCodec, LocalPartySaveData};
 use shardkeep_kms::{KeyFileSigner, LocalKeyStore};
-use shardkeep_storage::SqliteStorage;
 use shardkeep_test_support::tss_lib::{Protocol, fixture_bytes};
-use shardkeep_types::{CustodianId, KeyId, Label, NodeId, Threshold};
+use shardkeep_types::{InMemoryKek, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion};
 use support::{PASSPHRASE, TSS_GROUP, actor, key_of, text};
 use zeroize::Zeroizing;
 
@@ -145,30 +146,8 @@ fn http_get(port: u16, path: &str) -> (String, String) {
     (head.lines().next().unwrap().to_owned(), body.to_owned())
 }
 
-/// The service's files, as `init service` made them, opened in this
-/// process to register persons and back up (the registry's and generate's
-/// commands are not the command line's yet).
-async fn backup_on(svc: &Path, config: &Value) -> BackupService<SqliteStorage> {
-    let path = |field: &str| svc.join(config[field].as_str().unwrap());
-    let storage = SqliteStorage::open(path("database")).await.unwrap();
-    BackupService::new(ServiceParts::new(
-        storage,
-        ServiceConfig::new(
-            Label::new(config["deployment"].as_str().unwrap()).unwrap(),
-            Label::new(config["replica"].as_str().unwrap()).unwrap(),
-        ),
-        Arc::new(LocalKeyStore::open(path("kek_store")).unwrap()),
-        Arc::new(KeyFileSigner::open(path("signer_key")).unwrap()),
-        Arc::new(SystemClock),
-        Box::new(<rand::rngs::ChaCha20Rng as rand::SeedableRng>::from_seed(
-            [9; 32],
-        )),
-    ))
-    .unwrap()
-}
-
 #[test]
-fn the_served_binary_answers_the_command_exposes_metrics_and_stops_on_sigterm() {
+fn the_served_binary_answers_every_command_exposes_metrics_and_stops_on_sigterm() {
     let site = Site::new();
     let security = site.ok(&[
         "--config",
@@ -187,21 +166,49 @@ fn the_served_binary_answers_the_command_exposes_metrics_and_stops_on_sigterm() 
         "localhost",
         "--client",
         "ops-1",
+        "--client",
+        "sec-1",
+        "--client",
+        "sec-2",
+        "--client",
+        "biz-1",
         "--bootstrap-security",
         "sec-1",
         "--bootstrap-approval-key",
         security["signing_key"].as_str().unwrap(),
     ]);
     let signer_key = made["signer_key"].as_str().unwrap().to_owned();
+    let client = |person: &str| {
+        made["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|client| client["person"] == person)
+            .unwrap()
+            .clone()
+    };
     let svc = site.path("svc");
     let config_path = svc.join("service.json");
     let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
     // Any free ports (the listening line tells them); the witness outside
-    // the database's directory.
+    // the database's directory; node 0's keystore KEK for both keys.
     config["listen"] = "127.0.0.1:0".into();
     config["metrics_listen"] = "127.0.0.1:0".into();
     config["witness"] = "../witness/audit.witness".into();
     std::fs::create_dir(site.path("witness")).unwrap();
+    let kek = [0x4b_u8; 32];
+    write_private(&svc.join("keys/node-0.kek"), hex::encode(kek).as_bytes());
+    config["nodes"] = Protocol::ALL
+        .iter()
+        .map(|protocol| {
+            serde_json::json!({
+                "key_id": key_of(*protocol),
+                "node_id": "node-0",
+                "keystore_kek": { "id": "node-0-keystore", "file": "keys/node-0.kek" },
+                "peers": [],
+            })
+        })
+        .collect();
     std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 
     // Three custodians per key, offline, pinning the service key.
@@ -235,137 +242,197 @@ fn the_served_binary_answers_the_command_exposes_metrics_and_stops_on_sigterm() 
         .map(|(protocol, entity)| (protocol, custodian(&format!("{entity}-contact"), &entity)))
         .collect();
 
-    // The persons registered and both versions backed up, on the
-    // service's own files; then this process lets go of them.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let generated: Vec<_> = runtime.block_on(async {
-        let backup = backup_on(&svc, &config).await;
-        let sec = actor("sec-1");
-        let fingerprint: [u8; 32] =
-            hex::decode(made["clients"][0]["fingerprint"].as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap();
-        backup
-            .register_person(
-                &sec,
-                PersonRegistration {
-                    id: actor("ops-1"),
-                    display_name: text("ops-1"),
-                    roles: [Role::Operator].into_iter().collect::<RoleSet>(),
-                    keys: PersonKeys {
-                        tls_fingerprint: Some(fingerprint),
-                        ..PersonKeys::default()
-                    },
-                },
-            )
-            .await
-            .unwrap();
-        backup
-            .set_policy(
-                &sec,
-                PolicySettings {
-                    threshold: Threshold::new(3, 5).unwrap(),
-                    server_shares: 2,
-                    kek_provider: Label::new("local-key-file").unwrap(),
-                },
-            )
-            .await
-            .unwrap();
-        for (_, (name, entity, signing_key, recipient)) in &custodians {
-            backup
-                .register_person(
-                    &sec,
-                    PersonRegistration {
-                        id: actor(name),
-                        display_name: text(name),
-                        roles: [Role::Custodian].into_iter().collect::<RoleSet>(),
-                        keys: PersonKeys {
-                            receipt_key: Some(
-                                hex::decode(signing_key).unwrap().try_into().unwrap(),
-                            ),
-                            age_recipient: Some(recipient.clone()),
-                            ..PersonKeys::default()
-                        },
-                    },
-                )
-                .await
-                .unwrap();
-            backup
-                .register_entity(
-                    &sec,
-                    EntityRegistration {
-                        id: CustodianId::new(entity.as_str()).unwrap(),
-                        display_name: text(entity),
-                        contact: text("the desk"),
-                        members: vec![actor(name)],
-                    },
-                )
-                .await
-                .unwrap();
-        }
-        let mut generated = Vec::new();
-        for protocol in Protocol::ALL {
-            let json = Zeroizing::new(fixture_bytes(protocol, 0).unwrap().to_vec());
-            let data = LocalPartySaveData::from_json(&json).unwrap();
-            let made = backup
-                .generate(
-                    &actor("ops-1"),
-                    GenerateRequest {
-                        key_id: KeyId::new(key_of(protocol)).unwrap(),
-                        node_id: NodeId::new("node-0").unwrap(),
-                        save_data: SaveDataSource::Loaded(&data),
-                        group: TSS_GROUP,
-                        custodians: custodians
-                            .iter()
-                            .filter(|(of, _)| *of == protocol)
-                            .map(|(_, (name, entity, _, _))| ExternalCustodian {
-                                entity: CustodianId::new(entity.as_str()).unwrap(),
-                                person: actor(name),
-                            })
-                            .collect(),
-                        armor: Armor::Binary,
-                    },
-                )
-                .await
-                .unwrap();
-            generated.push((protocol, made));
-        }
-        generated
-    });
-    drop(runtime);
-
     let serving = Serving::start(&site, Path::new("svc/service.json"));
     assert_eq!(serving.listening["command"], "serve");
     let grpc_port = serving.port("grpc");
     let metrics_port = serving.port("metrics");
+    let url = format!("https://localhost:{grpc_port}");
 
-    // The operator's configuration names the port the service listens on.
-    let client = &made["clients"][0];
-    site.ok(&[
-        "--config",
-        "ops-1.json",
-        "init",
+    // Everyone else's configuration names the port the service listens
+    // on; the security person's is given it.
+    let with_server = |name: &str| {
+        let issued = client(name);
+        let person = site.ok(&[
+            "--config",
+            &format!("{name}.json"),
+            "init",
+            "person",
+            "--person",
+            name,
+            "--server",
+            &url,
+            "--ca",
+            "svc/tls/ca.pem",
+            "--cert",
+            issued["cert"].as_str().unwrap(),
+            "--client-key",
+            issued["key"].as_str().unwrap(),
+            "--service-signer",
+            "backup-server-1",
+            "--service-key",
+            &signer_key,
+        ]);
+        (
+            person["signing_key"].as_str().unwrap().to_owned(),
+            issued["fingerprint"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (_, ops_fingerprint) = with_server("ops-1");
+    let (biz_key, biz_fingerprint) = with_server("biz-1");
+    let (sec2_key, sec2_fingerprint) = with_server("sec-2");
+    let sec_client = client("sec-1");
+    let mut sec_config: Value =
+        serde_json::from_slice(&std::fs::read(site.path("sec-1.json")).unwrap()).unwrap();
+    sec_config["server"] = serde_json::json!({
+        "url": url,
+        "ca": "svc/tls/ca.pem",
+        "cert": sec_client["cert"],
+        "key": sec_client["key"],
+    });
+    std::fs::write(
+        site.path("sec-1.json"),
+        serde_json::to_vec_pretty(&sec_config).unwrap(),
+    )
+    .unwrap();
+    let sec = |args: &[&str]| {
+        let mut with = vec!["--config", "sec-1.json"];
+        with.extend(args);
+        site.ok(&with)
+    };
+    let sec_run = |args: &[&str]| {
+        let mut with = vec!["--config", "sec-1.json"];
+        with.extend(args);
+        site.run(&with)
+    };
+
+    // The registry and the policy, by the security person over mTLS.
+    let registered = sec(&[
         "person",
+        "register",
         "--person",
         "ops-1",
-        "--server",
-        &format!("https://localhost:{grpc_port}"),
-        "--ca",
-        "svc/tls/ca.pem",
-        "--cert",
-        client["cert"].as_str().unwrap(),
-        "--client-key",
-        client["key"].as_str().unwrap(),
-        "--service-signer",
-        "backup-server-1",
-        "--service-key",
-        &signer_key,
+        "--role",
+        "operator",
+        "--tls-fingerprint",
+        &ops_fingerprint,
     ]);
+    assert_eq!(registered["command"], "person register");
+    assert_eq!(registered["roles"], serde_json::json!(["operator"]));
+    assert_eq!(registered["registered_by"], "sec-1");
+    // While no quorum besides sec-1 exists, approvers join directly.
+    for (name, role, key, fingerprint) in [
+        ("biz-1", "business-owner", &biz_key, &biz_fingerprint),
+        ("sec-2", "security", &sec2_key, &sec2_fingerprint),
+    ] {
+        sec(&[
+            "person",
+            "register",
+            "--person",
+            name,
+            "--role",
+            role,
+            "--approval-key",
+            key,
+            "--tls-fingerprint",
+            fingerprint,
+        ]);
+    }
+    for (_, (name, entity, signing_key, recipient)) in &custodians {
+        sec(&[
+            "person",
+            "register",
+            "--person",
+            name,
+            "--role",
+            "custodian",
+            "--receipt-key",
+            signing_key,
+            "--age-recipient",
+            recipient,
+        ]);
+        let entity_made = sec(&[
+            "entity",
+            "register",
+            "--entity",
+            entity,
+            "--contact",
+            "the desk",
+            "--member",
+            name,
+        ]);
+        assert_eq!(entity_made["members"], serde_json::json!([name]));
+    }
+    let policy = sec(&[
+        "policy",
+        "set",
+        "--threshold",
+        "3",
+        "--shares",
+        "5",
+        "--server-shares",
+        "2",
+        "--kek-provider",
+        "local-key-file",
+    ]);
+    assert_eq!(policy["set"], true);
+
+    // Both versions backed up by the operator from node 0's keystore
+    // files.
+    let codec = KekKeystoreCodec::new(InMemoryKek::from_bytes(
+        KekId::new("node-0-keystore").unwrap(),
+        &kek,
+    ));
+    let generated: Vec<(Protocol, Value)> = Protocol::ALL
+        .into_iter()
+        .map(|protocol| {
+            let json = Zeroizing::new(fixture_bytes(protocol, 0).unwrap().to_vec());
+            let data = LocalPartySaveData::from_json(&json).unwrap();
+            let node_dir = site.path(&format!("{}-node", key_of(protocol)));
+            std::fs::create_dir(&node_dir).unwrap();
+            let keystore = shardkeep_keydata::write_keystore(
+                &node_dir,
+                &NodeVersion {
+                    key_id: KeyId::new(key_of(protocol)).unwrap(),
+                    node_id: NodeId::new("node-0").unwrap(),
+                    version: KeyVersion::new(1),
+                },
+                &data,
+                &codec,
+                shardkeep_keydata::WriteMode::CreateNew,
+            )
+            .unwrap();
+            let out_dir = format!("{}-v1", key_of(protocol));
+            std::fs::create_dir(site.path(&out_dir)).unwrap();
+            let keystore = keystore.display().to_string();
+            let mut args = vec![
+                "--config".to_owned(),
+                "ops-1.json".to_owned(),
+                "generate".to_owned(),
+                "--key".to_owned(),
+                key_of(protocol).to_owned(),
+                "--node".to_owned(),
+                "node-0".to_owned(),
+                "--key-version".to_owned(),
+                "1".to_owned(),
+                "--keystore".to_owned(),
+                keystore,
+                "--tss-degree".to_owned(),
+                TSS_GROUP.tss_degree.to_string(),
+                "--parties".to_owned(),
+                TSS_GROUP.parties.to_string(),
+                "--out-dir".to_owned(),
+                out_dir,
+            ];
+            for (_, (name, entity, _, _)) in custodians.iter().filter(|(of, _)| *of == protocol) {
+                args.extend(["--custodian".to_owned(), format!("{entity}={name}")]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let made = site.ok(&args);
+            assert_eq!(made["containers"].as_array().unwrap().len(), 3, "{made}");
+            (protocol, made)
+        })
+        .collect();
+
     let status = site.ok(&["--config", "ops-1.json", "status"]);
     let versions = status["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 2, "{status}");
@@ -377,14 +444,10 @@ fn the_served_binary_answers_the_command_exposes_metrics_and_stops_on_sigterm() 
     // The ECDSA version's three deliveries, received and confirmed.
     let (protocol, ecdsa) = &generated[0];
     let key = key_of(*protocol);
-    for ((_, (name, _, _, _)), container) in custodians
-        .iter()
-        .filter(|(of, _)| of == protocol)
-        .zip(&ecdsa.containers)
-    {
-        let container_file = format!("{name}.container");
-        std::fs::write(site.path(&container_file), &container.container).unwrap();
-        let index = container.index.get().to_string();
+    for container in ecdsa["containers"].as_array().unwrap() {
+        let name = container["person"].as_str().unwrap();
+        let container_file = container["file"].as_str().unwrap();
+        let index = container["index"].to_string();
         let slot = [
             "--key",
             key,
@@ -401,7 +464,7 @@ fn the_served_binary_answers_the_command_exposes_metrics_and_stops_on_sigterm() 
             "deliver",
             "record",
             "--container",
-            &container_file,
+            container_file,
         ];
         record.extend(slot);
         assert_eq!(site.ok(&record)["result"], "sent");
@@ -412,7 +475,7 @@ fn the_served_binary_answers_the_command_exposes_metrics_and_stops_on_sigterm() 
             "receipt",
             "sign",
             "--container",
-            &container_file,
+            container_file,
             "--out",
             &receipt_file,
         ]);
@@ -430,6 +493,182 @@ fn the_served_binary_answers_the_command_exposes_metrics_and_stops_on_sigterm() 
     let status = site.ok(&["--config", "ops-1.json", "status", "--key", key]);
     assert_eq!(status["versions"][0]["external_confirmed"], 3, "{status}");
 
+    // A new approver, now that sec-2 and biz-1 form a quorum besides
+    // sec-1: asked for, approved by both on the registration itself,
+    // registered on the approved request.
+    let new_approver = site.ok(&[
+        "--config",
+        "biz-2.json",
+        "init",
+        "person",
+        "--person",
+        "biz-2",
+    ]);
+    let biz2_key = new_approver["signing_key"].as_str().unwrap().to_owned();
+    let registration = [
+        "--person",
+        "biz-2",
+        "--role",
+        "business-owner",
+        "--approval-key",
+        biz2_key.as_str(),
+    ];
+    let mut unapproved = vec!["person", "register"];
+    unapproved.extend(registration);
+    let (code, refused) = sec_run(&unapproved);
+    assert_eq!(code, 1, "{refused}");
+    assert_eq!(refused["error"]["grpc_code"], "FAILED_PRECONDITION");
+    std::fs::write(site.path("risk.txt"), "a second business owner\n").unwrap();
+    let mut request = vec!["person", "request"];
+    request.extend(registration);
+    request.extend([
+        "--ticket",
+        "CHG-1",
+        "--risk-note",
+        "risk.txt",
+        "--out",
+        "biz-2.request",
+        "--registration-out",
+        "biz-2.registration.json",
+    ]);
+    let asked = sec(&request);
+    assert_eq!(asked["operation"], "approver-set-change", "{asked}");
+    let hash = asked["request_hash"].as_str().unwrap().to_owned();
+    let approve = |approver: &str, role: &str, registration_file: Option<&str>| {
+        let mut args = vec![
+            "--config",
+            approver,
+            "approve",
+            "--request",
+            "biz-2.request",
+            "--role",
+            role,
+            "--expect-hash",
+            &hash,
+            "--yes",
+        ];
+        if let Some(file) = registration_file {
+            args.extend(["--expect-registration", file]);
+        }
+        site.run(&args)
+    };
+    // Nobody approves a registration they were not shown...
+    let (code, refused) = approve("sec-2.json", "security", None);
+    assert_eq!(code, 2, "{refused}");
+    assert_eq!(refused["error"]["kind"], "argument");
+    // ...or one other than the request's: another approval key.
+    let mut forged: Value =
+        serde_json::from_slice(&std::fs::read(site.path("biz-2.registration.json")).unwrap())
+            .unwrap();
+    forged["approval_key"] = sec2_key.clone().into();
+    std::fs::write(
+        site.path("forged.registration.json"),
+        serde_json::to_vec(&forged).unwrap(),
+    )
+    .unwrap();
+    let (code, refused) = approve("sec-2.json", "security", Some("forged.registration.json"));
+    assert_eq!(code, 3, "{refused}");
+    assert_eq!(refused["error"]["kind"], "request-differs", "{refused}");
+    let (code, approved) = approve("sec-2.json", "security", Some("biz-2.registration.json"));
+    assert_eq!(code, 0, "{approved}");
+    assert!(
+        approved["registration"]
+            .as_str()
+            .unwrap()
+            .contains(&biz2_key),
+        "{approved}"
+    );
+    let (code, approved) = approve(
+        "biz-1.json",
+        "business-owner",
+        Some("biz-2.registration.json"),
+    );
+    assert_eq!(code, 0, "{approved}");
+    assert_eq!(approved["satisfied"], true, "{approved}");
+    // The request names this registration only: another role is refused
+    // before the service is asked.
+    let mut other = vec!["person", "register", "--request", "biz-2.request"];
+    other.extend([
+        "--person",
+        "biz-2",
+        "--role",
+        "security",
+        "--approval-key",
+        &biz2_key,
+    ]);
+    let (code, refused) = sec_run(&other);
+    assert_eq!(code, 3, "{refused}");
+    let mut approved_registration = vec!["person", "register", "--request", "biz-2.request"];
+    approved_registration.extend(registration);
+    let registered = sec(&approved_registration);
+    assert_eq!(registered["request_hash"], hash.as_str());
+    assert_eq!(registered["roles"], serde_json::json!(["business-owner"]));
+
+    // New keys for biz-2; their first key never comes back.
+    let replacement = site.ok(&[
+        "--config",
+        "biz-2-next.json",
+        "init",
+        "person",
+        "--person",
+        "biz-2-next",
+    ]);
+    let rotated = sec(&[
+        "person",
+        "rotate-keys",
+        "--person",
+        "biz-2",
+        "--approval-key",
+        replacement["signing_key"].as_str().unwrap(),
+    ]);
+    assert_eq!(rotated["key_epoch"], 2);
+    let (code, refused) = sec_run(&[
+        "person",
+        "rotate-keys",
+        "--person",
+        "biz-2",
+        "--approval-key",
+        &biz2_key,
+    ]);
+    assert_eq!(code, 1, "{refused}");
+    assert_eq!(refused["error"]["grpc_code"], "FAILED_PRECONDITION");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rotated out"),
+        "{refused}"
+    );
+    // An operator may not revoke; the security person may, once.
+    let (code, refused) = site.run(&[
+        "--config",
+        "ops-1.json",
+        "person",
+        "revoke",
+        "--person",
+        "biz-2",
+        "--reason",
+        "test",
+    ]);
+    assert_eq!(code, 1, "{refused}");
+    assert_eq!(refused["error"]["grpc_code"], "PERMISSION_DENIED");
+    let revoked = sec(&[
+        "person",
+        "revoke",
+        "--person",
+        "biz-2",
+        "--reason",
+        "test over",
+    ]);
+    assert_eq!(revoked["command"], "person revoke");
+    let (code, _) = sec_run(&["person", "revoke", "--person", "biz-2", "--reason", "again"]);
+    assert_eq!(code, 1);
+    let (_, (_, entity, _, _)) = &custodians[5];
+    let revoked = sec(&["entity", "revoke", "--entity", entity]);
+    assert_eq!(revoked["id"], entity.as_str());
+    let (code, _) = sec_run(&["entity", "revoke", "--entity", entity]);
+    assert_eq!(code, 1);
+
     // The metrics port: the state, and the gRPC calls just made.
     let (status_line, health) = http_get(metrics_port, "/healthz");
     assert!(status_line.contains("200"), "{status_line}");
@@ -443,20 +682,36 @@ fn the_served_binary_answers_the_command_exposes_metrics_and_stops_on_sigterm() 
         "{metrics}"
     );
     // The calls this test made, counted by method and code.
-    assert!(
-        metrics.contains(
-            "shardkeep_grpc_requests_total{method=\"infra.v1.BackupService/GetBackupStatus\",code=\"OK\"}"
-        ),
-        "{metrics}"
-    );
+    for counted in [
+        "method=\"infra.v1.BackupService/GetBackupStatus\",code=\"OK\"",
+        "method=\"infra.v1.BackupService/RegisterPerson\",code=\"OK\"",
+        "method=\"infra.v1.BackupService/RegisterPerson\",code=\"FAILED_PRECONDITION\"",
+    ] {
+        assert!(
+            metrics.contains(&format!("shardkeep_grpc_requests_total{{{counted}}}")),
+            "{counted}: {metrics}"
+        );
+    }
 
     let (code, log) = serving.terminate();
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("SIGTERM: stopping"), "{log}");
     assert!(log.contains("stopped"), "{log}");
-    // The log names no secret: not the service signer's key file contents.
+    // The log names no secret: not the service signer's key file contents,
+    // not the node's keystore KEK.
     let signer_file = std::fs::read(svc.join("keys/service-signer.key")).unwrap();
     assert!(!log.contains(&hex::encode(&signer_file)));
+    assert!(!log.contains(&hex::encode(kek)));
+}
+
+/// Writes `bytes` to a new file only its owner may read.
+fn write_private(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 }
 
 #[test]

@@ -6,11 +6,12 @@ use std::io::BufRead as _;
 
 use serde::Serialize;
 use shardkeep_backup::{
-    ApprovalOperation, ApprovalRequest, MAX_APPROVAL_REQUEST_LEN, Role, sign_approval,
+    ApprovalOperation, ApprovalRequest, ApproverSetChange, MAX_APPROVAL_REQUEST_LEN, Role,
+    sign_approval,
 };
 use shardkeep_grpc::proto;
 
-use super::{Context, VersionReport, hex32, policy, shown, unlock, when};
+use super::{Context, VersionReport, hex32, policy, registry, shown, unlock, when};
 use crate::cli::{ApproveArgs, ApproverRole, PolicySettingsArgs};
 use crate::client;
 use crate::error::{Error, ExitCode};
@@ -55,6 +56,10 @@ struct ApproveReport {
     /// hash checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     policy: Option<String>,
+    /// An approver-set change's registration, as `--expect-registration`
+    /// gave it (checked against the change hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration: Option<String>,
     /// After submission: the approvals the request holds now.
     approvals: Vec<ApproverReport>,
     /// After submission: whether they satisfy the policy.
@@ -123,6 +128,7 @@ pub(super) async fn run(context: &Context, args: ApproveArgs) -> Result<ExitCode
         });
     }
     let policy = expected_policy(&request, args.expect_policy.as_deref())?;
+    let registration = expected_registration(&request, args.expect_registration.as_deref())?;
     let mut shown_request = format!(
         "{}  request hash:        {}\n  expires:             {}\n",
         request.describe(),
@@ -131,6 +137,9 @@ pub(super) async fn run(context: &Context, args: ApproveArgs) -> Result<ExitCode
     );
     if let Some(policy) = &policy {
         line!(&mut shown_request, "  new policy:          {policy}");
+    }
+    if let Some(registration) = &registration {
+        line!(&mut shown_request, "  registers:           {registration}");
     }
     if args.yes {
         context.output.notice(&shown_request);
@@ -208,6 +217,7 @@ pub(super) async fn run(context: &Context, args: ApproveArgs) -> Result<ExitCode
         submitted: !args.no_submit,
         out: args.out.as_deref().map(shown),
         policy,
+        registration,
         approvals,
         satisfied,
     })?;
@@ -269,6 +279,43 @@ fn expected_policy(
         "{threshold} of {shares} shares, the server keeps {server_shares} under {}",
         settings.kek_provider
     )))
+}
+
+/// An approver-set change names only the registration's hash: the
+/// approver gives the registration file the requester wrote
+/// (`--expect-registration`), and it must hash to the request's change
+/// hash. The registration, readably, for an approver-set change.
+fn expected_registration(
+    request: &ApprovalRequest,
+    given: Option<&std::path::Path>,
+) -> Result<Option<String>, Error> {
+    let is_change = request.params.operation == ApprovalOperation::ApproverSetChange;
+    let path = match (is_change, given) {
+        (false, None) => return Ok(None),
+        (false, Some(_)) => {
+            return Err(Error::Argument {
+                flag: "expect-registration",
+                reason: "the request is no approver-set change".to_owned(),
+            });
+        }
+        (true, None) => {
+            return Err(Error::Argument {
+                flag: "expect-registration",
+                reason: "an approver-set change names only the registration's hash: give the \
+                         registration file `person request` wrote to check it"
+                    .to_owned(),
+            });
+        }
+        (true, Some(path)) => path,
+    };
+    let registration = registry::read_registration(path)?;
+    // Public values: a plain comparison.
+    if request.params.change_hash != Some(ApproverSetChange::Register(&registration).hash()) {
+        return Err(Error::RequestDiffers {
+            field: "change_hash",
+        });
+    }
+    Ok(Some(registry::describe(&registration)))
 }
 
 /// Asks at the terminal; anything but `yes` declines.

@@ -6,7 +6,10 @@
 //! approval of exactly the registration (its hash, computed here from
 //! every field), and `person register --request` runs it.
 
-use serde::Serialize;
+use std::path::Path;
+
+use clap::ValueEnum as _;
+use serde::{Deserialize, Serialize};
 use shardkeep_backup::{
     ApprovalOperation, ApproverSetChange, PersonKeys, PersonRegistration, Role, RoleSet,
 };
@@ -18,6 +21,7 @@ use super::{Context, hex32, when};
 use crate::cli::{EntityCommand, PersonArgs, PersonCommand, PersonKeyArgs, RoleArg};
 use crate::client;
 use crate::error::{Error, ExitCode};
+use crate::files::{self, Access};
 use crate::output::{Report, line};
 
 /// The registry's role of a command-line role.
@@ -81,6 +85,128 @@ fn registration(args: &PersonArgs) -> Result<PersonRegistration, Error> {
         roles,
         keys: keys(&args.keys)?,
     })
+}
+
+/// The `format` of a registration file.
+const REGISTRATION_FORMAT: &str = "shardkeep-person-registration-v1";
+/// Largest registration file read.
+const MAX_REGISTRATION_FILE_LEN: usize = 64 * 1024;
+
+/// A registration as `person request` writes it for the approvers: every
+/// field the approver-set change's hash covers, all public.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistrationFile {
+    format: String,
+    person: String,
+    display_name: String,
+    roles: Vec<RoleArg>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    receipt_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approval_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    age_recipient: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_fingerprint: Option<String>,
+}
+
+impl RegistrationFile {
+    fn of(registration: &PersonRegistration) -> Result<Self, Error> {
+        Ok(Self {
+            format: REGISTRATION_FORMAT.to_owned(),
+            person: registration.id.as_str().to_owned(),
+            display_name: registration.display_name.as_str().to_owned(),
+            roles: registration
+                .roles
+                .iter()
+                .map(role_arg)
+                .collect::<Result<_, _>>()?,
+            receipt_key: registration.keys.receipt_key.map(hex::encode),
+            approval_key: registration.keys.approval_key.map(hex::encode),
+            age_recipient: registration.keys.age_recipient.clone(),
+            tls_fingerprint: registration.keys.tls_fingerprint.map(hex::encode),
+        })
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, Error> {
+        let mut text = serde_json::to_vec_pretty(self)
+            .map_err(|_| Error::Internal("the registration does not serialize"))?;
+        text.push(b'\n');
+        Ok(text)
+    }
+}
+
+/// A registration file read back, checked as `person register` checks
+/// its flags.
+pub(super) fn read_registration(path: &Path) -> Result<PersonRegistration, Error> {
+    let invalid = |reason: String| Error::Argument {
+        flag: "expect-registration",
+        reason,
+    };
+    let bytes = files::read_capped(path, "registration", MAX_REGISTRATION_FILE_LEN)?;
+    let file: RegistrationFile = serde_json::from_slice(&bytes)
+        .map_err(|error| invalid(format!("not a registration file: {error}")))?;
+    if file.format != REGISTRATION_FORMAT {
+        return Err(invalid(format!(
+            "format {:?} is not {REGISTRATION_FORMAT}",
+            file.format
+        )));
+    }
+    registration(&PersonArgs {
+        person: file.person,
+        display_name: Some(file.display_name),
+        roles: file.roles,
+        keys: PersonKeyArgs {
+            receipt_key: file.receipt_key,
+            approval_key: file.approval_key,
+            age_recipient: file.age_recipient,
+            tls_fingerprint: file.tls_fingerprint,
+        },
+    })
+}
+
+/// A registration, readably (what an approver is shown).
+pub(super) fn describe(registration: &PersonRegistration) -> String {
+    let roles: Vec<&str> = registration.roles.iter().map(Role::name).collect();
+    let keys = &registration.keys;
+    let mut held = Vec::new();
+    if let Some(key) = keys.approval_key {
+        held.push(format!("approval key {}", hex::encode(key)));
+    }
+    if let Some(key) = keys.receipt_key {
+        held.push(format!("receipt key {}", hex::encode(key)));
+    }
+    if let Some(recipient) = &keys.age_recipient {
+        held.push(format!("age recipient {recipient}"));
+    }
+    if let Some(fingerprint) = keys.tls_fingerprint {
+        held.push(format!("TLS fingerprint {}", hex::encode(fingerprint)));
+    }
+    format!(
+        "{} ({}) as {}; {}",
+        registration.id,
+        registration.display_name.as_str(),
+        if roles.is_empty() {
+            "no role".to_owned()
+        } else {
+            roles.join(", ")
+        },
+        if held.is_empty() {
+            "no keys".to_owned()
+        } else {
+            held.join(", ")
+        }
+    )
+}
+
+/// The command line's name of `role` (every role has one).
+fn role_arg(of: Role) -> Result<RoleArg, Error> {
+    RoleArg::value_variants()
+        .iter()
+        .copied()
+        .find(|arg| role(*arg) == of)
+        .ok_or(Error::Internal("a role without a command-line name"))
 }
 
 fn wire_keys(keys: &PersonKeys) -> proto::PersonKeys {
@@ -181,6 +307,7 @@ pub(super) async fn person(context: &Context, command: PersonCommand) -> Result<
             ticket,
             risk_note,
             out,
+            registration_out,
             force,
         } => {
             let registration = registration(&args)?;
@@ -188,6 +315,13 @@ pub(super) async fn person(context: &Context, command: PersonCommand) -> Result<
                 approval::ticket(&ticket)?,
                 approval::risk_note_hash(&risk_note)?,
             );
+            // Written first: a request nobody can check is never asked.
+            files::write_new(
+                &registration_out,
+                &RegistrationFile::of(&registration)?.encode()?,
+                force,
+                Access::Public,
+            )?;
             approval::ask(context, "person request", &asked, &out, force).await
         }
         PersonCommand::Register {
