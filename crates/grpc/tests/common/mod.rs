@@ -895,3 +895,32 @@ impl SessionOrder {
         }
     }
 }
+
+/// The request that backs up `keystore` (written for version 1 of
+/// `wallet/node-0`) to `custodians`, as the tss-lib fixtures' group, in
+/// binary containers.
+pub fn generate_request(
+    keystore: &Path,
+    custodians: &[TestCustodian],
+) -> proto::GenerateBackupRequest {
+    proto::GenerateBackupRequest {
+        key_id: "wallet".into(),
+        node_id: "node-0".into(),
+        keystore_path: keystore.to_str().unwrap().into(),
+        keystore_written_for: Some(proto::NodeVersion {
+            key_id: "wallet".into(),
+            node_id: "node-0".into(),
+            version: 1,
+        }),
+        tss_degree: TSS_GROUP.tss_degree.into(),
+        parties: TSS_GROUP.parties.into(),
+        custodians: custodians
+            .iter()
+            .map(|custodian| proto::ExternalCustodian {
+                entity: custodian.entity.as_str().into(),
+                person: custodian.person.as_str().into(),
+            })
+            .collect(),
+        armor: false,
+    }
+}
