@@ -50,13 +50,12 @@ use shardkeep_backup::{
     ServiceParts,
 };
 use shardkeep_grpc::proto::{GetBackupStatusRequest, RecoverMpcShareRequest, RecoveryState};
-use shardkeep_grpc::{GrpcService, ServerConfig, TlsIdentity, serve_on};
+use shardkeep_grpc::{GrpcService, ServerConfig, serve_on};
 use shardkeep_kms::LocalKeyStore;
 use shardkeep_storage::fleet::{self, KEYS, NODES, VERSIONS};
 use shardkeep_storage::{PostgresStorage, Storage};
 use shardkeep_test_support::tss_lib::Protocol;
 use shardkeep_types::{InMemorySigner, KekId, Label, NodeVersion, Signer, SignerId, Timestamp};
-use zeroize::Zeroizing;
 
 /// No limit a bench reaches.
 const UNLIMITED: RateLimit = RateLimit {
@@ -146,12 +145,7 @@ impl Endpoint {
             .set_policy(&security, common::hybrid_policy())
             .await
             .unwrap();
-        let server_cert = ca.server();
-        let tls = TlsIdentity {
-            server_chain_pem: server_cert.cert_pem.clone().into_bytes(),
-            server_key_pem: Zeroizing::new(server_cert.key_pem.clone().into_bytes()),
-            client_ca_pem: ca.pem.clone().into_bytes(),
-        };
+        let tls = ca.server_tls();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let grpc = GrpcService::new(service.clone(), Arc::new(NoTargets));

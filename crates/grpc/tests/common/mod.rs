@@ -163,6 +163,17 @@ impl TestCa {
     pub fn client(&self, person: &str) -> Issued {
         self.issue(Vec::new(), person, ExtendedKeyUsagePurpose::ClientAuth)
     }
+
+    /// A server's TLS identity: a new [`server`](Self::server)
+    /// certificate, and this CA for its clients.
+    pub fn server_tls(&self) -> TlsIdentity {
+        let server_cert = self.server();
+        TlsIdentity {
+            server_chain_pem: server_cert.cert_pem.into_bytes(),
+            server_key_pem: Zeroizing::new(server_cert.key_pem.into_bytes()),
+            client_ca_pem: self.pem.clone().into_bytes(),
+        }
+    }
 }
 
 /// No node's recovery target is served here: the status and refusal tests
@@ -384,12 +395,7 @@ impl Served {
         let service = BackupService::new(parts).unwrap();
 
         let ca = TestCa::new("shardkeep test client CA");
-        let server_cert = ca.server();
-        let tls = TlsIdentity {
-            server_chain_pem: server_cert.cert_pem.clone().into_bytes(),
-            server_key_pem: Zeroizing::new(server_cert.key_pem.clone().into_bytes()),
-            client_ca_pem: ca.pem.clone().into_bytes(),
-        };
+        let tls = ca.server_tls();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let grpc = configure(GrpcService::new(service.clone(), targets));
@@ -752,6 +758,14 @@ pub fn submissions(
             submission(custodian, descriptor, service, now, &container.container)
         })
         .collect()
+}
+
+/// Share `index` of `version` as the wire names it.
+pub fn wire_slot(version: &NodeVersion, index: shardkeep_types::ShareIndex) -> proto::ShareSlot {
+    proto::ShareSlot {
+        version: Some(wire_version(version)),
+        index: u32::from(index.get()),
+    }
 }
 
 /// A client of the backup service.

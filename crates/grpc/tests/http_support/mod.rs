@@ -23,19 +23,18 @@ use shardkeep_backup::{Generated, Role, StatusQuery};
 use shardkeep_envelope::{Receipt, ReceiptStatus};
 use shardkeep_grpc::http::{HttpState, serve_http};
 use shardkeep_grpc::proto::{
-    self, ConfirmReceiptRequest, GetBackupStatusRequest, RecordDeliveryRequest,
-    RecoverMpcShareRequest, RecoveryState,
+    ConfirmReceiptRequest, GetBackupStatusRequest, RecordDeliveryRequest, RecoverMpcShareRequest,
+    RecoveryState,
 };
-use shardkeep_grpc::{GrpcService, ServerConfig, TlsIdentity, serve_on};
+use shardkeep_grpc::{GrpcService, ServerConfig, serve_on};
 use shardkeep_storage::SqliteStorage;
-use shardkeep_types::{InMemorySigner, NodeVersion, ShareIndex, SignerId};
+use shardkeep_types::{InMemorySigner, SignerId};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tonic::transport::Identity;
-use zeroize::Zeroizing;
 
 use crate::common::{
     Approver, Client, FixtureParty0, Served, SessionOrder, TestCustodian, actor, approved_request,
-    wire_version,
+    wire_slot,
 };
 
 /// The failure reason an operator typed: markup that must reach the
@@ -115,12 +114,7 @@ impl Metered {
         let served = Served::start(Arc::new(FixtureParty0::new())).await;
         let state = HttpState::with_min_refresh_interval(served.service.clone(), Duration::ZERO);
 
-        let server_cert = served.ca.server();
-        let tls = TlsIdentity {
-            server_chain_pem: server_cert.cert_pem.clone().into_bytes(),
-            server_key_pem: Zeroizing::new(server_cert.key_pem.clone().into_bytes()),
-            client_ca_pem: served.ca.pem.clone().into_bytes(),
-        };
+        let tls = served.ca.server_tls();
         let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc_addr = grpc_listener.local_addr().unwrap();
         let grpc = GrpcService::new(served.service.clone(), Arc::new(FixtureParty0::new()));
@@ -203,13 +197,6 @@ pub struct Populated {
     pub treasury: Generated,
     /// The checkpoint witnessed after everything else.
     pub checkpoint: shardkeep_audit::Checkpoint,
-}
-
-fn wire_slot(version: &NodeVersion, index: ShareIndex) -> proto::ShareSlot {
-    proto::ShareSlot {
-        version: Some(wire_version(version)),
-        index: u32::from(index.get()),
-    }
 }
 
 /// The deployment the metrics and status page tests read, made through
