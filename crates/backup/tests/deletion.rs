@@ -6,16 +6,14 @@
 
 mod common;
 
-#[path = "support/softhsm.rs"]
-mod softhsm;
-
 use std::sync::Arc;
 
 use common::Harness;
 use common::deletion;
 use shardkeep_backup::ShredMethod;
-use shardkeep_kms::SlotKekProvider;
+use shardkeep_kms::{Pin, Pkcs11Config, Pkcs11Token, SlotKekProvider};
 use shardkeep_storage::SqliteStorage;
+use shardkeep_test_support::softhsm;
 
 async fn sqlite() -> (SqliteStorage, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -38,14 +36,21 @@ async fn zero_retention_end_to_end_with_the_local_key_store() {
 }
 
 /// The same on a SoftHSM2 token, in a child process with a token of its
-/// own (see `tests/support/softhsm.rs`).
+/// own (see shardkeep-test-support's `softhsm`).
 #[test]
 fn zero_retention_end_to_end_with_softhsm() {
     softhsm::run_test(
         concat!(module_path!(), "::zero_retention_end_to_end_with_softhsm"),
         || {
             shardkeep_test_support::runtime::multi_thread().block_on(async {
-                let token: Arc<dyn SlotKekProvider> = Arc::new(softhsm::open_token());
+                let token: Arc<dyn SlotKekProvider> = Arc::new(
+                    Pkcs11Token::open(Pkcs11Config::new(
+                        softhsm::module(),
+                        softhsm::TOKEN_LABEL,
+                        Pin::new(softhsm::USER_PIN.to_owned()),
+                    ))
+                    .expect("open the test token"),
+                );
                 let (storage, dir) = sqlite().await;
                 let provider = token.clone();
                 let h = Harness::build(storage, dir, move |_| provider);

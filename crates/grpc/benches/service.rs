@@ -39,29 +39,23 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{FixtureParty0, Issued, NoTargets, Served, TestCa, actor};
+use common::{
+    Client, FixtureParty0, Issued, NoTargets, Served, SessionOrder, TestCa, actor, approved_request,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_backup::{
-    BackupService, CustodianCredentials, PersonKeys, PersonRegistration, PolicySettings, RateLimit,
-    Role, RoleSet, ServiceConfig, ServiceParts, sign_approval,
+    BackupService, PersonKeys, PersonRegistration, RateLimit, Role, RoleSet, ServiceConfig,
+    ServiceParts,
 };
-use shardkeep_grpc::proto::backup_service_client::BackupServiceClient;
-use shardkeep_grpc::proto::{
-    self, GetBackupStatusRequest, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest,
-    StartRecoveryRequest, SubmitApprovalRequest,
-};
-use shardkeep_grpc::{GrpcService, ServerConfig, TlsIdentity, serve_on};
+use shardkeep_grpc::proto::{GetBackupStatusRequest, RecoverMpcShareRequest, RecoveryState};
+use shardkeep_grpc::{GrpcService, ServerConfig, serve_on};
 use shardkeep_kms::LocalKeyStore;
 use shardkeep_storage::fleet::{self, KEYS, NODES, VERSIONS};
 use shardkeep_storage::{PostgresStorage, Storage};
 use shardkeep_test_support::tss_lib::Protocol;
-use shardkeep_types::{
-    InMemorySigner, KekId, Label, NodeVersion, Signer, SignerId, Threshold, Timestamp,
-};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig};
-use zeroize::Zeroizing;
+use shardkeep_types::{InMemorySigner, KekId, Label, NodeVersion, Signer, SignerId, Timestamp};
 
 /// No limit a bench reaches.
 const UNLIMITED: RateLimit = RateLimit {
@@ -148,22 +142,10 @@ impl Endpoint {
                 .unwrap();
         }
         service
-            .set_policy(
-                &security,
-                PolicySettings {
-                    threshold: Threshold::new(3, 5).unwrap(),
-                    server_shares: 2,
-                    kek_provider: Label::new("local-key-file").unwrap(),
-                },
-            )
+            .set_policy(&security, common::hybrid_policy())
             .await
             .unwrap();
-        let server_cert = ca.server();
-        let tls = TlsIdentity {
-            server_chain_pem: server_cert.cert_pem.clone().into_bytes(),
-            server_key_pem: Zeroizing::new(server_cert.key_pem.clone().into_bytes()),
-            client_ca_pem: ca.pem.clone().into_bytes(),
-        };
+        let tls = ca.server_tls();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let grpc = GrpcService::new(service.clone(), Arc::new(NoTargets));
@@ -186,19 +168,11 @@ impl Endpoint {
     }
 
     /// A new TLS connection as the operator.
-    async fn client(&self) -> BackupServiceClient<Channel> {
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&self.ca.pem))
-            .domain_name("localhost")
-            .identity(self.operator.identity());
-        let channel = Channel::from_shared(format!("https://localhost:{}", self.port))
-            .unwrap()
-            .tls_config(tls)
-            .unwrap()
-            .connect()
+    async fn client(&self) -> Client {
+        let channel = common::connect(&self.ca, self.port, Some(self.operator.identity()))
             .await
             .unwrap();
-        BackupServiceClient::new(channel).max_decoding_message_size(4 * 1024 * 1024)
+        Client::new(channel).max_decoding_message_size(4 * 1024 * 1024)
     }
 }
 
@@ -365,33 +339,16 @@ fn recovery(c: &mut Criterion) {
         let (generated, custodians) = runtime.block_on(served.generate_hybrid_of(key, protocol, 0));
         let keystore_dir = served.dir.path().join("keystore");
         std::fs::create_dir_all(&keystore_dir).unwrap();
-        let wire_version = proto::NodeVersion {
-            key_id: key.into(),
-            node_id: "node-0".into(),
-            version: generated.version.version.get(),
-        };
-        let (mut client, approvers) = runtime.block_on(async {
-            let client = served
-                .client(Some(served.operator_cert.identity()))
-                .await
-                .unwrap();
-            let mut approvers = Vec::new();
-            for (name, role) in [("biz-1", Role::BusinessOwner), ("sec-2", Role::Security)] {
-                let key = served.signing_key();
-                let cert = served.ca.client(name);
-                let mut registration = served.person(&actor(name), &[role], Some(cert.fingerprint));
-                registration.keys.approval_key = Some(key.verifying_key().to_bytes());
-                served
-                    .service
-                    .register_person(&served.security, registration)
-                    .await
-                    .unwrap();
-                let approver = served.client(Some(cert.identity())).await.unwrap();
-                approvers.push((name, role, key, approver));
-            }
-            (client, approvers)
+        let order = SessionOrder::recovery(&generated, &keystore_dir, "INC-1");
+        let (mut client, mut approvers) = runtime.block_on(async {
+            (
+                served.operator_client().await,
+                [
+                    served.register_approver("biz-1", Role::BusinessOwner).await,
+                    served.register_approver("sec-2", Role::Security).await,
+                ],
+            )
         });
-        let approvers = tokio::sync::Mutex::new(approvers);
         let starts = Mutex::new(Vec::new());
         let submissions = Mutex::new(Vec::new());
         group.bench_function(protocol.dir(), |b| {
@@ -400,69 +357,21 @@ fn recovery(c: &mut Criterion) {
                     let mut total = Duration::ZERO;
                     for _ in 0..iterations {
                         // Approved beforehand (not timed).
-                        let asked = client
-                            .request_approval(RequestApprovalRequest {
-                                params: Some(proto::ApprovalParams {
-                                    operation: proto::ApprovalOperation::Recover.into(),
-                                    version: Some(wire_version.clone()),
-                                    split_id: generated.split_id.to_vec(),
-                                    target: keystore_dir.display().to_string(),
-                                    ticket: "INC-1".into(),
-                                    risk_note_hash: vec![0x77; 32],
-                                    ..proto::ApprovalParams::default()
-                                }),
-                            })
-                            .await
-                            .unwrap()
-                            .into_inner();
-                        for (name, role, key, approver) in approvers.lock().await.iter_mut() {
-                            let approval =
-                                sign_approval(&asked.request, &actor(name), *role, &*key)
-                                    .unwrap()
-                                    .encode();
-                            approver
-                                .submit_approval(SubmitApprovalRequest { approval })
-                                .await
-                                .unwrap();
-                        }
+                        let approval_request_hash =
+                            approved_request(&mut client, order.approval_params(), &mut approvers)
+                                .await;
 
                         let started_at = Instant::now();
                         let started = client
-                            .start_recovery(StartRecoveryRequest {
-                                approval_request_hash: asked.request_hash,
-                                version: Some(wire_version.clone()),
-                                target: keystore_dir.display().to_string(),
-                                allow_server_shares: false,
-                                ticket: "INC-1".into(),
-                                risk_note_hash: vec![0x77; 32],
-                            })
+                            .start_recovery(order.start_recovery(approval_request_hash))
                             .await
                             .unwrap()
                             .into_inner();
                         let start = started_at.elapsed();
 
                         // The custodians, on their own machines (not timed).
-                        let now = shardkeep_backup::Clock::now(served.clock.as_ref());
-                        let shares: Vec<Vec<u8>> = custodians
-                            .iter()
-                            .zip(&generated.containers)
-                            .map(|(custodian, container)| {
-                                let identities = [custodian.identity.clone()];
-                                CustodianCredentials {
-                                    custodian: &custodian.entity,
-                                    person: &custodian.person,
-                                    identities: &identities,
-                                    receipt_signer: &custodian.receipt_key,
-                                }
-                                .recovery_submission(
-                                    &started.descriptor,
-                                    &served.signer.verifying_key(),
-                                    now,
-                                    &container.container,
-                                )
-                                .unwrap()
-                            })
-                            .collect();
+                        let shares =
+                            served.submissions(&custodians, &generated, &started.descriptor);
 
                         let submitted_at = Instant::now();
                         let done = client

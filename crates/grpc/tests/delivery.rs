@@ -9,33 +9,16 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{NoTargets, Served};
+use common::{NoTargets, Served, wire_slot};
 use shardkeep_envelope::{Receipt, ReceiptStatus};
-use shardkeep_grpc::proto::{
-    self, ConfirmReceiptRequest, GetBackupStatusRequest, RecordDeliveryRequest,
-};
-use shardkeep_types::{NodeVersion, ShareIndex};
+use shardkeep_grpc::proto::{ConfirmReceiptRequest, GetBackupStatusRequest, RecordDeliveryRequest};
 use tonic::Code;
-
-fn wire_slot(version: &NodeVersion, index: ShareIndex) -> proto::ShareSlot {
-    proto::ShareSlot {
-        version: Some(proto::NodeVersion {
-            key_id: version.key_id.as_str().to_owned(),
-            node_id: version.node_id.as_str().to_owned(),
-            version: version.version.get(),
-        }),
-        index: u32::from(index.get()),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_relayed_over_grpc_confirm_the_delivery_and_a_forged_one_confirms_nothing() {
     let served = Served::start(Arc::new(NoTargets)).await;
     let (generated, custodians) = served.generate_hybrid("wallet").await;
-    let mut client = served
-        .client(Some(served.operator_cert.identity()))
-        .await
-        .unwrap();
+    let mut client = served.operator_client().await;
     let now = shardkeep_backup::Clock::now(served.clock.as_ref());
 
     // A container that is not the slot's is refused.
@@ -127,10 +110,7 @@ async fn an_inventory_challenge_answered_by_the_custodian_confirms_custody_once(
 
     let served = Served::start(Arc::new(NoTargets)).await;
     let (generated, custodians) = served.generate_hybrid("wallet").await;
-    let mut client = served
-        .client(Some(served.operator_cert.identity()))
-        .await
-        .unwrap();
+    let mut client = served.operator_client().await;
     let container = &generated.containers[0];
     let custodian = &custodians[0];
 

@@ -11,86 +11,44 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{NoTargets, Served, TestCustodian, actor};
-use shardkeep_backup::{Generated, RateLimit, Role, sign_approval};
-use shardkeep_grpc::proto::{
-    self, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, ShareRejectionReason,
-    StartDrillRequest, StartRecoveryResponse, SubmitApprovalRequest,
+use common::{
+    Approver, Client, NoTargets, Served, SessionOrder, TestCustodian, actor, approved_request,
 };
-use shardkeep_types::{InMemorySigner, Timestamp};
+use shardkeep_backup::{Generated, RateLimit, Role};
+use shardkeep_grpc::proto::{
+    self, RecoverMpcShareRequest, RecoveryState, ShareRejectionReason, StartRecoveryResponse,
+    SubmitApprovalRequest,
+};
+use shardkeep_types::Timestamp;
 use tonic::Code;
-use tonic::transport::Channel;
 
-type Client = proto::backup_service_client::BackupServiceClient<Channel>;
-
-/// A backup of `key` and a drill of it started on a security approval.
+/// A backup of `key` and a drill of it started on `approver`'s approval.
 async fn drill(
     served: &Served,
     operator: &mut Client,
-    approver: &mut Client,
-    approver_key: &InMemorySigner,
+    approver: &mut Approver,
     key: &str,
 ) -> (Generated, Vec<TestCustodian>, StartRecoveryResponse) {
     let (generated, custodians) = served.generate_hybrid(key).await;
-    let version = proto::NodeVersion {
-        key_id: key.into(),
-        node_id: "node-0".into(),
-        version: generated.version.version.get(),
-    };
-    let asked = operator
-        .request_approval(RequestApprovalRequest {
-            params: Some(proto::ApprovalParams {
-                operation: proto::ApprovalOperation::Drill.into(),
-                version: Some(version.clone()),
-                split_id: generated.split_id.to_vec(),
-                ticket: "DRILL-9".into(),
-                risk_note_hash: vec![0x67; 32],
-                ..proto::ApprovalParams::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let approval = sign_approval(
-        &asked.request,
-        &actor("sec-2"),
-        Role::Security,
-        approver_key,
-    )
-    .unwrap()
-    .encode();
-    approver
-        .submit_approval(SubmitApprovalRequest { approval })
-        .await
-        .unwrap();
+    let order = SessionOrder::drill(&generated, "DRILL-9", 0x67);
+    let approval_request_hash =
+        approved_request(operator, order.approval_params(), [approver]).await;
     let started = operator
-        .start_drill(StartDrillRequest {
-            approval_request_hash: asked.request_hash,
-            version: Some(version),
-            ticket: "DRILL-9".into(),
-            risk_note_hash: vec![0x67; 32],
-        })
+        .start_drill(order.start_drill(approval_request_hash))
         .await
         .unwrap()
         .into_inner();
     (generated, custodians, started)
 }
 
-async fn approver(served: &Served) -> (Client, InMemorySigner) {
-    let (cert, key) = served
-        .register_signing_client("sec-2", &[Role::Security])
-        .await;
-    (served.client(Some(cert.identity())).await.unwrap(), key)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_made_for_session_a_and_sent_to_session_b_is_rejected_opaquely() {
     let served = Served::start(Arc::new(common::CodecOnly::new())).await;
     let mut operator = served.operator_client().await;
-    let (mut approver, key) = approver(&served).await;
+    let mut approver = served.register_approver("sec-2", Role::Security).await;
     let (generated_a, custodians_a, session_a) =
-        drill(&served, &mut operator, &mut approver, &key, "wallet-a").await;
-    let (_, _, session_b) = drill(&served, &mut operator, &mut approver, &key, "wallet-b").await;
+        drill(&served, &mut operator, &mut approver, "wallet-a").await;
+    let (_, _, session_b) = drill(&served, &mut operator, &mut approver, "wallet-b").await;
 
     // Custodian 0 of wallet-a hands in their share, made for session A.
     let for_a = served.submission(
@@ -133,9 +91,9 @@ async fn a_share_made_for_session_a_and_sent_to_session_b_is_rejected_opaquely()
 async fn a_share_sent_after_the_session_expired_is_refused() {
     let served = Served::start(Arc::new(common::CodecOnly::new())).await;
     let mut operator = served.operator_client().await;
-    let (mut approver, key) = approver(&served).await;
+    let mut approver = served.register_approver("sec-2", Role::Security).await;
     let (generated, custodians, session) =
-        drill(&served, &mut operator, &mut approver, &key, "wallet").await;
+        drill(&served, &mut operator, &mut approver, "wallet").await;
     // Made while the session is open, sent once it has lapsed.
     let share = served.submission(
         &custodians[0],

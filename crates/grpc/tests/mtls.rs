@@ -23,10 +23,7 @@ fn status_request() -> GetBackupStatusRequest {
 async fn a_registered_certificate_reads_status_and_pages_the_share_listing() {
     let served = Served::start(Arc::new(NoTargets)).await;
     let (generated, _) = served.generate_hybrid("wallet-1").await;
-    let mut client = served
-        .client(Some(served.operator_cert.identity()))
-        .await
-        .unwrap();
+    let mut client = served.operator_client().await;
 
     let status = client
         .get_backup_status(status_request())
@@ -105,10 +102,7 @@ async fn a_registered_certificate_reads_status_and_pages_the_share_listing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_name_is_invalid_argument() {
     let served = Served::start(Arc::new(NoTargets)).await;
-    let mut client = served
-        .client(Some(served.operator_cert.identity()))
-        .await
-        .unwrap();
+    let mut client = served.operator_client().await;
     let refused = client
         .get_backup_status(GetBackupStatusRequest {
             key_id: "no spaces allowed".into(),
@@ -194,10 +188,7 @@ async fn a_person_revoked_while_connected_is_refused_at_the_next_request() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
     // The operator's certificate on its own connection still works.
-    let mut operator = served
-        .client(Some(served.operator_cert.identity()))
-        .await
-        .unwrap();
+    let mut operator = served.operator_client().await;
     operator.get_backup_status(status_request()).await.unwrap();
 }
 
@@ -218,10 +209,7 @@ async fn a_person_without_an_inspect_role_is_permission_denied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_over_four_mib_is_refused_before_it_is_read() {
     let served = Served::start(Arc::new(NoTargets)).await;
-    let mut client = served
-        .client(Some(served.operator_cert.identity()))
-        .await
-        .unwrap();
+    let mut client = served.operator_client().await;
     let oversized = RecoverMpcShareRequest {
         session_id: vec![0; 16],
         share_data: vec![vec![0xa5; 5 * 1024 * 1024]],

@@ -10,13 +10,13 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Served, TestCustodian, actor, save_data, text};
+use common::{Served, TestCustodian, actor, generate_request, save_data, text};
 use shardkeep_backup::{Policy, Role, container_hash};
 use shardkeep_grpc::EXPORT_CHUNK_SIZE;
 use shardkeep_grpc::proto::{
-    self, ExportAuditRequest, GenerateBackupRequest, GetChecklistReportRequest, GetPolicyRequest,
-    HardDeleteSharesRequest, RollbackDeletionRequest, RotateBackupRequest, SetPolicyRequest,
-    SoftDeleteSharesRequest, SubmitAuditReviewRequest,
+    self, ExportAuditRequest, GetChecklistReportRequest, GetPolicyRequest, HardDeleteSharesRequest,
+    RollbackDeletionRequest, RotateBackupRequest, SetPolicyRequest, SoftDeleteSharesRequest,
+    SubmitAuditReviewRequest,
 };
 use shardkeep_keydata::WriteMode;
 use shardkeep_types::{InMemorySigner, KeyId, KeyVersion, Label, NodeId, NodeVersion, Threshold};
@@ -39,28 +39,6 @@ fn hybrid_settings() -> proto::PolicySettings {
         shares: 5,
         server_shares: 2,
         kek_provider: "local-key-file".into(),
-    }
-}
-
-fn generate_request(
-    keystore: &std::path::Path,
-    custodians: &[TestCustodian],
-) -> GenerateBackupRequest {
-    GenerateBackupRequest {
-        key_id: "wallet".into(),
-        node_id: "node-0".into(),
-        keystore_path: keystore.to_str().unwrap().into(),
-        keystore_written_for: Some(wire_version("wallet", 1)),
-        tss_degree: 2,
-        parties: 5,
-        custodians: custodians
-            .iter()
-            .map(|custodian| proto::ExternalCustodian {
-                entity: custodian.entity.as_str().into(),
-                person: custodian.person.as_str().into(),
-            })
-            .collect(),
-        armor: false,
     }
 }
 

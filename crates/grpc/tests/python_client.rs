@@ -18,9 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use common::{FixtureParty0, Served, actor, party0_codec, save_data};
-use shardkeep_backup::{CustodianCredentials, Role, sign_approval};
-use shardkeep_grpc::proto::{self, RequestApprovalRequest, SubmitApprovalRequest};
+use common::{FixtureParty0, Served, SessionOrder, approved_request, party0_codec, save_data};
+use shardkeep_backup::{CustodianCredentials, Role};
 use shardkeep_keydata::{keystore_path, load_keystore};
 use shardkeep_types::Signer;
 use subtle::ConstantTimeEq;
@@ -101,51 +100,16 @@ async fn a_python_grpcio_client_reads_status_and_recovers_with_pyrage_sealed_sha
 
     // Approved in Rust (the approvers' signatures); everything after, in
     // Python.
-    let wire_version = proto::NodeVersion {
-        key_id: "wallet".into(),
-        node_id: "node-0".into(),
-        version: generated.version.version.get(),
-    };
-    let mut rust_client = served
-        .client(Some(served.operator_cert.identity()))
-        .await
-        .unwrap();
-    let asked = rust_client
-        .request_approval(RequestApprovalRequest {
-            params: Some(proto::ApprovalParams {
-                operation: proto::ApprovalOperation::Recover.into(),
-                version: Some(wire_version.clone()),
-                split_id: generated.split_id.to_vec(),
-                target: keystore_dir.display().to_string(),
-                ticket: "INC-7".into(),
-                risk_note_hash: vec![0x77; 32],
-                ..proto::ApprovalParams::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    for (name, role) in [("biz-1", Role::BusinessOwner), ("sec-2", Role::Security)] {
-        let key = served.signing_key();
-        let cert = served.ca.client(name);
-        let mut registration = served.person(&actor(name), &[role], Some(cert.fingerprint));
-        registration.keys.approval_key = Some(key.verifying_key().to_bytes());
-        served
-            .service
-            .register_person(&served.security, registration)
-            .await
-            .unwrap();
-        let approval = sign_approval(&asked.request, &actor(name), role, &key)
-            .unwrap()
-            .encode();
-        served
-            .client(Some(cert.identity()))
-            .await
-            .unwrap()
-            .submit_approval(SubmitApprovalRequest { approval })
-            .await
-            .unwrap();
-    }
+    let order = SessionOrder::recovery(&generated, &keystore_dir, "INC-7");
+    let approval_request_hash = approved_request(
+        &mut served.operator_client().await,
+        order.approval_params(),
+        [
+            &mut served.register_approver("biz-1", Role::BusinessOwner).await,
+            &mut served.register_approver("sec-2", Role::Security).await,
+        ],
+    )
+    .await;
 
     let tls = serde_json::json!({
         "target": format!("127.0.0.1:{}", served.addr.port()),
@@ -156,13 +120,13 @@ async fn a_python_grpcio_client_reads_status_and_recovers_with_pyrage_sealed_sha
     });
     let mut config = tls.clone();
     let fields = serde_json::json!({
-        "key_id": "wallet",
-        "node_id": "node-0",
-        "version": generated.version.version.get(),
-        "approval_request_hash": hex::encode(&asked.request_hash),
-        "target_dir": keystore_dir.display().to_string(),
-        "ticket": "INC-7",
-        "risk_note_hash": hex::encode([0x77; 32]),
+        "key_id": order.version.key_id,
+        "node_id": order.version.node_id,
+        "version": order.version.version,
+        "approval_request_hash": hex::encode(&approval_request_hash),
+        "target_dir": order.target,
+        "ticket": order.ticket,
+        "risk_note_hash": hex::encode(&order.risk_note_hash),
     });
     config
         .as_object_mut()

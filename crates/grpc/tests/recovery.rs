@@ -14,12 +14,15 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{FixtureParty0, Served, TestCustodian, actor, party0_codec, save_data};
-use shardkeep_backup::{Generated, Role, SessionDescriptor, sign_approval};
+use common::{
+    FixtureParty0, Served, SessionOrder, TestCustodian, approved_request, party0_codec, save_data,
+    wire_version,
+};
+use shardkeep_backup::{Generated, Role, SessionDescriptor};
 use shardkeep_envelope::deps::age::secrecy::ExposeSecret;
 use shardkeep_grpc::proto::{
     self, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, ShareRejectionReason,
-    StartDrillRequest, StartRecoveryRequest, SubmitApprovalRequest,
+    SubmitApprovalRequest,
 };
 use shardkeep_keydata::{KekKeystoreCodec, keystore_path, load_keystore};
 use shardkeep_types::{InMemoryKek, Signer};
@@ -44,33 +47,15 @@ async fn recover(
     let (generated, custodians) = served.generate_hybrid("wallet").await;
     let keystore_dir = served.dir.path().join("keystore");
     std::fs::create_dir_all(&keystore_dir).unwrap();
-    let wire_version = proto::NodeVersion {
-        key_id: "wallet".into(),
-        node_id: "node-0".into(),
-        version: generated.version.version.get(),
-    };
-
-    let mut client = served
-        .client(Some(served.operator_cert.identity()))
-        .await
-        .unwrap();
+    let order = SessionOrder::recovery(&generated, &keystore_dir, "INC-42");
+    let mut client = served.operator_client().await;
 
     // The operator asks for approval of exactly this recovery; a business
     // owner and a second security person approve, each over their own
     // certificate.
     let asked = client
         .request_approval(RequestApprovalRequest {
-            params: Some(proto::ApprovalParams {
-                operation: proto::ApprovalOperation::Recover.into(),
-                version: Some(wire_version.clone()),
-                split_id: generated.split_id.to_vec(),
-                target: keystore_dir.display().to_string(),
-                allow_server_shares: false,
-                slots: Vec::new(),
-                change_hash: Vec::new(),
-                ticket: "INC-42".into(),
-                risk_note_hash: vec![0x77; 32],
-            }),
+            params: Some(order.approval_params()),
         })
         .await
         .unwrap()
@@ -79,38 +64,23 @@ async fn recover(
         .into_iter()
         .enumerate()
     {
-        let (cert, key) = served.register_signing_client(name, &[role]).await;
-        let approval = sign_approval(&asked.request, &actor(name), role, &key)
-            .unwrap()
-            .encode();
+        let mut approver = served.register_approver(name, role).await;
         // Nobody submits another's approval.
         let relayed = client
             .submit_approval(SubmitApprovalRequest {
-                approval: approval.clone(),
+                approval: approver.sign(&asked.request),
             })
             .await
             .unwrap_err();
         assert_eq!(relayed.code(), tonic::Code::PermissionDenied);
-        let mut approver = served.client(Some(cert.identity())).await.unwrap();
-        let state = approver
-            .submit_approval(SubmitApprovalRequest { approval })
-            .await
-            .unwrap()
-            .into_inner();
+        let state = approver.approve(&asked.request).await;
         assert_eq!(state.request_hash, asked.request_hash);
         assert_eq!(state.approvals.len(), i + 1);
         assert_eq!(state.satisfied, i == 1);
     }
 
     let started = client
-        .start_recovery(StartRecoveryRequest {
-            approval_request_hash: asked.request_hash.clone(),
-            version: Some(wire_version.clone()),
-            target: keystore_dir.display().to_string(),
-            allow_server_shares: false,
-            ticket: "INC-42".into(),
-            risk_note_hash: vec![0x77; 32],
-        })
+        .start_recovery(order.start_recovery(asked.request_hash.clone()))
         .await
         .unwrap()
         .into_inner();
@@ -130,25 +100,12 @@ async fn recover(
 
     // The approvals are spent: the same request starts nothing again.
     let replayed = client
-        .start_recovery(StartRecoveryRequest {
-            approval_request_hash: asked.request_hash.clone(),
-            version: Some(wire_version.clone()),
-            target: keystore_dir.display().to_string(),
-            allow_server_shares: false,
-            ticket: "INC-42".into(),
-            risk_note_hash: vec![0x77; 32],
-        })
+        .start_recovery(order.start_recovery(asked.request_hash.clone()))
         .await
         .unwrap_err();
     assert_eq!(replayed.code(), tonic::Code::FailedPrecondition);
 
-    let shares: Vec<Vec<u8>> = custodians
-        .iter()
-        .zip(&generated.containers)
-        .map(|(custodian, container)| {
-            served.submission(custodian, &started.descriptor, &container.container)
-        })
-        .collect();
+    let shares = served.submissions(&custodians, &generated, &started.descriptor);
     // A forgery: custodian 1's submission with one byte flipped (it no
     // longer decrypts).
     let mut forged = shares[1].clone();
@@ -222,50 +179,18 @@ async fn a_drill_runs_over_grpc_on_a_security_approval_and_writes_no_keystore() 
     let (generated, custodians) = served.generate_hybrid("wallet").await;
     let keystore_dir = served.dir.path().join("keystore");
     std::fs::create_dir_all(&keystore_dir).unwrap();
-    let wire_version = proto::NodeVersion {
-        key_id: "wallet".into(),
-        node_id: "node-0".into(),
-        version: generated.version.version.get(),
-    };
-    let mut client = served
-        .client(Some(served.operator_cert.identity()))
-        .await
-        .unwrap();
-    let asked = client
-        .request_approval(RequestApprovalRequest {
-            params: Some(proto::ApprovalParams {
-                operation: proto::ApprovalOperation::Drill.into(),
-                version: Some(wire_version.clone()),
-                split_id: generated.split_id.to_vec(),
-                ticket: "DRILL-7".into(),
-                risk_note_hash: vec![0x66; 32],
-                ..proto::ApprovalParams::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let (cert, key) = served
-        .register_signing_client("sec-2", &[Role::Security])
-        .await;
-    let approval = sign_approval(&asked.request, &actor("sec-2"), Role::Security, &key)
-        .unwrap()
-        .encode();
-    let mut approver = served.client(Some(cert.identity())).await.unwrap();
-    let state = approver
-        .submit_approval(SubmitApprovalRequest { approval })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(state.satisfied);
+    let order = SessionOrder::drill(&generated, "DRILL-7", 0x66);
+    let mut client = served.operator_client().await;
+    // One security approval satisfies a drill (`approved_request` checks).
+    let approval_request_hash = approved_request(
+        &mut client,
+        order.approval_params(),
+        [&mut served.register_approver("sec-2", Role::Security).await],
+    )
+    .await;
 
     let started = client
-        .start_drill(StartDrillRequest {
-            approval_request_hash: asked.request_hash,
-            version: Some(wire_version),
-            ticket: "DRILL-7".into(),
-            risk_note_hash: vec![0x66; 32],
-        })
+        .start_drill(order.start_drill(approval_request_hash))
         .await
         .unwrap()
         .into_inner();
@@ -277,13 +202,7 @@ async fn a_drill_runs_over_grpc_on_a_security_approval_and_writes_no_keystore() 
         shardkeep_backup::ApprovalOperation::Drill
     );
 
-    let shares: Vec<Vec<u8>> = custodians
-        .iter()
-        .zip(&generated.containers)
-        .map(|(custodian, container)| {
-            served.submission(custodian, &started.descriptor, &container.container)
-        })
-        .collect();
+    let shares = served.submissions(&custodians, &generated, &started.descriptor);
     let drilled = client
         .recover_mpc_share(RecoverMpcShareRequest {
             session_id: started.session_id,
@@ -504,35 +423,6 @@ async fn the_logs_of_a_whole_recovery_hold_no_secret_in_any_form() {
     assert!(hits.is_empty(), "secrets in the logs: {hits:?}");
 }
 
-/// `client` asks for approval of `params`; each of `approvers` (their
-/// client and approval key, by name and role) approves. Returns the
-/// request's hash.
-async fn approved(
-    client: &mut Client,
-    params: proto::ApprovalParams,
-    approvers: &mut [(&str, Role, &mut Client, &shardkeep_types::InMemorySigner)],
-) -> Vec<u8> {
-    let asked = client
-        .request_approval(RequestApprovalRequest {
-            params: Some(params),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    for (name, role, approver, key) in approvers.iter_mut() {
-        let approval = sign_approval(&asked.request, &actor(name), *role, *key)
-            .unwrap()
-            .encode();
-        approver
-            .submit_approval(SubmitApprovalRequest { approval })
-            .await
-            .unwrap();
-    }
-    asked.request_hash
-}
-
-type Client = proto::backup_service_client::BackupServiceClient<tonic::transport::Channel>;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_over_grpc_after_receipts_and_a_drill_soft_deletes_rolls_back_and_hard_deletes() {
     let witness_dir = tempfile::tempdir().unwrap();
@@ -550,24 +440,14 @@ async fn deletion_over_grpc_after_receipts_and_a_drill_soft_deletes_rolls_back_a
     )
     .await;
     let (generated, custodians) = served.generate_hybrid("wallet").await;
-    let version = proto::NodeVersion {
-        key_id: "wallet".into(),
-        node_id: "node-0".into(),
-        version: generated.version.version.get(),
-    };
+    let version = wire_version(&generated.version);
     let slot = |index: u32| proto::ShareSlot {
         version: Some(version.clone()),
         index,
     };
     let mut operator = served.operator_client().await;
-    let (sec_cert, sec_key) = served
-        .register_signing_client("sec-2", &[Role::Security])
-        .await;
-    let mut security = served.client(Some(sec_cert.identity())).await.unwrap();
-    let (biz_cert, biz_key) = served
-        .register_signing_client("biz-1", &[Role::BusinessOwner])
-        .await;
-    let mut business = served.client(Some(biz_cert.identity())).await.unwrap();
+    let mut security = served.register_approver("sec-2", Role::Security).await;
+    let mut business = served.register_approver("biz-1", Role::BusinessOwner).await;
 
     // Every custodian confirms their container by receipt.
     let now = shardkeep_backup::Clock::now(served.clock.as_ref());
@@ -599,36 +479,15 @@ async fn deletion_over_grpc_after_receipts_and_a_drill_soft_deletes_rolls_back_a
     }
 
     // A drill from the custodians' shares passes.
-    let drill_hash = approved(
-        &mut operator,
-        proto::ApprovalParams {
-            operation: proto::ApprovalOperation::Drill.into(),
-            version: Some(version.clone()),
-            split_id: generated.split_id.to_vec(),
-            ticket: "DRILL-1".into(),
-            risk_note_hash: vec![0x61; 32],
-            ..proto::ApprovalParams::default()
-        },
-        &mut [("sec-2", Role::Security, &mut security, &sec_key)],
-    )
-    .await;
+    let drill = SessionOrder::drill(&generated, "DRILL-1", 0x61);
+    let drill_hash =
+        approved_request(&mut operator, drill.approval_params(), [&mut security]).await;
     let started = operator
-        .start_drill(StartDrillRequest {
-            approval_request_hash: drill_hash,
-            version: Some(version.clone()),
-            ticket: "DRILL-1".into(),
-            risk_note_hash: vec![0x61; 32],
-        })
+        .start_drill(drill.start_drill(drill_hash))
         .await
         .unwrap()
         .into_inner();
-    let shares: Vec<Vec<u8>> = custodians
-        .iter()
-        .zip(&generated.containers)
-        .map(|(custodian, container)| {
-            served.submission(custodian, &started.descriptor, &container.container)
-        })
-        .collect();
+    let shares = served.submissions(&custodians, &generated, &started.descriptor);
     let drilled = operator
         .recover_mpc_share(RecoverMpcShareRequest {
             session_id: started.session_id,
@@ -664,13 +523,10 @@ async fn deletion_over_grpc_after_receipts_and_a_drill_soft_deletes_rolls_back_a
     };
 
     // Soft delete, then roll back.
-    let first = approved(
+    let first = approved_request(
         &mut operator,
         delete_params("CHG-1"),
-        &mut [
-            ("biz-1", Role::BusinessOwner, &mut business, &biz_key),
-            ("sec-2", Role::Security, &mut security, &sec_key),
-        ],
+        [&mut business, &mut security],
     )
     .await;
     let deleted = operator
@@ -701,13 +557,10 @@ async fn deletion_over_grpc_after_receipts_and_a_drill_soft_deletes_rolls_back_a
 
     // Soft delete again, on a new approval; the hard delete waits for the
     // cooldown.
-    let second = approved(
+    let second = approved_request(
         &mut operator,
         delete_params("CHG-2"),
-        &mut [
-            ("biz-1", Role::BusinessOwner, &mut business, &biz_key),
-            ("sec-2", Role::Security, &mut security, &sec_key),
-        ],
+        [&mut business, &mut security],
     )
     .await;
     let deleted = operator

@@ -29,29 +29,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    FixtureParty0, Issued, TestCa, TestCustodian, actor, party0_codec, save_data_of, text,
+    Approver, Client, FixtureParty0, Issued, SessionOrder, TestCa, TestCustodian, actor,
+    approved_request, party0_codec, save_data_of, text,
 };
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use shardkeep_backup::{
-    Armor, BackupService, CustodianCredentials, EntityRegistration, ExternalCustodian, FixedClock,
-    GenerateRequest, Generated, PersonKeys, PersonRegistration, PolicySettings, RateLimit, Role,
-    RoleSet, SaveDataSource, ServiceConfig, ServiceParts, sign_approval,
+    Armor, BackupService, EntityRegistration, ExternalCustodian, FixedClock, GenerateRequest,
+    Generated, PersonKeys, PersonRegistration, RateLimit, Role, RoleSet, SaveDataSource,
+    ServiceConfig, ServiceParts,
 };
-use shardkeep_grpc::proto::backup_service_client::BackupServiceClient;
-use shardkeep_grpc::proto::{
-    self, GetBackupStatusRequest, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest,
-    StartRecoveryRequest, SubmitApprovalRequest,
-};
+use shardkeep_grpc::proto::{GetBackupStatusRequest, RecoverMpcShareRequest, RecoveryState};
 use shardkeep_grpc::{GrpcService, ServerConfig, TlsIdentity, serve_on};
 use shardkeep_keydata::{keystore_path, load_keystore};
 use shardkeep_kms::LocalKeyStore;
 use shardkeep_storage::PostgresStorage;
 use shardkeep_storage::test_support::PostgresCluster;
 use shardkeep_test_support::tss_lib::Protocol;
-use shardkeep_types::{InMemorySigner, KekId, KeyId, Label, NodeId, Signer, SignerId, Threshold};
+use shardkeep_types::{InMemorySigner, KekId, KeyId, Label, NodeId, Signer, SignerId};
 use subtle::ConstantTimeEq;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use zeroize::Zeroizing;
 
 /// Set in a replica process: the directory holding its inputs.
@@ -165,7 +161,7 @@ struct Deployment {
     admin: BackupService<PostgresStorage>,
     ca: TestCa,
     operator: Issued,
-    approvers: Vec<(&'static str, Role, Issued, InMemorySigner)>,
+    approvers: Vec<(&'static str, Role, Issued, Arc<InMemorySigner>)>,
     backups: Vec<(Protocol, Generated, Vec<TestCustodian>)>,
 }
 
@@ -225,17 +221,10 @@ async fn deploy(admin: BackupService<PostgresStorage>) -> Deployment {
             )
             .await
             .unwrap();
-        approvers.push((name, role, cert, signer));
+        approvers.push((name, role, cert, Arc::new(signer)));
     }
     admin
-        .set_policy(
-            &security,
-            PolicySettings {
-                threshold: Threshold::new(3, 5).unwrap(),
-                server_shares: 2,
-                kek_provider: Label::new("local-key-file").unwrap(),
-            },
-        )
+        .set_policy(&security, common::hybrid_policy())
         .await
         .unwrap();
     let mut backups = Vec::new();
@@ -310,19 +299,12 @@ async fn deploy(admin: BackupService<PostgresStorage>) -> Deployment {
     }
 }
 
-async fn client(ca: &TestCa, identity: &Issued, port: u16) -> BackupServiceClient<Channel> {
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(&ca.pem))
-        .domain_name("localhost")
-        .identity(identity.identity());
-    let channel = Channel::from_shared(format!("https://localhost:{port}"))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    BackupServiceClient::new(channel)
+async fn client(ca: &TestCa, identity: &Issued, port: u16) -> Client {
+    Client::new(
+        common::connect(ca, port, Some(identity.identity()))
+            .await
+            .unwrap(),
+    )
 }
 
 /// One recovery: approved over `approve_on`, started on `start_on`, a
@@ -338,71 +320,32 @@ async fn recover(
     let (protocol, generated, custodians) = backup;
     let keystore_dir = dir.join(format!("keystore-{}", key_of(*protocol)));
     std::fs::create_dir_all(&keystore_dir).unwrap();
-    let version = proto::NodeVersion {
-        key_id: key_of(*protocol).into(),
-        node_id: "node-0".into(),
-        version: generated.version.version.get(),
-    };
+    let order = SessionOrder::recovery(generated, &keystore_dir, "INC-9");
     let mut operator = client(&deployment.ca, &deployment.operator, start_on).await;
-    let asked = operator
-        .request_approval(RequestApprovalRequest {
-            params: Some(proto::ApprovalParams {
-                operation: proto::ApprovalOperation::Recover.into(),
-                version: Some(version.clone()),
-                split_id: generated.split_id.to_vec(),
-                target: keystore_dir.display().to_string(),
-                ticket: "INC-9".into(),
-                risk_note_hash: vec![0x77; 32],
-                ..proto::ApprovalParams::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     // The approvers reach the other replica.
+    let mut approvers = Vec::new();
     for (name, role, cert, key) in &deployment.approvers {
-        let approval = sign_approval(&asked.request, &actor(name), *role, key)
-            .unwrap()
-            .encode();
-        client(&deployment.ca, cert, other)
-            .await
-            .submit_approval(SubmitApprovalRequest { approval })
-            .await
-            .unwrap();
+        approvers.push(Approver {
+            name: actor(name),
+            role: *role,
+            key: key.clone(),
+            client: client(&deployment.ca, cert, other).await,
+        });
     }
+    let approval_request_hash =
+        approved_request(&mut operator, order.approval_params(), &mut approvers).await;
     let started = operator
-        .start_recovery(StartRecoveryRequest {
-            approval_request_hash: asked.request_hash,
-            version: Some(version),
-            target: keystore_dir.display().to_string(),
-            allow_server_shares: false,
-            ticket: "INC-9".into(),
-            risk_note_hash: vec![0x77; 32],
-        })
+        .start_recovery(order.start_recovery(approval_request_hash))
         .await
         .unwrap()
         .into_inner();
-    let now = common::start_time();
-    let shares: Vec<Vec<u8>> = custodians
-        .iter()
-        .zip(&generated.containers)
-        .map(|(custodian, container)| {
-            let identities = [custodian.identity.clone()];
-            CustodianCredentials {
-                custodian: &custodian.entity,
-                person: &custodian.person,
-                identities: &identities,
-                receipt_signer: &custodian.receipt_key,
-            }
-            .recovery_submission(
-                &started.descriptor,
-                &service_signer().verifying_key(),
-                now,
-                &container.container,
-            )
-            .unwrap()
-        })
-        .collect();
+    let shares = common::submissions(
+        custodians,
+        generated,
+        &started.descriptor,
+        &service_signer(),
+        common::start_time(),
+    );
     let elsewhere = client(&deployment.ca, &deployment.operator, other)
         .await
         .recover_mpc_share(RecoverMpcShareRequest {

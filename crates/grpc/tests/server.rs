@@ -12,13 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Served, TestCustodian, save_data};
-use shardkeep_backup::PolicySettings;
 use shardkeep_grpc::proto::{self, GenerateBackupRequest};
 use shardkeep_grpc::{Error, RecoveryTargets};
 use shardkeep_keydata::{KekKeystoreCodec, KeystoreCodec, SelfTestPeers, WriteMode};
-use shardkeep_types::{
-    InMemoryKek, KekId, KeyId, KeyVersion, Label, NodeId, NodeVersion, Threshold,
-};
+use shardkeep_types::{InMemoryKek, KekId, KeyId, KeyVersion, NodeId, NodeVersion};
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -83,18 +80,7 @@ fn slow_codec(delay: Duration) -> Arc<SlowCodec> {
 /// A policy, three custodians and node 0's keystore written with `codec`:
 /// the request that generates its backup.
 async fn generate_request(served: &Served, codec: &SlowCodec) -> GenerateBackupRequest {
-    served
-        .service
-        .set_policy(
-            &served.security,
-            PolicySettings {
-                threshold: Threshold::new(3, 5).unwrap(),
-                server_shares: 2,
-                kek_provider: Label::new("local-key-file").unwrap(),
-            },
-        )
-        .await
-        .unwrap();
+    served.set_hybrid_policy().await;
     let mut custodians: Vec<TestCustodian> = Vec::new();
     for i in 0..3 {
         custodians.push(served.custodian(&format!("cust-{i}")).await);
@@ -112,26 +98,7 @@ async fn generate_request(served: &Served, codec: &SlowCodec) -> GenerateBackupR
         WriteMode::CreateNew,
     )
     .unwrap();
-    GenerateBackupRequest {
-        key_id: "wallet".into(),
-        node_id: "node-0".into(),
-        keystore_path: keystore.to_str().unwrap().into(),
-        keystore_written_for: Some(proto::NodeVersion {
-            key_id: "wallet".into(),
-            node_id: "node-0".into(),
-            version: 1,
-        }),
-        tss_degree: 2,
-        parties: 5,
-        custodians: custodians
-            .iter()
-            .map(|custodian| proto::ExternalCustodian {
-                entity: custodian.entity.as_str().into(),
-                person: custodian.person.as_str().into(),
-            })
-            .collect(),
-        armor: false,
-    }
+    common::generate_request(&keystore, &custodians)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

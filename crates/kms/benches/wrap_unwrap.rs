@@ -3,7 +3,7 @@
 //!
 //! With `pkcs11`, the bench re-runs itself against a fresh temporary token
 //! (SoftHSM2 reads `SOFTHSM2_CONF` once per process; see
-//! `tests/support/softhsm.rs`).
+//! shardkeep-test-support's `softhsm`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // set-up failures abort the bench
 
 #[cfg(feature = "pkcs11")]
@@ -72,7 +72,7 @@ fn softhsm2(c: &mut Criterion) {
 fn main() {
     #[cfg(feature = "pkcs11")]
     if !softhsm::in_child() {
-        let token = softhsm::TokenDir::new();
+        let token = softhsm::TokenDir::create();
         let args: Vec<String> = std::env::args().skip(1).collect();
         let status = token.command(&args).status().expect("re-run the bench");
         std::process::exit(status.code().unwrap_or(1));

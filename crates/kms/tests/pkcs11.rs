@@ -1,5 +1,6 @@
 //! The PKCS#11 provider against a real SoftHSM2 token: each test runs in a
-//! child process with a token of its own (see `support/softhsm.rs`).
+//! child process with a token of its own (see shardkeep-test-support's
+//! `softhsm`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed unwrap or panic is a failed test
 
 #[path = "support/softhsm.rs"]
@@ -84,6 +85,14 @@ fn handles_are_send_and_sync() {
     check::<Pkcs11Token>();
     check::<Pkcs11SlotKek>();
     check::<Pkcs11Signer>();
+}
+
+#[test]
+fn the_test_token_module_defaults_to_this_crates_debian_path() {
+    assert_eq!(
+        softhsm::DEBIAN_MODULE,
+        shardkeep_kms::DEBIAN_SOFTHSM2_MODULE
+    );
 }
 
 #[test]

@@ -5,6 +5,8 @@ pub mod golden;
 pub mod peer_process;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+#[cfg(feature = "softhsm")]
+pub mod softhsm;
 pub mod tss_lib;
 pub mod vector;
 

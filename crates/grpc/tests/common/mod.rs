@@ -2,7 +2,9 @@
 //! components (local KEK store, in-memory envelope signer, fixed clock,
 //! seeded generator), a throwaway CA with server and client certificates
 //! made at run time, persons registered with their certificates'
-//! fingerprints, and the service served over mutual TLS on loopback.
+//! fingerprints, the service served over mutual TLS on loopback, and
+//! approvers who approve a recovery, drill or deletion over their own
+//! certificates.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -12,6 +14,7 @@
 )]
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use rand::SeedableRng;
@@ -23,9 +26,13 @@ use rcgen::{
 use shardkeep_backup::{
     Armor, BackupService, EntityRegistration, ExternalCustodian, FixedClock, GenerateRequest,
     Generated, PersonKeys, PersonRegistration, PolicySettings, Role, RoleSet, SaveDataSource,
-    ServiceConfig, ServiceParts, TssGroup,
+    ServiceConfig, ServiceParts, TssGroup, sign_approval,
 };
 use shardkeep_grpc::proto::backup_service_client::BackupServiceClient;
+use shardkeep_grpc::proto::{
+    self, RequestApprovalRequest, StartDrillRequest, StartRecoveryRequest, SubmitApprovalRequest,
+    SubmitApprovalResponse,
+};
 use shardkeep_grpc::{
     CertificateFingerprint, GrpcService, RecoveryTargets, ServerConfig, TlsIdentity,
 };
@@ -155,6 +162,17 @@ impl TestCa {
     /// A client certificate for `person`.
     pub fn client(&self, person: &str) -> Issued {
         self.issue(Vec::new(), person, ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    /// A server's TLS identity: a new [`server`](Self::server)
+    /// certificate, and this CA for its clients.
+    pub fn server_tls(&self) -> TlsIdentity {
+        let server_cert = self.server();
+        TlsIdentity {
+            server_chain_pem: server_cert.cert_pem.into_bytes(),
+            server_key_pem: Zeroizing::new(server_cert.key_pem.into_bytes()),
+            client_ca_pem: self.pem.clone().into_bytes(),
+        }
     }
 }
 
@@ -377,12 +395,7 @@ impl Served {
         let service = BackupService::new(parts).unwrap();
 
         let ca = TestCa::new("shardkeep test client CA");
-        let server_cert = ca.server();
-        let tls = TlsIdentity {
-            server_chain_pem: server_cert.cert_pem.clone().into_bytes(),
-            server_key_pem: Zeroizing::new(server_cert.key_pem.clone().into_bytes()),
-            client_ca_pem: ca.pem.clone().into_bytes(),
-        };
+        let tls = ca.server_tls();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let grpc = configure(GrpcService::new(service.clone(), targets));
@@ -515,29 +528,50 @@ impl Served {
         (cert, key)
     }
 
-    /// Custodian `custodian`'s submission of `container` to `descriptor`,
-    /// made as its tool makes it (the descriptor verified against the
-    /// service key).
+    /// Registers approver `name` with `role` (an approval key and a client
+    /// certificate); returns them with a client over that certificate.
+    pub async fn register_approver(&self, name: &str, role: Role) -> Approver {
+        let (cert, key) = self.register_signing_client(name, &[role]).await;
+        Approver {
+            name: actor(name),
+            role,
+            key: Arc::new(key),
+            client: self.client(Some(cert.identity())).await.unwrap(),
+        }
+    }
+
+    /// Custodian `custodian`'s submission of `container` to `descriptor`
+    /// (see [`submission`]).
     pub fn submission(
         &self,
         custodian: &TestCustodian,
         descriptor: &[u8],
         container: &[u8],
     ) -> Vec<u8> {
-        let identities = [custodian.identity.clone()];
-        shardkeep_backup::CustodianCredentials {
-            custodian: &custodian.entity,
-            person: &custodian.person,
-            identities: &identities,
-            receipt_signer: &custodian.receipt_key,
-        }
-        .recovery_submission(
+        submission(
+            custodian,
             descriptor,
-            &self.signer.verifying_key(),
+            self.signer.as_ref(),
             shardkeep_backup::Clock::now(self.clock.as_ref()),
             container,
         )
-        .unwrap()
+    }
+
+    /// Each custodian's submission of their container of `generated` to
+    /// `descriptor` (see [`submissions`]).
+    pub fn submissions(
+        &self,
+        custodians: &[TestCustodian],
+        generated: &Generated,
+        descriptor: &[u8],
+    ) -> Vec<Vec<u8>> {
+        submissions(
+            custodians,
+            generated,
+            descriptor,
+            self.signer.as_ref(),
+            shardkeep_backup::Clock::now(self.clock.as_ref()),
+        )
     }
 
     /// A client of the operator's certificate.
@@ -563,18 +597,7 @@ impl Served {
         &self,
         identity: Option<Identity>,
     ) -> Result<Channel, tonic::transport::Error> {
-        let mut tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&self.ca.pem))
-            .domain_name("localhost");
-        if let Some(identity) = identity {
-            tls = tls.identity(identity);
-        }
-        let channel = Channel::from_shared(format!("https://localhost:{}", self.addr.port()))
-            .unwrap()
-            .tls_config(tls)?
-            .connect()
-            .await?;
-        Ok(channel)
+        connect(&self.ca, self.addr.port(), identity).await
     }
 
     /// Registers a custodian person (age recipient and receipt key) and an
@@ -615,14 +638,7 @@ impl Served {
     /// KEKs) as the first policy.
     pub async fn set_hybrid_policy(&self) {
         self.service
-            .set_policy(
-                &self.security,
-                PolicySettings {
-                    threshold: Threshold::new(3, 5).unwrap(),
-                    server_shares: 2,
-                    kek_provider: Label::new("local-key-file").unwrap(),
-                },
-            )
+            .set_policy(&self.security, hybrid_policy())
             .await
             .unwrap();
     }
@@ -671,5 +687,254 @@ impl Served {
             .await
             .unwrap();
         (generated, custodians)
+    }
+}
+
+/// The hybrid policy: 3 of 5, 2 on the server, local key file KEKs.
+pub fn hybrid_policy() -> PolicySettings {
+    PolicySettings {
+        threshold: Threshold::new(3, 5).unwrap(),
+        server_shares: 2,
+        kek_provider: Label::new("local-key-file").unwrap(),
+    }
+}
+
+/// A channel over mutual TLS to the server on loopback `port`, its
+/// certificate checked against `ca`, presenting `identity` (none: no
+/// client certificate at all).
+pub async fn connect(
+    ca: &TestCa,
+    port: u16,
+    identity: Option<Identity>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&ca.pem))
+        .domain_name("localhost");
+    if let Some(identity) = identity {
+        tls = tls.identity(identity);
+    }
+    let channel = Channel::from_shared(format!("https://localhost:{port}"))
+        .unwrap()
+        .tls_config(tls)?
+        .connect()
+        .await?;
+    Ok(channel)
+}
+
+/// Custodian `custodian`'s submission of `container` to `descriptor` at
+/// `now`, made as their tool makes it (the descriptor verified against
+/// `service`'s key).
+pub fn submission(
+    custodian: &TestCustodian,
+    descriptor: &[u8],
+    service: &dyn Signer,
+    now: Timestamp,
+    container: &[u8],
+) -> Vec<u8> {
+    let identities = [custodian.identity.clone()];
+    shardkeep_backup::CustodianCredentials {
+        custodian: &custodian.entity,
+        person: &custodian.person,
+        identities: &identities,
+        receipt_signer: &custodian.receipt_key,
+    }
+    .recovery_submission(descriptor, &service.verifying_key(), now, container)
+    .unwrap()
+}
+
+/// Each of `custodians`' submission of their container of `generated` (in
+/// the same order) to `descriptor`, as [`submission`] makes it.
+pub fn submissions(
+    custodians: &[TestCustodian],
+    generated: &Generated,
+    descriptor: &[u8],
+    service: &dyn Signer,
+    now: Timestamp,
+) -> Vec<Vec<u8>> {
+    custodians
+        .iter()
+        .zip(&generated.containers)
+        .map(|(custodian, container)| {
+            submission(custodian, descriptor, service, now, &container.container)
+        })
+        .collect()
+}
+
+/// Share `index` of `version` as the wire names it.
+pub fn wire_slot(version: &NodeVersion, index: shardkeep_types::ShareIndex) -> proto::ShareSlot {
+    proto::ShareSlot {
+        version: Some(wire_version(version)),
+        index: u32::from(index.get()),
+    }
+}
+
+/// A client of the backup service.
+pub type Client = BackupServiceClient<Channel>;
+
+/// `version` as the wire names it.
+pub fn wire_version(version: &NodeVersion) -> proto::NodeVersion {
+    proto::NodeVersion {
+        key_id: version.key_id.as_str().to_owned(),
+        node_id: version.node_id.as_str().to_owned(),
+        version: version.version.get(),
+    }
+}
+
+/// A person who approves: their name, role and approval key, and a client
+/// over their own certificate.
+pub struct Approver {
+    pub name: ActorId,
+    pub role: Role,
+    pub key: Arc<InMemorySigner>,
+    pub client: Client,
+}
+
+impl Approver {
+    /// Their signed approval of `request` (an approval request's bytes),
+    /// encoded.
+    pub fn sign(&self, request: &[u8]) -> Vec<u8> {
+        sign_approval(request, &self.name, self.role, self.key.as_ref())
+            .unwrap()
+            .encode()
+    }
+
+    /// Signs `request` and submits the approval over their own
+    /// certificate; returns the request's state after it.
+    pub async fn approve(&mut self, request: &[u8]) -> SubmitApprovalResponse {
+        let approval = self.sign(request);
+        self.client
+            .submit_approval(SubmitApprovalRequest { approval })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+/// `client` asks for approval of `params`; each of `approvers` approves,
+/// in order, and together they satisfy the policy (checked). Returns the
+/// request's hash.
+pub async fn approved_request<'a>(
+    client: &mut Client,
+    params: proto::ApprovalParams,
+    approvers: impl IntoIterator<Item = &'a mut Approver>,
+) -> Vec<u8> {
+    let asked = client
+        .request_approval(RequestApprovalRequest {
+            params: Some(params),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut satisfied = false;
+    for approver in approvers {
+        satisfied = approver.approve(&asked.request).await.satisfied;
+    }
+    assert!(satisfied, "the approvals do not satisfy the policy");
+    asked.request_hash
+}
+
+/// What an operator names for a recovery or a drill, the same in its
+/// approval request and in the request that starts it: the version, its
+/// split, the keystore directory (none for a drill), the ticket and the
+/// risk note's hash.
+pub struct SessionOrder {
+    pub operation: proto::ApprovalOperation,
+    pub version: proto::NodeVersion,
+    pub split_id: Vec<u8>,
+    pub target: String,
+    pub ticket: String,
+    pub risk_note_hash: Vec<u8>,
+}
+
+impl SessionOrder {
+    /// A recovery of `generated` into `keystore_dir` under `ticket` (the
+    /// risk note's hash is `0x77` repeated).
+    pub fn recovery(generated: &Generated, keystore_dir: &Path, ticket: &str) -> Self {
+        Self {
+            operation: proto::ApprovalOperation::Recover,
+            version: wire_version(&generated.version),
+            split_id: generated.split_id.to_vec(),
+            target: keystore_dir.display().to_string(),
+            ticket: ticket.to_owned(),
+            risk_note_hash: vec![0x77; 32],
+        }
+    }
+
+    /// A drill of `generated` under `ticket`, the risk note's hash `risk`
+    /// repeated.
+    pub fn drill(generated: &Generated, ticket: &str, risk: u8) -> Self {
+        Self {
+            operation: proto::ApprovalOperation::Drill,
+            version: wire_version(&generated.version),
+            split_id: generated.split_id.to_vec(),
+            target: String::new(),
+            ticket: ticket.to_owned(),
+            risk_note_hash: vec![risk; 32],
+        }
+    }
+
+    /// What its approval request asks for.
+    pub fn approval_params(&self) -> proto::ApprovalParams {
+        proto::ApprovalParams {
+            operation: self.operation.into(),
+            version: Some(self.version.clone()),
+            split_id: self.split_id.clone(),
+            target: self.target.clone(),
+            ticket: self.ticket.clone(),
+            risk_note_hash: self.risk_note_hash.clone(),
+            ..proto::ApprovalParams::default()
+        }
+    }
+
+    /// The recovery's start, on the approval request `approval_request_hash`
+    /// (server shares not allowed).
+    pub fn start_recovery(&self, approval_request_hash: Vec<u8>) -> StartRecoveryRequest {
+        StartRecoveryRequest {
+            approval_request_hash,
+            version: Some(self.version.clone()),
+            target: self.target.clone(),
+            allow_server_shares: false,
+            ticket: self.ticket.clone(),
+            risk_note_hash: self.risk_note_hash.clone(),
+        }
+    }
+
+    /// The drill's start, on the approval request `approval_request_hash`.
+    pub fn start_drill(&self, approval_request_hash: Vec<u8>) -> StartDrillRequest {
+        StartDrillRequest {
+            approval_request_hash,
+            version: Some(self.version.clone()),
+            ticket: self.ticket.clone(),
+            risk_note_hash: self.risk_note_hash.clone(),
+        }
+    }
+}
+
+/// The request that backs up `keystore` (written for version 1 of
+/// `wallet/node-0`) to `custodians`, as the tss-lib fixtures' group, in
+/// binary containers.
+pub fn generate_request(
+    keystore: &Path,
+    custodians: &[TestCustodian],
+) -> proto::GenerateBackupRequest {
+    proto::GenerateBackupRequest {
+        key_id: "wallet".into(),
+        node_id: "node-0".into(),
+        keystore_path: keystore.to_str().unwrap().into(),
+        keystore_written_for: Some(proto::NodeVersion {
+            key_id: "wallet".into(),
+            node_id: "node-0".into(),
+            version: 1,
+        }),
+        tss_degree: TSS_GROUP.tss_degree.into(),
+        parties: TSS_GROUP.parties.into(),
+        custodians: custodians
+            .iter()
+            .map(|custodian| proto::ExternalCustodian {
+                entity: custodian.entity.as_str().into(),
+                person: custodian.person.as_str().into(),
+            })
+            .collect(),
+        armor: false,
     }
 }

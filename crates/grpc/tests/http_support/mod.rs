@@ -19,26 +19,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shardkeep_audit::FileWitness;
-use shardkeep_backup::{
-    Armor, CustodianCredentials, GenerateRequest, Generated, Role, SaveDataSource, StatusQuery,
-    sign_approval,
-};
+use shardkeep_backup::{Generated, Role, StatusQuery};
 use shardkeep_envelope::{Receipt, ReceiptStatus};
 use shardkeep_grpc::http::{HttpState, serve_http};
-use shardkeep_grpc::proto::backup_service_client::BackupServiceClient;
 use shardkeep_grpc::proto::{
-    self, ConfirmReceiptRequest, GetBackupStatusRequest, RecordDeliveryRequest,
-    RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, StartDrillRequest,
-    SubmitApprovalRequest,
+    ConfirmReceiptRequest, GetBackupStatusRequest, RecordDeliveryRequest, RecoverMpcShareRequest,
+    RecoveryState,
 };
-use shardkeep_grpc::{GrpcService, ServerConfig, TlsIdentity, serve_on};
+use shardkeep_grpc::{GrpcService, ServerConfig, serve_on};
 use shardkeep_storage::SqliteStorage;
-use shardkeep_types::{InMemorySigner, KeyId, NodeId, NodeVersion, ShareIndex, Signer, SignerId};
+use shardkeep_types::{InMemorySigner, SignerId};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-use zeroize::Zeroizing;
+use tonic::transport::Identity;
 
-use crate::common::{FixtureParty0, Served, TSS_GROUP, TestCustodian, actor, save_data};
+use crate::common::{
+    Approver, Client, FixtureParty0, Served, SessionOrder, TestCustodian, actor, approved_request,
+    wire_slot,
+};
 
 /// The failure reason an operator typed: markup that must reach the
 /// status page as text.
@@ -117,12 +114,7 @@ impl Metered {
         let served = Served::start(Arc::new(FixtureParty0::new())).await;
         let state = HttpState::with_min_refresh_interval(served.service.clone(), Duration::ZERO);
 
-        let server_cert = served.ca.server();
-        let tls = TlsIdentity {
-            server_chain_pem: server_cert.cert_pem.clone().into_bytes(),
-            server_key_pem: Zeroizing::new(server_cert.key_pem.clone().into_bytes()),
-            client_ca_pem: served.ca.pem.clone().into_bytes(),
-        };
+        let tls = served.ca.server_tls();
         let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let grpc_addr = grpc_listener.local_addr().unwrap();
         let grpc = GrpcService::new(served.service.clone(), Arc::new(FixtureParty0::new()));
@@ -158,19 +150,12 @@ impl Metered {
     }
 
     /// A client of the layered gRPC server presenting `identity`.
-    pub async fn client(&self, identity: Identity) -> BackupServiceClient<Channel> {
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&self.served.ca.pem))
-            .domain_name("localhost")
-            .identity(identity);
-        let channel = Channel::from_shared(format!("https://localhost:{}", self.grpc_addr.port()))
-            .unwrap()
-            .tls_config(tls)
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        BackupServiceClient::new(channel)
+    pub async fn client(&self, identity: Identity) -> Client {
+        Client::new(
+            crate::common::connect(&self.served.ca, self.grpc_addr.port(), Some(identity))
+                .await
+                .unwrap(),
+        )
     }
 
     /// Sends `request` (a whole HTTP/1.1 request) to the metrics port and
@@ -214,53 +199,13 @@ pub struct Populated {
     pub checkpoint: shardkeep_audit::Checkpoint,
 }
 
-fn wire_version(version: &NodeVersion) -> proto::NodeVersion {
-    proto::NodeVersion {
-        key_id: version.key_id.as_str().to_owned(),
-        node_id: version.node_id.as_str().to_owned(),
-        version: version.version.get(),
-    }
-}
-
-fn wire_slot(version: &NodeVersion, index: ShareIndex) -> proto::ShareSlot {
-    proto::ShareSlot {
-        version: Some(wire_version(version)),
-        index: u32::from(index.get()),
-    }
-}
-
-/// A backup of party 0's share of `key` to three new custodians, under
-/// the policy already in force.
-async fn generate(served: &Served, key: &str) -> (Generated, Vec<TestCustodian>) {
-    let mut custodians = Vec::new();
-    for i in 0..3 {
-        custodians.push(served.custodian(&format!("{key}-cust-{i}")).await);
-    }
-    let data = save_data(0);
-    let generated = served
-        .service
-        .generate(
-            &served.operator,
-            GenerateRequest {
-                key_id: KeyId::new(key).unwrap(),
-                node_id: NodeId::new("node-0").unwrap(),
-                save_data: SaveDataSource::Loaded(&data),
-                group: TSS_GROUP,
-                custodians: custodians.iter().map(TestCustodian::choice).collect(),
-                armor: Armor::Binary,
-            },
-        )
-        .await
-        .unwrap();
-    (generated, custodians)
-}
-
 /// The deployment the metrics and status page tests read, made through
 /// the layered gRPC server wherever the service offers a call.
 pub async fn populate(metered: &Metered) -> Populated {
     let served = &metered.served;
     let (wallet, custodians) = served.generate_hybrid("wallet").await;
-    let (treasury, _) = generate(served, "treasury").await;
+    // Under the policy the wallet's backup set.
+    let (treasury, _) = served.generate_hybrid("treasury").await;
     let mut operator = metered.client(served.operator_cert.identity()).await;
     let now = shardkeep_backup::Clock::now(served.clock.as_ref());
 
@@ -344,72 +289,25 @@ pub async fn populate(metered: &Metered) -> Populated {
 async fn drill(metered: &Metered, generated: &Generated, custodians: &[TestCustodian]) {
     let served = &metered.served;
     let mut operator = metered.client(served.operator_cert.identity()).await;
-    let asked = operator
-        .request_approval(RequestApprovalRequest {
-            params: Some(proto::ApprovalParams {
-                operation: proto::ApprovalOperation::Drill.into(),
-                version: Some(wire_version(&generated.version)),
-                split_id: generated.split_id.to_vec(),
-                ticket: "DRILL-1".into(),
-                risk_note_hash: vec![0x66; 32],
-                ..proto::ApprovalParams::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let key = served.signing_key();
-    let cert = served.ca.client("sec-2");
-    let mut registration =
-        served.person(&actor("sec-2"), &[Role::Security], Some(cert.fingerprint));
-    registration.keys.approval_key = Some(key.verifying_key().to_bytes());
-    served
-        .service
-        .register_person(&served.security, registration)
-        .await
-        .unwrap();
-    let approval = sign_approval(&asked.request, &actor("sec-2"), Role::Security, &key)
-        .unwrap()
-        .encode();
-    let state = metered
-        .client(cert.identity())
-        .await
-        .submit_approval(SubmitApprovalRequest { approval })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(state.satisfied);
+    let order = SessionOrder::drill(generated, "DRILL-1", 0x66);
+    let (cert, key) = served
+        .register_signing_client("sec-2", &[Role::Security])
+        .await;
+    let mut approver = Approver {
+        name: actor("sec-2"),
+        role: Role::Security,
+        key: Arc::new(key),
+        client: metered.client(cert.identity()).await,
+    };
+    // One security approval satisfies a drill (`approved_request` checks).
+    let approval_request_hash =
+        approved_request(&mut operator, order.approval_params(), [&mut approver]).await;
     let started = operator
-        .start_drill(StartDrillRequest {
-            approval_request_hash: asked.request_hash,
-            version: Some(wire_version(&generated.version)),
-            ticket: "DRILL-1".into(),
-            risk_note_hash: vec![0x66; 32],
-        })
+        .start_drill(order.start_drill(approval_request_hash))
         .await
         .unwrap()
         .into_inner();
-    let now = shardkeep_backup::Clock::now(served.clock.as_ref());
-    let shares: Vec<Vec<u8>> = custodians
-        .iter()
-        .zip(&generated.containers)
-        .map(|(custodian, container)| {
-            let identities = [custodian.identity.clone()];
-            CustodianCredentials {
-                custodian: &custodian.entity,
-                person: &custodian.person,
-                identities: &identities,
-                receipt_signer: &custodian.receipt_key,
-            }
-            .recovery_submission(
-                &started.descriptor,
-                &served.signer.verifying_key(),
-                now,
-                &container.container,
-            )
-            .unwrap()
-        })
-        .collect();
+    let shares = served.submissions(custodians, generated, &started.descriptor);
     let drilled = operator
         .recover_mpc_share(RecoverMpcShareRequest {
             session_id: started.session_id,

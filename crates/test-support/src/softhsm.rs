@@ -1,8 +1,4 @@
-//! A throwaway SoftHSM2 token for tests and benches.
-//!
-//! The same file as the kms crate's `tests/support/softhsm.rs`: a
-//! published crate's package must hold its own tests, and the shared
-//! test-support crate depends on no crate of this workspace.
+//! A throwaway SoftHSM2 token for tests and benches (feature `softhsm`).
 //!
 //! SoftHSM2 reads `SOFTHSM2_CONF` once, in `C_Initialize`, and this
 //! workspace forbids `unsafe` (which `std::env::set_var` needs in edition
@@ -10,25 +6,41 @@
 //! started with `SOFTHSM2_CONF` pointing at a fresh temporary token
 //! directory that `softhsm2-util --init-token` has initialised. Every test
 //! therefore gets its own token; nothing touches the system's tokens.
-#![allow(dead_code)] // shared by the pkcs11 tests and the bench, each using a part
+//!
+//! This module knows the token (its label and PINs) but no PKCS#11 API: the
+//! crate depends on no crate of the workspace, so each caller opens the
+//! token with its own provider.
+#![allow(
+    clippy::expect_used,
+    reason = "test-only: a test without its token cannot run, and the panic is its failure"
+)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use shardkeep_kms::{DEBIAN_SOFTHSM2_MODULE, Pin, Pkcs11Config, Pkcs11Token};
-
-/// Overrides the module path (default: Debian's).
-pub(crate) const MODULE_ENV: &str = "SHARDKEEP_PKCS11_MODULE";
+/// Where Debian's `softhsm2` package installs the PKCS#11 module: the
+/// default of [`module`] (the same path as shardkeep-kms's
+/// `DEBIAN_SOFTHSM2_MODULE`, which its tests check).
+pub const DEBIAN_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+/// Overrides the module path (default: [`DEBIAN_MODULE`]).
+pub const MODULE_ENV: &str = "SHARDKEEP_PKCS11_MODULE";
 /// Set in the child process: the token is ready.
 const CHILD_ENV: &str = "SHARDKEEP_KMS_SOFTHSM_CHILD";
-pub(crate) const TOKEN_LABEL: &str = "shardkeep-test";
-pub(crate) const USER_PIN: &str = "test-user-pin-0000";
-pub(crate) const SO_PIN: &str = "test-so-pin-0000";
+/// The label of the test token.
+pub const TOKEN_LABEL: &str = "shardkeep-test";
+/// The test token's user PIN.
+pub const USER_PIN: &str = "test-user-pin-0000";
+/// The test token's security officer PIN.
+pub const SO_PIN: &str = "test-so-pin-0000";
 
-/// The PKCS#11 module, or a panic that says what to install.
-pub(crate) fn module() -> PathBuf {
-    let module = std::env::var_os(MODULE_ENV)
-        .map_or_else(|| PathBuf::from(DEBIAN_SOFTHSM2_MODULE), PathBuf::from);
+/// The PKCS#11 module: [`MODULE_ENV`] if set, else [`DEBIAN_MODULE`].
+///
+/// # Panics
+/// When the module is not there, saying what to install.
+#[must_use]
+pub fn module() -> PathBuf {
+    let module =
+        std::env::var_os(MODULE_ENV).map_or_else(|| PathBuf::from(DEBIAN_MODULE), PathBuf::from);
     assert!(
         module.exists(),
         "SoftHSM2 PKCS#11 module not found at {}: install the Debian package `softhsm2` \
@@ -38,28 +50,29 @@ pub(crate) fn module() -> PathBuf {
     module
 }
 
-pub(crate) fn config(pin: &str) -> Pkcs11Config {
-    Pkcs11Config::new(module(), TOKEN_LABEL, Pin::new(pin.to_owned()))
-}
-
-/// Opens the test token (in the child process).
-pub(crate) fn open_token() -> Pkcs11Token {
-    Pkcs11Token::open(config(USER_PIN)).expect("open the test token")
-}
-
 /// Whether this process is a child with a token ready.
-pub(crate) fn in_child() -> bool {
+#[must_use]
+pub fn in_child() -> bool {
     std::env::var_os(CHILD_ENV).is_some()
 }
 
-/// A temporary SoftHSM2 configuration with one initialised token.
-pub(crate) struct TokenDir {
+/// A temporary SoftHSM2 configuration with one initialised token, removed
+/// when dropped.
+#[derive(Debug)]
+pub struct TokenDir {
     dir: tempfile::TempDir,
 }
 
 impl TokenDir {
-    pub(crate) fn new() -> Self {
-        module();
+    /// A fresh token directory and its configuration, the token
+    /// initialised with [`TOKEN_LABEL`], [`SO_PIN`] and [`USER_PIN`].
+    ///
+    /// # Panics
+    /// When the module or `softhsm2-util` is missing, or the token cannot
+    /// be made.
+    #[must_use]
+    pub fn create() -> Self {
+        let _ = module();
         let dir = tempfile::tempdir().expect("temporary token directory");
         let tokens = dir.path().join("tokens");
         std::fs::create_dir(&tokens).expect("create token directory");
@@ -89,12 +102,18 @@ impl TokenDir {
         token
     }
 
-    pub(crate) fn conf(&self) -> PathBuf {
+    /// The configuration file `SOFTHSM2_CONF` names.
+    #[must_use]
+    pub fn conf(&self) -> PathBuf {
         self.dir.path().join("softhsm2.conf")
     }
 
     /// This executable, re-run with `args` against this token.
-    pub(crate) fn command(&self, args: &[String]) -> Command {
+    ///
+    /// # Panics
+    /// When the path of the running executable cannot be found.
+    #[must_use]
+    pub fn command(&self, args: &[String]) -> Command {
         let mut command = Command::new(std::env::current_exe().expect("current executable"));
         command
             .args(args)
@@ -107,14 +126,17 @@ impl TokenDir {
 /// Runs the test named `path` (`module_path!()::name`) in a child process
 /// with a fresh token, and fails with the child's output if it fails. In the
 /// child, runs `body`.
-pub(crate) fn run_test(path: &str, body: impl FnOnce()) {
+///
+/// # Panics
+/// When the token cannot be made, or the test fails in the child.
+pub fn run_test(path: &str, body: impl FnOnce()) {
     if in_child() {
         body();
         return;
     }
     // Test names exclude the crate name that `module_path!` starts with.
     let name = path.split_once("::").map_or(path, |(_, rest)| rest);
-    let token = TokenDir::new();
+    let token = TokenDir::create();
     let output: Output = token
         .command(&[
             name.to_owned(),
