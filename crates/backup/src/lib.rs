@@ -5,6 +5,7 @@ mod access;
 mod approval;
 mod approval_ops;
 mod approver_set;
+mod audit_export;
 mod audit_review;
 mod checklist;
 mod clock;

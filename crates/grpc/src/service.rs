@@ -346,7 +346,7 @@ fn procedure_futures_are_send<S: Storage + 'static>(
     send(&backup.soft_delete(actor, deletion));
     send(&backup.rollback_deletion(actor, &deletion.version, &deletion.slots));
     send(&backup.current_policy(actor));
-    send(&shardkeep_audit::export(backup.storage(), Vec::new()));
+    send(&backup.export_audit(actor, 0));
 }
 
 /// Largest chunk of an audit export stream: well under
@@ -761,23 +761,12 @@ impl<S: Storage + 'static> GrpcService<S> {
         request: Request<proto::ExportAuditRequest>,
     ) -> Result<Response<ExportStream>, Status> {
         let caller = self.caller(&request).await?;
-        caller.require_any(&[Role::Auditor, Role::Compliance], "auditor, compliance")?;
         let from = request.get_ref().from_sequence;
-        let mut export = Vec::new();
-        shardkeep_audit::export(self.backup.storage(), &mut export)
-            .await
-            .map_err(Error::Audit)?;
-        if from > 1 {
-            // The rows before `from` left out; the header (the log's
-            // identity) kept.
-            let parsed = shardkeep_audit::parse_export(&export).map_err(Error::Audit)?;
-            let rows: Vec<_> = parsed
-                .rows
-                .into_iter()
-                .filter(|row| row.sequence >= from)
-                .collect();
-            export = shardkeep_audit::encode_export(&parsed.log_id, &rows);
-        }
+        let export = self
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.export_audit(&actor, from).await?)
+            })
+            .await?;
         let chunks: Vec<Result<proto::ExportAuditChunk, Status>> = export
             .chunks(EXPORT_CHUNK_SIZE)
             .map(|chunk| {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{NoTargets, Served, TestCustodian, actor};
+use shardkeep_audit::{AuditRecord, EventType, Outcome};
 use shardkeep_backup::{Generated, RateLimit, Role, sign_approval};
 use shardkeep_grpc::proto::{
     self, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, ShareRejectionReason,
@@ -197,6 +198,109 @@ async fn a_burst_over_the_inspect_limit_is_resource_exhausted_and_an_anomaly() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted);
+}
+
+/// The records of the audit log, decoded, read straight from storage.
+async fn audit_records(served: &Served) -> Vec<AuditRecord> {
+    let mut bytes = Vec::new();
+    shardkeep_audit::export(served.service.storage(), &mut bytes)
+        .await
+        .unwrap();
+    shardkeep_audit::parse_export(&bytes)
+        .unwrap()
+        .rows
+        .iter()
+        .map(|row| AuditRecord::decode(&row.record).unwrap())
+        .collect()
+}
+
+/// How many anomalies of `kind` are recorded.
+async fn anomalies_of(served: &Served, kind: &str) -> u64 {
+    served
+        .service
+        .metrics_snapshot()
+        .await
+        .unwrap()
+        .anomalies
+        .iter()
+        .find(|(recorded, _)| recorded.as_str() == kind)
+        .map_or(0, |(_, count)| *count)
+}
+
+async fn export_audit(client: &mut Client, from_sequence: u64) -> Result<Vec<u8>, tonic::Status> {
+    let mut stream = client
+        .export_audit(proto::ExportAuditRequest { from_sequence })
+        .await?
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await? {
+        bytes.extend_from_slice(&chunk.data);
+    }
+    Ok(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_export_is_audited_rate_limited_and_refused_without_the_role() {
+    let served = Served::start_configured(Arc::new(NoTargets), |config| {
+        config.inspect_limit = RateLimit {
+            max: 3,
+            window: Duration::from_secs(60),
+        };
+    })
+    .await;
+    let auditor = served.register_client("aud-1", &[Role::Auditor]).await;
+    let mut auditor = served.client(Some(auditor.identity())).await.unwrap();
+    let mut operator = served.operator_client().await;
+
+    // An export leaves a record naming the exporter, and the copy taken
+    // carries it.
+    let exported =
+        shardkeep_audit::parse_export(&export_audit(&mut auditor, 0).await.unwrap()).unwrap();
+    let last = AuditRecord::decode(&exported.rows.last().unwrap().record).unwrap();
+    assert_eq!(
+        (last.event, last.operator.as_str(), last.outcome.clone()),
+        (EventType::Inspect, "aud-1", Outcome::Success)
+    );
+    assert!(
+        last.detail
+            .as_ref()
+            .is_some_and(|detail| detail.as_str().contains("audit export")),
+        "{last:?}"
+    );
+    let exports_by = |records: &[AuditRecord], person: &str| {
+        records
+            .iter()
+            .filter(|record| {
+                record.operator.as_str() == person
+                    && record.event == EventType::Inspect
+                    && record
+                        .detail
+                        .as_ref()
+                        .is_some_and(|detail| detail.as_str().contains("audit export"))
+            })
+            .count()
+    };
+    assert_eq!(exports_by(&audit_records(&served).await, "aud-1"), 1);
+
+    // A burst over the inspect limit: refused, an anomaly, and the export
+    // not made.
+    export_audit(&mut auditor, 2).await.unwrap();
+    export_audit(&mut auditor, 0).await.unwrap();
+    assert_eq!(anomalies_of(&served, "rate-limited").await, 0);
+    let refused = export_audit(&mut auditor, 0).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(anomalies_of(&served, "rate-limited").await, 1);
+    assert_eq!(exports_by(&audit_records(&served).await, "aud-1"), 3);
+
+    // A person without the role: refused, and audited as access denied.
+    let refused = export_audit(&mut operator, 0).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let records = audit_records(&served).await;
+    let denied = records.last().unwrap();
+    assert_eq!(denied.event, EventType::AccessDenied, "{denied:?}");
+    assert_eq!(denied.operator, served.operator);
+    assert!(matches!(denied.outcome, Outcome::Failure { .. }));
+    assert_eq!(exports_by(&records, served.operator.as_str()), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
