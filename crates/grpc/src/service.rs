@@ -26,7 +26,7 @@ use crate::convert::{
 };
 use crate::edge::EdgeRefusals;
 use crate::error::Error;
-use crate::identity::{self, Caller};
+use crate::identity::{self, Caller, CertificateFingerprint};
 use crate::proto;
 use crate::proto::backup_service_server::BackupServiceServer;
 use crate::sidecar::SelfTestSidecar;
@@ -292,17 +292,54 @@ impl<S: Storage + 'static> GrpcService<S> {
             .get::<tonic::GrpcMethod<'_>>()
             .map_or("unknown", tonic::GrpcMethod::method);
         let chain = request.peer_certs();
-        let caller = match identity::leaf_fingerprint(chain.as_deref().map(Vec::as_slice)) {
-            Ok(fingerprint) => identity::resolve(self.backup.storage(), fingerprint).await,
-            Err(error) => Err(error),
-        };
+        let (fingerprint, caller) =
+            match identity::leaf_fingerprint(chain.as_deref().map(Vec::as_slice)) {
+                Ok(fingerprint) => (
+                    Some(fingerprint),
+                    identity::resolve(self.backup.storage(), fingerprint).await,
+                ),
+                Err(error) => (None, Err(error)),
+            };
         match &caller {
             Ok(caller) => {
                 tracing::Span::current().record("person", caller.actor.as_str());
             }
-            Err(error) => self.edge.record(method, error),
+            Err(error) => {
+                self.edge.record(method, error);
+                if let Some(fingerprint) = &fingerprint {
+                    self.certificate_anomaly(fingerprint, error).await;
+                }
+            }
         }
         caller
+    }
+
+    /// Records the refusal of an unknown or a revoked person's certificate
+    /// as a durable anomaly (see [`EdgeRefusals`] and
+    /// [`BackupService::record_certificate_refusal`] for how it is
+    /// bounded). A failure to record is logged: the request is refused
+    /// either way.
+    async fn certificate_anomaly(&self, fingerprint: &CertificateFingerprint, error: &Error) {
+        let revoked_person = match error {
+            Error::UnknownCertificate { .. } => None,
+            Error::PersonRevoked(person) => Some(person),
+            _ => return,
+        };
+        if !self.edge.anomaly_due(fingerprint) {
+            return;
+        }
+        if let Err(failure) = self
+            .backup
+            .record_certificate_refusal(&fingerprint.0, revoked_person)
+            .await
+        {
+            tracing::warn!(
+                target: "shardkeep_grpc::edge",
+                fingerprint = %fingerprint,
+                error = %failure,
+                "refused certificate not recorded as an anomaly"
+            );
+        }
     }
 }
 

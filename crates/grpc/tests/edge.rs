@@ -13,7 +13,11 @@ use std::time::Duration;
 
 use common::{NoTargets, Served, TestCustodian, actor};
 use shardkeep_audit::{AuditRecord, EventType, Outcome};
-use shardkeep_backup::{Generated, RateLimit, Role, sign_approval};
+use shardkeep_backup::{
+    CERTIFICATE_ANOMALIES_PER_WINDOW, CERTIFICATE_ANOMALY_WINDOW, Generated, RateLimit, Role,
+    sign_approval,
+};
+use shardkeep_grpc::http::HttpState;
 use shardkeep_grpc::proto::{
     self, RecoverMpcShareRequest, RecoveryState, RequestApprovalRequest, ShareRejectionReason,
     StartDrillRequest, StartRecoveryResponse, SubmitApprovalRequest,
@@ -351,6 +355,118 @@ async fn unknown_and_revoked_certificates_are_counted_and_reported_within_a_budg
         .await
         .unwrap();
     assert_eq!(served.edge.counts().total(), attempts + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_revoked_certificates_are_durable_anomalies_one_per_fingerprint_per_window() {
+    let served = Served::start(Arc::new(NoTargets)).await;
+    let exporter = HttpState::with_min_refresh_interval(served.service.clone(), Duration::ZERO);
+    let stranger = served.ca.client("stranger");
+    let mut client = served.client(Some(stranger.identity())).await.unwrap();
+    for _ in 0..5 {
+        let refused = client
+            .get_backup_status(proto::GetBackupStatusRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated);
+    }
+    // One durable record for the flood, naming the certificate by its
+    // fingerprint.
+    assert_eq!(anomalies_of(&served, "unknown-certificate").await, 1);
+    let records = audit_records(&served).await;
+    let recorded: Vec<&AuditRecord> = records
+        .iter()
+        .filter(|record| {
+            record.event == EventType::AccessDenied
+                && matches!(&record.outcome, Outcome::Failure { reason }
+                    if reason.as_str().contains(&stranger.fingerprint.to_string()))
+        })
+        .collect();
+    assert_eq!(recorded.len(), 1, "{records:?}");
+    assert!(
+        recorded[0]
+            .detail
+            .as_ref()
+            .is_some_and(|detail| detail.as_str() == "anomaly: unknown-certificate")
+    );
+    // Another certificate is another record.
+    let other = served.ca.client("other");
+    let mut other = served.client(Some(other.identity())).await.unwrap();
+    other
+        .get_backup_status(proto::GetBackupStatusRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(anomalies_of(&served, "unknown-certificate").await, 2);
+
+    // A revoked person's certificate, under its own kind.
+    let cert = served.register_client("aud-1", &[Role::Auditor]).await;
+    let mut auditor = served.client(Some(cert.identity())).await.unwrap();
+    served
+        .service
+        .revoke_person(&served.security, &actor("aud-1"), common::text("left"))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        auditor
+            .get_backup_status(proto::GetBackupStatusRequest::default())
+            .await
+            .unwrap_err();
+    }
+    assert_eq!(anomalies_of(&served, "revoked-certificate").await, 1);
+
+    // The metrics port shows them by kind.
+    let metrics = exporter.encode_metrics().await;
+    for line in [
+        "shardkeep_access_anomalies_total{kind=\"unknown-certificate\"} 2",
+        "shardkeep_access_anomalies_total{kind=\"revoked-certificate\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|sample| sample == line),
+            "{line}\n{metrics}"
+        );
+    }
+
+    // The database bounds them too, whichever replica asks: once per
+    // fingerprint per window, and a budget per window over all of them.
+    let service = &served.service;
+    let fresh = [0x5a; 32];
+    assert!(
+        service
+            .record_certificate_refusal(&fresh, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !service
+            .record_certificate_refusal(&fresh, None)
+            .await
+            .unwrap()
+    );
+    served.clock.advance(CERTIFICATE_ANOMALY_WINDOW);
+    assert!(
+        service
+            .record_certificate_refusal(&fresh, None)
+            .await
+            .unwrap()
+    );
+    served.clock.advance(CERTIFICATE_ANOMALY_WINDOW);
+    let mut written = 0;
+    for i in 0..CERTIFICATE_ANOMALIES_PER_WINDOW + 10 {
+        let mut fingerprint = [0u8; 32];
+        fingerprint[..4].copy_from_slice(&i.to_be_bytes());
+        if service
+            .record_certificate_refusal(&fingerprint, None)
+            .await
+            .unwrap()
+        {
+            written += 1;
+        }
+    }
+    assert_eq!(written, CERTIFICATE_ANOMALIES_PER_WINDOW);
+    assert_eq!(
+        anomalies_of(&served, "unknown-certificate").await,
+        4 + u64::from(CERTIFICATE_ANOMALIES_PER_WINDOW)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
