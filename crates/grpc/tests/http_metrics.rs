@@ -16,7 +16,7 @@ mod http_support;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use http_support::{HOSTILE_REASON, Metered, ops_dir, populate};
+use http_support::{HOSTILE_REASON, Metered, ops_dir, populate, retire_a_resplit_version};
 use shardkeep_grpc::http::{HttpState, HttpTimeouts, serve_http};
 use shardkeep_storage::{AuditStore as _, Storage as _, StoredCheckpoint, Transaction as _};
 
@@ -235,6 +235,17 @@ async fn the_scrape_shows_the_service_state_and_every_series_the_dashboard_and_a
         "not in the scrape: {missing:?}\n{scrape}"
     );
     assert!(queried.len() >= 30, "{queried:?}");
+
+    // A re-split version retired while its three old containers have no
+    // destruction statement: they stay outstanding.
+    let retired = retire_a_resplit_version(&metered).await;
+    assert_eq!(retired.key_id.as_str(), "vault");
+    let scrape = metered.get("/metrics").await.body;
+    assert_eq!(
+        sample(&scrape, "shardkeep_destructions_outstanding"),
+        Some(3.0),
+        "{scrape}"
+    );
 
     metered.stop_http().await.unwrap();
 }

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use shardkeep_audit::FileWitness;
 use shardkeep_backup::{
-    Armor, CustodianCredentials, GenerateRequest, Generated, Role, SaveDataSource, StatusQuery,
-    sign_approval,
+    Armor, CustodianCredentials, GenerateRequest, Generated, Role, RotateRequest, RotationKind,
+    SaveDataSource, StatusQuery, sign_approval,
 };
 use shardkeep_envelope::{Receipt, ReceiptStatus};
 use shardkeep_grpc::http::{HttpState, serve_http};
@@ -262,7 +262,6 @@ pub async fn populate(metered: &Metered) -> Populated {
     let (wallet, custodians) = served.generate_hybrid("wallet").await;
     let (treasury, _) = generate(served, "treasury").await;
     let mut operator = metered.client(served.operator_cert.identity()).await;
-    let now = shardkeep_backup::Clock::now(served.clock.as_ref());
 
     // One failed attempt with a reason an operator typed, then every
     // container sent and its receipt relayed.
@@ -274,31 +273,7 @@ pub async fn populate(metered: &Metered) -> Populated {
         })
         .await
         .unwrap();
-    for (container, custodian) in wallet.containers.iter().zip(&custodians) {
-        operator
-            .record_delivery(RecordDeliveryRequest {
-                slot: Some(wire_slot(&wallet.version, container.index)),
-                container_hash: container.container_hash.to_vec(),
-                failure_reason: String::new(),
-            })
-            .await
-            .unwrap();
-        let receipt = Receipt {
-            custodian_id: custodian.entity.clone(),
-            envelope_id: container.envelope_id,
-            status: ReceiptStatus::Received,
-            timestamp: now,
-        }
-        .sign(&custodian.receipt_key)
-        .unwrap();
-        operator
-            .confirm_receipt(ConfirmReceiptRequest {
-                slot: Some(wire_slot(&wallet.version, container.index)),
-                receipt,
-            })
-            .await
-            .unwrap();
-    }
+    deliver_and_confirm(metered, &wallet, &custodians).await;
 
     drill(metered, &wallet, &custodians).await;
 
@@ -337,6 +312,76 @@ pub async fn populate(metered: &Metered) -> Populated {
         treasury,
         checkpoint,
     }
+}
+
+/// Every container of `generated` sent to its custodian and the receipt
+/// relayed, over gRPC.
+async fn deliver_and_confirm(
+    metered: &Metered,
+    generated: &Generated,
+    custodians: &[TestCustodian],
+) {
+    let served = &metered.served;
+    let mut operator = metered.client(served.operator_cert.identity()).await;
+    let now = shardkeep_backup::Clock::now(served.clock.as_ref());
+    for (container, custodian) in generated.containers.iter().zip(custodians) {
+        operator
+            .record_delivery(RecordDeliveryRequest {
+                slot: Some(wire_slot(&generated.version, container.index)),
+                container_hash: container.container_hash.to_vec(),
+                failure_reason: String::new(),
+            })
+            .await
+            .unwrap();
+        let receipt = Receipt {
+            custodian_id: custodian.entity.clone(),
+            envelope_id: container.envelope_id,
+            status: ReceiptStatus::Received,
+            timestamp: now,
+        }
+        .sign(&custodian.receipt_key)
+        .unwrap();
+        operator
+            .confirm_receipt(ConfirmReceiptRequest {
+                slot: Some(wire_slot(&generated.version, container.index)),
+                receipt,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// `vault/node-0` v1 re-split into v2 (delivered and confirmed), and
+/// retired once its cooldown has passed (the clock moved on by it) while
+/// none of its three custodians has signed a destruction statement for
+/// the old container. Returns v1.
+pub async fn retire_a_resplit_version(metered: &Metered) -> NodeVersion {
+    let served = &metered.served;
+    let (old, custodians) = generate(served, "vault").await;
+    let data = save_data(0);
+    let rotated = served
+        .service
+        .rotate(
+            &served.operator,
+            RotateRequest {
+                kind: RotationKind::Resplit,
+                generate: GenerateRequest {
+                    key_id: KeyId::new("vault").unwrap(),
+                    node_id: NodeId::new("node-0").unwrap(),
+                    save_data: SaveDataSource::Loaded(&data),
+                    group: TSS_GROUP,
+                    custodians: custodians.iter().map(TestCustodian::choice).collect(),
+                    armor: Armor::Binary,
+                },
+            },
+        )
+        .await
+        .unwrap();
+    deliver_and_confirm(metered, &rotated.generated, &custodians).await;
+    served.clock.advance(served.service.config().cooldown);
+    let retired = served.service.retire_due(&served.operator).await.unwrap();
+    assert_eq!(retired, std::slice::from_ref(&old.version));
+    old.version
 }
 
 /// A drill of `generated` over gRPC: the operator asks, a security
