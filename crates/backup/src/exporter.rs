@@ -45,7 +45,7 @@ pub struct ExporterSnapshot {
 
 impl<S: Storage> BackupService<S>
 where
-    S::Transaction: GroupStore + StatusStore + AccessControlStore + AuditStore + DestructionStore,
+    S::Transaction: GroupStore + StatusStore + AccessControlStore + AuditStore,
 {
     /// The exporter's snapshot, computed in one read-only transaction:
     /// the storage queries of [`BackupService::metrics_snapshot`], one
