@@ -164,6 +164,22 @@ pub(crate) fn window_bounds(now: Timestamp, window: Duration) -> (Timestamp, Tim
     (start, next)
 }
 
+/// Adds one to the counter of (`person`, `kind`, window) in `tx` and
+/// returns the new count; a counter that cannot count further reads as
+/// `u32::MAX`, certainly over any limit.
+async fn bump<T: AccessControlStore + Send>(
+    tx: &mut T,
+    person: &ActorId,
+    kind: &Label,
+    window_start: Timestamp,
+) -> Result<u32, Error> {
+    match tx.bump_rate_counter(person, kind, window_start).await {
+        Ok(count) => Ok(count),
+        Err(shardkeep_storage::Error::CounterExhausted { .. }) => Ok(u32::MAX),
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// Whether a counted event may go ahead.
 #[derive(Debug)]
 #[must_use]
@@ -209,15 +225,7 @@ where
         let limit = self.limit_of(kind);
         let now = self.now();
         let (window_start, retry_at) = window_bounds(now, limit.window);
-        let count = match tx
-            .bump_rate_counter(person, &kind.label()?, window_start)
-            .await
-        {
-            Ok(count) => count,
-            // The counter cannot count further: certainly over any limit.
-            Err(shardkeep_storage::Error::CounterExhausted { .. }) => u32::MAX,
-            Err(other) => return Err(other.into()),
-        };
+        let count = bump(tx, person, &kind.label()?, window_start).await?;
         if count <= limit.max {
             return Ok(RateCheck::Allowed);
         }
@@ -250,14 +258,7 @@ where
     ) -> Result<(), Error> {
         let limit = self.limit_of(kind);
         let (window_start, _) = window_bounds(self.now(), limit.window);
-        let count = match tx
-            .bump_rate_counter(person, &kind.label()?, window_start)
-            .await
-        {
-            Ok(count) => count,
-            Err(shardkeep_storage::Error::CounterExhausted { .. }) => u32::MAX,
-            Err(other) => return Err(other.into()),
-        };
+        let count = bump(tx, person, &kind.label()?, window_start).await?;
         if count > limit.max {
             let anomaly = match kind {
                 RateKind::BadShare => AnomalyKind::RepeatedBadShares,
@@ -359,36 +360,26 @@ where
         };
         let (window_start, _) = window_bounds(self.now(), CERTIFICATE_ANOMALY_WINDOW);
         let mut tx = self.begin().await?;
-        let seen = match tx
-            .bump_rate_counter(
-                &certificate_counter(fingerprint)?,
-                &kind.label()?,
-                window_start,
-            )
-            .await
-        {
-            Ok(count) => count,
-            Err(shardkeep_storage::Error::CounterExhausted { .. }) => u32::MAX,
-            Err(other) => return Err(other.into()),
-        };
+        let seen = bump(
+            &mut tx,
+            &certificate_counter(fingerprint)?,
+            &kind.label()?,
+            window_start,
+        )
+        .await?;
         if seen > 1 {
             // Recorded already in this window: the count stays where it
             // was (one is all it needs to say).
             tx.rollback().await?;
             return Ok(false);
         }
-        let budget = match tx
-            .bump_rate_counter(
-                &ActorId::new(CERTIFICATE_BUDGET_COUNTER)?,
-                &Label::new(CERTIFICATE_BUDGET_KIND)?,
-                window_start,
-            )
-            .await
-        {
-            Ok(count) => count,
-            Err(shardkeep_storage::Error::CounterExhausted { .. }) => u32::MAX,
-            Err(other) => return Err(other.into()),
-        };
+        let budget = bump(
+            &mut tx,
+            &ActorId::new(CERTIFICATE_BUDGET_COUNTER)?,
+            &Label::new(CERTIFICATE_BUDGET_KIND)?,
+            window_start,
+        )
+        .await?;
         if budget > CERTIFICATE_ANOMALIES_PER_WINDOW {
             // Over the budget: nothing written, this certificate's own
             // count undone with it (it may be recorded next window).

@@ -331,7 +331,9 @@ async fn refuse_unbounded(request: Request, next: Next) -> Response {
 /// and runs this beside it.
 ///
 /// # Errors
-/// The listener's I/O error.
+/// None at present: a failed accept is logged and tried again a second
+/// later (out of file descriptors, say), and a failed connection ends
+/// only itself.
 pub async fn serve_http<S, F>(
     listener: TcpListener,
     state: HttpState<S>,
