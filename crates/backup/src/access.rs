@@ -77,15 +77,22 @@ pub enum AnomalyKind {
     RepeatedBadProofs,
     /// Rejected recovery shares from one person past the threshold.
     RepeatedBadShares,
+    /// A client certificate no registered person has (signed by the
+    /// trusted CA, so issued to someone) was presented.
+    UnknownCertificate,
+    /// A revoked person's client certificate was presented.
+    RevokedCertificate,
 }
 
 impl AnomalyKind {
     /// Every kind.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
         Self::RateLimited,
         Self::PrivilegeViolation,
         Self::RepeatedBadProofs,
         Self::RepeatedBadShares,
+        Self::UnknownCertificate,
+        Self::RevokedCertificate,
     ];
 
     /// The kind's name, as stored and exported.
@@ -96,6 +103,8 @@ impl AnomalyKind {
             Self::PrivilegeViolation => "privilege-violation",
             Self::RepeatedBadProofs => "repeated-bad-proofs",
             Self::RepeatedBadShares => "repeated-bad-shares",
+            Self::UnknownCertificate => "unknown-certificate",
+            Self::RevokedCertificate => "revoked-certificate",
         }
     }
 
@@ -108,6 +117,35 @@ impl fmt::Display for AnomalyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The window certificate anomalies are bounded in: one durable record per
+/// certificate fingerprint per window, at most
+/// [`CERTIFICATE_ANOMALIES_PER_WINDOW`] over every certificate.
+pub const CERTIFICATE_ANOMALY_WINDOW: Duration = Duration::from_secs(60);
+
+/// Certificate anomalies recorded per [`CERTIFICATE_ANOMALY_WINDOW`] over
+/// every certificate and replica together: past it a flood of refused
+/// certificates (each one issued by the trusted CA) adds nothing to the
+/// database until the next window.
+pub const CERTIFICATE_ANOMALIES_PER_WINDOW: u32 = 60;
+
+/// The rate counter (its "person" column) every certificate anomaly counts
+/// against, under the counter kind [`CERTIFICATE_BUDGET_KIND`].
+const CERTIFICATE_BUDGET_COUNTER: &str = "edge:certificates";
+
+/// The counter kind of [`CERTIFICATE_BUDGET_COUNTER`].
+const CERTIFICATE_BUDGET_KIND: &str = "certificate-anomalies";
+
+/// The rate counter of one certificate fingerprint: `cert:` and the first
+/// 29 bytes in hex (the counter's key holds at most 64 bytes; a collision
+/// of 232 bits would only merge two certificates' budgets). Counted under
+/// the anomaly kind's name, apart from every person's counters.
+fn certificate_counter(fingerprint: &[u8; 32]) -> Result<ActorId, Error> {
+    Ok(ActorId::new(format!(
+        "cert:{}",
+        hex::encode(&fingerprint[..29])
+    ))?)
 }
 
 /// The fixed window of length `window` holding `now`: windows start at
@@ -124,6 +162,22 @@ pub(crate) fn window_bounds(now: Timestamp, window: Duration) -> (Timestamp, Tim
     let next = Timestamp::from_unix_millis(start_ms.saturating_add(length))
         .unwrap_or_else(|_| Timestamp::from_unix_millis(i64::MAX.unsigned_abs()).unwrap_or(now));
     (start, next)
+}
+
+/// Adds one to the counter of (`person`, `kind`, window) in `tx` and
+/// returns the new count; a counter that cannot count further reads as
+/// `u32::MAX`, certainly over any limit.
+async fn bump<T: AccessControlStore + Send>(
+    tx: &mut T,
+    person: &ActorId,
+    kind: &Label,
+    window_start: Timestamp,
+) -> Result<u32, Error> {
+    match tx.bump_rate_counter(person, kind, window_start).await {
+        Ok(count) => Ok(count),
+        Err(shardkeep_storage::Error::CounterExhausted { .. }) => Ok(u32::MAX),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// Whether a counted event may go ahead.
@@ -171,15 +225,7 @@ where
         let limit = self.limit_of(kind);
         let now = self.now();
         let (window_start, retry_at) = window_bounds(now, limit.window);
-        let count = match tx
-            .bump_rate_counter(person, &kind.label()?, window_start)
-            .await
-        {
-            Ok(count) => count,
-            // The counter cannot count further: certainly over any limit.
-            Err(shardkeep_storage::Error::CounterExhausted { .. }) => u32::MAX,
-            Err(other) => return Err(other.into()),
-        };
+        let count = bump(tx, person, &kind.label()?, window_start).await?;
         if count <= limit.max {
             return Ok(RateCheck::Allowed);
         }
@@ -212,14 +258,7 @@ where
     ) -> Result<(), Error> {
         let limit = self.limit_of(kind);
         let (window_start, _) = window_bounds(self.now(), limit.window);
-        let count = match tx
-            .bump_rate_counter(person, &kind.label()?, window_start)
-            .await
-        {
-            Ok(count) => count,
-            Err(shardkeep_storage::Error::CounterExhausted { .. }) => u32::MAX,
-            Err(other) => return Err(other.into()),
-        };
+        let count = bump(tx, person, &kind.label()?, window_start).await?;
         if count > limit.max {
             let anomaly = match kind {
                 RateKind::BadShare => AnomalyKind::RepeatedBadShares,
@@ -290,6 +329,69 @@ where
         }
         let mut tx = self.begin().await?;
         self.anomaly_in(&mut tx, AnomalyKind::PrivilegeViolation, actor, None, error)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records a refused client certificate as a durable anomaly:
+    /// [`AnomalyKind::UnknownCertificate`] when no registered person has
+    /// it, [`AnomalyKind::RevokedCertificate`] (naming them) when
+    /// `revoked_person` does. The record names the certificate by its
+    /// SHA-256 fingerprint (public, as the certificate is), and carries its
+    /// audit record (`access-denied`).
+    ///
+    /// Bounded so that a flood cannot grow the database: at most one record
+    /// per fingerprint per [`CERTIFICATE_ANOMALY_WINDOW`], and at most
+    /// [`CERTIFICATE_ANOMALIES_PER_WINDOW`] over every certificate, counted
+    /// in the database (every replica shares the budget). Returns whether
+    /// a record was written; a refusal over the budget changes nothing.
+    ///
+    /// # Errors
+    /// Storage and audit failures.
+    pub async fn record_certificate_refusal(
+        &self,
+        fingerprint: &[u8; 32],
+        revoked_person: Option<&ActorId>,
+    ) -> Result<bool, Error> {
+        let kind = match revoked_person {
+            None => AnomalyKind::UnknownCertificate,
+            Some(_) => AnomalyKind::RevokedCertificate,
+        };
+        let (window_start, _) = window_bounds(self.now(), CERTIFICATE_ANOMALY_WINDOW);
+        let mut tx = self.begin().await?;
+        let seen = bump(
+            &mut tx,
+            &certificate_counter(fingerprint)?,
+            &kind.label()?,
+            window_start,
+        )
+        .await?;
+        if seen > 1 {
+            // Recorded already in this window: the count stays where it
+            // was (one is all it needs to say).
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let budget = bump(
+            &mut tx,
+            &ActorId::new(CERTIFICATE_BUDGET_COUNTER)?,
+            &Label::new(CERTIFICATE_BUDGET_KIND)?,
+            window_start,
+        )
+        .await?;
+        if budget > CERTIFICATE_ANOMALIES_PER_WINDOW {
+            // Over the budget: nothing written, this certificate's own
+            // count undone with it (it may be recorded next window).
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let hex = hex::encode(fingerprint);
+        let what = match revoked_person {
+            None => format!("client certificate sha256:{hex} is not registered"),
+            Some(person) => format!("client certificate sha256:{hex} of revoked person {person}"),
+        };
+        self.anomaly_in(&mut tx, kind, revoked_person, None, &what)
             .await?;
         tx.commit().await?;
         Ok(true)

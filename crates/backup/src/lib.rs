@@ -5,6 +5,7 @@ mod access;
 mod approval;
 mod approval_ops;
 mod approver_set;
+mod audit_export;
 mod audit_review;
 mod checklist;
 mod clock;
@@ -106,7 +107,9 @@ pub use service::{BackupService, ServiceParts, ServiceRng};
 pub use shardkeep_envelope::{Armor, DeliveryCertificate, ReceiptStatus};
 
 // Inspect: status and listing, inventory, rate limits, anomalies, metrics.
-pub use access::{AnomalyKind, RateKind};
+pub use access::{
+    AnomalyKind, CERTIFICATE_ANOMALIES_PER_WINDOW, CERTIFICATE_ANOMALY_WINDOW, RateKind,
+};
 pub use exporter::ExporterSnapshot;
 pub use inventory::{
     CustodianCredentials, INVENTORY_CHALLENGE_MAGIC, INVENTORY_CHALLENGE_VERSION,

@@ -2,15 +2,23 @@
 //! (none, unknown, a revoked person's). They never reach the procedure
 //! (there is no person to audit them against), so they are counted here
 //! and reported as `tracing` events, rate-limited: a scanner trying
-//! certificate after certificate must not flood the log.
+//! certificate after certificate must not flood the log. Unknown and
+//! revoked certificates are also recorded as durable anomalies by the
+//! backup service (bounded there per fingerprint and per window); this
+//! process asks for each fingerprint at most once per window, so a flood
+//! from one certificate costs the database nothing past its first request.
 
 use core::fmt;
 use core::time::Duration;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use shardkeep_backup::{CERTIFICATE_ANOMALIES_PER_WINDOW, CERTIFICATE_ANOMALY_WINDOW};
 
 use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::identity::CertificateFingerprint;
 
 /// The window edge refusals are reported in.
 pub const EDGE_REPORT_WINDOW: Duration = Duration::from_secs(60);
@@ -51,6 +59,10 @@ struct State {
     window_start: Instant,
     reported_in_window: u64,
     suppressed_in_window: u64,
+    anomaly_window_start: Instant,
+    /// The fingerprints sent to be recorded as anomalies in the current
+    /// anomaly window (at most the backup service's budget).
+    anomalies_in_window: HashSet<[u8; 32]>,
 }
 
 /// The edge refusals of one service: a handle, cheap to clone, that the
@@ -76,6 +88,8 @@ impl Default for EdgeRefusals {
                 window_start: Instant::now(),
                 reported_in_window: 0,
                 suppressed_in_window: 0,
+                anomaly_window_start: Instant::now(),
+                anomalies_in_window: HashSet::new(),
             })),
         }
     }
@@ -89,6 +103,24 @@ impl EdgeRefusals {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .counts
+    }
+
+    /// Whether the refusal of `fingerprint` should be recorded as a durable
+    /// anomaly: the first time in the window this process sees it, while
+    /// fewer than the backup service's budget of fingerprints were sent in
+    /// the window (the database bounds them again over every replica).
+    pub(crate) fn anomaly_due(&self, fingerprint: &CertificateFingerprint) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if now.duration_since(state.anomaly_window_start) >= CERTIFICATE_ANOMALY_WINDOW {
+            state.anomaly_window_start = now;
+            state.anomalies_in_window.clear();
+        }
+        let budget = usize::try_from(CERTIFICATE_ANOMALIES_PER_WINDOW).unwrap_or(usize::MAX);
+        if state.anomalies_in_window.len() >= budget {
+            return false;
+        }
+        state.anomalies_in_window.insert(fingerprint.0)
     }
 
     /// Counts `error` if it is an edge refusal of `method`, and reports it

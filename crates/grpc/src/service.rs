@@ -29,7 +29,7 @@ use crate::convert::{
 };
 use crate::edge::EdgeRefusals;
 use crate::error::Error;
-use crate::identity::{self, Caller};
+use crate::identity::{self, Caller, CertificateFingerprint};
 use crate::proto;
 use crate::proto::backup_service_server::BackupServiceServer;
 use crate::sidecar::SelfTestSidecar;
@@ -365,17 +365,54 @@ impl<S: Storage + 'static> GrpcService<S> {
             .get::<tonic::GrpcMethod<'_>>()
             .map_or("unknown", tonic::GrpcMethod::method);
         let chain = request.peer_certs();
-        let caller = match identity::leaf_fingerprint(chain.as_deref().map(Vec::as_slice)) {
-            Ok(fingerprint) => identity::resolve(self.backup.storage(), fingerprint).await,
-            Err(error) => Err(error),
-        };
+        let (fingerprint, caller) =
+            match identity::leaf_fingerprint(chain.as_deref().map(Vec::as_slice)) {
+                Ok(fingerprint) => (
+                    Some(fingerprint),
+                    identity::resolve(self.backup.storage(), fingerprint).await,
+                ),
+                Err(error) => (None, Err(error)),
+            };
         match &caller {
             Ok(caller) => {
                 tracing::Span::current().record("person", caller.actor.as_str());
             }
-            Err(error) => self.edge.record(method, error),
+            Err(error) => {
+                self.edge.record(method, error);
+                if let Some(fingerprint) = &fingerprint {
+                    self.certificate_anomaly(fingerprint, error).await;
+                }
+            }
         }
         caller
+    }
+
+    /// Records the refusal of an unknown or a revoked person's certificate
+    /// as a durable anomaly (see [`EdgeRefusals`] and
+    /// [`BackupService::record_certificate_refusal`] for how it is
+    /// bounded). A failure to record is logged: the request is refused
+    /// either way.
+    async fn certificate_anomaly(&self, fingerprint: &CertificateFingerprint, error: &Error) {
+        let revoked_person = match error {
+            Error::UnknownCertificate { .. } => None,
+            Error::PersonRevoked(person) => Some(person),
+            _ => return,
+        };
+        if !self.edge.anomaly_due(fingerprint) {
+            return;
+        }
+        if let Err(failure) = self
+            .backup
+            .record_certificate_refusal(&fingerprint.0, revoked_person)
+            .await
+        {
+            tracing::warn!(
+                target: "shardkeep_grpc::edge",
+                fingerprint = %fingerprint,
+                error = %failure,
+                "refused certificate not recorded as an anomaly"
+            );
+        }
     }
 }
 
@@ -428,7 +465,7 @@ fn procedure_futures_are_send<S: Storage + 'static>(
     send(&backup.soft_delete(actor, deletion));
     send(&backup.rollback_deletion(actor, &deletion.version, &deletion.slots));
     send(&backup.current_policy(actor));
-    send(&shardkeep_audit::export(backup.storage(), Vec::new()));
+    send(&backup.export_audit(actor, 0));
 }
 
 /// Largest chunk of an audit export stream: well under
@@ -843,23 +880,12 @@ impl<S: Storage + 'static> GrpcService<S> {
         request: Request<proto::ExportAuditRequest>,
     ) -> Result<Response<ExportStream>, Status> {
         let caller = self.caller(&request).await?;
-        caller.require_any(&[Role::Auditor, Role::Compliance], "auditor, compliance")?;
         let from = request.get_ref().from_sequence;
-        let mut export = Vec::new();
-        shardkeep_audit::export(self.backup.storage(), &mut export)
-            .await
-            .map_err(Error::Audit)?;
-        if from > 1 {
-            // The rows before `from` left out; the header (the log's
-            // identity) kept.
-            let parsed = shardkeep_audit::parse_export(&export).map_err(Error::Audit)?;
-            let rows: Vec<_> = parsed
-                .rows
-                .into_iter()
-                .filter(|row| row.sequence >= from)
-                .collect();
-            export = shardkeep_audit::encode_export(&parsed.log_id, &rows);
-        }
+        let export = self
+            .run(caller, move |backup, actor| async move {
+                Ok(backup.export_audit(&actor, from).await?)
+            })
+            .await?;
         let chunks: Vec<Result<proto::ExportAuditChunk, Status>> = export
             .chunks(EXPORT_CHUNK_SIZE)
             .map(|chunk| {

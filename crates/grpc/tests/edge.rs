@@ -14,7 +14,11 @@ use std::time::Duration;
 use common::{
     Approver, Client, NoTargets, Served, SessionOrder, TestCustodian, actor, approved_request,
 };
-use shardkeep_backup::{Generated, RateLimit, Role};
+use shardkeep_audit::{AuditRecord, EventType, Outcome};
+use shardkeep_backup::{
+    CERTIFICATE_ANOMALIES_PER_WINDOW, CERTIFICATE_ANOMALY_WINDOW, Generated, RateLimit, Role,
+};
+use shardkeep_grpc::http::HttpState;
 use shardkeep_grpc::proto::{
     self, RecoverMpcShareRequest, RecoveryState, ShareRejectionReason, StartRecoveryResponse,
     SubmitApprovalRequest,
@@ -157,6 +161,109 @@ async fn a_burst_over_the_inspect_limit_is_resource_exhausted_and_an_anomaly() {
     assert_eq!(refused.code(), Code::ResourceExhausted);
 }
 
+/// The records of the audit log, decoded, read straight from storage.
+async fn audit_records(served: &Served) -> Vec<AuditRecord> {
+    let mut bytes = Vec::new();
+    shardkeep_audit::export(served.service.storage(), &mut bytes)
+        .await
+        .unwrap();
+    shardkeep_audit::parse_export(&bytes)
+        .unwrap()
+        .rows
+        .iter()
+        .map(|row| AuditRecord::decode(&row.record).unwrap())
+        .collect()
+}
+
+/// How many anomalies of `kind` are recorded.
+async fn anomalies_of(served: &Served, kind: &str) -> u64 {
+    served
+        .service
+        .metrics_snapshot()
+        .await
+        .unwrap()
+        .anomalies
+        .iter()
+        .find(|(recorded, _)| recorded.as_str() == kind)
+        .map_or(0, |(_, count)| *count)
+}
+
+async fn export_audit(client: &mut Client, from_sequence: u64) -> Result<Vec<u8>, tonic::Status> {
+    let mut stream = client
+        .export_audit(proto::ExportAuditRequest { from_sequence })
+        .await?
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await? {
+        bytes.extend_from_slice(&chunk.data);
+    }
+    Ok(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_export_is_audited_rate_limited_and_refused_without_the_role() {
+    let served = Served::start_configured(Arc::new(NoTargets), |config| {
+        config.inspect_limit = RateLimit {
+            max: 3,
+            window: Duration::from_secs(60),
+        };
+    })
+    .await;
+    let auditor = served.register_client("aud-1", &[Role::Auditor]).await;
+    let mut auditor = served.client(Some(auditor.identity())).await.unwrap();
+    let mut operator = served.operator_client().await;
+
+    // An export leaves a record naming the exporter, and the copy taken
+    // carries it.
+    let exported =
+        shardkeep_audit::parse_export(&export_audit(&mut auditor, 0).await.unwrap()).unwrap();
+    let last = AuditRecord::decode(&exported.rows.last().unwrap().record).unwrap();
+    assert_eq!(
+        (last.event, last.operator.as_str(), last.outcome.clone()),
+        (EventType::Inspect, "aud-1", Outcome::Success)
+    );
+    assert!(
+        last.detail
+            .as_ref()
+            .is_some_and(|detail| detail.as_str().contains("audit export")),
+        "{last:?}"
+    );
+    let exports_by = |records: &[AuditRecord], person: &str| {
+        records
+            .iter()
+            .filter(|record| {
+                record.operator.as_str() == person
+                    && record.event == EventType::Inspect
+                    && record
+                        .detail
+                        .as_ref()
+                        .is_some_and(|detail| detail.as_str().contains("audit export"))
+            })
+            .count()
+    };
+    assert_eq!(exports_by(&audit_records(&served).await, "aud-1"), 1);
+
+    // A burst over the inspect limit: refused, an anomaly, and the export
+    // not made.
+    export_audit(&mut auditor, 2).await.unwrap();
+    export_audit(&mut auditor, 0).await.unwrap();
+    assert_eq!(anomalies_of(&served, "rate-limited").await, 0);
+    let refused = export_audit(&mut auditor, 0).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(anomalies_of(&served, "rate-limited").await, 1);
+    assert_eq!(exports_by(&audit_records(&served).await, "aud-1"), 3);
+
+    // A person without the role: refused, and audited as access denied.
+    let refused = export_audit(&mut operator, 0).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let records = audit_records(&served).await;
+    let denied = records.last().unwrap();
+    assert_eq!(denied.event, EventType::AccessDenied, "{denied:?}");
+    assert_eq!(denied.operator, served.operator);
+    assert!(matches!(denied.outcome, Outcome::Failure { .. }));
+    assert_eq!(exports_by(&records, served.operator.as_str()), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_and_revoked_certificates_are_counted_and_reported_within_a_budget() {
     let served = Served::start(Arc::new(NoTargets)).await;
@@ -205,6 +312,118 @@ async fn unknown_and_revoked_certificates_are_counted_and_reported_within_a_budg
         .await
         .unwrap();
     assert_eq!(served.edge.counts().total(), attempts + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_revoked_certificates_are_durable_anomalies_one_per_fingerprint_per_window() {
+    let served = Served::start(Arc::new(NoTargets)).await;
+    let exporter = HttpState::with_min_refresh_interval(served.service.clone(), Duration::ZERO);
+    let stranger = served.ca.client("stranger");
+    let mut client = served.client(Some(stranger.identity())).await.unwrap();
+    for _ in 0..5 {
+        let refused = client
+            .get_backup_status(proto::GetBackupStatusRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated);
+    }
+    // One durable record for the flood, naming the certificate by its
+    // fingerprint.
+    assert_eq!(anomalies_of(&served, "unknown-certificate").await, 1);
+    let records = audit_records(&served).await;
+    let recorded: Vec<&AuditRecord> = records
+        .iter()
+        .filter(|record| {
+            record.event == EventType::AccessDenied
+                && matches!(&record.outcome, Outcome::Failure { reason }
+                    if reason.as_str().contains(&stranger.fingerprint.to_string()))
+        })
+        .collect();
+    assert_eq!(recorded.len(), 1, "{records:?}");
+    assert!(
+        recorded[0]
+            .detail
+            .as_ref()
+            .is_some_and(|detail| detail.as_str() == "anomaly: unknown-certificate")
+    );
+    // Another certificate is another record.
+    let other = served.ca.client("other");
+    let mut other = served.client(Some(other.identity())).await.unwrap();
+    other
+        .get_backup_status(proto::GetBackupStatusRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(anomalies_of(&served, "unknown-certificate").await, 2);
+
+    // A revoked person's certificate, under its own kind.
+    let cert = served.register_client("aud-1", &[Role::Auditor]).await;
+    let mut auditor = served.client(Some(cert.identity())).await.unwrap();
+    served
+        .service
+        .revoke_person(&served.security, &actor("aud-1"), common::text("left"))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        auditor
+            .get_backup_status(proto::GetBackupStatusRequest::default())
+            .await
+            .unwrap_err();
+    }
+    assert_eq!(anomalies_of(&served, "revoked-certificate").await, 1);
+
+    // The metrics port shows them by kind.
+    let metrics = exporter.encode_metrics().await;
+    for line in [
+        "shardkeep_access_anomalies_total{kind=\"unknown-certificate\"} 2",
+        "shardkeep_access_anomalies_total{kind=\"revoked-certificate\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|sample| sample == line),
+            "{line}\n{metrics}"
+        );
+    }
+
+    // The database bounds them too, whichever replica asks: once per
+    // fingerprint per window, and a budget per window over all of them.
+    let service = &served.service;
+    let fresh = [0x5a; 32];
+    assert!(
+        service
+            .record_certificate_refusal(&fresh, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !service
+            .record_certificate_refusal(&fresh, None)
+            .await
+            .unwrap()
+    );
+    served.clock.advance(CERTIFICATE_ANOMALY_WINDOW);
+    assert!(
+        service
+            .record_certificate_refusal(&fresh, None)
+            .await
+            .unwrap()
+    );
+    served.clock.advance(CERTIFICATE_ANOMALY_WINDOW);
+    let mut written = 0;
+    for i in 0..CERTIFICATE_ANOMALIES_PER_WINDOW + 10 {
+        let mut fingerprint = [0u8; 32];
+        fingerprint[..4].copy_from_slice(&i.to_be_bytes());
+        if service
+            .record_certificate_refusal(&fingerprint, None)
+            .await
+            .unwrap()
+        {
+            written += 1;
+        }
+    }
+    assert_eq!(written, CERTIFICATE_ANOMALIES_PER_WINDOW);
+    assert_eq!(
+        anomalies_of(&served, "unknown-certificate").await,
+        4 + u64::from(CERTIFICATE_ANOMALIES_PER_WINDOW)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,8 +16,8 @@ mod http_support;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use http_support::{HOSTILE_REASON, Metered, ops_dir, populate};
-use shardkeep_grpc::http::HttpState;
+use http_support::{HOSTILE_REASON, Metered, ops_dir, populate, retire_a_resplit_version};
+use shardkeep_grpc::http::{HttpState, HttpTimeouts, serve_http};
 use shardkeep_storage::{AuditStore as _, Storage as _, StoredCheckpoint, Transaction as _};
 
 /// The value of the sample `series` (name and labels exactly as
@@ -236,6 +236,17 @@ async fn the_scrape_shows_the_service_state_and_every_series_the_dashboard_and_a
     );
     assert!(queried.len() >= 30, "{queried:?}");
 
+    // A re-split version retired while its three old containers have no
+    // destruction statement: they stay outstanding.
+    let retired = retire_a_resplit_version(&metered).await;
+    assert_eq!(retired.key_id.as_str(), "vault");
+    let scrape = metered.get("/metrics").await.body;
+    assert_eq!(
+        sample(&scrape, "shardkeep_destructions_outstanding"),
+        Some(3.0),
+        "{scrape}"
+    );
+
     metered.stop_http().await.unwrap();
 }
 
@@ -324,4 +335,99 @@ async fn the_port_refuses_queries_bodies_and_other_methods_and_writes_nothing() 
 
     // Shutdown completes once the signal fires.
     metered.stop_http().await.unwrap();
+}
+
+/// Whether the metrics port at `addr` closes a connection that sent
+/// `sent` and then stalls, within `within`.
+async fn closes_a_stalled_connection(
+    addr: std::net::SocketAddr,
+    sent: &[u8],
+    within: std::time::Duration,
+) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(sent).await.unwrap();
+    let mut rest = Vec::new();
+    // Closed: the read ends (EOF, or a reset); open: the wait runs out.
+    tokio::time::timeout(within, stream.read_to_end(&mut rest))
+        .await
+        .is_ok()
+}
+
+/// The metrics port of a fresh service with `timeouts`, and what stops it.
+async fn port_with(
+    served: &common::Served,
+    timeouts: HttpTimeouts,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let state = HttpState::new(served.service.clone()).with_timeouts(timeouts);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(serve_http(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop, http)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_client_is_disconnected() {
+    use std::time::Duration;
+    let defaults = HttpTimeouts::default();
+    assert!(defaults.header_read <= Duration::from_secs(30));
+    assert!(defaults.connection <= Duration::from_secs(300));
+    let served = common::Served::start(Arc::new(common::NoTargets)).await;
+    // How long the test waits for the port to close a connection: well
+    // past the timeouts set below, well short of the defaults.
+    let patience = Duration::from_secs(5);
+
+    // Half a request line, then nothing: closed at the header-read
+    // timeout. A whole request is still answered.
+    let mut timeouts = HttpTimeouts::default();
+    timeouts.header_read = Duration::from_millis(300);
+    let (addr, stop, http) = port_with(&served, timeouts).await;
+    let started = std::time::Instant::now();
+    assert!(
+        closes_a_stalled_connection(addr, b"GET /metr", patience).await,
+        "half a request line held the connection open for {patience:?}"
+    );
+    assert!(started.elapsed() >= timeouts.header_read);
+    assert!(
+        closes_a_stalled_connection(
+            addr,
+            b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            patience
+        )
+        .await
+    );
+    // A client that connects and sends nothing at all: closed too.
+    assert!(closes_a_stalled_connection(addr, b"", patience).await);
+    stop.send(()).unwrap();
+    http.await.unwrap().unwrap();
+
+    // Headers trickling in under a generous header-read timeout: the
+    // connection's own lifetime closes it.
+    let mut timeouts = HttpTimeouts::default();
+    timeouts.header_read = Duration::from_secs(60);
+    timeouts.connection = Duration::from_millis(300);
+    let (addr, stop, http) = port_with(&served, timeouts).await;
+    assert!(
+        closes_a_stalled_connection(addr, b"GET /metrics HTTP/1.1\r\nHost: loc", patience).await,
+        "a stalled request outlived the connection timeout"
+    );
+    // A connection still open does not hold up the shutdown past its
+    // lifetime.
+    let mut held = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut held, b"GET / HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    stop.send(()).unwrap();
+    tokio::time::timeout(patience, http)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }

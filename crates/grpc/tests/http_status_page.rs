@@ -1,8 +1,9 @@
 //! The status page of the metrics port, rendered by headless Chromium
 //! (`--dump-dom`) from a service with real data: one row per version with
 //! its coverage, recoverability, exposure, last drill and next due,
-//! pending deliveries and outstanding destruction statements, the
-//! versions needing attention first; the header with the audit head and
+//! pending deliveries and outstanding destruction statements (a retired
+//! re-split version whose statements are outstanding too), the versions
+//! needing attention first; the header with the audit head and
 //! the last witnessed checkpoint; and a delivery failure reason that is
 //! markup shown as text, never run. Skipped without Chromium unless
 //! `SHARDKEEP_REQUIRE_CHROMIUM` is set.
@@ -16,7 +17,7 @@ mod http_support;
 
 use std::process::Command;
 
-use http_support::{HOSTILE_REASON, Metered, populate, required_program};
+use http_support::{HOSTILE_REASON, Metered, populate, required_program, retire_a_resplit_version};
 use shardkeep_grpc::http::escape_html;
 use shardkeep_types::NodeId;
 
@@ -68,6 +69,7 @@ async fn the_status_page_renders_each_version_row_in_chromium() {
 
     let mut metered = Metered::start().await;
     let populated = populate(&metered).await;
+    let retired = retire_a_resplit_version(&metered).await;
 
     let served_page = metered.get("/").await;
     assert_eq!(served_page.status, 200);
@@ -128,13 +130,21 @@ async fn the_status_page_renders_each_version_row_in_chromium() {
             .replace("&quot;", "\"")
     );
 
-    // The treasury version needs attention (not recoverable, deliveries
-    // pending, never drilled): it comes first.
+    // The versions needing attention come first: treasury (not
+    // recoverable, deliveries pending, never drilled), vault v1 (retired,
+    // its old containers' destruction statements outstanding) and vault
+    // v2 (never drilled).
     let rows = version_rows(&dom);
     let versions: Vec<&str> = rows.iter().map(|(version, _)| *version).collect();
+    assert_eq!(retired.to_string(), "vault/node-0/v1");
     assert_eq!(
         versions,
-        ["treasury/node-0/v1", "wallet/node-0/v1"],
+        [
+            "treasury/node-0/v1",
+            "vault/node-0/v1",
+            "vault/node-0/v2",
+            "wallet/node-0/v1"
+        ],
         "{dom}"
     );
     let start = "2026-01-01T00:00:00.000Z";
@@ -150,6 +160,35 @@ async fn the_status_page_renders_each_version_row_in_chromium() {
             ("last-drill", "never"),
             ("next-due", &format!("{start} (overdue)")),
             ("pending", "3"),
+            ("destructions", "0"),
+        ],
+        [
+            ("key", "vault"),
+            ("node", "node-0"),
+            ("version", "v1"),
+            ("state", "retired"),
+            ("coverage", "0/3 confirmed"),
+            ("recoverable", "no"),
+            ("exposure", "n/a"),
+            ("last-drill", "never"),
+            ("next-due", "n/a"),
+            ("pending", "n/a"),
+            (
+                "destructions",
+                "3 (vault-cust-0, vault-cust-1, vault-cust-2)",
+            ),
+        ],
+        [
+            ("key", "vault"),
+            ("node", "node-0"),
+            ("version", "v2"),
+            ("state", "active"),
+            ("coverage", "3/3 confirmed"),
+            ("recoverable", "yes"),
+            ("exposure", "clear"),
+            ("last-drill", "never"),
+            ("next-due", &format!("{start} (overdue)")),
+            ("pending", "0"),
             ("destructions", "0"),
         ],
         [
@@ -172,12 +211,20 @@ async fn the_status_page_renders_each_version_row_in_chromium() {
             assert_eq!(cell(row, class), value, "{version} {class}");
         }
     }
-    assert!(rows[0].1.contains("data-attention=\"true\""));
-    assert!(rows[1].1.contains("data-attention=\"false\""));
+    for (version, row) in &rows {
+        let attention = *version != "wallet/node-0/v1";
+        assert!(
+            row.contains(&format!("data-attention=\"{attention}\"")),
+            "{version}"
+        );
+    }
 
-    assert_eq!(summary(&dom, "versions"), "2");
-    assert_eq!(summary(&dom, "recoverable"), "1");
+    // Retired versions are not counted among the versions, but their
+    // outstanding statements are.
+    assert_eq!(summary(&dom, "versions"), "3");
+    assert_eq!(summary(&dom, "recoverable"), "2");
     assert_eq!(summary(&dom, "pending-deliveries"), "3");
+    assert_eq!(summary(&dom, "destructions-outstanding"), "3");
     let head = summary(&dom, "audit-head");
     assert!(head.starts_with("sequence "), "{head}");
     let checkpoint = &populated.checkpoint;

@@ -9,12 +9,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{NoTargets, Served, actor};
-use shardkeep_backup::{ApproverSetChange, PersonKeys, PersonRegistration, Role, sign_approval};
+use common::{NoTargets, Served, actor, approved_request};
+use shardkeep_backup::{ApproverSetChange, PersonKeys, PersonRegistration, Role};
 use shardkeep_grpc::proto::{
     self, ApprovalOperation, ApprovalParams, GetBackupStatusRequest, RegisterEntityRequest,
-    RegisterPersonRequest, RequestApprovalRequest, RevokeEntityRequest, RevokePersonRequest,
-    RotatePersonKeysRequest, SubmitApprovalRequest,
+    RegisterPersonRequest, RevokeEntityRequest, RevokePersonRequest, RotatePersonKeysRequest,
 };
 use shardkeep_types::{FreeText, Signer as _};
 use tonic::Code;
@@ -303,12 +302,10 @@ async fn a_new_approver_takes_an_approved_change_of_exactly_their_registration_o
         )
         .await
         .unwrap();
-    let (sec_cert, sec_key) = served
-        .register_signing_client("sec-2", &[Role::Security])
-        .await;
-    let (biz_cert, biz_key) = served
-        .register_signing_client("biz-1", &[Role::BusinessOwner])
-        .await;
+    let mut approvers = [
+        served.register_approver("sec-2", Role::Security).await,
+        served.register_approver("biz-1", Role::BusinessOwner).await,
+    ];
     let mut requester = served
         .client(Some(requester_cert.identity()))
         .await
@@ -335,34 +332,20 @@ async fn a_new_approver_takes_an_approved_change_of_exactly_their_registration_o
     // Asked for exactly this registration, approved by both approvers.
     let risk_note_hash = [0x3c; 32];
     let change = ApproverSetChange::Register(&registration);
-    let asked = requester
-        .request_approval(RequestApprovalRequest {
-            params: Some(ApprovalParams {
-                operation: ApprovalOperation::ApproverSetChange.into(),
-                change_hash: change.hash().to_vec(),
-                ticket: "CHG-42".into(),
-                risk_note_hash: risk_note_hash.to_vec(),
-                ..ApprovalParams::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    for (name, role, cert, key) in [
-        ("sec-2", Role::Security, &sec_cert, &sec_key),
-        ("biz-1", Role::BusinessOwner, &biz_cert, &biz_key),
-    ] {
-        let approval = sign_approval(&asked.request, &actor(name), role, key)
-            .unwrap()
-            .encode();
-        let mut approver = served.client(Some(cert.identity())).await.unwrap();
-        approver
-            .submit_approval(SubmitApprovalRequest { approval })
-            .await
-            .unwrap();
-    }
+    let request_hash = approved_request(
+        &mut requester,
+        ApprovalParams {
+            operation: ApprovalOperation::ApproverSetChange.into(),
+            change_hash: change.hash().to_vec(),
+            ticket: "CHG-42".into(),
+            risk_note_hash: risk_note_hash.to_vec(),
+            ..ApprovalParams::default()
+        },
+        &mut approvers,
+    )
+    .await;
     let approved = |request: RegisterPersonRequest| RegisterPersonRequest {
-        approval_request_hash: asked.request_hash.clone(),
+        approval_request_hash: request_hash.clone(),
         ticket: "CHG-42".into(),
         risk_note_hash: risk_note_hash.to_vec(),
         ..request

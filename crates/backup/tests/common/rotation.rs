@@ -162,6 +162,33 @@ async fn rotate_and_retire<S: Storage>(
     ));
     // Nothing is due twice.
     assert!(h.service.retire_due(&h.operator).await.unwrap().is_empty());
+    // The exporter (metrics port, status page) still shows the retired
+    // version after a re-split, whose old containers' destruction
+    // statements are outstanding; after a reshare there are none to sign.
+    let snapshot = h.service.exporter_snapshot().await.unwrap();
+    let shown: Vec<(NodeVersion, usize)> = snapshot
+        .retired_with_outstanding_destructions
+        .iter()
+        .map(|status| {
+            (
+                status.version.clone(),
+                status.outstanding_destructions.len(),
+            )
+        })
+        .collect();
+    match kind {
+        RotationKind::Resplit => assert_eq!(
+            shown,
+            [(r.generated.version.clone(), r.generated.containers.len())]
+        ),
+        _ => assert!(shown.is_empty(), "{shown:?}"),
+    }
+    assert!(
+        snapshot
+            .versions
+            .iter()
+            .all(|status| status.version != r.generated.version)
+    );
     // The retired version's server shares are soft-deleted, the new ones
     // stay.
     let retired_at = h.clock_now();

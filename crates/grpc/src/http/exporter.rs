@@ -331,10 +331,11 @@ impl SnapshotCollector {
         )?;
         out.count(
             "shardkeep_destructions_outstanding",
-            "Old containers of re-split versions in their cooldown whose custodians have not signed a destruction statement",
+            "Old containers of re-split versions (retiring or retired) whose custodians have not signed a destruction statement",
             snapshot
                 .versions
                 .iter()
+                .chain(&snapshot.retired_with_outstanding_destructions)
                 .map(|status| len(status.outstanding_destructions.len()))
                 .sum(),
         )?;

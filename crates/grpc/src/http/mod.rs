@@ -8,7 +8,10 @@
 //! [`HttpState::min_refresh_interval`] so that a burst of requests costs
 //! one snapshot; one snapshot is taken at a time. There are no query
 //! parameters (a request with a query string is refused), request bodies
-//! are refused, and only `GET` and `HEAD` are answered.
+//! are refused, and only `GET` and `HEAD` are answered. A client cannot
+//! hold a connection open: its request head must arrive within
+//! [`HttpTimeouts::header_read`], and no connection lives longer than
+//! [`HttpTimeouts::connection`].
 
 mod exporter;
 mod page;
@@ -26,6 +29,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{StatusCode, header};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::service::TowerToHyperService;
 use prometheus_client::registry::Registry;
 use shardkeep_backup::{BackupService, ExporterSnapshot};
 use shardkeep_storage::Storage;
@@ -43,6 +49,38 @@ use requests::RequestFamilies;
 /// How long a snapshot is reused by default.
 pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How long a client has to send a request's head, by default.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a connection of the metrics port may live, by default.
+pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long the metrics port waits on a client: a slow or stalled client
+/// (slowloris) cannot hold connections open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpTimeouts {
+    /// The longest a client may take to send a request's line and
+    /// headers, counted from when the connection waits for them (it
+    /// opened, or the previous response was sent): past it the connection
+    /// is closed. Default [`DEFAULT_HEADER_READ_TIMEOUT`].
+    pub header_read: Duration,
+    /// The longest a connection may stay open, whatever it is doing
+    /// (keep-alive requests, a response the client reads slowly): past it
+    /// the connection is closed, a request in flight with it. Default
+    /// [`DEFAULT_CONNECTION_TIMEOUT`].
+    pub connection: Duration,
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        Self {
+            header_read: DEFAULT_HEADER_READ_TIMEOUT,
+            connection: DEFAULT_CONNECTION_TIMEOUT,
+        }
+    }
+}
+
 /// The content type of the Open Metrics text format.
 pub const OPEN_METRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -58,6 +96,7 @@ struct Cached {
 /// to clone (the clones share all of it).
 pub struct HttpState<S> {
     inner: Arc<Inner<S>>,
+    timeouts: HttpTimeouts,
 }
 
 struct Inner<S> {
@@ -72,6 +111,7 @@ impl<S> Clone for HttpState<S> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
+            timeouts: self.timeouts,
         }
     }
 }
@@ -81,6 +121,7 @@ impl<S> fmt::Debug for HttpState<S> {
         f.debug_struct("HttpState")
             .field("service", &self.inner.service)
             .field("min_refresh_interval", &self.inner.min_refresh_interval)
+            .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -105,7 +146,22 @@ impl<S: Storage> HttpState<S> {
                 cache: tokio::sync::Mutex::new(None),
                 failures: std::sync::atomic::AtomicU64::new(0),
             }),
+            timeouts: HttpTimeouts::default(),
         }
+    }
+
+    /// The same state, served by [`serve_http`] with `timeouts` instead of
+    /// the defaults.
+    #[must_use]
+    pub fn with_timeouts(mut self, timeouts: HttpTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// How long [`serve_http`] waits on a client.
+    #[must_use]
+    pub fn timeouts(&self) -> HttpTimeouts {
+        self.timeouts
     }
 
     /// How long a snapshot is reused.
@@ -263,6 +319,11 @@ async fn refuse_unbounded(request: Request, next: Next) -> Response {
 /// Serves the metrics port on `listener` until `shutdown` completes, then
 /// finishes the requests in flight and returns.
 ///
+/// Each connection speaks HTTP/1.1 and is bounded by the state's
+/// [`HttpTimeouts`]: closed when its request head has not arrived within
+/// `header_read`, and after `connection` whatever it is doing (also while
+/// the server shuts down, so a shutdown never waits longer).
+///
 /// The CLI's `serve` binds the listener (its own address, not the gRPC
 /// one), builds the [`HttpState`] from the same [`BackupService`] the gRPC
 /// server uses, gives [`HttpState::request_metrics_layer`] to the server
@@ -270,7 +331,9 @@ async fn refuse_unbounded(request: Request, next: Next) -> Response {
 /// and runs this beside it.
 ///
 /// # Errors
-/// The listener's I/O error.
+/// None at present: a failed accept is logged and tried again a second
+/// later (out of file descriptors, say), and a failed connection ends
+/// only itself.
 pub async fn serve_http<S, F>(
     listener: TcpListener,
     state: HttpState<S>,
@@ -280,7 +343,88 @@ where
     S: Storage + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    axum::serve(listener, state.router())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let timeouts = state.timeouts;
+    let router = state.router();
+    let mut builder = ConnectionBuilder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header_read);
+    let builder = Arc::new(builder);
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = core::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(
+                        Arc::clone(&builder),
+                        TowerToHyperService::new(router.clone()),
+                        stream,
+                        timeouts.connection,
+                        stop.clone(),
+                    ));
+                }
+                // The client gave up before it was accepted.
+                Err(error) if is_connection_error(&error) => {}
+                // Out of file descriptors and the like: accepting again at
+                // once would spin.
+                Err(error) => {
+                    tracing::warn!(%error, "metrics port: accept failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    // Receivers live as long as their connections: none left, nothing to
+    // tell.
+    let _ = stopping.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// An accept error that concerns one connection only.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Serves one connection until it ends, its `lifetime` runs out (then it
+/// is dropped: closed), or the server stops (then it finishes the request
+/// in flight, within its lifetime, and closes).
+async fn serve_connection(
+    builder: Arc<ConnectionBuilder<TokioExecutor>>,
+    service: TowerToHyperService<Router>,
+    stream: tokio::net::TcpStream,
+    lifetime: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let mut connection = core::pin::pin!(connection);
+    let deadline = tokio::time::sleep(lifetime);
+    let mut deadline = core::pin::pin!(deadline);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            // The connection's own errors (the client went away, a
+            // malformed request, the header-read timeout) end it; there
+            // is no one to tell.
+            _ = connection.as_mut() => return,
+            () = &mut deadline => return,
+            changed = stop.changed(), if !stopping => {
+                stopping = true;
+                if changed.is_ok() {
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
 }

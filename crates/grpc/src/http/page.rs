@@ -1,11 +1,12 @@
 //! The read-only status page: plain HTML, no script, no style sheet or
 //! link to anything outside the page, every value escaped.
 //!
-//! One row per key version that is not retired, the versions needing
-//! attention first (not recoverable, exposed, drill overdue, deliveries
-//! or destruction statements outstanding), at most [`MAX_STATUS_ROWS`];
-//! the header holds the totals, the audit head and the last witnessed
-//! checkpoint.
+//! One row per key version that is not retired, and per retired version
+//! whose destruction statements are still outstanding, the versions
+//! needing attention first (not recoverable, exposed, drill overdue,
+//! deliveries or destruction statements outstanding), at most
+//! [`MAX_STATUS_ROWS`]; the header holds the totals, the audit head and
+//! the last witnessed checkpoint.
 
 use core::fmt::Write as _;
 
@@ -36,6 +37,11 @@ pub fn escape_html(text: &str) -> String {
 
 /// Whether a version needs someone to act.
 fn needs_attention(status: &VersionStatus) -> bool {
+    if matches!(status.state, KeyVersionState::Retired { .. }) {
+        // Nothing to recover, drill or deliver any more: only the old
+        // containers' destruction.
+        return !status.outstanding_destructions.is_empty();
+    }
     !status.recoverable
         || matches!(status.exposure, ExposureState::Exposed { .. })
         || status.next_drill.is_some_and(|due| due.overdue)
@@ -79,6 +85,14 @@ fn next_due_text(status: &VersionStatus) -> String {
     }
 }
 
+fn pending_text(status: &VersionStatus) -> String {
+    if matches!(status.state, KeyVersionState::Retired { .. }) {
+        // A retired version's containers are no longer to be delivered.
+        return "n/a".to_owned();
+    }
+    status.outstanding_deliveries.to_string()
+}
+
 fn destructions_text(status: &VersionStatus) -> String {
     if status.outstanding_destructions.is_empty() {
         return "0".to_owned();
@@ -99,7 +113,15 @@ fn destructions_text(status: &VersionStatus) -> String {
 #[must_use]
 pub fn render_status_page(deployment: &str, snapshot: &ExporterSnapshot) -> String {
     let metrics = &snapshot.metrics;
-    let mut html = String::with_capacity(4096 + 512 * snapshot.versions.len().min(MAX_STATUS_ROWS));
+    let mut rows: Vec<&VersionStatus> = snapshot
+        .versions
+        .iter()
+        .chain(&snapshot.retired_with_outstanding_destructions)
+        .collect();
+    // Those needing attention first; within each group, the order of key,
+    // node and version.
+    rows.sort_by(|a, b| (!needs_attention(a), &a.version).cmp(&(!needs_attention(b), &b.version)));
+    let mut html = String::with_capacity(4096 + 512 * rows.len().min(MAX_STATUS_ROWS));
     html.push_str(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'\">\n",
@@ -143,6 +165,15 @@ pub fn render_status_page(deployment: &str, snapshot: &ExporterSnapshot) -> Stri
             .to_string(),
     );
     summary(
+        "destructions-outstanding",
+        "Outstanding destruction statements",
+        &rows
+            .iter()
+            .map(|status| status.outstanding_destructions.len())
+            .sum::<usize>()
+            .to_string(),
+    );
+    summary(
         "audit-head",
         "Audit head",
         &format!(
@@ -169,9 +200,6 @@ pub fn render_status_page(deployment: &str, snapshot: &ExporterSnapshot) -> Stri
     );
     html.push_str("</table>\n");
 
-    let mut rows: Vec<&VersionStatus> = snapshot.versions.iter().collect();
-    // Stable: within each group, the order of key, node and version.
-    rows.sort_by_key(|status| !needs_attention(status));
     html.push_str(
         "<h2>Key versions</h2>\n<table id=\"versions\">\n<thead><tr><th>Key</th><th>Node</th>\
          <th>Version</th><th>State</th><th>Coverage</th><th>Recoverable</th><th>Exposure</th>\
@@ -198,7 +226,7 @@ pub fn render_status_page(deployment: &str, snapshot: &ExporterSnapshot) -> Stri
             ("exposure", exposure_text(&status.exposure)),
             ("last-drill", last_drill_text(status)),
             ("next-due", next_due_text(status)),
-            ("pending", status.outstanding_deliveries.to_string()),
+            ("pending", pending_text(status)),
             ("destructions", destructions_text(status)),
         ];
         let _ = write!(

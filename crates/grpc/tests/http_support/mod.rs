@@ -19,7 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shardkeep_audit::FileWitness;
-use shardkeep_backup::{Generated, Role, StatusQuery};
+use shardkeep_backup::{
+    Armor, GenerateRequest, Generated, Role, RotateRequest, RotationKind, SaveDataSource,
+    StatusQuery,
+};
 use shardkeep_envelope::{Receipt, ReceiptStatus};
 use shardkeep_grpc::http::{HttpState, serve_http};
 use shardkeep_grpc::proto::{
@@ -28,13 +31,13 @@ use shardkeep_grpc::proto::{
 };
 use shardkeep_grpc::{GrpcService, ServerConfig, serve_on};
 use shardkeep_storage::SqliteStorage;
-use shardkeep_types::{InMemorySigner, SignerId};
+use shardkeep_types::{InMemorySigner, KeyId, NodeId, NodeVersion, SignerId};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tonic::transport::Identity;
 
 use crate::common::{
-    Approver, Client, FixtureParty0, Served, SessionOrder, TestCustodian, actor, approved_request,
-    wire_slot,
+    Approver, Client, FixtureParty0, Served, SessionOrder, TSS_GROUP, TestCustodian, actor,
+    approved_request, save_data, wire_slot,
 };
 
 /// The failure reason an operator typed: markup that must reach the
@@ -207,7 +210,6 @@ pub async fn populate(metered: &Metered) -> Populated {
     // Under the policy the wallet's backup set.
     let (treasury, _) = served.generate_hybrid("treasury").await;
     let mut operator = metered.client(served.operator_cert.identity()).await;
-    let now = shardkeep_backup::Clock::now(served.clock.as_ref());
 
     // One failed attempt with a reason an operator typed, then every
     // container sent and its receipt relayed.
@@ -219,31 +221,7 @@ pub async fn populate(metered: &Metered) -> Populated {
         })
         .await
         .unwrap();
-    for (container, custodian) in wallet.containers.iter().zip(&custodians) {
-        operator
-            .record_delivery(RecordDeliveryRequest {
-                slot: Some(wire_slot(&wallet.version, container.index)),
-                container_hash: container.container_hash.to_vec(),
-                failure_reason: String::new(),
-            })
-            .await
-            .unwrap();
-        let receipt = Receipt {
-            custodian_id: custodian.entity.clone(),
-            envelope_id: container.envelope_id,
-            status: ReceiptStatus::Received,
-            timestamp: now,
-        }
-        .sign(&custodian.receipt_key)
-        .unwrap();
-        operator
-            .confirm_receipt(ConfirmReceiptRequest {
-                slot: Some(wire_slot(&wallet.version, container.index)),
-                receipt,
-            })
-            .await
-            .unwrap();
-    }
+    deliver_and_confirm(metered, &wallet, &custodians).await;
 
     drill(metered, &wallet, &custodians).await;
 
@@ -282,6 +260,76 @@ pub async fn populate(metered: &Metered) -> Populated {
         treasury,
         checkpoint,
     }
+}
+
+/// Every container of `generated` sent to its custodian and the receipt
+/// relayed, over gRPC.
+async fn deliver_and_confirm(
+    metered: &Metered,
+    generated: &Generated,
+    custodians: &[TestCustodian],
+) {
+    let served = &metered.served;
+    let mut operator = metered.client(served.operator_cert.identity()).await;
+    let now = shardkeep_backup::Clock::now(served.clock.as_ref());
+    for (container, custodian) in generated.containers.iter().zip(custodians) {
+        operator
+            .record_delivery(RecordDeliveryRequest {
+                slot: Some(wire_slot(&generated.version, container.index)),
+                container_hash: container.container_hash.to_vec(),
+                failure_reason: String::new(),
+            })
+            .await
+            .unwrap();
+        let receipt = Receipt {
+            custodian_id: custodian.entity.clone(),
+            envelope_id: container.envelope_id,
+            status: ReceiptStatus::Received,
+            timestamp: now,
+        }
+        .sign(&custodian.receipt_key)
+        .unwrap();
+        operator
+            .confirm_receipt(ConfirmReceiptRequest {
+                slot: Some(wire_slot(&generated.version, container.index)),
+                receipt,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// `vault/node-0` v1 re-split into v2 (delivered and confirmed), and
+/// retired once its cooldown has passed (the clock moved on by it) while
+/// none of its three custodians has signed a destruction statement for
+/// the old container. Returns v1.
+pub async fn retire_a_resplit_version(metered: &Metered) -> NodeVersion {
+    let served = &metered.served;
+    let (old, custodians) = served.generate_hybrid("vault").await;
+    let data = save_data(0);
+    let rotated = served
+        .service
+        .rotate(
+            &served.operator,
+            RotateRequest {
+                kind: RotationKind::Resplit,
+                generate: GenerateRequest {
+                    key_id: KeyId::new("vault").unwrap(),
+                    node_id: NodeId::new("node-0").unwrap(),
+                    save_data: SaveDataSource::Loaded(&data),
+                    group: TSS_GROUP,
+                    custodians: custodians.iter().map(TestCustodian::choice).collect(),
+                    armor: Armor::Binary,
+                },
+            },
+        )
+        .await
+        .unwrap();
+    deliver_and_confirm(metered, &rotated.generated, &custodians).await;
+    served.clock.advance(served.service.config().cooldown);
+    let retired = served.service.retire_due(&served.operator).await.unwrap();
+    assert_eq!(retired, std::slice::from_ref(&old.version));
+    old.version
 }
 
 /// A drill of `generated` over gRPC: the operator asks, a security
