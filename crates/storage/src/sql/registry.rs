@@ -121,108 +121,108 @@ fn check_recipient(recipient: Option<&str>) -> Result<(), Error> {
     }
 }
 
+/// Queries that find a conflicting key, one per kind, each taking the
+/// person (`$1`) and the key (`$2`). Receipt and approval keys are both
+/// ed25519 keys: one query finds either in both columns.
+struct KeyQueries {
+    signing_key: &'static str,
+    age_recipient: &'static str,
+    tls_fingerprint: &'static str,
+}
+
+/// Keys any of which is, or was in any epoch, another person's.
+const KEYS_OF_OTHERS: KeyQueries = KeyQueries {
+    signing_key: "SELECT 1 FROM person_keys WHERE person_id <> $1 \
+         AND (receipt_key = $2 OR approval_key = $2) LIMIT 1",
+    age_recipient: "SELECT 1 FROM person_keys WHERE person_id <> $1 AND age_recipient = $2 LIMIT 1",
+    tls_fingerprint: "SELECT 1 FROM person_keys WHERE person_id <> $1 AND tls_fingerprint = $2 \
+         LIMIT 1",
+};
+
+/// Keys `$1` held in an earlier, ended key epoch and does not hold now: a
+/// key rotated out (perhaps because it leaked) never comes back, a key of
+/// the current epoch may be kept.
+const RETIRED_KEYS: KeyQueries = KeyQueries {
+    signing_key: "SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NOT NULL AND (receipt_key = $2 OR approval_key = $2) \
+         AND NOT EXISTS (SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NULL AND (receipt_key = $2 OR approval_key = $2)) LIMIT 1",
+    age_recipient: "SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NOT NULL AND age_recipient = $2 \
+         AND NOT EXISTS (SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NULL AND age_recipient = $2) LIMIT 1",
+    tls_fingerprint: "SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NOT NULL AND tls_fingerprint = $2 \
+         AND NOT EXISTS (SELECT 1 FROM person_keys WHERE person_id = $1 \
+         AND valid_until IS NULL AND tls_fingerprint = $2) LIMIT 1",
+};
+
+/// The kind of the first of `keys` that `queries` find for `person`
+/// (`receipt key`, `approval key`, `age recipient`, `TLS fingerprint`).
+async fn first_key_found<B: Backend>(
+    tx: &mut SqlTransaction<B>,
+    person: &ActorId,
+    keys: &PersonKeys,
+    queries: &KeyQueries,
+) -> Result<Option<&'static str>, Error> {
+    let checks: [(&'static str, &'static str, Option<Arg>); 4] = [
+        (
+            "receipt key",
+            queries.signing_key,
+            keys.receipt_key.map(|key| Arg::from(key.as_slice())),
+        ),
+        (
+            "approval key",
+            queries.signing_key,
+            keys.approval_key.map(|key| Arg::from(key.as_slice())),
+        ),
+        (
+            "age recipient",
+            queries.age_recipient,
+            keys.age_recipient.as_deref().map(Arg::from),
+        ),
+        (
+            "TLS fingerprint",
+            queries.tls_fingerprint,
+            keys.tls_fingerprint.map(|key| Arg::from(key.as_slice())),
+        ),
+    ];
+    for (kind, sql, value) in checks {
+        let Some(value) = value else { continue };
+        if tx
+            .fetch_optional(KEYS, sql, vec![Arg::from(person.as_str()), value])
+            .await?
+            .is_some()
+        {
+            return Ok(Some(kind));
+        }
+    }
+    Ok(None)
+}
+
 /// Refuses keys any of which is, or was in any epoch, another person's.
 async fn check_keys_free<B: Backend>(
     tx: &mut SqlTransaction<B>,
     person: &ActorId,
     keys: &PersonKeys,
 ) -> Result<(), Error> {
-    // Receipt and approval keys are both ed25519 keys: one person's
-    // receipt key is never another's approval key either.
-    const SIGNING_KEY: &str = "SELECT 1 FROM person_keys WHERE person_id <> $1 \
-         AND (receipt_key = $2 OR approval_key = $2) LIMIT 1";
-    const RECIPIENT: &str =
-        "SELECT 1 FROM person_keys WHERE person_id <> $1 AND age_recipient = $2 LIMIT 1";
-    const FINGERPRINT: &str =
-        "SELECT 1 FROM person_keys WHERE person_id <> $1 AND tls_fingerprint = $2 LIMIT 1";
-    let checks: [(&'static str, &'static str, Option<Arg>); 4] = [
-        (
-            "receipt key",
-            SIGNING_KEY,
-            keys.receipt_key.map(|key| Arg::from(key.as_slice())),
-        ),
-        (
-            "approval key",
-            SIGNING_KEY,
-            keys.approval_key.map(|key| Arg::from(key.as_slice())),
-        ),
-        (
-            "age recipient",
-            RECIPIENT,
-            keys.age_recipient.as_deref().map(Arg::from),
-        ),
-        (
-            "TLS fingerprint",
-            FINGERPRINT,
-            keys.tls_fingerprint.map(|key| Arg::from(key.as_slice())),
-        ),
-    ];
-    for (kind, sql, value) in checks {
-        let Some(value) = value else { continue };
-        if tx
-            .fetch_optional(KEYS, sql, vec![Arg::from(person.as_str()), value])
-            .await?
-            .is_some()
-        {
-            return Err(Error::KeyInUse { kind });
-        }
+    match first_key_found(tx, person, keys, &KEYS_OF_OTHERS).await? {
+        Some(kind) => Err(Error::KeyInUse { kind }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Refuses keys any of which `person` held in an earlier, ended key epoch
-/// and does not hold now: a key rotated out (perhaps because it leaked)
-/// never comes back. A key of the current epoch may be kept.
+/// and does not hold now.
 async fn check_keys_not_retired<B: Backend>(
     tx: &mut SqlTransaction<B>,
     person: &ActorId,
     keys: &PersonKeys,
 ) -> Result<(), Error> {
-    const SIGNING_KEY: &str = "SELECT 1 FROM person_keys WHERE person_id = $1 \
-         AND valid_until IS NOT NULL AND (receipt_key = $2 OR approval_key = $2) \
-         AND NOT EXISTS (SELECT 1 FROM person_keys WHERE person_id = $1 \
-         AND valid_until IS NULL AND (receipt_key = $2 OR approval_key = $2)) LIMIT 1";
-    const RECIPIENT: &str = "SELECT 1 FROM person_keys WHERE person_id = $1 \
-         AND valid_until IS NOT NULL AND age_recipient = $2 \
-         AND NOT EXISTS (SELECT 1 FROM person_keys WHERE person_id = $1 \
-         AND valid_until IS NULL AND age_recipient = $2) LIMIT 1";
-    const FINGERPRINT: &str = "SELECT 1 FROM person_keys WHERE person_id = $1 \
-         AND valid_until IS NOT NULL AND tls_fingerprint = $2 \
-         AND NOT EXISTS (SELECT 1 FROM person_keys WHERE person_id = $1 \
-         AND valid_until IS NULL AND tls_fingerprint = $2) LIMIT 1";
-    let checks: [(&'static str, &'static str, Option<Arg>); 4] = [
-        (
-            "receipt key",
-            SIGNING_KEY,
-            keys.receipt_key.map(|key| Arg::from(key.as_slice())),
-        ),
-        (
-            "approval key",
-            SIGNING_KEY,
-            keys.approval_key.map(|key| Arg::from(key.as_slice())),
-        ),
-        (
-            "age recipient",
-            RECIPIENT,
-            keys.age_recipient.as_deref().map(Arg::from),
-        ),
-        (
-            "TLS fingerprint",
-            FINGERPRINT,
-            keys.tls_fingerprint.map(|key| Arg::from(key.as_slice())),
-        ),
-    ];
-    for (kind, sql, value) in checks {
-        let Some(value) = value else { continue };
-        if tx
-            .fetch_optional(KEYS, sql, vec![Arg::from(person.as_str()), value])
-            .await?
-            .is_some()
-        {
-            return Err(Error::KeyRetired { kind });
-        }
+    match first_key_found(tx, person, keys, &RETIRED_KEYS).await? {
+        Some(kind) => Err(Error::KeyRetired { kind }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Inserts key epoch `epoch` of `person`, starting at `valid_from`.
