@@ -196,7 +196,46 @@ pub(super) struct Approved {
     pub(super) hash: ApprovalRequestHash,
 }
 
+/// What a change request (policy, approver set) names of its approval on
+/// the wire: the request's hash, its ticket and its risk note hash; all
+/// empty for a change that runs without one.
+#[derive(Default)]
+pub(super) struct ChangeApproval {
+    pub(super) request_hash: Vec<u8>,
+    pub(super) ticket: String,
+    pub(super) risk_note_hash: Vec<u8>,
+}
+
 impl Approved {
+    /// The approved change request at `path`, if one is given: a request
+    /// for `operation` whose change hash is `change_hash` (the change run
+    /// must be exactly the one approved), else refused before the service
+    /// is asked.
+    pub(super) fn read_change(
+        path: Option<&Path>,
+        operation: ApprovalOperation,
+        change_hash: [u8; 32],
+    ) -> Result<Option<Self>, Error> {
+        let Some(path) = path else { return Ok(None) };
+        let approved = Self::read(path, operation)?;
+        // Public values: a plain comparison.
+        if approved.request.params.change_hash != Some(change_hash) {
+            return Err(Error::RequestDiffers {
+                field: "change_hash",
+            });
+        }
+        Ok(Some(approved))
+    }
+
+    /// The wire fields of `approved` (all empty for none).
+    pub(super) fn change_approval(approved: Option<&Self>) -> ChangeApproval {
+        approved.map_or_else(ChangeApproval::default, |approved| ChangeApproval {
+            request_hash: approved.hash.0.to_vec(),
+            ticket: approved.request.params.ticket.as_str().to_owned(),
+            risk_note_hash: approved.request.params.risk_note_hash.to_vec(),
+        })
+    }
+
     /// Reads and decodes the request at `path`, refusing one for another
     /// operation than `operation`.
     pub(super) fn read(path: &Path, operation: ApprovalOperation) -> Result<Self, Error> {

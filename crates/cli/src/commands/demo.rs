@@ -315,6 +315,33 @@ impl Demo {
         Ok(value)
     }
 
+    /// `approve` of the request file `request` by each `(approver, role)`,
+    /// each checking the hash the requester announced.
+    fn approve(
+        &mut self,
+        approvers: &[(&str, &str)],
+        request: &str,
+        hash: &str,
+    ) -> Result<(), Error> {
+        for (approver, role) in approvers {
+            self.cli(
+                approver,
+                Some(&format!("{approver}.json")),
+                &[
+                    "approve",
+                    "--request",
+                    request,
+                    "--role",
+                    role,
+                    "--expect-hash",
+                    hash,
+                    "--yes",
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Starts `shardkeep --config CONFIG serve|sidecar`; its listening
     /// line.
     fn spawn(&mut self, name: &str, config: &str, command: &str) -> Result<Value, Error> {
@@ -1069,20 +1096,7 @@ async fn procedure(
             ],
         )?;
         let hash = text_field(&requested, "request_hash")?;
-        demo.cli(
-            "sec-1",
-            Some("sec-1.json"),
-            &[
-                "approve",
-                "--request",
-                &request_file,
-                "--role",
-                "security",
-                "--expect-hash",
-                &hash,
-                "--yes",
-            ],
-        )?;
+        demo.approve(&[("sec-1", "security")], &request_file, &hash)?;
         let descriptor = format!("{}.drill.descriptor", node.key);
         demo.cli(
             "ops-1",
@@ -1147,22 +1161,11 @@ async fn procedure(
             ],
         )?;
         let hash = text_field(&requested, "request_hash")?;
-        for (approver, role) in [("biz-1", "business-owner"), ("sec-1", "security")] {
-            demo.cli(
-                approver,
-                Some(&format!("{approver}.json")),
-                &[
-                    "approve",
-                    "--request",
-                    &request_file,
-                    "--role",
-                    role,
-                    "--expect-hash",
-                    &hash,
-                    "--yes",
-                ],
-            )?;
-        }
+        demo.approve(
+            &[("biz-1", "business-owner"), ("sec-1", "security")],
+            &request_file,
+            &hash,
+        )?;
         let descriptor = format!("{}.recover.descriptor", node.key);
         demo.cli(
             "ops-1",
@@ -1272,22 +1275,11 @@ fn lifecycle(
         ]);
         let requested = ops(demo, &args)?;
         let hash = text_field(&requested, "request_hash")?;
-        for (approver, role) in [("biz-1", "business-owner"), ("sec-1", "security")] {
-            demo.cli(
-                approver,
-                Some(&format!("{approver}.json")),
-                &[
-                    "approve",
-                    "--request",
-                    &request,
-                    "--role",
-                    role,
-                    "--expect-hash",
-                    &hash,
-                    "--yes",
-                ],
-            )?;
-        }
+        demo.approve(
+            &[("biz-1", "business-owner"), ("sec-1", "security")],
+            &request,
+            &hash,
+        )?;
         let deleted = ops(demo, &["delete", "--request", &request])?;
         // The hard delete waits for the cooldown: refused now, no draft.
         let draft = format!("{}.zero-retention", node.key);

@@ -129,19 +129,12 @@ pub(super) async fn run(context: &Context, command: PolicyCommand) -> Result<Exi
         PolicyCommand::Set { settings, request } => {
             let config = context.config()?;
             let policy = policy(&settings)?;
-            let approved = request
-                .as_deref()
-                .map(|path| Approved::read(path, ApprovalOperation::PolicyChange))
-                .transpose()?;
-            // The request must approve exactly these settings: its change
-            // hash is the policy's (public values, a plain comparison).
-            if let Some(approved) = &approved
-                && approved.request.params.change_hash != Some(policy.hash())
-            {
-                return Err(Error::RequestDiffers {
-                    field: "change_hash",
-                });
-            }
+            let approved = Approved::read_change(
+                request.as_deref(),
+                ApprovalOperation::PolicyChange,
+                policy.hash(),
+            )?;
+            let approval = Approved::change_approval(approved.as_ref());
             let mut client = client::connect(config.server()?).await?;
             let answer = client
                 .set_policy(proto::SetPolicyRequest {
@@ -151,18 +144,9 @@ pub(super) async fn run(context: &Context, command: PolicyCommand) -> Result<Exi
                         server_shares: u32::from(settings.server_shares),
                         kek_provider: settings.kek_provider.clone(),
                     }),
-                    approval_request_hash: approved
-                        .as_ref()
-                        .map(|approved| approved.hash.0.to_vec())
-                        .unwrap_or_default(),
-                    ticket: approved
-                        .as_ref()
-                        .map(|approved| approved.request.params.ticket.as_str().to_owned())
-                        .unwrap_or_default(),
-                    risk_note_hash: approved
-                        .as_ref()
-                        .map(|approved| approved.request.params.risk_note_hash.to_vec())
-                        .unwrap_or_default(),
+                    approval_request_hash: approval.request_hash,
+                    ticket: approval.ticket,
+                    risk_note_hash: approval.risk_note_hash,
                 })
                 .await?
                 .into_inner();

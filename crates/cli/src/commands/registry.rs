@@ -43,6 +43,13 @@ fn actor(flag: &'static str, text: &str) -> Result<ActorId, Error> {
     })
 }
 
+fn entity_id(text: &str) -> Result<CustodianId, Error> {
+    CustodianId::new(text).map_err(|_| Error::Argument {
+        flag: "entity",
+        reason: "not a valid custodian id".to_owned(),
+    })
+}
+
 fn free_text<const MAX: usize>(flag: &'static str, text: &str) -> Result<FreeText<MAX>, Error> {
     FreeText::new(text).map_err(|_| Error::Argument {
         flag,
@@ -330,21 +337,12 @@ pub(super) async fn person(context: &Context, command: PersonCommand) -> Result<
         } => {
             let config = context.config()?;
             let registration = registration(&args)?;
-            let approved = request
-                .as_deref()
-                .map(|path| Approved::read(path, ApprovalOperation::ApproverSetChange))
-                .transpose()?;
-            // The request must approve exactly this registration: its
-            // change hash is the registration's (public values, a plain
-            // comparison).
-            if let Some(approved) = &approved
-                && approved.request.params.change_hash
-                    != Some(ApproverSetChange::Register(&registration).hash())
-            {
-                return Err(Error::RequestDiffers {
-                    field: "change_hash",
-                });
-            }
+            let approved = Approved::read_change(
+                request.as_deref(),
+                ApprovalOperation::ApproverSetChange,
+                ApproverSetChange::Register(&registration).hash(),
+            )?;
+            let approval = Approved::change_approval(approved.as_ref());
             let mut client = client::connect(config.server()?).await?;
             let answer = client
                 .register_person(proto::RegisterPersonRequest {
@@ -356,18 +354,9 @@ pub(super) async fn person(context: &Context, command: PersonCommand) -> Result<
                         .map(|role| role.name().to_owned())
                         .collect(),
                     keys: Some(wire_keys(&registration.keys)),
-                    approval_request_hash: approved
-                        .as_ref()
-                        .map(|approved| approved.hash.0.to_vec())
-                        .unwrap_or_default(),
-                    ticket: approved
-                        .as_ref()
-                        .map(|approved| approved.request.params.ticket.as_str().to_owned())
-                        .unwrap_or_default(),
-                    risk_note_hash: approved
-                        .as_ref()
-                        .map(|approved| approved.request.params.risk_note_hash.to_vec())
-                        .unwrap_or_default(),
+                    approval_request_hash: approval.request_hash,
+                    ticket: approval.ticket,
+                    risk_note_hash: approval.risk_note_hash,
                 })
                 .await?
                 .into_inner();
@@ -439,10 +428,7 @@ pub(super) async fn entity(context: &Context, command: EntityCommand) -> Result<
             contact,
             members,
         } => {
-            let entity = CustodianId::new(entity.as_str()).map_err(|_| Error::Argument {
-                flag: "entity",
-                reason: "not a valid custodian id".to_owned(),
-            })?;
+            let entity = entity_id(&entity)?;
             let display_name: FreeText<{ shardkeep_storage::MAX_DISPLAY_NAME_LEN }> = free_text(
                 "display-name",
                 display_name.as_deref().unwrap_or(entity.as_str()),
@@ -476,10 +462,7 @@ pub(super) async fn entity(context: &Context, command: EntityCommand) -> Result<
             })?;
         }
         EntityCommand::Revoke { entity } => {
-            let entity = CustodianId::new(entity.as_str()).map_err(|_| Error::Argument {
-                flag: "entity",
-                reason: "not a valid custodian id".to_owned(),
-            })?;
+            let entity = entity_id(&entity)?;
             let mut client = client::connect(config.server()?).await?;
             client
                 .revoke_entity(proto::RevokeEntityRequest {
