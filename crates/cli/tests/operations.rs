@@ -29,25 +29,6 @@ fn risk_note(served: &Served) -> String {
     note.display().to_string()
 }
 
-/// `approver` approves `request` in `role`, checking its hash.
-fn approve(served: &Served, approver: &Person, request: &str, hash: &str, role: &str) -> Value {
-    let approved = served.ok(
-        approver,
-        &[
-            "approve",
-            "--request",
-            request,
-            "--role",
-            role,
-            "--expect-hash",
-            hash,
-            "--yes",
-        ],
-    );
-    assert_eq!(approved["request_hash"], hash);
-    approved
-}
-
 /// `generate` (or `rotate` with `rotate`) of node 0 of `protocol`'s key
 /// from its keystore file, the containers written to `out_dir`.
 fn generate_args(
@@ -189,8 +170,7 @@ fn drill(
             &request,
         ],
     );
-    approve(
-        served,
+    served.approve(
         security,
         &request,
         asked["request_hash"].as_str().unwrap(),
@@ -337,11 +317,11 @@ fn generate_deliver_drill_delete_rollback_and_rotate_on_both_curves() {
             &split_id,
             &format!("{key}.delete.1"),
         );
-        let first = approve(&served, &business, &request, &hash, "business-owner");
+        let first = served.approve(&business, &request, &hash, "business-owner");
         assert_eq!(first["operation"], "delete");
         assert_eq!(first["slots"], serde_json::json!(["1", "2"]), "{first}");
         assert_eq!(first["satisfied"], false);
-        let second = approve(&served, &security, &request, &hash, "security");
+        let second = served.approve(&security, &request, &hash, "security");
         assert_eq!(second["satisfied"], true);
         // An auditor may not delete.
         let (code, refused) = served.run(&auditor, &["delete", "--request", &request]);
@@ -392,8 +372,8 @@ fn generate_deliver_drill_delete_rollback_and_rotate_on_both_curves() {
             &split_id,
             &format!("{key}.delete.2"),
         );
-        approve(&served, &business, &request, &hash, "business-owner");
-        approve(&served, &security, &request, &hash, "security");
+        served.approve(&business, &request, &hash, "business-owner");
+        served.approve(&security, &request, &hash, "security");
         served.ok(&operator, &["delete", "--request", &request]);
 
         // The hard delete is refused during the cooldown; no draft is

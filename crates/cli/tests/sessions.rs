@@ -62,20 +62,7 @@ fn request(
 
 /// `approver` approves the request in `role`, checking its hash.
 fn approve(served: &Served, approver: &Person, request: &str, hash: &str, role: &str) -> Value {
-    let approved = served.ok(
-        approver,
-        &[
-            "approve",
-            "--request",
-            request,
-            "--role",
-            role,
-            "--expect-hash",
-            hash,
-            "--yes",
-        ],
-    );
-    assert_eq!(approved["request_hash"], hash);
+    let approved = served.approve(approver, request, hash, role);
     assert_eq!(approved["approver"], approver.name.as_str());
     // What was signed, field by field, as the operator asked for it.
     assert_eq!(approved["deployment"], "test");

@@ -410,6 +410,26 @@ impl Served {
         value
     }
 
+    /// `approver` approves the request file `request` in `role`, checking
+    /// its hash; the command's report.
+    pub fn approve(&self, approver: &Person, request: &str, hash: &str, role: &str) -> Value {
+        let approved = self.ok(
+            approver,
+            &[
+                "approve",
+                "--request",
+                request,
+                "--role",
+                role,
+                "--expect-hash",
+                hash,
+                "--yes",
+            ],
+        );
+        assert_eq!(approved["request_hash"], hash);
+        approved
+    }
+
     /// A path in the test's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
