@@ -260,10 +260,8 @@ impl GenerateSource {
             .iter()
             .map(|custodian| {
                 Ok(ExternalCustodian {
-                    entity: CustodianId::new(&custodian.entity)
-                        .map_err(|_| invalid("custodians.entity", "not a valid name"))?,
-                    person: ActorId::new(&custodian.person)
-                        .map_err(|_| invalid("custodians.person", "not a valid name"))?,
+                    entity: custodian_id("custodians.entity", &custodian.entity)?,
+                    person: actor_id("custodians.person", &custodian.person)?,
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -675,12 +673,12 @@ pub(crate) fn person_keys(keys: Option<&proto::PersonKeys>) -> Result<PersonKeys
 
 /// A required actor id.
 pub(crate) fn actor_id(field: &'static str, value: &str) -> Result<ActorId, Error> {
-    ActorId::new(value).map_err(|_| invalid(field, "not a valid actor id"))
+    ActorId::new(value).map_err(|_| invalid(field, "not a valid name"))
 }
 
 /// A required custodian id.
 pub(crate) fn custodian_id(field: &'static str, value: &str) -> Result<CustodianId, Error> {
-    CustodianId::new(value).map_err(|_| invalid(field, "not a valid custodian id"))
+    CustodianId::new(value).map_err(|_| invalid(field, "not a valid name"))
 }
 
 /// Free text, checked (length and characters).
@@ -735,7 +733,7 @@ pub(crate) fn change_approval(
     }
     Ok(Some(ChangeApproval {
         request: ApprovalRequestHash(fixed("approval_request_hash", request_hash)?),
-        ticket: free_text("ticket", ticket)?,
+        ticket: FreeText::new(ticket).map_err(|_| invalid("ticket", "not a valid ticket"))?,
         risk_note_hash: fixed("risk_note_hash", risk_note_hash)?,
     }))
 }
